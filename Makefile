@@ -1,0 +1,55 @@
+# kbridge — the commands CI and developers share. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install test check lint fmt typecheck contracts pytest demo emulator catalog benchmarks clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install kbridge with its dev extras
+
+lint: $(STAMP) ## ruff lint + format check
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
+
+typecheck: $(STAMP) ## mypy --strict on src
+	$(BIN)/mypy --strict src
+
+contracts: $(STAMP) ## the layer arrows of docs/architecture.md
+	$(BIN)/lint-imports
+
+pytest: $(STAMP) ## the test suite
+	$(BIN)/pytest
+
+check: lint typecheck contracts ## static checks only
+
+test: lint typecheck contracts pytest ## everything CI runs
+
+fmt: $(STAMP) ## format and autofix
+	$(BIN)/ruff format src tests scripts benchmarks
+	$(BIN)/ruff check --fix src tests scripts benchmarks
+
+catalog: $(STAMP) ## regenerate src/kbridge/catalog/_operations.py from the OpenAPI spec
+	$(BIN)/python scripts/gen_catalog.py
+
+emulator: $(STAMP) ## serve the Klaviyo emulator on 127.0.0.1:8765
+	$(BIN)/kbridge emulator serve
+
+demo: $(STAMP) ## the main job on embedded defaults (emulator + DuckDB)
+	$(BIN)/python -m kbridge.demo
+
+benchmarks: $(STAMP) ## run the benchmark tables
+	$(BIN)/python -m benchmarks
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

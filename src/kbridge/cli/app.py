@@ -1,0 +1,41 @@
+"""The root Typer app; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kbridge import __version__
+from kbridge.cli import catalog as catalog_cmd
+from kbridge.cli.output import fail
+from kbridge.core.errors import KbridgeError
+
+app = typer.Typer(
+    name="kbridge",
+    help="Connect a business to its Klaviyo account: act, sync, publish, analyse — "
+    "or run a local Klaviyo emulator.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(catalog_cmd.app, name="catalog")
+
+
+@app.command()
+def version() -> None:
+    """Print kbridge's version and the Klaviyo API revision it speaks."""
+    from kbridge.catalog import REVISION
+
+    typer.echo(f"kbridge {__version__} (Klaviyo API revision {REVISION})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: foreseeable problems become one line and a non-zero exit."""
+    try:
+        app(args=argv, prog_name="kbridge")
+    except KbridgeError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None
