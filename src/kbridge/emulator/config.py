@@ -1,0 +1,34 @@
+"""The emulator's settings, frozen. The CLI builds one from its options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["EmulatorConfig", "RateLimitAlgorithm"]
+
+RateLimitAlgorithm = Literal["fixed-window", "leaky-bucket"]
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    seed: int = 42
+    #: synthetic account size; 0 profiles gives an empty account (metrics still exist)
+    profiles: int = 1000
+    events: int = 10000
+    #: ``None`` = off; otherwise a factor applied to every published limit (1.0 = spec)
+    rate_limit_factor: float | None = 1.0
+    rate_limit_algorithm: RateLimitAlgorithm = "fixed-window"
+    #: the full-access private key; generated from the seed when ``None``
+    api_key: str | None = None
+    #: answer a missing ``revision`` header with 400 (Klaviyo's behaviour is unverified)
+    require_revision: bool = True
+    #: accept ``not(...)`` around a single allowed condition (unverified in Klaviyo)
+    allow_not_filter: bool = True
+    #: simulated seconds before an async job (bulk import, subscribe, …) completes
+    job_delay_seconds: float = 0.0
+    #: host used in absolute ``links`` (defaults to the address the server listens on)
+    public_base_url: str | None = None
+    #: optional JSON file to load the account from instead of generating it
+    data_file: str | None = None
+    extra_revisions: tuple[str, ...] = field(default_factory=tuple)
