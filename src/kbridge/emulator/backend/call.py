@@ -58,6 +58,11 @@ class Backend(Protocol):
     @property
     def account_id(self) -> str: ...
 
+    @property
+    def implemented(self) -> frozenset[str]:
+        """Operation ids this backend serves; every other spec operation answers 501."""
+        ...
+
     def dispatch(self, call: Call) -> Outcome:
         """Perform ``call``; raises ``EmulatorBackendError`` subclasses on failure
         (``NotImplementedOperationError`` for operations not emulated yet)."""
