@@ -8,6 +8,7 @@ import typer
 
 from kbridge import __version__
 from kbridge.cli import catalog as catalog_cmd
+from kbridge.cli import emulator as emulator_cmd
 from kbridge.cli.output import fail
 from kbridge.core.errors import KbridgeError
 
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(catalog_cmd.app, name="catalog")
+app.add_typer(emulator_cmd.app, name="emulator")
 
 
 @app.command()

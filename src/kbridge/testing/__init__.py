@@ -1,6 +1,7 @@
-"""A shipped pytest plugin: the emulator fixture, a frozen clock, warehouse fixtures.
+"""A shipped pytest plugin: the emulator fixtures (``kbridge.testing.plugin``).
 
-May import: emulator, core, catalog.
+Enable with ``pytest_plugins = ["kbridge.testing.plugin"]``. May import:
+emulator, core, catalog.
 """
 
 from __future__ import annotations

@@ -1,0 +1,115 @@
+"""``kbridge emulator``: run the local Klaviyo-compatible API server."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kbridge.cli.output import fail
+from kbridge.core import dumps
+from kbridge.emulator.config import EmulatorConfig, RateLimitAlgorithm
+
+app = typer.Typer(help="A local Klaviyo-compatible API server (for tests, demos, benchmarks).")
+
+_PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9]{20,64}$")
+_ALGORITHMS: tuple[RateLimitAlgorithm, ...] = ("fixed-window", "leaky-bucket")
+
+
+def _int(option: str, value: str, *, minimum: int, maximum: int | None = None) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        fail(f"{option} must be an integer, got {value!r}")
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        fail(f"{option} must be {bound}, got {number}")
+    return number
+
+
+def parse_rate_limits(value: str) -> float | None:
+    """``spec`` → 1.0 (Klaviyo's published limits), ``off`` → None, a number → that factor."""
+    text = value.strip().lower()
+    if text == "spec":
+        return 1.0
+    if text == "off":
+        return None
+    try:
+        factor = float(text)
+    except ValueError:
+        fail(f"--rate-limits must be 'spec', 'off' or a positive factor such as 0.5, got {value!r}")
+    if not factor > 0 or factor == float("inf"):
+        fail(f"--rate-limits factor must be a positive number, got {value!r}")
+    return factor
+
+
+def _algorithm(value: str) -> RateLimitAlgorithm:
+    for name in _ALGORITHMS:
+        if value == name:
+            return name
+    return fail(f"--rate-limit-algorithm must be one of {', '.join(_ALGORITHMS)}, got {value!r}")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[str, typer.Option(help="TCP port (0 = any free port)")] = "8765",
+    seed: Annotated[str, typer.Option(help="seed of the synthetic account")] = "42",
+    profiles: Annotated[str, typer.Option(help="number of synthetic profiles")] = "1000",
+    events: Annotated[str, typer.Option(help="number of synthetic events")] = "10000",
+    rate_limits: Annotated[
+        str, typer.Option(help="'spec' (Klaviyo's limits), 'off', or a factor such as 0.1")
+    ] = "spec",
+    rate_limit_algorithm: Annotated[
+        str, typer.Option(help="fixed-window (Klaviyo's documented model) or leaky-bucket")
+    ] = "fixed-window",
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="full-access private key (default: derived from the seed)"),
+    ] = None,
+    data_file: Annotated[
+        Path | None, typer.Option(help="load the account from this JSON file")
+    ] = None,
+    truth_out: Annotated[
+        Path | None, typer.Option(help="write the generator's ground truth here (JSON)")
+    ] = None,
+) -> None:
+    """Serve the emulator until Ctrl-C; prints its base URL and full-access key."""
+    from kbridge.emulator.server import EmulatorServerError, bind_socket, serve
+
+    config = EmulatorConfig(
+        seed=_int("--seed", seed, minimum=0),
+        profiles=_int("--profiles", profiles, minimum=0),
+        events=_int("--events", events, minimum=0),
+        rate_limit_factor=parse_rate_limits(rate_limits),
+        rate_limit_algorithm=_algorithm(rate_limit_algorithm),
+        api_key=api_key,
+        data_file=str(data_file) if data_file is not None else None,
+    )
+    port_number = _int("--port", port, minimum=0, maximum=65535)
+    if api_key is not None and not _PRIVATE_KEY.match(api_key):
+        fail("--api-key must look like a Klaviyo private key: 'pk_' followed by letters/digits")
+    if data_file is not None and not data_file.is_file():
+        fail(f"--data-file {data_file} does not exist or is not a file")
+
+    from dataclasses import replace
+
+    from kbridge.emulator.http.app import create_app
+
+    try:
+        sock = bind_socket(host, port_number)
+    except EmulatorServerError as exc:
+        fail(str(exc))
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    base_url = f"http://{shown}:{bound}"
+    app_ = create_app(replace(config, public_base_url=base_url))
+    state = app_.state.emulator
+    if truth_out is not None:
+        truth_out.write_bytes(dumps(state.backend.truth(), indent=True))
+    typer.echo(f"Klaviyo emulator listening on {base_url}")
+    typer.echo(f"private key (full access): {state.api_key}")
+    typer.echo("press Ctrl-C to stop", err=True)
+    serve(config, host, bound, sock=sock, app=app_)

@@ -1,0 +1,163 @@
+"""The control plane: ``/_emulator/…``, plain JSON, no auth, loopback clients only.
+
+Tests and benchmarks drive the emulator through it::
+
+    GET  /_emulator/stats    per-operation requests, statuses, 429s, latency p50/p95
+    POST /_emulator/keys     {"scopes": [...]} → 201 {"key": "pk_…", "scopes": [...]}
+    POST /_emulator/tokens   {"scopes": [...], "installation_id"?, "expires_in"?} → 201
+                             {"access_token", "installation_id", "scopes", "expires_at"}
+    GET  /_emulator/clock    {"now": …}
+    POST /_emulator/clock    {"advance_seconds": N} → moves simulated time, runs due work
+    POST /_emulator/reset    a fresh account from the seed (keys and tokens are kept)
+    GET  /_emulator/truth    the synthetic account's ground truth
+
+A request from a non-loopback address gets 403: the plane mints full keys.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from kbridge.core import dumps, loads
+from kbridge.core.jsoncodec import JSONDecodeError
+
+if TYPE_CHECKING:
+    from kbridge.emulator.http.state import EmulatorState
+
+__all__ = ["PREFIX", "control_routes"]
+
+PREFIX = "/_emulator"
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(dumps(payload), status_code=status, media_type="application/json")
+
+
+def _is_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    async def wrapper(request: Request) -> Response:
+        if not _is_loopback(request):
+            return _json({"error": "the control plane answers loopback clients only"}, 403)
+        try:
+            return await endpoint(request)
+        except _BadRequest as exc:
+            return _json({"error": str(exc)}, 400)
+
+    return wrapper
+
+
+async def _object_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = loads(raw)
+    except JSONDecodeError:
+        raise _BadRequest("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _BadRequest("the body must be a JSON object")
+    return body
+
+
+def _scopes(body: dict[str, Any]) -> list[str]:
+    scopes = body.get("scopes")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise _BadRequest('"scopes" must be a list of scope strings, e.g. ["profiles:read"]')
+    return scopes
+
+
+def control_routes(state: EmulatorState) -> list[BaseRoute]:
+    """The ``/_emulator/…`` routes bound to one emulator's state."""
+
+    async def stats(request: Request) -> Response:
+        return _json(state.stats.snapshot())
+
+    async def keys(request: Request) -> Response:
+        scopes = _scopes(await _object_body(request))
+        try:
+            key = state.keys.mint(scopes)
+        except ValueError as exc:
+            raise _BadRequest(str(exc)) from None
+        return _json({"key": key, "scopes": sorted(set(scopes))}, 201)
+
+    async def tokens(request: Request) -> Response:
+        from kbridge.emulator.http.auth import ALL_SCOPES
+
+        body = await _object_body(request)
+        scopes = _scopes(body)
+        unknown = sorted(set(scopes) - ALL_SCOPES)
+        if unknown:
+            raise _BadRequest(f"unknown scope(s): {', '.join(unknown)}")
+        installation_id = body.get("installation_id", "installation-1")
+        if not isinstance(installation_id, str) or not installation_id:
+            raise _BadRequest('"installation_id" must be a non-empty string')
+        expires_in = body.get("expires_in")
+        expires_at = None
+        if expires_in is not None:
+            if not isinstance(expires_in, int | float) or expires_in <= 0:
+                raise _BadRequest('"expires_in" must be a positive number of seconds')
+            expires_at = state.clock.now() + timedelta(seconds=expires_in)
+        token = state.tokens.issue(scopes, installation_id=installation_id, expires_at=expires_at)
+        return _json(
+            {
+                "access_token": token,
+                "installation_id": installation_id,
+                "scopes": sorted(set(scopes)),
+                "expires_at": expires_at,
+            },
+            201,
+        )
+
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _object_body(request)
+            seconds = body.get("advance_seconds")
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, int | float)
+                or seconds < 0
+                or not math.isfinite(seconds)
+            ):
+                raise _BadRequest('"advance_seconds" must be a non-negative number')
+            state.clock.advance(float(seconds))
+            state.backend.run_due()
+        return _json({"now": state.clock.now()})
+
+    async def reset(request: Request) -> Response:
+        state.reset()
+        return _json({"reset": True, "account_id": state.backend.account_id})
+
+    async def truth(request: Request) -> Response:
+        return _json(state.backend.truth())
+
+    return [
+        Route(f"{PREFIX}/stats", _guarded(stats), methods=["GET"]),
+        Route(f"{PREFIX}/keys", _guarded(keys), methods=["POST"]),
+        Route(f"{PREFIX}/tokens", _guarded(tokens), methods=["POST"]),
+        Route(f"{PREFIX}/clock", _guarded(clock), methods=["GET", "POST"]),
+        Route(f"{PREFIX}/reset", _guarded(reset), methods=["POST"]),
+        Route(f"{PREFIX}/truth", _guarded(truth), methods=["GET"]),
+    ]

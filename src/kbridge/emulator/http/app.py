@@ -1,0 +1,260 @@
+"""The emulator's ASGI app: Klaviyo's HTTP surface over a :class:`Backend`.
+
+One handler serves every ``/api/…`` and ``/client/…`` path. It checks, in
+Klaviyo's order, and stops at the first failure (each a JSON:API error)::
+
+    route (404/405) → auth (401) → revision (400/410) → scopes (403)
+      → not emulated (501) → rate limit (429) → query (400) → body (413/415/400/409)
+      → backend.run_due() + backend.dispatch(call) → JSON:API document
+
+A request refused after the rate-limit check still counted against the
+quota, as Klaviyo counts requests rather than successes; one refused by the
+limiter consumed nothing. The backend is single-threaded: it is only ever
+called from the event loop thread, never from a thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from kbridge import catalog
+from kbridge.catalog import Operation, UnknownOperationError
+from kbridge.emulator.backend.call import Backend, Call
+from kbridge.emulator.backend.errors import EmulatorBackendError
+from kbridge.emulator.config import EmulatorConfig
+from kbridge.emulator.control import control_routes
+from kbridge.emulator.http.auth import (
+    InMemoryTokenStore,
+    KeyStore,
+    Principal,
+    authenticate,
+    generate_private_key,
+    require_scopes,
+)
+from kbridge.emulator.http.body import check_document, decode_body
+from kbridge.emulator.http.errors import HttpProblem, backend_error_response, error_response
+from kbridge.emulator.http.jsonapi import RequestContext, render_outcome
+from kbridge.emulator.http.params import parse_query
+from kbridge.emulator.http.revision import resolve_revision
+from kbridge.emulator.http.state import EmulatorState, new_rate_limiter
+from kbridge.emulator.query import InvalidCursorError
+from kbridge.emulator.simclock import SimClock
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("kbridge.emulator")
+
+_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+_UNMATCHED = "(unmatched)"
+
+
+def _route(method: str, path: str) -> tuple[Operation, dict[str, str]]:
+    """The operation for ``method path``; 404 when no path matches, 405 for another method."""
+    try:
+        return catalog.match(method, path)
+    except UnknownOperationError:
+        pass
+    allowed = []
+    for other in _METHODS:
+        if other == method:
+            continue
+        try:
+            catalog.match(other, path)
+        except UnknownOperationError:
+            continue
+        allowed.append(other)
+    if allowed:
+        raise HttpProblem(
+            405,
+            "method_not_allowed",
+            f'Method "{method}" not allowed.',
+            headers={"Allow": ", ".join(allowed)},
+        )
+    raise HttpProblem(404, "not_found", f"No API endpoint is served at {path[:200]}.")
+
+
+def _throttled(retry_after: int, *, daily: bool) -> HttpProblem:
+    if daily:
+        detail = (
+            "Request was throttled. The daily quota for this endpoint is exhausted. "
+            f"Expected available in {retry_after} seconds."
+        )
+    else:
+        detail = f"Request was throttled. Expected available in {retry_after} seconds."
+    return HttpProblem(429, "throttled", detail, headers={"Retry-After": str(retry_after)})
+
+
+def _not_emulated(operation: Operation) -> HttpProblem:
+    return HttpProblem(
+        501,
+        "not_implemented",
+        f"The emulator does not implement {operation.operation_id} "
+        f"({operation.method} {operation.path}) yet.",
+    )
+
+
+class _Handler:
+    """Turns one HTTP request into a backend call and its answer."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+
+    async def __call__(self, request: Request) -> Response:
+        state = self.state
+        started = state.clock.monotonic()
+        operation_id = _UNMATCHED
+        extra_headers: dict[str, str] = {}
+        try:
+            operation, path_params = _route(request.method, request.url.path)
+            operation_id = operation.operation_id
+            response = await self._handle(request, operation, path_params, extra_headers)
+        except HttpProblem as problem:
+            response = problem.response()
+        except EmulatorBackendError as exc:
+            response = backend_error_response(exc)
+        except InvalidCursorError as exc:
+            response = error_response(400, "invalid", str(exc), parameter="page[cursor]")
+        except Exception:
+            log.exception("unexpected error serving %s %s", request.method, request.url.path)
+            response = error_response(
+                500, "error", "The emulator failed unexpectedly; see its log."
+            )
+        if response.status_code != 429:
+            for name, value in extra_headers.items():
+                response.headers.setdefault(name, value)
+        state.stats.record(operation_id, response.status_code, state.clock.monotonic() - started)
+        return response
+
+    def _authenticate(self, request: Request, operation: Operation) -> Principal | None:
+        state = self.state
+        authorization = request.headers.get("authorization")
+        if operation.auth == "public":
+            if authorization and authorization.strip().startswith("Klaviyo-API-Key"):
+                raise HttpProblem(
+                    401,
+                    "not_authenticated",
+                    "Private API keys are not accepted on client endpoints; "
+                    "pass the account's public key as company_id.",
+                )
+            if not request.query_params.get("company_id"):
+                raise HttpProblem(
+                    400,
+                    "invalid",
+                    "The company_id query parameter (the account's public key) is required.",
+                    parameter="company_id",
+                )
+            return None
+        return authenticate(
+            authorization,
+            keys=state.keys,
+            tokens=state.tokens,
+            account_id=state.backend.account_id,
+            now=state.clock.now(),
+        )
+
+    async def _handle(
+        self,
+        request: Request,
+        operation: Operation,
+        path_params: dict[str, str],
+        extra_headers: dict[str, str],
+    ) -> Response:
+        state = self.state
+        principal = self._authenticate(request, operation)
+        resolve_revision(
+            request.headers.get("revision"),
+            today=state.clock.now().date(),
+            default=operation.revision,
+            require=state.config.require_revision,
+            fall_forward_opt_out=request.headers.get("x-klaviyo-revision-fall-forward-opt-out")
+            == "1",
+        )
+        if principal is not None:
+            require_scopes(principal, operation)
+        if operation.auth == "public" or operation.operation_id not in state.backend.implemented:
+            raise _not_emulated(operation)
+        assert principal is not None
+        query_items = request.query_params.multi_items()
+        decision = state.limiter.check(principal.bucket, operation, query_items)
+        if not decision.allowed:
+            raise _throttled(decision.retry_after or 1, daily=decision.daily_exhausted)
+        extra_headers.update(decision.headers)
+        query = parse_query(operation, query_items, allow_not=state.config.allow_not_filter)
+        body = decode_body(
+            operation,
+            await request.body(),
+            content_type=request.headers.get("content-type", ""),
+            content_encoding=request.headers.get("content-encoding", ""),
+        )
+        if body is not None:
+            check_document(operation, body, path_params)
+        call = Call(
+            operation=operation,
+            path_params=path_params,
+            query=query,
+            body=body,
+            scopes=principal.scopes,
+        )
+        state.backend.run_due()
+        outcome = state.backend.dispatch(call)
+        ctx = RequestContext(
+            base_url=state.config.public_base_url or str(request.base_url),
+            path=request.url.path,
+            query_items=query_items,
+            raw_query=request.url.query,
+            fields=query.fields,
+        )
+        return render_outcome(outcome, operation, ctx)
+
+
+def _default_backend(config: EmulatorConfig, clock: SimClock) -> Backend:
+    from kbridge.emulator.backend import EmulatorBackend  # type: ignore[attr-defined]
+
+    backend: Backend = EmulatorBackend(config, clock)
+    return backend
+
+
+def build_state(
+    config: EmulatorConfig,
+    *,
+    backend: Backend | None = None,
+    clock: SimClock | None = None,
+) -> EmulatorState:
+    clock = clock or SimClock()
+    return EmulatorState(
+        config=config,
+        clock=clock,
+        backend=backend if backend is not None else _default_backend(config, clock),
+        keys=KeyStore(config.api_key or generate_private_key(config.seed)),
+        tokens=InMemoryTokenStore(),
+        limiter=new_rate_limiter(config, clock),
+    )
+
+
+def create_app(
+    config: EmulatorConfig,
+    *,
+    backend: Backend | None = None,
+    clock: SimClock | None = None,
+) -> Starlette:
+    """The ASGI app; ``app.state.emulator`` is its :class:`EmulatorState`.
+
+    Without ``backend``, the seeded :class:`EmulatorBackend` is generated from
+    ``config``; without ``clock``, simulated time starts at real time.
+    """
+    state = build_state(config, backend=backend, clock=clock)
+    handler = _Handler(state)
+    routes: list[Any] = [
+        *control_routes(state),
+        # Every method reaches the handler, so unknown ones get Klaviyo's JSON 405.
+        Route("/{path:path}", handler.__call__, methods=[*_METHODS, "HEAD", "OPTIONS"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.emulator = state
+    return app

@@ -1,0 +1,205 @@
+"""Serialise a backend :class:`Outcome` as Klaviyo's JSON:API document, generically.
+
+The backend hands over plain resources; this module adds everything the
+wire format needs (digest §1, §7, §9.4):
+
+- each resource's ``links.self`` as an absolute URL with a trailing slash
+  (``https://host/api/profiles/01H…/``), its collection path taken from the
+  spec (``_spectables.RESOURCE_PATHS``);
+- each relationship as ``{"data": linkage, "links": {"self": …/relationships/<name>/,
+  "related": …/<name>/}}`` (``data`` left out for ``links_only`` names);
+- sparse fieldsets ``fields[type]=a,b.c`` applied to attributes, dotted names
+  selecting sub-fields;
+- collection ``links.self/next/prev`` as absolute URLs that keep every original
+  query parameter, URL-encoded, with only the cursor replaced (``null`` at the ends);
+- ``included`` (deduplicated) when the backend gives related resources;
+- no body at all for 204, or for 202 when there is no data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.responses import Response
+
+from kbridge.catalog import Operation
+from kbridge.core import dumps
+from kbridge.emulator.backend.call import Outcome
+from kbridge.emulator.backend.resource import Linkage, Resource
+from kbridge.emulator.http._spectables import RESOURCE_PATHS
+from kbridge.emulator.http.errors import JSONAPI_CONTENT_TYPE
+from kbridge.emulator.query import Page
+
+__all__ = ["FieldTree", "RequestContext", "compile_fields", "project", "render_outcome"]
+
+#: A compiled sparse fieldset: ``True`` keeps a whole value, a dict selects sub-fields.
+FieldTree = dict[str, "FieldTree | bool"]
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+def compile_fields(names: Sequence[str]) -> FieldTree:
+    """``("email", "location.country")`` → ``{"email": True, "location": {"country": True}}``.
+
+    A whole field wins over any of its sub-fields (``location`` and
+    ``location.country`` keep all of ``location``).
+    """
+    tree: FieldTree = {}
+    for name in names:
+        node = tree
+        parts = name.split(".")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            current = node.get(part)
+            if current is True:
+                break
+            if last:
+                node[part] = True
+                break
+            if not isinstance(current, dict):
+                current = {}
+                node[part] = current
+            node = current
+    return tree
+
+
+def project(attributes: Mapping[str, Any], tree: FieldTree) -> dict[str, Any]:
+    """The attributes that ``tree`` selects; absent names are simply left out."""
+    out: dict[str, Any] = {}
+    for name, sub in tree.items():
+        if name not in attributes:
+            continue
+        value = attributes[name]
+        if sub is True:
+            out[name] = value
+        elif isinstance(value, Mapping) and isinstance(sub, dict):
+            out[name] = project(value, sub)
+    return out
+
+
+def _linkage(value: Linkage) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return {"type": value[0], "id": value[1]}
+    return [{"type": t, "id": i} for t, i in value]
+
+
+class RequestContext:
+    """What rendering needs from the request: base URL, path, query and sparse fieldsets."""
+
+    __slots__ = ("_fields", "_paths", "base_url", "path", "query_items", "raw_query")
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        path: str,
+        query_items: Sequence[tuple[str, str]] = (),
+        raw_query: str = "",
+        fields: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.path = path
+        self.query_items = list(query_items)
+        self.raw_query = raw_query
+        self._fields = {rtype: compile_fields(names) for rtype, names in (fields or {}).items()}
+        self._paths: dict[str, str] = {}
+
+    def self_url(self) -> str:
+        url = self.base_url + self.path
+        return f"{url}?{self.raw_query}" if self.raw_query else url
+
+    def page_url(self, cursor: str | None, cursor_param: str) -> str | None:
+        """This request's URL with the cursor replaced (or ``None`` at an end)."""
+        if cursor is None:
+            return None
+        items = [(k, v) for k, v in self.query_items if k != cursor_param]
+        items.append((cursor_param, cursor))
+        return f"{self.base_url}{self.path}?{urlencode(items)}"
+
+    def collection_url(self, rtype: str) -> str:
+        url = self._paths.get(rtype)
+        if url is None:
+            url = self.base_url + RESOURCE_PATHS.get(rtype, f"/api/{rtype}s")
+            self._paths[rtype] = url
+        return url
+
+    def resource(self, res: Resource) -> dict[str, Any]:
+        self_url = f"{self.collection_url(res.type)}/{res.id}/"
+        tree = self._fields.get(res.type)
+        attributes = res.attributes if tree is None else project(res.attributes, tree)
+        doc: dict[str, Any] = {"type": res.type, "id": res.id, "attributes": attributes}
+        if res.relationships or res.links_only:
+            rels: dict[str, Any] = {}
+            for name, linkage in res.relationships.items():
+                rels[name] = {
+                    "data": _linkage(linkage),
+                    "links": {
+                        "self": f"{self_url}relationships/{name}/",
+                        "related": f"{self_url}{name}/",
+                    },
+                }
+            for name in res.links_only:
+                rels[name] = {
+                    "links": {
+                        "self": f"{self_url}relationships/{name}/",
+                        "related": f"{self_url}{name}/",
+                    }
+                }
+            doc["relationships"] = rels
+        doc["links"] = {"self": self_url}
+        return doc
+
+
+def _cursor_param(operation: Operation) -> str:
+    # Report queries page with a ``page_cursor`` query parameter, not ``page[cursor]``.
+    return "page_cursor" if operation.method == "POST" else "page[cursor]"
+
+
+def _dedupe(resources: Sequence[Resource]) -> list[Resource]:
+    seen: set[tuple[str, str]] = set()
+    out: list[Resource] = []
+    for res in resources:
+        key = (res.type, res.id)
+        if key not in seen:
+            seen.add(key)
+            out.append(res)
+    return out
+
+
+def render_outcome(outcome: Outcome, operation: Operation, ctx: RequestContext) -> Response:
+    """The HTTP response for ``outcome`` (status from it or the operation's success status)."""
+    status = outcome.status or operation.success_status
+    headers = {"content-type": JSONAPI_CONTENT_TYPE}
+    if outcome.raw_body is not None:
+        return Response(outcome.raw_body, status_code=status, headers=headers)
+    data = outcome.data
+    if status in _NO_BODY_STATUSES or (data is None and not outcome.null_data):
+        return Response(status_code=status)
+
+    def one(res: Resource) -> dict[str, Any]:
+        if outcome.identifiers_only:
+            return {"type": res.type, "id": res.id}
+        return ctx.resource(res)
+
+    links: dict[str, Any] = {"self": ctx.self_url()}
+    body: dict[str, Any]
+    if isinstance(data, Page):
+        param = _cursor_param(operation)
+        links["next"] = ctx.page_url(data.next_cursor, param)
+        links["prev"] = ctx.page_url(data.prev_cursor, param)
+        body = {"data": [one(r) for r in data.items], "links": links}
+    elif isinstance(data, list):
+        body = {"data": [one(r) for r in data], "links": links}
+    elif data is None:
+        body = {"data": None, "links": links}
+    else:
+        body = {"data": one(data), "links": links}
+    if outcome.included:
+        body["included"] = [ctx.resource(r) for r in _dedupe(outcome.included)]
+    if outcome.meta:
+        body["meta"] = outcome.meta
+    return Response(dumps(body), status_code=status, headers=headers)

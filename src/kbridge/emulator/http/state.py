@@ -1,0 +1,58 @@
+"""Everything one running emulator holds, shared by the API routes and the control plane."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+
+from kbridge.emulator.backend.call import Backend
+from kbridge.emulator.config import EmulatorConfig
+from kbridge.emulator.http.auth import InMemoryTokenStore, KeyStore
+from kbridge.emulator.http.ratelimit import RateLimiter
+from kbridge.emulator.http.stats import Stats
+from kbridge.emulator.simclock import SimClock
+
+__all__ = ["EmulatorState", "new_rate_limiter"]
+
+
+def new_rate_limiter(config: EmulatorConfig, clock: SimClock) -> RateLimiter:
+    """Windows pace real requests (monotonic clock); daily caps roll over on simulated days."""
+
+    def seconds_to_next_day() -> float:
+        now = clock.now()
+        midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+        return (midnight - now).total_seconds()
+
+    return RateLimiter(
+        factor=config.rate_limit_factor,
+        algorithm=config.rate_limit_algorithm,
+        monotonic=clock.monotonic,
+        day_of=lambda: clock.now().date(),
+        seconds_to_next_day=seconds_to_next_day,
+    )
+
+
+@dataclass
+class EmulatorState:
+    config: EmulatorConfig = field(repr=False)  # may hold the api_key
+    clock: SimClock
+    backend: Backend
+    keys: KeyStore
+    tokens: InMemoryTokenStore
+    limiter: RateLimiter
+    stats: Stats = field(default_factory=Stats)
+
+    @property
+    def api_key(self) -> str:
+        """The full-access private key (every scope in the catalogue)."""
+        return self.keys.full_access_key
+
+    def reset(self) -> None:
+        """A fresh account from the seed: data regenerated, windows and stats cleared.
+
+        Keys and tokens are kept: they are how the caller reaches the account,
+        and a test suite that minted a scoped key expects it to keep working.
+        """
+        self.backend.reset()
+        self.limiter = new_rate_limiter(self.config, self.clock)
+        self.stats.clear()

@@ -1,0 +1,202 @@
+"""Serve the emulator over real HTTP (uvicorn): in a background thread, or blocking.
+
+:class:`EmulatorServer` is what tests and benchmarks use::
+
+    with EmulatorServer(EmulatorConfig(profiles=100, events=1000)) as server:
+        httpx.get(f"{server.base_url}/api/accounts",
+                  headers={"Authorization": f"Klaviyo-API-Key {server.api_key}",
+                           "revision": "2026-07-15"})
+
+The listening socket is bound before uvicorn starts, so ``port=0`` yields a
+free port that is known at once, and a port in use is a clear
+:class:`EmulatorServerError` rather than a log line from a dying thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import threading
+from dataclasses import replace
+from types import TracebackType
+
+import uvicorn
+from starlette.applications import Starlette
+
+from kbridge.core.errors import KbridgeError
+from kbridge.emulator.config import EmulatorConfig
+from kbridge.emulator.http.app import create_app
+from kbridge.emulator.http.state import EmulatorState
+
+__all__ = ["EmulatorServer", "EmulatorServerError", "bind_socket", "serve"]
+
+_START_TIMEOUT = 30.0
+
+
+class EmulatorServerError(KbridgeError):
+    """The emulator could not start (e.g. its port is taken) or stopped uncleanly."""
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port=0``: any free port)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise EmulatorServerError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise EmulatorServerError(
+                f"port {port} on {host} is already in use; pick another with --port "
+                "(or 0 for any free port)"
+            ) from None
+        raise EmulatorServerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _uvicorn(app: Starlette) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        # one event-loop thread: the backend is single-threaded by design
+        workers=1,
+    )
+    return uvicorn.Server(config)
+
+
+class EmulatorServer:
+    """The emulator on ``host:port`` in a background thread; a context manager."""
+
+    def __init__(self, config: EmulatorConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config
+        self.host = host
+        self._requested_port = port
+        self._app: Starlette | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._failure: BaseException | None = None
+        self.port = port
+
+    @property
+    def app(self) -> Starlette:
+        if self._app is None:
+            raise EmulatorServerError("the emulator server is not started")
+        return self._app
+
+    @property
+    def state(self) -> EmulatorState:
+        state: EmulatorState = self.app.state.emulator
+        return state
+
+    @property
+    def base_url(self) -> str:
+        return _url(self.host, self.port)
+
+    @property
+    def api_key(self) -> str:
+        """The full-access private key of the emulated account."""
+        return self.state.api_key
+
+    def start(self) -> EmulatorServer:
+        if self._thread is not None:
+            raise EmulatorServerError("the emulator server is already started")
+        sock = bind_socket(self.host, self._requested_port)
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        base = self.config
+        if base.public_base_url is None:
+            base = replace(base, public_base_url=self.base_url)
+        self._app = create_app(base)
+        self._server = _uvicorn(self._app)
+        self._thread = threading.Thread(
+            target=self._run, name=f"kbridge-emulator:{self.port}", daemon=True
+        )
+        self._thread.start()
+        self._wait_started()
+        return self
+
+    def _run(self) -> None:
+        assert self._server is not None
+        assert self._socket is not None
+        try:
+            asyncio.run(self._server.serve(sockets=[self._socket]))
+        except BaseException as exc:  # surfaced by start()/stop() in the caller's thread
+            self._failure = exc
+
+    def _wait_started(self) -> None:
+        assert self._server is not None
+        assert self._thread is not None
+        waited = threading.Event()
+        for _ in range(int(_START_TIMEOUT / 0.01)):
+            if self._server.started or not self._thread.is_alive():
+                break
+            waited.wait(0.01)
+        if not self._server.started:
+            self.stop()
+            raise EmulatorServerError(f"the emulator failed to start: {self._failure!r}")
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread; safe to call twice."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=_START_TIMEOUT)
+            self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"EmulatorServer({self.base_url}, seed={self.config.seed})"
+
+
+def serve(
+    config: EmulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    sock: socket.socket | None = None,
+    app: Starlette | None = None,
+) -> None:
+    """Serve until interrupted (Ctrl-C), in the calling thread — the CLI's ``serve``.
+
+    Pass an already bound ``sock`` (and the ``app`` built for it) to learn the
+    port and print details before blocking.
+    """
+    sock = sock or bind_socket(host, port)
+    if app is None:
+        if config.public_base_url is None:
+            config = replace(config, public_base_url=_url(host, sock.getsockname()[1]))
+        app = create_app(config)
+    server = _uvicorn(app)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
