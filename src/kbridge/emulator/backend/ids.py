@@ -1,0 +1,118 @@
+"""Identifiers and timestamps in Klaviyo's shapes, derived deterministically.
+
+Profiles, jobs and events carry 26-character ULIDs (48-bit millisecond time
+in Crockford base32, then 80 bits); lists, segments and metrics carry
+6-character base62 ids. Everything here is a pure function of its inputs so
+the same seed always yields the same account, and an event id can be turned
+back into the event's index without a lookup table (2M events would make one
+costly).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+__all__ = [
+    "base62_id",
+    "event_id",
+    "event_index",
+    "iso",
+    "mix64",
+    "parse_iso",
+    "ulid",
+    "unit_float",
+]
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_VALUE = {c: i for i, c in enumerate(_CROCKFORD)}
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_MASK64 = (1 << 64) - 1
+_MASK40 = (1 << 40) - 1
+
+
+def mix64(*parts: int) -> int:
+    """A 64-bit hash of integers (splitmix64 steps): cheap, stable across runs.
+
+    Python's ``hash`` is salted per process for strings, and ``random.Random``
+    costs microseconds to seed; this is what lazily derived data is keyed on.
+    """
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        h = (h ^ (p & _MASK64)) & _MASK64
+        h = (h + 0x9E3779B97F4A7C15) & _MASK64
+        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _MASK64
+        h ^= h >> 31
+    return h
+
+
+def unit_float(*parts: int) -> float:
+    """A deterministic float in [0, 1) from integers."""
+    return (mix64(*parts) >> 11) / float(1 << 53)
+
+
+def _b32(value: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        out.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(out))
+
+
+def ulid(ts: float, *entropy: int) -> str:
+    """A ULID: time part ``ts`` (epoch seconds), randomness hashed from ``entropy``."""
+    ms = max(0, int(ts * 1000)) & ((1 << 48) - 1)
+    rand = (mix64(*entropy) << 16 | (mix64(*entropy, 1) & 0xFFFF)) & ((1 << 80) - 1)
+    return _b32(ms, 10) + _b32(rand, 16)
+
+
+def event_id(ts: float, index: int, salt: int) -> str:
+    """An event's ULID: time, then 40 bits of salt, then the event's index (reversible)."""
+    ms = max(0, int(ts * 1000)) & ((1 << 48) - 1)
+    rand = (mix64(salt, index) & _MASK40) << 40 | (index & _MASK40)
+    return _b32(ms, 10) + _b32(rand, 16)
+
+
+def event_index(event_id_: str) -> int | None:
+    """The index encoded in an id made by :func:`event_id`, or ``None`` if malformed.
+
+    The caller must still check that ``event_id(...)`` of that index gives the
+    same string (the salt and time make forged ids fail that check).
+    """
+    if len(event_id_) != 26:
+        return None
+    value = 0
+    for ch in event_id_[18:]:
+        digit = _CROCKFORD_VALUE.get(ch)
+        if digit is None:
+            return None
+        value = value << 5 | digit
+    return value & _MASK40
+
+
+def base62_id(*entropy: int, length: int = 6) -> str:
+    """A short base62 id (lists, segments, metrics, public keys) hashed from ``entropy``."""
+    value = mix64(*entropy)
+    out = []
+    for _ in range(length):
+        value, digit = divmod(value, 62)
+        out.append(_BASE62[digit])
+    return "".join(out)
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 with ``+00:00`` (Klaviyo's response style); ``None`` stays."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def parse_iso(text: str) -> float:
+    """ISO 8601 (``Z`` or offset; a naive time is taken as UTC) to epoch seconds.
+
+    Raises ``ValueError`` on anything else.
+    """
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

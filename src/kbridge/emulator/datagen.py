@@ -1,0 +1,818 @@
+"""A synthetic e-commerce Klaviyo account, deterministic from a seed.
+
+``generate(seed, profiles, events, now)`` returns a :class:`Dataset`; the same
+arguments always give the same data, byte for byte. The emulator loads one at
+start and on reset, and ``truth`` exposes the hidden model so analytics
+(churn models, lifecycle stages) can be scored against what really drove the
+data.
+
+The behavioural model
+---------------------
+Each profile is created at a uniform time in the two years before ``now``
+(profiles are numbered in creation order) and draws hidden traits:
+
+* ``engagement_rate`` ~ Beta(2, 3): the chance a received email is opened
+  (a click follows an open with probability 0.3).
+* ``purchase_rate``: the chance a site session ends in an order; 0 for the
+  35 % who never buy, otherwise ~ Beta(2, 2.5) (mean ≈ 0.44).
+* ``churn_propensity`` ~ Beta(2, 4). With that probability the profile
+  *churns* (only if older than 60 days) at a hidden ``churn_time`` uniform
+  between 15 % and 90 % of its life so far. After churning it has no
+  sessions, opens, clicks or orders; emails keep arriving (Received Email)
+  while it stays subscribed, as in real accounts.
+
+Event volume: every profile gets a share of the requested total in proportion
+to ``(0.2 + engagement_rate + 2 * purchase_rate) * active_days``; its events
+come in units until the share is used: an email send (Received → Opened →
+Clicked; 0.4 % bounce instead; rare spam reports), an SMS (Received → Clicked
+with probability 0.1), or a site session (Active on Site, 1-2 Viewed Product,
+Added to Cart 35 %, Started Checkout 60 % of those, then Placed Order with
+probability ``purchase_rate`` plus one Ordered Product per item). So the total
+is close to, not exactly, the requested number. Placed Order carries
+``value`` (sum of 1-4 catalogue items), ``value_currency``, ``OrderId``,
+``Items``, ``ItemNames``, ``Categories`` and ``$value``; its ``unique_id`` is
+the order id. Unsubscribed profiles get one Unsubscribed event at their
+consent time; subscribed ones a Subscribed to List event.
+
+Lifecycle stage (first rule that applies): ``churned`` (churned before
+``now``); ``new`` (created in the last 30 days); ``prospect`` (never ordered);
+``at_risk`` (churn propensity ≥ 0.5); ``loyal`` (≥ 3 orders); ``active``.
+
+Consent: email SUBSCRIBED ≈ 60 %, UNSUBSCRIBED ≈ 20 %, NEVER_SUBSCRIBED the
+rest (churned profiles unsubscribe more often); ≈ 4 % carry a suppression
+(hard bounce, spam complaint, unsubscribe, user-suppressed, invalid email).
+40 % have a phone (E.164); half of those are SMS-subscribed.
+
+``predictive_analytics`` is derived from the model with noise: historic
+figures are exact (from the generated orders), ``churn_probability`` is the
+hidden propensity (raised for churned profiles) plus N(0, 0.08) noise, and
+``predicted_number_of_orders`` follows ``purchase_rate`` with noise.
+"""
+
+from __future__ import annotations
+
+import random
+from array import array
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kbridge.core.clock import utc
+from kbridge.emulator.backend.ids import base62_id, iso, mix64, ulid, unit_float
+from kbridge.emulator.backend.models import (
+    EventColumns,
+    ListRecord,
+    MetricRecord,
+    ProfileRecord,
+    SegmentRecord,
+)
+
+__all__ = [
+    "INTEGRATIONS",
+    "METRICS",
+    "PRODUCTS",
+    "Dataset",
+    "event_properties",
+    "generate",
+]
+
+DAY = 86400.0
+HISTORY_DAYS = 730
+
+INTEGRATIONS: dict[str, dict[str, Any]] = {
+    "klaviyo": {"object": "integration", "id": "0rG4eQ", "key": "klaviyo", "name": "Klaviyo",
+                "category": "Internal"},
+    "api": {"object": "integration", "id": "7FtS4J", "key": "api", "name": "API",
+            "category": "API"},
+    "shopify": {"object": "integration", "id": "0eMvjm", "key": "shopify", "name": "Shopify",
+                "category": "eCommerce"},
+}  # fmt: skip
+
+#: (name, integration key) in metric-index order.
+METRICS: tuple[tuple[str, str], ...] = (
+    ("Received Email", "klaviyo"),
+    ("Opened Email", "klaviyo"),
+    ("Clicked Email", "klaviyo"),
+    ("Bounced Email", "klaviyo"),
+    ("Marked Email as Spam", "klaviyo"),
+    ("Unsubscribed", "klaviyo"),
+    ("Received SMS", "klaviyo"),
+    ("Clicked SMS", "klaviyo"),
+    ("Viewed Product", "shopify"),
+    ("Added to Cart", "shopify"),
+    ("Started Checkout", "shopify"),
+    ("Placed Order", "shopify"),
+    ("Ordered Product", "shopify"),
+    ("Active on Site", "api"),
+    ("Subscribed to List", "klaviyo"),
+)
+(
+    M_RECEIVED,
+    M_OPENED,
+    M_CLICKED,
+    M_BOUNCED,
+    M_SPAM,
+    M_UNSUBSCRIBED,
+    M_RECEIVED_SMS,
+    M_CLICKED_SMS,
+    M_VIEWED,
+    M_ADDED,
+    M_CHECKOUT,
+    M_ORDER,
+    M_ORDERED_PRODUCT,
+    M_ACTIVE,
+    M_SUBSCRIBED,
+) = range(len(METRICS))
+
+#: (name, category, price)
+PRODUCTS: tuple[tuple[str, str, float], ...] = (
+    ("Trail Running Shoe", "Footwear", 129.0),
+    ("Everyday Sneaker", "Footwear", 89.0),
+    ("Wool Hiking Sock", "Footwear", 19.5),
+    ("Merino Base Layer", "Apparel", 75.0),
+    ("Rain Shell Jacket", "Apparel", 189.0),
+    ("Organic Cotton Tee", "Apparel", 29.0),
+    ("Fleece Pullover", "Apparel", 99.0),
+    ("Insulated Bottle", "Accessories", 34.0),
+    ("Canvas Tote", "Accessories", 24.0),
+    ("Leather Belt", "Accessories", 49.0),
+    ("Daypack 20L", "Bags", 119.0),
+    ("Travel Duffel", "Bags", 159.0),
+    ("Ceramic Pour-Over", "Home", 39.0),
+    ("Linen Throw", "Home", 69.0),
+    ("Scented Candle", "Home", 22.0),
+    ("Yoga Mat", "Fitness", 58.0),
+    ("Resistance Bands", "Fitness", 25.0),
+    ("Foam Roller", "Fitness", 32.0),
+    ("Face Serum", "Beauty", 44.0),
+    ("Lip Balm Trio", "Beauty", 14.0),
+)
+CATEGORIES = tuple(sorted({p[1] for p in PRODUCTS}))
+
+_FIRST = (
+    "Ava",
+    "Ben",
+    "Chloe",
+    "Daniel",
+    "Emma",
+    "Felix",
+    "Grace",
+    "Hugo",
+    "Isla",
+    "Jack",
+    "Kai",
+    "Lena",
+    "Mia",
+    "Noah",
+    "Olivia",
+    "Paul",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Will",
+    "Xena",
+    "Yusuf",
+    "Zoe",
+    "Liam",
+    "Sofia",
+    "Mateo",
+    "Aisha",
+    "Leo",
+    "Nora",
+    "Omar",
+    "Priya",
+    "Ravi",
+    "Hana",
+    "Jonas",
+    "Elif",
+    "Marco",
+    "Ines",
+)
+_LAST = (
+    "Smith",
+    "Johnson",
+    "Brown",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Martin",
+    "Lee",
+    "Walker",
+    "Hall",
+    "Young",
+    "King",
+    "Wright",
+    "Lopez",
+    "Hill",
+    "Scott",
+    "Green",
+    "Adams",
+    "Baker",
+    "Nelson",
+    "Carter",
+    "Mitchell",
+    "Perez",
+    "Roberts",
+    "Turner",
+    "Phillips",
+    "Campbell",
+    "Parker",
+    "Evans",
+    "Edwards",
+    "Collins",
+    "Stewart",
+    "Morris",
+    "Murphy",
+    "Cook",
+    "Rogers",
+    "Morgan",
+    "Cooper",
+    "Peterson",
+    "Reed",
+)
+_DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com")
+
+#: (city, region, country, timezone, latitude, longitude, phone prefix, locale)
+_PLACES: tuple[tuple[str, str, str, str, float, float, str, str], ...] = (
+    ("Boston", "MA", "US", "America/New_York", 42.36, -71.06, "+1617", "en-US"),
+    ("New York", "NY", "US", "America/New_York", 40.71, -74.01, "+1212", "en-US"),
+    ("Chicago", "IL", "US", "America/Chicago", 41.88, -87.63, "+1312", "en-US"),
+    ("Austin", "TX", "US", "America/Chicago", 30.27, -97.74, "+1512", "en-US"),
+    ("Denver", "CO", "US", "America/Denver", 39.74, -104.99, "+1303", "en-US"),
+    ("Seattle", "WA", "US", "America/Los_Angeles", 47.61, -122.33, "+1206", "en-US"),
+    ("San Diego", "CA", "US", "America/Los_Angeles", 32.72, -117.16, "+1619", "en-US"),
+    ("Toronto", "ON", "CA", "America/Toronto", 43.65, -79.38, "+1416", "en-CA"),
+    ("Vancouver", "BC", "CA", "America/Vancouver", 49.28, -123.12, "+1604", "en-CA"),
+    ("London", "England", "GB", "Europe/London", 51.51, -0.13, "+447700", "en-GB"),
+    ("Manchester", "England", "GB", "Europe/London", 53.48, -2.24, "+447701", "en-GB"),
+    ("Berlin", "Berlin", "DE", "Europe/Berlin", 52.52, 13.40, "+49151", "de-DE"),
+    ("Paris", "Ile-de-France", "FR", "Europe/Paris", 48.86, 2.35, "+33612", "fr-FR"),
+    ("Sydney", "NSW", "AU", "Australia/Sydney", -33.87, 151.21, "+61412", "en-AU"),
+)
+_LOYALTY = ("bronze", "silver", "gold", "platinum")
+_SOURCES = ("Organic Search", "Facebook Ads", "Instagram", "Referral", "Google Ads", "Shopify POS")
+_SUPPRESSIONS = ("HARD_BOUNCE", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED", "INVALID_EMAIL")
+_CAMPAIGNS = 48
+_STAGES = ("churned", "new", "prospect", "at_risk", "loyal", "active")
+
+
+@dataclass(slots=True)
+class _Hidden:
+    engagement_rate: float
+    purchase_rate: float
+    churn_propensity: float
+    churn_time: float | None
+    stage: str = "active"
+    orders: int = 0
+    revenue: float = 0.0
+
+
+@dataclass(slots=True)
+class Dataset:
+    """A generated account. ``truth`` is the hidden model (see the module docstring)."""
+
+    seed: int
+    now: float
+    account_id: str
+    account: dict[str, Any]
+    profiles: list[ProfileRecord]
+    lists: list[ListRecord]
+    segments: list[SegmentRecord]
+    metrics: list[MetricRecord]
+    events: EventColumns
+    params: dict[str, Any]
+    hidden: list[_Hidden] = field(default_factory=list)
+
+    @property
+    def truth(self) -> dict[str, Any]:
+        """Per-profile hidden traits, aggregates and the generator's parameters."""
+        per_profile: dict[str, dict[str, Any]] = {}
+        stages: dict[str, int] = dict.fromkeys(_STAGES, 0)
+        for p, h in zip(self.profiles, self.hidden, strict=True):
+            stages[h.stage] += 1
+            per_profile[p.id] = {
+                "lifecycle_stage": h.stage,
+                "churn_propensity": round(h.churn_propensity, 6),
+                "churned": h.churn_time is not None and h.churn_time <= self.now,
+                "churn_time": iso(h.churn_time),
+                "engagement_rate": round(h.engagement_rate, 6),
+                "purchase_rate": round(h.purchase_rate, 6),
+                "orders": h.orders,
+                "revenue": round(h.revenue, 2),
+            }
+        per_metric = [0] * len(self.metrics)
+        revenue = 0.0
+        for i, m in enumerate(self.events.metric):
+            per_metric[m] += 1
+            if m == M_ORDER:
+                revenue += self.events.value[i]
+        return {
+            "seed": self.seed,
+            "params": dict(self.params),
+            "profiles": per_profile,
+            "aggregates": {
+                "profiles": len(self.profiles),
+                "events": len(self.events),
+                "events_per_metric": {
+                    self.metrics[i].name: n for i, n in enumerate(per_metric) if n
+                },
+                "revenue_total": round(revenue, 2),
+                "profiles_per_stage": stages,
+            },
+        }
+
+
+def _order_items(aux: int) -> list[int]:
+    """Product indexes packed into a Placed Order's ``aux`` (1-4 items, 8 bits each)."""
+    count = aux & 0x7
+    return [(aux >> (8 * (k + 1))) & 0xFF for k in range(count)]
+
+
+def _pack_order(items: list[int]) -> int:
+    aux = len(items)
+    for k, item in enumerate(items):
+        aux |= item << (8 * (k + 1))
+    return aux
+
+
+def event_properties(
+    seed: int, index: int, metric: int, aux: int, value: float
+) -> tuple[dict[str, Any], str | None]:
+    """The ``event_properties`` and ``unique_id`` of generated event ``index``.
+
+    Derived on demand from what the columns hold, so 2M events cost no dicts.
+    """
+    if metric in (M_ORDER, M_CHECKOUT):
+        items = [PRODUCTS[i] for i in _order_items(aux)]
+        order_id = str(100000 + mix64(seed, index) % 900000)
+        props: dict[str, Any] = {
+            "ItemNames": [p[0] for p in items],
+            "Items": [
+                {"ProductName": p[0], "Categories": [p[1]], "ItemPrice": p[2], "Quantity": 1}
+                for p in items
+            ],
+            "Categories": sorted({p[1] for p in items}),
+            "ItemCount": len(items),
+            "$value": value,
+        }
+        if metric == M_ORDER:
+            props["OrderId"] = order_id
+            props["$event_id"] = order_id
+            return props, order_id
+        return props, None
+    if metric in (M_VIEWED, M_ADDED, M_ORDERED_PRODUCT):
+        name, category, price = PRODUCTS[aux % len(PRODUCTS)]
+        props = {
+            "ProductName": name,
+            "ProductID": str(1000 + aux % len(PRODUCTS)),
+            "SKU": f"SKU-{1000 + aux % len(PRODUCTS)}",
+            "Categories": [category],
+            "Price": price,
+        }
+        if metric == M_ORDERED_PRODUCT:
+            props["$value"] = value
+        return props, None
+    if metric in (M_RECEIVED, M_OPENED, M_CLICKED, M_BOUNCED, M_SPAM, M_UNSUBSCRIBED):
+        campaign = aux % _CAMPAIGNS
+        props = {
+            "Campaign Name": f"Weekly Edit #{campaign + 1}",
+            "Subject": f"New in {CATEGORIES[campaign % len(CATEGORIES)]}",
+            "$message": base62_id(seed, 7000 + campaign),
+        }
+        if metric == M_CLICKED:
+            props["URL"] = f"https://shop.example.com/collections/{campaign % len(CATEGORIES)}"
+        if metric == M_BOUNCED:
+            props["Bounce Type"] = "hard" if aux % 3 == 0 else "soft"
+        return props, None
+    if metric in (M_RECEIVED_SMS, M_CLICKED_SMS):
+        return {"Message Name": f"SMS drop #{aux % _CAMPAIGNS + 1}"}, None
+    if metric == M_ACTIVE:
+        return {"page": f"https://shop.example.com/pages/{aux % 12}"}, None
+    if metric == M_SUBSCRIBED:
+        return {"List": "Newsletter", "Method": "Form"}, None
+    return {}, None
+
+
+class _Builder:
+    """Generates one dataset; a class only to share state among small steps."""
+
+    def __init__(self, seed: int, n_profiles: int, n_events: int, now: float) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.n_profiles = n_profiles
+        self.n_events = n_events
+        self.now = now
+        self.cols = EventColumns()
+        self.profiles: list[ProfileRecord] = []
+        self.hidden: list[_Hidden] = []
+
+    def build(self) -> Dataset:
+        account_id = base62_id(self.seed, 1)
+        metrics = self._metrics()
+        self._profiles()
+        self._events()
+        self._finish_profiles()
+        lists = self._lists()
+        segments = self._segments(metrics, lists)
+        return Dataset(
+            seed=self.seed,
+            now=self.now,
+            account_id=account_id,
+            account=_account(account_id),
+            profiles=self.profiles,
+            lists=lists,
+            segments=segments,
+            metrics=metrics,
+            events=self.cols,
+            params={
+                "seed": self.seed,
+                "profiles": self.n_profiles,
+                "events_requested": self.n_events,
+                "now": iso(self.now),
+                "history_days": HISTORY_DAYS,
+                "email_subscribed_share": 0.6,
+                "buyer_share": 0.65,
+                "churn_min_age_days": 60,
+            },
+            hidden=self.hidden,
+        )
+
+    def _metrics(self) -> list[MetricRecord]:
+        created = self.now - HISTORY_DAYS * DAY - 30 * DAY
+        return [
+            MetricRecord(
+                index=i,
+                id=base62_id(self.seed, 100 + i),
+                name=name,
+                created=created + i * 3600,
+                updated=created + i * 3600,
+                integration=dict(INTEGRATIONS[key]),
+            )
+            for i, (name, key) in enumerate(METRICS)
+        ]
+
+    def _profiles(self) -> None:
+        rng = self.rng
+        span = HISTORY_DAYS * DAY
+        created_times = sorted(
+            float(int(self.now - span * rng.random())) for _ in range(self.n_profiles)
+        )
+        for seq, created in enumerate(created_times):
+            self.profiles.append(self._profile(seq, created))
+
+    def _profile(self, seq: int, created: float) -> ProfileRecord:
+        rng = self.rng
+        p = ProfileRecord(seq, ulid(created, self.seed, seq), created)
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        place = rng.choice(_PLACES)
+        p.first_name, p.last_name = first, last
+        p.email = f"{first.lower()}.{last.lower()}{seq}@{rng.choice(_DOMAINS)}"
+        p.locale = place[7]
+        if rng.random() < 0.4:
+            p.phone_number = f"{place[6]}{seq % 10_000_000:07d}"
+        if rng.random() < 0.7:
+            p.external_id = f"shop-{100000 + seq}"
+        p.location = {
+            "address1": f"{1 + rng.randrange(998)} {rng.choice(_LAST)} Street",
+            "address2": None,
+            "city": place[0],
+            "country": place[2],
+            "latitude": place[4],
+            "longitude": place[5],
+            "region": place[1],
+            "zip": f"{rng.randrange(10000, 99999)}",
+            "timezone": place[3],
+            "ip": None,
+        }
+        p.properties = {
+            "loyalty_tier": _LOYALTY[min(3, int(rng.expovariate(1.2)))],
+            "favorite_category": rng.choice(CATEGORIES),
+            "acquisition_source": rng.choice(_SOURCES),
+            "loyalty_points": rng.randrange(0, 5000, 10),
+        }
+        buyer = rng.random() < 0.65
+        churn = rng.betavariate(2, 4)
+        age = self.now - created
+        churn_time: float | None = None
+        if age > 60 * DAY and rng.random() < churn:
+            churn_time = float(int(created + age * rng.uniform(0.15, 0.9)))
+        self.hidden.append(
+            _Hidden(
+                engagement_rate=rng.betavariate(2, 3),
+                purchase_rate=rng.betavariate(2, 2.5) if buyer else 0.0,
+                churn_propensity=churn,
+                churn_time=churn_time,
+            )
+        )
+        self._consent(p, churn_time is not None)
+        return p
+
+    def _consent(self, p: ProfileRecord, churned: bool) -> None:
+        rng = self.rng
+        r = rng.random()
+        t = float(int(p.created + rng.uniform(0, 3 * DAY)))
+        t = min(t, self.now)
+        if r < (0.5 if churned else 0.63):
+            p.email_consent, p.email_method = "SUBSCRIBED", "FORM"
+            p.email_method_detail = "Footer signup"
+            p.email_double_optin = rng.random() < 0.3
+        elif r < 0.82:
+            p.email_consent, p.email_method = "UNSUBSCRIBED", "EMAIL_UNSUBSCRIBE"
+            t = float(int(p.created + (self.now - p.created) * rng.uniform(0.2, 1.0)))
+        else:
+            p.email_consent = "NEVER_SUBSCRIBED"
+        if p.email_consent != "NEVER_SUBSCRIBED":
+            p.email_consent_ts = p.email_last_updated = t
+        if rng.random() < 0.04:
+            reason = rng.choice(_SUPPRESSIONS)
+            ts = float(int(p.created + (self.now - p.created) * rng.random()))
+            p.email_suppression = [(reason, ts)]
+            if reason == "UNSUBSCRIBE":
+                p.email_consent, p.email_consent_ts = "UNSUBSCRIBED", ts
+                p.email_method = "EMAIL_UNSUBSCRIBE"
+            p.email_last_updated = ts
+        if p.phone_number is not None and rng.random() < 0.5:
+            p.sms_consent, p.sms_method = "SUBSCRIBED", "TEXT"
+            p.sms_consent_ts = p.sms_last_updated = t
+            p.sms_tx_consent = "SUBSCRIBED"
+
+    def _events(self) -> None:
+        weights = []
+        for p, h in zip(self.profiles, self.hidden, strict=True):
+            end = h.churn_time if h.churn_time is not None else self.now
+            days = max(1.0, (end - p.created) / DAY)
+            weights.append((0.2 + h.engagement_rate + 2 * h.purchase_rate) * days)
+        total = sum(weights) or 1.0
+        target = 0.0
+        for i, (p, h) in enumerate(zip(self.profiles, self.hidden, strict=True)):
+            target += self.n_events * weights[i] / total
+            # Each profile's quota absorbs the overshoot of those before it (units are
+            # indivisible), so the grand total lands close to the requested number.
+            quota = max(0, round(target - len(self.cols)))
+            self._profile_events(i, p, h, quota)
+        self._sort_events()
+
+    def _profile_events(self, i: int, p: ProfileRecord, h: _Hidden, quota: int) -> None:
+        rng, cols = self.rng, self.cols
+        start = len(cols)
+        active_end = h.churn_time if h.churn_time is not None else self.now
+        emailable = p.email_consent != "NEVER_SUBSCRIBED"
+        # Emails stop at unsubscribing; churned profiles that never unsubscribe keep receiving.
+        email_end = p.email_consent_ts if p.email_consent == "UNSUBSCRIBED" else self.now
+        email_end = email_end if email_end is not None else self.now
+        sms = p.sms_consent == "SUBSCRIBED"
+        if p.email_consent == "SUBSCRIBED" and p.email_consent_ts is not None and quota > 0:
+            cols.append(p.email_consent_ts, i, M_SUBSCRIBED, 0.0)
+        if p.email_consent == "UNSUBSCRIBED" and p.email_consent_ts is not None and quota > 1:
+            cols.append(p.email_consent_ts, i, M_UNSUBSCRIBED, 0.0, rng.randrange(_CAMPAIGNS))
+        while len(cols) - start < quota:
+            r = rng.random()
+            if emailable and r < 0.5 and email_end > p.created:
+                self._email(i, p.created, email_end, active_end, h)
+            elif sms and r < 0.58:
+                t = float(int(p.created + (self.now - p.created) * rng.random()))
+                cols.append(t, i, M_RECEIVED_SMS, 0.0, rng.randrange(_CAMPAIGNS))
+                if t < active_end and rng.random() < 0.1:
+                    cols.append(t + 120, i, M_CLICKED_SMS, 0.0, rng.randrange(_CAMPAIGNS))
+            else:
+                self._session(i, p.created, active_end, h)
+
+    def _email(self, i: int, start: float, end: float, active_end: float, h: _Hidden) -> None:
+        rng, cols = self.rng, self.cols
+        t = float(int(start + (end - start) * rng.random()))
+        campaign = rng.randrange(_CAMPAIGNS)
+        r = rng.random()
+        if r < 0.004:
+            cols.append(t, i, M_BOUNCED, 0.0, campaign)
+            return
+        cols.append(t, i, M_RECEIVED, 0.0, campaign)
+        if t < active_end and rng.random() < h.engagement_rate:
+            t_open = t + rng.randrange(60, 6 * 3600)
+            cols.append(t_open, i, M_OPENED, 0.0, campaign)
+            if rng.random() < 0.3:
+                cols.append(t_open + rng.randrange(5, 600), i, M_CLICKED, 0.0, campaign)
+        elif r > 0.9995:
+            cols.append(t + 600, i, M_SPAM, 0.0, campaign)
+
+    def _session(self, i: int, start: float, end: float, h: _Hidden) -> None:
+        rng, cols = self.rng, self.cols
+        t = float(int(start + (end - start) * rng.random()))
+        cols.append(t, i, M_ACTIVE, 0.0, rng.randrange(12))
+        viewed = rng.randrange(len(PRODUCTS))
+        for _ in range(1 + rng.randrange(2)):
+            t += rng.randrange(10, 300)
+            viewed = rng.randrange(len(PRODUCTS))
+            cols.append(t, i, M_VIEWED, 0.0, viewed)
+        if rng.random() >= 0.35:
+            return
+        t += rng.randrange(10, 300)
+        cols.append(t, i, M_ADDED, PRODUCTS[viewed][2], viewed)
+        if rng.random() >= 0.6:
+            return
+        items = [viewed] + [rng.randrange(len(PRODUCTS)) for _ in range(rng.randrange(4))]
+        value = round(sum(PRODUCTS[k][2] for k in items), 2)
+        t += rng.randrange(30, 600)
+        cols.append(t, i, M_CHECKOUT, value, _pack_order(items))
+        if rng.random() >= h.purchase_rate:
+            return
+        t += rng.randrange(30, 900)
+        cols.append(t, i, M_ORDER, value, _pack_order(items))
+        h.orders += 1
+        h.revenue += value
+        for k, item in enumerate(items):
+            cols.append(t + k + 1, i, M_ORDERED_PRODUCT, PRODUCTS[item][2], item)
+
+    def _sort_events(self) -> None:
+        """Renumber events in time order, so the generated block is already datetime-sorted."""
+        c = self.cols
+        order = sorted(range(len(c.ts)), key=c.ts.__getitem__)
+        self.cols = EventColumns(
+            ts=array("d", [c.ts[k] for k in order]),
+            profile=array("l", [c.profile[k] for k in order]),
+            metric=array("l", [c.metric[k] for k in order]),
+            value=array("d", [c.value[k] for k in order]),
+            aux=array("q", [c.aux[k] for k in order]),
+            generated=len(order),
+        )
+
+    def _finish_profiles(self) -> None:
+        """Last event dates, lifecycle stages and noisy predictions, from the generated events."""
+        cols = self.cols
+        last_order: dict[int, float] = {}
+        first_order: dict[int, float] = {}
+        for k in range(len(cols)):
+            pi = cols.profile[k]
+            self.profiles[pi].last_event_date = cols.ts[k]
+            if cols.metric[k] == M_ORDER:
+                first_order.setdefault(pi, cols.ts[k])
+                last_order[pi] = cols.ts[k]
+        for pi, (p, h) in enumerate(zip(self.profiles, self.hidden, strict=True)):
+            h.stage = self._stage(p, h)
+            p.predictive = self._predictive(pi, h, first_order.get(pi), last_order.get(pi))
+
+    def _stage(self, p: ProfileRecord, h: _Hidden) -> str:
+        if h.churn_time is not None and h.churn_time <= self.now:
+            return "churned"
+        if self.now - p.created < 30 * DAY:
+            return "new"
+        if h.orders == 0:
+            return "prospect"
+        if h.churn_propensity >= 0.5:
+            return "at_risk"
+        return "loyal" if h.orders >= 3 else "active"
+
+    def _predictive(
+        self, pi: int, h: _Hidden, first: float | None, last: float | None
+    ) -> tuple[Any, ...]:
+        noise = self.rng.gauss
+        churned = h.churn_time is not None
+        churn_p = min(
+            1.0, max(0.0, h.churn_propensity * (1.4 if churned else 1.0) + noise(0, 0.08))
+        )
+        aov = h.revenue / h.orders if h.orders else None
+        yearly = 0.0 if churned else max(0.0, h.purchase_rate * 8 * (1 + noise(0, 0.2)))
+        predicted_orders = round(yearly, 2)
+        predicted_clv = round(predicted_orders * aov, 2) if aov is not None else 0.0
+        between = (
+            round((last - first) / DAY / (h.orders - 1), 1)
+            if first is not None and last is not None and h.orders > 1
+            else None
+        )
+        next_order = None
+        if last is not None and between is not None and not churned:
+            next_order = iso(max(self.now + DAY, last + between * DAY))
+        affinity = ["EMAIL", "SMS", "PUSH"] if h.engagement_rate > 0.3 else ["SMS", "EMAIL", "PUSH"]
+        return (
+            round(h.revenue, 2),
+            predicted_clv,
+            round(h.revenue + predicted_clv, 2),
+            h.orders,
+            predicted_orders,
+            between,
+            round(aov, 2) if aov is not None else None,
+            round(churn_p, 3),
+            next_order,
+            affinity,
+        )
+
+    def _lists(self) -> list[ListRecord]:
+        start = self.now - HISTORY_DAYS * DAY - 7 * DAY
+        specs = (
+            ("Newsletter", "double_opt_in"),
+            ("VIP", "single_opt_in"),
+            ("Product updates", "single_opt_in"),
+            ("SMS subscribers", "single_opt_in"),
+        )
+        lists = [
+            ListRecord(
+                k, base62_id(self.seed, 1000 + k), name, start + k * DAY, start + k * DAY, opt
+            )
+            for k, (name, opt) in enumerate(specs)
+        ]
+        newsletter, vip, updates, sms = lists
+        for p, h in zip(self.profiles, self.hidden, strict=True):
+            joined = p.email_consent_ts or p.created
+            u = unit_float(self.seed, p.seq, 55)
+            if p.email_consent == "SUBSCRIBED" and u < 0.9:
+                newsletter.members[p.seq] = joined
+            if p.email_consent == "SUBSCRIBED" and u < 0.25:
+                updates.members[p.seq] = joined + 3600
+            if h.orders >= 3:
+                vip.members[p.seq] = max(p.created, min(self.now, p.created + 90 * DAY))
+            if p.sms_consent == "SUBSCRIBED" and p.sms_consent_ts is not None:
+                sms.members[p.seq] = p.sms_consent_ts
+        return lists
+
+    def _segments(
+        self, metrics: list[MetricRecord], lists: list[ListRecord]
+    ) -> list[SegmentRecord]:
+        mid = {m.name: m.id for m in metrics}
+        last30 = {"type": "date", "operator": "in-the-last", "unit": "day", "quantity": 30}
+        alltime = {"type": "date", "operator": "alltime"}
+
+        def metric(name: str, op: str, value: int, timeframe: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "type": "profile-metric",
+                "metric_id": mid[name],
+                "measurement": "count",
+                "measurement_filter": {"type": "numeric", "operator": op, "value": value},
+                "timeframe_filter": dict(timeframe),
+            }
+
+        definitions: list[tuple[str, dict[str, Any]]] = [
+            ("Engaged (last 30 days)", {"condition_groups": [{"conditions": [
+                metric("Opened Email", "greater-than-or-equal", 1, last30),
+                metric("Clicked Email", "greater-than-or-equal", 1, last30),
+                metric("Active on Site", "greater-than-or-equal", 1, last30),
+            ]}]}),
+            ("VIP customers", {"condition_groups": [{"conditions": [
+                metric("Placed Order", "greater-than-or-equal", 3, alltime),
+            ]}]}),
+            ("Email subscribers", {"condition_groups": [{"conditions": [{
+                "type": "profile-marketing-consent",
+                "consent": {"channel": "email", "can_receive_marketing": True,
+                            "consent_status": {"subscription": "any"}},
+            }]}]}),
+            ("Gold and platinum tier", {"condition_groups": [{"conditions": [{
+                "type": "profile-property",
+                "property": "properties['loyalty_tier']",
+                "filter": {"type": "string", "operator": "in", "value": ["gold", "platinum"]},
+            }]}]}),
+            ("Newsletter, never purchased", {"condition_groups": [
+                {"conditions": [{"type": "profile-group-membership", "is_member": True,
+                                 "group_ids": [lists[0].id]}]},
+                {"conditions": [metric("Placed Order", "equals", 0, alltime)]},
+            ]}),
+        ]  # fmt: skip
+        start = self.now - 365 * DAY
+        return [
+            SegmentRecord(
+                seq=k,
+                id=base62_id(self.seed, 2000 + k),
+                name=name,
+                definition=definition,
+                created=start + k * DAY,
+                updated=start + k * DAY,
+                is_starred=k == 0,
+            )
+            for k, (name, definition) in enumerate(definitions)
+        ]
+
+
+def _account(account_id: str) -> dict[str, Any]:
+    return {
+        "test_account": False,
+        "contact_information": {
+            "default_sender_name": "Northwind Outfitters",
+            "default_sender_email": "hello@northwind.example.com",
+            "website_url": "https://shop.example.com",
+            "organization_name": "Northwind Outfitters",
+            "street_address": {
+                "address1": "125 Summer Street",
+                "address2": "5th Floor",
+                "city": "Boston",
+                "region": "MA",
+                "country": "US",
+                "zip": "02110",
+            },
+        },
+        "industry": "Apparel & Accessories",
+        "timezone": "America/New_York",
+        "preferred_currency": "USD",
+        "public_api_key": account_id,
+        "locale": "en-US",
+    }
+
+
+def generate(seed: int, profiles: int, events: int, now: datetime) -> Dataset:
+    """Generate an account; the same arguments always give identical data.
+
+    ``now`` must be timezone-aware; it is truncated to whole seconds.
+    """
+    if profiles < 0 or events < 0:
+        raise ValueError("profiles and events must be >= 0")
+    now_ts = float(int(utc(now).timestamp()))
+    return _Builder(seed, profiles, events if profiles else 0, now_ts).build()
