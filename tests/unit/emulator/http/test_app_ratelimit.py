@@ -1,0 +1,91 @@
+"""Rate limiting as the app applies it: 429 bodies, headers, buckets and counting."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.emulator.http.test_app_fakes import assert_error, client_for, make_app
+
+pytestmark = [pytest.mark.unit, pytest.mark.anyio]
+
+
+async def test_second_request_in_the_burst_second_is_klaviyos_429() -> None:
+    # GET /api/accounts is 1/s, 15/m: any factor <= 1 keeps the burst at one request
+    app, backend, _, base = make_app(rate_limit_factor=0.5)
+    async with client_for(app) as c:
+        first = await c.get("/api/accounts")
+        second = await c.get("/api/accounts")
+        base.advance(1.0)
+        third = await c.get("/api/accounts")
+    assert first.status_code == 200
+    assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= set(first.headers)
+    error = assert_error(second, 429, "throttled", pointer="/data/")
+    assert error["title"] == "Request was throttled."
+    retry_after = int(second.headers["retry-after"])
+    assert retry_after >= 1
+    assert error["detail"] == (
+        f"Request was throttled. Expected available in {retry_after} seconds."
+    )
+    assert not any(h.startswith("ratelimit-") for h in second.headers)
+    assert third.status_code == 200
+    assert len(backend.calls) == 2
+
+
+async def test_keys_of_one_account_share_a_bucket_oauth_installations_do_not() -> None:
+    app, *_ = make_app(rate_limit_factor=0.5)
+    async with client_for(app) as c:
+        other_key = (await c.post("/_emulator/keys", json={"scopes": ["accounts:read"]})).json()
+        token = (await c.post("/_emulator/tokens", json={"scopes": ["accounts:read"]})).json()[
+            "access_token"
+        ]
+        assert (await c.get("/api/accounts")).status_code == 200
+        same_account = await c.get(
+            "/api/accounts", headers={"Authorization": f"Klaviyo-API-Key {other_key['key']}"}
+        )
+        installation = await c.get("/api/accounts", headers={"Authorization": f"Bearer {token}"})
+    assert same_account.status_code == 429
+    assert installation.status_code == 200
+
+
+async def test_requests_refused_after_the_limiter_still_count() -> None:
+    app, backend, *_ = make_app(rate_limit_factor=0.5)
+    async with client_for(app) as c:
+        bad = await c.get("/api/accounts", params={"page[size]": "5"})
+        after = await c.get("/api/accounts")
+    assert bad.status_code == 400
+    assert after.status_code == 429
+    assert backend.calls == []
+
+
+async def test_requests_refused_before_the_limiter_do_not_count() -> None:
+    app, *_ = make_app(rate_limit_factor=0.5)
+    async with client_for(app) as c:
+        unauthenticated = await c.get("/api/accounts", headers={"Authorization": ""})
+        ok = await c.get("/api/accounts")
+    assert unauthenticated.status_code == 401
+    assert ok.status_code == 200
+
+
+async def test_rate_limits_off_still_answers_every_request() -> None:
+    app, *_ = make_app(rate_limit_factor=None)
+    async with client_for(app) as c:
+        statuses = [(await c.get("/api/accounts")).status_code for _ in range(30)]
+    assert statuses == [200] * 30
+
+
+async def test_stats_count_requests_statuses_and_throttles() -> None:
+    app, *_ = make_app(rate_limit_factor=0.5)
+    async with client_for(app) as c:
+        for _ in range(3):
+            await c.get("/api/accounts")
+        await c.get("/api/nothing-here")
+        stats = (await c.get("/_emulator/stats")).json()
+    accounts = stats["operations"]["get_accounts"]
+    assert accounts["requests"] == 3
+    assert accounts["statuses"] == {"200": 1, "429": 2}
+    assert accounts["throttled"] == 2
+    assert accounts["latency_ms"]["p50"] is not None
+    assert accounts["latency_ms"]["p95"] >= accounts["latency_ms"]["p50"]
+    assert stats["operations"]["(unmatched)"]["statuses"] == {"404": 1}
+    assert stats["requests"] == 4
+    assert stats["throttled"] == 2
