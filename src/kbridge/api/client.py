@@ -1,0 +1,700 @@
+"""``AsyncClient`` (the pipeline) and ``Client`` (a blocking facade over it).
+
+Every request takes the same road::
+
+    resolve operation (catalogue) → validate filter / page size → render path
+    → rate limiter (wait for every bucket it uses) → auth header → send (httpx)
+    → adapt limiter to the response → success: decode JSON:API
+                                     → 401 with OAuth: refresh once, resend
+                                     → error: error_from_response → retry? (retry.py)
+    → one log record per attempt
+
+The client never reads the environment; :meth:`ClientConfig.from_env` takes
+the mapping the caller (the CLI) chooses to pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import random as _random
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote, urlsplit
+
+import anyio.from_thread
+import httpx
+
+from kbridge import __version__, catalog
+from kbridge.api.auth import Auth, BearerAuth, PrivateKeyAuth, TokenProvider
+from kbridge.api.errors import (
+    ApiError,
+    ErrorDetails,
+    InvalidCredentialsError,
+    QuotaExhaustedError,
+    RateLimitedError,
+    TransportError,
+    UnexpectedResponseError,
+    error_from_response,
+    parse_retry_after,
+    redact,
+    request_id_from,
+)
+from kbridge.api.filters import validate_filter
+from kbridge.api.jsonapi import Document, Resource, decode_document
+from kbridge.api.pagination import iter_pages, iter_resources, page_params
+from kbridge.api.ratelimit import LimiterConfig, Permit, RateLimiter
+from kbridge.api.retry import Failure, RetryPolicy, is_idempotent, should_retry, sleep_time
+from kbridge.catalog import Operation, UnknownOperationError
+from kbridge.core import Clock, ConfigurationError, SystemClock
+from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "ApiResponse",
+    "AsyncClient",
+    "Client",
+    "ClientConfig",
+]
+
+logger = logging.getLogger("kbridge.api")
+
+DEFAULT_BASE_URL = "https://a.klaviyo.com"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
+JSONAPI = "application/vnd.api+json"
+_STEADY_WINDOW = 60.0
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClientConfig:
+    """Everything configurable about a client, frozen; ``api_key`` is never in its repr."""
+
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    revision: str = catalog.REVISION
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    limiter: LimiterConfig = field(default_factory=LimiterConfig)
+    user_agent: str = f"kbridge/{__version__}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> ClientConfig:
+        """A config from ``KLAVIYO_API_KEY``/``KLAVIYO_BASE_URL`` in ``env`` (CLI: os.environ)."""
+        values: dict[str, Any] = {}
+        if env.get("KLAVIYO_API_KEY"):
+            values["api_key"] = env["KLAVIYO_API_KEY"]
+        if env.get("KLAVIYO_BASE_URL"):
+            values["base_url"] = env["KLAVIYO_BASE_URL"]
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    """A successful response: status, headers, the decoded document (``None`` for 202/204)."""
+
+    status: int
+    headers: Mapping[str, str]
+    document: Document | None
+    request_id: str | None
+    operation_id: str | None
+    body: Any = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One logical request, before retries."""
+
+    method: str
+    url: str
+    path_template: str
+    operation: Operation | None
+    params: Mapping[str, Any] | None
+    limit_params: Mapping[str, Any] | None
+    content: bytes | None
+    idempotent: bool
+    policy: RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one attempt produced: a response's parts, or a transport failure's description."""
+
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes = b""
+    failure: Failure | None = None
+    error_text: str | None = None
+    retriable_transport: bool = False
+
+
+def _classify_transport(exc: httpx.TransportError) -> tuple[Failure, bool]:
+    """(how it failed, whether retrying can help) for an httpx transport exception."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Failure.NOT_SENT, True
+    if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
+        return Failure.MAYBE_SENT, True
+    return Failure.NOT_SENT, False  # e.g. an unsupported URL scheme: retrying cannot help
+
+
+def _query_value(value: Any) -> Any:
+    """Lists become Klaviyo's comma-joined form (``fields[profile]=email,phone_number``)."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+class AsyncClient:
+    """The Klaviyo client. Use ``async with AsyncClient(api_key) as client: ...``.
+
+    Pass exactly one credential: ``api_key`` (a private key, checked for
+    shape at once) or ``token_provider`` (OAuth). ``clock``, ``transport``,
+    ``random`` and ``rate_limiter`` are injection points for tests and for
+    sharing one limiter between clients of the same account.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        token_provider: TokenProvider | None = None,
+        installation_id: str | None = None,
+        config: ClientConfig | None = None,
+        base_url: str | None = None,
+        revision: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rate_limiter: RateLimiter | None = None,
+        random: Callable[[], float] | None = None,
+    ) -> None:
+        cfg = config or ClientConfig()
+        cfg = replace(
+            cfg,
+            base_url=base_url or cfg.base_url,
+            revision=revision or cfg.revision,
+            retry=retry or cfg.retry,
+            timeout=timeout or cfg.timeout,
+        )
+        self._config = cfg
+        self._auth = _make_auth(api_key or cfg.api_key, token_provider, installation_id)
+        self._clock: Clock = clock or SystemClock()
+        self._random = random or _random.Random().random
+        self._limiter = rate_limiter or RateLimiter(clock=self._clock, config=cfg.limiter)
+        self._base = httpx.URL(cfg.base_url.rstrip("/") + "/")
+        self._http = httpx.AsyncClient(
+            base_url=cfg.base_url,
+            timeout=cfg.timeout,
+            transport=transport,
+            headers={
+                "accept": JSONAPI,
+                "revision": cfg.revision,
+                "user-agent": cfg.user_agent,
+            },
+            follow_redirects=False,
+        )
+
+    # -- lifecycle ------------------------------------------------------------
+    @property
+    def config(self) -> ClientConfig:
+        return self._config
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._limiter
+
+    @property
+    def account(self) -> str:
+        """The account fingerprint that keys rate limits (safe to log)."""
+        return self._auth.account
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncClient(base_url={self._config.base_url!r}, "
+            f"revision={self._config.revision!r}, auth={self._auth!r})"
+        )
+
+    # -- public calls -----------------------------------------------------------
+    async def request(
+        self,
+        operation_id: str,
+        *,
+        path_params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ApiResponse:
+        """Call a catalogued operation by its ``operationId`` (e.g. ``"get_profiles"``)."""
+        op = _operation(operation_id)
+        return await self._execute(self._call(op, path_params, params, json, idempotent, retry))
+
+    async def get_document(
+        self,
+        operation_id: str,
+        *,
+        path_params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Document:
+        """Like :meth:`request`, returning just the decoded document (empty for 202/204)."""
+        response = await self.request(
+            operation_id,
+            path_params=path_params,
+            params=params,
+            json=json,
+            idempotent=idempotent,
+        )
+        return response.document or Document(data=None)
+
+    def iter_pages(
+        self,
+        operation_id: str,
+        *,
+        path_params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> AsyncIterator[Document]:
+        """Each page of a paginated operation; ``page[size]`` defaults to the maximum."""
+        op = _operation(operation_id)
+        first = self._call(op, path_params, page_params(op, params), json, None, None)
+
+        async def fetch_first() -> Document:
+            return await self._document(first)
+
+        async def follow(url: str) -> Document:
+            self._check_same_origin(url, op.operation_id)
+            call = replace(first, url=url, params=None)
+            return await self._document(call)
+
+        return iter_pages(fetch_first, follow, operation_id=op.operation_id)
+
+    def paginate(
+        self,
+        operation_id: str,
+        *,
+        path_params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> AsyncIterator[Resource]:
+        """Every resource of a paginated operation, fetched page by page as you iterate."""
+        return iter_resources(
+            self.iter_pages(operation_id, path_params=path_params, params=params, json=json)
+        )
+
+    async def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        retries: RetryPolicy | None = None,
+    ) -> ApiResponse:
+        """Any method and path (or absolute URL on the base host), still paced and retried.
+
+        Limits come from the catalogue operation the path matches; an unknown
+        path shares one conservative bucket (1/s, 15/m).
+        """
+        method = method.upper()
+        path_only = urlsplit(path).path if "://" in path else path
+        if "://" in path:
+            self._check_same_origin(path, None)
+        try:
+            op: Operation | None = catalog.match(method, path_only)[0]
+        except UnknownOperationError:
+            op = None
+        call = _Call(
+            method=method,
+            url=path,
+            path_template=op.path if op is not None else path_only,
+            operation=op,
+            params={k: _query_value(v) for k, v in (params or {}).items()} or None,
+            limit_params=params,
+            content=None if json is None else dumps(json),
+            idempotent=is_idempotent(method, idempotent),
+            policy=retries or self._config.retry,
+        )
+        return await self._execute(call)
+
+    # -- building a call --------------------------------------------------------
+    def _call(
+        self,
+        op: Operation,
+        path_params: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        idempotent: bool | None,
+        retry: RetryPolicy | None,
+    ) -> _Call:
+        params = dict(params or {})
+        if "filter" in params and params["filter"] is not None:
+            validate_filter(str(params["filter"]), op)
+        return _Call(
+            method=op.method,
+            url=_render_path(op, path_params),
+            path_template=op.path,
+            operation=op,
+            params={k: _query_value(v) for k, v in params.items() if v is not None} or None,
+            limit_params=params,
+            content=None if json is None else dumps(json),
+            idempotent=is_idempotent(op.method, idempotent),
+            policy=retry or self._config.retry,
+        )
+
+    def _check_same_origin(self, url: str, operation_id: str | None) -> None:
+        """Credentials only ever go to the configured host, whatever a response links to."""
+        target = httpx.URL(url)
+        if (target.scheme, target.host, target.port) != (
+            self._base.scheme,
+            self._base.host,
+            self._base.port,
+        ):
+            raise UnexpectedResponseError(
+                ErrorDetails(
+                    code="foreign_link",
+                    detail=f"refusing to follow a link to another host ({target.host}); "
+                    f"the client only talks to {self._base.host}",
+                    operation_id=operation_id,
+                )
+            )
+
+    async def _document(self, call: _Call) -> Document:
+        response = await self._execute(call)
+        return response.document or Document(data=None)
+
+    # -- the pipeline -----------------------------------------------------------
+    async def _execute(self, call: _Call) -> ApiResponse:
+        start = self._clock.monotonic()
+        op_id = call.operation.operation_id if call.operation is not None else None
+        attempt, refreshed, pending_wait = 0, False, 0.0
+        while True:
+            attempt += 1
+            permit = await self._limiter.acquire(
+                self._auth.account, call.operation, call.limit_params
+            )
+            authorization = await self._authorization(call)
+            sent_at = self._clock.monotonic()
+            outcome = await self._send(call, authorization)
+            duration = self._clock.monotonic() - sent_at
+            permit.finish(outcome.status, outcome.headers if outcome.status is not None else None)
+            body = _decode(outcome.content) if outcome.status is not None else None
+            request_id = request_id_from(outcome.headers, body)
+            self._log(
+                call, op_id, outcome, attempt, pending_wait + permit.waited, duration, request_id
+            )
+            if outcome.status is not None and 200 <= outcome.status < 300:
+                return self._success(call, op_id, outcome, body, request_id)
+            if (
+                outcome.status == 401
+                and not refreshed
+                and authorization is not None
+                and await self._auth.refresh_after_401(authorization)
+            ):
+                refreshed, pending_wait = True, 0.0
+                continue
+            error = self._error(call, op_id, outcome, permit)
+            delay = self._retry_delay(call, outcome, error, attempt, start)
+            if delay is None:
+                raise error
+            await self._clock.sleep(delay)
+            pending_wait = delay
+
+    async def _authorization(self, call: _Call) -> str | None:
+        """The Authorization value; /client endpoints take a public key, not ours."""
+        if call.operation is not None and call.operation.auth == "public":
+            return None
+        return await self._auth.authorization()
+
+    async def _send(self, call: _Call, authorization: str | None) -> _Outcome:
+        headers = {"authorization": authorization} if authorization else {}
+        if call.content is not None:
+            headers["content-type"] = JSONAPI
+        try:
+            response = await self._http.request(
+                call.method, call.url, params=call.params, content=call.content, headers=headers
+            )
+        except httpx.TransportError as exc:
+            failure, retriable = _classify_transport(exc)
+            # Keep a description, not the exception: it references the request and its headers.
+            text = f"{type(exc).__name__}: {redact(str(exc)) or 'no detail'}"
+            return _Outcome(failure=failure, error_text=text, retriable_transport=retriable)
+        return _Outcome(
+            status=response.status_code,
+            headers=dict(response.headers.items()),
+            content=response.content,
+            failure=None if response.is_success else Failure.STATUS,
+        )
+
+    def _success(
+        self, call: _Call, op_id: str | None, outcome: _Outcome, body: Any, request_id: str | None
+    ) -> ApiResponse:
+        assert outcome.status is not None
+        if outcome.content and body is None:
+            raise UnexpectedResponseError(
+                ErrorDetails(
+                    status=outcome.status,
+                    code="undecodable_body",
+                    detail=f"expected JSON:API, got: {redact(_excerpt(outcome.content))}",
+                    operation_id=op_id,
+                    request_id=request_id,
+                )
+            )
+        return ApiResponse(
+            status=outcome.status,
+            headers=outcome.headers,
+            document=decode_document(body) if body is not None else None,
+            request_id=request_id,
+            operation_id=op_id,
+            body=body,
+        )
+
+    def _error(self, call: _Call, op_id: str | None, outcome: _Outcome, permit: Permit) -> ApiError:
+        if outcome.status is None:
+            return TransportError(
+                ErrorDetails(
+                    code=outcome.failure.value if outcome.failure else None,
+                    detail=f"{call.method} {call.path_template} failed: {outcome.error_text}",
+                    operation_id=op_id,
+                ),
+                reached_server=outcome.failure is not Failure.NOT_SENT,
+            )
+        resets_at = None
+        op = call.operation
+        if outcome.status == 429 and op is not None and op.rate_limit.daily is not None:
+            lowered = {k.lower(): v for k, v in outcome.headers.items()}
+            retry_after = parse_retry_after(lowered.get("retry-after"), self._clock.now())
+            if retry_after is not None and retry_after > _STEADY_WINDOW:
+                resets_at = self._clock.now() + timedelta(seconds=retry_after)
+                self._limiter.quota_exhausted(permit, resets_at)
+        return error_from_response(
+            outcome.status,
+            outcome.headers,
+            outcome.content,
+            operation_id=op_id,
+            scopes=op.scopes if op is not None else (),
+            now=self._clock.now(),
+            quota_resets_at=resets_at,
+        )
+
+    def _retry_delay(
+        self, call: _Call, outcome: _Outcome, error: ApiError, attempt: int, start: float
+    ) -> float | None:
+        """Seconds to wait before retrying, or ``None`` to raise ``error`` now."""
+        if isinstance(error, QuotaExhaustedError):
+            return None
+        if outcome.status is None and not outcome.retriable_transport:
+            return None
+        if not should_retry(
+            method=call.method,
+            failure=outcome.failure or Failure.STATUS,
+            status=outcome.status,
+            idempotent=call.idempotent,
+            attempt=attempt,
+            policy=call.policy,
+        ):
+            return None
+        retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+        delay = sleep_time(
+            attempt=attempt, policy=call.policy, retry_after=retry_after, random=self._random
+        )
+        elapsed = self._clock.monotonic() - start
+        return None if elapsed + delay > call.policy.total_deadline else delay
+
+    def _log(
+        self,
+        call: _Call,
+        op_id: str | None,
+        outcome: _Outcome,
+        attempt: int,
+        wait: float,
+        duration: float,
+        request_id: str | None,
+    ) -> None:
+        status: int | str = outcome.status if outcome.status is not None else "transport-error"
+        logger.info(
+            "%s %s -> %s (attempt %d, waited %.3fs, took %.3fs, request id %s)",
+            call.method,
+            call.path_template,
+            status,
+            attempt,
+            wait,
+            duration,
+            request_id or "-",
+            extra={
+                "method": call.method,
+                "path_template": call.path_template,
+                "operation_id": op_id,
+                "status": outcome.status,
+                "attempt": attempt,
+                "wait": wait,
+                "duration": duration,
+                "request_id": request_id,
+            },
+        )
+
+
+def _make_auth(
+    api_key: str | None, token_provider: TokenProvider | None, installation_id: str | None
+) -> Auth:
+    if api_key is not None and token_provider is not None:
+        raise InvalidCredentialsError("pass either api_key or token_provider, not both")
+    if token_provider is not None:
+        return BearerAuth(token_provider, installation_id=installation_id)
+    if api_key is None:
+        raise InvalidCredentialsError(
+            "no credentials: pass api_key='pk_…' (a private key) or token_provider=… (OAuth)"
+        )
+    return PrivateKeyAuth(api_key)
+
+
+def _operation(operation_id: str) -> Operation:
+    try:
+        return catalog.get(operation_id)
+    except UnknownOperationError:
+        raise ConfigurationError(
+            f"unknown operation {operation_id!r}; operation ids are Klaviyo's operationId "
+            "(e.g. 'get_profiles'); use raw() for paths outside the catalogue"
+        ) from None
+
+
+def _render_path(op: Operation, path_params: Mapping[str, Any] | None) -> str:
+    """``op.path`` with each ``{name}`` replaced by its URL-escaped value."""
+    given = dict(path_params or {})
+    missing = [p for p in op.path_params if given.get(p) in (None, "")]
+    if missing:
+        raise ConfigurationError(
+            f"{op.operation_id} needs path parameter(s) {', '.join(missing)} ({op.path})"
+        )
+    extra = sorted(set(given) - set(op.path_params))
+    if extra:
+        raise ConfigurationError(
+            f"{op.operation_id} has no path parameter(s) {', '.join(extra)} ({op.path})"
+        )
+    path = op.path
+    for name in op.path_params:
+        path = path.replace("{" + name + "}", quote(str(given[name]), safe=""))
+    return path
+
+
+def _decode(content: bytes) -> Any:
+    if not content:
+        return None
+    try:
+        return loads(content)
+    except JSONDecodeError:
+        return None
+
+
+def _excerpt(content: bytes, limit: int = 200) -> str:
+    return " ".join(content[:limit].decode("utf-8", errors="replace").split())
+
+
+class Client:
+    """A blocking facade: the same calls as :class:`AsyncClient`, run on a private event loop.
+
+    ``with Client(api_key) as client: client.request("get_profiles")``.
+    ``paginate`` returns an ordinary iterator that fetches pages lazily.
+    """
+
+    def __init__(self, api_key: str | None = None, **kwargs: Any) -> None:
+        self._portal_cm = anyio.from_thread.start_blocking_portal("asyncio")
+        self._portal = self._portal_cm.__enter__()
+        self._closed = False
+        try:
+            self._async: AsyncClient = self._portal.call(lambda: AsyncClient(api_key, **kwargs))
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            self._closed = True
+            raise
+
+    @property
+    def async_client(self) -> AsyncClient:
+        return self._async
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._async.rate_limiter
+
+    def request(self, operation_id: str, **kwargs: Any) -> ApiResponse:
+        return self._portal.call(lambda: self._async.request(operation_id, **kwargs))
+
+    def get_document(self, operation_id: str, **kwargs: Any) -> Document:
+        return self._portal.call(lambda: self._async.get_document(operation_id, **kwargs))
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> ApiResponse:
+        return self._portal.call(lambda: self._async.raw(method, path, **kwargs))
+
+    def iter_pages(self, operation_id: str, **kwargs: Any) -> Iterator[Document]:
+        return self._drain(self._async.iter_pages(operation_id, **kwargs))
+
+    def paginate(self, operation_id: str, **kwargs: Any) -> Iterator[Resource]:
+        return self._drain(self._async.paginate(operation_id, **kwargs))
+
+    def _drain(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        async def step() -> tuple[bool, T | None]:
+            try:
+                return True, await anext(agen)
+            except StopAsyncIteration:
+                return False, None
+
+        async def close() -> None:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+        try:
+            while True:
+                more, item = self._portal.call(step)
+                if not more:
+                    return
+                yield item  # type: ignore[misc]
+        finally:
+            if not self._closed:
+                self._portal.call(close)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._portal.call(self._async.aclose)
+        finally:
+            self._portal_cm.__exit__(None, None, None)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self._async!r})"

@@ -1,0 +1,195 @@
+"""JSON:API in and out: request documents from plain values, responses to resources.
+
+Klaviyo speaks JSON:API: ``{"data": {type, id, attributes, relationships}}``
+going in, and ``{"data", "included", "links", "meta"}`` coming out. Callers
+should not have to build that nesting or look up ``included`` by hand:
+:func:`build_document` does the former and :meth:`Resource.related` the latter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbridge.core import ConfigurationError
+
+__all__ = [
+    "Document",
+    "Resource",
+    "ResourceRef",
+    "build_document",
+    "decode_document",
+    "identifiers",
+]
+
+ResourceRef = tuple[str, str]
+"""``(type, id)``: how a relationship points at a resource."""
+
+_Index = Mapping[ResourceRef, "Resource"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One resource object. ``related(name)`` resolves a relationship through ``included``."""
+
+    type: str
+    id: str | None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    relationships: Mapping[str, Any] = field(default_factory=dict)
+    links: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    _index: _Index = field(default_factory=dict, repr=False, compare=False, hash=False)
+
+    @property
+    def ref(self) -> ResourceRef:
+        return (self.type, self.id or "")
+
+    def __getitem__(self, name: str) -> Any:
+        """``resource["email"]`` reads an attribute."""
+        return self.attributes[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.attributes.get(name, default)
+
+    def relationship_refs(self, name: str) -> list[ResourceRef]:
+        """The ``(type, id)`` linkage of relationship ``name`` (empty if absent or null)."""
+        rel = self.relationships.get(name)
+        data = rel.get("data") if isinstance(rel, Mapping) else None
+        items = data if isinstance(data, list) else ([data] if isinstance(data, Mapping) else [])
+        return [(str(i["type"]), str(i["id"])) for i in items if "type" in i and "id" in i]
+
+    def related(self, name: str) -> list[Resource]:
+        """The resources relationship ``name`` points to, full when they were ``included``.
+
+        A linked resource that was not included comes back with only its type
+        and id, so code can still follow the link.
+        """
+        return [
+            self._index.get(ref) or Resource(ref[0], ref[1]) for ref in self.relationship_refs(name)
+        ]
+
+    def related_one(self, name: str) -> Resource | None:
+        """The single resource of a to-one relationship, or ``None``."""
+        found = self.related(name)
+        return found[0] if found else None
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class Document:
+    """A decoded top-level response document."""
+
+    data: Resource | tuple[Resource, ...] | None
+    included: tuple[Resource, ...] = ()
+    links: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def resources(self) -> tuple[Resource, ...]:
+        """``data`` as a tuple, whether it held one resource, many or none."""
+        if self.data is None:
+            return ()
+        return self.data if isinstance(self.data, tuple) else (self.data,)
+
+    @property
+    def next_url(self) -> str | None:
+        """``links.next`` when present and not null: the next page, exactly as given."""
+        value = self.links.get("next")
+        return value if isinstance(value, str) and value else None
+
+
+def _resource(obj: Mapping[str, Any], index: _Index) -> Resource:
+    return Resource(
+        type=str(obj.get("type", "")),
+        id=None if obj.get("id") is None else str(obj["id"]),
+        attributes=obj.get("attributes") or {},
+        relationships=obj.get("relationships") or {},
+        links=obj.get("links") or {},
+        meta=obj.get("meta") or {},
+        _index=index,
+    )
+
+
+def decode_document(body: Any) -> Document:
+    """A :class:`Document` from a decoded JSON body; ``included`` indexed for ``related()``.
+
+    Resources keep a reference to one shared index, so resolving a
+    relationship costs a dictionary lookup, and a page's index is freed
+    with the page.
+    """
+    if not isinstance(body, Mapping):
+        return Document(data=None)
+    index: dict[ResourceRef, Resource] = {}
+    included = tuple(
+        _resource(o, index) for o in body.get("included") or () if isinstance(o, Mapping)
+    )
+    raw = body.get("data")
+    data: Resource | tuple[Resource, ...] | None
+    if isinstance(raw, list):
+        data = tuple(_resource(o, index) for o in raw if isinstance(o, Mapping))
+        index.update((r.ref, r) for r in data)
+    elif isinstance(raw, Mapping):
+        data = _resource(raw, index)
+        index[data.ref] = data
+    else:
+        data = None
+    index.update((r.ref, r) for r in included)
+    return Document(
+        data=data, included=included, links=body.get("links") or {}, meta=body.get("meta") or {}
+    )
+
+
+RelationshipValue = Resource | ResourceRef | Mapping[str, Any] | Sequence[Any] | None
+
+
+def _linkage(name: str, value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, Resource):
+        return {"type": value.type, "id": value.id}
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return {"type": value[0], "id": value[1]}
+    if isinstance(value, Mapping) and "type" in value and "id" in value:
+        return {"type": value["type"], "id": value["id"]}
+    raise ConfigurationError(
+        f"relationship {name!r}: give a Resource, a (type, id) tuple or a {{'type', 'id'}} mapping,"
+        f" not {type(value).__name__}"
+    )
+
+
+def _relationship(name: str, value: RelationshipValue) -> dict[str, Any]:
+    if isinstance(value, list):
+        return {"data": [_linkage(name, v) for v in value]}
+    return {"data": _linkage(name, value)}
+
+
+def build_document(
+    type: str,
+    *,
+    attributes: Mapping[str, Any] | None = None,
+    relationships: Mapping[str, RelationshipValue] | None = None,
+    id: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A request body ``{"data": {...}}`` from plain values.
+
+    A relationship value may be one ref (to-one), a *list* of refs (to-many;
+    an empty list clears it) or ``None`` (clears a to-one). A ref is a
+    :class:`Resource`, a ``(type, id)`` tuple or a ``{"type", "id"}`` mapping.
+    """
+    if not type:
+        raise ConfigurationError("build_document: the resource type is required")
+    data: dict[str, Any] = {"type": type}
+    if id is not None:
+        data["id"] = id
+    data["attributes"] = dict(attributes or {})
+    if relationships:
+        data["relationships"] = {k: _relationship(k, v) for k, v in relationships.items()}
+    if meta:
+        data["meta"] = dict(meta)
+    return {"data": data}
+
+
+def identifiers(type: str, ids: Iterable[str]) -> dict[str, Any]:
+    """A relationship-endpoint body: ``{"data": [{"type": type, "id": id}, ...]}``."""
+    return {"data": [{"type": type, "id": i} for i in ids]}

@@ -1,0 +1,405 @@
+"""Client-side pacing that stays under Klaviyo's limits without wasting them.
+
+Klaviyo meters each endpoint per account with a 1-second (burst) and a
+60-second (steady) window, a few endpoints with a daily cap, and some query
+parameters with an extra, stricter limit. The windows are fixed and aligned
+to the server's clock, which we cannot see; some integrators describe a leaky
+bucket instead. One model is safe under both:
+
+*A token bucket (GCRA)* with rate ``r`` and capacity ``C`` lets through at
+most ``floor(C + r*T)`` requests in *any* interval of length ``T``, wherever
+it starts. So choosing ``C + 60r <= steady`` and ``C + r <= burst`` (with
+``C >= 1``; when ``C`` must be raised to 1 the bound still holds because
+``60r < steady``) means no fixed window at any alignment can be overrun, and
+a leaky bucket draining at ``steady/60`` never overflows either. The rate is
+``target × steady/60`` (target 0.95 by default), so the steady state runs
+at the target share of the ceiling.
+
+Adaptation, because another integration may share the account's quota:
+a 429 pauses the bucket for ``Retry-After`` and halves its rate, which then
+recovers additively; ``RateLimit-Remaining``/``Reset`` cap how many more
+requests go out before the server's window resets; a lower
+``RateLimit-Limit`` than the catalogue's lowers our limits. Daily caps are
+counted per UTC day and raise :class:`QuotaExhaustedError` instead of
+waiting hours.
+
+All time comes from the injected :class:`~kbridge.core.Clock`; buckets are
+shared by every task of a client and served first come, first served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from kbridge.api.errors import ErrorDetails, QuotaExhaustedError, parse_retry_after
+from kbridge.catalog import Operation, RateLimit
+from kbridge.core import Clock, ConfigurationError
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "BucketState",
+    "LimiterConfig",
+    "Permit",
+    "RateLimiter",
+    "pacing",
+    "parse_rate_limit_header",
+]
+
+Grouping = Literal["endpoint", "tier"]
+
+#: For paths the catalogue does not know: Klaviyo's smallest published tier.
+DEFAULT_LIMIT = RateLimit(burst=1, steady=15)
+
+_EPSILON = 1e-9
+_STEADY_WINDOW = 60.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LimiterConfig:
+    """How hard to drive the limits and how to react when the server pushes back.
+
+    ``grouping="endpoint"`` gives each operation its own buckets (Klaviyo
+    meters per endpoint); ``"tier"`` shares one bucket among operations with
+    identical limits, a conservative choice if the account's quota turns out
+    to be shared more widely.
+    """
+
+    target_utilisation: float = 0.95
+    grouping: Grouping = "endpoint"
+    decrease_factor: float = 0.5
+    min_rate_factor: float = 0.1
+    recovery_per_second: float = 0.01
+    pause_without_retry_after: float = 1.0
+    default_limit: RateLimit = DEFAULT_LIMIT
+
+    def __post_init__(self) -> None:
+        if not 0 < self.target_utilisation <= 1:
+            raise ConfigurationError("target_utilisation must be in (0, 1], e.g. 0.95")
+        if self.grouping not in ("endpoint", "tier"):
+            raise ConfigurationError("grouping must be 'endpoint' or 'tier'")
+        if not 0 < self.decrease_factor < 1 or not 0 < self.min_rate_factor <= 1:
+            raise ConfigurationError("decrease_factor must be in (0, 1), min_rate_factor in (0, 1]")
+
+
+def pacing(limit: RateLimit, target: float) -> tuple[float, int]:
+    """``(rate per second, capacity)`` for a bucket that can never overrun ``limit``.
+
+    ``floor(C + r*T)`` bounds the requests in any interval of length ``T``;
+    we keep it within the burst (T=1) and steady (T=60) limits.
+    """
+    rate = min(target * limit.steady / _STEADY_WINDOW, target * limit.burst)
+    capacity = math.floor(min(limit.steady - _STEADY_WINDOW * rate, limit.burst - rate) + _EPSILON)
+    if capacity < 1:
+        capacity = 1
+        # With one token the bound is floor(1 + r*T): keep r*T strictly below each limit.
+        rate = min(rate, (limit.steady - 0.5) / _STEADY_WINDOW, limit.burst - 0.5)
+    return rate, capacity
+
+
+_LIMIT_ITEM = re.compile(r"(\d+)\s*(?:;\s*w\s*=\s*(\d+))?")
+
+
+def parse_rate_limit_header(value: str | None) -> list[tuple[int, int | None]]:
+    """``RateLimit-Limit`` as ``[(quota, window seconds or None)]``, leniently.
+
+    Accepts ``"750"``, ``"750;w=60"`` and ``"75;w=1, 750;w=60, 225;w=86400"``;
+    anything unreadable is skipped.
+    """
+    if not value:
+        return []
+    items: list[tuple[int, int | None]] = []
+    for part in value.split(","):
+        m = _LIMIT_ITEM.search(part)
+        if m:
+            items.append((int(m.group(1)), int(m.group(2)) if m.group(2) else None))
+    return items
+
+
+def _first_number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    m = re.search(r"\d+(?:\.\d+)?", value)
+    return float(m.group()) if m else None
+
+
+def _next_utc_midnight(now: datetime) -> datetime:
+    day = now.astimezone(UTC).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketState:
+    """A snapshot of one bucket (for tests, logs and benchmarks)."""
+
+    key: str
+    limit: RateLimit
+    rate: float
+    capacity: int
+    rate_factor: float
+    paused_until: float
+    budget: int | None
+    daily_used: int
+
+
+class _Bucket:
+    """GCRA state for one (account, group) plus its adaptive and daily parts."""
+
+    def __init__(self, key: str, limit: RateLimit, config: LimiterConfig) -> None:
+        self.key = key
+        self.config = config
+        self.lock = asyncio.Lock()
+        self.limit = limit
+        self.base_rate, self.capacity = pacing(limit, config.target_utilisation)
+        self.tat: float | None = None  # theoretical arrival time; None = bucket full
+        self.paused_until = -math.inf
+        self.factor_cut: tuple[float, float] | None = None  # (factor, when)
+        self.budget: int | None = None
+        self.budget_until = -math.inf
+        self.in_flight = 0
+        self.day: Any = None
+        self.day_count = 0
+        self.exhausted_until: datetime | None = None
+
+    # -- pacing ---------------------------------------------------------------
+    @property
+    def tau(self) -> float:
+        """Burst tolerance in seconds, fixed by the base rate so a slower rate never widens it."""
+        return (self.capacity - 1) / self.base_rate
+
+    def factor(self, now: float) -> float:
+        if self.factor_cut is None:
+            return 1.0
+        value, when = self.factor_cut
+        recovered = value + self.config.recovery_per_second * max(0.0, now - when)
+        if recovered >= 1.0:
+            self.factor_cut = None
+            return 1.0
+        return recovered
+
+    def rate(self, now: float) -> float:
+        return self.base_rate * self.factor(now)
+
+    def delay(self, now: float) -> float:
+        """Seconds until this bucket lets the next request through (0 = now)."""
+        wait = self.paused_until - now
+        if self.budget is not None and now < self.budget_until and self.budget <= 0:
+            wait = max(wait, self.budget_until - now)
+        if self.tat is not None:
+            wait = max(wait, self.tat - self.tau - now)
+        return max(0.0, wait)
+
+    def consume(self, now: float) -> None:
+        start = now if self.tat is None else max(self.tat, now)
+        self.tat = start + 1.0 / self.rate(now)
+        self.in_flight += 1
+        if self.budget is not None and now < self.budget_until:
+            self.budget -= 1
+        self.day_count += 1
+
+    # -- daily cap ------------------------------------------------------------
+    def check_daily(self, wall: datetime, operation_id: str | None) -> None:
+        today = wall.astimezone(UTC).date()
+        if self.day != today:
+            self.day, self.day_count = today, 0
+        if self.exhausted_until is not None and wall >= self.exhausted_until:
+            self.exhausted_until = None
+        if self.exhausted_until is not None:
+            resets_at: datetime | None = self.exhausted_until
+        elif self.limit.daily is not None and self.day_count >= self.limit.daily:
+            resets_at = _next_utc_midnight(wall)
+        else:
+            return
+        assert resets_at is not None
+        raise QuotaExhaustedError(
+            ErrorDetails(
+                status=None,
+                code="daily_quota_exhausted",
+                detail=(
+                    f"the daily cap of {self.limit.daily} requests for this operation is spent"
+                    if self.limit.daily is not None
+                    else "Klaviyo reported this operation's quota as spent"
+                ),
+                operation_id=operation_id,
+            ),
+            resets_at=resets_at,
+            retry_after=(resets_at - wall).total_seconds(),
+        )
+
+    def mark_exhausted(self, until: datetime) -> None:
+        self.exhausted_until = until
+
+    # -- adaptation -----------------------------------------------------------
+    def throttled(self, now: float, retry_after: float | None) -> None:
+        """A 429: pause for Retry-After, cut the rate (once per pause), restart without a burst."""
+        already_paused = now < self.paused_until
+        pause = retry_after if retry_after is not None else self.config.pause_without_retry_after
+        self.paused_until = max(self.paused_until, now + pause)
+        if not already_paused:
+            cut = max(self.config.min_rate_factor, self.factor(now) * self.config.decrease_factor)
+            self.factor_cut = (cut, self.paused_until)
+        self.tat = max(self.tat if self.tat is not None else now, self.paused_until + self.tau)
+
+    def observe_limit(self, items: Iterable[tuple[int, int | None]]) -> None:
+        """Lower our limits to what the server says, if it says less than the catalogue."""
+        burst, steady, daily = self.limit.burst, self.limit.steady, self.limit.daily
+        for quota, window in items:
+            if window == 1:
+                burst = min(burst, quota)
+            elif window in (None, 60):
+                steady = min(steady, quota)
+            elif window == 86400:
+                daily = quota if daily is None else min(daily, quota)
+        new = RateLimit(burst=max(1, burst), steady=max(1, steady), daily=daily)
+        if new != self.limit:
+            self.limit = new
+            self.base_rate, self.capacity = pacing(new, self.config.target_utilisation)
+
+    def observe_remaining(self, now: float, remaining: int, reset: float) -> None:
+        """The server's count for its current window; requests still in flight are not in it."""
+        self.budget = remaining - self.in_flight
+        self.budget_until = now + reset
+
+    def state(self, now: float) -> BucketState:
+        return BucketState(
+            key=self.key,
+            limit=self.limit,
+            rate=self.rate(now),
+            capacity=self.capacity,
+            rate_factor=self.factor(now),
+            paused_until=self.paused_until,
+            budget=self.budget if now < self.budget_until else None,
+            daily_used=self.day_count,
+        )
+
+
+@dataclass(slots=True)
+class Permit:
+    """Leave to send one request; report back through :meth:`finish` exactly once."""
+
+    limiter: RateLimiter
+    operation_id: str | None
+    buckets: tuple[_Bucket, ...]
+    waited: float
+    _done: bool = field(default=False, repr=False)
+
+    def finish(self, status: int | None, headers: Mapping[str, str] | None = None) -> None:
+        """The response arrived (``status``) or never did (``None``); adapt to what it says."""
+        if self._done:
+            return
+        self._done = True
+        self.limiter._finish(self, status, headers or {})
+
+
+class RateLimiter:
+    """Per-(account, endpoint) token buckets built from the catalogue's limits.
+
+    One instance is shared by all tasks of a client (and may be shared by
+    several clients: buckets are keyed by the account fingerprint).
+    """
+
+    def __init__(self, *, clock: Clock, config: LimiterConfig | None = None) -> None:
+        self._clock = clock
+        self._config = config or LimiterConfig()
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+
+    @property
+    def config(self) -> LimiterConfig:
+        return self._config
+
+    def _bucket(self, account: str, group: str, limit: RateLimit) -> _Bucket:
+        key = (account, group)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(group, limit, self._config)
+        return bucket
+
+    def _buckets_for(
+        self, account: str, operation: Operation | None, params: Mapping[str, Any] | None
+    ) -> tuple[_Bucket, ...]:
+        """The stricter parameter buckets first, then the operation's own."""
+        tier_mode = self._config.grouping == "tier"
+        if operation is None:
+            limit = self._config.default_limit
+            return (self._bucket(account, f"unknown {limit.tier}", limit),)
+        buckets: list[_Bucket] = []
+        for alt in operation.alt_limits:
+            if _param_has(params, alt.param, alt.value):
+                group = (
+                    f"alt {alt.limit.tier}"
+                    if tier_mode
+                    else f"{operation.operation_id} {alt.param}={alt.value}"
+                )
+                buckets.append(self._bucket(account, group, alt.limit))
+        limit = operation.rate_limit
+        group = limit.tier if tier_mode else operation.operation_id
+        buckets.append(self._bucket(account, group, limit))
+        return tuple(buckets)
+
+    async def acquire(
+        self,
+        account: str,
+        operation: Operation | None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Permit:
+        """Wait (on the injected clock) until every bucket the request uses lets it through.
+
+        Raises :class:`QuotaExhaustedError` at once if a daily cap is spent.
+        """
+        op_id = operation.operation_id if operation is not None else None
+        buckets = self._buckets_for(account, operation, params)
+        for bucket in buckets:
+            bucket.check_daily(self._clock.now(), op_id)
+        waited = 0.0
+        for bucket in buckets:
+            async with bucket.lock:  # FIFO: asyncio.Lock wakes waiters in arrival order
+                while (delay := bucket.delay(self._clock.monotonic())) > _EPSILON:
+                    await self._clock.sleep(delay)
+                    waited += delay
+                bucket.check_daily(self._clock.now(), op_id)
+                bucket.consume(self._clock.monotonic())
+        return Permit(self, op_id, buckets, waited)
+
+    def _finish(self, permit: Permit, status: int | None, headers: Mapping[str, str]) -> None:
+        now = self._clock.monotonic()
+        for bucket in permit.buckets:
+            bucket.in_flight = max(0, bucket.in_flight - 1)
+        if status is None:
+            return
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if status == 429:
+            retry_after = parse_retry_after(lowered.get("retry-after"), self._clock.now())
+            for bucket in permit.buckets:
+                bucket.throttled(now, retry_after)
+            return
+        main = permit.buckets[-1]
+        main.observe_limit(parse_rate_limit_header(lowered.get("ratelimit-limit")))
+        remaining = _first_number(lowered.get("ratelimit-remaining"))
+        reset = _first_number(lowered.get("ratelimit-reset"))
+        if remaining is not None and reset is not None:
+            main.observe_remaining(now, int(remaining), reset)
+
+    def quota_exhausted(self, permit: Permit, resets_at: datetime) -> None:
+        """The server says a daily cap is spent: refuse this operation until ``resets_at``."""
+        for bucket in permit.buckets:
+            if bucket.limit.daily is not None:
+                bucket.mark_exhausted(resets_at)
+
+    def state(self, account: str, group: str) -> BucketState | None:
+        """The bucket for ``group`` (an operation id, or a tier name in ``"tier"`` mode)."""
+        bucket = self._buckets.get((account, group))
+        return None if bucket is None else bucket.state(self._clock.monotonic())
+
+
+def _param_has(params: Mapping[str, Any] | None, name: str, value: str) -> bool:
+    """Whether ``params[name]`` includes ``value`` (comma-joined strings and lists alike)."""
+    if not params or name not in params:
+        return False
+    raw = params[name]
+    values: Iterable[Any] = raw if isinstance(raw, list | tuple) else [raw]
+    return any(value in (p.strip() for p in str(item).split(",")) for item in values)
