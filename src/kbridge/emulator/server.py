@@ -25,6 +25,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from kbridge.core.errors import KbridgeError
+from kbridge.emulator.backend.call import Backend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.http.app import create_app
 from kbridge.emulator.http.state import EmulatorState
@@ -82,8 +83,16 @@ def _uvicorn(app: Starlette) -> uvicorn.Server:
 class EmulatorServer:
     """The emulator on ``host:port`` in a background thread; a context manager."""
 
-    def __init__(self, config: EmulatorConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        backend: Backend | None = None,
+    ) -> None:
         self.config = config
+        self._backend = backend
         self.host = host
         self._requested_port = port
         self._app: Starlette | None = None
@@ -122,7 +131,7 @@ class EmulatorServer:
         base = self.config
         if base.public_base_url is None:
             base = replace(base, public_base_url=self.base_url)
-        self._app = create_app(base)
+        self._app = create_app(base, backend=self._backend)
         self._server = _uvicorn(self._app)
         self._thread = threading.Thread(
             target=self._run, name=f"kbridge-emulator:{self.port}", daemon=True

@@ -1,0 +1,111 @@
+"""``kbridge emulator serve`` as a user runs it: a real process, stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kbridge.catalog import REVISION
+
+pytestmark = pytest.mark.integration
+
+KBRIDGE = str(Path(sys.executable).with_name("kbridge"))
+ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+_STARTUP = 60.0
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [KBRIDGE, "emulator", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+
+
+def test_serve_prints_url_and_key_answers_and_stops_on_sigint(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.json"
+    proc = start(
+        "--port", "0", "--profiles", "8", "--events", "40", "--rate-limits", "off",
+        "--truth-out", str(truth),
+    )  # fmt: skip
+    watchdog = threading.Timer(_STARTUP, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        url_line = proc.stdout.readline()
+        key_line = proc.stdout.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+)", url_line)
+        key = re.search(r"(pk_[A-Za-z0-9]{34})\b", key_line)
+        assert url, url_line
+        assert key, key_line
+        r = httpx.get(
+            f"{url[1]}/api/accounts",
+            headers={"Authorization": f"Klaviyo-API-Key {key[1]}", "revision": REVISION},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["data"][0]["type"] == "account"
+        assert truth.read_text().strip().startswith("{")
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=_STARTUP)
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode in (0, 130)
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate-limits", "fast"], "--rate-limits must be 'spec', 'off' or a positive factor"),
+        (["--rate-limits", "-1"], "--rate-limits factor must be a positive number"),
+        (["--port", "http"], "--port must be an integer"),
+        (["--profiles", "-5"], "--profiles must be >= 0"),
+        (["--rate-limit-algorithm", "token"], "--rate-limit-algorithm must be one of"),
+        (["--api-key", "AbC123"], "--api-key must look like a Klaviyo private key"),
+    ],
+)
+def test_bad_options_are_one_clear_line(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [KBRIDGE, "emulator", "serve", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=_STARTUP,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {message}"), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [KBRIDGE, "emulator", "serve", "--port", str(port), "--profiles", "0"],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=_STARTUP,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: port {port} on 127.0.0.1 is already in use")
+    assert "Traceback" not in result.stderr
