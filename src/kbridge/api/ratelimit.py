@@ -97,8 +97,10 @@ def pacing(limit: RateLimit, target: float) -> tuple[float, int]:
     capacity = math.floor(min(limit.steady - _STEADY_WINDOW * rate, limit.burst - rate) + _EPSILON)
     if capacity < 1:
         capacity = 1
-        # With one token the bound is floor(1 + r*T): keep r*T strictly below each limit.
-        rate = min(rate, (limit.steady - 0.5) / _STEADY_WINDOW, limit.burst - 0.5)
+        # With one token the bound is floor(1 + r*T): keep r*T strictly below each limit
+        # (only binds when target is 1).
+        strict = 1 - 1e-6
+        rate = min(rate, strict * limit.steady / _STEADY_WINDOW, strict * limit.burst)
     return rate, capacity
 
 

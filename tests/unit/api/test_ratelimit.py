@@ -1,0 +1,302 @@
+"""The limiter: window invariants at every alignment, throughput, adaptation, daily caps."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kbridge.api import LimiterConfig, QuotaExhaustedError, RateLimiter
+from kbridge.api.ratelimit import pacing, parse_rate_limit_header
+from kbridge.catalog import Operation, RateLimit, get
+from kbridge.core import ConfigurationError, ManualClock
+
+from ._support import Server, client, error, jsonapi, max_in_window
+
+pytestmark = pytest.mark.unit
+
+ACCOUNT = "key-test"
+
+
+async def _burst(n: int, params: dict[str, str] | None = None) -> tuple[list[float], Server]:
+    clock = ManualClock()
+    server = Server(clock, respond=lambda _: jsonapi(200, {"data": []}))
+    async with client(server) as api:
+        await asyncio.gather(*(api.request("get_profiles", params=params) for _ in range(n)))
+    return server.times, server
+
+
+@pytest.mark.anyio
+async def test_200_concurrent_calls_are_shaped_to_the_tier() -> None:
+    times, _ = await _burst(200)
+    assert len(times) == 200
+    assert max_in_window(times, 1.0) <= 75
+    assert max_in_window(times, 60.0) <= 750
+    rate, capacity = pacing(RateLimit(75, 750), 0.95)
+    # After the initial allowance the sends run at the paced rate: ≥ 0.9 of 750/min.
+    steady = (len(times) - capacity) / (max(times) - times[capacity - 1])
+    assert steady >= 0.9 * 750 / 60
+    assert steady == pytest.approx(rate)
+
+
+@pytest.mark.anyio
+async def test_a_long_run_fills_but_never_overruns_the_minute_window() -> None:
+    times, _ = await _burst(1600)
+    assert max_in_window(times, 1.0) <= 75
+    assert max_in_window(times, 60.0) <= 750
+    # Any full minute after the start carries at least 90 % of the steady ceiling.
+    assert sum(1 for t in times if 60.0 <= t < 120.0) >= 0.9 * 750
+
+
+@pytest.mark.anyio
+async def test_alt_limit_parameter_consumes_its_stricter_bucket() -> None:
+    times, server = await _burst(40, {"additional-fields[profile]": "predictive_analytics"})
+    assert max_in_window(times, 1.0) <= 10
+    assert max_in_window(times, 60.0) <= 150
+    assert server.requests[0].url.params["additional-fields[profile]"] == "predictive_analytics"
+
+
+@pytest.mark.anyio
+async def test_tier_grouping_shares_one_bucket_among_same_limit_operations() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock, config=LimiterConfig(grouping="tier"))
+    for op_id in ("get_profiles", "get_lists", "get_profiles"):
+        permit = await limiter.acquire(ACCOUNT, get(op_id))
+        permit.finish(200)
+    state = limiter.state(ACCOUNT, "75/s,750/m")
+    assert state is not None
+    assert state.daily_used == 3
+    assert limiter.state(ACCOUNT, "get_profiles") is None
+
+
+@pytest.mark.anyio
+async def test_429_pauses_for_retry_after_and_halves_the_rate_then_recovers() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock)
+    op = get("get_profiles")
+    permit = await limiter.acquire(ACCOUNT, op)
+    base = limiter.state(ACCOUNT, "get_profiles")
+    assert base is not None
+    permit.finish(429, {"Retry-After": "5"})
+    cut = limiter.state(ACCOUNT, "get_profiles")
+    assert cut is not None
+    assert cut.rate_factor == 0.5
+    assert cut.rate == pytest.approx(base.rate / 2)
+    assert cut.paused_until == 5.0
+    await limiter.acquire(ACCOUNT, op)
+    assert clock.monotonic() == pytest.approx(5.0)  # waited out the pause, no earlier
+    clock.advance(10)
+    recovered = limiter.state(ACCOUNT, "get_profiles")
+    assert recovered is not None
+    assert recovered.rate_factor == pytest.approx(0.6)  # +0.01/s additive recovery
+    clock.advance(100)
+    full = limiter.state(ACCOUNT, "get_profiles")
+    assert full is not None
+    assert full.rate_factor == 1.0
+
+
+@pytest.mark.anyio
+async def test_simultaneous_429s_cut_the_rate_once() -> None:
+    limiter = RateLimiter(clock=ManualClock())
+    op = get("get_profiles")
+    permits = [await limiter.acquire(ACCOUNT, op) for _ in range(5)]
+    for p in permits:
+        p.finish(429, {"Retry-After": "1"})
+    state = limiter.state(ACCOUNT, "get_profiles")
+    assert state is not None
+    assert state.rate_factor == 0.5
+
+
+@pytest.mark.anyio
+async def test_429_slows_the_pipeline_after_the_pause() -> None:
+    clock = ManualClock()
+    replies = [error(429, headers={"Retry-After": "3"})] + [jsonapi(200, {"data": []})] * 100
+    server = Server(clock, replies)
+    async with client(server) as api:
+        await api.request("get_profiles")
+        await asyncio.gather(*(api.request("get_profiles") for _ in range(60)))
+    after = server.times[2:]
+    gaps = [b - a for a, b in itertools.pairwise(after)]
+    rate, _ = pacing(RateLimit(75, 750), 0.95)
+    assert min(gaps) >= 1 / rate  # slower than the normal pace: no burst, reduced rate
+
+
+@pytest.mark.anyio
+async def test_remaining_header_below_our_model_slows_us_down() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock)
+    op = get("get_profiles")
+    permit = await limiter.acquire(ACCOUNT, op)
+    permit.finish(
+        200, {"RateLimit-Limit": "750;w=60", "RateLimit-Remaining": "2", "RateLimit-Reset": "30"}
+    )
+    for _ in range(2):
+        (await limiter.acquire(ACCOUNT, op)).finish(200)
+    assert clock.monotonic() == 0.0
+    await limiter.acquire(ACCOUNT, op)  # the server's window has no room left: wait for its reset
+    assert clock.monotonic() == pytest.approx(30.0)
+
+
+@pytest.mark.anyio
+async def test_remaining_counts_requests_still_in_flight() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock)
+    op = get("get_profiles")
+    first = await limiter.acquire(ACCOUNT, op)
+    await limiter.acquire(ACCOUNT, op)  # in flight, not yet counted by the server
+    first.finish(200, {"RateLimit-Remaining": "1", "RateLimit-Reset": "12"})
+    await limiter.acquire(ACCOUNT, op)
+    assert clock.monotonic() == pytest.approx(12.0)
+
+
+@pytest.mark.anyio
+async def test_lower_limit_header_lowers_the_bucket() -> None:
+    limiter = RateLimiter(clock=ManualClock())
+    permit = await limiter.acquire(ACCOUNT, get("get_profiles"))
+    permit.finish(200, {"RateLimit-Limit": "10;w=1, 100;w=60, 500;w=86400"})
+    state = limiter.state(ACCOUNT, "get_profiles")
+    assert state is not None
+    assert state.limit == RateLimit(10, 100, 500)
+    assert state.rate == pytest.approx(0.95 * 100 / 60)
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("750", [(750, None)]),
+        ("750;w=60", [(750, 60)]),
+        ("75;w=1, 750;w=60", [(75, 1), (750, 60)]),
+        ("1;w=1, 2;w=60, 225;w=86400", [(1, 1), (2, 60), (225, 86400)]),
+        ("garbage", []),
+        (None, []),
+    ],
+)
+def test_rate_limit_header_is_parsed_leniently(
+    value: str | None, parsed: list[tuple[int, int | None]]
+) -> None:
+    assert parse_rate_limit_header(value) == parsed
+
+
+@pytest.mark.anyio
+async def test_daily_cap_counts_per_utc_day_and_resets_at_midnight() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock)
+    op = get("create_custom_metric")  # 1/s, 15/m, 15/d
+    assert op.rate_limit.daily == 15
+    for _ in range(15):
+        (await limiter.acquire(ACCOUNT, op)).finish(201)
+    with pytest.raises(QuotaExhaustedError) as caught:
+        await limiter.acquire(ACCOUNT, op)
+    assert caught.value.resets_at.isoformat() == "2026-01-02T00:00:00+00:00"
+    assert "15" in str(caught.value)
+    clock.set_now(caught.value.resets_at)
+    (await limiter.acquire(ACCOUNT, op)).finish(201)
+
+
+@pytest.mark.anyio
+async def test_buckets_are_per_account() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock)
+    op = get("get_accounts")  # 1/s, 15/m: a single token
+    await limiter.acquire("key-a", op)
+    await limiter.acquire("key-b", op)
+    assert clock.slept == []
+    await limiter.acquire("key-a", op)
+    assert clock.slept != []
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ConfigurationError, match="target_utilisation"):
+        LimiterConfig(target_utilisation=1.5)
+    with pytest.raises(ConfigurationError, match="grouping"):
+        LimiterConfig(grouping="account")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("op", [get("get_profiles"), get("get_accounts"), get("query_flow_series")])
+def test_pacing_of_real_tiers_stays_inside_both_windows(op: Operation) -> None:
+    rate, capacity = pacing(op.rate_limit, 0.95)
+    assert capacity >= 1
+    assert math.floor(capacity + rate) <= op.rate_limit.burst
+    assert math.floor(capacity + 60 * rate) <= op.rate_limit.steady
+    assert rate >= 0.9 * op.rate_limit.steady / 60
+
+
+limits = st.tuples(st.integers(1, 400), st.integers(1, 4000)).map(
+    lambda bs: RateLimit(burst=bs[0], steady=max(bs[1], bs[0]))
+)
+
+
+@given(limit=limits, target=st.floats(0.05, 1.0))
+def test_pacing_bound_never_exceeds_either_window(limit: RateLimit, target: float) -> None:
+    rate, capacity = pacing(limit, target)
+    assert capacity >= 1
+    assert rate > 0
+    assert math.floor(capacity + rate * 1) <= limit.burst
+    assert math.floor(capacity + rate * 60) <= limit.steady
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    limit=st.sampled_from(
+        [RateLimit(75, 750), RateLimit(3, 60), RateLimit(1, 15), RateLimit(1, 2)]
+    ),
+    gaps=st.lists(st.floats(0, 5, allow_nan=False), min_size=1, max_size=120),
+    target=st.floats(0.5, 1.0),
+)
+def test_any_arrival_pattern_respects_every_window(
+    limit: RateLimit, gaps: list[float], target: float
+) -> None:
+    op = Operation(
+        method="GET",
+        path="/api/x",
+        operation_id="x",
+        tag="t",
+        rate_limit=limit,
+        scopes=(),
+        success_status=200,
+        revision="r",
+    )
+
+    async def run() -> list[float]:
+        clock = ManualClock()
+        limiter = RateLimiter(clock=clock, config=LimiterConfig(target_utilisation=target))
+        sent = []
+        for gap in gaps:
+            clock.advance(gap)
+            (await limiter.acquire(ACCOUNT, op)).finish(200)
+            sent.append(clock.monotonic())
+        return sent
+
+    sent = asyncio.run(run())
+    assert max_in_window(sent, 1.0) <= limit.burst
+    assert max_in_window(sent, 60.0) <= limit.steady
+
+
+@pytest.mark.anyio
+async def test_waiters_are_served_first_come_first_served() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock)
+    op = get("get_accounts")
+    order: list[int] = []
+
+    async def worker(i: int) -> None:
+        await limiter.acquire(ACCOUNT, op)
+        order.append(i)
+
+    await asyncio.gather(*(worker(i) for i in range(8)))
+    assert order == list(range(8))
+
+
+@pytest.mark.anyio
+async def test_transport_failure_releases_the_permit_without_adapting() -> None:
+    server = Server(ManualClock(), [httpx.ConnectError("down"), jsonapi(200, {"data": []})])
+    async with client(server) as api:
+        await api.request("get_profiles")
+        state = api.rate_limiter.state(api.account, "get_profiles")
+    assert state is not None
+    assert state.rate_factor == 1.0
