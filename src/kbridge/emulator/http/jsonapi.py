@@ -30,6 +30,7 @@ from kbridge.emulator.backend.call import Outcome
 from kbridge.emulator.backend.resource import Linkage, Resource
 from kbridge.emulator.http._spectables import RESOURCE_PATHS
 from kbridge.emulator.http.errors import JSONAPI_CONTENT_TYPE
+from kbridge.emulator.http.params import uses_page_cursor_parameter
 from kbridge.emulator.query import Page
 
 __all__ = ["FieldTree", "RequestContext", "compile_fields", "project", "render_outcome"]
@@ -155,8 +156,7 @@ class RequestContext:
 
 
 def _cursor_param(operation: Operation) -> str:
-    # Report queries page with a ``page_cursor`` query parameter, not ``page[cursor]``.
-    return "page_cursor" if operation.method == "POST" else "page[cursor]"
+    return "page_cursor" if uses_page_cursor_parameter(operation) else "page[cursor]"
 
 
 def _dedupe(resources: Sequence[Resource]) -> list[Resource]:
