@@ -15,6 +15,7 @@ the mapping the caller (the CLI) chooses to pass.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random as _random
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -674,7 +675,9 @@ class Client:
                 yield item  # type: ignore[misc]
         finally:
             if not self._closed:
-                self._portal.call(close)
+                # RuntimeError: collected on the loop thread, or mid-shutdown.
+                with contextlib.suppress(RuntimeError):
+                    self._portal.call(close)
 
     def close(self) -> None:
         if self._closed:

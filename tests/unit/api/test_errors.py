@@ -1,0 +1,151 @@
+"""error_from_response: one mapping from an HTTP response to the error tree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from kbridge.api import (
+    ApiError,
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+    RateLimitedError,
+    ServerError,
+    error_from_response,
+)
+from kbridge.api.errors import parse_retry_after, redact
+from kbridge.core import KbridgeError, dumps
+
+pytestmark = pytest.mark.unit
+
+
+def body(status: int, code: str = "x", **extra: object) -> bytes:
+    item = {"id": "e-1", "status": status, "code": code, "title": "T.", "detail": "D."}
+    item.update(extra)
+    return dumps({"errors": [item]})
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, InvalidRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (405, InvalidRequestError),
+        (409, ConflictError),
+        (410, InvalidRequestError),
+        (415, InvalidRequestError),
+        (422, InvalidRequestError),
+        (429, RateLimitedError),
+        (500, ServerError),
+        (503, ServerError),
+        (524, ServerError),
+    ],
+)
+def test_status_maps_to_class(status: int, cls: type[ApiError]) -> None:
+    err = error_from_response(status, {}, body(status), operation_id="get_profiles")
+    assert type(err) is cls
+    assert isinstance(err, KbridgeError)
+    assert (err.status, err.code, err.detail, err.request_id) == (status, "x", "D.", "e-1")
+    assert err.operation_id == "get_profiles"
+
+
+def test_message_is_one_line_with_the_facts() -> None:
+    err = error_from_response(
+        400,
+        {},
+        body(
+            400,
+            "invalid",
+            detail="'profiless' is not an allowed include",
+            source={"parameter": "include"},
+        ),
+        operation_id="get_events",
+    )
+    text = str(err)
+    assert "\n" not in text
+    assert text.startswith("400 invalid: 'profiless' is not an allowed include")
+    assert "parameter 'include'" in text
+    assert "operation get_events" in text
+    assert "request id e-1" in text
+    assert err.source_parameter == "include"
+
+
+def test_invalid_request_carries_the_source_pointer() -> None:
+    err = error_from_response(422, {}, body(422, source={"pointer": "/data/attributes/email"}))
+    assert isinstance(err, InvalidRequestError)
+    assert err.source_pointer == "/data/attributes/email"
+    assert "at /data/attributes/email" in str(err)
+
+
+def test_permission_denied_names_scopes() -> None:
+    err = error_from_response(403, {}, body(403), scopes=("lists:write", "profiles:write"))
+    assert isinstance(err, PermissionDeniedError)
+    assert err.required_scopes == ("lists:write", "profiles:write")
+    assert "lists:write, profiles:write" in str(err)
+
+
+def test_conflict_carries_duplicate_profile_id() -> None:
+    err = error_from_response(
+        409, {}, body(409, "duplicate_profile", meta={"duplicate_profile_id": "01J"})
+    )
+    assert isinstance(err, ConflictError)
+    assert err.duplicate_profile_id == "01J"
+    plain = error_from_response(409, {}, body(409))
+    assert isinstance(plain, ConflictError)
+    assert plain.duplicate_profile_id is None
+
+
+def test_rate_limited_reads_retry_after_seconds_and_http_date() -> None:
+    err = error_from_response(429, {"Retry-After": "12"}, body(429, "throttled"))
+    assert isinstance(err, RateLimitedError)
+    assert err.retry_after == 12
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    dated = error_from_response(429, {"retry-after": "Thu, 01 Jan 2026 12:00:30 GMT"}, b"", now=now)
+    assert isinstance(dated, RateLimitedError)
+    assert dated.retry_after == 30
+    missing = error_from_response(429, {}, b"")
+    assert isinstance(missing, RateLimitedError)
+    assert missing.retry_after is None
+
+
+def test_quota_exhausted_is_a_rate_limited_error_with_reset_time() -> None:
+    resets = datetime(2026, 1, 2, tzinfo=UTC)
+    err = error_from_response(429, {"Retry-After": "3600"}, body(429), quota_resets_at=resets)
+    assert isinstance(err, QuotaExhaustedError)
+    assert isinstance(err, RateLimitedError)
+    assert err.resets_at == resets
+    assert "2026-01-02" in str(err)
+
+
+def test_non_json_error_still_gets_the_right_class_and_a_short_detail() -> None:
+    html = b"<html>\n<body>  Sorry, you have been blocked " + b"z" * 400 + b"</body></html>"
+    err = error_from_response(403, {"cf-ray": "abc-SJC"}, html, scopes=("profiles:read",))
+    assert isinstance(err, PermissionDeniedError)
+    assert err.detail is not None
+    assert err.detail.startswith("<html> <body> Sorry, you have been blocked")
+    assert len(err.detail) <= 200
+    assert err.request_id == "abc-SJC"
+    empty = error_from_response(502, {}, b"")
+    assert isinstance(empty, ServerError)
+    assert str(empty) == "502: no detail given"
+
+
+def test_parse_retry_after_rejects_garbage() -> None:
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("-3") == 0.0
+
+
+def test_redact_masks_keys_and_tokens() -> None:
+    text = "key pk_abcDEF123456789012345 and Bearer abc.def-ghi and Klaviyo-API-Key whatever"
+    masked = redact(text)
+    assert "abcDEF" not in masked
+    assert "abc.def" not in masked
+    assert "whatever" not in masked
