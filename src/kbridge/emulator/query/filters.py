@@ -134,16 +134,12 @@ _RawValue = _Scalar | _ListLiteral | None
 
 
 class _RawCondition:
-    __slots__ = ("field", "field_pos", "negated", "operator", "pos", "value")
+    __slots__ = ("field", "negated", "operator", "value")
 
-    def __init__(
-        self, operator: str, field: str, value: _RawValue, *, pos: int, field_pos: int
-    ) -> None:
+    def __init__(self, operator: str, field: str, value: _RawValue) -> None:
         self.operator = operator
         self.field = field
         self.value = value
-        self.pos = pos
-        self.field_pos = field_pos
         self.negated = False
 
 
@@ -164,7 +160,7 @@ class _Parser:
             where = "at the end of the filter"
         else:
             where = f"at position {at} (near {self.text[at : at + 20]!r})"
-        return InvalidError(f"Invalid filter: {message} {where}.", parameter=_PARAMETER)
+        return InvalidError(f"Invalid filter provided: {message} {where}.", parameter=_PARAMETER)
 
     def skip_ws(self) -> None:
         m = _WS_RE.match(self.text, self.pos)
@@ -190,7 +186,9 @@ class _Parser:
 
     def parse(self) -> list[_RawCondition]:
         if not self.text.strip():
-            raise InvalidError("Invalid filter: the filter is empty.", parameter=_PARAMETER)
+            raise InvalidError(
+                "Invalid filter provided: the filter is empty.", parameter=_PARAMETER
+            )
         conditions = self.expression(0)
         while self.peek() == ",":
             self.pos += 1
@@ -234,13 +232,13 @@ class _Parser:
         if operator not in FILTER_OPERATORS:
             known = ", ".join(sorted(FILTER_OPERATORS | {"and", "not"}))
             raise self.fail(f"unknown operator {operator!r} (known: {known})", start)
-        field, field_pos = self.name(f"a field name as the first argument of {operator}(...)")
+        field, _ = self.name(f"a field name as the first argument of {operator}(...)")
         value: _RawValue = None
         if self.peek() == ",":
             self.pos += 1
             value = self.value()
         self.expect(")", f"to close {operator}(...)")
-        return _RawCondition(operator, field, value, pos=start, field_pos=field_pos)
+        return _RawCondition(operator, field, value)
 
     def value(self) -> _Scalar | _ListLiteral:
         if self.peek() == "[":
@@ -349,13 +347,14 @@ def _typed(spec: FilterField, raw: _Scalar, operator: str) -> str | int | float 
     if spec.value_format == "date-time":
         if raw.quoted:
             raise _invalid(
-                f"Invalid filter: datetime values must not be quoted; "
+                f"Invalid filter provided: datetime values must not be quoted; "
                 f"write {operator}({field},{text}) for field {field!r}."
             )
         when = parse_datetime_literal(text)
         if when is None:
             raise _invalid(
-                f"Field {field!r} takes a datetime such as 2024-01-01T00:00:00Z, not {shown}."
+                f"Invalid filter provided: field {field!r} takes a datetime"
+                f" such as 2024-01-01T00:00:00Z, not {shown}."
             )
         return when
     kind = spec.value_type
@@ -365,25 +364,30 @@ def _typed(spec: FilterField, raw: _Scalar, operator: str) -> str | int | float 
         if kind is None:
             return _untyped_bare(field, text)
         raise _invalid(
-            f"Field {field!r} takes a quoted string; write {operator}({field},'{text}')."
+            f"Invalid filter provided: field {field!r} takes a quoted string;"
+            f" write {operator}({field},'{text}')."
         )
     if raw.quoted:
-        raise _invalid(f"Field {field!r} takes an unquoted {kind}, not {shown}.")
+        raise _invalid(
+            f"Invalid filter provided: field {field!r} takes an unquoted {kind}, not {shown}."
+        )
     if kind == "boolean":
         if text in ("true", "false"):
             return text == "true"
-        raise _invalid(f"Field {field!r} takes true or false, not {shown}.")
+        raise _invalid(
+            f"Invalid filter provided: field {field!r} takes true or false, not {shown}."
+        )
     if kind == "integer":
         if _INT_RE.fullmatch(text):
             return int(text)
-        raise _invalid(f"Field {field!r} takes an integer, not {shown}.")
+        raise _invalid(f"Invalid filter provided: field {field!r} takes an integer, not {shown}.")
     if kind == "number":
         if _INT_RE.fullmatch(text):
             return int(text)
         number = _finite_float(text)
         if number is not None:
             return number
-        raise _invalid(f"Field {field!r} takes a number, not {shown}.")
+        raise _invalid(f"Invalid filter provided: field {field!r} takes a number, not {shown}.")
     return _untyped_bare(field, text)
 
 
@@ -406,7 +410,7 @@ def _untyped_bare(field: str, text: str) -> str | int | float | bool | datetime:
     when = parse_datetime_literal(text)
     if when is not None:
         return when
-    raise _invalid(f"Invalid value {text!r} for field {field!r}; quote strings.")
+    raise _invalid(f"Invalid filter provided: {text!r} for field {field!r}; quote strings.")
 
 
 def _condition(operation: Operation, raw: _RawCondition) -> Condition:
@@ -443,7 +447,7 @@ def parse_filter(
     if not operation.filters:
         raise _invalid(f"Filtering is not supported for this endpoint ({operation.key}).")
     if len(text) > _MAX_LENGTH:
-        raise _invalid(f"Invalid filter: longer than {_MAX_LENGTH} characters.")
+        raise _invalid(f"Invalid filter provided: longer than {_MAX_LENGTH} characters.")
     raw = _Parser(text, allow_not=allow_not).parse()
     return tuple(_condition(operation, r) for r in raw)
 

@@ -152,7 +152,7 @@ def test_value_shape_must_match_the_operator() -> None:
 
 def test_quoted_datetime_is_invalid_filter() -> None:
     detail = invalid("greater-than(created,'2024-01-01T00:00:00Z')").detail
-    assert detail.startswith("Invalid filter: datetime values must not be quoted")
+    assert detail.startswith("Invalid filter provided: datetime values must not be quoted")
     assert "greater-than(created,2024-01-01T00:00:00Z)" in detail
 
 
