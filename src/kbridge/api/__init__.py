@@ -10,7 +10,13 @@ May import: core, catalog.
 
 from __future__ import annotations
 
-from kbridge.api.auth import BearerAuth, PrivateKeyAuth, StaticTokenProvider, TokenProvider
+from kbridge.api.auth import (
+    BearerAuth,
+    PrivateKeyAuth,
+    RefreshingTokenProvider,
+    StaticTokenProvider,
+    TokenProvider,
+)
 from kbridge.api.client import (
     DEFAULT_BASE_URL,
     ApiResponse,
@@ -61,6 +67,7 @@ __all__ = [
     "QuotaExhaustedError",
     "RateLimitedError",
     "RateLimiter",
+    "RefreshingTokenProvider",
     "Resource",
     "RetryPolicy",
     "ServerError",

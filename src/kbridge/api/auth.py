@@ -8,16 +8,20 @@ Klaviyo meters private keys per account and OAuth per installation.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 from kbridge.api.errors import InvalidCredentialsError
+from kbridge.core import Clock
 
 __all__ = [
     "Auth",
     "BearerAuth",
     "PrivateKeyAuth",
+    "RefreshingTokenProvider",
     "StaticTokenProvider",
     "TokenProvider",
     "fingerprint",
@@ -66,6 +70,64 @@ class StaticTokenProvider:
 
     def __repr__(self) -> str:
         return "StaticTokenProvider(token=***)"
+
+
+class RefreshingTokenProvider:
+    """Caches an access token and renews it ``margin`` seconds before it expires.
+
+    ``fetch`` returns ``(access_token, expires_in_seconds)`` (e.g. an OAuth
+    refresh-token grant, which the connections layer owns). Concurrent
+    callers share one renewal instead of each spending the refresh token.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_expires_at",
+        "_fetch",
+        "_generation",
+        "_lock",
+        "_margin",
+        "_token",
+        "installation_id",
+    )
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[tuple[str, float]]],
+        *,
+        clock: Clock,
+        margin: float = 30.0,
+        installation_id: str | None = None,
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._margin = margin
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._generation = 0
+        self._lock = asyncio.Lock()
+        self.installation_id = installation_id
+
+    async def token(self) -> str:
+        if self._token is None or self._clock.monotonic() >= self._expires_at - self._margin:
+            return await self.refresh()
+        return self._token
+
+    async def refresh(self) -> str:
+        seen = self._generation
+        async with self._lock:
+            if self._generation != seen and self._token is not None:
+                return self._token  # another task renewed it while we waited
+            token, expires_in = await self._fetch()
+            if not token:
+                raise InvalidCredentialsError("the token provider returned an empty access token")
+            self._token = token
+            self._expires_at = self._clock.monotonic() + expires_in
+            self._generation += 1
+            return token
+
+    def __repr__(self) -> str:
+        return f"RefreshingTokenProvider(installation_id={self.installation_id!r}, token=***)"
 
 
 class Auth(Protocol):

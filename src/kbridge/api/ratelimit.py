@@ -11,7 +11,9 @@ most ``floor(C + r*T)`` requests in *any* interval of length ``T``, wherever
 it starts. So choosing ``C + 60r <= steady`` and ``C + r <= burst`` (with
 ``C >= 1``; when ``C`` must be raised to 1 the bound still holds because
 ``60r < steady``) means no fixed window at any alignment can be overrun, and
-a leaky bucket draining at ``steady/60`` never overflows either. The rate is
+a leaky bucket draining at ``steady/60`` never overflows either. Both
+windows are widened by a small jitter allowance (0.25 s) because requests
+can arrive closer together than they were sent. The rate is
 ``target × steady/60`` (target 0.95 by default), so the steady state runs
 at the target share of the ceiling.
 
@@ -67,10 +69,13 @@ class LimiterConfig:
     ``grouping="endpoint"`` gives each operation its own buckets (Klaviyo
     meters per endpoint); ``"tier"`` shares one bucket among operations with
     identical limits, a conservative choice if the account's quota turns out
-    to be shared more widely.
+    to be shared more widely. ``jitter_allowance`` is how much closer
+    together (seconds) two requests may arrive than they were sent, e.g.
+    through varying network delay; the bucket leaves room for it.
     """
 
     target_utilisation: float = 0.95
+    jitter_allowance: float = 0.25
     grouping: Grouping = "endpoint"
     decrease_factor: float = 0.5
     min_rate_factor: float = 0.1
@@ -81,26 +86,30 @@ class LimiterConfig:
     def __post_init__(self) -> None:
         if not 0 < self.target_utilisation <= 1:
             raise ConfigurationError("target_utilisation must be in (0, 1], e.g. 0.95")
+        if not 0 <= self.jitter_allowance <= 10:
+            raise ConfigurationError("jitter_allowance must be between 0 and 10 seconds")
         if self.grouping not in ("endpoint", "tier"):
             raise ConfigurationError("grouping must be 'endpoint' or 'tier'")
         if not 0 < self.decrease_factor < 1 or not 0 < self.min_rate_factor <= 1:
             raise ConfigurationError("decrease_factor must be in (0, 1), min_rate_factor in (0, 1]")
 
 
-def pacing(limit: RateLimit, target: float) -> tuple[float, int]:
+def pacing(limit: RateLimit, target: float, jitter: float = 0.0) -> tuple[float, int]:
     """``(rate per second, capacity)`` for a bucket that can never overrun ``limit``.
 
-    ``floor(C + r*T)`` bounds the requests in any interval of length ``T``;
-    we keep it within the burst (T=1) and steady (T=60) limits.
+    ``floor(C + r*T)`` bounds the requests in any interval of length ``T``.
+    Requests sent ``T`` apart may arrive up to ``jitter`` seconds closer
+    together, so we keep the bound within the burst limit for ``T = 1 + jitter``
+    and within the steady limit for ``T = 60 + jitter``.
     """
+    short, long = 1.0 + jitter, _STEADY_WINDOW + jitter
     rate = min(target * limit.steady / _STEADY_WINDOW, target * limit.burst)
-    capacity = math.floor(min(limit.steady - _STEADY_WINDOW * rate, limit.burst - rate) + _EPSILON)
+    capacity = math.floor(min(limit.steady - long * rate, limit.burst - short * rate) + _EPSILON)
     if capacity < 1:
         capacity = 1
-        # With one token the bound is floor(1 + r*T): keep r*T strictly below each limit
-        # (only binds when target is 1).
+        # With one token the bound is floor(1 + r*T): keep r*T strictly below each limit.
         strict = 1 - 1e-6
-        rate = min(rate, strict * limit.steady / _STEADY_WINDOW, strict * limit.burst)
+        rate = min(rate, strict * limit.steady / long, strict * limit.burst / short)
     return rate, capacity
 
 
@@ -157,7 +166,9 @@ class _Bucket:
         self.config = config
         self.lock = asyncio.Lock()
         self.limit = limit
-        self.base_rate, self.capacity = pacing(limit, config.target_utilisation)
+        self.base_rate, self.capacity = pacing(
+            limit, config.target_utilisation, config.jitter_allowance
+        )
         self.tat: float | None = None  # theoretical arrival time; None = bucket full
         self.paused_until = -math.inf
         self.factor_cut: tuple[float, float] | None = None  # (factor, when)
@@ -260,7 +271,9 @@ class _Bucket:
         new = RateLimit(burst=max(1, burst), steady=max(1, steady), daily=daily)
         if new != self.limit:
             self.limit = new
-            self.base_rate, self.capacity = pacing(new, self.config.target_utilisation)
+            self.base_rate, self.capacity = pacing(
+                new, self.config.target_utilisation, self.config.jitter_allowance
+            )
 
     def observe_remaining(self, now: float, remaining: int, reset: float) -> None:
         """The server's count for its current window; requests still in flight are not in it."""
@@ -383,7 +396,8 @@ class RateLimiter:
         main.observe_limit(parse_rate_limit_header(lowered.get("ratelimit-limit")))
         remaining = _first_number(lowered.get("ratelimit-remaining"))
         reset = _first_number(lowered.get("ratelimit-reset"))
-        if remaining is not None and reset is not None:
+        # Klaviyo's Reset is seconds; anything beyond a day is not that (e.g. an epoch).
+        if remaining is not None and reset is not None and reset <= 86400:
             main.observe_remaining(now, int(remaining), reset)
 
     def quota_exhausted(self, permit: Permit, resets_at: datetime) -> None:

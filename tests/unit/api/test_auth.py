@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from kbridge.api import BearerAuth, InvalidCredentialsError, PrivateKeyAuth, StaticTokenProvider
+from kbridge.api import (
+    BearerAuth,
+    InvalidCredentialsError,
+    PrivateKeyAuth,
+    RefreshingTokenProvider,
+    StaticTokenProvider,
+)
+from kbridge.core import ManualClock
 
 from ._support import KEY
 
@@ -61,3 +70,29 @@ def test_bearer_auth_refuses_a_non_provider() -> None:
         BearerAuth("a-token-string")  # type: ignore[arg-type]
     with pytest.raises(InvalidCredentialsError, match="empty"):
         StaticTokenProvider(" ")
+
+
+@pytest.mark.anyio
+async def test_refreshing_provider_renews_before_expiry_and_shares_one_renewal() -> None:
+    clock = ManualClock()
+    fetched: list[str] = []
+
+    async def fetch() -> tuple[str, float]:
+        fetched.append(f"t{len(fetched) + 1}")
+        await clock.sleep(0)  # let concurrent callers pile up on the renewal
+        return fetched[-1], 3600.0
+
+    provider = RefreshingTokenProvider(fetch, clock=clock, margin=30, installation_id="i1")
+    assert await provider.token() == "t1"
+    clock.advance(3569)
+    assert await provider.token() == "t1"  # 31 s left: still good
+    clock.advance(2)
+    assert await provider.token() == "t2"  # within the margin: renewed first
+    results = await asyncio.gather(*(provider.refresh() for _ in range(5)))
+    assert results == ["t3"] * 5
+    assert fetched == ["t1", "t2", "t3"]
+    assert "t3" not in repr(provider)
+    assert (
+        BearerAuth(provider).account
+        == BearerAuth(StaticTokenProvider("x", installation_id="i1")).account
+    )

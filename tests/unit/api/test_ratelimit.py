@@ -37,7 +37,7 @@ async def test_200_concurrent_calls_are_shaped_to_the_tier() -> None:
     assert len(times) == 200
     assert max_in_window(times, 1.0) <= 75
     assert max_in_window(times, 60.0) <= 750
-    rate, capacity = pacing(RateLimit(75, 750), 0.95)
+    rate, capacity = pacing(RateLimit(75, 750), 0.95, 0.25)
     # After the initial allowance the sends run at the paced rate: ≥ 0.9 of 750/min.
     steady = (len(times) - capacity) / (max(times) - times[capacity - 1])
     assert steady >= 0.9 * 750 / 60
@@ -122,7 +122,7 @@ async def test_429_slows_the_pipeline_after_the_pause() -> None:
         await asyncio.gather(*(api.request("get_profiles") for _ in range(60)))
     after = server.times[2:]
     gaps = [b - a for a, b in itertools.pairwise(after)]
-    rate, _ = pacing(RateLimit(75, 750), 0.95)
+    rate, _ = pacing(RateLimit(75, 750), 0.95, 0.25)
     assert min(gaps) >= 1 / rate  # slower than the normal pace: no burst, reduced rate
 
 
@@ -219,10 +219,10 @@ def test_config_is_validated() -> None:
 
 @pytest.mark.parametrize("op", [get("get_profiles"), get("get_accounts"), get("query_flow_series")])
 def test_pacing_of_real_tiers_stays_inside_both_windows(op: Operation) -> None:
-    rate, capacity = pacing(op.rate_limit, 0.95)
+    rate, capacity = pacing(op.rate_limit, 0.95, 0.25)
     assert capacity >= 1
-    assert math.floor(capacity + rate) <= op.rate_limit.burst
-    assert math.floor(capacity + 60 * rate) <= op.rate_limit.steady
+    assert math.floor(capacity + 1.25 * rate) <= op.rate_limit.burst
+    assert math.floor(capacity + 60.25 * rate) <= op.rate_limit.steady
     assert rate >= 0.9 * op.rate_limit.steady / 60
 
 
@@ -231,13 +231,15 @@ limits = st.tuples(st.integers(1, 400), st.integers(1, 4000)).map(
 )
 
 
-@given(limit=limits, target=st.floats(0.05, 1.0))
-def test_pacing_bound_never_exceeds_either_window(limit: RateLimit, target: float) -> None:
-    rate, capacity = pacing(limit, target)
+@given(limit=limits, target=st.floats(0.05, 1.0), jitter=st.floats(0, 2))
+def test_pacing_bound_never_exceeds_either_window(
+    limit: RateLimit, target: float, jitter: float
+) -> None:
+    rate, capacity = pacing(limit, target, jitter)
     assert capacity >= 1
     assert rate > 0
-    assert math.floor(capacity + rate * 1) <= limit.burst
-    assert math.floor(capacity + rate * 60) <= limit.steady
+    assert math.floor(capacity + rate * (1 + jitter)) <= limit.burst
+    assert math.floor(capacity + rate * (60 + jitter)) <= limit.steady
 
 
 @settings(max_examples=40, deadline=None)
@@ -273,8 +275,9 @@ def test_any_arrival_pattern_respects_every_window(
         return sent
 
     sent = asyncio.run(run())
-    assert max_in_window(sent, 1.0) <= limit.burst
-    assert max_in_window(sent, 60.0) <= limit.steady
+    # Even if arrivals bunch up by the jitter allowance (0.25 s), no window overflows.
+    assert max_in_window(sent, 1.25) <= limit.burst
+    assert max_in_window(sent, 60.25) <= limit.steady
 
 
 @pytest.mark.anyio
