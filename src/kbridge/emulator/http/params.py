@@ -20,7 +20,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from typing import Final, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
 
 from kbridge.catalog import Operation
 from kbridge.emulator.backend.errors import InvalidError
@@ -50,10 +50,8 @@ def extract_cursor(value: str) -> str | None:
     of one.
     """
     text = value.strip()
-    if "://" in text or text.startswith("/") or "?" in text:
-        query = urlsplit(text).query if "://" in text or text.startswith("/") else text
-        query = query.split("?", 1)[-1]
-        for key, item in parse_qsl(query, keep_blank_values=True):
+    if "?" in text:  # a links.next URL, absolute or relative, or just its query string
+        for key, item in parse_qsl(text.split("?", 1)[1], keep_blank_values=True):
             if key in ("page[cursor]", "page_cursor"):
                 text = item.strip()
                 break

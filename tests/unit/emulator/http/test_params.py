@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from klaviyo_api.wrapper import KlaviyoAPI
 
 from kbridge import catalog
 from kbridge.emulator.backend.errors import InvalidError
@@ -311,3 +312,22 @@ def test_parameters_the_spec_does_not_list_are_refused() -> None:
             with pytest.raises(InvalidError) as info:
                 parse_query(operation, [(name, "1")])
             assert info.value.parameter == name, operation.key
+
+
+@pytest.mark.parametrize(
+    "next_link",
+    [
+        f"https://a.klaviyo.com/api/profiles/?page%5Bcursor%5D={CURSOR}&page%5Bsize%5D=5",
+        f"http://127.0.0.1:8765/api/profiles/?page%5Bcursor%5D={CURSOR}",
+    ],
+)
+def test_the_official_sdk_cursor_handling_round_trips(next_link: str) -> None:
+    """The SDK rewrites a links.next URL before sending it as page[cursor]: for https it
+    keeps '=<cursor>', for http the whole (unquoted) URL. Both must reach the same page."""
+
+    def capture(**kwargs: str) -> str:
+        return kwargs["page_cursor"]
+
+    sent = KlaviyoAPI._page_cursor_update(capture)(page_cursor=next_link)
+    assert sent != CURSOR  # the SDK really does mangle it
+    assert parse_query(PROFILES, [("page[cursor]", sent)]).cursor == CURSOR
