@@ -399,7 +399,11 @@ class AsyncClient:
             )
             authorization = await self._authorization(call)
             sent_at = self._clock.monotonic()
-            outcome = await self._send(call, authorization)
+            try:
+                outcome = await self._send(call, authorization)
+            except BaseException:  # cancelled, or a bug below us: still release the permit
+                permit.finish(None)
+                raise
             duration = self._clock.monotonic() - sent_at
             permit.finish(outcome.status, outcome.headers if outcome.status is not None else None)
             body = _decode(outcome.content) if outcome.status is not None else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 
@@ -64,5 +66,14 @@ def test_raw_and_close_twice() -> None:
 
 
 def test_bad_key_raises_and_leaves_no_thread_behind() -> None:
+    before = threading.active_count()
     with pytest.raises(InvalidCredentialsError, match="public"):
         Client("AbC123")
+    assert threading.active_count() == before
+
+
+def test_close_stops_the_loop_thread() -> None:
+    before = threading.active_count()
+    with make(Server(ManualClock())):
+        assert threading.active_count() == before + 1
+    assert threading.active_count() == before
