@@ -1,0 +1,188 @@
+"""What every per-tag backend shares: the context, body parsing, listing helpers."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kbridge.emulator.backend.errors import InvalidError, NotFoundError
+from kbridge.emulator.backend.filtering import compile_conditions
+from kbridge.emulator.backend.ids import parse_iso
+from kbridge.emulator.backend.paging import Key, paginate
+from kbridge.emulator.backend.store import Store
+from kbridge.emulator.config import EmulatorConfig
+from kbridge.emulator.query import Page, Query
+from kbridge.emulator.simclock import SimClock
+
+if TYPE_CHECKING:
+    from kbridge.emulator.backend.call import Call
+    from kbridge.emulator.backend.segments import SegmentsBackend
+
+__all__ = [
+    "Context",
+    "TagBackend",
+    "attributes_of",
+    "data_of",
+    "page_of",
+    "relationship_ids",
+]
+
+
+@dataclass
+class Context:
+    """Shared by the per-tag backends of one emulator."""
+
+    store: Store
+    clock: SimClock
+    config: EmulatorConfig
+    #: set by EmulatorBackend once built (profiles need segment membership for includes)
+    segments: SegmentsBackend | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def now(self) -> float:
+        return self.clock.now().timestamp()
+
+
+class TagBackend:
+    """Base of the per-tag backends: methods are named after Klaviyo operation ids."""
+
+    #: operation ids this backend serves
+    operations: frozenset[str] = frozenset()
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    def path_id(self, call: Call, name: str = "id") -> str:
+        value = call.path_params.get(name)
+        if not value:
+            raise InvalidError(f"missing path parameter {name!r}", parameter=name)
+        return value
+
+
+def data_of(body: Any, expected_type: str) -> dict[str, Any]:
+    """``body["data"]`` as an object of ``expected_type``, or a 400 naming what is wrong."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise InvalidError("the request body must be a JSON:API document with a data object",
+                           pointer="/data")  # fmt: skip
+    data: dict[str, Any] = body["data"]
+    if data.get("type") != expected_type:
+        raise InvalidError(
+            f"data.type must be {expected_type!r}, not {data.get('type')!r}", pointer="/data/type"
+        )
+    return data
+
+
+def attributes_of(data: dict[str, Any], pointer: str = "/data/attributes") -> dict[str, Any]:
+    attrs = data.get("attributes")
+    if not isinstance(attrs, dict):
+        raise InvalidError("attributes must be an object", pointer=pointer)
+    return attrs
+
+
+def relationship_ids(data: dict[str, Any], name: str, rtype: str, *, many: bool) -> list[str]:
+    """Ids in ``data.relationships[name].data`` (empty when absent)."""
+    rels = data.get("relationships") or {}
+    rel = rels.get(name) if isinstance(rels, dict) else None
+    if rel is None:
+        return []
+    linkage = rel.get("data") if isinstance(rel, dict) else None
+    items = linkage if many and isinstance(linkage, list) else [linkage]
+    ids: list[str] = []
+    for k, item in enumerate(items):
+        if item is None and not many:
+            continue
+        ptr = f"/data/relationships/{name}/data" + (f"/{k}" if many else "")
+        if not isinstance(item, dict) or item.get("type") != rtype or not item.get("id"):
+            raise InvalidError(f"expected a {{type: {rtype!r}, id}} linkage", pointer=ptr)
+        ids.append(str(item["id"]))
+    return ids
+
+
+def identifier_list(body: Any, rtype: str) -> list[str]:
+    """Ids from a relationship-edit body ``{"data": [{type, id}, …]}``."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise InvalidError('the body must be {"data": [{"type", "id"}, …]}', pointer="/data")
+    ids: list[str] = []
+    for k, item in enumerate(body["data"]):
+        if not isinstance(item, dict) or item.get("type") != rtype or not item.get("id"):
+            raise InvalidError(f"expected a {{type: {rtype!r}, id}} linkage", pointer=f"/data/{k}")
+        ids.append(str(item["id"]))
+    return ids
+
+
+def timestamp_attr(value: Any, pointer: str) -> float:
+    if not isinstance(value, str):
+        raise InvalidError("expected an ISO 8601 datetime string", pointer=pointer)
+    try:
+        return parse_iso(value)
+    except ValueError:
+        raise InvalidError(f"{value!r} is not an ISO 8601 datetime", pointer=pointer) from None
+
+
+def page_of(
+    call: Call,
+    ordered: Sequence[int],
+    key: Callable[[int], Key],
+    getters: dict[str, Callable[[int], Any]],
+    *,
+    alive: Callable[[int], bool] | None = None,
+    lo: int = 0,
+    hi: int | None = None,
+    descending: bool | None = None,
+) -> Page[int]:
+    """Filter ``ordered`` by the call's conditions and serve the requested page."""
+    q: Query = call.query
+    predicate = compile_conditions(q.conditions, getters)
+    accept: Callable[[int], bool] | None
+    if predicate is not None and alive is not None:
+        pred, live = predicate, alive
+
+        def accept(rec: int) -> bool:
+            return live(rec) and pred(rec)
+    else:
+        accept = predicate or alive
+    op = call.operation
+    size = q.page_size or op.default_page_size or op.max_page_size or 20
+    scope = scope_of(call)
+    desc = q.sort.descending if descending is None and q.sort is not None else bool(descending)
+    return paginate(
+        ordered, key, accept, page_size=size, cursor=q.cursor, scope=scope, descending=desc,
+        lo=lo, hi=hi,
+    )  # fmt: skip
+
+
+def scope_of(call: Call) -> str:
+    """What a cursor is valid for: the operation, its path, sort and filter."""
+    q = call.query
+    basis = repr((sorted(call.path_params.items()), str(q.sort), q.conditions))
+    return f"{call.operation.operation_id}:{zlib.crc32(basis.encode()):08x}"
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def check_email(value: Any, pointer: str) -> str:
+    if not isinstance(value, str) or not _EMAIL.match(value):
+        raise InvalidError(f"Invalid email address: {value!r}", pointer=pointer)
+    return value
+
+
+def check_phone(value: Any, pointer: str) -> str:
+    if not isinstance(value, str) or not _E164.match(value):
+        raise InvalidError(
+            f"Invalid phone number: {value!r}; use E.164 format such as +15005550006",
+            pointer=pointer,
+        )
+    return value
+
+
+def not_found(kind: str, ident: str) -> NotFoundError:
+    return NotFoundError(f"A {kind} with id {ident!r} does not exist.")

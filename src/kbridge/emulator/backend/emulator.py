@@ -1,0 +1,108 @@
+"""The emulator's backend: routes a :class:`Call` to the per-tag backend method
+named after its operation id, and owns the account's lifecycle (generate,
+reset, ground truth)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kbridge.emulator.backend.accounts import AccountsBackend
+from kbridge.emulator.backend.call import Call, Outcome
+from kbridge.emulator.backend.common import Context, TagBackend
+from kbridge.emulator.backend.errors import NotImplementedOperationError
+from kbridge.emulator.backend.events import EventsBackend
+from kbridge.emulator.backend.jobs import JobsBackend
+from kbridge.emulator.backend.lists import ListsBackend
+from kbridge.emulator.backend.metrics import MetricsBackend
+from kbridge.emulator.backend.profiles import ProfilesBackend
+from kbridge.emulator.backend.segments import SegmentsBackend
+from kbridge.emulator.backend.store import Store
+from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
+from kbridge.emulator.config import EmulatorConfig
+from kbridge.emulator.datagen import Dataset, generate
+from kbridge.emulator.simclock import SimClock
+
+__all__ = ["EmulatorBackend"]
+
+
+class EmulatorBackend:
+    """The in-memory Klaviyo account behind the emulator (implements ``Backend``).
+
+    The account is generated from ``config.seed`` at the simulated clock's
+    current time; ``reset()`` regenerates the identical account (same ``now``).
+    """
+
+    def __init__(
+        self, config: EmulatorConfig, clock: SimClock, *, dataset: Dataset | None = None
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._generated_at = clock.now()
+        self._dataset = dataset
+        self._load()
+
+    def _load(self) -> None:
+        data = self._dataset
+        if data is None:
+            c = self._config
+            data = generate(c.seed, c.profiles, c.events, self._generated_at)
+        self._data = data
+        ctx = Context(store=Store(data), clock=self._clock, config=self._config)
+        jobs = JobsBackend(ctx)
+        ctx.extra["jobs"] = jobs
+        segments = SegmentsBackend(ctx)
+        ctx.segments = segments
+        backends: list[TagBackend] = [
+            AccountsBackend(ctx),
+            ProfilesBackend(ctx),
+            ListsBackend(ctx),
+            segments,
+            MetricsBackend(ctx),
+            EventsBackend(ctx),
+            jobs,
+            SubscriptionsBackend(ctx),
+        ]
+        jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
+        self._ctx = ctx
+        self._jobs = jobs
+        self._routes: dict[str, Callable[[Call], Outcome]] = {}
+        for backend in backends:
+            for op in backend.operations:
+                self._routes[op] = getattr(backend, op)
+        self._events = next(b for b in backends if isinstance(b, EventsBackend))
+
+    def _bulk_events(self, payload: Any, job: Any) -> None:
+        job.failed_count = self._events.apply_bulk(payload)
+        job.completed_count = job.total_count
+
+    @property
+    def account_id(self) -> str:
+        return self._ctx.store.account_id
+
+    @property
+    def implemented(self) -> frozenset[str]:
+        return frozenset(self._routes)
+
+    @property
+    def store(self) -> Store:
+        """The live store (for tests and the control plane; not part of ``Backend``)."""
+        return self._ctx.store
+
+    def dispatch(self, call: Call) -> Outcome:
+        op = call.operation.operation_id
+        handler = self._routes.get(op)
+        if handler is None:
+            raise NotImplementedOperationError(
+                f"{call.operation.method} {call.operation.path} ({op}) is not emulated yet"
+            )
+        return handler(call)
+
+    def run_due(self) -> None:
+        self._jobs.run_due()
+
+    def truth(self) -> dict[str, Any]:
+        return self._data.truth
+
+    def reset(self) -> None:
+        self._load()

@@ -1,0 +1,351 @@
+"""Events: list/get from the columnar store, and create (single or bulk).
+
+Reading pages is the hot path (2M events): the candidate order comes from an
+index (per profile, per metric, or global by time), datetime ranges are
+resolved by bisection, and only the served events are turned into dicts.
+The default order is ascending ``datetime`` (Klaviyo does not document one).
+``unique_id`` de-duplicates per (metric, profile, unique_id) for events
+received through the API; a repeat is accepted (202) and dropped.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kbridge.emulator.backend.call import Outcome
+from kbridge.emulator.backend.common import (
+    TagBackend,
+    attributes_of,
+    data_of,
+    not_found,
+    page_of,
+    timestamp_attr,
+)
+from kbridge.emulator.backend.errors import InvalidError
+from kbridge.emulator.backend.filtering import condition_value, range_bounds
+from kbridge.emulator.backend.ids import base62_id, iso, mix64
+from kbridge.emulator.backend.models import MetricRecord, ProfileRecord
+from kbridge.emulator.backend.profiles import (
+    apply_attributes,
+    profile_resource,
+    validate_profile_payload,
+)
+from kbridge.emulator.backend.resource import Resource
+from kbridge.emulator.datagen import INTEGRATIONS, event_properties
+from kbridge.emulator.query import Page, Query
+
+if TYPE_CHECKING:
+    from kbridge.emulator.backend.call import Call
+    from kbridge.emulator.backend.common import Context
+
+__all__ = ["EventsBackend", "ParsedEvent", "resolve_profile"]
+
+MAX_BULK_EVENTS = 1000
+YEAR = 365 * 86400.0
+
+ParsedEvent = tuple[float, str, float, dict[str, Any], str | None]
+
+
+def resolve_profile(ctx: Context, pdata: Any, pointer: str) -> ProfileRecord:
+    """The profile an event or subscription names: by id, else by identifiers; created if new."""
+    if not isinstance(pdata, dict):
+        raise InvalidError("profile data must be an object", pointer=pointer)
+    attrs = pdata.get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise InvalidError("profile attributes must be an object", pointer=f"{pointer}/attributes")
+    store = ctx.store
+    if pdata.get("id"):
+        p = store.profile(str(pdata["id"]))
+        if p is None:
+            raise InvalidError(f"profile {pdata['id']!r} does not exist", pointer=f"{pointer}/id")
+        return p
+    if not any(attrs.get(f) for f in ("email", "phone_number", "external_id", "anonymous_id")):
+        raise InvalidError(
+            "the profile needs an id or an identifier (email, phone_number, external_id)",
+            pointer=f"{pointer}/attributes",
+        )
+    validate_profile_payload(pdata, attrs, require_identifier=False, base=pointer)
+    for field in ("email", "phone_number", "external_id"):
+        value = attrs.get(field)
+        if isinstance(value, str):
+            found = store.find_identifier(field, value)
+            if found is not None:
+                return found
+    now = ctx.now()
+    p = store.new_profile(now)
+    known = {k: v for k, v in attrs.items() if k != "anonymous_id"}
+    store.change_profile(p, now, lambda: apply_attributes(p, known, pdata))
+    return p
+
+
+def _uuid(seed: int, i: int) -> str:
+    h = f"{mix64(seed, i, 77):016x}{mix64(seed, i, 78):016x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+
+
+class EventsBackend(TagBackend):
+    operations = frozenset(
+        {
+            "get_events",
+            "get_event",
+            "create_event",
+            "bulk_create_events",
+            "get_metric_for_event",
+            "get_profile_for_event",
+            "get_metric_id_for_event",
+            "get_profile_id_for_event",
+        }
+    )
+
+    # -- serialisation ----------------------------------------------------------------
+
+    def event_resource(self, i: int) -> Resource:
+        store = self.store
+        ev = store.events
+        ts, m = ev.ts[i], ev.metric[i]
+        if i < ev.generated:
+            props, _ = event_properties(store.seed, i, m, ev.aux[i], ev.value[i])
+        else:
+            stored, _ = ev.extra.get(i, ({}, None))
+            props = dict(stored)
+        attrs = {
+            "timestamp": int(ts),
+            "event_properties": props,
+            "datetime": iso(ts),
+            "uuid": _uuid(store.seed, i),
+        }
+        return Resource(
+            "event",
+            store.event_id(i),
+            attrs,
+            relationships={
+                "profile": ("profile", store.profiles[ev.profile[i]].id),
+                "metric": ("metric", store.metrics[m].id),
+            },
+            links_only=("attributions",),
+        )
+
+    def _included(self, events: Sequence[int], query: Query) -> list[Resource]:
+        from kbridge.emulator.backend.metrics import metric_resource
+
+        store = self.store
+        out: list[Resource] = []
+        if "metric" in query.include:
+            for m in sorted({store.events.metric[i] for i in events}):
+                out.append(metric_resource(store.metrics[m]))
+        if "profile" in query.include:
+            seen: set[int] = set()
+            for i in events:
+                p = store.events.profile[i]
+                if p not in seen:
+                    seen.add(p)
+                    out.append(profile_resource(store.profiles[p], None))
+        return out
+
+    # -- reads -----------------------------------------------------------------
+
+    def get_events(self, call: Call) -> Outcome:
+        store, q = self.store, call.query
+        ev = store.events
+        ordered: Sequence[int] = self._candidates(q)
+        sort_field = q.sort.field if q.sort is not None else "datetime"
+        lo, hi = 0, len(ordered)
+        for name in ("datetime", "timestamp"):
+            low, low_inc, high, high_inc = range_bounds(q.conditions, name)
+            ts_key = ev.ts.__getitem__
+            if low is not None:
+                b = bisect_left if low_inc else bisect_right
+                lo = max(lo, b(ordered, low, key=ts_key))
+            if high is not None:
+                b = bisect_right if high_inc else bisect_left
+                hi = min(hi, b(ordered, high, key=ts_key))
+        if sort_field not in ("datetime", "timestamp"):
+            raise InvalidError(f"cannot sort events by {sort_field!r}", parameter="sort")
+        P, M = store.profiles, store.metrics
+        getters: dict[str, Callable[[int], Any]] = {
+            "metric_id": lambda i: M[ev.metric[i]].id,
+            "profile_id": lambda i: P[ev.profile[i]].id,
+            "profile": lambda i: True,
+            "metric": lambda i: True,
+            "datetime": ev.ts.__getitem__,
+            "timestamp": ev.ts.__getitem__,
+        }
+        page = page_of(call, ordered, store.event_key, getters, lo=lo, hi=max(lo, hi))
+        items = [self.event_resource(i) for i in page.items]
+        return Outcome(
+            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
+            included=self._included(page.items, q),
+        )
+
+    def _candidates(self, q: Query) -> Sequence[int]:
+        """The narrowest time-ordered index the equality filters allow."""
+        store = self.store
+        pc = q.condition("profile_id", "equals")
+        if pc is not None and not pc.negated:
+            seq = store.by_id.get(str(pc.value))
+            return store.events_by_profile.get(seq, ()) if seq is not None else ()
+        mc = q.condition("metric_id", "equals")
+        if mc is not None and not mc.negated and not isinstance(mc.value, tuple):
+            m = store.metric_by_id.get(str(condition_value(mc.value)))
+            return store.events_by_metric.get(m.index, ()) if m is not None else ()
+        return store.event_order
+
+    def _get(self, call: Call) -> int:
+        eid = self.path_id(call)
+        i = self.store.event_by_id(eid)
+        if i is None:
+            raise not_found("event", eid)
+        return i
+
+    def get_event(self, call: Call) -> Outcome:
+        i = self._get(call)
+        return Outcome(data=self.event_resource(i), included=self._included([i], call.query))
+
+    def get_metric_for_event(self, call: Call) -> Outcome:
+        from kbridge.emulator.backend.metrics import metric_resource
+
+        i = self._get(call)
+        return Outcome(data=metric_resource(self.store.metrics[self.store.events.metric[i]]))
+
+    def get_profile_for_event(self, call: Call) -> Outcome:
+        i = self._get(call)
+        p = self.store.profiles[self.store.events.profile[i]]
+        return Outcome(data=profile_resource(p, call.query))
+
+    def get_metric_id_for_event(self, call: Call) -> Outcome:
+        i = self._get(call)
+        m = self.store.metrics[self.store.events.metric[i]]
+        return Outcome(data=Resource("metric", m.id, {}), identifiers_only=True)
+
+    def get_profile_id_for_event(self, call: Call) -> Outcome:
+        i = self._get(call)
+        p = self.store.profiles[self.store.events.profile[i]]
+        return Outcome(data=Resource("profile", p.id, {}), identifiers_only=True)
+
+    # -- writes ----------------------------------------------------------------
+
+    def create_event(self, call: Call) -> Outcome:
+        attrs = attributes_of(data_of(call.body, "event"))
+        parsed = self.parse_event(attrs, "/data/attributes")
+        profile = _profile_block(attrs, "/data/attributes/profile")
+        p = resolve_profile(self.ctx, profile, "/data/attributes/profile/data")
+        self.record(p, parsed)
+        return Outcome(status=202)
+
+    def bulk_create_events(self, call: Call) -> Outcome:
+        attrs = attributes_of(data_of(call.body, "event-bulk-create-job"))
+        block = attrs.get("events-bulk-create")
+        items = block.get("data") if isinstance(block, dict) else None
+        base = "/data/attributes/events-bulk-create/data"
+        if not isinstance(items, list):
+            raise InvalidError("events-bulk-create.data must be a list", pointer=base)
+        batches: list[tuple[dict[str, Any], list[ParsedEvent]]] = []
+        total = 0
+        for k, item in enumerate(items):
+            ptr = f"{base}/{k}"
+            if not isinstance(item, dict) or item.get("type") != "event-bulk-create":
+                raise InvalidError("each item must be of type 'event-bulk-create'", pointer=ptr)
+            a = attributes_of(item, f"{ptr}/attributes")
+            profile = _profile_block(a, f"{ptr}/attributes/profile")
+            evs = (a.get("events") or {}).get("data") if isinstance(a.get("events"), dict) else None
+            if not isinstance(evs, list) or not evs:
+                raise InvalidError("events.data must be a non-empty list",
+                                   pointer=f"{ptr}/attributes/events/data")  # fmt: skip
+            parsed = []
+            for j, e in enumerate(evs):
+                eptr = f"{ptr}/attributes/events/data/{j}"
+                if not isinstance(e, dict) or e.get("type") != "event":
+                    raise InvalidError("each event must be of type 'event'", pointer=eptr)
+                eattrs = attributes_of(e, f"{eptr}/attributes")
+                parsed.append(self.parse_event(eattrs, f"{eptr}/attributes"))
+            total += len(parsed)
+            batches.append((profile, parsed))
+        if total > MAX_BULK_EVENTS:
+            raise InvalidError(f"at most {MAX_BULK_EVENTS} events per job (got {total})",
+                               pointer=base)  # fmt: skip
+        from kbridge.emulator.backend.jobs import JobsBackend
+
+        jobs = self.ctx.extra["jobs"]
+        assert isinstance(jobs, JobsBackend)
+        jobs.schedule("event-bulk-create-job", batches, total=total)
+        return Outcome(status=202)
+
+    def apply_bulk(self, batches: list[tuple[dict[str, Any], list[ParsedEvent]]]) -> int:
+        """Record a bulk job's events; returns how many profiles failed to resolve."""
+        failed = 0
+        for profile, parsed in batches:
+            try:
+                p = resolve_profile(self.ctx, profile, "/data")
+            except InvalidError:
+                failed += 1
+                continue
+            for e in parsed:
+                self.record(p, e)
+        return failed
+
+    def parse_event(self, attrs: dict[str, Any], ptr: str) -> ParsedEvent:
+        props = attrs.get("properties")
+        if not isinstance(props, dict):
+            raise InvalidError("properties is required and must be an object",
+                               pointer=f"{ptr}/properties")  # fmt: skip
+        metric = attrs.get("metric")
+        mdata = metric.get("data") if isinstance(metric, dict) else None
+        mattrs = mdata.get("attributes") if isinstance(mdata, dict) else None
+        name = mattrs.get("name") if isinstance(mattrs, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidError("metric.data.attributes.name is required",
+                               pointer=f"{ptr}/metric/data/attributes/name")  # fmt: skip
+        now = self.ctx.now()
+        ts = now
+        if attrs.get("time") is not None:
+            ts = timestamp_attr(attrs["time"], f"{ptr}/time")
+            if ts < 946684800.0 or ts > now + YEAR:
+                raise InvalidError("time must be between the year 2000 and one year from now",
+                                   pointer=f"{ptr}/time")  # fmt: skip
+        value = attrs.get("value")
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise InvalidError("value must be a number", pointer=f"{ptr}/value")
+        unique_id = attrs.get("unique_id")
+        if unique_id is not None and not isinstance(unique_id, str):
+            raise InvalidError("unique_id must be a string", pointer=f"{ptr}/unique_id")
+        props = dict(props)
+        if value is not None:
+            props.setdefault("$value", value)
+        if attrs.get("value_currency") is not None:
+            props.setdefault("$value_currency", attrs["value_currency"])
+        if unique_id is not None:
+            props.setdefault("$event_id", unique_id)
+        return (ts, name, float(value or 0.0), props, unique_id)
+
+    def record(self, p: ProfileRecord, e: ParsedEvent) -> None:
+        ts, name, value, props, unique_id = e
+        metric = self._metric(name)
+        self.store.add_event(ts, p.seq, metric.index, value, props, unique_id)
+
+    def _metric(self, name: str) -> MetricRecord:
+        store = self.store
+        m = store.metric_by_name.get(name)
+        if m is None:
+            now = self.ctx.now()
+            m = MetricRecord(
+                index=len(store.metrics),
+                id=base62_id(store.seed, 0x3E7, len(store.metrics)),
+                name=name,
+                created=now,
+                updated=now,
+                integration=dict(INTEGRATIONS["api"]),
+            )
+            store.metrics.append(m)
+            store.metric_by_id[m.id] = m
+            store.metric_by_name[name] = m
+        return m
+
+
+def _profile_block(attrs: dict[str, Any], ptr: str) -> dict[str, Any]:
+    profile = attrs.get("profile")
+    pdata = profile.get("data") if isinstance(profile, dict) else None
+    if not isinstance(pdata, dict):
+        raise InvalidError("profile.data is required", pointer=f"{ptr}/data")
+    return pdata

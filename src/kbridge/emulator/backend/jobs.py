@@ -1,0 +1,443 @@
+"""Asynchronous jobs on the simulated clock: bulk profile import and (un)suppression,
+plus the queue that bulk events and (un)subscribe use.
+
+A job is ``queued`` when accepted and becomes ``complete`` once the simulated
+clock reaches ``created + config.job_delay_seconds`` and ``run_due()`` runs
+(http/ calls it before each request). Work happens at completion, so a
+client sees exactly Klaviyo's "202 means accepted, not done".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from kbridge.emulator.backend.call import Outcome
+from kbridge.emulator.backend.common import (
+    TagBackend,
+    attributes_of,
+    data_of,
+    not_found,
+    page_of,
+    relationship_ids,
+)
+from kbridge.emulator.backend.errors import ConflictError, InvalidError, NotFoundError
+from kbridge.emulator.backend.ids import iso
+from kbridge.emulator.backend.models import JobRecord
+from kbridge.emulator.backend.profiles import (
+    IDENTIFIERS,
+    apply_attributes,
+    profile_resource,
+    validate_profile_payload,
+)
+from kbridge.emulator.backend.resource import Resource
+from kbridge.emulator.query import Page
+
+if TYPE_CHECKING:
+    from kbridge.emulator.backend.call import Call
+
+__all__ = ["JobsBackend"]
+
+MAX_IMPORT_PROFILES = 10_000
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MAX_SUPPRESS = 100
+IMPORT = "profile-bulk-import-job"
+SUPPRESS = "profile-suppression-bulk-create-job"
+UNSUPPRESS = "profile-suppression-bulk-delete-job"
+_EXPIRY = 7 * 86400.0
+
+
+class JobsBackend(TagBackend):
+    operations = frozenset(
+        {
+            "bulk_import_profiles",
+            "get_bulk_import_profiles_jobs",
+            "get_bulk_import_profiles_job",
+            "get_profiles_for_bulk_import_profiles_job",
+            "get_profile_ids_for_bulk_import_profiles_job",
+            "get_list_for_bulk_import_profiles_job",
+            "get_list_ids_for_bulk_import_profiles_job",
+            "get_errors_for_bulk_import_profiles_job",
+            "bulk_suppress_profiles",
+            "bulk_unsuppress_profiles",
+            "get_bulk_suppress_profiles_jobs",
+            "get_bulk_suppress_profiles_job",
+            "get_bulk_unsuppress_profiles_jobs",
+            "get_bulk_unsuppress_profiles_job",
+        }
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.handlers: dict[str, Callable[[JobRecord], None]] = {
+            IMPORT: self._run_import,
+            SUPPRESS: self._run_suppress,
+            UNSUPPRESS: self._run_unsuppress,
+        }
+
+    # -- the queue ---------------------------------------------------------------
+
+    def schedule(
+        self,
+        kind: str,
+        payload: Any,
+        *,
+        total: int,
+        list_ids: list[str] | None = None,
+        segment_ids: list[str] | None = None,
+    ) -> JobRecord:
+        now = self.ctx.now()
+        job = JobRecord(
+            kind=kind,
+            id=self.store.next_ulid(now),
+            seq=self.store.next_seq(),
+            created=now,
+            due=now + max(0.0, self.ctx.config.job_delay_seconds),
+            payload=payload,
+            total_count=total,
+            list_ids=list(list_ids or []),
+            segment_ids=list(segment_ids or []),
+        )
+        self.store.jobs[job.id] = job
+        return job
+
+    def run_due(self) -> None:
+        now = self.ctx.now()
+        for job in sorted(self.store.jobs.values(), key=lambda j: (j.due, j.seq)):
+            if job.status != "queued" or job.due > now:
+                continue
+            job.status, job.started_at = "processing", now
+            self.handlers[job.kind](job)
+            job.status, job.completed_at = "complete", now
+            job.payload = None  # the work is done; keep only the record
+
+    # -- bulk import -------------------------------------------------------------
+
+    def bulk_import_profiles(self, call: Call) -> Outcome:
+        if len(orjson.dumps(call.body)) > MAX_IMPORT_BYTES:
+            raise InvalidError("a bulk import request must not exceed 5 MB", pointer="/data")
+        data = data_of(call.body, IMPORT)
+        attrs = attributes_of(data)
+        rows = (attrs.get("profiles") or {}).get("data") if isinstance(attrs.get("profiles"),
+                                                                        dict) else None  # fmt: skip
+        if not isinstance(rows, list) or not rows:
+            raise InvalidError("profiles.data must be a non-empty list",
+                               pointer="/data/attributes/profiles/data")  # fmt: skip
+        if len(rows) > MAX_IMPORT_PROFILES:
+            raise InvalidError(
+                f"at most {MAX_IMPORT_PROFILES} profiles per import job (got {len(rows)})",
+                pointer="/data/attributes/profiles/data",
+            )
+        list_ids = relationship_ids(data, "lists", "list", many=True)
+        for k, lid in enumerate(list_ids):
+            if lid not in self.store.lists:
+                raise InvalidError(f"list {lid!r} does not exist",
+                                   pointer=f"/data/relationships/lists/data/{k}/id")  # fmt: skip
+        job = self.schedule(IMPORT, rows, total=len(rows), list_ids=list_ids)
+        return Outcome(data=self._resource(job), status=202)
+
+    def _run_import(self, job: JobRecord) -> None:
+        now = self.ctx.now()
+        store = self.store
+        for k, row in enumerate(job.payload):
+            ptr = f"/data/attributes/profiles/data/{k}"
+            original = row if isinstance(row, dict) else {"value": row}
+            try:
+                p = self._import_row(row, ptr, now)
+            except (InvalidError, ConflictError, NotFoundError) as exc:
+                job.failed_count += 1
+                job.errors.append((exc.code, exc.title, exc.detail, exc.pointer or ptr, original))
+                continue
+            job.completed_count += 1
+            job.profile_seqs.append(p.seq)
+            for lid in job.list_ids:
+                lst = store.lists.get(lid)
+                if lst is not None:
+                    lst.members.setdefault(p.seq, now)
+        store.touch()
+
+    def _import_row(self, row: Any, ptr: str, now: float) -> Any:
+        if not isinstance(row, dict) or row.get("type") != "profile":
+            raise InvalidError("each row must be a profile resource object", pointer=f"{ptr}/type")
+        attrs = row.get("attributes")
+        if not isinstance(attrs, dict):
+            raise InvalidError("attributes must be an object", pointer=f"{ptr}/attributes")
+        validate_profile_payload(row, attrs, require_identifier=True, base=ptr)
+        store = self.store
+        target = store.profile(str(row["id"])) if row.get("id") else None
+        if row.get("id") and target is None:
+            raise InvalidError(f"profile {row['id']!r} does not exist", pointer=f"{ptr}/id")
+        for field in IDENTIFIERS:
+            value = attrs.get(field)
+            if target is None and isinstance(value, str):
+                target = store.find_identifier(field, value)
+        for field in IDENTIFIERS:
+            value = attrs.get(field)
+            other = store.find_identifier(field, value) if isinstance(value, str) else None
+            if other is not None and target is not None and other is not target:
+                raise ConflictError(
+                    f"{field} {value!r} belongs to another profile ({other.id})",
+                    code="duplicate_profile",
+                    pointer=f"{ptr}/attributes/{field}",
+                )
+        p = target if target is not None else store.new_profile(now)
+        store.change_profile(p, now, lambda: apply_attributes(p, attrs, row))
+        return p
+
+    def _resource(self, job: JobRecord) -> Resource:
+        if job.kind == IMPORT:
+            attrs: dict[str, Any] = {
+                "status": job.status,
+                "created_at": iso(job.created),
+                "total_count": job.total_count,
+                "completed_count": job.completed_count,
+                "failed_count": job.failed_count,
+                "completed_at": iso(job.completed_at),
+                "expires_at": iso(job.created + _EXPIRY),
+                "started_at": iso(job.started_at),
+            }
+            return Resource(
+                IMPORT,
+                job.id,
+                attrs,
+                relationships={"lists": [("list", lid) for lid in job.list_ids]},
+                links_only=("profiles", "import-errors"),
+            )
+        attrs = {
+            "status": job.status,
+            "created_at": iso(job.created),
+            "total_count": job.total_count,
+            "completed_count": job.completed_count,
+            "completed_at": iso(job.completed_at),
+            "skipped_count": job.skipped_count,
+        }
+        return Resource(
+            job.kind,
+            job.id,
+            attrs,
+            relationships={
+                "lists": [("list", lid) for lid in job.list_ids],
+                "segments": [("segment", sid) for sid in job.segment_ids],
+            },
+        )
+
+    def _job(self, call: Call, kind: str, param: str = "id") -> JobRecord:
+        jid = call.path_params.get(param) or call.path_params.get("job_id") or ""
+        job = self.store.jobs.get(jid)
+        if job is None or job.kind != kind:
+            raise not_found(kind, jid)
+        return job
+
+    def _list_jobs(self, call: Call, kind: str, sort_field: str) -> Outcome:
+        jobs = {j.seq: j for j in self.store.jobs.values() if j.kind == kind}
+        sort = call.query.sort
+        desc = sort is not None and sort.descending
+
+        def key(s: int) -> tuple[Any, ...]:
+            return (jobs[s].created, s)
+
+        getters: dict[str, Callable[[int], Any]] = {
+            "status": lambda s: jobs[s].status,
+            "list_id": lambda s: jobs[s].list_ids,
+            "segment_id": lambda s: jobs[s].segment_ids,
+        }
+        page = page_of(call, sorted(jobs, key=key), key, getters, descending=desc)
+        del sort_field  # both created and created_at sort by creation time
+        return Outcome(
+            data=Page(
+                items=[self._resource(jobs[s]) for s in page.items],
+                next_cursor=page.next_cursor,
+                prev_cursor=page.prev_cursor,
+            )
+        )
+
+    def get_bulk_import_profiles_jobs(self, call: Call) -> Outcome:
+        return self._list_jobs(call, IMPORT, "created_at")
+
+    def get_bulk_import_profiles_job(self, call: Call) -> Outcome:
+        job = self._job(call, IMPORT, "job_id")
+        included: list[Resource] = []
+        if "lists" in call.query.include:
+            from kbridge.emulator.backend.lists import list_resource
+
+            included = [
+                list_resource(self.store.lists[lid], None)
+                for lid in job.list_ids
+                if lid in self.store.lists
+            ]
+        return Outcome(data=self._resource(job), included=included)
+
+    def _job_profiles(self, call: Call, ids_only: bool) -> Outcome:
+        job = self._job(call, IMPORT)
+        P = self.store.profiles
+        seqs = sorted(set(job.profile_seqs))
+        page = page_of(call, seqs, lambda s: (s,), {}, alive=lambda s: not P[s].deleted)
+        items = [
+            Resource("profile", P[s].id, {}) if ids_only else profile_resource(P[s], call.query)
+            for s in page.items
+        ]
+        return Outcome(
+            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
+            identifiers_only=ids_only,
+        )
+
+    def get_profiles_for_bulk_import_profiles_job(self, call: Call) -> Outcome:
+        return self._job_profiles(call, ids_only=False)
+
+    def get_profile_ids_for_bulk_import_profiles_job(self, call: Call) -> Outcome:
+        return self._job_profiles(call, ids_only=True)
+
+    def get_list_for_bulk_import_profiles_job(self, call: Call) -> Outcome:
+        from kbridge.emulator.backend.lists import list_resource
+
+        job = self._job(call, IMPORT)
+        lists = [self.store.lists[lid] for lid in job.list_ids if lid in self.store.lists]
+        return Outcome(data=[list_resource(lst, None) for lst in lists])
+
+    def get_list_ids_for_bulk_import_profiles_job(self, call: Call) -> Outcome:
+        job = self._job(call, IMPORT)
+        return Outcome(
+            data=[Resource("list", lid, {}) for lid in job.list_ids], identifiers_only=True
+        )
+
+    def get_errors_for_bulk_import_profiles_job(self, call: Call) -> Outcome:
+        job = self._job(call, IMPORT)
+        page = page_of(call, range(len(job.errors)), lambda k: (k,), {})
+        items = []
+        for k in page.items:
+            code, title, detail, pointer, original = job.errors[k]
+            items.append(
+                Resource(
+                    "import-error",
+                    f"{job.id}-{k}",
+                    {
+                        "code": code,
+                        "title": title,
+                        "detail": detail,
+                        "source": {"pointer": pointer},
+                        "original_payload": original,
+                    },
+                )
+            )
+        return Outcome(
+            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor)
+        )
+
+    # -- suppression -------------------------------------------------------------
+
+    def _suppression_request(self, call: Call, kind: str) -> Outcome:
+        data = data_of(call.body, kind)
+        attrs = data.get("attributes") or {}
+        rows = (attrs.get("profiles") or {}).get("data") if isinstance(attrs, dict) and isinstance(
+            attrs.get("profiles"), dict) else None  # fmt: skip
+        list_ids = relationship_ids(data, "list", "list", many=False)
+        segment_ids = relationship_ids(data, "segment", "segment", many=False)
+        emails: list[str] = []
+        if rows is not None:
+            if not isinstance(rows, list):
+                raise InvalidError("profiles.data must be a list",
+                                   pointer="/data/attributes/profiles/data")  # fmt: skip
+            if len(rows) > MAX_SUPPRESS:
+                raise InvalidError(f"at most {MAX_SUPPRESS} profiles per request (got {len(rows)})",
+                                   pointer="/data/attributes/profiles/data")  # fmt: skip
+            for k, row in enumerate(rows):
+                email = ((row or {}).get("attributes") or {}).get("email")
+                if not isinstance(email, str) or "@" not in email:
+                    raise InvalidError(
+                        "each profile needs a valid email",
+                        pointer=f"/data/attributes/profiles/data/{k}/attributes/email",
+                    )
+                emails.append(email)
+        if not emails and not list_ids and not segment_ids:
+            raise InvalidError("give profiles, or a list or segment relationship", pointer="/data")
+        if emails and (list_ids or segment_ids):
+            raise InvalidError("give either profiles or a list/segment, not both", pointer="/data")
+        for lid in list_ids:
+            if lid not in self.store.lists:
+                raise InvalidError(f"list {lid!r} does not exist",
+                                   pointer="/data/relationships/list/data/id")  # fmt: skip
+        for sid in segment_ids:
+            if sid not in self.store.segments:
+                raise InvalidError(f"segment {sid!r} does not exist",
+                                   pointer="/data/relationships/segment/data/id")  # fmt: skip
+        total = len(emails) or self._group_size(list_ids, segment_ids)
+        job = self.schedule(kind, emails, total=total, list_ids=list_ids, segment_ids=segment_ids)
+        return Outcome(data=self._resource(job), status=202)
+
+    def _group_size(self, list_ids: list[str], segment_ids: list[str]) -> int:
+        return len(self._group_members(list_ids, segment_ids))
+
+    def _group_members(self, list_ids: list[str], segment_ids: list[str]) -> list[int]:
+        seqs: set[int] = set()
+        for lid in list_ids:
+            lst = self.store.lists.get(lid)
+            if lst is not None:
+                seqs.update(lst.members)
+        for sid in segment_ids:
+            assert self.ctx.segments is not None
+            seqs.update(self.ctx.segments.members(sid))
+        return sorted(seqs)
+
+    def _targets(self, job: JobRecord, create: bool) -> list[Any]:
+        store, now = self.store, self.ctx.now()
+        if not job.payload:
+            return [store.profiles[s] for s in self._group_members(job.list_ids, job.segment_ids)]
+        targets = []
+        for email in job.payload:
+            p = store.find_identifier("email", email)
+            if p is None and create:
+                p = store.new_profile(now)
+                store.change_profile(p, now, partial(setattr, p, "email", email))
+            if p is not None:
+                targets.append(p)
+        return targets
+
+    def _run_suppress(self, job: JobRecord) -> None:
+        now = self.ctx.now()
+        for p in self._targets(job, create=True):
+            if p.email_suppression:
+                job.skipped_count += 1
+                continue
+
+            def suppress(p: Any = p) -> None:
+                p.email_suppression = [("USER_SUPPRESSED", now)]
+                p.email_last_updated = now
+
+            self.store.change_profile(p, now, suppress)
+            job.completed_count += 1
+
+    def _run_unsuppress(self, job: JobRecord) -> None:
+        now = self.ctx.now()
+        for p in self._targets(job, create=False):
+            keep = [(r, t) for r, t in p.email_suppression if r != "USER_SUPPRESSED"]
+            if len(keep) == len(p.email_suppression):
+                job.skipped_count += 1
+                continue
+
+            def unsuppress(p: Any = p, keep: list[tuple[str, float]] = keep) -> None:
+                p.email_suppression = keep
+                p.email_last_updated = now
+
+            self.store.change_profile(p, now, unsuppress)
+            job.completed_count += 1
+
+    def bulk_suppress_profiles(self, call: Call) -> Outcome:
+        return self._suppression_request(call, SUPPRESS)
+
+    def bulk_unsuppress_profiles(self, call: Call) -> Outcome:
+        return self._suppression_request(call, UNSUPPRESS)
+
+    def get_bulk_suppress_profiles_jobs(self, call: Call) -> Outcome:
+        return self._list_jobs(call, SUPPRESS, "created")
+
+    def get_bulk_suppress_profiles_job(self, call: Call) -> Outcome:
+        return Outcome(data=self._resource(self._job(call, SUPPRESS, "job_id")))
+
+    def get_bulk_unsuppress_profiles_jobs(self, call: Call) -> Outcome:
+        return self._list_jobs(call, UNSUPPRESS, "created")
+
+    def get_bulk_unsuppress_profiles_job(self, call: Call) -> Outcome:
+        return Outcome(data=self._resource(self._job(call, UNSUPPRESS, "job_id")))

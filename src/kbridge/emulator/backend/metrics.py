@@ -1,0 +1,54 @@
+"""Metrics: the event types of the account (read-only; new names come from events)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kbridge.emulator.backend.call import Outcome
+from kbridge.emulator.backend.common import TagBackend, not_found, page_of
+from kbridge.emulator.backend.ids import iso
+from kbridge.emulator.backend.models import MetricRecord
+from kbridge.emulator.backend.resource import Resource
+from kbridge.emulator.query import Page
+
+if TYPE_CHECKING:
+    from kbridge.emulator.backend.call import Call
+
+__all__ = ["MetricsBackend", "metric_resource"]
+
+
+def metric_resource(m: MetricRecord) -> Resource:
+    attrs: dict[str, Any] = {
+        "name": m.name,
+        "created": iso(m.created),
+        "updated": iso(m.updated),
+        "integration": dict(m.integration),
+    }
+    return Resource("metric", m.id, attrs, links_only=("flow-triggers",))
+
+
+class MetricsBackend(TagBackend):
+    operations = frozenset({"get_metrics", "get_metric"})
+
+    def get_metrics(self, call: Call) -> Outcome:
+        metrics = self.store.metrics
+        getters = {
+            "integration.name": lambda i: metrics[i].integration.get("name"),
+            "integration.category": lambda i: metrics[i].integration.get("category"),
+        }
+        ordered = range(len(metrics))
+        page = page_of(call, ordered, lambda i: (i,), getters)
+        return Outcome(
+            data=Page(
+                items=[metric_resource(metrics[i]) for i in page.items],
+                next_cursor=page.next_cursor,
+                prev_cursor=page.prev_cursor,
+            )
+        )
+
+    def get_metric(self, call: Call) -> Outcome:
+        mid = self.path_id(call)
+        m = self.store.metric_by_id.get(mid)
+        if m is None:
+            raise not_found("metric", mid)
+        return Outcome(data=metric_resource(m))

@@ -1,0 +1,232 @@
+"""The in-memory account: records, identifier indexes and sorted orders.
+
+Single-threaded by design (http/ calls the backend from one event-loop
+thread). Every mutation goes through a method here so indexes stay right and
+``version`` moves (segment membership caches key on it).
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, insort
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kbridge.emulator.backend.ids import base62_id, event_id, event_index, ulid
+from kbridge.emulator.backend.models import (
+    EventColumns,
+    JobRecord,
+    ListRecord,
+    MetricRecord,
+    ProfileRecord,
+    SegmentRecord,
+)
+from kbridge.emulator.datagen import Dataset
+
+__all__ = ["SortedIndex", "Store"]
+
+
+class SortedIndex:
+    """Record numbers kept sorted by ``key`` (which must be unique: end it with the seq)."""
+
+    __slots__ = ("items", "key")
+
+    def __init__(self, key: Callable[[int], tuple[Any, ...]], items: list[int]) -> None:
+        self.key = key
+        self.items = array("l", sorted(items, key=key))
+
+    def insert(self, rec: int) -> None:
+        insort(self.items, rec, key=self.key)
+
+    def remove(self, rec: int, old_key: tuple[Any, ...]) -> None:
+        i = bisect_left(self.items, old_key, key=self.key)
+        if i < len(self.items) and self.items[i] == rec:
+            del self.items[i]
+            return
+        self.items.remove(rec)  # key drifted unexpectedly: slow path, still correct
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class Store:
+    """Everything the account holds, loaded from a :class:`Dataset`."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.seed = data.seed
+        self.account_id = data.account_id
+        self.account = data.account
+        self.version = 0
+        self.profiles: list[ProfileRecord] = list(data.profiles)
+        self.by_id: dict[str, int] = {}
+        self.by_email: dict[str, int] = {}
+        self.by_phone: dict[str, int] = {}
+        self.by_external: dict[str, int] = {}
+        for p in self.profiles:
+            self._index_identifiers(p)
+        seqs = [p.seq for p in self.profiles]
+        self.order_id = SortedIndex(lambda s: (self.profiles[s].id,), seqs)
+        self.order_created = SortedIndex(lambda s: (self.profiles[s].created, s), seqs)
+        self.order_updated = SortedIndex(lambda s: (self.profiles[s].updated, s), seqs)
+        self._email_order: tuple[int, array[int]] | None = None
+        self._email_version = 0
+        self.lists: dict[str, ListRecord] = {lst.id: lst for lst in data.lists}
+        self.segments: dict[str, SegmentRecord] = {s.id: s for s in data.segments}
+        self.metrics: list[MetricRecord] = list(data.metrics)
+        self.metric_by_id = {m.id: m for m in self.metrics}
+        self.metric_by_name = {m.name: m for m in self.metrics}
+        self.events: EventColumns = data.events
+        self._init_event_indexes()
+        self.unique_ids: dict[tuple[int, int, str], int] = {}
+        self.jobs: dict[str, JobRecord] = {}
+        self._counter = len(self.profiles) + len(self.lists) + len(self.segments)
+
+    # -- events ----------------------------------------------------------------
+
+    def _init_event_indexes(self) -> None:
+        ev = self.events
+        n = len(ev)
+        self.event_key: Callable[[int], tuple[float, int]] = lambda i: (ev.ts[i], i)
+        if all(ev.ts[i] <= ev.ts[i + 1] for i in range(ev.generated - 1)) and n == ev.generated:
+            self.event_order = array("l", range(n))
+        else:
+            self.event_order = array("l", sorted(range(n), key=self.event_key))
+        by_metric: dict[int, array[int]] = {}
+        by_profile: dict[int, array[int]] = {}
+        for i in self.event_order:
+            m, p = ev.metric[i], ev.profile[i]
+            (by_metric.get(m) or by_metric.setdefault(m, array("l"))).append(i)
+            (by_profile.get(p) or by_profile.setdefault(p, array("l"))).append(i)
+        self.events_by_metric = by_metric
+        self.events_by_profile = by_profile
+
+    def add_event(
+        self,
+        ts: float,
+        profile: int,
+        metric: int,
+        value: float,
+        properties: dict[str, Any],
+        unique_id: str | None,
+    ) -> int | None:
+        """Store an API event; ``None`` when ``unique_id`` repeats for this metric and profile."""
+        if unique_id is not None:
+            dedup = (metric, profile, unique_id)
+            if dedup in self.unique_ids:
+                return None
+        i = self.events.append(ts, profile, metric, value)
+        self.events.extra[i] = (properties, unique_id)
+        if unique_id is not None:
+            self.unique_ids[(metric, profile, unique_id)] = i
+        insort(self.event_order, i, key=self.event_key)
+        insort(self.events_by_metric.setdefault(metric, array("l")), i, key=self.event_key)
+        insort(self.events_by_profile.setdefault(profile, array("l")), i, key=self.event_key)
+        p = self.profiles[profile]
+        if p.last_event_date is None or ts > p.last_event_date:
+            p.last_event_date = ts
+        self.version += 1
+        return i
+
+    def event_id(self, i: int) -> str:
+        return event_id(self.events.ts[i], i, self.seed)
+
+    def event_by_id(self, eid: str) -> int | None:
+        i = event_index(eid)
+        if i is None or i >= len(self.events) or self.event_id(i) != eid:
+            return None
+        return i
+
+    # -- profiles ----------------------------------------------------------------
+
+    def _index_identifiers(self, p: ProfileRecord) -> None:
+        self.by_id[p.id] = p.seq
+        if p.email is not None:
+            self.by_email[p.email.lower()] = p.seq
+        if p.phone_number is not None:
+            self.by_phone[p.phone_number] = p.seq
+        if p.external_id is not None:
+            self.by_external[p.external_id] = p.seq
+
+    def _unindex_identifiers(self, p: ProfileRecord) -> None:
+        if p.email is not None and self.by_email.get(p.email.lower()) == p.seq:
+            del self.by_email[p.email.lower()]
+        if p.phone_number is not None and self.by_phone.get(p.phone_number) == p.seq:
+            del self.by_phone[p.phone_number]
+        if p.external_id is not None and self.by_external.get(p.external_id) == p.seq:
+            del self.by_external[p.external_id]
+
+    def profile(self, profile_id: str) -> ProfileRecord | None:
+        seq = self.by_id.get(profile_id)
+        if seq is None:
+            return None
+        p = self.profiles[seq]
+        return None if p.deleted else p
+
+    def find_identifier(self, field: str, value: str) -> ProfileRecord | None:
+        """The live profile holding identifier ``field`` = ``value``."""
+        index = {"email": self.by_email, "phone_number": self.by_phone,
+                 "external_id": self.by_external, "id": self.by_id}[field]  # fmt: skip
+        seq = index.get(value.lower() if field == "email" else value)
+        if seq is None or self.profiles[seq].deleted:
+            return None
+        return self.profiles[seq]
+
+    def new_profile(self, now: float) -> ProfileRecord:
+        seq = len(self.profiles)
+        p = ProfileRecord(seq, ulid(now, self.seed, seq, 0xABC), now)
+        self.profiles.append(p)
+        self.by_id[p.id] = seq
+        self.order_id.insert(seq)
+        self.order_created.insert(seq)
+        self.order_updated.insert(seq)
+        self._email_version += 1
+        self.version += 1
+        return p
+
+    def change_profile(self, p: ProfileRecord, now: float, mutate: Callable[[], None]) -> None:
+        """Apply ``mutate`` to ``p`` keeping indexes right; ``updated`` moves to ``now``."""
+        old_updated = (p.updated, p.seq)
+        self._unindex_identifiers(p)
+        try:
+            mutate()
+        finally:
+            self._index_identifiers(p)
+        self.order_updated.remove(p.seq, old_updated)
+        p.updated = max(now, p.updated)
+        self.order_updated.insert(p.seq)
+        self._email_version += 1
+        self.version += 1
+
+    def email_order(self) -> array[int]:
+        """Profile seqs sorted by (email, seq); rebuilt lazily after identifier changes."""
+        if self._email_order is None or self._email_order[0] != self._email_version:
+            key = self.email_key
+            self._email_order = (
+                self._email_version,
+                array("l", sorted((p.seq for p in self.profiles), key=key)),
+            )
+        return self._email_order[1]
+
+    def email_key(self, seq: int) -> tuple[str, int]:
+        return (self.profiles[seq].email or "", seq)
+
+    def live_profiles(self) -> Iterator[ProfileRecord]:
+        return (p for p in self.profiles if not p.deleted)
+
+    # -- ids for new objects -------------------------------------------------------
+
+    def next_short_id(self, salt: int) -> str:
+        self._counter += 1
+        return base62_id(self.seed, salt, self._counter)
+
+    def next_ulid(self, now: float) -> str:
+        self._counter += 1
+        return ulid(now, self.seed, self._counter, 0x70B)
+
+    def next_seq(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    def touch(self) -> None:
+        """Invalidate derived caches (segment membership) after a change."""
+        self.version += 1
