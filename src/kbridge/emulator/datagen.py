@@ -52,6 +52,7 @@ hidden propensity (raised for churned profiles) plus N(0, 0.08) noise, and
 from __future__ import annotations
 
 import random
+from functools import lru_cache
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -338,6 +339,11 @@ def _pack_order(items: list[int]) -> int:
     return aux
 
 
+@lru_cache(maxsize=4096)
+def _message_id(seed: int, campaign: int) -> str:
+    return base62_id(seed, 7000 + campaign)
+
+
 def event_properties(
     seed: int, index: int, metric: int, aux: int, value: float
 ) -> tuple[dict[str, Any], str | None]:
@@ -380,7 +386,7 @@ def event_properties(
         props = {
             "Campaign Name": f"Weekly Edit #{campaign + 1}",
             "Subject": f"New in {CATEGORIES[campaign % len(CATEGORIES)]}",
-            "$message": base62_id(seed, 7000 + campaign),
+            "$message": _message_id(seed, campaign),
         }
         if metric == M_CLICKED:
             props["URL"] = f"https://shop.example.com/collections/{campaign % len(CATEGORIES)}"

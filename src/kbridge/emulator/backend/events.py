@@ -81,7 +81,8 @@ def resolve_profile(ctx: Context, pdata: Any, pointer: str) -> ProfileRecord:
 
 
 def _uuid(seed: int, i: int) -> str:
-    h = f"{mix64(seed, i, 77):016x}{mix64(seed, i, 78):016x}"
+    a = mix64(seed, i, 77)
+    h = f"{a:016x}{(a * 0xD6E8FEB86659FD93 + i) & 0xFFFFFFFFFFFFFFFF:016x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 
 

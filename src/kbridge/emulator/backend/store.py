@@ -131,7 +131,7 @@ class Store:
         return event_id(self.events.ts[i], i, self.seed)
 
     def event_by_id(self, eid: str) -> int | None:
-        i = event_index(eid)
+        i = event_index(eid, self.seed)
         if i is None or i >= len(self.events) or self.event_id(i) != eid:
             return None
         return i
