@@ -52,10 +52,10 @@ hidden propensity (raised for churned profiles) plus N(0, 0.08) noise, and
 from __future__ import annotations
 
 import random
-from functools import lru_cache
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from kbridge.core.clock import utc
