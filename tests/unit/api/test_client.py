@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import httpx
@@ -15,9 +16,11 @@ from kbridge.api import (
     ConflictError,
     FilterError,
     InvalidCredentialsError,
+    LimiterConfig,
     PermissionDeniedError,
     QuotaExhaustedError,
     RateLimitedError,
+    RateLimiter,
     RetryPolicy,
     ServerError,
     StaticTokenProvider,
@@ -411,3 +414,37 @@ def test_config_from_env_reads_only_the_given_mapping() -> None:
 def test_default_timeouts() -> None:
     timeout = ClientConfig().timeout
     assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (10, 60, 60, 10)
+
+
+async def test_config_carries_key_base_url_and_target_utilisation() -> None:
+    clock = ManualClock()
+    server = Server(clock)
+    cfg = ClientConfig.from_env(
+        {"KLAVIYO_API_KEY": KEY, "KLAVIYO_BASE_URL": "http://127.0.0.1:9"},
+        limiter=LimiterConfig(target_utilisation=0.5, grouping="tier"),
+    )
+    api = AsyncClient(config=cfg, transport=server.transport, clock=clock)
+    async with api:
+        await api.request("get_profiles")
+        state = api.rate_limiter.state(api.account, "75/s,750/m")
+    assert server.requests[0].url.host == "127.0.0.1"
+    assert server.requests[0].headers["authorization"] == f"Klaviyo-API-Key {KEY}"
+    assert state is not None
+    assert state.rate == pytest.approx(0.5 * 750 / 60)
+
+
+async def test_one_limiter_can_be_shared_by_clients_of_the_same_account() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock)
+    first, second = Server(clock), Server(clock)
+    async with client(first, rate_limiter=limiter) as a, client(second, rate_limiter=limiter) as b:
+        for _ in range(3):
+            await a.request("get_accounts")  # 1/s, 15/m: one token, then paced
+            await b.request("get_accounts")
+    state = limiter.state(a.account, "get_accounts")
+    assert state is not None
+    assert state.daily_used == 6
+    sends = sorted(first.times + second.times)
+    assert all(
+        later - earlier >= 1 / state.rate - 1e-9 for earlier, later in itertools.pairwise(sends)
+    )
