@@ -124,7 +124,7 @@ def render_tables(spec: dict[str, Any]) -> str:
 
 def _implemented() -> frozenset[str]:
     sys.path.insert(0, str(ROOT / "src"))
-    from kbridge.emulator.backend import EmulatorBackend  # type: ignore[attr-defined]
+    from kbridge.emulator.backend import EmulatorBackend
     from kbridge.emulator.config import EmulatorConfig
     from kbridge.emulator.simclock import SimClock
 

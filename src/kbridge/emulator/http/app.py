@@ -214,7 +214,7 @@ class _Handler:
 
 
 def _default_backend(config: EmulatorConfig, clock: SimClock) -> Backend:
-    from kbridge.emulator.backend import EmulatorBackend  # type: ignore[attr-defined]
+    from kbridge.emulator.backend import EmulatorBackend
 
     backend: Backend = EmulatorBackend(config, clock)
     return backend
