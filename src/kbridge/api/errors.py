@@ -163,6 +163,18 @@ class ApiError(KbridgeError):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # Subclasses take extra keyword arguments, so rebuild from state, not from ``args``
+        # (errors cross process boundaries in worker pools).
+        return (_restore_error, (type(self), str(self), dict(self.__dict__)))
+
+
+def _restore_error(cls: type[ApiError], message: str, state: dict[str, Any]) -> ApiError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
 
 class AuthenticationError(ApiError):
     """401: the key or token is missing, malformed, revoked or expired beyond refresh."""

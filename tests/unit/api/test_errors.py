@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 
 import pytest
@@ -149,3 +150,29 @@ def test_redact_masks_keys_and_tokens() -> None:
     assert "abcDEF" not in masked
     assert "abc.def" not in masked
     assert "whatever" not in masked
+
+
+def _roundtrip(err: ApiError) -> ApiError:
+    restored: ApiError = pickle.loads(pickle.dumps(err))  # noqa: S301 (our own bytes)
+    return restored
+
+
+def test_errors_survive_pickling_with_their_facts() -> None:
+    resets = datetime(2026, 1, 2, tzinfo=UTC)
+    original = error_from_response(
+        429, {"Retry-After": "9"}, body(429, "throttled"), operation_id="x", quota_resets_at=resets
+    )
+    copy = _roundtrip(original)
+    assert isinstance(copy, QuotaExhaustedError)
+    assert str(copy) == str(original)
+    assert (copy.retry_after, copy.resets_at, copy.status, copy.code) == (
+        9,
+        resets,
+        429,
+        "throttled",
+    )
+    conflict = _roundtrip(
+        error_from_response(409, {}, body(409, meta={"duplicate_profile_id": "D"}))
+    )
+    assert isinstance(conflict, ConflictError)
+    assert conflict.duplicate_profile_id == "D"
