@@ -307,15 +307,15 @@ def _suggest(word: str, choices: Sequence[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def _field_for(operation: Operation, raw: _RawCondition) -> FilterField:
-    spec = operation.filter_field(raw.field)
-    if spec is None:
-        names = [f.name for f in operation.filters]
-        raise _invalid(
-            f"{raw.field!r} is not a valid filter field for {operation.key}; "
-            f"allowed: {', '.join(names)}.{_suggest(raw.field, names)}"
-        )
-    return spec
+def _field_for(allowed: Sequence[FilterField], where: str, raw: _RawCondition) -> FilterField:
+    for spec in allowed:
+        if spec.name == raw.field:
+            return spec
+    names = [f.name for f in allowed]
+    raise _invalid(
+        f"{raw.field!r} is not a valid filter field for {where}; "
+        f"allowed: {', '.join(names)}.{_suggest(raw.field, names)}"
+    )
 
 
 def _check_operator(spec: FilterField, raw: _RawCondition) -> None:
@@ -413,13 +413,15 @@ def _untyped_bare(field: str, text: str) -> str | int | float | bool | datetime:
     raise _invalid(f"Invalid filter provided: {text!r} for field {field!r}; quote strings.")
 
 
-def _condition(operation: Operation, raw: _RawCondition) -> Condition:
-    spec = _field_for(operation, raw)
+def _condition(allowed: Sequence[FilterField], where: str, raw: _RawCondition) -> Condition:
+    spec = _field_for(allowed, where, raw)
     _check_operator(spec, raw)
     value: FilterValue
     if raw.value is None:
         value = None
     elif isinstance(raw.value, _ListLiteral):
+        if not raw.value.items and raw.operator in ("contains-any", "contains-all"):
+            raise _invalid(f"{raw.operator}({spec.name},[...]) needs at least one value.")
         items = []
         for item in raw.value.items:
             if not item.quoted and item.text == "null":
@@ -436,20 +438,36 @@ def _condition(operation: Operation, raw: _RawCondition) -> Condition:
 
 
 def parse_filter(
-    text: str, operation: Operation, *, allow_not: bool = True
+    text: str,
+    operation: Operation,
+    *,
+    allow_not: bool = True,
+    fields: Sequence[FilterField] | None = None,
+    pointer: str | None = None,
 ) -> tuple[Condition, ...]:
     """Parse ``text`` and check it against ``operation``'s allowed fields and operators.
 
     Nested ``and(...)`` and top-level commas are flattened into one tuple,
-    all of which must hold. Raises ``InvalidError(parameter="filter")`` and
-    nothing else, for any input.
+    all of which must hold. Raises ``InvalidError`` and nothing else, for any
+    input: with ``parameter="filter"``, or with ``pointer`` when given.
+
+    Filters in request bodies (reports' ``attributes.filter``) are not in
+    ``x-klaviyo-filters``: pass their ``fields`` (from the body schema's
+    description) and the body ``pointer`` instead.
     """
-    if not operation.filters:
-        raise _invalid(f"Filtering is not supported for this endpoint ({operation.key}).")
-    if len(text) > _MAX_LENGTH:
-        raise _invalid(f"Invalid filter provided: longer than {_MAX_LENGTH} characters.")
-    raw = _Parser(text, allow_not=allow_not).parse()
-    return tuple(_condition(operation, r) for r in raw)
+    allowed = operation.filters if fields is None else tuple(fields)
+    try:
+        if not allowed:
+            raise _invalid(f"Filtering is not supported for this endpoint ({operation.key}).")
+        if len(text) > _MAX_LENGTH:
+            raise _invalid(f"Invalid filter provided: longer than {_MAX_LENGTH} characters.")
+        raw = _Parser(text, allow_not=allow_not).parse()
+        where = operation.key if fields is None else f"{operation.key} (body filter)"
+        return tuple(_condition(allowed, where, r) for r in raw)
+    except InvalidError as exc:
+        if pointer is None:
+            raise
+        raise InvalidError(exc.detail, pointer=pointer) from None
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -633,9 +651,13 @@ def _compile_valued(condition: Condition) -> Predicate:
 def _compile_contains(
     field: str, operator: str, coerce: Callable[[Any], Any], target: Any, is_list: bool
 ) -> Predicate:
-    """``contains*`` are substring tests on strings and membership tests on lists."""
+    """``contains`` is a substring test on a string and membership on a list;
+    ``contains-any``/``-all`` test membership of several values, a scalar
+    record value counting as a one-element list (reports filter scalar
+    attributes such as ``send_channel`` with ``contains-any``)."""
     wanted: tuple[Any, ...] = tuple(target) if is_list else (target,)
     need_all = operator == "contains-all"
+    substring = operator == "contains"
 
     def test(get: Getter) -> bool:
         value = get(field)
@@ -644,10 +666,12 @@ def _compile_contains(
             present.discard(_NO)
             hits = (w in present for w in wanted)
         else:
-            text = coerce(value)
-            if not isinstance(text, str):
+            x = coerce(value)
+            if x is _NO:
                 return False
-            hits = (isinstance(w, str) and w in text for w in wanted)
+            if substring:
+                return isinstance(x, str) and isinstance(target, str) and target in x
+            hits = (w == x for w in wanted)
         return all(hits) if need_all else any(hits)
 
     return test
@@ -662,9 +686,10 @@ def compile_filter(conditions: Sequence[Condition]) -> Predicate:
 
     Semantics: ``equals``/``any`` match when the value, or any element of a
     list value, equals one of the condition's values; ``contains`` is a
-    substring test on strings and element membership on lists, and
-    ``contains-any``/``-all`` likewise for several values; ``starts-with``
-    and ``ends-with`` work on strings; comparisons work on numbers and on
+    substring test on strings and element membership on lists;
+    ``contains-any``/``-all`` test membership of several values in a list
+    (a scalar counts as a one-element list); ``starts-with`` and
+    ``ends-with`` work on strings; comparisons work on numbers and on
     datetimes (a record may hold aware or naive (UTC) datetimes or ISO
     strings); ``has`` is true for a non-null, non-empty value; ``equals(f,
     null)`` is its opposite. Values of another type never match (``1`` is not

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from kbridge import catalog
+from kbridge.catalog import FilterField
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.query import Condition
 from kbridge.emulator.query.filters import compile_filter, evaluate, parse_filter
@@ -319,8 +320,36 @@ def test_contains_family_on_lists_and_strings() -> None:
     assert not evaluate([Condition("contains-any", "tags", ("x", "y"))], tags)
     assert evaluate([Condition("contains-all", "tags", ("vip", "promo"))], tags)
     assert not evaluate([Condition("contains-all", "tags", ("vip", "x"))], tags)
-    assert evaluate([Condition("contains-all", "title", ("big", "day"))], tags)
-    assert evaluate([Condition("contains-any", "title", ("nope", "promo"))], tags)
+    # a scalar counts as a one-element list: membership, not substrings
+    channel = record(send_channel="email")
+    assert evaluate([Condition("contains-any", "send_channel", ("sms", "email"))], channel)
+    assert not evaluate([Condition("contains-any", "send_channel", ("mail",))], channel)
+    assert not evaluate([Condition("contains-all", "send_channel", ("email", "sms"))], channel)
+    assert evaluate([Condition("contains", "title", "promo")], tags)
+
+
+REPORT = catalog.get("query_campaign_values")
+REPORT_FIELDS = (
+    FilterField("send_channel", single=("equals",), list=("contains-any",), value_type="string"),
+    FilterField("tag_name", list=("contains-any", "contains-all"), value_type="string"),
+)
+
+
+def test_body_filters_validate_against_given_fields_and_point_into_the_body() -> None:
+    text = 'and(equals(send_channel,"email"),contains-any(tag_name,["promo"]))'
+    assert parse_filter(text, REPORT, fields=REPORT_FIELDS) == (
+        Condition("equals", "send_channel", "email"),
+        Condition("contains-any", "tag_name", ("promo",)),
+    )
+    detail = invalid("contains-all(tag_name,[])", REPORT, fields=REPORT_FIELDS).detail
+    assert detail == "contains-all(tag_name,[...]) needs at least one value."
+    with pytest.raises(InvalidError) as info:
+        parse_filter('equals(campaign,"x")', REPORT, fields=REPORT_FIELDS, pointer="/data/x")
+    assert (info.value.pointer, info.value.parameter) == ("/data/x", None)
+    assert "(body filter)" in info.value.detail
+    with pytest.raises(InvalidError) as info:
+        parse_filter('equals(campaign,"x"', REPORT, fields=REPORT_FIELDS, pointer="/data/x")
+    assert info.value.pointer == "/data/x"
 
 
 def test_compiled_filter_is_reusable_across_records() -> None:

@@ -60,6 +60,7 @@ DENSE = catalog.Operation(
         FilterField("rating", single=(*CMP, "equals"), list=("any",), value_type="integer"),
         FilterField("archived", single=("equals",), list=("any",), value_type="boolean"),
         FilterField("profile", none=("has",)),
+        FilterField("tags", single=("contains",), list=("contains-any", "contains-all")),
     ),
 )
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -120,7 +121,8 @@ def conditions(
     if kind == "none":
         value = None
     elif kind == "list":
-        value = tuple(draw(st.lists(values(field), max_size=4)))
+        least = 1 if op.startswith("contains-") else 0
+        value = tuple(draw(st.lists(values(field), min_size=least, max_size=4)))
     elif op == "equals" and draw(st.integers(0, 9)) == 0:
         value = None  # equals(field,null)
     else:
@@ -331,6 +333,15 @@ def reference_positive(c: Condition, value: Any) -> bool:
 
     if c.operator == "contains" and isinstance(value, list):
         return any(norm(x) == norm(c.value) and same(x, c.value) for x in value)
+    if c.operator in ("contains-any", "contains-all"):
+        assert isinstance(c.value, tuple)
+        present = value if isinstance(value, list) else [value]
+
+        def member(v: Any) -> bool:
+            return any(same(x, v) and norm(x) == norm(v) for x in present)
+
+        check = any if c.operator == "contains-any" else all
+        return check(member(v) for v in c.value)
     items = value if isinstance(value, list) else [value]
     return any(one(x) for x in items)
 
