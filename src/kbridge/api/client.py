@@ -622,7 +622,9 @@ class Client:
     """A blocking facade: the same calls as :class:`AsyncClient`, run on a private event loop.
 
     ``with Client(api_key) as client: client.request("get_profiles")``.
-    ``paginate`` returns an ordinary iterator that fetches pages lazily.
+    The constructor takes the same keyword arguments as :class:`AsyncClient`
+    (the client is built on the loop thread). ``paginate`` returns an ordinary
+    iterator that fetches pages lazily.
     """
 
     def __init__(self, api_key: str | None = None, **kwargs: Any) -> None:
@@ -644,20 +646,94 @@ class Client:
     def rate_limiter(self) -> RateLimiter:
         return self._async.rate_limiter
 
-    def request(self, operation_id: str, **kwargs: Any) -> ApiResponse:
-        return self._portal.call(lambda: self._async.request(operation_id, **kwargs))
+    @property
+    def account(self) -> str:
+        return self._async.account
 
-    def get_document(self, operation_id: str, **kwargs: Any) -> Document:
-        return self._portal.call(lambda: self._async.get_document(operation_id, **kwargs))
+    def request(
+        self,
+        operation_id: str,
+        *,
+        path_params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ApiResponse:
+        """See :meth:`AsyncClient.request`."""
+        return self._portal.call(
+            lambda: self._async.request(
+                operation_id,
+                path_params=path_params,
+                params=params,
+                json=json,
+                idempotent=idempotent,
+                retry=retry,
+            )
+        )
 
-    def raw(self, method: str, path: str, **kwargs: Any) -> ApiResponse:
-        return self._portal.call(lambda: self._async.raw(method, path, **kwargs))
+    def get_document(
+        self,
+        operation_id: str,
+        *,
+        path_params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Document:
+        """See :meth:`AsyncClient.get_document`."""
+        return self._portal.call(
+            lambda: self._async.get_document(
+                operation_id,
+                path_params=path_params,
+                params=params,
+                json=json,
+                idempotent=idempotent,
+            )
+        )
 
-    def iter_pages(self, operation_id: str, **kwargs: Any) -> Iterator[Document]:
-        return self._drain(self._async.iter_pages(operation_id, **kwargs))
+    def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        retries: RetryPolicy | None = None,
+    ) -> ApiResponse:
+        """See :meth:`AsyncClient.raw`."""
+        return self._portal.call(
+            lambda: self._async.raw(
+                method, path, params=params, json=json, idempotent=idempotent, retries=retries
+            )
+        )
 
-    def paginate(self, operation_id: str, **kwargs: Any) -> Iterator[Resource]:
-        return self._drain(self._async.paginate(operation_id, **kwargs))
+    def iter_pages(
+        self,
+        operation_id: str,
+        *,
+        path_params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Iterator[Document]:
+        """See :meth:`AsyncClient.iter_pages`; a lazy blocking iterator."""
+        return self._drain(
+            self._async.iter_pages(operation_id, path_params=path_params, params=params, json=json)
+        )
+
+    def paginate(
+        self,
+        operation_id: str,
+        *,
+        path_params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Iterator[Resource]:
+        """See :meth:`AsyncClient.paginate`; a lazy blocking iterator."""
+        return self._drain(
+            self._async.paginate(operation_id, path_params=path_params, params=params, json=json)
+        )
 
     def _drain(self, agen: AsyncIterator[T]) -> Iterator[T]:
         async def step() -> tuple[bool, T | None]:
