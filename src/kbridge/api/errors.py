@@ -268,7 +268,7 @@ def request_id_from(headers: Mapping[str, str], body: Any = None) -> str | None:
     if first is not None and isinstance(first.get("id"), str):
         return str(first["id"])
     lowered = {k.lower(): v for k, v in headers.items()}
-    for name in ("x-request-id", "x-klaviyo-request-id", "cf-ray"):
+    for name in ("x-request-id", "cf-ray"):
         if lowered.get(name):
             return lowered[name]
     return None
