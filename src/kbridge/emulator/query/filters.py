@@ -112,22 +112,21 @@ def parse_datetime_literal(text: str) -> datetime | None:
 
 
 class _Scalar:
-    """A literal as written: its text, whether it was quoted, and where it started."""
+    """A literal as written: its text and whether it was quoted (types come later,
+    from the field: the same ``1`` is an integer for one field and an error for another)."""
 
-    __slots__ = ("pos", "quoted", "text")
+    __slots__ = ("quoted", "text")
 
-    def __init__(self, text: str, *, quoted: bool, pos: int) -> None:
+    def __init__(self, text: str, *, quoted: bool) -> None:
         self.text = text
         self.quoted = quoted
-        self.pos = pos
 
 
 class _ListLiteral:
-    __slots__ = ("items", "pos")
+    __slots__ = ("items",)
 
-    def __init__(self, items: tuple[_Scalar, ...], pos: int) -> None:
+    def __init__(self, items: tuple[_Scalar, ...]) -> None:
         self.items = items
-        self.pos = pos
 
 
 _RawValue = _Scalar | _ListLiteral | None
@@ -242,18 +241,17 @@ class _Parser:
 
     def value(self) -> _Scalar | _ListLiteral:
         if self.peek() == "[":
-            start = self.pos
             self.pos += 1
             items: list[_Scalar] = []
             if self.peek() == "]":
                 self.pos += 1
-                return _ListLiteral((), start)
+                return _ListLiteral(())
             items.append(self.scalar())
             while self.peek() == ",":
                 self.pos += 1
                 items.append(self.scalar())
             self.expect("]", "to close the list")
-            return _ListLiteral(tuple(items), start)
+            return _ListLiteral(tuple(items))
         return self.scalar()
 
     def scalar(self) -> _Scalar:
@@ -272,7 +270,7 @@ class _Parser:
                 f"unexpected text after the datetime {token!r} (a '+' in a timezone offset"
                 " must be URL-encoded as %2B, or it arrives as a space)"
             )
-        return _Scalar(token, quoted=False, pos=m.start())
+        return _Scalar(token, quoted=False)
 
     def quoted(self, quote: str) -> _Scalar:
         start = self.pos
@@ -289,7 +287,7 @@ class _Parser:
                 continue
             if char == quote:
                 self.pos = i + 1
-                return _Scalar("".join(out), quoted=True, pos=start)
+                return _Scalar("".join(out), quoted=True)
             out.append(char)
             i += 1
         raise self.fail("unterminated string", start)
