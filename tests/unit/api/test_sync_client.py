@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import httpx
@@ -77,3 +78,18 @@ def test_close_stops_the_loop_thread() -> None:
     with make(Server(ManualClock())):
         assert threading.active_count() == before + 1
     assert threading.active_count() == before
+
+
+def test_abandoning_a_paginator_midway_is_clean() -> None:
+    nxt = f"{BASE}/api/profiles?page%5Bcursor%5D=2"
+    body = {"data": [{"type": "p", "id": "1"}, {"type": "p", "id": "2"}], "links": {"next": nxt}}
+    server = Server(ManualClock(), respond=lambda _: jsonapi(200, body))
+    with make(server) as api:
+        closed = api.paginate("get_profiles")
+        assert next(closed).id == "1"
+        closed.close()  # closes the async generator on the loop
+        abandoned = api.paginate("get_profiles")
+        assert next(abandoned).id == "1"
+    del abandoned  # collected after the client closed: nothing left to clean up, no error
+    gc.collect()
+    assert len(server.requests) == 2
