@@ -92,6 +92,12 @@ class Document:
         return self.data if isinstance(self.data, tuple) else (self.data,)
 
     @property
+    def first(self) -> Resource | None:
+        """The single resource, or the first of a collection; ``None`` when there is none."""
+        resources = self.resources
+        return resources[0] if resources else None
+
+    @property
     def next_url(self) -> str | None:
         """``links.next`` when present and not null: the next page, exactly as given."""
         value = self.links.get("next")

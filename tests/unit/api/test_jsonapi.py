@@ -99,6 +99,10 @@ def test_decode_single_and_empty_documents() -> None:
     single = decode_document({"data": {"type": "list", "id": "L1", "attributes": {"name": "VIP"}}})
     assert isinstance(single.data, Resource)
     assert single.resources[0].get("name") == "VIP"
+    assert single.first is single.data
+    collection = decode_document(BODY)
+    assert collection.first is collection.resources[0]
+    assert decode_document({"data": []}).first is None
     assert decode_document({"data": None}).resources == ()
     assert decode_document("not a document").data is None
     paged = decode_document({"data": [], "links": {"next": "https://a.klaviyo.com/api/x?page=2"}})
