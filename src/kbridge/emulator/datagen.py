@@ -690,7 +690,7 @@ class _Builder:
         next_order = None
         if last is not None and between is not None and not churned:
             next_order = iso(max(self.now + DAY, last + between * DAY))
-        affinity = ["EMAIL", "SMS", "PUSH"] if h.engagement_rate > 0.3 else ["SMS", "EMAIL", "PUSH"]
+        affinity = ["email", "sms", "push"] if h.engagement_rate > 0.3 else ["sms", "email", "push"]
         return (
             round(h.revenue, 2),
             predicted_clv,

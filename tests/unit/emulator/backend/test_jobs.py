@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kbridge.emulator.backend import EmulatorBackend
+from kbridge.emulator.backend.errors import InvalidError, NotImplementedOperationError
+from kbridge.emulator.backend.resource import Resource
+from kbridge.emulator.query import Page, Query
+from kbridge.emulator.simclock import SimClock
+from tests.unit.emulator.backend.conftest import Caller, caller, event_body, make_backend
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def slow(clock: SimClock) -> EmulatorBackend:
+    """Jobs take 60 simulated seconds."""
+    return make_backend(clock, profiles=0, events=0, job_delay_seconds=60)
+
+
+def _list(call: Caller, name: str = "L", opt_in: str = "single_opt_in") -> str:
+    body = {"data": {"type": "list", "attributes": {"name": name, "opt_in_process": opt_in}}}
+    out = call("create_list", body=body).data
+    assert isinstance(out, Resource)
+    return out.id
+
+
+def _subscribe_body(list_id: str | None, *emails: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "type": "profile-subscription-bulk-create-job",
+        "attributes": {
+            "profiles": {
+                "data": [
+                    {
+                        "type": "profile",
+                        "attributes": {
+                            "email": e,
+                            "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED"}}},
+                        },
+                    }
+                    for e in emails
+                ]
+            }
+        },
+    }
+    if list_id:
+        data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
+    return {"data": data}
+
+
+def _unsubscribe_body(list_id: str | None, email: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "type": "profile-subscription-bulk-delete-job",
+        "attributes": {
+            "profiles": {
+                "data": [
+                    {
+                        "type": "profile",
+                        "attributes": {
+                            "email": email,
+                            "subscriptions": {"email": {"marketing": {"consent": "UNSUBSCRIBED"}}},
+                        },
+                    }
+                ]
+            }
+        },
+    }
+    if list_id:
+        data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
+    return {"data": data}
+
+
+def _consent(b: EmulatorBackend, email: str) -> str:
+    p = b.store.find_identifier("email", email)
+    assert p is not None
+    return p.email_consent
+
+
+def test_subscribe_applies_only_after_the_delay(slow: EmulatorBackend, clock: SimClock) -> None:
+    call = caller(slow)
+    lid = _list(call)
+    out = call("bulk_subscribe_profiles", body=_subscribe_body(lid, "s@example.com"))
+    assert out.status == 202
+    assert out.data is None
+    slow.run_due()
+    assert slow.store.find_identifier("email", "s@example.com") is None
+    clock.advance(61)
+    slow.run_due()
+    assert _consent(slow, "s@example.com") == "SUBSCRIBED"
+    p = slow.store.find_identifier("email", "s@example.com")
+    assert p is not None
+    assert p.seq in slow.store.lists[lid].members
+
+
+def test_unsubscribe_from_a_list_not_joined_is_global(
+    empty: EmulatorBackend, ecall: Caller
+) -> None:
+    joined, other = _list(ecall, "Joined"), _list(ecall, "Other")
+    ecall("bulk_subscribe_profiles", body=_subscribe_body(joined, "u@example.com"))
+    empty.run_due()
+    ecall("bulk_unsubscribe_profiles", body=_unsubscribe_body(joined, "u@example.com"))
+    empty.run_due()
+    # on the list: removed from it and suppressed for that list only
+    p = empty.store.find_identifier("email", "u@example.com")
+    assert p is not None
+    assert p.seq not in empty.store.lists[joined].members
+    assert p.email_consent == "SUBSCRIBED"
+    assert [x[0] for x in p.email_list_suppressions] == [joined]
+    ecall("bulk_unsubscribe_profiles", body=_unsubscribe_body(other, "u@example.com"))
+    empty.run_due()
+    assert p.email_consent == "UNSUBSCRIBED"
+
+
+def test_subscribe_rejects_consented_at_without_historical_import(ecall: Caller) -> None:
+    body = _subscribe_body(None, "h@example.com")
+    marketing = body["data"]["attributes"]["profiles"]["data"][0]["attributes"]["subscriptions"]
+    marketing["email"]["marketing"]["consented_at"] = "2025-01-01T00:00:00Z"
+    with pytest.raises(InvalidError) as err:
+        ecall("bulk_subscribe_profiles", body=body)
+    assert err.value.pointer is not None
+    assert err.value.pointer.endswith("consented_at")
+
+
+def test_bulk_import_job_lifecycle_with_import_errors(
+    slow: EmulatorBackend, clock: SimClock
+) -> None:
+    call = caller(slow)
+    lid = _list(call)
+    rows = [
+        {"type": "profile", "attributes": {"email": "ok1@example.com", "first_name": "A"}},
+        {"type": "profile", "attributes": {"email": "broken"}},
+        {"type": "profile", "attributes": {"email": "ok2@example.com"}},
+    ]
+    body = {
+        "data": {
+            "type": "profile-bulk-import-job",
+            "attributes": {"profiles": {"data": rows}},
+            "relationships": {"lists": {"data": [{"type": "list", "id": lid}]}},
+        }
+    }
+    out = call("bulk_import_profiles", body=body)
+    assert out.status == 202
+    assert isinstance(out.data, Resource)
+    job_id = out.data.id
+    assert out.data.attributes["status"] == "queued"
+    clock.advance(60)
+    slow.run_due()
+    job = call("get_bulk_import_profiles_job", job_id=job_id).data
+    assert isinstance(job, Resource)
+    assert job.attributes["status"] == "complete"
+    assert (job.attributes["completed_count"], job.attributes["failed_count"]) == (2, 1)
+    errors = call("get_errors_for_bulk_import_profiles_job", id=job_id).data
+    assert isinstance(errors, Page)
+    assert errors.items[0].attributes["source"]["pointer"].endswith("/1/attributes/email")
+    assert errors.items[0].attributes["original_payload"] == rows[1]
+    profiles = call("get_profiles_for_bulk_import_profiles_job", id=job_id).data
+    assert isinstance(profiles, Page)
+    assert {r.attributes["email"] for r in profiles.items} == {"ok1@example.com", "ok2@example.com"}
+    assert len(slow.store.lists[lid].members) == 2
+    listed = call("get_bulk_import_profiles_jobs").data
+    assert isinstance(listed, Page)
+    assert [r.id for r in listed.items] == [job_id]
+
+
+def test_suppress_and_unsuppress_jobs(empty: EmulatorBackend, ecall: Caller) -> None:
+    body = {
+        "data": {
+            "type": "profile-suppression-bulk-create-job",
+            "attributes": {
+                "profiles": {
+                    "data": [{"type": "profile", "attributes": {"email": "x@example.com"}}]
+                }
+            },
+        }
+    }
+    job = ecall("bulk_suppress_profiles", body=body).data
+    assert isinstance(job, Resource)
+    assert job.attributes["total_count"] == 1
+    empty.run_due()
+    p = empty.store.find_identifier("email", "x@example.com")
+    assert p is not None
+    assert [r for r, _ in p.email_suppression] == ["USER_SUPPRESSED"]
+    got = ecall("get_bulk_suppress_profiles_job", job_id=job.id).data
+    assert isinstance(got, Resource)
+    assert got.attributes["completed_count"] == 1
+    body["data"]["type"] = "profile-suppression-bulk-delete-job"
+    ecall("bulk_unsuppress_profiles", body=body)
+    empty.run_due()
+    assert p.email_suppression == []
+
+
+def test_bulk_events_are_applied_as_a_job(empty: EmulatorBackend, ecall: Caller) -> None:
+    one = event_body("Bulk", {"email": "b@example.com"})["data"]["attributes"]
+    body = {
+        "data": {
+            "type": "event-bulk-create-job",
+            "attributes": {
+                "events-bulk-create": {
+                    "data": [
+                        {
+                            "type": "event-bulk-create",
+                            "attributes": {
+                                "profile": one["profile"],
+                                "events": {
+                                    "data": [
+                                        {
+                                            "type": "event",
+                                            "attributes": {
+                                                "properties": {"n": k},
+                                                "metric": one["metric"],
+                                            },
+                                        }
+                                        for k in range(3)
+                                    ]
+                                },
+                            },
+                        }
+                    ]
+                }
+            },
+        }
+    }
+    assert ecall("bulk_create_events", body=body).status == 202
+    assert "Bulk" not in empty.store.metric_by_name
+    empty.run_due()
+    assert len(empty.store.events) == 3
+
+
+def test_unimplemented_operation_is_501(ecall: Caller) -> None:
+    with pytest.raises(NotImplementedOperationError) as err:
+        ecall("get_campaigns", Query())
+    assert "get_campaigns" in err.value.detail
+
+
+def test_reset_restores_the_generated_account(backend: EmulatorBackend, call: Caller) -> None:
+    before = len(backend.store.profiles)
+    call(
+        "create_profile",
+        body={"data": {"type": "profile", "attributes": {"email": "r@example.com"}}},
+    )
+    assert len(backend.store.profiles) == before + 1
+    backend.reset()
+    assert len(backend.store.profiles) == before
+    assert backend.store.find_identifier("email", "r@example.com") is None
+    assert backend.truth()["aggregates"]["profiles"] == before
