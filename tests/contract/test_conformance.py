@@ -130,3 +130,172 @@ def test_error_bodies_match_the_spec(client: httpx.Client) -> None:
     check(get_profiles, client.get("/api/profiles", params={"filter": "equals(nope,1)"}))
     check(get_profiles, client.get("/api/profiles", headers={"Authorization": "Bearer x"}))
     check(catalog.get("get_profile"), client.get("/api/profiles/01NOSUCHPROFILE000000000000"))
+
+
+def _send(client: httpx.Client, op_id: str, path: str, body: Any = None) -> Any:
+    op = catalog.get(op_id)
+    response = client.request(op.method, path, json=body)
+    assert response.status_code == op.success_status or op_id == "create_or_update_profile", (
+        f"{op_id}: {response.status_code} {response.text[:300]}"
+    )
+    return check(op, response)
+
+
+def _profiles(*emails: str, consent: str | None = None) -> dict[str, Any]:
+    data = []
+    for email in emails:
+        attributes: dict[str, Any] = {"email": email}
+        if consent:
+            attributes["subscriptions"] = {"email": {"marketing": {"consent": consent}}}
+        data.append({"type": "profile", "attributes": attributes})
+    return {"data": data}
+
+
+def test_every_emulated_write_matches_the_spec(client: httpx.Client) -> None:
+    profile = _send(
+        client,
+        "create_profile",
+        "/api/profiles",
+        {"data": {"type": "profile", "attributes": {"email": "writes@example.com"}}},
+    )
+    pid = profile["data"]["id"]
+    _send(
+        client,
+        "update_profile",
+        f"/api/profiles/{pid}",
+        {"data": {"type": "profile", "id": pid, "attributes": {"first_name": "W"}}},
+    )
+    upsert = {"data": {"type": "profile", "attributes": {"email": "upsert@example.com"}}}
+    created = client.post("/api/profile-import", json=upsert)
+    updated = client.post("/api/profile-import", json=upsert)
+    assert (created.status_code, updated.status_code) == (201, 200)
+    check(catalog.get("create_or_update_profile"), created)
+    check(catalog.get("create_or_update_profile"), updated)
+
+    new_list = _send(
+        client, "create_list", "/api/lists", {"data": {"type": "list", "attributes": {"name": "W"}}}
+    )
+    lid = new_list["data"]["id"]
+    _send(
+        client,
+        "update_list",
+        f"/api/lists/{lid}",
+        {"data": {"type": "list", "id": lid, "attributes": {"name": "W2"}}},
+    )
+    members = {"data": [{"type": "profile", "id": pid}]}
+    _send(client, "add_profiles_to_list", f"/api/lists/{lid}/relationships/profiles", members)
+    _send(client, "remove_profiles_from_list", f"/api/lists/{lid}/relationships/profiles", members)
+
+    to_list = {"list": {"data": {"type": "list", "id": lid}}}
+    _send(
+        client,
+        "bulk_subscribe_profiles",
+        "/api/profile-subscription-bulk-create-jobs",
+        {
+            "data": {
+                "type": "profile-subscription-bulk-create-job",
+                "attributes": {"profiles": _profiles("sub@example.com", consent="SUBSCRIBED")},
+                "relationships": to_list,
+            }
+        },
+    )
+    _send(
+        client,
+        "bulk_unsubscribe_profiles",
+        "/api/profile-subscription-bulk-delete-jobs",
+        {
+            "data": {
+                "type": "profile-subscription-bulk-delete-job",
+                "attributes": {"profiles": _profiles("sub@example.com", consent="UNSUBSCRIBED")},
+                "relationships": to_list,
+            }
+        },
+    )
+
+    definition = {
+        "condition_groups": [
+            {
+                "conditions": [
+                    {"type": "profile-group-membership", "is_member": True, "group_ids": [lid]}
+                ]
+            }
+        ]
+    }
+    segment = _send(
+        client,
+        "create_segment",
+        "/api/segments",
+        {"data": {"type": "segment", "attributes": {"name": "W", "definition": definition}}},
+    )
+    sid = segment["data"]["id"]
+    _send(
+        client,
+        "update_segment",
+        f"/api/segments/{sid}",
+        {"data": {"type": "segment", "id": sid, "attributes": {"name": "W2"}}},
+    )
+    _send(client, "delete_segment", f"/api/segments/{sid}")
+    _send(client, "delete_list", f"/api/lists/{lid}")
+
+    metric = {"data": {"type": "metric", "attributes": {"name": "Contract Metric"}}}
+    event = {
+        "type": "event",
+        "attributes": {
+            "properties": {"k": "v"},
+            "metric": metric,
+            "profile": {"data": {"type": "profile", "attributes": {"email": "ev@example.com"}}},
+        },
+    }
+    _send(client, "create_event", "/api/events", {"data": event})
+    _send(
+        client,
+        "bulk_create_events",
+        "/api/event-bulk-create-jobs",
+        {
+            "data": {
+                "type": "event-bulk-create-job",
+                "attributes": {
+                    "events-bulk-create": {
+                        "data": [
+                            {
+                                "type": "event-bulk-create",
+                                "attributes": {
+                                    "profile": {
+                                        "data": {
+                                            "type": "profile",
+                                            "attributes": {"email": "bulk.ev@example.com"},
+                                        }
+                                    },
+                                    "events": {
+                                        "data": [
+                                            {
+                                                "type": "event",
+                                                "attributes": {
+                                                    "properties": {},
+                                                    "metric": metric,
+                                                },
+                                            }
+                                        ]
+                                    },
+                                },
+                            }
+                        ]
+                    }
+                },
+            }
+        },
+    )
+
+
+def test_error_bodies_of_writes_match_the_spec(client: httpx.Client) -> None:
+    body = {"data": {"type": "profile", "attributes": {"email": "twice@example.com"}}}
+    create = catalog.get("create_profile")
+    assert client.post("/api/profiles", json=body).status_code == 201
+    duplicate = client.post("/api/profiles", json=body)
+    assert duplicate.status_code == 409
+    check(create, duplicate)
+    invalid = client.post(
+        "/api/profiles", json={"data": {"type": "profile", "attributes": {"email": "nope"}}}
+    )
+    assert invalid.status_code == 400
+    check(create, invalid)
