@@ -54,6 +54,7 @@ class FakeBackend:
             "create_event",
             "add_profiles_to_list",
             "get_profile_ids_for_list",
+            "create_list",
         }
     )
     calls: list[Call] = field(default_factory=list)
@@ -95,6 +96,8 @@ class FakeBackend:
             return Outcome(data=Resource("profile", "PNEW", {"email": email}))
         if op_id == "update_profile":
             return Outcome(data=profile(1))
+        if op_id == "create_list":
+            return Outcome(data=Resource("list", "LNEW", call.body["data"]["attributes"]))
         if op_id == "get_profile_ids_for_list":
             return Outcome(data=[profile(1), profile(2)], identifiers_only=True)
         return Outcome()  # create_event (202), add_profiles_to_list (204)

@@ -89,3 +89,23 @@ async def test_stats_count_requests_statuses_and_throttles() -> None:
     assert stats["operations"]["(unmatched)"]["statuses"] == {"404": 1}
     assert stats["requests"] == 4
     assert stats["throttled"] == 2
+
+
+async def test_an_exhausted_daily_cap_says_so_and_waits_for_simulated_midnight() -> None:
+    # POST /api/lists: 10/s, 150/m and 150/day; a factor of 0.001 leaves one of each
+    app, _, clock, base = make_app(rate_limit_factor=0.001)
+    body = {"data": {"type": "list", "attributes": {"name": "Daily"}}}
+    async with client_for(app) as c:
+        first = await c.post("/api/lists", json=body)
+        base.advance(61.0)  # burst and steady windows are free again; the day is not
+        second = await c.post("/api/lists", json=body)
+        clock.advance(24 * 3600.0)  # the next simulated day
+        base.advance(61.0)
+        third = await c.post("/api/lists", json=body)
+    assert first.status_code == 201
+    error = assert_error(second, 429, "throttled")
+    assert "daily quota" in error["detail"]
+    # START is 12:00 UTC; 61 s later, midnight is 11 h 58 min 59 s away
+    assert int(second.headers["retry-after"]) == 12 * 3600 - 61
+    assert f"Expected available in {second.headers['retry-after']} seconds." in error["detail"]
+    assert third.status_code == 201
