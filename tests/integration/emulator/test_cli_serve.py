@@ -76,6 +76,7 @@ def test_serve_prints_url_and_key_answers_and_stops_on_sigint(tmp_path: Path) ->
         (["--profiles", "-5"], "--profiles must be >= 0"),
         (["--rate-limit-algorithm", "token"], "--rate-limit-algorithm must be one of"),
         (["--api-key", "AbC123"], "--api-key must look like a Klaviyo private key"),
+        (["--data-file", "account.json"], "--data-file is not supported yet"),
     ],
 )
 def test_bad_options_are_one_clear_line(args: list[str], message: str) -> None:
