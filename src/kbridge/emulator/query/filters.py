@@ -517,11 +517,18 @@ def _coercer(kind: str, *, fold: bool) -> Callable[[Any], Any]:
 
 
 def _coerce_datetime(x: Any) -> Any:
+    """Records may keep times as datetimes, ISO strings or epoch seconds (the backend
+    stores epochs so sorting is cheap); all compare as aware UTC datetimes."""
     if isinstance(x, datetime):
         return x.astimezone(UTC) if x.tzinfo is not None else x.replace(tzinfo=UTC)
     if isinstance(x, str):
         parsed = _record_datetime(x)
         return _NO if parsed is None else parsed
+    if isinstance(x, int | float) and not isinstance(x, bool):
+        try:
+            return datetime.fromtimestamp(x, UTC)
+        except (OverflowError, OSError, ValueError):
+            return _NO
     return _NO
 
 
@@ -688,11 +695,11 @@ def compile_filter(conditions: Sequence[Condition]) -> Predicate:
     ``contains-any``/``-all`` test membership of several values in a list
     (a scalar counts as a one-element list); ``starts-with`` and
     ``ends-with`` work on strings; comparisons work on numbers and on
-    datetimes (a record may hold aware or naive (UTC) datetimes or ISO
-    strings); ``has`` is true for a non-null, non-empty value; ``equals(f,
-    null)`` is its opposite. Values of another type never match (``1`` is not
-    ``true``). ``email`` fields compare case-insensitively. ``negated``
-    inverts a condition.
+    datetimes (a record may hold aware or naive (UTC) datetimes, ISO
+    strings or epoch seconds); ``has`` is true for a non-null, non-empty
+    value and ``equals(f,null)`` is its opposite. Values of another type
+    never match (``1`` is not ``true``). ``email`` fields compare
+    case-insensitively. ``negated`` inverts a condition.
     """
     tests = tuple(_compile_condition(c) for c in conditions)
     if not tests:

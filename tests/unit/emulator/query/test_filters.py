@@ -252,6 +252,10 @@ def test_datetime_comparisons_accept_datetimes_and_iso_strings() -> None:
     assert not evaluate(flt, record(created=JAN1))
     assert not evaluate(flt, record(created=None))
     assert not evaluate(flt, record(created="not a date"))
+    assert evaluate(flt, record(created=JAN1.timestamp() + 0.5))  # epoch seconds
+    assert not evaluate(flt, record(created=JAN1.timestamp()))
+    assert not evaluate(flt, record(created=1e300))  # out of range: no match, no crash
+    assert not evaluate(flt, record(created=True))
     naive = datetime(2024, 1, 1, 0, 0, 1)  # noqa: DTZ001 - records may hold naive UTC
     assert evaluate(flt, record(created=naive))
     ge = parse_filter("greater-or-equal(datetime,2024-01-01)", EVENTS)

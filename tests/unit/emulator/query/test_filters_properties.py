@@ -295,6 +295,8 @@ def reference_positive(c: Condition, value: Any) -> bool:
                     x = datetime.fromisoformat(x)
                 except ValueError:
                     return None
+            elif isinstance(x, int | float) and not isinstance(x, bool):
+                x = datetime.fromtimestamp(x, UTC)  # epoch seconds
             if isinstance(x, datetime) and x.tzinfo is None:
                 x = x.replace(tzinfo=UTC)
         if fold and isinstance(x, str):
@@ -358,6 +360,7 @@ def record_value(field: FilterField) -> st.SearchStrategy[Any]:
         options.append(typed.map(lambda d: d.isoformat()))
         options.append(typed.map(lambda d: d.astimezone(timezone(timedelta(hours=2))).isoformat()))
         options.append(typed.map(lambda d: d.replace(tzinfo=None)))
+        options.append(typed.map(lambda d: d.timestamp()))
     return st.one_of(options)
 
 
