@@ -339,6 +339,20 @@ def _pack_order(items: list[int]) -> int:
     return aux
 
 
+def _order_properties(aux: int) -> dict[str, Any]:
+    """Item fields of an order or checkout; fresh containers each call (callers may mutate)."""
+    items = [PRODUCTS[i] for i in _order_items(aux)]
+    return {
+        "ItemNames": [p[0] for p in items],
+        "Items": [
+            {"ProductName": p[0], "Categories": [p[1]], "ItemPrice": p[2], "Quantity": 1}
+            for p in items
+        ],
+        "Categories": sorted({p[1] for p in items}),
+        "ItemCount": len(items),
+    }
+
+
 @lru_cache(maxsize=4096)
 def _message_id(seed: int, campaign: int) -> str:
     return base62_id(seed, 7000 + campaign)
@@ -352,19 +366,10 @@ def event_properties(
     Derived on demand from what the columns hold, so 2M events cost no dicts.
     """
     if metric in (M_ORDER, M_CHECKOUT):
-        items = [PRODUCTS[i] for i in _order_items(aux)]
-        order_id = str(100000 + mix64(seed, index) % 900000)
-        props: dict[str, Any] = {
-            "ItemNames": [p[0] for p in items],
-            "Items": [
-                {"ProductName": p[0], "Categories": [p[1]], "ItemPrice": p[2], "Quantity": 1}
-                for p in items
-            ],
-            "Categories": sorted({p[1] for p in items}),
-            "ItemCount": len(items),
-            "$value": value,
-        }
+        props: dict[str, Any] = _order_properties(aux)
+        props["$value"] = value
         if metric == M_ORDER:
+            order_id = str(100000 + mix64(seed, index) % 900000)
             props["OrderId"] = order_id
             props["$event_id"] = order_id
             return props, order_id

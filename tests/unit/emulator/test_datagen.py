@@ -162,3 +162,19 @@ def test_every_generated_segment_is_evaluable_and_non_trivial(backend: EmulatorB
     assert sizes["Email subscribers"] > 0
     assert sizes["Gold and platinum tier"] > 0
     assert all(n < 400 for n in sizes.values())
+
+
+def test_the_generator_imports_on_its_own() -> None:
+    """datagen uses backend.ids/models and the backend uses datagen: either may come first."""
+    import subprocess
+    import sys
+
+    for first, second in (("datagen", "backend"), ("backend", "datagen")):
+        code = (
+            f"import kbridge.emulator.{first}; import kbridge.emulator.{second}; "
+            "from kbridge.emulator.backend import EmulatorBackend"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=False
+        )
+        assert run.returncode == 0, run.stderr

@@ -4,10 +4,25 @@
 Per-tag modules (profiles, lists, segments, metrics, events, accounts, jobs,
 subscriptions) hold one method per Klaviyo operation id; ``store`` holds the
 records and indexes.
+
+``EmulatorBackend`` is imported lazily: ``kbridge.emulator.datagen`` uses this
+package's ``ids`` and ``models``, and the backend uses the generator, so an
+eager import here would make importing the generator first circular.
 """
 
 from __future__ import annotations
 
-from kbridge.emulator.backend.emulator import EmulatorBackend
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kbridge.emulator.backend.emulator import EmulatorBackend
 
 __all__ = ["EmulatorBackend"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EmulatorBackend":
+        from kbridge.emulator.backend.emulator import EmulatorBackend
+
+        return EmulatorBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

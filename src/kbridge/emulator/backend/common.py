@@ -14,7 +14,7 @@ from kbridge.emulator.backend.ids import parse_iso
 from kbridge.emulator.backend.paging import Key, paginate
 from kbridge.emulator.backend.store import Store
 from kbridge.emulator.config import EmulatorConfig
-from kbridge.emulator.query import Page, Query
+from kbridge.emulator.query import Condition, Page, Query
 from kbridge.emulator.simclock import SimClock
 
 if TYPE_CHECKING:
@@ -136,10 +136,16 @@ def page_of(
     lo: int = 0,
     hi: int | None = None,
     descending: bool | None = None,
+    conditions: tuple[Condition, ...] | None = None,
 ) -> Page[int]:
-    """Filter ``ordered`` by the call's conditions and serve the requested page."""
+    """Filter ``ordered`` by the call's conditions and serve the requested page.
+
+    ``conditions`` replaces the call's when the caller already enforced some of
+    them through its choice of index and bounds (the cursor scope still
+    covers them all).
+    """
     q: Query = call.query
-    predicate = compile_conditions(q.conditions, getters)
+    predicate = compile_conditions(q.conditions if conditions is None else conditions, getters)
     accept: Callable[[int], bool] | None
     if predicate is not None and alive is not None:
         pred, live = predicate, alive

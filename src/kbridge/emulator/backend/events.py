@@ -34,7 +34,7 @@ from kbridge.emulator.backend.profiles import (
 )
 from kbridge.emulator.backend.resource import Resource
 from kbridge.emulator.datagen import INTEGRATIONS, event_properties
-from kbridge.emulator.query import Page, Query
+from kbridge.emulator.query import Condition, Page, Query
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -150,48 +150,62 @@ class EventsBackend(TagBackend):
     def get_events(self, call: Call) -> Outcome:
         store, q = self.store, call.query
         ev = store.events
-        ordered: Sequence[int] = self._candidates(q)
+        ordered, settled = self._candidates(q)
         sort_field = q.sort.field if q.sort is not None else "datetime"
+        if sort_field not in ("datetime", "timestamp"):
+            raise InvalidError(f"cannot sort events by {sort_field!r}", parameter="sort")
         lo, hi = 0, len(ordered)
+        ts_key = ev.ts.__getitem__
         for name in ("datetime", "timestamp"):
             low, low_inc, high, high_inc = range_bounds(q.conditions, name)
-            ts_key = ev.ts.__getitem__
             if low is not None:
                 b = bisect_left if low_inc else bisect_right
                 lo = max(lo, b(ordered, low, key=ts_key))
             if high is not None:
                 b = bisect_right if high_inc else bisect_left
                 hi = min(hi, b(ordered, high, key=ts_key))
-        if sort_field not in ("datetime", "timestamp"):
-            raise InvalidError(f"cannot sort events by {sort_field!r}", parameter="sort")
         P, M = store.profiles, store.metrics
         getters: dict[str, Callable[[int], Any]] = {
             "metric_id": lambda i: M[ev.metric[i]].id,
             "profile_id": lambda i: P[ev.profile[i]].id,
             "profile": lambda i: True,
             "metric": lambda i: True,
-            "datetime": ev.ts.__getitem__,
-            "timestamp": ev.ts.__getitem__,
+            "datetime": ts_key,
+            "timestamp": ts_key,
         }
-        page = page_of(call, ordered, store.event_key, getters, lo=lo, hi=max(lo, hi))
+        # Conditions the index choice and the bisection already guarantee need no re-check.
+        remaining = tuple(
+            c
+            for c in q.conditions
+            if c not in settled
+            and not (
+                c.field in ("datetime", "timestamp") and not c.negated and c.operator != "equals"
+            )
+            and not (c.operator == "has" and not c.negated)
+        )
+        page = page_of(
+            call, ordered, store.event_key, getters, lo=lo, hi=max(lo, hi), conditions=remaining
+        )
         items = [self.event_resource(i) for i in page.items]
         return Outcome(
             data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
             included=self._included(page.items, q),
         )
 
-    def _candidates(self, q: Query) -> Sequence[int]:
-        """The narrowest time-ordered index the equality filters allow."""
+    def _candidates(self, q: Query) -> tuple[Sequence[int], tuple[Condition, ...]]:
+        """The narrowest time-ordered index the equality filters allow, and the
+        conditions that index satisfies by construction."""
         store = self.store
         pc = q.condition("profile_id", "equals")
         if pc is not None and not pc.negated:
             seq = store.by_id.get(str(pc.value))
-            return store.events_by_profile.get(seq, ()) if seq is not None else ()
+            found = store.events_by_profile.get(seq, ()) if seq is not None else ()
+            return found, (pc,)
         mc = q.condition("metric_id", "equals")
         if mc is not None and not mc.negated and not isinstance(mc.value, tuple):
             m = store.metric_by_id.get(str(condition_value(mc.value)))
-            return store.events_by_metric.get(m.index, ()) if m is not None else ()
-        return store.event_order
+            return (store.events_by_metric.get(m.index, ()) if m is not None else ()), (mc,)
+        return store.event_order, ()
 
     def _get(self, call: Call) -> int:
         eid = self.path_id(call)
