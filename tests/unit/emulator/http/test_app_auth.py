@@ -173,3 +173,34 @@ async def test_retired_revision_falls_forward_or_410_when_opted_out() -> None:
         )
     assert old.status_code == 200
     assert_error(opted_out, 410, "gone", parameter="revision")
+
+
+def test_keys_are_deterministic_per_seed_and_never_shown_in_reprs() -> None:
+    from kbridge.emulator.http.auth import generate_private_key
+
+    assert generate_private_key(42) == generate_private_key(42)
+    assert generate_private_key(42) != generate_private_key(43)
+    app, *_ = make_app()
+    state = app.state.emulator
+    minted = state.keys.mint(["profiles:read"])
+    token = state.tokens.issue(["profiles:read"], installation_id="i-1")
+    shown = repr(state) + repr(state.keys) + repr(state.tokens)
+    for secret in (KEY, minted, token):
+        assert secret not in shown
+
+
+def test_a_leap_day_revision_retires_on_the_right_day() -> None:
+    from datetime import date
+
+    from kbridge.emulator.http.errors import HttpProblem
+    from kbridge.emulator.http.revision import resolve_revision
+
+    today = date(2026, 2, 28)
+    kept = resolve_revision("2024-02-29", today=today, default="2026-01-15")
+    assert not kept.fell_forward
+    old = resolve_revision("2024-02-27", today=today, default="2026-01-15")
+    assert old.fell_forward
+    assert old.effective == "2024-02-28"
+    with pytest.raises(HttpProblem) as caught:
+        resolve_revision("2024-02-27", today=today, default="2026-01-15", fall_forward_opt_out=True)
+    assert caught.value.status == 410
