@@ -340,7 +340,12 @@ def _pack_order(items: list[int]) -> int:
 
 
 def _order_properties(aux: int) -> dict[str, Any]:
-    """Item fields of an order or checkout; fresh containers each call (callers may mutate)."""
+    """Item fields of an order or checkout: a fresh top-level dict over shared, cached items."""
+    return dict(_order_template(aux))
+
+
+@lru_cache(maxsize=65536)
+def _order_template(aux: int) -> dict[str, Any]:
     items = [PRODUCTS[i] for i in _order_items(aux)]
     return {
         "ItemNames": [p[0] for p in items],

@@ -25,7 +25,7 @@ from kbridge.emulator.backend.common import (
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.filtering import condition_value, range_bounds
-from kbridge.emulator.backend.ids import base62_id, iso, mix64
+from kbridge.emulator.backend.ids import base62_id, iso
 from kbridge.emulator.backend.models import MetricRecord, ProfileRecord
 from kbridge.emulator.backend.profiles import (
     apply_attributes,
@@ -81,7 +81,8 @@ def resolve_profile(ctx: Context, pdata: Any, pointer: str) -> ProfileRecord:
 
 
 def _uuid(seed: int, i: int) -> str:
-    a = mix64(seed, i, 77)
+    """A stable UUID-shaped string per event (display only: two multiplicative hashes)."""
+    a = ((i + 1) * 0x9E3779B97F4A7C15 ^ seed * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
     h = f"{a:016x}{(a * 0xD6E8FEB86659FD93 + i) & 0xFFFFFFFFFFFFFFFF:016x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 

@@ -59,12 +59,13 @@ def unit_float(*parts: int) -> float:
 
 #: every 10-bit value as two Crockford characters: a ULID is 13 lookups, not 26 divisions
 _PAIRS = tuple(_CROCKFORD[i >> 5] + _CROCKFORD[i & 31] for i in range(1024))
+_SHIFTS = tuple(range(120, -10, -10))
 
 
 def _encode128(ms: int, rand: int) -> str:
     value = (ms & ((1 << 48) - 1)) << 80 | (rand & ((1 << 80) - 1))
     pairs = _PAIRS
-    return "".join([pairs[(value >> shift) & 1023] for shift in range(120, -10, -10)])
+    return "".join([pairs[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def ulid(ts: float, *entropy: int) -> str:
