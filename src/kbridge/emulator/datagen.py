@@ -56,7 +56,10 @@ from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from kbridge.core.clock import utc
 from kbridge.emulator.backend.ids import base62_id, iso, mix64, ulid, unit_float
@@ -73,8 +76,11 @@ __all__ = [
     "METRICS",
     "PRODUCTS",
     "Dataset",
+    "DatasetFileError",
+    "dump",
     "event_properties",
     "generate",
+    "load",
 ]
 
 DAY = 86400.0
@@ -832,3 +838,113 @@ def generate(seed: int, profiles: int, events: int, now: datetime) -> Dataset:
         raise ValueError("profiles and events must be >= 0")
     now_ts = float(int(utc(now).timestamp()))
     return _Builder(seed, profiles, events if profiles else 0, now_ts).build()
+
+
+# -- files ---------------------------------------------------------------------------
+
+_FORMAT = "kbridge-emulator-dataset/1"
+
+
+class DatasetFileError(ValueError):
+    """A dataset file is missing, unreadable or not in this module's format."""
+
+
+def _profile_to_json(p: ProfileRecord) -> dict[str, Any]:
+    return {name: getattr(p, name) for name in ProfileRecord.__slots__}
+
+
+def _profile_from_json(raw: dict[str, Any]) -> ProfileRecord:
+    p = ProfileRecord(raw["seq"], raw["id"], raw["created"])
+    for name in ProfileRecord.__slots__:
+        if name in raw:
+            setattr(p, name, raw[name])
+    p.email_suppression = [(r, t) for r, t in p.email_suppression]
+    p.email_list_suppressions = [(lid, r, t) for lid, r, t in p.email_list_suppressions]
+    p.predictive = tuple(p.predictive) if p.predictive is not None else None
+    return p
+
+
+def dump(dataset: Dataset, path: str | Path) -> None:
+    """Write ``dataset`` as JSON (``config.data_file`` loads it back with :func:`load`)."""
+    ev = dataset.events
+    doc = {
+        "format": _FORMAT,
+        "seed": dataset.seed,
+        "now": dataset.now,
+        "account_id": dataset.account_id,
+        "account": dataset.account,
+        "params": dataset.params,
+        "profiles": [_profile_to_json(p) for p in dataset.profiles],
+        "hidden": [
+            [h.engagement_rate, h.purchase_rate, h.churn_propensity, h.churn_time, h.stage,
+             h.orders, h.revenue]
+            for h in dataset.hidden
+        ],
+        "lists": [
+            {"seq": lst.seq, "id": lst.id, "name": lst.name, "created": lst.created,
+             "updated": lst.updated, "opt_in_process": lst.opt_in_process,
+             "members": [[s, t] for s, t in lst.members.items()]}
+            for lst in dataset.lists
+        ],
+        "segments": [
+            {"seq": s.seq, "id": s.id, "name": s.name, "definition": s.definition,
+             "created": s.created, "updated": s.updated, "is_active": s.is_active,
+             "is_starred": s.is_starred}
+            for s in dataset.segments
+        ],
+        "metrics": [
+            {"index": m.index, "id": m.id, "name": m.name, "created": m.created,
+             "updated": m.updated, "integration": m.integration}
+            for m in dataset.metrics
+        ],
+        "events": {
+            "ts": list(ev.ts), "profile": list(ev.profile), "metric": list(ev.metric),
+            "value": list(ev.value), "aux": list(ev.aux), "generated": ev.generated,
+            "extra": [[i, props, uid] for i, (props, uid) in ev.extra.items()],
+        },
+    }  # fmt: skip
+    Path(path).write_bytes(orjson.dumps(doc))
+
+
+def load(path: str | Path) -> Dataset:
+    """Read a dataset written by :func:`dump`."""
+    try:
+        doc = orjson.loads(Path(path).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise DatasetFileError(f"cannot read dataset file {str(path)!r}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+        raise DatasetFileError(f"{str(path)!r} is not a {_FORMAT} file")
+    try:
+        e = doc["events"]
+        events = EventColumns(
+            ts=array("d", e["ts"]), profile=array("l", e["profile"]),
+            metric=array("l", e["metric"]), value=array("d", e["value"]),
+            aux=array("q", e["aux"]), generated=e["generated"],
+            extra={i: (props, uid) for i, props, uid in e["extra"]},
+        )  # fmt: skip
+        return Dataset(
+            seed=doc["seed"],
+            now=doc["now"],
+            account_id=doc["account_id"],
+            account=doc["account"],
+            profiles=[_profile_from_json(p) for p in doc["profiles"]],
+            lists=[
+                ListRecord(
+                    raw["seq"],
+                    raw["id"],
+                    raw["name"],
+                    raw["created"],
+                    raw["updated"],
+                    raw["opt_in_process"],
+                    dict(raw["members"]),
+                )
+                for raw in doc["lists"]
+            ],
+            segments=[SegmentRecord(**raw) for raw in doc["segments"]],
+            metrics=[MetricRecord(**raw) for raw in doc["metrics"]],
+            events=events,
+            params=doc["params"],
+            hidden=[_Hidden(*h) for h in doc["hidden"]],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetFileError(f"{str(path)!r} is malformed: {exc!r}") from None

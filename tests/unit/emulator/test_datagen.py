@@ -178,3 +178,21 @@ def test_the_generator_imports_on_its_own() -> None:
             [sys.executable, "-c", code], capture_output=True, text=True, check=False
         )
         assert run.returncode == 0, run.stderr
+
+
+def test_dump_and_load_round_trip_into_the_backend(tmp_path: Path) -> None:
+    from kbridge.emulator.datagen import DatasetFileError, dump, load
+
+    original = generate(9, 150, 1500, NOW)
+    path = tmp_path / "account.json"
+    dump(original, path)
+    assert _fingerprint(load(path)) == _fingerprint(original)
+    from_file = EmulatorBackend(
+        EmulatorConfig(seed=1, profiles=1, events=1, data_file=str(path)),
+        SimClock(ManualClock(NOW)),
+    )
+    assert from_file.account_id == original.account_id
+    assert len(from_file.store.profiles) == 150
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(DatasetFileError, match="not a"):
+        load(tmp_path / "bad.json")

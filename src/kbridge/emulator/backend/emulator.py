@@ -21,7 +21,7 @@ from kbridge.emulator.backend.segments import SegmentsBackend
 from kbridge.emulator.backend.store import Store
 from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
 from kbridge.emulator.config import EmulatorConfig
-from kbridge.emulator.datagen import Dataset, generate
+from kbridge.emulator.datagen import Dataset, generate, load
 from kbridge.emulator.simclock import SimClock
 
 __all__ = ["EmulatorBackend"]
@@ -34,7 +34,8 @@ class EmulatorBackend:
     """The in-memory Klaviyo account behind the emulator (implements ``Backend``).
 
     The account is generated from ``config.seed`` at the simulated clock's
-    current time; ``reset()`` regenerates the identical account (same ``now``).
+    current time (or read from ``config.data_file``, see ``datagen.dump``);
+    ``reset()`` restores the identical account (same ``now``).
     """
 
     def __init__(
@@ -48,8 +49,10 @@ class EmulatorBackend:
 
     def _load(self) -> None:
         data = self._dataset
+        c = self._config
+        if data is None and c.data_file is not None:
+            data = load(c.data_file)
         if data is None:
-            c = self._config
             data = generate(c.seed, c.profiles, c.events, self._generated_at)
         self._data = data
         ctx = Context(store=Store(data), clock=self._clock, config=self._config)
