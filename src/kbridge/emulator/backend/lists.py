@@ -50,15 +50,17 @@ def member_page(
     """A page of group members sorted by ``joined_group_at`` (lists and segments share it)."""
     store = backend.store
     P = store.profiles
-    cache: dict[Any, tuple[int, array[int]]] = backend.ctx.extra.setdefault("member_order", {})
+    cache: dict[Any, tuple[Any, array[int]]] = backend.ctx.extra.setdefault("member_order", {})
     cache_key = (call.operation.operation_id, call.path_params.get("id"))
+    # Segment membership is rebuilt as a new dict, so its identity is part of the stamp.
+    stamp = (store.version, id(members), len(members))
     hit = cache.get(cache_key)
-    if hit is None or hit[0] != store.version:
+    if hit is None or hit[0] != stamp:
 
         def sort_key(s: int) -> tuple[float, int]:
             return (members.get(s, 0.0), s)
 
-        hit = (store.version, array("l", sorted(members, key=sort_key)))
+        hit = (stamp, array("l", sorted(members, key=sort_key)))
         cache[cache_key] = hit
     ordered = hit[1]
 

@@ -8,8 +8,8 @@ types: ``profile-property``, ``profile-group-membership``, ``profile-metric``
 type, never silently matched.
 
 Membership is cached per segment and recomputed after any change to the
-account (``Store.version``). ``joined_group_at`` is the time a profile first
-matched, approximated as the first qualifying event in the timeframe for
+account (``Store.version``) or when the simulated minute changes.
+``joined_group_at`` is the time a profile first matched, approximated as the first qualifying event in the timeframe for
 metric conditions, the list's join time for group conditions, and the
 profile's creation time otherwise; once a member, the time is kept.
 """
@@ -71,7 +71,7 @@ class SegmentsBackend(TagBackend):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._cache: dict[str, tuple[int, Matches]] = {}
+        self._cache: dict[str, tuple[tuple[int, int], Matches]] = {}
         self._evaluating: set[str] = set()
 
     # -- membership ----------------------------------------------------------------
@@ -82,7 +82,8 @@ class SegmentsBackend(TagBackend):
         if seg is None:
             return {}
         cached = self._cache.get(segment_id)
-        if cached is not None and cached[0] == self.store.version:
+        stamp = self._stamp()
+        if cached is not None and cached[0] == stamp:
             return cached[1]
         if segment_id in self._evaluating:  # a segment defined in terms of itself
             return cached[1] if cached else {}
@@ -94,8 +95,13 @@ class SegmentsBackend(TagBackend):
         if cached is not None:
             previous = cached[1]
             fresh = {s: previous.get(s, t) for s, t in fresh.items()}
-        self._cache[segment_id] = (self.store.version, fresh)
+        self._cache[segment_id] = (stamp, fresh)
         return fresh
+
+    def _stamp(self) -> tuple[int, int]:
+        """Cache validity: the account's version and the simulated minute (relative
+        timeframes such as "in the last 30 days" move with the clock)."""
+        return (self.store.version, int(self.ctx.now() // 60))
 
     def _evaluate(self, definition: dict[str, Any]) -> Matches:
         result: Matches | None = None

@@ -207,3 +207,27 @@ def test_generated_segments_evaluate(call: Caller, backend: EmulatorBackend) -> 
     }
     assert ids <= expected
     assert len(ids) == min(100, len(expected))
+
+
+def test_relative_timeframes_follow_the_simulated_clock(
+    ecall: Caller, empty: EmulatorBackend, clock: SimClock
+) -> None:
+    _profile(ecall, email="recent@example.com")
+    ecall("create_event", body=event_body("Opened Email", {"email": "recent@example.com"}))
+    metric_id = empty.store.metric_by_name["Opened Email"].id
+    last_day = {
+        "type": "profile-metric",
+        "metric_id": metric_id,
+        "measurement": "count",
+        "measurement_filter": {"type": "numeric", "operator": "greater-than", "value": 0},
+        "timeframe_filter": {
+            "type": "date",
+            "operator": "in-the-last",
+            "unit": "day",
+            "quantity": 1,
+        },
+    }
+    sid = _segment(ecall, [last_day])
+    assert len(_ids(ecall("get_profiles_for_segment", id=sid))) == 1
+    clock.advance(2 * 86400)
+    assert _ids(ecall("get_profiles_for_segment", id=sid)) == []
