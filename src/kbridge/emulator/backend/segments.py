@@ -9,9 +9,10 @@ type, never silently matched.
 
 Membership is cached per segment and recomputed after any change to the
 account (``Store.version``) or when the simulated minute changes.
-``joined_group_at`` is the time a profile first matched, approximated as the first qualifying event in the timeframe for
-metric conditions, the list's join time for group conditions, and the
-profile's creation time otherwise; once a member, the time is kept.
+``joined_group_at`` is the time a profile first matched, approximated as
+the first qualifying event in the timeframe for metric conditions, the
+list's join time for group conditions, and the profile's creation time
+otherwise; once a member, the time is kept.
 """
 
 from __future__ import annotations
