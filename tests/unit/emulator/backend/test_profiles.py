@@ -188,3 +188,24 @@ def test_cursor_from_another_sort_is_refused(call: Caller) -> None:
     assert err.value.parameter == "page[cursor]"
     with pytest.raises(InvalidError):
         call("get_profiles", Query(cursor="garbage!"))
+
+
+@pytest.mark.parametrize("share", [0.05, 0.6])
+def test_updated_window_in_id_order(
+    call: Caller, backend: EmulatorBackend, clock: SimClock, share: float
+) -> None:
+    """Narrow windows are pre-selected from the updated index, wide ones scanned: same answer."""
+    from datetime import timedelta
+
+    ps = backend.store.profiles
+    clock.advance(10)
+    cut = clock.now()
+    clock.advance(10)
+    touched = ps[: int(len(ps) * share)]
+    for p in touched:
+        body = {"data": {"type": "profile", "id": p.id, "attributes": {"title": "x"}}}
+        call("update_profile", body=body, id=p.id)
+    q = Query(conditions=(Condition("greater-than", "updated", cut),), page_size=50)
+    assert _walk(call, "get_profiles", q) == sorted(p.id for p in touched)
+    later = Query(conditions=(Condition("greater-than", "updated", cut + timedelta(days=1)),))
+    assert _walk(call, "get_profiles", later) == []
