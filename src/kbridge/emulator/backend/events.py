@@ -14,6 +14,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from kbridge.emulator.backend.call import Outcome
 from kbridge.emulator.backend.common import (
     TagBackend,
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["EventsBackend", "ParsedEvent", "resolve_profile"]
 
 MAX_BULK_EVENTS = 1000
+MAX_BULK_BYTES = 5 * 1024 * 1024
 YEAR = 365 * 86400.0
 
 ParsedEvent = tuple[float, str, float, dict[str, Any], str | None]
@@ -251,6 +254,8 @@ class EventsBackend(TagBackend):
         return Outcome(status=202)
 
     def bulk_create_events(self, call: Call) -> Outcome:
+        if len(orjson.dumps(call.body)) > MAX_BULK_BYTES:
+            raise InvalidError("a bulk event request must not exceed 5 MB", pointer="/data")
         attrs = attributes_of(data_of(call.body, "event-bulk-create-job"))
         block = attrs.get("events-bulk-create")
         items = block.get("data") if isinstance(block, dict) else None

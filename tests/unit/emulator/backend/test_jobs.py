@@ -245,3 +245,19 @@ def test_reset_restores_the_generated_account(backend: EmulatorBackend, call: Ca
     assert len(backend.store.profiles) == before
     assert backend.store.find_identifier("email", "r@example.com") is None
     assert backend.truth()["aggregates"]["profiles"] == before
+
+
+def test_bulk_limits_are_enforced(ecall: Caller) -> None:
+    one = event_body("Bulk", {"email": "b@example.com"})["data"]["attributes"]
+    events = [{"type": "event", "attributes": {"properties": {}, "metric": one["metric"]}}] * 1001
+    item = {"type": "event-bulk-create", "attributes": {"profile": one["profile"],
+                                                        "events": {"data": events}}}  # fmt: skip
+    body = {"data": {"type": "event-bulk-create-job",
+                     "attributes": {"events-bulk-create": {"data": [item]}}}}  # fmt: skip
+    with pytest.raises(InvalidError, match="1000"):
+        ecall("bulk_create_events", body=body)
+    rows = [{"type": "profile", "attributes": {"email": f"p{k}@example.com"}} for k in range(101)]
+    suppress = {"data": {"type": "profile-suppression-bulk-create-job",
+                         "attributes": {"profiles": {"data": rows}}}}  # fmt: skip
+    with pytest.raises(InvalidError, match="100"):
+        ecall("bulk_suppress_profiles", body=suppress)
