@@ -46,7 +46,7 @@ emulator: $(STAMP) ## serve the Klaviyo emulator on 127.0.0.1:8765
 	$(BIN)/kbridge emulator serve
 
 demo: $(STAMP) ## the main job on embedded defaults (emulator + DuckDB)
-	$(BIN)/python -m kbridge.demo
+	$(BIN)/kbridge demo
 
 benchmarks: $(STAMP) ## run the benchmark tables
 	$(BIN)/python -m benchmarks

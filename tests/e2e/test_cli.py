@@ -41,3 +41,16 @@ def test_catalog_show_and_unknown_operation() -> None:
     assert bad.returncode == 1
     assert bad.stderr.startswith("error: no Klaviyo operation named 'get_unicorns'")
     assert "Traceback" not in bad.stderr
+
+
+def test_demo_pages_a_small_account_without_throttling() -> None:
+    result = run("demo", "--profiles", "150", "--events", "1200")
+    assert result.returncode == 0, result.stderr
+    assert "connected to account" in result.stdout
+    rows = {line.split()[1]: line.split() for line in result.stdout.splitlines() if "│" in line}
+    # records == expected (the emulator's ground truth), and no 429s
+    assert rows["profiles"][3] == rows["profiles"][5] == "150"
+    assert rows["events"][3] == rows["events"][5]
+    assert rows["events"][9] == rows["profiles"][9] == "0"
+    assert "complete: every record" in result.stdout
+    assert "throttled (429) 0" in result.stdout

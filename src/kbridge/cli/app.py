@@ -8,6 +8,7 @@ import typer
 
 from kbridge import __version__
 from kbridge.cli import catalog as catalog_cmd
+from kbridge.cli import demo as demo_cmd
 from kbridge.cli import emulator as emulator_cmd
 from kbridge.cli.output import fail
 from kbridge.core.errors import KbridgeError
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(emulator_cmd.app, name="emulator")
+app.command("demo")(demo_cmd.demo)
 
 
 @app.command()
