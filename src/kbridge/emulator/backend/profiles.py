@@ -261,12 +261,14 @@ class ProfilesBackend(TagBackend):
         elif sort == "email":
             ordered, key = store.email_order(), store.email_key
         else:
-            # suppression timestamps: rare, so sorted on demand
+            # suppression timestamps: rare, so sorted on demand; unsuppressed profiles
+            # come last whichever the direction (the cursor scope includes the sort)
             field = "list_suppressions" if "list_suppressions" in sort else "suppression"
+            missing = float("-inf") if q.sort is not None and q.sort.descending else float("inf")
 
             def key(s: int) -> tuple[Any, ...]:
                 sup = getattr(P[s], f"email_{field}")
-                return (min((x[-1] for x in sup), default=float("inf")), s)
+                return (min((x[-1] for x in sup), default=missing), s)
 
             ordered = sorted((p.seq for p in store.live_profiles()), key=key)
         pinned: Collection[int] | None = identifier_candidates(store, q)

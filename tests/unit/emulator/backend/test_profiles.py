@@ -209,3 +209,19 @@ def test_updated_window_in_id_order(
     assert _walk(call, "get_profiles", q) == sorted(p.id for p in touched)
     later = Query(conditions=(Condition("greater-than", "updated", cut + timedelta(days=1)),))
     assert _walk(call, "get_profiles", later) == []
+
+
+def test_sort_by_suppression_time_puts_suppressed_profiles_first(call: Caller) -> None:
+    for descending in (False, True):
+        q = Query(
+            sort=Sort("subscriptions.email.marketing.suppression.timestamp", descending),
+            page_size=3,
+            additional_fields={"profile": ("subscriptions",)},
+        )
+        page = call("get_profiles", q).data
+        assert isinstance(page, Page)
+        stamps = [
+            r.attributes["subscriptions"]["email"]["marketing"]["suppression"][0]["timestamp"]
+            for r in page.items
+        ]
+        assert stamps == sorted(stamps, reverse=descending)
