@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -48,6 +49,8 @@ MAX_BULK_EVENTS = 1000
 MAX_BULK_BYTES = 5 * 1024 * 1024
 YEAR = 365 * 86400.0
 
+_EVENT_IDENTIFIERS = frozenset({"email", "phone_number", "external_id", "anonymous_id", "_kx"})
+
 ParsedEvent = tuple[float, str, float, dict[str, Any], str | None]
 
 
@@ -70,15 +73,22 @@ def resolve_profile(ctx: Context, pdata: Any, pointer: str) -> ProfileRecord:
             pointer=f"{pointer}/attributes",
         )
     validate_profile_payload(pdata, attrs, require_identifier=False, base=pointer)
+    now = ctx.now()
     for field in ("email", "phone_number", "external_id"):
         value = attrs.get(field)
         if isinstance(value, str):
             found = store.find_identifier(field, value)
             if found is not None:
+                # The event may also update the profile; identifiers stay as they are
+                # (changing them here could collide with another profile).
+                update = {k: v for k, v in attrs.items() if k not in _EVENT_IDENTIFIERS}
+                if update:
+                    store.change_profile(
+                        found, now, partial(apply_attributes, found, update, pdata)
+                    )
                 return found
-    now = ctx.now()
     p = store.new_profile(now)
-    known = {k: v for k, v in attrs.items() if k != "anonymous_id"}
+    known = {k: v for k, v in attrs.items() if k not in ("anonymous_id", "_kx")}
     store.change_profile(p, now, lambda: apply_attributes(p, known, pdata))
     return p
 

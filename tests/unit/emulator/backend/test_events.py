@@ -178,3 +178,13 @@ def _send(ecall: Caller, empty: EmulatorBackend, uid: str, ts: int) -> str | Non
     )
     i = empty.store.unique_ids.get((empty.store.metric_by_name["Tick"].index, 0, uid))
     return None if i is None else empty.store.event_id(i)
+
+
+def test_an_event_updates_its_existing_profile(ecall: Caller, empty: EmulatorBackend) -> None:
+    ecall("create_event", body=event_body("Seen", {"email": "u@example.com"}))
+    profile = {"email": "u@example.com", "first_name": "Una", "properties": {"plan": "pro"}}
+    ecall("create_event", body=event_body("Seen", profile))
+    p = empty.store.find_identifier("email", "u@example.com")
+    assert p is not None
+    assert (p.first_name, p.properties) == ("Una", {"plan": "pro"})
+    assert len(empty.store.profiles) == 1
