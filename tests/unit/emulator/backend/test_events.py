@@ -188,3 +188,24 @@ def test_an_event_updates_its_existing_profile(ecall: Caller, empty: EmulatorBac
     assert p is not None
     assert (p.first_name, p.properties) == ("Una", {"plan": "pro"})
     assert len(empty.store.profiles) == 1
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_walking_back_with_prev_cursors_retraces_the_pages(call: Caller, descending: bool) -> None:
+    sort = Sort("datetime", descending)
+    pages: list[list[str]] = []
+    page = call("get_events", Query(sort=sort, page_size=250)).data
+    assert isinstance(page, Page)
+    while True:
+        pages.append([r.id for r in page.items])
+        if page.next_cursor is None:
+            break
+        page = call("get_events", Query(sort=sort, page_size=250, cursor=page.next_cursor)).data
+        assert isinstance(page, Page)
+    back = [[r.id for r in page.items]]
+    while page.prev_cursor is not None:
+        page = call("get_events", Query(sort=sort, page_size=250, cursor=page.prev_cursor)).data
+        assert isinstance(page, Page)
+        back.append([r.id for r in page.items])
+    assert len(pages) > 3
+    assert back[::-1] == pages

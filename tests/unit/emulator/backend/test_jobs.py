@@ -261,3 +261,11 @@ def test_bulk_limits_are_enforced(ecall: Caller) -> None:
                          "attributes": {"profiles": {"data": rows}}}}  # fmt: skip
     with pytest.raises(InvalidError, match="100"):
         ecall("bulk_suppress_profiles", body=suppress)
+
+
+def test_every_implemented_operation_is_a_catalogue_operation(empty: EmulatorBackend) -> None:
+    from kbridge import catalog
+
+    assert len(empty.implemented) >= 50
+    for op in empty.implemented:
+        assert catalog.get(op).operation_id == op
