@@ -1,0 +1,8 @@
+"""Run every benchmark with its default (README) settings."""
+
+from __future__ import annotations
+
+from benchmarks import emulator
+
+if __name__ == "__main__":
+    emulator.main([])

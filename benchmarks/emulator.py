@@ -1,0 +1,195 @@
+"""The emulator at scale: memory, page latency, and the published ceilings sustained.
+
+Three measurements, one table each (issue "Emulator core", "Scale and speed"):
+
+1. Memory: a 200k-profile, 2M-event account loaded in one process — peak RSS
+   against the 2 GiB ceiling, and how long generation took.
+2. Page latency: full pages (100 profiles; 1000 events, filtered and sorted by
+   datetime) served over loopback; median *server* time from the emulator's own
+   ``/_emulator/stats`` against the 10 ms ceiling.
+3. Sustained ceilings: GET /api/profiles and GET /api/events driven together at
+   ``--rate-limits spec`` by kbridge's paced client (``--walkers`` concurrent
+   page walkers per operation sharing one limiter) for ``--seconds``; requests
+   served per minute against the published steady limit, and 429s.
+
+The emulator runs as ``kbridge emulator serve`` in its own process, so the
+load generator does not share its interpreter lock.
+
+Usage: python -m benchmarks.emulator [--profiles 200000] [--events 2000000] [--seconds 65]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from kbridge import catalog
+from kbridge.api import AsyncClient
+
+console = Console()
+REVISION = catalog.REVISION
+
+
+class ServerProcess:
+    """``kbridge emulator serve`` in its own process, so client and server don't share a GIL."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+
+    def __enter__(self) -> ServerProcess:
+        exe = Path(sys.executable).with_name("kbridge")
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [str(exe), "emulator", "serve", "--port", "0", *self.args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        url_line = self.proc.stdout.readline()
+        key_line = self.proc.stdout.readline()
+        if "listening on" not in url_line:
+            self.proc.kill()
+            raise SystemExit(f"the emulator did not start: {url_line!r}")
+        self.load_seconds = time.perf_counter() - started
+        self.base_url = url_line.rsplit(" ", 1)[1].strip()
+        self.api_key = key_line.rsplit(" ", 1)[1].strip()
+        return self
+
+    def peak_rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _stats(base: str) -> dict[str, dict[str, object]]:
+    ops: dict[str, dict[str, object]] = httpx.get(f"{base}/_emulator/stats", timeout=30).json()[
+        "operations"
+    ]
+    return ops
+
+
+def _count(ops: dict[str, dict[str, object]], op_id: str, key: str) -> int:
+    value = ops.get(op_id, {}).get(key, 0)
+    return value if isinstance(value, int) else 0
+
+
+async def _walk(base: str, key: str, op_id: str, params: dict[str, str], pages: int) -> list[float]:
+    """Walk ``pages`` pages with kbridge's paced client; client-side seconds per page."""
+    seconds: list[float] = []
+    async with AsyncClient(key, base_url=base) as client:
+        t0 = time.perf_counter()
+        async for _ in client.iter_pages(op_id, params=params):
+            seconds.append(time.perf_counter() - t0)
+            if len(seconds) >= pages:
+                break
+            t0 = time.perf_counter()
+    return seconds
+
+
+def latency(server: ServerProcess, pages: int) -> Table:
+    table = Table(title="full pages over loopback (server time from /_emulator/stats)")
+    for col in ("request", "pages", "server p50 ms", "server p95 ms", "ceiling p50"):
+        table.add_column(col, justify="right" if col != "request" else "left")
+    cases = [
+        ("100 profiles", "get_profiles", {"page[size]": "100"}),
+        ("1000 events, -datetime", "get_events", {"page[size]": "1000", "sort": "-datetime"}),
+    ]
+    for label, op_id, params in cases:
+        walked = asyncio.run(_walk(server.base_url, server.api_key, op_id, params, pages))
+        lat = _stats(server.base_url)[op_id]["latency_ms"]
+        assert isinstance(lat, dict)
+        table.add_row(label, str(len(walked)), f"{lat['p50']:.2f}", f"{lat['p95']:.2f}", "10 ms")
+    return table
+
+
+async def _drive(base: str, key: str, seconds: float, walkers: int) -> None:
+    """Concurrent page walkers per operation, all paced by one client's shared limiter."""
+    deadline = time.monotonic() + seconds
+
+    async def walk(client: AsyncClient, op_id: str, params: dict[str, str]) -> None:
+        while time.monotonic() < deadline:
+            # Walk pages; start over at the end so the load never runs dry.
+            async for _ in client.iter_pages(op_id, params=params):
+                if time.monotonic() >= deadline:
+                    return
+
+    async with AsyncClient(key, base_url=base) as client:
+        await asyncio.gather(
+            *(walk(client, "get_profiles", {"page[size]": "100"}) for _ in range(walkers)),
+            *(walk(client, "get_events", {"page[size]": "1000"}) for _ in range(walkers)),
+        )
+
+
+def sustained(server: ServerProcess, seconds: float, walkers: int) -> Table:
+    before = _stats(server.base_url)
+    started = time.monotonic()
+    asyncio.run(_drive(server.base_url, server.api_key, seconds, walkers))
+    elapsed = time.monotonic() - started
+    after = _stats(server.base_url)
+    table = Table(title=f"published ceilings sustained ({elapsed:.0f} s, --rate-limits spec)")
+    for col in ("operation", "requests", "per minute", "ceiling /min", "% of ceiling", "429s"):
+        table.add_column(col, justify="left" if col == "operation" else "right")
+    for op_id in ("get_profiles", "get_events"):
+        requests = _count(after, op_id, "requests") - _count(before, op_id, "requests")
+        throttled = _count(after, op_id, "throttled") - _count(before, op_id, "throttled")
+        per_min = requests / elapsed * 60
+        ceiling = catalog.get(op_id).rate_limit.steady
+        table.add_row(
+            op_id,
+            str(requests),
+            f"{per_min:.0f}",
+            str(ceiling),
+            f"{per_min / ceiling:.1%}",
+            str(throttled),
+        )
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--profiles", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--pages", type=int, default=100, help="pages per latency case")
+    parser.add_argument("--seconds", type=float, default=65.0, help="sustained-load duration")
+    parser.add_argument("--walkers", type=int, default=4, help="concurrent walkers per operation")
+    args = parser.parse_args(argv)
+
+    serve_args = ["--profiles", str(args.profiles), "--events", str(args.events)]
+    with ServerProcess([*serve_args, "--rate-limits", "spec"]) as server:
+        rss = server.peak_rss_mib()
+        mem = Table(title="account held in memory (emulator process)")
+        for col in ("profiles", "events", "start s", "peak RSS MiB", "ceiling MiB", "% of ceiling"):
+            mem.add_column(col, justify="right")
+        mem.add_row(
+            f"{args.profiles:,}",
+            f"{args.events:,}",
+            f"{server.load_seconds:.1f}",
+            f"{rss:.0f}",
+            "2048",
+            f"{rss / 2048:.0%}",
+        )
+        console.print(mem)
+        console.print(latency(server, args.pages))
+        console.print(sustained(server, args.seconds, args.walkers))
+
+
+if __name__ == "__main__":
+    main()
