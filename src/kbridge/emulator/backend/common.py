@@ -41,6 +41,10 @@ class Context:
     #: set by EmulatorBackend once built (profiles need segment membership for includes)
     segments: SegmentsBackend | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: called with each event index stored through the API or a bulk job (flows trigger on it)
+    on_event: list[Callable[[int], None]] = field(default_factory=list)
+    #: called by ``run_due()`` after the jobs: other scheduled work (flow emails, deletions)
+    on_due: list[Callable[[], None]] = field(default_factory=list)
 
     def now(self) -> float:
         return self.clock.now().timestamp()

@@ -123,6 +123,8 @@ class EmulatorBackend:
 
     def run_due(self) -> None:
         self._jobs.run_due()
+        for callback in self._ctx.on_due:
+            callback()
 
     def truth(self) -> dict[str, Any]:
         return self._data.truth

@@ -353,7 +353,10 @@ class EventsBackend(TagBackend):
     def record(self, p: ProfileRecord, e: ParsedEvent) -> None:
         ts, name, value, props, unique_id = e
         metric = self._metric(name)
-        self.store.add_event(ts, p.seq, metric.index, value, props, unique_id)
+        i = self.store.add_event(ts, p.seq, metric.index, value, props, unique_id)
+        if i is not None:
+            for callback in self.ctx.on_event:
+                callback(i)
 
     def _metric(self, name: str) -> MetricRecord:
         store = self.store
