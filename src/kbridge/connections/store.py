@@ -1,0 +1,324 @@
+"""The connection store: one SQLite file, secrets sealed with AES-256-GCM.
+
+Plain columns hold what is safe to show (account, sender, base URL,
+capabilities); each connection's secrets (API key, or OAuth tokens and
+client secret) are one sealed JSON blob, so a token rotation rewrites them
+in a single transaction: after a crash either the old or the new tokens
+are on disk, never neither. Nothing is ever written in clear.
+
+The library takes paths and key bytes; only the CLI decides them from the
+environment (``KBRIDGE_HOME``, ``KBRIDGE_MASTER_KEY``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sqlite3
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+from kbridge.connections.crypto import SecretBox, load_or_create_key_file
+from kbridge.connections.errors import (
+    ConnectionNotFoundError,
+    ConnectionStoreError,
+)
+from kbridge.connections.model import ConnectionKind, ConnectionRecord, OAuthClientInfo, Sender
+from kbridge.core import Clock, SystemClock
+from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
+
+__all__ = ["KEY_FILE_NAME", "STORE_FILE_NAME", "ConnectionStore", "check_name"]
+
+STORE_FILE_NAME = "connections.sqlite3"
+KEY_FILE_NAME = "master.key"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_KEY_CHECK = b"kbridge-connection-store"
+_KEY_CHECK_AAD = b"kbridge:key-check"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS connections (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    kind          TEXT NOT NULL CHECK (kind IN ('api_key', 'oauth')),
+    base_url      TEXT NOT NULL,
+    account_id    TEXT NOT NULL,
+    account_name  TEXT,
+    sender_name   TEXT,
+    sender_email  TEXT,
+    connected_at  TEXT NOT NULL,
+    rotated_at    TEXT,
+    capabilities  TEXT NOT NULL,
+    scopes        TEXT NOT NULL,
+    oauth         TEXT,
+    secret        BLOB NOT NULL
+);
+"""
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a usable connection name (letters, digits, ``.``, ``_``, ``-``)."""
+    if not _NAME.match(name):
+        raise ConnectionStoreError(
+            f"invalid connection name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class ConnectionStore:
+    """Saved connections in ``path`` (a SQLite file); secrets sealed under ``master_key``.
+
+    Without ``master_key`` the key is read from (or created in) ``master.key``
+    beside the store, mode 0600. Opening the store with the wrong key fails at
+    once with a :class:`ConnectionStoreError`.
+    """
+
+    def __init__(
+        self, path: Path, *, master_key: bytes | None = None, clock: Clock | None = None
+    ) -> None:
+        self.path = Path(path)
+        self._clock: Clock = clock or SystemClock()
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, mode=0o700)
+        key = master_key if master_key is not None else load_or_create_key_file(self.key_file)
+        self._box = SecretBox(key)
+        self._initialise()
+
+    @property
+    def key_file(self) -> Path:
+        """Where the master key lives when it is not given explicitly."""
+        return self.path.with_name(KEY_FILE_NAME)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _db(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One short-lived connection; writes run inside ``BEGIN IMMEDIATE … COMMIT``."""
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise ConnectionStoreError(
+                f"cannot open the connection store {self.path}: {exc}"
+            ) from None
+        try:
+            conn.execute("PRAGMA secure_delete = ON")
+            if write:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            else:
+                yield conn
+        except sqlite3.DatabaseError as exc:
+            raise ConnectionStoreError(
+                f"the connection store {self.path} is unreadable ({exc}); is it a kbridge store?"
+            ) from None
+        finally:
+            conn.close()
+
+    def _initialise(self) -> None:
+        fresh = not self.path.exists()
+        if fresh:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+        with self._db(write=True) as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
+            if row is None:
+                sealed = self._box.seal(_KEY_CHECK, aad=_KEY_CHECK_AAD)
+                conn.execute("INSERT INTO meta (key, value) VALUES ('key_check', ?)", (sealed,))
+                return
+        self._box.open(bytes(row[0]), aad=_KEY_CHECK_AAD, what=f"the connection store {self.path}")
+
+    def _seal(self, name: str, secrets: Mapping[str, Any]) -> bytes:
+        return self._box.seal(dumps(dict(secrets)), aad=name.encode())
+
+    def _unseal(self, name: str, blob: bytes) -> dict[str, Any]:
+        plain = self._box.open(blob, aad=name.encode(), what=f"the secrets of connection {name!r}")
+        try:
+            value = loads(plain)
+        except JSONDecodeError:
+            raise ConnectionStoreError(f"the secrets of connection {name!r} are corrupt") from None
+        if not isinstance(value, dict):
+            raise ConnectionStoreError(f"the secrets of connection {name!r} are corrupt")
+        return cast(dict[str, Any], value)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def list(self) -> list[ConnectionRecord]:
+        """Every connection, by name."""
+        with self._db() as conn:
+            rows = conn.execute(_SELECT + " ORDER BY name").fetchall()
+        return [_record(row) for row in rows]
+
+    def get(self, name: str) -> ConnectionRecord:
+        """The connection called ``name`` (:class:`ConnectionNotFoundError` if none)."""
+        with self._db() as conn:
+            row = conn.execute(_SELECT + " WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise ConnectionNotFoundError(name)
+        return _record(row)
+
+    def exists(self, name: str) -> bool:
+        """Whether a connection called ``name`` is saved."""
+        with self._db() as conn:
+            return (
+                conn.execute("SELECT 1 FROM connections WHERE name = ?", (name,)).fetchone()
+                is not None
+            )
+
+    def secrets(self, name: str) -> dict[str, Any]:
+        """The decrypted secrets of ``name`` (``api_key``, or ``access_token``/…)."""
+        with self._db() as conn:
+            row = conn.execute("SELECT secret FROM connections WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise ConnectionNotFoundError(name)
+        return self._unseal(name, bytes(row[0]))
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        name: str,
+        *,
+        kind: ConnectionKind,
+        base_url: str,
+        account_id: str,
+        account_name: str | None,
+        sender: Sender,
+        capabilities: tuple[str, ...],
+        scopes: tuple[str, ...],
+        secrets: Mapping[str, Any],
+        oauth: OAuthClientInfo | None = None,
+    ) -> ConnectionRecord:
+        """Save a new connection, or replace the credential of an existing one in place.
+
+        Replacing (a key rotation, a re-authorisation) keeps the id and the
+        original ``connected_at`` and stamps ``rotated_at``.
+        """
+        check_name(name)
+        now = self._clock.now().isoformat()
+        oauth_json = None if oauth is None else dumps(_oauth_dict(oauth)).decode()
+        sealed = self._seal(name, secrets)
+        with self._db(write=True) as conn:
+            row = conn.execute("SELECT id FROM connections WHERE name = ?", (name,)).fetchone()
+            values = (
+                kind,
+                base_url,
+                account_id,
+                account_name,
+                sender.name,
+                sender.email,
+                dumps(list(capabilities)).decode(),
+                dumps(list(scopes)).decode(),
+                oauth_json,
+                sealed,
+            )
+            if row is None:
+                conn.execute(
+                    "INSERT INTO connections (kind, base_url, account_id, account_name, "
+                    "sender_name, sender_email, capabilities, scopes, oauth, secret, "
+                    "id, name, connected_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (*values, uuid.uuid4().hex, name, now),
+                )
+            else:
+                conn.execute(
+                    "UPDATE connections SET kind=?, base_url=?, account_id=?, account_name=?, "
+                    "sender_name=?, sender_email=?, capabilities=?, scopes=?, oauth=?, secret=?, "
+                    "rotated_at=? WHERE name=?",
+                    (*values, now, name),
+                )
+        return self.get(name)
+
+    def update_secrets(self, name: str, changes: Mapping[str, Any]) -> None:
+        """Merge ``changes`` into the secrets of ``name`` in one transaction (token rotation)."""
+        with self._db(write=True) as conn:
+            row = conn.execute("SELECT secret FROM connections WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise ConnectionNotFoundError(name)
+            merged = self._unseal(name, bytes(row[0]))
+            merged.update(changes)
+            conn.execute(
+                "UPDATE connections SET secret = ? WHERE name = ?", (self._seal(name, merged), name)
+            )
+
+    def update_capabilities(
+        self, name: str, *, capabilities: tuple[str, ...], scopes: tuple[str, ...]
+    ) -> ConnectionRecord:
+        """Record what the latest probe found the credential can serve."""
+        with self._db(write=True) as conn:
+            cursor = conn.execute(
+                "UPDATE connections SET capabilities = ?, scopes = ? WHERE name = ?",
+                (dumps(list(capabilities)).decode(), dumps(list(scopes)).decode(), name),
+            )
+            if cursor.rowcount == 0:
+                raise ConnectionNotFoundError(name)
+        return self.get(name)
+
+    def delete(self, name: str) -> None:
+        """Forget ``name`` and its secrets."""
+        with self._db(write=True) as conn:
+            cursor = conn.execute("DELETE FROM connections WHERE name = ?", (name,))
+            if cursor.rowcount == 0:
+                raise ConnectionNotFoundError(name)
+        with self._db() as conn:
+            conn.execute("VACUUM")  # drop freed pages that held the sealed secret
+
+    def __repr__(self) -> str:
+        return f"ConnectionStore(path={str(self.path)!r})"
+
+
+_SELECT = (
+    "SELECT id, name, kind, base_url, account_id, account_name, sender_name, sender_email, "
+    "connected_at, rotated_at, capabilities, scopes, oauth FROM connections"
+)
+
+
+def _oauth_dict(info: OAuthClientInfo) -> dict[str, Any]:
+    return {
+        "client_id": info.client_id,
+        "token_url": info.token_url,
+        "revoke_url": info.revoke_url,
+        "installation_id": info.installation_id,
+    }
+
+
+def _record(row: tuple[Any, ...]) -> ConnectionRecord:
+    (id_, name, kind, base_url, account_id, account_name, sender_name, sender_email) = row[:8]
+    connected_at, rotated_at, capabilities, scopes, oauth = row[8:]
+    oauth_info = None
+    if oauth:
+        data = loads(oauth)
+        oauth_info = OAuthClientInfo(
+            client_id=data["client_id"],
+            token_url=data["token_url"],
+            revoke_url=data["revoke_url"],
+            installation_id=data.get("installation_id"),
+        )
+    return ConnectionRecord(
+        id=id_,
+        name=name,
+        kind=kind,
+        base_url=base_url,
+        account_id=account_id,
+        account_name=account_name,
+        sender=Sender(name=sender_name, email=sender_email),
+        connected_at=datetime.fromisoformat(connected_at),
+        rotated_at=datetime.fromisoformat(rotated_at) if rotated_at else None,
+        capabilities=tuple(loads(capabilities)),
+        scopes=tuple(loads(scopes)),
+        oauth=oauth_info,
+    )
