@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from benchmarks import emulator
+from benchmarks import emulator, pacing
 
 if __name__ == "__main__":
+    pacing.main([])
     emulator.main([])
