@@ -18,11 +18,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import random as _random
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import anyio.from_thread
@@ -47,6 +47,23 @@ from kbridge.api.filters import validate_filter
 from kbridge.api.jsonapi import Document, Resource, decode_document
 from kbridge.api.pagination import iter_pages, iter_resources, page_params
 from kbridge.api.ratelimit import LimiterConfig, Permit, RateLimiter
+from kbridge.api.resources import (
+    AccountsService,
+    BulkService,
+    CampaignsService,
+    DataPrivacyService,
+    EventsService,
+    FlowsService,
+    ImagesService,
+    ListsService,
+    MetricsService,
+    ProfilesService,
+    ReportingService,
+    SegmentsService,
+    SubscriptionsService,
+    TagsService,
+    TemplatesService,
+)
 from kbridge.api.retry import Failure, RetryPolicy, is_idempotent, should_retry, sleep_time
 from kbridge.catalog import Operation, UnknownOperationError
 from kbridge.core import Clock, ConfigurationError, SystemClock
@@ -57,6 +74,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ApiResponse",
     "AsyncClient",
+    "BlockingService",
     "Client",
     "ClientConfig",
 ]
@@ -68,6 +86,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
 JSONAPI = "application/vnd.api+json"
 _STEADY_WINDOW = 60.0
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -201,6 +220,25 @@ class AsyncClient:
             },
             follow_redirects=False,
         )
+        self._attach_services()
+
+    def _attach_services(self) -> None:
+        """``client.profiles`` and friends: typed actions per Klaviyo tag (see api/resources)."""
+        self.accounts = AccountsService(self)
+        self.bulk = BulkService(self)
+        self.campaigns = CampaignsService(self)
+        self.data_privacy = DataPrivacyService(self)
+        self.events = EventsService(self)
+        self.flows = FlowsService(self)
+        self.images = ImagesService(self)
+        self.lists = ListsService(self)
+        self.metrics = MetricsService(self)
+        self.profiles = ProfilesService(self)
+        self.reporting = ReportingService(self)
+        self.segments = SegmentsService(self)
+        self.subscriptions = SubscriptionsService(self)
+        self.tags = TagsService(self)
+        self.templates = TemplatesService(self)
 
     # -- lifecycle ------------------------------------------------------------
     @property
@@ -637,6 +675,22 @@ class Client:
             self._portal_cm.__exit__(None, None, None)
             self._closed = True
             raise
+        a = self._async
+        self.accounts = BlockingService(self, a.accounts)
+        self.bulk = BlockingService(self, a.bulk)
+        self.campaigns = BlockingService(self, a.campaigns)
+        self.data_privacy = BlockingService(self, a.data_privacy)
+        self.events = BlockingService(self, a.events)
+        self.flows = BlockingService(self, a.flows)
+        self.images = BlockingService(self, a.images)
+        self.lists = BlockingService(self, a.lists)
+        self.metrics = BlockingService(self, a.metrics)
+        self.profiles = BlockingService(self, a.profiles)
+        self.reporting = BlockingService(self, a.reporting)
+        self.segments = BlockingService(self, a.segments)
+        self.subscriptions = BlockingService(self, a.subscriptions)
+        self.tags = BlockingService(self, a.tags)
+        self.templates = BlockingService(self, a.templates)
 
     @property
     def async_client(self) -> AsyncClient:
@@ -735,6 +789,10 @@ class Client:
             self._async.paginate(operation_id, path_params=path_params, params=params, json=json)
         )
 
+    def run(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run ``await fn()`` on the client's loop and return its result (for async helpers)."""
+        return self._portal.call(fn)
+
     def _drain(self, agen: AsyncIterator[T]) -> Iterator[T]:
         async def step() -> tuple[bool, T | None]:
             try:
@@ -781,3 +839,43 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client({self._async!r})"
+
+
+class BlockingService(Generic[S]):
+    """A service of :class:`AsyncClient` called from blocking code (``Client.profiles`` …).
+
+    Each coroutine method runs on the client's loop and returns its result;
+    each ``iter_…`` method returns an ordinary lazy iterator. The methods
+    and their parameters are exactly those of the async service ``S``.
+    """
+
+    def __init__(self, client: Client, service: S) -> None:
+        self._client = client
+        self._service = service
+
+    @property
+    def service(self) -> S:
+        """The underlying async service."""
+        return self._service
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._service, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+        if name.startswith("iter_"):
+
+            def iterate(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                return self._client._drain(attr(*args, **kwargs))
+
+            return iterate
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._client.run(lambda: attr(*args, **kwargs))
+
+        return call
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(self._service)) | {"service"})
+
+    def __repr__(self) -> str:
+        return f"BlockingService({type(self._service).__name__})"

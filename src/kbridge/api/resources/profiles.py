@@ -1,0 +1,166 @@
+"""``client.profiles``: create, read, list and update profiles (Klaviyo tag *Profiles*)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Unpack
+
+from kbridge.api.jsonapi import Resource, build_document
+from kbridge.api.resources._base import ListQuery, Service, list_params
+from kbridge.api.validation import check_email, check_payload_size, check_phone
+
+__all__ = ["LOCATION_KEYS", "ProfilesService", "profile_attributes"]
+
+LOCATION_KEYS = (
+    "address1",
+    "address2",
+    "city",
+    "country",
+    "region",
+    "zip",
+    "timezone",
+    "latitude",
+    "longitude",
+    "ip",
+)
+
+
+def profile_attributes(
+    *,
+    email: str | None = None,
+    phone_number: str | None = None,
+    external_id: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    organization: str | None = None,
+    title: str | None = None,
+    image: str | None = None,
+    locale: str | None = None,
+    location: Mapping[str, Any] | None = None,
+    properties: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Profile attributes, validated; ``None`` means "leave unchanged" and is not sent."""
+    attrs: dict[str, Any] = {}
+    if email is not None:
+        attrs["email"] = check_email(email)
+    if phone_number is not None:
+        attrs["phone_number"] = check_phone(phone_number)
+    simple = {
+        "external_id": external_id,
+        "first_name": first_name,
+        "last_name": last_name,
+        "organization": organization,
+        "title": title,
+        "image": image,
+        "locale": locale,
+    }
+    attrs.update({k: v for k, v in simple.items() if v is not None})
+    if location is not None:
+        unknown = sorted(set(location) - set(LOCATION_KEYS))
+        if unknown:
+            from kbridge.api.validation import ValidationError
+
+            raise ValidationError(
+                "location", f"unknown key(s) {', '.join(unknown)}; use {', '.join(LOCATION_KEYS)}"
+            )
+        attrs["location"] = dict(location)
+    if properties is not None:
+        check_payload_size(properties, "properties")
+        attrs["properties"] = dict(properties)
+    check_payload_size(attrs, "profile")
+    return attrs
+
+
+class ProfilesService(Service):
+    """Profiles: the people in the account, keyed by email, phone, external id or Klaviyo id."""
+
+    async def get_profiles(self, **query: Unpack[ListQuery]) -> list[Resource]:
+        """The first page of profiles (``iter_profiles`` walks them all)."""
+        return await self._page("get_profiles", query)
+
+    def iter_profiles(self, **query: Unpack[ListQuery]) -> AsyncIterator[Resource]:
+        """Every profile matching ``filter``, page by page."""
+        return self._all("get_profiles", query)
+
+    async def get_profile(
+        self,
+        profile_id: str,
+        *,
+        fields: Mapping[str, str | Sequence[str]] | None = None,
+        include: str | Sequence[str] | None = None,
+        additional_fields: Mapping[str, str | Sequence[str]] | None = None,
+    ) -> Resource:
+        params = list_params(
+            "get_profile", fields=fields, include=include, additional_fields=additional_fields
+        )
+        return await self._one("get_profile", path_params={"id": profile_id}, params=params)
+
+    async def create_profile(
+        self,
+        *,
+        email: str | None = None,
+        phone_number: str | None = None,
+        external_id: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        organization: str | None = None,
+        title: str | None = None,
+        image: str | None = None,
+        locale: str | None = None,
+        location: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> Resource:
+        """Create a profile (409 ``ConflictError`` with ``duplicate_profile_id`` if one exists)."""
+        if email is None and phone_number is None and external_id is None:
+            from kbridge.api.validation import ValidationError
+
+            raise ValidationError(
+                "email", "a profile needs at least one of email, phone_number, external_id"
+            )
+        attrs = profile_attributes(
+            email=email,
+            phone_number=phone_number,
+            external_id=external_id,
+            first_name=first_name,
+            last_name=last_name,
+            organization=organization,
+            title=title,
+            image=image,
+            locale=locale,
+            location=location,
+            properties=properties,
+        )
+        return await self._one("create_profile", json=build_document("profile", attributes=attrs))
+
+    async def update_profile(
+        self,
+        profile_id: str,
+        *,
+        email: str | None = None,
+        phone_number: str | None = None,
+        external_id: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        organization: str | None = None,
+        title: str | None = None,
+        image: str | None = None,
+        locale: str | None = None,
+        location: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> Resource:
+        """Change the given attributes; the others stay as they are."""
+        attrs = profile_attributes(
+            email=email,
+            phone_number=phone_number,
+            external_id=external_id,
+            first_name=first_name,
+            last_name=last_name,
+            organization=organization,
+            title=title,
+            image=image,
+            locale=locale,
+            location=location,
+            properties=properties,
+        )
+        body = build_document("profile", id=profile_id, attributes=attrs)
+        return await self._one("update_profile", path_params={"id": profile_id}, json=body)
