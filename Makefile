@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test check lint fmt typecheck contracts pytest demo emulator catalog benchmarks clean
+.PHONY: help install system-deps test check lint fmt typecheck contracts pytest demo emulator catalog benchmarks clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,6 +18,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install kbridge with its dev extras
 
+# The PostgreSQL tests start a throwaway server on loopback from Debian's
+# postgresql package; install it when it is missing (root, as on CI).
+system-deps: ## install Debian's postgresql server binaries if missing
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then \
+	  true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's postgresql for the warehouse tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+	  echo "PostgreSQL server binaries (initdb) are missing: install Debian's postgresql package" >&2; exit 1; \
+	fi
+
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/ruff format --check src tests scripts benchmarks
@@ -28,7 +41,7 @@ typecheck: $(STAMP) ## mypy --strict on src
 contracts: $(STAMP) ## the layer arrows of docs/architecture.md
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) ## the test suite
+pytest: $(STAMP) system-deps ## the test suite
 	$(BIN)/pytest
 
 check: lint typecheck contracts ## static checks only
