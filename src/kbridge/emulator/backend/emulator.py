@@ -10,16 +10,20 @@ from typing import Any
 
 from kbridge.emulator.backend.accounts import AccountsBackend
 from kbridge.emulator.backend.call import Call, Outcome
+from kbridge.emulator.backend.campaigns import CampaignsBackend, outbox_of
 from kbridge.emulator.backend.common import Context, TagBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
 from kbridge.emulator.backend.events import EventsBackend
 from kbridge.emulator.backend.jobs import JobsBackend
 from kbridge.emulator.backend.lists import ListsBackend
 from kbridge.emulator.backend.metrics import MetricsBackend
+from kbridge.emulator.backend.outbox import Outbox
 from kbridge.emulator.backend.profiles import ProfilesBackend
+from kbridge.emulator.backend.reporting import ReportingBackend
 from kbridge.emulator.backend.segments import SegmentsBackend
 from kbridge.emulator.backend.store import Store
 from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
+from kbridge.emulator.backend.templates import TemplatesBackend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.datagen import Dataset, generate, load
 from kbridge.emulator.simclock import SimClock
@@ -69,6 +73,9 @@ class EmulatorBackend:
             EventsBackend(ctx),
             jobs,
             SubscriptionsBackend(ctx),
+            TemplatesBackend(ctx),
+            CampaignsBackend(ctx, hidden=data.hidden),
+            ReportingBackend(ctx),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
@@ -111,6 +118,11 @@ class EmulatorBackend:
     def store(self) -> Store:
         """The live store (for tests and the control plane; not part of ``Backend``)."""
         return self._ctx.store
+
+    @property
+    def outbox(self) -> Outbox:
+        """Sent campaign emails and verified senders (for ``/_emulator/outbox``/``senders``)."""
+        return outbox_of(self._ctx)
 
     def dispatch(self, call: Call) -> Outcome:
         op = call.operation.operation_id

@@ -1,0 +1,388 @@
+"""Campaign and flow values reports, computed from the account's own events.
+
+Every figure can be recounted from ``GET /api/events``: a message's events
+are those whose ``$message`` property names it (flow messages also carry
+``$flow``), inside the report's timeframe.
+
+* recipients = delivered + bounced; delivered = Received Email events;
+  bounced = Bounced Email events.
+* opens/clicks count events; ``*_unique`` and the rates count profiles
+  (rates divide by delivered; click_to_open_rate by unique openers).
+* conversions: each conversion-metric event is attributed (last touch) to
+  the message of the profile's most recent Opened or Clicked Email in the
+  five days before it; conversion_value sums their values.
+* unsubscribes / spam_complaints: Unsubscribed / Marked Email as Spam events
+  carrying the message.
+
+SMS spend statistics have no events in the emulator and answer 400 by name.
+"""
+
+from __future__ import annotations
+
+import zlib
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from kbridge.catalog import FilterField
+from kbridge.emulator.backend.call import Outcome
+from kbridge.emulator.backend.campaigns import campaigns_of
+from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of
+from kbridge.emulator.backend.errors import InvalidError
+from kbridge.emulator.backend.filtering import compile_conditions
+from kbridge.emulator.backend.ids import parse_iso
+from kbridge.emulator.backend.resource import Linkage, Resource
+from kbridge.emulator.datagen import event_properties
+from kbridge.emulator.query.filters import parse_filter
+
+if TYPE_CHECKING:
+    from kbridge.emulator.backend.call import Call
+
+__all__ = ["ATTRIBUTION_WINDOW", "ReportingBackend", "timeframe_bounds"]
+
+#: last-touch attribution window for conversions
+ATTRIBUTION_WINDOW = 5 * 86400.0
+_PTR = "/data/attributes"
+SUPPORTED = (
+    "average_order_value", "bounce_rate", "bounced", "bounced_or_failed", "bounced_or_failed_rate",
+    "click_rate", "click_to_open_rate", "clicks", "clicks_unique", "conversion_rate",
+    "conversion_uniques", "conversion_value", "conversions", "delivered", "delivery_rate",
+    "failed", "failed_rate", "open_rate", "opens", "opens_unique", "recipients",
+    "revenue_per_recipient", "spam_complaint_rate", "spam_complaints", "unsubscribe_rate",
+    "unsubscribe_uniques", "unsubscribes",
+)  # fmt: skip
+#: Klaviyo's statistics the emulator has no events for (SMS segments and spend)
+UNSUPPORTED = (
+    "message_segment_count_sum", "text_message_credit_usage_amount", "text_message_roi",
+    "text_message_spend",
+)  # fmt: skip
+TIMEFRAME_KEYS = (
+    "today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_year",
+    "last_year", "last_7_days", "last_30_days", "last_90_days", "last_3_months",
+    "last_12_months", "last_365_days",
+)  # fmt: skip
+_METRICS = {
+    "Received Email": "delivered", "Bounced Email": "bounced", "Opened Email": "opens",
+    "Clicked Email": "clicks", "Unsubscribed": "unsubscribes",
+    "Marked Email as Spam": "spam_complaints",
+}  # fmt: skip
+_TOUCHES = ("Opened Email", "Clicked Email")
+
+
+def _fields(names: tuple[str, ...]) -> list[FilterField]:
+    return [FilterField(n, single=("equals",), list=("contains-any",), value_type="string")
+            for n in names]  # fmt: skip
+
+
+class _Kind:
+    """What differs between campaign and flow reports."""
+
+    def __init__(self, rtype: str, group_by: tuple[str, ...], default: tuple[str, ...],
+                 related: str) -> None:  # fmt: skip
+        self.rtype = rtype
+        self.group_by = group_by
+        self.default = default
+        self.related = related
+        self.fields = _fields(group_by)
+
+
+CAMPAIGN = _Kind("campaign-values-report",
+                 ("campaign_id", "campaign_message_id", "campaign_message_name", "send_channel"),
+                 ("campaign_id", "campaign_message_id", "send_channel"), "campaign")  # fmt: skip
+FLOW = _Kind("flow-values-report", ("flow_id", "flow_message_id", "send_channel"),
+             ("flow_id", "flow_message_id", "send_channel"), "flow")  # fmt: skip
+
+
+def timeframe_bounds(value: Any, now: float, tz: ZoneInfo) -> tuple[float, float]:
+    """``[start, end)`` epoch seconds of a report timeframe, in the account's timezone."""
+    ptr = f"{_PTR}/timeframe"
+    if not isinstance(value, dict):
+        raise InvalidError("timeframe is required: {\"key\": …} or {\"start\": …, \"end\": …}",
+                           pointer=ptr)  # fmt: skip
+    if "key" in value:
+        return _key_bounds(value["key"], now, tz)
+    try:
+        start = _local(parse_iso(str(value.get("start"))), tz)
+        end = _local(parse_iso(str(value.get("end"))), tz)
+    except ValueError:
+        raise InvalidError("timeframe start and end must be ISO 8601 datetimes",
+                           pointer=ptr) from None  # fmt: skip
+    if end <= start:
+        raise InvalidError("timeframe end must be after start", pointer=f"{ptr}/end")
+    if end - start > 366 * 86400:
+        raise InvalidError("a report timeframe spans at most one year", pointer=ptr)
+    return start, end
+
+
+def _local(ts: float, tz: ZoneInfo) -> float:
+    """The same wall-clock time read in ``tz``: Klaviyo ignores the offset given."""
+    wall = datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+    return wall.replace(tzinfo=tz).timestamp()
+
+
+def _key_bounds(key: Any, now: float, tz: ZoneInfo) -> tuple[float, float]:
+    if key not in TIMEFRAME_KEYS:
+        raise InvalidError(f"timeframe.key must be one of {', '.join(TIMEFRAME_KEYS)}",
+                           pointer=f"{_PTR}/timeframe/key")  # fmt: skip
+    today = datetime.fromtimestamp(now, tz).date()
+
+    def at(d: date) -> float:
+        return datetime.combine(d, time(), tz).timestamp()
+
+    def month_start(d: date, back: int = 0) -> date:
+        y, m = divmod(d.year * 12 + d.month - 1 - back, 12)
+        return date(y, m + 1, 1)
+
+    week = today - timedelta(days=today.weekday())
+    spans: dict[str, tuple[date, date]] = {
+        "today": (today, today + timedelta(1)),
+        "yesterday": (today - timedelta(1), today),
+        "this_week": (week, today + timedelta(1)),
+        "last_week": (week - timedelta(7), week),
+        "this_month": (month_start(today), today + timedelta(1)),
+        "last_month": (month_start(today, 1), month_start(today)),
+        "this_year": (date(today.year, 1, 1), today + timedelta(1)),
+        "last_year": (date(today.year - 1, 1, 1), date(today.year, 1, 1)),
+        "last_3_months": (month_start(today, 3), month_start(today)),
+        "last_12_months": (month_start(today, 12), month_start(today)),
+    }
+    if key in spans:
+        lo, hi = spans[key]
+        return at(lo), at(hi)
+    days = int(key.split("_")[1])
+    return at(today - timedelta(days)), at(today)
+
+
+class ReportingBackend(TagBackend):
+    operations = frozenset({"query_campaign_values", "query_flow_values"})
+
+    def query_campaign_values(self, call: Call) -> Outcome:
+        return self._report(call, CAMPAIGN)
+
+    def query_flow_values(self, call: Call) -> Outcome:
+        return self._report(call, FLOW)
+
+    # -- request ---------------------------------------------------------------------
+
+    def _report(self, call: Call, kind: _Kind) -> Outcome:
+        attrs = attributes_of(data_of(call.body, kind.rtype))
+        stats = _statistics(attrs.get("statistics"))
+        metric_id = attrs.get("conversion_metric_id")
+        if not isinstance(metric_id, str) or not metric_id:
+            raise InvalidError("conversion_metric_id is required",
+                               pointer=f"{_PTR}/conversion_metric_id")  # fmt: skip
+        conversion = self.store.metric_by_id.get(metric_id)
+        if conversion is None:
+            raise InvalidError(f"conversion_metric_id {metric_id!r} is not a metric of this "
+                               "account", pointer=f"{_PTR}/conversion_metric_id")  # fmt: skip
+        tz = ZoneInfo(str(self.store.account.get("timezone") or "UTC"))
+        start, end = timeframe_bounds(attrs.get("timeframe"), self.ctx.now(), tz)
+        group_by = _group_by(attrs.get("group_by"), kind)
+        keep: Callable[[dict[str, Any]], bool] | None = None
+        if attrs.get("filter") not in (None, ""):
+            if not isinstance(attrs["filter"], str):
+                raise InvalidError("filter must be a string", pointer=f"{_PTR}/filter")
+            conditions = parse_filter(attrs["filter"], call.operation, fields=kind.fields,
+                                      pointer=f"{_PTR}/filter")  # fmt: skip
+            keep = compile_conditions(conditions, {f.name: _getter(f.name) for f in kind.fields})
+        groups = self._aggregate(kind, conversion.index, start, end)
+        results = []
+        related: list[str] = []
+        merged: dict[tuple[Any, ...], _Tally] = {}
+        for tally in groups:
+            labels = tally.labels
+            if keep is not None and not keep(labels):
+                continue
+            key = tuple(labels[g] for g in group_by)
+            merged.setdefault(key, _Tally()).add(tally)
+            related.append(labels[f"{kind.related}_id"])
+        for key in sorted(merged, key=lambda k: tuple(str(v) for v in k)):
+            results.append({"groupings": dict(zip(group_by, key, strict=True)),
+                            "statistics": merged[key].statistics(stats)})  # fmt: skip
+        ident = f"{zlib.crc32(repr((stats, start, end, group_by)).encode()):08x}"
+        rel: dict[str, Linkage] = {
+            f"{kind.related}s": [(kind.related, i) for i in dict.fromkeys(sorted(related))]
+        }
+        return Outcome(data=Resource(kind.rtype, ident, {"results": results}, relationships=rel))
+
+    # -- counting ---------------------------------------------------------------------
+
+    def _props(self, i: int) -> dict[str, Any]:
+        ev = self.store.events
+        if i < ev.generated:
+            return event_properties(self.store.seed, i, ev.metric[i], ev.aux[i], ev.value[i])[0]
+        return ev.extra.get(i, ({}, None))[0]
+
+    def _labels(self, kind: _Kind, props: dict[str, Any]) -> dict[str, Any] | None:
+        """The grouping values of an event's message, or None when not this kind's message."""
+        mid = props.get("$message")
+        if not isinstance(mid, str):
+            return None
+        if kind is FLOW:
+            flow = props.get("$flow")
+            if not isinstance(flow, str):
+                return None
+            return {"flow_id": flow, "flow_message_id": mid, "send_channel": "email"}
+        if props.get("$flow"):
+            return None
+        campaigns = campaigns_of(self.ctx)
+        found = campaigns.message_campaign(mid) if campaigns is not None else None
+        if found is None:
+            return None
+        c, m = found
+        return {"campaign_id": c.id, "campaign_message_id": m.id,
+                "campaign_message_name": m.definition.get("label") or c.name,
+                "send_channel": m.channel}  # fmt: skip
+
+    def _aggregate(self, kind: _Kind, conversion: int, start: float,
+                   end: float) -> list[_Tally]:  # fmt: skip
+        store = self.store
+        ev = store.events
+        tallies: dict[Any, _Tally] = {}
+        labels_of: dict[str, dict[str, Any] | None] = {}
+
+        def labels(props: dict[str, Any]) -> dict[str, Any] | None:
+            key = f"{props.get('$flow')}|{props.get('$message')}"
+            if key not in labels_of:
+                labels_of[key] = self._labels(kind, props)
+            return labels_of[key]
+
+        def tally(lab: dict[str, Any]) -> _Tally:
+            key = tuple(sorted(lab.items()))
+            if key not in tallies:
+                tallies[key] = _Tally(lab)
+            return tallies[key]
+
+        touches: dict[int, list[tuple[float, str]]] = defaultdict(list)
+        for name, stat in _METRICS.items():
+            metric = store.metric_by_name.get(name)
+            if metric is None:
+                continue
+            for i in store.events_by_metric.get(metric.index, ()):
+                ts = ev.ts[i]
+                if ts > end:
+                    break
+                touch = name in _TOUCHES and ts >= start - ATTRIBUTION_WINDOW
+                if ts < start and not touch:
+                    continue
+                props = self._props(i)
+                lab = labels(props)
+                if lab is None:
+                    continue
+                if touch:
+                    touches[ev.profile[i]].append((ts, str(props["$message"])))
+                if ts >= start:
+                    tally(lab).count(stat, ev.profile[i])
+        by_message = {lab[f"{kind.related}_message_id"]: lab for lab in labels_of.values() if lab}
+        for seq in touches:
+            touches[seq].sort()
+        for i in store.events_by_metric.get(conversion, ()):
+            ts = ev.ts[i]
+            if ts < start:
+                continue
+            if ts >= end:
+                break
+            mine = touches.get(ev.profile[i])
+            if not mine:
+                continue
+            k = bisect_right(mine, (ts, "\uffff")) - 1
+            if k < 0 or ts - mine[k][0] > ATTRIBUTION_WINDOW:
+                continue
+            tally(by_message[mine[k][1]]).convert(ev.profile[i], ev.value[i])
+        return list(tallies.values())
+
+
+class _Tally:
+    """Counts of one message (or group of messages) and the profiles behind them."""
+
+    def __init__(self, labels: dict[str, Any] | None = None) -> None:
+        self.labels = labels or {}
+        self.counts: dict[str, int] = defaultdict(int)
+        self.people: dict[str, set[int]] = defaultdict(set)
+        self.value = 0.0
+
+    def count(self, stat: str, profile: int) -> None:
+        self.counts[stat] += 1
+        self.people[stat].add(profile)
+
+    def convert(self, profile: int, value: float) -> None:
+        self.count("conversions", profile)
+        self.value += value
+
+    def add(self, other: _Tally) -> None:
+        for k, v in other.counts.items():
+            self.counts[k] += v
+        for k, s in other.people.items():
+            self.people[k] |= s
+        self.value += other.value
+
+    def statistics(self, names: list[str]) -> dict[str, float | int]:
+        c, u = self.counts, {k: len(v) for k, v in self.people.items()}
+        delivered, bounced = c["delivered"], c["bounced"]
+        recipients = delivered + bounced
+
+        def rate(n: float, d: float) -> float:
+            return round(n / d, 4) if d else 0.0
+
+        values: dict[str, float | int] = {
+            "recipients": recipients, "delivered": delivered, "bounced": bounced,
+            "failed": 0, "bounced_or_failed": bounced, "opens": c["opens"],
+            "opens_unique": u.get("opens", 0), "clicks": c["clicks"],
+            "clicks_unique": u.get("clicks", 0), "unsubscribes": c["unsubscribes"],
+            "unsubscribe_uniques": u.get("unsubscribes", 0),
+            "spam_complaints": c["spam_complaints"], "conversions": c["conversions"],
+            "conversion_uniques": u.get("conversions", 0),
+            "conversion_value": round(self.value, 2),
+        }  # fmt: skip
+        values |= {
+            "delivery_rate": rate(delivered, recipients), "bounce_rate": rate(bounced, recipients),
+            "failed_rate": 0.0, "bounced_or_failed_rate": rate(bounced, recipients),
+            "open_rate": rate(values["opens_unique"], delivered),
+            "click_rate": rate(values["clicks_unique"], delivered),
+            "click_to_open_rate": rate(values["clicks_unique"], values["opens_unique"]),
+            "unsubscribe_rate": rate(values["unsubscribe_uniques"], delivered),
+            "spam_complaint_rate": rate(u.get("spam_complaints", 0), delivered),
+            "conversion_rate": rate(values["conversion_uniques"], delivered),
+            "revenue_per_recipient": rate(self.value, delivered),
+            "average_order_value": rate(self.value, c["conversions"]),
+        }  # fmt: skip
+        return {name: values[name] for name in names}
+
+
+def _statistics(value: Any) -> list[str]:
+    ptr = f"{_PTR}/statistics"
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise InvalidError("statistics must be a non-empty list of statistic names", pointer=ptr)
+    unsupported = [v for v in value if v in UNSUPPORTED]
+    if unsupported:
+        raise InvalidError(f"the emulator cannot compute {', '.join(unsupported)} (no SMS spend "
+                           "data); ask for other statistics", pointer=ptr)  # fmt: skip
+    unknown = [v for v in value if v not in SUPPORTED]
+    if unknown:
+        raise InvalidError(f"unknown statistic(s): {', '.join(unknown)}", pointer=ptr)
+    return list(dict.fromkeys(value))
+
+
+def _group_by(value: Any, kind: _Kind) -> tuple[str, ...]:
+    ptr = f"{_PTR}/group_by"
+    if value is None:
+        return kind.default
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidError("group_by must be a list of attribute names", pointer=ptr)
+    unknown = [v for v in value if v not in kind.group_by]
+    if unknown:
+        raise InvalidError(f"the emulator cannot group {kind.related} reports by "
+                           f"{', '.join(unknown)}; use {', '.join(kind.group_by)}",
+                           pointer=ptr)  # fmt: skip
+    required = kind.default[:2]
+    missing = [r for r in required if r not in value]
+    if missing:
+        raise InvalidError(f"group_by must include {', '.join(missing)}", pointer=ptr)
+    return tuple(dict.fromkeys(value))
+
+
+def _getter(name: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda labels: labels.get(name)
