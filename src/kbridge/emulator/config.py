@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["EmulatorConfig", "RateLimitAlgorithm"]
+__all__ = ["EmulatorConfig", "OAuthConsent", "RateLimitAlgorithm"]
 
 RateLimitAlgorithm = Literal["fixed-window", "leaky-bucket"]
+#: how ``/oauth/authorize`` answers: approve at once, show a consent form, or refuse
+OAuthConsent = Literal["auto", "page", "deny"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +34,13 @@ class EmulatorConfig:
     #: optional JSON file to load the account from instead of generating it
     data_file: str | None = None
     extra_revisions: tuple[str, ...] = field(default_factory=tuple)
+    #: fault injection on ``/api/*``, e.g. ``"http500=0.02,latency=20ms±10ms"`` (``None`` = off)
+    faults: str | None = None
+    #: ``/oauth/authorize``: ``auto`` approves, ``page`` shows a consent form, ``deny`` refuses
+    oauth_consent: OAuthConsent = "auto"
+    #: simulated seconds an OAuth access token lives (``expires_in`` in the token response)
+    oauth_access_token_ttl: float = 3600.0
+    #: simulated seconds an authorization code can be exchanged
+    oauth_code_ttl: float = 600.0
+    #: simulated seconds a refresh token lives after it is issued (``None`` = forever)
+    oauth_refresh_token_ttl: float | None = 90 * 24 * 3600.0

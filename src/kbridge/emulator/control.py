@@ -9,6 +9,8 @@ Tests and benchmarks drive the emulator through it::
     GET  /_emulator/clock    {"now": …}
     POST /_emulator/clock    {"advance_seconds": N} → moves simulated time, runs due work
     POST /_emulator/reset    a fresh account from the seed (keys and tokens are kept)
+    POST /_emulator/oauth-clients  {"redirect_uris": [...]} → 201 {"client_id", "client_secret",
+                             "redirect_uris"}: an app that may run the /oauth/… flow
     GET  /_emulator/truth    the synthetic account's ground truth
 
 A request from a non-loopback address gets 403: the plane mints full keys.
@@ -146,6 +148,24 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
             state.backend.run_due()
         return _json({"now": state.clock.now()})
 
+    async def oauth_clients(request: Request) -> Response:
+        body = await _object_body(request)
+        uris = body.get("redirect_uris")
+        if not isinstance(uris, list):
+            raise _BadRequest('"redirect_uris" must be a non-empty list of absolute URIs')
+        try:
+            client = state.oauth.register_client(uris)
+        except ValueError as exc:
+            raise _BadRequest(str(exc)) from None
+        return _json(
+            {
+                "client_id": client.client_id,
+                "client_secret": client.client_secret,
+                "redirect_uris": list(client.redirect_uris),
+            },
+            201,
+        )
+
     async def reset(request: Request) -> Response:
         state.reset()
         return _json({"reset": True, "account_id": state.backend.account_id})
@@ -159,5 +179,6 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         Route(f"{PREFIX}/tokens", _guarded(tokens), methods=["POST"]),
         Route(f"{PREFIX}/clock", _guarded(clock), methods=["GET", "POST"]),
         Route(f"{PREFIX}/reset", _guarded(reset), methods=["POST"]),
+        Route(f"{PREFIX}/oauth-clients", _guarded(oauth_clients), methods=["POST"]),
         Route(f"{PREFIX}/truth", _guarded(truth), methods=["GET"]),
     ]

@@ -43,6 +43,7 @@ from kbridge.emulator.http.jsonapi import RequestContext, render_outcome
 from kbridge.emulator.http.params import parse_query
 from kbridge.emulator.http.revision import resolve_revision
 from kbridge.emulator.http.state import EmulatorState, new_rate_limiter
+from kbridge.emulator.oauth import oauth_routes
 from kbridge.emulator.query import InvalidCursorError
 from kbridge.emulator.simclock import SimClock
 
@@ -252,6 +253,7 @@ def create_app(
     handler = _Handler(state)
     routes: list[Any] = [
         *control_routes(state),
+        *oauth_routes(state.oauth, lambda: state.config.oauth_consent),
         # Every method reaches the handler, so unknown ones get Klaviyo's JSON 405.
         Route("/{path:path}", handler.__call__, methods=[*_METHODS, "HEAD", "OPTIONS"]),
     ]

@@ -10,6 +10,7 @@ from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.http.auth import InMemoryTokenStore, KeyStore
 from kbridge.emulator.http.ratelimit import RateLimiter
 from kbridge.emulator.http.stats import Stats
+from kbridge.emulator.oauth import OAuthAuthority
 from kbridge.emulator.simclock import SimClock
 
 __all__ = ["EmulatorState", "new_rate_limiter"]
@@ -41,6 +42,19 @@ class EmulatorState:
     tokens: InMemoryTokenStore
     limiter: RateLimiter
     stats: Stats = field(default_factory=Stats)
+    #: the OAuth authorization server; its access tokens live in ``tokens``
+    oauth: OAuthAuthority = field(init=False)
+
+    def __post_init__(self) -> None:
+        config = self.config
+        self.oauth = OAuthAuthority(
+            clock=self.clock,
+            tokens=self.tokens,
+            account_id=lambda: self.backend.account_id,
+            access_token_ttl=config.oauth_access_token_ttl,
+            code_ttl=config.oauth_code_ttl,
+            refresh_token_ttl=config.oauth_refresh_token_ttl,
+        )
 
     @property
     def api_key(self) -> str:
@@ -50,8 +64,9 @@ class EmulatorState:
     def reset(self) -> None:
         """A fresh account from the seed: data regenerated, windows and stats cleared.
 
-        Keys and tokens are kept: they are how the caller reaches the account,
-        and a test suite that minted a scoped key expects it to keep working.
+        Keys, tokens and OAuth clients and grants are kept: they are how the
+        caller reaches the account, and a test suite that minted a scoped key
+        expects it to keep working.
         """
         self.backend.reset()
         self.limiter = new_rate_limiter(self.config, self.clock)
