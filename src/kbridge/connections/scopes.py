@@ -34,6 +34,7 @@ __all__ = [
     "parse_capabilities",
     "plan_scopes",
     "probe_operation",
+    "scopes_named_in",
 ]
 
 ACTIONS_PREFIX = "actions:"
@@ -253,13 +254,19 @@ def capabilities_needing(operation_id: str) -> tuple[str, ...]:
 _MISSING = re.compile(r"[Mm]issing scopes?(?:\(s\))?[^:]*:\s*([A-Za-z0-9_:,\s-]+)")
 
 
+def scopes_named_in(err: PermissionDeniedError) -> tuple[str, ...]:
+    """The scopes a 403's detail names as missing ("Missing scope(s) for …: a, b"), if any."""
+    match = _MISSING.search(err.detail or "")
+    if not match:
+        return ()
+    return tuple(s.strip().rstrip(".") for s in match.group(1).split(",") if ":" in s)
+
+
 def missing_scopes(err: PermissionDeniedError) -> tuple[str, ...]:
     """The scopes a 403 says are missing; else all the operation's scopes."""
-    match = _MISSING.search(err.detail or "")
-    if match:
-        found = tuple(s.strip() for s in match.group(1).split(",") if ":" in s)
-        if found:
-            return found
+    found = scopes_named_in(err)
+    if found:
+        return found
     if err.required_scopes:
         return tuple(err.required_scopes)
     if err.operation_id:

@@ -1,0 +1,391 @@
+"""Connecting, rotating, testing and disconnecting — the verbs the CLI (and you) call.
+
+Every credential is verified against Klaviyo before it is saved
+(``GET /api/accounts``, Klaviyo's "test my key" call), and probed for the
+capabilities it can serve. Nothing is saved when verification fails, when an
+OAuth redirect is forged or consent denied, or when a rotated key belongs to
+another account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import anyio.to_thread
+import httpx
+
+from kbridge.api import DEFAULT_BASE_URL, AsyncClient, StaticTokenProvider, TokenProvider
+from kbridge.api.auth import PrivateKeyAuth
+from kbridge.connections.errors import (
+    ConnectionConflictError,
+    ConnectionsError,
+    OAuthError,
+)
+from kbridge.connections.model import (
+    ConnectionRecord,
+    OAuthClientInfo,
+    Sender,
+    TokenSet,
+)
+from kbridge.connections.oauth import (
+    LoopbackReceiver,
+    OAuthClient,
+    OAuthSession,
+    Pkce,
+    authorize_url,
+    exchange_code,
+    new_state,
+)
+from kbridge.connections.probe import DEFAULT_PROBED, ProbeReport, probe_capabilities
+from kbridge.connections.store import ConnectionStore, check_name
+from kbridge.core import Clock, SystemClock
+
+__all__ = [
+    "AccountInfo",
+    "ConnectResult",
+    "ConnectionCredentials",
+    "StoredTokens",
+    "check_connection",
+    "connect_with_key",
+    "connect_with_oauth",
+    "disconnect",
+    "open_credentials",
+    "verify_account",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """What ``GET /api/accounts`` says about the account a credential opens."""
+
+    id: str
+    name: str | None
+    sender: Sender
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectResult:
+    """A saved connection, what the probe found, and whether an existing one was rotated."""
+
+    record: ConnectionRecord
+    report: ProbeReport
+    rotated: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConnectionCredentials:
+    """Everything needed to build a client for a saved connection; secrets stay out of reprs.
+
+    Exactly one of ``api_key`` and ``token_provider`` is set.
+    """
+
+    name: str
+    connection_id: str
+    base_url: str
+    account_id: str
+    api_key: str | None = field(default=None, repr=False)
+    token_provider: TokenProvider | None = field(default=None, repr=False)
+
+    def client(self, **kwargs: Any) -> AsyncClient:
+        """An :class:`AsyncClient` for this connection (``kwargs`` as for AsyncClient)."""
+        return AsyncClient(
+            self.api_key,
+            token_provider=self.token_provider,
+            installation_id=self.account_id if self.token_provider is not None else None,
+            base_url=self.base_url,
+            **kwargs,
+        )
+
+
+async def verify_account(client: AsyncClient) -> AccountInfo:
+    """The account behind ``client``'s credential (raises the API error if it is refused)."""
+    document = await client.get_document("get_accounts")
+    if not document.resources:
+        raise ConnectionsError("GET /api/accounts returned no account for this credential")
+    account = document.resources[0]
+    if not account.id:
+        raise ConnectionsError("GET /api/accounts returned an account without an id")
+    contact = account.attributes.get("contact_information") or {}
+    return AccountInfo(
+        id=account.id,
+        name=contact.get("organization_name"),
+        sender=Sender(
+            name=contact.get("default_sender_name"),
+            email=contact.get("default_sender_email"),
+        ),
+    )
+
+
+def _check_rotation(
+    store: ConnectionStore, name: str, account: AccountInfo, kind: str
+) -> ConnectionRecord | None:
+    """The existing connection if this is a rotation; refuse a swap to another account."""
+    if not store.exists(name):
+        return None
+    old = store.get(name)
+    if old.account_id != account.id:
+        raise ConnectionConflictError(
+            f"connection {name!r} is for account {old.account_id}, but the new credential "
+            f"opens account {account.id}; use another connection name (nothing was changed)"
+        )
+    if old.kind != kind:
+        raise ConnectionConflictError(
+            f"connection {name!r} uses {old.kind.replace('_', ' ')}; run "
+            f"`kbridge disconnect {name}` first to switch it to {kind.replace('_', ' ')}"
+        )
+    return old
+
+
+async def connect_with_key(
+    store: ConnectionStore,
+    name: str,
+    api_key: str,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    capabilities: Iterable[str] = DEFAULT_PROBED,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> ConnectResult:
+    """Check the key's shape, verify it, probe it, save it (or rotate it in place)."""
+    check_name(name)
+    PrivateKeyAuth(api_key)  # shape check with a helpful message, before any request
+    async with AsyncClient(api_key, base_url=base_url, transport=transport, clock=clock) as client:
+        account = await verify_account(client)
+        old = _check_rotation(store, name, account, "api_key")
+        report = await probe_capabilities(client, capabilities)
+    record = await anyio.to_thread.run_sync(
+        lambda: store.upsert(
+            name,
+            kind="api_key",
+            base_url=base_url,
+            account_id=account.id,
+            account_name=account.name,
+            sender=account.sender,
+            capabilities=report.served,
+            scopes=report.granted,
+            secrets={"api_key": api_key.strip()},
+        )
+    )
+    return ConnectResult(record, report, rotated=old is not None)
+
+
+async def connect_with_oauth(
+    store: ConnectionStore,
+    name: str,
+    oauth_client: OAuthClient,
+    *,
+    scopes: tuple[str, ...],
+    open_url: Callable[[str], object],
+    base_url: str = DEFAULT_BASE_URL,
+    capabilities: Iterable[str] = DEFAULT_PROBED,
+    redirect_wait: float = 300.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> ConnectResult:
+    """Run the authorization-code flow with PKCE through a loopback redirect, then save.
+
+    ``open_url`` shows the authorize URL to the user (the CLI opens a browser
+    and prints it; tests follow it with httpx). It runs in a worker thread.
+    """
+    check_name(name)
+    if not scopes:
+        raise OAuthError("no scopes requested; pass --scopes or --for CAPABILITIES")
+    wall: Clock = clock or SystemClock()
+    pkce = Pkce.generate()
+    state = new_state()
+    with LoopbackReceiver() as receiver:
+        url = authorize_url(oauth_client, receiver.redirect_uri, scopes, state, pkce)
+        await anyio.to_thread.run_sync(open_url, url)
+        code = await anyio.to_thread.run_sync(receiver.wait_for_code, state, redirect_wait)
+        redirect_uri = receiver.redirect_uri
+    async with httpx.AsyncClient(transport=transport, timeout=30.0) as http:
+        tokens = await exchange_code(
+            http, oauth_client, code, pkce.verifier, redirect_uri, now=wall.now()
+        )
+    provider = StaticTokenProvider(tokens.access_token)
+    async with AsyncClient(
+        token_provider=provider, base_url=base_url, transport=transport, clock=clock
+    ) as client:
+        account = await verify_account(client)
+        old = _check_rotation(store, name, account, "oauth")
+        report = await probe_capabilities(client, capabilities)
+    info = OAuthClientInfo(
+        client_id=oauth_client.client_id,
+        token_url=oauth_client.token_url,
+        revoke_url=oauth_client.revoke_url,
+        installation_id=account.id,
+    )
+    secrets = {"client_secret": oauth_client.client_secret, **_token_secrets(tokens)}
+    record = await anyio.to_thread.run_sync(
+        lambda: store.upsert(
+            name,
+            kind="oauth",
+            base_url=base_url,
+            account_id=account.id,
+            account_name=account.name,
+            sender=account.sender,
+            capabilities=report.served,
+            scopes=tokens.scopes or report.granted,
+            secrets=secrets,
+            oauth=info,
+        )
+    )
+    return ConnectResult(record, report, rotated=old is not None)
+
+
+def _token_secrets(tokens: TokenSet) -> dict[str, Any]:
+    return {
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_at": tokens.expires_at.isoformat() if tokens.expires_at else None,
+        "scopes": list(tokens.scopes),
+    }
+
+
+class StoredTokens:
+    """:class:`~kbridge.connections.oauth.TokenStorage` in the connection store.
+
+    ``save`` rewrites the sealed secrets in one SQLite transaction, so a crash
+    leaves either the old or the new refresh token, never neither.
+    """
+
+    def __init__(self, store: ConnectionStore, name: str) -> None:
+        self._store = store
+        self._name = name
+
+    async def load(self) -> TokenSet | None:
+        secrets = await anyio.to_thread.run_sync(self._store.secrets, self._name)
+        access = secrets.get("access_token")
+        if not access:
+            return None
+        expires = secrets.get("expires_at")
+        return TokenSet(
+            access_token=access,
+            refresh_token=secrets.get("refresh_token"),
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+            scopes=tuple(secrets.get("scopes") or ()),
+        )
+
+    async def save(self, tokens: TokenSet) -> None:
+        changes = _token_secrets(tokens)
+        await anyio.to_thread.run_sync(self._store.update_secrets, self._name, changes)
+
+    async def clear(self) -> None:
+        changes = {"access_token": None, "refresh_token": None, "expires_at": None}
+        await anyio.to_thread.run_sync(self._store.update_secrets, self._name, changes)
+
+    def __repr__(self) -> str:
+        return f"StoredTokens(name={self._name!r})"
+
+
+def _oauth_session(
+    store: ConnectionStore,
+    record: ConnectionRecord,
+    *,
+    clock: Clock | None,
+    http: httpx.AsyncClient | None,
+) -> OAuthSession:
+    assert record.oauth is not None
+    secrets = store.secrets(record.name)
+    client = OAuthClient(
+        record.oauth.client_id,
+        secrets.get("client_secret") or "",
+        token_url=record.oauth.token_url,
+        revoke_url=record.oauth.revoke_url,
+    )
+    return OAuthSession(
+        client,
+        StoredTokens(store, record.name),
+        clock=clock,
+        http=http,
+        installation_id=record.oauth.installation_id or record.account_id,
+    )
+
+
+def open_credentials(
+    name: str,
+    *,
+    store: ConnectionStore,
+    clock: Clock | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> ConnectionCredentials:
+    """The credentials of the saved connection ``name``, ready for ``AsyncClient``.
+
+    For OAuth connections ``token_provider`` is an :class:`OAuthSession` that
+    refreshes (and persists rotated tokens) by itself.
+    """
+    record = store.get(name)
+    if record.kind == "oauth":
+        return ConnectionCredentials(
+            name=name,
+            connection_id=record.id,
+            base_url=record.base_url,
+            account_id=record.account_id,
+            token_provider=_oauth_session(store, record, clock=clock, http=http),
+        )
+    api_key = store.secrets(name).get("api_key")
+    if not api_key:
+        raise ConnectionsError(f"connection {name!r} has no stored key; connect it again")
+    return ConnectionCredentials(
+        name=name,
+        connection_id=record.id,
+        base_url=record.base_url,
+        account_id=record.account_id,
+        api_key=api_key,
+    )
+
+
+async def check_connection(
+    store: ConnectionStore,
+    name: str,
+    *,
+    capabilities: Iterable[str] = DEFAULT_PROBED,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> ProbeReport:
+    """Probe what the saved connection can serve now, and record it."""
+    http = httpx.AsyncClient(transport=transport, timeout=30.0)
+    try:
+        credentials = open_credentials(name, store=store, clock=clock, http=http)
+        async with credentials.client(transport=transport, clock=clock) as client:
+            await verify_account(client)
+            report = await probe_capabilities(client, capabilities)
+    finally:
+        await http.aclose()
+    await anyio.to_thread.run_sync(
+        lambda: store.update_capabilities(name, capabilities=report.served, scopes=report.granted)
+    )
+    return report
+
+
+async def disconnect(
+    store: ConnectionStore,
+    name: str,
+    *,
+    force: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> ConnectionRecord:
+    """Forget ``name`` and its secrets; OAuth grants are revoked first.
+
+    If revocation fails the connection is kept (so it can be retried) unless
+    ``force``. A private key cannot be revoked through the API: the CLI says
+    to delete it in Klaviyo.
+    """
+    record = store.get(name)
+    if record.kind == "oauth":
+        async with httpx.AsyncClient(transport=transport, timeout=30.0) as http:
+            session = _oauth_session(store, record, clock=clock, http=http)
+            try:
+                await session.revoke()
+            except OAuthError as exc:
+                if not force:
+                    raise OAuthError(
+                        f"{exc}; the connection is kept — retry, or pass --force to forget it "
+                        "anyway (then revoke the app in Klaviyo's settings)"
+                    ) from None
+    await anyio.to_thread.run_sync(store.delete, name)
+    return record
