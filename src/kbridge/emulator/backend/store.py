@@ -79,6 +79,8 @@ class Store:
         self._init_event_indexes()
         self.unique_ids: dict[tuple[int, int, str], int] = {}
         self.jobs: dict[str, JobRecord] = {}
+        #: events removed by a data-privacy deletion: out of every index, and 404 by id
+        self.deleted_events: set[int] = set()
         self._counter = len(self.profiles) + len(self.lists) + len(self.segments)
 
     # -- events ----------------------------------------------------------------
@@ -132,7 +134,9 @@ class Store:
 
     def event_by_id(self, eid: str) -> int | None:
         i = event_index(eid, self.seed)
-        if i is None or i >= len(self.events) or self.event_id(i) != eid:
+        if i is None or i >= len(self.events) or i in self.deleted_events:
+            return None
+        if self.event_id(i) != eid:
             return None
         return i
 
