@@ -29,6 +29,8 @@ class EmulatorConfig:
     allow_not_filter: bool = True
     #: simulated seconds before an async job (bulk import, subscribe, …) completes
     job_delay_seconds: float = 0.0
+    #: simulated seconds before a data-privacy deletion job removes the profile
+    deletion_delay_seconds: float = 60.0
     #: host used in absolute ``links`` (defaults to the address the server listens on)
     public_base_url: str | None = None
     #: optional JSON file to load the account from instead of generating it
