@@ -12,6 +12,9 @@ Tests and benchmarks drive the emulator through it::
     POST /_emulator/oauth-clients  {"redirect_uris": [...]} → 201 {"client_id", "client_secret",
                              "redirect_uris"}: an app that may run the /oauth/… flow
     GET  /_emulator/truth    the synthetic account's ground truth
+    GET  /_emulator/outbox   {"messages": [...], "failures": [...], "verified_senders": [...]}
+                             (``?campaign_id=`` narrows to one campaign)
+    POST /_emulator/senders  {"email": …} → 201: campaigns may now send from that address
 
 A request from a non-loopback address gets 403: the plane mints full keys.
 """
@@ -30,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 
 from kbridge.core import dumps, loads
 from kbridge.core.jsoncodec import JSONDecodeError
+from kbridge.emulator.backend.outbox import Outbox
 
 if TYPE_CHECKING:
     from kbridge.emulator.http.state import EmulatorState
@@ -173,6 +177,31 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
     async def truth(request: Request) -> Response:
         return _json(state.backend.truth())
 
+    def _outbox() -> Outbox:
+        box = getattr(state.backend, "outbox", None)
+        if not isinstance(box, Outbox):
+            raise _BadRequest("this backend keeps no outbox")
+        return box
+
+    async def outbox(request: Request) -> Response:
+        box = _outbox()
+        campaign_id = request.query_params.get("campaign_id")
+        failures = [f for f in box.failures if campaign_id in (None, f["campaign_id"])]
+        return _json(
+            {
+                "messages": box.as_json(campaign_id),
+                "failures": failures,
+                "verified_senders": sorted(box.verified),
+            }
+        )
+
+    async def senders(request: Request) -> Response:
+        email = (await _object_body(request)).get("email")
+        if not isinstance(email, str) or "@" not in email.strip():
+            raise _BadRequest('"email" must be an email address, e.g. "store@example.com"')
+        _outbox().verify(email)
+        return _json({"email": email.strip().lower(), "verified": True}, 201)
+
     return [
         Route(f"{PREFIX}/stats", _guarded(stats), methods=["GET"]),
         Route(f"{PREFIX}/keys", _guarded(keys), methods=["POST"]),
@@ -181,4 +210,6 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         Route(f"{PREFIX}/reset", _guarded(reset), methods=["POST"]),
         Route(f"{PREFIX}/oauth-clients", _guarded(oauth_clients), methods=["POST"]),
         Route(f"{PREFIX}/truth", _guarded(truth), methods=["GET"]),
+        Route(f"{PREFIX}/outbox", _guarded(outbox), methods=["GET"]),
+        Route(f"{PREFIX}/senders", _guarded(senders), methods=["POST"]),
     ]
