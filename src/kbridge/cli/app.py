@@ -8,6 +8,7 @@ import typer
 
 from kbridge import __version__
 from kbridge.cli import catalog as catalog_cmd
+from kbridge.cli import connections as connections_cmd
 from kbridge.cli import demo as demo_cmd
 from kbridge.cli import emulator as emulator_cmd
 from kbridge.cli.output import fail
@@ -24,6 +25,10 @@ app = typer.Typer(
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(emulator_cmd.app, name="emulator")
 app.command("demo")(demo_cmd.demo)
+app.command("connect")(connections_cmd.connect)
+app.add_typer(connections_cmd.app, name="connections")
+app.command("disconnect")(connections_cmd.disconnect_cmd)
+app.command("scopes")(connections_cmd.scopes)
 
 
 @app.command()
