@@ -86,16 +86,18 @@ from kbridge.connections.service import (
     open_credentials,
     verify_account,
 )
-from kbridge.connections.store import ConnectionStore, check_name
+from kbridge.connections.store import KEY_FILE_NAME, STORE_FILE_NAME, ConnectionStore, check_name
 
 __all__ = [
     "CAPABILITY_OPERATIONS",
     "CAPABILITY_SUMMARIES",
     "DEFAULT_PROBED",
+    "KEY_FILE_NAME",
     "KLAVIYO_AUTHORIZE_URL",
     "KLAVIYO_REVOKE_URL",
     "KLAVIYO_TOKEN_URL",
     "MASTER_KEY_ENV",
+    "STORE_FILE_NAME",
     "AccountInfo",
     "CapabilityStatus",
     "ConnectResult",
