@@ -14,15 +14,19 @@ from kbridge.emulator.backend.campaigns import CampaignsBackend, outbox_of
 from kbridge.emulator.backend.common import Context, TagBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
 from kbridge.emulator.backend.events import EventsBackend
+from kbridge.emulator.backend.flows import FlowsBackend
+from kbridge.emulator.backend.images import ImagesBackend
 from kbridge.emulator.backend.jobs import JobsBackend
 from kbridge.emulator.backend.lists import ListsBackend
 from kbridge.emulator.backend.metrics import MetricsBackend
 from kbridge.emulator.backend.outbox import Outbox
+from kbridge.emulator.backend.privacy import PrivacyBackend
 from kbridge.emulator.backend.profiles import ProfilesBackend
 from kbridge.emulator.backend.reporting import ReportingBackend
 from kbridge.emulator.backend.segments import SegmentsBackend
 from kbridge.emulator.backend.store import Store
 from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
+from kbridge.emulator.backend.tags import TagsBackend
 from kbridge.emulator.backend.templates import TemplatesBackend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.datagen import Dataset, generate, load
@@ -76,6 +80,10 @@ class EmulatorBackend:
             TemplatesBackend(ctx),
             CampaignsBackend(ctx, hidden=data.hidden),
             ReportingBackend(ctx),
+            ImagesBackend(ctx),
+            FlowsBackend(ctx),
+            TagsBackend(ctx),
+            PrivacyBackend(ctx),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx

@@ -1,0 +1,772 @@
+"""Flows: definitions (trigger, actions, messages), status, and running live flows.
+
+``POST /api/flows`` takes a definition whose new actions carry a
+``temporary_id``; the flow, its actions and its email messages get real ids,
+and the definition is returned with them. A flow is created ``draft``;
+``PATCH`` moves it (and every action) between ``draft``, ``manual`` and
+``live``.
+
+A **live** flow runs on the simulated clock. A metric trigger enters the
+profile of every new event of that metric (created through the API or a bulk
+job; ``ctx.on_event``); a list trigger enters every profile that joins the
+list after the flow went live (noticed in ``run_due``, timed at
+``joined_group_at``). From the entry action the emulator walks the
+``links.next`` chain: ``time-delay`` adds its delay, ``send-email`` schedules
+a *Received Email* event (``$flow``, ``$message``, ``Subject``) at the time
+the delays imply; other action types pass through, and a split (no
+``next``) ends the walk. A scheduled email is dropped when, at its time, the
+flow is no longer live, the profile was deleted, has no email, or (unless
+the message is transactional) is suppressed or unsubscribed. Profile
+filters, trigger filters and re-entry criteria are stored and returned but
+not evaluated: every matching event enters.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kbridge.emulator.backend.call import Outcome
+from kbridge.emulator.backend.common import (
+    TagBackend,
+    attributes_of,
+    data_of,
+    not_found,
+    page_of,
+)
+from kbridge.emulator.backend.errors import InvalidError
+from kbridge.emulator.backend.ids import base62_id, iso
+from kbridge.emulator.backend.models import MetricRecord
+from kbridge.emulator.backend.resource import Linkage, Resource
+from kbridge.emulator.datagen import INTEGRATIONS
+from kbridge.emulator.query import Page, Query
+
+if TYPE_CHECKING:
+    from kbridge.emulator.backend.call import Call
+    from kbridge.emulator.backend.common import Context
+
+__all__ = [
+    "RECEIVED_EMAIL",
+    "ActionRecord",
+    "FlowMessageRecord",
+    "FlowRecord",
+    "FlowsBackend",
+]
+
+RECEIVED_EMAIL = "Received Email"
+FLOW_STATUSES = ("draft", "manual", "live")
+ACTION_STATUSES = ("disabled", "draft", "live", "manual")
+TRIGGER_TYPES = {"metric": "Metric", "list": "Added to List"}
+ACTION_TYPES = frozenset(
+    {
+        "send-email", "send-sms", "send-mobile-push", "send-whatsapp", "send-webhook",
+        "send-internal-alert", "time-delay", "conditional-split", "trigger-split",
+        "action-output-split", "multi-branch-split", "ab-test", "content-experiment",
+        "update-profile", "list-update", "target-date", "countdown-delay",
+        "back-in-stock-delay", "internal-service", "code",
+    }
+)  # fmt: skip
+DELAY_UNITS = {"minutes": 60.0, "hours": 3600.0, "days": 86400.0}
+_LINK_NAMES = ("next", "next_if_true", "next_if_false")
+_DEF = "/data/attributes/definition"
+
+
+@dataclass(slots=True)
+class FlowRecord:
+    seq: int
+    id: str
+    name: str
+    created: float
+    updated: float
+    trigger: dict[str, Any]
+    definition: dict[str, Any]
+    action_ids: list[str]
+    status: str = "draft"
+    archived: bool = False
+    #: when the flow last became live (entries before it do not count)
+    live_since: float | None = None
+    #: profile seq -> when it last entered
+    entered: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def trigger_type(self) -> str:
+        return TRIGGER_TYPES.get(str(self.trigger.get("type")), "Unconfigured")
+
+
+@dataclass(slots=True)
+class ActionRecord:
+    seq: int
+    id: str
+    flow_id: str
+    type: str
+    created: float
+    updated: float
+    #: the action's definition with real ids (``links`` point at real action ids)
+    definition: dict[str, Any]
+    status: str = "draft"
+    message_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FlowMessageRecord:
+    seq: int
+    id: str
+    flow_id: str
+    action_id: str
+    name: str
+    created: float
+    updated: float
+    definition: dict[str, Any]
+    channel: str = "email"
+
+
+@dataclass(order=True, slots=True)
+class _Delivery:
+    due: float
+    order: int
+    profile: int = field(compare=False)
+    flow_id: str = field(compare=False)
+    action_id: str = field(compare=False)
+    message_id: str = field(compare=False)
+
+
+def _email(temp_id: str, subject: str, *, next_id: str | None = None) -> dict[str, Any]:
+    """A ``send-email`` action for a seeded flow."""
+    return {
+        "temporary_id": temp_id,
+        "type": "send-email",
+        "links": {"next": next_id},
+        "data": {"message": {"subject_line": subject, "from_email": "hello@example.com"}},
+    }
+
+
+class FlowsBackend(TagBackend):
+    operations = frozenset(
+        {
+            "get_flows",
+            "get_flow",
+            "create_flow",
+            "update_flow",
+            "delete_flow",
+            "get_actions_for_flow",
+            "get_action_ids_for_flow",
+            "get_flow_action",
+            "get_flow_for_flow_action",
+            "get_flow_id_for_flow_action",
+            "get_flow_action_messages",
+            "get_message_ids_for_flow_action",
+            "get_flow_message",
+            "get_action_for_flow_message",
+            "get_action_id_for_flow_message",
+            "get_template_id_for_flow_message",
+            "get_flows_triggered_by_list",
+            "get_ids_for_flows_triggered_by_list",
+            "get_flows_triggered_by_metric",
+            "get_ids_for_flows_triggered_by_metric",
+            "get_flows_triggered_by_segment",
+            "get_ids_for_flows_triggered_by_segment",
+        }
+    )
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.flows: dict[str, FlowRecord] = {}
+        self.actions: dict[str, ActionRecord] = {}
+        self.messages: dict[str, FlowMessageRecord] = {}
+        self._queue: list[_Delivery] = []
+        self._order = 0
+        self._emitting = False
+        self._list_stamp = -1
+        ctx.extra["flows"] = self
+        ctx.on_event.append(self._on_event)
+        ctx.on_due.append(self.run_due)
+        if ctx.store.profiles and ctx.store.lists:
+            self._seed()
+
+    def _seed(self) -> None:
+        """A generated account's flows: drafts, so they never send unless a test says so."""
+        first = min(self.store.lists.values(), key=lambda lst: lst.seq)
+        welcome = _email("welcome-1", "Welcome to the family", next_id="wait")
+        self.build("Welcome Series", {
+            "triggers": [{"type": "list", "id": first.id}],
+            "entry_action_id": "welcome-1",
+            "actions": [
+                welcome,
+                {"temporary_id": "wait", "type": "time-delay", "links": {"next": "welcome-2"},
+                 "data": {"unit": "days", "value": 2}},
+                _email("welcome-2", "Our best sellers, picked for you"),
+            ],
+        })  # fmt: skip
+        placed = self.store.metric_by_name.get("Placed Order")
+        if placed is not None:
+            self.build("Post-Purchase Thank You", {
+                "triggers": [{"type": "metric", "id": placed.id}],
+                "entry_action_id": "thanks",
+                "actions": [_email("thanks", "Thank you for your order")],
+            })  # fmt: skip
+
+    # -- resources ---------------------------------------------------------------------
+
+    def flow_resource(
+        self, flow: FlowRecord, query: Query | None, *, definition: bool = False
+    ) -> Resource:
+        attrs: dict[str, Any] = {
+            "name": flow.name,
+            "status": flow.status,
+            "archived": flow.archived,
+            "created": iso(flow.created),
+            "updated": iso(flow.updated),
+            "trigger_type": flow.trigger_type,
+        }
+        if definition or (query is not None and query.wants("flow", "definition")):
+            attrs["definition"] = self._definition(flow)
+        rels: dict[str, Linkage] = {"flow-actions": [("flow-action", a) for a in flow.action_ids]}
+        links_only: tuple[str, ...] = ("tags",)
+        if query is not None and "tags" in query.include:
+            rels["tags"] = [("tag", t.id) for t in self._tags_of(flow.id)]
+            links_only = ()
+        return Resource("flow", flow.id, attrs, relationships=rels, links_only=links_only)
+
+    def action_resource(self, action: ActionRecord) -> Resource:
+        attrs = {
+            "created": iso(action.created),
+            "updated": iso(action.updated),
+            "definition": self._action_definition(action),
+        }
+        rels: dict[str, Linkage] = {
+            "flow": ("flow", action.flow_id),
+            "flow-messages": [("flow-message", m) for m in action.message_ids],
+        }
+        return Resource("flow-action", action.id, attrs, relationships=rels)
+
+    def message_resource(self, msg: FlowMessageRecord) -> Resource:
+        attrs = {
+            "channel": msg.channel,
+            "created": iso(msg.created),
+            "updated": iso(msg.updated),
+            "definition": copy.deepcopy(msg.definition),
+        }
+        template_id = msg.definition.get("template_id")
+        rels: dict[str, Linkage] = {
+            "flow-action": ("flow-action", msg.action_id),
+            "template": ("template", template_id) if isinstance(template_id, str) else None,
+        }
+        return Resource("flow-message", msg.id, attrs, relationships=rels)
+
+    def _action_definition(self, action: ActionRecord) -> dict[str, Any]:
+        out = copy.deepcopy(action.definition)
+        data = out.get("data")
+        if isinstance(data, dict) and ("status" in data or action.type.startswith("send-")):
+            data["status"] = action.status
+        return out
+
+    def _definition(self, flow: FlowRecord) -> dict[str, Any]:
+        out = copy.deepcopy(flow.definition)
+        out["actions"] = [
+            self._action_definition(self.actions[a]) for a in flow.action_ids if a in self.actions
+        ]
+        return out
+
+    def _tags_of(self, flow_id: str) -> list[Any]:
+        tags = self.ctx.extra.get("tags")
+        return list(tags.tags_of("flow", flow_id)) if tags is not None else []
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def _flow(self, call: Call) -> FlowRecord:
+        fid = self.path_id(call)
+        flow = self.flows.get(fid)
+        if flow is None:
+            raise not_found("flow", fid)
+        return flow
+
+    def _action(self, call: Call) -> ActionRecord:
+        aid = self.path_id(call)
+        action = self.actions.get(aid)
+        if action is None:
+            raise not_found("flow action", aid)
+        return action
+
+    def _message(self, call: Call) -> FlowMessageRecord:
+        mid = self.path_id(call)
+        msg = self.messages.get(mid)
+        if msg is None:
+            raise not_found("flow message", mid)
+        return msg
+
+    # -- flows -------------------------------------------------------------------------
+
+    def get_flows(self, call: Call) -> Outcome:
+        by_seq = {f.seq: f for f in self.flows.values()}
+        sort = call.query.sort.field if call.query.sort is not None else None
+
+        def key(s: int) -> tuple[Any, ...]:
+            return (getattr(by_seq[s], sort), s) if sort else (s,)
+
+        getters: dict[str, Callable[[int], Any]] = {
+            "id": lambda s: by_seq[s].id,
+            "name": lambda s: by_seq[s].name,
+            "status": lambda s: by_seq[s].status,
+            "archived": lambda s: by_seq[s].archived,
+            "created": lambda s: by_seq[s].created,
+            "updated": lambda s: by_seq[s].updated,
+            "trigger_type": lambda s: by_seq[s].trigger_type,
+        }
+        page = page_of(call, sorted(by_seq, key=key), key, getters)
+        flows = [by_seq[s] for s in page.items]
+        return Outcome(
+            data=Page(
+                items=[self.flow_resource(f, call.query) for f in flows],
+                next_cursor=page.next_cursor,
+                prev_cursor=page.prev_cursor,
+            ),
+            included=self._flow_included(flows, call.query),
+        )
+
+    def _flow_included(self, flows: list[FlowRecord], query: Query) -> list[Resource]:
+        out: list[Resource] = []
+        if "flow-actions" in query.include:
+            for f in flows:
+                out += [self.action_resource(self.actions[a]) for a in f.action_ids]
+        if "tags" in query.include:
+            tags = self.ctx.extra.get("tags")
+            seen: set[str] = set()
+            for f in flows:
+                for t in self._tags_of(f.id):
+                    if t.id not in seen and tags is not None:
+                        seen.add(t.id)
+                        out.append(tags.tag_resource(t))
+        return out
+
+    def get_flow(self, call: Call) -> Outcome:
+        flow = self._flow(call)
+        return Outcome(
+            data=self.flow_resource(flow, call.query),
+            included=self._flow_included([flow], call.query),
+        )
+
+    def create_flow(self, call: Call) -> Outcome:
+        attrs = attributes_of(data_of(call.body, "flow"))
+        name = attrs.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidError("name is required and must be a non-empty string",
+                               pointer="/data/attributes/name")  # fmt: skip
+        flow = self.build(name, attrs.get("definition"))
+        return Outcome(data=self.flow_resource(flow, None, definition=True), status=201)
+
+    def build(self, name: str, definition: Any) -> FlowRecord:
+        """Validate ``definition`` (temporary ids) and store the flow with real ids."""
+        if not isinstance(definition, dict):
+            raise InvalidError("definition is required and must be an object", pointer=_DEF)
+        trigger = self._trigger(definition.get("triggers"))
+        raw_actions = definition.get("actions")
+        if not isinstance(raw_actions, list):
+            raise InvalidError("definition.actions must be a list", pointer=f"{_DEF}/actions")
+        temp_ids = self._temporary_ids(raw_actions)
+        entry = definition.get("entry_action_id")
+        if raw_actions and entry not in temp_ids:
+            raise InvalidError("entry_action_id must be the temporary_id of one of the actions",
+                               pointer=f"{_DEF}/entry_action_id")  # fmt: skip
+        for k, raw in enumerate(raw_actions):
+            self._check_action(raw, f"{_DEF}/actions/{k}", temp_ids)
+        now, store = self.ctx.now(), self.store
+        flow = FlowRecord(store.next_seq(), store.next_short_id(0xF10), name, now, now,
+                          copy.deepcopy(trigger), {}, [])  # fmt: skip
+        real = {t: str(90_000_000 + store.next_seq()) for t in temp_ids}
+        for raw in raw_actions:
+            self._store_action(flow, raw, real, now)
+        flow.definition = {
+            "triggers": [copy.deepcopy(trigger)],
+            "profile_filter": copy.deepcopy(definition.get("profile_filter")),
+            "entry_action_id": real.get(entry) if isinstance(entry, str) else None,
+        }
+        if definition.get("reentry_criteria") is not None:
+            flow.definition["reentry_criteria"] = copy.deepcopy(definition["reentry_criteria"])
+        self.flows[flow.id] = flow
+        return flow
+
+    def _trigger(self, triggers: Any) -> dict[str, Any]:
+        ptr = f"{_DEF}/triggers"
+        if not isinstance(triggers, list) or len(triggers) != 1:
+            raise InvalidError("definition.triggers must hold exactly one trigger", pointer=ptr)
+        trigger = triggers[0]
+        kind = trigger.get("type") if isinstance(trigger, dict) else None
+        if kind not in TRIGGER_TYPES:
+            raise InvalidError(
+                f"trigger type {kind!r} is not supported by the emulator; use metric or list",
+                pointer=f"{ptr}/0/type",
+            )
+        assert isinstance(trigger, dict)
+        ident = trigger.get("id")
+        known = self.store.metric_by_id if kind == "metric" else self.store.lists
+        if not isinstance(ident, str) or ident not in known:
+            raise InvalidError(f"{kind} {ident!r} does not exist", pointer=f"{ptr}/0/id")
+        return trigger
+
+    @staticmethod
+    def _temporary_ids(actions: list[Any]) -> list[str]:
+        ids: list[str] = []
+        for k, raw in enumerate(actions):
+            ptr = f"{_DEF}/actions/{k}"
+            if not isinstance(raw, dict):
+                raise InvalidError("each action must be an object", pointer=ptr)
+            if raw.get("id") is not None:
+                raise InvalidError("id is not allowed on create; use temporary_id",
+                                   pointer=f"{ptr}/id")  # fmt: skip
+            temp = raw.get("temporary_id")
+            if not isinstance(temp, str) or not temp:
+                raise InvalidError("each new action needs a temporary_id",
+                                   pointer=f"{ptr}/temporary_id")  # fmt: skip
+            if temp in ids:
+                raise InvalidError(f"temporary_id {temp!r} is used twice",
+                                   pointer=f"{ptr}/temporary_id")  # fmt: skip
+            ids.append(temp)
+        return ids
+
+    @staticmethod
+    def _check_action(raw: dict[str, Any], ptr: str, temp_ids: list[str]) -> None:
+        kind = raw.get("type")
+        if kind not in ACTION_TYPES:
+            raise InvalidError(f"unknown action type {kind!r}", pointer=f"{ptr}/type")
+        links = raw.get("links")
+        if links is not None:
+            if not isinstance(links, dict):
+                raise InvalidError("links must be an object", pointer=f"{ptr}/links")
+            for name in _LINK_NAMES:
+                target = links.get(name)
+                if target is not None and target not in temp_ids:
+                    raise InvalidError(
+                        f"links.{name} {target!r} is not the temporary_id of an action",
+                        pointer=f"{ptr}/links/{name}",
+                    )
+        data = raw.get("data")
+        if data is not None and not isinstance(data, dict):
+            raise InvalidError("data must be an object", pointer=f"{ptr}/data")
+        data = data or {}
+        status = data.get("status")
+        if status is not None and status not in ACTION_STATUSES:
+            raise InvalidError(f"status must be one of {', '.join(ACTION_STATUSES)}",
+                               pointer=f"{ptr}/data/status")  # fmt: skip
+        if kind == "time-delay":
+            if data.get("unit", "days") not in DELAY_UNITS:
+                raise InvalidError(f"unit must be one of {', '.join(DELAY_UNITS)}",
+                                   pointer=f"{ptr}/data/unit")  # fmt: skip
+            value = data.get("value")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidError("value must be a non-negative integer",
+                                   pointer=f"{ptr}/data/value")  # fmt: skip
+        if kind == "send-email":
+            message = data.get("message")
+            if message is not None and not isinstance(message, dict):
+                raise InvalidError("message must be an object", pointer=f"{ptr}/data/message")
+
+    def _store_action(
+        self, flow: FlowRecord, raw: dict[str, Any], real: dict[str, str], now: float
+    ) -> None:
+        store = self.store
+        aid = real[raw["temporary_id"]]
+        definition: dict[str, Any] = {"id": aid, "type": raw["type"]}
+        links = raw.get("links") or {}
+        definition["links"] = {n: real.get(links[n]) for n in _LINK_NAMES if n in links} or {
+            "next": None
+        }
+        data = copy.deepcopy(raw.get("data") or {})
+        action = ActionRecord(store.next_seq(), aid, flow.id, raw["type"], now, now, definition,
+                              status=str(data.get("status") or "draft"))  # fmt: skip
+        if raw["type"] == "time-delay":
+            data.setdefault("unit", "days")
+        if raw["type"] == "send-email":
+            message = data.get("message") or {}
+            mid = store.next_short_id(0xF1E)
+            message = {**message, "id": mid}
+            name = message.get("name") or f"{flow.name} Email #{len(self.messages) + 1}"
+            message["name"] = name
+            data["message"] = message
+            self.messages[mid] = FlowMessageRecord(store.next_seq(), mid, flow.id, aid, name,
+                                                   now, now, message)  # fmt: skip
+            action.message_ids.append(mid)
+        definition["data"] = data
+        self.actions[aid] = action
+        flow.action_ids.append(aid)
+
+    def update_flow(self, call: Call) -> Outcome:
+        flow = self._flow(call)
+        attrs = attributes_of(data_of(call.body, "flow"))
+        status = attrs.get("status")
+        if status not in FLOW_STATUSES:
+            raise InvalidError(f"status must be one of {', '.join(FLOW_STATUSES)}",
+                               pointer="/data/attributes/status")  # fmt: skip
+        self.set_status(flow, str(status))
+        return Outcome(data=self.flow_resource(flow, None))
+
+    def set_status(self, flow: FlowRecord, status: str) -> None:
+        """The flow and all its actions take ``status``; going live starts listening."""
+        now = self.ctx.now()
+        if status == "live" and flow.status != "live":
+            flow.live_since = now
+            self._list_stamp = -1  # look at list members again
+        flow.status = status
+        flow.updated = now
+        for aid in flow.action_ids:
+            action = self.actions[aid]
+            action.status, action.updated = status, now
+
+    def delete_flow(self, call: Call) -> Outcome:
+        flow = self._flow(call)
+        for aid in flow.action_ids:
+            action = self.actions.pop(aid)
+            for mid in action.message_ids:
+                self.messages.pop(mid, None)
+        del self.flows[flow.id]
+        return Outcome(status=204)
+
+    # -- actions and messages ----------------------------------------------------------
+
+    def _action_page(self, call: Call, ids_only: bool) -> Outcome:
+        flow = self._flow(call)
+        by_seq = {self.actions[a].seq: self.actions[a] for a in flow.action_ids}
+        sort = call.query.sort.field if call.query.sort is not None else None
+        field_of = {"action_type": "type"}
+
+        def key(s: int) -> tuple[Any, ...]:
+            return (getattr(by_seq[s], field_of.get(sort, sort)), s) if sort else (s,)
+
+        getters: dict[str, Callable[[int], Any]] = {
+            "id": lambda s: by_seq[s].id,
+            "action_type": lambda s: by_seq[s].type,
+            "status": lambda s: by_seq[s].status,
+            "created": lambda s: by_seq[s].created,
+            "updated": lambda s: by_seq[s].updated,
+        }
+        page = page_of(call, sorted(by_seq, key=key), key, getters)
+        items = [
+            Resource("flow-action", by_seq[s].id, {})
+            if ids_only
+            else self.action_resource(by_seq[s])
+            for s in page.items
+        ]
+        return Outcome(
+            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
+            identifiers_only=ids_only,
+        )
+
+    def get_actions_for_flow(self, call: Call) -> Outcome:
+        return self._action_page(call, ids_only=False)
+
+    def get_action_ids_for_flow(self, call: Call) -> Outcome:
+        return self._action_page(call, ids_only=True)
+
+    def get_flow_action(self, call: Call) -> Outcome:
+        action = self._action(call)
+        included: list[Resource] = []
+        if "flow" in call.query.include and action.flow_id in self.flows:
+            included.append(self.flow_resource(self.flows[action.flow_id], None))
+        if "flow-messages" in call.query.include:
+            included += [self.message_resource(self.messages[m]) for m in action.message_ids]
+        return Outcome(data=self.action_resource(action), included=included)
+
+    def get_flow_for_flow_action(self, call: Call) -> Outcome:
+        return Outcome(data=self.flow_resource(self.flows[self._action(call).flow_id], None))
+
+    def get_flow_id_for_flow_action(self, call: Call) -> Outcome:
+        action = self._action(call)
+        return Outcome(data=Resource("flow", action.flow_id, {}), identifiers_only=True)
+
+    def _message_page(self, call: Call, ids_only: bool) -> Outcome:
+        action = self._action(call)
+        by_seq = {self.messages[m].seq: self.messages[m] for m in action.message_ids}
+        sort = call.query.sort.field if call.query.sort is not None else None
+
+        def key(s: int) -> tuple[Any, ...]:
+            return (getattr(by_seq[s], sort), s) if sort else (s,)
+
+        getters: dict[str, Callable[[int], Any]] = {
+            "id": lambda s: by_seq[s].id,
+            "name": lambda s: by_seq[s].name,
+            "created": lambda s: by_seq[s].created,
+            "updated": lambda s: by_seq[s].updated,
+        }
+        page = page_of(call, sorted(by_seq, key=key), key, getters)
+        items = [
+            Resource("flow-message", by_seq[s].id, {})
+            if ids_only
+            else self.message_resource(by_seq[s])
+            for s in page.items
+        ]
+        return Outcome(
+            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
+            identifiers_only=ids_only,
+        )
+
+    def get_flow_action_messages(self, call: Call) -> Outcome:
+        return self._message_page(call, ids_only=False)
+
+    def get_message_ids_for_flow_action(self, call: Call) -> Outcome:
+        return self._message_page(call, ids_only=True)
+
+    def get_flow_message(self, call: Call) -> Outcome:
+        msg = self._message(call)
+        included: list[Resource] = []
+        if "flow-action" in call.query.include:
+            included.append(self.action_resource(self.actions[msg.action_id]))
+        return Outcome(data=self.message_resource(msg), included=included)
+
+    def get_action_for_flow_message(self, call: Call) -> Outcome:
+        return Outcome(data=self.action_resource(self.actions[self._message(call).action_id]))
+
+    def get_action_id_for_flow_message(self, call: Call) -> Outcome:
+        msg = self._message(call)
+        return Outcome(data=Resource("flow-action", msg.action_id, {}), identifiers_only=True)
+
+    def get_template_id_for_flow_message(self, call: Call) -> Outcome:
+        template_id = self._message(call).definition.get("template_id")
+        if not isinstance(template_id, str):
+            return Outcome(null_data=True)
+        return Outcome(data=Resource("template", template_id, {}), identifiers_only=True)
+
+    # -- flows by trigger ----------------------------------------------------------------
+
+    def _triggered_by(self, call: Call, kind: str, ids_only: bool) -> Outcome:
+        ident = self.path_id(call)
+        store = self.store
+        known: dict[str, dict[str, Any]] = {
+            "metric": store.metric_by_id, "list": store.lists, "segment": store.segments,
+        }  # fmt: skip
+        if ident not in known[kind]:
+            raise not_found(kind, ident)
+        flows = sorted(
+            (f for f in self.flows.values()
+             if f.trigger.get("type") == kind and f.trigger.get("id") == ident),
+            key=lambda f: f.seq,
+        )  # fmt: skip
+        if ids_only:
+            return Outcome(data=[Resource("flow", f.id, {}) for f in flows], identifiers_only=True)
+        return Outcome(data=[self.flow_resource(f, None) for f in flows])
+
+    def get_flows_triggered_by_list(self, call: Call) -> Outcome:
+        return self._triggered_by(call, "list", ids_only=False)
+
+    def get_ids_for_flows_triggered_by_list(self, call: Call) -> Outcome:
+        return self._triggered_by(call, "list", ids_only=True)
+
+    def get_flows_triggered_by_metric(self, call: Call) -> Outcome:
+        return self._triggered_by(call, "metric", ids_only=False)
+
+    def get_ids_for_flows_triggered_by_metric(self, call: Call) -> Outcome:
+        return self._triggered_by(call, "metric", ids_only=True)
+
+    def get_flows_triggered_by_segment(self, call: Call) -> Outcome:
+        return self._triggered_by(call, "segment", ids_only=False)
+
+    def get_ids_for_flows_triggered_by_segment(self, call: Call) -> Outcome:
+        return self._triggered_by(call, "segment", ids_only=True)
+
+    # -- running live flows --------------------------------------------------------------
+
+    def _live(self, kind: str) -> list[FlowRecord]:
+        return [
+            f for f in self.flows.values() if f.status == "live" and f.trigger.get("type") == kind
+        ]
+
+    def _on_event(self, i: int) -> None:
+        """A new event: enter its profile into every live flow its metric triggers."""
+        if self._emitting:
+            return
+        store = self.store
+        metric_id = store.metrics[store.events.metric[i]].id
+        now = self.ctx.now()
+        for flow in self._live("metric"):
+            if flow.trigger.get("id") == metric_id:
+                self.enter(flow, store.events.profile[i], now)
+
+    def _poll_lists(self) -> None:
+        """Profiles that joined a list-triggered live flow's list since it went live."""
+        store = self.store
+        if store.version == self._list_stamp:
+            return
+        self._list_stamp = store.version
+        for flow in self._live("list"):
+            lst = store.lists.get(str(flow.trigger.get("id")))
+            since = flow.live_since or 0.0
+            if lst is None:
+                continue
+            for s, joined in list(lst.members.items()):
+                if joined >= since and s not in flow.entered:
+                    self.enter(flow, s, joined)
+
+    def enter(self, flow: FlowRecord, profile: int, at: float) -> None:
+        """Walk the flow from its entry action and schedule its emails for ``profile``."""
+        flow.entered[profile] = at
+        t = at
+        aid = flow.definition.get("entry_action_id")
+        seen: set[str] = set()
+        while isinstance(aid, str) and aid in self.actions and aid not in seen:
+            seen.add(aid)
+            action = self.actions[aid]
+            data = action.definition.get("data") or {}
+            if action.type == "time-delay":
+                t += DELAY_UNITS[data.get("unit", "days")] * int(data.get("value") or 0)
+            elif action.type == "send-email":
+                for mid in action.message_ids:
+                    self._order += 1
+                    heapq.heappush(
+                        self._queue, _Delivery(t, self._order, profile, flow.id, aid, mid)
+                    )
+            aid = (action.definition.get("links") or {}).get("next")
+
+    def run_due(self) -> None:
+        """Enter new list members, then deliver every email whose time has come."""
+        self._poll_lists()
+        now = self.ctx.now()
+        while self._queue and self._queue[0].due <= now:
+            self._deliver(heapq.heappop(self._queue))
+
+    def _deliver(self, d: _Delivery) -> None:
+        flow = self.flows.get(d.flow_id)
+        action = self.actions.get(d.action_id)
+        msg = self.messages.get(d.message_id)
+        if flow is None or action is None or msg is None:
+            return
+        if flow.status != "live" or action.status != "live":
+            return
+        store = self.store
+        p = store.profiles[d.profile]
+        if p.deleted or not p.email:
+            return
+        transactional = bool(msg.definition.get("transactional"))
+        if not transactional and (p.email_suppression or p.email_consent == "UNSUBSCRIBED"):
+            return
+        props: dict[str, Any] = {
+            "$flow": flow.id,
+            "$message": msg.id,
+            "Subject": msg.definition.get("subject_line") or "",
+            "Campaign Name": msg.name,
+        }
+        metric = self._received_email()
+        self._emitting = True
+        try:
+            i = store.add_event(d.due, p.seq, metric.index, 0.0, props, None)
+            if i is not None:
+                for callback in self.ctx.on_event:
+                    callback(i)
+        finally:
+            self._emitting = False
+
+    def _received_email(self) -> MetricRecord:
+        store = self.store
+        m = store.metric_by_name.get(RECEIVED_EMAIL)
+        if m is None:
+            now = self.ctx.now()
+            m = MetricRecord(len(store.metrics), base62_id(store.seed, 0x3E7, len(store.metrics)),
+                             RECEIVED_EMAIL, now, now, dict(INTEGRATIONS["klaviyo"]))  # fmt: skip
+            store.metrics.append(m)
+            store.metric_by_id[m.id] = m
+            store.metric_by_name[m.name] = m
+        return m
+
+    def pending(self) -> int:
+        """Emails scheduled and not yet due (for tests and the control plane)."""
+        return len(self._queue)
