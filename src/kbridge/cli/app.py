@@ -7,10 +7,12 @@ import sys
 import typer
 
 from kbridge import __version__
+from kbridge.cli import actions as actions_cmd
 from kbridge.cli import catalog as catalog_cmd
 from kbridge.cli import connections as connections_cmd
 from kbridge.cli import demo as demo_cmd
 from kbridge.cli import emulator as emulator_cmd
+from kbridge.cli import raw as raw_cmd
 from kbridge.cli.output import fail
 from kbridge.core.errors import KbridgeError
 
@@ -29,6 +31,8 @@ app.command("connect")(connections_cmd.connect)
 app.add_typer(connections_cmd.app, name="connections")
 app.command("disconnect")(connections_cmd.disconnect_cmd)
 app.command("scopes")(connections_cmd.scopes)
+actions_cmd.register(app)
+app.command("raw")(raw_cmd.raw)
 
 
 @app.command()
