@@ -1,0 +1,73 @@
+"""Where the CLI's credentials come from: one resolver for every command.
+
+Precedence: ``--connection NAME`` (a saved connection) or ``--api-key``,
+then ``KLAVIYO_API_KEY``; base URL from ``--base-url``, then
+``KLAVIYO_BASE_URL``, then Klaviyo's. The environment is read here (the CLI
+is the only layer that reads it) and passed in as a mapping, so tests can
+give their own. The key never appears in a repr or an error message.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbridge.api import DEFAULT_BASE_URL, TokenProvider
+from kbridge.core import ConfigurationError
+
+__all__ = ["Credentials", "resolve_credentials"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A private key or an OAuth token provider, and the base URL to use them on."""
+
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    token_provider: TokenProvider | None = field(default=None, repr=False)
+    source: str = "api key"
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`kbridge.api.AsyncClient`."""
+        if self.token_provider is not None:
+            return {"token_provider": self.token_provider, "base_url": self.base_url}
+        return {"api_key": self.api_key, "base_url": self.base_url}
+
+
+def resolve_credentials(
+    api_key: str | None,
+    base_url: str | None,
+    connection: str | None,
+    env: Mapping[str, str],
+) -> Credentials:
+    """The credentials a command should use; a clear ``ConfigurationError`` if there are none."""
+    if connection:
+        if api_key:
+            raise ConfigurationError("give --api-key or --connection, not both")
+        return _from_connection(connection, base_url)
+    key = api_key or env.get("KLAVIYO_API_KEY") or None
+    url = base_url or env.get("KLAVIYO_BASE_URL") or DEFAULT_BASE_URL
+    if not key:
+        raise ConfigurationError(
+            "no credentials: pass --api-key pk_…, set KLAVIYO_API_KEY, or use --connection NAME"
+        )
+    source = "--api-key" if api_key else "KLAVIYO_API_KEY"
+    return Credentials(base_url=url, api_key=key, source=source)
+
+
+def _from_connection(name: str, base_url: str | None) -> Credentials:
+    """Ask the connections layer (``kbridge.connections.open_credentials``) for ``name``."""
+    try:
+        module = importlib.import_module("kbridge.connections")
+    except ImportError:
+        module = None
+    opener = getattr(module, "open_credentials", None)
+    if opener is None:
+        raise ConfigurationError("connections are not available yet; use --api-key")
+    secret, url = opener(name)
+    chosen_url = base_url or url or DEFAULT_BASE_URL
+    if isinstance(secret, str):
+        return Credentials(base_url=chosen_url, api_key=secret, source=f"connection {name}")
+    return Credentials(base_url=chosen_url, token_provider=secret, source=f"connection {name}")
