@@ -54,6 +54,19 @@ def _relax(document: dict[str, Any]) -> None:
     links = document["components"]["schemas"]["CollectionLinks"]["properties"]
     for name in ("next", "prev"):
         links[name] = {"anyOf": [links[name], {"type": "null"}]}
+    # A campaign's ``send_options`` / ``tracking_options`` are ``oneOf`` per-channel
+    # schemas with the same (or nested) properties, so every value matches several
+    # branches and ``oneOf`` rejects all of them; the spec means "one of these shapes".
+    campaign = document["components"]["schemas"]["CampaignResponseObjectResource"]
+    for name in ("send_options", "tracking_options"):
+        _any_of(campaign["properties"]["attributes"]["properties"], name)
+
+
+def _any_of(properties: dict[str, Any], name: str) -> None:
+    node = properties[name]
+    for branch in node.get("anyOf", [node]):
+        if "oneOf" in branch:
+            branch["anyOf"] = branch.pop("oneOf")
 
 
 @cache

@@ -94,16 +94,31 @@ def _collection_for(path: str) -> str:
     return path[: path.index("/{")]
 
 
+#: collections Klaviyo does not list: (listing to take the id from, relationship
+#: whose first linked id to use, or None for the listed resource's own id)
+ID_SOURCES: dict[str, tuple[str, str | None]] = {
+    "/api/campaign-messages": ("/api/campaigns", "campaign-messages"),
+    "/api/campaign-send-jobs": ("/api/campaigns", None),
+}
+
+
 def _fill(client: httpx.Client, op: Operation) -> str:
     path = op.path
     for name in _PARAM.findall(op.path):
         collection = _collection_for(path)
-        listing = catalog.match("GET", collection)[0]
-        r = client.get(collection, params=REQUIRED_PARAMS.get(listing.operation_id, {}))
-        assert r.status_code == 200, f"listing {collection} for {op.operation_id}: {r.text[:300]}"
+        source, relationship = ID_SOURCES.get(collection, (collection, None))
+        listing = catalog.match("GET", source)[0]
+        r = client.get(source, params=REQUIRED_PARAMS.get(listing.operation_id, {}))
+        assert r.status_code == 200, f"listing {source} for {op.operation_id}: {r.text[:300]}"
         items = r.json()["data"]
-        assert items, f"{collection} is empty; cannot exercise {op.operation_id}"
-        path = path.replace(f"{{{name}}}", items[0]["id"], 1)
+        assert items, f"{source} is empty; cannot exercise {op.operation_id}"
+        first = items[0]
+        ident = (
+            first["id"]
+            if relationship is None
+            else (first["relationships"][relationship]["data"][0]["id"])
+        )
+        path = path.replace(f"{{{name}}}", ident, 1)
     return path
 
 
