@@ -215,6 +215,13 @@ class CampaignsBackend(TagBackend):
         sender = store.account.get("contact_information", {})
         lists = sorted(store.lists.values(), key=lambda lst: lst.seq)
         audience = [lists[0].id] if lists else []
+        template: str | None = None
+        if first:
+            made = min(first.values()) - 86400
+            t = TemplateRecord(-1, base62_id(store.seed, 8000), "Weekly Edit", "CODE",
+                               _HISTORY_HTML, None, None, made, made)  # fmt: skip
+            self.templates[t.id] = template_ref = t
+            template = template_ref.id
         for k in sorted(first):
             ts = first[k]
             cid = ulid(ts - 86400, store.seed, 9000 + k)
@@ -230,7 +237,7 @@ class CampaignsBackend(TagBackend):
                 "from_email": sender.get("default_sender_email"),
                 "from_label": sender.get("default_sender_name")}}  # fmt: skip
             self.campaigns[cid] = c
-            self.messages[mid] = MessageRecord(mid, cid, definition, c.created, c.created)
+            self.messages[mid] = MessageRecord(mid, cid, definition, c.created, c.created, template)
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -797,6 +804,10 @@ class CampaignsBackend(TagBackend):
                             order_id))  # fmt: skip
 
 
+_HISTORY_HTML = (
+    "<html><body><h1>This week at Northwind</h1><p>Hi {{ first_name|default:'there' }},</p>"
+    "<p>New arrivals are in.</p></body></html>"
+)
 _OLD_CONTENT = ("subject", "preview_text", "from_email", "from_label", "reply_to_email",
                 "cc_email", "bcc_email")  # fmt: skip
 
