@@ -72,13 +72,26 @@ def serve_command(
     data_file: Annotated[
         Path | None, typer.Option(help="load the account from this JSON file (not yet supported)")
     ] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="inject faults on /api/*, e.g. "
+            "'http500=0.02,http503=0.01,timeout=0.01@2s,reset=0.01,latency=20ms±10ms,"
+            "truncate=0.005' (deterministic under --seed)"
+        ),
+    ] = None,
     truth_out: Annotated[
         Path | None, typer.Option(help="write the generator's ground truth here (JSON)")
     ] = None,
 ) -> None:
     """Serve the emulator until Ctrl-C; prints its base URL and full-access key."""
+    from kbridge.emulator.http.faults import FaultSpecError, parse_faults
     from kbridge.emulator.server import EmulatorServerError, bind_socket, serve
 
+    try:
+        parse_faults(faults)
+    except FaultSpecError as exc:
+        fail(f"--faults: {exc}")
     config = EmulatorConfig(
         seed=_int("--seed", seed, minimum=0),
         profiles=_int("--profiles", profiles, minimum=0),
@@ -86,6 +99,7 @@ def serve_command(
         rate_limit_factor=parse_rate_limits(rate_limits),
         rate_limit_algorithm=_algorithm(rate_limit_algorithm),
         api_key=api_key,
+        faults=faults,
     )
     port_number = _int("--port", port, minimum=0, maximum=65535)
     if api_key is not None and not _PRIVATE_KEY.match(api_key):

@@ -12,6 +12,9 @@ Tests and benchmarks drive the emulator through it::
     POST /_emulator/oauth-clients  {"redirect_uris": [...]} → 201 {"client_id", "client_secret",
                              "redirect_uris"}: an app that may run the /oauth/… flow
     GET  /_emulator/truth    the synthetic account's ground truth
+    GET  /_emulator/faults   {"spec", "faults": {…}, "counts": {…}}: fault injection on /api/*
+    POST /_emulator/faults   a spec string (text or JSON), {"spec": …} or {"http500": 0.02, …};
+                             "off" or null disables; the fault RNGs restart from the seed
     GET  /_emulator/outbox   {"messages": [...], "failures": [...], "verified_senders": [...]}
                              (``?campaign_id=`` narrows to one campaign)
     POST /_emulator/senders  {"email": …} → 201: campaigns may now send from that address
@@ -99,7 +102,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
     """The ``/_emulator/…`` routes bound to one emulator's state."""
 
     async def stats(request: Request) -> Response:
-        return _json(state.stats.snapshot())
+        return _json({**state.stats.snapshot(), "faults": state.faults.snapshot()})
 
     async def keys(request: Request) -> Response:
         scopes = _scopes(await _object_body(request))
@@ -170,6 +173,32 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
             201,
         )
 
+    async def faults(request: Request) -> Response:
+        from kbridge.emulator.http.faults import FaultSpecError, parse_faults, spec_from_json
+
+        if request.method == "POST":
+            raw = await request.body()
+            try:
+                if "json" in request.headers.get("content-type", ""):
+                    try:
+                        spec = spec_from_json(loads(raw) if raw.strip() else None)
+                    except JSONDecodeError:
+                        raise _BadRequest("the body is not valid JSON") from None
+                else:
+                    spec = parse_faults(raw.decode("utf-8", errors="replace"))
+            except FaultSpecError as exc:
+                raise _BadRequest(f"invalid fault spec: {exc}") from None
+            state.faults.configure(spec)
+        snapshot = state.faults.snapshot()
+        return _json(
+            {
+                "spec": snapshot["spec"],
+                "faults": state.faults.spec.to_json(),
+                "counts": snapshot["injected"],
+                "requests": snapshot["requests"],
+            }
+        )
+
     async def reset(request: Request) -> Response:
         state.reset()
         return _json({"reset": True, "account_id": state.backend.account_id})
@@ -209,6 +238,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         Route(f"{PREFIX}/clock", _guarded(clock), methods=["GET", "POST"]),
         Route(f"{PREFIX}/reset", _guarded(reset), methods=["POST"]),
         Route(f"{PREFIX}/oauth-clients", _guarded(oauth_clients), methods=["POST"]),
+        Route(f"{PREFIX}/faults", _guarded(faults), methods=["GET", "POST"]),
         Route(f"{PREFIX}/truth", _guarded(truth), methods=["GET"]),
         Route(f"{PREFIX}/outbox", _guarded(outbox), methods=["GET"]),
         Route(f"{PREFIX}/senders", _guarded(senders), methods=["POST"]),

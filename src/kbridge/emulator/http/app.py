@@ -7,6 +7,9 @@ Klaviyo's order, and stops at the first failure (each a JSON:API error)::
       → not emulated (501) → rate limit (429) → query (400) → body (413/415/400/409)
       → backend.run_due() + backend.dispatch(call) → JSON:API document
 
+Before all of that, ``/api/*`` requests pass the fault injector
+(:mod:`kbridge.emulator.http.faults`), which may delay, fail or cut them.
+
 A request refused after the rate-limit check still counted against the
 quota, as Klaviyo counts requests rather than successes; one refused by the
 limiter consumed nothing. The backend is single-threaded: it is only ever
@@ -22,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from kbridge import catalog
 from kbridge.catalog import Operation, UnknownOperationError
@@ -238,6 +242,21 @@ def build_state(
     )
 
 
+class _EmulatorApp(Starlette):
+    """Starlette with fault injection in front of ``/api/*``.
+
+    Faults sit outside every middleware so that ``reset`` and ``truncate``
+    reach the server's own ``send`` (and through it the connection).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state: EmulatorState = self.state.emulator
+        if scope["type"] == "http" and state.faults.applies_to(scope["path"]):
+            await state.faults.serve(scope, receive, send, super().__call__)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     config: EmulatorConfig,
     *,
@@ -257,6 +276,6 @@ def create_app(
         # Every method reaches the handler, so unknown ones get Klaviyo's JSON 405.
         Route("/{path:path}", handler.__call__, methods=[*_METHODS, "HEAD", "OPTIONS"]),
     ]
-    app = Starlette(routes=routes)
+    app = _EmulatorApp(routes=routes)
     app.state.emulator = state
     return app

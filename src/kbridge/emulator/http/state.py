@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from kbridge.emulator.backend.call import Backend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.http.auth import InMemoryTokenStore, KeyStore
+from kbridge.emulator.http.faults import FaultInjector, parse_faults
 from kbridge.emulator.http.ratelimit import RateLimiter
 from kbridge.emulator.http.stats import Stats
 from kbridge.emulator.oauth import OAuthAuthority
@@ -44,6 +45,8 @@ class EmulatorState:
     stats: Stats = field(default_factory=Stats)
     #: the OAuth authorization server; its access tokens live in ``tokens``
     oauth: OAuthAuthority = field(init=False)
+    #: fault injection on ``/api/*`` (from ``config.faults``; changed at runtime by the plane)
+    faults: FaultInjector = field(init=False)
 
     def __post_init__(self) -> None:
         config = self.config
@@ -55,6 +58,7 @@ class EmulatorState:
             code_ttl=config.oauth_code_ttl,
             refresh_token_ttl=config.oauth_refresh_token_ttl,
         )
+        self.faults = FaultInjector(parse_faults(config.faults), seed=config.seed)
 
     @property
     def api_key(self) -> str:
@@ -62,7 +66,7 @@ class EmulatorState:
         return self.keys.full_access_key
 
     def reset(self) -> None:
-        """A fresh account from the seed: data regenerated, windows and stats cleared.
+        """A fresh account from the seed: data regenerated, windows, stats and fault RNGs reset.
 
         Keys, tokens and OAuth clients and grants are kept: they are how the
         caller reaches the account, and a test suite that minted a scoped key
@@ -71,3 +75,4 @@ class EmulatorState:
         self.backend.reset()
         self.limiter = new_rate_limiter(self.config, self.clock)
         self.stats.clear()
+        self.faults.clear()
