@@ -1,0 +1,134 @@
+"""The storage protocol every dialect implements, and the unit of work it commits.
+
+A :class:`Batch` is everything one checkpoint changes: upserted rows,
+deletions and the bookmarks that cover them. A dialect applies a batch in
+**one transaction**, so a crash leaves either all of it or none of it — the
+property the sync's exactly-once guarantee rests on.
+
+Methods are blocking (database drivers are); the sync engine calls them from
+a worker thread, one batch at a time per warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kbridge.warehouse.schema import Table
+
+__all__ = [
+    "Batch",
+    "Capabilities",
+    "DeleteUnseen",
+    "DeleteWhere",
+    "StateUpdate",
+    "Upsert",
+    "Warehouse",
+    "dedupe_rows",
+]
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a dialect can do, so callers choose strategies without checking its type."""
+
+    dialect: str
+    bulk_load: str  # "unnest" (DuckDB list parameters) or "copy" (PostgreSQL COPY)
+    concurrent_writers: bool  # can several connections write at once
+    json_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """Insert ``rows`` (tuples in ``table`` column order), replacing rows with the same key."""
+
+    table: Table
+    rows: Sequence[Row]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteWhere:
+    """``DELETE FROM table WHERE account_id = … AND equals… AND not_equals…``."""
+
+    table: Table
+    equals: Mapping[str, Any] = field(default_factory=dict)
+    not_equals: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteUnseen:
+    """Delete rows of ``table`` whose ``column`` was not recorded in the seen table for
+    ``(scope, run)`` — how a reconcile scan removes what Klaviyo deleted."""
+
+    table: Table
+    column: str
+    scope: str
+    run: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    """Set (or with ``value=None`` clear) the bookmark of ``(stream, partition)``."""
+
+    stream: str
+    partition: str
+    value: Mapping[str, Any] | None
+
+
+@dataclass(slots=True)
+class Batch:
+    """One checkpoint for one account, applied atomically in list order."""
+
+    account_id: str
+    operations: list[Upsert | DeleteWhere | DeleteUnseen] = field(default_factory=list)
+    state: list[StateUpdate] = field(default_factory=list)
+
+    def upsert(self, table: Table, rows: Sequence[Row]) -> Batch:
+        if rows:
+            self.operations.append(Upsert(table, rows))
+        return self
+
+    def delete(self, op: DeleteWhere | DeleteUnseen) -> Batch:
+        self.operations.append(op)
+        return self
+
+    def set_state(self, stream: str, partition: str, value: Mapping[str, Any] | None) -> Batch:
+        self.state.append(StateUpdate(stream, partition, value))
+        return self
+
+
+class Warehouse(Protocol):
+    """A destination database. Implementations: DuckDB and PostgreSQL."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def migrate(self, tables: Sequence[Table]) -> None:
+        """Create missing tables and add missing columns (never drops anything)."""
+        ...
+
+    def commit(self, batch: Batch) -> None:
+        """Apply ``batch`` in one transaction."""
+        ...
+
+    def load_state(self, account_id: str, stream: str) -> dict[str, dict[str, Any]]:
+        """Every partition's bookmark of ``stream`` for ``account_id``."""
+        ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run a read query (``?`` placeholders in either dialect) and return all rows."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def dedupe_rows(table: Table, rows: Sequence[Row]) -> Sequence[Row]:
+    """Keep the last row per primary key: one statement may not update a row twice."""
+    positions = table.key_positions()
+    last: dict[tuple[Any, ...], Row] = {}
+    for row in rows:
+        last[tuple(row[i] for i in positions)] = row
+    return rows if len(last) == len(rows) else list(last.values())

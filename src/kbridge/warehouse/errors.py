@@ -1,0 +1,37 @@
+"""Errors of the warehouse layer.
+
+::
+
+    KbridgeError
+    └── WarehouseError              anything the destination database refused
+        ├── DestinationURLError     the ``--to`` URL cannot be understood (fatal; fix the URL)
+        ├── DestinationUnavailableError  cannot open/connect (retriable once fixed)
+        └── SchemaError             a table exists with a shape kbridge cannot migrate (fatal)
+"""
+
+from __future__ import annotations
+
+from kbridge.core.errors import ConfigurationError, KbridgeError
+
+__all__ = [
+    "DestinationURLError",
+    "DestinationUnavailableError",
+    "SchemaError",
+    "WarehouseError",
+]
+
+
+class WarehouseError(KbridgeError):
+    """The destination database refused or failed an operation."""
+
+
+class DestinationURLError(WarehouseError, ConfigurationError):
+    """A destination URL kbridge does not understand; the message says what it expects."""
+
+
+class DestinationUnavailableError(WarehouseError):
+    """The destination could not be opened or reached."""
+
+
+class SchemaError(WarehouseError):
+    """An existing table does not match what kbridge needs and cannot be migrated."""
