@@ -206,7 +206,7 @@ def test_template_campaign_schedule_cancel_revert_send_and_report(
                     "id": campaign_id,
                     "attributes": {"action": action},
                 }
-            },  # fmt: skip
+            },
         )
 
     job = klaviyo.Campaigns.send_campaign(job_body)
