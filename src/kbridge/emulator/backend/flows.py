@@ -41,6 +41,7 @@ from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import base62_id, iso
 from kbridge.emulator.backend.models import MetricRecord
 from kbridge.emulator.backend.resource import Linkage, Resource
+from kbridge.emulator.backend.templates import template_resource, templates_of
 from kbridge.emulator.datagen import INTEGRATIONS
 from kbridge.emulator.query import Page, Query
 
@@ -162,6 +163,7 @@ class FlowsBackend(TagBackend):
             "get_action_for_flow_message",
             "get_action_id_for_flow_message",
             "get_template_id_for_flow_message",
+            "get_template_for_flow_message",
             "get_flows_triggered_by_list",
             "get_ids_for_flows_triggered_by_list",
             "get_flows_triggered_by_metric",
@@ -250,11 +252,12 @@ class FlowsBackend(TagBackend):
             "definition": copy.deepcopy(msg.definition),
         }
         template_id = msg.definition.get("template_id")
-        rels: dict[str, Linkage] = {
-            "flow-action": ("flow-action", msg.action_id),
-            "template": ("template", template_id) if isinstance(template_id, str) else None,
-        }
-        return Resource("flow-message", msg.id, attrs, relationships=rels)
+        rels: dict[str, Linkage] = {"flow-action": ("flow-action", msg.action_id)}
+        if isinstance(template_id, str):
+            rels["template"] = ("template", template_id)
+        # The spec has no null linkage for template: without one, links only.
+        links_only = () if "template" in rels else ("template",)
+        return Resource("flow-message", msg.id, attrs, relationships=rels, links_only=links_only)
 
     def _action_definition(self, action: ActionRecord) -> dict[str, Any]:
         out = copy.deepcopy(action.definition)
@@ -426,8 +429,7 @@ class FlowsBackend(TagBackend):
             ids.append(temp)
         return ids
 
-    @staticmethod
-    def _check_action(raw: dict[str, Any], ptr: str, temp_ids: list[str]) -> None:
+    def _check_action(self, raw: dict[str, Any], ptr: str, temp_ids: list[str]) -> None:
         kind = raw.get("type")
         if kind not in ACTION_TYPES:
             raise InvalidError(f"unknown action type {kind!r}", pointer=f"{ptr}/type")
@@ -462,6 +464,10 @@ class FlowsBackend(TagBackend):
             message = data.get("message")
             if message is not None and not isinstance(message, dict):
                 raise InvalidError("message must be an object", pointer=f"{ptr}/data/message")
+            template_id = (message or {}).get("template_id")
+            if template_id is not None and template_id not in templates_of(self.ctx):
+                raise InvalidError(f"template {template_id!r} does not exist",
+                                   pointer=f"{ptr}/data/message/template_id")  # fmt: skip
 
     def _store_action(
         self, flow: FlowRecord, raw: dict[str, Any], real: dict[str, str], now: float
@@ -612,7 +618,17 @@ class FlowsBackend(TagBackend):
         included: list[Resource] = []
         if "flow-action" in call.query.include:
             included.append(self.action_resource(self.actions[msg.action_id]))
+        template = templates_of(self.ctx).get(str(msg.definition.get("template_id")))
+        if "template" in call.query.include and template is not None:
+            included.append(template_resource(template))
         return Outcome(data=self.message_resource(msg), included=included)
+
+    def get_template_for_flow_message(self, call: Call) -> Outcome:
+        msg = self._message(call)
+        template = templates_of(self.ctx).get(str(msg.definition.get("template_id")))
+        if template is None:
+            raise not_found("template for flow message", msg.id)
+        return Outcome(data=template_resource(template))
 
     def get_action_for_flow_message(self, call: Call) -> Outcome:
         return Outcome(data=self.action_resource(self.actions[self._message(call).action_id]))
