@@ -227,7 +227,10 @@ class LoopbackReceiver:
     def __init__(self) -> None:
         self._server = _ReceiverServer()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="kbridge-oauth-redirect", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll
+            name="kbridge-oauth-redirect",
+            daemon=True,
         )
 
     @property
