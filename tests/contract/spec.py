@@ -54,19 +54,30 @@ def _relax(document: dict[str, Any]) -> None:
     links = document["components"]["schemas"]["CollectionLinks"]["properties"]
     for name in ("next", "prev"):
         links[name] = {"anyOf": [links[name], {"type": "null"}]}
-    # A campaign's ``send_options`` / ``tracking_options`` are ``oneOf`` per-channel
-    # schemas with the same (or nested) properties, so every value matches several
-    # branches and ``oneOf`` rejects all of them; the spec means "one of these shapes".
-    campaign = document["components"]["schemas"]["CampaignResponseObjectResource"]
-    for name in ("send_options", "tracking_options"):
-        _any_of(campaign["properties"]["attributes"]["properties"], name)
+    # A campaign's ``send_options`` / ``tracking_options`` (and a message's
+    # ``content``) are ``oneOf`` per-channel schemas with no required or
+    # distinguishing properties, so every value matches several branches and
+    # ``oneOf`` rejects all of them; the spec means "one of these shapes".
+    _any_of(document, ("send_options", "tracking_options", "content"))
 
 
-def _any_of(properties: dict[str, Any], name: str) -> None:
-    node = properties[name]
-    for branch in node.get("anyOf", [node]):
-        if "oneOf" in branch:
-            branch["anyOf"] = branch.pop("oneOf")
+def _any_of(node: Any, names: tuple[str, ...]) -> None:
+    """Wherever a schema's property in ``names`` is a ``oneOf``, make it ``anyOf``."""
+    if isinstance(node, list):
+        for item in node:
+            _any_of(item, names)
+        return
+    if not isinstance(node, dict):
+        return
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        for name in names:
+            prop = properties.get(name)
+            for branch in prop.get("anyOf", [prop]) if isinstance(prop, dict) else ():
+                if "oneOf" in branch:
+                    branch["anyOf"] = branch.pop("oneOf")
+    for value in node.values():
+        _any_of(value, names)
 
 
 @cache
