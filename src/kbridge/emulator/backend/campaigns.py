@@ -486,7 +486,8 @@ class CampaignsBackend(TagBackend):
                 raise InvalidError("a message's channel cannot change",
                                    pointer=f"{_PTR}/definition/channel")  # fmt: skip
             merged = _copy(m.definition)
-            content = {**m.content, **(definition.get("content") or {})}
+            given = attrs["definition"].get("content") or {}
+            content = {**m.content, **{k: v for k, v in given.items() if k in _OLD_CONTENT}}
             merged.update(definition)
             merged["content"] = content
             m.definition = merged
