@@ -44,9 +44,10 @@ def timeframe(
         return {"key": check_choice(key, TIMEFRAME_KEYS, "timeframe")}
     if start is None or end is None:
         raise ValidationError("timeframe", "give a key (e.g. last_30_days) or both start and end")
+    start_text, end_text = iso(start, "start"), iso(end, "end")
     if end <= start:
         raise ValidationError("end", "must be after start")
-    return {"start": iso(start, "start"), "end": iso(end, "end")}
+    return {"start": start_text, "end": end_text}
 
 
 class ReportingService(Service):
