@@ -1,0 +1,291 @@
+"""Campaigns and send jobs: validation, status transitions, and what a send produces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kbridge.emulator.backend import EmulatorBackend
+from kbridge.emulator.backend.errors import InvalidError, NotFoundError
+from kbridge.emulator.backend.models import ProfileRecord
+from kbridge.emulator.query import Condition, Query
+from kbridge.emulator.simclock import SimClock
+from tests.unit.emulator.backend.conftest import NOW, Caller, caller, make_backend
+
+pytestmark = pytest.mark.unit
+
+EMAIL = Query(conditions=(Condition("equals", "messages.channel", "email"),))
+SENDER = "hello@northwind.example.com"
+HOUR = 3600.0
+
+
+def campaign_body(
+    included: list[str],
+    *,
+    excluded: list[str] | None = None,
+    strategy: dict[str, Any] | None = None,
+    sender: str = SENDER,
+    **attributes: Any,
+) -> dict[str, Any]:
+    definition = {"channel": "email", "label": "A",
+                  "content": {"subject": "Hi {{ first_name }}", "from_email": sender}}  # fmt: skip
+    attrs: dict[str, Any] = {
+        "name": "Launch",
+        "audiences": {"included": included, "excluded": excluded or []},
+        "send_strategy": strategy or {"method": "static", "datetime": "2026-11-01T14:00:00+00:00"},
+        "campaign-messages": {
+            "data": [{"type": "campaign-message", "attributes": {"definition": definition}}]
+        },
+        **attributes,
+    }
+    return {"data": {"type": "campaign", "attributes": attrs}}
+
+
+def job(cid: str, action: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": "campaign-send-job", "id": cid}
+    if action:
+        data["attributes"] = {"action": action}
+    return {"data": data}
+
+
+def receivable(p: ProfileRecord) -> bool:
+    return (not p.deleted and bool(p.email) and p.email_consent == "SUBSCRIBED"
+            and not p.email_suppression)  # fmt: skip
+
+
+def newsletter(backend: EmulatorBackend) -> str:
+    return next(lst.id for lst in backend.store.lists.values() if lst.name == "Newsletter")
+
+
+def create(call: Caller, body: dict[str, Any]) -> tuple[str, str]:
+    data = call("create_campaign", body=body).data
+    assert data is not None
+    assert not isinstance(data, list)
+    return data.id, data.relationships["campaign-messages"][0][1]
+
+
+def status(call: Caller, cid: str) -> str:
+    data = call("get_campaign", id=cid).data
+    return str(data.attributes["status"])
+
+
+def events_of(backend: EmulatorBackend, metric: str, message_id: str) -> list[int]:
+    """Indexes of ``metric`` events carrying ``$message`` = ``message_id`` (API events only)."""
+    store = backend.store
+    m = store.metric_by_name[metric].index
+    return [i for i in store.events_by_metric.get(m, ())
+            if store.events.extra.get(i, ({}, None))[0].get("$message") == message_id]  # fmt: skip
+
+
+def advance(backend: EmulatorBackend, clock: SimClock, seconds: float) -> None:
+    clock.advance(seconds)
+    backend.run_due()
+
+
+def test_listing_requires_the_channel_filter(call: Caller) -> None:
+    with pytest.raises(InvalidError) as err:
+        call("get_campaigns")
+    assert err.value.parameter == "filter"
+    assert "messages.channel" in err.value.detail
+
+
+def test_the_generated_history_lists_as_sent_email_campaigns(call: Caller) -> None:
+    page = call("get_campaigns", EMAIL).data
+    names = [r.attributes["name"] for r in page.items]
+    assert names
+    assert all(n.startswith("Weekly Edit #") for n in names)
+    assert {r.attributes["status"] for r in page.items} == {"Sent"}
+    sms = Query(conditions=(Condition("equals", "messages.channel", "sms"),))
+    assert call("get_campaigns", sms).data.items == []
+
+
+def test_create_validates_and_starts_in_draft(backend: EmulatorBackend, call: Caller) -> None:
+    lid = newsletter(backend)
+    cid, mid = create(call, campaign_body([lid]))
+    assert status(call, cid) == "Draft"
+    message = call("get_campaign_message", id=mid).data
+    assert message.attributes["definition"]["content"]["from_email"] == SENDER
+    bad = {"method": "throttled", "datetime": "2026-11-02T00:00:00Z", "throttle_percentage": 7}
+    with pytest.raises(InvalidError) as err:
+        call("create_campaign", body=campaign_body([lid], strategy=bad))
+    assert err.value.pointer == "/data/attributes/send_strategy/throttle_percentage"
+    with pytest.raises(InvalidError) as err:
+        call("create_campaign", body=campaign_body(["nope00"]))
+    assert err.value.pointer == "/data/attributes/audiences/included/0"
+
+
+def test_a_static_send_waits_for_the_clock_then_reaches_the_audience(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    store = backend.store
+    lid = newsletter(backend)
+    excluded_list = next(lst for lst in store.lists.values() if lst.name == "Product updates")
+    cid, mid = create(call, campaign_body([lid], excluded=[excluded_list.id]))
+    call("send_campaign", body=job(cid))
+    assert status(call, cid) == "Scheduled"
+    advance(backend, clock, HOUR)
+    assert events_of(backend, "Received Email", mid) == []
+    assert backend.outbox.messages == []
+
+    advance(backend, clock, HOUR + 1)  # 14:00 has passed
+    assert status(call, cid) == "Sent"
+    expected = {s for s in store.lists[lid].members
+                if s not in excluded_list.members and receivable(store.profiles[s])}  # fmt: skip
+    received = events_of(backend, "Received Email", mid)
+    assert {store.events.profile[i] for i in received} == expected
+    assert {store.events.ts[i] for i in received} == {NOW.timestamp() + 2 * HOUR}
+    props = store.events.extra[received[0]][0]
+    assert props == {"$message": mid, "Campaign Name": "Launch", "Subject": "Hi {{ first_name }}"}
+    sent = [m for m in backend.outbox.messages if m.campaign_id == cid]
+    assert {m.profile_id for m in sent} == {store.profiles[s].id for s in expected}
+    person = store.profile(sent[0].profile_id)
+    assert person is not None
+    assert sent[0].subject == f"Hi {person.first_name or ''}"
+
+
+def test_opens_clicks_and_orders_appear_only_once_their_time_has_come(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    store = backend.store
+    cid, mid = create(call, campaign_body([newsletter(backend)], strategy={"method": "immediate"}))
+    call("send_campaign", body=job(cid))
+    advance(backend, clock, 0)
+    now = clock.now().timestamp()
+    opened_now = events_of(backend, "Opened Email", mid)
+    assert all(store.events.ts[i] <= now for i in opened_now)
+    advance(backend, clock, 7 * 86400)
+    opened = events_of(backend, "Opened Email", mid)
+    clicked = events_of(backend, "Clicked Email", mid)
+    assert len(opened) > len(opened_now)
+    assert {store.events.profile[i] for i in clicked} <= {store.events.profile[i] for i in opened}
+    orders = list(events_of(backend, "Placed Order", mid))
+    assert orders == []  # orders carry $attributed_message, not $message
+    m = store.metric_by_name["Placed Order"].index
+    extra = store.events.extra
+    attributed = [
+        i
+        for i in store.events_by_metric[m]
+        if extra.get(i, ({}, None))[0].get("$attributed_message") == mid
+    ]
+    assert attributed  # seed 7: some recipients buy
+    for i in attributed:
+        assert store.events.value[i] == store.events.extra[i][0]["$value"] > 0
+
+
+def test_the_behaviour_is_deterministic_per_seed(clock: SimClock) -> None:
+    def run() -> list[tuple[float, int, int]]:
+        from kbridge.core.clock import ManualClock
+
+        sim = SimClock(ManualClock(NOW))
+        b = make_backend(sim, profiles=300, events=3000)
+        call = caller(b)
+        cid, _ = create(call, campaign_body([newsletter(b)], strategy={"method": "immediate"}))
+        call("send_campaign", body=job(cid))
+        sim.advance(10 * 86400)
+        b.run_due()
+        ev = b.store.events
+        return [(ev.ts[i], ev.profile[i], ev.metric[i]) for i in range(ev.generated, len(ev))]
+
+    first, second = run(), run()
+    assert first == second
+    assert len(first) > 0
+
+
+def test_cancel_and_revert(backend: EmulatorBackend, call: Caller, clock: SimClock) -> None:
+    lid = newsletter(backend)
+    cid, _ = create(call, campaign_body([lid]))
+    call("send_campaign", body=job(cid))
+    call("cancel_campaign_send", body=job(cid, "revert"), id=cid)
+    assert status(call, cid) == "Draft"
+    with pytest.raises(NotFoundError):
+        call("get_campaign_send_job", id=cid)
+    call("update_campaign", body={"data": {"type": "campaign", "id": cid,
+         "attributes": {"name": "Renamed"}}}, id=cid)  # fmt: skip
+    call("send_campaign", body=job(cid))
+    call("cancel_campaign_send", body=job(cid, "cancel"), id=cid)
+    assert status(call, cid) == "Cancelled"
+    assert call("get_campaign_send_job", id=cid).data.attributes == {"status": "cancelled"}
+    with pytest.raises(InvalidError):
+        call("cancel_campaign_send", body=job(cid, "revert"), id=cid)
+    with pytest.raises(InvalidError):
+        call("send_campaign", body=job(cid))
+    with pytest.raises(InvalidError):
+        call("update_campaign", body={"data": {"type": "campaign", "id": cid,
+             "attributes": {"name": "Late"}}}, id=cid)  # fmt: skip
+    advance(backend, clock, 86400)
+    assert status(call, cid) == "Cancelled"
+    assert backend.outbox.messages == []
+
+
+def test_an_unverified_sender_cancels_the_send(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    lid = newsletter(backend)
+    immediate = {"method": "immediate"}
+    cid, _ = create(call, campaign_body([lid], strategy=immediate, sender="news@elsewhere.example"))
+    call("send_campaign", body=job(cid))
+    advance(backend, clock, 1)
+    assert status(call, cid) == "Cancelled: Misconfigured"
+    assert call("get_campaign_send_job", id=cid).data.attributes["status"] == "cancelled"
+    assert "news@elsewhere.example" in backend.outbox.failures[-1]["reason"]
+    backend.outbox.verify("News@Elsewhere.example")
+    cid, _ = create(call, campaign_body([lid], strategy=immediate, sender="news@elsewhere.example"))
+    call("send_campaign", body=job(cid))
+    advance(backend, clock, 1)
+    assert status(call, cid) == "Sent"
+
+
+def test_no_recipients_is_reported_by_status(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    empty = call("create_list", body={"data": {"type": "list", "attributes": {"name": "E"}}}).data
+    cid, _ = create(call, campaign_body([empty.id], strategy={"method": "immediate"}))
+    call("send_campaign", body=job(cid))
+    advance(backend, clock, 1)
+    assert status(call, cid) == "Cancelled: No Recipients"
+
+
+def test_a_throttled_send_spreads_over_hours(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    store = backend.store
+    strategy = {"method": "throttled", "datetime": "2026-11-01T12:00:00+00:00",
+                "throttle_percentage": 50}  # fmt: skip
+    cid, mid = create(call, campaign_body([newsletter(backend)], strategy=strategy))
+    call("send_campaign", body=job(cid))
+    advance(backend, clock, 60)
+    first = len(events_of(backend, "Received Email", mid))
+    assert status(call, cid) == "Sending"
+    assert call("get_campaign_send_job", id=cid).data.attributes["status"] == "processing"
+    with pytest.raises(InvalidError):  # a sending campaign can be cancelled, not reverted
+        call("cancel_campaign_send", body=job(cid, "revert"), id=cid)
+    advance(backend, clock, HOUR)
+    total = len(events_of(backend, "Received Email", mid))
+    assert status(call, cid) == "Sent"
+    assert first == (total + 1) // 2
+    assert len({store.events.ts[i] for i in events_of(backend, "Received Email", mid)}) == 2
+
+
+def test_assigning_a_template_copies_it(backend: EmulatorBackend, call: Caller) -> None:
+    _cid, mid = create(call, campaign_body([newsletter(backend)]))
+    t = call("create_template", body={"data": {"type": "template", "attributes": {
+        "name": "T", "editor_type": "CODE", "html": "<p>v1</p>"}}}).data  # fmt: skip
+    out = call("assign_template_to_campaign_message", body={"data": {
+        "type": "campaign-message", "id": mid,
+        "relationships": {"template": {"data": {"type": "template", "id": t.id}}}}})  # fmt: skip
+    assert out.data.attributes["channel"] == "email"
+    call("update_template", body={"data": {"type": "template", "id": t.id,
+         "attributes": {"html": "<p>v2</p>"}}}, id=t.id)  # fmt: skip
+    copy = call("get_template_for_campaign_message", id=mid).data
+    assert copy.id != t.id
+    assert copy.attributes["html"] == "<p>v1</p>"
+
+
+def test_delete_removes_campaign_and_messages(backend: EmulatorBackend, call: Caller) -> None:
+    cid, mid = create(call, campaign_body([newsletter(backend)]))
+    call("delete_campaign", id=cid)
+    with pytest.raises(NotFoundError):
+        call("get_campaign", id=cid)
+    with pytest.raises(NotFoundError):
+        call("get_campaign_message", id=mid)
