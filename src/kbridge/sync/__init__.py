@@ -1,8 +1,26 @@
 """Sync: declarative streams, pure state functions, time windows and the engine.
 
-May import: api, warehouse, connections, core, catalog. (Lands with the Sync issue.)
+May import: api, warehouse, connections, core, catalog.
+
+    async with AsyncClient(api_key) as client:
+        result = await kbridge.sync.run(client, "duckdb:///kbridge.duckdb", streams=["profiles"])
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from kbridge.sync.engine import ProgressCallback, StreamResult, SyncOptions, SyncResult, run
+from kbridge.sync.errors import SyncError
+from kbridge.sync.streams import STREAMS, Stream, get_stream, select_streams
+
+__all__ = [
+    "STREAMS",
+    "ProgressCallback",
+    "Stream",
+    "StreamResult",
+    "SyncError",
+    "SyncOptions",
+    "SyncResult",
+    "get_stream",
+    "run",
+    "select_streams",
+]

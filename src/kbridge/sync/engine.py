@@ -1,0 +1,453 @@
+"""The sync engine: streams run concurrently, each page committed with its bookmark.
+
+Every page becomes one :class:`~kbridge.warehouse.Batch` — its rows and the
+bookmark they justify — applied in one transaction, so whatever stops a run
+(an exception, a kill, a lost connection) the warehouse holds a consistent
+prefix and the next run resumes from it. Pacing is the client's: every
+stream goes through the same :class:`~kbridge.api.AsyncClient`, whose limiter
+keeps each rate tier under Klaviyo's ceiling, so streams of different tiers
+proceed in parallel at their own speeds.
+
+Writes are blocking database calls: they run in a worker thread, one batch
+at a time per warehouse, so the event loop keeps fetching while a page is
+written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kbridge.api import AsyncClient, Document
+from kbridge.core.clock import Clock, SystemClock, utc
+from kbridge.core.errors import ConfigurationError
+from kbridge.sync.errors import SyncError
+from kbridge.sync.state import (
+    EPOCH_FLOOR,
+    advance,
+    cursor_filter,
+    format_ts,
+    join_filters,
+    max_cursor,
+    parse_ts,
+    resume_from,
+)
+from kbridge.sync.streams import RUN_COLUMN, Partition, Stream, select_streams
+from kbridge.sync.windows import Window, plan_windows
+from kbridge.warehouse import (
+    SEEN_TABLE,
+    Batch,
+    DeleteUnseen,
+    DeleteWhere,
+    Warehouse,
+    open_warehouse,
+)
+
+__all__ = ["ProgressCallback", "StreamResult", "SyncOptions", "SyncResult", "run"]
+
+ProgressCallback = Callable[[str, int], None]
+"""``callback(stream_name, records_just_committed)`` after every commit."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    start_date: datetime | None = None
+    full_refresh: bool = False
+    reconcile: bool = False
+    predictive_analytics: bool = False
+    #: concurrent event slices (all share the events rate tier through the limiter)
+    slice_concurrency: int = 4
+
+
+@dataclass(slots=True)
+class StreamResult:
+    stream: str
+    records: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        rate = self.records / self.seconds if self.seconds > 0 else None
+        return {
+            "stream": self.stream,
+            "records": self.records,
+            "pages": self.pages,
+            "seconds": round(self.seconds, 3),
+            "records_per_second": None if rate is None else round(rate, 1),
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class SyncResult:
+    account_id: str
+    streams: dict[str, StreamResult] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.error is None for r in self.streams.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "ok": self.ok,
+            "streams": [r.to_dict() for r in self.streams.values()],
+        }
+
+
+class _Writer:
+    """Serialises commits to one warehouse and keeps them off the event loop."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self._lock = asyncio.Lock()
+
+    async def commit(self, batch: Batch) -> None:
+        async with self._lock:
+            await asyncio.to_thread(self.warehouse.commit, batch)
+
+    async def load_state(self, account_id: str, stream: str) -> dict[str, dict[str, Any]]:
+        async with self._lock:
+            return await asyncio.to_thread(self.warehouse.load_state, account_id, stream)
+
+
+@dataclass(slots=True)
+class _Ctx:
+    client: AsyncClient
+    writer: _Writer
+    account_id: str
+    options: SyncOptions
+    clock: Clock
+    on_progress: ProgressCallback | None
+    #: the get_accounts page read to learn the account id (accounts is 1/s: not read twice)
+    accounts_page: Document | None = None
+
+
+async def run(
+    client: AsyncClient,
+    destination: Warehouse | str,
+    *,
+    streams: str | list[str] | tuple[str, ...] | None = None,
+    start_date: datetime | None = None,
+    full_refresh: bool = False,
+    reconcile: bool = False,
+    predictive_analytics: bool = False,
+    on_progress: ProgressCallback | None = None,
+    clock: Clock | None = None,
+) -> SyncResult:
+    """Sync ``streams`` (default: all) of the client's account into ``destination``.
+
+    ``destination`` is a :class:`~kbridge.warehouse.Warehouse` or a URL
+    (``duckdb:///file.duckdb``, ``postgresql://…``). Returns per-stream results;
+    raises :class:`SyncError` (carrying them) when any stream failed — what was
+    committed before the failure stays, and the next run resumes from it.
+    """
+    selected = select_streams(streams)
+    if not selected:
+        raise ConfigurationError("streams: nothing selected")
+    options = SyncOptions(
+        start_date=None if start_date is None else utc(start_date),
+        full_refresh=full_refresh,
+        reconcile=reconcile,
+        predictive_analytics=predictive_analytics,
+    )
+    owned = isinstance(destination, str)
+    warehouse = open_warehouse(destination) if isinstance(destination, str) else destination
+    try:
+        return await _run(client, warehouse, selected, options, on_progress, clock)
+    finally:
+        if owned:
+            warehouse.close()
+
+
+async def _run(
+    client: AsyncClient,
+    warehouse: Warehouse,
+    selected: tuple[Stream, ...],
+    options: SyncOptions,
+    on_progress: ProgressCallback | None,
+    clock: Clock | None,
+) -> SyncResult:
+    await asyncio.to_thread(warehouse.migrate, [t for s in selected for t in s.tables])
+    accounts = await client.get_document("get_accounts")
+    account = accounts.first
+    if account is None or not account.id:
+        raise ConfigurationError("the API key's account could not be read (get_accounts empty)")
+    writer = _Writer(warehouse)
+    ctx = _Ctx(client, writer, account.id, options, clock or SystemClock(), on_progress, accounts)
+    result = SyncResult(account.id, {s.name: StreamResult(s.name) for s in selected})
+    await asyncio.gather(*(_run_stream(ctx, s, result.streams[s.name]) for s in selected))
+    failed = [r for r in result.streams.values() if r.error]
+    if failed:
+        detail = "; ".join(f"{r.stream}: {r.error}" for r in failed)
+        raise SyncError(f"{len(failed)} stream(s) failed (run again to resume): {detail}", result)
+    return result
+
+
+async def _run_stream(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
+    started = ctx.clock.monotonic()
+    try:
+        if stream.parent is not None:
+            await _sync_children(ctx, stream, result)
+        elif stream.slice_days is not None:
+            await _sync_sliced(ctx, stream, result)
+        elif stream.operation_id == "get_accounts" and ctx.accounts_page is not None:
+            batch, n = _page_batch(ctx, stream, ctx.accounts_page, None)
+            await _commit(ctx, stream, result, batch, n)
+        else:
+            states = await ctx.writer.load_state(ctx.account_id, stream.name)
+            for partition in stream.partitions:
+                await _sync_partition(ctx, stream, partition, states.get(partition.name), result)
+        if ctx.options.reconcile and stream.id_field is not None:
+            await _reconcile(ctx, stream)
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        result.seconds = ctx.clock.monotonic() - started
+
+
+# -- one page -----------------------------------------------------------------------
+
+
+def _page_batch(
+    ctx: _Ctx, stream: Stream, page: Document, context: str | None, run: str | None = None
+) -> tuple[Batch, int]:
+    """The page's rows (and its children's) as a batch; the count of main records."""
+    acct = ctx.account_id
+    batch = Batch(acct)
+    extract = stream.extract
+    resources = page.resources
+    if run is not None and RUN_COLUMN in stream.table.column_names:
+        rows = [(acct, *extract(r, context), run) for r in resources]
+    else:
+        rows = [(acct, *extract(r, context)) for r in resources]
+    batch.upsert(stream.table, rows)
+    for child in stream.children:
+        child_rows = [
+            (acct, *child.extract(c, r.id))
+            for r in resources
+            for c in r.related(child.relationship)
+            if c.attributes
+        ]
+        batch.upsert(child.table, child_rows)
+    return batch, len(rows)
+
+
+async def _commit(ctx: _Ctx, stream: Stream, result: StreamResult, batch: Batch, n: int) -> None:
+    await ctx.writer.commit(batch)
+    result.records += n
+    result.pages += 1
+    if ctx.on_progress is not None:
+        ctx.on_progress(stream.name, n)
+
+
+def _params(ctx: _Ctx, stream: Stream, extra_filter: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = dict(stream.params)
+    if stream.name == "profiles" and ctx.options.predictive_analytics:
+        params["additional-fields[profile]"] = "subscriptions,predictive_analytics"
+    if extra_filter:
+        params["filter"] = extra_filter
+    if stream.cursor is not None and stream.cursor.sort:
+        params["sort"] = stream.cursor.sort
+    return params
+
+
+def _page_max(stream: Stream, page: Document) -> str | None:
+    cursor = stream.cursor
+    if cursor is None:
+        return None
+    return max_cursor(r.attributes.get(cursor.attribute) for r in page.resources)
+
+
+# -- plain and partitioned streams ----------------------------------------------------------
+
+
+async def _sync_partition(
+    ctx: _Ctx,
+    stream: Stream,
+    partition: Partition,
+    state: Mapping[str, Any] | None,
+    result: StreamResult,
+) -> None:
+    """Pages in cursor order; each commit carries the bookmark its rows justify.
+
+    Without a server-side sort the bookmark can only move once every page is in,
+    so it is committed with the last page (a crash re-reads from the old one).
+    """
+    cursor = stream.cursor
+    since = resume_from(state, ctx.options.start_date, full_refresh=ctx.options.full_refresh)
+    filt = join_filters(
+        [partition.filter, cursor_filter(cursor, since) if cursor is not None else None]
+    )
+    running = None if ctx.options.full_refresh or not state else state.get("bookmark")
+    pages = ctx.client.iter_pages(stream.operation_id, params=_params(ctx, stream, filt))
+    async for page in pages:
+        batch, n = _page_batch(ctx, stream, page, partition.name or None)
+        if cursor is not None:
+            running = advance(running, _page_max(stream, page))
+            if cursor.sort or page.next_url is None:
+                batch.set_state(stream.name, partition.name, {"bookmark": running})
+        await _commit(ctx, stream, result, batch, n)
+
+
+# -- events: time slices ----------------------------------------------------------------
+
+
+async def _first_cursor(ctx: _Ctx, stream: Stream, since: str | None) -> str | None:
+    """The earliest cursor value at or after ``since`` (one request), to skip empty years."""
+    assert stream.cursor is not None
+    params = _params(ctx, stream, cursor_filter(stream.cursor, since))
+    params["page[size]"] = 1
+    doc = await ctx.client.get_document(stream.operation_id, params=params)
+    return _page_max(stream, doc)
+
+
+async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
+    """Split ``[bookmark, now)`` into aligned windows fetched concurrently.
+
+    Each window keeps its own bookmark (partition ``slice:<start>``) committed with
+    every page, and a ``done`` flag with its last; when all are done, the stream's
+    bookmark moves to the latest record seen and the window states are cleared,
+    in one transaction.
+    """
+    assert stream.cursor is not None
+    assert stream.slice_days is not None
+    states = await ctx.writer.load_state(ctx.account_id, stream.name)
+    opts = ctx.options
+    if opts.full_refresh:
+        states = {}
+    overall = states.get("")
+    since = resume_from(overall, opts.start_date, full_refresh=opts.full_refresh)
+    upper = ctx.clock.now()
+    lower = parse_ts(since) if since else EPOCH_FLOOR
+    if not any(k.startswith("slice:") for k in states):
+        first = await _first_cursor(ctx, stream, since)
+        if first is None:
+            return
+        lower = max(lower, parse_ts(first))
+    windows = plan_windows(lower, max(upper, lower), stream.slice_days)
+    if windows and windows[-1].end <= lower:
+        return
+    gate = asyncio.Semaphore(max(1, opts.slice_concurrency))
+
+    async def one(window: Window) -> str | None:
+        async with gate:
+            return await _sync_window(ctx, stream, window, states.get(window.name), result)
+
+    seen = await asyncio.gather(*(one(w) for w in windows))
+    final = advance(overall.get("bookmark") if overall and not opts.full_refresh else None, None)
+    for value in seen:
+        final = advance(final, value)
+    batch = Batch(ctx.account_id)
+    stale = {k for k in states if k.startswith("slice:")} | {w.name for w in windows}
+    for name in sorted(stale):
+        batch.set_state(stream.name, name, None)
+    batch.set_state(stream.name, "", {"bookmark": final or since})
+    await ctx.writer.commit(batch)
+
+
+async def _sync_window(
+    ctx: _Ctx,
+    stream: Stream,
+    window: Window,
+    state: Mapping[str, Any] | None,
+    result: StreamResult,
+) -> str | None:
+    assert stream.cursor is not None
+    if state and state.get("done"):
+        return _opt_str(state.get("bookmark"))
+    running = _opt_str(state.get("bookmark")) if state else None
+    since = running or format_ts(window.start)
+    filt = cursor_filter(stream.cursor, since, format_ts(window.end))
+    pages = ctx.client.iter_pages(stream.operation_id, params=_params(ctx, stream, filt))
+    async for page in pages:
+        batch, n = _page_batch(ctx, stream, page, None)
+        running = advance(running, _page_max(stream, page))
+        done = page.next_url is None
+        batch.set_state(stream.name, window.name, {"bookmark": running, "done": done})
+        await _commit(ctx, stream, result, batch, n)
+    return running
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# -- memberships and other per-parent streams -----------------------------------------------
+
+
+async def _parent_ids(ctx: _Ctx, stream: Stream) -> AsyncIterator[str]:
+    assert stream.parent is not None
+    parent = stream.parent
+    async for page in ctx.client.iter_pages(parent.operation_id, params=dict(parent.params)):
+        if parent.included_type is None:
+            ids: Iterable[str | None] = (r.id for r in page.resources)
+        else:
+            ids = (r.id for r in page.included if r.type == parent.included_type)
+        for pid in ids:
+            if pid:
+                yield pid
+
+
+async def _sync_children(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
+    """Full refresh per parent, resumable: the run id and finished parents are the state.
+
+    Rows carry the run that wrote them; once every parent is read, rows of
+    earlier runs (removed members, deleted parents) are swept in the same
+    transaction that records the run as complete.
+    """
+    states = await ctx.writer.load_state(ctx.account_id, stream.name)
+    state = states.get("") or {}
+    if state.get("run") and not ctx.options.full_refresh:
+        run = str(state["run"])
+        done = {str(p) for p in state.get("done") or ()}
+    else:
+        run, done = uuid.uuid4().hex, set()
+    parents = [pid async for pid in _parent_ids(ctx, stream)]
+    for pid in parents:
+        if pid in done:
+            continue
+        pages = ctx.client.iter_pages(
+            stream.operation_id, path_params={"id": pid}, params=dict(stream.params)
+        )
+        async for page in pages:
+            batch, n = _page_batch(ctx, stream, page, pid, run)
+            if page.next_url is None:
+                done.add(pid)
+                batch.set_state(stream.name, "", {"run": run, "done": sorted(done)})
+            await _commit(ctx, stream, result, batch, n)
+    final = Batch(ctx.account_id)
+    if RUN_COLUMN in stream.table.column_names:
+        final.delete(DeleteWhere(stream.table, not_equals={RUN_COLUMN: run}))
+    final.set_state(stream.name, "", {"last_run": run, "completed_at": format_ts(ctx.clock.now())})
+    await ctx.writer.commit(final)
+
+
+# -- reconcile -------------------------------------------------------------------------------
+
+
+async def _reconcile(ctx: _Ctx, stream: Stream) -> None:
+    """Id-only scan of everything Klaviyo still has; local rows not seen are deleted.
+
+    Seen ids go to the warehouse (not memory), so the scan's footprint does not
+    grow with the account.
+    """
+    run = uuid.uuid4().hex
+    acct = ctx.account_id
+    fields = {f"fields[{stream.resource_type}]": stream.id_field}
+    for partition in stream.partitions:
+        params: dict[str, Any] = dict(fields)
+        if partition.filter:
+            params["filter"] = partition.filter
+        async for page in ctx.client.iter_pages(stream.operation_id, params=params):
+            rows = [(acct, stream.name, run, r.id) for r in page.resources]
+            await ctx.writer.commit(Batch(acct).upsert(SEEN_TABLE, rows))
+    batch = Batch(acct)
+    batch.delete(DeleteUnseen(stream.table, "id", stream.name, run))
+    batch.delete(DeleteWhere(SEEN_TABLE, equals={"scope": stream.name}))
+    await ctx.writer.commit(batch)

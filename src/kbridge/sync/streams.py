@@ -1,0 +1,672 @@
+"""The streams, declared as data: what to call, which table, how a resource becomes a row.
+
+A stream names its Klaviyo operation, its table (``account_id`` first, keyed
+by ``(account_id, id)`` or the membership pair), how to turn one JSON:API
+resource into a tuple, and its replication cursor (the attribute, the
+filter field and whether the API sorts by it, which decides whether a
+bookmark can advance page by page). Membership streams name a parent whose
+ids they walk; the events stream is split into time slices. The engine
+(:mod:`kbridge.sync.engine`) reads these facts and nothing else.
+
+Rows are plain tuples: timestamps stay RFC 3339 strings, nested objects are
+serialised to JSON text once, so no object is built per value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbridge.api import Resource
+from kbridge.core.jsoncodec import dumps_str
+from kbridge.warehouse import Table, table
+
+__all__ = [
+    "RUN_COLUMN",
+    "STREAMS",
+    "Child",
+    "Cursor",
+    "Parent",
+    "Partition",
+    "Stream",
+    "get_stream",
+    "select_streams",
+]
+
+#: the sync run that last wrote a membership row; rows of older runs are swept away
+RUN_COLUMN = "_kbridge_run"
+
+Extract = Callable[[Resource, "str | None"], tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Replication cursor: ``attribute`` of each record, filtered as ``filter_field``.
+
+    ``inclusive`` means the API offers ``greater-or-equal``; otherwise the engine
+    asks ``greater-than(bookmark − 1 s)`` (Klaviyo timestamps have whole seconds),
+    so records sharing the bookmark's second are never skipped. ``sort`` names the
+    ascending sort that lets the bookmark advance after every page.
+    """
+
+    attribute: str
+    filter_field: str
+    inclusive: bool
+    sort: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """A slice of one stream with its own bookmark, e.g. campaigns per channel."""
+
+    name: str
+    filter: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """Where a membership stream finds its parents' ids (an id-only listing)."""
+
+    operation_id: str
+    params: Mapping[str, str]
+    #: take the ids of this ``included`` type instead of the listed resources' own ids
+    included_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """Rows for another table: each record's ``relationship``, resolved through ``included``
+    (the extractor gets the owning record's id as its context)."""
+
+    relationship: str
+    table: Table
+    extract: Extract
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    name: str
+    operation_id: str
+    table: Table
+    extract: Extract
+    cursor: Cursor | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    partitions: tuple[Partition, ...] = (Partition(""),)
+    parent: Parent | None = None
+    children: tuple[Child, ...] = ()
+    #: events: split the history into windows of this many days, fetched concurrently
+    slice_days: int | None = None
+    #: attribute asked for in a reconcile's id-only scan (sparse fieldset); None: no reconcile
+    id_field: str | None = None
+    description: str = ""
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        return (self.table, *(c.table for c in self.children))
+
+    @property
+    def resource_type(self) -> str:
+        return self.table.name.rstrip("s") if not self.parent else "profile"
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _j(value: Any) -> str | None:
+    """Nested value → JSON text (``None`` stays NULL)."""
+    return None if value is None else dumps_str(value)
+
+
+def _raw(r: Resource) -> str:
+    return dumps_str(r.attributes)
+
+
+def _rel_id(r: Resource, name: str) -> str | None:
+    refs = r.relationship_refs(name)
+    return refs[0][1] if refs else None
+
+
+def _consent(attrs: Mapping[str, Any], channel: str) -> str | None:
+    sub = attrs.get("subscriptions") or {}
+    marketing = (sub.get(channel) or {}).get("marketing") or {}
+    value = marketing.get("consent")
+    return None if value is None else str(value)
+
+
+# -- tables and extractors ------------------------------------------------------------------
+
+ACCOUNTS = table(
+    "accounts",
+    [
+        "id",
+        ("test_account", "boolean"),
+        "organization_name",
+        "industry",
+        "timezone",
+        "preferred_currency",
+        "locale",
+        ("contact_information", "json"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _account(r: Resource, _: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    contact = a.get("contact_information") or {}
+    return (
+        r.id,
+        a.get("test_account"),
+        contact.get("organization_name"),
+        a.get("industry"),
+        a.get("timezone"),
+        a.get("preferred_currency"),
+        a.get("locale"),
+        _j(contact),
+        _raw(r),
+    )
+
+
+PROFILES = table(
+    "profiles",
+    [
+        "id",
+        "email",
+        "phone_number",
+        "external_id",
+        "first_name",
+        "last_name",
+        "organization",
+        "locale",
+        "title",
+        "image",
+        ("created", "timestamp"),
+        ("updated", "timestamp"),
+        ("last_event_date", "timestamp"),
+        "email_consent",
+        "sms_consent",
+        ("location", "json"),
+        ("properties", "json"),
+        ("subscriptions", "json"),
+        ("predictive_analytics", "json"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _profile(r: Resource, _: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    return (
+        r.id,
+        a.get("email"),
+        a.get("phone_number"),
+        a.get("external_id"),
+        a.get("first_name"),
+        a.get("last_name"),
+        a.get("organization"),
+        a.get("locale"),
+        a.get("title"),
+        a.get("image"),
+        a.get("created"),
+        a.get("updated"),
+        a.get("last_event_date"),
+        _consent(a, "email"),
+        _consent(a, "sms"),
+        _j(a.get("location")),
+        _j(a.get("properties")),
+        _j(a.get("subscriptions")),
+        _j(a.get("predictive_analytics")),
+        _raw(r),
+    )
+
+
+LISTS = table(
+    "lists",
+    [
+        "id",
+        "name",
+        "opt_in_process",
+        ("created", "timestamp"),
+        ("updated", "timestamp"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _list(r: Resource, _: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    return (
+        r.id,
+        a.get("name"),
+        a.get("opt_in_process"),
+        a.get("created"),
+        a.get("updated"),
+        _raw(r),
+    )
+
+
+SEGMENTS = table(
+    "segments",
+    [
+        "id",
+        "name",
+        ("definition", "json"),
+        ("created", "timestamp"),
+        ("updated", "timestamp"),
+        ("is_active", "boolean"),
+        ("is_processing", "boolean"),
+        ("is_starred", "boolean"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _segment(r: Resource, _: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    return (
+        r.id,
+        a.get("name"),
+        _j(a.get("definition")),
+        a.get("created"),
+        a.get("updated"),
+        a.get("is_active"),
+        a.get("is_processing"),
+        a.get("is_starred"),
+        _raw(r),
+    )
+
+
+def _membership_table(name: str, parent_column: str) -> Table:
+    return table(
+        name,
+        [parent_column, "profile_id", ("joined_group_at", "timestamp"), RUN_COLUMN],
+        key=(parent_column, "profile_id"),
+    )
+
+
+LIST_MEMBERSHIPS = _membership_table("list_memberships", "list_id")
+SEGMENT_MEMBERSHIPS = _membership_table("segment_memberships", "segment_id")
+
+
+def _membership(r: Resource, parent_id: str | None) -> tuple[Any, ...]:
+    return (parent_id, r.id, r.attributes.get("joined_group_at"))
+
+
+METRICS = table(
+    "metrics",
+    [
+        "id",
+        "name",
+        ("created", "timestamp"),
+        ("updated", "timestamp"),
+        "integration_name",
+        "integration_category",
+        ("integration", "json"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _metric(r: Resource, _: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    integ = a.get("integration") or {}
+    return (
+        r.id,
+        a.get("name"),
+        a.get("created"),
+        a.get("updated"),
+        integ.get("name"),
+        integ.get("category"),
+        _j(a.get("integration")),
+        _raw(r),
+    )
+
+
+EVENTS = table(
+    "events",
+    [
+        "id",
+        "metric_id",
+        "profile_id",
+        ("datetime", "timestamp"),
+        ("timestamp", "bigint"),
+        "uuid",
+        ("event_properties", "json"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _event(r: Resource, _: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    ts = a.get("timestamp")
+    return (
+        r.id,
+        _rel_id(r, "metric"),
+        _rel_id(r, "profile"),
+        a.get("datetime"),
+        None if ts is None else int(ts),
+        a.get("uuid"),
+        _j(a.get("event_properties")),
+        _raw(r),
+    )
+
+
+CAMPAIGNS = table(
+    "campaigns",
+    [
+        "id",
+        "channel",
+        "name",
+        "status",
+        ("archived", "boolean"),
+        ("audiences", "json"),
+        ("send_options", "json"),
+        ("tracking_options", "json"),
+        ("send_strategy", "json"),
+        ("created_at", "timestamp"),
+        ("scheduled_at", "timestamp"),
+        ("updated_at", "timestamp"),
+        ("send_time", "timestamp"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _campaign(r: Resource, channel: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    return (
+        r.id,
+        channel,
+        a.get("name"),
+        a.get("status"),
+        a.get("archived"),
+        _j(a.get("audiences")),
+        _j(a.get("send_options")),
+        _j(a.get("tracking_options")),
+        _j(a.get("send_strategy")),
+        a.get("created_at"),
+        a.get("scheduled_at"),
+        a.get("updated_at"),
+        a.get("send_time"),
+        _raw(r),
+    )
+
+
+CAMPAIGN_MESSAGES = table(
+    "campaign_messages",
+    [
+        "id",
+        "campaign_id",
+        "label",
+        "channel",
+        ("definition", "json"),
+        ("created_at", "timestamp"),
+        ("updated_at", "timestamp"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _campaign_message(r: Resource, campaign_id: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    definition = a.get("definition") or a.get("content")
+    channel = a.get("channel") or (definition or {}).get("channel")
+    return (
+        r.id,
+        _rel_id(r, "campaign") or campaign_id,
+        a.get("label"),
+        channel,
+        _j(definition),
+        a.get("created_at"),
+        a.get("updated_at"),
+        _raw(r),
+    )
+
+
+FLOWS = table(
+    "flows",
+    [
+        "id",
+        "name",
+        "status",
+        ("archived", "boolean"),
+        "trigger_type",
+        ("created", "timestamp"),
+        ("updated", "timestamp"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _flow(r: Resource, _: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    return (
+        r.id,
+        a.get("name"),
+        a.get("status"),
+        a.get("archived"),
+        a.get("trigger_type"),
+        a.get("created"),
+        a.get("updated"),
+        _raw(r),
+    )
+
+
+FLOW_ACTIONS = table(
+    "flow_actions",
+    [
+        "id",
+        "flow_id",
+        "action_type",
+        "status",
+        ("settings", "json"),
+        ("created", "timestamp"),
+        ("updated", "timestamp"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _flow_action(r: Resource, flow_id: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    return (
+        r.id,
+        _rel_id(r, "flow") or flow_id,
+        a.get("action_type"),
+        a.get("status"),
+        _j(a.get("settings")),
+        a.get("created"),
+        a.get("updated"),
+        _raw(r),
+    )
+
+
+FLOW_MESSAGES = table(
+    "flow_messages",
+    [
+        "id",
+        "flow_action_id",
+        "name",
+        "channel",
+        ("definition", "json"),
+        ("created", "timestamp"),
+        ("updated", "timestamp"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _flow_message(r: Resource, action_id: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    definition = a.get("definition") or a.get("content")
+    channel = a.get("channel") or (definition or {}).get("channel")
+    return (
+        r.id,
+        _rel_id(r, "flow-action") or action_id,
+        a.get("name"),
+        channel,
+        _j(definition),
+        a.get("created"),
+        a.get("updated"),
+        _raw(r),
+    )
+
+
+TEMPLATES = table(
+    "templates",
+    [
+        "id",
+        "name",
+        "editor_type",
+        "html",
+        "text",
+        ("created", "timestamp"),
+        ("updated", "timestamp"),
+        ("raw", "json"),
+    ],
+)
+
+
+def _template(r: Resource, _: str | None) -> tuple[Any, ...]:
+    a = r.attributes
+    return (
+        r.id,
+        a.get("name"),
+        a.get("editor_type"),
+        a.get("html"),
+        a.get("text"),
+        a.get("created"),
+        a.get("updated"),
+        _raw(r),
+    )
+
+
+TAGS = table("tags", ["id", "name", "tag_group_id", ("raw", "json")])
+
+
+def _tag(r: Resource, _: str | None) -> tuple[Any, ...]:
+    return (r.id, r.attributes.get("name"), _rel_id(r, "tag-group"), _raw(r))
+
+
+_UPDATED_GT = Cursor("updated", "updated", inclusive=False, sort="updated")
+
+STREAMS: tuple[Stream, ...] = (
+    Stream(
+        "accounts",
+        "get_accounts",
+        ACCOUNTS,
+        _account,
+        description="the account the key belongs to (one row)",
+    ),
+    Stream(
+        "profiles",
+        "get_profiles",
+        PROFILES,
+        _profile,
+        cursor=_UPDATED_GT,
+        params={"additional-fields[profile]": "subscriptions"},
+        id_field="created",
+        description="profiles with subscriptions/consent, incremental by updated",
+    ),
+    Stream("lists", "get_lists", LISTS, _list, cursor=_UPDATED_GT, id_field="name"),
+    Stream(
+        "list_memberships",
+        "get_profiles_for_list",
+        LIST_MEMBERSHIPS,
+        _membership,
+        params={"fields[profile]": "joined_group_at"},
+        parent=Parent("get_lists", {"fields[list]": "name"}),
+        description="full refresh per list; rows of earlier runs swept at the end",
+    ),
+    Stream("segments", "get_segments", SEGMENTS, _segment, cursor=_UPDATED_GT, id_field="name"),
+    Stream(
+        "segment_memberships",
+        "get_profiles_for_segment",
+        SEGMENT_MEMBERSHIPS,
+        _membership,
+        params={"fields[profile]": "joined_group_at"},
+        parent=Parent("get_segments", {"fields[segment]": "name"}),
+    ),
+    Stream(
+        "metrics",
+        "get_metrics",
+        METRICS,
+        _metric,
+        id_field="name",
+        description="no server-side cursor: every run reads all (few) metrics",
+    ),
+    Stream(
+        "events",
+        "get_events",
+        EVENTS,
+        _event,
+        cursor=Cursor("datetime", "datetime", inclusive=True, sort="datetime"),
+        slice_days=30,
+        description="incremental by datetime, history split into 30-day slices",
+    ),
+    Stream(
+        "campaigns",
+        "get_campaigns",
+        CAMPAIGNS,
+        _campaign,
+        cursor=Cursor("updated_at", "updated_at", inclusive=True, sort="updated_at"),
+        params={"include": "campaign-messages"},
+        partitions=(
+            Partition("email", "equals(messages.channel,'email')"),
+            Partition("sms", "equals(messages.channel,'sms')"),
+        ),
+        children=(Child("campaign-messages", CAMPAIGN_MESSAGES, _campaign_message),),
+        id_field="name",
+    ),
+    Stream(
+        "flows",
+        "get_flows",
+        FLOWS,
+        _flow,
+        cursor=Cursor("updated", "updated", inclusive=True, sort="updated"),
+        params={"include": "flow-actions"},
+        children=(Child("flow-actions", FLOW_ACTIONS, _flow_action),),
+        id_field="name",
+    ),
+    Stream(
+        "flow_messages",
+        "get_flow_action_messages",
+        FLOW_MESSAGES,
+        _flow_message,
+        parent=Parent(
+            "get_flows", {"fields[flow]": "name", "include": "flow-actions"}, "flow-action"
+        ),
+        description="walks every flow action's messages (full refresh)",
+    ),
+    Stream(
+        "templates",
+        "get_templates",
+        TEMPLATES,
+        _template,
+        cursor=Cursor("updated", "updated", inclusive=True, sort="updated"),
+        id_field="name",
+    ),
+    Stream("tags", "get_tags", TAGS, _tag, id_field="name"),
+)
+
+_BY_NAME: Mapping[str, Stream] = {s.name: s for s in STREAMS}
+
+
+def get_stream(name: str) -> Stream:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown stream {name!r}; streams: {', '.join(_BY_NAME)}") from None
+
+
+def select_streams(names: str | list[str] | tuple[str, ...] | None) -> tuple[Stream, ...]:
+    """Streams by name (comma-separated string or list), in declaration order; None: all."""
+    if names is None:
+        return STREAMS
+    wanted = [n.strip() for n in (names.split(",") if isinstance(names, str) else names)]
+    wanted = [n for n in wanted if n]
+    for n in wanted:
+        get_stream(n)
+    return tuple(s for s in STREAMS if s.name in wanted)
