@@ -6,6 +6,7 @@ Tests and benchmarks drive the emulator through it::
     POST /_emulator/keys     {"scopes": [...]} → 201 {"key": "pk_…", "scopes": [...]}
     POST /_emulator/tokens   {"scopes": [...], "installation_id"?, "expires_in"?} → 201
                              {"access_token", "installation_id", "scopes", "expires_at"}
+                             (a bearer token without running the OAuth flow)
     GET  /_emulator/clock    {"now": …}
     POST /_emulator/clock    {"advance_seconds": N} → moves simulated time, runs due work
     POST /_emulator/reset    a fresh account from the seed (keys and tokens are kept)

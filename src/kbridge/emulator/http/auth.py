@@ -69,14 +69,19 @@ class TokenGrant:
 
 
 class TokenStore(Protocol):
-    """Where bearer tokens are looked up; the OAuth server (a later issue) fills it."""
+    """Where bearer tokens are looked up (the OAuth server and the control plane fill it)."""
 
     def lookup(self, token: str) -> TokenGrant | None: ...
 
 
 @dataclass
 class InMemoryTokenStore:
-    """Tokens minted by tests or the control plane (no OAuth flow yet)."""
+    """Bearer tokens: issued by the OAuth server (``/oauth/token``) or ``/_emulator/tokens``.
+
+    Expiry is checked by :func:`authenticate` against simulated time, so an
+    expired token stays here until revoked; the OAuth server revokes the
+    tokens of a grant it takes down.
+    """
 
     _grants: dict[str, TokenGrant] = field(default_factory=dict, repr=False)
 
