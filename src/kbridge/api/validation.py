@@ -138,6 +138,7 @@ def check_campaign_channel_filter(filter_text: str | None) -> str:
         raise ValidationError(
             "filter",
             "listing campaigns needs a channel: add "
-            "equals(messages.channel,'email') (or 'sms', 'mobile_push'), or pass channel=…",
+            "equals(messages.channel,'email') (or 'sms', 'mobile_push'), or give a channel "
+            "(channel=… / --channel)",
         )
     return filter_text

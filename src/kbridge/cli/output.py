@@ -62,8 +62,14 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, Resource):
         out: dict[str, Any] = {"type": value.type, "id": value.id}
         out["attributes"] = dict(value.attributes)
-        if value.relationships:
-            out["relationships"] = dict(value.relationships)
+        # Only linkage is data; relationship "links" are navigation noise in output.
+        linked = {
+            k: v["data"]
+            for k, v in value.relationships.items()
+            if isinstance(v, Mapping) and v.get("data") is not None
+        }
+        if linked:
+            out["relationships"] = linked
         return out
     if isinstance(value, Document):
         return to_plain(value.data if not isinstance(value.data, tuple) else list(value.data))
