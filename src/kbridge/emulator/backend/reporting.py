@@ -23,7 +23,7 @@ import zlib
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,6 @@ from kbridge.emulator.backend.campaigns import campaigns_of
 from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.filtering import compile_conditions
-from kbridge.emulator.backend.ids import parse_iso
 from kbridge.emulator.backend.resource import Linkage, Resource
 from kbridge.emulator.datagen import event_properties
 from kbridge.emulator.query.filters import parse_filter
@@ -105,8 +104,8 @@ def timeframe_bounds(value: Any, now: float, tz: ZoneInfo) -> tuple[float, float
     if "key" in value:
         return _key_bounds(value["key"], now, tz)
     try:
-        start = _local(parse_iso(str(value.get("start"))), tz)
-        end = _local(parse_iso(str(value.get("end"))), tz)
+        start = _wall_clock(value.get("start"), tz)
+        end = _wall_clock(value.get("end"), tz)
     except ValueError:
         raise InvalidError("timeframe start and end must be ISO 8601 datetimes",
                            pointer=ptr) from None  # fmt: skip
@@ -117,9 +116,11 @@ def timeframe_bounds(value: Any, now: float, tz: ZoneInfo) -> tuple[float, float
     return start, end
 
 
-def _local(ts: float, tz: ZoneInfo) -> float:
-    """The same wall-clock time read in ``tz``: Klaviyo ignores the offset given."""
-    wall = datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+def _wall_clock(text: Any, tz: ZoneInfo) -> float:
+    """``text``'s date and time read in ``tz``: Klaviyo ignores the offset given."""
+    if not isinstance(text, str):
+        raise ValueError(text)
+    wall = datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
     return wall.replace(tzinfo=tz).timestamp()
 
 
