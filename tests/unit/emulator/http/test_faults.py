@@ -6,6 +6,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kbridge.cli.app import app as cli_app
@@ -274,3 +276,37 @@ def test_cli_refuses_a_bad_faults_spec_with_one_line() -> None:
     assert "--faults" in result.output
     assert "http500" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.anyio
+async def test_an_emulator_reset_replays_the_same_faults() -> None:
+    app, _ = faulted_app("http500=0.5")
+    async with client_for(app) as c:
+        first = [(await c.get("/api/accounts")).status_code for _ in range(12)]
+        assert (await c.post("/_emulator/reset")).status_code == 200
+        again = [(await c.get("/api/accounts")).status_code for _ in range(12)]
+    assert first == again
+    assert set(first) == {200, 500}
+
+
+_rates = st.sampled_from([0.0, 0.001, 0.02, 0.5, 1.0])
+_millis = st.integers(min_value=1, max_value=5000)
+
+
+@given(
+    rates=st.fixed_dictionaries(dict.fromkeys(FAULT_KINDS, _rates)),
+    mean=_millis,
+    jitter=st.integers(min_value=0, max_value=100),
+    hold=_millis,
+)
+def test_any_spec_describes_itself_in_a_string_that_parses_back(
+    rates: dict[str, float], mean: int, jitter: int, hold: int
+) -> None:
+    spec = FaultSpec(
+        **rates,
+        # a hold only shows (and only matters) while its kind can fire
+        timeout_hold=hold / 1000 if rates["timeout"] > 0 else FaultSpec().timeout_hold,
+        latency_mean=mean / 1000,
+        latency_jitter=jitter / 1000,
+    )
+    assert parse_faults(spec.describe()) == spec
