@@ -198,3 +198,28 @@ def test_help_lists_resources_and_action_scopes() -> None:
     detail = run(None, "lists", "add-profiles", "--help")
     assert "lists:write" in detail.stdout
     assert "--profile-id" in detail.stdout
+
+
+def test_a_saved_connection_supplies_key_and_base_url(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KLAVIYO_", "KBRIDGE_"))}
+    env.update({"NO_COLOR": "1", "COLUMNS": "200", "KBRIDGE_HOME": str(tmp_path)})
+
+    def kb(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [KBRIDGE, *args], capture_output=True, text=True, check=False, env=env, timeout=60
+        )
+
+    saved = kb("connect", "shop", "--api-key", server.api_key, "--base-url", server.base_url)
+    assert saved.returncode == 0, saved.stderr
+    listed = kb("accounts", "list", "--connection", "shop", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)[0]["type"] == "account"
+    both = kb("accounts", "list", "--connection", "shop", "--api-key", server.api_key)
+    assert both.returncode == 1
+    assert "not both" in both.stderr
+    unknown = kb("accounts", "list", "--connection", "nope")
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("error:")
+    assert "Traceback" not in unknown.stderr
