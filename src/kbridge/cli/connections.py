@@ -157,6 +157,13 @@ def connect(
         str | None,
         typer.Option("--for", help="capabilities to ask scopes for / to probe (comma-separated)"),
     ] = None,
+    redirect_port: Annotated[
+        int,
+        typer.Option(
+            help="port of the loopback redirect http://127.0.0.1:PORT/callback registered "
+            "with the OAuth app (0: any free port)"
+        ),
+    ] = 0,
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="print the authorize URL, do not open it")
     ] = False,
@@ -190,6 +197,7 @@ def connect(
                 oauth_client,
                 scopes=wanted,
                 open_url=show,
+                redirect_port=redirect_port,
                 base_url=base_url,
                 capabilities=capabilities,
             )

@@ -210,8 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _ReceiverServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.params: dict[str, str] | None = None
         self.arrived = threading.Event()
 
@@ -222,10 +222,21 @@ class _ReceiverServer(ThreadingHTTPServer):
 
 
 class LoopbackReceiver:
-    """A one-shot HTTP server on 127.0.0.1 (a free port) that catches the OAuth redirect."""
+    """A one-shot HTTP server on 127.0.0.1 that catches the OAuth redirect.
 
-    def __init__(self) -> None:
-        self._server = _ReceiverServer()
+    ``port=0`` picks a free port. Klaviyo (like the emulator) matches the
+    redirect URI exactly against the app's registered ones, so an app
+    registered with ``http://127.0.0.1:PORT/callback`` passes that ``port``.
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        try:
+            self._server = _ReceiverServer(port)
+        except OSError as exc:
+            raise OAuthError(
+                f"cannot listen on 127.0.0.1:{port} for the OAuth redirect ({exc.strerror}); "
+                "choose another --redirect-port"
+            ) from None
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll

@@ -88,11 +88,18 @@ def _probe_kwargs(scope: str) -> tuple[str, dict[str, Any]] | None:
 
 
 async def probe_capabilities(
-    client: AsyncClient, capabilities: Iterable[str] = DEFAULT_PROBED
+    client: AsyncClient,
+    capabilities: Iterable[str] = DEFAULT_PROBED,
+    *,
+    known_granted: Iterable[str] = (),
 ) -> ProbeReport:
-    """Probe every scope ``capabilities`` need; :class:`AuthenticationError` if the key is dead."""
+    """Probe every scope ``capabilities`` need; :class:`AuthenticationError` if the key is dead.
+
+    ``known_granted``: scopes a call that just succeeded proves (the
+    verification's ``accounts:read``), so they cost no second request.
+    """
     plan = plan_scopes(capabilities)
-    granted: set[str] = set()
+    granted: set[str] = set(known_granted) & set(plan.scopes)
     missing: set[str] = set()
     unknown: set[str] = set()
     for scope in plan.scopes:

@@ -17,6 +17,7 @@ from typing import Any
 import anyio.to_thread
 import httpx
 
+from kbridge import catalog
 from kbridge.api import DEFAULT_BASE_URL, AsyncClient, StaticTokenProvider, TokenProvider
 from kbridge.api.auth import PrivateKeyAuth
 from kbridge.connections.errors import (
@@ -55,6 +56,10 @@ __all__ = [
     "open_credentials",
     "verify_account",
 ]
+
+
+#: the scopes a successful verification proves (GET /api/accounts)
+VERIFIED_SCOPES: tuple[str, ...] = catalog.get("get_accounts").scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +160,7 @@ async def connect_with_key(
     async with AsyncClient(api_key, base_url=base_url, transport=transport, clock=clock) as client:
         account = await verify_account(client)
         old = _check_rotation(store, name, account, "api_key")
-        report = await probe_capabilities(client, capabilities)
+        report = await probe_capabilities(client, capabilities, known_granted=VERIFIED_SCOPES)
     record = await anyio.to_thread.run_sync(
         lambda: store.upsert(
             name,
@@ -181,6 +186,7 @@ async def connect_with_oauth(
     open_url: Callable[[str], object],
     base_url: str = DEFAULT_BASE_URL,
     capabilities: Iterable[str] = DEFAULT_PROBED,
+    redirect_port: int = 0,
     redirect_wait: float = 300.0,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
@@ -189,6 +195,9 @@ async def connect_with_oauth(
 
     ``open_url`` shows the authorize URL to the user (the CLI opens a browser
     and prints it; tests follow it with httpx). It runs in a worker thread.
+    The redirect URI is ``http://127.0.0.1:<redirect_port>/callback``; the
+    app must have it registered (``0`` picks a free port, for servers that
+    accept any loopback port).
     """
     check_name(name)
     if not scopes:
@@ -196,7 +205,7 @@ async def connect_with_oauth(
     wall: Clock = clock or SystemClock()
     pkce = Pkce.generate()
     state = new_state()
-    with LoopbackReceiver() as receiver:
+    with LoopbackReceiver(redirect_port) as receiver:
         url = authorize_url(oauth_client, receiver.redirect_uri, scopes, state, pkce)
         await anyio.to_thread.run_sync(open_url, url)
         code = await anyio.to_thread.run_sync(receiver.wait_for_code, state, redirect_wait)
@@ -211,7 +220,7 @@ async def connect_with_oauth(
     ) as client:
         account = await verify_account(client)
         old = _check_rotation(store, name, account, "oauth")
-        report = await probe_capabilities(client, capabilities)
+        report = await probe_capabilities(client, capabilities, known_granted=VERIFIED_SCOPES)
     info = OAuthClientInfo(
         client_id=oauth_client.client_id,
         token_url=oauth_client.token_url,
@@ -352,7 +361,7 @@ async def check_connection(
         credentials = open_credentials(name, store=store, clock=clock, http=http)
         async with credentials.client(transport=transport, clock=clock) as client:
             await verify_account(client)
-            report = await probe_capabilities(client, capabilities)
+            report = await probe_capabilities(client, capabilities, known_granted=VERIFIED_SCOPES)
     finally:
         await http.aclose()
     await anyio.to_thread.run_sync(
