@@ -7,7 +7,12 @@ from typing import Any, Unpack
 
 from kbridge.api.jsonapi import Resource, build_document
 from kbridge.api.resources._base import ListQuery, Service, list_params
-from kbridge.api.validation import check_email, check_payload_size, check_phone
+from kbridge.api.validation import (
+    ValidationError,
+    check_email,
+    check_payload_size,
+    check_phone,
+)
 
 __all__ = ["LOCATION_KEYS", "ProfilesService", "profile_attributes"]
 
@@ -58,8 +63,6 @@ def profile_attributes(
     if location is not None:
         unknown = sorted(set(location) - set(LOCATION_KEYS))
         if unknown:
-            from kbridge.api.validation import ValidationError
-
             raise ValidationError(
                 "location", f"unknown key(s) {', '.join(unknown)}; use {', '.join(LOCATION_KEYS)}"
             )
@@ -112,8 +115,6 @@ class ProfilesService(Service):
     ) -> Resource:
         """Create a profile (409 ``ConflictError`` with ``duplicate_profile_id`` if one exists)."""
         if email is None and phone_number is None and external_id is None:
-            from kbridge.api.validation import ValidationError
-
             raise ValidationError(
                 "email", "a profile needs at least one of email, phone_number, external_id"
             )
