@@ -54,7 +54,7 @@ class DuckDBWarehouse:
         except duckdb.Error as exc:
             raise DestinationUnavailableError(f"cannot open DuckDB file {path!r}: {exc}") from exc
         self._lock = threading.Lock()
-        self._insert_sql: dict[str, str] = {}
+        self._insert_sql: dict[Table, str] = {}
         self.migrate(SYSTEM_TABLES)
 
     @property
@@ -102,9 +102,9 @@ class DuckDBWarehouse:
 
     def _upsert(self, table: Table, rows: Sequence[Row]) -> None:
         rows = dedupe_rows(table, rows)
-        sql = self._insert_sql.get(table.name)
+        sql = self._insert_sql.get(table)
         if sql is None:
-            sql = self._insert_sql[table.name] = _insert_sql(table)
+            sql = self._insert_sql[table] = _insert_sql(table)
         columns = [list(col) for col in zip(*rows, strict=True)]
         self._con.execute(sql, columns)
 

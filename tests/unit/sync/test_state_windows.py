@@ -1,0 +1,107 @@
+"""Bookmarks and time windows: pure functions, so every edge is checked directly."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kbridge.sync.state import (
+    EPOCH_FLOOR,
+    advance,
+    cursor_filter,
+    join_filters,
+    max_cursor,
+    resume_from,
+)
+from kbridge.sync.streams import Cursor
+from kbridge.sync.windows import plan_windows
+
+pytestmark = pytest.mark.unit
+
+INCLUSIVE = Cursor("datetime", "datetime", inclusive=True, sort="datetime")
+EXCLUSIVE = Cursor("updated", "updated", inclusive=False, sort="updated")
+
+
+def test_resume_prefers_the_bookmark_then_the_start_date() -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    assert resume_from({"bookmark": "2025-03-01T00:00:00+00:00"}, start, full_refresh=False) == (
+        "2025-03-01T00:00:00+00:00"
+    )
+    assert resume_from(None, start, full_refresh=False) == "2024-01-01T00:00:00+00:00"
+    assert resume_from({"bookmark": None}, None, full_refresh=False) is None
+    # a full refresh ignores the bookmark but still honours the start date
+    assert resume_from({"bookmark": "2025-03-01T00:00:00+00:00"}, start, full_refresh=True) == (
+        "2024-01-01T00:00:00+00:00"
+    )
+
+
+def test_inclusive_cursors_ask_greater_or_equal() -> None:
+    assert cursor_filter(INCLUSIVE, "2025-01-01T00:00:00Z") == (
+        "greater-or-equal(datetime,2025-01-01T00:00:00+00:00)"
+    )
+
+
+def test_greater_than_only_cursors_step_back_one_second_so_ties_are_refetched() -> None:
+    assert cursor_filter(EXCLUSIVE, "2025-01-01T00:00:00+00:00") == (
+        "greater-than(updated,2024-12-31T23:59:59+00:00)"
+    )
+
+
+def test_windows_are_bounded_above_and_filters_join_with_commas() -> None:
+    assert cursor_filter(INCLUSIVE, None, "2025-02-01T00:00:00+00:00") == (
+        "less-than(datetime,2025-02-01T00:00:00+00:00)"
+    )
+    assert cursor_filter(INCLUSIVE, None) is None
+    assert join_filters(["equals(a,1)", None, "less-than(b,2)"]) == "equals(a,1),less-than(b,2)"
+
+
+def test_bookmarks_compare_as_instants_and_never_move_back() -> None:
+    assert max_cursor(["2025-01-01T10:00:00+02:00", "2025-01-01T09:00:00Z", None]) == (
+        "2025-01-01T09:00:00+00:00"
+    )
+    assert advance("2025-05-01T00:00:00+00:00", "2025-04-01T00:00:00+00:00") == (
+        "2025-05-01T00:00:00+00:00"
+    )
+    assert advance(None, None) is None
+
+
+def test_windows_cover_the_range_without_gaps_and_align_to_the_grid() -> None:
+    lower = datetime(2024, 1, 15, 12, tzinfo=UTC)
+    upper = datetime(2024, 6, 1, tzinfo=UTC)
+    windows = plan_windows(lower, upper, 30)
+    assert windows[0].start == lower
+    assert windows[-1].end == upper
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
+    assert all((w.start - EPOCH_FLOOR) % timedelta(days=30) == timedelta(0) for w in windows[1:])
+    assert plan_windows(upper, upper, 30) == []
+
+
+def test_a_resumed_plan_keeps_the_same_window_names_and_only_grows_the_last() -> None:
+    lower = datetime(2024, 1, 15, tzinfo=UTC)
+    before = plan_windows(lower, datetime(2024, 5, 3, tzinfo=UTC), 30)
+    after = plan_windows(lower, datetime(2024, 5, 20, tzinfo=UTC), 30)
+    assert [w.name for w in before] == [w.name for w in after[: len(before)]]
+    assert [w.end for w in before[:-1]] == [w.end for w in after[: len(before) - 1]]
+
+
+@given(
+    st.datetimes(min_value=datetime(2012, 1, 1), max_value=datetime(2030, 1, 1)),  # noqa: DTZ001
+    st.integers(min_value=0, max_value=2000 * 86400),
+    st.integers(min_value=1, max_value=90),
+)
+def test_windows_partition_any_range(lower_naive: datetime, span: int, days: int) -> None:
+    lower = lower_naive.replace(tzinfo=UTC)
+    upper = lower + timedelta(seconds=span)
+    windows = plan_windows(lower, upper, days)
+    if span == 0:
+        assert windows == []
+        return
+    assert windows[0].start == lower
+    assert windows[-1].end == upper
+    for a, b in itertools.pairwise(windows):
+        assert a.end == b.start
+    assert all(timedelta(0) < w.end - w.start <= timedelta(days=days) for w in windows)

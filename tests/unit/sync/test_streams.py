@@ -1,0 +1,95 @@
+"""Stream declarations: tables fit extractors, cursors exist in the catalogue."""
+
+from __future__ import annotations
+
+import pytest
+
+from kbridge import catalog
+from kbridge.api import decode_document
+from kbridge.sync.streams import RUN_COLUMN, STREAMS, get_stream, select_streams
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("stream", STREAMS, ids=lambda s: s.name)
+def test_each_stream_names_a_catalogued_operation_and_its_cursor_filter(stream: object) -> None:
+    from kbridge.sync.streams import Stream
+
+    assert isinstance(stream, Stream)
+    op = catalog.get(stream.operation_id)
+    assert op.method == "GET"
+    if stream.cursor is not None:
+        field = next(f for f in op.filters if f.name == stream.cursor.filter_field)
+        wanted = "greater-or-equal" if stream.cursor.inclusive else "greater-than"
+        assert wanted in field.single
+        if stream.cursor.sort:
+            assert stream.cursor.sort in op.sort
+    for partition in stream.partitions:
+        if partition.filter:
+            assert partition.filter.split("(")[1].split(",")[0] in {f.name for f in op.filters}
+
+
+def test_extractors_fill_every_column_of_their_table() -> None:
+    body = {
+        "data": [
+            {
+                "type": "campaign",
+                "id": "C1",
+                "attributes": {"name": "Spring", "updated_at": "2025-01-01T00:00:00+00:00"},
+                "relationships": {
+                    "campaign-messages": {"data": [{"type": "campaign-message", "id": "M1"}]}
+                },
+            }
+        ],
+        "included": [
+            {"type": "campaign-message", "id": "M1", "attributes": {"label": "Spring email"}}
+        ],
+    }
+    doc = decode_document(body)
+    campaigns = get_stream("campaigns")
+    row = campaigns.extract(doc.resources[0], "email")
+    assert len(row) + 1 == len(campaigns.table.columns)
+    assert row[:3] == ("C1", "email", "Spring")
+    child = campaigns.children[0]
+    (message,) = doc.resources[0].related(child.relationship)
+    child_row = child.extract(message, "C1")
+    assert len(child_row) + 1 == len(child.table.columns)
+    assert child_row[:3] == ("M1", "C1", "Spring email")
+
+
+@pytest.mark.parametrize("stream", STREAMS, ids=lambda s: s.name)
+def test_an_empty_resource_still_gives_a_full_row(stream: object) -> None:
+    from kbridge.api import Resource
+    from kbridge.sync.streams import Stream
+
+    assert isinstance(stream, Stream)
+    row = stream.extract(Resource("x", "1"), "ctx")
+    extra = 1 if RUN_COLUMN in stream.table.column_names else 0
+    assert len(row) + 1 + extra == len(stream.table.columns)
+
+
+def test_profiles_keep_custom_properties_and_consent() -> None:
+    from kbridge.api import Resource
+
+    profiles = get_stream("profiles")
+    attrs = {
+        "email": "a@example.com",
+        "properties": {"brand_new_property": [1, 2]},
+        "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED"}}},
+    }
+    row = dict(
+        zip(
+            profiles.table.column_names[1:],
+            profiles.extract(Resource("profile", "P", attrs), None),
+            strict=True,
+        )
+    )
+    assert row["properties"] == '{"brand_new_property":[1,2]}'
+    assert row["email_consent"] == "SUBSCRIBED"
+    assert row["sms_consent"] is None
+
+
+def test_selection_by_name_keeps_declaration_order_and_rejects_unknown_names() -> None:
+    assert [s.name for s in select_streams("events, profiles")] == ["profiles", "events"]
+    with pytest.raises(KeyError, match="unknown stream 'nope'"):
+        select_streams(["profiles", "nope"])

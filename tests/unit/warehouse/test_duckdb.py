@@ -1,0 +1,141 @@
+"""DuckDB warehouse: upserts, atomic batches, bookmarks, deletions, additive migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from kbridge.warehouse import (
+    SEEN_TABLE,
+    Batch,
+    DeleteUnseen,
+    DeleteWhere,
+    DestinationURLError,
+    Table,
+    WarehouseError,
+    open_warehouse,
+    table,
+)
+from kbridge.warehouse.duckdb import DuckDBWarehouse
+
+pytestmark = pytest.mark.unit
+
+T = table(
+    "things", ["id", ("seen_at", "timestamp"), ("n", "bigint"), ("doc", "json"), ("ok", "boolean")]
+)
+
+
+@pytest.fixture
+def wh() -> Iterator[DuckDBWarehouse]:
+    w = DuckDBWarehouse(":memory:")
+    w.migrate([T])
+    yield w
+    w.close()
+
+
+def rows(w: DuckDBWarehouse, t: Table = T) -> list[tuple[object, ...]]:
+    cols = ", ".join(f"CAST({c} AS VARCHAR)" for c in t.column_names)
+    return w.query(f"SELECT {cols} FROM {t.name} ORDER BY 1, 2")  # noqa: S608
+
+
+def test_upsert_replaces_by_key_and_keeps_accounts_apart(wh: DuckDBWarehouse) -> None:
+    wh.commit(Batch("A").upsert(T, [("A", "1", "2025-01-01T00:00:00Z", 1, '{"k": 1}', True)]))
+    wh.commit(Batch("B").upsert(T, [("B", "1", None, 7, None, None)]))
+    wh.commit(Batch("A").upsert(T, [("A", "1", "2025-02-01T10:00:00+02:00", 2, '{"k": 2}', False)]))
+    assert rows(wh) == [
+        ("A", "1", "2025-02-01 08:00:00+00", "2", '{"k": 2}', "false"),
+        ("B", "1", None, "7", None, None),
+    ]
+
+
+def test_duplicate_keys_in_one_batch_keep_the_last(wh: DuckDBWarehouse) -> None:
+    wh.commit(
+        Batch("A").upsert(T, [("A", "1", None, 1, None, None), ("A", "1", None, 2, None, None)])
+    )
+    assert [r[3] for r in rows(wh)] == ["2"]
+
+
+def test_state_is_written_with_the_rows_and_cleared_by_none(wh: DuckDBWarehouse) -> None:
+    batch = Batch("A").upsert(T, [("A", "1", None, 1, None, None)])
+    batch.set_state("things", "", {"bookmark": "2025-01-01T00:00:00+00:00"})
+    batch.set_state("things", "p2", {"done": True})
+    wh.commit(batch)
+    assert wh.load_state("A", "things") == {
+        "": {"bookmark": "2025-01-01T00:00:00+00:00"},
+        "p2": {"done": True},
+    }
+    assert wh.load_state("B", "things") == {}
+    wh.commit(Batch("A").set_state("things", "p2", None))
+    assert set(wh.load_state("A", "things")) == {""}
+
+
+def test_a_failing_batch_leaves_nothing_behind(wh: DuckDBWarehouse) -> None:
+    bad = Batch("A").upsert(T, [("A", "1", None, 1, None, None)])
+    bad.set_state("things", "", {"bookmark": "x"})
+    bad.upsert(T, [("A", "2", "not a timestamp", 1, None, None)])
+    with pytest.raises(WarehouseError, match="DuckDB refused a batch"):
+        wh.commit(bad)
+    assert rows(wh) == []
+    assert wh.load_state("A", "things") == {}
+
+
+def test_delete_where_and_not_equals_treats_null_as_different(wh: DuckDBWarehouse) -> None:
+    wh.commit(
+        Batch("A").upsert(
+            T,
+            [
+                ("A", "1", None, 1, None, None),
+                ("A", "2", None, 2, None, None),
+                ("A", "3", None, None, None, None),
+            ],
+        )
+    )
+    wh.commit(Batch("B").upsert(T, [("B", "1", None, 9, None, None)]))
+    wh.commit(Batch("A").delete(DeleteWhere(T, not_equals={"n": 1})))
+    assert [(r[0], r[1]) for r in rows(wh)] == [("A", "1"), ("B", "1")]
+
+
+def test_delete_unseen_removes_ids_a_scan_did_not_report(wh: DuckDBWarehouse) -> None:
+    wh.commit(Batch("A").upsert(T, [("A", i, None, None, None, None) for i in "123"]))
+    wh.commit(
+        Batch("A").upsert(SEEN_TABLE, [("A", "things", "run1", "1"), ("A", "things", "run1", "3")])
+    )
+    wh.commit(Batch("A").delete(DeleteUnseen(T, "id", "things", "run1")))
+    assert [r[1] for r in rows(wh)] == ["1", "3"]
+
+
+def test_migrate_adds_new_columns_and_keeps_data(wh: DuckDBWarehouse) -> None:
+    wh.commit(Batch("A").upsert(T, [("A", "1", None, 1, None, None)]))
+    wider = table("things", [*((c.name, c.type) for c in T.columns[1:]), ("extra", "json")])
+    wh.migrate([wider])
+    wh.commit(Batch("A").upsert(wider, [("A", "2", None, 2, None, None, '{"new": true}')]))
+    assert wh.query("SELECT id, CAST(extra AS VARCHAR) FROM things ORDER BY id") == [
+        ("1", None),
+        ("2", '{"new": true}'),
+    ]
+
+
+def test_a_file_database_persists_across_connections(tmp_path: object) -> None:
+    path = f"{tmp_path}/w.duckdb"
+    first = open_warehouse(f"duckdb:///{path}")
+    first.migrate([T])
+    first.commit(
+        Batch("A").upsert(T, [("A", "1", None, 1, None, None)]).set_state("s", "", {"b": 1})
+    )
+    first.close()
+    again = open_warehouse(path)
+    assert again.query("SELECT count(*) FROM things") == [(1,)]
+    assert again.load_state("A", "s") == {"": {"b": 1}}
+    again.close()
+
+
+@pytest.mark.parametrize("url", ["mysql://x", "duckdb://", "kbridge.sqlite"])
+def test_unknown_destinations_are_refused_with_the_expected_forms(url: str) -> None:
+    with pytest.raises(DestinationURLError, match="duckdb"):
+        open_warehouse(url)
+
+
+def test_tables_must_start_with_account_id_and_key_on_it() -> None:
+    with pytest.raises(ValueError, match="account_id"):
+        Table("t", (T.columns[1],), ("id",))
