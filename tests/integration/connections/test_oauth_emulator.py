@@ -1,0 +1,229 @@
+"""The full OAuth flow against the emulator's authorization server, driven programmatically:
+authorize (302) → our loopback redirect server → code exchange → saved, encrypted tokens;
+then refresh on 401 and before expiry, rotation persisted, revoke on disconnect, failures."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from kbridge.connections import (
+    ConnectionStore,
+    OAuthClient,
+    OAuthDeniedError,
+    OAuthError,
+    OAuthStateMismatchError,
+    OAuthTokenError,
+    TokenSet,
+    connect_with_oauth,
+    disconnect,
+    open_credentials,
+    plan_scopes,
+    refresh_grant,
+)
+from kbridge.core import ManualClock, SystemClock
+from kbridge.emulator import EmulatorConfig, EmulatorServer
+
+pytestmark = pytest.mark.integration
+
+CONFIG = EmulatorConfig(seed=11, profiles=50, events=100, rate_limit_factor=None)
+CAPS = ("connect", "privacy-delete")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(CONFIG) as running:
+        yield running
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ConnectionStore:
+    return ConnectionStore(tmp_path / "connections.sqlite3")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def register(server: EmulatorServer, port: int) -> OAuthClient:
+    reply = httpx.post(
+        f"{server.base_url}/_emulator/oauth-clients",
+        json={"redirect_uris": [f"http://127.0.0.1:{port}/callback"]},
+    )
+    reply.raise_for_status()
+    body = reply.json()
+    return OAuthClient.at(server.base_url, body["client_id"], body["client_secret"])
+
+
+def follow(url: str) -> None:
+    """What a browser does: open the authorize URL, follow the 302 to the loopback server."""
+    reply = httpx.get(url, follow_redirects=True, timeout=10.0)
+    assert reply.status_code == 200, reply.text
+
+
+async def connect(server: EmulatorServer, store: ConnectionStore, name: str = "app") -> OAuthClient:
+    port = free_port()
+    client = register(server, port)
+    await connect_with_oauth(
+        store,
+        name,
+        client,
+        scopes=plan_scopes(CAPS).scopes,
+        open_url=follow,
+        base_url=server.base_url,
+        capabilities=CAPS,
+        redirect_port=port,
+        redirect_wait=10.0,
+    )
+    return client
+
+
+@pytest.mark.anyio
+async def test_full_flow_saves_encrypted_tokens_that_work(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    client = await connect(server, store)
+    record = store.get("app")
+    assert record.kind == "oauth"
+    assert record.oauth is not None
+    assert record.oauth.client_id == client.client_id
+    assert set(record.scopes) == set(plan_scopes(CAPS).scopes)
+    assert record.capabilities == CAPS
+    secrets = store.secrets("app")
+    raw = b"".join(p.read_bytes() for p in store.path.parent.iterdir() if p.suffix != ".key")
+    for value in (secrets["access_token"], secrets["refresh_token"], client.client_secret):
+        assert value
+        assert value.encode() not in raw
+    async with open_credentials("app", store=store).client() as api:
+        page = await api.get_document("get_profiles", params={"page[size]": 3})
+    assert len(page.resources) == 3
+
+
+@pytest.mark.anyio
+async def test_an_expired_token_is_refreshed_once_on_401_and_the_rotation_is_saved(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    await connect(server, store)
+    before = store.secrets("app")
+    # The emulator's clock moves past the token's life; ours does not, so only the 401 tells.
+    async with httpx.AsyncClient() as http:
+        moved = await http.post(
+            f"{server.base_url}/_emulator/clock", json={"advance_seconds": 3700}
+        )
+    moved.raise_for_status()
+    async with open_credentials("app", store=store).client() as api:
+        page = await api.get_document("get_profiles", params={"page[size]": 2})
+    assert len(page.resources) == 2
+    after = store.secrets("app")
+    assert after["access_token"] != before["access_token"]
+    assert after["refresh_token"] != before["refresh_token"]  # rotated and persisted
+
+
+@pytest.mark.anyio
+async def test_a_token_about_to_expire_is_refreshed_before_use(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    await connect(server, store)
+    before = store.secrets("app")
+    later = ManualClock(SystemClock().now() + timedelta(seconds=3600 - 30))
+    provider = open_credentials("app", store=store, clock=later).token_provider
+    assert provider is not None
+    token = await provider.token()
+    assert token != before["access_token"]
+    assert store.secrets("app")["access_token"] == token
+
+
+@pytest.mark.anyio
+async def test_disconnect_revokes_the_grant_and_forgets_it(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    client = await connect(server, store)
+    refresh = store.secrets("app")["refresh_token"]
+    await disconnect(store, "app")
+    assert store.list() == []
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(OAuthTokenError, match="invalid_grant"):
+            await refresh_grant(
+                http,
+                client,
+                TokenSet(access_token="x", refresh_token=refresh),
+                now=SystemClock().now(),
+            )
+
+
+@pytest.mark.anyio
+async def test_a_forged_state_aborts_and_saves_nothing(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    port = free_port()
+    client = register(server, port)
+
+    def forged(url: str) -> None:
+        redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+        httpx.get(redirect, params={"code": "stolen", "state": "not-ours"})
+
+    with pytest.raises(OAuthStateMismatchError, match="does not match"):
+        await connect_with_oauth(
+            store,
+            "app",
+            client,
+            scopes=("accounts:read",),
+            open_url=forged,
+            base_url=server.base_url,
+            redirect_port=port,
+            redirect_wait=10.0,
+        )
+    assert store.list() == []
+
+
+@pytest.mark.anyio
+async def test_denied_consent_aborts_with_a_clear_message(store: ConnectionStore) -> None:
+    config = EmulatorConfig(
+        seed=12, profiles=10, events=10, rate_limit_factor=None, oauth_consent="deny"
+    )
+    with EmulatorServer(config) as denying:
+        port = free_port()
+        client = register(denying, port)
+        with pytest.raises(OAuthDeniedError, match="consent was denied"):
+            await connect_with_oauth(
+                store,
+                "app",
+                client,
+                scopes=("accounts:read",),
+                open_url=follow,
+                base_url=denying.base_url,
+                redirect_port=port,
+                redirect_wait=10.0,
+            )
+    assert store.list() == []
+
+
+@pytest.mark.anyio
+async def test_wrong_client_secret_fails_the_exchange(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    port = free_port()
+    good = register(server, port)
+    bad = OAuthClient.at(server.base_url, good.client_id, "wrong-secret")
+    with pytest.raises(OAuthError, match="client id and client secret") as err:
+        await connect_with_oauth(
+            store,
+            "app",
+            bad,
+            scopes=("accounts:read",),
+            open_url=follow,
+            base_url=server.base_url,
+            redirect_port=port,
+            redirect_wait=10.0,
+        )
+    assert "wrong-secret" not in str(err.value)
+    assert store.list() == []
