@@ -120,6 +120,9 @@ def emit(result: Any, fmt: OutputFormat, *, stream: TextIO | None = None) -> Non
             _detail(result, console)
         elif items is not None and all(isinstance(i, Resource) for i in items):
             _table(items, console)
+        elif isinstance(result, Mapping):
+            for key, value in result.items():
+                console.print(f"{key}: {_cell(to_plain(value))}", markup=False)
         else:
             console.print(_cell(to_plain(result)))
         return
