@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from klaviyo_api import KlaviyoAPI
 
 from kbridge import catalog
 from kbridge.catalog import Operation
@@ -277,3 +278,26 @@ def test_deletion_request_matches_the_spec(session: tuple[httpx.Client, dict[str
     both = deletion_body({"email": "x@example.com"}, profile_id=profile["id"])
     detail = expect_400(http, "request_profile_deletion", "/api/data-privacy-deletion-jobs", both)
     assert "exactly one identifier" in detail
+
+
+def test_the_official_sdk_reads_and_writes_these_resources() -> None:
+    """Klaviyo's own SDK deserialises every answer into its pydantic models."""
+    config = EmulatorConfig(seed=3, profiles=20, events=100, rate_limit_factor=None)
+    with EmulatorServer(config) as server:
+        k = KlaviyoAPI(server.api_key, max_delay=1, max_retries=0, test_host=server.base_url)
+        flow = k.Flows.get_flows().data[0]
+        full = k.Flows.get_flow(flow.id, additional_fields_flow=["definition"]).data
+        entry = full.attributes.definition.entry_action_id
+        action = k.Flows.get_flow_action(entry, include=["flow-messages"]).data
+        assert action.id == entry
+        message_id = action.relationships.flow_messages.data[0].id
+        message = k.Flows.get_flow_message(message_id).data
+        assert message.attributes.channel == "email"
+        uploaded = k.Images.upload_image_from_file(PNG, name="Pixel", hidden=True).data
+        assert (uploaded.attributes.format, uploaded.attributes.hidden) == ("png", True)
+        tag = k.Tags.create_tag({"data": {"type": "tag", "attributes": {"name": "sdk"}}}).data
+        list_id = k.Lists.get_lists().data[0].id
+        k.Tags.tag_lists(tag.id, {"data": [{"type": "list", "id": list_id}]})
+        assert tag.id in [t.id for t in k.Lists.get_tags_for_list(list_id).data]
+        email = k.Profiles.get_profiles().data[0].attributes.email
+        k.Data_Privacy.request_profile_deletion(deletion_body({"email": email}))
