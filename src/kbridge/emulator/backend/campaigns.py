@@ -195,7 +195,7 @@ class CampaignsBackend(TagBackend):
         jobs: JobsBackend = ctx.extra["jobs"]
         self._jobs = jobs
         jobs.handlers[SEND_KIND] = self._run_send
-        jobs.handlers[FOLLOWUP_KIND] = lambda job: self._flush()
+        jobs.handlers[FOLLOWUP_KIND] = self._wake
         self._load_history()
 
     # -- history -------------------------------------------------------------------
@@ -703,13 +703,18 @@ class CampaignsBackend(TagBackend):
         if c is not None:
             c.pending_sends = 0
 
+    def _wake(self, job: JobRecord) -> None:
+        """The follow-up job came due: it is spent, so the next wake-up needs a new one."""
+        if self._followup_due is not None and job.due >= self._followup_due:
+            self._followup_due = None
+        self._flush()
+
     def _flush(self) -> None:
         """Store every pending event whose time has come; schedule a wake-up for the next."""
         now = self.ctx.now()
         while self._pending and self._pending[0].ts <= now:
             e = heapq.heappop(self._pending)
             self._materialise(e)
-        self._followup_due = None if not self._pending else self._followup_due
         if self._pending and (
             self._followup_due is None or self._pending[0].ts < self._followup_due
         ):

@@ -192,6 +192,27 @@ def test_the_behaviour_is_deterministic_per_seed(clock: SimClock) -> None:
     assert len(first) > 0
 
 
+def test_small_clock_steps_produce_the_same_events_as_one_jump() -> None:
+    from kbridge.core.clock import ManualClock
+
+    def run(steps: list[float]) -> list[tuple[float, int, int]]:
+        sim = SimClock(ManualClock(NOW))
+        b = make_backend(sim, profiles=300, events=3000)
+        call = caller(b)
+        cid, _ = create(call, campaign_body([newsletter(b)], strategy={"method": "immediate"}))
+        call("send_campaign", body=job(cid))
+        for step in steps:
+            sim.advance(step)
+            b.run_due()
+        ev = b.store.events
+        return sorted((ev.ts[i], ev.profile[i], ev.metric[i]) for i in range(ev.generated, len(ev)))
+
+    jump = run([4 * 86400.0])
+    assert run([1800.0] * (4 * 48)) == jump
+    metrics = {m for _, _, m in jump}
+    assert len(metrics) >= 3  # received, opened, clicked (and orders) all arrived
+
+
 def test_cancel_and_revert(backend: EmulatorBackend, call: Caller, clock: SimClock) -> None:
     lid = newsletter(backend)
     cid, _ = create(call, campaign_body([lid]))
