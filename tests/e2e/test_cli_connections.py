@@ -1,0 +1,190 @@
+"""`kbridge connect / connections / disconnect / scopes` as a user runs them, on the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kbridge.emulator import EmulatorConfig, EmulatorServer
+
+pytestmark = pytest.mark.e2e
+
+KBRIDGE = str(Path(sys.executable).with_name("kbridge"))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(
+        EmulatorConfig(seed=21, profiles=50, events=100, rate_limit_factor=None)
+    ) as s:
+        yield s
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KBRIDGE_", "KLAVIYO_"))}
+    return {**clean, "NO_COLOR": "1", "COLUMNS": "200", "KBRIDGE_HOME": str(tmp_path / "home")}
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [KBRIDGE, *args], capture_output=True, text=True, check=False, env=env, timeout=60
+    )
+
+
+def mint_key(server: EmulatorServer, scopes: list[str]) -> str:
+    reply = httpx.post(f"{server.base_url}/_emulator/keys", json={"scopes": scopes})
+    reply.raise_for_status()
+    key: str = reply.json()["key"]
+    return key
+
+
+def test_connect_list_show_test_rotate_disconnect(
+    server: EmulatorServer, env: dict[str, str]
+) -> None:
+    base = ("--base-url", server.base_url)
+    first = run(env, "connect", "shop", "--api-key", server.api_key, *base)
+    assert first.returncode == 0, first.stderr
+    assert "connected 'shop': account" in first.stdout
+    assert "✓ sync" in first.stdout
+    listed = run(env, "connections", "list", "--json")
+    assert [c["name"] for c in json.loads(listed.stdout)] == ["shop"]
+    shown = run(env, "connections", "show", "shop", "--json")
+    data = json.loads(shown.stdout)
+    assert data["sender_email"] == "hello@northwind.example.com"
+    assert server.api_key not in shown.stdout + listed.stdout
+    tested = run(env, "connections", "test", "shop", "--for", "sync,privacy-delete")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "✓ privacy-delete" in tested.stdout
+
+    new_key = mint_key(server, ["accounts:read", "profiles:read", "events:read"])
+    rotated = run(env, "connect", "shop", "--api-key", new_key, *base)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "rotated 'shop'" in rotated.stdout
+    assert "✗ sync: missing campaigns:read" in rotated.stdout
+    assert json.loads(run(env, "connections", "show", "shop", "--json").stdout)["id"] == data["id"]
+    failing = run(env, "connections", "test", "shop", "--for", "privacy-delete")
+    assert failing.returncode == 1
+    assert "✗ privacy-delete: missing data-privacy:write" in failing.stdout
+
+    gone = run(env, "disconnect", "shop")
+    assert gone.returncode == 0
+    assert "delete it in Klaviyo" in gone.stdout
+    assert json.loads(run(env, "connections", "list", "--json").stdout) == []
+    missing = run(env, "connections", "show", "shop")
+    assert missing.returncode == 1
+    assert "no connection named 'shop'" in missing.stderr
+
+
+def test_key_problems_are_one_clear_line(server: EmulatorServer, env: dict[str, str]) -> None:
+    public = run(env, "connect", "x", "--api-key", "AbC123", "--base-url", server.base_url)
+    assert public.returncode == 1
+    assert "*public* key" in public.stderr
+    no_accounts = mint_key(server, ["profiles:read"])
+    denied = run(env, "connect", "x", "--api-key", no_accounts, "--base-url", server.base_url)
+    assert denied.returncode == 1
+    assert "lacks accounts:read" in denied.stderr
+    assert "capability connect" in denied.stderr
+    for result in (public, denied):
+        assert "Traceback" not in result.stderr
+        assert no_accounts not in result.stderr
+
+
+def test_wrong_master_key_is_reported_not_garbage(
+    server: EmulatorServer, env: dict[str, str]
+) -> None:
+    keyed = {**env, "KBRIDGE_MASTER_KEY": "11" * 32}
+    assert (
+        run(
+            keyed,
+            "connect",
+            "shop",
+            "--api-key",
+            server.api_key,
+            "--base-url",
+            server.base_url,
+            "--for",
+            "connect",
+        ).returncode
+        == 0
+    )
+    wrong = run({**env, "KBRIDGE_MASTER_KEY": "22" * 32}, "connections", "list")
+    assert wrong.returncode == 1
+    assert "wrong KBRIDGE_MASTER_KEY?" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+    malformed = run({**env, "KBRIDGE_MASTER_KEY": "short"}, "connections", "list")
+    assert malformed.returncode == 1
+    assert "64 hex digits or as base64" in malformed.stderr
+
+
+def test_scopes_prints_the_least_set_with_reasons(env: dict[str, str]) -> None:
+    result = run(env, "scopes", "--for", "sync,privacy-delete")
+    assert result.returncode == 0
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+    scopes = [line.split()[0] for line in lines]
+    assert scopes == sorted(scopes)
+    assert "data-privacy:write" in scopes
+    assert not any(s.endswith(":write") for s in scopes if s != "data-privacy:write")
+    assert any(
+        line.split() == ["data-privacy:write", "privacy-delete:", "request_profile_deletion"]
+        for line in lines
+    )
+    bad = run(env, "scopes", "--for", "unicorns")
+    assert bad.returncode == 1
+    assert "unknown capability 'unicorns'" in bad.stderr
+
+
+def test_oauth_connect_through_the_loopback_redirect(
+    server: EmulatorServer, env: dict[str, str]
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = httpx.post(
+        f"{server.base_url}/_emulator/oauth-clients",
+        json={"redirect_uris": [f"http://127.0.0.1:{port}/callback"]},
+    ).json()
+    args = [
+        KBRIDGE,
+        "connect",
+        "app",
+        "--oauth",
+        "--client-id",
+        app["client_id"],
+        "--base-url",
+        server.base_url,
+        "--redirect-port",
+        str(port),
+        "--no-browser",
+        "--for",
+        "connect,privacy-delete",
+    ]
+    proc_env = {**env, "PYTHONUNBUFFERED": "1", "KBRIDGE_OAUTH_CLIENT_SECRET": app["client_secret"]}
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=proc_env
+    ) as proc:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            if line.strip().startswith("http"):
+                url = line.strip()
+                break
+        assert "code_challenge_method=S256" in url
+        assert httpx.get(url, follow_redirects=True, timeout=10).status_code == 200
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "connected 'app'" in out
+    assert "✓ privacy-delete" in out
+    shown = json.loads(run(env, "connections", "show", "app", "--json").stdout)
+    assert shown["kind"] == "oauth"
+    assert shown["oauth_client_id"] == app["client_id"]
+    assert app["client_secret"] not in out + err
+    assert run(env, "disconnect", "app").returncode == 0
