@@ -296,6 +296,8 @@ def scopes(
     plan = plan_scopes(parse_capabilities(for_))
     for cap in plan.capabilities:
         summary = CAPABILITY_SUMMARIES.get(cap)
+        if summary is None and cap.startswith("actions:"):
+            summary = f"the `kbridge {cap.removeprefix('actions:')} …` actions"
         if summary:
             console.print(f"# {cap}: {summary}", markup=False)
     if not plan.needs:

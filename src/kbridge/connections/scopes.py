@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from kbridge import catalog
+from kbridge.api.actions import registry
 from kbridge.api.errors import PermissionDeniedError
 from kbridge.catalog import Operation
 from kbridge.connections.errors import UnknownCapabilityError
@@ -126,22 +127,20 @@ CAPABILITY_SUMMARIES: dict[str, str] = {
 }
 
 
-def _slug(tag: str) -> str:
-    return tag.lower().replace(" ", "-")
-
-
 @cache
 def _action_resources() -> dict[str, tuple[Operation, ...]]:
-    """``actions:<resource>`` → the private operations of that catalogue tag.
+    """``actions:<resource>`` → every operation the action registry's actions on it spend.
 
-    The action registry (``kbridge.api.actions``) calls into these same tags;
-    deriving from the catalogue keeps the mapping complete for every resource.
+    The registry (:func:`kbridge.api.actions.registry`) is what ``kbridge
+    <resource> <action>`` runs, so its operations are exactly what the
+    capability needs — no more.
     """
-    resources: dict[str, list[Operation]] = {}
-    for op in catalog.all_operations():
-        if op.auth == "private" and op.scopes:
-            resources.setdefault(_slug(op.tag), []).append(op)
-    return {name: tuple(ops) for name, ops in sorted(resources.items())}
+    resources: dict[str, dict[str, Operation]] = {}
+    for action in registry().values():
+        ops = resources.setdefault(action.resource, {})
+        for op in action.catalog_operations:
+            ops.setdefault(op.operation_id, op)
+    return {name: tuple(ops.values()) for name, ops in sorted(resources.items())}
 
 
 def all_capabilities() -> tuple[str, ...]:

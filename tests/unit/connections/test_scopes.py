@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kbridge import catalog
+from kbridge.api.actions import registry
 from kbridge.api.errors import ErrorDetails, PermissionDeniedError
 from kbridge.connections import (
     CAPABILITY_OPERATIONS,
@@ -59,13 +60,16 @@ def test_analytics_alone_needs_nothing_but_pushing_needs_lists_write() -> None:
     assert "lists:write" in plan_scopes(["analytics-push"]).scopes
 
 
-def test_action_capabilities_cover_every_resource_tag() -> None:
+def test_action_capabilities_come_from_the_action_registry() -> None:
+    actions = registry().values()
     names = all_capabilities()
-    assert "actions:profiles" in names
-    assert "actions:data-privacy" in names
-    ops = capability_operations("actions:profiles")
-    assert {op.tag for op in ops} == {"Profiles"}
-    assert "profiles:write" in plan_scopes(["actions:profiles"]).scopes
+    assert {f"actions:{a.resource}" for a in actions} == {
+        n for n in names if n.startswith("actions:")
+    }
+    ops = {op.operation_id for op in capability_operations("actions:profiles")}
+    assert ops == {op for a in actions if a.resource == "profiles" for op in a.operations}
+    needed = {s for a in actions if a.resource == "profiles" for s in a.scopes}
+    assert set(plan_scopes(["actions:profiles"]).scopes) == needed
 
 
 @pytest.mark.parametrize(
