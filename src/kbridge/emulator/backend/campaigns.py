@@ -212,6 +212,8 @@ class CampaignsBackend(TagBackend):
                     k = ev.aux[i] % HISTORIC_CAMPAIGNS
                     if k not in first:
                         first[k] = ev.ts[i]
+                        if len(first) == HISTORIC_CAMPAIGNS:
+                            break
         sender = store.account.get("contact_information", {})
         lists = sorted(store.lists.values(), key=lambda lst: lst.seq)
         audience = [lists[0].id] if lists else []

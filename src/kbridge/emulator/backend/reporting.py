@@ -20,7 +20,7 @@ SMS spend statistics have no events in the emulator and answer 400 by name.
 from __future__ import annotations
 
 import zlib
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from kbridge.catalog import FilterField
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.campaigns import campaigns_of
+from kbridge.emulator.backend.campaigns import HISTORIC_CAMPAIGNS, campaigns_of
 from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.filtering import compile_conditions
@@ -39,6 +39,7 @@ from kbridge.emulator.query.filters import parse_filter
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
+    from kbridge.emulator.backend.common import Context
 
 __all__ = ["ATTRIBUTION_WINDOW", "ReportingBackend", "timeframe_bounds"]
 
@@ -160,6 +161,10 @@ def _key_bounds(key: Any, now: float, tz: ZoneInfo) -> tuple[float, float]:
 class ReportingBackend(TagBackend):
     operations = frozenset({"query_campaign_values", "query_flow_values"})
 
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._generated: dict[int, dict[str, Any]] = {}
+
     def query_campaign_values(self, call: Call) -> Outcome:
         return self._report(call, CAMPAIGN)
 
@@ -212,9 +217,21 @@ class ReportingBackend(TagBackend):
     # -- counting ---------------------------------------------------------------------
 
     def _props(self, i: int) -> dict[str, Any]:
+        """What reports read of an event: ``$message`` and ``$flow``.
+
+        Generated email events name one of the generator's campaigns by
+        ``aux``; their message id is memoised per campaign instead of
+        building each event's full properties (a large account has ~10^6).
+        """
         ev = self.store.events
         if i < ev.generated:
-            return event_properties(self.store.seed, i, ev.metric[i], ev.aux[i], ev.value[i])[0]
+            k = ev.aux[i] % HISTORIC_CAMPAIGNS
+            found = self._generated.get(k)
+            if found is None:
+                found = event_properties(self.store.seed, i, ev.metric[i], ev.aux[i], 0.0)[0]
+                found = {"$message": found.get("$message")}
+                self._generated[k] = found
+            return found
         return ev.extra.get(i, ({}, None))[0]
 
     def _labels(self, kind: _Kind, props: dict[str, Any]) -> dict[str, Any] | None:
@@ -262,9 +279,12 @@ class ReportingBackend(TagBackend):
             metric = store.metric_by_name.get(name)
             if metric is None:
                 continue
-            for i in store.events_by_metric.get(metric.index, ()):
+            ordered = store.events_by_metric.get(metric.index, ())
+            first = bisect_left(ordered, start - ATTRIBUTION_WINDOW, key=ev.ts.__getitem__)
+            for k in range(first, len(ordered)):
+                i = ordered[k]
                 ts = ev.ts[i]
-                if ts > end:
+                if ts >= end:
                     break
                 touch = name in _TOUCHES and ts >= start - ATTRIBUTION_WINDOW
                 if ts < start and not touch:
@@ -280,10 +300,10 @@ class ReportingBackend(TagBackend):
         by_message = {lab[f"{kind.related}_message_id"]: lab for lab in labels_of.values() if lab}
         for seq in touches:
             touches[seq].sort()
-        for i in store.events_by_metric.get(conversion, ()):
+        ordered = store.events_by_metric.get(conversion, ())
+        for k in range(bisect_left(ordered, start, key=ev.ts.__getitem__), len(ordered)):
+            i = ordered[k]
             ts = ev.ts[i]
-            if ts < start:
-                continue
             if ts >= end:
                 break
             mine = touches.get(ev.profile[i])
