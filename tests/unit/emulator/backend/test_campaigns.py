@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -286,6 +288,32 @@ def test_a_throttled_send_spreads_over_hours(
     assert status(call, cid) == "Sent"
     assert first == (total + 1) // 2
     assert len({store.events.ts[i] for i in events_of(backend, "Received Email", mid)}) == 2
+
+
+def test_a_local_send_reaches_each_recipient_at_their_wall_clock_time(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    store = backend.store
+    lid = newsletter(backend)
+    members = sorted(s for s in store.lists[lid].members if receivable(store.profiles[s]))
+    west, east = store.profiles[members[0]], store.profiles[members[1]]
+    west.location = {"timezone": "America/Los_Angeles"}
+    east.location = {"timezone": "Nowhere/Unknown"}  # unknown: the account's (New York)
+    strategy = {"method": "static", "datetime": "2026-11-02T09:00:00+00:00",
+                "options": {"is_local": True}}  # fmt: skip
+    cid, mid = create(call, campaign_body([lid], strategy=strategy))
+    call("send_campaign", body=job(cid))
+    advance(backend, clock, 2 * 86400)
+    at = {store.events.profile[i]: store.events.ts[i]
+          for i in events_of(backend, "Received Email", mid)}  # fmt: skip
+    la, ny = ZoneInfo("America/Los_Angeles"), ZoneInfo("America/New_York")
+    assert at[west.seq] == datetime(2026, 11, 2, 9, 0, tzinfo=la).timestamp()
+    assert at[east.seq] == datetime(2026, 11, 2, 9, 0, tzinfo=ny).timestamp()
+    assert status(call, cid) == "Sent"
+    message = call("get_campaign_message", id=mid).data
+    assert message.attributes["send_times"] == [
+        {"datetime": "2026-11-02T09:00:00+00:00", "is_local": True}
+    ]
 
 
 def test_assigning_a_template_copies_it(backend: EmulatorBackend, call: Caller) -> None:
