@@ -192,7 +192,7 @@ async def _execute(
 ) -> None:
     async with AsyncClient(**client_kwargs) as client:
         if action.kind == "list":
-            stream = action.invoke(client, values)
+            stream = action.invoke(client, _page_for_limit(action, values, limit))
             assert isinstance(stream, AsyncIterator)
             await emit_stream(stream, fmt, limit=limit)
             return
@@ -206,6 +206,16 @@ async def _execute(
             Console(stderr=True, highlight=False).print(f"done: {action.cli_name}")
             return
         emit(result, fmt)
+
+
+def _page_for_limit(action: Action, values: dict[str, Any], limit: int | None) -> dict[str, Any]:
+    """With ``--limit`` below the page maximum, ask for just that many (one smaller request)."""
+    if limit is None or values.get("page_size") is not None:
+        return values
+    if not any(p.name == "page_size" for p in action.params):
+        return values
+    maximum = action.catalog_operations[0].max_page_size or limit
+    return {**values, "page_size": min(limit, maximum)}
 
 
 @contextmanager

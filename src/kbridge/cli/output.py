@@ -141,7 +141,11 @@ def _detail(resource: Resource, console: Console) -> None:
 
 
 async def emit_stream(
-    items: AsyncIterator[Any], fmt: OutputFormat, *, limit: int | None, stream: TextIO | None = None
+    items: AsyncIterator[Any],
+    fmt: OutputFormat,
+    *,
+    limit: int | None,
+    stream: TextIO | None = None,
 ) -> int:
     """Print a list command's resources as they arrive (up to ``limit``); how many were printed."""
     out = stream or sys.stdout
@@ -149,17 +153,22 @@ async def emit_stream(
     rows: list[Resource] = []
     if fmt == "json":
         out.write("[")
-    async for item in items:
-        if limit is not None and count >= limit:
-            break
-        if fmt == "jsonl":
-            out.write(dumps(to_plain(item)).decode() + "\n")
-            out.flush()
-        elif fmt == "json":
-            out.write(("," if count else "") + dumps(to_plain(item)).decode())
-        else:
-            rows.append(item)
-        count += 1
+    try:
+        async for item in items:
+            if limit is not None and count >= limit:
+                break
+            if fmt == "jsonl":
+                out.write(dumps(to_plain(item)).decode() + "\n")
+                out.flush()
+            elif fmt == "json":
+                out.write(("," if count else "") + dumps(to_plain(item)).decode())
+            else:
+                rows.append(item)
+            count += 1
+    finally:  # --limit stops paging at once: close the paginator, not leave it to the GC
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
     if fmt == "json":
         out.write("]\n")
     elif fmt == "table":
