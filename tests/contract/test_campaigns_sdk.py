@@ -294,3 +294,41 @@ def _profiles_with(http: httpx.Client, metric_id: str, message_id: str) -> set[s
                 found.add(event["relationships"]["profile"]["data"]["id"])
         url, params = body["links"].get("next"), None
     return found
+
+
+def test_templates_and_flow_reports_through_the_sdk_models(
+    server: EmulatorServer, http: httpx.Client
+) -> None:
+    klaviyo = sdk(server)
+    attrs = {"name": "SDK", "editor_type": "CODE", "html": "<b>{{ x }}</b>", "text": "{{ x }}"}
+    created = klaviyo.Templates.create_template({"data": {"type": "template", "attributes": attrs}})
+    tid = created.data.id
+    klaviyo.Templates.update_template(
+        tid, {"data": {"type": "template", "id": tid, "attributes": {"name": "SDK 2"}}}
+    )
+    assert klaviyo.Templates.get_template(tid).data.attributes.name == "SDK 2"
+    listed = klaviyo.Templates.get_templates()
+    assert len(listed.data) <= 10
+    clone = klaviyo.Templates.clone_template(
+        {"data": {"type": "template", "id": tid, "attributes": {"name": "SDK clone"}}}
+    )
+    assert clone.data.attributes.html == "<b>{{ x }}</b>"
+    klaviyo.Templates.delete_template(clone.data.id)
+    with pytest.raises(ApiException) as caught:
+        klaviyo.Templates.get_template(clone.data.id)
+    assert caught.value.status == 404
+
+    metrics = {m.attributes.name: m.id for m in klaviyo.Metrics.get_metrics().data}
+    report = klaviyo.Reporting.query_flow_values(
+        {
+            "data": {
+                "type": "flow-values-report",
+                "attributes": {
+                    "statistics": ["recipients", "open_rate"],
+                    "timeframe": {"key": "last_12_months"},
+                    "conversion_metric_id": metrics["Placed Order"],
+                },
+            }
+        }
+    )
+    assert isinstance(report.data.attributes.results, list)
