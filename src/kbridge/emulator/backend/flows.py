@@ -134,13 +134,18 @@ class _Delivery:
     message_id: str = field(compare=False)
 
 
-def _email(temp_id: str, subject: str, *, next_id: str | None = None) -> dict[str, Any]:
+def _email(
+    temp_id: str, subject: str, template_id: str | None, *, next_id: str | None = None
+) -> dict[str, Any]:
     """A ``send-email`` action for a seeded flow."""
+    message: dict[str, Any] = {"subject_line": subject, "from_email": "hello@example.com"}
+    if template_id is not None:
+        message["template_id"] = template_id
     return {
         "temporary_id": temp_id,
         "type": "send-email",
         "links": {"next": next_id},
-        "data": {"message": {"subject_line": subject, "from_email": "hello@example.com"}},
+        "data": {"message": message},
     }
 
 
@@ -191,7 +196,9 @@ class FlowsBackend(TagBackend):
     def _seed(self) -> None:
         """A generated account's flows: drafts, so they never send unless a test says so."""
         first = min(self.store.lists.values(), key=lambda lst: lst.seq)
-        welcome = _email("welcome-1", "Welcome to the family", next_id="wait")
+        templates = sorted(templates_of(self.ctx).values(), key=lambda t: t.seq)
+        tid = templates[0].id if templates else None
+        welcome = _email("welcome-1", "Welcome to the family", tid, next_id="wait")
         self.build("Welcome Series", {
             "triggers": [{"type": "list", "id": first.id}],
             "entry_action_id": "welcome-1",
@@ -199,7 +206,7 @@ class FlowsBackend(TagBackend):
                 welcome,
                 {"temporary_id": "wait", "type": "time-delay", "links": {"next": "welcome-2"},
                  "data": {"unit": "days", "value": 2}},
-                _email("welcome-2", "Our best sellers, picked for you"),
+                _email("welcome-2", "Our best sellers, picked for you", tid),
             ],
         })  # fmt: skip
         placed = self.store.metric_by_name.get("Placed Order")
@@ -207,7 +214,7 @@ class FlowsBackend(TagBackend):
             self.build("Post-Purchase Thank You", {
                 "triggers": [{"type": "metric", "id": placed.id}],
                 "entry_action_id": "thanks",
-                "actions": [_email("thanks", "Thank you for your order")],
+                "actions": [_email("thanks", "Thank you for your order", tid)],
             })  # fmt: skip
 
     # -- resources ---------------------------------------------------------------------
