@@ -49,6 +49,8 @@ class PostgresWarehouse:
         self._safe_url = _redact(url)
         try:
             self._con = psycopg.connect(url, autocommit=False)
+            with self._con.transaction():
+                self._con.execute("SET TIME ZONE 'UTC'")  # timestamps read back in UTC
         except psycopg.Error as exc:
             raise DestinationUnavailableError(
                 f"cannot connect to PostgreSQL at {self._safe_url}: {str(exc).strip()}"
