@@ -10,12 +10,13 @@ import typer
 
 from kbridge.cli.output import fail
 from kbridge.core import dumps
-from kbridge.emulator.config import EmulatorConfig, RateLimitAlgorithm
+from kbridge.emulator.config import EmulatorConfig, OAuthConsent, RateLimitAlgorithm
 
 app = typer.Typer(help="A local Klaviyo-compatible API server (for tests, demos, benchmarks).")
 
 _PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9]{20,64}$")
 _ALGORITHMS: tuple[RateLimitAlgorithm, ...] = ("fixed-window", "leaky-bucket")
+_CONSENTS: tuple[OAuthConsent, ...] = ("auto", "page", "deny")
 
 
 def _int(option: str, value: str, *, minimum: int, maximum: int | None = None) -> int:
@@ -52,6 +53,23 @@ def _algorithm(value: str) -> RateLimitAlgorithm:
     return fail(f"--rate-limit-algorithm must be one of {', '.join(_ALGORITHMS)}, got {value!r}")
 
 
+def _consent(value: str) -> OAuthConsent:
+    for name in _CONSENTS:
+        if value == name:
+            return name
+    return fail(f"--oauth-consent must be one of {', '.join(_CONSENTS)}, got {value!r}")
+
+
+def _positive_seconds(option: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        fail(f"{option} must be a number of seconds, got {value!r}")
+    if not 0 < seconds < float("inf"):
+        fail(f"{option} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
 @app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
@@ -80,6 +98,12 @@ def serve_command(
             "truncate=0.005' (deterministic under --seed)"
         ),
     ] = None,
+    oauth_consent: Annotated[
+        str, typer.Option(help="/oauth/authorize: auto (approve), page (consent form) or deny")
+    ] = "auto",
+    oauth_access_ttl: Annotated[
+        str, typer.Option(help="OAuth access-token lifetime in simulated seconds")
+    ] = "3600",
     truth_out: Annotated[
         Path | None, typer.Option(help="write the generator's ground truth here (JSON)")
     ] = None,
@@ -100,6 +124,8 @@ def serve_command(
         rate_limit_algorithm=_algorithm(rate_limit_algorithm),
         api_key=api_key,
         faults=faults,
+        oauth_consent=_consent(oauth_consent),
+        oauth_access_token_ttl=_positive_seconds("--oauth-access-ttl", oauth_access_ttl),
     )
     port_number = _int("--port", port, minimum=0, maximum=65535)
     if api_key is not None and not _PRIVATE_KEY.match(api_key):
