@@ -439,7 +439,8 @@ class OAuthSession:
 
     ``token()`` refreshes when the access token is within ``margin`` seconds
     of expiry; ``refresh()`` (the client calls it once after a 401) always
-    does. Concurrent callers share one refresh. Pass ``http`` to reuse an
+    does — unless the storage already holds newer tokens another process
+    refreshed, which it adopts. Concurrent callers share one refresh. Pass ``http`` to reuse an
     ``httpx.AsyncClient`` (or to inject a transport in tests).
     """
 
@@ -482,6 +483,17 @@ class OAuthSession:
             if self._generation != seen and self._tokens is not None:
                 return self._tokens.access_token  # another task refreshed while we waited
             current = await self._current()
+            stored = await self._storage.load()
+            if (
+                stored is not None
+                and stored.access_token != current.access_token
+                and not stored.expires_within(self._clock.now(), self._margin)
+            ):
+                # Another process sharing the storage already refreshed (and, with rotating
+                # refresh tokens, spent the one we hold): adopt its tokens.
+                self._tokens = stored
+                self._generation += 1
+                return stored.access_token
             fresh = await self._with_http(
                 lambda http: refresh_grant(http, self._client, current, now=self._clock.now())
             )

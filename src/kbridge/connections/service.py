@@ -9,6 +9,7 @@ another account.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,10 +33,12 @@ from kbridge.connections.model import (
     TokenSet,
 )
 from kbridge.connections.oauth import (
+    InMemoryTokenStorage,
     LoopbackReceiver,
     OAuthClient,
     OAuthSession,
     Pkce,
+    TokenStorage,
     authorize_url,
     exchange_code,
     new_state,
@@ -228,6 +231,12 @@ async def connect_with_oauth(
         installation_id=account.id,
     )
     secrets = {"client_secret": oauth_client.client_secret, **_token_secrets(tokens)}
+    replaced = None
+    if old is not None:  # keep the old grant's tokens in memory to revoke once replaced
+        old_tokens = await StoredTokens(store, name).load()
+        replaced = _oauth_session(
+            store, old, clock=clock, http=None, storage=InMemoryTokenStorage(old_tokens)
+        )
     record = await anyio.to_thread.run_sync(
         lambda: store.upsert(
             name,
@@ -242,7 +251,15 @@ async def connect_with_oauth(
             oauth=info,
         )
     )
+    if replaced is not None:
+        await _revoke_quietly(replaced)
     return ConnectResult(record, report, rotated=old is not None)
+
+
+async def _revoke_quietly(session: OAuthSession) -> None:
+    """End a grant a re-authorisation replaced; it is already forgotten, so failures are moot."""
+    with contextlib.suppress(OAuthError):
+        await session.revoke()
 
 
 def _token_secrets(tokens: TokenSet) -> dict[str, Any]:
@@ -296,6 +313,7 @@ def _oauth_session(
     *,
     clock: Clock | None,
     http: httpx.AsyncClient | None,
+    storage: TokenStorage | None = None,
 ) -> OAuthSession:
     assert record.oauth is not None
     secrets = store.secrets(record.name)
@@ -307,7 +325,7 @@ def _oauth_session(
     )
     return OAuthSession(
         client,
-        StoredTokens(store, record.name),
+        storage or StoredTokens(store, record.name),
         clock=clock,
         http=http,
         installation_id=record.oauth.installation_id or record.account_id,

@@ -227,3 +227,26 @@ async def test_wrong_client_secret_fails_the_exchange(
         )
     assert "wrong-secret" not in str(err.value)
     assert store.list() == []
+
+
+@pytest.mark.anyio
+async def test_reauthorising_keeps_the_connection_and_revokes_the_replaced_grant(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    client = await connect(server, store)
+    first = store.get("app")
+    old_refresh = store.secrets("app")["refresh_token"]
+    await connect(server, store)
+    again = store.get("app")
+    assert again.id == first.id
+    assert again.rotated_at is not None
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(OAuthTokenError, match="invalid_grant"):
+            await refresh_grant(
+                http,
+                client,
+                TokenSet(access_token="x", refresh_token=old_refresh),
+                now=SystemClock().now(),
+            )
+    async with open_credentials("app", store=store).client() as api:
+        assert (await api.get_document("get_accounts")).resources

@@ -285,3 +285,17 @@ def test_receiver_can_be_driven_from_another_thread() -> None:
         with pytest.raises(OAuthDeniedError):
             receiver.wait_for_code("x", 5.0)
         thread.join()
+
+
+@pytest.mark.anyio
+async def test_tokens_refreshed_by_another_process_are_adopted_not_refreshed_again() -> None:
+    server = TokenServer()
+    server.live_refresh.add("refresh-0")
+    shared = InMemoryTokenStorage(TokenSet(access_token="a0", refresh_token="refresh-0"))
+    async with _http(server) as http:
+        one = _session(server, shared, ManualClock(T0), http)
+        two = _session(server, shared, ManualClock(T0), http)
+        assert await two.token() == "a0"  # both hold a0 / refresh-0
+        assert await one.refresh() == "access-1"  # rotates refresh-0 away
+        assert await two.refresh() == "access-1"  # would be invalid_grant with refresh-0
+    assert server.issued == 1
