@@ -123,13 +123,35 @@ class Action:
         return args, _query_kwargs(kwargs)
 
     def invoke(
-        self, client: AsyncClient, values: Mapping[str, Any]
+        self,
+        client: AsyncClient,
+        values: Mapping[str, Any],
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> Awaitable[Any] | AsyncIterator[Any]:
-        """Call the service: an awaitable result, or for ``list`` actions an async iterator."""
+        """Call the service: an awaitable result, or for ``list`` actions an async iterator.
+
+        ``progress`` (bulk actions only) hears of each finished chunk's size.
+        """
         args, kwargs = self.arguments(values)
-        method = getattr(getattr(client, self.service), self.method)
+        if progress is not None and self.kind == "bulk":
+            kwargs["progress"] = progress
+        method = getattr(getattr(client, self.service), self._method_for(values))
         result: Awaitable[Any] | AsyncIterator[Any] = method(*args, **kwargs)
         return result
+
+    def _method_for(self, values: Mapping[str, Any]) -> str:
+        return self.method
+
+    def bulk_size(self, values: Mapping[str, Any]) -> int | None:
+        """How many items a bulk action will send (for a progress bar's total)."""
+        if self.kind != "bulk":
+            return None
+        args, kwargs = self.arguments(values)
+        for candidate in (*args, *kwargs.values()):
+            if isinstance(candidate, list | tuple):
+                return len(set(candidate)) if self.service == "lists" else len(candidate)
+        return None
 
 
 # -- conversion -----------------------------------------------------------------
@@ -931,6 +953,37 @@ def _declare() -> list[Action]:
         )
     )
     a.append(_deleting("tags", "delete_tag", "Delete a tag"))
+    kind = Param("kind", required=True, choices=("campaigns", "flows", "lists", "segments"))
+    targets = Param("ids", "strs", required=True, flag="--resource-id", help="repeatable")
+    a.append(
+        Action(
+            "tags",
+            "attach",
+            "Tag campaigns, flows, lists or segments",
+            "tags",
+            "tag_resources",
+            ("tag_campaigns", "tag_flows", "tag_lists", "tag_segments"),
+            (ID, kind, targets),
+            "write",
+        )
+    )
+    a.append(
+        Action(
+            "tags",
+            "detach",
+            "Untag campaigns, flows, lists or segments",
+            "tags",
+            "untag_resources",
+            (
+                "remove_tag_from_campaigns",
+                "remove_tag_from_flows",
+                "remove_tag_from_lists",
+                "remove_tag_from_segments",
+            ),
+            (ID, kind, targets),
+            "write",
+        )
+    )
     # subscriptions
     a.append(
         Action(
@@ -1006,13 +1059,8 @@ def _declare() -> list[Action]:
 class _ImageUpload(Action):
     """Upload picks the file or URL operation from the values given."""
 
-    def invoke(
-        self, client: AsyncClient, values: Mapping[str, Any]
-    ) -> Awaitable[Any] | AsyncIterator[Any]:
-        args, kwargs = self.arguments(values)
-        method = getattr(client.images, _image_method(values))
-        result: Awaitable[Any] = method(*args, **kwargs)
-        return result
+    def _method_for(self, values: Mapping[str, Any]) -> str:
+        return _image_method(values)
 
 
 @cache

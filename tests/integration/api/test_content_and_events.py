@@ -114,6 +114,11 @@ def test_campaign_lifecycle_send_and_cancel(client: Client) -> None:
     assert client.campaigns.update_campaign(cid, name="Summer sale")["name"] == "Summer sale"
     messages = client.campaigns.get_messages_for_campaign(cid)
     assert len(messages) == 1
+    mid = messages[0].id or ""
+    changed = email_message(subject="Hello again", from_email="shop@example.com", label="B")
+    client.campaigns.update_campaign_message(mid, definition=changed)
+    content = client.campaigns.get_campaign_message(mid)["definition"]["content"]
+    assert content["subject"] == "Hello again"
     template = client.templates.create_template(name="For campaign", html="<p>x</p>")
     client.campaigns.assign_template_to_campaign_message(
         messages[0].id or "", template_id=template.id or ""

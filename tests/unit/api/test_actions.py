@@ -161,3 +161,11 @@ def test_bulk_size_counts_unique_list_members() -> None:
     action = actions.get("lists add-profiles")
     assert action.bulk_size({"id": "L", "profile_ids": ["a", "a", "b"]}) == 2
     assert actions.get("lists get").bulk_size({"id": "L"}) is None
+
+
+def test_tag_attach_takes_a_kind_and_resource_ids() -> None:
+    action = actions.get("tags attach")
+    args, kwargs = action.arguments({"id": "T1", "kind": "lists", "ids": ["L1", "L2"]})
+    assert args == ("T1",)
+    assert kwargs == {"kind": "lists", "ids": ["L1", "L2"]}
+    assert "tags:write" in action.scopes
