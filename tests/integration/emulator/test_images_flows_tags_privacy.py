@@ -4,6 +4,7 @@ simulated clock through the control plane."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -156,3 +157,34 @@ def test_tags_on_a_list_over_http(http: httpx.Client) -> None:
     assert ok(http.get(f"/api/lists/{lid}/relationships/tags"))["data"] != []
     ok(http.request("DELETE", f"/api/tags/{tid}/relationships/lists", json=link), 204)
     assert tid not in [t["id"] for t in ok(http.get(f"/api/lists/{lid}/tags"))["data"]]
+
+
+def test_the_flow_values_report_counts_what_the_flow_sent(
+    server: EmulatorServer, http: httpx.Client
+) -> None:
+    definition = {
+        "triggers": [{"type": "metric", "id": metric_id(http, "Placed Order")}],
+        "entry_action_id": "mail",
+        "actions": [{"temporary_id": "mail", "type": "send-email",
+                     "data": {"message": {"subject_line": "Receipt"}}}],
+    }  # fmt: skip
+    body = {"data": {"type": "flow", "attributes": {"name": "Receipt", "definition": definition}}}
+    fid = ok(http.post("/api/flows", json=body), 201)["data"]["id"]
+    live = {"data": {"type": "flow", "id": fid, "attributes": {"status": "live"}}}
+    ok(http.patch(f"/api/flows/{fid}", json=live))
+    for email in ("r1@example.com", "r2@example.com", "r1@example.com"):
+        place_order(http, email)
+    advance(server, 1)
+    now = datetime.fromisoformat(ok(httpx.get(f"{server.base_url}/_emulator/clock"))["now"])
+    report = {"data": {"type": "flow-values-report", "attributes": {
+        "statistics": ["recipients", "delivered"],
+        "timeframe": {"start": (now - timedelta(days=1)).isoformat(),
+                      "end": (now + timedelta(days=1)).isoformat()},
+        "conversion_metric_id": metric_id(http, "Placed Order"),
+        "filter": f'equals(flow_id,"{fid}")',
+    }}}  # fmt: skip
+    results = ok(http.post("/api/flow-values-reports", json=report))["data"]["attributes"][
+        "results"
+    ]
+    assert [r["groupings"]["flow_id"] for r in results] == [fid]
+    assert results[0]["statistics"]["delivered"] == 3  # one Received Email per order
