@@ -94,19 +94,28 @@ def _collection_for(path: str) -> str:
     return path[: path.index("/{")]
 
 
-#: collections Klaviyo does not list: (listing to take the id from, relationship
-#: whose first linked id to use, or None for the listed resource's own id)
+#: collections Klaviyo does not list: (listing to take the id from, which may itself
+#: need a parent id; relationship whose first linked id to use, or None for the
+#: listed resource's own id)
 ID_SOURCES: dict[str, tuple[str, str | None]] = {
     "/api/campaign-messages": ("/api/campaigns", "campaign-messages"),
     "/api/campaign-send-jobs": ("/api/campaigns", None),
+    "/api/flow-actions": ("/api/flows/{id}/flow-actions", None),
+    "/api/flow-messages": ("/api/flow-actions/{id}/flow-messages", None),
 }
 
 
 def _fill(client: httpx.Client, op: Operation) -> str:
-    path = op.path
-    for name in _PARAM.findall(op.path):
+    return _fill_path(client, op.path, op)
+
+
+def _fill_path(client: httpx.Client, template: str, op: Operation) -> str:
+    path = template
+    for name in _PARAM.findall(template):
         collection = _collection_for(path)
         source, relationship = ID_SOURCES.get(collection, (collection, None))
+        if "{" in source:
+            source = _fill_path(client, source, op)
         listing = catalog.match("GET", source)[0]
         r = client.get(source, params=REQUIRED_PARAMS.get(listing.operation_id, {}))
         assert r.status_code == 200, f"listing {source} for {op.operation_id}: {r.text[:300]}"
