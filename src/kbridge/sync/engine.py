@@ -19,7 +19,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kbridge.api import AsyncClient, Document
@@ -323,7 +323,9 @@ async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         states = {}
     overall = states.get("")
     since = resume_from(overall, opts.start_date, full_refresh=opts.full_refresh)
-    upper = ctx.clock.now()
+    # whole seconds (filters carry no fractions), rounded up so nothing up to now is cut off
+    now = ctx.clock.now()
+    upper = now.replace(microsecond=0) + timedelta(seconds=1 if now.microsecond else 0)
     lower = parse_ts(since) if since else EPOCH_FLOOR
     if not any(k.startswith("slice:") for k in states):
         first = await _first_cursor(ctx, stream, since)
