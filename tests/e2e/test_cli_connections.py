@@ -188,3 +188,28 @@ def test_oauth_connect_through_the_loopback_redirect(
     assert shown["oauth_client_id"] == app["client_id"]
     assert app["client_secret"] not in out + err
     assert run(env, "disconnect", "app").returncode == 0
+
+
+def test_other_commands_take_connection_name(server: EmulatorServer, env: dict[str, str]) -> None:
+    narrow = mint_key(server, ["accounts:read"])
+    assert (
+        run(
+            env,
+            "connect",
+            "narrow",
+            "--api-key",
+            narrow,
+            "--base-url",
+            server.base_url,
+            "--for",
+            "connect",
+        ).returncode
+        == 0
+    )
+    account = run(env, "accounts", "list", "--connection", "narrow", "--output", "json")
+    assert account.returncode == 0, account.stderr
+    assert json.loads(account.stdout)[0]["attributes"]["contact_information"]["organization_name"]
+    denied = run(env, "profiles", "list", "--connection", "narrow")
+    assert denied.returncode == 1
+    assert "profiles:read" in denied.stderr
+    assert narrow not in denied.stderr
