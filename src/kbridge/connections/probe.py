@@ -117,7 +117,7 @@ async def probe_capabilities(
         except PermissionDeniedError as err:
             named = set(scopes_named_in(err))
             if named:
-                missing.update(named)
+                missing.update(named - granted)  # a scope already seen working stays granted
                 if scope not in named:  # the scope is fine; another one of the operation is not
                     granted.add(scope)
             elif op_scopes(operation_id) == (scope,):
