@@ -55,10 +55,11 @@ def _relax(document: dict[str, Any]) -> None:
     for name in ("next", "prev"):
         links[name] = {"anyOf": [links[name], {"type": "null"}]}
     # A campaign's ``send_options`` / ``tracking_options`` (and a message's
-    # ``content``) are ``oneOf`` per-channel schemas with no required or
-    # distinguishing properties, so every value matches several branches and
-    # ``oneOf`` rejects all of them; the spec means "one of these shapes".
-    _any_of(document, ("send_options", "tracking_options", "content"))
+    # ``content``, a flow message's ``definition``) are ``oneOf`` per-channel
+    # schemas with no required or distinguishing properties, so every value
+    # matches several branches and ``oneOf`` rejects all of them; the spec
+    # means "one of these shapes".
+    _any_of(document, ("send_options", "tracking_options", "content", "definition"))
 
 
 def _any_of(node: Any, names: tuple[str, ...]) -> None:
