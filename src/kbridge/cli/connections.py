@@ -269,7 +269,13 @@ def probe_cmd(
     report: ProbeReport = _run(check_connection(store, name, capabilities=_capabilities(for_)))
     console.print(f"{name}: scopes granted: {', '.join(report.granted) or 'none'}")
     _print_report(report)
-    if not all(status.ok for status in report.capabilities):
+    lacking = [status.capability for status in report.capabilities if not status.ok]
+    if lacking:
+        console.print(
+            "add the missing scopes to the key in Klaviyo (Settings → API keys); "
+            f"`kbridge scopes --for {','.join(lacking)}` says why each is needed",
+            markup=False,
+        )
         raise typer.Exit(1)
 
 

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from kbridge.api.errors import redact
 from kbridge.connections.errors import (
     OAuthDeniedError,
     OAuthError,
@@ -297,7 +298,7 @@ def _token_error(response: httpx.Response, what: str) -> OAuthTokenError:
         description = desc if isinstance(desc, str) else None
     detail = error or f"HTTP {response.status_code}"
     if description:
-        detail += f": {description}"
+        detail += f": {redact(description)}"  # a server could echo what it was sent
     hint = ""
     if error == "invalid_grant":
         hint = " — the grant was revoked or has expired; connect again with --oauth"

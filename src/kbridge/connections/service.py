@@ -44,6 +44,7 @@ from kbridge.connections.oauth import (
     new_state,
 )
 from kbridge.connections.probe import DEFAULT_PROBED, ProbeReport, probe_capabilities
+from kbridge.connections.scopes import all_capabilities
 from kbridge.connections.store import ConnectionStore, check_name
 from kbridge.core import Clock, SystemClock
 
@@ -382,10 +383,24 @@ async def check_connection(
             report = await probe_capabilities(client, capabilities, known_granted=VERIFIED_SCOPES)
     finally:
         await http.aclose()
+    record = store.get(name)
+    probed_caps = {status.capability for status in report.capabilities}
+    probed_scopes = set(report.granted) | set(report.missing)
+    # A partial probe (``--for``) updates what it looked at and keeps the rest.
+    kept = [cap for cap in record.capabilities if cap not in probed_caps]
+    capabilities = _in_canonical_order([*kept, *report.served])
+    scopes = tuple(
+        sorted({s for s in record.scopes if s not in probed_scopes} | set(report.granted))
+    )
     await anyio.to_thread.run_sync(
-        lambda: store.update_capabilities(name, capabilities=report.served, scopes=report.granted)
+        lambda: store.update_capabilities(name, capabilities=capabilities, scopes=scopes)
     )
     return report
+
+
+def _in_canonical_order(capabilities: Iterable[str]) -> tuple[str, ...]:
+    order = {cap: index for index, cap in enumerate(all_capabilities())}
+    return tuple(sorted(set(capabilities), key=lambda cap: (order.get(cap, len(order)), cap)))
 
 
 async def disconnect(

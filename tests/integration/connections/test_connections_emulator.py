@@ -164,7 +164,10 @@ async def test_check_connection_records_what_the_key_serves_now(
     await connect_with_key(store, "ops", key, base_url=server.base_url, capabilities=["connect"])
     report = await check_connection(store, "ops", capabilities=["flows", "templates"])
     assert report.served == ("flows",)
-    assert store.get("ops").capabilities == ("flows",)
+    # a partial probe updates what it looked at and keeps the rest
+    assert store.get("ops").capabilities == ("connect", "flows")
+    assert "flows:write" in store.get("ops").scopes
+    assert "accounts:read" in store.get("ops").scopes
 
 
 @pytest.mark.anyio
