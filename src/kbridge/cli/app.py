@@ -13,6 +13,7 @@ from kbridge.cli import connections as connections_cmd
 from kbridge.cli import demo as demo_cmd
 from kbridge.cli import emulator as emulator_cmd
 from kbridge.cli import raw as raw_cmd
+from kbridge.cli import sync as sync_cmd
 from kbridge.cli.output import fail
 from kbridge.core.errors import KbridgeError
 
@@ -33,6 +34,7 @@ app.command("disconnect")(connections_cmd.disconnect_cmd)
 app.command("scopes")(connections_cmd.scopes)
 actions_cmd.register(app)
 app.command("raw")(raw_cmd.raw)
+app.command("sync")(sync_cmd.sync)
 
 
 @app.command()

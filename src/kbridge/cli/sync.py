@@ -1,0 +1,187 @@
+"""``kbridge sync``: pull the account into DuckDB or PostgreSQL, incrementally.
+
+Thin by design: resolve credentials, parse the options, call
+:func:`kbridge.sync.run`, show progress (a live table on a terminal) and a
+summary (``--json`` for scripts). ``--every 24h`` repeats the sync forever;
+each run resumes from the bookmarks the last one committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, TaskID, TextColumn
+
+from kbridge.api import AsyncClient
+from kbridge.cli.credentials import resolve_credentials
+from kbridge.cli.output import fail
+from kbridge.core import ConfigurationError, SystemClock, dumps_str
+from kbridge.sync import STREAMS, SyncError, SyncResult, run, select_streams
+
+__all__ = ["parse_every", "sync"]
+
+DEFAULT_DESTINATION = "duckdb:///./kbridge.duckdb"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_every(text: str) -> float:
+    """``"24h"``, ``"30m"``, ``"1d"``, ``"90s"`` → seconds (at least one minute)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
+    if not match:
+        raise ConfigurationError(f"--every: {text!r} is not a duration like 24h, 30m or 1d")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 60:
+        raise ConfigurationError("--every: the interval must be at least 1m")
+    return seconds
+
+
+def _parse_start(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigurationError(
+            f"--start-date: {text!r} is not an ISO date-time like 2024-01-01T00:00:00Z"
+        ) from None
+    if value.tzinfo is None:
+        raise ConfigurationError("--start-date: give a timezone, e.g. 2024-01-01T00:00:00Z")
+    return value
+
+
+def sync(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="destination: duckdb:///path.duckdb or postgresql://user@host/db"
+        ),
+    ] = DEFAULT_DESTINATION,
+    streams: Annotated[
+        str | None,
+        typer.Option(
+            help=f"comma-separated streams (default all: {', '.join(s.name for s in STREAMS)})"
+        ),
+    ] = None,
+    start_date: Annotated[
+        str | None, typer.Option(help="first run only: nothing older (e.g. 2024-01-01T00:00:00Z)")
+    ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option(help="ignore bookmarks; re-read everything")
+    ] = False,
+    reconcile: Annotated[
+        bool, typer.Option(help="also remove records deleted in Klaviyo (id-only scans)")
+    ] = False,
+    predictive_analytics: Annotated[
+        bool, typer.Option(help="profiles with predictive analytics (a slower rate tier)")
+    ] = False,
+    every: Annotated[
+        str | None, typer.Option(help="repeat forever at this interval (e.g. 24h)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+    api_key: Annotated[
+        str | None, typer.Option(help="private key (default: KLAVIYO_API_KEY)", show_default=False)
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="API base URL (default: KLAVIYO_BASE_URL or Klaviyo's)")
+    ] = None,
+    connection: Annotated[
+        str | None, typer.Option("--connection", help="a saved connection's name")
+    ] = None,
+) -> None:
+    """Sync the Klaviyo account into a warehouse; runs resume where the last one stopped."""
+    creds = resolve_credentials(api_key, base_url, connection, os.environ)
+    selected = [s.name for s in select_streams(streams)] if streams else None
+    start = _parse_start(start_date)
+    interval = parse_every(every) if every else None
+    clock = SystemClock()
+
+    async def once() -> SyncResult:
+        async with AsyncClient(**creds.client_kwargs()) as client:
+            return await _with_progress(
+                client,
+                to,
+                selected,
+                start,
+                full_refresh,
+                reconcile,
+                predictive_analytics,
+                show=not as_json and sys.stderr.isatty(),
+            )
+
+    async def loop() -> None:
+        while True:
+            try:
+                result = await once()
+                _report(result, as_json)
+            except SyncError as exc:
+                _report(exc.result, as_json)
+                if interval is None:
+                    fail(str(exc))
+                Console(stderr=True).print(f"[yellow]warning:[/] {exc}")
+            if interval is None:
+                return
+            await clock.sleep(interval)
+
+    asyncio.run(loop())
+
+
+async def _with_progress(
+    client: AsyncClient,
+    to: str,
+    streams: list[str] | None,
+    start: datetime | None,
+    full_refresh: bool,
+    reconcile: bool,
+    predictive: bool,
+    *,
+    show: bool,
+) -> SyncResult:
+    progress = Progress(
+        TextColumn("{task.description:<22}"),
+        TextColumn("{task.completed:>10,.0f} records"),
+        TextColumn("{task.fields[rate]:>12}"),
+        console=Console(stderr=True),
+        disable=not show,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def on_progress(stream: str, n: int) -> None:
+        if stream not in tasks:
+            tasks[stream] = progress.add_task(stream, total=None, rate="")
+        task = tasks[stream]
+        progress.advance(task, n)
+        speed = next(t.speed for t in progress.tasks if t.id == task)
+        progress.update(task, rate="" if speed is None else f"{speed:,.0f}/s")
+
+    with progress:
+        return await run(
+            client,
+            to,
+            streams=streams,
+            start_date=start,
+            full_refresh=full_refresh,
+            reconcile=reconcile,
+            predictive_analytics=predictive,
+            on_progress=on_progress,
+        )
+
+
+def _report(result: SyncResult, as_json: bool) -> None:
+    if as_json:
+        typer.echo(dumps_str(result.to_dict()))
+        return
+    console = Console()
+    console.print(f"account {result.account_id}")
+    for r in result.streams.values():
+        rate = f"{r.records / r.seconds:,.0f}/s" if r.seconds > 0 else "-"
+        status = "[green]ok[/]" if r.error is None else f"[red]{r.error}[/]"
+        console.print(
+            f"  {r.stream:<22} {r.records:>10,} records  {r.seconds:8.1f}s  {rate:>10}  {status}"
+        )
