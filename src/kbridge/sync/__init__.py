@@ -9,7 +9,7 @@ May import: api, warehouse, connections, core, catalog.
 from __future__ import annotations
 
 from kbridge.sync.engine import ProgressCallback, StreamResult, SyncOptions, SyncResult, run
-from kbridge.sync.errors import SyncError
+from kbridge.sync.errors import SyncError, UnknownStreamError
 from kbridge.sync.streams import STREAMS, Stream, get_stream, select_streams
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "SyncError",
     "SyncOptions",
     "SyncResult",
+    "UnknownStreamError",
     "get_stream",
     "run",
     "select_streams",

@@ -3,20 +3,22 @@
 ::
 
     KbridgeError
-    └── SyncError           one or more streams failed; ``result`` holds every stream's
-                            outcome (what was committed stays committed: run again to resume)
+    ├── SyncError           one or more streams failed; ``result`` holds every stream's
+    │                       outcome (what was committed stays committed: run again to resume)
+    └── ConfigurationError
+        └── UnknownStreamError  a stream name that does not exist (the message lists them)
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kbridge.core.errors import KbridgeError
+from kbridge.core.errors import ConfigurationError, KbridgeError
 
 if TYPE_CHECKING:
     from kbridge.sync.engine import SyncResult
 
-__all__ = ["SyncError"]
+__all__ = ["SyncError", "UnknownStreamError"]
 
 
 class SyncError(KbridgeError):
@@ -26,3 +28,10 @@ class SyncError(KbridgeError):
     def __init__(self, message: str, result: SyncResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+class UnknownStreamError(ConfigurationError, KeyError):
+    """No stream has this name; the message lists the streams there are."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -20,6 +20,7 @@ from typing import Any
 
 from kbridge.api import Resource
 from kbridge.core.jsoncodec import dumps_str
+from kbridge.sync.errors import UnknownStreamError
 from kbridge.warehouse import Table, table
 
 __all__ = [
@@ -658,7 +659,9 @@ def get_stream(name: str) -> Stream:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise KeyError(f"unknown stream {name!r}; streams: {', '.join(_BY_NAME)}") from None
+        raise UnknownStreamError(
+            f"unknown stream {name!r}; streams: {', '.join(_BY_NAME)}"
+        ) from None
 
 
 def select_streams(names: str | list[str] | tuple[str, ...] | None) -> tuple[Stream, ...]:

@@ -1,0 +1,71 @@
+"""``kbridge sync`` end to end on the emulator: JSON summary, a resumable file, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kbridge.cli.app import app
+from kbridge.emulator.server import EmulatorServer
+from kbridge.warehouse import open_warehouse
+
+pytestmark = pytest.mark.integration
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), env={"KLAVIYO_API_KEY": "", "COLUMNS": "200"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_sync_writes_a_duckdb_file_and_prints_a_json_summary(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    target = f"duckdb:///{tmp_path}/k.duckdb"
+    base = ["sync", "--api-key", server.api_key, "--base-url", server.base_url, "--to", target]
+    code, out, err = invoke(*base, "--streams", "lists,metrics", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["ok"] is True
+    by_stream = {s["stream"]: s for s in summary["streams"]}
+    assert set(by_stream) == {"lists", "metrics"}
+    wh = open_warehouse(target)
+    assert wh.query("SELECT count(*) FROM lists") == [(by_stream["lists"]["records"],)]
+    assert wh.load_state(summary["account_id"], "lists")
+    wh.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--to", "mysql://db"], "unknown destination"),
+        (["--streams", "profiles,nope"], "unknown stream 'nope'"),
+        (["--start-date", "2024-01-01"], "give a timezone"),
+        (["--every", "10s"], "at least 1m"),
+    ],
+)
+def test_bad_options_are_one_clear_line(
+    server: EmulatorServer, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kbridge.cli.app import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sync", "--api-key", server.api_key, "--base-url", server.base_url, *args])
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_no_credentials_is_an_error_naming_the_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kbridge.cli.app import main
+
+    monkeypatch.delenv("KLAVIYO_API_KEY", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sync", "--to", f"duckdb:///{tmp_path}/x.duckdb"])
+    assert exit_info.value.code != 0
+    assert "--api-key" in capsys.readouterr().err
