@@ -327,7 +327,11 @@ async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     now = ctx.clock.now()
     upper = now.replace(microsecond=0) + timedelta(seconds=1 if now.microsecond else 0)
     lower = parse_ts(since) if since else EPOCH_FLOOR
-    if not any(k.startswith("slice:") for k in states):
+    planned = [parse_ts(k.removeprefix("slice:")) for k in states if k.startswith("slice:")]
+    if planned:
+        # resuming: the interrupted run's first window began here; plan the same windows
+        lower = max(lower, min(planned))
+    else:
         first = await _first_cursor(ctx, stream, since)
         if first is None:
             return

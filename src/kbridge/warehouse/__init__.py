@@ -24,6 +24,7 @@ from kbridge.warehouse.errors import (
     SchemaError,
     WarehouseError,
 )
+from kbridge.warehouse.purge import purge_profiles
 from kbridge.warehouse.schema import SEEN_TABLE, STATE_TABLE, Column, ColumnType, Table, table
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Warehouse",
     "WarehouseError",
     "open_warehouse",
+    "purge_profiles",
     "table",
 ]
 

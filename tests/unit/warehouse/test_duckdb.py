@@ -139,3 +139,23 @@ def test_unknown_destinations_are_refused_with_the_expected_forms(url: str) -> N
 def test_tables_must_start_with_account_id_and_key_on_it() -> None:
     with pytest.raises(ValueError, match="account_id"):
         Table("t", (T.columns[1],), ("id",))
+
+
+def test_purging_a_profile_removes_it_everywhere_it_is_named() -> None:
+    from kbridge.warehouse import purge_profiles
+
+    w = DuckDBWarehouse(":memory:")
+    profiles = table("profiles", ["id", "email"])
+    events = table("events", ["id", "profile_id"])
+    w.migrate([profiles, events])  # memberships never synced: skipped, not an error
+    batch = Batch("A").upsert(profiles, [("A", "p1", "a@x"), ("A", "p2", "b@x")])
+    batch.upsert(events, [("A", "e1", "p1"), ("A", "e2", "p2"), ("A", "e3", "p1")])
+    w.commit(batch)
+    w.commit(Batch("B").upsert(profiles, [("B", "p1", "other account")]))
+    assert purge_profiles(w, "A", ["p1"]) == 1
+    assert w.query("SELECT account_id, id FROM profiles ORDER BY 1, 2") == [
+        ("A", "p2"),
+        ("B", "p1"),
+    ]
+    assert w.query("SELECT id FROM events") == [("e2",)]
+    w.close()
