@@ -103,6 +103,16 @@ def test_campaign_and_template_writes_match_the_spec(client: httpx.Client) -> No
     send(client, "cancel_campaign_send", f"/api/campaign-send-jobs/{cid}", action)
     send(client, "delete_campaign", f"/api/campaigns/{cid}")
 
+    sms = campaign_body(list_id)
+    sms["data"]["attributes"]["campaign-messages"]["data"][0]["attributes"]["definition"] = {
+        "channel": "sms",
+        "content": {"body": "Hi {{ first_name }}"},
+    }
+    sms["data"]["attributes"]["tracking_options"] = {"add_tracking_params": False}
+    created = send(client, "create_campaign", "/api/campaigns", sms)
+    mid = created["data"]["relationships"]["campaign-messages"]["data"][0]["id"]
+    check(catalog.get("get_campaign_message"), client.get(f"/api/campaign-messages/{mid}"))
+
 
 def test_reports_match_the_spec(client: httpx.Client) -> None:
     metrics = {m["attributes"]["name"]: m["id"] for m in client.get("/api/metrics").json()["data"]}

@@ -633,7 +633,8 @@ class CampaignsBackend(TagBackend):
                 return
         recipients = self._recipients(c)
         if not recipients or not messages:
-            self._fail(c, "Cancelled: No Recipients", "no audience profile can receive email")
+            channel = c.channel.replace("_", " ")
+            self._fail(c, "Cancelled: No Recipients", f"no audience profile can receive {channel}")
             return
         c.status, c.job_status = "Sending", "processing"
         per_hour = len(recipients)
@@ -679,12 +680,21 @@ class CampaignsBackend(TagBackend):
             return found
 
         seqs = members(c.included) - members(c.excluded)
-        return [store.profiles[s] for s in sorted(seqs) if _can_receive(store.profiles[s])]
+        # the emulator keeps no push tokens: a mobile_push audience is always empty
+        can = {"email": _can_receive, "sms": _can_receive_sms}.get(c.channel)
+        if can is None:
+            return []
+        return [store.profiles[s] for s in sorted(seqs) if can(store.profiles[s])]
 
     def _queue_received(self, c: CampaignRecord, m: MessageRecord, p: ProfileRecord,
                         at: float) -> None:  # fmt: skip
-        props = {"$message": m.id, "Campaign Name": c.name, "Subject": m.content.get("subject")}
-        self._push(_Pending(at, self._next(), "Received Email", p.seq, c.id, m.id,
+        props: dict[str, Any]
+        if m.channel == "sms":
+            props = {"$message": m.id, "Campaign Name": c.name, "Message Name": c.name}
+        else:
+            props = {"$message": m.id, "Campaign Name": c.name,
+                     "Subject": m.content.get("subject")}  # fmt: skip
+        self._push(_Pending(at, self._next(), _RECEIVED[m.channel], p.seq, c.id, m.id,
                             properties=props))  # fmt: skip
         c.pending_sends += 1
 
@@ -698,7 +708,7 @@ class CampaignsBackend(TagBackend):
     def _drop_pending(self, campaign_id: str) -> None:
         """Forget sends not yet made (follow-ups of delivered emails still happen)."""
         keep = [e for e in self._pending
-                if not (e.campaign_id == campaign_id and e.metric == "Received Email")]  # fmt: skip
+                if not (e.campaign_id == campaign_id and e.metric in _DELIVERIES)]  # fmt: skip
         heapq.heapify(keep)
         self._pending = keep
         c = self.campaigns.get(campaign_id)
@@ -730,7 +740,7 @@ class CampaignsBackend(TagBackend):
         if metric is None:
             return
         store.add_event(e.ts, e.profile, metric.index, e.value, e.properties, e.unique_id)
-        if e.metric != "Received Email":
+        if e.metric not in _DELIVERIES:
             return
         c = self.campaigns.get(e.campaign_id)
         m = self.messages.get(e.message_id)
@@ -738,7 +748,8 @@ class CampaignsBackend(TagBackend):
             return
         p = store.profiles[e.profile]
         self.outbox.record(self._delivered(c, m, p, e.ts))
-        self._behave(c, m, p, e.ts)
+        if m.channel == "email":
+            self._behave(c, m, p, e.ts)
         c.pending_sends -= 1
         if c.pending_sends <= 0 and c.status == "Sending":
             c.status, c.job_status = "Sent", "complete"
@@ -751,6 +762,12 @@ class CampaignsBackend(TagBackend):
                   **p.properties}  # fmt: skip
         context = {**person, "person": person}
         content = m.content
+        if m.channel == "sms":
+            return SentMessage(
+                campaign_id=c.id, message_id=m.id, profile_id=p.id, to=str(p.phone_number),
+                from_email="", from_label=None, subject=None, preview_text=None, html=None,
+                sent_at=ts, channel="sms", body=render(content.get("body"), context),
+            )  # fmt: skip
         return SentMessage(
             campaign_id=c.id, message_id=m.id, profile_id=p.id, to=str(p.email),
             from_email=str(content.get("from_email") or self._default_sender()),
@@ -818,6 +835,15 @@ _HISTORY_HTML = (
 )
 _OLD_CONTENT = ("subject", "preview_text", "from_email", "from_label", "reply_to_email",
                 "cc_email", "bcc_email")  # fmt: skip
+
+
+#: the event a delivery records, by channel
+_RECEIVED = {"email": "Received Email", "sms": "Received SMS", "mobile_push": "Received Push"}
+_DELIVERIES = frozenset(_RECEIVED.values())
+
+
+def _can_receive_sms(p: ProfileRecord) -> bool:
+    return not p.deleted and bool(p.phone_number) and p.sms_consent == "SUBSCRIBED"
 
 
 def _can_receive(p: ProfileRecord) -> bool:

@@ -19,7 +19,10 @@ __all__ = ["Outbox", "SentMessage"]
 
 @dataclass(frozen=True, slots=True)
 class SentMessage:
-    """One email delivered to one profile (the rendered content it received)."""
+    """One message delivered to one profile (the rendered content it received).
+
+    For SMS, ``to`` is the phone number and ``body`` the text; email fields are empty.
+    """
 
     campaign_id: str
     message_id: str
@@ -31,6 +34,9 @@ class SentMessage:
     preview_text: str | None
     html: str | None
     sent_at: float
+    channel: str = "email"
+    #: the rendered text of an SMS
+    body: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)

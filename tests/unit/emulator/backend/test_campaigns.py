@@ -316,6 +316,33 @@ def test_a_local_send_reaches_each_recipient_at_their_wall_clock_time(
     ]
 
 
+def test_an_sms_campaign_reaches_sms_subscribers_only(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    store = backend.store
+    lid = next(lst.id for lst in store.lists.values() if lst.name == "SMS subscribers")
+    definition = {"channel": "sms", "content": {"body": "Hi {{ first_name }}, 20% off"}}
+    body = campaign_body([lid], strategy={"method": "immediate"})
+    body["data"]["attributes"]["campaign-messages"]["data"][0]["attributes"]["definition"] = (
+        definition
+    )
+    cid, mid = create(call, body)
+    sms = Query(conditions=(Condition("equals", "messages.channel", "sms"),))
+    assert [r.id for r in call("get_campaigns", sms).data.items] == [cid]
+    call("send_campaign", body=job(cid))
+    advance(backend, clock, 86400)
+    assert status(call, cid) == "Sent"
+    members = [store.profiles[s] for s in store.lists[lid].members]
+    expected = {p.seq for p in members if p.phone_number and p.sms_consent == "SUBSCRIBED"}
+    assert expected
+    assert {store.events.profile[i] for i in events_of(backend, "Received SMS", mid)} == expected
+    assert events_of(backend, "Received Email", mid) == []
+    assert events_of(backend, "Opened Email", mid) == []
+    sent = [m for m in backend.outbox.messages if m.campaign_id == cid]
+    assert {m.channel for m in sent} == {"sms"}
+    assert all(m.to.startswith("+") and m.body and m.body.endswith(", 20% off") for m in sent)
+
+
 def test_assigning_a_template_copies_it(backend: EmulatorBackend, call: Caller) -> None:
     _cid, mid = create(call, campaign_body([newsletter(backend)]))
     t = call("create_template", body={"data": {"type": "template", "attributes": {
