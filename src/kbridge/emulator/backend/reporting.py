@@ -67,9 +67,15 @@ TIMEFRAME_KEYS = (
 _METRICS = {
     "Received Email": "delivered", "Bounced Email": "bounced", "Opened Email": "opens",
     "Clicked Email": "clicks", "Unsubscribed": "unsubscribes",
-    "Marked Email as Spam": "spam_complaints",
+    "Marked Email as Spam": "spam_complaints", "Received SMS": "delivered",
+    "Clicked SMS": "clicks",
 }  # fmt: skip
-_TOUCHES = ("Opened Email", "Clicked Email")
+#: generated events that name a generator campaign's message (SMS ones do not)
+_GENERATED_WITH_MESSAGE = frozenset(
+    ("Received Email", "Opened Email", "Clicked Email", "Bounced Email", "Marked Email as Spam",
+     "Unsubscribed")
+)  # fmt: skip
+_TOUCHES = ("Opened Email", "Clicked Email", "Clicked SMS")
 
 
 def _fields(names: tuple[str, ...]) -> list[FilterField]:
@@ -225,6 +231,8 @@ class ReportingBackend(TagBackend):
         """
         ev = self.store.events
         if i < ev.generated:
+            if self.store.metrics[ev.metric[i]].name not in _GENERATED_WITH_MESSAGE:
+                return {}
             k = ev.aux[i] % HISTORIC_CAMPAIGNS
             found = self._generated.get(k)
             if found is None:

@@ -144,6 +144,27 @@ def test_flow_reports_group_by_the_flow_property(
     assert [r["groupings"]["campaign_message_id"] for r in campaigns] == [setup["mid"]]
 
 
+def test_sms_deliveries_and_clicks_report_on_the_sms_channel(
+    empty: EmulatorBackend, ecall: Caller, setup: dict[str, Any]
+) -> None:
+    a, b, _ = setup["seqs"]
+    lst = ecall("create_list", body={"data": {"type": "list", "attributes": {"name": "S"}}}).data
+    body = campaign_body([lst.id], name="Text")
+    message = body["data"]["attributes"]["campaign-messages"]["data"][0]["attributes"]
+    message["definition"] = {"channel": "sms", "content": {"body": "Sale"}}
+    cid, mid = create(ecall, body)
+    for seq in (a, b):
+        put(empty, "Received SMS", seq, T0, **{"$message": mid})
+    put(empty, "Clicked SMS", b, T0 + 60, **{"$message": mid})
+    put(empty, "Placed Order", b, T0 + 3600, 12.5)
+    only = f'equals(campaign_id,"{cid}")'
+    results = report(ecall, empty, ["delivered", "clicks_unique", "conversion_value"], filter=only)
+    assert results == [{"groupings": {"campaign_id": cid, "campaign_message_id": mid,
+                                      "send_channel": "sms"},
+                        "statistics": {"delivered": 2, "clicks_unique": 1,
+                                       "conversion_value": 12.5}}]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("attrs", "pointer", "words"),
     [
