@@ -692,8 +692,8 @@ class CampaignsBackend(TagBackend):
         if m.channel == "sms":
             props = {"$message": m.id, "Campaign Name": c.name, "Message Name": c.name}
         else:
-            props = {"$message": m.id, "Campaign Name": c.name,
-                     "Subject": m.content.get("subject")}  # fmt: skip
+            subject = render(m.content.get("subject"), _context(p))
+            props = {"$message": m.id, "Campaign Name": c.name, "Subject": subject}
         self._push(_Pending(at, self._next(), _RECEIVED[m.channel], p.seq, c.id, m.id,
                             properties=props))  # fmt: skip
         c.pending_sends += 1
@@ -757,10 +757,7 @@ class CampaignsBackend(TagBackend):
     def _delivered(self, c: CampaignRecord, m: MessageRecord, p: ProfileRecord,
                    ts: float) -> SentMessage:  # fmt: skip
         t = self.templates.get(m.template_id or "")
-        person = {"email": p.email, "first_name": p.first_name, "last_name": p.last_name,
-                  "phone_number": p.phone_number, "organization": p.organization,
-                  **p.properties}  # fmt: skip
-        context = {**person, "person": person}
+        context = _context(p)
         content = m.content
         if m.channel == "sms":
             return SentMessage(
@@ -798,7 +795,8 @@ class CampaignsBackend(TagBackend):
         tracking = c.tracking_options or {}
         if draw(1) >= engagement:
             return
-        base = {"$message": m.id, "Campaign Name": c.name, "Subject": m.content.get("subject")}
+        subject = render(m.content.get("subject"), _context(p))
+        base = {"$message": m.id, "Campaign Name": c.name, "Subject": subject}
         t_open = ts + 60 + int(draw(2) * 6 * 3600)
         if tracking.get("is_tracking_opens", True) is not False:
             self._push(_Pending(t_open, self._next(), "Opened Email", p.seq, c.id, m.id,
@@ -840,6 +838,14 @@ _OLD_CONTENT = ("subject", "preview_text", "from_email", "from_label", "reply_to
 #: the event a delivery records, by channel
 _RECEIVED = {"email": "Received Email", "sms": "Received SMS", "mobile_push": "Received Push"}
 _DELIVERIES = frozenset(_RECEIVED.values())
+
+
+def _context(p: ProfileRecord) -> dict[str, Any]:
+    """What a message renders against: the profile's fields at top level and as ``person``."""
+    person = {"email": p.email, "first_name": p.first_name, "last_name": p.last_name,
+              "phone_number": p.phone_number, "organization": p.organization,
+              **p.properties}  # fmt: skip
+    return {**person, "person": person}
 
 
 def _can_receive_sms(p: ProfileRecord) -> bool:
