@@ -199,6 +199,12 @@ def test_flow_writes_match_the_spec(session: tuple[httpx.Client, dict[str, str]]
     assert flow["data"]["attributes"]["status"] == "live"
     action = send(http, "get_flow_action", f"/api/flow-actions/{ids['flow-action']}")
     assert action["data"]["attributes"]["definition"]["data"]["status"] == "live"
+    definition = {"type": "send-email", "data": {"message": {"subject_line": "Thanks again"}}}
+    body = {"data": {"type": "flow-action", "id": ids["flow-action"],
+                     "attributes": {"definition": definition}}}  # fmt: skip
+    patched = send(http, "update_flow_action", f"/api/flow-actions/{ids['flow-action']}", body)
+    message = patched["data"]["attributes"]["definition"]["data"]["message"]
+    assert (message["id"], message["subject_line"]) == (ids["flow-message"], "Thanks again")
     doomed = send(http, "create_flow", "/api/flows", flow_body("Doomed", ids["metric"]))
     doomed_id = doomed["data"]["id"]
     send(http, "delete_flow", f"/api/flows/{doomed_id}")

@@ -160,6 +160,7 @@ class FlowsBackend(TagBackend):
             "get_actions_for_flow",
             "get_action_ids_for_flow",
             "get_flow_action",
+            "update_flow_action",
             "get_flow_for_flow_action",
             "get_flow_id_for_flow_action",
             "get_flow_action_messages",
@@ -436,7 +437,8 @@ class FlowsBackend(TagBackend):
             ids.append(temp)
         return ids
 
-    def _check_action(self, raw: dict[str, Any], ptr: str, temp_ids: list[str]) -> None:
+    def _check_action(self, raw: dict[str, Any], ptr: str, known_ids: list[str]) -> None:
+        """``raw`` is a well-formed action whose links name actions in ``known_ids``."""
         kind = raw.get("type")
         if kind not in ACTION_TYPES:
             raise InvalidError(f"unknown action type {kind!r}", pointer=f"{ptr}/type")
@@ -446,9 +448,9 @@ class FlowsBackend(TagBackend):
                 raise InvalidError("links must be an object", pointer=f"{ptr}/links")
             for name in _LINK_NAMES:
                 target = links.get(name)
-                if target is not None and target not in temp_ids:
+                if target is not None and target not in known_ids:
                     raise InvalidError(
-                        f"links.{name} {target!r} is not the temporary_id of an action",
+                        f"links.{name} {target!r} is not an action of this flow",
                         pointer=f"{ptr}/links/{name}",
                     )
         data = raw.get("data")
@@ -580,6 +582,41 @@ class FlowsBackend(TagBackend):
         if "flow-messages" in call.query.include:
             included += [self.message_resource(self.messages[m]) for m in action.message_ids]
         return Outcome(data=self.action_resource(action), included=included)
+
+    def update_flow_action(self, call: Call) -> Outcome:
+        """Replace an action's definition: same type, links within its flow, same message id."""
+        action = self._action(call)
+        attrs = attributes_of(data_of(call.body, "flow-action"))
+        ptr = "/data/attributes/definition"
+        raw = attrs.get("definition")
+        if not isinstance(raw, dict):
+            raise InvalidError("definition is required and must be an object", pointer=ptr)
+        if raw.get("type") != action.type:
+            raise InvalidError(f"an action's type cannot change (it is {action.type!r})",
+                               pointer=f"{ptr}/type")  # fmt: skip
+        if raw.get("id") is not None and raw["id"] != action.id:
+            raise InvalidError("definition.id must be this action's id", pointer=f"{ptr}/id")
+        flow = self.flows[action.flow_id]
+        self._check_action(raw, ptr, flow.action_ids)
+        now = self.ctx.now()
+        links = raw.get("links") or {}
+        action.definition["links"] = {n: links[n] for n in _LINK_NAMES if n in links} or {
+            "next": None
+        }
+        data = copy.deepcopy(raw.get("data") or {})
+        if data.get("status") is not None:
+            action.status = str(data["status"])
+        if action.type == "time-delay":
+            data.setdefault("unit", "days")
+        for mid in action.message_ids[:1]:
+            msg = self.messages[mid]
+            message = {**(data.get("message") or {}), "id": mid}
+            message["name"] = message.get("name") or msg.name
+            msg.definition, msg.name, msg.updated = message, message["name"], now
+            data["message"] = message
+        action.definition["data"] = data
+        action.updated = flow.updated = now
+        return Outcome(data=self.action_resource(action))
 
     def get_flow_for_flow_action(self, call: Call) -> Outcome:
         return Outcome(data=self.flow_resource(self.flows[self._action(call).flow_id], None))

@@ -329,3 +329,48 @@ def test_generated_account_has_draft_flows(call: Caller) -> None:
     assert isinstance(flows, Page)
     assert {f.attributes["name"] for f in flows.items} >= {"Welcome Series"}
     assert {f.attributes["status"] for f in flows.items} == {"draft"}
+
+
+def test_update_action_replaces_its_definition(
+    ecall: Caller, empty: EmulatorBackend, clock: SimClock
+) -> None:
+    trigger = {"type": "metric", "id": _metric_id(empty, "Placed Order")}
+    flow = _create(ecall, _definition(trigger, _delay("w", "m", 1), _email("m", "Old")))
+    other = _create(ecall, _definition(trigger, _email("m", "x")))
+    wait, mail = flow.attributes["definition"]["actions"]
+    foreign = other.attributes["definition"]["actions"][0]["id"]
+
+    def patch(action_id: str, definition: dict[str, Any]) -> Resource:
+        body = {"data": {"type": "flow-action", "id": action_id,
+                         "attributes": {"definition": definition}}}  # fmt: skip
+        out = ecall("update_flow_action", body=body, id=action_id)
+        assert isinstance(out.data, Resource)
+        return out.data
+
+    delay = {"type": "time-delay", "links": {"next": mail["id"]},
+             "data": {"unit": "hours", "value": 5}}  # fmt: skip
+    assert patch(wait["id"], delay).attributes["definition"]["data"]["value"] == 5
+    message = {"subject_line": "New", "name": "Renamed"}
+    updated = patch(mail["id"], {"type": "send-email", "data": {"message": message}})
+    mid = mail["data"]["message"]["id"]
+    assert updated.attributes["definition"]["data"]["message"]["id"] == mid
+    got = ecall("get_flow_message", id=mid).data
+    assert got.attributes["definition"]["subject_line"] == "New"  # type: ignore[union-attr]
+    for bad, pointer in (
+        ({"type": "send-email"}, "type"),
+        ({"type": "time-delay", "links": {"next": foreign},
+          "data": {"unit": "hours", "value": 1}}, "links/next"),
+        ({"type": "time-delay", "data": {"unit": "hours", "value": -2}}, "data/value"),
+    ):  # fmt: skip
+        with pytest.raises(InvalidError) as err:
+            patch(wait["id"], bad)
+        assert err.value.pointer == f"/data/attributes/definition/{pointer}"
+
+    _set_status(ecall, flow.id, "live")
+    start = clock.now().timestamp()
+    _order(ecall, "late@example.com")
+    clock.advance(5 * HOUR)
+    empty.run_due()
+    assert [(ts - start, props["Subject"]) for ts, _, props in _flow_emails(empty)] == [
+        (5 * HOUR, "New")
+    ]
