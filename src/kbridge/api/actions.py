@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from kbridge import catalog
@@ -1064,13 +1065,13 @@ class _ImageUpload(Action):
 
 
 @cache
-def registry() -> dict[str, Action]:
-    """Every action by CLI name (``"profiles create"``), in declaration order."""
+def registry() -> Mapping[str, Action]:
+    """Every action by CLI name (``"profiles create"``), in declaration order (read-only)."""
     actions = _declare()
     out = {act.cli_name: act for act in actions}
     if len(out) != len(actions):
         raise RuntimeError("two actions share a CLI name")
-    return out
+    return MappingProxyType(out)
 
 
 def get(cli_name: str) -> Action:

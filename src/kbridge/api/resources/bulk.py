@@ -38,10 +38,24 @@ class BulkService(Service):
         return await self._events.bulk_create_events(events, progress=progress)
 
     async def bulk_subscribe_profiles(
-        self, profiles: Sequence[Contact | str], **options: Any
+        self,
+        profiles: Sequence[Contact | str],
+        *,
+        list_id: str | None = None,
+        channels: Sequence[str] = ("email",),
+        custom_source: str | None = None,
+        historical_import: bool | None = None,
+        progress: Progress | None = None,
     ) -> int:
         """See :meth:`SubscriptionsService.bulk_subscribe_profiles` (jobs of ≤1000)."""
-        return await self._subscriptions.bulk_subscribe_profiles(profiles, **options)
+        return await self._subscriptions.bulk_subscribe_profiles(
+            profiles,
+            list_id=list_id,
+            channels=channels,
+            custom_source=custom_source,
+            historical_import=historical_import,
+            progress=progress,
+        )
 
     async def bulk_import_profiles(
         self,
