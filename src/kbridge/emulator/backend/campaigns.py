@@ -72,6 +72,8 @@ THROTTLE_PERCENTAGES = (1, 2, 5, 10, 11, 13, 14, 17, 20, 25, 33, 50)
 #: the generator's campaign count and message-id salt (datagen's ``_CAMPAIGNS``/``_message_id``)
 HISTORIC_CAMPAIGNS = 48
 _MESSAGE_SALT = 7000
+#: Smart Sending skips whoever got a message on the channel this recently (Klaviyo's email default)
+SMART_SENDING_HOURS = 16
 #: smart send time: Klaviyo picks the hour; the emulator sends at 10:00 account time
 SMART_SEND_HOUR = 10
 _PTR = "/data/attributes"
@@ -632,6 +634,12 @@ class CampaignsBackend(TagBackend):
                            f"the sender {sender!r} is not a verified sending address")  # fmt: skip
                 return
         recipients = self._recipients(c)
+        if recipients and messages and c.send_options.get("use_smart_sending", True):
+            recipients = [p for p in recipients if not self._recently_sent(c, p, job.due)]
+            if not recipients:
+                self._fail(c, "Cancelled: Smart Sending", "every recipient got a message of this "
+                           f"channel in the last {SMART_SENDING_HOURS} hours")  # fmt: skip
+                return
         if not recipients or not messages:
             channel = c.channel.replace("_", " ")
             self._fail(c, "Cancelled: No Recipients", f"no audience profile can receive {channel}")
@@ -685,6 +693,22 @@ class CampaignsBackend(TagBackend):
         if can is None:
             return []
         return [store.profiles[s] for s in sorted(seqs) if can(store.profiles[s])]
+
+    def _recently_sent(self, c: CampaignRecord, p: ProfileRecord, at: float) -> bool:
+        """Smart Sending: did ``p`` get a message on this channel in the window before ``at``?"""
+        store = self.store
+        metric = store.metric_by_name.get(_RECEIVED[c.channel])
+        if metric is None:
+            return False
+        ev = store.events
+        since = at - SMART_SENDING_HOURS * 3600.0
+        for i in reversed(store.events_by_profile.get(p.seq, ())):
+            ts = ev.ts[i]
+            if ts < since:
+                return False
+            if ts <= at and ev.metric[i] == metric.index:
+                return True
+        return False
 
     def _queue_received(self, c: CampaignRecord, m: MessageRecord, p: ProfileRecord,
                         at: float) -> None:  # fmt: skip

@@ -36,6 +36,7 @@ def campaign_body(
         "name": "Launch",
         "audiences": {"included": included, "excluded": excluded or []},
         "send_strategy": strategy or {"method": "static", "datetime": "2026-11-01T14:00:00+00:00"},
+        "send_options": {"use_smart_sending": False},
         "campaign-messages": {
             "data": [{"type": "campaign-message", "attributes": {"definition": definition}}]
         },
@@ -343,6 +344,32 @@ def test_an_sms_campaign_reaches_sms_subscribers_only(
     sent = [m for m in backend.outbox.messages if m.campaign_id == cid]
     assert {m.channel for m in sent} == {"sms"}
     assert all(m.to.startswith("+") and m.body and m.body.endswith(", 20% off") for m in sent)
+
+
+def test_smart_sending_skips_recent_recipients(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    store = backend.store
+    lid = newsletter(backend)
+    smart = {"use_smart_sending": True}
+    now = {"method": "immediate"}
+    first, first_mid = create(call, campaign_body([lid], strategy=now))
+    call("send_campaign", body=job(first))
+    advance(backend, clock, 8 * HOUR)
+    reached = {store.events.profile[i] for i in events_of(backend, "Received Email", first_mid)}
+
+    second, _ = create(call, campaign_body([lid], strategy=now, send_options=smart))
+    call("send_campaign", body=job(second))
+    advance(backend, clock, 1)
+    assert status(call, second) == "Cancelled: Smart Sending"  # everyone got one 8 hours ago
+
+    advance(backend, clock, 9 * HOUR)  # 17 hours after the first send
+    third, third_mid = create(call, campaign_body([lid], strategy=now, send_options=smart))
+    call("send_campaign", body=job(third))
+    advance(backend, clock, 1)
+    assert status(call, third) == "Sent"
+    received = events_of(backend, "Received Email", third_mid)
+    assert {store.events.profile[i] for i in received} == reached
 
 
 def test_assigning_a_template_copies_it(backend: EmulatorBackend, call: Caller) -> None:
