@@ -173,14 +173,20 @@ class TemplatesBackend(TagBackend):
         page = page_of(call, sorted(by_seq, key=key), key, getters)
         return Outcome(
             data=Page(
-                items=[template_resource(by_seq[s]) for s in page.items],
+                items=[self._with_extras(call, by_seq[s]) for s in page.items],
                 next_cursor=page.next_cursor,
                 prev_cursor=page.prev_cursor,
             )
         )
 
     def get_template(self, call: Call) -> Outcome:
-        return Outcome(data=template_resource(self._get(self.path_id(call))))
+        return Outcome(data=self._with_extras(call, self._get(self.path_id(call))))
+
+    @staticmethod
+    def _with_extras(call: Call, t: TemplateRecord) -> Resource:
+        """The template, plus its ``definition`` when ``additional-fields[template]`` asks."""
+        extra = {"definition": t.definition} if call.query.wants("template", "definition") else {}
+        return template_resource(t, extra)
 
     def create_template(self, call: Call) -> Outcome:
         attrs = attributes_of(data_of(call.body, "template"))

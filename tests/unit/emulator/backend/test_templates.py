@@ -99,3 +99,14 @@ def test_the_api_creation_cap_and_page_size(ecall: Caller) -> None:
     page = ecall("get_templates", Query()).data
     assert len(page.items) == 10
     assert page.next_cursor is not None
+
+
+def test_definition_is_an_additional_field(ecall: Caller) -> None:
+    definition = {"rows": [{"type": "text", "content": "Hi"}]}
+    t = ecall("create_template", body=body(editor_type="SYSTEM_DRAGGABLE", html=None,
+              definition=definition)).data  # fmt: skip
+    assert "definition" not in ecall("get_template", id=t.id).data.attributes
+    wants = Query(additional_fields={"template": ("definition",)})
+    assert ecall("get_template", wants, id=t.id).data.attributes["definition"] == definition
+    listed = ecall("get_templates", wants).data.items
+    assert listed[0].attributes["definition"] == definition
