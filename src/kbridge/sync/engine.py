@@ -19,12 +19,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kbridge.api import AsyncClient, Document
 from kbridge.core.clock import Clock, SystemClock, utc
 from kbridge.core.errors import ConfigurationError
+from kbridge.core.jsoncodec import dumps_str
 from kbridge.sync.errors import SyncError
 from kbridge.sync.state import (
     EPOCH_FLOOR,
@@ -36,7 +37,14 @@ from kbridge.sync.state import (
     parse_ts,
     resume_from,
 )
-from kbridge.sync.streams import RUN_COLUMN, Partition, Stream, select_streams
+from kbridge.sync.streams import (
+    REPORT_STATISTICS,
+    RUN_COLUMN,
+    Partition,
+    Report,
+    Stream,
+    select_streams,
+)
 from kbridge.sync.windows import Window, plan_windows
 from kbridge.warehouse import (
     SEEN_TABLE,
@@ -196,6 +204,8 @@ async def _run_stream(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
             await _sync_children(ctx, stream, result)
         elif stream.slice_days is not None:
             await _sync_sliced(ctx, stream, result)
+        elif stream.report is not None:
+            await _sync_report(ctx, stream, result)
         elif stream.operation_id == "get_accounts" and ctx.accounts_page is not None:
             batch, n = _page_batch(ctx, stream, ctx.accounts_page, None)
             await _commit(ctx, stream, result, batch, n)
@@ -457,3 +467,99 @@ async def _reconcile(ctx: _Ctx, stream: Stream) -> None:
     batch.delete(DeleteUnseen(stream.table, "id", stream.name, run))
     batch.delete(DeleteWhere(SEEN_TABLE, equals={"scope": stream.name}))
     await ctx.writer.commit(batch)
+
+
+# -- reports -----------------------------------------------------------------------------------
+
+_DAY = timedelta(days=1)
+
+
+def _midnight(dt: datetime) -> datetime:
+    return dt.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def _conversion_metric(ctx: _Ctx) -> str | None:
+    """The "Placed Order" metric (reports require a conversion metric); None if absent."""
+    async for page in ctx.client.iter_pages("get_metrics", params={"fields[metric]": "name"}):
+        for r in page.resources:
+            if r.attributes.get("name") == "Placed Order":
+                return r.id
+    return None
+
+
+def _report_days(
+    ctx: _Ctx, report: Report, state: Mapping[str, Any] | None
+) -> tuple[datetime, datetime]:
+    """``[first, end)``: the complete UTC days this run asks for."""
+    today = _midnight(ctx.clock.now())
+    if state and state.get("bookmark") and not ctx.options.full_refresh:
+        first = _midnight(parse_ts(str(state["bookmark"]))) + _DAY
+    elif ctx.options.start_date is not None:
+        first = _midnight(ctx.options.start_date)
+    else:
+        first = today - report.default_backfill_days * _DAY
+    return first, min(today, first + report.max_days_per_run * _DAY)
+
+
+async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
+    """Day by day (values) or in ``days_per_request`` spans (series); each request's rows are
+    committed with the bookmark "complete through this day"."""
+    report = stream.report
+    assert report is not None
+    states = await ctx.writer.load_state(ctx.account_id, stream.name)
+    day, end = _report_days(ctx, report, states.get(""))
+    if day >= end:
+        return
+    metric = await _conversion_metric(ctx)
+    if metric is None:
+        return
+    while day < end:
+        stop = min(day + report.days_per_request * _DAY, end)
+        attributes: dict[str, Any] = {
+            "statistics": list(REPORT_STATISTICS),
+            "timeframe": {"start": format_ts(day), "end": format_ts(stop)},
+            "conversion_metric_id": metric,
+            "group_by": list(report.group_by),
+        }
+        if report.kind == "series":
+            attributes["interval"] = "daily"
+        body = {"data": {"type": report.object_type, "attributes": attributes}}
+        doc = await ctx.client.get_document(stream.operation_id, json=body, idempotent=True)
+        found = doc.first.attributes if doc.first is not None else {}
+        rows = _report_rows(ctx.account_id, report, found, day)
+        batch = Batch(ctx.account_id).upsert(stream.table, rows)
+        batch.set_state(stream.name, "", {"bookmark": format_ts(stop - _DAY)})
+        await _commit(ctx, stream, result, batch, len(rows))
+        day = stop
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else round(float(value))
+
+
+def _stat_values(stats: Mapping[str, Any]) -> list[Any]:
+    return [
+        (None if stats.get(n) is None else float(stats[n]))
+        if n == "conversion_value"
+        else _count(stats.get(n))
+        for n in REPORT_STATISTICS
+    ]
+
+
+def _report_rows(
+    account_id: str, report: Report, attributes: Mapping[str, Any], day: datetime
+) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for item in attributes.get("results") or ():
+        groupings = item.get("groupings") or {}
+        keys = [str(groupings.get(g) or "") for g in report.group_by]
+        stats = item.get("statistics") or {}
+        if report.kind == "values":
+            rows.append((account_id, format_ts(day), *keys, *_stat_values(stats), dumps_str(stats)))
+            continue
+        for i, when in enumerate(attributes.get("date_times") or ()):
+            point = {
+                k: v[i] if isinstance(v, list) and i < len(v) else None for k, v in stats.items()
+            }
+            rows.append((account_id, str(when), *keys, *_stat_values(point), dumps_str(point)))
+    return rows

@@ -21,15 +21,17 @@ from typing import Any
 from kbridge.api import Resource
 from kbridge.core.jsoncodec import dumps_str
 from kbridge.sync.errors import UnknownStreamError
-from kbridge.warehouse import Table, table
+from kbridge.warehouse import ColumnType, Table, table
 
 __all__ = [
+    "REPORT_STATISTICS",
     "RUN_COLUMN",
     "STREAMS",
     "Child",
     "Cursor",
     "Parent",
     "Partition",
+    "Report",
     "Stream",
     "get_stream",
     "select_streams",
@@ -86,6 +88,25 @@ class Child:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """A daily performance stream from the reporting API.
+
+    ``kind="values"`` asks one completed UTC day per request (values reports have no
+    interval); ``kind="series"`` asks ``days_per_request`` days at ``interval=daily``.
+    Reports share a 2/min, 225/day tier, so one run backfills at most
+    ``max_days_per_run`` days (default 30 when there is no bookmark or start date)
+    and the next run continues from its bookmark.
+    """
+
+    kind: str
+    object_type: str
+    group_by: tuple[str, ...]
+    days_per_request: int = 1
+    max_days_per_run: int = 30
+    default_backfill_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class Stream:
     name: str
     operation_id: str
@@ -98,6 +119,8 @@ class Stream:
     children: tuple[Child, ...] = ()
     #: events: split the history into windows of this many days, fetched concurrently
     slice_days: int | None = None
+    #: reporting-API streams (POST queries by day) instead of a paginated listing
+    report: Report | None = None
     #: attribute asked for in a reconcile's id-only scan (sparse fieldset); None: no reconcile
     id_field: str | None = None
     description: str = ""
@@ -551,6 +574,53 @@ def _tag(r: Resource, _: str | None) -> tuple[Any, ...]:
     return (r.id, r.attributes.get("name"), _rel_id(r, "tag-group"), _raw(r))
 
 
+#: statistics asked of the reporting API; counts are typed columns, all kept in ``statistics``
+REPORT_STATISTICS: tuple[str, ...] = (
+    "recipients",
+    "delivered",
+    "opens",
+    "opens_unique",
+    "clicks",
+    "clicks_unique",
+    "conversions",
+    "conversion_value",
+    "unsubscribes",
+    "bounced",
+)
+_STAT_COLUMNS: list[str | tuple[str, ColumnType]] = [
+    (name, "double" if name == "conversion_value" else "bigint") for name in REPORT_STATISTICS
+]
+
+CAMPAIGN_VALUES_DAILY = table(
+    "campaign_values_daily",
+    [
+        ("day", "timestamp"),
+        "campaign_id",
+        "campaign_message_id",
+        "send_channel",
+        *_STAT_COLUMNS,
+        ("statistics", "json"),
+    ],
+    key=("day", "campaign_id", "campaign_message_id", "send_channel"),
+)
+FLOW_SERIES_DAILY = table(
+    "flow_series_daily",
+    [
+        ("day", "timestamp"),
+        "flow_id",
+        "flow_message_id",
+        "send_channel",
+        *_STAT_COLUMNS,
+        ("statistics", "json"),
+    ],
+    key=("day", "flow_id", "flow_message_id", "send_channel"),
+)
+
+
+def _no_resource(r: Resource, _: str | None) -> tuple[Any, ...]:
+    raise TypeError("report streams build rows from report results, not resources")
+
+
 _UPDATED_GT = Cursor("updated", "updated", inclusive=False, sort="updated")
 
 STREAMS: tuple[Stream, ...] = (
@@ -650,6 +720,32 @@ STREAMS: tuple[Stream, ...] = (
         id_field="name",
     ),
     Stream("tags", "get_tags", TAGS, _tag, id_field="name"),
+    Stream(
+        "campaign_values_daily",
+        "query_campaign_values",
+        CAMPAIGN_VALUES_DAILY,
+        _no_resource,
+        report=Report(
+            "values",
+            "campaign-values-report",
+            ("campaign_id", "campaign_message_id", "send_channel"),
+        ),
+        description="per campaign message and UTC day, from the reporting API",
+    ),
+    Stream(
+        "flow_series_daily",
+        "query_flow_series",
+        FLOW_SERIES_DAILY,
+        _no_resource,
+        report=Report(
+            "series",
+            "flow-series-report",
+            ("flow_id", "flow_message_id", "send_channel"),
+            days_per_request=60,
+            max_days_per_run=365,
+        ),
+        description="per flow message and UTC day (interval=daily), from the reporting API",
+    ),
 )
 
 _BY_NAME: Mapping[str, Stream] = {s.name: s for s in STREAMS}

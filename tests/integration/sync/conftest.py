@@ -13,11 +13,24 @@ from kbridge.api import AsyncClient
 from kbridge.core import ManualClock, loads
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.server import EmulatorServer
-from kbridge.sync.streams import RUN_COLUMN
+from kbridge.sync.streams import RUN_COLUMN, STREAMS
 from kbridge.testing.plugin import http_client_for
 from kbridge.warehouse import Batch, Table, Warehouse
 
 SMALL = EmulatorConfig(seed=7, profiles=120, events=3000, rate_limit_factor=None)
+
+
+def _served() -> tuple[str, ...]:
+    """Streams whose operation the emulator implements (others land with its coverage)."""
+    from kbridge.emulator.backend import EmulatorBackend
+    from kbridge.emulator.simclock import SimClock
+
+    backend = EmulatorBackend(EmulatorConfig(profiles=0, events=0), SimClock())
+    return tuple(s.name for s in STREAMS if s.operation_id in backend.implemented)
+
+
+#: every stream the emulator can serve today
+SERVED = _served()
 
 
 @pytest.fixture(scope="module")

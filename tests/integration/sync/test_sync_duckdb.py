@@ -7,7 +7,7 @@ client) and with the emulator's ground truth, never with kbridge's own reads.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,7 +20,7 @@ from kbridge.sync.streams import get_stream
 from kbridge.warehouse import open_warehouse
 from kbridge.warehouse.duckdb import DuckDBWarehouse
 
-from .conftest import FailAfter, api_all, client_for, snapshot
+from .conftest import SERVED, FailAfter, api_all, client_for, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def raw_by_id(wh: DuckDBWarehouse, table: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def synced(server: EmulatorServer) -> DuckDBWarehouse:
     wh = DuckDBWarehouse(":memory:")
-    full_sync(server, wh)
+    full_sync(server, wh, streams=SERVED)
     return wh
 
 
@@ -139,9 +139,9 @@ def test_campaigns_of_both_channels_arrive_with_their_messages(
 def test_a_second_run_fetches_only_the_tail_and_changes_nothing(
     server: EmulatorServer, synced: DuckDBWarehouse
 ) -> None:
-    tables = [t for s in sync.STREAMS for t in s.tables]
+    tables = [t for name in SERVED for t in get_stream(name).tables]
     before = {t.name: snapshot(synced, t) for t in tables}
-    result = full_sync(server, synced)
+    result = full_sync(server, synced, streams=SERVED)
     assert {t.name: snapshot(synced, t) for t in tables} == before
     total = sum(len(v) for v in before.values())
     fetched = result.streams["events"].records + result.streams["profiles"].records
@@ -202,3 +202,52 @@ def test_destination_urls_open_the_right_dialect(tmp_path: Any, server: Emulator
 def _ts(value: str) -> str:
     """API timestamp → how DuckDB prints a TIMESTAMPTZ in UTC."""
     return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S+00")
+
+
+def test_daily_campaign_values_add_up_to_the_report_for_the_whole_period(
+    synced: DuckDBWarehouse, http: httpx.Client
+) -> None:
+    days = synced.query(
+        "SELECT CAST(min(day) AS VARCHAR), CAST(max(day) AS VARCHAR), count(DISTINCT day)"
+        " FROM campaign_values_daily"
+    )
+    state = dict(synced.query("SELECT stream, CAST(value AS VARCHAR) FROM _kbridge_state"))
+    bookmark = loads(state["campaign_values_daily"])["bookmark"]
+    end = datetime.fromisoformat(bookmark) + timedelta(days=1)
+    start = end - timedelta(days=30)
+    metric = next(
+        m["id"] for m in api_all(http, "/api/metrics") if m["attributes"]["name"] == "Placed Order"
+    )
+    stats = ["recipients", "opens", "clicks", "conversions"]
+    body = {
+        "data": {
+            "type": "campaign-values-report",
+            "attributes": {
+                "statistics": stats,
+                "timeframe": {"start": start.isoformat(), "end": end.isoformat()},
+                "conversion_metric_id": metric,
+                "group_by": ["campaign_id", "campaign_message_id", "send_channel"],
+            },
+        }
+    }
+    response = http.post(
+        "/api/campaign-values-reports",
+        json=body,
+        headers={"content-type": "application/vnd.api+json"},
+    )
+    assert response.status_code == 200, response.text
+    expected = {
+        r["groupings"]["campaign_message_id"]: tuple(int(r["statistics"][s]) for s in stats)
+        for r in response.json()["data"]["attributes"]["results"]
+        if any(r["statistics"][s] for s in stats)
+    }
+    assert expected, f"no campaign activity in the 30 synced days {days}: nothing proven"
+    got = {
+        row[0]: tuple(int(v) for v in row[1:])
+        for row in synced.query(
+            "SELECT campaign_message_id, sum(recipients), sum(opens), sum(clicks),"
+            " sum(conversions) FROM campaign_values_daily GROUP BY 1"
+        )
+        if any(row[1:])
+    }
+    assert got == expected

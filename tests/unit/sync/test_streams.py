@@ -17,7 +17,7 @@ def test_each_stream_names_a_catalogued_operation_and_its_cursor_filter(stream: 
 
     assert isinstance(stream, Stream)
     op = catalog.get(stream.operation_id)
-    assert op.method == "GET"
+    assert op.method == ("POST" if stream.report is not None else "GET")
     if stream.cursor is not None:
         field = next(f for f in op.filters if f.name == stream.cursor.filter_field)
         wanted = "greater-or-equal" if stream.cursor.inclusive else "greater-than"
@@ -57,7 +57,7 @@ def test_extractors_fill_every_column_of_their_table() -> None:
     assert child_row[:3] == ("M1", "C1", "Spring email")
 
 
-@pytest.mark.parametrize("stream", STREAMS, ids=lambda s: s.name)
+@pytest.mark.parametrize("stream", [s for s in STREAMS if s.report is None], ids=lambda s: s.name)
 def test_an_empty_resource_still_gives_a_full_row(stream: object) -> None:
     from kbridge.api import Resource
     from kbridge.sync.streams import Stream
@@ -93,3 +93,29 @@ def test_selection_by_name_keeps_declaration_order_and_rejects_unknown_names() -
     assert [s.name for s in select_streams("events, profiles")] == ["profiles", "events"]
     with pytest.raises(KeyError, match="unknown stream 'nope'"):
         select_streams(["profiles", "nope"])
+
+
+def test_series_reports_become_one_row_per_group_and_day() -> None:
+    from datetime import UTC, datetime
+
+    from kbridge.sync.engine import _report_rows
+
+    flows = get_stream("flow_series_daily")
+    assert flows.report is not None
+    attributes = {
+        "date_times": ["2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00"],
+        "results": [
+            {
+                "groupings": {"flow_id": "F", "flow_message_id": "M", "send_channel": "email"},
+                "statistics": {"recipients": [3, 4.0], "conversion_value": [0, 12.5]},
+            }
+        ],
+    }
+    rows = _report_rows("A", flows.report, attributes, datetime(2026, 1, 1, tzinfo=UTC))
+    assert len(rows) == 2
+    named = [dict(zip(flows.table.column_names, r, strict=True)) for r in rows]
+    assert [r["day"] for r in named] == attributes["date_times"]
+    assert [r["recipients"] for r in named] == [3, 4]
+    assert [r["conversion_value"] for r in named] == [0.0, 12.5]
+    assert named[1]["opens"] is None
+    assert {r["flow_message_id"] for r in named} == {"M"}
