@@ -491,7 +491,8 @@ class CampaignsBackend(TagBackend):
                                    pointer=f"{_PTR}/definition/channel")  # fmt: skip
             merged = _copy(m.definition)
             given = attrs["definition"].get("content") or {}
-            content = {**m.content, **{k: v for k, v in given.items() if k in _OLD_CONTENT}}
+            known = _OLD_CONTENT if m.channel == "email" else tuple(given)
+            content = {**m.content, **{k: v for k, v in given.items() if k in known}}
             merged.update(definition)
             merged["content"] = content
             m.definition = merged
