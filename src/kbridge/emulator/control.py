@@ -19,6 +19,7 @@ Tests and benchmarks drive the emulator through it::
     GET  /_emulator/outbox   {"messages": [...], "failures": [...], "verified_senders": [...]}
                              (``?campaign_id=`` narrows to one campaign)
     POST /_emulator/senders  {"email": …} → 201: campaigns may now send from that address
+    GET  /_emulator/images/{id}.{ext}  an uploaded image's bytes (where its image_url points)
 
 A request from a non-loopback address gets 403: the plane mints full keys.
 """
@@ -232,6 +233,14 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         _outbox().verify(email)
         return _json({"email": email.strip().lower(), "verified": True}, 201)
 
+    async def image(request: Request) -> Response:
+        read = getattr(state.backend, "image_file", None)
+        found = read(request.path_params["name"]) if callable(read) else None
+        if found is None:
+            return _json({"error": "the emulator holds no such image"}, 404)
+        content, media_type = found
+        return Response(content, media_type=media_type)
+
     return [
         Route(f"{PREFIX}/stats", _guarded(stats), methods=["GET"]),
         Route(f"{PREFIX}/keys", _guarded(keys), methods=["POST"]),
@@ -243,4 +252,5 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         Route(f"{PREFIX}/truth", _guarded(truth), methods=["GET"]),
         Route(f"{PREFIX}/outbox", _guarded(outbox), methods=["GET"]),
         Route(f"{PREFIX}/senders", _guarded(senders), methods=["POST"]),
+        Route(f"{PREFIX}/images/{{name}}", _guarded(image), methods=["GET"]),
     ]

@@ -137,6 +137,9 @@ def test_multipart_image_upload(http: httpx.Client) -> None:
     assert image["attributes"]["name"] == "badge.png"
     assert (image["attributes"]["size"], image["attributes"]["hidden"]) == (len(PNG), True)
     assert ok(http.get(f"/api/images/{image['id']}"))["data"] == image
+    served = httpx.get(image["attributes"]["image_url"])  # served by the emulator itself
+    assert (served.status_code, served.content) == (200, PNG)
+    assert served.headers["content-type"] == "image/png"
     big = PNG + b"\x00" * (5 * 1024 * 1024 - len(PNG) + 1)
     too_big = http.post("/api/image-upload", files={"file": ("big.png", big, "image/png")})
     assert too_big.status_code == 400

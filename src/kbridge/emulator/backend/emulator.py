@@ -132,6 +132,11 @@ class EmulatorBackend:
         """Sent campaign emails and verified senders (for ``/_emulator/outbox``/``senders``)."""
         return outbox_of(self._ctx)
 
+    def image_file(self, filename: str) -> tuple[bytes, str] | None:
+        """An uploaded image's bytes and media type (for ``/_emulator/images/{id}.{ext}``)."""
+        images = self._ctx.extra.get("images")
+        return images.file(filename) if isinstance(images, ImagesBackend) else None
+
     def dispatch(self, call: Call) -> Outcome:
         op = call.operation.operation_id
         handler = self._routes.get(op)

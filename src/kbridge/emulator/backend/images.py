@@ -36,6 +36,8 @@ __all__ = ["MAX_IMAGE_BYTES", "ImageRecord", "ImagesBackend", "sniff_format"]
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 #: where Klaviyo serves uploaded images from (the emulator only names the URL)
 CDN = "https://d3k81ch9hvuctc.cloudfront.net/company"
+#: where the emulator serves the images it holds the bytes of (control plane)
+SERVED_AT = "/_emulator/images"
 _EXTENSIONS = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "gif": "gif"}
 _SUPPORTED = "jpeg, png or gif"
 
@@ -50,6 +52,8 @@ class ImageRecord:
     hidden: bool
     updated_at: float
     image_url: str
+    #: the file itself, when the emulator was given it (data URI or upload)
+    content: bytes | None = None
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -115,6 +119,7 @@ class ImagesBackend(TagBackend):
         super().__init__(ctx)
         self.images: dict[str, ImageRecord] = {}
         self._next_id = 1000
+        ctx.extra["images"] = self
         if ctx.store.profiles:  # a generated account has a small asset library
             self.add("logo.png", "png", 18_204, hidden=False)
             self.add("hero-banner.jpg", "jpeg", 248_913, hidden=False)
@@ -187,6 +192,7 @@ class ImagesBackend(TagBackend):
         if not isinstance(source, str) or not source.strip():
             raise InvalidError("import_from_url is required: an image URL or a data URI",
                                pointer=ptr)  # fmt: skip
+        raw: bytes | None = None
         if source.startswith("data:"):
             raw = _decode_data_uri(source, ptr)
             fmt, size = _checked_bytes(raw, ptr), len(raw)
@@ -195,7 +201,8 @@ class ImagesBackend(TagBackend):
             fmt, size, default_name = self._from_url(source, ptr)
         name = self._name_attr(attrs.get("name"), "/data/attributes/name") or default_name
         hidden = _flag(attrs.get("hidden"), "/data/attributes/hidden")
-        return Outcome(data=self.resource(self.add(name, fmt, size, hidden)), status=201)
+        img = self.add(name, fmt, size, hidden, content=raw)
+        return Outcome(data=self.resource(img), status=201)
 
     def upload_image_from_file(self, call: Call) -> Outcome:
         form = call.body if isinstance(call.body, dict) else {}
@@ -208,7 +215,8 @@ class ImagesBackend(TagBackend):
         default_name = filename if isinstance(filename, str) and filename else f"image.{fmt}"
         name = self._name_attr(form.get("name"), "/name") or default_name
         hidden = _flag(form.get("hidden"), "/hidden")
-        return Outcome(data=self.resource(self.add(name, fmt, len(data), hidden)), status=201)
+        img = self.add(name, fmt, len(data), hidden, content=data)
+        return Outcome(data=self.resource(img), status=201)
 
     def _from_url(self, url: str, ptr: str) -> tuple[str, int, str]:
         """Metadata for a URL the emulator cannot fetch: deterministic, shaped by the URL."""
@@ -248,15 +256,34 @@ class ImagesBackend(TagBackend):
                 return candidate
             n += 1
 
-    def add(self, name: str, fmt: str, size: int, hidden: bool) -> ImageRecord:
-        """Store a new image (also used to seed a generated account)."""
+    def add(
+        self, name: str, fmt: str, size: int, hidden: bool, *, content: bytes | None = None
+    ) -> ImageRecord:
+        """Store a new image (also used to seed a generated account).
+
+        An image whose bytes the emulator holds is served by the emulator itself
+        (``/_emulator/images/{id}.{ext}``, when its base URL is known); others
+        get a URL shaped like Klaviyo's CDN, which nothing here serves.
+        """
         self._next_id += 1
         iid = str(self._next_id)
         ext = "jpg" if fmt == "jpeg" else fmt
-        url = f"{CDN}/{self.store.account_id}/images/{iid}.{ext}"
+        base = self.ctx.config.public_base_url
+        if content is not None and base:
+            url = f"{base.rstrip('/')}{SERVED_AT}/{iid}.{ext}"
+        else:
+            url = f"{CDN}/{self.store.account_id}/images/{iid}.{ext}"
         img = ImageRecord(
             self.store.next_seq(), iid, self._unique_name(name), fmt, size, hidden,
-            self.ctx.now(), url,
+            self.ctx.now(), url, content,
         )  # fmt: skip
         self.images[img.id] = img
         return img
+
+    def file(self, filename: str) -> tuple[bytes, str] | None:
+        """``(bytes, media type)`` of ``"{id}.{ext}"`` when the emulator holds that image."""
+        iid = filename.rsplit(".", 1)[0]
+        img = self.images.get(iid)
+        if img is None or img.content is None:
+            return None
+        return img.content, f"image/{img.format}"

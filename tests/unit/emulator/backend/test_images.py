@@ -9,7 +9,8 @@ from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.images import MAX_IMAGE_BYTES, sniff_format
 from kbridge.emulator.backend.resource import Resource
 from kbridge.emulator.query import Condition, Page, Query, Sort
-from tests.unit.emulator.backend.conftest import Caller
+from kbridge.emulator.simclock import SimClock
+from tests.unit.emulator.backend.conftest import Caller, caller, make_backend
 
 pytestmark = pytest.mark.unit
 
@@ -125,3 +126,15 @@ def test_generated_account_has_a_few_images(call: Caller) -> None:
     images = call("get_images").data
     assert isinstance(images, Page)
     assert {i.attributes["format"] for i in images.items} == {"png", "jpeg", "gif"}
+
+
+def test_uploaded_bytes_are_served_by_the_emulator(clock: SimClock) -> None:
+    backend = make_backend(clock, profiles=0, events=0, public_base_url="http://emu.test/")
+    ecall = caller(backend)
+    img = _upload(ecall, GIF)
+    assert img.attributes["image_url"] == f"http://emu.test/_emulator/images/{img.id}.gif"
+    assert backend.image_file(f"{img.id}.gif") == (GIF, "image/gif")
+    fetched = _from_url(ecall, "https://example.com/a.png")  # no bytes: nothing to serve
+    assert fetched.attributes["image_url"].startswith("https://d3k81ch9hvuctc.cloudfront.net/")
+    assert backend.image_file(f"{fetched.id}.png") is None
+    assert backend.image_file("404.png") is None
