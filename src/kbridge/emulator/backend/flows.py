@@ -4,13 +4,14 @@
 ``temporary_id``; the flow, its actions and its email messages get real ids,
 and the definition is returned with them. A flow is created ``draft``;
 ``PATCH`` moves it (and every action) between ``draft``, ``manual`` and
-``live``.
+``live``. ``PATCH /api/flow-actions/{id}`` replaces one action's definition
+(its type stays; links must name actions of the same flow).
 
 A **live** flow runs on the simulated clock. A metric trigger enters the
 profile of every new event of that metric (created through the API or a bulk
-job; ``ctx.on_event``); a list trigger enters every profile that joins the
-list after the flow went live (noticed in ``run_due``, timed at
-``joined_group_at``). From the entry action the emulator walks the
+job; ``ctx.on_event``), timed from when the event is received; a list trigger
+enters every profile that joins the list after the flow went live (noticed in
+``run_due``, timed at ``joined_group_at``). From the entry action the emulator walks the
 ``links.next`` chain: ``time-delay`` adds its delay, ``send-email`` schedules
 a *Received Email* event (``$flow``, ``$message``, ``Subject``) at the time
 the delays imply; other action types pass through, and a split (no
