@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from kbridge.api import AsyncClient, Document
 from kbridge.core.clock import Clock, SystemClock, utc
@@ -55,7 +55,7 @@ from kbridge.warehouse import (
     open_warehouse,
 )
 
-__all__ = ["ProgressCallback", "StreamResult", "SyncOptions", "SyncResult", "run"]
+__all__ = ["ClientSource", "ProgressCallback", "StreamResult", "SyncOptions", "SyncResult", "run"]
 
 ProgressCallback = Callable[[str, int], None]
 """``callback(stream_name, records_just_committed)`` after every commit."""
@@ -136,8 +136,15 @@ class _Ctx:
     accounts_page: Document | None = None
 
 
+class ClientSource(Protocol):
+    """Anything that makes a client, e.g. a saved connection's credentials
+    (:class:`kbridge.connections.ConnectionCredentials`)."""
+
+    def client(self, **kwargs: Any) -> AsyncClient: ...
+
+
 async def run(
-    client: AsyncClient,
+    client: AsyncClient | ClientSource,
     destination: Warehouse | str,
     *,
     streams: str | list[str] | tuple[str, ...] | None = None,
@@ -149,6 +156,9 @@ async def run(
     clock: Clock | None = None,
 ) -> SyncResult:
     """Sync ``streams`` (default: all) of the client's account into ``destination``.
+
+    ``client`` is an :class:`~kbridge.api.AsyncClient` (left open) or a connection
+    with a ``client()`` method (its client is opened and closed here).
 
     ``destination`` is a :class:`~kbridge.warehouse.Warehouse` or a URL
     (``duckdb:///file.duckdb``, ``postgresql://…``). Returns per-stream results;
@@ -164,6 +174,19 @@ async def run(
         reconcile=reconcile,
         predictive_analytics=predictive_analytics,
     )
+    if not isinstance(client, AsyncClient):
+        async with client.client() as made:
+            return await run(
+                made,
+                destination,
+                streams=[s.name for s in selected],
+                start_date=start_date,
+                full_refresh=full_refresh,
+                reconcile=reconcile,
+                predictive_analytics=predictive_analytics,
+                on_progress=on_progress,
+                clock=clock,
+            )
     owned = isinstance(destination, str)
     warehouse = open_warehouse(destination) if isinstance(destination, str) else destination
     try:

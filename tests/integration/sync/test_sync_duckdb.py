@@ -251,3 +251,19 @@ def test_daily_campaign_values_add_up_to_the_report_for_the_whole_period(
         if any(row[1:])
     }
     assert got == expected
+
+
+def test_a_connection_object_is_accepted_and_its_client_closed(server: EmulatorServer) -> None:
+    made: list[Any] = []
+
+    class Connection:
+        def client(self, **kwargs: Any) -> Any:
+            made.append(client_for(server))
+            return made[-1]
+
+    wh = DuckDBWarehouse(":memory:")
+    result = asyncio.run(sync.run(Connection(), wh, streams=["tags"]))
+    assert result.streams["tags"].records == wh.query("SELECT count(*) FROM tags")[0][0] > 0
+    assert len(made) == 1
+    assert made[0]._http.is_closed
+    wh.close()
