@@ -35,9 +35,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_TAGS", "MAX_TAG_GROUPS", "TagGroupRecord", "TagRecord", "TagsBackend"]
 
-#: Klaviyo's documented account limits
+#: Klaviyo's documented limits: per account, and per tagged campaign/flow/list/segment
 MAX_TAGS = 500
 MAX_TAG_GROUPS = 50
+MAX_TAGS_PER_OBJECT = 100
 #: the kinds a tag links to: relationship name -> resource type
 KINDS = {"campaigns": "campaign", "flows": "flow", "lists": "list", "segments": "segment"}
 
@@ -73,8 +74,6 @@ def _name(attrs: dict[str, Any]) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidError("name is required and must be a non-empty string",
                            pointer="/data/attributes/name")  # fmt: skip
-    if len(name) > 64:
-        raise InvalidError("name must be at most 64 characters", pointer="/data/attributes/name")
     return name
 
 
@@ -346,6 +345,11 @@ class TagsBackend(TagBackend):
                             f"exclusive tag group {group.name!r}",
                             pointer=f"/data/{k}/id",
                         )
+        for k, ident in enumerate(ids):
+            on = self.tags_of(rtype, ident)
+            if all(t.id != tag.id for t in on) and len(on) >= MAX_TAGS_PER_OBJECT:
+                raise InvalidError(f"{rtype} {ident!r} already has {MAX_TAGS_PER_OBJECT} tags, "
+                                   "the most Klaviyo allows", pointer=f"/data/{k}/id")  # fmt: skip
         linked = tag.links.setdefault(rtype, {})
         for ident in ids:
             linked[ident] = None

@@ -168,3 +168,14 @@ def test_campaign_tags(call: Caller) -> None:
     assert _ids(call("get_campaign_ids_for_tag", id=tid)) == [cid]
     _link(call, "remove_tag_from_campaigns", tid, "campaign", cid)
     assert _ids(call("get_tags_for_campaign", id=cid)) == []
+
+
+def test_an_object_carries_at_most_100_tags(ecall: Caller) -> None:
+    lid = _list(ecall)
+    for n in range(100):
+        _link(ecall, "tag_lists", _tag(ecall, f"t{n}"), "list", lid)
+    extra = _tag(ecall, "one too many")
+    with pytest.raises(InvalidError) as err:
+        _link(ecall, "tag_lists", extra, "list", lid)
+    assert "100 tags" in err.value.detail
+    assert len(_ids(ecall("get_tag_ids_for_list", id=lid))) == 100
