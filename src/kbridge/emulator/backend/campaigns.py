@@ -764,7 +764,10 @@ class CampaignsBackend(TagBackend):
         metric = store.metric_by_name.get(e.metric)
         if metric is None:
             return
-        store.add_event(e.ts, e.profile, metric.index, e.value, e.properties, e.unique_id)
+        i = store.add_event(e.ts, e.profile, metric.index, e.value, e.properties, e.unique_id)
+        if i is not None:  # flows triggered by e.g. Placed Order see these events too
+            for callback in self.ctx.on_event:
+                callback(i)
         if e.metric not in _DELIVERIES:
             return
         c = self.campaigns.get(e.campaign_id)

@@ -375,6 +375,19 @@ def test_smart_sending_skips_recent_recipients(
     assert {store.events.profile[i] for i in received} == reached
 
 
+def test_event_hooks_see_what_a_send_stores(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    seen: list[int] = []
+    backend._ctx.on_event.append(seen.append)  # how flows learn of new events
+    cid, mid = create(call, campaign_body([newsletter(backend)], strategy={"method": "immediate"}))
+    call("send_campaign", body=job(cid))
+    advance(backend, clock, 3 * 86400)
+    received = events_of(backend, "Received Email", mid)
+    assert set(received) <= set(seen)
+    assert len(seen) == len(backend.store.events) - backend.store.events.generated
+
+
 def test_assigning_a_template_copies_it(backend: EmulatorBackend, call: Caller) -> None:
     _cid, mid = create(call, campaign_body([newsletter(backend)]))
     t = call("create_template", body={"data": {"type": "template", "attributes": {
