@@ -98,7 +98,8 @@ class _Kind:
 CAMPAIGN = _Kind("campaign-values-report",
                  ("campaign_id", "campaign_message_id", "campaign_message_name", "send_channel"),
                  ("campaign_id", "campaign_message_id", "send_channel"), "campaign")  # fmt: skip
-FLOW = _Kind("flow-values-report", ("flow_id", "flow_message_id", "send_channel"),
+FLOW = _Kind("flow-values-report",
+             ("flow_id", "flow_message_id", "flow_name", "flow_message_name", "send_channel"),
              ("flow_id", "flow_message_id", "send_channel"), "flow")  # fmt: skip
 
 
@@ -251,7 +252,10 @@ class ReportingBackend(TagBackend):
             flow = props.get("$flow")
             if not isinstance(flow, str):
                 return None
-            return {"flow_id": flow, "flow_message_id": mid, "send_channel": "email"}
+            name = props.get("Campaign Name")  # flows put the flow message's name there
+            return {"flow_id": flow, "flow_message_id": mid, "flow_name": self._flow_name(flow),
+                    "flow_message_name": name if isinstance(name, str) else None,
+                    "send_channel": "email"}  # fmt: skip
         if props.get("$flow"):
             return None
         campaigns = campaigns_of(self.ctx)
@@ -262,6 +266,13 @@ class ReportingBackend(TagBackend):
         return {"campaign_id": c.id, "campaign_message_id": m.id,
                 "campaign_message_name": m.definition.get("label") or c.name,
                 "send_channel": m.channel}  # fmt: skip
+
+    def _flow_name(self, flow_id: str) -> str | None:
+        """The flow's name, when the flows backend knows the flow (read by duck typing:
+        reporting does not depend on how flows are stored)."""
+        flows = getattr(self.ctx.extra.get("flows"), "flows", None)
+        name = getattr(flows.get(flow_id), "name", None) if isinstance(flows, dict) else None
+        return name if isinstance(name, str) else None
 
     def _aggregate(self, kind: _Kind, conversion: int, start: float,
                    end: float) -> list[_Tally]:  # fmt: skip

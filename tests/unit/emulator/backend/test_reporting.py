@@ -142,6 +142,15 @@ def test_flow_reports_group_by_the_flow_property(
                       "statistics": {"recipients": 2, "opens_unique": 1}}]  # fmt: skip
     campaigns = report(ecall, empty, ["recipients"])
     assert [r["groupings"]["campaign_message_id"] for r in campaigns] == [setup["mid"]]
+    named = report(
+        ecall,
+        empty,
+        ["recipients"],
+        kind="flow",
+        group_by=["flow_id", "flow_message_id", "flow_name", "flow_message_name"],
+    )
+    assert named[0]["groupings"] == {"flow_id": "F1", "flow_message_id": "fm1",
+                                     "flow_name": None, "flow_message_name": None}  # fmt: skip
 
 
 def test_sms_deliveries_and_clicks_report_on_the_sms_channel(
