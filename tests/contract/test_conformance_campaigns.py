@@ -96,6 +96,11 @@ def test_campaign_and_template_writes_match_the_spec(client: httpx.Client) -> No
                "get_template_id_for_campaign_message"):  # fmt: skip
         path = catalog.get(op).path.replace("{id}", mid)
         check(catalog.get(op), client.get(path))
+    clone = {"data": {"type": "campaign", "id": cid, "attributes": {"new_name": "Copy"}}}
+    send(client, "create_campaign_clone", "/api/campaign-clone", clone)
+    estimate = {"data": {"type": "campaign-recipient-estimation-job", "id": cid}}
+    send(client, "refresh_campaign_recipient_estimation", "/api/campaign-recipient-estimation-jobs",
+         estimate)  # fmt: skip
     job = {"data": {"type": "campaign-send-job", "id": cid}}
     send(client, "send_campaign", "/api/campaign-send-jobs", job)
     send(client, "get_campaign_send_job", f"/api/campaign-send-jobs/{cid}")

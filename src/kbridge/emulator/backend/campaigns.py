@@ -180,6 +180,10 @@ class CampaignsBackend(TagBackend):
             "send_campaign",
             "get_campaign_send_job",
             "cancel_campaign_send",
+            "create_campaign_clone",
+            "refresh_campaign_recipient_estimation",
+            "get_campaign_recipient_estimation_job",
+            "get_campaign_recipient_estimation",
         }
     )
 
@@ -193,6 +197,8 @@ class CampaignsBackend(TagBackend):
         self._pending: list[_Pending] = []
         self._order = 0
         self._followup_due: float | None = None
+        #: campaign id -> (when the estimate was requested, recipients then)
+        self.estimates: dict[str, tuple[float, int]] = {}
         ctx.extra["campaigns"] = self
         jobs: JobsBackend = ctx.extra["jobs"]
         self._jobs = jobs
@@ -242,6 +248,7 @@ class CampaignsBackend(TagBackend):
                 "from_label": sender.get("default_sender_name")}}  # fmt: skip
             self.campaigns[cid] = c
             self.messages[mid] = MessageRecord(mid, cid, definition, c.created, c.created, template)
+            self.estimates[cid] = (c.scheduled_at or ts, len(self._recipients(c)))
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -519,11 +526,7 @@ class CampaignsBackend(TagBackend):
                                pointer="/data/relationships/template/data/id")  # fmt: skip
         now = self.ctx.now()
         # Klaviyo copies the template: later edits of the original do not change the message.
-        copy = TemplateRecord(self.store.next_seq(), self.store.next_short_id(47), source.name,
-                              source.editor_type, source.html, source.text, source.amp, now, now,
-                              _copy(source.definition) if source.definition else None)  # fmt: skip
-        self.templates[copy.id] = copy
-        m.template_id = copy.id
+        m.template_id = self._copy_template(source, now).id
         m.updated = now
         # The spec answers with the message's older attribute shape (label/channel/content).
         res = self.message_resource(m)
@@ -605,6 +608,67 @@ class CampaignsBackend(TagBackend):
         else:
             c.status, c.job_status = "Cancelled", "cancelled"
         return Outcome(status=204)
+
+    def _copy_template(self, source: TemplateRecord, now: float) -> TemplateRecord:
+        copy = TemplateRecord(self.store.next_seq(), self.store.next_short_id(47), source.name,
+                              source.editor_type, source.html, source.text, source.amp, now, now,
+                              _copy(source.definition) if source.definition else None)  # fmt: skip
+        self.templates[copy.id] = copy
+        return copy
+
+    # -- clone and recipient estimates -----------------------------------------------------
+
+    def create_campaign_clone(self, call: Call) -> Outcome:
+        data = data_of(call.body, "campaign")
+        source = self._campaign(str(data.get("id") or ""))
+        attrs = data.get("attributes") or {}
+        name = attrs.get("new_name") if isinstance(attrs, dict) else None
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise InvalidError("new_name must be a non-empty string",
+                               pointer=f"{_PTR}/new_name")  # fmt: skip
+        now = self.ctx.now()
+        c = CampaignRecord(
+            self.store.next_seq(), self.store.next_ulid(now), name or f"{source.name} (Clone)",
+            source.channel, list(source.included), list(source.excluded),
+            _copy(source.send_strategy), dict(source.send_options),
+            _copy(source.tracking_options), now, now,
+        )  # fmt: skip
+        for mid in source.message_ids:
+            old = self.messages[mid]
+            m = MessageRecord(self.store.next_ulid(now), c.id, _copy(old.definition), now, now)
+            template = self.templates.get(old.template_id or "")
+            if template is not None:
+                m.template_id = self._copy_template(template, now).id
+            self.messages[m.id] = m
+            c.message_ids.append(m.id)
+        self.campaigns[c.id] = c
+        return Outcome(data=self.campaign_resource(c), status=201)
+
+    def refresh_campaign_recipient_estimation(self, call: Call) -> Outcome:
+        data = data_of(call.body, "campaign-recipient-estimation-job")
+        c = self._campaign(str(data.get("id") or ""))
+        self.estimates[c.id] = (self.ctx.now(), len(self._recipients(c)))
+        return Outcome(data=self._estimate_job(c.id), status=202)
+
+    def _estimate_job(self, cid: str) -> Resource:
+        """Queued until ``config.job_delay_seconds`` have passed, like the other jobs."""
+        requested = self.estimates[cid][0]
+        done = self.ctx.now() >= requested + max(0.0, self.ctx.config.job_delay_seconds)
+        status = "complete" if done else "queued"
+        return Resource("campaign-recipient-estimation-job", cid, {"status": status})
+
+    def get_campaign_recipient_estimation_job(self, call: Call) -> Outcome:
+        c = self._campaign(self.path_id(call))
+        if c.id not in self.estimates:
+            raise not_found("campaign recipient estimation job", c.id)
+        return Outcome(data=self._estimate_job(c.id))
+
+    def get_campaign_recipient_estimation(self, call: Call) -> Outcome:
+        """The count as of the last refresh (the audience now, if never refreshed)."""
+        c = self._campaign(self.path_id(call))
+        count = self.estimates[c.id][1] if c.id in self.estimates else len(self._recipients(c))
+        attrs = {"estimated_recipient_count": count}
+        return Outcome(data=Resource("campaign-recipient-estimation", c.id, attrs))
 
     def _send_at(self, c: CampaignRecord) -> float:
         s = c.send_strategy

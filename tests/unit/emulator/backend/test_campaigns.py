@@ -410,3 +410,55 @@ def test_delete_removes_campaign_and_messages(backend: EmulatorBackend, call: Ca
         call("get_campaign", id=cid)
     with pytest.raises(NotFoundError):
         call("get_campaign_message", id=mid)
+
+
+def test_clone_copies_settings_messages_and_template(
+    backend: EmulatorBackend, call: Caller
+) -> None:
+    cid, mid = create(call, campaign_body([newsletter(backend)]))
+    t = call("create_template", body={"data": {"type": "template", "attributes": {
+        "name": "T", "editor_type": "CODE", "html": "<p>x</p>"}}}).data  # fmt: skip
+    template = {"template": {"data": {"type": "template", "id": t.id}}}
+    assign = {"type": "campaign-message", "id": mid, "relationships": template}
+    call("assign_template_to_campaign_message", body={"data": assign})
+    clone = call("create_campaign_clone", body={"data": {"type": "campaign", "id": cid,
+                 "attributes": {"new_name": "Again"}}})  # fmt: skip
+    assert clone.status == 201
+    attrs = clone.data.attributes
+    assert attrs["name"] == "Again"
+    assert attrs["status"] == "Draft"
+    assert attrs["audiences"] == call("get_campaign", id=cid).data.attributes["audiences"]
+    (new_mid,) = [m for _, m in clone.data.relationships["campaign-messages"]]
+    assert new_mid != mid
+    original = call("get_template_for_campaign_message", id=mid).data
+    copied = call("get_template_for_campaign_message", id=new_mid).data
+    assert copied.id != original.id
+    assert copied.attributes["html"] == original.attributes["html"]
+    default = call("create_campaign_clone", body={"data": {"type": "campaign", "id": cid,
+                   "attributes": {}}})  # fmt: skip
+    assert default.data.attributes["name"] == "Launch (Clone)"
+
+
+def test_recipient_estimates_count_who_a_send_would_reach(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    store = backend.store
+    lid = newsletter(backend)
+    cid, _ = create(call, campaign_body([lid]))
+    expected = sum(1 for s in store.lists[lid].members if receivable(store.profiles[s]))
+    with pytest.raises(NotFoundError):
+        call("get_campaign_recipient_estimation_job", id=cid)
+    live = call("get_campaign_recipient_estimation", id=cid).data
+    assert live.attributes == {"estimated_recipient_count": expected}
+    refresh = {"data": {"type": "campaign-recipient-estimation-job", "id": cid}}
+    started = call("refresh_campaign_recipient_estimation", body=refresh)
+    assert started.status == 202
+    assert started.data.attributes == {"status": "complete"}  # job_delay_seconds is 0
+    newcomer = next(p for p in store.profiles if p.seq not in store.lists[lid].members
+                    and receivable(p))  # fmt: skip
+    call("add_profiles_to_list", body={"data": [{"type": "profile", "id": newcomer.id}]}, id=lid)
+    kept = call("get_campaign_recipient_estimation", id=cid).data
+    assert kept.attributes == {"estimated_recipient_count": expected}  # as of the refresh
+    call("refresh_campaign_recipient_estimation", body=refresh)
+    fresh = call("get_campaign_recipient_estimation", id=cid).data
+    assert fresh.attributes == {"estimated_recipient_count": expected + 1}
