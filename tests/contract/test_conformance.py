@@ -100,6 +100,8 @@ def _collection_for(path: str) -> str:
 ID_SOURCES: dict[str, tuple[str, str | None]] = {
     "/api/campaign-messages": ("/api/campaigns", "campaign-messages"),
     "/api/campaign-send-jobs": ("/api/campaigns", None),
+    "/api/campaign-recipient-estimation-jobs": ("/api/campaigns", None),
+    "/api/campaign-recipient-estimations": ("/api/campaigns", None),
     "/api/flow-actions": ("/api/flows/{id}/flow-actions", None),
     "/api/flow-messages": ("/api/flow-actions/{id}/flow-messages", None),
 }
