@@ -57,6 +57,9 @@ from kbridge.warehouse import (
 
 __all__ = ["ClientSource", "ProgressCallback", "StreamResult", "SyncOptions", "SyncResult", "run"]
 
+#: parents (lists, segments, flow actions) whose members are read at once; the limiter paces
+_PARENT_CONCURRENCY = 4
+
 ProgressCallback = Callable[[str, int], None]
 """``callback(stream_name, records_just_committed)`` after every commit."""
 
@@ -343,10 +346,11 @@ async def _first_cursor(ctx: _Ctx, stream: Stream, since: str | None) -> str | N
 async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     """Split ``[bookmark, now)`` into aligned windows fetched concurrently.
 
-    Each window keeps its own bookmark (partition ``slice:<start>``) committed with
-    every page, and a ``done`` flag with its last; when all are done, the stream's
-    bookmark moves to the latest record seen and the window states are cleared,
-    in one transaction.
+    The plan's lower bound is committed first (partition ``plan``), so a resumed run
+    plans the same windows. Each window keeps its own bookmark (partition
+    ``slice:<start>``) committed with every page, and a ``done`` flag with its last;
+    when all are done, the stream's bookmark moves to the latest record seen and the
+    plan and window states are cleared, in one transaction.
     """
     assert stream.cursor is not None
     assert stream.slice_days is not None
@@ -360,15 +364,19 @@ async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     now = ctx.clock.now()
     upper = now.replace(microsecond=0) + timedelta(seconds=1 if now.microsecond else 0)
     lower = parse_ts(since) if since else EPOCH_FLOOR
-    planned = [parse_ts(k.removeprefix("slice:")) for k in states if k.startswith("slice:")]
-    if planned:
-        # resuming: the interrupted run's first window began here; plan the same windows
-        lower = max(lower, min(planned))
+    plan = states.get("plan")
+    if plan and plan.get("lower"):
+        # resuming: plan exactly the interrupted run's windows (their bookmarks are kept)
+        lower = parse_ts(str(plan["lower"]))
     else:
         first = await _first_cursor(ctx, stream, since)
         if first is None:
             return
-        lower = max(lower, parse_ts(first))
+        lower = parse_ts(format_ts(max(lower, parse_ts(first))))
+        # the plan is committed before any window, so a crash can never lose a window
+        plan_batch = Batch(ctx.account_id)
+        plan_batch.set_state(stream.name, "plan", {"lower": format_ts(lower)})
+        await ctx.writer.commit(plan_batch)
     windows = plan_windows(lower, max(upper, lower), stream.slice_days)
     if windows and windows[-1].end <= lower:
         return
@@ -383,7 +391,7 @@ async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     for value in seen:
         final = advance(final, value)
     batch = Batch(ctx.account_id)
-    stale = {k for k in states if k.startswith("slice:")} | {w.name for w in windows}
+    stale = {k for k in states if k.startswith("slice:")} | {w.name for w in windows} | {"plan"}
     for name in sorted(stale):
         batch.set_state(stream.name, name, None)
     batch.set_state(stream.name, "", {"bookmark": final or since})
@@ -447,19 +455,25 @@ async def _sync_children(ctx: _Ctx, stream: Stream, result: StreamResult) -> Non
         done = {str(p) for p in state.get("done") or ()}
     else:
         run, done = uuid.uuid4().hex, set()
-    parents = [pid async for pid in _parent_ids(ctx, stream)]
-    for pid in parents:
-        if pid in done:
-            continue
-        pages = ctx.client.iter_pages(
-            stream.operation_id, path_params={"id": pid}, params=dict(stream.params)
-        )
-        async for page in pages:
-            batch, n = _page_batch(ctx, stream, page, pid, run)
-            if page.next_url is None:
-                done.add(pid)
-                batch.set_state(stream.name, "", {"run": run, "done": sorted(done)})
-            await _commit(ctx, stream, result, batch, n)
+    parents = [pid async for pid in _parent_ids(ctx, stream) if pid not in done]
+    gate = asyncio.Semaphore(_PARENT_CONCURRENCY)
+
+    async def one(pid: str) -> None:
+        async with gate:
+            pages = ctx.client.iter_pages(
+                stream.operation_id, path_params={"id": pid}, params=dict(stream.params)
+            )
+            async for page in pages:
+                batch, n = _page_batch(ctx, stream, page, pid, run)
+                last = page.next_url is None
+                if last:  # the parent's last rows and its "done" mark share one commit
+                    marked = sorted(done | {pid})  # only parents whose commit succeeded
+                    batch.set_state(stream.name, "", {"run": run, "done": marked})
+                await _commit(ctx, stream, result, batch, n)
+                if last:
+                    done.add(pid)
+
+    await asyncio.gather(*(one(pid) for pid in parents))
     final = Batch(ctx.account_id)
     if RUN_COLUMN in stream.table.column_names:
         final.delete(DeleteWhere(stream.table, not_equals={RUN_COLUMN: run}))

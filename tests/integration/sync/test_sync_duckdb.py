@@ -155,7 +155,7 @@ def test_a_crash_at_any_commit_resumes_to_the_same_tables(
     tables = [t for name in streams for t in get_stream(name).tables]
     reference = {t.name: snapshot(synced, t) for t in tables}
     partial_events: list[int] = []
-    for crash_after in (0, 1, 7, 23):
+    for crash_after in (0, 1, 3, 7, 15, 23):
         inner = DuckDBWarehouse(":memory:")
         with pytest.raises(sync.SyncError, match="injected crash"):
             full_sync(server, FailAfter(inner, crash_after), streams=streams)
