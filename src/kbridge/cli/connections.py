@@ -185,6 +185,13 @@ def connect(
             else OAuthClient(client_id, client_secret)
         )
 
+        if redirect_port == 0 and endpoints is None:
+            console.print(
+                "note: Klaviyo only redirects to URIs registered with the app; register "
+                "http://127.0.0.1:PORT/callback and pass --redirect-port PORT",
+                markup=False,
+            )
+
         def show(url: str) -> None:
             console.print(f"Open this URL to authorise kbridge:\n  {url}")
             if not no_browser:
