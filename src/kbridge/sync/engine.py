@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kbridge.api import AsyncClient, Document
 from kbridge.core.clock import Clock, SystemClock, utc
@@ -56,6 +56,8 @@ from kbridge.warehouse import (
 )
 
 __all__ = ["ClientSource", "ProgressCallback", "StreamResult", "SyncOptions", "SyncResult", "run"]
+
+T = TypeVar("T")
 
 #: parents (lists, segments, flow actions) whose members are read at once; the limiter paces
 _PARENT_CONCURRENCY = 4
@@ -247,6 +249,20 @@ async def _run_stream(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         result.seconds = ctx.clock.monotonic() - started
 
 
+async def _all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``coros`` concurrently; the first failure cancels the rest and is raised as is
+    (so no sibling keeps writing after its stream has been reported failed)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coros]
+    except BaseExceptionGroup as eg:
+        first = eg.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return [t.result() for t in tasks]
+
+
 # -- one page -----------------------------------------------------------------------
 
 
@@ -386,7 +402,7 @@ async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         async with gate:
             return await _sync_window(ctx, stream, window, states.get(window.name), result)
 
-    seen = await asyncio.gather(*(one(w) for w in windows))
+    seen = await _all(one(w) for w in windows)
     final = advance(overall.get("bookmark") if overall and not opts.full_refresh else None, None)
     for value in seen:
         final = advance(final, value)
@@ -473,7 +489,7 @@ async def _sync_children(ctx: _Ctx, stream: Stream, result: StreamResult) -> Non
                 if last:
                     done.add(pid)
 
-    await asyncio.gather(*(one(pid) for pid in parents))
+    await _all(one(pid) for pid in parents)
     final = Batch(ctx.account_id)
     if RUN_COLUMN in stream.table.column_names:
         final.delete(DeleteWhere(stream.table, not_equals={RUN_COLUMN: run}))

@@ -267,3 +267,40 @@ def test_a_connection_object_is_accepted_and_its_client_closed(server: EmulatorS
     assert len(made) == 1
     assert made[0]._http.is_closed
     wh.close()
+
+
+class LoseFirstWindow(FailAfter):
+    """The state a kill leaves when the earliest event window's page was still in flight
+    while later windows committed: its commits never happen, and the process dies before
+    the stream's final commit."""
+
+    def __init__(self, inner: DuckDBWarehouse) -> None:
+        super().__init__(inner, 10**9)
+        self.lost = 0
+
+    def commit(self, batch: Any) -> None:
+        plan = self.inner.load_state(batch.account_id, "events").get("plan")
+        first = f"slice:{plan['lower']}" if plan else None
+        if any(u.partition == "" for u in batch.state):
+            raise RuntimeError("killed before the final commit")
+        if any(u.partition == first for u in batch.state):
+            self.lost += 1
+            return
+        self.inner.commit(batch)
+
+
+def test_a_resume_after_later_windows_committed_still_reads_the_first(
+    server: EmulatorServer, synced: DuckDBWarehouse
+) -> None:
+    events = get_stream("events").table
+    wh = DuckDBWarehouse(":memory:")
+    lossy = LoseFirstWindow(wh)
+    with pytest.raises(sync.SyncError, match="killed"):
+        full_sync(server, lossy, streams=["events"])
+    assert lossy.lost >= 1
+    assert 0 < len(snapshot(wh, events)) < len(snapshot(synced, events))
+    full_sync(server, wh, streams=["events"])
+    assert snapshot(wh, events) == snapshot(synced, events)
+    account = wh.query("SELECT DISTINCT account_id FROM events")[0][0]
+    assert set(wh.load_state(account, "events")) == {""}, "plan and windows are cleared"
+    wh.close()
