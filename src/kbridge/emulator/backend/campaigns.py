@@ -687,6 +687,7 @@ class CampaignsBackend(TagBackend):
     # -- sending ------------------------------------------------------------------------------
 
     def _run_send(self, job: JobRecord) -> None:
+        self.store.jobs.pop(job.id, None)  # internal: the campaign keeps the send job's status
         c = self.campaigns.get(str(job.payload))
         if c is None or c.job_record != job.id or c.job_status != "queued":
             return  # cancelled, reverted, deleted or rescheduled since
@@ -805,7 +806,12 @@ class CampaignsBackend(TagBackend):
             c.pending_sends = 0
 
     def _wake(self, job: JobRecord) -> None:
-        """The follow-up job came due: it is spent, so the next wake-up needs a new one."""
+        """The follow-up job came due: it is spent, so the next wake-up needs a new one.
+
+        Its record is dropped (no API lists it) so ``run_due`` does not sort an
+        ever-growing pile of spent wake-ups on every request.
+        """
+        self.store.jobs.pop(job.id, None)
         if self._followup_due is not None and job.due >= self._followup_due:
             self._followup_due = None
         self._flush()

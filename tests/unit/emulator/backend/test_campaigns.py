@@ -200,6 +200,8 @@ def test_the_behaviour_is_deterministic_per_seed(clock: SimClock) -> None:
 def test_small_clock_steps_produce_the_same_events_as_one_jump() -> None:
     from kbridge.core.clock import ManualClock
 
+    b_jobs: list[Any] = []
+
     def run(steps: list[float]) -> list[tuple[float, int, int]]:
         sim = SimClock(ManualClock(NOW))
         b = make_backend(sim, profiles=300, events=3000)
@@ -210,10 +212,13 @@ def test_small_clock_steps_produce_the_same_events_as_one_jump() -> None:
             sim.advance(step)
             b.run_due()
         ev = b.store.events
+        b_jobs[:] = list(b.store.jobs.values())
         return sorted((ev.ts[i], ev.profile[i], ev.metric[i]) for i in range(ev.generated, len(ev)))
 
     jump = run([4 * 86400.0])
     assert run([1800.0] * (4 * 48)) == jump
+    # spent wake-ups do not pile up in the job queue
+    assert not [j for j in b_jobs if j.kind.startswith("campaign-")]
     metrics = {m for _, _, m in jump}
     assert len(metrics) >= 3  # received, opened, clicked (and orders) all arrived
 
