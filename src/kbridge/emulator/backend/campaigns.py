@@ -12,11 +12,16 @@ account's behavioural model (each profile's hidden engagement and purchase
 rates, see ``datagen``), deterministic per seed. Events are stored only once
 the clock passes their time, so a client never sees the future.
 
+SMS campaigns reach members with a phone number and SMS consent SUBSCRIBED
+(Received SMS, no follow-ups); the emulator keeps no push tokens. Smart
+Sending (on by default) skips whoever got a message on the channel in the
+last 16 hours.
+
 Failures reported the way Klaviyo's status enum allows (the exact wording
 for an unverified sender is not documented; see docs/emulator.md):
 an unverified ``from_email`` → ``Cancelled: Misconfigured``; no eligible
-recipient → ``Cancelled: No Recipients``. Both leave the send job
-``cancelled``.
+recipient → ``Cancelled: No Recipients``; everyone skipped by Smart Sending →
+``Cancelled: Smart Sending``. All leave the send job ``cancelled``.
 
 The account's generated history (48 "Weekly Edit" campaigns whose Received /
 Opened / Clicked Email events the generator made) is loaded as sent
