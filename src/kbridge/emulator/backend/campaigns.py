@@ -839,6 +839,12 @@ class CampaignsBackend(TagBackend):
         metric = store.metric_by_name.get(e.metric)
         if metric is None:
             return
+        if store.profiles[e.profile].deleted:
+            # Erased by a privacy deletion while this was pending: nothing of theirs
+            # may reappear. A skipped delivery still counts towards finishing the send.
+            if e.metric in _DELIVERIES:
+                self._delivery_done(e.campaign_id)
+            return
         i = store.add_event(e.ts, e.profile, metric.index, e.value, e.properties, e.unique_id)
         if i is not None:  # flows triggered by e.g. Placed Order see these events too
             for callback in self.ctx.on_event:
@@ -853,6 +859,12 @@ class CampaignsBackend(TagBackend):
         self.outbox.record(self._delivered(c, m, p, e.ts))
         if m.channel == "email":
             self._behave(c, m, p, e.ts)
+        self._delivery_done(c.id)
+
+    def _delivery_done(self, campaign_id: str) -> None:
+        c = self.campaigns.get(campaign_id)
+        if c is None:
+            return
         c.pending_sends -= 1
         if c.pending_sends <= 0 and c.status == "Sending":
             c.status, c.job_status = "Sent", "complete"

@@ -467,3 +467,27 @@ def test_recipient_estimates_count_who_a_send_would_reach(
     call("refresh_campaign_recipient_estimation", body=refresh)
     fresh = call("get_campaign_recipient_estimation", id=cid).data
     assert fresh.attributes == {"estimated_recipient_count": expected + 1}
+
+
+def test_a_profile_erased_mid_campaign_gets_no_later_events(
+    backend: EmulatorBackend, call: Caller, clock: SimClock
+) -> None:
+    from kbridge.emulator.backend.privacy import delete_profile
+
+    store = backend.store
+    lid = newsletter(backend)
+    cid, _ = create(call, campaign_body([lid]))
+    call("send_campaign", body=job(cid))
+    recipients = [s for s in store.lists[lid].members if receivable(store.profiles[s])]
+    before_send = recipients[0]
+    delete_profile(backend._ctx, store.profiles[before_send])
+    advance(backend, clock, 2 * HOUR + 1)  # the send happens
+    assert status(call, cid) == "Sent"
+    campaigns = backend._ctx.extra["campaigns"]
+    pending = {e.profile for e in campaigns._pending}
+    after_send = next(s for s in recipients[1:] if s in pending)  # has opens etc. still to come
+    delete_profile(backend._ctx, store.profiles[after_send])
+    advance(backend, clock, 14 * 24 * HOUR)  # opens, clicks and orders fall due
+    live = [i for i in range(len(store.events)) if i not in store.deleted_events]
+    assert not {before_send, after_send} & {store.events.profile[i] for i in live}
+    assert all(m.profile_id != store.profiles[before_send].id for m in backend.outbox.messages)
