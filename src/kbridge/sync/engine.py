@@ -518,6 +518,8 @@ async def _reconcile(ctx: _Ctx, stream: Stream) -> None:
             await ctx.writer.commit(Batch(acct).upsert(SEEN_TABLE, rows))
     batch = Batch(acct)
     batch.delete(DeleteUnseen(stream.table, "id", stream.name, run))
+    for child in stream.children:
+        batch.delete(DeleteUnseen(child.table, child.parent_column, stream.name, run))
     batch.delete(DeleteWhere(SEEN_TABLE, equals={"scope": stream.name}))
     await ctx.writer.commit(batch)
 

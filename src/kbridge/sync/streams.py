@@ -85,6 +85,8 @@ class Child:
     relationship: str
     table: Table
     extract: Extract
+    #: the column holding the owner's id (a reconcile removes children of deleted owners)
+    parent_column: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -688,7 +690,7 @@ STREAMS: tuple[Stream, ...] = (
             Partition("email", "equals(messages.channel,'email')"),
             Partition("sms", "equals(messages.channel,'sms')"),
         ),
-        children=(Child("campaign-messages", CAMPAIGN_MESSAGES, _campaign_message),),
+        children=(Child("campaign-messages", CAMPAIGN_MESSAGES, _campaign_message, "campaign_id"),),
         id_field="name",
     ),
     Stream(
@@ -698,7 +700,7 @@ STREAMS: tuple[Stream, ...] = (
         _flow,
         cursor=Cursor("updated", "updated", inclusive=True, sort="updated"),
         params={"include": "flow-actions"},
-        children=(Child("flow-actions", FLOW_ACTIONS, _flow_action),),
+        children=(Child("flow-actions", FLOW_ACTIONS, _flow_action, "flow_id"),),
         id_field="name",
     ),
     Stream(

@@ -170,3 +170,25 @@ def test_full_refresh_reads_everything_again_without_duplicating(
     assert (
         wh.query("SELECT (SELECT count(*) FROM profiles), (SELECT count(*) FROM events)") == counts
     )
+
+
+def test_reconcile_removes_a_deleted_campaign_with_its_messages(
+    account: tuple[EmulatorServer, httpx.Client],
+) -> None:
+    server, http = account
+    wh = DuckDBWarehouse(":memory:")
+    run(server, wh, streams=["campaigns"])
+    campaign, messages = wh.query(
+        "SELECT campaign_id, count(*) FROM campaign_messages GROUP BY 1 ORDER BY 1 LIMIT 1"
+    )[0]
+    assert messages > 0
+    total = wh.query("SELECT count(*) FROM campaigns")[0][0]
+    deleted = http.delete(f"/api/campaigns/{campaign}")
+    assert deleted.status_code == 204, deleted.text
+
+    run(server, wh, streams=["campaigns"], reconcile=True)
+    assert wh.query("SELECT count(*) FROM campaigns WHERE id = ?", [campaign]) == [(0,)]
+    assert wh.query("SELECT count(*) FROM campaign_messages WHERE campaign_id = ?", [campaign]) == [
+        (0,)
+    ]
+    assert wh.query("SELECT count(*) FROM campaigns")[0][0] == total - 1

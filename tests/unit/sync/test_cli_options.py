@@ -1,0 +1,24 @@
+"""``kbridge sync`` option parsing that needs no server."""
+
+from __future__ import annotations
+
+import pytest
+
+from kbridge.cli.sync import parse_every
+from kbridge.core import ConfigurationError
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("24h", 86400), ("30m", 1800), ("1d", 86400), ("90s", 90), ("1.5h", 5400)]
+)
+def test_intervals(text: str, seconds: float) -> None:
+    assert parse_every(text) == seconds
+
+
+@pytest.mark.parametrize(("text", "message"), [("10s", "at least 1m"), ("daily", "like 24h")])
+def test_bad_intervals_name_the_option(text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as info:
+        parse_every(text)
+    assert str(info.value).startswith("--every")
