@@ -181,7 +181,9 @@ def _report(result: SyncResult, as_json: bool) -> None:
     console.print(f"account {result.account_id}")
     for r in result.streams.values():
         rate = f"{r.records / r.seconds:,.0f}/s" if r.seconds > 0 else "-"
+        budget = "" if r.budget_used is None else f"{100 * r.budget_used:5.1f}% of limit"
         status = "[green]ok[/]" if r.error is None else f"[red]{r.error}[/]"
         console.print(
-            f"  {r.stream:<22} {r.records:>10,} records  {r.seconds:8.1f}s  {rate:>10}  {status}"
+            f"  {r.stream:<22} {r.records:>10,} records  {r.seconds:8.1f}s  {rate:>10}"
+            f"  {budget}  {status}"
         )

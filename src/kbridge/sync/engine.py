@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from kbridge import catalog
 from kbridge.api import AsyncClient, Document
 from kbridge.core.clock import Clock, SystemClock, utc
 from kbridge.core.errors import ConfigurationError
@@ -83,15 +84,26 @@ class StreamResult:
     pages: int = 0
     seconds: float = 0.0
     error: str | None = None
+    #: the operation's published steady limit (requests/minute), for "% of budget"
+    steady_per_minute: int | None = None
+
+    @property
+    def budget_used(self) -> float | None:
+        """Pages per minute as a share of the steady limit (1.0 = at the ceiling)."""
+        if not self.steady_per_minute or self.seconds <= 0:
+            return None
+        return self.pages / (self.seconds / 60.0) / self.steady_per_minute
 
     def to_dict(self) -> dict[str, Any]:
         rate = self.records / self.seconds if self.seconds > 0 else None
+        budget = self.budget_used
         return {
             "stream": self.stream,
             "records": self.records,
             "pages": self.pages,
             "seconds": round(self.seconds, 3),
             "records_per_second": None if rate is None else round(rate, 1),
+            "rate_budget_pct": None if budget is None else round(100 * budget, 1),
             "error": self.error,
         }
 
@@ -216,13 +228,21 @@ async def _run(
         raise ConfigurationError("the API key's account could not be read (get_accounts empty)")
     writer = _Writer(warehouse)
     ctx = _Ctx(client, writer, account.id, options, clock or SystemClock(), on_progress, accounts)
-    result = SyncResult(account.id, {s.name: StreamResult(s.name) for s in selected})
+    result = SyncResult(
+        account.id,
+        {s.name: StreamResult(s.name, steady_per_minute=_steady(s)) for s in selected},
+    )
     await asyncio.gather(*(_run_stream(ctx, s, result.streams[s.name]) for s in selected))
     failed = [r for r in result.streams.values() if r.error]
     if failed:
         detail = "; ".join(f"{r.stream}: {r.error}" for r in failed)
         raise SyncError(f"{len(failed)} stream(s) failed (run again to resume): {detail}", result)
     return result
+
+
+def _steady(stream: Stream) -> int | None:
+    limit = catalog.get(stream.operation_id).rate_limit
+    return None if limit is None else limit.steady
 
 
 async def _run_stream(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:

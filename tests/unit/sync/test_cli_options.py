@@ -22,3 +22,13 @@ def test_bad_intervals_name_the_option(text: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message) as info:
         parse_every(text)
     assert str(info.value).startswith("--every")
+
+
+def test_results_report_their_share_of_the_rate_limit() -> None:
+    from kbridge.sync import StreamResult
+
+    r = StreamResult("events", records=30_000, pages=30, seconds=60.0, steady_per_minute=60)
+    assert r.budget_used == 0.5
+    assert r.to_dict()["rate_budget_pct"] == 50.0
+    assert r.to_dict()["records_per_second"] == 500.0
+    assert StreamResult("tags").to_dict()["rate_budget_pct"] is None
