@@ -89,8 +89,12 @@ class StreamResult:
 
     @property
     def budget_used(self) -> float | None:
-        """Pages per minute as a share of the steady limit (1.0 = at the ceiling)."""
-        if not self.steady_per_minute or self.seconds <= 0:
+        """Pages per minute as a share of the steady limit (1.0 = at the ceiling).
+
+        None for runs under a second: they ride the burst allowance, so a per-minute
+        share would overstate them.
+        """
+        if not self.steady_per_minute or self.seconds < 1.0:
             return None
         return self.pages / (self.seconds / 60.0) / self.steady_per_minute
 

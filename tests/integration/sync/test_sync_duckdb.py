@@ -304,3 +304,18 @@ def test_a_resume_after_later_windows_committed_still_reads_the_first(
     account = wh.query("SELECT DISTINCT account_id FROM events")[0][0]
     assert set(wh.load_state(account, "events")) == {""}, "plan and windows are cleared"
     wh.close()
+
+
+def test_predictive_analytics_only_when_asked(
+    server: EmulatorServer, synced: DuckDBWarehouse
+) -> None:
+    assert synced.query("SELECT count(predictive_analytics) FROM profiles") == [(0,)]
+    wh = DuckDBWarehouse(":memory:")
+    full_sync(server, wh, streams=["profiles"], predictive_analytics=True)
+    total, with_pa = wh.query("SELECT count(*), count(predictive_analytics) FROM profiles")[0]
+    assert total == with_pa > 0
+    assert wh.query(
+        "SELECT count(*) FROM profiles"
+        " WHERE json_extract(predictive_analytics, '$.churn_probability') IS NOT NULL"
+    ) == [(total,)]
+    wh.close()
