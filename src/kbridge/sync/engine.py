@@ -52,6 +52,9 @@ from kbridge.warehouse import (
     Batch,
     DeleteUnseen,
     DeleteWhere,
+    StateUpdate,
+    Table,
+    Upsert,
     Warehouse,
     open_warehouse,
 )
@@ -322,6 +325,53 @@ async def _commit(ctx: _Ctx, stream: Stream, result: StreamResult, batch: Batch,
         ctx.on_progress(stream.name, n)
 
 
+#: pages are merged into one transaction until they hold this many rows (or the last
+#: page arrives): per-statement costs dominate small pages (profiles: 100 rows), and a
+#: resume re-reads at most this many rows
+FLUSH_ROWS = 5000
+
+
+class _Pending:
+    """Consecutive pages of one stream partition, merged into one commit.
+
+    Rows of the same table become one upsert; state updates keep their order (the
+    last wins), so a flushed batch carries exactly the bookmark its rows justify.
+    """
+
+    def __init__(self, ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
+        self._ctx, self._stream, self._result = ctx, stream, result
+        self._rows: dict[Table, list[tuple[Any, ...]]] = {}
+        self._state: list[StateUpdate] = []
+        self._size = self._records = self._pages = 0
+
+    async def add(self, batch: Batch, records: int, *, last: bool) -> None:
+        for op in batch.operations:
+            assert isinstance(op, Upsert), "pages carry upserts only"
+            self._rows.setdefault(op.table, []).extend(op.rows)
+            self._size += len(op.rows)
+        self._state.extend(batch.state)
+        self._records += records
+        self._pages += 1
+        if last or self._size >= FLUSH_ROWS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._pages:
+            return
+        batch = Batch(self._ctx.account_id)
+        for table, rows in self._rows.items():
+            batch.upsert(table, rows)
+        batch.state.extend(self._state)
+        await self._ctx.writer.commit(batch)
+        result = self._result
+        result.records += self._records
+        result.pages += self._pages
+        if self._ctx.on_progress is not None:
+            self._ctx.on_progress(self._stream.name, self._records)
+        self._rows, self._state = {}, []
+        self._size = self._records = self._pages = 0
+
+
 def _params(ctx: _Ctx, stream: Stream, extra_filter: str | None) -> dict[str, Any]:
     params: dict[str, Any] = dict(stream.params)
     if stream.name == "profiles" and ctx.options.predictive_analytics:
@@ -362,13 +412,15 @@ async def _sync_partition(
     )
     running = None if ctx.options.full_refresh or not state else state.get("bookmark")
     pages = ctx.client.iter_pages(stream.operation_id, params=_params(ctx, stream, filt))
+    pending = _Pending(ctx, stream, result)
     async for page in pages:
         batch, n = _page_batch(ctx, stream, page, partition.name or None)
+        last = page.next_url is None
         if cursor is not None:
             running = advance(running, _page_max(stream, page))
-            if cursor.sort or page.next_url is None:
+            if cursor.sort or last:
                 batch.set_state(stream.name, partition.name, {"bookmark": running})
-        await _commit(ctx, stream, result, batch, n)
+        await pending.add(batch, n, last=last)
 
 
 # -- events: time slices ----------------------------------------------------------------
@@ -452,12 +504,13 @@ async def _sync_window(
     since = running or format_ts(window.start)
     filt = cursor_filter(stream.cursor, since, format_ts(window.end))
     pages = ctx.client.iter_pages(stream.operation_id, params=_params(ctx, stream, filt))
+    pending = _Pending(ctx, stream, result)
     async for page in pages:
         batch, n = _page_batch(ctx, stream, page, None)
         running = advance(running, _page_max(stream, page))
         done = page.next_url is None
         batch.set_state(stream.name, window.name, {"bookmark": running, "done": done})
-        await _commit(ctx, stream, result, batch, n)
+        await pending.add(batch, n, last=done)
     return running
 
 

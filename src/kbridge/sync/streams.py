@@ -149,8 +149,16 @@ def _raw(r: Resource) -> str:
 
 
 def _rel_id(r: Resource, name: str) -> str | None:
-    refs = r.relationship_refs(name)
-    return refs[0][1] if refs else None
+    """The id a to-one relationship points at (plain dict reads: this runs per event)."""
+    rel = r.relationships.get(name)
+    data = rel.get("data") if isinstance(rel, dict) else None
+    if isinstance(data, dict):
+        value = data.get("id")
+        return None if value is None else str(value)
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        first = data[0].get("id")
+        return None if first is None else str(first)
+    return None
 
 
 def _consent(attrs: Mapping[str, Any], channel: str) -> str | None:
