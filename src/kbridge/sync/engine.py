@@ -556,13 +556,14 @@ async def _sync_children(ctx: _Ctx, stream: Stream, result: StreamResult) -> Non
             pages = ctx.client.iter_pages(
                 stream.operation_id, path_params={"id": pid}, params=dict(stream.params)
             )
+            pending = _Pending(ctx, stream, result)
             async for page in pages:
                 batch, n = _page_batch(ctx, stream, page, pid, run)
                 last = page.next_url is None
                 if last:  # the parent's last rows and its "done" mark share one commit
                     marked = sorted(done | {pid})  # only parents whose commit succeeded
                     batch.set_state(stream.name, "", {"run": run, "done": marked})
-                await _commit(ctx, stream, result, batch, n)
+                await pending.add(batch, n, last=last)
                 if last:
                     done.add(pid)
 
