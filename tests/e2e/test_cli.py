@@ -14,10 +14,10 @@ pytestmark = pytest.mark.e2e
 KBRIDGE = str(Path(sys.executable).with_name("kbridge"))
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     return subprocess.run(
-        [KBRIDGE, *args], capture_output=True, text=True, check=False, env=env, timeout=60
+        [KBRIDGE, *args], capture_output=True, text=True, check=False, env=env, timeout=timeout
     )
 
 
@@ -43,14 +43,17 @@ def test_catalog_show_and_unknown_operation() -> None:
     assert "Traceback" not in bad.stderr
 
 
-def test_demo_pages_a_small_account_without_throttling() -> None:
-    result = run("demo", "--profiles", "150", "--events", "1200")
+def test_demo_syncs_a_small_account_exactly_once(tmp_path: Path) -> None:
+    target = tmp_path / "demo.duckdb"
+    result = run("demo", "--profiles", "150", "--events", "1200", "--to", str(target), timeout=300)
     assert result.returncode == 0, result.stderr
     assert "connected to account" in result.stdout
-    rows = {line.split()[1]: line.split() for line in result.stdout.splitlines() if "│" in line}
-    # records == expected (the emulator's ground truth), and no 429s
-    assert rows["profiles"][3] == rows["profiles"][5] == "150"
-    assert rows["events"][3] == rows["events"][5]
-    assert rows["events"][9] == rows["profiles"][9] == "0"
-    assert "complete: every record" in result.stdout
+    assert "profiles: 150 in the warehouse, 150 in the account" in result.stdout
+    counts = [line for line in result.stdout.splitlines() if line.startswith("events: ")]
+    assert len(counts) == 1
+    found, expected = counts[0].removeprefix("events: ").split(" in the warehouse, ")
+    assert found == expected.removesuffix(" in the account")
+    assert "complete: every record synced exactly once" in result.stdout
     assert "throttled (429) 0" in result.stdout
+    assert target.exists()
+    assert "leaked" not in result.stderr
