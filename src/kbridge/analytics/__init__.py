@@ -1,8 +1,11 @@
-"""Analytics: SQL over the synced warehouse (lifecycle, churn, campaigns, RFM, …).
+"""Analytics: SQL over the synced warehouse (never the API).
 
-May import: warehouse, core — never api, never sync. (Lands with the Analytics issue.)
+Every analysis is a function ``fn(warehouse, account_id, *, …) -> Frame``
+reading the tables `kbridge sync` writes (docs/warehouse.md).
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from kbridge.analytics.frame import Frame
+
+__all__ = ["Frame"]
