@@ -129,6 +129,17 @@ def test_reports_match_the_spec(client: httpx.Client) -> None:
             "conversion_metric_id": metrics["Placed Order"]}}}  # fmt: skip
         report = send(client, op, catalog.get(op).path, body)
         assert isinstance(report["data"]["attributes"]["results"], list)
+    body = {"data": {"type": "flow-series-report", "attributes": {
+        "statistics": ["recipients", "opens", "open_rate", "conversion_value"],
+        "timeframe": {"key": "last_30_days"}, "interval": "daily",
+        "conversion_metric_id": metrics["Placed Order"]}}}  # fmt: skip
+    report = send(client, "query_flow_series", "/api/flow-series-reports", body)
+    attributes = report["data"]["attributes"]
+    assert len(attributes["date_times"]) == 30
+    for row in attributes["results"]:
+        assert all(len(v) == 30 for v in row["statistics"].values())
+    body["data"]["attributes"]["interval"] = "hourly"
+    send(client, "query_flow_series", "/api/flow-series-reports", body, status=400)
 
 
 def test_refusals_match_the_spec(client: httpx.Client) -> None:

@@ -1,4 +1,4 @@
-"""Campaign and flow values reports, computed from the account's own events.
+"""Campaign and flow values reports and flow series reports, computed from the account's events.
 
 Every figure can be recounted from ``GET /api/events``: a message's events
 are those whose ``$message`` property names it (flow messages also carry
@@ -13,6 +13,11 @@ are those whose ``$message`` property names it (flow messages also carry
   five days before it; conversion_value sums their values.
 * unsubscribes / spam_complaints: Unsubscribed / Marked Email as Spam events
   carrying the message.
+
+A flow series report counts the same way per interval bucket: buckets start
+on calendar boundaries of the account timezone (the hour, midnight, Monday,
+the 1st of the month) at or before the timeframe start, and only events
+inside the timeframe count. Unique counts and rates are per bucket.
 
 SMS spend statistics have no events in the emulator and answer 400 by name.
 """
@@ -41,7 +46,13 @@ if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
     from kbridge.emulator.backend.common import Context
 
-__all__ = ["ATTRIBUTION_WINDOW", "ReportingBackend", "timeframe_bounds"]
+__all__ = [
+    "ATTRIBUTION_WINDOW",
+    "INTERVALS",
+    "ReportingBackend",
+    "series_edges",
+    "timeframe_bounds",
+]
 
 #: last-touch attribution window for conversions
 ATTRIBUTION_WINDOW = 5 * 86400.0
@@ -76,6 +87,12 @@ _GENERATED_WITH_MESSAGE = frozenset(
      "Unsubscribed")
 )  # fmt: skip
 _TOUCHES = ("Opened Email", "Clicked Email", "Clicked SMS")
+#: series intervals and the longest timeframe each allows (Klaviyo's documented limits;
+#: weekly is bounded only by the one-year timeframe limit)
+INTERVALS: dict[str, float] = {
+    "hourly": 7 * 86400.0, "daily": 60 * 86400.0, "weekly": 366 * 86400.0,
+    "monthly": 52 * 7 * 86400.0,
+}  # fmt: skip
 
 
 def _fields(names: tuple[str, ...]) -> list[FilterField]:
@@ -165,8 +182,40 @@ def _key_bounds(key: Any, now: float, tz: ZoneInfo) -> tuple[float, float]:
     return at(today - timedelta(days)), at(today)
 
 
+def series_edges(interval: str, start: float, end: float, tz: ZoneInfo) -> list[float]:
+    """Bucket starts of a series covering ``[start, end)``, plus the end of the last bucket.
+
+    The first bucket starts on the interval's calendar boundary (in ``tz``) at
+    or before ``start``; computing each boundary from the local date keeps days
+    whole across daylight-saving changes.
+    """
+    local = datetime.fromtimestamp(start, tz)
+    if interval == "hourly":
+        first = local.replace(minute=0, second=0, microsecond=0).timestamp()
+        edges = [first]
+        while edges[-1] < end:
+            edges.append(edges[-1] + 3600.0)
+        return edges
+    day = local.date()
+    if interval == "weekly":
+        day -= timedelta(days=day.weekday())
+    elif interval == "monthly":
+        day = day.replace(day=1)
+    edges = [datetime.combine(day, time(), tz).timestamp()]
+    while edges[-1] < end:
+        if interval == "daily":
+            day += timedelta(days=1)
+        elif interval == "weekly":
+            day += timedelta(days=7)
+        else:
+            y, m = divmod(day.month, 12)
+            day = date(day.year + y, m + 1, 1)
+        edges.append(datetime.combine(day, time(), tz).timestamp())
+    return edges
+
+
 class ReportingBackend(TagBackend):
-    operations = frozenset({"query_campaign_values", "query_flow_values"})
+    operations = frozenset({"query_campaign_values", "query_flow_values", "query_flow_series"})
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -178,10 +227,14 @@ class ReportingBackend(TagBackend):
     def query_flow_values(self, call: Call) -> Outcome:
         return self._report(call, FLOW)
 
+    def query_flow_series(self, call: Call) -> Outcome:
+        return self._report(call, FLOW, series=True)
+
     # -- request ---------------------------------------------------------------------
 
-    def _report(self, call: Call, kind: _Kind) -> Outcome:
-        attrs = attributes_of(data_of(call.body, kind.rtype))
+    def _report(self, call: Call, kind: _Kind, *, series: bool = False) -> Outcome:
+        rtype = kind.rtype.replace("-values-", "-series-") if series else kind.rtype
+        attrs = attributes_of(data_of(call.body, rtype))
         stats = _statistics(attrs.get("statistics"))
         metric_id = attrs.get("conversion_metric_id")
         if not isinstance(metric_id, str) or not metric_id:
@@ -193,6 +246,10 @@ class ReportingBackend(TagBackend):
                                "account", pointer=f"{_PTR}/conversion_metric_id")  # fmt: skip
         tz = ZoneInfo(str(self.store.account.get("timezone") or "UTC"))
         start, end = timeframe_bounds(attrs.get("timeframe"), self.ctx.now(), tz)
+        edges = [start, end]
+        if series:
+            interval = _interval(attrs.get("interval"), start, end)
+            edges = series_edges(interval, start, end, tz)
         group_by = _group_by(attrs.get("group_by"), kind)
         keep: Callable[[dict[str, Any]], bool] | None = None
         if attrs.get("filter") not in (None, ""):
@@ -201,25 +258,35 @@ class ReportingBackend(TagBackend):
             conditions = parse_filter(attrs["filter"], call.operation, fields=kind.fields,
                                       pointer=f"{_PTR}/filter")  # fmt: skip
             keep = compile_conditions(conditions, {f.name: _getter(f.name) for f in kind.fields})
-        groups = self._aggregate(kind, conversion.index, start, end)
+        buckets = len(edges) - 1
         results = []
         related: list[str] = []
-        merged: dict[tuple[Any, ...], _Tally] = {}
-        for tally in groups:
+        merged: dict[tuple[Any, ...], list[_Tally]] = {}
+        for bucket, tally in self._aggregate(kind, conversion.index, start, end, edges):
             labels = tally.labels
             if keep is not None and not keep(labels):
                 continue
             key = tuple(labels[g] for g in group_by)
-            merged.setdefault(key, _Tally()).add(tally)
+            row = merged.setdefault(key, [_Tally() for _ in range(buckets)])
+            row[bucket].add(tally)
             related.append(labels[f"{kind.related}_id"])
         for key in sorted(merged, key=lambda k: tuple(str(v) for v in k)):
+            per_bucket = [t.statistics(stats) for t in merged[key]]
+            figures: dict[str, Any] = per_bucket[0]
+            if series:
+                figures = {name: [b[name] for b in per_bucket] for name in stats}
             results.append({"groupings": dict(zip(group_by, key, strict=True)),
-                            "statistics": merged[key].statistics(stats)})  # fmt: skip
-        ident = f"{zlib.crc32(repr((stats, start, end, group_by)).encode()):08x}"
+                            "statistics": figures})  # fmt: skip
+        ident = f"{zlib.crc32(repr((rtype, stats, edges, group_by)).encode()):08x}"
         rel: dict[str, Linkage] = {
             f"{kind.related}s": [(kind.related, i) for i in dict.fromkeys(sorted(related))]
         }
-        return Outcome(data=Resource(kind.rtype, ident, {"results": results}, relationships=rel))
+        attributes: dict[str, Any] = {"results": results}
+        if series:
+            attributes["date_times"] = [
+                datetime.fromtimestamp(t, tz).isoformat() for t in edges[:-1]
+            ]
+        return Outcome(data=Resource(rtype, ident, attributes, relationships=rel))
 
     # -- counting ---------------------------------------------------------------------
 
@@ -274,8 +341,9 @@ class ReportingBackend(TagBackend):
         name = getattr(flows.get(flow_id), "name", None) if isinstance(flows, dict) else None
         return name if isinstance(name, str) else None
 
-    def _aggregate(self, kind: _Kind, conversion: int, start: float,
-                   end: float) -> list[_Tally]:  # fmt: skip
+    def _aggregate(self, kind: _Kind, conversion: int, start: float, end: float,
+                   edges: list[float]) -> list[tuple[int, _Tally]]:  # fmt: skip
+        """Tallies per (bucket, message): ``edges`` are the bucket boundaries."""
         store = self.store
         ev = store.events
         tallies: dict[Any, _Tally] = {}
@@ -287,8 +355,8 @@ class ReportingBackend(TagBackend):
                 labels_of[key] = self._labels(kind, props)
             return labels_of[key]
 
-        def tally(lab: dict[str, Any]) -> _Tally:
-            key = tuple(sorted(lab.items()))
+        def tally(lab: dict[str, Any], ts: float) -> _Tally:
+            key = (bisect_right(edges, ts) - 1, tuple(sorted(lab.items())))
             if key not in tallies:
                 tallies[key] = _Tally(lab)
             return tallies[key]
@@ -315,7 +383,7 @@ class ReportingBackend(TagBackend):
                 if touch:
                     touches[ev.profile[i]].append((ts, str(props["$message"])))
                 if ts >= start:
-                    tally(lab).count(stat, ev.profile[i])
+                    tally(lab, ts).count(stat, ev.profile[i])
         by_message = {lab[f"{kind.related}_message_id"]: lab for lab in labels_of.values() if lab}
         for seq in touches:
             touches[seq].sort()
@@ -331,8 +399,8 @@ class ReportingBackend(TagBackend):
             k = bisect_right(mine, (ts, "\uffff")) - 1
             if k < 0 or ts - mine[k][0] > ATTRIBUTION_WINDOW:
                 continue
-            tally(by_message[mine[k][1]]).convert(ev.profile[i], ev.value[i])
-        return list(tallies.values())
+            tally(by_message[mine[k][1]], ts).convert(ev.profile[i], ev.value[i])
+        return [(key[0], t) for key, t in tallies.items()]
 
 
 class _Tally:
@@ -404,6 +472,18 @@ def _statistics(value: Any) -> list[str]:
     if unknown:
         raise InvalidError(f"unknown statistic(s): {', '.join(unknown)}", pointer=ptr)
     return list(dict.fromkeys(value))
+
+
+def _interval(value: Any, start: float, end: float) -> str:
+    ptr = f"{_PTR}/interval"
+    if value not in INTERVALS:
+        raise InvalidError(f"interval is required, one of {', '.join(sorted(INTERVALS))}",
+                           pointer=ptr)  # fmt: skip
+    if end - start > INTERVALS[value]:
+        days = int(INTERVALS[value] // 86400)
+        raise InvalidError(f"a {value} series spans at most {days} days; shorten the "
+                           "timeframe or use a longer interval", pointer=ptr)  # fmt: skip
+    return str(value)
 
 
 def _group_by(value: Any, kind: _Kind) -> tuple[str, ...]:

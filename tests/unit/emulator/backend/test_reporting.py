@@ -10,7 +10,7 @@ import pytest
 
 from kbridge.emulator.backend import EmulatorBackend
 from kbridge.emulator.backend.errors import InvalidError
-from kbridge.emulator.backend.reporting import timeframe_bounds
+from kbridge.emulator.backend.reporting import series_edges, timeframe_bounds
 from tests.unit.emulator.backend.conftest import NOW, Caller, profile_body
 from tests.unit.emulator.backend.test_campaigns import campaign_body, create
 
@@ -221,3 +221,86 @@ def test_timeframes_follow_the_account_timezone() -> None:
                                                                  local(2026, 11, 4))  # fmt: skip
     custom = {"start": "2026-01-01T00:00:00+05:00", "end": "2026-02-01T00:00:00Z"}
     assert timeframe_bounds(custom, now, NY) == (local(2026, 1, 1), local(2026, 2, 1))
+
+
+def series(call: Caller, empty: EmulatorBackend, stats: list[str], interval: str,
+           **attrs: Any) -> dict[str, Any]:  # fmt: skip
+    attrs.setdefault("timeframe", {"key": "last_30_days"})
+    attrs.setdefault("conversion_metric_id", empty.store.metric_by_name["Placed Order"].id)
+    attrs = {"statistics": stats, "interval": interval, **attrs}
+    out = call("query_flow_series", body={"data": {"type": "flow-series-report",
+                                                   "attributes": attrs}})  # fmt: skip
+    assert out.data.type == "flow-series-report"
+    document: dict[str, Any] = out.data.attributes
+    return document
+
+
+def test_flow_series_buckets_agree_with_the_values_report(
+    empty: EmulatorBackend, ecall: Caller, setup: dict[str, Any]
+) -> None:
+    a, b, c = setup["seqs"]
+    flow = {"$message": "fm1", "$flow": "F1"}
+    day = datetime(2026, 10, 22, tzinfo=NY).timestamp()  # the account's timezone
+    put(empty, "Received Email", a, day + 3600, **flow)
+    put(empty, "Received Email", b, day + 7200, **flow)
+    put(empty, "Opened Email", a, day + 4000, **flow)
+    put(empty, "Opened Email", a, day + DAY + 10, **flow)  # the next day: a second open
+    put(empty, "Received Email", c, day + 3 * DAY, **flow)
+    put(empty, "Placed Order", a, day + DAY + 600, 40.0)  # 1 day after a's open: attributed
+    frame = {"start": "2026-10-22T00:00:00", "end": "2026-10-27T00:00:00"}
+    stats = ["delivered", "opens", "opens_unique", "open_rate", "conversion_value"]
+    got = series(ecall, empty, stats, "daily", timeframe=frame)
+    assert got["date_times"] == [f"2026-10-{d}T00:00:00-04:00" for d in range(22, 27)]
+    (row,) = got["results"]
+    assert row["groupings"] == {"flow_id": "F1", "flow_message_id": "fm1", "send_channel": "email"}
+    assert row["statistics"] == {
+        "delivered": [2, 0, 0, 1, 0],
+        "opens": [1, 1, 0, 0, 0],
+        "opens_unique": [1, 1, 0, 0, 0],
+        "open_rate": [0.5, 0.0, 0.0, 0.0, 0.0],
+        "conversion_value": [0.0, 40.0, 0.0, 0.0, 0.0],
+    }
+    (values,) = report(ecall, empty, ["delivered", "opens", "conversion_value"], kind="flow",
+                       timeframe=frame)  # fmt: skip
+    for name, total in values["statistics"].items():
+        assert sum(row["statistics"][name]) == total
+    weekly = series(ecall, empty, ["delivered"], "weekly", timeframe=frame)
+    assert sum(weekly["results"][0]["statistics"]["delivered"]) == 3
+    hourly = series(ecall, empty, ["delivered"], "hourly", timeframe=frame)
+    assert len(hourly["date_times"]) == 5 * 24
+    assert hourly["results"][0]["statistics"]["delivered"][1:3] == [1, 1]
+
+
+def test_series_edges_follow_calendar_boundaries_in_the_account_timezone() -> None:
+    def local(*args: int) -> float:
+        return datetime(*args, tzinfo=NY).timestamp()
+
+    # 2026-11-01 is 25 hours long in New York (daylight saving ends)
+    days = series_edges("daily", local(2026, 10, 31, 15), local(2026, 11, 2), NY)
+    assert days == [local(2026, 10, 31), local(2026, 11, 1), local(2026, 11, 2)]
+    assert days[2] - days[1] == 25 * 3600
+    weeks = series_edges("weekly", local(2026, 11, 4), local(2026, 11, 10), NY)
+    assert weeks == [local(2026, 11, 2), local(2026, 11, 9), local(2026, 11, 16)]
+    months = series_edges("monthly", local(2026, 11, 20), local(2027, 1, 2), NY)
+    assert months == [local(2026, 11, 1), local(2026, 12, 1), local(2027, 1, 1), local(2027, 2, 1)]
+    hours = series_edges("hourly", local(2026, 11, 4, 10, 30), local(2026, 11, 4, 12), NY)
+    assert hours == [local(2026, 11, 4, 10), local(2026, 11, 4, 11), local(2026, 11, 4, 12)]
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeframe", "words"),
+    [
+        (None, {"key": "last_7_days"}, "interval is required"),
+        ("yearly", {"key": "last_7_days"}, "interval is required"),
+        ("hourly", {"key": "last_30_days"}, "at most 7 days"),
+        ("daily", {"key": "last_90_days"}, "at most 60 days"),
+        ("monthly", {"key": "last_365_days"}, "at most 364 days"),
+    ],
+)
+def test_series_intervals_are_bounded(
+    empty: EmulatorBackend, ecall: Caller, interval: str | None, timeframe: Any, words: str
+) -> None:
+    with pytest.raises(InvalidError) as err:
+        series(ecall, empty, ["opens"], interval, timeframe=timeframe)  # type: ignore[arg-type]
+    assert err.value.pointer == "/data/attributes/interval"
+    assert words in err.value.detail
