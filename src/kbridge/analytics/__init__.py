@@ -6,6 +6,14 @@ reading the tables `kbridge sync` writes (docs/warehouse.md).
 
 from __future__ import annotations
 
+from kbridge.analytics.attribution import Windows, attribution
+from kbridge.analytics.campaigns import CampaignPerformance, campaign_performance
 from kbridge.analytics.frame import Frame
 
-__all__ = ["Frame"]
+__all__ = [
+    "CampaignPerformance",
+    "Frame",
+    "Windows",
+    "attribution",
+    "campaign_performance",
+]
