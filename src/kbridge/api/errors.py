@@ -239,7 +239,7 @@ class QuotaExhaustedError(RateLimitedError):
         super().__init__(details, retry_after=retry_after)
 
     def _extra(self) -> list[str]:
-        return [f"daily quota resets at {self.resets_at.isoformat()}"]
+        return [f"daily quota exhausted until {self.resets_at.isoformat(timespec='seconds')}"]
 
 
 class ServerError(ApiError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +22,11 @@ class EmulatorConfig:
     #: ``None`` = off; otherwise a factor applied to every published limit (1.0 = spec)
     rate_limit_factor: float | None = 1.0
     rate_limit_algorithm: RateLimitAlgorithm = "fixed-window"
+    #: daily caps by operation id, replacing the spec's (not scaled by the factor); ``None``
+    #: removes a cap. Klaviyo's real caps are partly unverified (image-upload: 100 or 500?)
+    daily_caps: Mapping[str, int | None] = field(default_factory=dict)
+    #: the timezone whose midnight starts a new quota day (unverified: UTC is assumed)
+    daily_cap_timezone: str = "UTC"
     #: the full-access private key; generated from the seed when ``None``
     api_key: str | None = None
     #: answer a missing ``revision`` header with 400 (Klaviyo's behaviour is unverified)

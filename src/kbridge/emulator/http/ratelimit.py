@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal
@@ -118,7 +118,9 @@ class RateLimiter:
     limits so clients can read them). ``group_by="tier"`` makes operations
     of the same tier share windows instead of each having their own.
     ``seconds_to_next_day`` gives the exact wait on a daily refusal (until
-    simulated midnight); without it a full day is reported.
+    simulated midnight); without it a full day is reported. ``daily_caps``
+    replaces the catalogue's daily cap of the operations it names (unscaled;
+    ``None`` removes the cap).
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class RateLimiter:
         group_by: Literal["operation", "tier"] = "operation",
         seconds_to_next_day: Callable[[], float] | None = None,
         header_format: Literal["plain", "windows"] = "plain",
+        daily_caps: Mapping[str, int | None] | None = None,
     ) -> None:
         if factor is not None and not (factor > 0 and math.isfinite(factor)):
             raise ValueError(f"rate-limit factor must be a positive number or None, got {factor}")
@@ -145,6 +148,10 @@ class RateLimiter:
         self._by_tier = group_by == "tier"
         self._seconds_to_next_day = seconds_to_next_day
         self._windows_header = header_format == "windows"
+        self._daily_caps = dict(daily_caps or {})
+        bad = [k for k, v in self._daily_caps.items() if v is not None and v < 1]
+        if bad:
+            raise ValueError(f"daily caps must be at least 1 (or None for no cap): {bad}")
         self._lock = threading.Lock()
         self._slots: dict[tuple[str, ...], _Slot] = {}
         self._scaled: dict[RateLimit, RateLimit] = {}
@@ -159,8 +166,11 @@ class RateLimiter:
             self._slots.clear()
 
     def limits_for(self, operation: Operation) -> RateLimit:
-        """The operation's own limits as enforced (scaled by the factor)."""
-        return self._scale(operation.rate_limit)
+        """The operation's own limits as enforced (scaled by the factor, daily caps overridden)."""
+        limit = self._scale(operation.rate_limit)
+        if operation.operation_id in self._daily_caps:
+            limit = RateLimit(limit.burst, limit.steady, self._daily_caps[operation.operation_id])
+        return limit
 
     def check(
         self,
@@ -174,7 +184,7 @@ class RateLimiter:
             return self._unlimited(operation, now_ns)
         group = operation.rate_limit.tier if self._by_tier else operation.operation_id
         keys: list[tuple[tuple[str, ...], RateLimit]] = [
-            ((bucket, group), self._scale(operation.rate_limit))
+            ((bucket, group), self.limits_for(operation))
         ]
         if operation.alt_limits and query:
             for alt in operation.alt_limits:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from kbridge.emulator.backend.call import Backend
 from kbridge.emulator.config import EmulatorConfig
@@ -18,19 +19,22 @@ __all__ = ["EmulatorState", "new_rate_limiter"]
 
 
 def new_rate_limiter(config: EmulatorConfig, clock: SimClock) -> RateLimiter:
-    """Windows pace real requests (monotonic clock); daily caps roll over on simulated days."""
+    """Windows pace real requests (monotonic clock); daily caps roll over on simulated days
+    (midnight in ``config.daily_cap_timezone``)."""
+    tz = ZoneInfo(config.daily_cap_timezone)
 
     def seconds_to_next_day() -> float:
-        now = clock.now()
-        midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+        now = clock.now().astimezone(tz)
+        midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=tz)
         return (midnight - now).total_seconds()
 
     return RateLimiter(
         factor=config.rate_limit_factor,
         algorithm=config.rate_limit_algorithm,
         monotonic=clock.monotonic,
-        day_of=lambda: clock.now().date(),
+        day_of=lambda: clock.now().astimezone(tz).date(),
         seconds_to_next_day=seconds_to_next_day,
+        daily_caps=config.daily_caps,
     )
 
 

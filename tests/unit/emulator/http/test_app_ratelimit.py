@@ -109,3 +109,29 @@ async def test_an_exhausted_daily_cap_says_so_and_waits_for_simulated_midnight()
     assert int(second.headers["retry-after"]) == 12 * 3600 - 61
     assert f"Expected available in {second.headers['retry-after']} seconds." in error["detail"]
     assert third.status_code == 201
+
+
+async def test_daily_caps_are_configurable_per_operation_and_by_quota_timezone() -> None:
+    # the spec gives POST /api/lists 150/day; 2 here, unscaled by the factor, with days that
+    # start at midnight in Tokyo (START is 12:00 UTC = 21:00 in Tokyo: 3 h to the next day)
+    app, _, clock, base = make_app(rate_limit_factor=100.0, daily_caps={"create_list": 2},
+                                   daily_cap_timezone="Asia/Tokyo")  # fmt: skip
+    body = {"data": {"type": "list", "attributes": {"name": "Capped"}}}
+    async with client_for(app) as c:
+        allowed = [(await c.post("/api/lists", json=body)).status_code for _ in range(2)]
+        refused = await c.post("/api/lists", json=body)
+        clock.advance(3 * 3600.0)
+        base.advance(1.0)
+        again = await c.post("/api/lists", json=body)
+    assert allowed == [201, 201]
+    assert_error(refused, 429, "throttled")
+    assert int(refused.headers["retry-after"]) == 3 * 3600
+    assert again.status_code == 201
+    # factor 0.01 leaves 1/s, 1/min and 1/day; without the daily cap a minute apart is enough
+    uncapped, _, _, base = make_app(rate_limit_factor=0.01, daily_caps={"create_list": None})
+    async with client_for(uncapped) as c:
+        statuses = []
+        for _ in range(3):
+            statuses.append((await c.post("/api/lists", json=body)).status_code)
+            base.advance(61.0)
+    assert statuses == [201, 201, 201]
