@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install kbridge with its dev extras
 
 # The PostgreSQL tests start a throwaway server on loopback from Debian's
-# postgresql package; install it when it is missing (root, as on CI).
-system-deps: ## install Debian's postgresql server binaries if missing
+# postgresql package, and the report tests open the HTML report in Debian's
+# headless chromium; install them when missing (root, as on CI).
+system-deps: ## install Debian's postgresql server binaries and chromium if missing
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then \
 	  true; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -29,6 +30,15 @@ system-deps: ## install Debian's postgresql server binaries if missing
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	else \
 	  echo "PostgreSQL server binaries (initdb) are missing: install Debian's postgresql package" >&2; exit 1; \
+	fi
+	@if command -v chromium >/dev/null 2>&1; then \
+	  true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the report's browser tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "chromium is missing: install Debian's chromium package" >&2; exit 1; \
 	fi
 
 lint: $(STAMP) ## ruff lint + format check

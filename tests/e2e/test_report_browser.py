@@ -1,0 +1,65 @@
+"""The HTML report in a real headless Chromium: it renders, charts are there, no console errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from kbridge.report import build_report, write_report
+from kbridge.testing.chromium import png_size, render
+from kbridge.warehouse import open_warehouse
+from tests.unit.analytics.campaign_shop import build
+
+pytestmark = pytest.mark.e2e
+
+GENERATED = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def test_the_report_renders_with_charts_and_no_console_errors(tmp_path: Path) -> None:
+    wh = open_warehouse(f"duckdb:///{tmp_path / 'shop.duckdb'}")
+    try:
+        build("A").write(wh)
+        html = build_report(wh, "A", generated_at=GENERATED)
+    finally:
+        wh.close()
+    report = write_report(tmp_path / "report.html", html)
+    shot = tmp_path / "report.png"
+    page = render(report.as_uri(), screenshot=shot)
+    assert page.console == ()
+    dom = page.dom
+    assert "Campaign performance" in dom
+    assert "Which messages drove orders" in dom
+    assert dom.count("<svg") >= 3  # revenue, click rate, attribution
+    assert "<rect" in dom
+    assert "Spring sale" in dom
+    assert "Not available" not in dom
+    assert "Checked against Klaviyo" in dom
+    assert png_size(shot) == (1280, 2400)
+    blank = tmp_path / "blank.png"
+    (tmp_path / "blank.html").write_text("<!DOCTYPE html><title>blank</title>")
+    render((tmp_path / "blank.html").as_uri(), screenshot=blank)
+    # a page of charts and tables compresses far worse than an empty one
+    assert shot.stat().st_size > 5 * blank.stat().st_size
+
+
+def test_an_empty_warehouse_renders_not_available_sections(tmp_path: Path) -> None:
+    wh = open_warehouse(f"duckdb:///{tmp_path / 'empty.duckdb'}")
+    try:
+        html = build_report(wh, "A", generated_at=GENERATED)
+    finally:
+        wh.close()
+    report = write_report(tmp_path / "empty.html", html)
+    page = render(report.as_uri())
+    assert page.console == ()
+    assert page.dom.count("Not available.") == 2
+    assert "<svg" not in page.dom
+
+
+def test_console_errors_are_reported(tmp_path: Path) -> None:
+    """The check above can fail: a page that logs an error is caught."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><title>x</title><script>console.error('boom')</script>")
+    page = render(bad.as_uri())
+    assert any("boom" in line for line in page.console)
