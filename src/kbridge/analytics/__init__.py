@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from kbridge.analytics.attribution import Windows, attribution
 from kbridge.analytics.campaigns import CampaignPerformance, campaign_performance
+from kbridge.analytics.errors import AnalyticsError
 from kbridge.analytics.frame import Frame
+from kbridge.analytics.lifecycle import STAGES, Lifecycle, LifecycleRules, lifecycle
 
 __all__ = [
+    "STAGES",
+    "AnalyticsError",
     "CampaignPerformance",
     "Frame",
+    "Lifecycle",
+    "LifecycleRules",
     "Windows",
     "attribution",
     "campaign_performance",
+    "lifecycle",
 ]

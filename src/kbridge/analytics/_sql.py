@@ -1,21 +1,43 @@
 """SQL shared by the analyses: the few pieces where DuckDB and PostgreSQL differ.
 
-Analyses write portable SQL (``?`` placeholders work in both dialects) and
-ask here for what differs: reading a JSON key as text (DuckDB reads a key
-starting with ``$`` as a JSONPath, so keys are always quoted inside a path
-there), and whether a table exists yet (a warehouse synced with
-``--streams`` has only some).
+Analyses write portable SQL (``?`` placeholders work in both dialects;
+``CAST(? AS TIMESTAMPTZ)``, ``EXTRACT(EPOCH FROM …)``, ``date_trunc`` and
+window functions too) and ask here for what differs: reading a JSON key as
+text (DuckDB reads a key starting with ``$`` as a JSONPath, so keys are
+always quoted inside a path there), and whether a table exists yet (a
+warehouse synced with ``--streams`` has only some). Timestamps cross into
+Python as epoch seconds (floats): DuckDB would need ``pytz`` to hand back
+``TIMESTAMPTZ`` values.
 """
+
+# Identifiers and JSON paths in SQL text are kbridge's own constants; values are bound.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
+from kbridge.analytics.errors import AnalyticsError
+from kbridge.core.clock import utc
 from kbridge.warehouse import Warehouse
 
-__all__ = ["json_text", "seconds", "table_exists"]
+__all__ = [
+    "DAY",
+    "accounts",
+    "epoch",
+    "from_epoch",
+    "in_list",
+    "iso",
+    "json_text",
+    "month_starts",
+    "resolve_as_of",
+    "seconds",
+    "table_exists",
+]
 
+DAY = 86400.0
 _KEY = re.compile(r"^[A-Za-z0-9_$ ]+$")
 
 
@@ -47,3 +69,64 @@ def seconds(when: datetime | None) -> float | None:
     if when.tzinfo is None:
         raise ValueError("analysis times must be timezone-aware (UTC)")
     return when.timestamp()
+
+
+def epoch(expr: str) -> str:
+    """Seconds since 1970 of a timestamp expression, as a double in both dialects."""
+    return f"CAST(EXTRACT(EPOCH FROM {expr}) AS DOUBLE PRECISION)"
+
+
+def in_list(values: Sequence[str]) -> str:
+    """``(?, ?, …)`` for ``IN`` with one placeholder per value."""
+    if not values:
+        raise ValueError("an IN list needs at least one value")
+    return "(" + ", ".join("?" for _ in values) + ")"
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as an RFC 3339 string (what ``CAST(? AS TIMESTAMPTZ)`` binds)."""
+    return from_epoch(ts).isoformat()
+
+
+def from_epoch(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def accounts(warehouse: Warehouse) -> list[str]:
+    """Accounts that have synced profiles, sorted."""
+    rows = warehouse.query("SELECT DISTINCT account_id FROM profiles ORDER BY account_id")
+    return [str(r[0]) for r in rows]
+
+
+def resolve_as_of(warehouse: Warehouse, account_id: str, as_of: datetime | None) -> float:
+    """The analysis date in epoch seconds: ``as_of``, or the account's latest event
+    (else its latest profile change) — the warehouse's own "now", so an analysis of
+    an old snapshot is reproducible and no wall clock is read."""
+    if as_of is not None:
+        return utc(as_of).timestamp()
+    row = warehouse.query(
+        f"SELECT (SELECT MAX({epoch('datetime')}) FROM events WHERE account_id = ?),"
+        f" (SELECT MAX({epoch('COALESCE(updated, created)')}) FROM profiles"
+        " WHERE account_id = ?)",
+        [account_id, account_id],
+    )[0]
+    latest = row[0] if row[0] is not None else row[1]
+    if latest is None:
+        raise AnalyticsError(
+            f"no profiles or events for account {account_id!r} in the warehouse: "
+            "run `kbridge sync` first (or pick the account with --account)"
+        )
+    # one second past the latest record, so "before as_of" includes it
+    return float(latest) + 1.0
+
+
+def month_starts(as_of: float, months: int) -> list[float]:
+    """The first instants of the ``months`` calendar months up to and including
+    ``as_of``'s month, oldest first (UTC)."""
+    d = from_epoch(as_of)
+    y, m = d.year, d.month
+    out = []
+    for _ in range(months):
+        out.append(datetime(y, m, 1, tzinfo=UTC).timestamp())
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+    return out[::-1]

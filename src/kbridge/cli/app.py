@@ -8,6 +8,7 @@ import typer
 
 from kbridge import __version__
 from kbridge.cli import actions as actions_cmd
+from kbridge.cli import analytics as analytics_cmd
 from kbridge.cli import catalog as catalog_cmd
 from kbridge.cli import connections as connections_cmd
 from kbridge.cli import demo as demo_cmd
@@ -35,6 +36,7 @@ app.command("scopes")(connections_cmd.scopes)
 actions_cmd.register(app)
 app.command("raw")(raw_cmd.raw)
 app.command("sync")(sync_cmd.sync)
+app.add_typer(analytics_cmd.app, name="analytics")
 
 
 @app.command()

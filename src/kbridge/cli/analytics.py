@@ -1,0 +1,164 @@
+"""``kbridge analytics …``: analyses of the synced warehouse, as tables or JSON.
+
+Every subcommand takes the same options (``--from``, ``--account``,
+``--as-of``, ``--output``) through :data:`FromOption` and friends and runs
+inside :func:`analysis_source`, which opens the warehouse, picks the account
+and turns foreseeable problems into one line. A new analysis is one more
+function registered on :data:`app`::
+
+    @app.command("campaigns")
+    def campaigns_cmd(source: FromOption = DEFAULT_SOURCE, account: AccountOption = None,
+                      as_of: AsOfOption = None, output: OutputOption = None) -> None:
+        with analysis_source(source, account) as (warehouse, account_id):
+            show([my_analysis(warehouse, account_id, as_of=parse_as_of(as_of))], output)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kbridge.analytics import Frame, lifecycle
+from kbridge.analytics._sql import accounts
+from kbridge.cli.output import fail, resolve_format
+from kbridge.core import KbridgeError, dumps
+from kbridge.warehouse import Warehouse, open_warehouse
+
+__all__ = [
+    "DEFAULT_SOURCE",
+    "AccountOption",
+    "AsOfOption",
+    "FromOption",
+    "OutputOption",
+    "analysis_source",
+    "app",
+    "parse_as_of",
+    "show",
+]
+
+DEFAULT_SOURCE = "duckdb:///./kbridge.duckdb"
+
+app = typer.Typer(
+    help="Analyses of the synced warehouse (run `kbridge sync` first): lifecycle stages, "
+    "churn risk, consent, RFM segments.",
+    no_args_is_help=True,
+)
+
+FromOption = Annotated[
+    str,
+    typer.Option("--from", help="warehouse: duckdb:///path.duckdb or postgresql://user@host/db"),
+]
+AccountOption = Annotated[
+    str | None,
+    typer.Option("--account", help="Klaviyo account id (default: the warehouse's only account)"),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="analyse as of this ISO date-time (default: just after the latest event)"
+    ),
+]
+OutputOption = Annotated[
+    str | None, typer.Option("--output", "-o", help="table or json (default: table on a terminal)")
+]
+
+
+def parse_as_of(text: str | None) -> datetime | None:
+    """``--as-of`` as an aware datetime (a date alone means midnight UTC)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--as-of: {text!r} is not an ISO date-time like 2026-06-01T00:00:00Z")
+    if value.tzinfo is None:
+        if len(text) > 10:
+            fail("--as-of: give a timezone, e.g. 2026-06-01T00:00:00Z")
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _open(source: str) -> Warehouse:
+    if not source.startswith(("postgresql://", "postgres://")):
+        path = source.removeprefix("duckdb://")
+        path = path[1:] if path.startswith("/") and path[1:2] in (".", ":") else path
+        if path != ":memory:" and not Path(path).exists():
+            fail(f"no warehouse at {path}: run `kbridge sync --to {source}` first")
+    return open_warehouse(source)
+
+
+@contextmanager
+def analysis_source(source: str, account: str | None) -> Iterator[tuple[Warehouse, str]]:
+    """The warehouse at ``source`` and the account to analyse; errors become one line."""
+    try:
+        warehouse = _open(source)
+    except KbridgeError as exc:
+        fail(str(exc))
+    try:
+        if account is None:
+            found = accounts(warehouse)
+            if not found:
+                fail(f"no synced profiles in {source}: run `kbridge sync` first")
+            if len(found) > 1:
+                fail(f"the warehouse holds several accounts; choose one with --account: "
+                     f"{', '.join(found)}")  # fmt: skip
+            account = found[0]
+        yield warehouse, account
+    except KbridgeError as exc:
+        fail(str(exc))
+    finally:
+        warehouse.close()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def show(
+    frames: Sequence[Frame], output: str | None, *, summary: Mapping[str, Any] | None = None
+) -> None:
+    """Print ``frames`` as tables (with ``summary`` lines first) or as one JSON document."""
+    fmt = resolve_format(output)
+    if fmt != "table":
+        doc = {"summary": dict(summary or {}), "tables": [f.to_dict() for f in frames]}
+        typer.echo(dumps(doc).decode())
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    for key, value in (summary or {}).items():
+        console.print(f"{key}: {_cell(value)}", markup=False)
+    for frame in frames:
+        table = Table(*frame.columns, title=frame.title or None)
+        for row in frame.rows:
+            table.add_row(*(_cell(v) for v in row))
+        console.print(table)
+
+
+@app.command("lifecycle")
+def lifecycle_cmd(
+    source: FromOption = DEFAULT_SOURCE,
+    account: AccountOption = None,
+    as_of: AsOfOption = None,
+    months: Annotated[int, typer.Option(min=1, max=60, help="months of stage flows")] = 6,
+    output: OutputOption = None,
+) -> None:
+    """Profiles per lifecycle stage (new … churned) and how they moved month over month."""
+    with analysis_source(source, account) as (warehouse, account_id):
+        result = lifecycle(warehouse, account_id, as_of=parse_as_of(as_of), months=months)
+    show(
+        [result.stages, result.monthly, result.flows],
+        output,
+        summary={"account": account_id, "as_of": result.as_of.isoformat()},
+    )
