@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -88,7 +89,11 @@ def serve_command(
         typer.Option(help="full-access private key (default: derived from the seed)"),
     ] = None,
     data_file: Annotated[
-        Path | None, typer.Option(help="load the account from this JSON file (not yet supported)")
+        Path | None,
+        typer.Option(
+            help="load the account from this JSON file (written by `kbridge emulator generate`) "
+            "instead of generating it"
+        ),
     ] = None,
     faults: Annotated[
         str | None,
@@ -131,12 +136,11 @@ def serve_command(
     if api_key is not None and not _PRIVATE_KEY.match(api_key):
         fail("--api-key must look like a Klaviyo private key: 'pk_' followed by letters/digits")
     if data_file is not None:
-        # EmulatorConfig.data_file exists, but the backend cannot load a file
-        # yet; refusing beats serving a generated account the user did not ask for.
-        fail("--data-file is not supported yet: the emulator can only generate its account")
+        if not data_file.is_file():
+            fail(f"--data-file: no such file {str(data_file)!r}")
+        config = replace(config, data_file=str(data_file))
 
-    from dataclasses import replace
-
+    from kbridge.emulator.datagen import DatasetFileError
     from kbridge.emulator.http.app import create_app
 
     try:
@@ -146,7 +150,11 @@ def serve_command(
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     base_url = f"http://{shown}:{bound}"
-    app_ = create_app(replace(config, public_base_url=base_url))
+    try:
+        app_ = create_app(replace(config, public_base_url=base_url))
+    except DatasetFileError as exc:
+        sock.close()
+        fail(f"--data-file: {exc}")
     state = app_.state.emulator
     if truth_out is not None:
         truth_out.write_bytes(dumps(state.backend.truth(), indent=True))
@@ -154,3 +162,33 @@ def serve_command(
     typer.echo(f"private key (full access): {state.api_key}")
     typer.echo("press Ctrl-C to stop", err=True)
     serve(config, host, bound, sock=sock, app=app_)
+
+
+@app.command("generate")
+def generate_cmd(
+    out: Annotated[Path, typer.Argument(help="the JSON file to write (replaced)")],
+    seed: Annotated[str, typer.Option(help="seed of the synthetic account")] = "42",
+    profiles: Annotated[str, typer.Option(help="number of synthetic profiles")] = "1000",
+    events: Annotated[str, typer.Option(help="number of synthetic events")] = "10000",
+) -> None:
+    """Write a synthetic account to a file that `serve --data-file` loads.
+
+    The account is generated as of now; a file keeps it fixed across days and
+    machines (a generated one moves with the clock), and can be edited by hand.
+    """
+    from kbridge.core.clock import SystemClock
+    from kbridge.emulator.datagen import dump, generate
+
+    dataset = generate(
+        _int("--seed", seed, minimum=0),
+        _int("--profiles", profiles, minimum=0),
+        _int("--events", events, minimum=0),
+        SystemClock().now(),
+    )
+    try:
+        dump(dataset, out)
+    except OSError as exc:
+        fail(f"cannot write {str(out)!r}: {exc.strerror}")
+    typer.echo(
+        f"wrote {len(dataset.profiles):,} profiles and {len(dataset.events.ts):,} events to {out}"
+    )
