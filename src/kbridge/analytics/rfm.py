@@ -126,18 +126,21 @@ class RFM:
     def segment_names(self) -> list[str]:
         return [str(s) for s in self.segments.column("segment")]
 
-    def members(self, segment: str) -> list[str]:
-        """Profile ids in ``segment`` (matched ignoring case, spaces, ``-`` and ``_``)."""
-        wanted = _slug(segment)
+    def segment_name(self, text: str) -> str:
+        """The segment ``text`` names, matched ignoring case, spaces, ``-``, ``_`` and ``'``."""
         names = {_slug(n): n for n in self.segment_names()}
-        if wanted not in names:
+        try:
+            return names[_slug(text)]
+        except KeyError:
             raise AnalyticsError(
-                f"no RFM segment {segment!r}; segments: {', '.join(self.segment_names())}"
-            )
-        name = names[wanted]
-        return [
-            str(r[0]) for r in self.profiles.rows if r[_PROFILE_COLUMNS.index("segment")] == name
-        ]
+                f"no RFM segment {text!r}; segments: {', '.join(self.segment_names())}"
+            ) from None
+
+    def members(self, segment: str) -> list[str]:
+        """Profile ids in ``segment`` (named as :meth:`segment_name` accepts), by id."""
+        name = self.segment_name(segment)
+        at = _PROFILE_COLUMNS.index("segment")
+        return [str(r[0]) for r in self.profiles.rows if r[at] == name]
 
     def to_dict(self) -> dict[str, object]:
         return {
