@@ -170,17 +170,19 @@ def quintile_scores(values: Sequence[float], *, higher_is_better: bool = True) -
 def _customers(
     warehouse: Warehouse, account_id: str, t: float, metric: str
 ) -> list[tuple[str, str | None, float, int, float]]:
-    """(id, email, last order epoch, orders, value) per customer, by id."""
+    """(id, email, last order epoch, orders, value) per customer, by id (the email when the
+    profile was synced too: events alone are enough)."""
     props = "e.event_properties"
     rows = warehouse.query(
         f"""
-SELECT p.id, p.email, {epoch("e.datetime")},
+SELECT e.profile_id, p.email, {epoch("e.datetime")},
        {json_text(warehouse, props, "$value")}, {json_text(warehouse, props, "value")}
 FROM events e
 JOIN metrics m ON m.account_id = e.account_id AND m.id = e.metric_id
-JOIN profiles p ON p.account_id = e.account_id AND p.id = e.profile_id
+LEFT JOIN profiles p ON p.account_id = e.account_id AND p.id = e.profile_id
 WHERE e.account_id = ? AND m.name = ? AND e.datetime < CAST(? AS TIMESTAMPTZ)
-ORDER BY p.id
+  AND e.profile_id IS NOT NULL
+ORDER BY e.profile_id
 """,
         [account_id, metric, iso(t)],
     )
