@@ -7,6 +7,7 @@ import pytest
 from kbridge.analytics import AnalyticsError, SegmentRule, rfm
 from kbridge.analytics.rfm import quintile_scores
 from kbridge.warehouse import Warehouse, open_warehouse
+from tests.unit.analytics.campaign_shop import build
 from tests.unit.analytics.seed import ACCOUNT, AS_OF, Seed, ago
 
 pytestmark = pytest.mark.unit
@@ -131,3 +132,15 @@ def test_an_earlier_as_of_forgets_later_orders(warehouse: Warehouse) -> None:
     assert got["A"]["recency_days"] == 10.0
     assert got["A"]["monetary"] == 50.0
     assert "B" not in got  # its only order came later
+
+
+def test_value_falls_back_to_value_and_profiles_are_optional(warehouse: Warehouse) -> None:
+    """The campaign shop has orders but no synced profiles; p2's first order carries only
+    ``value``."""
+    build("S").write(warehouse)
+    result = rfm(warehouse, "S")
+    got = {
+        r["profile_id"]: (r["frequency"], r["monetary"], r["email"])
+        for r in result.profiles.records()
+    }
+    assert got == {"p1": (2, 120.0, None), "p2": (2, 80.0, None), "p3": (1, 40.0, None)}
