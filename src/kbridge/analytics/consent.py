@@ -119,6 +119,8 @@ class _Channel:
 
     current: str
     method: str | None
+    #: when the current state began (None for never subscribed)
+    since: float | None = None
     changes: list[tuple[float, str]] = field(default_factory=list)
     #: (reason, since)
     suppressions: list[tuple[str, float]] = field(default_factory=list)
@@ -181,7 +183,8 @@ def _load(warehouse: Warehouse, account_id: str) -> dict[str, _Profile]:
             c = _Channel(state, None if method is None else str(method))
             if state != _NEVER:
                 at = _ts(ts)
-                c.changes.append((at if at is not None else created, state))
+                c.since = at if at is not None else created
+                c.changes.append((c.since, state))
             for entry in loads(supp) if supp else []:
                 since = _ts(entry.get("timestamp"))
                 c.suppressions.append(
@@ -209,10 +212,9 @@ def _add_events(
             continue
         channel, state = change[str(name)]
         c = p.channels[channel]
-        final = c.changes[-1][0] if c.changes else None
         # The profile's own state is the last word: a never-subscribed profile stays so, and
         # events from its latest change on are already summed up by it.
-        if final is None or float(at) >= final:
+        if c.since is None or float(at) >= c.since:
             continue
         c.changes.append((float(at), state))
     for p in profiles.values():

@@ -69,10 +69,11 @@ def seed_consent(seed: Seed) -> Warehouse:
         d(5, 20),
         subscriptions=subscriptions("SUBSCRIBED", email_ts=d(5, 20, 12), method="API"),
     )
-    # unsubscribed Mar 10 (an event), subscribed again May 5 (no method recorded)
+    # subscribed Dec 1 and unsubscribed Mar 10 (events), subscribed again May 5 (no method)
     seed.profile(
         "C_RESUB", d(10, 1, year=2025), subscriptions=subscriptions("SUBSCRIBED", email_ts=d(5, 5))
     )
+    seed.event("C_RESUB", "Subscribed to List", d(12, 1, year=2025))
     seed.event("C_RESUB", "Unsubscribed", d(3, 10))
     # created after AS_OF: not counted
     seed.profile("C_FUTURE", d(6, 10), subscriptions=subscriptions("SUBSCRIBED", email_ts=d(6, 10)))
@@ -142,6 +143,10 @@ def test_month_ends_rebuild_the_history_from_events_and_timestamps(warehouse: Wa
 
 def test_a_past_as_of_sees_the_state_then(warehouse: Warehouse) -> None:
     seed_consent(Seed(warehouse))
+    march = consent(warehouse, ACCOUNT, as_of=d(3, 1), months=1)
+    email = {r["state"]: r["profiles"] for r in by_channel(march.current.records(), "email")}
+    # C_RESUB's two events before its own change both count: subscribed on Dec 1
+    assert email == {"SUBSCRIBED": 4, "UNSUBSCRIBED": 0, "NEVER_SUBSCRIBED": 1}
     result = consent(warehouse, ACCOUNT, as_of=d(4, 1), months=1)
     email = {r["state"]: r["profiles"] for r in by_channel(result.current.records(), "email")}
     assert email == {"SUBSCRIBED": 3, "UNSUBSCRIBED": 1, "NEVER_SUBSCRIBED": 1}
