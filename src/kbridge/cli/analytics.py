@@ -127,6 +127,8 @@ def analysis_source(source: str, account: str | None) -> Iterator[tuple[Warehous
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):  # before int: a bool is one
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:,.2f}"
     if isinstance(value, int):

@@ -149,6 +149,10 @@ def test_pushing_a_segment_fills_a_list_with_exactly_its_profiles(
     assert (summary["list_id"], summary["list_created"]) == (list_id, False)
     assert len(api_all(http, "/api/lists", {"filter": "any(name,['Test push'])"})) == 1
     assert {p["id"] for p in api_all(http, f"/api/lists/{list_id}/profiles")} == expected
+    as_table = run(*args[:-1], "table")
+    assert as_table.returncode == 0, as_table.stderr
+    assert "list_created: no" in as_table.stdout
+    assert f"pushed_profiles: {len(expected)}" in as_table.stdout
 
 
 def test_push_problems_are_one_line(warehouse_url: str, server: EmulatorServer) -> None:
