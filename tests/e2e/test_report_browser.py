@@ -7,20 +7,31 @@ from pathlib import Path
 
 import pytest
 
-from kbridge.report import build_report, write_report
+from kbridge.report import SECTIONS, build_report, write_report
 from kbridge.testing.chromium import png_size, render
-from kbridge.warehouse import open_warehouse
+from kbridge.warehouse import Warehouse, open_warehouse
 from tests.unit.analytics.campaign_shop import build
+from tests.unit.analytics.seed import Seed, subscriptions
 
 pytestmark = pytest.mark.e2e
 
 GENERATED = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 
 
+def add_profiles(wh: Warehouse, account: str) -> None:
+    """The shop's three customers as profiles with consent, for the consent section."""
+    seed = Seed(wh, account)
+    for pid, state in (("p1", "SUBSCRIBED"), ("p2", "UNSUBSCRIBED"), ("p3", "NEVER_SUBSCRIBED")):
+        at = datetime(2024, 2, 1, tzinfo=UTC)
+        seed.profile(pid, at, subscriptions=subscriptions(state, email_ts=at))
+    seed.commit()
+
+
 def test_the_report_renders_with_charts_and_no_console_errors(tmp_path: Path) -> None:
     wh = open_warehouse(f"duckdb:///{tmp_path / 'shop.duckdb'}")
     try:
         build("A").write(wh)
+        add_profiles(wh, "A")
         html = build_report(wh, "A", generated_at=GENERATED)
     finally:
         wh.close()
@@ -36,6 +47,8 @@ def test_the_report_renders_with_charts_and_no_console_errors(tmp_path: Path) ->
     assert "Spring sale" in dom
     assert "Not available" not in dom
     assert "Checked against Klaviyo" in dom
+    assert "Who may be emailed and texted" in dom
+    assert "Customer segments (RFM)" in dom
     assert png_size(shot) == (1280, 2400)
     blank = tmp_path / "blank.png"
     (tmp_path / "blank.html").write_text("<!DOCTYPE html><title>blank</title>")
@@ -53,7 +66,7 @@ def test_an_empty_warehouse_renders_not_available_sections(tmp_path: Path) -> No
     report = write_report(tmp_path / "empty.html", html)
     page = render(report.as_uri())
     assert page.console == ()
-    assert page.dom.count("Not available.") == 2
+    assert page.dom.count("Not available.") == len(SECTIONS)
     assert "<svg" not in page.dom
 
 

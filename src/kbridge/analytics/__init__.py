@@ -8,19 +8,28 @@ from __future__ import annotations
 
 from kbridge.analytics.attribution import Windows, attribution
 from kbridge.analytics.campaigns import CampaignPerformance, campaign_performance
+from kbridge.analytics.consent import Consent, ConsentMetrics, consent
 from kbridge.analytics.errors import AnalyticsError
 from kbridge.analytics.frame import Frame
 from kbridge.analytics.lifecycle import STAGES, Lifecycle, LifecycleRules, lifecycle
+from kbridge.analytics.rfm import DEFAULT_SEGMENTS, RFM, SegmentRule, rfm
 
 __all__ = [
+    "DEFAULT_SEGMENTS",
+    "RFM",
     "STAGES",
     "AnalyticsError",
     "CampaignPerformance",
+    "Consent",
+    "ConsentMetrics",
     "Frame",
     "Lifecycle",
     "LifecycleRules",
+    "SegmentRule",
     "Windows",
     "attribution",
     "campaign_performance",
+    "consent",
     "lifecycle",
+    "rfm",
 ]

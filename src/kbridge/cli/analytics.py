@@ -15,19 +15,26 @@ function registered on :data:`app`::
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from kbridge.analytics import Frame, lifecycle
+from kbridge.analytics import Frame, consent, lifecycle, rfm
 from kbridge.analytics._sql import accounts
-from kbridge.cli.output import fail, resolve_format
+from kbridge.api import AsyncClient
+from kbridge.api.filter_builder import F
+from kbridge.cli.actions import common_options
+from kbridge.cli.credentials import Credentials, resolve_credentials
+from kbridge.cli.output import describe_error, fail, resolve_format
 from kbridge.core import KbridgeError, dumps
 from kbridge.warehouse import Warehouse, open_warehouse
 
@@ -120,6 +127,8 @@ def analysis_source(source: str, account: str | None) -> Iterator[tuple[Warehous
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):  # before int: a bool is one
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:,.2f}"
     if isinstance(value, int):
@@ -162,3 +171,124 @@ def lifecycle_cmd(
         output,
         summary={"account": account_id, "as_of": result.as_of.isoformat()},
     )
+
+
+@app.command("consent")
+def consent_cmd(
+    source: FromOption = DEFAULT_SOURCE,
+    account: AccountOption = None,
+    as_of: AsOfOption = None,
+    months: Annotated[int, typer.Option(min=1, max=60, help="months of history")] = 12,
+    output: OutputOption = None,
+) -> None:
+    """Email and SMS consent: states now, suppression reasons, methods, and each month end."""
+    with analysis_source(source, account) as (warehouse, account_id):
+        result = consent(warehouse, account_id, as_of=parse_as_of(as_of), months=months)
+    show(
+        [result.current, result.suppressions, result.methods, result.monthly],
+        output,
+        summary={
+            "account": account_id,
+            "as_of": result.as_of.isoformat(),
+            **{k: v for k, v in result.current.notes.items() if k != "as_of"},
+        },
+    )
+
+
+# The credentials options of every API command (``kbridge lists …``), the very same objects.
+_CREDENTIALS = {p.name: get_args(p.annotation)[1] for p in common_options(listing=False)}
+ApiKeyOption = Annotated[str | None, _CREDENTIALS["api_key"]]
+BaseUrlOption = Annotated[str | None, _CREDENTIALS["base_url"]]
+ConnectionOption = Annotated[str | None, _CREDENTIALS["connection"]]
+DebugOption = Annotated[bool, _CREDENTIALS["debug"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    """What ``--push`` did: the list used (and whether it was created) and the ids sent."""
+
+    segment: str
+    list_id: str
+    list_name: str
+    created: bool
+    profiles: int
+
+
+async def push_segment(
+    credentials: Credentials, segment: str, list_name: str, profile_ids: Sequence[str]
+) -> Pushed:
+    """Add ``profile_ids`` to the list named ``list_name``, created when no list has that name.
+
+    Klaviyo allows several lists with one name; the oldest is reused so that repeated
+    pushes land on the same list. Members are only added, never removed.
+    """
+    async with AsyncClient(**credentials.client_kwargs()) as client:
+        found = [
+            r
+            # Klaviyo filters list names only by a list of values (any / equals with a list)
+            async for r in client.lists.iter_lists(filter=F.any("name", [list_name]))
+            if r.attributes.get("name") == list_name
+        ]
+        if found:
+            target = min(found, key=lambda r: (str(r.attributes.get("created") or ""), r.id))
+            list_id, created = target.id, False
+        else:
+            list_id, created = (await client.lists.create_list(name=list_name)).id, True
+        if list_id is None:
+            raise KbridgeError(f"Klaviyo answered without the id of list {list_name!r}")
+        sent = await client.lists.add_profiles_to_list(list_id, profile_ids=profile_ids)
+    return Pushed(segment, list_id, list_name, created, sent)
+
+
+@app.command("rfm")
+def rfm_cmd(
+    source: FromOption = DEFAULT_SOURCE,
+    account: AccountOption = None,
+    as_of: AsOfOption = None,
+    output: OutputOption = None,
+    push: Annotated[
+        str | None,
+        typer.Option(
+            "--push",
+            metavar="SEGMENT",
+            help="add this segment's profiles to a Klaviyo list (e.g. 'At risk')",
+        ),
+    ] = None,
+    list_name: Annotated[
+        str | None,
+        typer.Option("--list-name", help="the list to push to (default: 'RFM: SEGMENT')"),
+    ] = None,
+    api_key: ApiKeyOption = None,
+    base_url: BaseUrlOption = None,
+    connection: ConnectionOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Customers by recency, frequency and monetary value, in named segments (--push SEGMENT
+    adds a segment's profiles to a Klaviyo list)."""
+    if list_name is not None and push is None:
+        fail("--list-name needs --push SEGMENT")
+    with analysis_source(source, account) as (warehouse, account_id):
+        result = rfm(warehouse, account_id, as_of=parse_as_of(as_of))
+        name = result.segment_name(push) if push is not None else ""
+        members = result.members(name) if push is not None else []
+    summary: dict[str, Any] = {
+        "account": account_id,
+        "as_of": result.as_of.isoformat(),
+        "customers": result.segments.notes["customers"],
+    }
+    if push is not None:
+        if not members:
+            fail(f"segment {name!r} has no profiles as of {result.as_of:%Y-%m-%d}; nothing to push")
+        try:
+            creds = resolve_credentials(api_key, base_url, connection, os.environ)
+            pushed = asyncio.run(push_segment(creds, name, list_name or f"RFM: {name}", members))
+        except KbridgeError as exc:
+            fail(describe_error(exc, action="analytics rfm --push", debug=debug))
+        summary.update(
+            pushed_segment=pushed.segment,
+            list_id=pushed.list_id,
+            list_name=pushed.list_name,
+            list_created=pushed.created,
+            pushed_profiles=pushed.profiles,
+        )
+    show([result.segments], output, summary=summary)

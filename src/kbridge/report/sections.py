@@ -14,8 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from kbridge.analytics import Frame, attribution, campaign_performance
+from kbridge.analytics._sql import table_exists
+from kbridge.analytics.consent import consent
+from kbridge.analytics.errors import AnalyticsError
+from kbridge.analytics.rfm import rfm
 from kbridge.report.html import cards, money, number, percent, table, unavailable
-from kbridge.report.svg import PALETTE, bar_chart
+from kbridge.report.svg import PALETTE, bar_chart, line_chart
 from kbridge.warehouse import Warehouse
 
 __all__ = ["SECTIONS", "Context", "Section", "Unavailable"]
@@ -234,6 +238,147 @@ def _attribution(ctx: Context) -> str:
     return "".join(out)
 
 
+def _synced(ctx: Context, *tables: str) -> None:
+    """Raise :class:`Unavailable` unless the warehouse has ``tables``."""
+    missing = [t for t in tables if not table_exists(ctx.warehouse, t)]
+    if missing:
+        raise Unavailable(f"the {', '.join(missing)} stream(s) were not synced.")
+
+
+def _consent(ctx: Context) -> str:
+    _synced(ctx, "profiles", "events", "metrics")
+    try:
+        result = consent(ctx.warehouse, ctx.account_id, as_of=ctx.as_of, months=12)
+    except AnalyticsError as exc:
+        raise Unavailable(str(exc)) from None
+    n = result.current.notes
+    if not n["profiles"]:
+        raise Unavailable("no profiles in the warehouse for this account (sync the profiles).")
+    count = {(r["channel"], r["state"]): r["profiles"] for r in result.current.records()}
+    out = [
+        cards(
+            {
+                "profiles": number(n["profiles"]),
+                "email subscribers": number(count.get(("email", "SUBSCRIBED"), 0)),
+                "reachable by email": number(n["email_reachable"]),
+                "email unsubscribed": number(count.get(("email", "UNSUBSCRIBED"), 0)),
+                "SMS subscribers": number(count.get(("sms", "SUBSCRIBED"), 0)),
+            }
+        ),
+        table(
+            result.current,
+            [
+                ("channel", "channel"),
+                ("state", "consent"),
+                ("profiles", "profiles"),
+                ("share", "share"),
+                ("suppressed", "of them suppressed"),
+            ],
+            formats={"share": percent},
+        ),
+    ]
+    email = [r for r in result.monthly.records() if r["channel"] == "email"]
+    out.append("<h3>Email consent at each month end</h3>")
+    out.append(
+        line_chart(
+            [str(r["month"]) for r in email],
+            [
+                (label, [float(r[column]) for r in email])
+                for column, label in (
+                    ("subscribed", "subscribed"),
+                    ("unsubscribed", "unsubscribed"),
+                    ("never_subscribed", "never subscribed"),
+                    ("suppressed", "suppressed"),
+                )
+            ],
+            title="Email consent at each month end",
+        )
+    )
+    reasons = result.suppressions.records()
+    if reasons:
+        out.append("<h3>Why profiles are suppressed</h3>")
+        out.append(
+            bar_chart(
+                [f"{r['reason'].replace('_', ' ').lower()} ({r['channel']})" for r in reasons],
+                [r["profiles"] for r in reasons],
+                title="Suppressed profiles by reason",
+                color=PALETTE[3],
+            )
+        )
+    out.append("<h3>How profiles got their current consent</h3>")
+    out.append(
+        table(
+            result.methods,
+            [
+                ("channel", "channel"),
+                ("state", "consent"),
+                ("method", "method"),
+                ("profiles", "profiles"),
+            ],
+        )
+    )
+    return "".join(out)
+
+
+def _rfm(ctx: Context) -> str:
+    _synced(ctx, "profiles", "events", "metrics")
+    try:
+        result = rfm(ctx.warehouse, ctx.account_id, as_of=ctx.as_of)
+    except AnalyticsError as exc:
+        raise Unavailable(str(exc)) from None
+    n = result.segments.notes
+    if not n["customers"]:
+        raise Unavailable(
+            f"no {n['metric']} events in the warehouse for this account (sync the events stream)."
+        )
+    rows = [r for r in result.segments.records() if r["profiles"]]
+    out = [
+        cards(
+            {
+                "customers": number(n["customers"]),
+                f"their revenue ({ctx.currency})": money(n["revenue"]),
+                "segments in use": number(len(rows)),
+            }
+        ),
+        "<h3>Customers per segment</h3>",
+        bar_chart(
+            [r["segment"] for r in rows],
+            [r["profiles"] for r in rows],
+            title="Customers per RFM segment",
+        ),
+        "<h3>Revenue per segment</h3>",
+        bar_chart(
+            [r["segment"] for r in rows],
+            [r["revenue"] for r in rows],
+            title="Revenue per RFM segment",
+            fmt=lambda v: f"{v:,.0f}",
+            color=PALETTE[1],
+        ),
+        table(
+            result.segments,
+            [
+                ("segment", "segment"),
+                ("profiles", "customers"),
+                ("share", "share of customers"),
+                ("revenue", "revenue"),
+                ("revenue_share", "share of revenue"),
+                ("average_value", "average value"),
+                ("average_orders", "average orders"),
+                ("average_recency_days", "days since last order (average)"),
+            ],
+            formats={
+                "share": percent,
+                "revenue_share": percent,
+                "revenue": money,
+                "average_value": money,
+            },
+        ),
+        '<p class="note">Push a segment to a Klaviyo list with '
+        '<code>kbridge analytics rfm --push "At risk"</code>.</p>',
+    ]
+    return "".join(out)
+
+
 SECTIONS: tuple[Section, ...] = (
     Section(
         "campaigns",
@@ -250,5 +395,23 @@ SECTIONS: tuple[Section, ...] = (
         "before it, or the last text they clicked in the day before it (last-touch "
         "attribution). Orders with no such message count as unattributed.",
         _attribution,
+    ),
+    Section(
+        "consent",
+        "Who may be emailed and texted",
+        "Each profile's marketing consent per channel: subscribed, unsubscribed or never "
+        "subscribed, and whether Klaviyo suppresses its email (bounces, spam complaints, …). "
+        "Only subscribed, unsuppressed profiles receive campaigns. The chart rebuilds the "
+        "counts at each month end from consent dates and subscribe/unsubscribe events.",
+        _consent,
+    ),
+    Section(
+        "rfm",
+        "Customer segments (RFM)",
+        "Customers scored 1 to 5 on how recently they ordered (R), how often (F) and how "
+        "much they spent (M), each against the other customers, then named: Champions buy "
+        "often and recently; At risk and Can't lose them bought a lot but not lately; Lost "
+        "bought little, long ago.",
+        _rfm,
     ),
 )
