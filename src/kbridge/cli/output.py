@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal, NoReturn, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kbridge.api.errors import ApiError, PermissionDeniedError, redact
@@ -42,7 +43,8 @@ _TABLE_COLUMNS = 6
 
 def fail(message: str, *, code: int = 1) -> NoReturn:
     """Print ``error: message`` on stderr and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    # messages quote filters and parameters ("page[size]", "a [list]"): never markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     sys.stderr.flush()
     raise SystemExit(code)
 

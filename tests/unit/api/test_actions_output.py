@@ -108,3 +108,13 @@ def test_credentials_precedence_and_missing() -> None:
         resolve_credentials(None, None, None, {})
     with pytest.raises(ConfigurationError, match="not both"):
         resolve_credentials(KEY, None, "shop", {})
+
+
+def test_an_error_line_keeps_its_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    from kbridge.cli.output import fail
+
+    with pytest.raises(SystemExit):
+        fail("equals() is not allowed on 'name'; allowed: any (a [list]), page[size] [/]")
+    assert capsys.readouterr().err == (
+        "error: equals() is not allowed on 'name'; allowed: any (a [list]), page[size] [/]\n"
+    )
