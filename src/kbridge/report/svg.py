@@ -118,9 +118,14 @@ def line_chart(
         )
     step = max(1, math.ceil(n / 12))
     for i, label in enumerate(x_labels):
-        if i % step == 0 or i == n - 1:
+        last = i == n - 1 and n > 1
+        if last and i % step and i % step < step / 2:
+            parts.pop()  # the previous label sits too close to the last one: the last wins
+        if i % step == 0 or last:
+            # the last label ends at the plot's edge, so the margin never clips it
+            anchor = "end" if last else "middle"
             parts.append(
-                f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" text-anchor="middle" fill="#555">'
+                f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" text-anchor="{anchor}" fill="#555">'
                 f"{escape(_clip(str(label), 10))}</text>"
             )
     for s, (name, values) in enumerate(series):
