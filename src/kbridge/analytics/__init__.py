@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from kbridge.analytics.attribution import Windows, attribution
 from kbridge.analytics.campaigns import CampaignPerformance, campaign_performance
+from kbridge.analytics.churn import (
+    Churn,
+    ChurnTruthScore,
+    churn,
+    churn_vs_truth,
+    score_against_truth,
+)
 from kbridge.analytics.errors import AnalyticsError
 from kbridge.analytics.frame import Frame
 from kbridge.analytics.lifecycle import STAGES, Lifecycle, LifecycleRules, lifecycle
@@ -16,11 +23,16 @@ __all__ = [
     "STAGES",
     "AnalyticsError",
     "CampaignPerformance",
+    "Churn",
+    "ChurnTruthScore",
     "Frame",
     "Lifecycle",
     "LifecycleRules",
     "Windows",
     "attribution",
     "campaign_performance",
+    "churn",
+    "churn_vs_truth",
     "lifecycle",
+    "score_against_truth",
 ]
