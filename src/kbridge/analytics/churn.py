@@ -55,9 +55,11 @@ __all__ = [
     "FEATURES",
     "Churn",
     "ChurnTruthScore",
+    "LogisticModel",
     "auc",
     "churn",
     "churn_vs_truth",
+    "fit_logistic",
     "score_against_truth",
 ]
 
@@ -308,8 +310,11 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Model:
-    """Logistic regression on standardised features; ``weights[0]`` is the intercept."""
+class LogisticModel:
+    """A fitted logistic regression on standardised features.
+
+    ``weights[0]`` is the intercept, the others apply to ``(x - mean) / std`` of each
+    feature; ``iterations`` counts the Newton steps the fit took."""
 
     means: tuple[float, ...]
     stds: tuple[float, ...]
@@ -317,6 +322,7 @@ class _Model:
     iterations: int
 
     def predict(self, x: Sequence[float]) -> float:
+        """The probability of the positive class (churn) for raw feature values ``x``."""
         z = self.weights[0]
         for w, v, mu, sd in zip(self.weights[1:], x, self.means, self.stds, strict=True):
             z += w * (v - mu) / sd
@@ -345,7 +351,7 @@ def _penalised_loglik(cols: list[list[float]], y: list[float], beta: list[float]
 
 def fit_logistic(
     rows: Sequence[Sequence[float]], labels: Sequence[int], *, l2: float = 1.0
-) -> _Model:
+) -> LogisticModel:
     """Newton/IRLS fit of a logistic regression with an L2 penalty (not on the intercept).
 
     Features are standardised first (a constant feature keeps a zero weight).
@@ -391,7 +397,7 @@ def fit_logistic(
         beta, current = trial, value
         if max(abs(scale * s) for s in step) < 1e-8:
             break
-    return _Model(tuple(means), tuple(stds), tuple(beta), it)
+    return LogisticModel(tuple(means), tuple(stds), tuple(beta), it)
 
 
 def auc(scores: Sequence[float], labels: Sequence[int]) -> float | None:
