@@ -128,10 +128,6 @@ def _feature_sql(warehouse: Warehouse, act: int, order: int, opened: int, receiv
     unsubscribed ids, account, t, all ids again; t-30d, t-90d, t-90d, t-180d,
     t-90d, t-90d; account, t.
     """
-    value = (
-        f"CAST(COALESCE({json_text(warehouse, 'e.props', '$value')},"
-        f" {json_text(warehouse, 'e.props', 'value')}) AS DOUBLE PRECISION)"
-    )
     consent_ts = json_text(warehouse, "p.subscriptions", "email", "marketing", "consent_timestamp")
     sms_ts = json_text(warehouse, "p.subscriptions", "sms", "marketing", "consent_timestamp")
     klaviyo = json_text(warehouse, "p.predictive_analytics", "churn_probability")
@@ -146,8 +142,7 @@ WITH ev AS (
     CASE WHEN e.metric_id IN {ids(order)} THEN 1 ELSE 0 END AS ord,
     CASE WHEN e.metric_id IN {ids(opened)} THEN 1 ELSE 0 END AS opened,
     CASE WHEN e.metric_id IN {ids(received)} THEN 1 ELSE 0 END AS recv,
-    CASE WHEN e.metric_id IN {ids(unsub)} THEN 1 ELSE 0 END AS unsub,
-    e.event_properties AS props
+    CASE WHEN e.metric_id IN {ids(unsub)} THEN 1 ELSE 0 END AS unsub
   FROM events e
   WHERE e.account_id = ? AND e.datetime < CAST(? AS TIMESTAMPTZ)
     AND e.metric_id IN {ids(every)}
@@ -160,7 +155,6 @@ WITH ev AS (
              AND e.at >= CAST(? AS TIMESTAMPTZ) THEN 1 ELSE 0 END) AS nprev,
     SUM(e.act) AS nall,
     SUM(e.ord) AS orders,
-    SUM(CASE WHEN e.ord = 1 THEN {value} END) AS revenue,
     MAX(CASE WHEN e.ord = 1 THEN e.at END) AS last_order,
     SUM(CASE WHEN e.opened = 1 AND e.at >= CAST(? AS TIMESTAMPTZ) THEN 1 ELSE 0 END) AS opens,
     SUM(CASE WHEN e.recv = 1 AND e.at >= CAST(? AS TIMESTAMPTZ) THEN 1 ELSE 0 END) AS recv,
@@ -170,7 +164,7 @@ WITH ev AS (
 )
 SELECT p.id, p.email, {epoch("p.created")}, {epoch("a.last_active")},
   COALESCE(a.n30, 0), COALESCE(a.n90, 0), COALESCE(a.nprev, 0), COALESCE(a.nall, 0),
-  COALESCE(a.orders, 0), COALESCE(a.revenue, 0), {epoch("a.last_order")},
+  COALESCE(a.orders, 0), {epoch("a.last_order")},
   COALESCE(a.opens, 0), COALESCE(a.recv, 0), COALESCE(a.unsub, 0),
   p.email_consent, {consent_ts}, p.sms_consent, {sms_ts}, {klaviyo}
 FROM profiles p
@@ -192,7 +186,7 @@ def _ts(text: Any) -> float | None:
 def _num(text: Any) -> float | None:
     try:
         return None if text is None else float(text)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
@@ -217,6 +211,7 @@ def _features_at(
         *act, *order, *opened, *received, *unsub, account_id, iso(t), *every,
         ago(30), ago(90), ago(90), ago(180), ago(90), ago(90), account_id, iso(t),
     ]  # fmt: skip
+    revenues = _revenue(warehouse, account_id, t, order)
     out = []
     for r in warehouse.query(sql, params):
         created = t if r[2] is None else float(r[2])
@@ -224,17 +219,17 @@ def _features_at(
         last = None if r[3] is None else float(r[3])
         since = (t - last) / DAY if last is not None else None
         n30, n90, nprev, nall, orders = (int(v) for v in r[4:9])
-        revenue = max(0.0, float(r[9]))
-        last_order = None if r[10] is None else float(r[10])
-        opens, recv, unsub_events = int(r[11]), int(r[12]), int(r[13])
-        email_ts, sms_ts = _ts(r[15]), _ts(r[17])
+        revenue = revenues.get(str(r[0]), 0.0)
+        last_order = None if r[9] is None else float(r[9])
+        opens, recv, unsub_events = int(r[10]), int(r[11]), int(r[12])
+        email_ts, sms_ts = _ts(r[14]), _ts(r[16])
         # Consent is the profile's current state; it counts only when given before t
         # (a later consent is not known at t, so it must not inform the features).
-        subscribed = r[14] == "SUBSCRIBED" and email_ts is not None and email_ts < t
+        subscribed = r[13] == "SUBSCRIBED" and email_ts is not None and email_ts < t
         unsubscribed = unsub_events > 0 or (
-            r[14] == "UNSUBSCRIBED" and email_ts is not None and email_ts < t
+            r[13] == "UNSUBSCRIBED" and email_ts is not None and email_ts < t
         )
-        sms = r[16] == "SUBSCRIBED" and sms_ts is not None and sms_ts < t
+        sms = r[15] == "SUBSCRIBED" and sms_ts is not None and sms_ts < t
         x = (
             # no activity yet: the last sign of life is the profile's creation
             math.log1p(since if since is not None else tenure),
@@ -261,9 +256,28 @@ def _features_at(
                 days_since_activity=None if since is None else round(since, 2),
                 activity_90d=n90,
                 orders=orders,
-                klaviyo=_num(r[18]),
+                klaviyo=_num(r[17]),
             )
         )
+    return out
+
+
+def _revenue(warehouse: Warehouse, account_id: str, t: float, order: list[str]) -> dict[str, float]:
+    """Order value per profile before ``t``: ``$value``, else ``value``. Read in Python
+    so one malformed value counts as 0 instead of failing the cast for everyone."""
+    props = "event_properties"
+    rows = warehouse.query(
+        f"SELECT profile_id, {json_text(warehouse, props, '$value')},"
+        f" {json_text(warehouse, props, 'value')} FROM events"
+        " WHERE account_id = ? AND datetime < CAST(? AS TIMESTAMPTZ)"
+        f" AND metric_id IN {in_list(order)}",
+        [account_id, iso(t), *order],
+    )
+    out: dict[str, float] = {}
+    for pid, dollar_value, value in rows:
+        amount = _num(dollar_value if dollar_value is not None else value) or 0.0
+        if math.isfinite(amount) and amount > 0:
+            out[str(pid)] = out.get(str(pid), 0.0) + amount
     return out
 
 

@@ -4,6 +4,7 @@ import math
 import random
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -171,3 +172,18 @@ def test_one_outcome_for_everyone_is_one_clear_error(warehouse: Warehouse) -> No
         churn(warehouse, ACCOUNT, as_of=AS_OF)
     with pytest.raises(ValueError, match="horizon_days"):
         churn(warehouse, ACCOUNT, as_of=AS_OF, horizon_days=0)
+
+
+def test_a_malformed_order_value_counts_as_nothing(warehouse: Warehouse) -> None:
+    seed = Seed(warehouse)
+    seed_churn_shop(seed)
+    clean = churn(warehouse, ACCOUNT, as_of=AS_OF).model
+    # an order whose value is text: no revenue, but still an order
+    malformed: Any = "n/a"
+    seed.event("R00", "Placed Order", ago(200), malformed)
+    seed.commit()
+    model = churn(warehouse, ACCOUNT, as_of=AS_OF).model
+    means = dict(zip(model.column("feature"), model.column("mean"), strict=True))
+    before = dict(zip(clean.column("feature"), clean.column("mean"), strict=True))
+    assert means["log_revenue"] == before["log_revenue"]
+    assert means["log_orders"] > before["log_orders"]
