@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from benchmarks import emulator, pacing
+from benchmarks import churn, emulator, pacing
 
 if __name__ == "__main__":
     pacing.main([])
     emulator.main([])
+    churn.main([])

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from kbridge.analytics.attribution import Windows, attribution
 from kbridge.analytics.campaigns import CampaignPerformance, campaign_performance
+from kbridge.analytics.churn import (
+    Churn,
+    ChurnTruthScore,
+    churn,
+    churn_vs_truth,
+    score_against_truth,
+)
 from kbridge.analytics.consent import Consent, ConsentMetrics, consent
 from kbridge.analytics.errors import AnalyticsError
 from kbridge.analytics.frame import Frame
@@ -20,6 +27,8 @@ __all__ = [
     "STAGES",
     "AnalyticsError",
     "CampaignPerformance",
+    "Churn",
+    "ChurnTruthScore",
     "Consent",
     "ConsentMetrics",
     "Frame",
@@ -29,7 +38,10 @@ __all__ = [
     "Windows",
     "attribution",
     "campaign_performance",
+    "churn",
+    "churn_vs_truth",
     "consent",
     "lifecycle",
     "rfm",
+    "score_against_truth",
 ]

@@ -28,7 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kbridge.analytics import Frame, consent, lifecycle, rfm
+from kbridge.analytics import Frame, churn, consent, lifecycle, rfm
 from kbridge.analytics._sql import accounts
 from kbridge.api import AsyncClient
 from kbridge.api.filter_builder import F
@@ -292,3 +292,38 @@ def rfm_cmd(
             pushed_profiles=pushed.profiles,
         )
     show([result.segments], output, summary=summary)
+
+
+@app.command("churn")
+def churn_cmd(
+    source: FromOption = DEFAULT_SOURCE,
+    account: AccountOption = None,
+    as_of: AsOfOption = None,
+    horizon: Annotated[
+        float, typer.Option(min=1, max=730, help="days without activity that count as churn")
+    ] = 90,
+    top: Annotated[
+        int, typer.Option(min=0, help="profiles to list, most at risk first (0 = all)")
+    ] = 20,
+    seed: Annotated[int, typer.Option(help="seed of the train/holdout split")] = 0,
+    output: OutputOption = None,
+) -> None:
+    """Each profile's churn probability from a model trained on the account's own history,
+    with its holdout AUC and calibration (and Klaviyo's churn score beside it when synced)."""
+    with analysis_source(source, account) as (warehouse, account_id):
+        result = churn(
+            warehouse, account_id, as_of=parse_as_of(as_of), horizon_days=horizon, seed=seed
+        )
+    profiles = result.profiles
+    if top and len(profiles) > top:
+        profiles = Frame.of(
+            profiles.columns,
+            profiles.rows[:top],
+            title=f"{profiles.title}: top {top} of {len(profiles):,}",
+            notes=profiles.notes,
+        )
+    show(
+        [result.model, result.calibration, profiles],
+        output,
+        summary={"account": account_id, **result.summary()},
+    )

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kbridge.analytics import Frame, attribution, campaign_performance
+from kbridge.analytics import AnalyticsError, Frame, attribution, campaign_performance, churn
 from kbridge.analytics._sql import table_exists
 from kbridge.analytics.consent import consent
-from kbridge.analytics.errors import AnalyticsError
 from kbridge.analytics.rfm import rfm
 from kbridge.report.html import cards, money, number, percent, table, unavailable
 from kbridge.report.svg import PALETTE, bar_chart, line_chart
@@ -379,6 +378,58 @@ def _rfm(ctx: Context) -> str:
     return "".join(out)
 
 
+def _auc(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _churn(ctx: Context) -> str:
+    if not all(table_exists(ctx.warehouse, t) for t in ("events", "metrics", "profiles")):
+        raise Unavailable("churn needs the profiles, metrics and events streams synced.")
+    try:
+        result = churn(ctx.warehouse, ctx.account_id, as_of=ctx.as_of)
+    except AnalyticsError as exc:
+        raise Unavailable(f"{exc}.") from None
+    probs = result.profiles.column("churn_probability")
+    likely = sum(1 for p in probs if p >= 0.5)
+    figures = {
+        "profiles scored": number(len(probs)),
+        "likely to churn (≥ 50 %)": number(likely),
+        "model accuracy (holdout AUC)": _auc(result.holdout_auc),
+        f"churned in the {result.horizon_days:g} days tested": percent(result.churn_rate),
+    }
+    if result.klaviyo_auc is not None:
+        figures["Klaviyo's churn score (same test, AUC)"] = _auc(result.klaviyo_auc)
+    deciles = result.calibration
+    out = [
+        cards(figures),
+        f'<p class="note">Trained on {result.trained:,} profiles with what they did before '
+        f"{result.cutoff:%Y-%m-%d}, tested on {result.holdout:,} others: did they stay inactive "
+        f"until {result.as_of:%Y-%m-%d}? An AUC of 1.0 ranks every churner above every "
+        "customer who stayed; 0.5 is a coin toss.</p>",
+        "<h3>Predicted against actual churn (test profiles, in tenths by prediction)</h3>",
+        line_chart(
+            [str(d) for d in deciles.column("decile")],
+            [("predicted", deciles.column("predicted")), ("actual", deciles.column("observed"))],
+            title="Predicted and actual churn by decile of the prediction",
+            fmt=lambda v: f"{v * 100:.0f} %",
+        ),
+        "<h3>Profiles most likely to churn</h3>",
+        table(
+            result.profiles,
+            [
+                ("email", "email"),
+                ("churn_probability", "churn probability"),
+                ("days_since_activity", "days since last activity"),
+                ("activity_90d", "actions in 90 days"),
+                ("orders", "orders"),
+                ("klaviyo_churn_probability", "Klaviyo's churn score"),
+            ],
+            formats={"churn_probability": percent, "klaviyo_churn_probability": percent},
+        ),
+    ]
+    return "".join(out)
+
+
 SECTIONS: tuple[Section, ...] = (
     Section(
         "campaigns",
@@ -395,6 +446,14 @@ SECTIONS: tuple[Section, ...] = (
         "before it, or the last text they clicked in the day before it (last-touch "
         "attribution). Orders with no such message count as unattributed.",
         _attribution,
+    ),
+    Section(
+        "churn",
+        "Who is likely to churn",
+        "Each customer's chance of doing nothing (no opens, clicks, visits or orders) in the "
+        "next 90 days, learned from this account's own history: how recently and how often "
+        "they engaged and bought, whether that is slowing down, and their email consent.",
+        _churn,
     ),
     Section(
         "consent",

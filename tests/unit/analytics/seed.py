@@ -58,6 +58,8 @@ class Seed:
         self._metrics: dict[str, str] = {}
         self._events = 0
         self._batch = Batch(account_id)
+        # the open run of rows for one table: consecutive rows share one upsert statement
+        self._run: tuple[Table, list[tuple[Any, ...]], set[tuple[Any, ...]]] | None = None
 
     def _row(self, table: str, values: dict[str, Any]) -> tuple[Any, ...]:
         t = self.tables[table]
@@ -74,8 +76,17 @@ class Seed:
         return tuple(out)
 
     def _upsert(self, table: str, values: dict[str, Any]) -> None:
+        t = self.tables[table]
         row = (self.account_id, *self._row(table, values))
-        self._batch.upsert(self.tables[table], [row])
+        key = tuple(row[i] for i in t.key_positions())
+        # a repeated key starts a new statement: one upsert must not name a row twice
+        if self._run is not None and self._run[0] is t and key not in self._run[2]:
+            self._run[1].append(row)
+            self._run[2].add(key)
+            return
+        rows = [row]
+        self._batch.upsert(t, rows)
+        self._run = (t, rows, {key})
 
     def metric(self, name: str) -> str:
         if name not in self._metrics:
@@ -111,4 +122,5 @@ class Seed:
     def commit(self) -> Warehouse:
         self.warehouse.commit(self._batch)
         self._batch = Batch(self.account_id)
+        self._run = None
         return self.warehouse
