@@ -1,10 +1,11 @@
 """``kbridge demo``: the main job on embedded defaults, end to end, offline.
 
 Starts a seeded local emulator with Klaviyo's published rate limits, verifies
-the key, syncs every stream into a DuckDB file with progress shown, then
-checks the warehouse against the generator's ground truth (nothing lost,
-nothing doubled) and prints what it cost. It grows with the project
-(analytics and the HTML report come next).
+the key, syncs every stream into a DuckDB file with progress shown, checks
+the warehouse against the generator's ground truth (nothing lost, nothing
+doubled) and prints what it cost; then stops the emulator, runs the analyses
+on the warehouse, prints a short summary (lifecycle stage counts, the top
+campaigns by revenue) and writes the HTML report.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from kbridge import sync
+from kbridge.analytics import campaign_performance, lifecycle
 from kbridge.api import AsyncClient
 from kbridge.cli.output import fail
+from kbridge.cli.report import render_report
 from kbridge.core.clock import SystemClock
 from kbridge.emulator import EmulatorConfig, EmulatorServer
-from kbridge.warehouse import open_warehouse
+from kbridge.warehouse import Warehouse, open_warehouse
 
 console = Console()
 
@@ -54,8 +57,8 @@ async def _sync(base_url: str, api_key: str, target: Path) -> sync.SyncResult:
 
             destination = f"duckdb:///{target}"
             data = [s.name for s in sync.STREAMS if s.report is None]
-            # flow_series_daily waits for the emulator's query_flow_series (501 today)
-            reports = ["campaign_values_daily"]
+            # one request each for these few days; the two report endpoints have separate limits
+            reports = ["campaign_values_daily", "flow_series_daily"]
             try:
                 result = await sync.run(client, destination, streams=data, on_progress=on_progress)
                 # The reporting tier allows 2 requests a minute: a demo reads the last
@@ -82,12 +85,41 @@ def _count(target: Path, table: str, account_id: str) -> int:
     return int(rows[0][0]) if rows else 0
 
 
+#: campaigns shown in the summary (the report lists them all)
+_TOP_CAMPAIGNS = 5
+
+
+def _summary(warehouse: Warehouse, account_id: str) -> None:
+    """Lifecycle stage counts and the top campaigns by revenue, as a marketer reads them."""
+    stages = lifecycle(warehouse, account_id, months=1).stages
+    table = Table("lifecycle stage", "profiles", "share", title="Where your profiles are")
+    for r in stages.records():
+        table.add_row(r["stage"], f"{r['profiles']:,}", f"{r['share']:.1%}")
+    console.print(table)
+    messages = campaign_performance(warehouse, account_id).messages.records()
+    revenue: dict[str, float] = {}
+    for r in messages:
+        if r["source"] == "campaign" and r["revenue"] > 0:  # flows are automations
+            revenue[r["name"]] = revenue.get(r["name"], 0.0) + r["revenue"]
+    top = sorted(revenue.items(), key=lambda kv: -kv[1])[:_TOP_CAMPAIGNS]
+    if not top:
+        console.print("Top campaigns by revenue: no order followed a campaign yet")
+        return
+    table = Table("campaign", "attributed revenue", title=f"Top {len(top)} campaigns by revenue")
+    for name, value in top:
+        table.add_row(name, f"{value:,.2f}")
+    console.print(table)
+
+
 def demo(
     profiles: Annotated[int, typer.Option(min=0, help="profiles in the synthetic account")] = 20000,
     events: Annotated[int, typer.Option(min=0, help="events in the synthetic account")] = 300000,
     seed: Annotated[int, typer.Option(help="seed of the synthetic account")] = 42,
     to: Annotated[Path, typer.Option(help="the DuckDB file to write (replaced)")] = Path(
         "demo.duckdb"
+    ),
+    html: Annotated[Path, typer.Option("--html", help="the HTML report to write")] = Path(
+        "demo-report.html"
     ),
 ) -> None:
     """Sync a seeded local Klaviyo into DuckDB and check it: nothing leaves this machine."""
@@ -126,3 +158,16 @@ def demo(
     if any(found != expected for found, expected in checks.values()):
         fail("the warehouse does not hold exactly what the account holds")
     console.print(f"complete: every record synced exactly once into [bold]{to}[/]")
+
+    console.print("analysing the warehouse…")
+    warehouse = open_warehouse(f"duckdb:///{to}")
+    try:
+        _summary(warehouse, result.account_id)
+        # CHURN (after kbridge.analytics.churn merges): print the churn model's AUC against
+        # the ground truth in `truth` here (one line, e.g. "churn AUC 0.81"); nothing else changes.
+    finally:
+        warehouse.close()
+    path, _ = render_report(f"duckdb:///{to}", result.account_id, None, html)
+    console.print(
+        f"report written to [bold]{path.resolve()}[/] (open it in a browser; works offline)"
+    )
