@@ -6,7 +6,9 @@ the sync is exact, the summary is the warehouse's, the report is written.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from kbridge.analytics import lifecycle
 from kbridge.analytics._sql import accounts
 from kbridge.warehouse import open_warehouse
-from tests.e2e.test_cli import run
+from tests.e2e.test_cli import KBRIDGE
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +25,11 @@ pytestmark = pytest.mark.e2e
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
     out = tmp_path_factory.mktemp("demo")
     target, html = out / "demo.duckdb", out / "demo-report.html"
-    result = run("demo", "--profiles", "150", "--events", "1200", "--to", str(target),
-                 "--html", str(html), timeout=300)  # fmt: skip
+    # the default file names, relative to the working directory, as `make demo` runs it
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    result = subprocess.run([KBRIDGE, "demo", "--profiles", "150", "--events", "1200"],
+                            capture_output=True, text=True, check=False, env=env, timeout=300,
+                            cwd=out)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "leaked" not in result.stderr
     return result.stdout, target, html
