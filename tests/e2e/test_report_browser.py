@@ -11,6 +11,8 @@ from kbridge.report import build_report, write_report
 from kbridge.testing.chromium import png_size, render
 from kbridge.warehouse import open_warehouse
 from tests.unit.analytics.campaign_shop import build
+from tests.unit.analytics.seed import Seed
+from tests.unit.analytics.test_lifecycle import seed_lifecycle
 
 pytestmark = pytest.mark.e2e
 
@@ -21,6 +23,7 @@ def test_the_report_renders_with_charts_and_no_console_errors(tmp_path: Path) ->
     wh = open_warehouse(f"duckdb:///{tmp_path / 'shop.duckdb'}")
     try:
         build("A").write(wh)
+        seed_lifecycle(Seed(wh, "A"))  # profiles, so the lifecycle section has stages
         html = build_report(wh, "A", generated_at=GENERATED)
     finally:
         wh.close()
@@ -31,7 +34,8 @@ def test_the_report_renders_with_charts_and_no_console_errors(tmp_path: Path) ->
     dom = page.dom
     assert "Campaign performance" in dom
     assert "Which messages drove orders" in dom
-    assert dom.count("<svg") >= 3  # revenue, click rate, attribution
+    assert dom.count("<svg") >= 4  # revenue, click rate, attribution, lifecycle stages
+    assert "Where your customers are in their lifecycle" in dom
     assert "<rect" in dom
     assert "Spring sale" in dom
     assert "Not available" not in dom
@@ -53,7 +57,7 @@ def test_an_empty_warehouse_renders_not_available_sections(tmp_path: Path) -> No
     report = write_report(tmp_path / "empty.html", html)
     page = render(report.as_uri())
     assert page.console == ()
-    assert page.dom.count("Not available.") == 2
+    assert page.dom.count("Not available.") == 3
     assert "<svg" not in page.dom
 
 
