@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from benchmarks import emulator, pacing
+from benchmarks import emulator, pacing, sync
 
 if __name__ == "__main__":
     pacing.main([])
     emulator.main([])
+    sync.main([])
