@@ -137,7 +137,7 @@ def demo(
         "demo-report.html"
     ),
 ) -> None:
-    """Sync a seeded local Klaviyo into DuckDB and check it: nothing leaves this machine."""
+    """Sync a seeded local Klaviyo into DuckDB, check it, analyse it and write the HTML report."""
     config = EmulatorConfig(seed=seed, profiles=profiles, events=events, rate_limit_factor=1.0)
     # absolute, so duckdb:///{to} names this file, not one under / ("duckdb:///x" is /x)
     to, html = to.resolve(), html.resolve()
