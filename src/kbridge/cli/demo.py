@@ -153,6 +153,7 @@ def demo(
         result = asyncio.run(_sync(server.base_url, server.api_key, to))
         later = asyncio.run(_events_from(server.base_url, server.api_key, cutoff))
         stats = httpx.get(f"{server.base_url}/_emulator/stats", timeout=10).json()
+    console.print("emulator stopped")
 
     table = Table("stream", "records", "pages", "seconds", "records/s", "% of rate budget")
     for r in result.streams.values():
