@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from benchmarks import churn, emulator, pacing
+from benchmarks import churn, emulator, pacing, sync
 
 if __name__ == "__main__":
     pacing.main([])
     emulator.main([])
+    sync.main([])
     churn.main([])

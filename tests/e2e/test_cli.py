@@ -41,19 +41,3 @@ def test_catalog_show_and_unknown_operation() -> None:
     assert bad.returncode == 1
     assert bad.stderr.startswith("error: no Klaviyo operation named 'get_unicorns'")
     assert "Traceback" not in bad.stderr
-
-
-def test_demo_syncs_a_small_account_exactly_once(tmp_path: Path) -> None:
-    target = tmp_path / "demo.duckdb"
-    result = run("demo", "--profiles", "150", "--events", "1200", "--to", str(target), timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "connected to account" in result.stdout
-    assert "profiles: 150 in the warehouse, 150 in the account" in result.stdout
-    counts = [line for line in result.stdout.splitlines() if line.startswith("events: ")]
-    assert len(counts) == 1
-    found, expected = counts[0].removeprefix("events: ").split(" in the warehouse, ")
-    assert found == expected.removesuffix(" in the account")
-    assert "complete: every record synced exactly once" in result.stdout
-    assert "throttled (429) 0" in result.stdout
-    assert target.exists()
-    assert "leaked" not in result.stderr

@@ -31,7 +31,7 @@ def test_the_report_renders_with_charts_and_no_console_errors(tmp_path: Path) ->
     wh = open_warehouse(f"duckdb:///{tmp_path / 'shop.duckdb'}")
     try:
         build("A").write(wh)
-        add_profiles(wh, "A")
+        add_profiles(wh, "A")  # consent and lifecycle sections need profiles
         html = build_report(wh, "A", generated_at=GENERATED)
     finally:
         wh.close()
@@ -42,7 +42,8 @@ def test_the_report_renders_with_charts_and_no_console_errors(tmp_path: Path) ->
     dom = page.dom
     assert "Campaign performance" in dom
     assert "Which messages drove orders" in dom
-    assert dom.count("<svg") >= 3  # revenue, click rate, attribution
+    assert dom.count("<svg") >= 4  # revenue, click rate, attribution, lifecycle stages
+    assert "Where your customers are in their lifecycle" in dom
     assert "<rect" in dom
     assert "Spring sale" in dom
     # a week of events is too short a history to train the churn model on

@@ -14,6 +14,7 @@ from kbridge.cli import connections as connections_cmd
 from kbridge.cli import demo as demo_cmd
 from kbridge.cli import emulator as emulator_cmd
 from kbridge.cli import raw as raw_cmd
+from kbridge.cli import report as report_cmd
 from kbridge.cli import sync as sync_cmd
 from kbridge.cli.output import fail
 from kbridge.core.errors import KbridgeError
@@ -37,6 +38,7 @@ actions_cmd.register(app)
 app.command("raw")(raw_cmd.raw)
 app.command("sync")(sync_cmd.sync)
 app.add_typer(analytics_cmd.app, name="analytics")
+app.command("report")(report_cmd.report)
 
 
 @app.command()

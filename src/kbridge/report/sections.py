@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kbridge.analytics import AnalyticsError, Frame, attribution, campaign_performance, churn
+from kbridge.analytics import (
+    AnalyticsError,
+    Frame,
+    attribution,
+    campaign_performance,
+    churn,
+    lifecycle,
+)
 from kbridge.analytics._sql import table_exists
 from kbridge.analytics.consent import consent
 from kbridge.analytics.rfm import rfm
@@ -430,6 +437,78 @@ def _churn(ctx: Context) -> str:
     return "".join(out)
 
 
+#: what each stage means, in a marketer's words (rules: kbridge.analytics.lifecycle)
+_STAGE_MEANING = {
+    "new": "joined in the last 30 days",
+    "engaged": "active in the last 30 days, often or with a purchase",
+    "active": "active in the last 30 days",
+    "at_risk": "last active 30–90 days ago",
+    "lapsed": "last active 90–180 days ago",
+    "churned": "last active more than 180 days ago",
+    "never_engaged": "no opens, clicks, visits or orders since joining",
+}
+
+
+def _lifecycle(ctx: Context) -> str:
+    if not table_exists(ctx.warehouse, "profiles") or not table_exists(ctx.warehouse, "events"):
+        raise Unavailable("profiles and events were not synced (sync those streams).")
+    try:
+        result = lifecycle(ctx.warehouse, ctx.account_id, as_of=ctx.as_of, months=6)
+    except AnalyticsError as exc:
+        raise Unavailable(str(exc)) from None
+    records = result.stages.records()
+    total = sum(r["profiles"] for r in records)
+    if not total:
+        raise Unavailable("no profiles existed at that date for this account.")
+    by_stage = {r["stage"]: r for r in records}
+    healthy = sum(by_stage[s]["profiles"] for s in ("new", "engaged", "active"))
+    out = [
+        cards(
+            {
+                "profiles": number(total),
+                "engaged or active (incl. new)": percent(healthy / total),
+                "at risk": number(by_stage["at_risk"]["profiles"]),
+                "churned": number(by_stage["churned"]["profiles"]),
+            }
+        ),
+        "<h3>Profiles per stage</h3>",
+        bar_chart(
+            [r["stage"].replace("_", " ") for r in records],
+            [float(r["profiles"]) for r in records],
+            title="Profiles per lifecycle stage",
+            fmt=lambda v: f"{v:,.0f}",
+            color=PALETTE[3 % len(PALETTE)],
+        ),
+        table(
+            Frame.of(
+                ("stage", "meaning", "profiles", "share"),
+                [
+                    (
+                        r["stage"].replace("_", " "),
+                        _STAGE_MEANING.get(r["stage"], ""),
+                        r["profiles"],
+                        r["share"],
+                    )
+                    for r in records
+                ],
+            ),
+            [
+                ("stage", "stage"),
+                ("meaning", "meaning"),
+                ("profiles", "profiles"),
+                ("share", "share"),
+            ],
+            formats={"share": percent},
+        ),
+        "<h3>Month by month</h3>",
+        table(
+            result.monthly,
+            [("at", "at"), *((s, s.replace("_", " ")) for s in result.monthly.columns[1:])],
+        ),
+    ]
+    return "".join(out)
+
+
 SECTIONS: tuple[Section, ...] = (
     Section(
         "campaigns",
@@ -446,6 +525,14 @@ SECTIONS: tuple[Section, ...] = (
         "before it, or the last text they clicked in the day before it (last-touch "
         "attribution). Orders with no such message count as unattributed.",
         _attribution,
+    ),
+    Section(
+        "lifecycle",
+        "Where your customers are in their lifecycle",
+        "Each profile's stage from what it did: opening or clicking, visiting the site, "
+        "browsing, adding to cart and ordering count as activity; receiving a message does not. "
+        "Stages are counted at the report's date and at the start of each of the last months.",
+        _lifecycle,
     ),
     Section(
         "churn",

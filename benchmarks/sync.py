@@ -1,0 +1,401 @@
+"""kbridge's sync against the emulator: throughput beside the rate-limit ceiling, and its cost.
+
+Three measurements, one table each (sync issue, "benchmark"):
+
+1. Paced (``--factor``, the emulator's ``--rate-limits FACTOR``; 1 = Klaviyo's
+   published limits): the rate-bound streams synced together, as ``kbridge
+   sync`` does. Requests served per minute in steady state (after
+   ``--warmup`` seconds, until the stream's last request; read from the
+   emulator's ``/_emulator/stats`` every 2 s) beside the ceiling
+   (steady requests/min × max page size), and the 429s (all, and in steady
+   state).
+2. Unpaced (``--rate-limits off``): each stream synced alone, so the client's
+   CPU seconds per record (HTTP body to committed DuckDB row) and its peak
+   RSS are that stream's; ceilings 20 µs per event, 50 µs per profile,
+   300 MB.
+3. The same events synced by an existing connector, Singer's ``tap-klaviyo``
+   from PyPI (installed into a throwaway venv under /tmp, never a kbridge
+   dependency), against the same emulator, beside kbridge's figures.
+
+The emulator runs as ``kbridge emulator serve`` in its own process and every
+sync runs in a fresh child process, so ``getrusage`` CPU and peak RSS are the
+client's alone (DuckDB's worker threads included).
+
+Usage: python -m benchmarks.sync [--profiles 20000] [--events 300000] [--factor 0.05]
+                                 [--skip paced,off,tap]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.emulator import ServerProcess, _count, _stats
+from kbridge import catalog, sync
+from kbridge.api import AsyncClient
+from kbridge.emulator.http.ratelimit import scaled_limit
+
+console = Console(width=150)
+
+#: the streams whose requests the rate limits bound, and their per-record CPU ceilings (µs)
+PACED_STREAMS = ("profiles", "events", "list_memberships", "segment_memberships")
+CPU_CEILING_US = {"events": 20.0, "profiles": 50.0}
+RSS_CEILING_MB = 300.0
+TAP_PACKAGE = "tap-klaviyo==1.1.5"
+TAP_VENV = Path(tempfile.gettempdir()) / "kbridge-bench-tap-klaviyo"
+
+
+# -- the client, in a child process ---------------------------------------------------------
+
+
+def _child(base: str, key: str, streams: list[str], target: str) -> dict[str, Any]:
+    """One sync in this (fresh) process; its CPU and peak RSS from getrusage."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+
+    async def go() -> sync.SyncResult:
+        async with AsyncClient(key, base_url=base) as client:
+            return await sync.run(client, f"duckdb:///{target}", streams=streams)
+
+    started = time.perf_counter()
+    result = asyncio.run(go())
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {
+        "streams": {r.stream: r.to_dict() for r in result.streams.values()},
+        "wall": wall,
+        "cpu": cpu,
+        "peak_rss_mb": after.ru_maxrss / 1024,
+        "start_rss_mb": before.ru_maxrss / 1024,
+    }
+
+
+def _run_child(server: ServerProcess, streams: list[str], workdir: Path) -> dict[str, Any]:
+    target = workdir / f"{'-'.join(streams)}.duckdb"
+    target.unlink(missing_ok=True)
+    payload = json.dumps([server.base_url, server.api_key, streams, str(target)])
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.sync", "--child", payload],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    target.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"the sync of {streams} failed:\n{proc.stderr[-2000:]}")
+    doc: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return doc
+
+
+# -- 1. paced ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Sampler:
+    """Polls ``/_emulator/stats`` while a sync runs: (seconds, served, throttled) per operation."""
+
+    base: str
+    ops: tuple[str, ...]
+    every: float = 2.0
+    samples: dict[str, list[tuple[float, int, int]]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._t0 = time.monotonic()
+
+    def _take(self) -> None:
+        stats = _stats(self.base)
+        now = time.monotonic() - self._t0
+        for op in self.ops:
+            requests = _count(stats, op, "requests")
+            throttled = _count(stats, op, "throttled")
+            self.samples.setdefault(op, []).append((now, requests - throttled, throttled))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._take()
+
+    def __enter__(self) -> _Sampler:
+        self._take()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._take()
+
+
+def _steady(
+    samples: list[tuple[float, int, int]], warmup: float
+) -> tuple[float, int, float] | None:
+    """(served per minute, 429s, seconds) between ``warmup`` s after the first request and
+    the last sample before the operation stopped; None if that span is under 10 s."""
+    active = [s for s in samples if s[1] + s[2] > 0]
+    if not active:
+        return None
+    final = samples[-1]
+    last = next(s for s in samples if s[1] == final[1] and s[2] == final[2])
+    begin = next((s for s in active if s[0] >= active[0][0] + warmup), None)
+    if begin is None or last[0] - begin[0] < 10:
+        return None
+    seconds = last[0] - begin[0]
+    return (last[1] - begin[1]) / seconds * 60, last[2] - begin[2], seconds
+
+
+def paced(args: argparse.Namespace, workdir: Path) -> Table:
+    streams = [s for s in PACED_STREAMS if s in args.paced_streams.split(",")]
+    ops = tuple(sync.get_stream(s).operation_id for s in streams)
+    serve = ["--profiles", str(args.profiles), "--events", str(args.events)]
+    with ServerProcess([*serve, "--rate-limits", str(args.factor)]) as server:
+        before = _stats(server.base_url)
+        with _Sampler(server.base_url, ops) as sampler:
+            doc = _run_child(server, streams, workdir)
+        after = _stats(server.base_url)
+    table = Table(
+        title=f"paced sync at --rate-limits {args.factor:g} ({args.profiles:,} profiles, "
+        f"{args.events:,} events; streams together, as `kbridge sync` runs them)"
+    )
+    cols = ("stream", "records", "seconds", "records/s", "ceiling records/s", "steady req/min",
+            "ceiling req/min", "% of ceiling", "429s (steady)", "429s (all)")  # fmt: skip
+    for col in cols:
+        table.add_column(col, justify="left" if col == "stream" else "right")
+    for stream, op in zip(streams, ops, strict=True):
+        r = doc["streams"][stream]
+        op_info = catalog.get(op)
+        assert op_info.rate_limit is not None
+        assert op_info.max_page_size is not None
+        steady_limit = scaled_limit(op_info.rate_limit.steady, args.factor)
+        ceiling_rps = steady_limit * op_info.max_page_size / 60
+        found = _steady(sampler.samples[op], args.warmup)
+        all_429 = _count(after, op, "throttled") - _count(before, op, "throttled")
+        per_min, steady_429 = (f"{found[0]:.1f}", str(found[1])) if found else ("-", "-")
+        pct = f"{found[0] / steady_limit:.1%}" if found else "too short"
+        table.add_row(
+            stream,
+            f"{r['records']:,}",
+            f"{r['seconds']:.1f}",
+            f"{r['records_per_second'] or 0:,.0f}",
+            f"{ceiling_rps:,.0f}",
+            per_min,
+            str(steady_limit),
+            pct,
+            steady_429,
+            str(all_429),
+        )
+    return table
+
+
+# -- 2. unpaced ----------------------------------------------------------------------------
+
+
+def unpaced(args: argparse.Namespace, workdir: Path) -> tuple[Table, dict[str, dict[str, Any]]]:
+    serve = ["--profiles", str(args.profiles), "--events", str(args.events)]
+    docs: dict[str, dict[str, Any]] = {}
+    with ServerProcess([*serve, "--rate-limits", "off"]) as server:
+        for stream in ("profiles", "events"):
+            docs[stream] = _run_child(server, [stream], workdir)
+    table = Table(
+        title=f"client cost, --rate-limits off ({args.profiles:,} profiles, {args.events:,} "
+        "events; each stream alone in a fresh process; CPU and RSS of the sync process only)"
+    )
+    cols = ("stream", "records", "seconds", "records/s", "client CPU s", "µs/record",
+            "ceiling µs", "peak RSS MB", "ceiling MB")  # fmt: skip
+    for col in cols:
+        table.add_column(col, justify="left" if col == "stream" else "right")
+    for stream, doc in docs.items():
+        r = doc["streams"][stream]
+        per = doc["cpu"] / r["records"] * 1e6 if r["records"] else float("nan")
+        table.add_row(
+            stream,
+            f"{r['records']:,}",
+            f"{r['seconds']:.1f}",
+            f"{r['records_per_second'] or 0:,.0f}",
+            f"{doc['cpu']:.1f}",
+            f"{per:.1f}",
+            f"{CPU_CEILING_US[stream]:g}",
+            f"{doc['peak_rss_mb']:.0f}",
+            f"{RSS_CEILING_MB:g}",
+        )
+    return table, docs
+
+
+# -- 3. an existing connector ----------------------------------------------------------------
+
+#: tap-klaviyo hard-codes https://a.klaviyo.com in a module constant and has no base-URL
+#: setting; this launcher rewrites that constant so the tap talks to the emulator
+_TAP_LAUNCHER = textwrap.dedent(
+    """
+    import sys
+    import tap_klaviyo
+    base = sys.argv.pop(1)
+    tap_klaviyo.ENDPOINTS = {
+        k: v.replace("https://a.klaviyo.com", base) for k, v in tap_klaviyo.ENDPOINTS.items()
+    }
+    tap_klaviyo.main()
+    """
+)
+
+
+def _tap_python() -> Path:
+    python = TAP_VENV / "bin" / "python"
+    if not python.exists():
+        console.print(f"installing {TAP_PACKAGE} into {TAP_VENV} (throwaway venv)…")
+        subprocess.run([sys.executable, "-m", "venv", str(TAP_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", TAP_PACKAGE],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    return python
+
+
+def _tap(base: str, key: str, workdir: Path) -> dict[str, Any]:
+    """tap-klaviyo's event streams (the metrics it maps) synced to stdout; its rusage."""
+    python = _tap_python()
+    launcher = workdir / "run_tap.py"
+    launcher.write_text(_TAP_LAUNCHER)
+    config = workdir / "tap-config.json"
+    config.write_text(json.dumps({"api_key": key, "start_date": "2000-01-01T00:00:00Z"}))
+    discovered = subprocess.run(
+        [str(python), str(launcher), base, "--config", str(config), "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cat = json.loads(discovered.stdout)
+    # its event streams only: the full-table ones (lists, campaigns, suppressed profiles)
+    # have no kbridge stream to compare with one to one
+    full_table = {"global_exclusions", "lists", "campaigns"}
+    cat["streams"] = [s for s in cat["streams"] if s["stream"] not in full_table]
+    for s in cat["streams"]:
+        for m in s["metadata"]:
+            if not m["breadcrumb"]:
+                m["metadata"]["selected"] = True
+    catalog_file = workdir / "tap-catalog.json"
+    catalog_file.write_text(json.dumps(cat))
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(python), str(launcher), base, "--config", str(config), "--catalog", str(catalog_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    records = 0
+    for line in proc.stdout:  # counted here, so the tap's own CPU is only its own
+        if line.startswith(b'{"type": "RECORD"'):
+            records += 1
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    return {
+        "ok": proc.returncode == 0,
+        "records": records,
+        "streams": len(cat["streams"]),
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def connector(args: argparse.Namespace, workdir: Path, ours: dict[str, Any] | None) -> Table:
+    serve = ["--profiles", str(args.profiles), "--events", str(args.events)]
+    with ServerProcess([*serve, "--rate-limits", "off"]) as server:
+        theirs = _tap(server.base_url, server.api_key, workdir)
+        if ours is None:
+            ours = _run_child(server, ["events"], workdir)
+    table = Table(
+        title=f"events synced by kbridge and by {TAP_PACKAGE} (same emulator, --rate-limits off, "
+        f"{args.events:,} events)"
+    )
+    cols = ("connector", "writes to", "records", "seconds", "records/s", "client CPU s",
+            "µs/record", "peak RSS MB")  # fmt: skip
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("connector", "writes to") else "right")
+    r = ours["streams"]["events"]
+    kb_rps = r["records"] / ours["wall"]
+    table.add_row(
+        "kbridge sync (events)",
+        "DuckDB (committed)",
+        f"{r['records']:,}",
+        f"{ours['wall']:.1f}",
+        f"{kb_rps:,.0f}",
+        f"{ours['cpu']:.1f}",
+        f"{ours['cpu'] / r['records'] * 1e6:.1f}",
+        f"{ours['peak_rss_mb']:.0f}",
+    )
+    n = theirs["records"]
+    tap_rps = n / theirs["wall"] if theirs["wall"] else 0.0
+    table.add_row(
+        f"{TAP_PACKAGE} ({theirs['streams']} event streams)" + ("" if theirs["ok"] else " FAILED"),
+        "Singer JSON on stdout",
+        f"{n:,}",
+        f"{theirs['wall']:.1f}",
+        f"{tap_rps:,.0f}",
+        f"{theirs['cpu']:.1f}",
+        f"{theirs['cpu'] / n * 1e6:.1f}" if n else "-",
+        f"{theirs['peak_rss_mb']:.0f}",
+    )
+    if n and tap_rps:
+        table.caption = (
+            f"kbridge/tap: {kb_rps / tap_rps:.1f}× the records per second, "
+            f"{(theirs['cpu'] / n) / (ours['cpu'] / r['records']):.1f}× less CPU per record. "
+            "The tap reads only the events of the metrics it maps (email and SMS engagement) "
+            "and has no base-URL setting (its endpoint constant is rewritten to the emulator)."
+        )
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        base, key, streams, target = json.loads(argv[1])
+        print(json.dumps(_child(base, key, streams, target)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--profiles", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument(
+        "--factor", type=float, default=0.05, help="emulator rate limits × this (1 = spec)"
+    )
+    parser.add_argument("--paced-streams", default=",".join(PACED_STREAMS))
+    parser.add_argument("--warmup", type=float, default=60.0, help="seconds before steady state")
+    parser.add_argument("--skip", default="", help="comma-separated: paced, off, tap")
+    args = parser.parse_args(argv)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    with tempfile.TemporaryDirectory(prefix="kbridge-bench-sync-") as tmp:
+        workdir = Path(tmp)
+        ours = None
+        if "off" not in skip:
+            table, docs = unpaced(args, workdir)
+            console.print(table)
+            ours = docs["events"]
+        if "tap" not in skip:
+            try:
+                console.print(connector(args, workdir, ours))
+            except (subprocess.CalledProcessError, OSError, httpx.HTTPError) as exc:
+                console.print(f"tap-klaviyo could not be run: {exc}")
+        if "paced" not in skip:
+            console.print(paced(args, workdir))
+
+
+if __name__ == "__main__":
+    main()
