@@ -71,3 +71,15 @@ def test_demo_names_top_campaigns_and_writes_the_report(demo: tuple[str, Path, P
     assert page.startswith("<!DOCTYPE html>")
     assert "Campaign performance" in page
     assert "<script" not in page
+
+
+def test_demo_scores_its_churn_model_against_the_hidden_truth(
+    demo: tuple[str, Path, Path],
+) -> None:
+    stdout, _, _ = demo
+    found = re.search(r"churn model: AUC (\d\.\d\d) against the ([\d,]+) hidden churners", stdout)
+    assert found, stdout
+    # how good the model is, is judged on a larger account (test_churn_emulator.py); 150
+    # profiles only show the demo trains it and scores it against the generator's truth
+    assert 0.0 <= float(found[1]) <= 1.0
+    assert int(found[2].replace(",", "")) > 0
