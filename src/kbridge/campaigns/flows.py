@@ -263,7 +263,7 @@ async def _event(
 
 
 async def _preview_list(client: AsyncClient, profile_id: str) -> str:
-    lists = await client.lists.get_lists(filter=F.equals("name", PREVIEW_LIST))
+    lists = await client.lists.get_lists(filter=F.any("name", [PREVIEW_LIST]))
     chosen = next((lst for lst in lists if lst.attributes.get("name") == PREVIEW_LIST), None)
     if chosen is None:
         chosen = await client.lists.create_list(name=PREVIEW_LIST)

@@ -50,7 +50,12 @@ class RenderedTemplate:
     text: str | None
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "html": self.html, "text": self.text}
+        # the shape `kbridge templates render` printed before it took context files
+        return {
+            "type": "template",
+            "id": self.id,
+            "attributes": {"html": self.html, "text": self.text},
+        }
 
 
 async def _find(client: AsyncClient, name: str) -> Resource | None:
