@@ -92,7 +92,7 @@ async def _events_of(client: AsyncClient, since: datetime) -> dict[str, list[Any
 async def test_publish_cancel_revert_schedule_send_and_performance(
     client: AsyncClient, control: httpx.AsyncClient, clock: ManualClock, verified_sender: str
 ) -> None:
-    list_id = await subscribed_list(client, "Winter sale audience")
+    list_id = await subscribed_list(client, "Winter sale audience", size=60)
     start = await emulator_now(control)
 
     first = await publish(client, request(list_id, send_at=start + timedelta(hours=1)), clock=clock)
@@ -117,7 +117,7 @@ async def test_publish_cancel_revert_schedule_send_and_performance(
     assert sent.status == "Sent"
     outbox = (await control.get("/_emulator/outbox", params={"campaign_id": second.id})).json()
     delivered = len(outbox["messages"])
-    assert delivered > 20  # the list's 25, less anyone suppressed
+    assert delivered > 20  # the subscribed profiles, less anyone suppressed
     assert "our sale starts now" in outbox["messages"][0]["html"]
     assert (await control.get("/_emulator/outbox", params={"campaign_id": first.id})).json()[
         "messages"
@@ -151,7 +151,7 @@ async def test_publish_cancel_revert_schedule_send_and_performance(
     assert row.get("clicks") == len(clicked)
     unique_clicks = len({e.relationships["profile"]["data"]["id"] for e in clicked})
     assert row.get("click_rate") == round(unique_clicks / delivered, 4)
-    assert row.get("conversions") == len(orders)
+    assert row.get("conversions") == len(orders) > 0
     revenue = sum(float(e.attributes["event_properties"]["$value"]) for e in orders)
     assert row.get("conversion_value") == pytest.approx(round(revenue, 2))
     assert Counter(e.attributes["event_properties"]["Campaign Name"] for e in opened) == {
