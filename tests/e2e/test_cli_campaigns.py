@@ -33,7 +33,7 @@ SENDER = "news@northwind.example"
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmulatorServer]:
     with EmulatorServer(
-        EmulatorConfig(seed=31, profiles=50, events=250, rate_limit_factor=None)
+        EmulatorConfig(seed=31, profiles=150, events=400, rate_limit_factor=None)
     ) as running:
         httpx.post(f"{running.base_url}/_emulator/senders", json={"email": SENDER}, timeout=10)
         yield running
@@ -98,7 +98,7 @@ def audience(server: EmulatorServer) -> str:
             .get("marketing", {})
             .get("consent")
             == "SUBSCRIBED"
-        ][:20]
+        ][:90]
         made = client.lists.create_list(name="CLI audience")
         client.lists.add_profiles_to_list(str(made.id), profile_ids=chosen)
         return str(made.id)
@@ -164,7 +164,7 @@ def test_publish_cancel_revert_schedule_send_and_performance(
     status = ok(run(server, "campaigns", "status", second["id"], "-o", "json"))
     assert status["status"] == "Sent"
     sent = outbox(server, second["id"])
-    assert len(sent) >= 15
+    assert len(sent) >= 40
     assert "spring is here" in sent[0]["html"]
     assert outbox(server, first["id"]) == []
 

@@ -73,8 +73,8 @@ _STATUS_HINTS = {
     "verify the from address in Klaviyo (Settings > Domains and senders)",
     "Cancelled: No Recipients": "nobody in the audience can receive email: check the lists, "
     "segments and exclusions",
-    "Cancelled: Smart Sending": "everyone got an email in the last 16 hours; publish again "
-    "with --no-smart-sending to send anyway",
+    "Cancelled: Smart Sending": "Smart Sending skipped everyone (each got an email in the "
+    "last 16 hours); publish again with --no-smart-sending to send anyway",
     "Cancelled": "the send was cancelled",
 }
 

@@ -12,7 +12,7 @@ from kbridge.api import AsyncClient
 from kbridge.core import ManualClock
 from kbridge.emulator import EmulatorConfig, EmulatorServer
 
-CONFIG = EmulatorConfig(seed=7, profiles=60, events=300, rate_limit_factor=None)
+CONFIG = EmulatorConfig(seed=7, profiles=200, events=600, rate_limit_factor=None)
 
 
 @pytest.fixture(scope="module")

@@ -92,12 +92,21 @@ async def _events_of(client: AsyncClient, since: datetime) -> dict[str, list[Any
 async def test_publish_cancel_revert_schedule_send_and_performance(
     client: AsyncClient, control: httpx.AsyncClient, clock: ManualClock, verified_sender: str
 ) -> None:
-    list_id = await subscribed_list(client, "Winter sale audience", size=60)
+    list_id = await subscribed_list(client, "Winter sale audience", size=150)
     start = await emulator_now(control)
 
-    first = await publish(client, request(list_id, send_at=start + timedelta(hours=1)), clock=clock)
+    options = {"local_time": True, "track_clicks": False, "utm": {"utm_source": "kbridge"}}
+    first_at = start + timedelta(hours=1)
+    first = await publish(client, request(list_id, send_at=first_at, **options), clock=clock)
     assert first.status == "Scheduled"
     assert len(first.message_ids) == 1
+    stored = (await client.campaigns.get_campaign(first.id)).attributes
+    assert stored["send_strategy"]["options"]["is_local"] is True
+    assert stored["tracking_options"]["is_tracking_clicks"] is False
+    assert stored["tracking_options"]["custom_tracking_params"] == [
+        {"type": "static", "value": "kbridge", "name": "utm_source"}
+    ]
+    assert stored["send_options"] == {"use_smart_sending": False}
     cancelled = await cancel(client, first.id)
     assert cancelled.status == "Cancelled"
     assert cancelled.problem is not None
