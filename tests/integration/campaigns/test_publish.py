@@ -47,7 +47,7 @@ async def subscribed_list(client: AsyncClient, name: str, size: int = 25) -> str
         marketing = ((p.attributes.get("subscriptions") or {}).get("email") or {}).get(
             "marketing"
         ) or {}
-        if p.attributes.get("email") and marketing.get("consent") == "SUBSCRIBED" and p.id:
+        if marketing.get("can_receive_email_marketing") is True and p.id:
             chosen.append(p.id)
         if len(chosen) == size:
             break

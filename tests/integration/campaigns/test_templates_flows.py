@@ -53,7 +53,7 @@ async def test_render_fills_the_context(client: AsyncClient) -> None:
 async def _subscribed_profile(client: AsyncClient) -> Any:
     async for p in client.profiles.iter_profiles(additional_fields={"profile": ["subscriptions"]}):
         consent = (p.attributes.get("subscriptions") or {}).get("email", {}).get("marketing", {})
-        if p.attributes.get("email") and consent.get("consent") == "SUBSCRIBED":
+        if consent.get("can_receive_email_marketing") is True:
             return p
     raise AssertionError("the seeded account has a subscribed profile")
 
