@@ -8,6 +8,7 @@ a thin layer over these functions. Errors are in :mod:`kbridge.campaigns.errors`
 
 from __future__ import annotations
 
+from kbridge.campaigns._common import scopes_for
 from kbridge.campaigns.errors import (
     AudienceEmptyError,
     DefinitionError,
@@ -79,5 +80,6 @@ __all__ = [
     "revert",
     "save_performance",
     "schedule",
+    "scopes_for",
     "set_flow_status",
 ]

@@ -43,6 +43,7 @@ from kbridge.core import Clock
 __all__ = [
     "FLOW_OPERATIONS",
     "PREVIEW_LIST",
+    "PREVIEW_OPERATIONS",
     "FlowState",
     "PreviewResult",
     "build_definition",

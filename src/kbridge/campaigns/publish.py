@@ -38,6 +38,7 @@ from kbridge.core.clock import utc
 
 __all__ = [
     "PUBLISH_OPERATIONS",
+    "SCHEDULE_OPERATIONS",
     "CampaignState",
     "PublishRequest",
     "campaign_status",
@@ -63,6 +64,12 @@ PUBLISH_OPERATIONS = (
     "delete_campaign",
 )
 _CONTROL_OPERATIONS = ("cancel_campaign_send", "get_campaign")
+SCHEDULE_OPERATIONS = (
+    "get_campaign",
+    "update_campaign",
+    "get_messages_for_campaign",
+    "send_campaign",
+)
 
 #: how often to ask whether Klaviyo's recipient estimate is ready (one second apart)
 ESTIMATE_POLLS = 10
@@ -237,10 +244,14 @@ async def publish(
 
 
 async def _send(
-    client: AsyncClient, campaign_id: str, from_email: str, audience: Sequence[str]
+    client: AsyncClient,
+    campaign_id: str,
+    from_email: str,
+    audience: Sequence[str],
+    operations: Sequence[str] = PUBLISH_OPERATIONS,
 ) -> CampaignState:
     """Queue the send job and read the campaign back; a send cancelled at once raises."""
-    with explained("schedule the send", PUBLISH_OPERATIONS):
+    with explained("schedule the send", operations):
         await client.campaigns.send_campaign(campaign_id)
         state = _state(await client.campaigns.get_campaign(campaign_id))
     if state.status == "Cancelled: Misconfigured":
@@ -264,7 +275,7 @@ async def schedule(
     now = clock.now()
     if send_at is not None and utc(send_at) <= now:
         raise SendTimeInPastError(utc(send_at).isoformat(), now.isoformat())
-    with explained("read the campaign", PUBLISH_OPERATIONS):
+    with explained("read the campaign", SCHEDULE_OPERATIONS):
         campaign = await client.campaigns.get_campaign(campaign_id)
         if send_at is not None:
             await client.campaigns.update_campaign(campaign_id, send_at=utc(send_at))
@@ -276,6 +287,7 @@ async def schedule(
         campaign_id,
         str(content.get("from_email") or ""),
         list(audience.get("included") or ()),
+        SCHEDULE_OPERATIONS,
     )
 
 

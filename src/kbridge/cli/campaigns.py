@@ -41,8 +41,12 @@ from kbridge.campaigns import (
     revert,
     save_performance,
     schedule,
+    scopes_for,
     set_flow_status,
 )
+from kbridge.campaigns.flows import PREVIEW_OPERATIONS
+from kbridge.campaigns.performance import PERFORMANCE_OPERATIONS
+from kbridge.campaigns.publish import PUBLISH_OPERATIONS, SCHEDULE_OPERATIONS
 from kbridge.cli.actions import _debug_logging, common_options
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import describe_error, emit, fail, resolve_format
@@ -399,20 +403,23 @@ def flow_preview_cmd(
     return lambda client: preview_flow(client, flow_id, to=to, event_id=event, clock=SystemClock())
 
 
-_COMMANDS: dict[str, list[tuple[str, Callable[..., Run]]]] = {
+_COMMANDS: dict[str, list[tuple[str, Callable[..., Run], tuple[str, ...]]]] = {
     "campaigns": [
-        ("publish", publish_cmd),
-        ("schedule", schedule_cmd),
-        ("cancel", cancel_cmd),
-        ("revert", revert_cmd),
-        ("status", status_cmd),
-        ("performance", performance_cmd),
+        ("publish", publish_cmd, PUBLISH_OPERATIONS),
+        ("schedule", schedule_cmd, SCHEDULE_OPERATIONS),
+        ("cancel", cancel_cmd, ("cancel_campaign_send", "get_campaign")),
+        ("revert", revert_cmd, ("cancel_campaign_send", "get_campaign")),
+        ("status", status_cmd, ("get_campaign",)),
+        ("performance", performance_cmd, PERFORMANCE_OPERATIONS),
     ],
-    "templates": [("push", push_cmd), ("render", render_cmd)],
+    "templates": [
+        ("push", push_cmd, ("get_templates", "create_template", "update_template")),
+        ("render", render_cmd, ("render_template",)),
+    ],
     "flows": [
-        ("create", flow_create_cmd),
-        ("status", flow_status_cmd),
-        ("preview", flow_preview_cmd),
+        ("create", flow_create_cmd, ("get_metrics", "get_templates", "create_flow")),
+        ("status", flow_status_cmd, ("update_flow",)),
+        ("preview", flow_preview_cmd, PREVIEW_OPERATIONS),
     ],
 }
 
@@ -421,6 +428,8 @@ def register(groups: Mapping[str, typer.Typer]) -> None:
     """Add the workflow commands to the action groups (``campaigns``, ``templates``, ``flows``)."""
     for group_name, commands in _COMMANDS.items():
         group = groups[group_name]
-        for name, fn in commands:
+        for name, fn, operations in commands:
             command = _workflow(f"{group_name} {name}")(fn)
-            group.command(name, help=fn.__doc__)(command)
+            # like the generated actions: say which scopes a key needs before it is tried
+            text = f"{fn.__doc__}\n\nNeeds scopes {' '.join(scopes_for(operations))}."
+            group.command(name, help=text)(command)
