@@ -170,6 +170,10 @@ def _check_request(request: PublishRequest, now: datetime) -> None:
             raise SendTimeInPastError(when.isoformat(), now.isoformat())
 
 
+def _iso(when: datetime) -> str:
+    return utc(when).isoformat().replace("+00:00", "Z")
+
+
 def _campaign_body(request: PublishRequest) -> dict[str, Any]:
     message = email_message(
         subject=request.subject,
@@ -182,7 +186,7 @@ def _campaign_body(request: PublishRequest) -> dict[str, Any]:
     else:
         strategy = {
             "method": "static",
-            "datetime": utc(request.send_at).isoformat().replace("+00:00", "Z"),
+            "datetime": _iso(request.send_at),
             "options": {"is_local": request.local_time},
         }
     tracking: dict[str, Any] = {
@@ -278,7 +282,15 @@ async def schedule(
     with explained("read the campaign", SCHEDULE_OPERATIONS):
         campaign = await client.campaigns.get_campaign(campaign_id)
         if send_at is not None:
-            await client.campaigns.update_campaign(campaign_id, send_at=utc(send_at))
+            # a new time keeps the campaign's local-time choice (the service would drop it)
+            old = campaign.attributes.get("send_strategy") or {}
+            strategy: dict[str, Any] = {"method": "static", "datetime": _iso(send_at)}
+            if isinstance(old.get("options"), Mapping):
+                strategy["options"] = {"is_local": bool(old["options"].get("is_local"))}
+            body = build_document(
+                "campaign", id=campaign_id, attributes={"send_strategy": strategy}
+            )
+            await client.get_document("update_campaign", path_params={"id": campaign_id}, json=body)
         messages = await client.campaigns.get_messages_for_campaign(campaign_id)
     audience = campaign.attributes.get("audiences") or {}
     content = messages[0].attributes.get("definition", {}).get("content", {}) if messages else {}

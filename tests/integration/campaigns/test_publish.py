@@ -139,6 +139,10 @@ async def test_publish_cancel_revert_schedule_send_and_performance(
         client, [second.id], since=since, until=start + timedelta(days=5), clock=clock
     )
     (row,) = report.rows
+    both = await campaign_performance(
+        client, [first.id, second.id], since=since, until=start + timedelta(days=5), clock=clock
+    )
+    assert both.rows == report.rows  # the cancelled one sent nothing; no other campaign leaks in
     assert row.campaign_id == second.id
     assert row.campaign_message_id == second.message_ids[0]
 
@@ -166,6 +170,27 @@ async def test_publish_cancel_revert_schedule_send_and_performance(
     assert Counter(e.attributes["event_properties"]["Campaign Name"] for e in opened) == {
         "Winter sale": len(opened)
     }
+
+
+async def test_rescheduling_a_reverted_campaign_keeps_local_time(
+    client: AsyncClient, control: httpx.AsyncClient, clock: ManualClock, verified_sender: str
+) -> None:
+    list_id = await subscribed_list(client, "Local time audience", size=5)
+    start = await emulator_now(control)
+    made = await publish(
+        client,
+        request(list_id, send_at=start + timedelta(days=1), local_time=True),
+        clock=clock,
+    )
+    await revert(client, made.id)
+    moved = await schedule(client, made.id, send_at=start + timedelta(days=2), clock=clock)
+    assert moved.status == "Scheduled"
+    stored = (await client.campaigns.get_campaign(made.id)).attributes["send_strategy"]
+    assert stored["options"]["is_local"] is True
+    assert stored["datetime"].startswith((start + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"))
+    with pytest.raises(SendTimeInPastError):
+        await schedule(client, made.id, send_at=start - timedelta(hours=1), clock=clock)
+    assert (await cancel(client, made.id)).status == "Cancelled"
 
 
 async def test_send_time_in_the_past_is_refused_before_anything_is_created(
