@@ -226,8 +226,9 @@ async def publish(
         try:
             doc = await client.get_document("create_campaign", json=_campaign_body(request))
         except InvalidRequestError as exc:
-            pointer = exc.source_pointer or ""
-            if "send_strategy/datetime" in pointer and request.send_at is not None:
+            pointer, detail = exc.source_pointer or "", (exc.detail or "").lower()
+            in_past = "past" in detail or "future" in detail
+            if "send_strategy/datetime" in pointer and in_past and request.send_at is not None:
                 # Klaviyo's clock is the one that counts when ours lags behind it
                 raise SendTimeInPastError(utc(request.send_at).isoformat(), None) from None
             raise
@@ -240,7 +241,7 @@ async def publish(
         if await _estimated_recipients(client, campaign_id, clock) == 0:
             raise AudienceEmptyError(request.included, campaign_id)
     except BaseException:
-        # a half-made draft would be published by a retry under the same name: remove it
+        # a half-made draft would linger beside the one a retry makes: remove it
         with explained("delete the unfinished draft", PUBLISH_OPERATIONS):
             await client.campaigns.delete_campaign(campaign_id)
         raise

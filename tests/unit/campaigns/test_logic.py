@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
+from kbridge.api.errors import ErrorDetails, InvalidRequestError
 from kbridge.api.validation import ValidationError
-from kbridge.campaigns import DefinitionError, PublishRequest, SendTimeInPastError
+from kbridge.campaigns import DefinitionError, PublishRequest, SendTimeInPastError, publish
 from kbridge.campaigns._common import scopes_for
 from kbridge.campaigns.flows import _first_email, build_definition
 from kbridge.campaigns.performance import _window
 from kbridge.campaigns.publish import _campaign_body, _check_request, explain_status
 from kbridge.cli.campaigns import _json_arg, _utm, _when
+from kbridge.core import ManualClock
 
 pytestmark = pytest.mark.unit
 
@@ -207,3 +209,30 @@ def test_cli_values(tmp_path: Path) -> None:
     }
     with pytest.raises(ValidationError, match="NAME=VALUE"):
         _utm(["utm_source"])
+
+
+class _RefusingClient:
+    """Answers create_campaign as Klaviyo does when its clock says the time has passed."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+    async def get_document(self, operation_id: str, **_: Any) -> Any:
+        details = ErrorDetails(
+            status=400,
+            code="invalid",
+            detail=self.detail,
+            source_pointer="/data/attributes/send_strategy/datetime",
+            operation_id=operation_id,
+        )
+        raise InvalidRequestError(details)
+
+
+@pytest.mark.anyio
+async def test_a_send_time_klaviyo_calls_past_is_that_error_not_a_bare_400() -> None:
+    clock = ManualClock(NOW)
+    late = req(send_at=NOW + timedelta(seconds=5))
+    with pytest.raises(SendTimeInPastError, match="by Klaviyo's clock"):
+        await publish(_RefusingClient("must be in the future"), late, clock=clock)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequestError):  # another problem with the field stays as it was
+        await publish(_RefusingClient("is not a datetime"), late, clock=clock)  # type: ignore[arg-type]
