@@ -254,8 +254,12 @@ def _debug_logging(debug: bool) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def register(app: typer.Typer) -> None:
-    """Add one command group per resource, one command per action, to ``app``."""
+def register(app: typer.Typer, *, skip: frozenset[str] = frozenset()) -> dict[str, typer.Typer]:
+    """Add one command group per resource, one command per action, to ``app``; the groups.
+
+    Actions named in ``skip`` (``"templates render"``) are left out: a workflow
+    command of the same name, added to the returned group, takes their place.
+    """
     groups: dict[str, typer.Typer] = {}
     for action in registry().values():
         group = groups.get(action.resource)
@@ -263,5 +267,8 @@ def register(app: typer.Typer) -> None:
             group = typer.Typer(help=RESOURCE_HELP.get(action.resource), no_args_is_help=True)
             groups[action.resource] = group
             app.add_typer(group, name=action.resource)
+        if action.cli_name in skip:
+            continue
         command = build_command(action)
         group.command(action.name, help=command.__doc__)(command)
+    return groups

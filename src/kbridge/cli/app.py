@@ -9,6 +9,7 @@ import typer
 from kbridge import __version__
 from kbridge.cli import actions as actions_cmd
 from kbridge.cli import analytics as analytics_cmd
+from kbridge.cli import campaigns as campaigns_cmd
 from kbridge.cli import catalog as catalog_cmd
 from kbridge.cli import connections as connections_cmd
 from kbridge.cli import demo as demo_cmd
@@ -34,7 +35,7 @@ app.command("connect")(connections_cmd.connect)
 app.add_typer(connections_cmd.app, name="connections")
 app.command("disconnect")(connections_cmd.disconnect_cmd)
 app.command("scopes")(connections_cmd.scopes)
-actions_cmd.register(app)
+campaigns_cmd.register(actions_cmd.register(app, skip=campaigns_cmd.REPLACED))
 app.command("raw")(raw_cmd.raw)
 app.command("sync")(sync_cmd.sync)
 app.add_typer(analytics_cmd.app, name="analytics")

@@ -65,6 +65,12 @@ def _one(cond: Condition, getter: Callable[[R], Any]) -> Callable[[R], bool]:
 
     def check(record: R) -> bool:
         have = getter(record)
+        if op in ("contains-any", "contains-all"):
+            # membership of several values; a scalar counts as a one-element list (reports
+            # filter campaign_id and send_channel this way)
+            present = set(have) if isinstance(have, list | tuple) else {have}
+            hits = [w in present for w in want]
+            return (all(hits) if op == "contains-all" else any(hits)) != negated
         if isinstance(have, list) and op != "contains":
             ok = any(_compare(op, h, want) for h in have)
         else:
