@@ -99,6 +99,8 @@ class DeletionPlan:
     matches: tuple[MatchedProfile, ...] = ()
     #: the last audit entry of this subject in this batch (a resumed batch)
     prior: AuditEntry | None = None
+    #: why the profiles could not be looked up (the subject then fails, the batch goes on)
+    error: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -113,7 +115,9 @@ class DeletionPlan:
     @property
     def ambiguous(self) -> bool:
         """Matches anything but exactly one profile (the guard wants ``--yes``)."""
-        return not self.finished and not self.resuming and len(self.matches) != 1
+        if self.finished or self.resuming or self.error is not None:
+            return False
+        return len(self.matches) != 1
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -202,7 +206,14 @@ async def plan_deletions(
         prior = last.get(hashed)
         if prior is not None and (prior.outcome in FINAL_OUTCOMES or prior.outcome in _RESUMABLE):
             return DeletionPlan(subject=subject, subject_hash=hashed, prior=prior)
-        found = await find_profiles(client, subject)
+        try:
+            found = await find_profiles(client, subject)
+        except ApiError as exc:
+            if _fatal(exc):
+                raise
+            return DeletionPlan(
+                subject=subject, subject_hash=hashed, prior=prior, error=_describe(exc)
+            )
         matches = tuple(MatchedProfile.of(r) for r in found)
         return DeletionPlan(subject=subject, subject_hash=hashed, matches=matches, prior=prior)
 
@@ -306,6 +317,9 @@ async def execute_deletions(
                 confirmed_at=prior.confirmed_at,
                 skipped=True,
             )
+        if plan.error is not None:
+            record(plan, "failed", detail=plan.error)
+            return made(outcome="failed", detail=plan.error)
         try:
             if plan.resuming:
                 prior = plan.prior

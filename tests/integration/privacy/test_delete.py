@@ -245,3 +245,56 @@ def test_a_key_without_the_privacy_scope_stops_the_batch(
         delete(server, [parse_subject("kept@example.com")], audit, key=reply.json()["key"])
     assert profile_exists(http, pid)
     assert read_log(audit) == []
+
+
+class RefuseDeletions(httpx.AsyncBaseTransport):
+    """The emulator, except that deletion requests get a 400 echoing the address
+    (some of Klaviyo's errors quote the identifier) and lookups of one address a 500."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/data-privacy-deletion-jobs"):
+            detail = "cannot delete doomed@example.com"
+            error = {"id": "e1", "status": 400, "code": "invalid", "detail": detail}
+            return httpx.Response(400, json={"errors": [error]})
+        if "lookup-fails" in str(request.url):
+            return httpx.Response(500, json={"errors": [{"status": 500, "code": "error"}]})
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_refused_requests_fail_that_subject_only_and_keep_the_address_out_of_the_log(
+    server: EmulatorServer, http: httpx.Client
+) -> None:
+    from kbridge.api import AsyncClient, RetryPolicy
+
+    doomed = create_profile(http, email="doomed@example.com")
+    fine = create_profile(http, email="fine@example.com")
+    audit = MemoryAuditLog()
+    subjects = [parse_subject(e) for e in ("doomed@example.com", "lookup-fails@example.com")]
+
+    async def go() -> list[DeletionResult]:
+        async with AsyncClient(
+            server.api_key,
+            base_url=server.base_url,
+            clock=ManualClock(),
+            transport=RefuseDeletions(),
+            retry=RetryPolicy(max_attempts=1),
+        ) as client:
+            batch = await plan_deletions(client, subjects, audit=audit)
+            return await execute_deletions(client, batch, audit=audit, clock=EmulatorClock(server))
+
+    refused, broken = asyncio.run(go())
+    assert (refused.outcome, refused.detail) == ("failed", "InvalidRequestError 400 invalid")
+    assert broken.outcome == "failed"
+    assert broken.detail is not None
+    assert broken.detail.startswith("ServerError 500")
+    assert profile_exists(http, doomed)
+    assert profile_exists(http, fine)
+    log = read_log(audit)
+    assert sorted(e.outcome for e in log) == ["failed", "failed"]
+    assert "example.com" not in repr([e.to_dict() for e in log])
