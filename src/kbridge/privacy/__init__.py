@@ -26,15 +26,14 @@ from kbridge.privacy.audit import (
     read_log,
 )
 from kbridge.privacy.batch import DEFAULT_CONCURRENCY, run_each
+from kbridge.privacy.confirm import Confirmer, PollPolicy
 from kbridge.privacy.delete import (
     DeletionBatch,
     DeletionPlan,
     DeletionResult,
     MatchedProfile,
-    PollPolicy,
     execute_deletions,
     plan_deletions,
-    wait_until_gone,
 )
 from kbridge.privacy.errors import ConfirmationRequired, PrivacyError, SubjectError
 from kbridge.privacy.lookup import find_profiles, remaining_profiles
@@ -47,6 +46,7 @@ __all__ = [
     "AuditEntry",
     "AuditLog",
     "ConfirmationRequired",
+    "Confirmer",
     "DeletionBatch",
     "DeletionPlan",
     "DeletionResult",
@@ -71,5 +71,4 @@ __all__ = [
     "report_rows",
     "run_each",
     "subject_hash",
-    "wait_until_gone",
 ]

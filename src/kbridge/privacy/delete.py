@@ -37,7 +37,8 @@ from kbridge.api import (
 from kbridge.core import Clock, SystemClock
 from kbridge.privacy.audit import FINAL_OUTCOMES, AuditEntry, AuditLog, read_log
 from kbridge.privacy.batch import DEFAULT_CONCURRENCY, run_each
-from kbridge.privacy.lookup import find_profiles, remaining_profiles
+from kbridge.privacy.confirm import Confirmer, PollPolicy
+from kbridge.privacy.lookup import find_profiles
 from kbridge.privacy.subjects import Subject, batch_id, subject_hash
 from kbridge.warehouse import Warehouse, purge_profiles
 
@@ -49,30 +50,11 @@ __all__ = [
     "PollPolicy",
     "execute_deletions",
     "plan_deletions",
-    "wait_until_gone",
 ]
 
 _JOB = "data-privacy-deletion-job"
 #: outcomes after which a batch run again only confirms (the job was already requested)
 _RESUMABLE = frozenset({"requested", "pending"})
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PollPolicy:
-    """How long and how often to look for a deleted profile (seconds on the injected clock).
-
-    Checks at once, then after ``first_delay``, growing by ``factor`` up to
-    ``max_delay``, until ``timeout`` has passed.
-    """
-
-    first_delay: float = 5.0
-    factor: float = 2.0
-    max_delay: float = 60.0
-    timeout: float = 600.0
-
-    def __post_init__(self) -> None:
-        if self.first_delay <= 0 or self.factor < 1 or self.max_delay <= 0 or self.timeout < 0:
-            raise ValueError("PollPolicy: delays must be positive, factor >= 1, timeout >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,24 +203,6 @@ async def plan_deletions(
     return DeletionBatch(batch_id=batch, plans=tuple(plans))
 
 
-async def wait_until_gone(
-    client: AsyncClient, profile_ids: Sequence[str], *, clock: Clock, poll: PollPolicy
-) -> bool:
-    """Search until none of ``profile_ids`` is found (``True``) or ``poll.timeout`` passes."""
-    if not profile_ids:
-        return True
-    started = clock.monotonic()
-    delay = poll.first_delay
-    while True:
-        if not await remaining_profiles(client, profile_ids):
-            return True
-        left = poll.timeout - (clock.monotonic() - started)
-        if left <= 0:
-            return False
-        await clock.sleep(min(delay, left))
-        delay = min(delay * poll.factor, poll.max_delay)
-
-
 async def _request(client: AsyncClient, profile: dict[str, Any]) -> str | None:
     """One deletion job; the request id (if Klaviyo gave one) for the audit log.
 
@@ -288,6 +252,9 @@ async def execute_deletions(
         accounts = await client.accounts.get_accounts()
         account_id = accounts[0].id if accounts else None
     warehouse_lock = asyncio.Lock()
+    # Only the requests take a slot: waiting for confirmation is the shared confirmer's
+    # job, so a thousand pending subjects do not stop the next request from going out.
+    gate = asyncio.Semaphore(concurrency)
 
     def record(plan: DeletionPlan, outcome: str, **fields: Any) -> None:
         audit.append_audit(
@@ -304,7 +271,7 @@ async def execute_deletions(
         async with warehouse_lock:  # one warehouse connection: one writer at a time
             return await asyncio.to_thread(purge_profiles, warehouse, account_id, ids)
 
-    async def one(plan: DeletionPlan) -> DeletionResult:
+    async def one(plan: DeletionPlan, confirmer: Confirmer) -> DeletionResult:
         made = partial(DeletionResult, subject=plan.subject, subject_hash=plan.subject_hash)
         if plan.finished:
             prior = plan.prior
@@ -335,8 +302,9 @@ async def execute_deletions(
                     detail = f"matched {len(ids)} profiles; confirm to delete"
                     record(plan, "refused", profile_ids=ids, detail=detail)
                     return made(outcome="refused", profile_ids=ids, detail=detail)
-                requested = clock.now()
-                receipts = [await _request(client, t) for t in _targets(plan)]
+                async with gate:
+                    requested = clock.now()
+                    receipts = [await _request(client, t) for t in _targets(plan)]
                 request_ids = tuple(r for r in receipts if r)
                 record(
                     plan,
@@ -345,7 +313,7 @@ async def execute_deletions(
                     profile_ids=ids,
                     request_ids=request_ids,
                 )
-            gone = await wait_until_gone(client, ids, clock=clock, poll=poll)
+            gone = await confirmer.wait(ids)
         except ApiError as exc:
             if _fatal(exc):
                 raise
@@ -375,4 +343,10 @@ async def execute_deletions(
             purged=purged,
         )
 
-    return await run_each(batch.plans, one, concurrency=concurrency, on_done=on_done)
+    async with Confirmer(client, clock=clock, poll=poll) as confirmer:
+        return await run_each(
+            batch.plans,
+            partial(one, confirmer=confirmer),
+            concurrency=max(1, len(batch.plans)),
+            on_done=on_done,
+        )

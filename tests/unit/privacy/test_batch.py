@@ -1,5 +1,4 @@
-"""run_each: bounded concurrency, results in order, failures raised as themselves;
-and the polling policy's checks."""
+"""run_each: bounded concurrency, results in order, failures raised as themselves."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kbridge.privacy import PollPolicy, run_each
+from kbridge.privacy import run_each
 
 
 def test_results_keep_input_order_and_concurrency_stays_bounded() -> None:
@@ -42,10 +41,3 @@ def test_a_failure_is_raised_as_itself() -> None:
         asyncio.run(run_each(list(range(6)), work, concurrency=2))
     with pytest.raises(ValueError, match="at least 1"):
         asyncio.run(run_each([1], work, concurrency=0))
-
-
-def test_poll_policy_refuses_nonsense() -> None:
-    assert PollPolicy().timeout == 600
-    for bad in ({"first_delay": 0}, {"factor": 0.5}, {"timeout": -1}, {"max_delay": 0}):
-        with pytest.raises(ValueError, match="PollPolicy"):
-            PollPolicy(**bad)  # type: ignore[arg-type]
