@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -39,17 +39,23 @@ class FakeKlaviyo:
 
 
 def with_confirmer(
-    fake: FakeKlaviyo, clock: ManualClock, poll: PollPolicy, body: Callable[[Confirmer], object]
+    fake: FakeKlaviyo,
+    clock: ManualClock,
+    poll: PollPolicy,
+    body: Callable[[Confirmer], Awaitable[object]],
 ) -> object:
     async def go() -> object:
-        async with AsyncClient(
-            KEY,
-            base_url="https://a.klaviyo.test",
-            clock=ManualClock(),
-            transport=httpx.MockTransport(fake.handle),
-            retry=RetryPolicy(max_attempts=1),
-        ) as client, Confirmer(client, clock=clock, poll=poll) as confirmer:
-            return await body(confirmer)  # type: ignore[misc]
+        async with (
+            AsyncClient(
+                KEY,
+                base_url="https://a.klaviyo.test",
+                clock=ManualClock(),
+                transport=httpx.MockTransport(fake.handle),
+                retry=RetryPolicy(max_attempts=1),
+            ) as client,
+            Confirmer(client, clock=clock, poll=poll) as confirmer,
+        ):
+            return await body(confirmer)
 
     return asyncio.run(go())
 
