@@ -33,6 +33,7 @@ from kbridge.core import KbridgeError, SystemClock, dumps_str
 from kbridge.privacy import (
     CSV_COLUMNS,
     AuditLog,
+    ConfirmationRequired,
     DeletionBatch,
     DeletionResult,
     PollPolicy,
@@ -288,7 +289,8 @@ def delete(
 
         async def plan() -> DeletionBatch:
             async with _client(common) as client:
-                return await plan_deletions(client, chosen, audit=audit)
+                with _progress("lookup", len(chosen)) as advance:
+                    return await plan_deletions(client, chosen, audit=audit, on_done=advance)
 
         batch = asyncio.run(plan())
         _show_plan(batch)
@@ -362,7 +364,7 @@ def _confirm(batch: DeletionBatch) -> None:
     todo = [p for p in batch.to_run if not p.ambiguous]
     ambiguous = batch.ambiguous
     if not _stdin_is_terminal():
-        fail("privacy delete: not on a terminal; pass --yes to confirm the deletion")
+        raise ConfirmationRequired("not on a terminal: pass --yes to confirm the deletion")
     if ambiguous:
         err_console.print(
             f"{len(ambiguous)} subject(s) do not match exactly one profile: they will be "

@@ -9,8 +9,10 @@ CLI renders them for people. Each report is recorded in the audit log.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from kbridge.api import ApiError, AsyncClient, AuthenticationError, PermissionDeniedError, Resource
@@ -162,22 +164,26 @@ async def access_reports(
     Access is read-only, so a batch run again reads every subject again: a
     report is only useful whole and current.
     """
-    key = audit.audit_key()
+    # the log may be a file (the connection store): its I/O stays off the event loop
+    key = await asyncio.to_thread(audit.audit_key)
     now = (clock or SystemClock()).now
     batch = batch_id("access", (subject_hash(key, s) for s in subjects))
 
     async def one(subject: Subject) -> SubjectReport:
         requested = now()
         report = await access_report(client, subject, key=key, events=events)
-        entry = audit.append_audit(
-            subject_hash=report.subject_hash,
-            action="access",
-            outcome=report.status,
-            batch_id=batch,
-            requested_at=requested,
-            confirmed_at=now() if report.error is None else None,
-            profile_ids=[p.id for p in report.profiles],
-            detail=report.error,
+        entry = await asyncio.to_thread(
+            partial(
+                audit.append_audit,
+                subject_hash=report.subject_hash,
+                action="access",
+                outcome=report.status,
+                batch_id=batch,
+                requested_at=requested,
+                confirmed_at=now() if report.error is None else None,
+                profile_ids=[p.id for p in report.profiles],
+                detail=report.error,
+            )
         )
         return SubjectReport(
             subject=report.subject,

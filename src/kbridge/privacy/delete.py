@@ -173,14 +173,19 @@ async def plan_deletions(
     *,
     audit: AuditLog,
     concurrency: int = DEFAULT_CONCURRENCY,
+    on_done: Callable[[DeletionPlan], None] | None = None,
 ) -> DeletionBatch:
-    """Look up every subject's profiles (skipping lookups the batch's log makes needless)."""
-    key = audit.audit_key()
+    """Look up every subject's profiles (skipping lookups the batch's log makes needless).
+
+    ``on_done`` hears of each plan as it is made (a progress bar).
+    """
+    # the log may be a file (the connection store): its I/O stays off the event loop
+    key = await asyncio.to_thread(audit.audit_key)
     unique = list(dict.fromkeys(subjects))
     hashes = {s: subject_hash(key, s) for s in unique}
     batch = batch_id("delete", hashes.values())
     last: dict[str, AuditEntry] = {}
-    for entry in read_log(audit, batch_id=batch, action="delete"):
+    for entry in await asyncio.to_thread(read_log, audit, batch_id=batch, action="delete"):
         last[entry.subject_hash] = entry
 
     async def one(subject: Subject) -> DeletionPlan:
@@ -199,7 +204,7 @@ async def plan_deletions(
         matches = tuple(MatchedProfile.of(r) for r in found)
         return DeletionPlan(subject=subject, subject_hash=hashed, matches=matches, prior=prior)
 
-    plans = await run_each(unique, one, concurrency=concurrency)
+    plans = await run_each(unique, one, concurrency=concurrency, on_done=on_done)
     return DeletionBatch(batch_id=batch, plans=tuple(plans))
 
 
@@ -256,13 +261,16 @@ async def execute_deletions(
     # job, so a thousand pending subjects do not stop the next request from going out.
     gate = asyncio.Semaphore(concurrency)
 
-    def record(plan: DeletionPlan, outcome: str, **fields: Any) -> None:
-        audit.append_audit(
-            subject_hash=plan.subject_hash,
-            action="delete",
-            outcome=outcome,
-            batch_id=batch.batch_id,
-            **fields,
+    async def record(plan: DeletionPlan, outcome: str, **fields: Any) -> None:
+        await asyncio.to_thread(
+            partial(
+                audit.append_audit,
+                subject_hash=plan.subject_hash,
+                action="delete",
+                outcome=outcome,
+                batch_id=batch.batch_id,
+                **fields,
+            )
         )
 
     async def purge(ids: Sequence[str]) -> int | None:
@@ -285,7 +293,7 @@ async def execute_deletions(
                 skipped=True,
             )
         if plan.error is not None:
-            record(plan, "failed", detail=plan.error)
+            await record(plan, "failed", detail=plan.error)
             return made(outcome="failed", detail=plan.error)
         try:
             if plan.resuming:
@@ -300,13 +308,13 @@ async def execute_deletions(
                 ids = tuple(m.id for m in plan.matches)
                 if plan.ambiguous and not allow_ambiguous:
                     detail = f"matched {len(ids)} profiles; confirm to delete"
-                    record(plan, "refused", profile_ids=ids, detail=detail)
+                    await record(plan, "refused", profile_ids=ids, detail=detail)
                     return made(outcome="refused", profile_ids=ids, detail=detail)
                 async with gate:
                     requested = clock.now()
                     receipts = [await _request(client, t) for t in _targets(plan)]
                 request_ids = tuple(r for r in receipts if r)
-                record(
+                await record(
                     plan,
                     "requested",
                     requested_at=requested,
@@ -319,14 +327,14 @@ async def execute_deletions(
                 raise
             detail = _describe(exc)
             ids = tuple(m.id for m in plan.matches)
-            record(plan, "failed", profile_ids=ids, detail=detail)
+            await record(plan, "failed", profile_ids=ids, detail=detail)
             return made(outcome="failed", profile_ids=ids, detail=detail)
         confirmed = clock.now() if gone else None
         outcome = ("confirmed" if ids else "not_found") if gone else "pending"
         # The request is made and cannot be taken back: the warehouse copy goes now even
         # while Klaviyo's job is pending (a sync before it finishes could bring it back).
         purged = await purge(ids)
-        record(
+        await record(
             plan,
             outcome,
             requested_at=requested,
