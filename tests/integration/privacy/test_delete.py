@@ -298,3 +298,52 @@ def test_refused_requests_fail_that_subject_only_and_keep_the_address_out_of_the
     log = read_log(audit)
     assert sorted(e.outcome for e in log) == ["failed", "failed"]
     assert "example.com" not in repr([e.to_dict() for e in log])
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The emulator, counting requests by method and path."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.calls: dict[tuple[str, str], int] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        key = (request.method, request.url.path)
+        self.calls[key] = self.calls.get(key, 0) + 1
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_a_large_batch_shares_its_confirmation_searches(
+    server: EmulatorServer, http: httpx.Client
+) -> None:
+    from kbridge.api import AsyncClient
+
+    emails = [f"many{i}@example.com" for i in range(150)]
+    ids = [create_profile(http, email=e) for e in emails]
+    audit = MemoryAuditLog()
+    counting = CountingTransport()
+    done: list[DeletionResult] = []
+
+    async def go() -> list[DeletionResult]:
+        async with AsyncClient(
+            server.api_key, base_url=server.base_url, clock=ManualClock(), transport=counting
+        ) as client:
+            batch = await plan_deletions(client, [parse_subject(e) for e in emails], audit=audit)
+            lookups = counting.calls[("GET", "/api/profiles")]
+            results = await execute_deletions(
+                client, batch, audit=audit, clock=EmulatorClock(server), on_done=done.append
+            )
+            counting.calls[("GET", "/api/profiles")] -= lookups
+            return results
+
+    results = asyncio.run(go())
+    assert [r.outcome for r in results] == ["confirmed"] * 150
+    assert [r.profile_ids for r in results] == [(pid,) for pid in ids]
+    assert len(done) == 150
+    assert counting.calls[("POST", "/api/data-privacy-deletion-jobs")] == 150
+    # one search per 100 outstanding ids a round, not one per subject
+    assert counting.calls[("GET", "/api/profiles")] < 30
+    assert not any(profile_exists(http, pid) for pid in ids[::10])
