@@ -181,8 +181,12 @@ async def plan_deletions(
     """
     # the log may be a file (the connection store): its I/O stays off the event loop
     key = await asyncio.to_thread(audit.audit_key)
-    unique = list(dict.fromkeys(subjects))
-    hashes = {s: subject_hash(key, s) for s in unique}
+    # "Ann@x.io" and "ann@x.io" are one person: keep the first spelling of each hash
+    by_hash: dict[str, Subject] = {}
+    for s in subjects:
+        by_hash.setdefault(subject_hash(key, s), s)
+    unique = list(by_hash.values())
+    hashes = {s: h for h, s in by_hash.items()}
     batch = batch_id("delete", hashes.values())
     last: dict[str, AuditEntry] = {}
     for entry in await asyncio.to_thread(read_log, audit, batch_id=batch, action="delete"):

@@ -185,7 +185,8 @@ def test_no_match_still_requests_by_identifier_and_finished_subjects_are_skipped
     assert refused.outcome == "refused"
     _, (gone,) = delete(server, subjects, audit, allow_ambiguous=True)
     assert (gone.outcome, gone.profile_ids) == ("not_found", ())
-    _, (again,) = delete(server, subjects, audit, allow_ambiguous=True)
+    twice = [*subjects, parse_subject("Never.Seen@example.com")]  # one person, two spellings
+    _, (again,) = delete(server, twice, audit, allow_ambiguous=True)
     assert again.skipped
     assert again.outcome == "not_found"
     assert [e.outcome for e in read_log(audit)] == ["refused", "requested", "not_found"]
