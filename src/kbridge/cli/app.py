@@ -14,6 +14,7 @@ from kbridge.cli import catalog as catalog_cmd
 from kbridge.cli import connections as connections_cmd
 from kbridge.cli import demo as demo_cmd
 from kbridge.cli import emulator as emulator_cmd
+from kbridge.cli import privacy as privacy_cmd
 from kbridge.cli import raw as raw_cmd
 from kbridge.cli import report as report_cmd
 from kbridge.cli import sync as sync_cmd
@@ -40,6 +41,7 @@ app.command("raw")(raw_cmd.raw)
 app.command("sync")(sync_cmd.sync)
 app.add_typer(analytics_cmd.app, name="analytics")
 app.command("report")(report_cmd.report)
+app.add_typer(privacy_cmd.app, name="privacy")
 
 
 @app.command()

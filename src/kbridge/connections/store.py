@@ -12,12 +12,14 @@ environment (``KBRIDGE_HOME``, ``KBRIDGE_MASTER_KEY``).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import re
+import secrets
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -38,6 +40,7 @@ KEY_FILE_NAME = "master.key"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _KEY_CHECK = b"kbridge-connection-store"
 _KEY_CHECK_AAD = b"kbridge:key-check"
+_AUDIT_KEY_AAD = b"kbridge:privacy-audit-key"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -60,7 +63,38 @@ CREATE TABLE IF NOT EXISTS connections (
     oauth         TEXT,
     secret        BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS privacy_audit (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    recorded_at   TEXT NOT NULL,
+    subject_hash  TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    batch_id      TEXT,
+    requested_at  TEXT,
+    confirmed_at  TEXT,
+    profile_ids   TEXT NOT NULL,
+    request_ids   TEXT NOT NULL,
+    detail        TEXT
+);
+CREATE INDEX IF NOT EXISTS privacy_audit_batch ON privacy_audit (batch_id, subject_hash);
+CREATE TRIGGER IF NOT EXISTS privacy_audit_no_update BEFORE UPDATE ON privacy_audit
+BEGIN SELECT RAISE(ABORT, 'the privacy audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS privacy_audit_no_delete BEFORE DELETE ON privacy_audit
+BEGIN SELECT RAISE(ABORT, 'the privacy audit log is append-only'); END;
 """
+
+
+def _statements(script: str) -> list[str]:
+    """The script's statements (``sqlite3.complete_statement`` keeps trigger bodies whole)."""
+    out: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                out.append(pending.strip())
+            pending = ""
+    return out
 
 
 def check_name(name: str) -> str:
@@ -133,9 +167,8 @@ class ConnectionStore:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
             os.close(fd)
         with self._db(write=True) as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(_SCHEMA):
+                conn.execute(statement)
             row = conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
             if row is None:
                 sealed = self._box.seal(_KEY_CHECK, aad=_KEY_CHECK_AAD)
@@ -277,6 +310,80 @@ class ConnectionStore:
         with self._db() as conn:
             conn.execute("VACUUM")  # drop freed pages that held the sealed secret
 
+    # -- privacy audit log (satisfies kbridge.privacy.AuditLog) ------------------------------
+
+    def audit_key(self) -> bytes:
+        """The key privacy subjects are hashed under: random, made once, kept sealed here.
+
+        Sealed under the master key, so a copy of the store alone cannot be used
+        to test guessed addresses against the logged hashes.
+        """
+        with self._db(write=True) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'audit_key'").fetchone()
+            if row is None:
+                key = secrets.token_bytes(32)
+                sealed = self._box.seal(key, aad=_AUDIT_KEY_AAD)
+                conn.execute("INSERT INTO meta (key, value) VALUES ('audit_key', ?)", (sealed,))
+                return key
+        return self._box.open(bytes(row[0]), aad=_AUDIT_KEY_AAD, what="the audit key")
+
+    def append_audit(
+        self,
+        *,
+        subject_hash: str,
+        action: str,
+        outcome: str,
+        batch_id: str | None = None,
+        requested_at: datetime | None = None,
+        confirmed_at: datetime | None = None,
+        profile_ids: Sequence[str] = (),
+        request_ids: Sequence[str] = (),
+        detail: str | None = None,
+    ) -> int:
+        """Append one privacy audit entry (entries are never changed or removed); its id."""
+        with self._db(write=True) as conn:
+            cursor = conn.execute(
+                "INSERT INTO privacy_audit (recorded_at, subject_hash, action, outcome, batch_id, "
+                "requested_at, confirmed_at, profile_ids, request_ids, detail) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    self._clock.now().isoformat(),
+                    subject_hash,
+                    action,
+                    outcome,
+                    batch_id,
+                    None if requested_at is None else requested_at.isoformat(),
+                    None if confirmed_at is None else confirmed_at.isoformat(),
+                    dumps(list(profile_ids)).decode(),
+                    dumps(list(request_ids)).decode(),
+                    detail,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def audit_entries(
+        self,
+        *,
+        batch_id: str | None = None,
+        subject_hash: str | None = None,
+        action: str | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        """Privacy audit entries matching every filter given, oldest first."""
+        where: builtins.list[str] = []
+        params: builtins.list[str] = []
+        for column, value in (
+            ("batch_id", batch_id),
+            ("subject_hash", subject_hash),
+            ("action", action),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = _AUDIT_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        with self._db() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_audit_row(row) for row in rows]
+
     def __repr__(self) -> str:
         return f"ConnectionStore(path={str(self.path)!r})"
 
@@ -285,6 +392,34 @@ _SELECT = (
     "SELECT id, name, kind, base_url, account_id, account_name, sender_name, sender_email, "
     "connected_at, rotated_at, capabilities, scopes, oauth FROM connections"
 )
+
+
+_AUDIT_SELECT = (
+    "SELECT id, recorded_at, subject_hash, action, outcome, batch_id, requested_at, "
+    "confirmed_at, profile_ids, request_ids, detail FROM privacy_audit"
+)
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _audit_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    (id_, recorded_at, subject_hash, action, outcome, batch_id) = row[:6]
+    requested_at, confirmed_at, profile_ids, request_ids, detail = row[6:]
+    return {
+        "id": id_,
+        "recorded_at": datetime.fromisoformat(recorded_at),
+        "subject_hash": subject_hash,
+        "action": action,
+        "outcome": outcome,
+        "batch_id": batch_id,
+        "requested_at": _time(requested_at),
+        "confirmed_at": _time(confirmed_at),
+        "profile_ids": list(loads(profile_ids)),
+        "request_ids": list(loads(request_ids)),
+        "detail": detail,
+    }
 
 
 def _oauth_dict(info: OAuthClientInfo) -> dict[str, Any]:
