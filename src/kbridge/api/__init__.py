@@ -27,6 +27,7 @@ from kbridge.api.client import (
 from kbridge.api.errors import (
     ApiError,
     AuthenticationError,
+    ChallengeError,
     ConflictError,
     FilterError,
     InvalidCredentialsError,
@@ -52,6 +53,7 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BearerAuth",
+    "ChallengeError",
     "Client",
     "ClientConfig",
     "Condition",
