@@ -78,6 +78,18 @@ class SyncOptions:
     predictive_analytics: bool = False
     #: concurrent event slices (all share the events rate tier through the limiter)
     slice_concurrency: int = 4
+    #: re-read window behind each cursor stream's bookmark: one for all streams, or per
+    #: stream name; unset streams keep their own (events 7 days, ``updated`` streams 1 day)
+    lookback: timedelta | Mapping[str, timedelta] | None = None
+
+    def lookback_for(self, stream: Stream) -> timedelta:
+        """The lookback ``stream`` uses in this run."""
+        chosen = self.lookback
+        if isinstance(chosen, timedelta):
+            return chosen
+        if chosen is not None and stream.name in chosen:
+            return chosen[stream.name]
+        return stream.lookback
 
 
 @dataclass(slots=True)
@@ -176,6 +188,7 @@ async def run(
     full_refresh: bool = False,
     reconcile: bool = False,
     predictive_analytics: bool = False,
+    lookback: timedelta | Mapping[str, timedelta] | None = None,
     on_progress: ProgressCallback | None = None,
     clock: Clock | None = None,
 ) -> SyncResult:
@@ -188,6 +201,10 @@ async def run(
     (``duckdb:///file.duckdb``, ``postgresql://…``). Returns per-stream results;
     raises :class:`SyncError` (carrying them) when any stream failed — what was
     committed before the failure stays, and the next run resumes from it.
+
+    ``lookback`` overrides how far behind its bookmark each incremental stream
+    reads again (default: events 7 days, ``updated``-based streams 1 day), for
+    all streams or by stream name; re-read records are upserted, not doubled.
     """
     selected = select_streams(streams)
     if not selected:
@@ -197,6 +214,7 @@ async def run(
         full_refresh=full_refresh,
         reconcile=reconcile,
         predictive_analytics=predictive_analytics,
+        lookback=_check_lookback(lookback),
     )
     if not isinstance(client, AsyncClient):
         async with client.client() as made:
@@ -208,6 +226,7 @@ async def run(
                 full_refresh=full_refresh,
                 reconcile=reconcile,
                 predictive_analytics=predictive_analytics,
+                lookback=lookback,
                 on_progress=on_progress,
                 clock=clock,
             )
@@ -218,6 +237,17 @@ async def run(
     finally:
         if owned:
             warehouse.close()
+
+
+def _check_lookback(
+    lookback: timedelta | Mapping[str, timedelta] | None,
+) -> timedelta | Mapping[str, timedelta] | None:
+    values = [lookback] if isinstance(lookback, timedelta) else list((lookback or {}).values())
+    if any(not isinstance(v, timedelta) or v < timedelta(0) for v in values):
+        raise ConfigurationError("lookback: give a non-negative timedelta (e.g. 7 days)")
+    if isinstance(lookback, Mapping):
+        select_streams(list(lookback))  # an unknown stream name is a clear error
+    return lookback
 
 
 async def _run(
@@ -406,7 +436,12 @@ async def _sync_partition(
     so it is committed with the last page (a crash re-reads from the old one).
     """
     cursor = stream.cursor
-    since = resume_from(state, ctx.options.start_date, full_refresh=ctx.options.full_refresh)
+    since = resume_from(
+        state,
+        ctx.options.start_date,
+        full_refresh=ctx.options.full_refresh,
+        lookback=ctx.options.lookback_for(stream),
+    )
     filt = join_filters(
         [partition.filter, cursor_filter(cursor, since) if cursor is not None else None]
     )
@@ -451,7 +486,9 @@ async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     if opts.full_refresh:
         states = {}
     overall = states.get("")
-    since = resume_from(overall, opts.start_date, full_refresh=opts.full_refresh)
+    since = resume_from(
+        overall, opts.start_date, full_refresh=opts.full_refresh, lookback=opts.lookback_for(stream)
+    )
     # whole seconds (filters carry no fractions), rounded up so nothing up to now is cut off
     now = ctx.clock.now()
     upper = now.replace(microsecond=0) + timedelta(seconds=1 if now.microsecond else 0)
