@@ -183,6 +183,8 @@ def _report(result: SyncResult, as_json: bool) -> None:
         rate = f"{r.records / r.seconds:,.0f}/s" if r.seconds > 0 else "-"
         budget = "" if r.budget_used is None else f"{100 * r.budget_used:5.1f}% of limit"
         status = "[green]ok[/]" if r.error is None else f"[red]{r.error}[/]"
+        if r.error is None and r.note:
+            status = f"[yellow]{r.note}[/]"
         console.print(
             f"  {r.stream:<22} {r.records:>10,} records  {r.seconds:8.1f}s  {rate:>10}"
             f"  {budget}  {status}"

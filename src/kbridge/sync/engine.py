@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from kbridge import catalog
-from kbridge.api import AsyncClient, Document
+from kbridge.api import AsyncClient, Document, QuotaExhaustedError
 from kbridge.core.clock import Clock, SystemClock, utc
 from kbridge.core.errors import ConfigurationError
 from kbridge.core.jsoncodec import dumps_str
@@ -101,6 +101,9 @@ class StreamResult:
     error: str | None = None
     #: the operation's published steady limit (requests/minute), for "% of budget"
     steady_per_minute: int | None = None
+    #: not an error, but the user should know: e.g. a report stream that stopped at its
+    #: daily quota and resumes on a later run
+    note: str | None = None
 
     @property
     def budget_used(self) -> float | None:
@@ -124,6 +127,7 @@ class StreamResult:
             "records_per_second": None if rate is None else round(rate, 1),
             "rate_budget_pct": None if budget is None else round(100 * budget, 1),
             "error": self.error,
+            "note": self.note,
         }
 
 
@@ -673,18 +677,40 @@ def _report_days(
 
 async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     """Day by day (values) or in ``days_per_request`` spans (series); each request's rows are
-    committed with the bookmark "complete through this day"."""
+    committed with the bookmark "complete through this day".
+
+    Every request asks for all campaigns/flows at once (``group_by``), so the cost is one
+    request per day-aligned window. Reports have a daily cap (225): the run plans only as
+    many requests as today's budget holds, and a cap met anyway (another integration
+    spent it) ends the stream with a note, not an error; the next run resumes at the
+    first missing day.
+    """
     report = stream.report
     assert report is not None
     states = await ctx.writer.load_state(ctx.account_id, stream.name)
     day, end = _report_days(ctx, report, states.get(""))
     if day >= end:
         return
+    span = report.days_per_request * _DAY
+    wanted = -(-(end - day) // span)  # ceiling: the last request may be shorter
+    budget = ctx.client.rate_limiter.daily_budget(
+        ctx.client.account, catalog.get(stream.operation_id)
+    )
+    if budget is not None and budget.remaining < wanted:
+        if budget.remaining <= 0:
+            result.note = _deferred(budget.resets_at, day)
+            return
+        end = day + budget.remaining * span
+        result.note = (
+            f"today's report budget allows {budget.remaining} of {wanted} requests; "
+            f"days from {day.date().isoformat()} follow after "
+            f"{budget.resets_at.isoformat(timespec='minutes')}"
+        )
     metric = await _conversion_metric(ctx)
     if metric is None:
         return
     while day < end:
-        stop = min(day + report.days_per_request * _DAY, end)
+        stop = min(day + span, end)
         attributes: dict[str, Any] = {
             "statistics": list(REPORT_STATISTICS),
             "timeframe": {"start": format_ts(day), "end": format_ts(stop)},
@@ -694,13 +720,24 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         if report.kind == "series":
             attributes["interval"] = "daily"
         body = {"data": {"type": report.object_type, "attributes": attributes}}
-        doc = await ctx.client.get_document(stream.operation_id, json=body, idempotent=True)
+        try:
+            doc = await ctx.client.get_document(stream.operation_id, json=body, idempotent=True)
+        except QuotaExhaustedError as exc:
+            result.note = _deferred(exc.resets_at, day)
+            return
         found = doc.first.attributes if doc.first is not None else {}
         rows = _report_rows(ctx.account_id, report, found, day)
         batch = Batch(ctx.account_id).upsert(stream.table, rows)
         batch.set_state(stream.name, "", {"bookmark": format_ts(stop - _DAY)})
         await _commit(ctx, stream, result, batch, len(rows))
         day = stop
+
+
+def _deferred(resets_at: datetime, day: datetime) -> str:
+    return (
+        f"daily quota exhausted until {resets_at.isoformat(timespec='minutes')}; "
+        f"the next run resumes at {day.date().isoformat()}"
+    )
 
 
 def _count(value: Any) -> int | None:
