@@ -740,15 +740,25 @@ def _deferred(resets_at: datetime, day: datetime) -> str:
     )
 
 
+def _number(value: Any) -> float | None:
+    """A statistic as a float; anything else (null, or a shape Klaviyo may add) is NULL here
+    and kept as given in the row's raw statistics."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def _count(value: Any) -> int | None:
-    return None if value is None else round(float(value))
+    number = _number(value)
+    return None if number is None or number != number else round(number)
 
 
 def _stat_values(stats: Mapping[str, Any]) -> list[Any]:
     return [
-        (None if stats.get(n) is None else float(stats[n]))
-        if n == "conversion_value"
-        else _count(stats.get(n))
+        _number(stats.get(n)) if n == "conversion_value" else _count(stats.get(n))
         for n in REPORT_STATISTICS
     ]
 
