@@ -47,7 +47,7 @@ def requests_of(server: EmulatorServer, operation_id: str) -> int:
 def capped() -> Iterator[EmulatorServer]:
     # Limits 100× the spec's so pacing is not what is tested, but a daily cap of 2 flow reports
     config = EmulatorConfig(seed=3, profiles=20, events=100, rate_limit_factor=100.0,
-                            daily_caps={"query_flow_values": 2})  # fmt: skip
+                            daily_caps={"query_flow_values": 2, "create_list": 2})  # fmt: skip
     with EmulatorServer(config) as server:
         yield server
 
@@ -88,6 +88,22 @@ async def test_a_spent_daily_cap_raises_quota_exhausted_once_and_is_not_looped_o
         clock.set_now(caught.value.resets_at)
         await api.request("query_flow_values", json=body)
     assert control(capped, "GET", "clock")["now"] > now
+
+
+async def test_a_write_with_a_daily_cap_stops_at_it_without_a_retry_loop(
+    capped: EmulatorServer,
+) -> None:
+    # lists: 150 a day at Klaviyo (here 2); the third is refused until the simulated midnight
+    clock = ManualClock()
+    async with AsyncClient(capped.api_key, base_url=capped.base_url, clock=clock) as api:
+        for n in range(2):
+            await api.lists.create_list(name=f"capped {n}")
+        with pytest.raises(QuotaExhaustedError, match="quota exhausted until"):
+            await api.lists.create_list(name="capped 2")
+        with pytest.raises(QuotaExhaustedError):  # remembered: not sent again
+            await api.lists.create_list(name="capped 3")
+    assert requests_of(capped, "create_list") == 3
+    assert all(wait < 60 for wait in clock.slept)
 
 
 # -- CDN challenges, stalls and the write-safety table (docs/design/request-pipeline.md) ------
