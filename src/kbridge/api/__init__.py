@@ -27,6 +27,7 @@ from kbridge.api.client import (
 from kbridge.api.errors import (
     ApiError,
     AuthenticationError,
+    ChallengeError,
     ConflictError,
     FilterError,
     InvalidCredentialsError,
@@ -42,7 +43,7 @@ from kbridge.api.errors import (
 )
 from kbridge.api.filters import Condition, parse_filter, validate_filter
 from kbridge.api.jsonapi import Document, Resource, build_document, decode_document, identifiers
-from kbridge.api.ratelimit import LimiterConfig, RateLimiter
+from kbridge.api.ratelimit import DailyBudget, LimiterConfig, RateLimiter
 from kbridge.api.retry import RetryPolicy
 
 __all__ = [
@@ -52,10 +53,12 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BearerAuth",
+    "ChallengeError",
     "Client",
     "ClientConfig",
     "Condition",
     "ConflictError",
+    "DailyBudget",
     "Document",
     "FilterError",
     "InvalidCredentialsError",

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
+import anyio
 import anyio.from_thread
 import httpx
 
@@ -32,6 +33,7 @@ from kbridge import __version__, catalog
 from kbridge.api.auth import Auth, BearerAuth, PrivateKeyAuth, TokenProvider
 from kbridge.api.errors import (
     ApiError,
+    ChallengeError,
     ErrorDetails,
     InvalidCredentialsError,
     QuotaExhaustedError,
@@ -72,6 +74,7 @@ from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_TOTAL_TIMEOUT",
     "ApiResponse",
     "AsyncClient",
     "BlockingService",
@@ -83,6 +86,9 @@ logger = logging.getLogger("kbridge.api")
 
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
+#: seconds one attempt may take end to end: httpx's read timeout restarts with every
+#: chunk, so a server dripping bytes (or a proxy holding the line) would never trip it
+DEFAULT_TOTAL_TIMEOUT = 120.0
 JSONAPI = "application/vnd.api+json"
 _STEADY_WINDOW = 60.0
 T = TypeVar("T")
@@ -97,6 +103,8 @@ class ClientConfig:
     base_url: str = DEFAULT_BASE_URL
     revision: str = catalog.REVISION
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
+    #: seconds per attempt, whatever the phase (``None``: only httpx's per-phase timeouts)
+    total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     limiter: LimiterConfig = field(default_factory=LimiterConfig)
     user_agent: str = f"kbridge/{__version__}"
@@ -190,6 +198,7 @@ class AsyncClient:
         revision: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | None = None,
+        total_timeout: float | None = None,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         rate_limiter: RateLimiter | None = None,
@@ -202,7 +211,10 @@ class AsyncClient:
             revision=revision or cfg.revision,
             retry=retry or cfg.retry,
             timeout=timeout or cfg.timeout,
+            total_timeout=total_timeout if total_timeout is not None else cfg.total_timeout,
         )
+        if cfg.total_timeout is not None and cfg.total_timeout <= 0:
+            raise ConfigurationError("total_timeout must be positive seconds (or None)")
         self._config = cfg
         self._auth = _make_auth(api_key or cfg.api_key, token_provider, installation_id)
         self._clock: Clock = clock or SystemClock()
@@ -462,6 +474,8 @@ class AsyncClient:
             error = self._error(call, op_id, outcome, permit)
             delay = self._retry_delay(call, outcome, error, attempt, start)
             if delay is None:
+                if isinstance(error, ChallengeError) and attempt > 1:
+                    error = ChallengeError(error.details, attempts=attempt)
                 raise error
             await self._clock.sleep(delay)
             pending_wait = delay
@@ -476,10 +490,16 @@ class AsyncClient:
         headers = {"authorization": authorization} if authorization else {}
         if call.content is not None:
             headers["content-type"] = JSONAPI
+        total = self._config.total_timeout
         try:
-            response = await self._http.request(
-                call.method, call.url, params=call.params, content=call.content, headers=headers
-            )
+            with anyio.fail_after(total):
+                response = await self._http.request(
+                    call.method, call.url, params=call.params, content=call.content, headers=headers
+                )
+        except TimeoutError:
+            # The bytes may have left: for retrying this is a read timeout, not a connect one.
+            text = f"no complete response within the total timeout of {total:g}s"
+            return _Outcome(failure=Failure.MAYBE_SENT, error_text=text, retriable_transport=True)
         except httpx.TransportError as exc:
             failure, retriable = _classify_transport(exc)
             # Keep a description, not the exception: it references the request and its headers.
@@ -551,9 +571,12 @@ class AsyncClient:
             return None
         if outcome.status is None and not outcome.retriable_transport:
             return None
+        failure = outcome.failure or Failure.STATUS
+        if isinstance(error, ChallengeError):
+            failure = Failure.CHALLENGED
         if not should_retry(
             method=call.method,
-            failure=outcome.failure or Failure.STATUS,
+            failure=failure,
             status=outcome.status,
             idempotent=call.idempotent,
             attempt=attempt,

@@ -17,6 +17,7 @@ Grouped by what the caller should do::
         │   ├── RateLimitedError               429 (``retry_after``)
         │   │   └── QuotaExhaustedError        a daily cap is spent (``resets_at``); never looped on
         │   ├── ServerError                    5xx
+        │   ├── ChallengeError                 the CDN's HTML bot check (403), not Klaviyo's answer
         │   └── TransportError                 timeout / connection error (no status)
         └── UnexpectedResponseError            a success we cannot use (pagination loop, bad JSON)
 
@@ -40,6 +41,7 @@ from kbridge.core.jsoncodec import JSONDecodeError, loads
 __all__ = [
     "ApiError",
     "AuthenticationError",
+    "ChallengeError",
     "ConflictError",
     "ErrorDetails",
     "FilterError",
@@ -53,6 +55,7 @@ __all__ = [
     "TransportError",
     "UnexpectedResponseError",
     "error_from_response",
+    "is_challenge",
     "parse_retry_after",
     "redact",
     "request_id_from",
@@ -246,6 +249,26 @@ class ServerError(ApiError):
     """5xx: Klaviyo failed; idempotent requests were retried before this was raised."""
 
 
+class ChallengeError(ApiError):
+    """403 from the CDN in front of Klaviyo (an HTML bot check), not a JSON:API scope error.
+
+    The request never reached Klaviyo, so it is retried with backoff whatever its
+    method; ``attempts`` says how many were made before giving up. Often seen from
+    serverless and datacenter addresses.
+    """
+
+    def __init__(self, details: ErrorDetails, *, attempts: int = 1) -> None:
+        self.attempts = attempts
+        super().__init__(details)
+
+    def _extra(self) -> list[str]:
+        tries = f"still there after {self.attempts} attempts; " if self.attempts > 1 else ""
+        return [
+            f"{tries}Klaviyo's CDN answered with a bot-check page instead of the API, which is "
+            "not a permissions problem: retry later or from another network"
+        ]
+
+
 class TransportError(ApiError):
     """The request did not complete: connection refused/reset, DNS, TLS or a timeout."""
 
@@ -292,6 +315,21 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - now).total_seconds())
 
 
+def is_challenge(status: int, headers: Mapping[str, str], body: Any) -> bool:
+    """Whether a 403 is the CDN's bot check rather than Klaviyo refusing a scope.
+
+    Klaviyo's own 403 is JSON:API (``errors``); the CDN's says ``cf-mitigated:
+    challenge`` or is an HTML page. A 403 with neither is taken as Klaviyo's, so
+    a real permissions problem is never retried in a loop.
+    """
+    if status != 403:
+        return False
+    if (_header(headers, "cf-mitigated") or "").strip().lower() == "challenge":
+        return True
+    content_type = (_header(headers, "content-type") or "").lower()
+    return "html" in content_type and _first_error(body) is None
+
+
 def _first_error(body: Any) -> dict[str, Any] | None:
     if isinstance(body, dict):
         errors = body.get("errors")
@@ -310,6 +348,16 @@ def _decode(content: bytes) -> Any:
 def _text_excerpt(content: bytes, limit: int = 200) -> str | None:
     text = content.decode("utf-8", errors="replace").strip()
     return " ".join(text[:limit].split()) or None
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _html_title(content: bytes) -> str | None:
+    match = _TITLE.search(content[:4096])
+    if match is None:
+        return None
+    return " ".join(match.group(1).decode("utf-8", errors="replace").split())[:80] or None
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -340,6 +388,17 @@ def error_from_response(
     source = source if isinstance(source, dict) else {}
     meta = first.get("meta") if first else None
     meta = meta if isinstance(meta, dict) else {}
+    if is_challenge(status, headers, body):
+        title = _html_title(content)
+        return ChallengeError(
+            ErrorDetails(
+                status=status,
+                code="cdn_challenge",
+                detail="bot-check page" + (f" ({title!r})" if title else ""),
+                request_id=request_id_from(headers, body),
+                operation_id=operation_id,
+            )
+        )
     detail = _str_or_none(first.get("detail")) if first else _text_excerpt(content)
     details = ErrorDetails(
         status=status,

@@ -57,7 +57,11 @@ class Resource:
         rel = self.relationships.get(name)
         data = rel.get("data") if isinstance(rel, Mapping) else None
         items = data if isinstance(data, list) else ([data] if isinstance(data, Mapping) else [])
-        return [(str(i["type"]), str(i["id"])) for i in items if "type" in i and "id" in i]
+        return [
+            (str(i["type"]), str(i["id"]))
+            for i in items
+            if isinstance(i, Mapping) and "type" in i and "id" in i
+        ]
 
     def related(self, name: str) -> list[Resource]:
         """The resources relationship ``name`` points to, full when they were ``included``.
@@ -104,14 +108,20 @@ class Document:
         return value if isinstance(value, str) and value else None
 
 
+def _members(value: Any) -> Mapping[str, Any]:
+    """A member that should be an object; null (or a shape Klaviyo may yet invent) is empty,
+    so one odd resource cannot fail a page."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _resource(obj: Mapping[str, Any], index: _Index) -> Resource:
     return Resource(
         type=str(obj.get("type", "")),
         id=None if obj.get("id") is None else str(obj["id"]),
-        attributes=obj.get("attributes") or {},
-        relationships=obj.get("relationships") or {},
-        links=obj.get("links") or {},
-        meta=obj.get("meta") or {},
+        attributes=_members(obj.get("attributes")),
+        relationships=_members(obj.get("relationships")),
+        links=_members(obj.get("links")),
+        meta=_members(obj.get("meta")),
         _index=index,
     )
 
@@ -141,7 +151,10 @@ def decode_document(body: Any) -> Document:
         data = None
     index.update((r.ref, r) for r in included)
     return Document(
-        data=data, included=included, links=body.get("links") or {}, meta=body.get("meta") or {}
+        data=data,
+        included=included,
+        links=_members(body.get("links")),
+        meta=_members(body.get("meta")),
     )
 
 

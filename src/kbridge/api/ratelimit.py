@@ -46,6 +46,7 @@ from kbridge.core import Clock, ConfigurationError
 __all__ = [
     "DEFAULT_LIMIT",
     "BucketState",
+    "DailyBudget",
     "LimiterConfig",
     "Permit",
     "RateLimiter",
@@ -82,6 +83,9 @@ class LimiterConfig:
     recovery_per_second: float = 0.01
     pause_without_retry_after: float = 1.0
     default_limit: RateLimit = DEFAULT_LIMIT
+    #: daily caps by operation id, replacing the catalogue's (an account whose caps differ,
+    #: or a test); ``None`` removes a cap
+    daily_caps: Mapping[str, int | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0 < self.target_utilisation <= 1:
@@ -92,6 +96,8 @@ class LimiterConfig:
             raise ConfigurationError("grouping must be 'endpoint' or 'tier'")
         if not 0 < self.decrease_factor < 1 or not 0 < self.min_rate_factor <= 1:
             raise ConfigurationError("decrease_factor must be in (0, 1), min_rate_factor in (0, 1]")
+        if any(cap is not None and cap < 0 for cap in self.daily_caps.values()):
+            raise ConfigurationError("daily_caps: a cap must be a non-negative count (or None)")
 
 
 def pacing(limit: RateLimit, target: float, jitter: float = 0.0) -> tuple[float, int]:
@@ -142,6 +148,16 @@ def _first_number(value: str | None) -> float | None:
 def _next_utc_midnight(now: datetime) -> datetime:
     day = now.astimezone(UTC).date() + timedelta(days=1)
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DailyBudget:
+    """What is left today of an operation's daily cap, as this limiter has counted it."""
+
+    cap: int | None
+    used: int
+    remaining: int
+    resets_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +232,24 @@ class _Bucket:
         self.day_count += 1
 
     # -- daily cap ------------------------------------------------------------
-    def check_daily(self, wall: datetime, operation_id: str | None) -> None:
+    def roll_day(self, wall: datetime) -> None:
+        """Start a new count at UTC midnight; forget a server-reported exhaustion once over."""
         today = wall.astimezone(UTC).date()
         if self.day != today:
             self.day, self.day_count = today, 0
         if self.exhausted_until is not None and wall >= self.exhausted_until:
             self.exhausted_until = None
+
+    def daily_budget(self, wall: datetime) -> DailyBudget:
+        self.roll_day(wall)
+        if self.exhausted_until is not None:
+            return DailyBudget(self.limit.daily, self.day_count, 0, self.exhausted_until)
+        cap = self.limit.daily
+        remaining = max(0, cap - self.day_count) if cap is not None else 2**31
+        return DailyBudget(cap, self.day_count, remaining, _next_utc_midnight(wall))
+
+    def check_daily(self, wall: datetime, operation_id: str | None) -> None:
+        self.roll_day(wall)
         if self.exhausted_until is not None:
             resets_at: datetime | None = self.exhausted_until
         elif self.limit.daily is not None and self.day_count >= self.limit.daily:
@@ -352,6 +380,12 @@ class RateLimiter:
                 )
                 buckets.append(self._bucket(account, group, alt.limit))
         limit = operation.rate_limit
+        if operation.operation_id in self._config.daily_caps:
+            limit = RateLimit(
+                burst=limit.burst,
+                steady=limit.steady,
+                daily=self._config.daily_caps[operation.operation_id],
+            )
         group = limit.tier if tier_mode else operation.operation_id
         buckets.append(self._bucket(account, group, limit))
         return tuple(buckets)
@@ -405,6 +439,17 @@ class RateLimiter:
         for bucket in permit.buckets:
             if bucket.limit.daily is not None:
                 bucket.mark_exhausted(resets_at)
+
+    def daily_budget(self, account: str, operation: Operation) -> DailyBudget | None:
+        """Today's budget of ``operation``'s daily cap (``None``: it has none).
+
+        Counts this limiter's own requests (and what the server reported), so a
+        caller can plan work that fits instead of running into the cap.
+        """
+        bucket = self._buckets_for(account, operation, None)[-1]
+        if bucket.limit.daily is None and bucket.exhausted_until is None:
+            return None
+        return bucket.daily_budget(self._clock.now())
 
     def state(self, account: str, group: str) -> BucketState | None:
         """The bucket for ``group`` (an operation id, or a tier name in ``"tier"`` mode)."""

@@ -9,7 +9,8 @@ outcome                                 idempotent (GET/PATCH/      POST (not ma
 429                                     wait Retry-After, retry     wait Retry-After, retry
 500/502/503/504/52x                     backoff, retry              raise (may have run)
 connect error / connect or pool timeout backoff, retry              backoff, retry (never sent)
-read/write timeout, reset mid-request   backoff, retry              raise (may have run)
+403 CDN challenge (HTML, cf-mitigated)  backoff, retry              backoff, retry (never sent)
+read/write/total timeout, reset         backoff, retry              raise (may have run)
 other 4xx, 501                          raise                       raise
 =====================================  ==========================  =====================
 
@@ -45,7 +46,8 @@ class Failure(enum.Enum):
 
     STATUS = "status"  # the server answered with an error status
     NOT_SENT = "not_sent"  # connect error/timeout, pool timeout: the server never saw it
-    MAYBE_SENT = "maybe_sent"  # read/write timeout, connection dropped mid-request
+    MAYBE_SENT = "maybe_sent"  # read/write/total timeout, connection dropped mid-request
+    CHALLENGED = "challenged"  # the CDN answered with a bot check: Klaviyo never saw it
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -98,7 +100,7 @@ def should_retry(
     """
     if attempt >= policy.max_attempts:
         return False
-    if failure is Failure.NOT_SENT:
+    if failure in (Failure.NOT_SENT, Failure.CHALLENGED):
         return True
     safe = is_idempotent(method, idempotent)
     if failure is Failure.MAYBE_SENT:

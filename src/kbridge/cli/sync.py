@@ -12,7 +12,7 @@ import asyncio
 import os
 import re
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -40,6 +40,16 @@ def parse_every(text: str) -> float:
     if seconds < 60:
         raise ConfigurationError("--every: the interval must be at least 1m")
     return seconds
+
+
+def parse_lookback(text: str) -> timedelta:
+    """``"7d"``, ``"12h"``, ``"0"`` → how far behind its bookmark every stream re-reads."""
+    if text.strip() == "0":
+        return timedelta(0)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
+    if not match:
+        raise ConfigurationError(f"--lookback: {text!r} is not a duration like 7d, 12h or 0")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def _parse_start(text: str | None) -> datetime | None:
@@ -81,6 +91,13 @@ def sync(
     predictive_analytics: Annotated[
         bool, typer.Option(help="profiles with predictive analytics (a slower rate tier)")
     ] = False,
+    lookback: Annotated[
+        str | None,
+        typer.Option(
+            help="re-read this far behind each bookmark, for late data (default: events 7d, "
+            "other streams 1d; 0 turns it off)"
+        ),
+    ] = None,
     every: Annotated[
         str | None, typer.Option(help="repeat forever at this interval (e.g. 24h)")
     ] = None,
@@ -99,6 +116,7 @@ def sync(
     creds = resolve_credentials(api_key, base_url, connection, os.environ)
     selected = [s.name for s in select_streams(streams)] if streams else None
     start = _parse_start(start_date)
+    window = parse_lookback(lookback) if lookback is not None else None
     interval = parse_every(every) if every else None
     clock = SystemClock()
 
@@ -113,6 +131,7 @@ def sync(
                 reconcile,
                 predictive_analytics,
                 show=not as_json and sys.stderr.isatty(),
+                lookback=window,
             )
 
     async def loop() -> None:
@@ -142,6 +161,7 @@ async def _with_progress(
     predictive: bool,
     *,
     show: bool,
+    lookback: timedelta | None = None,
 ) -> SyncResult:
     progress = Progress(
         TextColumn("{task.description:<22}"),
@@ -169,6 +189,7 @@ async def _with_progress(
             full_refresh=full_refresh,
             reconcile=reconcile,
             predictive_analytics=predictive,
+            lookback=lookback,
             on_progress=on_progress,
         )
 
@@ -183,6 +204,8 @@ def _report(result: SyncResult, as_json: bool) -> None:
         rate = f"{r.records / r.seconds:,.0f}/s" if r.seconds > 0 else "-"
         budget = "" if r.budget_used is None else f"{100 * r.budget_used:5.1f}% of limit"
         status = "[green]ok[/]" if r.error is None else f"[red]{r.error}[/]"
+        if r.error is None and r.note:
+            status = f"[yellow]{r.note}[/]"
         console.print(
             f"  {r.stream:<22} {r.records:>10,} records  {r.seconds:8.1f}s  {rate:>10}"
             f"  {budget}  {status}"

@@ -80,6 +80,9 @@ def _uvicorn(app: Starlette) -> uvicorn.Server:
         lifespan="off",
         # one event-loop thread: the backend is single-threaded by design
         workers=1,
+        # a backstop: held fault requests are released on stop(), but a Ctrl-C of
+        # `kbridge emulator serve` must not wait on a client that never hangs up
+        timeout_graceful_shutdown=5,
     )
     return uvicorn.Server(config)
 
@@ -135,7 +138,13 @@ class EmulatorServer:
         base = self.config
         if base.public_base_url is None:
             base = replace(base, public_base_url=self.base_url)
-        self._app = create_app(base, backend=self._backend)
+        try:
+            self._app = create_app(base, backend=self._backend)
+        except BaseException:
+            # e.g. a bad fault spec: do not leave the bound socket behind
+            self._socket = None
+            sock.close()
+            raise
         self._server = _uvicorn(self._app)
         self._thread = threading.Thread(
             target=self._run, name=f"kbridge-emulator:{self.port}", daemon=True
@@ -166,6 +175,9 @@ class EmulatorServer:
 
     def stop(self) -> None:
         """Stop serving and wait for the thread; safe to call twice."""
+        if self._app is not None:
+            # held (stalled) requests would keep uvicorn's graceful shutdown waiting
+            self.state.faults.release()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from kbridge import catalog
-from kbridge.api import AsyncClient, Document
+from kbridge.api import AsyncClient, Document, QuotaExhaustedError
 from kbridge.core.clock import Clock, SystemClock, utc
 from kbridge.core.errors import ConfigurationError
 from kbridge.core.jsoncodec import dumps_str
@@ -78,6 +78,18 @@ class SyncOptions:
     predictive_analytics: bool = False
     #: concurrent event slices (all share the events rate tier through the limiter)
     slice_concurrency: int = 4
+    #: re-read window behind each cursor stream's bookmark: one for all streams, or per
+    #: stream name; unset streams keep their own (events 7 days, ``updated`` streams 1 day)
+    lookback: timedelta | Mapping[str, timedelta] | None = None
+
+    def lookback_for(self, stream: Stream) -> timedelta:
+        """The lookback ``stream`` uses in this run."""
+        chosen = self.lookback
+        if isinstance(chosen, timedelta):
+            return chosen
+        if chosen is not None and stream.name in chosen:
+            return chosen[stream.name]
+        return stream.lookback
 
 
 @dataclass(slots=True)
@@ -89,6 +101,9 @@ class StreamResult:
     error: str | None = None
     #: the operation's published steady limit (requests/minute), for "% of budget"
     steady_per_minute: int | None = None
+    #: not an error, but the user should know: e.g. a report stream that stopped at its
+    #: daily quota and resumes on a later run
+    note: str | None = None
 
     @property
     def budget_used(self) -> float | None:
@@ -112,6 +127,7 @@ class StreamResult:
             "records_per_second": None if rate is None else round(rate, 1),
             "rate_budget_pct": None if budget is None else round(100 * budget, 1),
             "error": self.error,
+            "note": self.note,
         }
 
 
@@ -176,6 +192,7 @@ async def run(
     full_refresh: bool = False,
     reconcile: bool = False,
     predictive_analytics: bool = False,
+    lookback: timedelta | Mapping[str, timedelta] | None = None,
     on_progress: ProgressCallback | None = None,
     clock: Clock | None = None,
 ) -> SyncResult:
@@ -188,6 +205,10 @@ async def run(
     (``duckdb:///file.duckdb``, ``postgresql://…``). Returns per-stream results;
     raises :class:`SyncError` (carrying them) when any stream failed — what was
     committed before the failure stays, and the next run resumes from it.
+
+    ``lookback`` overrides how far behind its bookmark each incremental stream
+    reads again (default: events 7 days, ``updated``-based streams 1 day), for
+    all streams or by stream name; re-read records are upserted, not doubled.
     """
     selected = select_streams(streams)
     if not selected:
@@ -197,6 +218,7 @@ async def run(
         full_refresh=full_refresh,
         reconcile=reconcile,
         predictive_analytics=predictive_analytics,
+        lookback=_check_lookback(lookback),
     )
     if not isinstance(client, AsyncClient):
         async with client.client() as made:
@@ -208,6 +230,7 @@ async def run(
                 full_refresh=full_refresh,
                 reconcile=reconcile,
                 predictive_analytics=predictive_analytics,
+                lookback=lookback,
                 on_progress=on_progress,
                 clock=clock,
             )
@@ -218,6 +241,17 @@ async def run(
     finally:
         if owned:
             warehouse.close()
+
+
+def _check_lookback(
+    lookback: timedelta | Mapping[str, timedelta] | None,
+) -> timedelta | Mapping[str, timedelta] | None:
+    values = [lookback] if isinstance(lookback, timedelta) else list((lookback or {}).values())
+    if any(not isinstance(v, timedelta) or v < timedelta(0) for v in values):
+        raise ConfigurationError("lookback: give a non-negative timedelta (e.g. 7 days)")
+    if isinstance(lookback, Mapping):
+        select_streams(list(lookback))  # an unknown stream name is a clear error
+    return lookback
 
 
 async def _run(
@@ -406,7 +440,12 @@ async def _sync_partition(
     so it is committed with the last page (a crash re-reads from the old one).
     """
     cursor = stream.cursor
-    since = resume_from(state, ctx.options.start_date, full_refresh=ctx.options.full_refresh)
+    since = resume_from(
+        state,
+        ctx.options.start_date,
+        full_refresh=ctx.options.full_refresh,
+        lookback=ctx.options.lookback_for(stream),
+    )
     filt = join_filters(
         [partition.filter, cursor_filter(cursor, since) if cursor is not None else None]
     )
@@ -451,7 +490,9 @@ async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     if opts.full_refresh:
         states = {}
     overall = states.get("")
-    since = resume_from(overall, opts.start_date, full_refresh=opts.full_refresh)
+    since = resume_from(
+        overall, opts.start_date, full_refresh=opts.full_refresh, lookback=opts.lookback_for(stream)
+    )
     # whole seconds (filters carry no fractions), rounded up so nothing up to now is cut off
     now = ctx.clock.now()
     upper = now.replace(microsecond=0) + timedelta(seconds=1 if now.microsecond else 0)
@@ -636,18 +677,40 @@ def _report_days(
 
 async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     """Day by day (values) or in ``days_per_request`` spans (series); each request's rows are
-    committed with the bookmark "complete through this day"."""
+    committed with the bookmark "complete through this day".
+
+    Every request asks for all campaigns/flows at once (``group_by``), so the cost is one
+    request per day-aligned window. Reports have a daily cap (225): the run plans only as
+    many requests as today's budget holds, and a cap met anyway (another integration
+    spent it) ends the stream with a note, not an error; the next run resumes at the
+    first missing day.
+    """
     report = stream.report
     assert report is not None
     states = await ctx.writer.load_state(ctx.account_id, stream.name)
     day, end = _report_days(ctx, report, states.get(""))
     if day >= end:
         return
+    span = report.days_per_request * _DAY
+    wanted = -(-(end - day) // span)  # ceiling: the last request may be shorter
+    budget = ctx.client.rate_limiter.daily_budget(
+        ctx.client.account, catalog.get(stream.operation_id)
+    )
+    if budget is not None and budget.remaining < wanted:
+        if budget.remaining <= 0:
+            result.note = _deferred(budget.resets_at, day)
+            return
+        end = day + budget.remaining * span
+        result.note = (
+            f"today's report budget allows {budget.remaining} of {wanted} requests; "
+            f"days from {day.date().isoformat()} follow after "
+            f"{budget.resets_at.isoformat(timespec='minutes')}"
+        )
     metric = await _conversion_metric(ctx)
     if metric is None:
         return
     while day < end:
-        stop = min(day + report.days_per_request * _DAY, end)
+        stop = min(day + span, end)
         attributes: dict[str, Any] = {
             "statistics": list(REPORT_STATISTICS),
             "timeframe": {"start": format_ts(day), "end": format_ts(stop)},
@@ -657,7 +720,11 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         if report.kind == "series":
             attributes["interval"] = "daily"
         body = {"data": {"type": report.object_type, "attributes": attributes}}
-        doc = await ctx.client.get_document(stream.operation_id, json=body, idempotent=True)
+        try:
+            doc = await ctx.client.get_document(stream.operation_id, json=body, idempotent=True)
+        except QuotaExhaustedError as exc:
+            result.note = _deferred(exc.resets_at, day)
+            return
         found = doc.first.attributes if doc.first is not None else {}
         rows = _report_rows(ctx.account_id, report, found, day)
         batch = Batch(ctx.account_id).upsert(stream.table, rows)
@@ -666,15 +733,32 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         day = stop
 
 
+def _deferred(resets_at: datetime, day: datetime) -> str:
+    return (
+        f"daily quota exhausted until {resets_at.isoformat(timespec='minutes')}; "
+        f"the next run resumes at {day.date().isoformat()}"
+    )
+
+
+def _number(value: Any) -> float | None:
+    """A statistic as a float; anything else (null, or a shape Klaviyo may add) is NULL here
+    and kept as given in the row's raw statistics."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def _count(value: Any) -> int | None:
-    return None if value is None else round(float(value))
+    number = _number(value)
+    return None if number is None or number != number else round(number)
 
 
 def _stat_values(stats: Mapping[str, Any]) -> list[Any]:
     return [
-        (None if stats.get(n) is None else float(stats[n]))
-        if n == "conversion_value"
-        else _count(stats.get(n))
+        _number(stats.get(n)) if n == "conversion_value" else _count(stats.get(n))
         for n in REPORT_STATISTICS
     ]
 

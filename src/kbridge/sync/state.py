@@ -2,8 +2,10 @@
 
 A bookmark is the largest cursor value among rows already committed, stored
 beside those rows in the same transaction. Resuming asks the API for records
-at or after it: rows sharing the bookmark's value are fetched again and
-upserted onto themselves, so nothing is lost and nothing is duplicated.
+at or after it, less a *lookback*: Klaviyo is eventually consistent, so a
+record can become visible after later ones were read (events days after
+their ``datetime``). Whatever is read again is upserted onto itself by its
+primary key, so nothing late is lost and nothing re-read is doubled.
 """
 
 from __future__ import annotations
@@ -43,11 +45,21 @@ def format_ts(dt: datetime) -> str:
 
 
 def resume_from(
-    state: Mapping[str, Any] | None, start_date: datetime | None, *, full_refresh: bool
+    state: Mapping[str, Any] | None,
+    start_date: datetime | None,
+    *,
+    full_refresh: bool,
+    lookback: timedelta = timedelta(0),
 ) -> str | None:
-    """The lower bound for this run: the bookmark, else the start date (first run), else none."""
+    """The lower bound for this run: the bookmark less ``lookback`` (never before the start
+    date), else the start date (first run), else none."""
     if not full_refresh and state and state.get("bookmark"):
-        return str(state["bookmark"])
+        if not lookback:
+            return str(state["bookmark"])
+        since = parse_ts(str(state["bookmark"])) - lookback
+        if start_date is not None:
+            since = max(since, start_date)
+        return format_ts(max(since, EPOCH_FLOOR))
     return None if start_date is None else format_ts(start_date)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from kbridge.api import Resource
@@ -24,9 +25,11 @@ from kbridge.sync.errors import UnknownStreamError
 from kbridge.warehouse import ColumnType, Table, table
 
 __all__ = [
+    "EVENTS_LOOKBACK",
     "REPORT_STATISTICS",
     "RUN_COLUMN",
     "STREAMS",
+    "UPDATED_LOOKBACK",
     "Child",
     "Cursor",
     "Parent",
@@ -41,6 +44,11 @@ __all__ = [
 RUN_COLUMN = "_kbridge_run"
 
 Extract = Callable[[Resource, "str | None"], tuple[Any, ...]]
+
+#: events can appear days after their ``datetime`` (Klaviyo is eventually consistent)
+EVENTS_LOOKBACK = timedelta(days=7)
+#: records whose ``updated`` became visible after later ones were read
+UPDATED_LOOKBACK = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,8 @@ class Stream:
     #: attribute asked for in a reconcile's id-only scan (sparse fieldset); None: no reconcile
     id_field: str | None = None
     description: str = ""
+    #: how far behind its bookmark an incremental run starts reading again (cursor streams)
+    lookback: timedelta = UPDATED_LOOKBACK
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -685,6 +695,7 @@ STREAMS: tuple[Stream, ...] = (
         _event,
         cursor=Cursor("datetime", "datetime", inclusive=True, sort="datetime"),
         slice_days=30,
+        lookback=EVENTS_LOOKBACK,
         description="incremental by datetime, history split into 30-day slices",
     ),
     Stream(

@@ -7,13 +7,25 @@ its SimClock, moved with ``/_emulator/clock``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from kbridge.api import AsyncClient, QuotaExhaustedError
+from kbridge.api import (
+    AsyncClient,
+    ChallengeError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+)
 from kbridge.core import ManualClock
 from kbridge.emulator import EmulatorConfig, EmulatorServer
 
@@ -22,7 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 def control(server: EmulatorServer, method: str, path: str, body: Any = None) -> Any:
     response = httpx.request(method, f"{server.base_url}/_emulator/{path}", json=body)
-    assert response.status_code == 200, response.text
+    assert response.is_success, response.text
     return response.json()
 
 
@@ -35,7 +47,7 @@ def requests_of(server: EmulatorServer, operation_id: str) -> int:
 def capped() -> Iterator[EmulatorServer]:
     # Limits 100× the spec's so pacing is not what is tested, but a daily cap of 2 flow reports
     config = EmulatorConfig(seed=3, profiles=20, events=100, rate_limit_factor=100.0,
-                            daily_caps={"query_flow_values": 2})  # fmt: skip
+                            daily_caps={"query_flow_values": 2, "create_list": 2})  # fmt: skip
     with EmulatorServer(config) as server:
         yield server
 
@@ -76,3 +88,283 @@ async def test_a_spent_daily_cap_raises_quota_exhausted_once_and_is_not_looped_o
         clock.set_now(caught.value.resets_at)
         await api.request("query_flow_values", json=body)
     assert control(capped, "GET", "clock")["now"] > now
+
+
+async def test_a_write_with_a_daily_cap_stops_at_it_without_a_retry_loop(
+    capped: EmulatorServer,
+) -> None:
+    # lists: 150 a day at Klaviyo (here 2); the third is refused until the simulated midnight
+    clock = ManualClock()
+    async with AsyncClient(capped.api_key, base_url=capped.base_url, clock=clock) as api:
+        for n in range(2):
+            await api.lists.create_list(name=f"capped {n}")
+        with pytest.raises(QuotaExhaustedError, match="quota exhausted until"):
+            await api.lists.create_list(name="capped 2")
+        with pytest.raises(QuotaExhaustedError):  # remembered: not sent again
+            await api.lists.create_list(name="capped 3")
+    assert requests_of(capped, "create_list") == 3
+    assert all(wait < 60 for wait in clock.slept)
+
+
+# -- CDN challenges, stalls and the write-safety table (docs/design/request-pipeline.md) ------
+
+
+@pytest.fixture(scope="module")
+def faulty() -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorConfig(seed=13, profiles=20, events=50,
+                                       rate_limit_factor=None)) as server:  # fmt: skip
+        yield server
+
+
+class Faults:
+    """``faults("stall=1@30s")`` sets a spec; ``faults.counts()`` says what happened since."""
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self.server = server
+        self.base: dict[str, int] = {}
+
+    def __call__(self, spec: str) -> None:
+        control(self.server, "POST", "faults", {"spec": spec})
+        self.base = fault_counts(self.server)
+
+    def counts(self) -> dict[str, int]:
+        now = fault_counts(self.server)
+        return {k: v - self.base.get(k, 0) for k, v in now.items()}
+
+
+@pytest.fixture
+def faults(faulty: EmulatorServer) -> Iterator[Faults]:
+    yield Faults(faulty)
+    control(faulty, "POST", "faults", {"spec": "off"})
+
+
+def fault_counts(server: EmulatorServer) -> dict[str, int]:
+    """Requests seen on /api/* while a spec was on, and the faults injected, so far."""
+    snapshot: dict[str, Any] = control(server, "GET", "stats")["faults"]
+    return {"requests": snapshot["requests"], **snapshot["injected"]}
+
+
+def client(server: EmulatorServer, *, attempts: int = 3, **kwargs: Any) -> AsyncClient:
+    return AsyncClient(server.api_key, base_url=server.base_url, clock=ManualClock(),
+                       retry=RetryPolicy(max_attempts=attempts), **kwargs)  # fmt: skip
+
+
+def event_body(metric: str, n: int) -> dict[str, Any]:
+    return {"data": {"type": "event", "attributes": {
+        "properties": {"n": n}, "metric": {"data": {"type": "metric", "attributes": {
+            "name": metric}}},
+        "profile": {"data": {"type": "profile", "attributes": {
+            "email": f"field-{n}@example.com"}}}}}}  # fmt: skip
+
+
+async def events_of(api: AsyncClient, metric: str) -> list[Any]:
+    metric_id = None
+    async for m in api.paginate("get_metrics"):
+        if m.attributes.get("name") == metric:
+            metric_id = m.id
+    assert metric_id is not None, f"no metric {metric}"
+    return [e async for e in api.paginate(
+        "get_events", params={"filter": f'equals(metric_id,"{metric_id}")'})]  # fmt: skip
+
+
+async def test_a_cdn_challenge_is_transient_and_retried_with_backoff(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    faults("challenge403=0.5")
+    async with client(faulty, attempts=8) as api:
+        ids = [(await api.get_document("get_accounts")).first for _ in range(6)]
+        clock = api._clock
+    counts = faults.counts()
+    assert all(a is not None and a.id for a in ids)
+    assert counts["challenge403"] >= 1
+    assert counts["requests"] == 6 + counts["challenge403"]  # each challenge cost one retry
+    assert isinstance(clock, ManualClock)
+    assert len(clock.slept) >= counts["challenge403"]
+
+
+async def test_a_persistent_challenge_is_reported_as_such_not_as_missing_scopes(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    faults("challenge403=1")
+    async with client(faulty, attempts=3) as api:
+        with pytest.raises(ChallengeError) as caught:
+            await api.request("get_profiles")
+    assert not isinstance(caught.value, PermissionDeniedError)
+    assert caught.value.attempts == 3
+    assert faults.counts()["requests"] == 3
+    message = str(caught.value)
+    assert "bot-check" in message
+    assert "after 3 attempts" in message
+    assert "not a permissions problem" in message
+
+
+async def test_a_jsonapi_scope_403_is_not_a_challenge_and_is_not_retried(
+    faulty: EmulatorServer,
+) -> None:
+    key = control(faulty, "POST", "keys", {"scopes": ["profiles:read"]})["key"]
+    before = requests_of(faulty, "get_metrics")
+    async with AsyncClient(key, base_url=faulty.base_url, clock=ManualClock()) as api:
+        with pytest.raises(PermissionDeniedError) as caught:
+            await api.request("get_metrics")
+    assert not isinstance(caught.value, ChallengeError)
+    assert "metrics:read" in str(caught.value)
+    assert requests_of(faulty, "get_metrics") == before + 1
+
+
+async def test_a_post_is_retried_through_a_challenge_and_recorded_once(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    faults("challenge403=0.5")
+    async with client(faulty, attempts=8) as api:
+        for n in range(6):
+            await api.request("create_event", json=event_body("Field Challenge", n))
+        injected = faults.counts()["challenge403"]
+        faults("off")
+        found = await events_of(api, "Field Challenge")
+    assert injected >= 1
+    assert sorted(e.attributes["event_properties"]["n"] for e in found) == list(range(6))
+
+
+async def test_a_stalled_get_times_out_and_is_retried_then_reported(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    faults("stall=1@30s")
+    short = httpx.Timeout(5.0, read=0.3)
+    async with client(faulty, attempts=2, timeout=short) as api:
+        with pytest.raises(TransportError) as caught:
+            await api.request("get_profiles")
+    assert caught.value.reached_server
+    assert faults.counts()["stall"] == 2  # retried once, never hung
+
+
+async def test_a_stall_on_a_slow_drip_is_cut_by_the_total_timeout(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    faults("stall=1@30s")
+    patient = httpx.Timeout(30.0)  # httpx alone would wait 30 s for the first byte
+    async with client(faulty, attempts=1, timeout=patient, total_timeout=0.3) as api:
+        with pytest.raises(TransportError, match=r"total timeout of 0\.3s"):
+            await api.request("get_profiles")
+    assert faults.counts()["stall"] == 1
+
+
+async def test_a_stall_in_the_middle_of_a_run_is_retried_and_the_run_completes(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    async with client(faulty, attempts=8, timeout=httpx.Timeout(5.0, read=0.5)) as api:
+        expected = {p.id async for p in api.paginate("get_profiles")}
+        faults("stall=0.3@30s")
+        profiles = [p.id async for p in api.paginate("get_profiles", params={"page[size]": 5})]
+    assert faults.counts()["stall"] >= 1
+    assert len(profiles) == len(expected)
+    assert set(profiles) == expected
+
+
+def test_a_held_request_does_not_keep_the_emulator_from_stopping() -> None:
+    server = EmulatorServer(EmulatorConfig(seed=1, profiles=1, events=0, faults="stall=1@3600s"))
+    server.start()
+    name = f"kbridge-emulator:{server.port}"
+    outcome: list[BaseException | int] = []
+
+    def call() -> None:
+        try:
+            response = httpx.get(f"{server.base_url}/api/accounts", headers=headers(server),
+                                 timeout=httpx.Timeout(120.0))  # fmt: skip
+            outcome.append(response.status_code)
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=call)
+    waiter.start()
+    while fault_counts(server)["stall"] < 1:  # the request is being held
+        threading.Event().wait(0.01)
+    server.stop()
+    waiter.join()
+    assert not any(t.name == name for t in threading.enumerate())
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], httpx.TransportError)
+
+
+# One class per row of the write-safety table.
+
+
+@pytest.mark.parametrize(
+    ("operation", "path_params", "body", "sends"),
+    [
+        ("get_profiles", None, None, 3),  # GET: retried on 5xx
+        ("update_profile", {"id": "01FIELD"}, {"data": {"type": "profile", "id": "01FIELD",
+                                                        "attributes": {}}}, 3),  # PATCH
+        ("delete_tag", {"id": "field-tag"}, None, 3),  # DELETE
+        ("create_event", None, event_body("Field 5xx", 0), 1),  # POST: may have run
+    ],
+)  # fmt: skip
+async def test_5xx_is_retried_for_idempotent_methods_only(
+    faulty: EmulatorServer,
+    faults: Faults,
+    operation: str,
+    path_params: dict[str, str] | None,
+    body: Any,
+    sends: int,
+) -> None:
+    faults("http500=1")
+    async with client(faulty, attempts=3) as api:
+        with pytest.raises(ServerError):
+            await api.request(operation, path_params=path_params, json=body)
+    assert faults.counts()["requests"] == sends
+
+
+async def test_a_post_marked_idempotent_is_retried_on_5xx(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    faults("http500=1")
+    async with client(faulty, attempts=3) as api:
+        with pytest.raises(ServerError):
+            await api.request("create_event", json=event_body("Field 5xx", 1), idempotent=True)
+    assert faults.counts()["requests"] == 3
+
+
+async def test_a_post_is_not_retried_after_a_read_timeout_or_a_reset(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    for spec in ("stall=1@30s", "reset=1"):
+        faults(spec)
+        async with client(faulty, attempts=3, timeout=httpx.Timeout(5.0, read=0.3)) as api:
+            with pytest.raises(TransportError) as caught:
+                await api.request("create_event", json=event_body("Field maybe", 2))
+        assert caught.value.reached_server
+        assert faults.counts()["requests"] == 1, spec
+
+
+async def test_a_post_that_provably_never_left_is_retried(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = AsyncClient("pk_" + "a" * 34, base_url=f"http://127.0.0.1:{port}", clock=ManualClock(),
+                      retry=RetryPolicy(max_attempts=3))  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="kbridge.api"):
+        async with api:
+            with pytest.raises(TransportError) as caught:
+                await api.request("create_event", json=event_body("Field unsent", 3))
+    assert not caught.value.reached_server
+    attempts = [r for r in caplog.records if getattr(r, "operation_id", None) == "create_event"]
+    assert [r.__dict__["attempt"] for r in attempts] == [1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def strict() -> Iterator[EmulatorServer]:
+    # create_event at 10 % of Klaviyo's limit (35/s): a burst of 40 posts meets real 429s
+    with EmulatorServer(EmulatorConfig(seed=17, profiles=5, events=0,
+                                       rate_limit_factor=0.1)) as server:  # fmt: skip
+        yield server
+
+
+async def test_a_post_is_retried_on_429_and_recorded_once(strict: EmulatorServer) -> None:
+    # Retry-After is honoured on a real clock here: the emulator's windows are real time
+    async with AsyncClient(strict.api_key, base_url=strict.base_url,
+                           retry=RetryPolicy(max_attempts=10)) as api:  # fmt: skip
+        await asyncio.gather(
+            *(api.request("create_event", json=event_body("Field 429", n)) for n in range(40))
+        )
+    statuses = control(strict, "GET", "stats")["operations"]["create_event"]["statuses"]
+    assert statuses.get("429", 0) >= 1
+    assert statuses["202"] == 40  # every event accepted exactly once

@@ -37,6 +37,25 @@ def test_sync_writes_a_duckdb_file_and_prints_a_json_summary(
     wh.close()
 
 
+def test_lookback_sets_how_far_a_second_run_reads_again(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    target = f"duckdb:///{tmp_path}/k.duckdb"
+    base = ["sync", "--api-key", server.api_key, "--base-url", server.base_url, "--to", target,
+            "--streams", "events", "--json"]  # fmt: skip
+    assert invoke(*base)[0] == 0
+    reread = {}
+    for lookback in ("0", "7d", "30d"):
+        code, out, err = invoke(*base, "--lookback", lookback)
+        assert code == 0, err
+        reread[lookback] = json.loads(out)["streams"][0]["records"]
+    wh = open_warehouse(target)
+    total = wh.query("SELECT count(*) FROM events")[0][0]
+    wh.close()
+    assert reread["0"] < 10  # same-second ties only
+    assert reread["0"] < reread["7d"] < reread["30d"] <= total
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -44,6 +63,7 @@ def test_sync_writes_a_duckdb_file_and_prints_a_json_summary(
         (["--streams", "profiles,nope"], "unknown stream 'nope'"),
         (["--start-date", "2024-01-01"], "give a timezone"),
         (["--every", "10s"], "at least 1m"),
+        (["--lookback", "a week"], "--lookback: 'a week'"),
     ],
 )
 def test_bad_options_are_one_clear_line(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 
 from kbridge import sync
@@ -28,13 +29,16 @@ CONFIG = EmulatorConfig(seed=5, profiles=80, events=1500, rate_limit_factor=None
 STREAMS = ["profiles", "events", "lists", "list_memberships", "segments", "metrics"]
 
 
-def run(server: EmulatorServer, wh: Any, *, attempts: int = 8) -> sync.SyncResult:
+def run(
+    server: EmulatorServer, wh: Any, *, attempts: int = 8, timeout: httpx.Timeout | None = None
+) -> sync.SyncResult:
     async def go() -> sync.SyncResult:
         client = AsyncClient(
             server.api_key,
             base_url=server.base_url,
             clock=ManualClock(),
             retry=RetryPolicy(max_attempts=attempts),
+            timeout=timeout,
         )
         async with client:
             return await sync.run(client, wh, streams=STREAMS)
@@ -59,6 +63,24 @@ def test_faults_change_nothing_in_the_result() -> None:
             pytest.fail("ten runs under faults never completed")
         injected = http.get("/_emulator/stats").json()["faults"]["injected"]
     assert sum(injected.values()) >= 3, f"too few faults to prove anything: {injected}"
+    for name in STREAMS:
+        for t in sync.get_stream(name).tables:
+            assert snapshot(wh, t) == snapshot(clean, t), t.name
+
+
+def test_stalled_requests_and_cdn_challenges_are_retried_within_the_run() -> None:
+    # a stall never answers: only the client's (short, configured) timeout ends it
+    faults = "stall=0.1@30s,challenge403=0.1"
+    with EmulatorServer(CONFIG) as server, http_client_for(server) as http:
+        clean = DuckDBWarehouse(":memory:")
+        run(server, clean)
+        assert http.post("/_emulator/faults", json={"spec": faults}).status_code == 200
+        wh = DuckDBWarehouse(":memory:")
+        result = run(server, wh, timeout=httpx.Timeout(5.0, read=0.5))  # one run, no resume
+        injected = http.get("/_emulator/stats").json()["faults"]["injected"]
+    assert result.ok
+    assert injected["stall"] >= 1, injected
+    assert injected["challenge403"] >= 1, injected
     for name in STREAMS:
         for t in sync.get_stream(name).tables:
             assert snapshot(wh, t) == snapshot(clean, t), t.name

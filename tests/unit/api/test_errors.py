@@ -10,6 +10,7 @@ import pytest
 from kbridge.api import (
     ApiError,
     AuthenticationError,
+    ChallengeError,
     ConflictError,
     InvalidRequestError,
     NotFoundError,
@@ -176,3 +177,44 @@ def test_errors_survive_pickling_with_their_facts() -> None:
     )
     assert isinstance(conflict, ConflictError)
     assert conflict.duplicate_profile_id == "D"
+
+
+# -- a CDN challenge is told apart from a scope 403 by content type and body ----------------
+
+_SCOPE_403 = (
+    b'{"errors":[{"id":"e1","status":403,"code":"permission_denied",'
+    b'"title":"You do not have permission to perform this action.",'
+    b'"detail":"This API key is missing required scopes."}]}'
+)
+_CHALLENGE = (
+    b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    ("headers", "content", "challenged"),
+    [
+        ({"content-type": "application/vnd.api+json"}, _SCOPE_403, False),
+        ({"content-type": "text/html; charset=UTF-8"}, _CHALLENGE, True),
+        ({"content-type": "text/html", "cf-mitigated": "challenge"}, b"", True),
+        ({"cf-mitigated": "challenge", "content-type": "application/json"}, _SCOPE_403, True),
+        # HTML that still carries JSON:API errors cannot be HTML at all: trust the body
+        ({"content-type": "text/html"}, _SCOPE_403, False),
+        ({}, b"", False),  # nothing says challenge: a real 403 must never be looped on
+    ],
+)
+def test_a_403_is_a_challenge_only_when_the_cdn_says_so(
+    headers: dict[str, str], content: bytes, challenged: bool
+) -> None:
+    err = error_from_response(403, headers, content, scopes=("profiles:read",))
+    assert isinstance(err, ChallengeError) is challenged
+    assert isinstance(err, PermissionDeniedError) is not challenged
+
+
+def test_a_challenge_names_the_page_and_a_500_with_html_stays_a_server_error() -> None:
+    err = error_from_response(403, {"content-type": "text/html"}, _CHALLENGE)
+    assert err.code == "cdn_challenge"
+    assert "Just a moment..." in str(err)
+    assert "not a permissions problem" in str(err)
+    html500 = error_from_response(500, {"content-type": "text/html"}, _CHALLENGE)
+    assert not isinstance(html500, ChallengeError)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kbridge.api import Resource, build_document, decode_document, identifiers
 from kbridge.core import ConfigurationError
@@ -107,3 +111,35 @@ def test_decode_single_and_empty_documents() -> None:
     assert decode_document("not a document").data is None
     paged = decode_document({"data": [], "links": {"next": "https://a.klaviyo.com/api/x?page=2"}})
     assert paged.next_url == "https://a.klaviyo.com/api/x?page=2"
+
+
+# -- tolerant decoding: whatever Klaviyo adds or nulls, a page still decodes ----------------
+
+_anything = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200)
+@given(
+    attributes=st.none() | st.dictionaries(st.text(max_size=8), _anything, max_size=5),
+    odd=st.dictionaries(
+        st.sampled_from(["relationships", "links", "meta", "x_new_member"]), _anything, max_size=4
+    ),
+    top=st.dictionaries(st.sampled_from(["links", "meta", "jsonapi", "x_new"]), _anything),
+)
+def test_resources_with_nulls_unknown_members_and_odd_shapes_still_decode(
+    attributes: dict[str, Any] | None, odd: dict[str, Any], top: dict[str, Any]
+) -> None:
+    resource = {"type": "profile", "id": "01X", "attributes": attributes, **odd}
+    doc = decode_document({"data": [resource], "included": [resource], **top})
+    (decoded,) = doc.resources
+    assert dict(decoded.attributes) == (attributes or {})  # unknown attributes kept as given
+    assert decoded.get("x_not_there") is None
+    for name in decoded.relationships:
+        assert all(isinstance(r, Resource) for r in decoded.related(name))
+    assert doc.next_url is None or isinstance(doc.next_url, str)

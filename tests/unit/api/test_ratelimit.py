@@ -303,3 +303,28 @@ async def test_transport_failure_releases_the_permit_without_adapting() -> None:
         state = api.rate_limiter.state(api.account, "get_profiles")
     assert state is not None
     assert state.rate_factor == 1.0
+
+
+@pytest.mark.anyio
+async def test_the_daily_budget_counts_sends_honours_an_override_and_rolls_at_midnight() -> None:
+    clock = ManualClock()  # 2026-01-01T00:00Z
+    limiter = RateLimiter(clock=clock, config=LimiterConfig(daily_caps={"create_list": 3}))
+    assert limiter.daily_budget("acct", get("get_profiles")) is None  # no daily cap
+    reports = limiter.daily_budget("acct", get("query_campaign_values"))
+    assert reports is not None
+    assert (reports.cap, reports.remaining) == (225, 225)  # from the catalogue
+    for _ in range(2):
+        (await limiter.acquire("acct", get("create_list"))).finish(201)
+    budget = limiter.daily_budget("acct", get("create_list"))
+    assert budget is not None
+    assert (budget.cap, budget.used, budget.remaining) == (3, 2, 1)
+    assert budget.resets_at.isoformat() == "2026-01-02T00:00:00+00:00"
+    (await limiter.acquire("acct", get("create_list"))).finish(201)
+    with pytest.raises(QuotaExhaustedError):
+        await limiter.acquire("acct", get("create_list"))
+    clock.set_now(budget.resets_at)
+    rolled = limiter.daily_budget("acct", get("create_list"))
+    assert rolled is not None
+    assert rolled.remaining == 3
+    with pytest.raises(ConfigurationError):
+        LimiterConfig(daily_caps={"create_list": -1})

@@ -32,3 +32,19 @@ def test_results_report_their_share_of_the_rate_limit() -> None:
     assert r.to_dict()["rate_budget_pct"] == 50.0
     assert r.to_dict()["records_per_second"] == 500.0
     assert StreamResult("tags").to_dict()["rate_budget_pct"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "days"), [("7d", 7.0), ("12h", 0.5), ("0", 0.0), ("30m", 1 / 48), ("0d", 0.0)]
+)
+def test_lookback_durations(text: str, days: float) -> None:
+    from kbridge.cli.sync import parse_lookback
+
+    assert parse_lookback(text).total_seconds() == pytest.approx(days * 86400)
+
+
+def test_a_bad_lookback_names_the_option() -> None:
+    from kbridge.cli.sync import parse_lookback
+
+    with pytest.raises(ConfigurationError, match=r"^--lookback: 'a week'"):
+        parse_lookback("a week")

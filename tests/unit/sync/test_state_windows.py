@@ -13,6 +13,7 @@ from kbridge.sync.state import (
     EPOCH_FLOOR,
     advance,
     cursor_filter,
+    format_ts,
     join_filters,
     max_cursor,
     resume_from,
@@ -37,6 +38,24 @@ def test_resume_prefers_the_bookmark_then_the_start_date() -> None:
     assert resume_from({"bookmark": "2025-03-01T00:00:00+00:00"}, start, full_refresh=True) == (
         "2024-01-01T00:00:00+00:00"
     )
+
+
+def test_the_lookback_starts_behind_the_bookmark_but_never_before_the_start_date() -> None:
+    state = {"bookmark": "2025-03-08T12:00:00+00:00"}
+    week = timedelta(days=7)
+    assert resume_from(state, None, full_refresh=False, lookback=week) == (
+        "2025-03-01T12:00:00+00:00"
+    )
+    late_start = datetime(2025, 3, 5, tzinfo=UTC)
+    assert resume_from(state, late_start, full_refresh=False, lookback=week) == (
+        "2025-03-05T00:00:00+00:00"
+    )
+    # no bookmark yet: a first run has nothing to look back from
+    assert resume_from(None, late_start, full_refresh=False, lookback=week) == (
+        "2025-03-05T00:00:00+00:00"
+    )
+    assert resume_from({"bookmark": "2012-01-02T00:00:00+00:00"}, None, full_refresh=False,
+                       lookback=week) == format_ts(EPOCH_FLOOR)  # fmt: skip
 
 
 def test_inclusive_cursors_ask_greater_or_equal() -> None:

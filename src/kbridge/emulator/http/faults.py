@@ -39,6 +39,10 @@ every request arriving on ``/api/*`` draws once from every RNG, in arrival
 order. So the n-th request's fate for one kind depends only on the seed and
 n, not on the other kinds' rates. Setting a new spec re-seeds the RNGs.
 
+Held requests (``timeout``, ``stall``) end at once when the server stops
+(:meth:`FaultInjector.release`): their connection is dropped, so a stall
+never keeps a test's emulator from shutting down.
+
 ``reset`` and ``truncate`` need the socket: under uvicorn they reach the
 connection's transport; under another ASGI server (or an in-process test
 transport) they raise ``ConnectionResetError`` inside the app instead.
@@ -292,6 +296,9 @@ class FaultInjector:
         self._spec = spec
         self._rngs: dict[str, random.Random] = {}
         self._reseed()
+        #: requests being held (timeout/stall), each with the event that ends its hold early
+        self._holds: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._released = False
 
     def __repr__(self) -> str:
         return f"FaultInjector({self._spec.describe()!r})"
@@ -311,6 +318,33 @@ class FaultInjector:
         with self._lock:
             self._counts.clear()
             self._reseed()
+
+    def release(self) -> None:
+        """End every held request now and hold no more (the server is stopping).
+
+        Thread-safe: the server's loop runs in another thread than the one stopping it.
+        """
+        with self._lock:
+            self._released = True
+            holds = list(self._holds)
+        for loop, event in holds:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
+
+    async def _hold(self, receive: Receive, seconds: float) -> str:
+        """Hold a request for up to ``seconds``: ``"answer"`` when the hold ran out,
+        ``"gone"`` when the client gave up, ``"released"`` when the server is stopping."""
+        release = asyncio.Event()
+        entry = (asyncio.get_running_loop(), release)
+        with self._lock:
+            if self._released:
+                return "released"
+            self._holds.add(entry)
+        try:
+            return await _hold_until(receive, seconds, release)
+        finally:
+            with self._lock:
+                self._holds.discard(entry)
 
     def _reseed(self) -> None:
         self._rngs = {
@@ -362,10 +396,13 @@ class FaultInjector:
         elif kind == "reset":
             await _drop(receive, send, reset=True)
         elif kind == "timeout":
-            if not await _hold(receive, spec.timeout_hold):
+            held = await self._hold(receive, spec.timeout_hold)
+            if held == "answer":
                 await _canned(kind, spec)(scope, receive, send)
+            elif held == "released":
+                await _drop(receive, send, reset=True)
         elif kind == "stall":
-            if not await _hold(receive, spec.stall_hold):
+            if await self._hold(receive, spec.stall_hold) != "gone":
                 await _drop(receive, send, reset=True)
         else:
             await _canned(kind, spec)(scope, receive, send)
@@ -419,6 +456,22 @@ _CHALLENGE_PAGE = """<!DOCTYPE html><html lang="en-US"><head><title>Just a momen
 async def _wait_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def _hold_until(receive: Receive, seconds: float, release: asyncio.Event) -> str:
+    """Wait for the client to go, ``release`` or ``seconds``, whichever comes first."""
+    gone = asyncio.ensure_future(_wait_disconnect(receive))
+    released = asyncio.ensure_future(release.wait())
+    try:
+        done, _ = await asyncio.wait(
+            (gone, released), timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        gone.cancel()
+        released.cancel()
+    if gone in done:
+        return "gone"
+    return "released" if released in done else "answer"
 
 
 async def _hold(receive: Receive, seconds: float) -> bool:
