@@ -72,7 +72,8 @@ CAPABILITY_OPERATIONS: dict[str, tuple[str, ...]] = {
         "get_segments_for_profile",
         "get_events",
     ),
-    "privacy-delete": ("get_profiles", "request_profile_deletion"),
+    # get_accounts: whose rows to purge from the warehouse after the deletion
+    "privacy-delete": ("get_profiles", "request_profile_deletion", "get_accounts"),
     "campaigns-publish": (
         "get_campaigns",
         "get_campaign",

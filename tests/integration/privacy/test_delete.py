@@ -348,3 +348,24 @@ def test_a_large_batch_shares_its_confirmation_searches(
     # one search per 100 outstanding ids a round, not one per subject
     assert counting.calls[("GET", "/api/profiles")] < 30
     assert not any(profile_exists(http, pid) for pid in ids[::10])
+
+
+def test_the_least_scopes_planned_for_privacy_delete_are_enough_to_delete_and_purge(
+    server: EmulatorServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    from kbridge.connections.scopes import plan_scopes
+
+    pid = create_profile(http, email="least.scopes@example.com")
+    scopes = list(plan_scopes(["privacy-delete"]).scopes)
+    reply = httpx.post(f"{server.base_url}/_emulator/keys", json={"scopes": scopes})
+    reply.raise_for_status()
+    with synced(server, tmp_path) as wh:
+        _, (result,) = delete(
+            server,
+            [parse_subject("least.scopes@example.com")],
+            MemoryAuditLog(),
+            warehouse=wh,
+            key=reply.json()["key"],
+        )
+        assert (result.outcome, result.purged) == ("confirmed", 1)
+        assert rows_about(wh, pid)["profiles"] == 0
