@@ -120,3 +120,25 @@ def test_a_403_without_names_falls_back_to_the_operation_and_its_capabilities() 
     assert "sync" in text
     assert "campaigns-publish" in text
     assert set(capabilities_needing("get_campaigns")) >= {"sync", "campaigns-publish"}
+
+
+def _workflow_operations() -> dict[str, tuple[str, ...]]:
+    """The operations each workflow declares it calls (its own source of truth)."""
+    from kbridge.campaigns.flows import FLOW_OPERATIONS, PREVIEW_OPERATIONS
+    from kbridge.campaigns.performance import PERFORMANCE_OPERATIONS
+    from kbridge.campaigns.publish import PUBLISH_OPERATIONS, SCHEDULE_OPERATIONS
+    from kbridge.campaigns.templates import TEMPLATE_OPERATIONS
+
+    return {
+        "campaigns-publish": (*PUBLISH_OPERATIONS, *SCHEDULE_OPERATIONS, *PERFORMANCE_OPERATIONS),
+        "templates": TEMPLATE_OPERATIONS,
+        "flows": FLOW_OPERATIONS,
+        "flows-preview": PREVIEW_OPERATIONS,
+    }
+
+
+@pytest.mark.parametrize("capability", sorted(_workflow_operations()))
+def test_a_capability_covers_every_operation_its_workflow_calls(capability: str) -> None:
+    # `kbridge scopes --for X` must be enough to run X: a key made from it never meets a 403
+    missing = set(_workflow_operations()[capability]) - set(CAPABILITY_OPERATIONS[capability])
+    assert not missing, f"{capability} omits {sorted(missing)}"
