@@ -36,7 +36,7 @@ from kbridge.cli.actions import common_options
 from kbridge.cli.credentials import Credentials, resolve_credentials
 from kbridge.cli.output import describe_error, fail, resolve_format
 from kbridge.core import KbridgeError, dumps
-from kbridge.warehouse import Warehouse, open_warehouse
+from kbridge.warehouse import Warehouse, duckdb_path, open_warehouse
 
 __all__ = [
     "DEFAULT_SOURCE",
@@ -93,11 +93,9 @@ def parse_as_of(text: str | None) -> datetime | None:
 
 
 def _open(source: str) -> Warehouse:
-    if not source.startswith(("postgresql://", "postgres://")):
-        path = source.removeprefix("duckdb://")
-        path = path[1:] if path.startswith("/") and path[1:2] in (".", ":") else path
-        if path != ":memory:" and not Path(path).exists():
-            fail(f"no warehouse at {path}: run `kbridge sync --to {source}` first")
+    path = duckdb_path(source)
+    if path is not None and path != ":memory:" and not Path(path).exists():
+        fail(f"no warehouse at {path}: run `kbridge sync --to {source}` first")
     return open_warehouse(source)
 
 

@@ -159,7 +159,7 @@ def demo(
 ) -> None:
     """Sync a seeded local Klaviyo into DuckDB, check it, analyse it and write the HTML report."""
     config = EmulatorConfig(seed=seed, profiles=profiles, events=events, rate_limit_factor=1.0)
-    # absolute, so duckdb:///{to} names this file, not one under / ("duckdb:///x" is /x)
+    # absolute, so the messages name the file wherever the demo was started from
     to, html = to.resolve(), html.resolve()
     for stale in (to, to.with_name(to.name + ".wal")):
         stale.unlink(missing_ok=True)  # a demo starts clean; `kbridge sync` is incremental

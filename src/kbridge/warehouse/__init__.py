@@ -2,7 +2,7 @@
 
 May import: core only.
 
-    wh = open_warehouse("duckdb:///kbridge.duckdb")     # or "postgresql://…"
+    wh = open_warehouse("duckdb:///kbridge.duckdb")     # ./kbridge.duckdb; or "postgresql://…"
     wh.migrate(tables)
     wh.commit(Batch(account_id).upsert(table, rows).set_state("profiles", "", {...}))
 """
@@ -44,30 +44,46 @@ __all__ = [
     "Upsert",
     "Warehouse",
     "WarehouseError",
+    "duckdb_path",
     "open_warehouse",
     "purge_profiles",
     "table",
 ]
 
 
-def open_warehouse(url: str) -> Warehouse:
-    """A warehouse from a destination URL.
+_DUCKDB = "duckdb:///"
 
-    ``duckdb:///path.duckdb`` (relative: ``duckdb:///./x.duckdb``; ``duckdb:///:memory:``),
-    a bare path ending in ``.duckdb``/``.db``, or ``postgresql://…`` / ``postgres://…``.
+
+def duckdb_path(url: str) -> str | None:
+    """The file a DuckDB destination names, or None when ``url`` is not DuckDB's.
+
+    As in SQLAlchemy's SQLite URLs, what follows ``duckdb:///`` is the path:
+    ``duckdb:///kbridge.duckdb`` is relative to the working directory,
+    ``duckdb:////srv/kb.duckdb`` absolute, ``duckdb:///:memory:`` in memory.
+    A bare path ending in ``.duckdb`` or ``.db`` is taken as it is.
     """
+    if url.startswith("duckdb:"):
+        path = url.removeprefix(_DUCKDB) if url.startswith(_DUCKDB) else ""
+        if not path:
+            raise DestinationURLError(
+                f"{url!r} names no file: use duckdb:///relative/file.duckdb, "
+                "duckdb:////absolute/file.duckdb or duckdb:///:memory:"
+            )
+        return path
+    if url.endswith((".duckdb", ".db")) and "://" not in url:
+        return url
+    return None
+
+
+def open_warehouse(url: str) -> Warehouse:
+    """A warehouse from a destination URL: ``postgresql://…`` / ``postgres://…``, or a
+    DuckDB file as :func:`duckdb_path` reads it (``duckdb:///kbridge.duckdb``)."""
     if url.startswith(("postgresql://", "postgres://")):
         from kbridge.warehouse.postgres import PostgresWarehouse
 
         return PostgresWarehouse(url)
-    if url.startswith("duckdb://"):
-        path = url.removeprefix("duckdb://")
-        path = path[1:] if path.startswith("/") and path[1:2] in (".", ":") else path
-        if not path:
-            raise DestinationURLError("duckdb URL has no path: use duckdb:///path/to/file.duckdb")
-    elif url.endswith((".duckdb", ".db")) and "://" not in url:
-        path = url
-    else:
+    path = duckdb_path(url)
+    if path is None:
         raise DestinationURLError(
             f"unknown destination {url!r}: use duckdb:///path.duckdb or postgresql://user@host/db"
         )

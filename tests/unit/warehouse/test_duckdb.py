@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +160,29 @@ def test_purging_a_profile_removes_it_everywhere_it_is_named() -> None:
     ]
     assert w.query("SELECT id FROM events") == [("e2",)]
     w.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("duckdb:///kbridge.duckdb", "kbridge.duckdb"),  # relative, as the docs write it
+        ("duckdb:///./data/kb.duckdb", "./data/kb.duckdb"),
+        ("duckdb:////srv/kb.duckdb", "/srv/kb.duckdb"),  # absolute: four slashes
+        ("duckdb:///:memory:", ":memory:"),
+        ("shop.duckdb", "shop.duckdb"),
+        ("postgresql://kb@localhost/kb", None),
+    ],
+)
+def test_duckdb_urls_read_like_sqlalchemys_sqlite_urls(url: str, path: str | None) -> None:
+    from kbridge.warehouse import duckdb_path
+
+    assert duckdb_path(url) == path
+
+
+def test_a_relative_duckdb_url_lands_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    wh = open_warehouse("duckdb:///here.duckdb")
+    wh.close()
+    assert (tmp_path / "here.duckdb").exists()
