@@ -10,10 +10,13 @@ Three measurements, one table each (issue "Emulator core", "Scale and speed"):
 3. Sustained ceilings: GET /api/profiles and GET /api/events driven together at
    ``--rate-limits spec`` by kbridge's paced client (``--walkers`` concurrent
    page walkers per operation sharing one limiter) for ``--seconds``; requests
-   served per minute against the published steady limit, and 429s.
+   served per minute against the published steady limit, and 429s, with the
+   CPU the emulator and the load generator each used (on a small shared
+   machine the client decoding 1000-event pages can be what runs out).
 
 The emulator runs as ``kbridge emulator serve`` in its own process, so the
-load generator does not share its interpreter lock.
+load generator does not share its interpreter lock. Its peak RSS is read at
+start and again at the end (served events' JSON is cached, bounded).
 
 Usage: python -m benchmarks.emulator [--profiles 200000] [--events 2000000] [--seconds 65]
 """
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import signal
 import subprocess
 import sys
@@ -70,6 +75,12 @@ class ServerProcess:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the emulator process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc: object) -> None:
         self.proc.send_signal(signal.SIGINT)
@@ -138,13 +149,28 @@ async def _drive(base: str, key: str, seconds: float, walkers: int) -> None:
         )
 
 
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def sustained(server: ServerProcess, seconds: float, walkers: int) -> Table:
     before = _stats(server.base_url)
     started = time.monotonic()
+    server_cpu, client_cpu = server.cpu_seconds(), _own_cpu_seconds()
     asyncio.run(_drive(server.base_url, server.api_key, seconds, walkers))
     elapsed = time.monotonic() - started
+    server_cpu = server.cpu_seconds() - server_cpu
+    client_cpu = _own_cpu_seconds() - client_cpu
     after = _stats(server.base_url)
-    table = Table(title=f"published ceilings sustained ({elapsed:.0f} s, --rate-limits spec)")
+    table = Table(
+        title=f"published ceilings sustained ({elapsed:.0f} s, --rate-limits spec)",
+        caption=(
+            f"CPU busy: emulator {server_cpu / elapsed:.0%}, "
+            f"load generator {client_cpu / elapsed:.0%} (of one core; load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        ),
+    )
     for col in ("operation", "requests", "per minute", "ceiling /min", "% of ceiling", "429s"):
         table.add_column(col, justify="left" if col == "operation" else "right")
     for op_id in ("get_profiles", "get_events"):
@@ -189,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
         console.print(mem)
         console.print(latency(server, args.pages))
         console.print(sustained(server, args.seconds, args.walkers))
+        end = server.peak_rss_mib()
+        console.print(f"emulator peak RSS at the end: {end:.0f} MiB ({end / 2048:.0%} of 2048 MiB)")
 
 
 if __name__ == "__main__":
