@@ -27,8 +27,8 @@ from kbridge.emulator.datagen import Dataset
 
 __all__ = ["EVENT_CACHE_SIZE", "SortedIndex", "Store"]
 
-#: served events whose serialisation is kept: ~100 full pages, ~100 MiB of bytes,
-#: so a 200k-profile/2M-event account stays well within 2 GiB
+#: served events whose serialisation is kept: ~100 full pages, ~1.1 KB each (~130 MiB
+#: with bookkeeping), so a 200k-profile/2M-event account stays well within 2 GiB
 EVENT_CACHE_SIZE = 100_000
 
 
