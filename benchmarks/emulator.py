@@ -5,15 +5,18 @@ Three measurements, one table each (issue "Emulator core", "Scale and speed"):
 1. Memory: a 200k-profile, 2M-event account loaded in one process — peak RSS
    against the 2 GiB ceiling, and how long generation took.
 2. Page latency: full pages (100 profiles; 1000 events, filtered and sorted by
-   datetime) served over loopback; median *server* time from the emulator's own
-   ``/_emulator/stats`` against the 10 ms ceiling.
+   datetime, read once and then again) served over loopback; median *server*
+   time from the emulator's own ``/_emulator/stats`` against the 10 ms ceiling.
 3. Sustained ceilings: GET /api/profiles and GET /api/events driven together at
    ``--rate-limits spec`` by kbridge's paced client (``--walkers`` concurrent
    page walkers per operation sharing one limiter) for ``--seconds``; requests
-   served per minute against the published steady limit, and 429s.
+   served per minute against the published steady limit, and 429s, with the
+   CPU the emulator and the load generator each used (on a small shared
+   machine the client decoding 1000-event pages can be what runs out).
 
 The emulator runs as ``kbridge emulator serve`` in its own process, so the
-load generator does not share its interpreter lock.
+load generator does not share its interpreter lock. Its peak RSS is read at
+start and again at the end (served events' JSON is cached, bounded).
 
 Usage: python -m benchmarks.emulator [--profiles 200000] [--events 2000000] [--seconds 65]
 """
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import signal
 import subprocess
 import sys
@@ -71,6 +76,12 @@ class ServerProcess:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the emulator process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def __exit__(self, *exc: object) -> None:
         self.proc.send_signal(signal.SIGINT)
         try:
@@ -108,11 +119,15 @@ def latency(server: ServerProcess, pages: int) -> Table:
     table = Table(title="full pages over loopback (server time from /_emulator/stats)")
     for col in ("request", "pages", "server p50 ms", "server p95 ms", "ceiling p50"):
         table.add_column(col, justify="right" if col != "request" else "left")
+    events = {"page[size]": "1000", "sort": "-datetime"}
     cases = [
         ("100 profiles", "get_profiles", {"page[size]": "100"}),
-        ("1000 events, -datetime", "get_events", {"page[size]": "1000", "sort": "-datetime"}),
+        ("1000 events, -datetime, first read", "get_events", events),
+        # The same pages again: each event's JSON is kept (bounded) once served.
+        ("1000 events, -datetime, read again", "get_events", events),
     ]
     for label, op_id, params in cases:
+        httpx.delete(f"{server.base_url}/_emulator/stats", timeout=30).raise_for_status()
         walked = asyncio.run(_walk(server.base_url, server.api_key, op_id, params, pages))
         lat = _stats(server.base_url)[op_id]["latency_ms"]
         assert isinstance(lat, dict)
@@ -138,13 +153,28 @@ async def _drive(base: str, key: str, seconds: float, walkers: int) -> None:
         )
 
 
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def sustained(server: ServerProcess, seconds: float, walkers: int) -> Table:
     before = _stats(server.base_url)
     started = time.monotonic()
+    server_cpu, client_cpu = server.cpu_seconds(), _own_cpu_seconds()
     asyncio.run(_drive(server.base_url, server.api_key, seconds, walkers))
     elapsed = time.monotonic() - started
+    server_cpu = server.cpu_seconds() - server_cpu
+    client_cpu = _own_cpu_seconds() - client_cpu
     after = _stats(server.base_url)
-    table = Table(title=f"published ceilings sustained ({elapsed:.0f} s, --rate-limits spec)")
+    table = Table(
+        title=f"published ceilings sustained ({elapsed:.0f} s, --rate-limits spec)",
+        caption=(
+            f"CPU busy: emulator {server_cpu / elapsed:.0%}, "
+            f"load generator {client_cpu / elapsed:.0%} (of one core; load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        ),
+    )
     for col in ("operation", "requests", "per minute", "ceiling /min", "% of ceiling", "429s"):
         table.add_column(col, justify="left" if col == "operation" else "right")
     for op_id in ("get_profiles", "get_events"):
@@ -189,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
         console.print(mem)
         console.print(latency(server, args.pages))
         console.print(sustained(server, args.seconds, args.walkers))
+        end = server.peak_rss_mib()
+        console.print(f"emulator peak RSS at the end: {end:.0f} MiB ({end / 2048:.0%} of 2048 MiB)")
 
 
 if __name__ == "__main__":

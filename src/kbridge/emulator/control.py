@@ -3,6 +3,7 @@
 Tests and benchmarks drive the emulator through it::
 
     GET  /_emulator/stats    per-operation requests, statuses, 429s, latency p50/p95
+    DELETE /_emulator/stats  start counting afresh (a benchmark's next phase)
     POST /_emulator/keys     {"scopes": [...]} → 201 {"key": "pk_…", "scopes": [...]}
     POST /_emulator/tokens   {"scopes": [...], "installation_id"?, "expires_in"?} → 201
                              {"access_token", "installation_id", "scopes", "expires_at"}
@@ -104,6 +105,9 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
     """The ``/_emulator/…`` routes bound to one emulator's state."""
 
     async def stats(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.stats.clear()
+            return Response(status_code=204)
         return _json({**state.stats.snapshot(), "faults": state.faults.snapshot()})
 
     async def keys(request: Request) -> Response:
@@ -242,7 +246,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         return Response(content, media_type=media_type)
 
     return [
-        Route(f"{PREFIX}/stats", _guarded(stats), methods=["GET"]),
+        Route(f"{PREFIX}/stats", _guarded(stats), methods=["GET", "DELETE"]),
         Route(f"{PREFIX}/keys", _guarded(keys), methods=["POST"]),
         Route(f"{PREFIX}/tokens", _guarded(tokens), methods=["POST"]),
         Route(f"{PREFIX}/clock", _guarded(clock), methods=["GET", "POST"]),

@@ -35,7 +35,7 @@ from kbridge.emulator.backend.profiles import (
     profile_resource,
     validate_profile_payload,
 )
-from kbridge.emulator.backend.resource import Resource
+from kbridge.emulator.backend.resource import KeptResources, Resource
 from kbridge.emulator.datagen import INTEGRATIONS, event_properties
 from kbridge.emulator.query import Condition, Page, Query
 
@@ -200,7 +200,9 @@ class EventsBackend(TagBackend):
         page = page_of(
             call, ordered, store.event_key, getters, lo=lo, hi=max(lo, hi), conditions=remaining
         )
-        items = [self.event_resource(i) for i in page.items]
+        # Events never change, so a page served again (paging walkers, retries) is
+        # mostly kept bytes; building and serialising 1000 events is what costs.
+        items = KeptResources("event", page.items, self.event_resource, store.event_json)
         return Outcome(
             data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
             included=self._included(page.items, q),

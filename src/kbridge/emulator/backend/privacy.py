@@ -81,7 +81,7 @@ def delete_profile(ctx: Context, p: ProfileRecord) -> int:
         _, unique_id = ev.extra.pop(i, ({}, None))
         if unique_id is not None:
             store.unique_ids.pop((ev.metric[i], p.seq, unique_id), None)
-        store.deleted_events.add(i)
+        store.delete_event(i)
     store.touch()
     return len(mine)
 

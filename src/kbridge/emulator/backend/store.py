@@ -12,6 +12,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kbridge.emulator.backend.cache import BoundedCache
 from kbridge.emulator.backend.ids import base62_id, event_id, event_index, ulid
 from kbridge.emulator.backend.models import (
     EventColumns,
@@ -21,9 +22,14 @@ from kbridge.emulator.backend.models import (
     ProfileRecord,
     SegmentRecord,
 )
+from kbridge.emulator.backend.resource import Rendered
 from kbridge.emulator.datagen import Dataset
 
-__all__ = ["SortedIndex", "Store"]
+__all__ = ["EVENT_CACHE_SIZE", "SortedIndex", "Store"]
+
+#: served events whose serialisation is kept: ~100 full pages, ~1.1 KB each (~130 MiB
+#: with bookkeeping), so a 200k-profile/2M-event account stays well within 2 GiB
+EVENT_CACHE_SIZE = 100_000
 
 
 class SortedIndex:
@@ -81,6 +87,9 @@ class Store:
         self.jobs: dict[str, JobRecord] = {}
         #: events removed by a data-privacy deletion: out of every index, and 404 by id
         self.deleted_events: set[int] = set()
+        #: event index -> its serialisation, kept by http/ once served (events never
+        #: change, they only go away)
+        self.event_json: BoundedCache[int, Rendered] = BoundedCache(EVENT_CACHE_SIZE)
         self._counter = len(self.profiles) + len(self.lists) + len(self.segments)
 
     # -- events ----------------------------------------------------------------
@@ -128,6 +137,14 @@ class Store:
             p.last_event_date = ts
         self.version += 1
         return i
+
+    def delete_event(self, i: int) -> None:
+        """Mark event ``i`` deleted (404 by id) and forget its kept serialisation.
+
+        The caller has already taken it out of the indexes.
+        """
+        self.deleted_events.add(i)
+        self.event_json.discard(i)
 
     def event_id(self, i: int) -> str:
         return event_id(self.events.ts[i], i, self.seed)

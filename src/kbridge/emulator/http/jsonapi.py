@@ -14,6 +14,11 @@ wire format needs (digest §1, §7, §9.4):
   query parameter, URL-encoded, with only the cursor replaced (``null`` at the ends);
 - ``included`` (deduplicated) when the backend gives related resources;
 - no body at all for 204, or for 202 when there is no data.
+
+A page of :class:`KeptResources` (events) is serialised resource by resource
+(:meth:`RequestContext.render_kept`) and spliced in as ``orjson.Fragment`` objects,
+keeping each resource's bytes in the backend's cache: serving it again costs a
+lookup instead of building and serialising it.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from starlette.responses import Response
 
 from kbridge.catalog import Operation
 from kbridge.core import dumps
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.resource import Linkage, Resource
+from kbridge.emulator.backend.resource import KeptResources, Linkage, Resource
 from kbridge.emulator.http._spectables import RESOURCE_PATHS
 from kbridge.emulator.http.errors import JSONAPI_CONTENT_TYPE
 from kbridge.emulator.http.params import uses_page_cursor_parameter
@@ -128,6 +134,23 @@ class RequestContext:
             self._paths[rtype] = url
         return url
 
+    def render_kept(self, kept: KeptResources) -> list[bytes]:
+        """Each of ``kept`` serialised: kept bytes where the cache has them for this base
+        URL, else built, serialised and kept. A sparse fieldset on the type bypasses the
+        cache both ways (it changes the attributes)."""
+        if kept.type in self._fields:
+            return [dumps(self.resource(res)) for res in kept]
+        cache, base, out = kept.cache, self.base_url, []
+        for key in kept.keys:
+            hit = cache.get(key)
+            if hit is not None and hit[0] == base:
+                out.append(hit[1])
+                continue
+            body = dumps(self.resource(kept.build(key)))
+            cache.put(key, (base, body))
+            out.append(body)
+        return out
+
     def resource(self, res: Resource) -> dict[str, Any]:
         self_url = f"{self.collection_url(res.type)}/{res.id}/"
         tree = self._fields.get(res.type)
@@ -191,7 +214,12 @@ def render_outcome(outcome: Outcome, operation: Operation, ctx: RequestContext) 
         param = _cursor_param(operation)
         links["next"] = ctx.page_url(data.next_cursor, param)
         links["prev"] = ctx.page_url(data.prev_cursor, param)
-        body = {"data": [one(r) for r in data.items], "links": links}
+        items = data.items
+        if isinstance(items, KeptResources) and not outcome.identifiers_only:
+            docs: list[Any] = [orjson.Fragment(b) for b in ctx.render_kept(items)]
+        else:
+            docs = [one(r) for r in items]
+        body = {"data": docs, "links": links}
     elif isinstance(data, list):
         body = {"data": [one(r) for r in data], "links": links}
     elif data is None:

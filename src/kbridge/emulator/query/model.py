@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -71,8 +71,11 @@ class Query:
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of results; cursors are opaque strings or ``None`` at the ends."""
+    """One page of results; cursors are opaque strings or ``None`` at the ends.
 
-    items: list[T]
+    ``items`` may be a lazy sequence (events come as ``KeptResources``).
+    """
+
+    items: Sequence[T]
     next_cursor: str | None = None
     prev_cursor: str | None = None

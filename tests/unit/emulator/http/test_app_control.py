@@ -82,3 +82,15 @@ async def test_truth_is_the_backends_ground_truth() -> None:
     async with client_for(app) as c:
         r = await c.get("/_emulator/truth")
     assert r.json() == {"seed": 42, "profiles": {"P000": {"stage": "active"}}}
+
+
+async def test_deleting_stats_starts_counting_afresh() -> None:
+    app, *_ = make_app()
+    async with client_for(app) as c:
+        await c.get("/api/profiles/P001")
+        before = (await c.get("/_emulator/stats")).json()
+        cleared = await c.delete("/_emulator/stats")
+        after = (await c.get("/_emulator/stats")).json()
+    assert before["requests"] == 1
+    assert cleared.status_code == 204
+    assert (after["requests"], after["operations"]) == (0, {})
