@@ -44,6 +44,7 @@ from kbridge.sync.streams import (
     Partition,
     Report,
     Stream,
+    as_record,
     select_streams,
 )
 from kbridge.sync.windows import Window, plan_windows
@@ -65,6 +66,13 @@ T = TypeVar("T")
 
 #: parents (lists, segments, flow actions) whose members are read at once; the limiter paces
 _PARENT_CONCURRENCY = 4
+
+#: DuckDB settings for a destination the sync opens from a URL (the URL's own
+#: ``?memory_limit=…&threads=…`` win): a bounded buffer pool keeps the process's memory
+#: flat as the account grows (the default, 80 % of RAM, keeps every page of the table),
+#: and one page's upsert gains little from more than one thread
+DUCKDB_MEMORY_LIMIT = "256MB"
+DUCKDB_THREADS = 1
 
 ProgressCallback = Callable[[str, int], None]
 """``callback(stream_name, records_just_committed)`` after every commit."""
@@ -235,7 +243,11 @@ async def run(
                 clock=clock,
             )
     owned = isinstance(destination, str)
-    warehouse = open_warehouse(destination) if isinstance(destination, str) else destination
+    warehouse = (
+        open_warehouse(destination, memory_limit=DUCKDB_MEMORY_LIMIT, threads=DUCKDB_THREADS)
+        if isinstance(destination, str)
+        else destination
+    )
     try:
         return await _run(client, warehouse, selected, options, on_progress, clock)
     finally:
@@ -334,16 +346,17 @@ def _page_batch(
     acct = ctx.account_id
     batch = Batch(acct)
     extract = stream.extract
-    resources = page.resources
+    records = page.records
     if run is not None and RUN_COLUMN in stream.table.column_names:
-        rows = [(acct, *extract(r, context), run) for r in resources]
+        rows = [(acct, *extract(r, context), run) for r in records]
     else:
-        rows = [(acct, *extract(r, context)) for r in resources]
+        rows = [(acct, *extract(r, context)) for r in records]
     batch.upsert(stream.table, rows)
     for child in stream.children:
+        # small streams (campaigns, flows): resolving ``included`` through Resources is fine
         child_rows = [
-            (acct, *child.extract(c, r.id))
-            for r in resources
+            (acct, *child.extract(as_record(c), r.id))
+            for r in page.resources
             for c in r.related(child.relationship)
             if c.attributes
         ]
@@ -421,7 +434,10 @@ def _page_max(stream: Stream, page: Document) -> str | None:
     cursor = stream.cursor
     if cursor is None:
         return None
-    return max_cursor(r.attributes.get(cursor.attribute) for r in page.resources)
+    attribute = cursor.attribute
+    return max_cursor(
+        a.get(attribute) for a in (r.get("attributes") for r in page.records) if isinstance(a, dict)
+    )
 
 
 # -- plain and partitioned streams ----------------------------------------------------------

@@ -44,12 +44,27 @@ _LIST = {
 
 
 class DuckDBWarehouse:
-    """A DuckDB database file (or ``:memory:``). Thread-safe: one lock serialises use."""
+    """A DuckDB database file (or ``:memory:``). Thread-safe: one lock serialises use.
 
-    def __init__(self, path: str) -> None:
+    ``memory_limit`` (e.g. ``"256MB"``) caps DuckDB's buffer pool; its default (80 % of
+    RAM) lets the pool keep every page of a growing table, so a process's memory grows
+    with the account. A file database evicts to its file; a ``:memory:`` database has
+    nowhere to evict to, so a limit there caps its size. ``threads`` bounds DuckDB's
+    worker threads (one page's upsert gains little from parallelism). ``None`` keeps
+    DuckDB's default.
+    """
+
+    def __init__(
+        self, path: str, *, memory_limit: str | None = None, threads: int | None = None
+    ) -> None:
         self._path = path
+        config: dict[str, str | bool | int | float | list[str]] = {}
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
+        if threads is not None:
+            config["threads"] = threads
         try:
-            self._con = duckdb.connect(path)
+            self._con = duckdb.connect(path, config=config)
             self._con.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as exc:
             raise DestinationUnavailableError(f"cannot open DuckDB file {path!r}: {exc}") from exc
