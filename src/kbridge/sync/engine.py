@@ -16,8 +16,10 @@ written.
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -249,10 +251,44 @@ async def run(
         else destination
     )
     try:
-        return await _run(client, warehouse, selected, options, on_progress, clock)
+        with _fewer_collections():
+            return await _run(client, warehouse, selected, options, on_progress, clock)
     finally:
         if owned:
             warehouse.close()
+
+
+#: the collector's first-generation threshold while a sync runs (CPython's default: 700)
+GC_GEN0_THRESHOLD = 50_000
+_gc_users = 0
+_gc_saved: tuple[int, ...] | None = None
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while syncs run.
+
+    A page of 1,000 events decodes to ~10,000 containers that live until the page is
+    committed, so at CPython's default threshold the collector runs every few dozen
+    records and, as the survivors are promoted, keeps rescanning everything that lives
+    (about a third of an events sync's CPU). The sync creates no reference cycles that
+    hold pages, so collecting less often costs no memory. Never lowers a threshold the
+    application set; restored when the last concurrent run ends.
+    """
+    global _gc_users, _gc_saved
+    if _gc_users == 0:
+        current = gc.get_threshold()
+        _gc_saved = current if current[0] < GC_GEN0_THRESHOLD else None
+        if _gc_saved is not None:
+            gc.set_threshold(GC_GEN0_THRESHOLD, *current[1:])
+    _gc_users += 1
+    try:
+        yield
+    finally:
+        _gc_users -= 1
+        if _gc_users == 0 and _gc_saved is not None:
+            gc.set_threshold(*_gc_saved)
+            _gc_saved = None
 
 
 def _check_lookback(

@@ -159,3 +159,51 @@ def test_purging_a_profile_removes_it_everywhere_it_is_named() -> None:
     ]
     assert w.query("SELECT id FROM events") == [("e2",)]
     w.close()
+
+
+def _settings(w: object) -> tuple[str, int]:
+    assert isinstance(w, DuckDBWarehouse)
+    ((limit, threads),) = w.query(
+        "SELECT current_setting('memory_limit'), current_setting('threads')"
+    )
+    return str(limit), int(threads)
+
+
+def test_memory_limit_and_threads_are_set_on_the_connection(tmp_path: object) -> None:
+    w = open_warehouse(f"duckdb:///{tmp_path}/s.duckdb", memory_limit="100MB", threads=1)
+    try:
+        limit, threads = _settings(w)
+    finally:
+        w.close()
+    assert limit.startswith("95.3 MiB")
+    assert threads == 1
+
+
+def test_the_urls_settings_win_over_the_callers_defaults(tmp_path: object) -> None:
+    url = f"duckdb:///{tmp_path}/s.duckdb?memory_limit=200MB&threads=2"
+    w = open_warehouse(url, memory_limit="100MB", threads=1)
+    try:
+        limit, threads = _settings(w)
+    finally:
+        w.close()
+    assert limit.startswith("190.7 MiB")
+    assert threads == 2
+
+
+def test_a_default_memory_limit_never_caps_an_in_memory_database() -> None:
+    untouched = DuckDBWarehouse(":memory:")
+    w = open_warehouse("duckdb:///:memory:", memory_limit="100MB")
+    try:
+        assert _settings(w)[0] == _settings(untouched)[0]
+    finally:
+        w.close()
+        untouched.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("?cache=1", "unknown setting"), ("?threads=many", "whole number")],
+)
+def test_bad_duckdb_url_settings_are_one_clear_error(query: str, message: str) -> None:
+    with pytest.raises(DestinationURLError, match=message):
+        open_warehouse(f"duckdb:///:memory:{query}")
