@@ -49,6 +49,33 @@ def test_upsert_replaces_by_key_and_keeps_accounts_apart(wh: DuckDBWarehouse) ->
     ]
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["1", "2", ""],  # all strings: one joined parameter, empty strings kept
+        ["1", "a\x1eb", "c"],  # a value holding the separator: bound as a list instead
+        ["1", "\x1e", "\x1e\x1e"],
+    ],
+)
+def test_text_columns_arrive_value_for_value_whichever_way_they_travel(
+    wh: DuckDBWarehouse, ids: list[str]
+) -> None:
+    docs = ['{"k": "x\\u001ey"}', None, "[]"]  # JSON text, a null, an escaped separator
+    wh.commit(
+        Batch("A").upsert(
+            T,
+            [
+                ("A", i, "2025-01-01T00:00:00Z", n, d, None)
+                for n, (i, d) in enumerate(zip(ids, docs, strict=True))
+            ],
+        )
+    )
+    got = wh.query("SELECT id, n, CAST(doc AS VARCHAR), seen_at IS NOT NULL FROM things")
+    assert sorted(got) == sorted(
+        (i, n, d, True) for n, (i, d) in enumerate(zip(ids, docs, strict=True))
+    )
+
+
 def test_duplicate_keys_in_one_batch_keep_the_last(wh: DuckDBWarehouse) -> None:
     wh.commit(
         Batch("A").upsert(T, [("A", "1", None, 1, None, None), ("A", "1", None, 2, None, None)])
