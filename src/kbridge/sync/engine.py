@@ -435,7 +435,7 @@ class _Pending:
         self._state.extend(batch.state)
         self._records += records
         self._pages += 1
-        if last or self._size >= FLUSH_ROWS:
+        if last or self._size >= (self._stream.flush_rows or FLUSH_ROWS):
             await self.flush()
 
     async def flush(self) -> None:

@@ -141,6 +141,8 @@ class Stream:
     description: str = ""
     #: how far behind its bookmark an incremental run starts reading again (cursor streams)
     lookback: timedelta = UPDATED_LOOKBACK
+    #: rows merged into one commit (None: the engine's default, 5,000)
+    flush_rows: int | None = None
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -687,6 +689,9 @@ STREAMS: tuple[Stream, ...] = (
         cursor=_UPDATED_GT,
         params={"additional-fields[profile]": "subscriptions"},
         id_field="created",
+        # wide rows (≈ 3 KB of JSON each): DuckDB spends ~30 µs a row on 1,000-row
+        # inserts, ~40 µs on 5,000-row ones, and far more memory
+        flush_rows=1000,
         description="profiles with subscriptions/consent, incremental by updated",
     ),
     Stream("lists", "get_lists", LISTS, _list, cursor=_UPDATED_GT, id_field="name"),

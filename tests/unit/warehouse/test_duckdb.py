@@ -76,6 +76,23 @@ def test_text_columns_arrive_value_for_value_whichever_way_they_travel(
     )
 
 
+def test_a_batch_meeting_an_existing_key_is_upserted_whole_with_its_state(
+    wh: DuckDBWarehouse,
+) -> None:
+    # first tried as a plain insert, which the existing key "1" refuses: the retry
+    # must still write every row and the bookmark exactly once
+    wh.commit(Batch("A").upsert(T, [("A", "1", None, 1, None, None)]))
+    for n in range(2, 12):  # past the batches that go straight to the upsert
+        mixed = [("A", "1", None, n, None, None), ("A", str(n), None, n, None, None)]
+        wh.commit(Batch("A").upsert(T, mixed).set_state("s", "", {"b": n}))
+        assert wh.query("SELECT n FROM things WHERE id = '1'") == [(n,)]
+        assert wh.load_state("A", "s") == {"": {"b": n}}
+    assert wh.query("SELECT count(*), count(DISTINCT id) FROM things") == [(11, 11)]
+    with pytest.raises(WarehouseError, match="refused"):  # not a key clash: still an error
+        wh.commit(Batch("A").upsert(T, [("A", "99", "not a time", 1, None, None)]))
+    assert wh.query("SELECT count(*) FROM things WHERE id = '99'") == [(0,)]
+
+
 def test_duplicate_keys_in_one_batch_keep_the_last(wh: DuckDBWarehouse) -> None:
     wh.commit(
         Batch("A").upsert(T, [("A", "1", None, 1, None, None), ("A", "1", None, 2, None, None)])
