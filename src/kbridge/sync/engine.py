@@ -73,7 +73,7 @@ _PARENT_CONCURRENCY = 4
 #: ``?memory_limit=…&threads=…`` win): a bounded buffer pool keeps the process's memory
 #: flat as the account grows (the default, 80 % of RAM, keeps every page of the table),
 #: and one page's upsert gains little from more than one thread
-DUCKDB_MEMORY_LIMIT = "128MB"
+DUCKDB_MEMORY_LIMIT = "96MB"
 DUCKDB_THREADS = 1
 
 ProgressCallback = Callable[[str, int], None]
