@@ -493,9 +493,17 @@ class AsyncClient:
         total = self._config.total_timeout
         try:
             with anyio.fail_after(total):
-                response = await self._http.request(
+                request = self._http.build_request(
                     call.method, call.url, params=call.params, content=call.content, headers=headers
                 )
+                response = await self._http.send(request, stream=True)
+                try:
+                    # read as a stream, not response.content: httpx's response sits in a
+                    # reference cycle, and a body it kept (≈1 MB an events page) would
+                    # live until the next full garbage collection
+                    content = b"".join([chunk async for chunk in response.aiter_bytes()])
+                finally:
+                    await response.aclose()
         except TimeoutError:
             # The bytes may have left: for retrying this is a read timeout, not a connect one.
             text = f"no complete response within the total timeout of {total:g}s"
@@ -508,7 +516,7 @@ class AsyncClient:
         return _Outcome(
             status=response.status_code,
             headers=dict(response.headers.items()),
-            content=response.content,
+            content=content,
             failure=None if response.is_success else Failure.STATUS,
         )
 

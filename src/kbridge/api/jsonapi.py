@@ -79,21 +79,94 @@ class Resource:
         return found[0] if found else None
 
 
-@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Document:
-    """A decoded top-level response document."""
+    """A decoded top-level response document.
 
-    data: Resource | tuple[Resource, ...] | None
-    included: tuple[Resource, ...] = ()
-    links: Mapping[str, Any] = field(default_factory=dict)
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    Built by :func:`decode_document`, it keeps the decoded body and makes its
+    :class:`Resource` objects only when ``data``/``included``/``resources`` are first
+    read: bulk readers (the sync) take :attr:`records`, the plain resource objects as
+    decoded, and never pay for a ``Resource`` per record.
+    """
+
+    __slots__ = ("__weakref__", "_body", "_data", "_included", "_ready", "links", "meta")
+
+    links: Mapping[str, Any]
+    meta: Mapping[str, Any]
+
+    def __init__(
+        self,
+        data: Resource | tuple[Resource, ...] | None,
+        included: tuple[Resource, ...] = (),
+        links: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._body: Mapping[str, Any] | None = None
+        self._data = data
+        self._included = included
+        self._ready = True
+        self.links = links if links is not None else {}
+        self.meta = meta if meta is not None else {}
+
+    @classmethod
+    def _lazy(cls, body: Mapping[str, Any]) -> Document:
+        doc = cls(None, (), _members(body.get("links")), _members(body.get("meta")))
+        doc._body, doc._ready = body, False
+        return doc
+
+    def _build(self) -> None:
+        body = self._body
+        assert body is not None
+        index: dict[ResourceRef, Resource] = {}
+        included = tuple(
+            _resource(o, index) for o in body.get("included") or () if isinstance(o, Mapping)
+        )
+        raw = body.get("data")
+        data: Resource | tuple[Resource, ...] | None
+        if isinstance(raw, list):
+            data = tuple(_resource(o, index) for o in raw if isinstance(o, Mapping))
+            index.update((r.ref, r) for r in data)
+        elif isinstance(raw, Mapping):
+            data = _resource(raw, index)
+            index[data.ref] = data
+        else:
+            data = None
+        index.update((r.ref, r) for r in included)
+        self._data, self._included, self._ready = data, included, True
+
+    @property
+    def data(self) -> Resource | tuple[Resource, ...] | None:
+        if not self._ready:
+            self._build()
+        return self._data
+
+    @property
+    def included(self) -> tuple[Resource, ...]:
+        if not self._ready:
+            self._build()
+        return self._included
+
+    @property
+    def records(self) -> tuple[Mapping[str, Any], ...]:
+        """``data``'s resource objects as decoded (plain mappings; non-objects skipped).
+
+        The fast path for bulk readers: no :class:`Resource` is built. A value that is
+        not an object (``attributes``: null, say) is as the server sent it, so readers
+        check shapes themselves.
+        """
+        if self._body is None:
+            return tuple(_as_record(r) for r in self.resources)
+        raw = self._body.get("data")
+        if isinstance(raw, list):
+            return tuple(o for o in raw if isinstance(o, Mapping))
+        return (raw,) if isinstance(raw, Mapping) else ()
 
     @property
     def resources(self) -> tuple[Resource, ...]:
         """``data`` as a tuple, whether it held one resource, many or none."""
-        if self.data is None:
+        data = self.data
+        if data is None:
             return ()
-        return self.data if isinstance(self.data, tuple) else (self.data,)
+        return data if isinstance(data, tuple) else (data,)
 
     @property
     def first(self) -> Resource | None:
@@ -106,6 +179,35 @@ class Document:
         """``links.next`` when present and not null: the next page, exactly as given."""
         value = self.links.get("next")
         return value if isinstance(value, str) and value else None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Document):
+            return NotImplemented
+        return (self.data, self.included, self.links, self.meta) == (
+            other.data,
+            other.included,
+            other.links,
+            other.meta,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable mappings inside, as before
+
+    def __repr__(self) -> str:
+        return (
+            f"Document(data={self.data!r}, included={self.included!r}, "
+            f"links={self.links!r}, meta={self.meta!r})"
+        )
+
+
+def _as_record(r: Resource) -> Mapping[str, Any]:
+    return {
+        "type": r.type,
+        "id": r.id,
+        "attributes": r.attributes,
+        "relationships": r.relationships,
+        "links": r.links,
+        "meta": r.meta,
+    }
 
 
 def _members(value: Any) -> Mapping[str, Any]:
@@ -129,33 +231,13 @@ def _resource(obj: Mapping[str, Any], index: _Index) -> Resource:
 def decode_document(body: Any) -> Document:
     """A :class:`Document` from a decoded JSON body; ``included`` indexed for ``related()``.
 
-    Resources keep a reference to one shared index, so resolving a
-    relationship costs a dictionary lookup, and a page's index is freed
+    Resources are made on first use and keep a reference to one shared index, so
+    resolving a relationship costs a dictionary lookup, and a page's index is freed
     with the page.
     """
     if not isinstance(body, Mapping):
         return Document(data=None)
-    index: dict[ResourceRef, Resource] = {}
-    included = tuple(
-        _resource(o, index) for o in body.get("included") or () if isinstance(o, Mapping)
-    )
-    raw = body.get("data")
-    data: Resource | tuple[Resource, ...] | None
-    if isinstance(raw, list):
-        data = tuple(_resource(o, index) for o in raw if isinstance(o, Mapping))
-        index.update((r.ref, r) for r in data)
-    elif isinstance(raw, Mapping):
-        data = _resource(raw, index)
-        index[data.ref] = data
-    else:
-        data = None
-    index.update((r.ref, r) for r in included)
-    return Document(
-        data=data,
-        included=included,
-        links=_members(body.get("links")),
-        meta=_members(body.get("meta")),
-    )
+    return Document._lazy(body)
 
 
 RelationshipValue = Resource | ResourceRef | Mapping[str, Any] | Sequence[Any] | None

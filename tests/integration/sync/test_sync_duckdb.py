@@ -334,3 +334,32 @@ def test_predictive_analytics_only_when_asked(
         " WHERE json_extract(predictive_analytics, '$.churn_probability') IS NOT NULL"
     ) == [(total,)]
     wh.close()
+
+
+def test_a_sync_collects_garbage_less_often_and_restores_the_threshold(
+    server: EmulatorServer, tmp_path: Any
+) -> None:
+    import gc
+
+    from kbridge.sync import engine
+
+    before = gc.get_threshold()
+    during: list[int] = []
+    url = f"duckdb:///{tmp_path}/gc.duckdb"
+    full_sync(
+        server, url, streams=["tags"], on_progress=lambda *_: during.append(gc.get_threshold()[0])
+    )
+    assert during
+    assert set(during) == {engine.GC_GEN0_THRESHOLD}
+    assert gc.get_threshold() == before
+    gc.set_threshold(engine.GC_GEN0_THRESHOLD * 2, *before[1:])  # an application's own choice
+    try:
+        full_sync(
+            server,
+            url,
+            streams=["tags"],
+            on_progress=lambda *_: during.append(gc.get_threshold()[0]),
+        )
+        assert during[-1] == engine.GC_GEN0_THRESHOLD * 2  # never lowered
+    finally:
+        gc.set_threshold(*before)

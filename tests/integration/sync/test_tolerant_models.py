@@ -26,7 +26,7 @@ from kbridge.api import AsyncClient, decode_document
 from kbridge.core import ManualClock, dumps, loads
 from kbridge.emulator.server import EmulatorServer
 from kbridge.sync.engine import _report_rows
-from kbridge.sync.streams import RUN_COLUMN, Stream, get_stream
+from kbridge.sync.streams import RUN_COLUMN, Stream, as_record, get_stream
 from kbridge.testing.plugin import http_client_for
 from kbridge.warehouse.duckdb import DuckDBWarehouse
 
@@ -81,9 +81,9 @@ def samples(server: EmulatorServer) -> Samples:
 
 def _rows(stream: Stream, page: dict[str, Any], context: str | None) -> list[tuple[Any, ...]]:
     doc = decode_document(page)
-    rows = [stream.extract(r, context) for r in doc.resources]
+    rows = [stream.extract(r, context) for r in doc.records]
     for child in stream.children:
-        rows.extend(child.extract(c, r.id) for r in doc.resources
+        rows.extend(child.extract(as_record(c), r.id) for r in doc.resources
                     for c in r.related(child.relationship) if c.attributes)  # fmt: skip
     return rows
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kbridge.api import Resource, build_document, decode_document, identifiers
+from kbridge.api import Document, Resource, build_document, decode_document, identifiers
 from kbridge.core import ConfigurationError
 
 pytestmark = pytest.mark.unit
@@ -111,6 +111,26 @@ def test_decode_single_and_empty_documents() -> None:
     assert decode_document("not a document").data is None
     paged = decode_document({"data": [], "links": {"next": "https://a.klaviyo.com/api/x?page=2"}})
     assert paged.next_url == "https://a.klaviyo.com/api/x?page=2"
+
+
+def test_records_are_the_decoded_objects_and_need_no_resources() -> None:
+    doc = decode_document({**BODY, "data": [*BODY["data"], "not an object", None]})
+    (record,) = doc.records
+    assert record is BODY["data"][0]  # the decoded mapping itself: nothing copied or built
+    assert doc.resources[0].id == "E1"  # resources are still there when asked for
+    single = decode_document({"data": {"type": "list", "id": "L1"}})
+    assert [r["id"] for r in single.records] == ["L1"]
+    assert decode_document({"data": None}).records == ()
+    built = Document(data=(Resource("tag", "T1", {"name": "vip"}),))
+    assert [(r["id"], r["attributes"]) for r in built.records] == [("T1", {"name": "vip"})]
+
+
+def test_a_decoded_document_equals_one_built_from_its_resources() -> None:
+    doc = decode_document(BODY)
+    built = Document(data=doc.resources, included=doc.included, links=doc.links, meta=doc.meta)
+    assert doc == built
+    assert doc != Document(data=None)
+    assert "E1" in repr(doc)
 
 
 # -- tolerant decoding: whatever Klaviyo adds or nulls, a page still decodes ----------------

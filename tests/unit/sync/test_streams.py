@@ -6,7 +6,7 @@ import pytest
 
 from kbridge import catalog
 from kbridge.api import decode_document
-from kbridge.sync.streams import RUN_COLUMN, STREAMS, get_stream, select_streams
+from kbridge.sync.streams import RUN_COLUMN, STREAMS, as_record, get_stream, select_streams
 
 pytestmark = pytest.mark.unit
 
@@ -47,30 +47,27 @@ def test_extractors_fill_every_column_of_their_table() -> None:
     }
     doc = decode_document(body)
     campaigns = get_stream("campaigns")
-    row = campaigns.extract(doc.resources[0], "email")
+    row = campaigns.extract(doc.records[0], "email")
     assert len(row) + 1 == len(campaigns.table.columns)
     assert row[:3] == ("C1", "email", "Spring")
     child = campaigns.children[0]
     (message,) = doc.resources[0].related(child.relationship)
-    child_row = child.extract(message, "C1")
+    child_row = child.extract(as_record(message), "C1")
     assert len(child_row) + 1 == len(child.table.columns)
     assert child_row[:3] == ("M1", "C1", "Spring email")
 
 
 @pytest.mark.parametrize("stream", [s for s in STREAMS if s.report is None], ids=lambda s: s.name)
 def test_an_empty_resource_still_gives_a_full_row(stream: object) -> None:
-    from kbridge.api import Resource
     from kbridge.sync.streams import Stream
 
     assert isinstance(stream, Stream)
-    row = stream.extract(Resource("x", "1"), "ctx")
+    row = stream.extract({"type": "x", "id": "1"}, "ctx")
     extra = 1 if RUN_COLUMN in stream.table.column_names else 0
     assert len(row) + 1 + extra == len(stream.table.columns)
 
 
 def test_profiles_keep_custom_properties_and_consent() -> None:
-    from kbridge.api import Resource
-
     profiles = get_stream("profiles")
     attrs = {
         "email": "a@example.com",
@@ -80,7 +77,7 @@ def test_profiles_keep_custom_properties_and_consent() -> None:
     row = dict(
         zip(
             profiles.table.column_names[1:],
-            profiles.extract(Resource("profile", "P", attrs), None),
+            profiles.extract({"type": "profile", "id": "P", "attributes": attrs}, None),
             strict=True,
         )
     )

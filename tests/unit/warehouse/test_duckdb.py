@@ -50,6 +50,50 @@ def test_upsert_replaces_by_key_and_keeps_accounts_apart(wh: DuckDBWarehouse) ->
     ]
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["1", "2", ""],  # all strings: one joined parameter, empty strings kept
+        ["1", "a\x1eb", "c"],  # a value holding the separator: bound as a list instead
+        ["1", "\x1e", "\x1e\x1e"],
+    ],
+)
+def test_text_columns_arrive_value_for_value_whichever_way_they_travel(
+    wh: DuckDBWarehouse, ids: list[str]
+) -> None:
+    docs = ['{"k": "x\\u001ey"}', None, "[]"]  # JSON text, a null, an escaped separator
+    wh.commit(
+        Batch("A").upsert(
+            T,
+            [
+                ("A", i, "2025-01-01T00:00:00Z", n, d, None)
+                for n, (i, d) in enumerate(zip(ids, docs, strict=True))
+            ],
+        )
+    )
+    got = wh.query("SELECT id, n, CAST(doc AS VARCHAR), seen_at IS NOT NULL FROM things")
+    assert sorted(got) == sorted(
+        (i, n, d, True) for n, (i, d) in enumerate(zip(ids, docs, strict=True))
+    )
+
+
+def test_a_batch_meeting_an_existing_key_is_upserted_whole_with_its_state(
+    wh: DuckDBWarehouse,
+) -> None:
+    # first tried as a plain insert, which the existing key "1" refuses: the retry
+    # must still write every row and the bookmark exactly once
+    wh.commit(Batch("A").upsert(T, [("A", "1", None, 1, None, None)]))
+    for n in range(2, 12):  # past the batches that go straight to the upsert
+        mixed = [("A", "1", None, n, None, None), ("A", str(n), None, n, None, None)]
+        wh.commit(Batch("A").upsert(T, mixed).set_state("s", "", {"b": n}))
+        assert wh.query("SELECT n FROM things WHERE id = '1'") == [(n,)]
+        assert wh.load_state("A", "s") == {"": {"b": n}}
+    assert wh.query("SELECT count(*), count(DISTINCT id) FROM things") == [(11, 11)]
+    with pytest.raises(WarehouseError, match="refused"):  # not a key clash: still an error
+        wh.commit(Batch("A").upsert(T, [("A", "99", "not a time", 1, None, None)]))
+    assert wh.query("SELECT count(*) FROM things WHERE id = '99'") == [(0,)]
+
+
 def test_duplicate_keys_in_one_batch_keep_the_last(wh: DuckDBWarehouse) -> None:
     wh.commit(
         Batch("A").upsert(T, [("A", "1", None, 1, None, None), ("A", "1", None, 2, None, None)])
@@ -170,6 +214,7 @@ def test_purging_a_profile_removes_it_everywhere_it_is_named() -> None:
         ("duckdb:////srv/kb.duckdb", "/srv/kb.duckdb"),  # absolute: four slashes
         ("duckdb:///:memory:", ":memory:"),
         ("shop.duckdb", "shop.duckdb"),
+        ("duckdb:///kb.duckdb?threads=2", "kb.duckdb"),
         ("postgresql://kb@localhost/kb", None),
     ],
 )
@@ -186,3 +231,51 @@ def test_a_relative_duckdb_url_lands_in_the_working_directory(
     wh = open_warehouse("duckdb:///here.duckdb")
     wh.close()
     assert (tmp_path / "here.duckdb").exists()
+
+
+def _settings(w: object) -> tuple[str, int]:
+    assert isinstance(w, DuckDBWarehouse)
+    ((limit, threads),) = w.query(
+        "SELECT current_setting('memory_limit'), current_setting('threads')"
+    )
+    return str(limit), int(threads)
+
+
+def test_memory_limit_and_threads_are_set_on_the_connection(tmp_path: object) -> None:
+    w = open_warehouse(f"duckdb:///{tmp_path}/s.duckdb", memory_limit="100MB", threads=1)
+    try:
+        limit, threads = _settings(w)
+    finally:
+        w.close()
+    assert limit.startswith("95.3 MiB")
+    assert threads == 1
+
+
+def test_the_urls_settings_win_over_the_callers_defaults(tmp_path: object) -> None:
+    url = f"duckdb:///{tmp_path}/s.duckdb?memory_limit=200MB&threads=2"
+    w = open_warehouse(url, memory_limit="100MB", threads=1)
+    try:
+        limit, threads = _settings(w)
+    finally:
+        w.close()
+    assert limit.startswith("190.7 MiB")
+    assert threads == 2
+
+
+def test_a_default_memory_limit_never_caps_an_in_memory_database() -> None:
+    untouched = DuckDBWarehouse(":memory:")
+    w = open_warehouse("duckdb:///:memory:", memory_limit="100MB")
+    try:
+        assert _settings(w)[0] == _settings(untouched)[0]
+    finally:
+        w.close()
+        untouched.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("?cache=1", "unknown setting"), ("?threads=many", "whole number")],
+)
+def test_bad_duckdb_url_settings_are_one_clear_error(query: str, message: str) -> None:
+    with pytest.raises(DestinationURLError, match=message):
+        open_warehouse(f"duckdb:///:memory:{query}")
