@@ -162,6 +162,39 @@ def test_tags_on_a_list_over_http(http: httpx.Client) -> None:
     assert tid not in [t["id"] for t in ok(http.get(f"/api/lists/{lid}/tags"))["data"]]
 
 
+@pytest.mark.parametrize(
+    ("kind", "collection", "params"),
+    [
+        ("list", "/api/lists", {}),
+        ("segment", "/api/segments", {}),
+        ("campaign", "/api/campaigns", {"filter": "equals(messages.channel,'email')"}),
+    ],
+)
+def test_include_tags_links_and_includes_each_tag(
+    http: httpx.Client, kind: str, collection: str, params: dict[str, str]
+) -> None:
+    target = ok(http.get(collection, params=params))["data"][0]["id"]
+    new_tag = {"data": {"type": "tag", "attributes": {"name": f"Included {kind}"}}}
+    tid = ok(http.post("/api/tags", json=new_tag), 201)["data"]["id"]
+    link = {"data": [{"type": kind, "id": target}]}
+    ok(http.post(f"/api/tags/{tid}/relationships/{kind}s", json=link), 204)
+
+    one = ok(http.get(f"{collection}/{target}", params={"include": "tags"}))
+    assert {"type": "tag", "id": tid} in one["data"]["relationships"]["tags"]["data"]
+    assert tid in [r["id"] for r in one["included"] if r["type"] == "tag"]
+    listed = ok(http.get(collection, params={**params, "include": "tags"}))
+    mine = next(r for r in listed["data"] if r["id"] == target)
+    assert {"type": "tag", "id": tid} in mine["relationships"]["tags"]["data"]
+    assert all("data" in r["relationships"]["tags"] for r in listed["data"])
+    included = [r["id"] for r in listed["included"] if r["type"] == "tag"]
+    assert tid in included
+    assert len(included) == len(set(included))
+    # without the include the relationship carries links only, as Klaviyo answers it
+    plain = ok(http.get(f"{collection}/{target}"))
+    assert "data" not in plain["data"]["relationships"]["tags"]
+    assert "included" not in plain
+
+
 def test_the_flow_values_report_counts_what_the_flow_sent(
     server: EmulatorServer, http: httpx.Client
 ) -> None:

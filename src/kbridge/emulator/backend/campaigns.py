@@ -42,6 +42,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    include_tags,
     not_found,
     page_of,
     relationship_ids,
@@ -370,9 +371,11 @@ class CampaignsBackend(TagBackend):
         if "campaign-messages" in call.query.include:
             included = [self.message_resource(self.messages[m]) for c in items
                         for m in c.message_ids if m in self.messages]  # fmt: skip
+        resources = [self.campaign_resource(c) for c in items]
+        included += include_tags(self.ctx, resources, call.query)
         return Outcome(
             data=Page(
-                items=[self.campaign_resource(c) for c in items],
+                items=resources,
                 next_cursor=page.next_cursor,
                 prev_cursor=page.prev_cursor,
             ),
@@ -384,7 +387,9 @@ class CampaignsBackend(TagBackend):
         included: list[Resource] = []
         if "campaign-messages" in call.query.include:
             included = [self.message_resource(self.messages[m]) for m in c.message_ids]
-        return Outcome(data=self.campaign_resource(c), included=included)
+        found = self.campaign_resource(c)
+        included += include_tags(self.ctx, [found], call.query)
+        return Outcome(data=found, included=included)
 
     def create_campaign(self, call: Call) -> Outcome:
         data = data_of(call.body, "campaign")

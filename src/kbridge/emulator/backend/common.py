@@ -12,6 +12,7 @@ from kbridge.emulator.backend.errors import InvalidError, NotFoundError
 from kbridge.emulator.backend.filtering import compile_conditions
 from kbridge.emulator.backend.ids import parse_iso
 from kbridge.emulator.backend.paging import Key, paginate
+from kbridge.emulator.backend.resource import Resource
 from kbridge.emulator.backend.store import Store
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.query import Condition, Page, Query
@@ -26,6 +27,7 @@ __all__ = [
     "TagBackend",
     "attributes_of",
     "data_of",
+    "include_tags",
     "page_of",
     "relationship_ids",
 ]
@@ -196,3 +198,20 @@ def check_phone(value: Any, pointer: str) -> str:
 
 def not_found(kind: str, ident: str) -> NotFoundError:
     return NotFoundError(f"A {kind} with id {ident!r} does not exist.")
+
+
+def include_tags(ctx: Context, resources: Sequence[Resource], query: Query) -> list[Resource]:
+    """``include=tags``: give each resource its ``tags`` linkage and return the tags to
+    include (once each). Without the include the relationship stays links-only."""
+    tags = ctx.extra.get("tags")
+    if tags is None or "tags" not in query.include:
+        return []
+    included: dict[str, Resource] = {}
+    for r in resources:
+        linked = tags.tags_of(r.type, r.id)
+        r.relationships["tags"] = [("tag", t.id) for t in linked]
+        r.links_only = tuple(name for name in r.links_only if name != "tags")
+        for t in linked:
+            if t.id not in included:
+                included[t.id] = tags.tag_resource(t)
+    return list(included.values())

@@ -12,6 +12,7 @@ from kbridge.emulator.backend.common import (
     attributes_of,
     data_of,
     identifier_list,
+    include_tags,
     not_found,
     page_of,
 )
@@ -122,16 +123,15 @@ class ListsBackend(TagBackend):
             "updated": lambda s: by_seq[s].updated,
         }
         page = page_of(call, ordered, key, getters)
+        items = [list_resource(by_seq[s], call.query) for s in page.items]
         return Outcome(
-            data=Page(
-                items=[list_resource(by_seq[s], call.query) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
+            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
+            included=include_tags(self.ctx, items, call.query),
         )
 
     def get_list(self, call: Call) -> Outcome:
-        return Outcome(data=list_resource(self._get(call), call.query))
+        found = list_resource(self._get(call), call.query)
+        return Outcome(data=found, included=include_tags(self.ctx, [found], call.query))
 
     def create_list(self, call: Call) -> Outcome:
         attrs = attributes_of(data_of(call.body, "list"))

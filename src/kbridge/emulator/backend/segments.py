@@ -27,6 +27,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    include_tags,
     not_found,
     page_of,
     timestamp_attr,
@@ -259,16 +260,15 @@ class SegmentsBackend(TagBackend):
             "is_starred": lambda s: by_seq[s].is_starred,
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
+        items = [self.resource(by_seq[s], call.query) for s in page.items]
         return Outcome(
-            data=Page(
-                items=[self.resource(by_seq[s], call.query) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
+            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
+            included=include_tags(self.ctx, items, call.query),
         )
 
     def get_segment(self, call: Call) -> Outcome:
-        return Outcome(data=self.resource(self._get(call), call.query))
+        found = self.resource(self._get(call), call.query)
+        return Outcome(data=found, included=include_tags(self.ctx, [found], call.query))
 
     def create_segment(self, call: Call) -> Outcome:
         attrs = attributes_of(data_of(call.body, "segment"))
