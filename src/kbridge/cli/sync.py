@@ -19,11 +19,12 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, TaskID, TextColumn
 
+from kbridge import catalog
 from kbridge.api import AsyncClient
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import fail
 from kbridge.core import ConfigurationError, SystemClock, dumps_str
-from kbridge.sync import STREAMS, SyncError, SyncResult, run, select_streams
+from kbridge.sync import STREAMS, SyncError, SyncResult, get_stream, run, select_streams
 
 __all__ = ["parse_every", "sync"]
 
@@ -151,6 +152,27 @@ def sync(
     asyncio.run(loop())
 
 
+def ceiling_per_second(stream: str) -> float | None:
+    """Records a second ``stream`` reaches at its operation's steady limit with full pages
+    (None for report streams, whose requests are not pages of records)."""
+    found = get_stream(stream)
+    if found.report is not None:
+        return None
+    op = catalog.get(found.operation_id)
+    if not op.max_page_size:
+        return None
+    return op.rate_limit.steady * op.max_page_size / 60.0
+
+
+def budget_text(stream: str, speed: float | None) -> str:
+    """``"96 % of ceiling"``: the live records/s against :func:`ceiling_per_second`. The
+    summary's exact share counts requests; this one, on the way, counts records."""
+    ceiling = ceiling_per_second(stream)
+    if speed is None or not ceiling:
+        return ""
+    return f"{100 * speed / ceiling:.0f} % of ceiling"
+
+
 async def _with_progress(
     client: AsyncClient,
     to: str,
@@ -167,6 +189,7 @@ async def _with_progress(
         TextColumn("{task.description:<22}"),
         TextColumn("{task.completed:>10,.0f} records"),
         TextColumn("{task.fields[rate]:>12}"),
+        TextColumn("{task.fields[budget]:>18}"),
         console=Console(stderr=True),
         disable=not show,
     )
@@ -174,11 +197,12 @@ async def _with_progress(
 
     def on_progress(stream: str, n: int) -> None:
         if stream not in tasks:
-            tasks[stream] = progress.add_task(stream, total=None, rate="")
+            tasks[stream] = progress.add_task(stream, total=None, rate="", budget="")
         task = tasks[stream]
         progress.advance(task, n)
         speed = next(t.speed for t in progress.tasks if t.id == task)
-        progress.update(task, rate="" if speed is None else f"{speed:,.0f}/s")
+        progress.update(task, rate="" if speed is None else f"{speed:,.0f}/s",
+                        budget=budget_text(stream, speed))  # fmt: skip
 
     with progress:
         return await run(

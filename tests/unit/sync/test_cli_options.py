@@ -48,3 +48,16 @@ def test_a_bad_lookback_names_the_option() -> None:
 
     with pytest.raises(ConfigurationError, match=r"^--lookback: 'a week'"):
         parse_lookback("a week")
+
+
+def test_the_live_budget_compares_records_per_second_with_full_pages_at_the_steady_limit() -> None:
+    from kbridge.cli.sync import budget_text, ceiling_per_second
+
+    # GET /api/events: 3,500 requests a minute of up to 1,000 events
+    assert ceiling_per_second("events") == pytest.approx(3500 * 1000 / 60)
+    assert budget_text("events", 3500 * 1000 / 60 * 0.95) == "95 % of ceiling"
+    # GET /api/profiles: 750 a minute of up to 100
+    assert budget_text("profiles", 625.0) == "50 % of ceiling"
+    assert budget_text("profiles", None) == ""
+    assert ceiling_per_second("campaign_values_daily") is None  # a report: no pages of records
+    assert budget_text("campaign_values_daily", 3.0) == ""
