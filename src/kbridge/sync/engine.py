@@ -119,10 +119,11 @@ class StreamResult:
     def budget_used(self) -> float | None:
         """Pages per minute as a share of the steady limit (1.0 = at the ceiling).
 
-        None for runs under a second: they ride the burst allowance, so a per-minute
-        share would overstate them.
+        None for runs under a second or of fewer than three requests: they ride the burst
+        allowance (two report requests 30 s apart would read as 190 % of 2 a minute), so a
+        per-minute share would overstate them.
         """
-        if not self.steady_per_minute or self.seconds < 1.0:
+        if not self.steady_per_minute or self.seconds < 1.0 or self.pages < 3:
             return None
         return self.pages / (self.seconds / 60.0) / self.steady_per_minute
 

@@ -32,6 +32,9 @@ def test_results_report_their_share_of_the_rate_limit() -> None:
     assert r.to_dict()["rate_budget_pct"] == 50.0
     assert r.to_dict()["records_per_second"] == 500.0
     assert StreamResult("tags").to_dict()["rate_budget_pct"] is None
+    # two report requests half a minute apart are the burst allowance, not 190 % of 2/min
+    two = StreamResult("campaign_values_daily", pages=2, seconds=31.6, steady_per_minute=2)
+    assert two.budget_used is None
 
 
 @pytest.mark.parametrize(
