@@ -96,7 +96,9 @@ def resolve_profile(ctx: Context, pdata: Any, pointer: str) -> ProfileRecord:
 def _uuid(seed: int, i: int) -> str:
     """A stable UUID-shaped string per event (display only: two multiplicative hashes)."""
     a = ((i + 1) * 0x9E3779B97F4A7C15 ^ seed * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    h = f"{a:016x}{(a * 0xD6E8FEB86659FD93 + i) & 0xFFFFFFFFFFFFFFFF:016x}"
+    b = (a * 0xD6E8FEB86659FD93 + i) & 0xFFFFFFFFFFFFFFFF
+    # the 32 hex digits of a then b: one conversion in C, not two formats
+    h = (a << 64 | b).to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 
 

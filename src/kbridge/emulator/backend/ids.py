@@ -96,7 +96,7 @@ def _salt_mask(salt: int) -> int:
 def event_id(ts: float, index: int, salt: int) -> str:
     """An event's ULID: time, 40 scrambled bits, then the index masked by the salt (reversible)."""
     high = ((index + 1) * 0x9E3779B97F4A7C15 ^ salt) & _MASK40
-    return _encode128(max(0, int(ts * 1000)), high << 40 | (index ^ _salt_mask(salt)))
+    return _encode128(max(0, int(ts * 1000)), high << 40 | (index ^ _cached_mask(salt)))
 
 
 def event_index(event_id_: str, salt: int) -> int | None:
@@ -126,10 +126,27 @@ def base62_id(*entropy: int, length: int = 6) -> str:
     return "".join(out)
 
 
+#: "MM:SS+00:00" for every second of an hour
+_MINUTE_SECOND = tuple(f"{m:02d}:{s:02d}+00:00" for m in range(60) for s in range(60))
+#: whole seconds from the epoch to year 10000 (beyond it, datetime refuses)
+_MAX_WHOLE = 253_402_300_800
+
+
+@lru_cache(maxsize=1 << 17)
+def _hour_prefix(hour: int) -> str:
+    """``YYYY-MM-DDTHH:`` of the hour ``hour`` hours after the epoch (15 years fit the cache)."""
+    return datetime.fromtimestamp(hour * 3600, UTC).isoformat()[:14]
+
+
 def iso(ts: float | None) -> str | None:
     """Epoch seconds as ISO 8601 with ``+00:00`` (Klaviyo's response style); ``None`` stays."""
     if ts is None:
         return None
+    # (comparisons first: NaN and infinities fail them and go to datetime's own errors)
+    if 0 <= ts < _MAX_WHOLE and (whole := int(ts)) == ts:
+        # Whole seconds (every generated event): a kept hour and a table lookup, the
+        # same text as isoformat() at a fraction of its cost on the events hot path.
+        return _hour_prefix(whole // 3600) + _MINUTE_SECOND[whole % 3600]
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 

@@ -160,7 +160,10 @@ class RequestContext:
             rels: dict[str, Any] = {}
             for name, linkage in res.relationships.items():
                 rels[name] = {
-                    "data": _linkage(linkage),
+                    # a to-one pair inline: two per event on every cold events page
+                    "data": {"type": linkage[0], "id": linkage[1]}
+                    if isinstance(linkage, tuple)
+                    else _linkage(linkage),
                     "links": {
                         "self": f"{self_url}relationships/{name}/",
                         "related": f"{self_url}{name}/",

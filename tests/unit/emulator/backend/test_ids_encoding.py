@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 
-from kbridge.emulator.backend.ids import _encode128, event_id, event_index, ulid
+from kbridge.emulator.backend.events import _uuid
+from kbridge.emulator.backend.ids import _encode128, event_id, event_index, iso, ulid
 
 pytestmark = pytest.mark.unit
 
@@ -43,3 +45,43 @@ def test_ids_keep_their_shape_and_event_ids_their_index() -> None:
     assert len(eid) == 26
     assert set(eid) <= set(CROCKFORD)
     assert event_index(eid, 42) == 123_456
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [0.0, 59.0, 3599.0, 3600.0, 86399.0, 951_782_400.0, 1_733_328_145.0, 253_402_300_799.0],
+)
+def test_iso_of_whole_seconds_matches_isoformat(ts: float) -> None:
+    assert iso(ts) == datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def test_iso_matches_isoformat_for_random_whole_and_fractional_times() -> None:
+    rng = random.Random(11)
+    for _ in range(5000):
+        whole = float(rng.randrange(0, 4_102_444_800))
+        fractional = rng.uniform(-2e9, 4e9)
+        for ts in (whole, fractional):
+            assert iso(ts) == datetime.fromtimestamp(ts, UTC).isoformat()
+    assert iso(None) is None
+
+
+def test_iso_rejects_what_datetime_rejects() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        iso(float("nan"))
+    with pytest.raises(OverflowError):
+        iso(float("inf"))
+
+
+def _uuid_by_definition(seed: int, i: int) -> str:
+    a = ((i + 1) * 0x9E3779B97F4A7C15 ^ seed * 0xBF58476D1CE4E5B9) & (1 << 64) - 1
+    h = f"{a:016x}{(a * 0xD6E8FEB86659FD93 + i) & (1 << 64) - 1:016x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+
+
+def test_event_uuid_is_the_two_hashes_in_hex_with_version_and_variant() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        seed, i = rng.getrandbits(64), rng.getrandbits(40)
+        assert _uuid(seed, i) == _uuid_by_definition(seed, i)
+    assert _uuid(0, 0)[14] == "4"
+    assert _uuid(0, 0)[19] == "a"
