@@ -29,7 +29,7 @@ from kbridge.emulator.backend.common import (
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.filtering import condition_value, range_bounds
-from kbridge.emulator.backend.ids import base62_id, event_id, iso
+from kbridge.emulator.backend.ids import base62_id, event_ids, iso, isos
 from kbridge.emulator.backend.models import MetricRecord, ProfileRecord
 from kbridge.emulator.backend.profiles import (
     apply_attributes,
@@ -97,6 +97,11 @@ def resolve_profile(ctx: Context, pdata: Any, pointer: str) -> ProfileRecord:
 #: an event's relationships, as :meth:`EventsBackend.event_resource` gives them
 _EVENT_TO_ONE = (("profile", "profile"), ("metric", "metric"))
 _EVENT_LINKS_ONLY = ("attributions",)
+#: an event's attributes as :meth:`EventsBackend.event_resource` orders them, for
+#: :meth:`EventsBackend.event_flats` (the uuid in :func:`_uuid`'s layout)
+_EVENT_ATTRIBUTES = (
+    b'{"timestamp":%d,"event_properties":%s,"datetime":"%s","uuid":"%s-%s-4%s-a%s-%s"}'
+)
 
 
 def _json_string(text: str) -> bytes:
@@ -167,30 +172,31 @@ class EventsBackend(TagBackend):
         profiles = store.profiles
         # ids are escaped as orjson would inside a string; metrics are few, so once per page
         metric_ids = [_json_string(m.id) for m in store.metrics]
+        props_json, mask64 = event_properties_json, 0xFFFFFFFFFFFFFFFF
+        seed_mix = seed * 0xBF58476D1CE4E5B9
         out: list[FlatResource] = []
         append = out.append
-        for i in keys:
-            ts, m = ts_col[i], metric_col[i]
+        ids, whens = event_ids(ts_col, keys, seed), isos(ts_col, keys)
+        for i, eid, when in zip(keys, ids, whens, strict=True):
+            m = metric_col[i]
             if i < generated:
-                props = event_properties_json(seed, i, m, aux_col[i], value_col[i])
+                props = props_json(seed, i, m, aux_col[i], value_col[i])
             else:
                 props = dumps(extra.get(i, ({}, None))[0])
-            text = iso(ts)
-            attrs = b'{"timestamp":%d,"event_properties":%s,"datetime":"%s","uuid":"%s"}' % (
-                int(ts),
+            # _uuid's hashes, written straight into the bytes
+            a = ((i + 1) * 0x9E3779B97F4A7C15 ^ seed_mix) & mask64
+            h = b"%016x%016x" % (a, (a * 0xD6E8FEB86659FD93 + i) & mask64)
+            attrs = _EVENT_ATTRIBUTES % (
+                int(ts_col[i]),
                 props,
-                text.encode() if text is not None else b"",
-                _uuid(seed, i).encode(),
+                when,
+                h[:8],
+                h[8:12],
+                h[13:16],
+                h[17:20],
+                h[20:],
             )
-            append(
-                (
-                    # event ids are Crockford base32: nothing to escape
-                    event_id(ts, i, seed).encode(),
-                    attrs,
-                    _json_string(profiles[profile_col[i]].id),
-                    metric_ids[m],
-                )
-            )
+            append((eid, attrs, _json_string(profiles[profile_col[i]].id), metric_ids[m]))
         return out
 
     def _included(self, events: Sequence[int], query: Query) -> list[Resource]:

@@ -13,6 +13,7 @@ from kbridge.core.clock import ManualClock
 from kbridge.emulator.backend import EmulatorBackend
 from kbridge.emulator.backend.cache import BoundedCache
 from kbridge.emulator.backend.resource import Flat, FlatResource, KeptResources, Rendered, Resource
+from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.datagen import (
     M_SPAM,
     METRICS,
@@ -100,6 +101,13 @@ def test_generated_events_are_written_as_the_generic_renderer_writes_them(
     kept = KeptResources("event", store.event_order, page.build, page.cache, page.flat)
     assert {store.events.metric[i] for i in kept.keys} >= set(range(len(METRICS))) - {M_SPAM}
     page.cache.discard(page.keys[0])
+    assert _fast(kept) == _generic(kept)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**63 + 5, 2**64 - 1])
+def test_other_seeds_give_the_same_bytes_both_ways(clock: SimClock, seed: int) -> None:
+    backend = EmulatorBackend(EmulatorConfig(seed=seed, profiles=30, events=400), clock)
+    kept = _page(caller(backend))
     assert _fast(kept) == _generic(kept)
 
 
