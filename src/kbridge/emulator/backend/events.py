@@ -185,7 +185,7 @@ class EventsBackend(TagBackend):
                 props = dumps(extra.get(i, ({}, None))[0])
             # _uuid's hashes, written straight into the bytes
             a = ((i + 1) * 0x9E3779B97F4A7C15 ^ seed_mix) & mask64
-            h = b"%016x%016x" % (a, (a * 0xD6E8FEB86659FD93 + i) & mask64)
+            h = (a << 64 | (a * 0xD6E8FEB86659FD93 + i) & mask64).to_bytes(16, "big").hex().encode()
             attrs = _EVENT_ATTRIBUTES % (
                 int(ts_col[i]),
                 props,
