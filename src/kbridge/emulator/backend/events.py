@@ -2,7 +2,8 @@
 
 Reading pages is the hot path (2M events): the candidate order comes from an
 index (per profile, per metric, or global by time), datetime ranges are
-resolved by bisection, and only the served events are turned into dicts.
+resolved by bisection, and only the served events are turned into JSON
+(straight to bytes on a first read: :meth:`EventsBackend.event_flats`).
 The default order is ascending ``datetime`` (Klaviyo does not document one).
 ``unique_id`` de-duplicates per (metric, profile, unique_id) for events
 received through the API; a repeat is accepted (202) and dropped.

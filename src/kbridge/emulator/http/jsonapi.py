@@ -18,7 +18,10 @@ wire format needs (digest §1, §7, §9.4):
 A page of :class:`KeptResources` (events) is serialised resource by resource
 (:meth:`RequestContext.render_kept`) and spliced in as ``orjson.Fragment`` objects,
 keeping each resource's bytes in the backend's cache: serving it again costs a
-lookup instead of building and serialising it.
+lookup instead of building and serialising it. Those not kept yet come from the
+backend as :class:`Flat` pieces written into a byte template, which is this
+module's own rendering of a resource serialised with marker values (so both
+paths give the same bytes).
 """
 
 from __future__ import annotations
