@@ -376,6 +376,8 @@ def event_properties(
     """The ``event_properties`` and ``unique_id`` of generated event ``index``.
 
     Derived on demand from what the columns hold, so 2M events cost no dicts.
+    :func:`event_properties_json` writes the same properties as bytes for a
+    first read of a page: change the two together (a test holds them equal).
     """
     if metric in (M_ORDER, M_CHECKOUT):
         props: dict[str, Any] = _order_properties(aux)
