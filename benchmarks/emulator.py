@@ -21,6 +21,7 @@ load generator does not share its interpreter lock. Its peak RSS is read at
 start and again at the end (served events' JSON is cached, bounded).
 
 Usage: python -m benchmarks.emulator [--profiles 200000] [--events 2000000] [--seconds 65]
+       [--only latency|sustained]  (the memory table is always printed: it costs nothing)
 """
 
 from __future__ import annotations
@@ -249,6 +250,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pages", type=int, default=100, help="pages per latency case")
     parser.add_argument("--seconds", type=float, default=65.0, help="sustained-load duration")
     parser.add_argument("--walkers", type=int, default=4, help="concurrent walkers per operation")
+    parser.add_argument(
+        "--only",
+        choices=("latency", "sustained"),
+        help="run only this measurement (after the memory table)",
+    )
     args = parser.parse_args(argv)
 
     serve_args = ["--profiles", str(args.profiles), "--events", str(args.events)]
@@ -266,8 +272,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{rss / 2048:.0%}",
         )
         console.print(mem)
-        console.print(latency(server, args.pages))
-        console.print(sustained(server, args.seconds, args.walkers))
+        if args.only in (None, "latency"):
+            console.print(latency(server, args.pages))
+        if args.only in (None, "sustained"):
+            console.print(sustained(server, args.seconds, args.walkers))
         end = server.peak_rss_mib()
         console.print(f"emulator peak RSS at the end: {end:.0f} MiB ({end / 2048:.0%} of 2048 MiB)")
 

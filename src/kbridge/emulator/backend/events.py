@@ -2,7 +2,8 @@
 
 Reading pages is the hot path (2M events): the candidate order comes from an
 index (per profile, per metric, or global by time), datetime ranges are
-resolved by bisection, and only the served events are turned into dicts.
+resolved by bisection, and only the served events are turned into JSON
+(straight to bytes on a first read: :meth:`EventsBackend.event_flats`).
 The default order is ascending ``datetime`` (Klaviyo does not document one).
 ``unique_id`` de-duplicates per (metric, profile, unique_id) for events
 received through the API; a repeat is accepted (202) and dropped.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from kbridge.core import dumps
 from kbridge.emulator.backend.call import Outcome
 from kbridge.emulator.backend.common import (
     TagBackend,
@@ -28,15 +30,15 @@ from kbridge.emulator.backend.common import (
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.filtering import condition_value, range_bounds
-from kbridge.emulator.backend.ids import base62_id, iso
+from kbridge.emulator.backend.ids import base62_id, event_ids, iso, isos
 from kbridge.emulator.backend.models import MetricRecord, ProfileRecord
 from kbridge.emulator.backend.profiles import (
     apply_attributes,
     profile_resource,
     validate_profile_payload,
 )
-from kbridge.emulator.backend.resource import KeptResources, Resource
-from kbridge.emulator.datagen import INTEGRATIONS, event_properties
+from kbridge.emulator.backend.resource import Flat, FlatResource, KeptResources, Resource
+from kbridge.emulator.datagen import INTEGRATIONS, event_properties, event_properties_json
 from kbridge.emulator.query import Condition, Page, Query
 
 if TYPE_CHECKING:
@@ -93,6 +95,21 @@ def resolve_profile(ctx: Context, pdata: Any, pointer: str) -> ProfileRecord:
     return p
 
 
+#: an event's relationships, as :meth:`EventsBackend.event_resource` gives them
+_EVENT_TO_ONE = (("profile", "profile"), ("metric", "metric"))
+_EVENT_LINKS_ONLY = ("attributions",)
+#: an event's attributes as :meth:`EventsBackend.event_resource` orders them, for
+#: :meth:`EventsBackend.event_flats` (the uuid in :func:`_uuid`'s layout)
+_EVENT_ATTRIBUTES = (
+    b'{"timestamp":%d,"event_properties":%s,"datetime":"%s","uuid":"%s-%s-4%s-a%s-%s"}'
+)
+
+
+def _json_string(text: str) -> bytes:
+    """``text`` as it appears between the quotes of a JSON string (orjson's escaping)."""
+    return orjson.dumps(text)[1:-1]
+
+
 def _uuid(seed: int, i: int) -> str:
     """A stable UUID-shaped string per event (display only: two multiplicative hashes)."""
     a = ((i + 1) * 0x9E3779B97F4A7C15 ^ seed * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
@@ -141,8 +158,47 @@ class EventsBackend(TagBackend):
                 "profile": ("profile", store.profiles[ev.profile[i]].id),
                 "metric": ("metric", store.metrics[m].id),
             },
-            links_only=("attributions",),
+            links_only=_EVENT_LINKS_ONLY,
         )
+
+    def event_flats(self, keys: Sequence[int]) -> list[FlatResource]:
+        """Events ``keys`` in wire pieces (:class:`Flat`), the same bytes as
+        :meth:`event_resource` serialised: the cold events page's hot loop, so
+        columns and helpers are bound once and nothing but bytes is built."""
+        store = self.store
+        ev = store.events
+        seed, generated, extra = store.seed, ev.generated, ev.extra
+        ts_col, metric_col, profile_col = ev.ts, ev.metric, ev.profile
+        aux_col, value_col = ev.aux, ev.value
+        profiles = store.profiles
+        # ids are escaped as orjson would inside a string; metrics are few, so once per page
+        metric_ids = [_json_string(m.id) for m in store.metrics]
+        props_json, mask64 = event_properties_json, 0xFFFFFFFFFFFFFFFF
+        seed_mix = seed * 0xBF58476D1CE4E5B9
+        out: list[FlatResource] = []
+        append = out.append
+        ids, whens = event_ids(ts_col, keys, seed), isos(ts_col, keys)
+        for i, eid, when in zip(keys, ids, whens, strict=True):
+            m = metric_col[i]
+            if i < generated:
+                props = props_json(seed, i, m, aux_col[i], value_col[i])
+            else:
+                props = dumps(extra.get(i, ({}, None))[0])
+            # _uuid's hashes, written straight into the bytes
+            a = ((i + 1) * 0x9E3779B97F4A7C15 ^ seed_mix) & mask64
+            h = (a << 64 | (a * 0xD6E8FEB86659FD93 + i) & mask64).to_bytes(16, "big").hex().encode()
+            attrs = _EVENT_ATTRIBUTES % (
+                int(ts_col[i]),
+                props,
+                when,
+                h[:8],
+                h[8:12],
+                h[13:16],
+                h[17:20],
+                h[20:],
+            )
+            append((eid, attrs, _json_string(profiles[profile_col[i]].id), metric_ids[m]))
+        return out
 
     def _included(self, events: Sequence[int], query: Query) -> list[Resource]:
         from kbridge.emulator.backend.metrics import metric_resource
@@ -204,7 +260,13 @@ class EventsBackend(TagBackend):
         )
         # Events never change, so a page served again (paging walkers, retries) is
         # mostly kept bytes; building and serialising 1000 events is what costs.
-        items = KeptResources("event", page.items, self.event_resource, store.event_json)
+        items = KeptResources(
+            "event",
+            page.items,
+            self.event_resource,
+            store.event_json,
+            Flat(_EVENT_TO_ONE, _EVENT_LINKS_ONLY, self.event_flats),
+        )
         return Outcome(
             data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
             included=self._included(page.items, q),

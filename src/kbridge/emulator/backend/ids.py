@@ -10,14 +10,17 @@ costly).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
 __all__ = [
     "base62_id",
     "event_id",
+    "event_ids",
     "event_index",
     "iso",
+    "isos",
     "mix64",
     "parse_iso",
     "ulid",
@@ -99,6 +102,48 @@ def event_id(ts: float, index: int, salt: int) -> str:
     return _encode128(max(0, int(ts * 1000)), high << 40 | (index ^ _cached_mask(salt)))
 
 
+_PAIRS_B = tuple(p.encode() for p in _PAIRS)
+_TRIPLES_B = tuple(t.encode() for t in _TRIPLES)
+_MASK48 = (1 << 48) - 1
+
+
+def event_ids(ts: Sequence[float], keys: Iterable[int], salt: int) -> list[bytes]:
+    """:func:`event_id` of each event index in ``keys`` (times from ``ts``), ASCII bytes.
+
+    The same ids in one loop with everything bound once: a cold page of 1000
+    events spent a tenth of its time in per-event calls here. The 26 characters
+    split at 5-bit boundaries into the time (10) and the two 40-bit halves of
+    the randomness (8 each), so each is looked up from machine-sized integers
+    instead of shifting one 128-bit one. (Indexes stay below 2**40, as
+    :func:`event_index` assumes.)
+    """
+    mask, golden = _cached_mask(salt), 0x9E3779B97F4A7C15
+    pairs, t, m15, m10, join = _PAIRS_B, _TRIPLES_B, _M15, 0x3FF, b"".join
+    out: list[bytes] = []
+    append = out.append
+    for i in keys:
+        ms = int(ts[i] * 1000) & _MASK48 if ts[i] >= 0 else 0
+        hi = ((i + 1) * golden ^ salt) & _MASK40
+        lo = (i ^ mask) & _MASK40
+        append(
+            join(
+                (
+                    pairs[ms >> 40],
+                    t[(ms >> 25) & m15],
+                    t[(ms >> 10) & m15],
+                    pairs[ms & m10],
+                    t[hi >> 25],
+                    t[(hi >> 10) & m15],
+                    pairs[hi & m10],
+                    t[lo >> 25],
+                    t[(lo >> 10) & m15],
+                    pairs[lo & m10],
+                )
+            )
+        )
+    return out
+
+
 def event_index(event_id_: str, salt: int) -> int | None:
     """The index encoded in an id made by :func:`event_id`, or ``None`` if malformed.
 
@@ -148,6 +193,28 @@ def iso(ts: float | None) -> str | None:
         # same text as isoformat() at a fraction of its cost on the events hot path.
         return _hour_prefix(whole // 3600) + _MINUTE_SECOND[whole % 3600]
     return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+_MINUTE_SECOND_B = tuple(text.encode() for text in _MINUTE_SECOND)
+
+
+def isos(ts: Sequence[float], keys: Iterable[int]) -> list[bytes]:
+    """:func:`iso` of ``ts[i]`` for each ``i`` in ``keys``, ASCII bytes (a page's worth)."""
+    hours: dict[int, bytes] = {}
+    minute_second = _MINUTE_SECOND_B
+    out: list[bytes] = []
+    append = out.append
+    for i in keys:
+        t = ts[i]
+        if 0 <= t < _MAX_WHOLE and (whole := int(t)) == t:
+            hour, second = divmod(whole, 3600)
+            head = hours.get(hour)
+            if head is None:
+                head = hours[hour] = _hour_prefix(hour).encode()
+            append(head + minute_second[second])
+        else:
+            append(datetime.fromtimestamp(t, UTC).isoformat().encode())
+    return out
 
 
 def parse_iso(text: str) -> float:

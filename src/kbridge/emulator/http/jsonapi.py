@@ -18,12 +18,17 @@ wire format needs (digest §1, §7, §9.4):
 A page of :class:`KeptResources` (events) is serialised resource by resource
 (:meth:`RequestContext.render_kept`) and spliced in as ``orjson.Fragment`` objects,
 keeping each resource's bytes in the backend's cache: serving it again costs a
-lookup instead of building and serialising it.
+lookup instead of building and serialising it. Those not kept yet come from the
+backend as :class:`Flat` pieces written into a byte template, which is this
+module's own rendering of a resource serialised with marker values (so both
+paths give the same bytes).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,7 +38,7 @@ from starlette.responses import Response
 from kbridge.catalog import Operation
 from kbridge.core import dumps
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.resource import KeptResources, Linkage, Resource
+from kbridge.emulator.backend.resource import Flat, KeptResources, Linkage, Resource
 from kbridge.emulator.http._spectables import RESOURCE_PATHS
 from kbridge.emulator.http.errors import JSONAPI_CONTENT_TYPE
 from kbridge.emulator.http.params import uses_page_cursor_parameter
@@ -45,6 +50,15 @@ __all__ = ["FieldTree", "RequestContext", "compile_fields", "project", "render_o
 FieldTree = dict[str, "FieldTree | bool"]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+
+#: where a :class:`Flat` resource's pieces go in its template: the attributes object (a
+#: marker string, quotes included, that it replaces), or an id inside a string
+_MARKER = re.compile(rb'"\\u0000(1)\\u0000"|\\u0000([0-9]+)\\u0000')
+
+
+def _mark(slot: int) -> str:
+    """A marker orjson writes as ``\\u0000<slot>\\u0000``: no id or URL can hold it."""
+    return f"\x00{slot}\x00"
 
 
 def compile_fields(names: Sequence[str]) -> FieldTree:
@@ -97,7 +111,15 @@ def _linkage(value: Linkage) -> Any:
 class RequestContext:
     """What rendering needs from the request: base URL, path, query and sparse fieldsets."""
 
-    __slots__ = ("_fields", "_paths", "base_url", "path", "query_items", "raw_query")
+    __slots__ = (
+        "_fields",
+        "_paths",
+        "_templates",
+        "base_url",
+        "path",
+        "query_items",
+        "raw_query",
+    )
 
     def __init__(
         self,
@@ -114,6 +136,7 @@ class RequestContext:
         self.raw_query = raw_query
         self._fields = {rtype: compile_fields(names) for rtype, names in (fields or {}).items()}
         self._paths: dict[str, str] = {}
+        self._templates: dict[tuple[Any, ...], tuple[bytes, itemgetter[Any]]] = {}
 
     def self_url(self) -> str:
         url = self.base_url + self.path
@@ -140,16 +163,53 @@ class RequestContext:
         cache both ways (it changes the attributes)."""
         if kept.type in self._fields:
             return [dumps(self.resource(res)) for res in kept]
-        cache, base, out = kept.cache, self.base_url, []
+        cache, base = kept.cache, self.base_url
+        out: list[bytes] = []
+        missed: list[int] = []  # positions in out still to fill
         for key in kept.keys:
             hit = cache.get(key)
             if hit is not None and hit[0] == base:
                 out.append(hit[1])
-                continue
-            body = dumps(self.resource(kept.build(key)))
+            else:
+                missed.append(len(out))
+                out.append(b"")
+        if not missed:
+            return out
+        keys = [kept.keys[at] for at in missed]
+        flat = kept.flat
+        if flat is not None:
+            template, order = self._flat_template(kept.type, flat)
+            bodies = [template % order(pieces) for pieces in flat.build(keys)]
+        else:
+            bodies = [dumps(self.resource(kept.build(key))) for key in keys]
+        for at, key, body in zip(missed, keys, bodies, strict=True):
             cache.put(key, (base, body))
-            out.append(body)
+            out[at] = body
         return out
+
+    def _flat_template(self, rtype: str, flat: Flat) -> tuple[bytes, itemgetter[Any]]:
+        """A ``%``-template of one resource's document for this request, and what takes
+        a :data:`FlatResource`'s pieces into its slots' order.
+
+        The template is :meth:`resource` itself serialised with marker values, so the
+        fast path writes the same keys, order, links and escaping as the generic one.
+        """
+        key = (rtype, flat.to_one, flat.links_only)
+        made = self._templates.get(key)
+        if made is not None:
+            return made
+        rels: dict[str, Linkage] = {
+            name: (related, _mark(k + 2)) for k, (name, related) in enumerate(flat.to_one)
+        }
+        doc = self.resource(Resource(rtype, _mark(0), {}, rels, flat.links_only))
+        doc["attributes"] = _mark(1)
+        raw = dumps(doc).replace(b"%", b"%%")
+        slots = [int(m[1] or m[2]) for m in _MARKER.finditer(raw)]
+        template = _MARKER.sub(b"%s", raw)
+        # (always 3 slots or more: id, attributes and links.self, so a tuple comes back)
+        made = (template, itemgetter(*slots))
+        self._templates[key] = made
+        return made
 
     def resource(self, res: Resource) -> dict[str, Any]:
         self_url = f"{self.collection_url(res.type)}/{res.id}/"

@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 import pytest
 
 from kbridge.emulator.backend.events import _uuid
-from kbridge.emulator.backend.ids import _encode128, event_id, event_index, iso, ulid
+from kbridge.emulator.backend.ids import (
+    _encode128,
+    event_id,
+    event_ids,
+    event_index,
+    iso,
+    isos,
+    ulid,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -45,6 +53,29 @@ def test_ids_keep_their_shape_and_event_ids_their_index() -> None:
     assert len(eid) == 26
     assert set(eid) <= set(CROCKFORD)
     assert event_index(eid, 42) == 123_456
+
+
+def test_event_ids_of_a_page_are_event_id_each() -> None:
+    rng = random.Random(3)
+    ts = [-5.0, -0.0004, 0.0, 0.0005, 1_733_325_008.123, 8.9e12]
+    ts += [rng.uniform(0, 4e9) for _ in range(3000)] + [
+        float(rng.randrange(9**12)) for _ in range(3000)
+    ]
+    keys = [*range(len(ts)), len(ts) - 1, 0]
+    for salt in (0, 42, rng.getrandbits(64)):
+        assert event_ids(ts, keys, salt) == [event_id(ts[i], i, salt).encode() for i in keys]
+    # the index part: large indexes (up to 40 bits) against the reference encoder
+    far = {rng.getrandbits(40): rng.uniform(0, 4e9) for _ in range(2000)}
+    assert event_ids(far, list(far), 9) == [event_id(t, i, 9).encode() for i, t in far.items()]
+
+
+def test_isos_of_a_page_are_iso_each() -> None:
+    rng = random.Random(13)
+    ts = [0.0, 3599.0, 3600.0, 253_402_300_799.0, -1.0, -0.5, 1_733_325_008.25]
+    ts += [float(rng.randrange(0, 4_102_444_800)) for _ in range(3000)]
+    ts += [rng.uniform(-2e9, 4e9) for _ in range(3000)]
+    keys = list(range(len(ts)))[::-1]
+    assert isos(ts, keys) == [(iso(ts[i]) or "").encode() for i in keys]
 
 
 @pytest.mark.parametrize(
