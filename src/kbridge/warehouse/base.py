@@ -127,20 +127,22 @@ class PageRows:
 
     ``columns`` maps every column but ``account_id`` to where its value sits;
     ``cursor`` is the path of the timestamp whose latest instant :class:`PageInfo`
-    reports (the bookmark the page justifies).
+    reports (the bookmark the page justifies). ``cursor_sorted`` says the records
+    come in ascending cursor order (the API was asked to sort by it), so the last
+    record holds the latest and the others need not be read for it.
     """
 
     table: Table
     body: bytes
     columns: Mapping[str, FromJson]
     cursor: tuple[str, ...] | None = None
+    cursor_sorted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class PageInfo:
-    """What a loaded page held: its record count, ``links.next`` and latest cursor."""
+    """What a page leads to: its ``links.next`` and its latest cursor."""
 
-    records: int
     next_url: str | None
     latest: datetime | None
 
@@ -150,16 +152,16 @@ class PageLoader(Protocol):
     no Python object per record, which is most of a sync's CPU on wide pages."""
 
     def page_info(self, page: PageRows) -> PageInfo:
-        """The page's record count, ``links.next`` and latest cursor (writes nothing).
-        Raises :class:`~kbridge.warehouse.errors.PageShapeError` for a body it cannot read."""
+        """The page's ``links.next`` and latest cursor (writes nothing). Raises
+        :class:`~kbridge.warehouse.errors.PageShapeError` for a body it cannot read."""
         ...
 
     def load_pages(
         self, account_id: str, pages: Sequence[PageRows], state: Sequence[StateUpdate]
-    ) -> None:
-        """Upsert the pages' rows and ``state`` in one transaction. Raises
-        :class:`~kbridge.warehouse.errors.PageShapeError`, having written nothing, for
-        a body it cannot read as rows."""
+    ) -> list[int]:
+        """Upsert the pages' rows and ``state`` in one transaction; the rows each page
+        held. Raises :class:`~kbridge.warehouse.errors.PageShapeError`, having written
+        nothing, for a body it cannot read as rows."""
         ...
 
 

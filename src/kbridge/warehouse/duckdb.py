@@ -33,7 +33,6 @@ from kbridge.warehouse._sql import create_table, delete_sql, q, upsert_tail
 from kbridge.warehouse.base import (
     Batch,
     Capabilities,
-    FromJson,
     PageInfo,
     PageRows,
     Row,
@@ -187,29 +186,26 @@ class DuckDBWarehouse:
             except duckdb.Error as exc:
                 raise WarehouseError(f"DuckDB refused a page: {exc}") from exc
         assert found is not None
-        next_url, records, latest = found
-        return PageInfo(int(records or 0), next_url, latest)
+        return PageInfo(found[0], found[1])
 
     def load_pages(
         self, account_id: str, pages: Sequence[PageRows], state: Sequence[StateUpdate]
-    ) -> None:
+    ) -> list[int]:
         """The pages' rows, read out of their bodies by DuckDB, and ``state``, in one
         transaction (see :class:`~kbridge.warehouse.PageLoader`)."""
-        texts = [_text(p) for p in pages]
         tables = {p.table for p in pages}
         with self._lock:
             try:
                 if not any(self._upserting.get(t, 0) for t in tables):
                     try:
-                        self._load_pages(account_id, pages, texts, state, upsert=False)
-                        return
+                        return self._load_pages(account_id, pages, state, upsert=False)
                     except duckdb.ConstraintException:
                         # a key already existed (or came twice): upsert, as _commit does
                         for t in tables:
                             self._upserting[t] = _UPSERT_BATCHES
                 for t in tables:
                     self._upserting[t] = max(0, self._upserting.get(t, 0) - 1)
-                self._load_pages(account_id, pages, texts, state, upsert=True)
+                return self._load_pages(account_id, pages, state, upsert=True)
             except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
                 raise PageShapeError(f"DuckDB cannot read the pages as rows: {exc}") from exc
             except duckdb.Error as exc:
@@ -219,24 +215,29 @@ class DuckDBWarehouse:
         self,
         account_id: str,
         pages: Sequence[PageRows],
-        texts: Sequence[str],
         state: Sequence[StateUpdate],
         *,
         upsert: bool,
-    ) -> None:
+    ) -> list[int]:
         con = self._con
+        counts: list[int] = []
         con.execute("BEGIN TRANSACTION")
         try:
-            for page, text in zip(pages, texts, strict=True):
-                con.execute(self._page_sql(page, upsert=upsert)[1], [account_id, text])
+            for page in pages:
+                # decoded one at a time: a commit holds ~20 MB of bodies, not twice that
+                text = _text(page)
+                found = con.execute(self._page_sql(page, upsert=upsert)[1], [account_id, text])
+                inserted = found.fetchone()
+                counts.append(int(inserted[0]) if inserted else 0)
             self._write_state(Batch(account_id, state=list(state)))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        return counts
 
     def _page_sql(self, page: PageRows, *, upsert: bool) -> tuple[str, str]:
-        key = (page.table, tuple(page.columns.items()), page.cursor, upsert)
+        key = (page.table, tuple(page.columns.items()), page.cursor, page.cursor_sorted, upsert)
         found = self._page_sqls.get(key)
         if found is None:
             found = self._page_sqls[key] = _page_sql(page, upsert=upsert)
@@ -352,53 +353,76 @@ def _overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 
 def _page_sql(page: PageRows, *, upsert: bool) -> tuple[str, str]:
-    """The statement reading a page's ``links.next``, record count and latest cursor,
-    and the one inserting its rows (both take the body as their text parameter).
+    """The statement reading a page's ``links.next`` and latest cursor, and the one
+    inserting its rows (both take the body as their text parameter).
 
-    A path that is a prefix of another (``attributes`` kept whole as ``raw`` beside
-    ``attributes.datetime``) cannot share one from_json structure: each structure
-    holds paths that do not overlap, and the records of each are unnested side by side.
+    One from_json structure reads every column out of the body. A ``json`` column
+    whose path holds other columns' paths (``attributes`` kept whole as ``raw`` beside
+    ``attributes.datetime``) is read as JSON text, and those columns out of that text
+    (a few hundred bytes a record) rather than by parsing the whole body again.
     """
     table = page.table
-    groups: list[list[tuple[tuple[str, ...], str]]] = []
-    where: dict[str, tuple[int, str]] = {}
-    for col in table.columns:
-        if col.name == "account_id":
-            continue
-        spec: FromJson = page.columns[col.name]
-        read, convert = _FROM_JSON[col.type]
-        i = next(
-            (k for k, g in enumerate(groups) if not any(_overlaps(spec.path, p) for p, _ in g)),
-            len(groups),
+    specs = {c.name: (c, page.columns[c.name]) for c in table.columns if c.name != "account_id"}
+    parents = [
+        spec.path
+        for col, spec in specs.values()
+        if col.type == "json"
+        and any(
+            o.path[: len(spec.path)] == spec.path and o.path != spec.path for _, o in specs.values()
         )
-        if i == len(groups):
-            groups.append([])
-        groups[i].append((spec.path, read))
-        value = f"r{i}." + ".".join(q(p) for p in spec.path)
+    ]
+    top: list[tuple[tuple[str, ...], str]] = []
+    nested: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {p: [] for p in parents}
+    exprs = ["?"]
+    for col, spec in specs.values():
+        read, convert = _FROM_JSON[col.type]
+        parent = next((p for p in parents if spec.path[: len(p)] == p and spec.path != p), None)
+        if parent is None:
+            if any(_overlaps(spec.path, p) for p, _ in top):
+                raise ValueError(f"{table.name}.{col.name}: its path overlaps another column's")
+            top.append((spec.path, read))
+            value = "r." + ".".join(q(p) for p in spec.path)
+        else:
+            nested[parent].append((spec.path[len(parent) :], read))
+            value = f"n{parents.index(parent)}." + ".".join(q(p) for p in spec.path[len(parent) :])
         expr = convert.format(value)
         if spec.default is not None:
             expr = f"COALESCE({expr}, {_json_literal(loads(spec.default))})"
-        where[col.name] = (i, expr)
-    unnests = ", ".join(
-        f"unnest(from_json(j, {_json_literal({'data': [_nest(g)]})}).data) AS r{i}"
-        for i, g in enumerate(groups)
+        exprs.append(expr)
+    inner = ", ".join(
+        f"from_json(r.{'.'.join(q(p) for p in parent)}, {_json_literal(_nest(nested[parent]))})"
+        f" AS n{i}"
+        for i, parent in enumerate(parents)
     )
-    exprs = ["?", *(where[c.name][1] for c in table.columns if c.name != "account_id")]
+    records = f"unnest(from_json(j, {_json_literal({'data': [_nest(top)]})}).data) AS r"
+    # the body as a plain string: from_json parses it, a JSON cast would parse it once more
+    source = f"(SELECT {records} FROM (SELECT ? AS j))"
+    if inner:
+        source = f"(SELECT r, {inner} FROM {source})"
     cols = ", ".join(q(c) for c in table.column_names)
-    insert = (
-        f"INSERT INTO {q(table.name)} ({cols}) SELECT {', '.join(exprs)}"
-        f" FROM (SELECT {unnests} FROM (SELECT CAST(? AS JSON) AS j))"
-    )
+    insert = f"INSERT INTO {q(table.name)} ({cols}) SELECT {', '.join(exprs)} FROM {source}"
     if upsert:
         insert += upsert_tail(table)
-    shape: dict[str, Any] = {"links": {"next": "VARCHAR"}, "data": [{"id": "VARCHAR"}]}
-    latest = "NULL"
-    if page.cursor is not None:
-        shape["data"] = [_nest([(page.cursor, "VARCHAR")])]
-        field = ".".join(q(p) for p in page.cursor)
-        latest = f"list_max(list_transform(p.data, lambda x: TRY_CAST(x.{field} AS TIMESTAMPTZ)))"
-    info = (
-        f"SELECT p.links.next, len(p.data), {latest}"
+    return _info_sql(page), insert
+
+
+def _info_sql(page: PageRows) -> str:
+    """``links.next`` and the latest cursor: from the last record when the page is sorted
+    by it (two paths read in one pass), else the latest of all."""
+    if page.cursor is None:
+        return "SELECT json_extract_string(?, '$.links.next'), NULL"
+    if not all(p.isidentifier() for p in page.cursor):
+        raise ValueError(f"cursor path {page.cursor!r}: member names must be identifiers")
+    if page.cursor_sorted:
+        last = "$.data[#-1]" + "".join(f'."{p}"' for p in page.cursor)
+        return (
+            "SELECT r[1], TRY_CAST(r[2] AS TIMESTAMPTZ)"
+            f" FROM (SELECT json_extract_string(?, ['$.links.next', '{last}']) AS r)"
+        )
+    shape = {"links": {"next": "VARCHAR"}, "data": [_nest([(page.cursor, "VARCHAR")])]}
+    field = ".".join(q(p) for p in page.cursor)
+    return (
+        "SELECT p.links.next,"
+        f" list_max(list_transform(p.data, lambda x: TRY_CAST(x.{field} AS TIMESTAMPTZ)))"
         f" FROM (SELECT from_json(?, {_json_literal(shape)}) AS p)"
     )
-    return info, insert

@@ -75,17 +75,24 @@ def test_duckdb_reads_a_page_into_the_rows_python_extracts(http: httpx.Client, o
         database.close()
 
 
-def test_page_info_gives_size_next_link_and_latest_cursor(http: httpx.Client) -> None:
+@pytest.mark.parametrize("is_sorted", [True, False], ids=["sorted", "unsorted"])
+def test_page_info_gives_next_link_and_latest_cursor(http: httpx.Client, is_sorted: bool) -> None:
     body = _page(http)
     doc: dict[str, Any] = loads(body)
+    if not is_sorted:  # the latest first: only a page read whole finds it
+        doc["data"].reverse()
+        body = dumps(doc)
     wh = DuckDBWarehouse(":memory:")
     try:
-        info = wh.page_info(PageRows(EVENTS, body, EVENT_PATHS, CURSOR))
+        info = wh.page_info(PageRows(EVENTS, body, EVENT_PATHS, CURSOR, is_sorted))
+        wh.migrate([EVENTS])
+        counts = wh.load_pages("acct", [PageRows(EVENTS, body, EVENT_PATHS)] * 2, [])
     finally:
         wh.close()
-    assert info.records == len(doc["data"]) == 50
+    assert counts == [50, 50]  # the second time as an upsert of the same keys
     assert info.next_url == doc["links"]["next"]
     latest = max(r["attributes"]["datetime"] for r in doc["data"])
+    assert is_sorted or doc["data"][-1]["attributes"]["datetime"] != latest
     assert info.latest is not None
     assert info.latest.isoformat() == latest
 
