@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kbridge.core import ConfigurationError
+from kbridge.core.jsoncodec import JSONDecodeError, loads
 
 __all__ = [
     "Document",
@@ -21,6 +22,7 @@ __all__ = [
     "build_document",
     "decode_document",
     "identifiers",
+    "next_link",
 ]
 
 ResourceRef = tuple[str, str]
@@ -294,3 +296,31 @@ def build_document(
 def identifiers(type: str, ids: Iterable[str]) -> dict[str, Any]:
     """A relationship-endpoint body: ``{"data": [{"type": type, "id": id}, ...]}``."""
     return {"data": [{"type": type, "id": i} for i in ids]}
+
+
+_LINKS_KEY = b'"links":'
+
+
+def next_link(body: bytes) -> str | None:
+    """A JSON:API body's top-level ``links.next`` without decoding its resources.
+
+    A page of 1,000 events is ~10,000 Python objects to decode; its pagination link
+    sits in a small top-level ``links`` object, which Klaviyo writes after ``data``.
+    The last ``"links":`` in the body is read as ``{"links": …}`` up to the end: that
+    parses only when it is the top-level member (a nested one leaves the brackets of
+    its enclosing objects unmatched, and escaped text inside strings cannot match).
+    Anything else, including a body that is not JSON, falls back to decoding it whole.
+    Raises :class:`~kbridge.core.jsoncodec.JSONDecodeError` for a body that is not JSON.
+    """
+    at = body.rfind(_LINKS_KEY)
+    tail: Any = None
+    if at > 0:
+        try:
+            tail = loads(b"{" + body[at:])
+        except JSONDecodeError:
+            tail = None
+    if not isinstance(tail, dict):
+        tail = loads(body)
+    links = tail.get("links") if isinstance(tail, dict) else None
+    value = links.get("next") if isinstance(links, dict) else None
+    return value if isinstance(value, str) and value else None

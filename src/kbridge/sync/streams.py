@@ -22,7 +22,7 @@ from typing import Any
 from kbridge.api import Resource
 from kbridge.core.jsoncodec import dumps_str
 from kbridge.sync.errors import UnknownStreamError
-from kbridge.warehouse import ColumnType, Table, table
+from kbridge.warehouse import ColumnType, FromJson, Table, table
 
 __all__ = [
     "EVENTS_LOOKBACK",
@@ -143,6 +143,9 @@ class Stream:
     lookback: timedelta = UPDATED_LOOKBACK
     #: rows merged into one commit (None: the engine's default, 5,000)
     flush_rows: int | None = None
+    #: where each column sits in a record, for warehouses that read page bodies into rows
+    #: themselves; must give the rows ``extract`` gives (a test holds them together)
+    from_json: Mapping[str, FromJson] | None = None
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -410,6 +413,19 @@ EVENTS = table(
         ("raw", "json"),
     ],
 )
+
+
+#: ``_event`` as paths, for the DuckDB page reader
+EVENT_PATHS = {
+    "id": FromJson(("id",)),
+    "metric_id": FromJson(("relationships", "metric", "data", "id")),
+    "profile_id": FromJson(("relationships", "profile", "data", "id")),
+    "datetime": FromJson(("attributes", "datetime")),
+    "timestamp": FromJson(("attributes", "timestamp")),
+    "uuid": FromJson(("attributes", "uuid")),
+    "event_properties": FromJson(("attributes", "event_properties")),
+    "raw": FromJson(("attributes",), default="{}"),
+}
 
 
 def _event(r: Record, _: str | None) -> tuple[Any, ...]:
@@ -729,6 +745,7 @@ STREAMS: tuple[Stream, ...] = (
         cursor=Cursor("datetime", "datetime", inclusive=True, sort="datetime"),
         slice_days=30,
         lookback=EVENTS_LOOKBACK,
+        from_json=EVENT_PATHS,
         description="incremental by datetime, history split into 30-day slices",
     ),
     Stream(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from kbridge.warehouse.schema import Table
@@ -22,6 +23,10 @@ __all__ = [
     "Capabilities",
     "DeleteUnseen",
     "DeleteWhere",
+    "FromJson",
+    "PageInfo",
+    "PageLoader",
+    "PageRows",
     "StateUpdate",
     "Upsert",
     "Warehouse",
@@ -39,6 +44,8 @@ class Capabilities:
     bulk_load: str  # "unnest" (DuckDB list parameters) or "copy" (PostgreSQL COPY)
     concurrent_writers: bool  # can several connections write at once
     json_type: str
+    #: reads JSON:API page bodies into rows itself (:class:`PageLoader`)
+    page_rows: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,64 @@ class Batch:
     def set_state(self, stream: str, partition: str, value: Mapping[str, Any] | None) -> Batch:
         self.state.append(StateUpdate(stream, partition, value))
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class FromJson:
+    """Where a column's value sits in each record of a JSON:API page's ``data``.
+
+    ``path`` names object members from the record down (``("attributes", "datetime")``,
+    ``("relationships", "metric", "data", "id")``). A ``json`` column keeps the value as
+    JSON text (``null`` and absent are SQL NULL, or ``default`` when given); other
+    columns convert it to the column's type.
+    """
+
+    path: tuple[str, ...]
+    default: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageRows:
+    """One page body whose ``data`` records become ``table`` rows inside the database.
+
+    ``columns`` maps every column but ``account_id`` to where its value sits;
+    ``cursor`` is the path of the timestamp whose latest instant :class:`PageInfo`
+    reports (the bookmark the page justifies). ``cursor_sorted`` says the records
+    come in ascending cursor order (the API was asked to sort by it), so the last
+    record holds the latest and the others need not be read for it.
+    """
+
+    table: Table
+    body: bytes
+    columns: Mapping[str, FromJson]
+    cursor: tuple[str, ...] | None = None
+    cursor_sorted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    """What a page leads to: its ``links.next`` and its latest cursor."""
+
+    next_url: str | None
+    latest: datetime | None
+
+
+class PageLoader(Protocol):
+    """A dialect that turns page bodies into rows itself (``capabilities.page_rows``):
+    no Python object per record, which is most of a sync's CPU on wide pages."""
+
+    def page_info(self, page: PageRows) -> PageInfo:
+        """The page's ``links.next`` and latest cursor (writes nothing). Raises
+        :class:`~kbridge.warehouse.errors.PageShapeError` for a body it cannot read."""
+        ...
+
+    def load_pages(
+        self, account_id: str, pages: Sequence[PageRows], state: Sequence[StateUpdate]
+    ) -> list[int]:
+        """Upsert the pages' rows and ``state`` in one transaction; the rows each page
+        held. Raises :class:`~kbridge.warehouse.errors.PageShapeError`, having written
+        nothing, for a body it cannot read as rows."""
+        ...
 
 
 class Warehouse(Protocol):

@@ -6,7 +6,8 @@
     └── WarehouseError              anything the destination database refused
         ├── DestinationURLError     the ``--to`` URL cannot be understood (fatal; fix the URL)
         ├── DestinationUnavailableError  cannot open/connect (retriable once fixed)
-        └── SchemaError             a table exists with a shape kbridge cannot migrate (fatal)
+        ├── SchemaError             a table exists with a shape kbridge cannot migrate (fatal)
+        └── PageShapeError          a page body the dialect cannot read as rows (read it in Python)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from kbridge.core.errors import ConfigurationError, KbridgeError
 __all__ = [
     "DestinationURLError",
     "DestinationUnavailableError",
+    "PageShapeError",
     "SchemaError",
     "WarehouseError",
 ]
@@ -35,3 +37,9 @@ class DestinationUnavailableError(WarehouseError):
 
 class SchemaError(WarehouseError):
     """An existing table does not match what kbridge needs and cannot be migrated."""
+
+
+class PageShapeError(WarehouseError):
+    """A page body that does not fit the shape the dialect reads natively (not JSON,
+    or a value of an unexpected type). Nothing was written: the caller reads the page
+    the general way instead."""
