@@ -225,6 +225,8 @@ class AsyncClient:
         self._random = random or _random.Random().random
         self._limiter = rate_limiter or RateLimiter(clock=self._clock, config=cfg.limiter)
         self._base = httpx.URL(cfg.base_url.rstrip("/") + "/")
+        #: a link starting with this is on the configured origin without parsing it
+        self._origin_prefix = str(self._base.copy_with(path="/", query=None, fragment=None))
         self._http = httpx.AsyncClient(
             base_url=cfg.base_url,
             timeout=cfg.timeout,
@@ -461,6 +463,8 @@ class AsyncClient:
 
     def _check_same_origin(self, url: str, operation_id: str | None) -> None:
         """Credentials only ever go to the configured host, whatever a response links to."""
+        if url.startswith(self._origin_prefix):
+            return  # every page's next link: no need to parse a long cursor URL twice
         target = httpx.URL(url)
         if (target.scheme, target.host, target.port) != (
             self._base.scheme,
