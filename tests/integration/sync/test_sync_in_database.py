@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -22,6 +23,8 @@ from .conftest import client_for, snapshot
 pytestmark = pytest.mark.integration
 
 CURSOR = ("attributes", "datetime")
+#: no re-read behind a bookmark: a resumed run must then be exact on its own
+_NO_LOOKBACK = timedelta(0)
 
 
 def _page(http: httpx.Client) -> bytes:
@@ -144,3 +147,47 @@ def test_pages_the_database_refuses_are_synced_the_python_way(server: EmulatorSe
     finally:
         native.close()
         fallback.close()
+
+
+class _CrashAfterLoads:
+    """DuckDB that reads pages itself and crashes before its ``n``-th page commit."""
+
+    def __init__(self, inner: DuckDBWarehouse, n: int) -> None:
+        self.inner, self.left, self.loads = inner, n, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def load_pages(self, account_id: str, pages: Any, state: Any) -> list[int]:
+        if self.left <= 0:
+            raise RuntimeError("injected crash before a page commit")
+        self.left -= 1
+        self.loads += 1
+        windows = {u.partition for u in state}
+        assert len(windows) == len(state), "one bookmark per window in a commit"
+        return self.inner.load_pages(account_id, pages, state)
+
+
+def test_a_crash_between_page_commits_resumes_without_loss_or_doubles(
+    server: EmulatorServer,
+) -> None:
+    async def go(wh: Any) -> sync.SyncResult:
+        async with client_for(server) as client:
+            return await sync.run(client, wh, streams=["events"], lookback={"events": _NO_LOOKBACK})
+
+    reference, resumed = DuckDBWarehouse(":memory:"), DuckDBWarehouse(":memory:")
+    try:
+        asyncio.run(go(reference))
+        crashing = _CrashAfterLoads(resumed, 2)
+        with pytest.raises(sync.SyncError, match="injected crash"):
+            asyncio.run(go(crashing))
+        assert crashing.loads == 2
+        partial = snapshot(resumed, EVENTS)
+        assert 0 < len(partial) < len(snapshot(reference, EVENTS))
+        states = resumed.load_state(next(iter(partial))[0], "events")
+        assert any(k.startswith("slice:") for k in states)  # windows kept their bookmarks
+        asyncio.run(go(resumed))
+        assert snapshot(resumed, EVENTS) == snapshot(reference, EVENTS)
+    finally:
+        reference.close()
+        resumed.close()
