@@ -597,16 +597,10 @@ async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     if windows and windows[-1].end <= lower:
         return
     gate = asyncio.Semaphore(max(1, opts.slice_concurrency))
-    commits = (
-        _SharedCommits(ctx, stream, result)
-        if stream.from_json is not None and ctx.writer.loads_pages
-        else None
-    )
 
     async def one(window: Window) -> str | None:
         async with gate:
-            state = states.get(window.name)
-            return await _sync_window(ctx, stream, window, state, result, commits)
+            return await _sync_window(ctx, stream, window, states.get(window.name), result)
 
     seen = await _all(one(w) for w in windows)
     final = advance(overall.get("bookmark") if overall and not opts.full_refresh else None, None)
@@ -626,7 +620,6 @@ async def _sync_window(
     window: Window,
     state: Mapping[str, Any] | None,
     result: StreamResult,
-    commits: _SharedCommits | None = None,
 ) -> str | None:
     assert stream.cursor is not None
     if state and state.get("done"):
@@ -634,8 +627,8 @@ async def _sync_window(
     running = _opt_str(state.get("bookmark")) if state else None
     since = running or format_ts(window.start)
     filt = cursor_filter(stream.cursor, since, format_ts(window.end))
-    if commits is not None:
-        return await _sync_window_in_database(ctx, stream, window, filt, running, commits)
+    if stream.from_json is not None and ctx.writer.loads_pages:
+        return await _sync_window_in_database(ctx, stream, window, filt, running, result)
     pages = ctx.client.iter_pages(stream.operation_id, params=_params(ctx, stream, filt))
     pending = _Pending(ctx, stream, result)
     async for page in pages:
@@ -647,98 +640,13 @@ async def _sync_window(
     return running
 
 
-#: pages of rows the database reads itself, merged into one commit (20 × 1,000 events,
-#: ~20 MB of bodies held, whatever the number of windows read at once): each DuckDB
-#: commit costs more as the table's key index grows, so fewer, larger ones pay
-#: (10,000 rows: ≈ 23 µs an event; 20,000: ≈ 19); a resume re-reads at most this many rows
+#: pages of rows the database reads itself, merged into one commit per window (20 × 1,000
+#: events, ~20 MB of bodies held by each of the windows read at once): each DuckDB commit
+#: costs more as the table's key index grows, so fewer, larger ones pay (10,000 rows:
+#: ≈ 23 µs an event; 20,000: ≈ 19). Windows sharing commits held less (≈ 40 MB less at
+#: the peak) but cost ≈ 3 µs an event more: their commits came smaller. A resume re-reads
+#: at most this many rows of a window.
 IN_DATABASE_ROWS = 20_000
-
-
-@dataclass(slots=True, eq=False)
-class _WindowPages:
-    """One window's pages waiting for a commit, and the bookmark its committed rows justify."""
-
-    name: str
-    running: str | None
-    pages: list[PageRows] = field(default_factory=list)
-    done: bool = False
-
-
-class _SharedCommits:
-    """Pages of every window of one stream, committed together: one transaction holds
-    each waiting window's rows and its bookmark, once they add up to ``IN_DATABASE_ROWS``
-    rows or a window has read its last page. Bodies held stay bounded however many
-    windows are read at once, and commits stay large.
-
-    The bookmark of a window is the latest cursor the database finds in its last waiting
-    page (pages come sorted by the cursor; otherwise in all of them). Pages the database
-    cannot read (an odd shape) are decoded and extracted in Python instead.
-    """
-
-    def __init__(self, ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
-        assert stream.cursor is not None
-        self._ctx, self._stream, self._result = ctx, stream, result
-        self._sorted = stream.cursor.sort == stream.cursor.attribute
-        page_size = catalog.get(stream.operation_id).max_page_size or 1
-        self._per_commit = max(1, IN_DATABASE_ROWS // page_size)
-        self._waiting: list[_WindowPages] = []
-        self._count = 0
-        self._lock = asyncio.Lock()
-
-    async def add(self, window: _WindowPages, page: PageRows, *, done: bool) -> None:
-        window.pages.append(page)
-        window.done = done
-        if window not in self._waiting:
-            self._waiting.append(window)
-        self._count += 1
-        if done or self._count >= self._per_commit:
-            await self._flush()
-
-    async def _latest(self, page: PageRows) -> str | None:
-        try:
-            found = (await self._ctx.writer.page_info(page)).latest
-            return None if found is None else format_ts(found)
-        except PageShapeError:
-            page_doc = self._ctx.client.decode_page(page.body, self._stream.operation_id)
-            return _page_max(self._stream, page_doc)
-
-    async def _flush(self) -> None:
-        async with self._lock:
-            # what waits now; windows go on adding pages for the next commit meanwhile
-            taken = [(w, w.pages, w.done) for w in self._waiting]
-            for w in self._waiting:
-                w.pages = []
-            self._waiting, self._count = [], 0
-            if not taken:
-                return
-            ctx, stream = self._ctx, self._stream
-            pages: list[PageRows] = []
-            updates: list[StateUpdate] = []
-            for window, held, done in taken:
-                bookmark = window.running
-                for page in held[-1:] if self._sorted else held:
-                    bookmark = advance(bookmark, await self._latest(page))
-                value = {"bookmark": bookmark, "done": done}
-                updates.append(StateUpdate(stream.name, window.name, value))
-                pages += held
-            try:
-                n = sum(await ctx.writer.load_pages(ctx.account_id, pages, updates))
-            except PageShapeError:
-                batch, n = Batch(ctx.account_id), 0
-                for p in pages:
-                    doc = ctx.client.decode_page(p.body, stream.operation_id)
-                    rows, count = _page_batch(ctx, stream, doc, None)
-                    batch.operations += rows.operations
-                    n += count
-                batch.state += updates
-                await ctx.writer.commit(batch)
-            for (window, _, _), update in zip(taken, updates, strict=True):
-                assert update.value is not None
-                window.running = update.value["bookmark"]
-            self._result.records += n
-            self._result.pages += len(pages)
-            if ctx.on_progress is not None:
-                ctx.on_progress(stream.name, n)
 
 
 async def _sync_window_in_database(
@@ -747,12 +655,16 @@ async def _sync_window_in_database(
     window: Window,
     filt: str | None,
     running: str | None,
-    commits: _SharedCommits,
+    result: StreamResult,
 ) -> str | None:
     """:func:`_sync_window` for a warehouse that reads page bodies into rows itself.
 
     Each page's ``links.next`` is read from the end of its body (:func:`next_link`);
-    the page then waits in ``commits`` with the other windows' pages.
+    the bodies wait (about 10 MB) until they hold ``IN_DATABASE_ROWS`` rows, then go
+    in one transaction with the window's bookmark, the latest cursor the database
+    finds in them (in the last page alone: pages come sorted by the cursor). Pages
+    the database cannot read (an odd shape) are decoded and extracted in Python
+    instead, the usual way.
     """
     cursor = stream.cursor
     assert cursor is not None
@@ -761,19 +673,51 @@ async def _sync_window_in_database(
     op_id, client, columns = stream.operation_id, ctx.client, stream.from_json
     cursor_path = ("attributes", cursor.attribute)
     is_sorted = cursor.sort == cursor.attribute
-    mine = _WindowPages(window.name, running)
+    page_size = catalog.get(op_id).max_page_size or 1
+    per_commit = max(1, IN_DATABASE_ROWS // page_size)
+    pending: list[PageRows] = []
     url: str | None = None
     seen: set[str] = set()
+
+    async def latest(page: PageRows) -> str | None:
+        try:
+            found = (await ctx.writer.page_info(page)).latest
+            return None if found is None else format_ts(found)
+        except PageShapeError:
+            return _page_max(stream, client.decode_page(page.body, op_id))
+
+    async def flush(bookmark: str | None, done: bool) -> str | None:
+        for page in pending[-1:] if is_sorted else pending:
+            bookmark = advance(bookmark, await latest(page))
+        update = [StateUpdate(stream.name, window.name, {"bookmark": bookmark, "done": done})]
+        try:
+            n = sum(await ctx.writer.load_pages(ctx.account_id, pending, update))
+        except PageShapeError:
+            batch, n = Batch(ctx.account_id), 0
+            for p in pending:
+                rows, count = _page_batch(ctx, stream, client.decode_page(p.body, op_id), None)
+                batch.operations += rows.operations
+                n += count
+            batch.state += update
+            await ctx.writer.commit(batch)
+        result.records += n
+        result.pages += len(pending)
+        pending.clear()
+        if ctx.on_progress is not None:
+            ctx.on_progress(stream.name, n)
+        return bookmark
+
     while True:
         body = await client.get_page_bytes(op_id, params=params, url=url)
         try:
             next_url = next_link(body)
         except JSONDecodeError:
             next_url = client.decode_page(body, op_id).next_url  # raises: not JSON
-        page = PageRows(stream.table, body, columns, cursor_path, is_sorted)
-        await commits.add(mine, page, done=next_url is None)
+        pending.append(PageRows(stream.table, body, columns, cursor_path, is_sorted))
+        if next_url is None or len(pending) >= per_commit:
+            running = await flush(running, next_url is None)
         if next_url is None:
-            return mine.running
+            return running
         if next_url in seen:
             raise UnexpectedResponseError(
                 ErrorDetails(
