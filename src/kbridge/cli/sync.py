@@ -9,6 +9,7 @@ each run resumes from the bookmarks the last one committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import sys
@@ -51,6 +52,16 @@ def parse_lookback(text: str) -> timedelta:
     if not match:
         raise ConfigurationError(f"--lookback: {text!r} is not a duration like 7d, 12h or 0")
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_log_every(text: str) -> float | None:
+    """``"30s"``, ``"2m"``, ``"0.5s"`` → seconds between progress lines; ``"0"`` → none."""
+    if text.strip() == "0":
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh])\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigurationError(f"--log-every: {text!r} is not a duration like 30s or 2m (0: off)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _parse_start(text: str | None) -> datetime | None:
@@ -103,6 +114,13 @@ def sync(
         str | None, typer.Option(help="repeat forever at this interval (e.g. 24h)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+    log_every: Annotated[
+        str,
+        typer.Option(
+            help="without a terminal (logs, cron): a progress line on stderr this often "
+            "(0: none); a terminal gets the live display instead"
+        ),
+    ] = "30s",
     api_key: Annotated[
         str | None, typer.Option(help="private key (default: KLAVIYO_API_KEY)", show_default=False)
     ] = None,
@@ -119,6 +137,8 @@ def sync(
     start = _parse_start(start_date)
     window = parse_lookback(lookback) if lookback is not None else None
     interval = parse_every(every) if every else None
+    heartbeat = parse_log_every(log_every)
+    live = not as_json and sys.stderr.isatty()
     clock = SystemClock()
 
     async def once() -> SyncResult:
@@ -131,8 +151,9 @@ def sync(
                 full_refresh,
                 reconcile,
                 predictive_analytics,
-                show=not as_json and sys.stderr.isatty(),
+                show=live,
                 lookback=window,
+                log_every=None if live else heartbeat,
             )
 
     async def loop() -> None:
@@ -184,6 +205,7 @@ async def _with_progress(
     *,
     show: bool,
     lookback: timedelta | None = None,
+    log_every: float | None = None,
 ) -> SyncResult:
     progress = Progress(
         TextColumn("{task.description:<22}"),
@@ -194,8 +216,10 @@ async def _with_progress(
         disable=not show,
     )
     tasks: dict[str, TaskID] = {}
+    counts: dict[str, int] = {}
 
     def on_progress(stream: str, n: int) -> None:
+        counts[stream] = counts.get(stream, 0) + n
         if stream not in tasks:
             tasks[stream] = progress.add_task(stream, total=None, rate="", budget="")
         task = tasks[stream]
@@ -204,18 +228,45 @@ async def _with_progress(
         progress.update(task, rate="" if speed is None else f"{speed:,.0f}/s",
                         budget=budget_text(stream, speed))  # fmt: skip
 
-    with progress:
-        return await run(
-            client,
-            to,
-            streams=streams,
-            start_date=start,
-            full_refresh=full_refresh,
-            reconcile=reconcile,
-            predictive_analytics=predictive,
-            lookback=lookback,
-            on_progress=on_progress,
-        )
+    lines = None if log_every is None else asyncio.create_task(_log_lines(counts, log_every))
+    try:
+        with progress:
+            return await run(
+                client,
+                to,
+                streams=streams,
+                start_date=start,
+                full_refresh=full_refresh,
+                reconcile=reconcile,
+                predictive_analytics=predictive,
+                lookback=lookback,
+                on_progress=on_progress,
+            )
+    finally:
+        if lines is not None:
+            lines.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lines
+
+
+async def _log_lines(counts: dict[str, int], every: float) -> None:
+    """Every ``every`` seconds, one stderr line with each stream's records so far and its
+    rate since the last line: what a log or cron mail shows of a long sync."""
+    console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+    clock = SystemClock()
+    last, since = dict(counts), clock.monotonic()
+    while True:
+        await asyncio.sleep(every)
+        now = clock.monotonic()
+        parts = []
+        for stream, n in counts.items():
+            speed = (n - last.get(stream, 0)) / max(now - since, 1e-9)
+            budget = budget_text(stream, speed)
+            parts.append(
+                f"{stream} {n:,} records, {speed:,.0f}/s" + (f" ({budget})" if budget else "")
+            )
+        console.print("sync: " + ("; ".join(parts) if parts else "waiting for the first pages"))
+        last, since = dict(counts), now
 
 
 def _report(result: SyncResult, as_json: bool) -> None:

@@ -56,6 +56,26 @@ def test_lookback_sets_how_far_a_second_run_reads_again(
     assert reread["0"] < reread["7d"] < reread["30d"] <= total
 
 
+def test_without_a_terminal_progress_lines_go_to_stderr(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    target = f"duckdb:///{tmp_path}/k.duckdb"
+    base = ["sync", "--api-key", server.api_key, "--base-url", server.base_url, "--to", target,
+            "--streams", "profiles,events", "--json"]  # fmt: skip
+    code, out, err = invoke(*base, "--log-every", "0.01s")
+    assert code == 0, err
+    assert json.loads(out)["ok"] is True  # stdout stays the summary alone
+    lines = [line for line in err.splitlines() if line.startswith("sync: ")]
+    assert lines, err
+    last = lines[-1]
+    assert "records" in last
+    assert "events" in err
+    assert "waiting for the first pages" in lines[0] or "records" in lines[0]
+    code, out, err = invoke(*base, "--full-refresh", "--log-every", "0")
+    assert code == 0, err
+    assert "sync: " not in err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -64,6 +84,7 @@ def test_lookback_sets_how_far_a_second_run_reads_again(
         (["--start-date", "2024-01-01"], "give a timezone"),
         (["--every", "10s"], "at least 1m"),
         (["--lookback", "a week"], "--lookback: 'a week'"),
+        (["--log-every", "often"], "--log-every: 'often'"),
     ],
 )
 def test_bad_options_are_one_clear_line(
