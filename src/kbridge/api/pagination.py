@@ -16,7 +16,7 @@ from kbridge.api.errors import ErrorDetails, UnexpectedResponseError
 from kbridge.api.jsonapi import Document, Resource
 from kbridge.catalog import Operation
 
-__all__ = ["iter_pages", "iter_resources", "page_params"]
+__all__ = ["iter_pages", "iter_resources", "page_params", "remember_next"]
 
 
 def page_params(operation: Operation, params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -28,6 +28,20 @@ def page_params(operation: Operation, params: Mapping[str, Any] | None) -> dict[
     if operation.page_size_param and operation.max_page_size and "page[size]" not in out:
         out["page[size]"] = operation.max_page_size
     return out
+
+
+def remember_next(seen: set[str], next_url: str, operation_id: str | None = None) -> None:
+    """Add ``next_url`` to the links a walk has followed; one seen before is a loop, raised."""
+    if next_url in seen:
+        raise UnexpectedResponseError(
+            ErrorDetails(
+                code="pagination_loop",
+                detail="the server returned a links.next it had already returned; "
+                "stopping instead of looping forever",
+                operation_id=operation_id,
+            )
+        )
+    seen.add(next_url)
 
 
 async def iter_pages(
@@ -49,16 +63,7 @@ async def iter_pages(
         page = None  # drop our reference before fetching the next one
         if next_url is None:
             return
-        if next_url in seen:
-            raise UnexpectedResponseError(
-                ErrorDetails(
-                    code="pagination_loop",
-                    detail="the server returned a links.next it had already returned; "
-                    "stopping instead of looping forever",
-                    operation_id=operation_id,
-                )
-            )
-        seen.add(next_url)
+        remember_next(seen, next_url, operation_id)
         page = await follow(next_url)
 
 

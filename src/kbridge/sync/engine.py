@@ -33,9 +33,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from kbridge import catalog
-from kbridge.api import AsyncClient, Document, QuotaExhaustedError, UnexpectedResponseError
-from kbridge.api.errors import ErrorDetails
+from kbridge.api import AsyncClient, Document, QuotaExhaustedError
 from kbridge.api.jsonapi import next_link
+from kbridge.api.pagination import remember_next
 from kbridge.core.clock import Clock, SystemClock, utc
 from kbridge.core.errors import ConfigurationError
 from kbridge.core.jsoncodec import JSONDecodeError, dumps_str
@@ -660,7 +660,7 @@ async def _sync_window_in_database(
     """:func:`_sync_window` for a warehouse that reads page bodies into rows itself.
 
     Each page's ``links.next`` is read from the end of its body (:func:`next_link`);
-    the bodies wait (about 10 MB) until they hold ``IN_DATABASE_ROWS`` rows, then go
+    the bodies wait (about 20 MB) until they hold ``IN_DATABASE_ROWS`` rows, then go
     in one transaction with the window's bookmark, the latest cursor the database
     finds in them (in the last page alone: pages come sorted by the cursor). Pages
     the database cannot read (an odd shape) are decoded and extracted in Python
@@ -718,16 +718,7 @@ async def _sync_window_in_database(
             running = await flush(running, next_url is None)
         if next_url is None:
             return running
-        if next_url in seen:
-            raise UnexpectedResponseError(
-                ErrorDetails(
-                    code="pagination_loop",
-                    detail="the server returned a links.next it had already returned; "
-                    "stopping instead of looping forever",
-                    operation_id=op_id,
-                )
-            )
-        seen.add(next_url)
+        remember_next(seen, next_url, op_id)
         url = next_url
 
 
