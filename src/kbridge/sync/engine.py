@@ -659,6 +659,10 @@ async def _sync_window(
 #: the peak) but cost ≈ 3 µs an event more: their commits came smaller. A resume re-reads
 #: at most this many rows of a window.
 IN_DATABASE_ROWS = 20_000
+#: ...or once the first of them has waited this long: at a paced rate 20,000 profiles are
+#: 16 s of requests (5 min at a twentieth of the limits), and progress and a resume's
+#: starting point should not lag that far behind
+IN_DATABASE_SECONDS = 5.0
 
 
 async def _sync_window_in_database(
@@ -690,8 +694,9 @@ async def _pages_in_database(
     """Pages in cursor order, their rows read out of the bodies by the database.
 
     Each page's ``links.next`` is read from the end of its body (:func:`next_link`);
-    the bodies wait (about 20 MB) until they hold ``IN_DATABASE_ROWS`` rows, then go
-    in one transaction with ``state(bookmark, last page?)``, the bookmark being the
+    the bodies wait (about 20 MB) until they hold ``IN_DATABASE_ROWS`` rows, or the
+    first has waited ``IN_DATABASE_SECONDS``, then go in one transaction with
+    ``state(bookmark, last page?)``, the bookmark being the
     latest cursor the database finds in them (in the last page alone: pages come
     sorted by the cursor). Pages the database cannot read (an odd shape) are decoded
     and extracted in Python instead, the usual way. Returns the bookmark.
@@ -707,6 +712,8 @@ async def _pages_in_database(
     pending: list[PageRows] = []
     url: str | None = None
     seen: set[str] = set()
+    clock = ctx.clock
+    since = clock.monotonic()
 
     async def latest(page: PageRows) -> str | None:
         try:
@@ -743,8 +750,11 @@ async def _pages_in_database(
             next_url = next_link(body)
         except JSONDecodeError:
             next_url = client.decode_page(body, op_id).next_url  # raises: not JSON
+        if not pending:
+            since = clock.monotonic()
         pending.append(PageRows(stream.table, body, columns, cursor_path, is_sorted))
-        if next_url is None or len(pending) >= per_commit:
+        waited = clock.monotonic() - since
+        if next_url is None or len(pending) >= per_commit or waited >= IN_DATABASE_SECONDS:
             running = await flush(running, next_url is None)
         if next_url is None:
             return running

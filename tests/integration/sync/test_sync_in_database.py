@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from kbridge import sync
-from kbridge.core import dumps, loads
+from kbridge.core import SystemClock, dumps, loads
 from kbridge.emulator.server import EmulatorServer
 from kbridge.sync.streams import EVENT_PATHS, EVENTS, get_stream
 from kbridge.warehouse import Batch, PageRows, PageShapeError, StateUpdate
@@ -212,3 +212,43 @@ def test_a_crash_between_page_commits_resumes_without_loss_or_doubles(
     finally:
         reference.close()
         resumed.close()
+
+
+class _CountingLoads(DuckDBWarehouse):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.loads: list[int] = []
+
+    def load_pages(self, account_id: str, pages: Any, state: Any) -> list[int]:
+        self.loads.append(len(pages))
+        return super().load_pages(account_id, pages, state)
+
+
+class _TenSecondsACall(SystemClock):
+    """Real dates, but ten seconds pass between any two looks at the monotonic clock."""
+
+    def __init__(self) -> None:
+        self.ticks = 0.0
+
+    def monotonic(self) -> float:
+        self.ticks += 10.0
+        return self.ticks
+
+
+def test_pages_wait_for_a_commit_no_longer_than_a_few_seconds(server: EmulatorServer) -> None:
+    async def go(wh: DuckDBWarehouse, clock: SystemClock) -> sync.SyncResult:
+        async with client_for(server) as client:
+            return await sync.run(client, wh, streams=["profiles"], clock=clock)
+
+    quick, slow = _CountingLoads(":memory:"), _CountingLoads(":memory:")
+    try:
+        asyncio.run(go(quick, SystemClock()))
+        asyncio.run(go(slow, _TenSecondsACall()))
+        assert quick.loads == [2]  # 120 profiles: both pages in one commit
+        assert slow.loads == [1, 1]  # each page waited past the limit: committed alone
+        assert snapshot(slow, get_stream("profiles").table) == snapshot(
+            quick, get_stream("profiles").table
+        )
+    finally:
+        quick.close()
+        slow.close()
