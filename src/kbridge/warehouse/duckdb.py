@@ -23,7 +23,8 @@ apart again; DuckDB's parser makes none, so a row costs a third of the CPU.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import count
 from typing import Any
 
 import duckdb
@@ -359,51 +360,70 @@ def _page_sql(page: PageRows, *, upsert: bool) -> tuple[str, str]:
     One from_json structure reads every column out of the body. A ``json`` column
     whose path holds other columns' paths (``attributes`` kept whole as ``raw`` beside
     ``attributes.datetime``) is read as JSON text, and those columns out of that text
-    (a few hundred bytes a record) rather than by parsing the whole body again.
+    (a few hundred bytes a record) rather than by parsing the whole body again; the
+    same holds inside it (``subscriptions`` beside ``subscriptions.email…consent``).
     """
     table = page.table
-    specs = {c.name: (c, page.columns[c.name]) for c in table.columns if c.name != "account_id"}
-    parents = [
-        spec.path
-        for col, spec in specs.values()
-        if col.type == "json"
-        and any(
-            o.path[: len(spec.path)] == spec.path and o.path != spec.path for _, o in specs.values()
-        )
+    items = [
+        (c.name, page.columns[c.name].path, c.type) for c in table.columns if c.name != "account_id"
     ]
-    top: list[tuple[tuple[str, ...], str]] = []
-    nested: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {p: [] for p in parents}
+    struct, values, layers = _read_plan(items, "r", count())
     exprs = ["?"]
-    for col, spec in specs.values():
-        read, convert = _FROM_JSON[col.type]
-        parent = next((p for p in parents if spec.path[: len(p)] == p and spec.path != p), None)
-        if parent is None:
-            if any(_overlaps(spec.path, p) for p, _ in top):
-                raise ValueError(f"{table.name}.{col.name}: its path overlaps another column's")
-            top.append((spec.path, read))
-            value = "r." + ".".join(q(p) for p in spec.path)
-        else:
-            nested[parent].append((spec.path[len(parent) :], read))
-            value = f"n{parents.index(parent)}." + ".".join(q(p) for p in spec.path[len(parent) :])
-        expr = convert.format(value)
-        if spec.default is not None:
-            expr = f"COALESCE({expr}, {_json_literal(loads(spec.default))})"
+    for col in table.columns:
+        if col.name == "account_id":
+            continue
+        expr = _FROM_JSON[col.type][1].format(values[col.name])
+        default = page.columns[col.name].default
+        if default is not None:
+            expr = f"COALESCE({expr}, {_json_literal(loads(default))})"
         exprs.append(expr)
-    inner = ", ".join(
-        f"from_json(r.{'.'.join(q(p) for p in parent)}, {_json_literal(_nest(nested[parent]))})"
-        f" AS n{i}"
-        for i, parent in enumerate(parents)
-    )
-    records = f"unnest(from_json(j, {_json_literal({'data': [_nest(top)]})}).data) AS r"
+    records = f"unnest(from_json(j, {_json_literal({'data': [struct]})}).data) AS r"
     # the body as a plain string: from_json parses it, a JSON cast would parse it once more
     source = f"(SELECT {records} FROM (SELECT ? AS j))"
-    if inner:
-        source = f"(SELECT r, {inner} FROM {source})"
+    for alias, expr in layers:
+        source = f"(SELECT *, {expr} AS {alias} FROM {source})"
     cols = ", ".join(q(c) for c in table.column_names)
     insert = f"INSERT INTO {q(table.name)} ({cols}) SELECT {', '.join(exprs)} FROM {source}"
     if upsert:
         insert += upsert_tail(table)
     return _info_sql(page), insert
+
+
+def _under(path: tuple[str, ...], parent: tuple[str, ...]) -> bool:
+    return len(path) > len(parent) and path[: len(parent)] == parent
+
+
+def _read_plan(
+    items: Sequence[tuple[str, tuple[str, ...], str]], alias: str, aliases: Iterator[int]
+) -> tuple[dict[str, Any], dict[str, str], list[tuple[str, str]]]:
+    """How to read ``items`` (column, path, type) out of the struct ``alias``: its from_json
+    structure, each column's value expression, and the nested reads it needs (alias,
+    expression) in the order they depend on each other."""
+    parents = [
+        path
+        for _, path, ctype in items
+        if ctype == "json" and any(_under(other, path) for _, other, _ in items)
+    ]
+    parents = [p for p in parents if not any(_under(p, other) for other in parents)]
+    flat: list[tuple[tuple[str, ...], str]] = []
+    values: dict[str, str] = {}
+    layers: list[tuple[str, str]] = []
+    for name, path, ctype in items:
+        if any(_under(path, p) for p in parents):
+            continue
+        if any(_overlaps(path, other) for other, _ in flat):
+            raise ValueError(f"column {name}: its path {path!r} overlaps another column's")
+        flat.append((path, _FROM_JSON[ctype][0]))
+        values[name] = f"{alias}." + ".".join(q(p) for p in path)
+    for parent in parents:
+        inner = f"n{next(aliases)}"
+        children = [(n, p[len(parent) :], t) for n, p, t in items if _under(p, parent)]
+        struct, inner_values, inner_layers = _read_plan(children, inner, aliases)
+        source = f"{alias}." + ".".join(q(p) for p in parent)
+        layers.append((inner, f"from_json({source}, {_json_literal(struct)})"))
+        layers += inner_layers
+        values.update(inner_values)
+    return _nest(flat), values, layers
 
 
 def _info_sql(page: PageRows) -> str:

@@ -4,7 +4,6 @@ and the Python way again for pages the database cannot read."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from kbridge import sync
-from kbridge.core import dumps, loads
+from kbridge.core import SystemClock, dumps, loads
 from kbridge.emulator.server import EmulatorServer
 from kbridge.sync.streams import EVENT_PATHS, EVENTS, get_stream
 from kbridge.warehouse import Batch, PageRows, PageShapeError, StateUpdate
@@ -46,33 +45,51 @@ def _odd_page(body: bytes) -> bytes:
     return dumps(doc)
 
 
-def _python_rows(wh: DuckDBWarehouse, body: bytes) -> None:
-    stream = get_stream("events")
-    rows = [("acct", *stream.extract(r, None)) for r in loads(body)["data"]]
-    wh.commit(Batch("acct").upsert(EVENTS, rows))
+def _odd_profiles(body: bytes) -> bytes:
+    doc = loads(body)
+    data = doc["data"]
+    data[0]["attributes"]["subscriptions"] = None
+    data[1]["attributes"] = None
+    data[2]["attributes"]["subscriptions"]["email"] = {"marketing": None}
+    data[3]["attributes"]["properties"] = {"nested": {"list": [1, "two", None]}, "é": "\u2028"}
+    data[4]["attributes"]["location"] = None
+    data[5]["attributes"]["new_attribute"] = [1, 2]
+    data[6]["attributes"]["first_name"] = 'O\'Brien "Bob"'
+    return dumps(doc)
 
 
-def _database_rows(wh: DuckDBWarehouse, body: bytes, state: Sequence[StateUpdate] = ()) -> None:
-    wh.load_pages("acct", [PageRows(EVENTS, body, EVENT_PATHS, CURSOR)], state)
+#: stream → (collection, params, odd-shape mutator)
+PAGES = {
+    "events": ("/api/events", {"sort": "datetime"}, _odd_page),
+    "profiles": ("/api/profiles", {"additional-fields[profile]": "subscriptions"}, _odd_profiles),
+}
 
 
+@pytest.mark.parametrize("stream_name", list(PAGES))
 @pytest.mark.parametrize("odd", [False, True], ids=["served", "odd shapes"])
-def test_duckdb_reads_a_page_into_the_rows_python_extracts(http: httpx.Client, odd: bool) -> None:
-    body = _page(http)
-    if odd:
-        body = _odd_page(body)
+def test_duckdb_reads_a_page_into_the_rows_python_extracts(
+    http: httpx.Client, stream_name: str, odd: bool
+) -> None:
+    path, params, mutate = PAGES[stream_name]
+    response = http.get(path, params={"page[size]": 50, **params})
+    response.raise_for_status()
+    body = mutate(response.content) if odd else response.content
+    stream = get_stream(stream_name)
+    assert stream.from_json is not None
     python, database = DuckDBWarehouse(":memory:"), DuckDBWarehouse(":memory:")
     try:
         for wh in (python, database):
-            wh.migrate([EVENTS])
-        _python_rows(python, body)
-        _database_rows(database, body)
-        expected = snapshot(python, EVENTS)
+            wh.migrate([stream.table])
+        rows = [("acct", *stream.extract(r, None)) for r in loads(body)["data"]]
+        python.commit(Batch("acct").upsert(stream.table, rows))
+        page = PageRows(stream.table, body, stream.from_json)
+        database.load_pages("acct", [page], [])
+        expected = snapshot(python, stream.table)
         assert len(expected) == 50
-        assert snapshot(database, EVENTS) == expected
+        assert snapshot(database, stream.table) == expected
         # the same page again meets its own keys: upserted, not doubled
-        _database_rows(database, body)
-        assert snapshot(database, EVENTS) == expected
+        database.load_pages("acct", [page], [])
+        assert snapshot(database, stream.table) == expected
     finally:
         python.close()
         database.close()
@@ -127,22 +144,26 @@ class _NoPageReading(DuckDBWarehouse):
         raise PageShapeError("refused for the test")
 
 
-def test_pages_the_database_refuses_are_synced_the_python_way(server: EmulatorServer) -> None:
+@pytest.mark.parametrize(("stream_name", "least"), [("events", 3000), ("profiles", 120)])
+def test_pages_the_database_refuses_are_synced_the_python_way(
+    server: EmulatorServer, stream_name: str, least: int
+) -> None:
     async def go(wh: DuckDBWarehouse) -> sync.SyncResult:
         async with client_for(server) as client:
-            return await sync.run(client, wh, streams=["events"])
+            return await sync.run(client, wh, streams=[stream_name])
 
+    table = get_stream(stream_name).table
     native, fallback = DuckDBWarehouse(":memory:"), _NoPageReading(":memory:")
     try:
         a = asyncio.run(go(native))
         b = asyncio.run(go(fallback))
-        expected = snapshot(native, EVENTS)
-        assert len(expected) >= 3000  # the account's generated events
-        assert a.streams["events"].records == b.streams["events"].records == len(expected)
-        assert snapshot(fallback, EVENTS) == expected
+        expected = snapshot(native, table)
+        assert len(expected) >= least  # the account's generated records
+        assert a.streams[stream_name].records == b.streams[stream_name].records == len(expected)
+        assert snapshot(fallback, table) == expected
         assert (
-            fallback.load_state(a.account_id, "events")[""]
-            == native.load_state(a.account_id, "events")[""]
+            fallback.load_state(a.account_id, stream_name)[""]
+            == native.load_state(a.account_id, stream_name)[""]
         )
     finally:
         native.close()
@@ -191,3 +212,43 @@ def test_a_crash_between_page_commits_resumes_without_loss_or_doubles(
     finally:
         reference.close()
         resumed.close()
+
+
+class _CountingLoads(DuckDBWarehouse):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.loads: list[int] = []
+
+    def load_pages(self, account_id: str, pages: Any, state: Any) -> list[int]:
+        self.loads.append(len(pages))
+        return super().load_pages(account_id, pages, state)
+
+
+class _TenSecondsACall(SystemClock):
+    """Real dates, but ten seconds pass between any two looks at the monotonic clock."""
+
+    def __init__(self) -> None:
+        self.ticks = 0.0
+
+    def monotonic(self) -> float:
+        self.ticks += 10.0
+        return self.ticks
+
+
+def test_pages_wait_for_a_commit_no_longer_than_a_few_seconds(server: EmulatorServer) -> None:
+    async def go(wh: DuckDBWarehouse, clock: SystemClock) -> sync.SyncResult:
+        async with client_for(server) as client:
+            return await sync.run(client, wh, streams=["profiles"], clock=clock)
+
+    quick, slow = _CountingLoads(":memory:"), _CountingLoads(":memory:")
+    try:
+        asyncio.run(go(quick, SystemClock()))
+        asyncio.run(go(slow, _TenSecondsACall()))
+        assert quick.loads == [2]  # 120 profiles: both pages in one commit
+        assert slow.loads == [1, 1]  # each page waited past the limit: committed alone
+        assert snapshot(slow, get_stream("profiles").table) == snapshot(
+            quick, get_stream("profiles").table
+        )
+    finally:
+        quick.close()
+        slow.close()
