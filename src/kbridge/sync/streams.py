@@ -276,30 +276,13 @@ def _consent_path(channel: str) -> FromJson:
     return FromJson(("attributes", "subscriptions", channel, "marketing", "consent"))
 
 
-#: ``_profile`` as paths, for the DuckDB page reader
+#: ``_profile`` as paths, for the DuckDB page reader: each column is the attribute of its
+#: name, but for these
 PROFILE_PATHS = {
-    "id": FromJson(("id",)),
     **{
-        name: FromJson(("attributes", name))
-        for name in (
-            "email",
-            "phone_number",
-            "external_id",
-            "first_name",
-            "last_name",
-            "organization",
-            "locale",
-            "title",
-            "image",
-            "created",
-            "updated",
-            "last_event_date",
-            "location",
-            "properties",
-            "subscriptions",
-            "predictive_analytics",
-        )
+        c.name: FromJson(("attributes", c.name)) for c in PROFILES.columns if c.name != "account_id"
     },
+    "id": FromJson(("id",)),
     "email_consent": _consent_path("email"),
     "sms_consent": _consent_path("sms"),
     "raw": FromJson(("attributes",), default="{}"),
