@@ -4,12 +4,15 @@ Three measurements, one table each (sync issue, "benchmark"):
 
 1. Paced (``--factor``, the emulator's ``--rate-limits FACTOR``; 1 = Klaviyo's
    published limits): the rate-bound streams synced together, as ``kbridge
-   sync`` does. Requests served per minute in steady state (after
-   ``--warmup`` seconds, until the stream's last request; read from the
-   emulator's ``/_emulator/stats`` every 2 s) beside the ceiling
-   (steady requests/min × max page size), and the 429s (all, and in steady
-   state).
-2. Unpaced (``--rate-limits off``): each stream synced alone, so the client's
+   sync --rate-limits FACTOR`` does (the client paces to the same scaled
+   limits, ``LimiterConfig(limit_factor=FACTOR)``). Requests served per
+   minute in steady state (after ``--warmup`` seconds, until the stream's
+   last request; read from the emulator's ``/_emulator/stats`` every 2 s)
+   beside the ceiling (steady requests/min × max page size), and the 429s
+   (all, and in steady state).
+2. Unpaced (``--rate-limits off`` on both sides: the emulator enforces no limits
+   and the client, ``LimiterConfig(limit_factor=None)``, does not pace, so it
+   never idles between requests): each stream synced alone, so the client's
    CPU seconds per record (HTTP body to committed DuckDB row) and its peak
    RSS are that stream's; ceilings 20 µs per event, 50 µs per profile,
    300 MB.
@@ -48,7 +51,7 @@ from rich.table import Table
 
 from benchmarks.emulator import ServerProcess, _count, _stats
 from kbridge import catalog, sync
-from kbridge.api import AsyncClient
+from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
 from kbridge.emulator.http.ratelimit import scaled_limit
 
 console = Console(width=150)
@@ -64,12 +67,16 @@ TAP_VENV = Path(tempfile.gettempdir()) / "kbridge-bench-tap-klaviyo"
 # -- the client, in a child process ---------------------------------------------------------
 
 
-def _child(base: str, key: str, streams: list[str], target: str) -> dict[str, Any]:
-    """One sync in this (fresh) process; its CPU and peak RSS from getrusage."""
+def _child(
+    base: str, key: str, streams: list[str], target: str, factor: float | None
+) -> dict[str, Any]:
+    """One sync in this (fresh) process, the client paced to ``factor`` × Klaviyo's limits
+    (``None``: unpaced); its CPU and peak RSS from getrusage."""
     before = resource.getrusage(resource.RUSAGE_SELF)
+    config = ClientConfig(limiter=LimiterConfig(limit_factor=factor))
 
     async def go() -> sync.SyncResult:
-        async with AsyncClient(key, base_url=base) as client:
+        async with AsyncClient(key, base_url=base, config=config) as client:
             return await sync.run(client, f"duckdb:///{target}", streams=streams)
 
     started = time.perf_counter()
@@ -86,10 +93,13 @@ def _child(base: str, key: str, streams: list[str], target: str) -> dict[str, An
     }
 
 
-def _run_child(server: ServerProcess, streams: list[str], workdir: Path) -> dict[str, Any]:
+def _run_child(
+    server: ServerProcess, streams: list[str], workdir: Path, factor: float | None
+) -> dict[str, Any]:
+    """Sync ``streams`` in a fresh process, pacing to ``factor`` (the emulator's own, or None)."""
     target = workdir / f"{'-'.join(streams)}.duckdb"
     target.unlink(missing_ok=True)
-    payload = json.dumps([server.base_url, server.api_key, streams, str(target)])
+    payload = json.dumps([server.base_url, server.api_key, streams, str(target), factor])
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.sync", "--child", payload],
         capture_output=True,
@@ -167,7 +177,7 @@ def paced(args: argparse.Namespace, workdir: Path) -> Table:
     with ServerProcess([*serve, "--rate-limits", str(args.factor)]) as server:
         before = _stats(server.base_url)
         with _Sampler(server.base_url, ops) as sampler:
-            doc = _run_child(server, streams, workdir)
+            doc = _run_child(server, streams, workdir, args.factor)
         after = _stats(server.base_url)
     table = Table(
         title=f"paced sync at --rate-limits {args.factor:g} ({args.profiles:,} profiles, "
@@ -211,7 +221,7 @@ def unpaced(args: argparse.Namespace, workdir: Path) -> tuple[Table, dict[str, d
     docs: dict[str, dict[str, Any]] = {}
     with ServerProcess([*serve, "--rate-limits", "off"]) as server:
         for stream in ("profiles", "events"):
-            docs[stream] = _run_child(server, [stream], workdir)
+            docs[stream] = _run_child(server, [stream], workdir, None)
     table = Table(
         title=f"client cost, --rate-limits off ({args.profiles:,} profiles, {args.events:,} "
         "events; each stream alone in a fresh process; CPU and RSS of the sync process only)"
@@ -321,7 +331,7 @@ def connector(args: argparse.Namespace, workdir: Path, ours: dict[str, Any] | No
     with ServerProcess([*serve, "--rate-limits", "off"]) as server:
         theirs = _tap(server.base_url, server.api_key, workdir)
         if ours is None:
-            ours = _run_child(server, ["events"], workdir)
+            ours = _run_child(server, ["events"], workdir, None)
     table = Table(
         title=f"events synced by kbridge and by {TAP_PACKAGE} (same emulator, --rate-limits off, "
         f"{args.events:,} events)"
@@ -367,8 +377,8 @@ def connector(args: argparse.Namespace, workdir: Path, ours: dict[str, Any] | No
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
-        base, key, streams, target = json.loads(argv[1])
-        print(json.dumps(_child(base, key, streams, target)))
+        base, key, streams, target, factor = json.loads(argv[1])
+        print(json.dumps(_child(base, key, streams, target, factor)))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--profiles", type=int, default=20_000)

@@ -25,6 +25,15 @@ requests go out before the server's window resets; a lower
 counted per UTC day and raise :class:`QuotaExhaustedError` instead of
 waiting hours.
 
+Servers other than Klaviyo (``LimiterConfig.limit_factor``): a factor scales
+the catalogue's burst and steady limits (e.g. 0.05 for the emulator at
+``--rate-limits 0.05``), so the client paces to that server from its first
+request instead of learning the lower limits from its headers; ``None`` is a
+server without limits: no token-bucket pacing at all, yet a 429 still
+pauses for ``Retry-After``, a ``RateLimit-Remaining`` budget still holds and
+daily caps still count. :func:`parse_limit_factor` reads the CLI's
+``spec|off|FACTOR``.
+
 All time comes from the injected :class:`~kbridge.core.Clock`; buckets are
 shared by every task of a client and served first come, first served.
 """
@@ -51,6 +60,7 @@ __all__ = [
     "Permit",
     "RateLimiter",
     "pacing",
+    "parse_limit_factor",
     "parse_rate_limit_header",
 ]
 
@@ -73,6 +83,21 @@ class LimiterConfig:
     to be shared more widely. ``jitter_allowance`` is how much closer
     together (seconds) two requests may arrive than they were sent, e.g.
     through varying network delay; the bucket leaves room for it.
+
+    ``limit_factor`` says what the server enforces as a multiple of the
+    catalogue's published limits: ``1.0`` is Klaviyo; ``0.05`` a server at a
+    twentieth of them (the emulator's ``--rate-limits 0.05``); ``None`` a
+    server with no limits (the emulator's ``--rate-limits off``), against
+    which the client does not pace at all. The factor scales the burst and
+    steady limits of every bucket (the operation's, its alt limits' and
+    ``default_limit``), each rounded down but never below 1 request per
+    window, as the emulator rounds. Daily caps are not scaled: a day's
+    quota is not a pace, a factor below 1 used to leave room for another
+    integration must not refuse work Klaviyo would accept, and a server
+    whose caps are lower says so (a 429 with a day-long ``Retry-After``
+    becomes :class:`QuotaExhaustedError` as with Klaviyo); ``daily_caps``
+    sets them explicitly. With ``None``, 429s, ``RateLimit-Remaining`` and
+    daily caps are honoured as always.
     """
 
     target_utilisation: float = 0.95
@@ -86,6 +111,8 @@ class LimiterConfig:
     #: daily caps by operation id, replacing the catalogue's (an account whose caps differ,
     #: or a test); ``None`` removes a cap
     daily_caps: Mapping[str, int | None] = field(default_factory=dict)
+    #: the server's limits as a multiple of the catalogue's; ``None``: it has none (no pacing)
+    limit_factor: float | None = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.target_utilisation <= 1:
@@ -98,6 +125,48 @@ class LimiterConfig:
             raise ConfigurationError("decrease_factor must be in (0, 1), min_rate_factor in (0, 1]")
         if any(cap is not None and cap < 0 for cap in self.daily_caps.values()):
             raise ConfigurationError("daily_caps: a cap must be a non-negative count (or None)")
+        factor = self.limit_factor
+        if factor is not None and not (factor > 0 and math.isfinite(factor)):
+            raise ConfigurationError(
+                f"limit_factor must be a positive number such as 0.5 (1 = Klaviyo's limits), "
+                f"or None for a server without limits; got {factor!r}"
+            )
+
+
+def parse_limit_factor(text: str) -> float | None:
+    """``"spec"`` → ``1.0``, ``"off"`` → ``None``, ``"0.05"`` → ``0.05``: a ``--rate-limits`` value.
+
+    The one reading of ``spec|off|FACTOR`` shared by ``kbridge sync`` (what the
+    client paces to, :attr:`LimiterConfig.limit_factor`) and ``kbridge
+    emulator serve`` (what the server enforces). Anything else raises
+    :class:`~kbridge.core.ConfigurationError` (a ``ValueError``) whose message
+    reads on after the option's name: ``f"--rate-limits {exc}"``.
+    """
+    lowered = text.strip().lower()
+    if lowered == "spec":
+        return 1.0
+    if lowered == "off":
+        return None
+    try:
+        factor = float(lowered)
+    except ValueError:
+        raise ConfigurationError(
+            f"must be 'spec', 'off' or a positive factor such as 0.5, got {text!r}"
+        ) from None
+    if not (factor > 0 and math.isfinite(factor)):
+        raise ConfigurationError(f"factor must be a positive number, got {text!r}")
+    return factor
+
+
+def _scaled(limit: RateLimit, factor: float) -> RateLimit:
+    """``limit`` with burst and steady × ``factor`` (floor, at least 1); the daily cap kept."""
+    if factor == 1.0:
+        return limit
+    return RateLimit(
+        burst=max(1, math.floor(limit.burst * factor + _EPSILON)),
+        steady=max(1, math.floor(limit.steady * factor + _EPSILON)),
+        daily=limit.daily,
+    )
 
 
 def pacing(limit: RateLimit, target: float, jitter: float = 0.0) -> tuple[float, int]:
@@ -162,7 +231,12 @@ class DailyBudget:
 
 @dataclass(frozen=True, slots=True)
 class BucketState:
-    """A snapshot of one bucket (for tests, logs and benchmarks)."""
+    """A snapshot of one bucket (for tests, logs and benchmarks).
+
+    ``limit`` is what the bucket paces to (the catalogue's scaled by
+    ``limit_factor``, lowered by the server's headers); with ``limit_factor``
+    ``None`` nothing is paced and ``rate`` is ``inf``.
+    """
 
     key: str
     limit: RateLimit
@@ -172,6 +246,7 @@ class BucketState:
     paused_until: float
     budget: int | None
     daily_used: int
+    limit_factor: float | None = 1.0
 
 
 class _Bucket:
@@ -180,6 +255,8 @@ class _Bucket:
     def __init__(self, key: str, limit: RateLimit, config: LimiterConfig) -> None:
         self.key = key
         self.config = config
+        # None: the server has no limits, so neither does the token bucket (tat stays None)
+        self.paced = config.limit_factor is not None
         self.lock = asyncio.Lock()
         self.limit = limit
         self.base_rate, self.capacity = pacing(
@@ -224,8 +301,9 @@ class _Bucket:
         return max(0.0, wait)
 
     def consume(self, now: float) -> None:
-        start = now if self.tat is None else max(self.tat, now)
-        self.tat = start + 1.0 / self.rate(now)
+        if self.paced:
+            start = now if self.tat is None else max(self.tat, now)
+            self.tat = start + 1.0 / self.rate(now)
         self.in_flight += 1
         if self.budget is not None and now < self.budget_until:
             self.budget -= 1
@@ -277,10 +355,15 @@ class _Bucket:
 
     # -- adaptation -----------------------------------------------------------
     def throttled(self, now: float, retry_after: float | None) -> None:
-        """A 429: pause for Retry-After, cut the rate (once per pause), restart without a burst."""
+        """A 429: pause for Retry-After, cut the rate (once per pause), restart without a burst.
+
+        Unpaced (``limit_factor=None``) only the pause applies: there is no rate to cut.
+        """
         already_paused = now < self.paused_until
         pause = retry_after if retry_after is not None else self.config.pause_without_retry_after
         self.paused_until = max(self.paused_until, now + pause)
+        if not self.paced:
+            return
         if not already_paused:
             cut = max(self.config.min_rate_factor, self.factor(now) * self.config.decrease_factor)
             self.factor_cut = (cut, self.paused_until)
@@ -312,12 +395,13 @@ class _Bucket:
         return BucketState(
             key=self.key,
             limit=self.limit,
-            rate=self.rate(now),
+            rate=self.rate(now) if self.paced else math.inf,
             capacity=self.capacity,
             rate_factor=self.factor(now),
             paused_until=self.paused_until,
             budget=self.budget if now < self.budget_until else None,
             daily_used=self.day_count,
+            limit_factor=self.config.limit_factor,
         )
 
 
@@ -343,7 +427,9 @@ class RateLimiter:
     """Per-(account, endpoint) token buckets built from the catalogue's limits.
 
     One instance is shared by all tasks of a client (and may be shared by
-    several clients: buckets are keyed by the account fingerprint).
+    several clients: buckets are keyed by the account fingerprint). The
+    limits are scaled by the config's ``limit_factor``; bucket names (and so
+    :meth:`state`'s ``group``) stay the catalogue's, whatever the factor.
     """
 
     def __init__(self, *, clock: Clock, config: LimiterConfig | None = None) -> None:
@@ -359,7 +445,9 @@ class RateLimiter:
         key = (account, group)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(group, limit, self._config)
+            factor = self._config.limit_factor
+            scaled = limit if factor is None else _scaled(limit, factor)
+            bucket = self._buckets[key] = _Bucket(group, scaled, self._config)
         return bucket
 
     def _buckets_for(
@@ -398,7 +486,9 @@ class RateLimiter:
     ) -> Permit:
         """Wait (on the injected clock) until every bucket the request uses lets it through.
 
-        Raises :class:`QuotaExhaustedError` at once if a daily cap is spent.
+        Raises :class:`QuotaExhaustedError` at once if a daily cap is spent. Unpaced
+        (``limit_factor=None``) it waits only for a 429's pause or a spent
+        ``RateLimit-Remaining`` budget.
         """
         op_id = operation.operation_id if operation is not None else None
         buckets = self._buckets_for(account, operation, params)

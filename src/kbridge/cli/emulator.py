@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from kbridge.api.ratelimit import parse_limit_factor
 from kbridge.cli.output import fail
 from kbridge.core import dumps
 from kbridge.emulator.config import EmulatorConfig, OAuthConsent, RateLimitAlgorithm
@@ -32,19 +33,14 @@ def _int(option: str, value: str, *, minimum: int, maximum: int | None = None) -
 
 
 def parse_rate_limits(value: str) -> float | None:
-    """``spec`` → 1.0 (Klaviyo's published limits), ``off`` → None, a number → that factor."""
-    text = value.strip().lower()
-    if text == "spec":
-        return 1.0
-    if text == "off":
-        return None
+    """``spec`` → 1.0 (Klaviyo's published limits), ``off`` → None, a number → that factor.
+
+    The same reading as ``kbridge sync --rate-limits`` (the client's side).
+    """
     try:
-        factor = float(text)
-    except ValueError:
-        fail(f"--rate-limits must be 'spec', 'off' or a positive factor such as 0.5, got {value!r}")
-    if not factor > 0 or factor == float("inf"):
-        fail(f"--rate-limits factor must be a positive number, got {value!r}")
-    return factor
+        return parse_limit_factor(value)
+    except ValueError as exc:
+        fail(f"--rate-limits {exc}")
 
 
 def _algorithm(value: str) -> RateLimitAlgorithm:

@@ -3,7 +3,8 @@
 Thin by design: resolve credentials, parse the options, call
 :func:`kbridge.sync.run`, show progress (a live table on a terminal) and a
 summary (``--json`` for scripts). ``--every 24h`` repeats the sync forever;
-each run resumes from the bookmarks the last one committed.
+each run resumes from the bookmarks the last one committed. ``--rate-limits``
+sets what the client paces itself to (``spec``, a factor, or ``off``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from rich.console import Console
 from rich.progress import Progress, TaskID, TextColumn
 
 from kbridge import catalog
-from kbridge.api import AsyncClient
+from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
+from kbridge.api.ratelimit import parse_limit_factor
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import fail
 from kbridge.core import ConfigurationError, SystemClock, dumps_str
 from kbridge.sync import STREAMS, SyncError, SyncResult, get_stream, run, select_streams
 
-__all__ = ["parse_every", "sync"]
+__all__ = ["parse_every", "parse_rate_limits", "sync"]
 
 DEFAULT_DESTINATION = "duckdb:///./kbridge.duckdb"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -62,6 +64,14 @@ def parse_log_every(text: str) -> float | None:
     if not match or float(match.group(1)) <= 0:
         raise ConfigurationError(f"--log-every: {text!r} is not a duration like 30s or 2m (0: off)")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_rate_limits(text: str) -> LimiterConfig:
+    """``"spec"``, ``"off"`` or a factor such as ``"0.05"`` → the client's limiter config."""
+    try:
+        return LimiterConfig(limit_factor=parse_limit_factor(text))
+    except ValueError as exc:
+        raise ConfigurationError(f"--rate-limits {exc}") from None
 
 
 def _parse_start(text: str | None) -> datetime | None:
@@ -121,6 +131,14 @@ def sync(
             "(0: none); a terminal gets the live display instead"
         ),
     ] = "30s",
+    rate_limits: Annotated[
+        str,
+        typer.Option(
+            help="the limits this client paces itself to: Klaviyo's published ones (spec), "
+            "scaled by a FACTOR, or none (off: for a server without limits such as "
+            "`kbridge emulator serve --rate-limits off`; 429s are still honoured)"
+        ),
+    ] = "spec",
     api_key: Annotated[
         str | None, typer.Option(help="private key (default: KLAVIYO_API_KEY)", show_default=False)
     ] = None,
@@ -138,11 +156,12 @@ def sync(
     window = parse_lookback(lookback) if lookback is not None else None
     interval = parse_every(every) if every else None
     heartbeat = parse_log_every(log_every)
+    config = ClientConfig(limiter=parse_rate_limits(rate_limits))
     live = not as_json and sys.stderr.isatty()
     clock = SystemClock()
 
     async def once() -> SyncResult:
-        async with AsyncClient(**creds.client_kwargs()) as client:
+        async with AsyncClient(**creds.client_kwargs(), config=config) as client:
             return await _with_progress(
                 client,
                 to,

@@ -76,6 +76,38 @@ def test_without_a_terminal_progress_lines_go_to_stderr(
     assert "sync: " not in err
 
 
+@pytest.mark.parametrize(("value", "factor"), [("off", None), ("0.5", 0.5)])
+def test_rate_limits_reach_the_client_and_the_sync_runs(
+    server: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    factor: float | None,
+) -> None:
+    import kbridge.cli.sync as sync_cli
+
+    seen: list[float | None] = []
+
+    class Recording(sync_cli.AsyncClient):
+        async def __aenter__(self) -> Recording:
+            seen.append(self.rate_limiter.config.limit_factor)
+            await super().__aenter__()
+            return self
+
+    monkeypatch.setattr(sync_cli, "AsyncClient", Recording)
+    target = f"duckdb:///{tmp_path}/k.duckdb"
+    code, out, err = invoke("sync", "--api-key", server.api_key, "--base-url", server.base_url,
+                            "--to", target, "--streams", "profiles,lists", "--json",
+                            "--rate-limits", value)  # fmt: skip
+    assert code == 0, err
+    assert seen == [factor]
+    summary = json.loads(out)
+    assert summary["ok"] is True
+    records = {s["stream"]: s["records"] for s in summary["streams"]}
+    assert records["profiles"] > 0
+    assert records["lists"] > 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -85,6 +117,11 @@ def test_without_a_terminal_progress_lines_go_to_stderr(
         (["--every", "10s"], "at least 1m"),
         (["--lookback", "a week"], "--lookback: 'a week'"),
         (["--log-every", "often"], "--log-every: 'often'"),
+        (
+            ["--rate-limits", "nonsense"],
+            "--rate-limits must be 'spec', 'off' or a positive factor such as 0.5, got 'nonsense'",
+        ),
+        (["--rate-limits", "0"], "--rate-limits factor must be a positive number, got '0'"),
     ],
 )
 def test_bad_options_are_one_clear_line(

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kbridge.api import LimiterConfig, QuotaExhaustedError, RateLimiter
-from kbridge.api.ratelimit import pacing, parse_rate_limit_header
+from kbridge.api import ClientConfig, LimiterConfig, QuotaExhaustedError, RateLimiter
+from kbridge.api.ratelimit import pacing, parse_limit_factor, parse_rate_limit_header
 from kbridge.catalog import Operation, RateLimit, get
 from kbridge.core import ConfigurationError, ManualClock
 
@@ -328,3 +328,145 @@ async def test_the_daily_budget_counts_sends_honours_an_override_and_rolls_at_mi
     assert rolled.remaining == 3
     with pytest.raises(ConfigurationError):
         LimiterConfig(daily_caps={"create_list": -1})
+
+
+# -- limit_factor: scaled limits, or none ------------------------------------------------
+
+
+async def _send_times(config: LimiterConfig, n: int, op_id: str = "get_profiles") -> list[float]:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock, config=config)
+    sent = []
+    for _ in range(n):
+        (await limiter.acquire(ACCOUNT, get(op_id))).finish(200)
+        sent.append(clock.monotonic())
+    return sent
+
+
+@pytest.mark.anyio
+async def test_a_limit_factor_of_a_half_halves_the_pace() -> None:
+    full = await _send_times(LimiterConfig(), 200)
+    half = await _send_times(LimiterConfig(limit_factor=0.5), 200)
+    # The paced tail: one send per 1/rate; at half the limits, twice as far apart.
+    assert half[-1] - half[-2] == pytest.approx(2 * (full[-1] - full[-2]))
+    rate, capacity = pacing(RateLimit(37, 375), 0.95, 0.25)  # 75/s, 750/m × 0.5, floored
+    assert half.count(0.0) == capacity
+    assert half[-1] == pytest.approx((200 - capacity) / rate)
+    assert half[-1] > 2 * full[-1]  # and its first burst is smaller, too
+    assert max_in_window(half, 1.25) <= 37
+    assert max_in_window(half, 60.25) <= 375
+
+
+@pytest.mark.anyio
+async def test_a_limit_factor_scales_alt_and_default_limits_but_not_daily_caps() -> None:
+    limiter = RateLimiter(clock=ManualClock(), config=LimiterConfig(limit_factor=0.5))
+    predictive = {"additional-fields[profile]": "predictive_analytics"}
+    (await limiter.acquire(ACCOUNT, get("get_profiles"), predictive)).finish(200)
+    (await limiter.acquire(ACCOUNT, None)).finish(200)
+    (await limiter.acquire(ACCOUNT, get("create_custom_metric"))).finish(201)  # 1/s, 15/m, 15/d
+    states = {
+        group: limiter.state(ACCOUNT, group)
+        for group in (
+            "get_profiles additional-fields[profile]=predictive_analytics",  # 10/s, 150/m
+            "get_profiles",
+            "unknown 1/s,15/m",  # bucket names stay the catalogue's
+            "create_custom_metric",
+        )
+    }
+    assert {g: s.limit if s else None for g, s in states.items()} == {
+        "get_profiles additional-fields[profile]=predictive_analytics": RateLimit(5, 75),
+        "get_profiles": RateLimit(37, 375),
+        "unknown 1/s,15/m": RateLimit(1, 7),  # floor, and never below 1 a window
+        "create_custom_metric": RateLimit(1, 7, 15),
+    }
+    assert all(s is not None and s.limit_factor == 0.5 for s in states.values())
+
+
+@pytest.mark.anyio
+async def test_without_limits_many_requests_over_the_burst_never_sleep() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock, config=LimiterConfig(limit_factor=None))
+    for op_id in ("get_accounts", "get_profiles"):  # 1/s, 15/m and 75/s, 750/m
+        for _ in range(1000):
+            (await limiter.acquire(ACCOUNT, get(op_id))).finish(200)
+    assert clock.slept == []
+    state = limiter.state(ACCOUNT, "get_accounts")
+    assert state is not None
+    assert (state.limit_factor, state.rate, state.daily_used) == (None, math.inf, 1000)
+
+
+@pytest.mark.anyio
+async def test_without_limits_a_429_still_pauses_for_retry_after_and_only_that() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock, config=LimiterConfig(limit_factor=None))
+    op = get("get_profiles")
+    (await limiter.acquire(ACCOUNT, op)).finish(429, {"Retry-After": "7"})
+    await limiter.acquire(ACCOUNT, op)
+    assert clock.slept == [pytest.approx(7.0)]
+    for _ in range(200):  # after the pause: no rate cut, no pacing
+        (await limiter.acquire(ACCOUNT, op)).finish(200)
+    assert clock.monotonic() == pytest.approx(7.0)
+    (await limiter.acquire(ACCOUNT, op)).finish(429)  # no Retry-After: the config's pause
+    await limiter.acquire(ACCOUNT, op)
+    assert clock.monotonic() == pytest.approx(8.0)
+
+
+@pytest.mark.anyio
+async def test_without_limits_remaining_and_daily_caps_still_hold() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock, config=LimiterConfig(limit_factor=None))
+    op = get("get_profiles")
+    (await limiter.acquire(ACCOUNT, op)).finish(
+        200, {"RateLimit-Remaining": "1", "RateLimit-Reset": "20"}
+    )
+    (await limiter.acquire(ACCOUNT, op)).finish(200)
+    assert clock.slept == []
+    await limiter.acquire(ACCOUNT, op)  # the server's window is spent: wait for its reset
+    assert clock.monotonic() == pytest.approx(20.0)
+    capped = get("create_custom_metric")  # 15 a day
+    for _ in range(15):
+        (await limiter.acquire(ACCOUNT, capped)).finish(201)
+    with pytest.raises(QuotaExhaustedError):
+        await limiter.acquire(ACCOUNT, capped)
+
+
+@pytest.mark.anyio
+async def test_a_client_configured_without_limits_sends_everything_at_once() -> None:
+    clock = ManualClock()
+    server = Server(clock, respond=lambda _: jsonapi(200, {"data": []}))
+    config = ClientConfig(limiter=LimiterConfig(limit_factor=None))
+    async with client(server, config=config) as api:
+        await asyncio.gather(*(api.request("get_accounts") for _ in range(40)))  # 1/s, 15/m
+    assert server.times == [0.0] * 40
+
+
+@pytest.mark.parametrize("factor", [0, -1, math.nan, math.inf])
+def test_a_limit_factor_must_be_positive_and_finite(factor: float) -> None:
+    with pytest.raises(ConfigurationError, match="limit_factor must be a positive number"):
+        LimiterConfig(limit_factor=factor)
+
+
+@pytest.mark.parametrize(
+    ("text", "factor"),
+    [("spec", 1.0), (" SPEC ", 1.0), ("off", None), ("Off", None), ("0.05", 0.05), ("2", 2.0)],
+)
+def test_parse_limit_factor_reads_spec_off_or_a_factor(text: str, factor: float | None) -> None:
+    assert parse_limit_factor(text) == factor
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nonsense", "must be 'spec', 'off' or a positive factor such as 0.5, got 'nonsense'"),
+        ("", "must be 'spec', 'off' or a positive factor"),
+        ("0", "factor must be a positive number, got '0'"),
+        ("-1", "factor must be a positive number, got '-1'"),
+        ("inf", "factor must be a positive number"),
+        ("nan", "factor must be a positive number"),
+    ],
+)
+def test_parse_limit_factor_refuses_anything_else(text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:  # a ValueError, as the CLIs catch it
+        parse_limit_factor(text)
+    assert str(caught.value).startswith(message)
+    assert isinstance(caught.value, ValueError)
