@@ -158,10 +158,10 @@ class PageLoader(Protocol):
 
     def load_pages(
         self, account_id: str, pages: Sequence[PageRows], state: Sequence[StateUpdate]
-    ) -> list[int]:
-        """Upsert the pages' rows and ``state`` in one transaction; the rows each page
-        held. Raises :class:`~kbridge.warehouse.errors.PageShapeError`, having written
-        nothing, for a body it cannot read as rows."""
+    ) -> int:
+        """Upsert the pages' rows and ``state`` in one transaction; the rows they held.
+        Raises :class:`~kbridge.warehouse.errors.PageShapeError`, having written nothing,
+        for a body it cannot read as rows."""
         ...
 
 
