@@ -115,10 +115,15 @@ class FromJson:
     ``("relationships", "metric", "data", "id")``). A ``json`` column keeps the value as
     JSON text (``null`` and absent are SQL NULL, or ``default`` when given); other
     columns convert it to the column's type.
+
+    ``without`` (``json`` columns) leaves those members out of the object: the
+    attributes other columns hold, so a column of the attributes no other column
+    holds (``{}`` in the usual case) keeps whatever the API adds, and nothing twice.
     """
 
     path: tuple[str, ...]
     default: str | None = None
+    without: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
