@@ -199,7 +199,7 @@ class _Writer:
 
     async def load_pages(
         self, account_id: str, pages: Sequence[PageRows], state: Sequence[StateUpdate]
-    ) -> list[int]:
+    ) -> int:
         loader: PageLoader = self.warehouse  # type: ignore[assignment]
         async with self._lock:
             return await asyncio.to_thread(loader.load_pages, account_id, pages, state)
@@ -727,7 +727,7 @@ async def _pages_in_database(
             bookmark = advance(bookmark, await latest(page))
         update = state(bookmark, done)
         try:
-            n = sum(await ctx.writer.load_pages(ctx.account_id, pending, update))
+            n = await ctx.writer.load_pages(ctx.account_id, pending, update)
         except PageShapeError:
             batch, n = Batch(ctx.account_id), 0
             for p in pending:

@@ -267,8 +267,10 @@ PROFILES = table(
         ("properties", "json"),
         ("subscriptions", "json"),
         ("predictive_analytics", "json"),
-        ("raw", "json"),
+        ("other_attributes", "json"),
     ],
+    # every attribute has a column of its own: a copy of them all doubled the table
+    retired=["raw"],
 )
 
 
@@ -276,17 +278,33 @@ def _consent_path(channel: str) -> FromJson:
     return FromJson(("attributes", "subscriptions", channel, "marketing", "consent"))
 
 
+def _held(paths: Mapping[str, FromJson]) -> frozenset[str]:
+    """The attributes that columns of their own hold."""
+    return frozenset(p.path[1] for p in paths.values() if p.path[:1] == ("attributes",))
+
+
 #: ``_profile`` as paths, for the DuckDB page reader: each column is the attribute of its
 #: name, but for these
-PROFILE_PATHS = {
+_PROFILE_COLUMNS = {
     **{
         c.name: FromJson(("attributes", c.name)) for c in PROFILES.columns if c.name != "account_id"
     },
     "id": FromJson(("id",)),
     "email_consent": _consent_path("email"),
     "sms_consent": _consent_path("sms"),
-    "raw": FromJson(("attributes",), default="{}"),
 }
+del _PROFILE_COLUMNS["other_attributes"]
+#: the profile attributes with columns of their own; any other lands in ``other_attributes``
+PROFILE_ATTRIBUTES = _held(_PROFILE_COLUMNS)
+PROFILE_PATHS = {
+    **_PROFILE_COLUMNS,
+    "other_attributes": FromJson(("attributes",), default="{}", without=PROFILE_ATTRIBUTES),
+}
+
+
+def _others(a: Mapping[str, Any], held: frozenset[str]) -> str:
+    """The attributes no column holds, as JSON (``{}``: none; Klaviyo may add some)."""
+    return dumps_str({k: v for k, v in a.items() if k not in held})
 
 
 def _profile(r: Record, _: str | None) -> tuple[Any, ...]:
@@ -311,7 +329,7 @@ def _profile(r: Record, _: str | None) -> tuple[Any, ...]:
         _j(a.get("properties")),
         _j(a.get("subscriptions")),
         _j(a.get("predictive_analytics")),
-        _raw(r),
+        _others(a, PROFILE_ATTRIBUTES),
     )
 
 
@@ -427,13 +445,14 @@ EVENTS = table(
         ("timestamp", "bigint"),
         "uuid",
         ("event_properties", "json"),
-        ("raw", "json"),
+        ("other_attributes", "json"),
     ],
+    # every attribute has a column of its own: a copy of them all doubled the table
+    retired=["raw"],
 )
 
 
-#: ``_event`` as paths, for the DuckDB page reader
-EVENT_PATHS = {
+_EVENT_COLUMNS = {
     "id": FromJson(("id",)),
     "metric_id": FromJson(("relationships", "metric", "data", "id")),
     "profile_id": FromJson(("relationships", "profile", "data", "id")),
@@ -441,7 +460,13 @@ EVENT_PATHS = {
     "timestamp": FromJson(("attributes", "timestamp")),
     "uuid": FromJson(("attributes", "uuid")),
     "event_properties": FromJson(("attributes", "event_properties")),
-    "raw": FromJson(("attributes",), default="{}"),
+}
+#: the event attributes with columns of their own; any other lands in ``other_attributes``
+EVENT_ATTRIBUTES = _held(_EVENT_COLUMNS)
+#: ``_event`` as paths, for the DuckDB page reader
+EVENT_PATHS = {
+    **_EVENT_COLUMNS,
+    "other_attributes": FromJson(("attributes",), default="{}", without=EVENT_ATTRIBUTES),
 }
 
 
@@ -456,7 +481,7 @@ def _event(r: Record, _: str | None) -> tuple[Any, ...]:
         None if ts is None else int(ts),
         a.get("uuid"),
         _j(a.get("event_properties")),
-        _raw(r),
+        _others(a, EVENT_ATTRIBUTES),
     )
 
 

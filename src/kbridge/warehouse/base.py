@@ -115,10 +115,15 @@ class FromJson:
     ``("relationships", "metric", "data", "id")``). A ``json`` column keeps the value as
     JSON text (``null`` and absent are SQL NULL, or ``default`` when given); other
     columns convert it to the column's type.
+
+    ``without`` (``json`` columns) leaves those members out of the object: the
+    attributes other columns hold, so a column of the attributes no other column
+    holds (``{}`` in the usual case) keeps whatever the API adds, and nothing twice.
     """
 
     path: tuple[str, ...]
     default: str | None = None
+    without: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +163,10 @@ class PageLoader(Protocol):
 
     def load_pages(
         self, account_id: str, pages: Sequence[PageRows], state: Sequence[StateUpdate]
-    ) -> list[int]:
-        """Upsert the pages' rows and ``state`` in one transaction; the rows each page
-        held. Raises :class:`~kbridge.warehouse.errors.PageShapeError`, having written
-        nothing, for a body it cannot read as rows."""
+    ) -> int:
+        """Upsert the pages' rows and ``state`` in one transaction; the rows they held.
+        Raises :class:`~kbridge.warehouse.errors.PageShapeError`, having written nothing,
+        for a body it cannot read as rows."""
         ...
 
 

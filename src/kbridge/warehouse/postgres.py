@@ -78,6 +78,9 @@ class PostgresWarehouse:
                     if c.name not in have:
                         alter = f"ALTER TABLE {q(t.name)} ADD COLUMN {q(c.name)} {_TYPES[c.type]}"
                         cur.execute(alter.encode())
+                for name in t.retired:
+                    if name in have:
+                        cur.execute(f"ALTER TABLE {q(t.name)} DROP COLUMN {q(name)}".encode())
 
     def commit(self, batch: Batch) -> None:
         with self._lock:

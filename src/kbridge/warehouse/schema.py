@@ -42,6 +42,9 @@ class Table:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
     description: str = ""
+    #: columns earlier versions wrote and this one does not: ``migrate`` drops them
+    #: rather than leave values that no update would keep true
+    retired: tuple[str, ...] = ()
     column_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -51,6 +54,8 @@ class Table:
             raise ValueError(f"table {self.name}: the first column must be account_id")
         if len(set(names)) != len(names):
             raise ValueError(f"table {self.name}: duplicate column names")
+        if set(self.retired) & set(names):
+            raise ValueError(f"table {self.name}: a retired column is still a column")
         missing = [k for k in self.primary_key if k not in names]
         if missing or "account_id" not in self.primary_key:
             raise ValueError(
@@ -63,13 +68,17 @@ class Table:
 
 
 def table(
-    name: str, columns: Sequence[str | tuple[str, ColumnType]], key: Sequence[str] = ("id",)
+    name: str,
+    columns: Sequence[str | tuple[str, ColumnType]],
+    key: Sequence[str] = ("id",),
+    *,
+    retired: Sequence[str] = (),
 ) -> Table:
     """Shorthand: ``table("lists", ["id", ("created", "timestamp")])``; account_id added first."""
     cols = [Column("account_id")]
     for spec in columns:
         cols.append(Column(spec) if isinstance(spec, str) else Column(spec[0], spec[1]))
-    return Table(name, tuple(cols), ("account_id", *key))
+    return Table(name, tuple(cols), ("account_id", *key), retired=tuple(retired))
 
 
 #: bookmarks: one row per (account, stream, partition); value is JSON

@@ -109,12 +109,37 @@ def test_page_info_gives_next_link_and_latest_cursor(http: httpx.Client, is_sort
         counts = wh.load_pages("acct", [PageRows(EVENTS, body, EVENT_PATHS)] * 2, [])
     finally:
         wh.close()
-    assert counts == [50, 50]  # the second time as an upsert of the same keys
+    assert counts == 100  # the second time as an upsert of the same keys
     assert info.next_url == doc["links"]["next"]
     latest = max(r["attributes"]["datetime"] for r in doc["data"])
     assert is_sorted or doc["data"][-1]["attributes"]["datetime"] != latest
     assert info.latest is not None
     assert info.latest.isoformat() == latest
+
+
+def test_a_record_met_again_on_a_later_page_of_one_load_keeps_its_later_version(
+    http: httpx.Client,
+) -> None:
+    """Pages go into one statement together; a record that moved on to a later page
+    while the pages were read (updated meanwhile) is there twice, and the later wins."""
+    first = loads(_page(http))
+    response = http.get(first["links"]["next"])
+    response.raise_for_status()
+    later = loads(response.content)
+    later["data"][7] = dict(first["data"][0])
+    later["data"][7]["attributes"] = {**first["data"][0]["attributes"], "uuid": "moved-on"}
+    wh = DuckDBWarehouse(":memory:")
+    try:
+        wh.migrate([EVENTS])
+        pages = [PageRows(EVENTS, dumps(doc), EVENT_PATHS) for doc in (first, later)]
+        wh.load_pages("acct", pages, [])
+        rows = wh.query("SELECT uuid FROM events WHERE id = ?", [first["data"][0]["id"]])
+        total = wh.query("SELECT count(*) FROM events")
+    finally:
+        wh.close()
+    assert rows == [("moved-on",)]
+    distinct = {r["id"] for r in first["data"]} | {r["id"] for r in later["data"]}
+    assert total == [(len(distinct),)]
 
 
 def test_an_unreadable_body_writes_nothing_and_says_so() -> None:
@@ -179,7 +204,7 @@ class _CrashAfterLoads:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def load_pages(self, account_id: str, pages: Any, state: Any) -> list[int]:
+    def load_pages(self, account_id: str, pages: Any, state: Any) -> int:
         if self.left <= 0:
             raise RuntimeError("injected crash before a page commit")
         self.left -= 1
@@ -219,7 +244,7 @@ class _CountingLoads(DuckDBWarehouse):
         super().__init__(path)
         self.loads: list[int] = []
 
-    def load_pages(self, account_id: str, pages: Any, state: Any) -> list[int]:
+    def load_pages(self, account_id: str, pages: Any, state: Any) -> int:
         self.loads.append(len(pages))
         return super().load_pages(account_id, pages, state)
 

@@ -125,6 +125,25 @@ def test_a_failing_postgres_batch_leaves_nothing_behind(postgres_url: str) -> No
     wh.close()
 
 
+def test_migrate_drops_a_retired_column_and_keeps_the_rest(postgres_url: str) -> None:
+    old = table("retiring", ["id", ("doc", "json"), "name"])
+    new = table("retiring", ["id", "name"], retired=["doc"])
+    wh = open_warehouse(postgres_url)
+    try:
+        wh.migrate([old])
+        wh.commit(Batch("A").upsert(old, [("A", "1", '{"a": 1}', "one")]))
+        wh.migrate([new])
+        wh.migrate([new])  # once gone, nothing to do
+        wh.commit(Batch("A").upsert(new, [("A", "2", "two")]))
+        assert wh.query("SELECT id, name FROM retiring ORDER BY id") == [("1", "one"), ("2", "two")]
+        columns = wh.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'retiring'"
+        )
+        assert {c for (c,) in columns} == {"account_id", "id", "name"}
+    finally:
+        wh.close()
+
+
 def test_an_unreachable_server_is_one_clear_error_without_the_password() -> None:
     from kbridge.warehouse import DestinationUnavailableError
 

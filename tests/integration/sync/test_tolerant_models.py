@@ -146,10 +146,20 @@ def test_extractors_accept_unknown_attributes_nulls_and_new_enum_values(
     width = len([c for c in stream.table.columns if c.name not in ("account_id", RUN_COLUMN)])
     main = rows[: len(page["data"])]
     assert all(len(row) == width for row in main)
-    if "raw" in stream.table.column_names:
-        raw_at = [c.name for c in stream.table.columns if c.name != "account_id"].index("raw")
+    names = [c.name for c in stream.table.columns if c.name != "account_id"]
+    if "raw" in names:
         for row, resource in zip(main, page["data"], strict=True):
-            assert loads(row[raw_at]) == resource["attributes"]  # unknown fields kept as given
+            # unknown fields kept as given
+            assert loads(row[names.index("raw")]) == resource["attributes"]
+    if "other_attributes" in names:
+        held = {
+            p.path[1]
+            for p in (stream.from_json or {}).values()
+            if p.path[:1] == ("attributes",) and len(p.path) > 1
+        }
+        for row, resource in zip(main, page["data"], strict=True):
+            others = {k: v for k, v in resource["attributes"].items() if k not in held}
+            assert loads(row[names.index("other_attributes")]) == others
 
 
 @settings(max_examples=60, deadline=None)
@@ -238,23 +248,29 @@ def synced_future(server: EmulatorServer) -> Iterator[tuple[DuckDBWarehouse, syn
         wh.close()
 
 
-def test_a_sync_over_future_responses_completes_and_keeps_unknown_fields_in_raw(
+def test_a_sync_over_future_responses_completes_and_keeps_unknown_fields(
     synced_future: tuple[DuckDBWarehouse, sync.SyncResult],
 ) -> None:
+    """In ``raw``, or (profiles, events) in ``other_attributes``."""
     wh, result = synced_future
     assert result.ok, result.to_dict()
-    checked = 0
+    checked, kept_aside = 0, set()
     for name in LISTED:
         for table in get_stream(name).tables:
-            if "raw" not in table.column_names:
+            column = next((c for c in ("raw", "other_attributes") if c in table.column_names), None)
+            if column is None:
                 continue
             rows = wh.query(
-                f"SELECT count(*), count(*) FILTER (WHERE json_extract(raw, '$.x_kbridge_future')"  # noqa: S608
+                f"SELECT count(*), count(*) FILTER (WHERE json_extract({column}, "  # noqa: S608
+                "'$.x_kbridge_future')"
                 f' = \'{{"nested":[1,null,"new"],"flag":null}}\'::JSON) FROM "{table.name}"'
             )[0]
             assert rows[0] == rows[1], table.name
             checked += rows[0]
+            if column == "other_attributes":
+                kept_aside.add(table.name)
     assert checked > 100
+    assert {"profiles", "events"} <= kept_aside
     # a new enum value lands as given rather than failing the row
     assert (
         wh.query("SELECT count(*) FROM lists WHERE opt_in_process LIKE '%_added_in_2027'")[0][0]

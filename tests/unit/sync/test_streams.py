@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from kbridge import catalog
@@ -116,3 +119,31 @@ def test_series_reports_become_one_row_per_group_and_day() -> None:
     assert [r["conversion_value"] for r in named] == [0.0, 12.5]
     assert named[1]["opens"] is None
     assert {r["flow_message_id"] for r in named} == {"M"}
+
+
+_SPEC = Path(__file__).resolve().parents[3] / ".." / "shared" / "klaviyo-openapi" / "stable.json"
+
+
+@pytest.mark.parametrize(
+    ("stream", "schema", "additional"),
+    [
+        ("profiles", "ProfileResponseObjectResource", {"subscriptions", "predictive_analytics"}),
+        ("events", "EventResponseObjectResource", set()),
+    ],
+)
+def test_tables_without_raw_have_a_column_for_every_attribute_of_the_spec(
+    stream: str, schema: str, additional: set[str]
+) -> None:
+    """``profiles`` and ``events`` keep no copy of the attributes: every attribute the
+    revision documents (and the additional fields asked for) needs a column, else only
+    ``other_attributes`` would hold it."""
+    spec = json.loads(_SPEC.read_text())
+    documented = set(
+        spec["components"]["schemas"][schema]["properties"]["attributes"]["properties"]
+    )
+    s = get_stream(stream)
+    assert "raw" not in s.table.column_names
+    assert s.from_json is not None
+    held = s.from_json["other_attributes"].without
+    assert documented | additional == held
+    assert all(name in s.table.column_names for name in held)

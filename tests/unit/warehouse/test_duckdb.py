@@ -161,6 +161,28 @@ def test_migrate_adds_new_columns_and_keeps_data(wh: DuckDBWarehouse) -> None:
     ]
 
 
+def test_migrate_drops_a_retired_column_and_keeps_the_rest(wh: DuckDBWarehouse) -> None:
+    wh.commit(Batch("A").upsert(T, [("A", "1", None, 1, '{"a": 1}', True)]))
+    narrower = table(
+        "things", [(c.name, c.type) for c in T.columns[1:] if c.name != "doc"], retired=["doc"]
+    )
+    wh.migrate([narrower])
+    wh.migrate([narrower])  # once gone, nothing to do
+    wh.commit(Batch("A").upsert(narrower, [("A", "2", None, 2, False)]))
+    assert rows(wh, narrower) == [("A", "1", None, "1", "true"), ("A", "2", None, "2", "false")]
+    assert "doc" not in {
+        r[0]
+        for r in wh.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'things'"
+        )
+    }
+
+
+def test_a_retired_column_cannot_also_be_a_column() -> None:
+    with pytest.raises(ValueError, match="retired"):
+        table("things", ["id", "doc"], retired=["doc"])
+
+
 def test_a_file_database_persists_across_connections(tmp_path: object) -> None:
     path = f"{tmp_path}/w.duckdb"
     first = open_warehouse(f"duckdb:///{path}")
