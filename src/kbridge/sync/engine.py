@@ -605,19 +605,23 @@ async def _sync_sliced(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         plan_batch = Batch(ctx.account_id)
         plan_batch.set_state(stream.name, "plan", {"lower": format_ts(lower)})
         await ctx.writer.commit(plan_batch)
-    windows = plan_windows(lower, max(upper, lower), stream.slice_days)
-    if windows and windows[-1].end <= lower:
-        return
+    # at least one window: the last is open-ended (events can be dated ahead of now)
+    windows = plan_windows(lower, max(upper, lower + timedelta(seconds=1)), stream.slice_days)
     gate = asyncio.Semaphore(max(1, opts.slice_concurrency))
 
     async def one(window: Window) -> str | None:
         async with gate:
-            return await _sync_window(ctx, stream, window, states.get(window.name), result)
+            last = window is windows[-1]
+            return await _sync_window(ctx, stream, window, states.get(window.name), result, last)
 
     seen = await _all(one(w) for w in windows)
     final = advance(overall.get("bookmark") if overall and not opts.full_refresh else None, None)
     for value in seen:
         final = advance(final, value)
+    # never past this run's start: records dated ahead of it (read by the open last window)
+    # are read again next run, not skipped over with the time before them
+    if final is not None and parse_ts(final) > upper:
+        final = format_ts(upper)
     batch = Batch(ctx.account_id)
     stale = {k for k in states if k.startswith("slice:")} | {w.name for w in windows} | {"plan"}
     for name in sorted(stale):
@@ -632,13 +636,16 @@ async def _sync_window(
     window: Window,
     state: Mapping[str, Any] | None,
     result: StreamResult,
+    last: bool = False,
 ) -> str | None:
+    """One window's records; the ``last`` has no end: whatever is dated from its start on,
+    ahead of now included (an event sent with a future time is served by the API too)."""
     assert stream.cursor is not None
     if state and state.get("done"):
         return _opt_str(state.get("bookmark"))
     running = _opt_str(state.get("bookmark")) if state else None
     since = running or format_ts(window.start)
-    filt = cursor_filter(stream.cursor, since, format_ts(window.end))
+    filt = cursor_filter(stream.cursor, since, None if last else format_ts(window.end))
     if stream.from_json is not None and ctx.writer.loads_pages:
         return await _sync_window_in_database(ctx, stream, window, filt, running, result)
     pages = ctx.client.iter_pages(stream.operation_id, params=_params(ctx, stream, filt))

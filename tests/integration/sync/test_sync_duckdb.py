@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from kbridge import sync
-from kbridge.core import loads
+from kbridge.api import AsyncClient
+from kbridge.core import ManualClock, loads
 from kbridge.emulator.server import EmulatorServer
 from kbridge.sync.streams import get_stream
 from kbridge.warehouse import open_warehouse
@@ -239,6 +240,43 @@ def test_start_date_limits_the_first_run_and_then_the_bookmark_rules(
     # the bookmark (less the lookback) wins over a start date
     assert again.streams["events"].records == recent < len(expected)
     wh.close()
+
+
+def test_events_dated_after_the_runs_start_are_synced_and_the_bookmark_stays_behind(
+    server: EmulatorServer, http: httpx.Client
+) -> None:
+    """An event can carry a time ahead of now (sent so); the API serves it, so the sync
+    must hold it, and its bookmark must not jump ahead of the run and skip what comes."""
+    served = api_all(http, "/api/events", {"page[size]": 1000, "sort": "datetime"})
+    middle = datetime.fromisoformat(served[len(served) // 2]["attributes"]["datetime"])
+    ahead = [e for e in served if datetime.fromisoformat(e["attributes"]["datetime"]) > middle]
+    assert ahead, "no event after the run's clock: nothing proven"
+
+    async def go(wh: DuckDBWarehouse) -> sync.SyncResult:
+        clock = ManualClock(middle)  # the run's "now": half the events are dated after it
+        async with AsyncClient(server.api_key, base_url=server.base_url, clock=clock) as client:
+            return await sync.run(client, wh, streams=["events"], clock=clock)
+
+    wh = DuckDBWarehouse(":memory:")
+    try:
+        asyncio.run(go(wh))
+        assert wh.query("SELECT count(*), count(DISTINCT id) FROM events") == [
+            (len(served), len(served))
+        ]
+        bookmark = loads(
+            wh.query(
+                "SELECT CAST(value AS VARCHAR) FROM _kbridge_state WHERE stream = 'events'"
+                " AND partition = ''"
+            )[0][0]
+        )["bookmark"]
+        assert datetime.fromisoformat(bookmark) <= middle + timedelta(seconds=1)
+        again = asyncio.run(go(wh))  # the ones ahead are read again, and upserted
+        assert again.streams["events"].records >= len(ahead)
+        assert wh.query("SELECT count(*), count(DISTINCT id) FROM events") == [
+            (len(served), len(served))
+        ]
+    finally:
+        wh.close()
 
 
 def test_destination_urls_open_the_right_dialect(tmp_path: Any, server: EmulatorServer) -> None:
