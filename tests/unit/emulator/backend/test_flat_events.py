@@ -9,7 +9,6 @@ import orjson
 import pytest
 
 from kbridge.core import dumps
-from kbridge.core.clock import ManualClock
 from kbridge.emulator.backend import EmulatorBackend
 from kbridge.emulator.backend.cache import BoundedCache
 from kbridge.emulator.backend.resource import Flat, FlatResource, KeptResources, Rendered, Resource
@@ -24,12 +23,11 @@ from kbridge.emulator.datagen import (
 from kbridge.emulator.http.jsonapi import RequestContext
 from kbridge.emulator.query import Page, Query
 from kbridge.emulator.simclock import SimClock
-from tests.unit.emulator.backend.conftest import Caller, caller, event_body, make_backend
+from tests.unit.emulator.backend.conftest import Caller, caller, event_body
 
 pytestmark = pytest.mark.unit
 
 BASE = "http://emulator.test"
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 #: properties that exercise JSON escaping and number formatting
 ODD = {
@@ -42,32 +40,6 @@ ODD = {
     "nested": {"a": [{"b": None, "c": True, "d": False}], "": ""},
     "empty": {},
 }
-
-
-@pytest.fixture
-def clock() -> SimClock:
-    return SimClock(ManualClock(NOW))
-
-
-@pytest.fixture
-def backend(clock: SimClock) -> EmulatorBackend:
-    """Enough events that every generated metric is on the first page."""
-    return make_backend(clock, profiles=300, events=3000)
-
-
-@pytest.fixture
-def empty(clock: SimClock) -> EmulatorBackend:
-    return make_backend(clock, profiles=0, events=0)
-
-
-@pytest.fixture
-def call(backend: EmulatorBackend) -> Caller:
-    return caller(backend)
-
-
-@pytest.fixture
-def ecall(empty: EmulatorBackend) -> Caller:
-    return caller(empty)
 
 
 def _page(call: Caller, size: int = 1000) -> KeptResources:
