@@ -20,11 +20,17 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def sync_args(server: EmulatorServer, target: str, *more: str) -> list[str]:
+    """``kbridge sync`` against the emulator into ``target``, then ``more``."""
+    return ["sync", "--api-key", server.api_key, "--base-url", server.base_url, "--to", target,
+            *more]  # fmt: skip
+
+
 def test_sync_writes_a_duckdb_file_and_prints_a_json_summary(
     server: EmulatorServer, tmp_path: Path
 ) -> None:
     target = f"duckdb:///{tmp_path}/k.duckdb"
-    base = ["sync", "--api-key", server.api_key, "--base-url", server.base_url, "--to", target]
+    base = sync_args(server, target)
     code, out, err = invoke(*base, "--streams", "lists,metrics", "--json")
     assert code == 0, err
     summary = json.loads(out)
@@ -41,8 +47,7 @@ def test_lookback_sets_how_far_a_second_run_reads_again(
     server: EmulatorServer, tmp_path: Path
 ) -> None:
     target = f"duckdb:///{tmp_path}/k.duckdb"
-    base = ["sync", "--api-key", server.api_key, "--base-url", server.base_url, "--to", target,
-            "--streams", "events", "--json"]  # fmt: skip
+    base = sync_args(server, target, "--streams", "events", "--json")
     assert invoke(*base)[0] == 0
     reread = {}
     for lookback in ("0", "7d", "30d"):
@@ -60,8 +65,7 @@ def test_without_a_terminal_progress_lines_go_to_stderr(
     server: EmulatorServer, tmp_path: Path
 ) -> None:
     target = f"duckdb:///{tmp_path}/k.duckdb"
-    base = ["sync", "--api-key", server.api_key, "--base-url", server.base_url, "--to", target,
-            "--streams", "profiles,events", "--json"]  # fmt: skip
+    base = sync_args(server, target, "--streams", "profiles,events", "--json")
     code, out, err = invoke(*base, "--log-every", "0.01s")
     assert code == 0, err
     assert json.loads(out)["ok"] is True  # stdout stays the summary alone
@@ -96,9 +100,9 @@ def test_rate_limits_reach_the_client_and_the_sync_runs(
 
     monkeypatch.setattr(sync_cli, "AsyncClient", Recording)
     target = f"duckdb:///{tmp_path}/k.duckdb"
-    code, out, err = invoke("sync", "--api-key", server.api_key, "--base-url", server.base_url,
-                            "--to", target, "--streams", "profiles,lists", "--json",
-                            "--rate-limits", value)  # fmt: skip
+    code, out, err = invoke(
+        *sync_args(server, target, "--streams", "profiles,lists", "--json", "--rate-limits", value)
+    )
     assert code == 0, err
     assert seen == [factor]
     summary = json.loads(out)
