@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import anyio
@@ -67,6 +67,7 @@ from kbridge.api.resources import (
     TemplatesService,
 )
 from kbridge.api.retry import Failure, RetryPolicy, is_idempotent, should_retry, sleep_time
+from kbridge.api.transport import default_transport
 from kbridge.catalog import Operation, UnknownOperationError
 from kbridge.core import Clock, ConfigurationError, SystemClock
 from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
@@ -108,6 +109,9 @@ class ClientConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     limiter: LimiterConfig = field(default_factory=LimiterConfig)
     user_agent: str = f"kbridge/{__version__}"
+    #: the wire under httpx: ``"asyncio"``, kbridge's lean HTTP/1.1 transport (httpx's
+    #: own is still used behind an environment proxy), or ``"httpx"``, httpx's default
+    http_transport: Literal["asyncio", "httpx"] = "asyncio"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> ClientConfig:
@@ -227,6 +231,8 @@ class AsyncClient:
         self._base = httpx.URL(cfg.base_url.rstrip("/") + "/")
         #: a link starting with this is on the configured origin without parsing it
         self._origin_prefix = str(self._base.copy_with(path="/", query=None, fragment=None))
+        if transport is None and cfg.http_transport == "asyncio":
+            transport = default_transport(cfg.base_url)
         self._http = httpx.AsyncClient(
             base_url=cfg.base_url,
             timeout=cfg.timeout,
