@@ -23,6 +23,7 @@ What it does, and what it leaves to httpx's default transport:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import ssl
 import time
@@ -161,8 +162,9 @@ class _Connection(asyncio.Protocol):
             raise httpx.WriteError(f"the connection was lost while writing: {self.error}")
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+        if self.transport is not None and not self.transport.is_closing():
+            with contextlib.suppress(RuntimeError):  # its event loop is already closed
+                self.transport.abort()
 
 
 def _read_failure(conn: _Connection, what: str) -> httpx.TransportError:

@@ -382,6 +382,18 @@ async def test_a_full_pool_waits_then_times_out() -> None:
         assert wire.connections == 1
 
 
+def test_a_transport_moves_to_a_new_event_loop_with_a_fresh_pool() -> None:
+    transport = AsyncioTransport()
+
+    async def once() -> tuple[bytes, int]:
+        async with Wire(ok(b"a")) as wire:
+            http = httpx.AsyncClient(base_url=wire.url, transport=transport)
+            return (await get(http)).content, wire.connections  # left idle in the pool
+
+    assert asyncio.run(once()) == (b"a", 1)
+    assert asyncio.run(once()) == (b"a", 1)  # the first loop's connection is dropped, not used
+
+
 async def test_closing_the_transport_closes_idle_connections() -> None:
     async with Wire(ok(b"a")) as wire:
         transport = AsyncioTransport()
