@@ -9,8 +9,10 @@ Every request takes the same road::
                                      → error: error_from_response → retry? (retry.py)
     → one log record per attempt
 
-The client never reads the environment; :meth:`ClientConfig.from_env` takes
-the mapping the caller (the CLI) chooses to pass.
+The client reads no settings from the environment; :meth:`ClientConfig.from_env`
+takes the mapping the caller (the CLI) chooses to pass. The one exception is
+httpx's own: proxies named in the environment (``HTTPS_PROXY``…) are honoured,
+by handing the wire to httpx's transport (see :mod:`kbridge.api.transport`).
 """
 
 from __future__ import annotations
