@@ -11,8 +11,9 @@ process, ``--rate-limits off``) in turn by:
   bytes, with no HTTP library at all.
 
 CPU is this process's (``getrusage``), the median of ``--rounds`` passes over
-the pages, per page and per record. The floor stands where other tables put a
-ceiling: the least any Python client on asyncio could spend.
+the pages (the wires take turns in each round), per page and per record. The
+floor stands where other tables put a ceiling: the least any Python client on
+asyncio could spend.
 
 Usage: python -m benchmarks.transport [--pages 100] [--rounds 5]
 """
@@ -133,17 +134,19 @@ async def _measure(server: ServerProcess, pages: int, rounds: int) -> Table:
                 ("kbridge client", whole),
                 ("floor", raw),
             ]
-            cost: dict[str, float] = {}
-            for name, read in wires:
+            passes: dict[str, list[float]] = {name: [] for name, _ in wires}
+            for _, read in wires:
                 await read(links[0])  # warm: connection open, code paths run
-                passes = []
-                for _ in range(rounds):
+            for _ in range(rounds):  # wires interleaved, so a drifting machine hits all alike
+                for name, read in wires:
                     start = _cpu()
                     for link in links:
-                        if len(await read(link)) != size and link == links[0]:
-                            raise SystemExit(f"{name} read a different first page")
-                    passes.append((_cpu() - start) / len(links))
-                cost[name] = statistics.median(passes)
+                        await read(link)
+                    passes[name].append((_cpu() - start) / len(links))
+            cost = {name: statistics.median(values) for name, values in passes.items()}
+            for name, read in wires:
+                if len(await read(links[0])) != size:
+                    raise SystemExit(f"{name} read a different first page")
             per_page = op.max_page_size or 1
             for name, _ in wires:
                 table.add_row(
