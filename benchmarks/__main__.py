@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from benchmarks import churn, emulator, pacing, sync
+from benchmarks import churn, emulator, pacing, sync, transport
 
 if __name__ == "__main__":
     pacing.main([])
     emulator.main([])
+    transport.main([])
     sync.main([])
     churn.main([])

@@ -9,8 +9,10 @@ Every request takes the same road::
                                      → error: error_from_response → retry? (retry.py)
     → one log record per attempt
 
-The client never reads the environment; :meth:`ClientConfig.from_env` takes
-the mapping the caller (the CLI) chooses to pass.
+The client reads no settings from the environment; :meth:`ClientConfig.from_env`
+takes the mapping the caller (the CLI) chooses to pass. The one exception is
+httpx's own: proxies named in the environment (``HTTPS_PROXY``…) are honoured,
+by handing the wire to httpx's transport (see :mod:`kbridge.api.transport`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import anyio
@@ -67,6 +69,7 @@ from kbridge.api.resources import (
     TemplatesService,
 )
 from kbridge.api.retry import Failure, RetryPolicy, is_idempotent, should_retry, sleep_time
+from kbridge.api.transport import default_transport
 from kbridge.catalog import Operation, UnknownOperationError
 from kbridge.core import Clock, ConfigurationError, SystemClock
 from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
@@ -108,6 +111,9 @@ class ClientConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     limiter: LimiterConfig = field(default_factory=LimiterConfig)
     user_agent: str = f"kbridge/{__version__}"
+    #: the wire under httpx: ``"asyncio"``, kbridge's lean HTTP/1.1 transport (httpx's
+    #: own is still used behind an environment proxy), or ``"httpx"``, httpx's default
+    http_transport: Literal["asyncio", "httpx"] = "asyncio"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> ClientConfig:
@@ -227,6 +233,8 @@ class AsyncClient:
         self._base = httpx.URL(cfg.base_url.rstrip("/") + "/")
         #: a link starting with this is on the configured origin without parsing it
         self._origin_prefix = str(self._base.copy_with(path="/", query=None, fragment=None))
+        if transport is None and cfg.http_transport == "asyncio":
+            transport = default_transport(cfg.base_url)
         self._http = httpx.AsyncClient(
             base_url=cfg.base_url,
             timeout=cfg.timeout,
