@@ -123,23 +123,31 @@ class StreamResult:
     pages: int = 0
     seconds: float = 0.0
     error: str | None = None
-    #: the operation's published steady limit (requests/minute), for "% of budget"
+    #: the limits the client paced the stream's operation to (requests/minute and
+    #: /second), for "% of budget"; None when it did not pace
     steady_per_minute: int | None = None
+    burst_per_second: int | None = None
     #: not an error, but the user should know: e.g. a report stream that stopped at its
     #: daily quota and resumes on a later run
     note: str | None = None
 
     @property
     def budget_used(self) -> float | None:
-        """Pages per minute as a share of the steady limit (1.0 = at the ceiling).
+        """Requests as a share of what the limits allowed in the stream's time (1.0 = at
+        the ceiling): the steady limit × minutes, but never less than one minute's worth,
+        and at most the burst limit × seconds.
 
-        None for runs under a second or of fewer than three requests: they ride the burst
-        allowance (two report requests 30 s apart would read as 190 % of 2 a minute), so a
-        per-minute share would overstate them.
+        A stream done within its first minute was allowed a whole minute's steady limit
+        (at the burst rate), so 200 pages in 14 s against 750/min read 27 %, not the
+        114 % that 200 pages per 14/60 minute would. None for runs under a second or of
+        fewer than three requests, too few to say anything.
         """
         if not self.steady_per_minute or self.seconds < 1.0 or self.pages < 3:
             return None
-        return self.pages / (self.seconds / 60.0) / self.steady_per_minute
+        allowed = self.steady_per_minute * max(1.0, self.seconds / 60.0)
+        if self.burst_per_second:
+            allowed = min(allowed, self.burst_per_second * self.seconds)
+        return self.pages / allowed
 
     def to_dict(self) -> dict[str, Any]:
         rate = self.records / self.seconds if self.seconds > 0 else None
@@ -350,7 +358,7 @@ async def _run(
     ctx = _Ctx(client, writer, account.id, options, clock or SystemClock(), on_progress, accounts)
     result = SyncResult(
         account.id,
-        {s.name: StreamResult(s.name, steady_per_minute=_steady(s)) for s in selected},
+        {s.name: _result(client, s) for s in selected},
     )
     await asyncio.gather(*(_run_stream(ctx, s, result.streams[s.name]) for s in selected))
     failed = [r for r in result.streams.values() if r.error]
@@ -360,9 +368,12 @@ async def _run(
     return result
 
 
-def _steady(stream: Stream) -> int | None:
-    limit = catalog.get(stream.operation_id).rate_limit
-    return None if limit is None else limit.steady
+def _result(client: AsyncClient, stream: Stream) -> StreamResult:
+    """An empty result that knows the limits the client paces ``stream`` to."""
+    limit = client.rate_limiter.paced_limit(catalog.get(stream.operation_id))
+    if limit is None:
+        return StreamResult(stream.name)
+    return StreamResult(stream.name, steady_per_minute=limit.steady, burst_per_second=limit.burst)
 
 
 async def _run_stream(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
