@@ -116,8 +116,8 @@ def sync(
     lookback: Annotated[
         str | None,
         typer.Option(
-            help="re-read this far behind each bookmark, for late data (default: events 7d, "
-            "other streams 1d; 0 turns it off)"
+            help="re-read this far behind each bookmark, for late data (default: events and "
+            "flow reports 7d, campaign reports 2d, other streams 1d; 0 turns it off)"
         ),
     ] = None,
     every: Annotated[

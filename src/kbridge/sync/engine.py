@@ -102,8 +102,9 @@ class SyncOptions:
     predictive_analytics: bool = False
     #: concurrent event slices (all share the events rate tier through the limiter)
     slice_concurrency: int = 4
-    #: re-read window behind each cursor stream's bookmark: one for all streams, or per
-    #: stream name; unset streams keep their own (events 7 days, ``updated`` streams 1 day)
+    #: re-read window behind each incremental stream's bookmark: one for all streams, or
+    #: per stream name; unset streams keep their own (events and flow reports 7 days,
+    #: campaign reports 2, ``updated`` streams 1)
     lookback: timedelta | Mapping[str, timedelta] | None = None
 
     def lookback_for(self, stream: Stream) -> timedelta:
@@ -256,8 +257,9 @@ async def run(
     committed before the failure stays, and the next run resumes from it.
 
     ``lookback`` overrides how far behind its bookmark each incremental stream
-    reads again (default: events 7 days, ``updated``-based streams 1 day), for
-    all streams or by stream name; re-read records are upserted, not doubled.
+    reads again (default: events and flow reports 7 days, campaign reports 2,
+    ``updated``-based streams 1), for all streams or by stream name; re-read
+    records are upserted, not doubled.
     """
     selected = select_streams(streams)
     if not selected:
@@ -900,15 +902,32 @@ def _report_days(
     return first, min(today, first + report.max_days_per_run * _DAY)
 
 
+def _report_reread(
+    ctx: _Ctx, stream: Stream, state: Mapping[str, Any] | None, first: datetime
+) -> datetime:
+    """Where this run starts reading: the lookback's whole days before ``first`` (the first
+    day not yet read) when the stream has a bookmark, never before the start date."""
+    if not state or not state.get("bookmark") or ctx.options.full_refresh:
+        return first
+    days = -(-ctx.options.lookback_for(stream) // _DAY)  # whole days, rounded up
+    again = first - days * _DAY
+    if ctx.options.start_date is not None:
+        again = max(again, _midnight(ctx.options.start_date))
+    return min(again, first)
+
+
 async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     """Day by day (values) or in ``days_per_request`` spans (series); each request's rows are
     committed with the bookmark "complete through this day".
 
     Every request asks for all campaigns/flows at once (``group_by``), so the cost is one
-    request per day-aligned window. Reports have a daily cap (225): the run plans only as
-    many requests as today's budget holds, and a cap met anyway (another integration
-    spent it) ends the stream with a note, not an error; the next run resumes at the
-    first missing day.
+    request per day-aligned window. A run that has new days to read also reads again the
+    lookback's days before them (a day's figures change when its events arrive late):
+    after the new days, or in the same request when one span holds both. The bookmark
+    never moves back. Reports have a daily cap (225): the run plans only as many requests
+    as today's budget holds (new days first; the re-read only when both fit), and a cap
+    met anyway (another integration spent it) ends the stream with a note, not an error;
+    the next run resumes at the first missing day.
     """
     report = stream.report
     assert report is not None
@@ -916,11 +935,12 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     day, end = _report_days(ctx, report, states.get(""))
     if day >= end:
         return
+    reached = day - _DAY  # the bookmark: complete through this day
     span = report.days_per_request * _DAY
-    wanted = -(-(end - day) // span)  # ceiling: the last request may be shorter
     budget = ctx.client.rate_limiter.daily_budget(
         ctx.client.account, catalog.get(stream.operation_id)
     )
+    wanted = -(-(end - day) // span)  # ceiling: the last request may be shorter
     if budget is not None and budget.remaining < wanted:
         if budget.remaining <= 0:
             result.note = _deferred(budget.resets_at, day)
@@ -931,14 +951,16 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
             f"days from {day.date().isoformat()} follow after "
             f"{budget.resets_at.isoformat(timespec='minutes')}"
         )
+    windows = _report_windows(day, end, _report_reread(ctx, stream, states.get(""), day), span)
+    if budget is not None and len(windows) > budget.remaining:
+        windows = _report_windows(day, end, day, span)  # no room for the re-read
     metric = await _conversion_metric(ctx)
     if metric is None:
         return
-    while day < end:
-        stop = min(day + span, end)
+    for start, stop in windows:
         attributes: dict[str, Any] = {
             "statistics": list(REPORT_STATISTICS),
-            "timeframe": {"start": format_ts(day), "end": format_ts(stop)},
+            "timeframe": {"start": format_ts(start), "end": format_ts(stop)},
             "conversion_metric_id": metric,
             "group_by": list(report.group_by),
         }
@@ -948,14 +970,34 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         try:
             doc = await ctx.client.get_document(stream.operation_id, json=body, idempotent=True)
         except QuotaExhaustedError as exc:
-            result.note = _deferred(exc.resets_at, day)
+            result.note = _deferred(exc.resets_at, reached + _DAY)
             return
         found = doc.first.attributes if doc.first is not None else {}
-        rows = _report_rows(ctx.account_id, report, found, day)
+        rows = _report_rows(ctx.account_id, report, found, start)
         batch = Batch(ctx.account_id).upsert(stream.table, rows)
-        batch.set_state(stream.name, "", {"bookmark": format_ts(stop - _DAY)})
+        reached = max(reached, stop - _DAY)  # a re-read day leaves the bookmark where it was
+        batch.set_state(stream.name, "", {"bookmark": format_ts(reached)})
         await _commit(ctx, stream, result, batch, len(rows))
-        day = stop
+
+
+def _report_windows(
+    first: datetime, end: datetime, again: datetime, span: timedelta
+) -> list[tuple[datetime, datetime]]:
+    """The ``[start, stop)`` requests for new days ``[first, end)`` and re-read days
+    ``[again, first)``: one request when a span holds both, else the new days first."""
+    if end - again <= span:
+        return [(again, end)]
+
+    def spans(day: datetime, stop: datetime) -> list[tuple[datetime, datetime]]:
+        return [(d, min(d + span, stop)) for d in _days(day, stop, span)]
+
+    return spans(first, end) + spans(again, first)
+
+
+def _days(day: datetime, stop: datetime, step: timedelta) -> Iterator[datetime]:
+    while day < stop:
+        yield day
+        day += step
 
 
 def _deferred(resets_at: datetime, day: datetime) -> str:
