@@ -530,6 +530,14 @@ class RateLimiter:
             if bucket.limit.daily is not None:
                 bucket.mark_exhausted(resets_at)
 
+    def paced_limit(self, operation: Operation) -> RateLimit | None:
+        """The burst and steady limits this limiter paces ``operation`` to: the
+        catalogue's, × ``limit_factor`` (``None``: unpaced, or no published limit)."""
+        factor = self._config.limit_factor
+        if factor is None or operation.rate_limit is None:
+            return None
+        return _scaled(operation.rate_limit, factor)
+
     def daily_budget(self, account: str, operation: Operation) -> DailyBudget | None:
         """Today's budget of ``operation``'s daily cap (``None``: it has none).
 

@@ -23,7 +23,7 @@ from rich.progress import Progress, TaskID, TextColumn
 
 from kbridge import catalog
 from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
-from kbridge.api.ratelimit import parse_limit_factor
+from kbridge.api.ratelimit import RateLimiter, parse_limit_factor
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import fail
 from kbridge.core import ConfigurationError, SystemClock, dumps_str
@@ -116,8 +116,8 @@ def sync(
     lookback: Annotated[
         str | None,
         typer.Option(
-            help="re-read this far behind each bookmark, for late data (default: events 7d, "
-            "other streams 1d; 0 turns it off)"
+            help="re-read this far behind each bookmark, for late data (default: events and "
+            "flow reports 7d, campaign reports 2d, other streams 1d; 0 turns it off)"
         ),
     ] = None,
     every: Annotated[
@@ -192,22 +192,24 @@ def sync(
     asyncio.run(loop())
 
 
-def ceiling_per_second(stream: str) -> float | None:
-    """Records a second ``stream`` reaches at its operation's steady limit with full pages
-    (None for report streams, whose requests are not pages of records)."""
+def ceiling_per_second(stream: str, limiter: RateLimiter | None = None) -> float | None:
+    """Records a second ``stream`` reaches at its operation's steady limit with full pages:
+    the limit ``limiter`` paces to (default: Klaviyo's published one). None for report
+    streams, whose requests are not pages of records, and when the limiter does not pace."""
     found = get_stream(stream)
     if found.report is not None:
         return None
     op = catalog.get(found.operation_id)
-    if not op.max_page_size:
+    limit = (limiter or RateLimiter(clock=SystemClock())).paced_limit(op)
+    if limit is None or not op.max_page_size:
         return None
-    return op.rate_limit.steady * op.max_page_size / 60.0
+    return limit.steady * op.max_page_size / 60.0
 
 
-def budget_text(stream: str, speed: float | None) -> str:
+def budget_text(stream: str, speed: float | None, limiter: RateLimiter | None = None) -> str:
     """``"96 % of ceiling"``: the live records/s against :func:`ceiling_per_second`. The
     summary's exact share counts requests; this one, on the way, counts records."""
-    ceiling = ceiling_per_second(stream)
+    ceiling = ceiling_per_second(stream, limiter)
     if speed is None or not ceiling:
         return ""
     return f"{100 * speed / ceiling:.0f} % of ceiling"
@@ -245,9 +247,13 @@ async def _with_progress(
         progress.advance(task, n)
         speed = next(t.speed for t in progress.tasks if t.id == task)
         progress.update(task, rate="" if speed is None else f"{speed:,.0f}/s",
-                        budget=budget_text(stream, speed))  # fmt: skip
+                        budget=budget_text(stream, speed, client.rate_limiter))  # fmt: skip
 
-    lines = None if log_every is None else asyncio.create_task(_log_lines(counts, log_every))
+    lines = (
+        None
+        if log_every is None
+        else asyncio.create_task(_log_lines(counts, log_every, client.rate_limiter))
+    )
     try:
         with progress:
             return await run(
@@ -268,7 +274,7 @@ async def _with_progress(
                 await lines
 
 
-async def _log_lines(counts: dict[str, int], every: float) -> None:
+async def _log_lines(counts: dict[str, int], every: float, limiter: RateLimiter) -> None:
     """Every ``every`` seconds, one stderr line with each stream's records so far and its
     rate since the last line: what a log or cron mail shows of a long sync."""
     console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
@@ -280,7 +286,7 @@ async def _log_lines(counts: dict[str, int], every: float) -> None:
         parts = []
         for stream, n in counts.items():
             speed = (n - last.get(stream, 0)) / max(now - since, 1e-9)
-            budget = budget_text(stream, speed)
+            budget = budget_text(stream, speed, limiter)
             parts.append(
                 f"{stream} {n:,} records, {speed:,.0f}/s" + (f" ({budget})" if budget else "")
             )

@@ -102,8 +102,9 @@ class SyncOptions:
     predictive_analytics: bool = False
     #: concurrent event slices (all share the events rate tier through the limiter)
     slice_concurrency: int = 4
-    #: re-read window behind each cursor stream's bookmark: one for all streams, or per
-    #: stream name; unset streams keep their own (events 7 days, ``updated`` streams 1 day)
+    #: re-read window behind each incremental stream's bookmark: one for all streams, or
+    #: per stream name; unset streams keep their own (events and flow reports 7 days,
+    #: campaign reports 2, ``updated`` streams 1)
     lookback: timedelta | Mapping[str, timedelta] | None = None
 
     def lookback_for(self, stream: Stream) -> timedelta:
@@ -123,23 +124,31 @@ class StreamResult:
     pages: int = 0
     seconds: float = 0.0
     error: str | None = None
-    #: the operation's published steady limit (requests/minute), for "% of budget"
+    #: the limits the client paced the stream's operation to (requests/minute and
+    #: /second), for "% of budget"; None when it did not pace
     steady_per_minute: int | None = None
+    burst_per_second: int | None = None
     #: not an error, but the user should know: e.g. a report stream that stopped at its
     #: daily quota and resumes on a later run
     note: str | None = None
 
     @property
     def budget_used(self) -> float | None:
-        """Pages per minute as a share of the steady limit (1.0 = at the ceiling).
+        """Requests as a share of what the limits allowed in the stream's time (1.0 = at
+        the ceiling): the steady limit × minutes, but never less than one minute's worth,
+        and at most the burst limit × seconds.
 
-        None for runs under a second or of fewer than three requests: they ride the burst
-        allowance (two report requests 30 s apart would read as 190 % of 2 a minute), so a
-        per-minute share would overstate them.
+        A stream done within its first minute was allowed a whole minute's steady limit
+        (at the burst rate), so 200 pages in 14 s against 750/min read 27 %, not the
+        114 % that 200 pages per 14/60 minute would. None for runs under a second or of
+        fewer than three requests, too few to say anything.
         """
         if not self.steady_per_minute or self.seconds < 1.0 or self.pages < 3:
             return None
-        return self.pages / (self.seconds / 60.0) / self.steady_per_minute
+        allowed = self.steady_per_minute * max(1.0, self.seconds / 60.0)
+        if self.burst_per_second:
+            allowed = min(allowed, self.burst_per_second * self.seconds)
+        return self.pages / allowed
 
     def to_dict(self) -> dict[str, Any]:
         rate = self.records / self.seconds if self.seconds > 0 else None
@@ -248,8 +257,9 @@ async def run(
     committed before the failure stays, and the next run resumes from it.
 
     ``lookback`` overrides how far behind its bookmark each incremental stream
-    reads again (default: events 7 days, ``updated``-based streams 1 day), for
-    all streams or by stream name; re-read records are upserted, not doubled.
+    reads again (default: events and flow reports 7 days, campaign reports 2,
+    ``updated``-based streams 1), for all streams or by stream name; re-read
+    records are upserted, not doubled.
     """
     selected = select_streams(streams)
     if not selected:
@@ -350,7 +360,7 @@ async def _run(
     ctx = _Ctx(client, writer, account.id, options, clock or SystemClock(), on_progress, accounts)
     result = SyncResult(
         account.id,
-        {s.name: StreamResult(s.name, steady_per_minute=_steady(s)) for s in selected},
+        {s.name: _result(client, s) for s in selected},
     )
     await asyncio.gather(*(_run_stream(ctx, s, result.streams[s.name]) for s in selected))
     failed = [r for r in result.streams.values() if r.error]
@@ -360,9 +370,12 @@ async def _run(
     return result
 
 
-def _steady(stream: Stream) -> int | None:
-    limit = catalog.get(stream.operation_id).rate_limit
-    return None if limit is None else limit.steady
+def _result(client: AsyncClient, stream: Stream) -> StreamResult:
+    """An empty result that knows the limits the client paces ``stream`` to."""
+    limit = client.rate_limiter.paced_limit(catalog.get(stream.operation_id))
+    if limit is None:
+        return StreamResult(stream.name)
+    return StreamResult(stream.name, steady_per_minute=limit.steady, burst_per_second=limit.burst)
 
 
 async def _run_stream(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
@@ -889,15 +902,32 @@ def _report_days(
     return first, min(today, first + report.max_days_per_run * _DAY)
 
 
+def _report_reread(
+    ctx: _Ctx, stream: Stream, state: Mapping[str, Any] | None, first: datetime
+) -> datetime:
+    """Where this run starts reading: the lookback's whole days before ``first`` (the first
+    day not yet read) when the stream has a bookmark, never before the start date."""
+    if not state or not state.get("bookmark") or ctx.options.full_refresh:
+        return first
+    days = -(-ctx.options.lookback_for(stream) // _DAY)  # whole days, rounded up
+    again = first - days * _DAY
+    if ctx.options.start_date is not None:
+        again = max(again, _midnight(ctx.options.start_date))
+    return min(again, first)
+
+
 async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     """Day by day (values) or in ``days_per_request`` spans (series); each request's rows are
     committed with the bookmark "complete through this day".
 
     Every request asks for all campaigns/flows at once (``group_by``), so the cost is one
-    request per day-aligned window. Reports have a daily cap (225): the run plans only as
-    many requests as today's budget holds, and a cap met anyway (another integration
-    spent it) ends the stream with a note, not an error; the next run resumes at the
-    first missing day.
+    request per day-aligned window. A run that has new days to read also reads again the
+    lookback's days before them (a day's figures change when its events arrive late):
+    after the new days, or in the same request when one span holds both. The bookmark
+    never moves back. Reports have a daily cap (225): the run plans only as many requests
+    as today's budget holds (new days first; the re-read only when both fit), and a cap
+    met anyway (another integration spent it) ends the stream with a note, not an error;
+    the next run resumes at the first missing day.
     """
     report = stream.report
     assert report is not None
@@ -905,11 +935,12 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     day, end = _report_days(ctx, report, states.get(""))
     if day >= end:
         return
+    reached = day - _DAY  # the bookmark: complete through this day
     span = report.days_per_request * _DAY
-    wanted = -(-(end - day) // span)  # ceiling: the last request may be shorter
     budget = ctx.client.rate_limiter.daily_budget(
         ctx.client.account, catalog.get(stream.operation_id)
     )
+    wanted = -(-(end - day) // span)  # ceiling: the last request may be shorter
     if budget is not None and budget.remaining < wanted:
         if budget.remaining <= 0:
             result.note = _deferred(budget.resets_at, day)
@@ -920,14 +951,16 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
             f"days from {day.date().isoformat()} follow after "
             f"{budget.resets_at.isoformat(timespec='minutes')}"
         )
+    windows = _report_windows(day, end, _report_reread(ctx, stream, states.get(""), day), span)
+    if budget is not None and len(windows) > budget.remaining:
+        windows = _report_windows(day, end, day, span)  # no room for the re-read
     metric = await _conversion_metric(ctx)
     if metric is None:
         return
-    while day < end:
-        stop = min(day + span, end)
+    for start, stop in windows:
         attributes: dict[str, Any] = {
             "statistics": list(REPORT_STATISTICS),
-            "timeframe": {"start": format_ts(day), "end": format_ts(stop)},
+            "timeframe": {"start": format_ts(start), "end": format_ts(stop)},
             "conversion_metric_id": metric,
             "group_by": list(report.group_by),
         }
@@ -937,14 +970,34 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         try:
             doc = await ctx.client.get_document(stream.operation_id, json=body, idempotent=True)
         except QuotaExhaustedError as exc:
-            result.note = _deferred(exc.resets_at, day)
+            result.note = _deferred(exc.resets_at, reached + _DAY)
             return
         found = doc.first.attributes if doc.first is not None else {}
-        rows = _report_rows(ctx.account_id, report, found, day)
+        rows = _report_rows(ctx.account_id, report, found, start)
         batch = Batch(ctx.account_id).upsert(stream.table, rows)
-        batch.set_state(stream.name, "", {"bookmark": format_ts(stop - _DAY)})
+        reached = max(reached, stop - _DAY)  # a re-read day leaves the bookmark where it was
+        batch.set_state(stream.name, "", {"bookmark": format_ts(reached)})
         await _commit(ctx, stream, result, batch, len(rows))
-        day = stop
+
+
+def _report_windows(
+    first: datetime, end: datetime, again: datetime, span: timedelta
+) -> list[tuple[datetime, datetime]]:
+    """The ``[start, stop)`` requests for new days ``[first, end)`` and re-read days
+    ``[again, first)``: one request when a span holds both, else the new days first."""
+    if end - again <= span:
+        return [(again, end)]
+
+    def spans(day: datetime, stop: datetime) -> list[tuple[datetime, datetime]]:
+        return [(d, min(d + span, stop)) for d in _days(day, stop, span)]
+
+    return spans(first, end) + spans(again, first)
+
+
+def _days(day: datetime, stop: datetime, step: timedelta) -> Iterator[datetime]:
+    while day < stop:
+        yield day
+        day += step
 
 
 def _deferred(resets_at: datetime, day: datetime) -> str:

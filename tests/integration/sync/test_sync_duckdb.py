@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from kbridge import sync
-from kbridge.api import AsyncClient
+from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
 from kbridge.core import ManualClock, loads
 from kbridge.emulator.server import EmulatorServer
 from kbridge.sync.streams import get_stream
@@ -436,3 +437,19 @@ def test_a_sync_collects_garbage_less_often_and_restores_the_threshold(
         assert during[-1] == engine.GC_GEN0_THRESHOLD * 2  # never lowered
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_sync_reports_its_share_of_the_limits_it_paced_to(
+    tmp_path: Path, server: EmulatorServer
+) -> None:
+    async def synced(factor: float | None) -> tuple[int | None, int | None]:
+        config = ClientConfig(limiter=LimiterConfig(limit_factor=factor))
+        async with AsyncClient(server.api_key, base_url=server.base_url, config=config) as c:
+            result = await sync.run(c, f"duckdb:///{tmp_path}/{factor}.duckdb", streams=["metrics"])
+        r = result.streams["metrics"]
+        return r.steady_per_minute, r.burst_per_second
+
+    # GET /api/metrics: 10/s, 150/m; at 0.05, the floors of 0.5 and 7.5, at least 1
+    assert asyncio.run(synced(1.0)) == (150, 10)
+    assert asyncio.run(synced(0.05)) == (7, 1)
+    assert asyncio.run(synced(None)) == (None, None)  # unpaced: no budget to report

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from kbridge import sync
-from kbridge.core import ConfigurationError
+from kbridge.core import ConfigurationError, ManualClock
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.server import EmulatorServer
 from kbridge.sync.state import format_ts, parse_ts
@@ -119,3 +119,66 @@ def test_a_negative_or_unknown_lookback_is_refused_before_any_request(
     with pytest.raises(ConfigurationError, match="no_such_stream"):
         run(server, wh, streams=["events"], lookback={"no_such_stream": timedelta(days=1)})
     wh.close()
+
+
+REPORT = "campaign_values_daily"
+
+
+def opened(http: httpx.Client, message: str, when: datetime) -> None:
+    """An "Opened Email" of ``message`` at ``when``, visible only from now on."""
+    body = {"data": {"type": "event", "attributes": {
+        "properties": {"$message": message}, "time": format_ts(when),
+        "metric": {"data": {"type": "metric", "attributes": {"name": "Opened Email"}}},
+        "profile": {"data": {"type": "profile", "attributes": {
+            "email": "opened-late@example.com"}}}}}}  # fmt: skip
+    response = http.post("/api/events", json=body)
+    assert response.status_code == 202, response.text
+
+
+def opens(wh: DuckDBWarehouse, message: str, day: datetime) -> int:
+    found = wh.query(
+        "SELECT coalesce(sum(opens), 0) FROM campaign_values_daily"
+        " WHERE campaign_message_id = ? AND day = ?",
+        [message, day],
+    )
+    return int(found[0][0])
+
+
+def test_report_days_are_read_again_within_the_lookback_when_a_new_day_is_read(
+    account: tuple[EmulatorServer, httpx.Client],
+) -> None:
+    server, http = account
+    now = parse_ts(http.get("/_emulator/clock").json()["now"])
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start, tomorrow = today - timedelta(days=4), ManualClock(now + timedelta(days=1))
+    with_lookback, without = DuckDBWarehouse(":memory:"), DuckDBWarehouse(":memory:")
+    for wh in (with_lookback, without):
+        first = run(server, wh, streams=[REPORT], start_date=start)
+        assert first.streams[REPORT].pages == 4  # four complete days, one request each
+    campaign = api_all(http, "/api/campaigns", {"filter": "equals(messages.channel,'email')",
+                                                 "include": "campaign-messages"})[0]  # fmt: skip
+    message = campaign["relationships"]["campaign-messages"]["data"][0]["id"]
+    late_day = today - timedelta(days=2)  # synced already, inside the 2-day lookback
+    before = opens(with_lookback, message, late_day)
+    opened(http, message, late_day + timedelta(hours=12))
+
+    # the next day: one new day, and (with the lookback) the two before it again
+    again = run(server, with_lookback, streams=[REPORT], start_date=start, clock=tomorrow)
+    stale = run(server, without, streams=[REPORT], start_date=start, clock=tomorrow,
+                lookback=timedelta(0))  # fmt: skip
+    assert (again.streams[REPORT].pages, stale.streams[REPORT].pages) == (3, 1)
+    assert opens(with_lookback, message, late_day) == before + 1
+    rows = with_lookback.query(
+        "SELECT count(*) FROM campaign_values_daily WHERE campaign_message_id = ? AND day = ?",
+        [message, late_day],
+    )
+    assert rows[0][0] == 1  # upserted onto the day's row, not added beside it
+    assert opens(without, message, late_day) == before  # the failure the lookback prevents
+    for wh, result in ((with_lookback, again), (without, stale)):
+        state = wh.load_state(result.account_id, REPORT)[""]
+        assert parse_ts(state["bookmark"]) == today  # re-read days never move it back
+    # a run with no new day reads nothing, not the lookback again
+    idle = run(server, with_lookback, streams=[REPORT], start_date=start, clock=tomorrow)
+    assert idle.streams[REPORT].pages == 0
+    for wh in (with_lookback, without):
+        wh.close()

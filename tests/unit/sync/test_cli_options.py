@@ -38,6 +38,25 @@ def test_results_report_their_share_of_the_rate_limit() -> None:
 
 
 @pytest.mark.parametrize(
+    ("pages", "seconds", "share"),
+    [
+        (200, 14.0, 200 / 750),  # within its first minute: a whole minute's 750 was allowed
+        (750, 30.0, 1.0),  # the minute's steady limit spent in half a minute, at burst speed
+        (150, 2.0, 1.0),  # the burst limit, 75 a second, for two seconds
+        (1350, 120.0, 0.9),  # beyond a minute: the steady limit × minutes
+    ],
+)
+def test_the_share_is_of_what_the_limits_allowed_in_the_time_taken(
+    pages: int, seconds: float, share: float
+) -> None:
+    from kbridge.sync import StreamResult
+
+    r = StreamResult("profiles", pages=pages, seconds=seconds, steady_per_minute=750,
+                     burst_per_second=75)  # fmt: skip
+    assert r.budget_used == pytest.approx(share)
+
+
+@pytest.mark.parametrize(
     ("text", "days"), [("7d", 7.0), ("12h", 0.5), ("0", 0.0), ("30m", 1 / 48), ("0d", 0.0)]
 )
 def test_lookback_durations(text: str, days: float) -> None:
@@ -64,3 +83,17 @@ def test_the_live_budget_compares_records_per_second_with_full_pages_at_the_stea
     assert budget_text("profiles", None) == ""
     assert ceiling_per_second("campaign_values_daily") is None  # a report: no pages of records
     assert budget_text("campaign_values_daily", 3.0) == ""
+
+
+def test_the_live_budget_uses_the_limits_the_client_paces_to() -> None:
+    from kbridge.api import LimiterConfig
+    from kbridge.api.ratelimit import RateLimiter
+    from kbridge.cli.sync import budget_text, ceiling_per_second
+    from kbridge.core import ManualClock
+
+    scaled = RateLimiter(clock=ManualClock(), config=LimiterConfig(limit_factor=0.05))
+    assert ceiling_per_second("events", scaled) == pytest.approx(175 * 1000 / 60)
+    assert budget_text("events", 175 * 1000 / 60 / 2, scaled) == "50 % of ceiling"
+    unpaced = RateLimiter(clock=ManualClock(), config=LimiterConfig(limit_factor=None))
+    assert ceiling_per_second("events", unpaced) is None
+    assert budget_text("events", 90_000.0, unpaced) == ""  # no ceiling to be a share of

@@ -124,3 +124,21 @@ def test_windows_partition_any_range(lower_naive: datetime, span: int, days: int
     for a, b in itertools.pairwise(windows):
         assert a.end == b.start
     assert all(timedelta(0) < w.end - w.start <= timedelta(days=days) for w in windows)
+
+
+def test_report_requests_read_new_days_first_and_share_a_span_with_the_reread() -> None:
+    from kbridge.sync.engine import _report_windows
+
+    def d(n: int) -> datetime:
+        return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n)
+
+    one = timedelta(days=1)
+    # values reports, a day a request: the two new days, then the two read again
+    assert _report_windows(d(5), d(7), d(3), one) == [
+        (d(5), d(6)), (d(6), d(7)), (d(3), d(4)), (d(4), d(5))
+    ]  # fmt: skip
+    assert _report_windows(d(5), d(7), d(5), one) == [(d(5), d(6)), (d(6), d(7))]
+    # series, 60 days a request: a week re-read and today's new day are one request
+    assert _report_windows(d(65), d(66), d(58), 60 * one) == [(d(58), d(66))]
+    # a backfill longer than a span: new spans first, the re-read after
+    assert _report_windows(d(70), d(75), d(63), 10 * one) == [(d(70), d(75)), (d(63), d(70))]
