@@ -530,6 +530,26 @@ class RateLimiter:
             if bucket.limit.daily is not None:
                 bucket.mark_exhausted(resets_at)
 
+    def pace(
+        self, operation: Operation, params: Mapping[str, Any] | None = None
+    ) -> tuple[float, int] | None:
+        """``(requests a second, requests at once)``: the most this limiter lets
+        ``operation`` send, ``floor(at once + a second × T)`` in any ``T`` seconds, under
+        every limit its ``params`` choose (``None``: unpaced)."""
+        factor = self._config.limit_factor
+        if factor is None:
+            return None
+        limits = [a.limit for a in operation.alt_limits if _param_has(params, a.param, a.value)]
+        paces = [
+            pacing(
+                _scaled(limit, factor),
+                self._config.target_utilisation,
+                self._config.jitter_allowance,
+            )
+            for limit in (*limits, operation.rate_limit)
+        ]
+        return min(rate for rate, _ in paces), min(burst for _, burst in paces)
+
     def paced_limit(self, operation: Operation) -> RateLimit | None:
         """The burst and steady limits this limiter paces ``operation`` to: the
         catalogue's, × ``limit_factor`` (``None``: unpaced, or no published limit)."""

@@ -124,31 +124,27 @@ class StreamResult:
     pages: int = 0
     seconds: float = 0.0
     error: str | None = None
-    #: the limits the client paced the stream's operation to (requests/minute and
-    #: /second), for "% of budget"; None when it did not pace
-    steady_per_minute: int | None = None
-    burst_per_second: int | None = None
+    #: the most the client's pacing let the stream send, for "% of rate budget": requests
+    #: a second, and at once (None when it did not pace)
+    budget_rate: float | None = None
+    budget_burst: int = 0
     #: not an error, but the user should know: e.g. a report stream that stopped at its
     #: daily quota and resumes on a later run
     note: str | None = None
 
     @property
     def budget_used(self) -> float | None:
-        """Requests as a share of what the limits allowed in the stream's time (1.0 = at
-        the ceiling): the steady limit × minutes, but never less than one minute's worth,
-        and at most the burst limit × seconds.
+        """Requests as a share of the most the client's pacing let the stream send in its
+        time (1.0: the rate limits, not the client or the server, set the pace).
 
-        A stream done within its first minute was allowed a whole minute's steady limit
-        (at the burst rate), so 200 pages in 14 s against 750/min read 27 %, not the
-        114 % that 200 pages per 14/60 minute would. None for runs under a second or of
-        fewer than three requests, too few to say anything.
+        The pacing keeps each bucket at 95 % of the steady limit after a small first
+        burst, so a stream that ran at the ceiling reads near 100 % however short it
+        was. None for runs under a second or of fewer than three requests (too few to
+        say), and when the client did not pace.
         """
-        if not self.steady_per_minute or self.seconds < 1.0 or self.pages < 3:
+        if not self.budget_rate or self.seconds < 1.0 or self.pages < 3:
             return None
-        allowed = self.steady_per_minute * max(1.0, self.seconds / 60.0)
-        if self.burst_per_second:
-            allowed = min(allowed, self.burst_per_second * self.seconds)
-        return self.pages / allowed
+        return self.pages / (self.budget_burst + self.budget_rate * self.seconds)
 
     def to_dict(self) -> dict[str, Any]:
         rate = self.records / self.seconds if self.seconds > 0 else None
@@ -371,11 +367,11 @@ async def _run(
 
 
 def _result(client: AsyncClient, stream: Stream) -> StreamResult:
-    """An empty result that knows the limits the client paces ``stream`` to."""
-    limit = client.rate_limiter.paced_limit(catalog.get(stream.operation_id))
-    if limit is None:
+    """An empty result that knows the pace the client keeps ``stream`` to."""
+    pace = client.rate_limiter.pace(catalog.get(stream.operation_id), stream.params)
+    if pace is None:
         return StreamResult(stream.name)
-    return StreamResult(stream.name, steady_per_minute=limit.steady, burst_per_second=limit.burst)
+    return StreamResult(stream.name, budget_rate=pace[0], budget_burst=pace[1])
 
 
 async def _run_stream(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:

@@ -439,17 +439,18 @@ def test_a_sync_collects_garbage_less_often_and_restores_the_threshold(
         gc.set_threshold(*before)
 
 
-def test_a_sync_reports_its_share_of_the_limits_it_paced_to(
+def test_a_sync_reports_its_share_of_the_pace_it_kept(
     tmp_path: Path, server: EmulatorServer
 ) -> None:
-    async def synced(factor: float | None) -> tuple[int | None, int | None]:
+    async def synced(factor: float | None) -> tuple[float | None, int]:
         config = ClientConfig(limiter=LimiterConfig(limit_factor=factor))
         async with AsyncClient(server.api_key, base_url=server.base_url, config=config) as c:
             result = await sync.run(c, f"duckdb:///{tmp_path}/{factor}.duckdb", streams=["metrics"])
         r = result.streams["metrics"]
-        return r.steady_per_minute, r.burst_per_second
+        return r.budget_rate, r.budget_burst
 
-    # GET /api/metrics: 10/s, 150/m; at 0.05, the floors of 0.5 and 7.5, at least 1
-    assert asyncio.run(synced(1.0)) == (150, 10)
-    assert asyncio.run(synced(0.05)) == (7, 1)
-    assert asyncio.run(synced(None)) == (None, None)  # unpaced: no budget to report
+    # GET /api/metrics, 10/s and 150/m: 95 % of 150 a minute after a first burst of 6
+    assert asyncio.run(synced(1.0)) == (pytest.approx(0.95 * 150 / 60), 6)
+    # at 0.05 the limits are 1/s and 7/m (floors, at least 1): one at once, then 95 % of 7/m
+    assert asyncio.run(synced(0.05)) == (pytest.approx(0.95 * 7 / 60), 1)
+    assert asyncio.run(synced(None)) == (None, 0)  # unpaced: no budget to report

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from kbridge import catalog
 from kbridge.cli.sync import parse_every
 from kbridge.core import ConfigurationError
 
@@ -24,36 +27,51 @@ def test_bad_intervals_name_the_option(text: str, message: str) -> None:
     assert str(info.value).startswith("--every")
 
 
-def test_results_report_their_share_of_the_rate_limit() -> None:
+def test_results_report_their_share_of_the_rate_budget() -> None:
     from kbridge.sync import StreamResult
 
-    r = StreamResult("events", records=30_000, pages=30, seconds=60.0, steady_per_minute=60)
+    r = StreamResult("events", records=30_000, pages=30, seconds=60.0, budget_rate=1.0)
     assert r.budget_used == 0.5
     assert r.to_dict()["rate_budget_pct"] == 50.0
     assert r.to_dict()["records_per_second"] == 500.0
     assert StreamResult("tags").to_dict()["rate_budget_pct"] is None
-    # two report requests half a minute apart are the burst allowance, not 190 % of 2/min
-    two = StreamResult("campaign_values_daily", pages=2, seconds=31.6, steady_per_minute=2)
+    # two report requests half a minute apart: too few to say anything
+    two = StreamResult("campaign_values_daily", pages=2, seconds=31.6, budget_rate=2 / 60)
     assert two.budget_used is None
 
 
-@pytest.mark.parametrize(
-    ("pages", "seconds", "share"),
-    [
-        (200, 14.0, 200 / 750),  # within its first minute: a whole minute's 750 was allowed
-        (750, 30.0, 1.0),  # the minute's steady limit spent in half a minute, at burst speed
-        (150, 2.0, 1.0),  # the burst limit, 75 a second, for two seconds
-        (1350, 120.0, 0.9),  # beyond a minute: the steady limit × minutes
-    ],
-)
-def test_the_share_is_of_what_the_limits_allowed_in_the_time_taken(
-    pages: int, seconds: float, share: float
-) -> None:
+def test_a_stream_at_its_pace_reads_100_percent_however_short() -> None:
+    from kbridge.api import LimiterConfig
+    from kbridge.api.ratelimit import RateLimiter
+    from kbridge.core import ManualClock
     from kbridge.sync import StreamResult
 
-    r = StreamResult("profiles", pages=pages, seconds=seconds, steady_per_minute=750,
-                     burst_per_second=75)  # fmt: skip
-    assert r.budget_used == pytest.approx(share)
+    limiter = RateLimiter(clock=ManualClock(), config=LimiterConfig())
+    # GET /api/profiles, 75/s and 750/m: 95 % of the steady limit after a first burst of 34
+    # (what 750 a minute leaves beside that rate, less a margin for network jitter)
+    pace = limiter.pace(catalog.get("get_profiles"))
+    assert pace == (pytest.approx(0.95 * 750 / 60), 34)
+    rate, burst = pace
+    for seconds in (2.0, 14.1, 60.0, 600.0):
+        sent = math.floor(burst + rate * seconds)  # all that the pacing let through
+        r = StreamResult("profiles", pages=sent, seconds=seconds, budget_rate=rate,
+                         budget_burst=burst)  # fmt: skip
+        assert r.budget_used == pytest.approx(1.0, abs=0.02)  # less the floor's part
+        half = StreamResult("profiles", pages=sent // 2, seconds=seconds, budget_rate=rate,
+                            budget_burst=burst)  # fmt: skip
+        assert half.budget_used == pytest.approx(0.5, abs=0.02)
+    # profiles with predictive analytics use the stricter 10/s, 150/m tier
+    slow = limiter.pace(
+        catalog.get("get_profiles"), {"additional-fields[profile]": "predictive_analytics"}
+    )
+    assert slow is not None
+    assert slow[0] == pytest.approx(0.95 * 150 / 60)
+    assert (
+        RateLimiter(clock=ManualClock(), config=LimiterConfig(limit_factor=None)).pace(
+            catalog.get("get_profiles")
+        )
+        is None
+    )  # unpaced: no budget
 
 
 @pytest.mark.parametrize(
