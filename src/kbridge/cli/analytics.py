@@ -210,15 +210,24 @@ class Pushed:
     list_name: str
     created: bool
     profiles: int
+    #: members removed for having left the segment (``prune`` only)
+    removed: int = 0
 
 
 async def push_segment(
-    credentials: Credentials, segment: str, list_name: str, profile_ids: Sequence[str]
+    credentials: Credentials,
+    segment: str,
+    list_name: str,
+    profile_ids: Sequence[str],
+    *,
+    prune: bool = False,
 ) -> Pushed:
     """Add ``profile_ids`` to the list named ``list_name``, created when no list has that name.
 
     Klaviyo allows several lists with one name; the oldest is reused so that repeated
-    pushes land on the same list. Members are only added, never removed.
+    pushes land on the same list. Members are only added unless ``prune``: then, once
+    the segment's profiles are on the list, the members outside it are removed (added
+    first, so a current member is never off the list in between).
     """
     async with AsyncClient(**credentials.client_kwargs()) as client:
         found = [
@@ -235,7 +244,19 @@ async def push_segment(
         if list_id is None:
             raise KbridgeError(f"Klaviyo answered without the id of list {list_name!r}")
         sent = await client.lists.add_profiles_to_list(list_id, profile_ids=profile_ids)
-    return Pushed(segment, list_id, list_name, created, sent)
+        removed = 0
+        if prune and not created:
+            keep = set(profile_ids)
+            stale = [
+                member.id
+                async for member in client.lists.iter_profiles_for_list(
+                    list_id, fields={"profile": ["email"]}
+                )
+                if member.id and member.id not in keep
+            ]
+            if stale:
+                removed = await client.lists.remove_profiles_from_list(list_id, profile_ids=stale)
+    return Pushed(segment, list_id, list_name, created, sent, removed)
 
 
 @app.command("rfm")
@@ -256,6 +277,12 @@ def rfm_cmd(
         str | None,
         typer.Option("--list-name", help="the list to push to (default: 'RFM: SEGMENT')"),
     ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune", help="with --push: also remove list members no longer in the segment"
+        ),
+    ] = False,
     api_key: ApiKeyOption = None,
     base_url: BaseUrlOption = None,
     connection: ConnectionOption = None,
@@ -265,6 +292,8 @@ def rfm_cmd(
     adds a segment's profiles to a Klaviyo list)."""
     if list_name is not None and push is None:
         fail("--list-name needs --push SEGMENT")
+    if prune and push is None:
+        fail("--prune needs --push SEGMENT")
     with analysis_source(source, account) as (warehouse, account_id):
         result = rfm(warehouse, account_id, as_of=parse_as_of(as_of))
         name = result.segment_name(push) if push is not None else ""
@@ -279,7 +308,8 @@ def rfm_cmd(
             fail(f"segment {name!r} has no profiles as of {result.as_of:%Y-%m-%d}; nothing to push")
         try:
             creds = resolve_credentials(api_key, base_url, connection, os.environ)
-            pushed = asyncio.run(push_segment(creds, name, list_name or f"RFM: {name}", members))
+            target = list_name or f"RFM: {name}"
+            pushed = asyncio.run(push_segment(creds, name, target, members, prune=prune))
         except KbridgeError as exc:
             fail(describe_error(exc, action="analytics rfm --push", debug=debug))
         summary.update(
@@ -289,6 +319,8 @@ def rfm_cmd(
             list_created=pushed.created,
             pushed_profiles=pushed.profiles,
         )
+        if prune:
+            summary.update(removed_profiles=pushed.removed)
     show([result.segments], output, summary=summary)
 
 

@@ -155,6 +155,51 @@ def test_pushing_a_segment_fills_a_list_with_exactly_its_profiles(
     assert f"pushed_profiles: {len(expected)}" in as_table.stdout
 
 
+def test_prune_removes_the_members_who_are_not_in_the_segment(
+    analyses: tuple[str, RFM, Consent],
+    warehouse_url: str,
+    server: EmulatorServer,
+    http: httpx.Client,
+) -> None:
+    _, result, _ = analyses
+    segment = max(result.segment_names(), key=lambda s: len(result.members(s)))
+    expected = set(result.members(segment))
+    outsiders = [p["id"] for p in api_all(http, "/api/profiles") if p["id"] not in expected][:2]
+    args = ("analytics", "rfm", "--from", warehouse_url, "--push", segment,
+            "--list-name", "Test prune", "--api-key", server.api_key,
+            "--base-url", server.base_url, "--output", "json")  # fmt: skip
+
+    def members(list_id: str) -> set[str]:
+        return {p["id"] for p in api_all(http, f"/api/lists/{list_id}/profiles")}
+
+    first = run(*args, "--prune")  # a new list: nothing to prune
+    assert first.returncode == 0, first.stderr
+    summary = loads(first.stdout)["summary"]
+    list_id = summary["list_id"]
+    assert (summary["list_created"], summary["removed_profiles"]) == (True, 0)
+    # two profiles outside the segment join the list (by hand, or from an older push)
+    added = http.post(f"/api/lists/{list_id}/relationships/profiles",
+                      json={"data": [{"type": "profile", "id": i} for i in outsiders]})  # fmt: skip
+    assert added.status_code == 204, added.text
+    assert members(list_id) == expected | set(outsiders)
+
+    kept = run(*args)  # without --prune members are only added
+    assert kept.returncode == 0, kept.stderr
+    assert "removed_profiles" not in loads(kept.stdout)["summary"]
+    assert members(list_id) == expected | set(outsiders)
+
+    pruned = run(*args, "--prune")
+    assert pruned.returncode == 0, pruned.stderr
+    assert loads(pruned.stdout)["summary"]["removed_profiles"] == 2
+    assert members(list_id) == expected
+    again = run(*args, "--prune")
+    assert loads(again.stdout)["summary"]["removed_profiles"] == 0
+
+    alone = run("analytics", "rfm", "--from", warehouse_url, "--prune")
+    assert alone.returncode == 1
+    assert alone.stderr.startswith("error: --prune needs --push SEGMENT")
+
+
 def test_push_problems_are_one_line(warehouse_url: str, server: EmulatorServer) -> None:
     unknown = run("analytics", "rfm", "--from", warehouse_url, "--push", "VIP",
                   "--api-key", server.api_key, "--base-url", server.base_url)  # fmt: skip
