@@ -118,19 +118,25 @@ def test_rfm_recency_separates_the_churned_from_the_rest(
     assert sum(kept) / len(kept) - sum(churned) / len(churned) >= 1.0
 
 
+def largest_segment_push(
+    result: RFM, warehouse_url: str, server: EmulatorServer, list_name: str
+) -> tuple[str, set[str], tuple[str, ...]]:
+    """The largest segment, its profiles, and the CLI arguments that push it to a list."""
+    segment = max(result.segment_names(), key=lambda s: len(result.members(s)))
+    args = ("analytics", "rfm", "--from", warehouse_url, "--push", segment.lower(),
+            "--list-name", list_name, "--api-key", server.api_key,
+            "--base-url", server.base_url, "--output", "json")  # fmt: skip
+    return segment, set(result.members(segment)), args
+
+
 def test_pushing_a_segment_fills_a_list_with_exactly_its_profiles(
     analyses: tuple[str, RFM, Consent],
     warehouse_url: str,
     server: EmulatorServer,
     http: httpx.Client,
 ) -> None:
-    _, result, _ = analyses
-    segment = max(result.segment_names(), key=lambda s: len(result.members(s)))
-    expected = set(result.members(segment))
+    segment, expected, args = largest_segment_push(analyses[1], warehouse_url, server, "Test push")
     assert len(expected) >= 5
-    args = ("analytics", "rfm", "--from", warehouse_url, "--push", segment.lower(),
-            "--list-name", "Test push", "--api-key", server.api_key,
-            "--base-url", server.base_url, "--output", "json")  # fmt: skip
     first = run(*args)
     assert first.returncode == 0, first.stderr
     summary = loads(first.stdout)["summary"]
@@ -161,13 +167,8 @@ def test_prune_removes_the_members_who_are_not_in_the_segment(
     server: EmulatorServer,
     http: httpx.Client,
 ) -> None:
-    _, result, _ = analyses
-    segment = max(result.segment_names(), key=lambda s: len(result.members(s)))
-    expected = set(result.members(segment))
+    _, expected, args = largest_segment_push(analyses[1], warehouse_url, server, "Test prune")
     outsiders = [p["id"] for p in api_all(http, "/api/profiles") if p["id"] not in expected][:2]
-    args = ("analytics", "rfm", "--from", warehouse_url, "--push", segment,
-            "--list-name", "Test prune", "--api-key", server.api_key,
-            "--base-url", server.base_url, "--output", "json")  # fmt: skip
 
     def members(list_id: str) -> set[str]:
         return {p["id"] for p in api_all(http, f"/api/lists/{list_id}/profiles")}
