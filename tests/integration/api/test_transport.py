@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gzip
 import ipaddress
 import itertools
 import socket
@@ -196,6 +197,22 @@ async def test_head_204_and_304_carry_no_body_and_keep_the_connection() -> None:
         assert wire.connections == 1
 
 
+async def test_compressed_bodies_reach_httpx_raw_and_are_decoded_there() -> None:
+    body = b'{"data": []}' * 500
+    packed = gzip.compress(body)
+    sized = ok(packed, b"content-encoding: gzip")
+    framed = chunked(packed[:100], packed[100:]).replace(
+        b"transfer-encoding", b"content-encoding: gzip\r\ntransfer-encoding"
+    )
+    async with Wire(sized, sized, framed, framed) as wire, client(wire) as http:
+        for _ in range(2):  # Content-Length, then chunked framing
+            async with http.stream("GET", "/") as response:
+                raw = b"".join([part async for part in response.aiter_raw()])
+            assert raw == packed  # the transport hands the bytes on as they came
+            assert (await get(http)).content == body  # and httpx decodes them
+        assert wire.connections == 1
+
+
 async def test_informational_responses_are_skipped() -> None:
     reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n" + ok(
         b"x"
@@ -276,6 +293,37 @@ async def test_a_line_break_in_a_header_or_method_is_refused_unsent(
             await http.request(method, "/", headers=headers)
         assert (await get(http)).content == b"a"
     assert len(wire.requests) == 1
+
+
+async def test_a_large_upload_waits_for_the_socket_and_arrives_whole() -> None:
+    body = bytes(range(256)) * 80_000  # 20 MB: more than the socket buffers, so writing pauses
+    async with Wire(ok(b"got it")) as wire, client(wire) as http:
+        response = await http.post("/upload", content=body)
+        assert response.content == b"got it"
+    assert wire.requests[0].endswith(b"\r\n\r\n" + body)
+
+
+async def test_an_upload_the_server_does_not_read_is_a_write_timeout() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+    never = asyncio.Event()
+
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accepts, never reads: the client's socket buffers fill
+        await never.wait()
+
+    server = await asyncio.start_server(deaf, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(transport=AsyncioTransport()) as http:
+            with pytest.raises(httpx.WriteTimeout):
+                await http.post(f"http://127.0.0.1:{port}/", content=b"x" * 50_000_000,
+                                timeout=httpx.Timeout(10.0, write=0.3))  # fmt: skip
+    finally:
+        never.set()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 # -- failures --------------------------------------------------------------------------------
