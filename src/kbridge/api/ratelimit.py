@@ -552,9 +552,9 @@ class RateLimiter:
 
     def paced_limit(self, operation: Operation) -> RateLimit | None:
         """The burst and steady limits this limiter paces ``operation`` to: the
-        catalogue's, × ``limit_factor`` (``None``: unpaced, or no published limit)."""
+        catalogue's, × ``limit_factor`` (``None``: unpaced)."""
         factor = self._config.limit_factor
-        if factor is None or operation.rate_limit is None:
+        if factor is None:
             return None
         return _scaled(operation.rate_limit, factor)
 
