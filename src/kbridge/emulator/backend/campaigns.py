@@ -46,6 +46,7 @@ from kbridge.emulator.backend.common import (
     not_found,
     page_of,
     relationship_ids,
+    required_jobs,
     timestamp_attr,
 )
 from kbridge.emulator.backend.errors import InvalidError
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
 
     from kbridge.emulator.backend.call import Call
     from kbridge.emulator.backend.common import Context
-    from kbridge.emulator.backend.jobs import JobsBackend
 
 __all__ = ["CampaignRecord", "CampaignsBackend", "MessageRecord", "campaigns_of", "outbox_of"]
 
@@ -134,21 +134,18 @@ class CampaignRecord:
 
 def outbox_of(ctx: Context) -> Outbox:
     """The account's outbox; the default sender is verified when it is first made."""
-    box = ctx.extra.get("outbox")
-    if box is None:
+    if ctx.outbox is None:
         box = Outbox()
         sender = ctx.store.account.get("contact_information", {}).get("default_sender_email")
         if sender:
             box.verify(sender)
-        ctx.extra["outbox"] = box
-    assert isinstance(box, Outbox)
-    return box
+        ctx.outbox = box
+    return ctx.outbox
 
 
 def campaigns_of(ctx: Context) -> CampaignsBackend | None:
     """The campaigns backend of this account (reporting maps message ids through it)."""
-    found = ctx.extra.get("campaigns")
-    return found if isinstance(found, CampaignsBackend) else None
+    return ctx.campaigns
 
 
 @dataclass(order=True, slots=True)
@@ -205,9 +202,8 @@ class CampaignsBackend(TagBackend):
         self._followup_due: float | None = None
         #: campaign id -> (when the estimate was requested, recipients then)
         self.estimates: dict[str, tuple[float, int]] = {}
-        ctx.extra["campaigns"] = self
-        jobs: JobsBackend = ctx.extra["jobs"]
-        self._jobs = jobs
+        ctx.campaigns = self
+        self._jobs = jobs = required_jobs(ctx)
         jobs.handlers[SEND_KIND] = self._run_send
         jobs.handlers[FOLLOWUP_KIND] = self._wake
         self._load_history()

@@ -337,7 +337,7 @@ class ReportingBackend(TagBackend):
     def _flow_name(self, flow_id: str) -> str | None:
         """The flow's name, when the flows backend knows the flow (read by duck typing:
         reporting does not depend on how flows are stored)."""
-        flows = getattr(self.ctx.extra.get("flows"), "flows", None)
+        flows = self.ctx.flows.flows if self.ctx.flows is not None else None
         name = getattr(flows.get(flow_id), "name", None) if isinstance(flows, dict) else None
         return name if isinstance(name, str) else None
 
