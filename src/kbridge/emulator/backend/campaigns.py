@@ -60,7 +60,12 @@ from kbridge.emulator.backend.templates import (
     template_resource,
     templates_of,
 )
-from kbridge.emulator.datagen import CATEGORIES, PRODUCTS
+from kbridge.emulator.backend.vocabulary import (
+    CATEGORIES,
+    HISTORIC_CAMPAIGNS,
+    MESSAGE_SALT,
+    PRODUCTS,
+)
 from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
@@ -76,8 +81,6 @@ FOLLOWUP_KIND = "campaign-followup"
 CHANNELS = ("email", "sms", "mobile_push")
 THROTTLE_PERCENTAGES = (1, 2, 5, 10, 11, 13, 14, 17, 20, 25, 33, 50)
 #: the generator's campaign count and message-id salt (datagen's ``_CAMPAIGNS``/``_message_id``)
-HISTORIC_CAMPAIGNS = 48
-_MESSAGE_SALT = 7000
 #: Smart Sending skips whoever got a message on the channel this recently (Klaviyo's email default)
 SMART_SENDING_HOURS = 16
 #: smart send time: Klaviyo picks the hour; the emulator sends at 10:00 account time
@@ -237,7 +240,7 @@ class CampaignsBackend(TagBackend):
         for k in sorted(first):
             ts = first[k]
             cid = ulid(ts - 86400, store.seed, 9000 + k)
-            mid = base62_id(store.seed, _MESSAGE_SALT + k)
+            mid = base62_id(store.seed, MESSAGE_SALT + k)
             c = CampaignRecord(
                 k - HISTORIC_CAMPAIGNS, cid, f"Weekly Edit #{k + 1}", "email", list(audience), [],
                 {"method": "static", "datetime": iso(ts), "options": {"is_local": False}},

@@ -39,7 +39,11 @@ from kbridge.emulator.backend.profiles import (
     validate_profile_payload,
 )
 from kbridge.emulator.backend.resource import Flat, FlatResource, KeptResources, Resource
-from kbridge.emulator.datagen import INTEGRATIONS, event_properties, event_properties_json
+from kbridge.emulator.backend.vocabulary import (
+    INTEGRATIONS,
+    event_properties,
+    event_properties_json,
+)
 from kbridge.emulator.query import Condition, Page, Query
 
 if TYPE_CHECKING:

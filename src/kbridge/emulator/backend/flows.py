@@ -43,7 +43,7 @@ from kbridge.emulator.backend.ids import base62_id, iso
 from kbridge.emulator.backend.models import MetricRecord
 from kbridge.emulator.backend.resource import Linkage, Resource
 from kbridge.emulator.backend.templates import template_resource, templates_of
-from kbridge.emulator.datagen import INTEGRATIONS
+from kbridge.emulator.backend.vocabulary import INTEGRATIONS
 from kbridge.emulator.query import Page, Query
 
 if TYPE_CHECKING:

@@ -34,12 +34,12 @@ from zoneinfo import ZoneInfo
 
 from kbridge.catalog import FilterField
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.campaigns import HISTORIC_CAMPAIGNS, campaigns_of
+from kbridge.emulator.backend.campaigns import campaigns_of
 from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.filtering import compile_conditions
 from kbridge.emulator.backend.resource import Linkage, Resource
-from kbridge.emulator.datagen import event_properties
+from kbridge.emulator.backend.vocabulary import HISTORIC_CAMPAIGNS, event_properties
 from kbridge.emulator.query.filters import parse_filter
 
 if TYPE_CHECKING:
