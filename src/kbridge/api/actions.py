@@ -887,7 +887,7 @@ def _declare() -> list[Action]:
             "Upload an image from a URL, data URI or file",
             "images",
             "upload_image_from_url",
-            ("upload_image_from_url",),
+            ("upload_image_from_url", "upload_image_from_file"),
             (
                 Param("url", help="https URL or data: URI"),
                 Param("file", "path", help="a local image file"),

@@ -156,6 +156,8 @@ class _Call:
     policy: RetryPolicy
     #: decode a successful body (error bodies are always decoded)
     decode: bool = True
+    #: the body's media type: JSON:API, or multipart/form-data with its boundary
+    content_type: str = JSONAPI
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +316,26 @@ class AsyncClient:
         """Call a catalogued operation by its ``operationId`` (e.g. ``"get_profiles"``)."""
         op = _operation(operation_id)
         return await self._execute(self._call(op, path_params, params, json, idempotent, retry))
+
+    async def upload(
+        self,
+        operation_id: str,
+        *,
+        fields: Mapping[str, str],
+        files: Mapping[str, tuple[str, bytes, str]],
+    ) -> Document:
+        """Send a ``multipart/form-data`` body (``files`` maps a field to name, bytes, media type)
+        to a catalogued operation that takes one, such as ``upload_image_from_file``."""
+        op = _operation(operation_id)
+        # httpx's encoder writes the parts and the boundary; the pipeline sends the bytes
+        encoded = httpx.Request(op.method, "http://multipart.invalid/", data=fields, files=files)
+        call = replace(
+            self._call(op, None, None, None, None, None),
+            content=encoded.read(),
+            content_type=encoded.headers["content-type"],
+        )
+        response = await self._execute(call)
+        return response.document or Document(data=None)
 
     async def get_document(
         self,
@@ -548,7 +570,7 @@ class AsyncClient:
     async def _send(self, call: _Call, authorization: str | None) -> _Outcome:
         headers = {"authorization": authorization} if authorization else {}
         if call.content is not None:
-            headers["content-type"] = JSONAPI
+            headers["content-type"] = call.content_type
         total = self._config.total_timeout
         try:
             with anyio.fail_after(total):

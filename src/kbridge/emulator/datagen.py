@@ -55,14 +55,13 @@ import random
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from kbridge.core.clock import utc
-from kbridge.emulator.backend.ids import base62_id, iso, mix64, ulid, unit_float
+from kbridge.emulator.backend.ids import base62_id, iso, ulid, unit_float
 from kbridge.emulator.backend.models import (
     EventColumns,
     ListRecord,
@@ -70,16 +69,34 @@ from kbridge.emulator.backend.models import (
     ProfileRecord,
     SegmentRecord,
 )
+from kbridge.emulator.backend.vocabulary import (
+    CATEGORIES,
+    HISTORIC_CAMPAIGNS,
+    INTEGRATIONS,
+    M_ACTIVE,
+    M_ADDED,
+    M_BOUNCED,
+    M_CHECKOUT,
+    M_CLICKED,
+    M_CLICKED_SMS,
+    M_OPENED,
+    M_ORDER,
+    M_ORDERED_PRODUCT,
+    M_RECEIVED,
+    M_RECEIVED_SMS,
+    M_SPAM,
+    M_SUBSCRIBED,
+    M_UNSUBSCRIBED,
+    M_VIEWED,
+    METRICS,
+    PRODUCTS,
+    pack_order,
+)
 
 __all__ = [
-    "INTEGRATIONS",
-    "METRICS",
-    "PRODUCTS",
     "Dataset",
     "DatasetFileError",
     "dump",
-    "event_properties",
-    "event_properties_json",
     "generate",
     "load",
 ]
@@ -87,75 +104,6 @@ __all__ = [
 DAY = 86400.0
 HISTORY_DAYS = 730
 
-INTEGRATIONS: dict[str, dict[str, Any]] = {
-    "klaviyo": {"object": "integration", "id": "0rG4eQ", "key": "klaviyo", "name": "Klaviyo",
-                "category": "Internal"},
-    "api": {"object": "integration", "id": "7FtS4J", "key": "api", "name": "API",
-            "category": "API"},
-    "shopify": {"object": "integration", "id": "0eMvjm", "key": "shopify", "name": "Shopify",
-                "category": "eCommerce"},
-}  # fmt: skip
-
-#: (name, integration key) in metric-index order.
-METRICS: tuple[tuple[str, str], ...] = (
-    ("Received Email", "klaviyo"),
-    ("Opened Email", "klaviyo"),
-    ("Clicked Email", "klaviyo"),
-    ("Bounced Email", "klaviyo"),
-    ("Marked Email as Spam", "klaviyo"),
-    ("Unsubscribed", "klaviyo"),
-    ("Received SMS", "klaviyo"),
-    ("Clicked SMS", "klaviyo"),
-    ("Viewed Product", "shopify"),
-    ("Added to Cart", "shopify"),
-    ("Started Checkout", "shopify"),
-    ("Placed Order", "shopify"),
-    ("Ordered Product", "shopify"),
-    ("Active on Site", "api"),
-    ("Subscribed to List", "klaviyo"),
-)
-(
-    M_RECEIVED,
-    M_OPENED,
-    M_CLICKED,
-    M_BOUNCED,
-    M_SPAM,
-    M_UNSUBSCRIBED,
-    M_RECEIVED_SMS,
-    M_CLICKED_SMS,
-    M_VIEWED,
-    M_ADDED,
-    M_CHECKOUT,
-    M_ORDER,
-    M_ORDERED_PRODUCT,
-    M_ACTIVE,
-    M_SUBSCRIBED,
-) = range(len(METRICS))
-
-#: (name, category, price)
-PRODUCTS: tuple[tuple[str, str, float], ...] = (
-    ("Trail Running Shoe", "Footwear", 129.0),
-    ("Everyday Sneaker", "Footwear", 89.0),
-    ("Wool Hiking Sock", "Footwear", 19.5),
-    ("Merino Base Layer", "Apparel", 75.0),
-    ("Rain Shell Jacket", "Apparel", 189.0),
-    ("Organic Cotton Tee", "Apparel", 29.0),
-    ("Fleece Pullover", "Apparel", 99.0),
-    ("Insulated Bottle", "Accessories", 34.0),
-    ("Canvas Tote", "Accessories", 24.0),
-    ("Leather Belt", "Accessories", 49.0),
-    ("Daypack 20L", "Bags", 119.0),
-    ("Travel Duffel", "Bags", 159.0),
-    ("Ceramic Pour-Over", "Home", 39.0),
-    ("Linen Throw", "Home", 69.0),
-    ("Scented Candle", "Home", 22.0),
-    ("Yoga Mat", "Fitness", 58.0),
-    ("Resistance Bands", "Fitness", 25.0),
-    ("Foam Roller", "Fitness", 32.0),
-    ("Face Serum", "Beauty", 44.0),
-    ("Lip Balm Trio", "Beauty", 14.0),
-)
-CATEGORIES = tuple(sorted({p[1] for p in PRODUCTS}))
 
 _FIRST = (
     "Ava",
@@ -263,7 +211,6 @@ _PLACES: tuple[tuple[str, str, str, str, float, float, str, str], ...] = (
 _LOYALTY = ("bronze", "silver", "gold", "platinum")
 _SOURCES = ("Organic Search", "Facebook Ads", "Instagram", "Referral", "Google Ads", "Shopify POS")
 _SUPPRESSIONS = ("HARD_BOUNCE", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED", "INVALID_EMAIL")
-_CAMPAIGNS = 48
 _STAGES = ("churned", "new", "prospect", "at_risk", "loyal", "active")
 
 
@@ -331,142 +278,6 @@ class Dataset:
                 "profiles_per_stage": stages,
             },
         }
-
-
-def _order_items(aux: int) -> list[int]:
-    """Product indexes packed into a Placed Order's ``aux`` (1-4 items, 8 bits each)."""
-    count = aux & 0x7
-    return [(aux >> (8 * (k + 1))) & 0xFF for k in range(count)]
-
-
-def _pack_order(items: list[int]) -> int:
-    aux = len(items)
-    for k, item in enumerate(items):
-        aux |= item << (8 * (k + 1))
-    return aux
-
-
-def _order_properties(aux: int) -> dict[str, Any]:
-    """Item fields of an order or checkout: a fresh top-level dict over shared, cached items."""
-    return dict(_order_template(aux))
-
-
-@lru_cache(maxsize=65536)
-def _order_template(aux: int) -> dict[str, Any]:
-    items = [PRODUCTS[i] for i in _order_items(aux)]
-    return {
-        "ItemNames": [p[0] for p in items],
-        "Items": [
-            {"ProductName": p[0], "Categories": [p[1]], "ItemPrice": p[2], "Quantity": 1}
-            for p in items
-        ],
-        "Categories": sorted({p[1] for p in items}),
-        "ItemCount": len(items),
-    }
-
-
-@lru_cache(maxsize=4096)
-def _message_id(seed: int, campaign: int) -> str:
-    return base62_id(seed, 7000 + campaign)
-
-
-def event_properties(
-    seed: int, index: int, metric: int, aux: int, value: float
-) -> tuple[dict[str, Any], str | None]:
-    """The ``event_properties`` and ``unique_id`` of generated event ``index``.
-
-    Derived on demand from what the columns hold, so 2M events cost no dicts.
-    :func:`event_properties_json` writes the same properties as bytes for a
-    first read of a page: change the two together (a test holds them equal).
-    """
-    if metric in (M_ORDER, M_CHECKOUT):
-        props: dict[str, Any] = _order_properties(aux)
-        props["$value"] = value
-        if metric == M_ORDER:
-            order_id = str(100000 + mix64(seed, index) % 900000)
-            props["OrderId"] = order_id
-            props["$event_id"] = order_id
-            return props, order_id
-        return props, None
-    if metric in (M_VIEWED, M_ADDED, M_ORDERED_PRODUCT):
-        props = _product_properties(aux)
-        if metric == M_ORDERED_PRODUCT:
-            props["$value"] = value
-        return props, None
-    if metric in (M_RECEIVED, M_OPENED, M_CLICKED, M_BOUNCED, M_SPAM, M_UNSUBSCRIBED):
-        campaign = aux % _CAMPAIGNS
-        props = {
-            "Campaign Name": f"Weekly Edit #{campaign + 1}",
-            "Subject": f"New in {CATEGORIES[campaign % len(CATEGORIES)]}",
-            "$message": _message_id(seed, campaign),
-        }
-        if metric == M_CLICKED:
-            props["URL"] = f"https://shop.example.com/collections/{campaign % len(CATEGORIES)}"
-        if metric == M_BOUNCED:
-            props["Bounce Type"] = "hard" if aux % 3 == 0 else "soft"
-        return props, None
-    if metric in (M_RECEIVED_SMS, M_CLICKED_SMS):
-        return {"Message Name": f"SMS drop #{aux % _CAMPAIGNS + 1}"}, None
-    if metric == M_ACTIVE:
-        return {"page": f"https://shop.example.com/pages/{aux % 12}"}, None
-    if metric == M_SUBSCRIBED:
-        return {"List": "Newsletter", "Method": "Form"}, None
-    return {}, None
-
-
-def _product_properties(aux: int) -> dict[str, Any]:
-    name, category, price = PRODUCTS[aux % len(PRODUCTS)]
-    return {
-        "ProductName": name,
-        "ProductID": str(1000 + aux % len(PRODUCTS)),
-        "SKU": f"SKU-{1000 + aux % len(PRODUCTS)}",
-        "Categories": [category],
-        "Price": price,
-    }
-
-
-def event_properties_json(seed: int, index: int, metric: int, aux: int, value: float) -> bytes:
-    """``orjson.dumps`` of :func:`event_properties`' dict, byte for byte, from kept pieces.
-
-    Serving a cold page of 1000 events built and serialised a dict per event;
-    most of each is a function of the metric and ``aux`` alone, so that part is
-    serialised once and kept, and only ``$value`` and the order id are
-    written per event (in the same key order as the dict).
-    """
-    if metric == M_ORDER:
-        order_id = b"%d" % (100000 + mix64(seed, index) % 900000)
-        return b'%s"$value":%s,"OrderId":"%s","$event_id":"%s"}' % (
-            _open_order(aux),
-            orjson.dumps(value),
-            order_id,
-            order_id,
-        )
-    if metric == M_CHECKOUT:
-        return b'%s"$value":%s}' % (_open_order(aux), orjson.dumps(value))
-    if metric == M_ORDERED_PRODUCT:
-        return b'%s"$value":%s}' % (_open_product(aux), orjson.dumps(value))
-    # every other metric's properties depend on the seed, the metric and aux only
-    return _constant_properties_json(seed, metric, aux)
-
-
-def _open_object(props: dict[str, Any]) -> bytes:
-    """``props`` serialised without its closing brace, ready for more members."""
-    return orjson.dumps(props)[:-1] + (b"," if props else b"")
-
-
-@lru_cache(maxsize=65536)
-def _open_order(aux: int) -> bytes:
-    return _open_object(_order_template(aux))
-
-
-@lru_cache(maxsize=4096)
-def _open_product(aux: int) -> bytes:
-    return _open_object(_product_properties(aux))
-
-
-@lru_cache(maxsize=4096)
-def _constant_properties_json(seed: int, metric: int, aux: int) -> bytes:
-    return orjson.dumps(event_properties(seed, 0, metric, aux, 0.0)[0])
 
 
 class _Builder:
@@ -640,23 +451,25 @@ class _Builder:
         if p.email_consent == "SUBSCRIBED" and p.email_consent_ts is not None and quota > 0:
             cols.append(p.email_consent_ts, i, M_SUBSCRIBED, 0.0)
         if p.email_consent == "UNSUBSCRIBED" and p.email_consent_ts is not None and quota > 1:
-            cols.append(p.email_consent_ts, i, M_UNSUBSCRIBED, 0.0, rng.randrange(_CAMPAIGNS))
+            cols.append(
+                p.email_consent_ts, i, M_UNSUBSCRIBED, 0.0, rng.randrange(HISTORIC_CAMPAIGNS)
+            )
         while len(cols) - start < quota:
             r = rng.random()
             if emailable and r < 0.5 and email_end > p.created:
                 self._email(i, p.created, email_end, active_end, h)
             elif sms and r < 0.58:
                 t = float(int(p.created + (self.now - p.created) * rng.random()))
-                cols.append(t, i, M_RECEIVED_SMS, 0.0, rng.randrange(_CAMPAIGNS))
+                cols.append(t, i, M_RECEIVED_SMS, 0.0, rng.randrange(HISTORIC_CAMPAIGNS))
                 if t < active_end and rng.random() < 0.1:
-                    cols.append(t + 120, i, M_CLICKED_SMS, 0.0, rng.randrange(_CAMPAIGNS))
+                    cols.append(t + 120, i, M_CLICKED_SMS, 0.0, rng.randrange(HISTORIC_CAMPAIGNS))
             else:
                 self._session(i, p.created, active_end, h)
 
     def _email(self, i: int, start: float, end: float, active_end: float, h: _Hidden) -> None:
         rng, cols = self.rng, self.cols
         t = float(int(start + (end - start) * rng.random()))
-        campaign = rng.randrange(_CAMPAIGNS)
+        campaign = rng.randrange(HISTORIC_CAMPAIGNS)
         r = rng.random()
         if r < 0.004:
             cols.append(t, i, M_BOUNCED, 0.0, campaign)
@@ -688,11 +501,11 @@ class _Builder:
         items = [viewed] + [rng.randrange(len(PRODUCTS)) for _ in range(rng.randrange(4))]
         value = round(sum(PRODUCTS[k][2] for k in items), 2)
         t += rng.randrange(30, 600)
-        cols.append(t, i, M_CHECKOUT, value, _pack_order(items))
+        cols.append(t, i, M_CHECKOUT, value, pack_order(items))
         if rng.random() >= h.purchase_rate:
             return
         t += rng.randrange(30, 900)
-        cols.append(t, i, M_ORDER, value, _pack_order(items))
+        cols.append(t, i, M_ORDER, value, pack_order(items))
         h.orders += 1
         h.revenue += value
         for k, item in enumerate(items):

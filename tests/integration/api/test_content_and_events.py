@@ -133,11 +133,23 @@ def test_campaign_lifecycle_send_and_cancel(client: Client) -> None:
         client.campaigns.get_campaign(cid)
 
 
-def test_images_from_url_data_uri_and_file(client: Client, tmp_path: Path) -> None:
+def _operation_count(server: EmulatorServer, operation_id: str) -> int:
+    with httpx.Client(base_url=server.base_url) as http:
+        ops = http.get("/_emulator/stats").json()["operations"]
+    return int(ops.get(operation_id, {}).get("requests", 0))
+
+
+def test_images_from_url_data_uri_and_file(
+    client: Client, server: EmulatorServer, tmp_path: Path
+) -> None:
     path = tmp_path / "dot.png"
     path.write_bytes(PNG)
+    before = _operation_count(server, "upload_image_from_file")
     uploaded = client.images.upload_image_from_file(path)
     assert uploaded["name"] == "dot"
+    # the method is named after the multipart operation, and calls it
+    assert _operation_count(server, "upload_image_from_file") == before + 1
+    assert client.images.get_image(uploaded.id or "")["size"] == len(PNG)
     assert client.images.get_image(uploaded.id or "").id == uploaded.id
     renamed = client.images.update_image(uploaded.id or "", name="pixel", hidden=True)
     assert renamed["name"] == "pixel"

@@ -8,6 +8,7 @@ records what arrived and on how many connections.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import gzip
 import ipaddress
@@ -59,6 +60,7 @@ class Wire:
         self.replies: deque[list[bytes]] = deque(r if isinstance(r, list) else [r] for r in replies)
         self.requests: list[bytes] = []
         self.connections = 0
+        self.closed = asyncio.Event()  # set each time the server has closed a connection
         self._tls = tls
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -108,6 +110,15 @@ class Wire:
             return  # the client left, or the test ended (a cancelled handler would be logged)
         finally:
             writer.close()
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await writer.wait_closed()
+            self.closed.set()
+
+
+async def turns(n: int) -> None:
+    """Let the event loop run ``n`` rounds: ordering, never a wall-clock wait."""
+    for _ in range(n):
+        await asyncio.sleep(0)
 
 
 async def _request_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
@@ -387,7 +398,8 @@ async def test_an_unsupported_scheme_is_refused_before_connecting() -> None:
 async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
     async with Wire([ok(b"a"), CLOSE], ok(b"b")) as wire, client(wire) as http:
         assert (await get(http)).content == b"a"
-        await asyncio.sleep(0.2)  # the server's FIN reaches the idle connection
+        await wire.closed.wait()
+        await turns(5)  # the loop reads the FIN that loopback has already delivered
         assert (await get(http)).content == b"b"
         assert wire.connections == 2
 
@@ -423,7 +435,7 @@ async def test_a_full_pool_waits_then_times_out() -> None:
             with pytest.raises(httpx.PoolTimeout):
                 await get(http, timeout=httpx.Timeout(5.0, pool=0.2))
             waiting = asyncio.ensure_future(get(http))
-            await asyncio.sleep(0.05)
+            await turns(20)
             assert not waiting.done()
             await held.aread()
         assert (await waiting).content == b"b"

@@ -125,6 +125,7 @@ def test_events_keep_their_profile_and_metric_links(
     synced: DuckDBWarehouse, http: httpx.Client
 ) -> None:
     some = http.get("/api/events", params={"page[size]": 5}).json()["data"]
+    assert len(some) == 5
     for event in some:
         row = synced.query("SELECT metric_id, profile_id FROM events WHERE id = ?", [event["id"]])
         rel = event["relationships"]
@@ -138,7 +139,10 @@ def test_memberships_equal_each_lists_and_segments_members(
         ("lists", "list_memberships", "list_id"),
         ("segments", "segment_memberships", "segment_id"),
     ):
-        for parent in api_all(http, f"/api/{kind}"):
+        parents = api_all(http, f"/api/{kind}")
+        assert parents, kind
+        members_seen = 0
+        for parent in parents:
             members = api_all(
                 http,
                 f"/api/{kind}/{parent['id']}/profiles",
@@ -151,6 +155,8 @@ def test_memberships_equal_each_lists_and_segments_members(
                 [parent["id"]],
             )
             assert set(rows) == expected
+            members_seen += len(rows)
+        assert members_seen, f"no {kind} member was compared"
 
 
 def test_campaigns_of_both_channels_arrive_with_their_messages(

@@ -13,6 +13,9 @@ from kbridge.api.jsonapi import next_link
 from kbridge.core import dumps
 from kbridge.core.jsoncodec import JSONDecodeError
 
+pytestmark = pytest.mark.unit
+
+
 NEXT = "https://a.klaviyo.com/api/events?page%5Bcursor%5D=abc"
 
 

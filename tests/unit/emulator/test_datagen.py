@@ -16,8 +16,9 @@ from kbridge.core.clock import ManualClock
 from kbridge.emulator.backend import EmulatorBackend
 from kbridge.emulator.backend.call import Call
 from kbridge.emulator.backend.ids import parse_iso
+from kbridge.emulator.backend.vocabulary import M_ORDER
 from kbridge.emulator.config import EmulatorConfig
-from kbridge.emulator.datagen import M_ORDER, Dataset, generate
+from kbridge.emulator.datagen import Dataset, generate
 from kbridge.emulator.query import Page, Query
 from kbridge.emulator.simclock import SimClock
 

@@ -13,6 +13,9 @@ from kbridge.connections.errors import ConnectionStoreError
 from kbridge.core import ManualClock
 from kbridge.privacy import AuditLog, MemoryAuditLog, Subject, read_log, subject_hash
 
+pytestmark = pytest.mark.unit
+
+
 KEY = bytes(range(32))
 WHEN = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -8,6 +8,8 @@ import pytest
 
 from kbridge.privacy import run_each
 
+pytestmark = pytest.mark.unit
+
 
 def test_results_keep_input_order_and_concurrency_stays_bounded() -> None:
     running = 0

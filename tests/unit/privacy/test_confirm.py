@@ -14,6 +14,9 @@ from kbridge.api import AsyncClient, PermissionDeniedError, RetryPolicy
 from kbridge.core import ManualClock
 from kbridge.privacy import Confirmer, PollPolicy
 
+pytestmark = pytest.mark.unit
+
+
 KEY = "pk_" + "a" * 34
 
 

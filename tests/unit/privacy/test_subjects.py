@@ -9,6 +9,9 @@ import pytest
 from kbridge.privacy import Subject, SubjectError, batch_id, parse_subject, read_subjects
 from kbridge.privacy.subjects import subject_hash
 
+pytestmark = pytest.mark.unit
+
+
 KEY = b"k" * 32
 
 

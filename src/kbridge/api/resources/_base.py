@@ -158,15 +158,18 @@ class Service:
     ) -> Resource:
         """The single resource a call returns; a success without one is unexpected."""
         doc = await self._doc(operation_id, path_params=path_params, params=params, json=json)
-        if doc.first is None:
-            raise UnexpectedResponseError(
-                ErrorDetails(
-                    code="empty_response",
-                    detail=f"{operation_id} succeeded but returned no resource",
-                    operation_id=operation_id,
-                )
-            )
-        return doc.first
+        return _first(doc, operation_id)
+
+    async def _upload(
+        self,
+        operation_id: str,
+        *,
+        fields: Mapping[str, str],
+        files: Mapping[str, tuple[str, bytes, str]],
+    ) -> Resource:
+        """The single resource a ``multipart/form-data`` upload returns."""
+        doc = await self._client.upload(operation_id, fields=fields, files=files)
+        return _first(doc, operation_id)
 
     async def _send(
         self,
@@ -247,3 +250,16 @@ class Service:
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     first = group.exceptions[0]
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _first(doc: Document, operation_id: str) -> Resource:
+    """The single resource of a response; a success without one is unexpected."""
+    if doc.first is None:
+        raise UnexpectedResponseError(
+            ErrorDetails(
+                code="empty_response",
+                detail=f"{operation_id} succeeded but returned no resource",
+                operation_id=operation_id,
+            )
+        )
+    return doc.first

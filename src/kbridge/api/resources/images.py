@@ -1,7 +1,7 @@
 """``client.images``: the account's image library (Klaviyo tag *Images*).
 
-An image is imported from a URL or a ``data:`` URI; a local file is sent as
-a data URI through the same JSON operation (no multipart needed).
+An image is imported from a URL or a ``data:`` URI (``upload_image_from_url``),
+or a local file is uploaded as ``multipart/form-data`` (``upload_image_from_file``).
 """
 
 from __future__ import annotations
@@ -27,11 +27,15 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
 def data_uri(content: bytes, media_type: str) -> str:
     """``data:<type>;base64,…`` for an image's bytes."""
+    _check_image(content, media_type)
+    return f"data:{media_type};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def _check_image(content: bytes, media_type: str) -> None:
     if media_type not in IMAGE_TYPES:
         raise ValidationError("file", f"{media_type} is not an image type Klaviyo takes")
     if len(content) > MAX_IMAGE_BYTES:
         raise ValidationError("file", f"{len(content)} bytes; images are limited to 5 MB")
-    return f"data:{media_type};base64,{base64.b64encode(content).decode('ascii')}"
 
 
 class ImagesService(Service):
@@ -74,13 +78,20 @@ class ImagesService(Service):
     async def upload_image_from_file(
         self, path: str | Path, *, name: str | None = None, hidden: bool | None = None
     ) -> Resource:
-        """Upload a local image file (sent as a data URI; named after the file by default)."""
+        """Upload a local image file as ``multipart/form-data`` (``POST /api/image-upload``),
+        named after the file by default."""
         file = Path(path)
         media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         try:
             content = await anyio.Path(file).read_bytes()
         except OSError as exc:
             raise ValidationError("file", f"cannot read {file}: {exc.strerror}") from None
-        return await self.upload_image_from_url(
-            url=data_uri(content, media_type), name=name or file.stem, hidden=hidden
+        _check_image(content, media_type)
+        fields = {"name": name or file.stem}
+        if hidden is not None:
+            fields["hidden"] = "true" if hidden else "false"
+        return await self._upload(
+            "upload_image_from_file",
+            fields=fields,
+            files={"file": (file.name, content, media_type)},
         )

@@ -5,9 +5,12 @@ Per-tag modules (profiles, lists, segments, metrics, events, accounts, jobs,
 subscriptions) hold one method per Klaviyo operation id; ``store`` holds the
 records and indexes.
 
-``EmulatorBackend`` is imported lazily: ``kbridge.emulator.datagen`` uses this
-package's ``ids`` and ``models``, and the backend uses the generator, so an
-eager import here would make importing the generator first circular.
+The per-tag modules take the account's vocabulary (metrics, products, event
+properties) from ``vocabulary``, which the generator shares; only
+``EmulatorBackend`` (the composition) calls the generator, to load and reset
+an account. It is imported lazily: ``kbridge.emulator.datagen`` uses this
+package's ``ids``, ``models`` and ``vocabulary``, so an eager import here would
+make importing the generator first circular.
 """
 
 from __future__ import annotations

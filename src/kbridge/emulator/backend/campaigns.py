@@ -46,6 +46,7 @@ from kbridge.emulator.backend.common import (
     not_found,
     page_of,
     relationship_ids,
+    required_jobs,
     timestamp_attr,
 )
 from kbridge.emulator.backend.errors import InvalidError
@@ -59,7 +60,12 @@ from kbridge.emulator.backend.templates import (
     template_resource,
     templates_of,
 )
-from kbridge.emulator.datagen import CATEGORIES, PRODUCTS
+from kbridge.emulator.backend.vocabulary import (
+    CATEGORIES,
+    HISTORIC_CAMPAIGNS,
+    MESSAGE_SALT,
+    PRODUCTS,
+)
 from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
@@ -67,7 +73,6 @@ if TYPE_CHECKING:
 
     from kbridge.emulator.backend.call import Call
     from kbridge.emulator.backend.common import Context
-    from kbridge.emulator.backend.jobs import JobsBackend
 
 __all__ = ["CampaignRecord", "CampaignsBackend", "MessageRecord", "campaigns_of", "outbox_of"]
 
@@ -76,8 +81,6 @@ FOLLOWUP_KIND = "campaign-followup"
 CHANNELS = ("email", "sms", "mobile_push")
 THROTTLE_PERCENTAGES = (1, 2, 5, 10, 11, 13, 14, 17, 20, 25, 33, 50)
 #: the generator's campaign count and message-id salt (datagen's ``_CAMPAIGNS``/``_message_id``)
-HISTORIC_CAMPAIGNS = 48
-_MESSAGE_SALT = 7000
 #: Smart Sending skips whoever got a message on the channel this recently (Klaviyo's email default)
 SMART_SENDING_HOURS = 16
 #: smart send time: Klaviyo picks the hour; the emulator sends at 10:00 account time
@@ -134,21 +137,18 @@ class CampaignRecord:
 
 def outbox_of(ctx: Context) -> Outbox:
     """The account's outbox; the default sender is verified when it is first made."""
-    box = ctx.extra.get("outbox")
-    if box is None:
+    if ctx.outbox is None:
         box = Outbox()
         sender = ctx.store.account.get("contact_information", {}).get("default_sender_email")
         if sender:
             box.verify(sender)
-        ctx.extra["outbox"] = box
-    assert isinstance(box, Outbox)
-    return box
+        ctx.outbox = box
+    return ctx.outbox
 
 
 def campaigns_of(ctx: Context) -> CampaignsBackend | None:
     """The campaigns backend of this account (reporting maps message ids through it)."""
-    found = ctx.extra.get("campaigns")
-    return found if isinstance(found, CampaignsBackend) else None
+    return ctx.campaigns
 
 
 @dataclass(order=True, slots=True)
@@ -205,9 +205,8 @@ class CampaignsBackend(TagBackend):
         self._followup_due: float | None = None
         #: campaign id -> (when the estimate was requested, recipients then)
         self.estimates: dict[str, tuple[float, int]] = {}
-        ctx.extra["campaigns"] = self
-        jobs: JobsBackend = ctx.extra["jobs"]
-        self._jobs = jobs
+        ctx.campaigns = self
+        self._jobs = jobs = required_jobs(ctx)
         jobs.handlers[SEND_KIND] = self._run_send
         jobs.handlers[FOLLOWUP_KIND] = self._wake
         self._load_history()
@@ -241,7 +240,7 @@ class CampaignsBackend(TagBackend):
         for k in sorted(first):
             ts = first[k]
             cid = ulid(ts - 86400, store.seed, 9000 + k)
-            mid = base62_id(store.seed, _MESSAGE_SALT + k)
+            mid = base62_id(store.seed, MESSAGE_SALT + k)
             c = CampaignRecord(
                 k - HISTORIC_CAMPAIGNS, cid, f"Weekly Edit #{k + 1}", "email", list(audience), [],
                 {"method": "static", "datetime": iso(ts), "options": {"is_local": False}},

@@ -19,8 +19,17 @@ from kbridge.emulator.query import Condition, Page, Query
 from kbridge.emulator.simclock import SimClock
 
 if TYPE_CHECKING:
+    from array import array
+
     from kbridge.emulator.backend.call import Call
+    from kbridge.emulator.backend.campaigns import CampaignsBackend
+    from kbridge.emulator.backend.flows import FlowsBackend
+    from kbridge.emulator.backend.images import ImagesBackend
+    from kbridge.emulator.backend.jobs import JobsBackend
+    from kbridge.emulator.backend.outbox import Outbox
     from kbridge.emulator.backend.segments import SegmentsBackend
+    from kbridge.emulator.backend.tags import TagsBackend
+    from kbridge.emulator.backend.templates import TemplateRecord
 
 __all__ = [
     "Context",
@@ -30,6 +39,7 @@ __all__ = [
     "include_tags",
     "page_of",
     "relationship_ids",
+    "required_jobs",
 ]
 
 
@@ -40,9 +50,21 @@ class Context:
     store: Store
     clock: SimClock
     config: EmulatorConfig
-    #: set by EmulatorBackend once built (profiles need segment membership for includes)
+    #: The backends that others reach into, each set by itself (or EmulatorBackend) once
+    #: built: profiles need segment membership for includes, campaigns and events run jobs,
+    #: tags link campaigns and flows, reporting maps message ids through campaigns.
     segments: SegmentsBackend | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    jobs: JobsBackend | None = None
+    campaigns: CampaignsBackend | None = None
+    flows: FlowsBackend | None = None
+    images: ImagesBackend | None = None
+    tags: TagsBackend | None = None
+    #: sent campaign emails and verified senders (made on first use: see ``outbox_of``)
+    outbox: Outbox | None = None
+    #: the account's templates, shared by the templates and campaigns backends
+    templates: dict[str, TemplateRecord] = field(default_factory=dict)
+    #: group members sorted by join time, per (operation, group id): see lists.members_page
+    member_order: dict[Any, tuple[Any, array[int]]] = field(default_factory=dict)
     #: called with each event index stored through the API or a bulk job (flows trigger on it)
     on_event: list[Callable[[int], None]] = field(default_factory=list)
     #: called by ``run_due()`` after the jobs: other scheduled work (flow emails, deletions)
@@ -50,6 +72,13 @@ class Context:
 
     def now(self) -> float:
         return self.clock.now().timestamp()
+
+
+def required_jobs(ctx: Context) -> JobsBackend:
+    """The jobs backend, which EmulatorBackend builds before every backend that queues work."""
+    if ctx.jobs is None:
+        raise RuntimeError("the jobs backend must be built before the backends that use it")
+    return ctx.jobs
 
 
 class TagBackend:
@@ -203,7 +232,7 @@ def not_found(kind: str, ident: str) -> NotFoundError:
 def include_tags(ctx: Context, resources: Sequence[Resource], query: Query) -> list[Resource]:
     """``include=tags``: give each resource its ``tags`` linkage and return the tags to
     include (once each). Without the include the relationship stays links-only."""
-    tags = ctx.extra.get("tags")
+    tags = ctx.tags
     if tags is None or "tags" not in query.include:
         return []
     included: dict[str, Resource] = {}

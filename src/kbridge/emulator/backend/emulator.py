@@ -65,7 +65,7 @@ class EmulatorBackend:
         self._data = data
         ctx = Context(store=Store(data), clock=self._clock, config=self._config)
         jobs = JobsBackend(ctx)
-        ctx.extra["jobs"] = jobs
+        ctx.jobs = jobs
         segments = SegmentsBackend(ctx)
         ctx.segments = segments
         backends: list[TagBackend] = [
@@ -134,8 +134,8 @@ class EmulatorBackend:
 
     def image_file(self, filename: str) -> tuple[bytes, str] | None:
         """An uploaded image's bytes and media type (for ``/_emulator/images/{id}.{ext}``)."""
-        images = self._ctx.extra.get("images")
-        return images.file(filename) if isinstance(images, ImagesBackend) else None
+        images = self._ctx.images
+        return images.file(filename) if images is not None else None
 
     def dispatch(self, call: Call) -> Outcome:
         op = call.operation.operation_id

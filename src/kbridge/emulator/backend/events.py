@@ -26,6 +26,7 @@ from kbridge.emulator.backend.common import (
     data_of,
     not_found,
     page_of,
+    required_jobs,
     timestamp_attr,
 )
 from kbridge.emulator.backend.errors import InvalidError
@@ -38,7 +39,11 @@ from kbridge.emulator.backend.profiles import (
     validate_profile_payload,
 )
 from kbridge.emulator.backend.resource import Flat, FlatResource, KeptResources, Resource
-from kbridge.emulator.datagen import INTEGRATIONS, event_properties, event_properties_json
+from kbridge.emulator.backend.vocabulary import (
+    INTEGRATIONS,
+    event_properties,
+    event_properties_json,
+)
 from kbridge.emulator.query import Condition, Page, Query
 
 if TYPE_CHECKING:
@@ -362,11 +367,7 @@ class EventsBackend(TagBackend):
         if total > MAX_BULK_EVENTS:
             raise InvalidError(f"at most {MAX_BULK_EVENTS} events per job (got {total})",
                                pointer=base)  # fmt: skip
-        from kbridge.emulator.backend.jobs import JobsBackend
-
-        jobs = self.ctx.extra["jobs"]
-        assert isinstance(jobs, JobsBackend)
-        jobs.schedule("event-bulk-create-job", batches, total=total)
+        required_jobs(self.ctx).schedule("event-bulk-create-job", batches, total=total)
         return Outcome(status=202)
 
     def apply_bulk(self, batches: list[tuple[dict[str, Any], list[ParsedEvent]]]) -> int:

@@ -43,7 +43,7 @@ from kbridge.emulator.backend.ids import base62_id, iso
 from kbridge.emulator.backend.models import MetricRecord
 from kbridge.emulator.backend.resource import Linkage, Resource
 from kbridge.emulator.backend.templates import template_resource, templates_of
-from kbridge.emulator.datagen import INTEGRATIONS
+from kbridge.emulator.backend.vocabulary import INTEGRATIONS
 from kbridge.emulator.query import Page, Query
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ class FlowsBackend(TagBackend):
         self._order = 0
         self._emitting = False
         self._list_stamp = -1
-        ctx.extra["flows"] = self
+        ctx.flows = self
         ctx.on_event.append(self._on_event)
         ctx.on_due.append(self.run_due)
         if ctx.store.profiles and ctx.store.lists:
@@ -283,7 +283,7 @@ class FlowsBackend(TagBackend):
         return out
 
     def _tags_of(self, flow_id: str) -> list[Any]:
-        tags = self.ctx.extra.get("tags")
+        tags = self.ctx.tags
         return list(tags.tags_of("flow", flow_id)) if tags is not None else []
 
     # -- lookups -----------------------------------------------------------------------
@@ -344,7 +344,7 @@ class FlowsBackend(TagBackend):
             for f in flows:
                 out += [self.action_resource(self.actions[a]) for a in f.action_ids]
         if "tags" in query.include:
-            tags = self.ctx.extra.get("tags")
+            tags = self.ctx.tags
             seen: set[str] = set()
             for f in flows:
                 for t in self._tags_of(f.id):

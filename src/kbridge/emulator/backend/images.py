@@ -119,7 +119,7 @@ class ImagesBackend(TagBackend):
         super().__init__(ctx)
         self.images: dict[str, ImageRecord] = {}
         self._next_id = 1000
-        ctx.extra["images"] = self
+        ctx.images = self
         if ctx.store.profiles:  # a generated account has a small asset library
             self.add("logo.png", "png", 18_204, hidden=False)
             self.add("hero-banner.jpg", "jpeg", 248_913, hidden=False)

@@ -51,7 +51,7 @@ def member_page(
     """A page of group members sorted by ``joined_group_at`` (lists and segments share it)."""
     store = backend.store
     P = store.profiles
-    cache: dict[Any, tuple[Any, array[int]]] = backend.ctx.extra.setdefault("member_order", {})
+    cache = backend.ctx.member_order
     cache_key = (call.operation.operation_id, call.path_params.get("id"))
     # Segment membership is rebuilt as a new dict, so its identity is part of the stamp.
     stamp = (store.version, id(members), len(members))

@@ -29,6 +29,7 @@ from kbridge.emulator.backend.common import (
     check_email,
     check_phone,
     data_of,
+    required_jobs,
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.models import JobRecord, ProfileRecord
@@ -36,7 +37,6 @@ from kbridge.emulator.backend.models import JobRecord, ProfileRecord
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
     from kbridge.emulator.backend.common import Context
-    from kbridge.emulator.backend.jobs import JobsBackend
 
 __all__ = ["DELETION_JOB", "PrivacyBackend", "delete_profile"]
 
@@ -91,7 +91,7 @@ class PrivacyBackend(TagBackend):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        jobs: JobsBackend = ctx.extra["jobs"]
+        jobs = required_jobs(ctx)
         self._jobs = jobs
         jobs.handlers[DELETION_JOB] = self._run
 

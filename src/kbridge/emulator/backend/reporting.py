@@ -34,12 +34,12 @@ from zoneinfo import ZoneInfo
 
 from kbridge.catalog import FilterField
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.campaigns import HISTORIC_CAMPAIGNS, campaigns_of
+from kbridge.emulator.backend.campaigns import campaigns_of
 from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.filtering import compile_conditions
 from kbridge.emulator.backend.resource import Linkage, Resource
-from kbridge.emulator.datagen import event_properties
+from kbridge.emulator.backend.vocabulary import HISTORIC_CAMPAIGNS, event_properties
 from kbridge.emulator.query.filters import parse_filter
 
 if TYPE_CHECKING:
@@ -337,7 +337,7 @@ class ReportingBackend(TagBackend):
     def _flow_name(self, flow_id: str) -> str | None:
         """The flow's name, when the flows backend knows the flow (read by duck typing:
         reporting does not depend on how flows are stored)."""
-        flows = getattr(self.ctx.extra.get("flows"), "flows", None)
+        flows = self.ctx.flows.flows if self.ctx.flows is not None else None
         name = getattr(flows.get(flow_id), "name", None) if isinstance(flows, dict) else None
         return name if isinstance(name, str) else None
 

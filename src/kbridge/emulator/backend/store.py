@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kbridge.emulator.backend.cache import BoundedCache
 from kbridge.emulator.backend.ids import base62_id, event_id, event_index, ulid
@@ -23,7 +23,9 @@ from kbridge.emulator.backend.models import (
     SegmentRecord,
 )
 from kbridge.emulator.backend.resource import Rendered
-from kbridge.emulator.datagen import Dataset
+
+if TYPE_CHECKING:
+    from kbridge.emulator.datagen import Dataset
 
 __all__ = ["EVENT_CACHE_SIZE", "SortedIndex", "Store"]
 

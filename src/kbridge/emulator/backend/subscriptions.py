@@ -23,6 +23,7 @@ from kbridge.emulator.backend.common import (
     check_phone,
     data_of,
     relationship_ids,
+    required_jobs,
     timestamp_attr,
 )
 from kbridge.emulator.backend.errors import InvalidError
@@ -55,8 +56,7 @@ class SubscriptionsBackend(TagBackend):
 
     @property
     def jobs(self) -> JobsBackend:
-        jobs: JobsBackend = self.ctx.extra["jobs"]
-        return jobs
+        return required_jobs(self.ctx)
 
     def bulk_subscribe_profiles(self, call: Call) -> Outcome:
         return self._accept(call, SUBSCRIBE, MAX_SUBSCRIBE, "SUBSCRIBED")

@@ -80,8 +80,8 @@ def _name(attrs: dict[str, Any]) -> str:
 class TagsBackend(TagBackend):
     """Tags, tag groups and their links; also serves ``/api/{…}/{id}/tags`` for each kind.
 
-    Campaign and flow ids are checked against the backends published as
-    ``ctx.extra["campaigns"]`` (``.campaigns``) and ``ctx.extra["flows"]`` (``.flows``).
+    Campaign and flow ids are checked against the campaigns and flows backends of the
+    shared context (``ctx.campaigns.campaigns``, ``ctx.flows.flows``).
     """
 
     operations = frozenset(
@@ -129,7 +129,7 @@ class TagsBackend(TagBackend):
         self.groups: dict[str, TagGroupRecord] = {}
         default = self._new_group("Default", exclusive=False, default=True)
         self.default_group_id = default.id
-        ctx.extra["tags"] = self
+        ctx.tags = self
         if ctx.store.profiles and ctx.store.lists:  # a generated account has a few tags
             first = min(ctx.store.lists.values(), key=lambda lst: lst.seq)
             self.add("Newsletter").links["list"] = {first.id: None}
@@ -153,11 +153,11 @@ class TagsBackend(TagBackend):
             return ident in store.lists
         if rtype == "segment":
             return ident in store.segments
-        # Campaigns and flows live in other backends, published in ctx.extra under
-        # "campaigns"/"flows" with a dict of records by id.
-        owner = self.ctx.extra.get(f"{rtype}s")
-        records = getattr(owner, f"{rtype}s", None)
-        return isinstance(records, dict) and ident in records
+        if rtype == "campaign":
+            return self.ctx.campaigns is not None and ident in self.ctx.campaigns.campaigns
+        if rtype == "flow":
+            return self.ctx.flows is not None and ident in self.ctx.flows.flows
+        return False
 
     def tags_of(self, rtype: str, ident: str) -> list[TagRecord]:
         """The tags on one object, in creation order."""

@@ -84,8 +84,7 @@ class TemplateRecord:
 
 def templates_of(ctx: Context) -> dict[str, TemplateRecord]:
     """The account's templates (shared with campaigns, which assign them)."""
-    found: dict[str, TemplateRecord] = ctx.extra.setdefault("templates", {})
-    return found
+    return ctx.templates
 
 
 def template_resource(t: TemplateRecord, attrs_override: dict[str, Any] | None = None) -> Resource:

@@ -483,7 +483,8 @@ def test_a_profile_erased_mid_campaign_gets_no_later_events(
     delete_profile(backend._ctx, store.profiles[before_send])
     advance(backend, clock, 2 * HOUR + 1)  # the send happens
     assert status(call, cid) == "Sent"
-    campaigns = backend._ctx.extra["campaigns"]
+    campaigns = backend._ctx.campaigns
+    assert campaigns is not None
     pending = {e.profile for e in campaigns._pending}
     after_send = next(s for s in recipients[1:] if s in pending)  # has opens etc. still to come
     delete_profile(backend._ctx, store.profiles[after_send])

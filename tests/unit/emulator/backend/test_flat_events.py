@@ -12,14 +12,14 @@ from kbridge.core import dumps
 from kbridge.emulator.backend import EmulatorBackend
 from kbridge.emulator.backend.cache import BoundedCache
 from kbridge.emulator.backend.resource import Flat, FlatResource, KeptResources, Rendered, Resource
-from kbridge.emulator.config import EmulatorConfig
-from kbridge.emulator.datagen import (
+from kbridge.emulator.backend.vocabulary import (
     M_SPAM,
     METRICS,
     event_properties,
     event_properties_json,
-    generate,
 )
+from kbridge.emulator.config import EmulatorConfig
+from kbridge.emulator.datagen import generate
 from kbridge.emulator.http.jsonapi import RequestContext
 from kbridge.emulator.query import Page, Query
 from kbridge.emulator.simclock import SimClock
