@@ -534,7 +534,7 @@ async def _sync_partition(
     cursor = stream.cursor
     since = resume_from(
         state,
-        ctx.options.start_date,
+        ctx.options.start_date if stream.facts else None,  # dimensions sync whole
         full_refresh=ctx.options.full_refresh,
         lookback=ctx.options.lookback_for(stream),
     )
@@ -887,7 +887,8 @@ async def _conversion_metric(ctx: _Ctx) -> str | None:
 def _report_days(
     ctx: _Ctx, report: Report, state: Mapping[str, Any] | None
 ) -> tuple[datetime, datetime]:
-    """``[first, end)``: the complete UTC days this run asks for."""
+    """``[first, end)``: the complete UTC days not read yet, all of them (the daily cap,
+    not a per-run length, decides how many this run reads)."""
     today = _midnight(ctx.clock.now())
     if state and state.get("bookmark") and not ctx.options.full_refresh:
         first = _midnight(parse_ts(str(state["bookmark"]))) + _DAY
@@ -895,7 +896,7 @@ def _report_days(
         first = _midnight(ctx.options.start_date)
     else:
         first = today - report.default_backfill_days * _DAY
-    return first, min(today, first + report.max_days_per_run * _DAY)
+    return first, today
 
 
 def _report_reread(
