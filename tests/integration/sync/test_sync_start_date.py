@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from kbridge import sync
-from kbridge.api import AsyncClient
+from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
 from kbridge.core import ManualClock
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.server import EmulatorServer
@@ -118,4 +118,59 @@ def test_one_run_from_400_days_back_syncs_every_stream_whole_and_reports_within_
         assert later.ok
         assert later.streams["campaign_values_daily"].note is None
         assert bookmark(wh, account, "campaign_values_daily") == today
+        # the summary tells new rows from those the 2-day lookback read again
+        new_from = midnight(start) + timedelta(days=225)
+        again = later.streams["campaign_values_daily"]
+
+        def rows(since: datetime, until: datetime) -> int:
+            sql = "SELECT count(*) FROM campaign_values_daily WHERE day >= ? AND day < ?"
+            return int(wh.query(sql, [since, until])[0][0])
+
+        assert again.reread == rows(new_from - timedelta(days=2), new_from) > 0
+        assert again.records - again.reread == rows(new_from, today + timedelta(days=1)) > 0
+        assert again.to_dict()["reread"] == again.reread
         wh.close()
+
+
+def test_report_progress_tells_the_day_reached_and_the_time_left_at_the_clients_pace() -> None:
+    op = "query_campaign_values"
+    config = EmulatorConfig(seed=11, profiles=30, events=300, rate_limit_factor=None)
+    with EmulatorServer(config) as server, http_client_for(server) as http:
+        now = parse_ts(http.get("/_emulator/clock").json()["now"])
+        clock = ManualClock(now)  # the client paces to Klaviyo's 2 a minute on this clock
+        seen: list[sync.ReportProgress] = []
+
+        async def go() -> sync.SyncResult:
+            limits = ClientConfig(limiter=LimiterConfig(daily_caps={op: 4}))
+            async with AsyncClient(server.api_key, base_url=server.base_url, clock=clock,
+                                   config=limits) as api:  # fmt: skip
+                return await sync.run(api, DuckDBWarehouse(":memory:"), clock=clock,
+                                      streams=["flow_series_daily", "campaign_values_daily"],
+                                      start_date=now - timedelta(days=DAYS_BACK),
+                                      on_report_progress=seen.append)  # fmt: skip
+
+        result = asyncio.run(go())
+
+    assert result.ok
+    flows = [p.text for p in seen if p.stream == "flow_series_daily"]
+    assert flows == [
+        "day 0 of 400, ~4 min left",  # 7 requests at the paced 1.9 a minute
+        "day 59 of 400, ~4 min left",
+        "day 118 of 400, ~3 min left",
+        "day 177 of 400, ~3 min left",
+        "day 236 of 400, ~2 min left",
+        "day 295 of 400, ~2 min left",
+        "day 354 of 400, ~1 min left",
+        "day 400 of 400, done",
+    ]
+    values = [p.text for p in seen if p.stream == "campaign_values_daily"]
+    assert values == [  # 4 requests fit today's budget
+        "day 0 of 400, ~3 min left, 396 days after the daily cap resets",
+        "day 1 of 400, ~2 min left, 396 days after the daily cap resets",
+        "day 2 of 400, ~2 min left, 396 days after the daily cap resets",
+        "day 3 of 400, ~1 min left, 396 days after the daily cap resets",
+        "day 4 of 400, 396 days after the daily cap resets",
+    ]
+    note = result.streams["campaign_values_daily"].note or ""
+    first_deferred = (now - timedelta(days=DAYS_BACK - 4)).date().isoformat()
+    assert f"days from {first_deferred} follow after" in note
