@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from kbridge.analytics.errors import AnalyticsError
+from kbridge.analytics.errors import AnalyticsError, MissingTableError
 from kbridge.core.clock import utc
 from kbridge.warehouse import Warehouse
 
@@ -32,6 +32,7 @@ __all__ = [
     "iso",
     "json_text",
     "month_starts",
+    "require_tables",
     "resolve_as_of",
     "seconds",
     "table_exists",
@@ -60,6 +61,14 @@ def table_exists(warehouse: Warehouse, name: str) -> bool:
         [name],
     )
     return bool(rows and rows[0][0])
+
+
+def require_tables(warehouse: Warehouse, *names: str) -> None:
+    """Raise :class:`MissingTableError` naming those of ``names`` the warehouse lacks, so an
+    analysis of a partial sync says what to sync instead of failing on its SQL."""
+    missing = [n for n in names if not table_exists(warehouse, n)]
+    if missing:
+        raise MissingTableError(missing)
 
 
 def seconds(when: datetime | None) -> float | None:
@@ -94,6 +103,7 @@ def from_epoch(ts: float) -> datetime:
 
 def accounts(warehouse: Warehouse) -> list[str]:
     """Accounts that have synced profiles, sorted."""
+    require_tables(warehouse, "profiles")
     rows = warehouse.query("SELECT DISTINCT account_id FROM profiles ORDER BY account_id")
     return [str(r[0]) for r in rows]
 
@@ -104,6 +114,7 @@ def resolve_as_of(warehouse: Warehouse, account_id: str, as_of: datetime | None)
     an old snapshot is reproducible and no wall clock is read."""
     if as_of is not None:
         return utc(as_of).timestamp()
+    require_tables(warehouse, "profiles", "events")
     row = warehouse.query(
         f"SELECT (SELECT MAX({epoch('datetime')}) FROM events WHERE account_id = ?),"
         f" (SELECT MAX({epoch('COALESCE(updated, created)')}) FROM profiles"

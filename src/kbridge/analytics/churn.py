@@ -43,7 +43,7 @@ from datetime import datetime
 from operator import mul
 from typing import Any
 
-from kbridge.analytics._sql import DAY, epoch, from_epoch, in_list, iso, json_text
+from kbridge.analytics._sql import DAY, epoch, from_epoch, in_list, iso, json_text, require_tables
 from kbridge.analytics._sql import resolve_as_of as _resolve_as_of
 from kbridge.analytics.errors import AnalyticsError
 from kbridge.analytics.frame import Frame
@@ -540,6 +540,7 @@ def churn(
     """
     if horizon_days <= 0:
         raise ValueError("horizon_days must be positive")
+    require_tables(warehouse, "profiles", "events", "metrics")
     t = _resolve_as_of(warehouse, account_id, as_of)
     cutoff = t - horizon_days * DAY
     metrics = _metric_ids(warehouse, account_id)

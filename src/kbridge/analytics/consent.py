@@ -36,7 +36,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kbridge.analytics._sql import epoch, from_epoch, in_list, iso, json_text, month_starts
+from kbridge.analytics._sql import (
+    epoch,
+    from_epoch,
+    in_list,
+    iso,
+    json_text,
+    month_starts,
+    require_tables,
+)
 from kbridge.analytics._sql import resolve_as_of as _resolve_as_of
 from kbridge.analytics.frame import Frame
 from kbridge.core import loads
@@ -236,6 +244,7 @@ def consent(
         raise ValueError("months must be at least 1")
     profiles = _load(warehouse, account_id)
     _add_events(warehouse, account_id, profiles, metrics or ConsentMetrics())
+    require_tables(warehouse, "profiles", "events", "metrics")
     t = _resolve_as_of(warehouse, account_id, as_of)
     if as_of is None:
         # a consent change can postdate the last event; "now" must include it

@@ -35,7 +35,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kbridge.analytics._sql import DAY, epoch, from_epoch, in_list, iso, month_starts
+from kbridge.analytics._sql import (
+    DAY,
+    epoch,
+    from_epoch,
+    in_list,
+    iso,
+    month_starts,
+    require_tables,
+)
 from kbridge.analytics._sql import resolve_as_of as _resolve_as_of
 from kbridge.analytics.frame import Frame
 from kbridge.warehouse import Warehouse
@@ -224,6 +232,7 @@ def lifecycle(
     if months < 1:
         raise ValueError("months must be at least 1")
     rules = rules or LifecycleRules()
+    require_tables(warehouse, "profiles", "events", "metrics")
     t = _resolve_as_of(warehouse, account_id, as_of)
     current = _stages_at(warehouse, account_id, t, rules)
     counts = Counter(str(r[2]) for r in current)

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kbridge.analytics._sql import DAY, epoch, from_epoch, iso, json_text
+from kbridge.analytics._sql import DAY, epoch, from_epoch, iso, json_text, require_tables
 from kbridge.analytics._sql import resolve_as_of as _resolve_as_of
 from kbridge.analytics.errors import AnalyticsError
 from kbridge.analytics.frame import Frame
@@ -213,6 +213,7 @@ def rfm(
 ) -> RFM:
     """RFM scores and named segments of the customers who ordered before ``as_of``
     (default: just after the account's latest event)."""
+    require_tables(warehouse, "profiles", "events", "metrics")
     t = _resolve_as_of(warehouse, account_id, as_of)
     customers = _customers(warehouse, account_id, t, metric)
     recency = [(t - last) / DAY for _, _, last, _, _ in customers]

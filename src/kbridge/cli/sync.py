@@ -27,7 +27,15 @@ from kbridge.api.ratelimit import RateLimiter, parse_limit_factor
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import fail
 from kbridge.core import ConfigurationError, SystemClock, dumps_str
-from kbridge.sync import STREAMS, SyncError, SyncResult, get_stream, run, select_streams
+from kbridge.sync import (
+    STREAMS,
+    ReportProgress,
+    SyncError,
+    SyncResult,
+    get_stream,
+    run,
+    select_streams,
+)
 
 __all__ = ["parse_every", "parse_rate_limits", "sync"]
 
@@ -102,7 +110,11 @@ def sync(
         ),
     ] = None,
     start_date: Annotated[
-        str | None, typer.Option(help="first run only: nothing older (e.g. 2024-01-01T00:00:00Z)")
+        str | None,
+        typer.Option(
+            help="first run only: no older events or report days (e.g. 2024-01-01T00:00:00Z); "
+            "profiles, lists, segments, campaigns, flows and templates sync whole"
+        ),
     ] = None,
     full_refresh: Annotated[
         bool, typer.Option(help="ignore bookmarks; re-read everything")
@@ -233,17 +245,27 @@ async def _with_progress(
         TextColumn("{task.completed:>10,.0f} records"),
         TextColumn("{task.fields[rate]:>12}"),
         TextColumn("{task.fields[budget]:>18}"),
+        TextColumn("{task.fields[days]}"),
         console=Console(stderr=True),
         disable=not show,
     )
     tasks: dict[str, TaskID] = {}
     counts: dict[str, int] = {}
+    #: report streams: "day 120 of 365, ~9 min left"
+    reports: dict[str, str] = {}
+
+    def task_of(stream: str) -> TaskID:
+        if stream not in tasks:
+            tasks[stream] = progress.add_task(stream, total=None, rate="", budget="", days="")
+        return tasks[stream]
+
+    def on_report(p: ReportProgress) -> None:
+        reports[p.stream] = p.text
+        progress.update(task_of(p.stream), days=p.text)
 
     def on_progress(stream: str, n: int) -> None:
         counts[stream] = counts.get(stream, 0) + n
-        if stream not in tasks:
-            tasks[stream] = progress.add_task(stream, total=None, rate="", budget="")
-        task = tasks[stream]
+        task = task_of(stream)
         progress.advance(task, n)
         speed = next(t.speed for t in progress.tasks if t.id == task)
         progress.update(task, rate="" if speed is None else f"{speed:,.0f}/s",
@@ -252,7 +274,7 @@ async def _with_progress(
     lines = (
         None
         if log_every is None
-        else asyncio.create_task(_log_lines(counts, log_every, client.rate_limiter))
+        else asyncio.create_task(_log_lines(counts, log_every, client.rate_limiter, reports))
     )
     try:
         with progress:
@@ -266,6 +288,7 @@ async def _with_progress(
                 predictive_analytics=predictive,
                 lookback=lookback,
                 on_progress=on_progress,
+                on_report_progress=on_report,
             )
     finally:
         if lines is not None:
@@ -274,9 +297,12 @@ async def _with_progress(
                 await lines
 
 
-async def _log_lines(counts: dict[str, int], every: float, limiter: RateLimiter) -> None:
+async def _log_lines(
+    counts: dict[str, int], every: float, limiter: RateLimiter, reports: dict[str, str]
+) -> None:
     """Every ``every`` seconds, one stderr line with each stream's records so far and its
-    rate since the last line: what a log or cron mail shows of a long sync."""
+    rate since the last line (report streams: the day reached and the time left): what a
+    log or cron mail shows of a long sync."""
     console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
     clock = SystemClock()
     last, since = dict(counts), clock.monotonic()
@@ -284,11 +310,14 @@ async def _log_lines(counts: dict[str, int], every: float, limiter: RateLimiter)
         await asyncio.sleep(every)
         now = clock.monotonic()
         parts = []
-        for stream, n in counts.items():
+        for stream in dict.fromkeys([*counts, *reports]):
+            n = counts.get(stream, 0)
             speed = (n - last.get(stream, 0)) / max(now - since, 1e-9)
             budget = budget_text(stream, speed, limiter)
             parts.append(
-                f"{stream} {n:,} records, {speed:,.0f}/s" + (f" ({budget})" if budget else "")
+                f"{stream} {n:,} records, {speed:,.0f}/s"
+                + (f" ({budget})" if budget else "")
+                + (f", {reports[stream]}" if stream in reports else "")
             )
         console.print("sync: " + ("; ".join(parts) if parts else "waiting for the first pages"))
         last, since = dict(counts), now
@@ -306,7 +335,13 @@ def _report(result: SyncResult, as_json: bool) -> None:
         status = "[green]ok[/]" if r.error is None else f"[red]{r.error}[/]"
         if r.error is None and r.note:
             status = f"[yellow]{r.note}[/]"
+        # report days read again for late events are most of a daily run's rows
+        split = (
+            f"  ({r.records - r.reread:,} new, {r.reread:,} re-read)"
+            if get_stream(r.stream).report is not None
+            else ""
+        )
         console.print(
             f"  {r.stream:<22} {r.records:>10,} records  {r.seconds:8.1f}s  {rate:>10}"
-            f"  {budget}  {status}"
+            f"  {budget}  {status}{split}"
         )

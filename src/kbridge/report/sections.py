@@ -21,8 +21,9 @@ from kbridge.analytics import (
     churn,
     lifecycle,
 )
-from kbridge.analytics._sql import table_exists
+from kbridge.analytics._sql import require_tables, table_exists
 from kbridge.analytics.consent import consent
+from kbridge.analytics.errors import MissingTableError
 from kbridge.analytics.rfm import rfm
 from kbridge.report.html import cards, money, number, percent, table, unavailable
 from kbridge.report.svg import PALETTE, bar_chart, line_chart
@@ -246,9 +247,10 @@ def _attribution(ctx: Context) -> str:
 
 def _synced(ctx: Context, *tables: str) -> None:
     """Raise :class:`Unavailable` unless the warehouse has ``tables``."""
-    missing = [t for t in tables if not table_exists(ctx.warehouse, t)]
-    if missing:
-        raise Unavailable(f"the {', '.join(missing)} stream(s) were not synced.")
+    try:
+        require_tables(ctx.warehouse, *tables)
+    except MissingTableError as exc:
+        raise Unavailable(str(exc)) from None
 
 
 def _consent(ctx: Context) -> str:

@@ -8,13 +8,23 @@ May import: api, warehouse, connections, core, catalog.
 
 from __future__ import annotations
 
-from kbridge.sync.engine import ProgressCallback, StreamResult, SyncOptions, SyncResult, run
+from kbridge.sync.engine import (
+    ProgressCallback,
+    ReportProgressCallback,
+    StreamResult,
+    SyncOptions,
+    SyncResult,
+    run,
+)
 from kbridge.sync.errors import SyncError, UnknownStreamError
 from kbridge.sync.streams import STREAMS, Stream, get_stream, select_streams
+from kbridge.sync.windows import ReportProgress
 
 __all__ = [
     "STREAMS",
     "ProgressCallback",
+    "ReportProgress",
+    "ReportProgressCallback",
     "Stream",
     "StreamResult",
     "SyncError",

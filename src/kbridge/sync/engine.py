@@ -59,7 +59,7 @@ from kbridge.sync.streams import (
     as_record,
     select_streams,
 )
-from kbridge.sync.windows import Window, plan_windows
+from kbridge.sync.windows import ReportProgress, Window, plan_windows
 from kbridge.warehouse import (
     SEEN_TABLE,
     Batch,
@@ -76,7 +76,16 @@ from kbridge.warehouse import (
     open_warehouse,
 )
 
-__all__ = ["ClientSource", "ProgressCallback", "StreamResult", "SyncOptions", "SyncResult", "run"]
+__all__ = [
+    "ClientSource",
+    "ProgressCallback",
+    "ReportProgress",
+    "ReportProgressCallback",
+    "StreamResult",
+    "SyncOptions",
+    "SyncResult",
+    "run",
+]
 
 T = TypeVar("T")
 
@@ -92,6 +101,8 @@ DUCKDB_THREADS = 1
 
 ProgressCallback = Callable[[str, int], None]
 """``callback(stream_name, records_just_committed)`` after every commit."""
+ReportProgressCallback = Callable[[ReportProgress], None]
+"""``callback(progress)`` once a report stream is planned and after each of its requests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +142,9 @@ class StreamResult:
     #: not an error, but the user should know: e.g. a report stream that stopped at its
     #: daily quota and resumes on a later run
     note: str | None = None
+    #: of ``records``, those read again by the lookback (report streams: rows of days
+    #: before the run's first new day); the rest are new
+    reread: int = 0
 
     @property
     def budget_used(self) -> float | None:
@@ -158,6 +172,7 @@ class StreamResult:
             "rate_budget_pct": None if budget is None else round(100 * budget, 1),
             "error": self.error,
             "note": self.note,
+            "reread": self.reread,
         }
 
 
@@ -220,6 +235,7 @@ class _Ctx:
     on_progress: ProgressCallback | None
     #: the get_accounts page read to learn the account id (accounts is 1/s: not read twice)
     accounts_page: Document | None = None
+    on_report: ReportProgressCallback | None = None
 
 
 class ClientSource(Protocol):
@@ -241,6 +257,7 @@ async def run(
     lookback: timedelta | Mapping[str, timedelta] | None = None,
     on_progress: ProgressCallback | None = None,
     clock: Clock | None = None,
+    on_report_progress: ReportProgressCallback | None = None,
 ) -> SyncResult:
     """Sync ``streams`` (default: all) of the client's account into ``destination``.
 
@@ -256,6 +273,9 @@ async def run(
     reads again (default: events and flow reports 7 days, campaign reports 2,
     ``updated``-based streams 1), for all streams or by stream name; re-read
     records are upserted, not doubled.
+
+    ``on_report_progress`` hears where each report stream's backfill stands (days read
+    of the range, time left) once it is planned and after every request.
     """
     selected = select_streams(streams)
     if not selected:
@@ -280,6 +300,7 @@ async def run(
                 lookback=lookback,
                 on_progress=on_progress,
                 clock=clock,
+                on_report_progress=on_report_progress,
             )
     owned = isinstance(destination, str)
     warehouse = (
@@ -289,7 +310,9 @@ async def run(
     )
     try:
         with _fewer_collections():
-            return await _run(client, warehouse, selected, options, on_progress, clock)
+            return await _run(
+                client, warehouse, selected, options, on_progress, clock, on_report_progress
+            )
     finally:
         if owned:
             warehouse.close()
@@ -346,6 +369,7 @@ async def _run(
     options: SyncOptions,
     on_progress: ProgressCallback | None,
     clock: Clock | None,
+    on_report: ReportProgressCallback | None = None,
 ) -> SyncResult:
     await asyncio.to_thread(warehouse.migrate, [t for s in selected for t in s.tables])
     accounts = await client.get_document("get_accounts")
@@ -354,6 +378,7 @@ async def _run(
         raise ConfigurationError("the API key's account could not be read (get_accounts empty)")
     writer = _Writer(warehouse)
     ctx = _Ctx(client, writer, account.id, options, clock or SystemClock(), on_progress, accounts)
+    ctx.on_report = on_report
     result = SyncResult(
         account.id,
         {s.name: _result(client, s) for s in selected},
@@ -534,7 +559,7 @@ async def _sync_partition(
     cursor = stream.cursor
     since = resume_from(
         state,
-        ctx.options.start_date,
+        ctx.options.start_date if stream.facts else None,  # dimensions sync whole
         full_refresh=ctx.options.full_refresh,
         lookback=ctx.options.lookback_for(stream),
     )
@@ -887,7 +912,8 @@ async def _conversion_metric(ctx: _Ctx) -> str | None:
 def _report_days(
     ctx: _Ctx, report: Report, state: Mapping[str, Any] | None
 ) -> tuple[datetime, datetime]:
-    """``[first, end)``: the complete UTC days this run asks for."""
+    """``[first, end)``: the complete UTC days not read yet, all of them (the daily cap,
+    not a per-run length, decides how many this run reads)."""
     today = _midnight(ctx.clock.now())
     if state and state.get("bookmark") and not ctx.options.full_refresh:
         first = _midnight(parse_ts(str(state["bookmark"]))) + _DAY
@@ -895,7 +921,7 @@ def _report_days(
         first = _midnight(ctx.options.start_date)
     else:
         first = today - report.default_backfill_days * _DAY
-    return first, min(today, first + report.max_days_per_run * _DAY)
+    return first, today
 
 
 def _report_reread(
@@ -931,6 +957,7 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     day, end = _report_days(ctx, report, states.get(""))
     if day >= end:
         return
+    first, wanted_end = day, end
     reached = day - _DAY  # the bookmark: complete through this day
     span = report.days_per_request * _DAY
     budget = ctx.client.rate_limiter.daily_budget(
@@ -944,7 +971,7 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         end = day + budget.remaining * span
         result.note = (
             f"today's report budget allows {budget.remaining} of {wanted} requests; "
-            f"days from {day.date().isoformat()} follow after "
+            f"days from {end.date().isoformat()} follow after "
             f"{budget.resets_at.isoformat(timespec='minutes')}"
         )
     windows = _report_windows(day, end, _report_reread(ctx, stream, states.get(""), day), span)
@@ -953,7 +980,9 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
     metric = await _conversion_metric(ctx)
     if metric is None:
         return
-    for start, stop in windows:
+    tell = _report_progress(ctx, stream, first, wanted_end, end, len(windows))
+    tell(0, reached)
+    for done, (start, stop) in enumerate(windows, 1):
         attributes: dict[str, Any] = {
             "statistics": list(REPORT_STATISTICS),
             "timeframe": {"start": format_ts(start), "end": format_ts(stop)},
@@ -974,6 +1003,40 @@ async def _sync_report(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         reached = max(reached, stop - _DAY)  # a re-read day leaves the bookmark where it was
         batch.set_state(stream.name, "", {"bookmark": format_ts(reached)})
         await _commit(ctx, stream, result, batch, len(rows))
+        # a row's day (UTC for values, the account's timezone for series) as a date
+        new_from = first.date().isoformat()
+        result.reread += sum(1 for row in rows if str(row[1])[:10] < new_from)
+        tell(done, reached)
+
+
+def _report_progress(
+    ctx: _Ctx, stream: Stream, first: datetime, wanted: datetime, planned: datetime, n: int
+) -> Callable[[int, datetime], None]:
+    """``tell(requests_done, bookmark)``: a :class:`ReportProgress` for the run's range
+    ``[first, wanted)``, of which ``[first, planned)`` fit today's budget in ``n`` requests.
+
+    The time left is the requests left at the pace the client keeps the operation to, or,
+    unpaced, at the pace seen so far (both on the sync's clock).
+    """
+    callback = ctx.on_report
+    pace = ctx.client.rate_limiter.pace(catalog.get(stream.operation_id))
+    days, deferred = (wanted - first) // _DAY, (wanted - planned) // _DAY
+    started = ctx.clock.monotonic()
+
+    def tell(done: int, reached: datetime) -> None:
+        if callback is None:
+            return
+        left = n - done
+        if pace is not None:
+            seconds: float | None = left / pace[0]
+        elif done:
+            seconds = (ctx.clock.monotonic() - started) / done * left
+        else:
+            seconds = None
+        day = max(0, (reached + _DAY - first) // _DAY)
+        callback(ReportProgress(stream.name, day, days, left, seconds, deferred))
+
+    return tell
 
 
 def _report_windows(

@@ -111,17 +111,17 @@ class Report:
     """A daily performance stream from the reporting API.
 
     ``kind="values"`` asks one completed UTC day per request (values reports have no
-    interval); ``kind="series"`` asks ``days_per_request`` days at ``interval=daily``.
-    Reports share a 2/min, 225/day tier, so one run backfills at most
-    ``max_days_per_run`` days (default 30 when there is no bookmark or start date)
-    and the next run continues from its bookmark.
+    interval, so a day's figures cost a request); ``kind="series"`` asks
+    ``days_per_request`` days at ``interval=daily``, the longest timeframe the endpoint
+    allows. A run plans the whole range (from the start date, else
+    ``default_backfill_days`` back) within the day's cap of 225 requests; what does not
+    fit follows on a later run from the bookmark.
     """
 
     kind: str
     object_type: str
     group_by: tuple[str, ...]
     days_per_request: int = 1
-    max_days_per_run: int = 30
     default_backfill_days: int = 30
 
 
@@ -140,6 +140,8 @@ class Stream:
     slice_days: int | None = None
     #: reporting-API streams (POST queries by day) instead of a paginated listing
     report: Report | None = None
+    #: facts (events, report days): a start date bounds them; dimensions sync whole
+    facts: bool = False
     #: attribute asked for in a reconcile's id-only scan (sparse fieldset); None: no reconcile
     id_field: str | None = None
     description: str = ""
@@ -791,6 +793,7 @@ STREAMS: tuple[Stream, ...] = (
         _event,
         cursor=Cursor("datetime", "datetime", inclusive=True, sort="datetime"),
         slice_days=30,
+        facts=True,
         lookback=EVENTS_LOOKBACK,
         from_json=EVENT_PATHS,
         description="incremental by datetime, history split into 30-day slices",
@@ -848,6 +851,7 @@ STREAMS: tuple[Stream, ...] = (
             "campaign-values-report",
             ("campaign_id", "campaign_message_id", "send_channel"),
         ),
+        facts=True,
         lookback=REPORT_LOOKBACK,
         description="per campaign message and UTC day, from the reporting API",
     ),
@@ -860,10 +864,13 @@ STREAMS: tuple[Stream, ...] = (
             "series",
             "flow-series-report",
             ("flow_id", "flow_message_id", "send_channel"),
-            days_per_request=60,
-            max_days_per_run=365,
+            # "If daily is used, the timeframe cannot be longer than 60 days", read in the
+            # account's timezone: 60 days across its autumn clock change are 60 days and an
+            # hour, refused; 59 fit in every timezone (a year is 7 requests either way)
+            days_per_request=59,
         ),
-        # a week costs nothing: the re-read days share the new day's 60-day request
+        facts=True,
+        # a week costs nothing: the re-read days share the new day's 59-day request
         lookback=EVENTS_LOOKBACK,
         description="per flow message and UTC day (interval=daily), from the reporting API",
     ),

@@ -151,3 +151,29 @@ def test_no_credentials_is_an_error_naming_the_options(
         main(["sync", "--to", f"duckdb:///{tmp_path}/x.duckdb"])
     assert exit_info.value.code != 0
     assert "--api-key" in capsys.readouterr().err
+
+
+def test_report_streams_show_the_day_reached_and_split_new_rows_from_re_read_ones(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    import re
+    from datetime import timedelta
+
+    import httpx
+
+    from kbridge.sync.state import parse_ts
+
+    now = parse_ts(httpx.get(f"{server.base_url}/_emulator/clock").json()["now"])
+    start = (now - timedelta(days=60)).strftime("%Y-%m-%dT00:00:00Z")  # 60 requests
+    target = f"duckdb:///{tmp_path}/k.duckdb"
+    args = sync_args(server, target, "--streams", "campaign_values_daily", "--rate-limits",
+                     "off", "--log-every", "0.01s", "--start-date", start)  # fmt: skip
+    code, out, err = invoke(*args)
+    assert code == 0, err
+    # without a terminal, progress lines carry the report's day and the time left
+    assert re.search(r"campaign_values_daily [\d,]+ records, .*day \d+ of 60", err), err
+    # the summary: every row is new on a first run (nothing read again yet)
+    line = next(x for x in out.splitlines() if "campaign_values_daily" in x)
+    found = re.search(r"([\d,]+) records", line)
+    assert found is not None
+    assert f"({found.group(1)} new, 0 re-read)" in line

@@ -57,7 +57,8 @@ def test_both_sections_show_their_figures_and_charts(warehouse: Warehouse) -> No
 def test_without_data_the_sections_say_what_to_sync(warehouse: Warehouse) -> None:
     html = build_report(warehouse, ACCOUNT, generated_at=GENERATED, sections=MINE)
     assert html.count("Not available.") == 2
-    assert "the profiles, events, metrics stream(s) were not synced" in html
+    assert "the warehouse has no `profiles`, `events` or `metrics` table" in html
+    assert "run `kbridge sync --streams events,metrics,profiles --to" in html
     assert "<svg" not in html
 
 

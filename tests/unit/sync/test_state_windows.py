@@ -142,3 +142,22 @@ def test_report_requests_read_new_days_first_and_share_a_span_with_the_reread() 
     assert _report_windows(d(65), d(66), d(58), 60 * one) == [(d(58), d(66))]
     # a backfill longer than a span: new spans first, the re-read after
     assert _report_windows(d(70), d(75), d(63), 10 * one) == [(d(70), d(75)), (d(63), d(70))]
+
+
+def test_report_progress_says_the_day_reached_and_the_time_left() -> None:
+    from kbridge.sync.windows import ReportProgress
+
+    def text(day: int, left: int, seconds: float | None, deferred: int = 0) -> str:
+        return ReportProgress("campaign_values_daily", day, 365, left, seconds, deferred).text
+
+    assert text(120, 18, 18 * 30.0) == "day 120 of 365, ~9 min left"
+    assert text(120, 18, 18 * 30.0 + 1) == "day 120 of 365, ~10 min left"  # rounded up
+    assert text(0, 225, 225 * 31.58) == "day 0 of 365, ~1 h 59 min left"
+    assert text(0, 120, 7200.0) == "day 0 of 365, ~2 h left"
+    assert text(364, 1, 0.5) == "day 364 of 365, ~1 min left"
+    assert text(3, 2, None) == "day 3 of 365"  # unpaced, before the first request
+    assert text(365, 0, 0.0) == "day 365 of 365, done"
+    assert text(225, 0, 0.0, 140) == "day 225 of 365, 140 days after the daily cap resets"
+    assert text(5, 220, 6600.0, 140) == (
+        "day 5 of 365, ~1 h 50 min left, 140 days after the daily cap resets"
+    )
