@@ -224,3 +224,37 @@ def test_on_a_terminal_delete_asks_and_refuses_ambiguous_subjects(
     assert not exists(http, single)
     assert exists(http, mail)
     assert exists(http, phone)
+
+
+def test_yes_refuses_a_row_whose_identifiers_match_two_people_unless_allowed(
+    env: dict[str, str], http: httpx.Client, tmp_path: Path
+) -> None:
+    alice = new_profile(http, email="alice.batch@example.com")
+    bob = new_profile(http, phone_number="+15005550188")
+    carol = new_profile(http, email="carol.batch@example.com")
+    subjects = tmp_path / "leavers.csv"
+    # a typo'd row: Alice's email beside Bob's phone
+    subjects.write_text(
+        "email,phone_number\nalice.batch@example.com,+15005550188\ncarol.batch@example.com,\n"
+    )
+    refused = run(env, "delete", "--from-file", str(subjects), "--yes", "-o", "json")
+    one_line_error(refused, "1 refused")
+    assert "--allow-ambiguous" in refused.stderr
+    first, second = json.loads(refused.stdout)
+    assert (first["outcome"], sorted(first["profile_ids"])) == ("refused", sorted([alice, bob]))
+    assert "2 profiles" in first["detail"]
+    assert second["outcome"] == "confirmed"
+    assert exists(http, alice)
+    assert exists(http, bob)
+    assert not exists(http, carol)
+    logged = ok_json(run(env, "log", "--action", "delete", "-o", "json"))
+    refusals = [e for e in logged if e["outcome"] == "refused"]
+    assert [sorted(e["profile_ids"]) for e in refusals] == [sorted([alice, bob])]
+    assert "2 profiles" in refusals[0]["detail"]
+    allowed = run(
+        env, "delete", "--from-file", str(subjects), "--yes", "--allow-ambiguous", "-o", "json"
+    )
+    outcomes = {r["subject"]: r["outcome"] for r in ok_json(allowed)}
+    assert outcomes["alice.batch@example.com / +15005550188"] == "confirmed"
+    assert not exists(http, alice)
+    assert not exists(http, bob)

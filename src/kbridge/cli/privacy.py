@@ -5,7 +5,8 @@ and ``--output`` are the actions' :func:`~kbridge.cli.actions.common_options`,
 the audit log is the connection store (``KBRIDGE_HOME``), and the work is
 :mod:`kbridge.privacy`'s. A deletion shows every profile each subject matches
 first; without ``--yes`` it asks on a terminal and refuses anything but an
-exact single match.
+exact single match. A subject matching several profiles is refused even with
+``--yes`` (every script passes it) unless ``--allow-ambiguous`` is given too.
 """
 
 from __future__ import annotations
@@ -256,7 +257,18 @@ def delete(
     subjects: SubjectsArg = None,
     from_file: FromFileOption = None,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="no questions; also delete ambiguous matches")
+        bool,
+        typer.Option(
+            "--yes", "-y", help="no questions; also request deletion for subjects matching nobody"
+        ),
+    ] = False,
+    allow_ambiguous: Annotated[
+        bool,
+        typer.Option(
+            "--allow-ambiguous",
+            help="also delete every profile of a subject whose identifiers match several "
+            "profiles (refused otherwise, even with --yes)",
+        ),
     ] = False,
     to: Annotated[
         str | None,
@@ -276,6 +288,8 @@ def delete(
 
     Shows every profile each subject matches first. Without --yes it asks on a
     terminal and refuses subjects that match anything but exactly one profile.
+    A subject whose email and phone match different profiles (two people, or a
+    typo) is refused even with --yes, unless --allow-ambiguous.
     A deletion not seen done within --wait is reported as pending; running the
     same command again resumes: finished subjects are skipped and pending
     ones only confirmed.
@@ -295,10 +309,12 @@ def delete(
         batch = asyncio.run(plan())
         _show_plan(batch)
         if not yes:
-            _confirm(batch)
+            _confirm(batch, allow_ambiguous)
         warehouse = open_warehouse(destination) if destination is not None else None
         try:
-            results = asyncio.run(_execute(common, batch, audit, warehouse, yes, wait))
+            results = asyncio.run(
+                _execute(common, batch, audit, warehouse, yes, allow_ambiguous, wait)
+            )
         finally:
             if warehouse is not None:
                 warehouse.close()
@@ -320,6 +336,7 @@ async def _execute(
     audit: AuditLog,
     warehouse: Warehouse | None,
     yes: bool,
+    allow_ambiguous: bool,
     wait: float,
 ) -> list[DeletionResult]:
     async with _client(common) as client:
@@ -328,7 +345,8 @@ async def _execute(
                 client,
                 batch,
                 audit=audit,
-                allow_ambiguous=yes,
+                allow_ambiguous=allow_ambiguous,
+                allow_unmatched=yes,
                 warehouse=warehouse,
                 clock=SystemClock(),
                 poll=PollPolicy(timeout=wait),
@@ -360,15 +378,19 @@ def _show_plan(batch: DeletionBatch) -> None:
     err_console.print(table)
 
 
-def _confirm(batch: DeletionBatch) -> None:
-    todo = [p for p in batch.to_run if not p.ambiguous]
-    ambiguous = batch.ambiguous
+def _confirm(batch: DeletionBatch, allow_ambiguous: bool) -> None:
+    todo = [p for p in batch.to_run if not p.unmatched and (allow_ambiguous or not p.ambiguous)]
     if not _stdin_is_terminal():
         raise ConfirmationRequired("not on a terminal: pass --yes to confirm the deletion")
-    if ambiguous:
+    if batch.unmatched:
         err_console.print(
-            f"{len(ambiguous)} subject(s) do not match exactly one profile: they will be "
-            "refused (pass --yes to delete them too)"
+            f"{len(batch.unmatched)} subject(s) match no profile: they will be refused "
+            "(pass --yes to request their deletion by identifier)"
+        )
+    if batch.ambiguous and not allow_ambiguous:
+        err_console.print(
+            f"{len(batch.ambiguous)} subject(s) match more than one profile: they will be "
+            "refused (pass --allow-ambiguous to delete every match)"
         )
     if not todo:
         return
@@ -401,6 +423,10 @@ def _exit_status(results: Sequence[DeletionResult]) -> None:
     if unfinished:
         text = ", ".join(f"{v} {k}" for k, v in sorted(unfinished.items()))
         hint = "; run the same command again to confirm" if "pending" in unfinished else ""
+        if any(
+            r.outcome == "refused" and (r.detail or "").startswith("ambiguous") for r in results
+        ):
+            hint += "; subjects matching several profiles need --allow-ambiguous"
         fail(f"not all deletions are confirmed: {text}{hint}")
 
 

@@ -4,9 +4,12 @@
    (email and phone may match different ones). A batch run again skips the
    subjects the audit log shows finished, and resumes confirming those whose
    job was requested but not yet seen done (without requesting it again).
-2. **Guard**: a subject matching anything but exactly one profile is
-   ``refused`` unless ``allow_ambiguous`` (the CLI's ``--yes``): deleting
-   two people because they shared a phone number must be a decision.
+2. **Guard**: a subject matching more than one profile (an email and a phone
+   of different people: a shared number, or a typo in a CSV row) is
+   ``refused`` unless ``allow_ambiguous`` (the CLI's ``--allow-ambiguous``),
+   and one matching none unless ``allow_unmatched`` (the CLI's ``--yes``).
+   Deleting two people must be its own decision: the ``--yes`` every script
+   passes is not one.
 3. **Request** one deletion job per matched profile, by profile id, so what
    is deleted is exactly what was shown. With no match, a job is still
    requested for the identifiers (Klaviyo may hold data kbridge cannot see).
@@ -96,10 +99,17 @@ class DeletionPlan:
 
     @property
     def ambiguous(self) -> bool:
-        """Matches anything but exactly one profile (the guard wants ``--yes``)."""
-        if self.finished or self.resuming or self.error is not None:
-            return False
-        return len(self.matches) != 1
+        """Matches more than one profile (the guard wants ``allow_ambiguous``)."""
+        return self._new and len(self.matches) > 1
+
+    @property
+    def unmatched(self) -> bool:
+        """Matches no profile (the guard wants ``allow_unmatched``)."""
+        return self._new and not self.matches
+
+    @property
+    def _new(self) -> bool:
+        return not (self.finished or self.resuming or self.error is not None)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -116,8 +126,13 @@ class DeletionBatch:
 
     @property
     def ambiguous(self) -> tuple[DeletionPlan, ...]:
-        """Plans the guard refuses without confirmation."""
+        """Plans matching more than one profile: refused unless ``allow_ambiguous``."""
         return tuple(p for p in self.plans if p.ambiguous)
+
+    @property
+    def unmatched(self) -> tuple[DeletionPlan, ...]:
+        """Plans matching no profile: refused unless ``allow_unmatched``."""
+        return tuple(p for p in self.plans if p.unmatched)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -237,12 +252,22 @@ def _targets(plan: DeletionPlan) -> list[dict[str, Any]]:
     return identifiers
 
 
+def _refusal(plan: DeletionPlan, allow_ambiguous: bool, allow_unmatched: bool) -> str | None:
+    """Why the guard stops ``plan`` (for the result and the log), or None."""
+    if plan.ambiguous and not allow_ambiguous:
+        return f"ambiguous: matched {len(plan.matches)} profiles; not deleted without allowing it"
+    if plan.unmatched and not allow_unmatched:
+        return "matched no profile; not requested without confirmation"
+    return None
+
+
 async def execute_deletions(
     client: AsyncClient,
     batch: DeletionBatch,
     *,
     audit: AuditLog,
     allow_ambiguous: bool = False,
+    allow_unmatched: bool = False,
     warehouse: Warehouse | None = None,
     account_id: str | None = None,
     clock: Clock | None = None,
@@ -252,6 +277,9 @@ async def execute_deletions(
 ) -> list[DeletionResult]:
     """Carry out ``batch``: one result per plan, in order (finished ones marked ``skipped``).
 
+    A subject matching more than one profile is ``refused`` (and logged so) unless
+    ``allow_ambiguous``; one matching none unless ``allow_unmatched`` (its job is then
+    requested for the identifiers).
     ``warehouse`` (left open) is purged of each deleted profile under
     ``account_id`` (default: the client's account, read once).
     """
@@ -310,8 +338,8 @@ async def execute_deletions(
                 )
             else:
                 ids = tuple(m.id for m in plan.matches)
-                if plan.ambiguous and not allow_ambiguous:
-                    detail = f"matched {len(ids)} profiles; confirm to delete"
+                detail = _refusal(plan, allow_ambiguous, allow_unmatched)
+                if detail is not None:
                     await record(plan, "refused", profile_ids=ids, detail=detail)
                     return made(outcome="refused", profile_ids=ids, detail=detail)
                 async with gate:

@@ -50,6 +50,7 @@ def delete(
     *,
     clock: ManualClock | None = None,
     allow_ambiguous: bool = False,
+    allow_unmatched: bool = False,
     poll: PollPolicy | None = None,
     warehouse: Any = None,
     key: str | None = None,
@@ -62,6 +63,7 @@ def delete(
                 batch,
                 audit=audit,
                 allow_ambiguous=allow_ambiguous,
+                allow_unmatched=allow_unmatched,
                 warehouse=warehouse,
                 clock=clock or EmulatorClock(server),
                 poll=poll,
@@ -154,7 +156,7 @@ def test_a_timeout_is_pending_and_a_rerun_only_confirms(
     assert outcomes == ["requested", "pending", "confirmed"]  # requested once only
 
 
-def test_the_guard_refuses_a_subject_matching_two_profiles_unless_allowed(
+def test_the_guard_refuses_a_subject_matching_two_profiles_unless_ambiguity_is_allowed(
     server: EmulatorServer, http: httpx.Client
 ) -> None:
     mail = create_profile(http, email="two.people@example.com")
@@ -167,8 +169,15 @@ def test_the_guard_refuses_a_subject_matching_two_profiles_unless_allowed(
     assert (refused.outcome, refused.profile_ids) == ("refused", (mail, phone))
     assert profile_exists(http, mail)
     assert profile_exists(http, phone)
-    (entry,) = read_log(audit)
-    assert (entry.outcome, entry.profile_ids) == ("refused", (mail, phone))
+    # what a scripted --yes allows (requests for unmatched subjects) is not a licence to
+    # delete two people: an email and a phone of different profiles may be a typo
+    _, (still,) = delete(server, [subject], audit, allow_unmatched=True)
+    assert (still.outcome, still.profile_ids) == ("refused", (mail, phone))
+    assert profile_exists(http, mail)
+    assert profile_exists(http, phone)
+    entries = read_log(audit)
+    assert [(e.outcome, e.profile_ids) for e in entries] == [("refused", (mail, phone))] * 2
+    assert all(e.detail is not None and "2 profiles" in e.detail for e in entries)
     _, (done,) = delete(server, [subject], audit, allow_ambiguous=True)
     assert (done.outcome, done.profile_ids) == ("confirmed", (mail, phone))
     assert not profile_exists(http, mail)
@@ -183,10 +192,10 @@ def test_no_match_still_requests_by_identifier_and_finished_subjects_are_skipped
     # "not exactly one" includes none: the guard wants confirmation for it too
     _, (refused,) = delete(server, subjects, audit)
     assert refused.outcome == "refused"
-    _, (gone,) = delete(server, subjects, audit, allow_ambiguous=True)
+    _, (gone,) = delete(server, subjects, audit, allow_unmatched=True)
     assert (gone.outcome, gone.profile_ids) == ("not_found", ())
     twice = [*subjects, parse_subject("Never.Seen@example.com")]  # one person, two spellings
-    _, (again,) = delete(server, twice, audit, allow_ambiguous=True)
+    _, (again,) = delete(server, twice, audit, allow_unmatched=True)
     assert again.skipped
     assert again.outcome == "not_found"
     assert [e.outcome for e in read_log(audit)] == ["refused", "requested", "not_found"]
