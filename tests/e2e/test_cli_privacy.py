@@ -128,7 +128,7 @@ def test_access_prints_json_and_writes_csv_and_json_reports(
     assert len(logged) == 4
 
 
-def test_delete_confirms_purges_the_warehouse_logs_and_resumes(
+def test_delete_confirms_purges_the_warehouse_logs_and_a_repeat_request_is_new(
     env: dict[str, str], http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = new_profile(http, email="leaver@example.com")
@@ -152,11 +152,16 @@ def test_delete_confirms_purges_the_warehouse_logs_and_resumes(
         wh.close()
     assert pid not in ids
     assert keep in ids
+    # the person signs up again and asks again: the finished batch is not resumed
+    returned = new_profile(http, email="leaver@example.com")
     again = ok_json(run(env, "delete", "leaver@example.com", "--yes", "--to", url, "-o", "json"))
-    assert again[0]["skipped"] is True
+    assert (again[0]["skipped"], again[0]["outcome"]) == (False, "confirmed")
+    assert again[0]["profile_ids"] == [returned]
+    assert not exists(http, returned)
     logged = ok_json(run(env, "log", "--action", "delete", "-o", "json"))
-    assert [e["outcome"] for e in logged] == ["requested", "confirmed"]
+    assert [e["outcome"] for e in logged] == ["requested", "confirmed", "requested", "confirmed"]
     assert logged[0]["profile_ids"] == [pid]
+    assert logged[0]["batch_id"] != logged[2]["batch_id"]
     store = Path(env["KBRIDGE_HOME"]) / "connections.sqlite3"
     assert b"leaver" not in store.read_bytes()
     table = run(env, "log")

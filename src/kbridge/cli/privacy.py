@@ -291,8 +291,9 @@ def delete(
     A subject whose email and phone match different profiles (two people, or a
     typo) is refused even with --yes, unless --allow-ambiguous.
     A deletion not seen done within --wait is reported as pending; running the
-    same command again resumes: finished subjects are skipped and pending
-    ones only confirmed.
+    same command again resumes the unfinished batch: finished subjects are
+    skipped and pending ones only confirmed. Once every subject is finished,
+    the same command is a new request and deletes whatever matches then.
     """
 
     def body() -> None:

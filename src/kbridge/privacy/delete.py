@@ -1,9 +1,11 @@
 """Data-subject deletion: plan, request, confirm, purge — and record every step.
 
 1. **Plan** (:func:`plan_deletions`): find every profile each subject matches
-   (email and phone may match different ones). A batch run again skips the
-   subjects the audit log shows finished, and resumes confirming those whose
-   job was requested but not yet seen done (without requesting it again).
+   (email and phone may match different ones). An *unfinished* batch run again
+   skips the subjects the audit log shows finished, and resumes confirming
+   those whose job was requested but not yet seen done (without requesting it
+   again). Once every subject of a batch is finished, the same subjects are a
+   new request and a new batch: the person may have signed up again since.
 2. **Guard**: a subject matching more than one profile (an email and a phone
    of different people: a shared number, or a typo in a CSV row) is
    ``refused`` unless ``allow_ambiguous`` (the CLI's ``--allow-ambiguous``),
@@ -28,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from itertools import count
 from typing import Any
 
 from kbridge.api import (
@@ -114,7 +117,8 @@ class DeletionPlan:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DeletionBatch:
-    """The plans of one batch; ``batch_id`` is stable for the same subjects."""
+    """The plans of one batch; ``batch_id`` is stable for the same subjects until every
+    one of them is finished (then the same subjects start a new batch)."""
 
     batch_id: str
     plans: tuple[DeletionPlan, ...]
@@ -202,10 +206,9 @@ async def plan_deletions(
         by_hash.setdefault(subject_hash(key, s), s)
     unique = list(by_hash.values())
     hashes = {s: h for h, s in by_hash.items()}
-    batch = batch_id("delete", hashes.values())
-    last: dict[str, AuditEntry] = {}
-    for entry in await asyncio.to_thread(read_log, audit, batch_id=batch, action="delete"):
-        last[entry.subject_hash] = entry
+    batch, last = await asyncio.to_thread(
+        _open_batch, audit, batch_id("delete", hashes.values()), set(hashes.values())
+    )
 
     async def one(subject: Subject) -> DeletionPlan:
         hashed = hashes[subject]
@@ -225,6 +228,25 @@ async def plan_deletions(
 
     plans = await run_each(unique, one, concurrency=concurrency, on_done=on_done)
     return DeletionBatch(batch_id=batch, plans=tuple(plans))
+
+
+def _open_batch(audit: AuditLog, base: str, hashes: set[str]) -> tuple[str, dict[str, AuditEntry]]:
+    """The batch these subjects resume, or the new one they start, with each subject's
+    last entry in it.
+
+    The same subjects have one batch id per request: ``base``, then ``base-2``, … A
+    batch whose every subject finished is over, and the next id is taken: resuming it
+    would skip a person who was erased, signed up again and asked again.
+    """
+    for n in count(1):
+        candidate = base if n == 1 else f"{base}-{n}"
+        last: dict[str, AuditEntry] = {}
+        for entry in read_log(audit, batch_id=candidate, action="delete"):
+            last[entry.subject_hash] = entry
+        over = bool(last) and all(h in last and last[h].outcome in FINAL_OUTCOMES for h in hashes)
+        if not over:
+            return candidate, last
+    raise AssertionError("unreachable")  # count() never ends
 
 
 async def _request(client: AsyncClient, profile: dict[str, Any]) -> str | None:

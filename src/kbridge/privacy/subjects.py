@@ -141,7 +141,8 @@ def subject_hash(key: bytes, subject: Subject) -> str:
 
 
 def batch_id(action: str, hashes: Iterable[str]) -> str:
-    """One id for "this action on these subjects": the same batch run again gets the same id."""
+    """One id for "this action on these subjects": the same batch run again gets the same id
+    (a deletion batch numbers its later requests after it: ``<id>-2``, …)."""
     digest = hashlib.sha256(action.encode())
     for h in sorted(set(hashes)):
         digest.update(b"\0" + h.encode())

@@ -184,7 +184,7 @@ def test_the_guard_refuses_a_subject_matching_two_profiles_unless_ambiguity_is_a
     assert not profile_exists(http, phone)
 
 
-def test_no_match_still_requests_by_identifier_and_finished_subjects_are_skipped(
+def test_no_match_still_requests_by_identifier_once_allowed(
     server: EmulatorServer,
 ) -> None:
     audit = MemoryAuditLog()
@@ -195,10 +195,14 @@ def test_no_match_still_requests_by_identifier_and_finished_subjects_are_skipped
     _, (gone,) = delete(server, subjects, audit, allow_unmatched=True)
     assert (gone.outcome, gone.profile_ids) == ("not_found", ())
     twice = [*subjects, parse_subject("Never.Seen@example.com")]  # one person, two spellings
-    _, (again,) = delete(server, twice, audit, allow_unmatched=True)
-    assert again.skipped
+    # the batch is finished: the same subject again is a new request, asked for again
+    batch, (again,) = delete(server, twice, audit, allow_unmatched=True)
+    assert len(batch.plans) == 1
+    assert not again.skipped
     assert again.outcome == "not_found"
-    assert [e.outcome for e in read_log(audit)] == ["refused", "requested", "not_found"]
+    assert [e.outcome for e in read_log(audit)] == [
+        "refused", "requested", "not_found", "requested", "not_found"
+    ]  # fmt: skip
 
 
 class InterruptAfter(MemoryAuditLog):
@@ -378,3 +382,27 @@ def test_the_least_scopes_planned_for_privacy_delete_are_enough_to_delete_and_pu
         )
         assert (result.outcome, result.purged) == ("confirmed", 1)
         assert rows_about(wh, pid)["profiles"] == 0
+
+
+def test_a_repeat_request_after_a_finished_batch_deletes_the_new_profile(
+    server: EmulatorServer, http: httpx.Client
+) -> None:
+    first_id = create_profile(http, email="again@example.com")
+    audit = MemoryAuditLog()
+    subjects = [parse_subject("again@example.com")]
+    first_batch, (first,) = delete(server, subjects, audit)
+    assert (first.outcome, first.profile_ids) == ("confirmed", (first_id,))
+    # the person signs up again, then asks to be erased again: a new request, not a rerun
+    second_id = create_profile(http, email="again@example.com")
+    second_batch, (second,) = delete(server, subjects, audit)
+    assert second_batch.batch_id != first_batch.batch_id
+    assert not second.skipped
+    assert (second.outcome, second.profile_ids) == ("confirmed", (second_id,))
+    assert not profile_exists(http, second_id)
+    log = read_log(audit)
+    assert [(e.batch_id, e.outcome) for e in log] == [
+        (first_batch.batch_id, "requested"),
+        (first_batch.batch_id, "confirmed"),
+        (second_batch.batch_id, "requested"),
+        (second_batch.batch_id, "confirmed"),
+    ]
