@@ -18,7 +18,9 @@
 4. **Confirm**: search until the profiles are gone, with bounded backoff on
    the injected clock; still there at the deadline is ``pending``, never
    success.
-5. **Purge** the profiles from the warehouse (:func:`kbridge.warehouse.purge_profiles`).
+5. **Purge** the profiles from the warehouse (:func:`kbridge.warehouse.purge_profiles`),
+   and once the batch ends rewrite it without their bytes where deleted rows would
+   otherwise stay readable in the file (DuckDB: :func:`kbridge.warehouse.compact_warehouse`).
 
 Each subject's request and final outcome are appended to the audit log.
 """
@@ -46,7 +48,7 @@ from kbridge.privacy.batch import DEFAULT_CONCURRENCY, run_each
 from kbridge.privacy.confirm import Confirmer, PollPolicy
 from kbridge.privacy.lookup import find_profiles
 from kbridge.privacy.subjects import Subject, batch_id, subject_hash
-from kbridge.warehouse import Warehouse, purge_profiles
+from kbridge.warehouse import Warehouse, compact_warehouse, purge_profiles
 
 __all__ = [
     "DeletionBatch",
@@ -327,11 +329,19 @@ async def execute_deletions(
             )
         )
 
+    purged_any = False
+
     async def purge(ids: Sequence[str]) -> int | None:
+        nonlocal purged_any
         if warehouse is None or account_id is None or not ids:
             return None
         async with warehouse_lock:  # one warehouse connection: one writer at a time
-            return await asyncio.to_thread(purge_profiles, warehouse, account_id, ids)
+            # the file is rewritten once for the batch, not once a subject
+            found = await asyncio.to_thread(
+                partial(purge_profiles, warehouse, account_id, ids, compact=False)
+            )
+            purged_any = True
+            return found
 
     async def one(plan: DeletionPlan, confirmer: Confirmer) -> DeletionResult:
         made = partial(DeletionResult, subject=plan.subject, subject_hash=plan.subject_hash)
@@ -405,10 +415,15 @@ async def execute_deletions(
             purged=purged,
         )
 
-    async with Confirmer(client, clock=clock, poll=poll) as confirmer:
-        return await run_each(
-            batch.plans,
-            partial(one, confirmer=confirmer),
-            concurrency=max(1, len(batch.plans)),
-            on_done=on_done,
-        )
+    try:
+        async with Confirmer(client, clock=clock, poll=poll) as confirmer:
+            return await run_each(
+                batch.plans,
+                partial(one, confirmer=confirmer),
+                concurrency=max(1, len(batch.plans)),
+                on_done=on_done,
+            )
+    finally:
+        # also when the batch stops early: rows already purged must not linger in the file
+        if purged_any and warehouse is not None:
+            await asyncio.to_thread(compact_warehouse, warehouse)

@@ -406,3 +406,68 @@ def test_a_repeat_request_after_a_finished_batch_deletes_the_new_profile(
         (second_batch.batch_id, "requested"),
         (second_batch.batch_id, "confirmed"),
     ]
+
+
+def _stored_bytes(path: Path) -> bytes:
+    """The database file and any write-ahead log beside it, as stored on disk."""
+    wal = path.with_name(path.name + ".wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def test_erased_identifiers_leave_no_bytes_in_the_duckdb_file(
+    server: EmulatorServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    people = [(f"erased.bytes{i}@example.com", f"+1500555910{i}") for i in range(5)]
+    ids = [create_profile(http, email=e, phone_number=p) for e, p in people]
+    for email, _ in people:
+        place_order(http, email, f"B-{email}")
+    create_profile(http, email="kept.bytes@example.com", phone_number="+15005559199")
+    path = tmp_path / "kb.duckdb"
+    with synced(server, tmp_path) as wh:
+        wh.query("CHECKPOINT")
+        before = _stored_bytes(path)
+        assert all(e.encode() in before for e, _ in people)  # the grep can see them
+        _, results = delete(server, [parse_subject(e) for e, _ in people], MemoryAuditLog(),
+                            warehouse=wh)  # fmt: skip
+        assert [(r.outcome, r.purged) for r in results] == [("confirmed", 1)] * 5
+        assert [r.profile_ids for r in results] == [(pid,) for pid in ids]
+        assert wh.query("SELECT count(*) FROM profiles WHERE email LIKE 'erased.bytes%'") == [(0,)]
+        assert wh.query("SELECT count(*) FROM profiles WHERE email = 'kept.bytes@example.com'") == [
+            (1,)
+        ]
+        wh.query("CHECKPOINT")
+        during = _stored_bytes(path)
+    after = _stored_bytes(path)
+    for stored in (during, after):
+        assert b"kept.bytes@example.com" in stored  # the rest of the warehouse is still there
+        for email, phone in people:
+            assert email.encode() not in stored
+            assert phone.encode() not in stored
+
+
+def test_a_deletion_purges_a_postgresql_warehouse_too(
+    server: EmulatorServer, http: httpx.Client, postgres_url: str
+) -> None:
+    pid = create_profile(http, email="pg.erase@example.com", phone_number="+15005559201")
+    place_order(http, "pg.erase@example.com", "PG1")
+    kept = create_profile(http, email="pg.kept@example.com")
+    wh = open_warehouse(postgres_url)
+    try:
+
+        async def go() -> None:
+            async with client_for(server) as client:
+                await sync.run(client, wh, streams=["profiles", "events"])
+
+        asyncio.run(go())
+        count = 'SELECT count(*) FROM "{}" WHERE "{}" = ?'
+        assert wh.query(count.format("profiles", "id"), [pid]) == [(1,)]
+        assert wh.query(count.format("events", "profile_id"), [pid]) == [(1,)]
+        _, (result,) = delete(
+            server, [parse_subject("pg.erase@example.com")], MemoryAuditLog(), warehouse=wh
+        )
+        assert (result.outcome, result.purged) == ("confirmed", 1)
+        assert wh.query(count.format("profiles", "id"), [pid]) == [(0,)]
+        assert wh.query(count.format("events", "profile_id"), [pid]) == [(0,)]
+        assert wh.query(count.format("profiles", "id"), [kept]) == [(1,)]
+    finally:
+        wh.close()
