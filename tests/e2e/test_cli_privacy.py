@@ -152,6 +152,9 @@ def test_delete_confirms_purges_the_warehouse_logs_and_a_repeat_request_is_new(
         wh.close()
     assert pid not in ids
     assert keep in ids
+    stored = (tmp_path / "kb.duckdb").read_bytes()
+    assert b"stayer@example.com" in stored
+    assert b"leaver@example.com" not in stored  # purged means gone from the file, too
     # the person signs up again and asks again: the finished batch is not resumed
     returned = new_profile(http, email="leaver@example.com")
     again = ok_json(run(env, "delete", "leaver@example.com", "--yes", "--to", url, "-o", "json"))
@@ -263,3 +266,29 @@ def test_yes_refuses_a_row_whose_identifiers_match_two_people_unless_allowed(
     assert outcomes["alice.batch@example.com / +15005550188"] == "confirmed"
     assert not exists(http, alice)
     assert not exists(http, bob)
+
+
+def test_an_internationalised_address_is_deleted_and_found_in_the_log(
+    env: dict[str, str], http: httpx.Client
+) -> None:
+    pid = new_profile(http, email="josé.erase@example.com")
+    (result,) = ok_json(run(env, "delete", "josé.erase@example.com", "--yes", "-o", "json"))
+    assert (result["outcome"], result["profile_ids"]) == ("confirmed", [pid])
+    assert not exists(http, pid)
+    logged = ok_json(run(env, "log", "--subject", "JOSÉ.erase@example.com", "-o", "json"))
+    assert [e["outcome"] for e in logged] == ["requested", "confirmed"]
+    one_line_error(run(env, "delete", "jo sé@example.com", "--yes"), "not a valid email")
+
+
+def test_log_finds_a_row_that_gave_an_email_and_a_phone_by_either(
+    env: dict[str, str], http: httpx.Client, tmp_path: Path
+) -> None:
+    new_profile(http, email="both.ids@example.com", phone_number="+15005550199")
+    subjects = tmp_path / "s.csv"
+    subjects.write_text("email,phone_number\nboth.ids@example.com,+15005550199\n")
+    assert run(env, "access", "--from-file", str(subjects), "-o", "json").returncode == 0
+    by_email = ok_json(run(env, "log", "--subject", "Both.Ids@example.com", "-o", "json"))
+    by_phone = ok_json(run(env, "log", "--subject", "+15005550199", "-o", "json"))
+    assert [e["outcome"] for e in by_email] == ["reported"]
+    assert by_phone == by_email
+    assert ok_json(run(env, "log", "--subject", "+15005550198", "-o", "json")) == []

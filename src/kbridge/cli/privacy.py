@@ -43,12 +43,12 @@ from kbridge.privacy import (
     SubjectReport,
     access_reports,
     execute_deletions,
+    identifier_hash,
     parse_subject,
     plan_deletions,
     read_log,
     read_subjects,
     report_rows,
-    subject_hash,
 )
 from kbridge.warehouse import Warehouse, open_warehouse
 
@@ -436,7 +436,12 @@ def _exit_status(results: Sequence[DeletionResult]) -> None:
 
 def log(
     subject: Annotated[
-        str | None, typer.Option("--subject", help="only this email address or phone number")
+        str | None,
+        typer.Option(
+            "--subject",
+            help="only entries about this email address or phone number (also where it was "
+            "given beside the other)",
+        ),
     ] = None,
     batch: Annotated[str | None, typer.Option("--batch", help="only this batch id")] = None,
     action: Annotated[str | None, typer.Option("--action", help="only access or delete")] = None,
@@ -451,10 +456,11 @@ def log(
         if action is not None and action not in ("access", "delete"):
             raise SubjectError(f"--action: {action!r} is not access or delete")
         audit = _audit_log()
+        # an identifier's hash, found alone or beside the other identifier of a CSV row
         hashed = (
-            None if subject is None else subject_hash(audit.audit_key(), parse_subject(subject))
+            None if subject is None else identifier_hash(audit.audit_key(), parse_subject(subject))
         )
-        entries = read_log(audit, batch_id=batch, subject_hash=hashed, action=action)
+        entries = read_log(audit, batch_id=batch, identifier=hashed, action=action)
     except KbridgeError as exc:
         fail(describe_error(exc))
     if fmt != "table":
