@@ -292,8 +292,8 @@ def delete(
     typo) is refused even with --yes, unless --allow-ambiguous.
     A deletion not seen done within --wait is reported as pending; running the
     same command again resumes the unfinished batch: finished subjects are
-    skipped and pending ones only confirmed. Once every subject is finished,
-    the same command is a new request and deletes whatever matches then.
+    skipped and pending ones only confirmed. Once no subject is pending, the
+    same command is a new request and deletes whatever matches then.
     """
 
     def body() -> None:

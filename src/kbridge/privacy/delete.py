@@ -1,11 +1,12 @@
 """Data-subject deletion: plan, request, confirm, purge — and record every step.
 
 1. **Plan** (:func:`plan_deletions`): find every profile each subject matches
-   (email and phone may match different ones). An *unfinished* batch run again
-   skips the subjects the audit log shows finished, and resumes confirming
-   those whose job was requested but not yet seen done (without requesting it
-   again). Once every subject of a batch is finished, the same subjects are a
-   new request and a new batch: the person may have signed up again since.
+   (email and phone may match different ones). An *unfinished* batch (a run
+   interrupted, or a job requested and not yet seen done) run again skips the
+   subjects the audit log shows finished, and resumes confirming the requested
+   ones (without requesting them again). Once every subject of a batch has an
+   outcome and none is in flight, the same subjects are a new request and a
+   new batch: the person may have signed up again since.
 2. **Guard**: a subject matching more than one profile (an email and a phone
    of different people: a shared number, or a typo in a CSV row) is
    ``refused`` unless ``allow_ambiguous`` (the CLI's ``--allow-ambiguous``),
@@ -119,8 +120,8 @@ class DeletionPlan:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DeletionBatch:
-    """The plans of one batch; ``batch_id`` is stable for the same subjects until every
-    one of them is finished (then the same subjects start a new batch)."""
+    """The plans of one batch; ``batch_id`` is stable for the same subjects while the
+    batch is unfinished (then the same subjects start a new batch)."""
 
     batch_id: str
     plans: tuple[DeletionPlan, ...]
@@ -237,15 +238,17 @@ def _open_batch(audit: AuditLog, base: str, hashes: set[str]) -> tuple[str, dict
     last entry in it.
 
     The same subjects have one batch id per request: ``base``, then ``base-2``, … A
-    batch whose every subject finished is over, and the next id is taken: resuming it
-    would skip a person who was erased, signed up again and asked again.
+    batch is over once every subject has an outcome and none is in flight (requested
+    or pending), and the next id is taken: resuming it would skip a person who was
+    erased, signed up again and asked again. A refused or failed subject does not keep
+    it open (the next request tries it again with everyone else).
     """
     for n in count(1):
         candidate = base if n == 1 else f"{base}-{n}"
         last: dict[str, AuditEntry] = {}
         for entry in read_log(audit, batch_id=candidate, action="delete"):
             last[entry.subject_hash] = entry
-        over = bool(last) and all(h in last and last[h].outcome in FINAL_OUTCOMES for h in hashes)
+        over = bool(last) and all(h in last and last[h].outcome not in _RESUMABLE for h in hashes)
         if not over:
             return candidate, last
     raise AssertionError("unreachable")  # count() never ends

@@ -471,3 +471,24 @@ def test_a_deletion_purges_a_postgresql_warehouse_too(
         assert wh.query(count.format("profiles", "id"), [kept]) == [(1,)]
     finally:
         wh.close()
+
+
+def test_a_refused_subject_does_not_keep_a_finished_run_open_for_a_repeat_request(
+    server: EmulatorServer, http: httpx.Client
+) -> None:
+    create_profile(http, email="again.two@example.com")
+    create_profile(http, email="mixed.row@example.com")
+    create_profile(http, phone_number="+15005559301")
+    subjects = [
+        parse_subject("again.two@example.com"),
+        Subject(email="mixed.row@example.com", phone_number="+15005559301"),
+    ]
+    audit = MemoryAuditLog()
+    _, (done, refused) = delete(server, subjects, audit)
+    assert (done.outcome, refused.outcome) == ("confirmed", "refused")
+    # nothing was left in flight: the same list later is a new request for everyone
+    returned = create_profile(http, email="again.two@example.com")
+    _, (again, still) = delete(server, subjects, audit)
+    assert (again.skipped, again.outcome, again.profile_ids) == (False, "confirmed", (returned,))
+    assert still.outcome == "refused"
+    assert not profile_exists(http, returned)
