@@ -128,7 +128,7 @@ def test_access_prints_json_and_writes_csv_and_json_reports(
     assert len(logged) == 4
 
 
-def test_delete_confirms_purges_the_warehouse_logs_and_resumes(
+def test_delete_confirms_purges_the_warehouse_logs_and_a_repeat_request_is_new(
     env: dict[str, str], http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = new_profile(http, email="leaver@example.com")
@@ -152,11 +152,19 @@ def test_delete_confirms_purges_the_warehouse_logs_and_resumes(
         wh.close()
     assert pid not in ids
     assert keep in ids
+    stored = (tmp_path / "kb.duckdb").read_bytes()
+    assert b"stayer@example.com" in stored
+    assert b"leaver@example.com" not in stored  # purged means gone from the file, too
+    # the person signs up again and asks again: the finished batch is not resumed
+    returned = new_profile(http, email="leaver@example.com")
     again = ok_json(run(env, "delete", "leaver@example.com", "--yes", "--to", url, "-o", "json"))
-    assert again[0]["skipped"] is True
+    assert (again[0]["skipped"], again[0]["outcome"]) == (False, "confirmed")
+    assert again[0]["profile_ids"] == [returned]
+    assert not exists(http, returned)
     logged = ok_json(run(env, "log", "--action", "delete", "-o", "json"))
-    assert [e["outcome"] for e in logged] == ["requested", "confirmed"]
+    assert [e["outcome"] for e in logged] == ["requested", "confirmed", "requested", "confirmed"]
     assert logged[0]["profile_ids"] == [pid]
+    assert logged[0]["batch_id"] != logged[2]["batch_id"]
     store = Path(env["KBRIDGE_HOME"]) / "connections.sqlite3"
     assert b"leaver" not in store.read_bytes()
     table = run(env, "log")
@@ -224,3 +232,63 @@ def test_on_a_terminal_delete_asks_and_refuses_ambiguous_subjects(
     assert not exists(http, single)
     assert exists(http, mail)
     assert exists(http, phone)
+
+
+def test_yes_refuses_a_row_whose_identifiers_match_two_people_unless_allowed(
+    env: dict[str, str], http: httpx.Client, tmp_path: Path
+) -> None:
+    alice = new_profile(http, email="alice.batch@example.com")
+    bob = new_profile(http, phone_number="+15005550188")
+    carol = new_profile(http, email="carol.batch@example.com")
+    subjects = tmp_path / "leavers.csv"
+    # a typo'd row: Alice's email beside Bob's phone
+    subjects.write_text(
+        "email,phone_number\nalice.batch@example.com,+15005550188\ncarol.batch@example.com,\n"
+    )
+    refused = run(env, "delete", "--from-file", str(subjects), "--yes", "-o", "json")
+    one_line_error(refused, "1 refused")
+    assert "--allow-ambiguous" in refused.stderr
+    first, second = json.loads(refused.stdout)
+    assert (first["outcome"], sorted(first["profile_ids"])) == ("refused", sorted([alice, bob]))
+    assert "2 profiles" in first["detail"]
+    assert second["outcome"] == "confirmed"
+    assert exists(http, alice)
+    assert exists(http, bob)
+    assert not exists(http, carol)
+    logged = ok_json(run(env, "log", "--action", "delete", "-o", "json"))
+    refusals = [e for e in logged if e["outcome"] == "refused"]
+    assert [sorted(e["profile_ids"]) for e in refusals] == [sorted([alice, bob])]
+    assert "2 profiles" in refusals[0]["detail"]
+    allowed = run(
+        env, "delete", "--from-file", str(subjects), "--yes", "--allow-ambiguous", "-o", "json"
+    )
+    outcomes = {r["subject"]: r["outcome"] for r in ok_json(allowed)}
+    assert outcomes["alice.batch@example.com / +15005550188"] == "confirmed"
+    assert not exists(http, alice)
+    assert not exists(http, bob)
+
+
+def test_an_internationalised_address_is_deleted_and_found_in_the_log(
+    env: dict[str, str], http: httpx.Client
+) -> None:
+    pid = new_profile(http, email="josé.erase@example.com")
+    (result,) = ok_json(run(env, "delete", "josé.erase@example.com", "--yes", "-o", "json"))
+    assert (result["outcome"], result["profile_ids"]) == ("confirmed", [pid])
+    assert not exists(http, pid)
+    logged = ok_json(run(env, "log", "--subject", "JOSÉ.erase@example.com", "-o", "json"))
+    assert [e["outcome"] for e in logged] == ["requested", "confirmed"]
+    one_line_error(run(env, "delete", "jo sé@example.com", "--yes"), "not a valid email")
+
+
+def test_log_finds_a_row_that_gave_an_email_and_a_phone_by_either(
+    env: dict[str, str], http: httpx.Client, tmp_path: Path
+) -> None:
+    new_profile(http, email="both.ids@example.com", phone_number="+15005550199")
+    subjects = tmp_path / "s.csv"
+    subjects.write_text("email,phone_number\nboth.ids@example.com,+15005550199\n")
+    assert run(env, "access", "--from-file", str(subjects), "-o", "json").returncode == 0
+    by_email = ok_json(run(env, "log", "--subject", "Both.Ids@example.com", "-o", "json"))
+    by_phone = ok_json(run(env, "log", "--subject", "+15005550199", "-o", "json"))
+    assert [e["outcome"] for e in by_email] == ["reported"]
+    assert by_phone == by_email
+    assert ok_json(run(env, "log", "--subject", "+15005550198", "-o", "json")) == []

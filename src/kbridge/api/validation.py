@@ -10,6 +10,7 @@ fix the call, nothing was sent) carrying ``field``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -36,9 +37,11 @@ __all__ = [
 MAX_PAYLOAD_BYTES = 100 * 1024
 CAMPAIGN_CHANNELS = ("email", "sms", "mobile_push")
 
-# Pragmatic, not RFC 5322: one @, a dot-separated domain with a TLD, no spaces.
+# Pragmatic, not RFC 5322: one @, a dot-separated domain with a TLD, no spaces. The local
+# part may hold characters beyond ASCII (RFC 6531: Klaviyo stores "josé@…"); which of them
+# pass is _beyond_ascii's call. The domain stays ASCII (an IDN in its xn-- form).
 _EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
 )
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -67,9 +70,15 @@ class ValidationError(ConfigurationError):
 def check_email(value: str, field: str = "email") -> str:
     """``value`` stripped, if it looks like a deliverable address (``a@b.co``)."""
     text = value.strip()
-    if not _EMAIL.match(text) or ".." in text:
+    if not _EMAIL.match(text) or ".." in text or not _beyond_ascii(text.partition("@")[0]):
         raise ValidationError(field, f"{value!r} is not a valid email address")
     return text
+
+
+def _beyond_ascii(local: str) -> bool:
+    """Non-ASCII characters of a local part are letters, marks or digits: no invisible
+    format characters, spaces of other scripts or symbols (which mail systems refuse)."""
+    return all(c.isascii() or unicodedata.category(c)[0] in "LMN" for c in local)
 
 
 def check_phone(value: str, field: str = "phone_number") -> str:

@@ -5,7 +5,8 @@ and ``--output`` are the actions' :func:`~kbridge.cli.actions.common_options`,
 the audit log is the connection store (``KBRIDGE_HOME``), and the work is
 :mod:`kbridge.privacy`'s. A deletion shows every profile each subject matches
 first; without ``--yes`` it asks on a terminal and refuses anything but an
-exact single match.
+exact single match. A subject matching several profiles is refused even with
+``--yes`` (every script passes it) unless ``--allow-ambiguous`` is given too.
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ from kbridge.privacy import (
     SubjectReport,
     access_reports,
     execute_deletions,
+    identifier_hash,
     parse_subject,
     plan_deletions,
     read_log,
     read_subjects,
     report_rows,
-    subject_hash,
 )
 from kbridge.warehouse import Warehouse, open_warehouse
 
@@ -256,7 +257,18 @@ def delete(
     subjects: SubjectsArg = None,
     from_file: FromFileOption = None,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="no questions; also delete ambiguous matches")
+        bool,
+        typer.Option(
+            "--yes", "-y", help="no questions; also request deletion for subjects matching nobody"
+        ),
+    ] = False,
+    allow_ambiguous: Annotated[
+        bool,
+        typer.Option(
+            "--allow-ambiguous",
+            help="also delete every profile of a subject whose identifiers match several "
+            "profiles (refused otherwise, even with --yes)",
+        ),
     ] = False,
     to: Annotated[
         str | None,
@@ -276,9 +288,12 @@ def delete(
 
     Shows every profile each subject matches first. Without --yes it asks on a
     terminal and refuses subjects that match anything but exactly one profile.
+    A subject whose email and phone match different profiles (two people, or a
+    typo) is refused even with --yes, unless --allow-ambiguous.
     A deletion not seen done within --wait is reported as pending; running the
-    same command again resumes: finished subjects are skipped and pending
-    ones only confirmed.
+    same command again resumes the unfinished batch: finished subjects are
+    skipped and pending ones only confirmed. Once no subject is pending, the
+    same command is a new request and deletes whatever matches then.
     """
 
     def body() -> None:
@@ -295,10 +310,12 @@ def delete(
         batch = asyncio.run(plan())
         _show_plan(batch)
         if not yes:
-            _confirm(batch)
+            _confirm(batch, allow_ambiguous)
         warehouse = open_warehouse(destination) if destination is not None else None
         try:
-            results = asyncio.run(_execute(common, batch, audit, warehouse, yes, wait))
+            results = asyncio.run(
+                _execute(common, batch, audit, warehouse, yes, allow_ambiguous, wait)
+            )
         finally:
             if warehouse is not None:
                 warehouse.close()
@@ -320,6 +337,7 @@ async def _execute(
     audit: AuditLog,
     warehouse: Warehouse | None,
     yes: bool,
+    allow_ambiguous: bool,
     wait: float,
 ) -> list[DeletionResult]:
     async with _client(common) as client:
@@ -328,7 +346,8 @@ async def _execute(
                 client,
                 batch,
                 audit=audit,
-                allow_ambiguous=yes,
+                allow_ambiguous=allow_ambiguous,
+                allow_unmatched=yes,
                 warehouse=warehouse,
                 clock=SystemClock(),
                 poll=PollPolicy(timeout=wait),
@@ -360,15 +379,19 @@ def _show_plan(batch: DeletionBatch) -> None:
     err_console.print(table)
 
 
-def _confirm(batch: DeletionBatch) -> None:
-    todo = [p for p in batch.to_run if not p.ambiguous]
-    ambiguous = batch.ambiguous
+def _confirm(batch: DeletionBatch, allow_ambiguous: bool) -> None:
+    todo = [p for p in batch.to_run if not p.unmatched and (allow_ambiguous or not p.ambiguous)]
     if not _stdin_is_terminal():
         raise ConfirmationRequired("not on a terminal: pass --yes to confirm the deletion")
-    if ambiguous:
+    if batch.unmatched:
         err_console.print(
-            f"{len(ambiguous)} subject(s) do not match exactly one profile: they will be "
-            "refused (pass --yes to delete them too)"
+            f"{len(batch.unmatched)} subject(s) match no profile: they will be refused "
+            "(pass --yes to request their deletion by identifier)"
+        )
+    if batch.ambiguous and not allow_ambiguous:
+        err_console.print(
+            f"{len(batch.ambiguous)} subject(s) match more than one profile: they will be "
+            "refused (pass --allow-ambiguous to delete every match)"
         )
     if not todo:
         return
@@ -401,6 +424,10 @@ def _exit_status(results: Sequence[DeletionResult]) -> None:
     if unfinished:
         text = ", ".join(f"{v} {k}" for k, v in sorted(unfinished.items()))
         hint = "; run the same command again to confirm" if "pending" in unfinished else ""
+        if any(
+            r.outcome == "refused" and (r.detail or "").startswith("ambiguous") for r in results
+        ):
+            hint += "; subjects matching several profiles need --allow-ambiguous"
         fail(f"not all deletions are confirmed: {text}{hint}")
 
 
@@ -409,7 +436,12 @@ def _exit_status(results: Sequence[DeletionResult]) -> None:
 
 def log(
     subject: Annotated[
-        str | None, typer.Option("--subject", help="only this email address or phone number")
+        str | None,
+        typer.Option(
+            "--subject",
+            help="only entries about this email address or phone number (also where it was "
+            "given beside the other)",
+        ),
     ] = None,
     batch: Annotated[str | None, typer.Option("--batch", help="only this batch id")] = None,
     action: Annotated[str | None, typer.Option("--action", help="only access or delete")] = None,
@@ -424,10 +456,11 @@ def log(
         if action is not None and action not in ("access", "delete"):
             raise SubjectError(f"--action: {action!r} is not access or delete")
         audit = _audit_log()
+        # an identifier's hash, found alone or beside the other identifier of a CSV row
         hashed = (
-            None if subject is None else subject_hash(audit.audit_key(), parse_subject(subject))
+            None if subject is None else identifier_hash(audit.audit_key(), parse_subject(subject))
         )
-        entries = read_log(audit, batch_id=batch, subject_hash=hashed, action=action)
+        entries = read_log(audit, batch_id=batch, identifier=hashed, action=action)
     except KbridgeError as exc:
         fail(describe_error(exc))
     if fmt != "table":

@@ -37,7 +37,14 @@ from kbridge.privacy.delete import (
 )
 from kbridge.privacy.errors import ConfirmationRequired, PrivacyError, SubjectError
 from kbridge.privacy.lookup import find_profiles, remaining_profiles
-from kbridge.privacy.subjects import Subject, batch_id, parse_subject, read_subjects, subject_hash
+from kbridge.privacy.subjects import (
+    Subject,
+    batch_id,
+    identifier_hash,
+    parse_subject,
+    read_subjects,
+    subject_hash,
+)
 
 __all__ = [
     "CSV_COLUMNS",
@@ -63,6 +70,7 @@ __all__ = [
     "batch_id",
     "execute_deletions",
     "find_profiles",
+    "identifier_hash",
     "parse_subject",
     "plan_deletions",
     "read_log",

@@ -118,9 +118,17 @@ def read_log(
     batch_id: str | None = None,
     subject_hash: str | None = None,
     action: str | None = None,
+    identifier: str | None = None,
 ) -> list[AuditEntry]:
-    """The log's entries (filtered), oldest first, as :class:`AuditEntry` values."""
+    """The log's entries (filtered), oldest first, as :class:`AuditEntry` values.
+
+    ``subject_hash`` matches a subject exactly; ``identifier`` (an
+    :func:`~kbridge.privacy.subjects.identifier_hash`) every subject that gave that
+    identifier, alone or beside another.
+    """
     rows = log.audit_entries(batch_id=batch_id, subject_hash=subject_hash, action=action)
+    if identifier is not None:
+        rows = [r for r in rows if identifier in str(r["subject_hash"]).split("+")]
     return [
         AuditEntry(
             id=int(r["id"]),

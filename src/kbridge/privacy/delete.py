@@ -1,19 +1,27 @@
 """Data-subject deletion: plan, request, confirm, purge — and record every step.
 
 1. **Plan** (:func:`plan_deletions`): find every profile each subject matches
-   (email and phone may match different ones). A batch run again skips the
-   subjects the audit log shows finished, and resumes confirming those whose
-   job was requested but not yet seen done (without requesting it again).
-2. **Guard**: a subject matching anything but exactly one profile is
-   ``refused`` unless ``allow_ambiguous`` (the CLI's ``--yes``): deleting
-   two people because they shared a phone number must be a decision.
+   (email and phone may match different ones). An *unfinished* batch (a run
+   interrupted, or a job requested and not yet seen done) run again skips the
+   subjects the audit log shows finished, and resumes confirming the requested
+   ones (without requesting them again). Once every subject of a batch has an
+   outcome and none is in flight, the same subjects are a new request and a
+   new batch: the person may have signed up again since.
+2. **Guard**: a subject matching more than one profile (an email and a phone
+   of different people: a shared number, or a typo in a CSV row) is
+   ``refused`` unless ``allow_ambiguous`` (the CLI's ``--allow-ambiguous``),
+   and one matching none unless ``allow_unmatched`` (the CLI's ``--yes``).
+   Deleting two people must be its own decision: the ``--yes`` every script
+   passes is not one.
 3. **Request** one deletion job per matched profile, by profile id, so what
    is deleted is exactly what was shown. With no match, a job is still
    requested for the identifiers (Klaviyo may hold data kbridge cannot see).
 4. **Confirm**: search until the profiles are gone, with bounded backoff on
    the injected clock; still there at the deadline is ``pending``, never
    success.
-5. **Purge** the profiles from the warehouse (:func:`kbridge.warehouse.purge_profiles`).
+5. **Purge** the profiles from the warehouse (:func:`kbridge.warehouse.purge_profiles`),
+   and once the batch ends rewrite it without their bytes where deleted rows would
+   otherwise stay readable in the file (DuckDB: :func:`kbridge.warehouse.compact_warehouse`).
 
 Each subject's request and final outcome are appended to the audit log.
 """
@@ -25,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from itertools import count
 from typing import Any
 
 from kbridge.api import (
@@ -40,7 +49,7 @@ from kbridge.privacy.batch import DEFAULT_CONCURRENCY, run_each
 from kbridge.privacy.confirm import Confirmer, PollPolicy
 from kbridge.privacy.lookup import find_profiles
 from kbridge.privacy.subjects import Subject, batch_id, subject_hash
-from kbridge.warehouse import Warehouse, purge_profiles
+from kbridge.warehouse import Warehouse, compact_warehouse, purge_profiles
 
 __all__ = [
     "DeletionBatch",
@@ -96,15 +105,23 @@ class DeletionPlan:
 
     @property
     def ambiguous(self) -> bool:
-        """Matches anything but exactly one profile (the guard wants ``--yes``)."""
-        if self.finished or self.resuming or self.error is not None:
-            return False
-        return len(self.matches) != 1
+        """Matches more than one profile (the guard wants ``allow_ambiguous``)."""
+        return self._new and len(self.matches) > 1
+
+    @property
+    def unmatched(self) -> bool:
+        """Matches no profile (the guard wants ``allow_unmatched``)."""
+        return self._new and not self.matches
+
+    @property
+    def _new(self) -> bool:
+        return not (self.finished or self.resuming or self.error is not None)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DeletionBatch:
-    """The plans of one batch; ``batch_id`` is stable for the same subjects."""
+    """The plans of one batch; ``batch_id`` is stable for the same subjects while the
+    batch is unfinished (then the same subjects start a new batch)."""
 
     batch_id: str
     plans: tuple[DeletionPlan, ...]
@@ -116,8 +133,13 @@ class DeletionBatch:
 
     @property
     def ambiguous(self) -> tuple[DeletionPlan, ...]:
-        """Plans the guard refuses without confirmation."""
+        """Plans matching more than one profile: refused unless ``allow_ambiguous``."""
         return tuple(p for p in self.plans if p.ambiguous)
+
+    @property
+    def unmatched(self) -> tuple[DeletionPlan, ...]:
+        """Plans matching no profile: refused unless ``allow_unmatched``."""
+        return tuple(p for p in self.plans if p.unmatched)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -187,10 +209,9 @@ async def plan_deletions(
         by_hash.setdefault(subject_hash(key, s), s)
     unique = list(by_hash.values())
     hashes = {s: h for h, s in by_hash.items()}
-    batch = batch_id("delete", hashes.values())
-    last: dict[str, AuditEntry] = {}
-    for entry in await asyncio.to_thread(read_log, audit, batch_id=batch, action="delete"):
-        last[entry.subject_hash] = entry
+    batch, last = await asyncio.to_thread(
+        _open_batch, audit, batch_id("delete", hashes.values()), set(hashes.values())
+    )
 
     async def one(subject: Subject) -> DeletionPlan:
         hashed = hashes[subject]
@@ -210,6 +231,27 @@ async def plan_deletions(
 
     plans = await run_each(unique, one, concurrency=concurrency, on_done=on_done)
     return DeletionBatch(batch_id=batch, plans=tuple(plans))
+
+
+def _open_batch(audit: AuditLog, base: str, hashes: set[str]) -> tuple[str, dict[str, AuditEntry]]:
+    """The batch these subjects resume, or the new one they start, with each subject's
+    last entry in it.
+
+    The same subjects have one batch id per request: ``base``, then ``base-2``, … A
+    batch is over once every subject has an outcome and none is in flight (requested
+    or pending), and the next id is taken: resuming it would skip a person who was
+    erased, signed up again and asked again. A refused or failed subject does not keep
+    it open (the next request tries it again with everyone else).
+    """
+    for n in count(1):
+        candidate = base if n == 1 else f"{base}-{n}"
+        last: dict[str, AuditEntry] = {}
+        for entry in read_log(audit, batch_id=candidate, action="delete"):
+            last[entry.subject_hash] = entry
+        over = bool(last) and all(h in last and last[h].outcome not in _RESUMABLE for h in hashes)
+        if not over:
+            return candidate, last
+    raise AssertionError("unreachable")  # count() never ends
 
 
 async def _request(client: AsyncClient, profile: dict[str, Any]) -> str | None:
@@ -237,12 +279,22 @@ def _targets(plan: DeletionPlan) -> list[dict[str, Any]]:
     return identifiers
 
 
+def _refusal(plan: DeletionPlan, allow_ambiguous: bool, allow_unmatched: bool) -> str | None:
+    """Why the guard stops ``plan`` (for the result and the log), or None."""
+    if plan.ambiguous and not allow_ambiguous:
+        return f"ambiguous: matched {len(plan.matches)} profiles; not deleted without allowing it"
+    if plan.unmatched and not allow_unmatched:
+        return "matched no profile; not requested without confirmation"
+    return None
+
+
 async def execute_deletions(
     client: AsyncClient,
     batch: DeletionBatch,
     *,
     audit: AuditLog,
     allow_ambiguous: bool = False,
+    allow_unmatched: bool = False,
     warehouse: Warehouse | None = None,
     account_id: str | None = None,
     clock: Clock | None = None,
@@ -252,6 +304,9 @@ async def execute_deletions(
 ) -> list[DeletionResult]:
     """Carry out ``batch``: one result per plan, in order (finished ones marked ``skipped``).
 
+    A subject matching more than one profile is ``refused`` (and logged so) unless
+    ``allow_ambiguous``; one matching none unless ``allow_unmatched`` (its job is then
+    requested for the identifiers).
     ``warehouse`` (left open) is purged of each deleted profile under
     ``account_id`` (default: the client's account, read once).
     """
@@ -277,11 +332,19 @@ async def execute_deletions(
             )
         )
 
+    purged_any = False
+
     async def purge(ids: Sequence[str]) -> int | None:
+        nonlocal purged_any
         if warehouse is None or account_id is None or not ids:
             return None
         async with warehouse_lock:  # one warehouse connection: one writer at a time
-            return await asyncio.to_thread(purge_profiles, warehouse, account_id, ids)
+            # the file is rewritten once for the batch, not once a subject
+            found = await asyncio.to_thread(
+                partial(purge_profiles, warehouse, account_id, ids, compact=False)
+            )
+            purged_any = True
+            return found
 
     async def one(plan: DeletionPlan, confirmer: Confirmer) -> DeletionResult:
         made = partial(DeletionResult, subject=plan.subject, subject_hash=plan.subject_hash)
@@ -310,8 +373,8 @@ async def execute_deletions(
                 )
             else:
                 ids = tuple(m.id for m in plan.matches)
-                if plan.ambiguous and not allow_ambiguous:
-                    detail = f"matched {len(ids)} profiles; confirm to delete"
+                detail = _refusal(plan, allow_ambiguous, allow_unmatched)
+                if detail is not None:
                     await record(plan, "refused", profile_ids=ids, detail=detail)
                     return made(outcome="refused", profile_ids=ids, detail=detail)
                 async with gate:
@@ -355,10 +418,15 @@ async def execute_deletions(
             purged=purged,
         )
 
-    async with Confirmer(client, clock=clock, poll=poll) as confirmer:
-        return await run_each(
-            batch.plans,
-            partial(one, confirmer=confirmer),
-            concurrency=max(1, len(batch.plans)),
-            on_done=on_done,
-        )
+    try:
+        async with Confirmer(client, clock=clock, poll=poll) as confirmer:
+            return await run_each(
+                batch.plans,
+                partial(one, confirmer=confirmer),
+                concurrency=max(1, len(batch.plans)),
+                on_done=on_done,
+            )
+    finally:
+        # also when the batch stops early: rows already purged must not linger in the file
+        if purged_any and warehouse is not None:
+            await asyncio.to_thread(compact_warehouse, warehouse)

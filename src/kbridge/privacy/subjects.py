@@ -5,9 +5,10 @@ both). Email and phone can point at different profiles, which is why the
 deletion guard shows every match before anything is deleted.
 
 The audit log names a subject only by :func:`subject_hash`: an HMAC-SHA256
-of the normalised identifiers under a key the log keeps, so the log holds
-no address in clear and cannot be reversed by hashing a list of guesses
-without that key.
+of each normalised identifier under a key the log keeps (joined by ``+``
+when a subject gives both), so the log holds no address in clear, cannot be
+reversed by hashing a list of guesses without that key, and an entry about
+an email and a phone is found by either (:func:`identifier_hash`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from pathlib import Path
 from kbridge.api.validation import ValidationError, check_email, check_phone
 from kbridge.privacy.errors import SubjectError
 
-__all__ = ["Subject", "batch_id", "parse_subject", "read_subjects", "subject_hash"]
+__all__ = [
+    "Subject",
+    "batch_id",
+    "identifier_hash",
+    "parse_subject",
+    "read_subjects",
+    "subject_hash",
+]
 
 _EMAIL_COLUMNS = ("email", "email_address", "e-mail")
 _PHONE_COLUMNS = ("phone_number", "phone", "mobile")
@@ -45,14 +53,15 @@ class Subject:
         return " / ".join(v for v in (self.email, self.phone_number) if v)
 
     @property
-    def normalised(self) -> str:
-        """The identity that is hashed: emails compare case-insensitively, as Klaviyo does."""
+    def normalised(self) -> tuple[str, ...]:
+        """The identifiers that are hashed: emails compare case-insensitively, as Klaviyo
+        does."""
         parts = []
         if self.email is not None:
             parts.append("email:" + self.email.strip().lower())
         if self.phone_number is not None:
             parts.append("phone:" + self.phone_number.strip())
-        return "|".join(parts)
+        return tuple(parts)
 
     def email_variants(self) -> list[str]:
         """The spellings to search: as given, then lower-cased (Klaviyo treats them as equal)."""
@@ -136,12 +145,30 @@ def _from_cell(path: Path, line: int, cell: str) -> Subject:
 
 
 def subject_hash(key: bytes, subject: Subject) -> str:
-    """The subject's pseudonym in the audit log: HMAC-SHA256 under ``key``, hex."""
-    return hmac.new(key, subject.normalised.encode(), hashlib.sha256).hexdigest()
+    """The subject's pseudonym in the audit log: the HMAC-SHA256 under ``key`` (hex) of
+    each identifier, email first, joined by ``+``.
+
+    Hashing each identifier on its own (not the pair) is what lets ``privacy log
+    --subject`` find a row that gave an email and a phone by either of them.
+    """
+    return "+".join(_hmac(key, part) for part in subject.normalised)
+
+
+def identifier_hash(key: bytes, subject: Subject) -> str:
+    """The pseudonym of a subject of one identifier, as it appears inside the
+    :func:`subject_hash` of every subject giving that identifier."""
+    if len(subject.normalised) != 1:
+        raise ValueError("identifier_hash takes a subject of one identifier")
+    return subject_hash(key, subject)
+
+
+def _hmac(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 def batch_id(action: str, hashes: Iterable[str]) -> str:
-    """One id for "this action on these subjects": the same batch run again gets the same id."""
+    """One id for "this action on these subjects": the same batch run again gets the same id
+    (a deletion batch numbers its later requests after it: ``<id>-2``, …)."""
     digest = hashlib.sha256(action.encode())
     for h in sorted(set(hashes)):
         digest.update(b"\0" + h.encode())

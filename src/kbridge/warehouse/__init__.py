@@ -31,7 +31,7 @@ from kbridge.warehouse.errors import (
     SchemaError,
     WarehouseError,
 )
-from kbridge.warehouse.purge import purge_profiles
+from kbridge.warehouse.purge import Compactable, compact_warehouse, purge_profiles
 from kbridge.warehouse.schema import SEEN_TABLE, STATE_TABLE, Column, ColumnType, Table, table
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "Capabilities",
     "Column",
     "ColumnType",
+    "Compactable",
     "DeleteUnseen",
     "DeleteWhere",
     "DestinationURLError",
@@ -56,6 +57,7 @@ __all__ = [
     "Upsert",
     "Warehouse",
     "WarehouseError",
+    "compact_warehouse",
     "duckdb_path",
     "open_warehouse",
     "purge_profiles",

@@ -22,9 +22,12 @@ apart again; DuckDB's parser makes none, so a row costs a third of the CPU.
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -100,8 +103,7 @@ class DuckDBWarehouse:
         try:
             self._con = duckdb.connect(":memory:", config=config)
             # the file as the default catalogue, so every statement names its tables alone
-            target = path.replace("'", "''")
-            self._con.execute(f"ATTACH '{target}' AS {_CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+            self._attach(path, _CATALOG)
             self._con.execute(f"USE {_CATALOG}")
             self._con.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as exc:
@@ -318,6 +320,69 @@ class DuckDBWarehouse:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+    def _attach(self, path: str, alias: str) -> None:
+        target = path.replace("'", "''")
+        self._con.execute(f"ATTACH '{target}' AS {alias} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+
+    def compact(self) -> None:
+        """Rewrite the database file so that deleted rows leave no bytes behind.
+
+        DuckDB neither zeroes nor gives back the blocks of deleted rows, and a
+        ``CHECKPOINT`` does not either: an erased address stayed readable in the file.
+        The live rows are copied into a fresh file beside it (``COPY FROM DATABASE``
+        keeps every table's key, view and sequence), which then replaces the old one
+        with an atomic rename: a crash leaves either the old file or the new one. It
+        needs free disk space the size of the database. ``:memory:`` has no file.
+        """
+        if self._path == ":memory:":
+            return
+        path = self._path
+        fresh = f"{path}.compact"
+        with self._lock:
+            con = self._con
+            try:
+                for leftover in (fresh, fresh + ".wal"):  # an earlier attempt that died
+                    Path(leftover).unlink(missing_ok=True)
+                con.execute(f"CHECKPOINT {_CATALOG}")
+                self._attach(fresh, _COMPACT)
+                try:
+                    con.execute(f"COPY FROM DATABASE {_CATALOG} TO {_COMPACT}")
+                finally:
+                    con.execute(f"DETACH {_COMPACT}")
+            except (duckdb.Error, OSError) as exc:
+                Path(fresh).unlink(missing_ok=True)
+                raise WarehouseError(f"cannot rewrite DuckDB file {path!r}: {exc}") from exc
+            con.execute("USE memory")
+            con.execute(f"DETACH {_CATALOG}")
+            try:
+                if Path(path + ".wal").exists():
+                    # detaching checkpoints and removes the log; one left would be replayed
+                    # onto the new file
+                    raise WarehouseError(f"DuckDB left a write-ahead log beside {path!r}")
+                shutil.copymode(path, fresh)
+                _fsync(fresh)
+                Path(fresh).replace(path)
+                _fsync(str(Path(path).resolve().parent))
+            except OSError as exc:
+                raise WarehouseError(f"cannot replace DuckDB file {path!r}: {exc}") from exc
+            finally:
+                Path(fresh).unlink(missing_ok=True)
+                self._attach(path, _CATALOG)
+                con.execute(f"USE {_CATALOG}")
+
+
+#: the catalogue :meth:`DuckDBWarehouse.compact` copies into
+_COMPACT = "kbridge_compact"
+
+
+def _fsync(path: str) -> None:
+    """Flush a file (or a directory's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 #: joins a text column's values; a record separator, which JSON text never holds unescaped

@@ -50,6 +50,7 @@ def delete(
     *,
     clock: ManualClock | None = None,
     allow_ambiguous: bool = False,
+    allow_unmatched: bool = False,
     poll: PollPolicy | None = None,
     warehouse: Any = None,
     key: str | None = None,
@@ -62,6 +63,7 @@ def delete(
                 batch,
                 audit=audit,
                 allow_ambiguous=allow_ambiguous,
+                allow_unmatched=allow_unmatched,
                 warehouse=warehouse,
                 clock=clock or EmulatorClock(server),
                 poll=poll,
@@ -154,7 +156,7 @@ def test_a_timeout_is_pending_and_a_rerun_only_confirms(
     assert outcomes == ["requested", "pending", "confirmed"]  # requested once only
 
 
-def test_the_guard_refuses_a_subject_matching_two_profiles_unless_allowed(
+def test_the_guard_refuses_a_subject_matching_two_profiles_unless_ambiguity_is_allowed(
     server: EmulatorServer, http: httpx.Client
 ) -> None:
     mail = create_profile(http, email="two.people@example.com")
@@ -167,15 +169,22 @@ def test_the_guard_refuses_a_subject_matching_two_profiles_unless_allowed(
     assert (refused.outcome, refused.profile_ids) == ("refused", (mail, phone))
     assert profile_exists(http, mail)
     assert profile_exists(http, phone)
-    (entry,) = read_log(audit)
-    assert (entry.outcome, entry.profile_ids) == ("refused", (mail, phone))
+    # what a scripted --yes allows (requests for unmatched subjects) is not a licence to
+    # delete two people: an email and a phone of different profiles may be a typo
+    _, (still,) = delete(server, [subject], audit, allow_unmatched=True)
+    assert (still.outcome, still.profile_ids) == ("refused", (mail, phone))
+    assert profile_exists(http, mail)
+    assert profile_exists(http, phone)
+    entries = read_log(audit)
+    assert [(e.outcome, e.profile_ids) for e in entries] == [("refused", (mail, phone))] * 2
+    assert all(e.detail is not None and "2 profiles" in e.detail for e in entries)
     _, (done,) = delete(server, [subject], audit, allow_ambiguous=True)
     assert (done.outcome, done.profile_ids) == ("confirmed", (mail, phone))
     assert not profile_exists(http, mail)
     assert not profile_exists(http, phone)
 
 
-def test_no_match_still_requests_by_identifier_and_finished_subjects_are_skipped(
+def test_no_match_still_requests_by_identifier_once_allowed(
     server: EmulatorServer,
 ) -> None:
     audit = MemoryAuditLog()
@@ -183,13 +192,17 @@ def test_no_match_still_requests_by_identifier_and_finished_subjects_are_skipped
     # "not exactly one" includes none: the guard wants confirmation for it too
     _, (refused,) = delete(server, subjects, audit)
     assert refused.outcome == "refused"
-    _, (gone,) = delete(server, subjects, audit, allow_ambiguous=True)
+    _, (gone,) = delete(server, subjects, audit, allow_unmatched=True)
     assert (gone.outcome, gone.profile_ids) == ("not_found", ())
     twice = [*subjects, parse_subject("Never.Seen@example.com")]  # one person, two spellings
-    _, (again,) = delete(server, twice, audit, allow_ambiguous=True)
-    assert again.skipped
+    # the batch is finished: the same subject again is a new request, asked for again
+    batch, (again,) = delete(server, twice, audit, allow_unmatched=True)
+    assert len(batch.plans) == 1
+    assert not again.skipped
     assert again.outcome == "not_found"
-    assert [e.outcome for e in read_log(audit)] == ["refused", "requested", "not_found"]
+    assert [e.outcome for e in read_log(audit)] == [
+        "refused", "requested", "not_found", "requested", "not_found"
+    ]  # fmt: skip
 
 
 class InterruptAfter(MemoryAuditLog):
@@ -369,3 +382,113 @@ def test_the_least_scopes_planned_for_privacy_delete_are_enough_to_delete_and_pu
         )
         assert (result.outcome, result.purged) == ("confirmed", 1)
         assert rows_about(wh, pid)["profiles"] == 0
+
+
+def test_a_repeat_request_after_a_finished_batch_deletes_the_new_profile(
+    server: EmulatorServer, http: httpx.Client
+) -> None:
+    first_id = create_profile(http, email="again@example.com")
+    audit = MemoryAuditLog()
+    subjects = [parse_subject("again@example.com")]
+    first_batch, (first,) = delete(server, subjects, audit)
+    assert (first.outcome, first.profile_ids) == ("confirmed", (first_id,))
+    # the person signs up again, then asks to be erased again: a new request, not a rerun
+    second_id = create_profile(http, email="again@example.com")
+    second_batch, (second,) = delete(server, subjects, audit)
+    assert second_batch.batch_id != first_batch.batch_id
+    assert not second.skipped
+    assert (second.outcome, second.profile_ids) == ("confirmed", (second_id,))
+    assert not profile_exists(http, second_id)
+    log = read_log(audit)
+    assert [(e.batch_id, e.outcome) for e in log] == [
+        (first_batch.batch_id, "requested"),
+        (first_batch.batch_id, "confirmed"),
+        (second_batch.batch_id, "requested"),
+        (second_batch.batch_id, "confirmed"),
+    ]
+
+
+def _stored_bytes(path: Path) -> bytes:
+    """The database file and any write-ahead log beside it, as stored on disk."""
+    wal = path.with_name(path.name + ".wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def test_erased_identifiers_leave_no_bytes_in_the_duckdb_file(
+    server: EmulatorServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    people = [(f"erased.bytes{i}@example.com", f"+1500555910{i}") for i in range(5)]
+    ids = [create_profile(http, email=e, phone_number=p) for e, p in people]
+    for email, _ in people:
+        place_order(http, email, f"B-{email}")
+    create_profile(http, email="kept.bytes@example.com", phone_number="+15005559199")
+    path = tmp_path / "kb.duckdb"
+    with synced(server, tmp_path) as wh:
+        wh.query("CHECKPOINT")
+        before = _stored_bytes(path)
+        assert all(e.encode() in before for e, _ in people)  # the grep can see them
+        _, results = delete(server, [parse_subject(e) for e, _ in people], MemoryAuditLog(),
+                            warehouse=wh)  # fmt: skip
+        assert [(r.outcome, r.purged) for r in results] == [("confirmed", 1)] * 5
+        assert [r.profile_ids for r in results] == [(pid,) for pid in ids]
+        assert wh.query("SELECT count(*) FROM profiles WHERE email LIKE 'erased.bytes%'") == [(0,)]
+        assert wh.query("SELECT count(*) FROM profiles WHERE email = 'kept.bytes@example.com'") == [
+            (1,)
+        ]
+        wh.query("CHECKPOINT")
+        during = _stored_bytes(path)
+    after = _stored_bytes(path)
+    for stored in (during, after):
+        assert b"kept.bytes@example.com" in stored  # the rest of the warehouse is still there
+        for email, phone in people:
+            assert email.encode() not in stored
+            assert phone.encode() not in stored
+
+
+def test_a_deletion_purges_a_postgresql_warehouse_too(
+    server: EmulatorServer, http: httpx.Client, postgres_url: str
+) -> None:
+    pid = create_profile(http, email="pg.erase@example.com", phone_number="+15005559201")
+    place_order(http, "pg.erase@example.com", "PG1")
+    kept = create_profile(http, email="pg.kept@example.com")
+    wh = open_warehouse(postgres_url)
+    try:
+
+        async def go() -> None:
+            async with client_for(server) as client:
+                await sync.run(client, wh, streams=["profiles", "events"])
+
+        asyncio.run(go())
+        count = 'SELECT count(*) FROM "{}" WHERE "{}" = ?'
+        assert wh.query(count.format("profiles", "id"), [pid]) == [(1,)]
+        assert wh.query(count.format("events", "profile_id"), [pid]) == [(1,)]
+        _, (result,) = delete(
+            server, [parse_subject("pg.erase@example.com")], MemoryAuditLog(), warehouse=wh
+        )
+        assert (result.outcome, result.purged) == ("confirmed", 1)
+        assert wh.query(count.format("profiles", "id"), [pid]) == [(0,)]
+        assert wh.query(count.format("events", "profile_id"), [pid]) == [(0,)]
+        assert wh.query(count.format("profiles", "id"), [kept]) == [(1,)]
+    finally:
+        wh.close()
+
+
+def test_a_refused_subject_does_not_keep_a_finished_run_open_for_a_repeat_request(
+    server: EmulatorServer, http: httpx.Client
+) -> None:
+    create_profile(http, email="again.two@example.com")
+    create_profile(http, email="mixed.row@example.com")
+    create_profile(http, phone_number="+15005559301")
+    subjects = [
+        parse_subject("again.two@example.com"),
+        Subject(email="mixed.row@example.com", phone_number="+15005559301"),
+    ]
+    audit = MemoryAuditLog()
+    _, (done, refused) = delete(server, subjects, audit)
+    assert (done.outcome, refused.outcome) == ("confirmed", "refused")
+    # nothing was left in flight: the same list later is a new request for everyone
+    returned = create_profile(http, email="again.two@example.com")
+    _, (again, still) = delete(server, subjects, audit)
+    assert (again.skipped, again.outcome, again.profile_ids) == (False, "confirmed", (returned,))
+    assert still.outcome == "refused"
+    assert not profile_exists(http, returned)

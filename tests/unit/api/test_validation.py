@@ -191,3 +191,16 @@ async def test_deletion_needs_exactly_one_identifier() -> None:
         await service.request_profile_deletion()
     with pytest.raises(ValidationError, match="got email, profile_id"):
         await service.request_profile_deletion(email="a@b.co", profile_id="X")
+
+
+@pytest.mark.parametrize("good", ["josé@example.com", "Zoë.Ünal@example.de", "用户@example.com"])
+def test_internationalised_local_parts_pass(good: str) -> None:
+    assert check_email(good) == good
+
+
+@pytest.mark.parametrize(
+    "bad", ["jo sé@example.com", "jo\u200bsé@example.com", "😀@example.com", "josé@.example.com"]
+)
+def test_non_letters_outside_ascii_are_still_refused(bad: str) -> None:
+    with pytest.raises(ValidationError, match="not a valid email"):
+        check_email(bad)

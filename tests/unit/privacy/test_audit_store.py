@@ -96,3 +96,29 @@ def test_the_memory_log_behaves_like_the_store(tmp_path: Path) -> None:
     ]
     assert memory.audit_key() == KEY
     assert "entries=3" in repr(memory)
+
+
+def test_an_entry_about_an_email_and_a_phone_is_found_by_either(tmp_path: Path) -> None:
+    from kbridge.privacy import identifier_hash
+
+    both = Subject(email="Both.Ways@example.com", phone_number="+15005550006")
+    for log in (MemoryAuditLog(key=KEY, clock=ManualClock(WHEN)), store_at(tmp_path / "c.db")):
+        key = log.audit_key()
+        log.append_audit(subject_hash=subject_hash(key, both), action="delete", outcome="confirmed")
+        alone = Subject(email="both.ways@example.com")
+        log.append_audit(subject_hash=subject_hash(key, alone), action="access", outcome="reported")
+        other = Subject(email="someone.else@example.com", phone_number="+15005550007")
+        log.append_audit(subject_hash=subject_hash(key, other), action="delete", outcome="refused")
+        by_email = read_log(
+            log, identifier=identifier_hash(key, Subject(email="BOTH.WAYS@example.com"))
+        )
+        assert [e.outcome for e in by_email] == ["confirmed", "reported"]
+        by_phone = read_log(
+            log, identifier=identifier_hash(key, Subject(phone_number="+15005550006"))
+        )
+        assert [e.outcome for e in by_phone] == ["confirmed"]
+        assert (
+            read_log(log, identifier=identifier_hash(key, Subject(phone_number="+15005550008")))
+            == []
+        )
+        assert [e.outcome for e in read_log(log, identifier=by_phone[0].subject_hash)] == []

@@ -88,3 +88,24 @@ def test_bad_files_name_the_file_and_line(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00\x00garbage")
     with pytest.raises(SubjectError, match="not a UTF-8 CSV"):
         read_subjects(binary)
+
+
+@pytest.mark.parametrize(
+    "address", ["josé@example.com", "Zoë.Ünal@example.de", "用户@example.com", "андрей@example.ru"]
+)
+def test_internationalised_local_parts_are_subjects_as_klaviyo_stores_them(address: str) -> None:
+    assert parse_subject(address) == Subject(email=address)
+    key = b"k" * 32
+    assert subject_hash(key, Subject(email=address)) == subject_hash(
+        key, Subject(email=address.upper())
+    )
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["jo sé@example.com", "josé@@example.com", "josé", "jo\u200bsé@example.com", "😀@example.com",
+     "josé@example", "jo\x00sé@example.com", "josé@exa mple.com"],
+)  # fmt: skip
+def test_garbage_is_still_not_a_subject(garbage: str) -> None:
+    with pytest.raises(SubjectError, match="not a valid email"):
+        parse_subject(garbage)
