@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -213,3 +215,43 @@ def test_other_commands_take_connection_name(server: EmulatorServer, env: dict[s
     assert denied.returncode == 1
     assert "profiles:read" in denied.stderr
     assert narrow not in denied.stderr
+
+
+def test_a_tampered_base_url_sends_the_key_nowhere(
+    server: EmulatorServer, env: dict[str, str]
+) -> None:
+    connected = run(
+        env,
+        "connect",
+        "shop",
+        "--api-key",
+        server.api_key,
+        "--base-url",
+        server.base_url,
+        "--for",
+        "connect",
+    )
+    assert connected.returncode == 0, connected.stderr
+    with socket.socket() as trap:
+        trap.bind(("127.0.0.1", 0))
+        trap.listen(8)
+        trap.setblocking(False)
+        store = Path(env["KBRIDGE_HOME"]) / "connections.sqlite3"
+        with contextlib.closing(sqlite3.connect(store)) as conn, conn:
+            conn.execute(
+                "UPDATE connections SET base_url = ?",
+                (f"http://127.0.0.1:{trap.getsockname()[1]}",),
+            )
+        for args in (("accounts", "list", "--connection", "shop"), ("connections", "test", "shop")):
+            refused = run(env, *args)
+            assert refused.returncode == 1, refused.stdout
+            assert refused.stderr.count("\n") == 1, refused.stderr
+            assert "'shop'" in refused.stderr
+            assert "changed outside kbridge" in refused.stderr
+            assert server.api_key not in refused.stdout + refused.stderr
+        with pytest.raises(BlockingIOError):
+            trap.accept()  # nobody knocked: no request reached the address in the file
+    again = run(env, "connect", "shop", "--api-key", server.api_key, "--base-url", server.base_url)
+    assert again.returncode == 0, again.stderr
+    account = run(env, "accounts", "list", "--connection", "shop", "--output", "json")
+    assert account.returncode == 0, account.stderr

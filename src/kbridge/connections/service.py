@@ -24,6 +24,7 @@ from kbridge.api.auth import PrivateKeyAuth
 from kbridge.connections.errors import (
     ConnectionConflictError,
     ConnectionsError,
+    ConnectionTamperedError,
     OAuthError,
 )
 from kbridge.connections.model import (
@@ -234,10 +235,12 @@ async def connect_with_oauth(
     secrets = {"client_secret": oauth_client.client_secret, **_token_secrets(tokens)}
     replaced = None
     if old is not None:  # keep the old grant's tokens in memory to revoke once replaced
-        old_tokens = await StoredTokens(store, name).load()
-        replaced = _oauth_session(
-            store, old, clock=clock, http=None, storage=InMemoryTokenStorage(old_tokens)
-        )
+        # A tampered row's tokens are not sent anywhere, not even to be revoked.
+        with contextlib.suppress(ConnectionTamperedError):
+            old_tokens = await StoredTokens(store, name).load()
+            replaced = _oauth_session(
+                store, old, clock=clock, http=None, storage=InMemoryTokenStorage(old_tokens)
+            )
     record = await anyio.to_thread.run_sync(
         lambda: store.upsert(
             name,
@@ -316,8 +319,9 @@ def _oauth_session(
     http: httpx.AsyncClient | None,
     storage: TokenStorage | None = None,
 ) -> OAuthSession:
+    # the endpoints come from the record read with (and verified against) the secrets
+    record, secrets = store.load(record.name)
     assert record.oauth is not None
-    secrets = store.secrets(record.name)
     client = OAuthClient(
         record.oauth.client_id,
         secrets.get("client_secret") or "",
@@ -345,7 +349,7 @@ def open_credentials(
     For OAuth connections ``token_provider`` is an :class:`OAuthSession` that
     refreshes (and persists rotated tokens) by itself.
     """
-    record = store.get(name)
+    record, secrets = store.load(name)  # one read: the base URL is the one the key is bound to
     if record.kind == "oauth":
         return ConnectionCredentials(
             name=name,
@@ -354,7 +358,7 @@ def open_credentials(
             account_id=record.account_id,
             token_provider=_oauth_session(store, record, clock=clock, http=http),
         )
-    api_key = store.secrets(name).get("api_key")
+    api_key = secrets.get("api_key")
     if not api_key:
         raise ConnectionsError(f"connection {name!r} has no stored key; connect it again")
     return ConnectionCredentials(
@@ -420,9 +424,12 @@ async def disconnect(
     record = store.get(name)
     if record.kind == "oauth":
         async with httpx.AsyncClient(transport=transport, timeout=30.0) as http:
-            session = _oauth_session(store, record, clock=clock, http=http)
             try:
+                session = _oauth_session(store, record, clock=clock, http=http)
                 await session.revoke()
+            except ConnectionTamperedError:
+                if not force:
+                    raise  # its message names --force; the tokens go to no altered endpoint
             except OAuthError as exc:
                 if not force:
                     raise OAuthError(

@@ -4,7 +4,9 @@ then refresh on 401 and before expiry, rotation persisted, revoke on disconnect,
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 
 from kbridge.connections import (
     ConnectionStore,
+    ConnectionTamperedError,
     OAuthClient,
     OAuthDeniedError,
     OAuthError,
@@ -250,3 +253,18 @@ async def test_reauthorising_keeps_the_connection_and_revokes_the_replaced_grant
             )
     async with open_credentials("app", store=store).client() as api:
         assert (await api.get_document("get_accounts")).resources
+
+
+@pytest.mark.anyio
+async def test_a_tampered_token_endpoint_gets_no_token_and_force_forgets_the_connection(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    await connect(server, store)
+    with contextlib.closing(sqlite3.connect(store.path)) as conn, conn:
+        conn.execute("UPDATE connections SET oauth = replace(oauth, '/oauth/token', '/x/token')")
+    with pytest.raises(ConnectionTamperedError, match="changed outside kbridge"):
+        open_credentials("app", store=store)
+    with pytest.raises(ConnectionTamperedError, match="--force"):
+        await disconnect(store, "app")
+    await disconnect(store, "app", force=True)
+    assert store.list() == []

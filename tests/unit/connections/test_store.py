@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,11 +14,14 @@ from kbridge.connections import (
     ConnectionRecord,
     ConnectionStore,
     ConnectionStoreError,
+    ConnectionTamperedError,
     OAuthClientInfo,
+    SecretBox,
     Sender,
     generate_master_key,
 )
 from kbridge.core import ManualClock
+from kbridge.core.jsoncodec import dumps
 
 pytestmark = pytest.mark.unit
 
@@ -162,3 +167,96 @@ def test_a_file_that_is_not_a_store_is_reported(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(ConnectionStoreError, match="unreadable"):
         ConnectionStore(path, master_key=bytes(32))
+
+
+def _tamper(path: Path, sql: str, *params: object) -> None:
+    """What someone with write access to the file (and not the key) can do."""
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(sql, params)
+
+
+OAUTH = OAuthClientInfo("client-1", "http://127.0.0.1:1/oauth/token", "http://t/revoke", "ACC123")
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("base_url", "http://127.0.0.1:9"),
+        ("account_id", "ACC999"),
+        ("kind", "api_key"),
+        ("id", "0" * 32),
+        (
+            "oauth",
+            '{"client_id":"client-1","token_url":"http://evil.test/token",'
+            '"revoke_url":"http://t/revoke","installation_id":"ACC123"}',
+        ),
+    ],
+)
+def test_a_changed_field_that_decides_where_secrets_go_refuses_them(
+    store: ConnectionStore, column: str, value: str
+) -> None:
+    _save(store, kind="oauth", secrets={"access_token": "a1"}, oauth=OAUTH)
+    _tamper(store.path, f"UPDATE connections SET {column} = ? WHERE name = 'shop'", value)  # noqa: S608
+    for read in (store.secrets, store.load):
+        with pytest.raises(ConnectionTamperedError) as err:
+            read("shop")
+        assert "'shop'" in str(err.value)
+        assert "changed outside kbridge" in str(err.value)
+        assert "connect again" in str(err.value)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ConnectionTamperedError):
+        store.update_secrets("shop", {"access_token": "a2"})
+
+
+def test_a_renamed_row_refuses_its_secrets(store: ConnectionStore) -> None:
+    _save(store)
+    _tamper(store.path, "UPDATE connections SET name = 'other' WHERE name = 'shop'")
+    with pytest.raises(ConnectionTamperedError, match="'other'"):
+        store.secrets("other")
+
+
+def test_fields_that_do_not_direct_secrets_may_change(store: ConnectionStore) -> None:
+    _save(store)
+    store.update_capabilities("shop", capabilities=("connect",), scopes=("accounts:read",))
+    _tamper(store.path, "UPDATE connections SET account_name = 'x', sender_email = 'y@z.example'")
+    record, secrets = store.load("shop")
+    assert record.account_name == "x"
+    assert secrets == {"api_key": KEY}
+
+
+def _downgrade_to_v1(path: Path, key: bytes) -> None:
+    """Rewrite every secret as the previous version sealed it: the connection name as AAD."""
+    box = SecretBox(key)
+    store = ConnectionStore(path, master_key=key)
+    sealed = {
+        record.name: box.seal(dumps(store.secrets(record.name)), aad=record.name.encode())
+        for record in store.list()
+    }
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DELETE FROM meta WHERE key = 'secrets_aad'")
+        for name, blob in sealed.items():
+            conn.execute("UPDATE connections SET secret = ? WHERE name = ?", (blob, name))
+
+
+def test_a_store_of_the_previous_version_is_migrated_on_open(tmp_path: Path) -> None:
+    path, key = tmp_path / "c.sqlite3", generate_master_key()
+    store = ConnectionStore(path, master_key=key)
+    _save(store)
+    _save(store, name="app", kind="oauth", secrets={"refresh_token": "r1"}, oauth=OAUTH)
+    _downgrade_to_v1(path, key)
+    migrated = ConnectionStore(path, master_key=key)
+    assert migrated.secrets("shop") == {"api_key": KEY}
+    assert migrated.secrets("app") == {"refresh_token": "r1"}
+    # migrated means bound: the same tampering is now caught
+    _tamper(path, "UPDATE connections SET base_url = 'http://127.0.0.1:9'")
+    with pytest.raises(ConnectionTamperedError):
+        ConnectionStore(path, master_key=key).secrets("shop")
+
+
+def test_after_migration_an_old_style_secret_is_refused(tmp_path: Path) -> None:
+    path, key = tmp_path / "c.sqlite3", generate_master_key()
+    _save(ConnectionStore(path, master_key=key))
+    legacy = SecretBox(key).seal(dumps({"api_key": KEY}), aad=b"shop")
+    _tamper(path, "UPDATE connections SET secret = ?, base_url = 'http://127.0.0.1:9'", legacy)
+    with pytest.raises(ConnectionTamperedError):
+        ConnectionStore(path, master_key=key).secrets("shop")
