@@ -210,7 +210,7 @@ async def connect_with_oauth(
     wall: Clock = clock or SystemClock()
     pkce = Pkce.generate()
     state = new_state()
-    with LoopbackReceiver(redirect_port) as receiver:
+    with LoopbackReceiver(redirect_port, state=state) as receiver:
         url = authorize_url(oauth_client, receiver.redirect_uri, scopes, state, pkce)
         await anyio.to_thread.run_sync(open_url, url)
         code = await anyio.to_thread.run_sync(receiver.wait_for_code, state, redirect_wait)

@@ -21,7 +21,6 @@ from kbridge.connections import (
     OAuthClient,
     OAuthDeniedError,
     OAuthError,
-    OAuthStateMismatchError,
     OAuthTokenError,
     TokenSet,
     connect_with_oauth,
@@ -164,7 +163,36 @@ async def test_disconnect_revokes_the_grant_and_forgets_it(
 
 
 @pytest.mark.anyio
-async def test_a_forged_state_aborts_and_saves_nothing(
+async def test_a_forged_callback_is_refused_and_the_real_redirect_still_connects(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    port = free_port()
+    client = register(server, port)
+    answers: list[httpx.Response] = []
+
+    def jam_then_follow(url: str) -> None:
+        redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+        answers.append(httpx.get(redirect, params={"code": "stolen", "state": "not-ours"}))
+        answers.append(httpx.get(redirect))  # no state at all
+        follow(url)
+
+    await connect_with_oauth(
+        store,
+        "app",
+        client,
+        scopes=plan_scopes(CAPS).scopes,
+        open_url=jam_then_follow,
+        base_url=server.base_url,
+        capabilities=CAPS,
+        redirect_port=port,
+        redirect_wait=10.0,
+    )
+    assert [reply.status_code for reply in answers] == [400, 400]
+    assert store.get("app").kind == "oauth"
+
+
+@pytest.mark.anyio
+async def test_only_forged_callbacks_time_out_and_save_nothing(
     server: EmulatorServer, store: ConnectionStore
 ) -> None:
     port = free_port()
@@ -174,7 +202,7 @@ async def test_a_forged_state_aborts_and_saves_nothing(
         redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
         httpx.get(redirect, params={"code": "stolen", "state": "not-ours"})
 
-    with pytest.raises(OAuthStateMismatchError, match="does not match"):
+    with pytest.raises(OAuthError, match="no authorization redirect"):
         await connect_with_oauth(
             store,
             "app",
@@ -183,7 +211,7 @@ async def test_a_forged_state_aborts_and_saves_nothing(
             open_url=forged,
             base_url=server.base_url,
             redirect_port=port,
-            redirect_wait=10.0,
+            redirect_wait=0.5,
         )
     assert store.list() == []
 

@@ -151,6 +151,18 @@ def test_loopback_receiver_catches_one_redirect_on_127_0_0_1() -> None:
         assert receiver.wait_for_code("s1", 1.0) == "abc"
 
 
+def test_loopback_receiver_ignores_redirects_for_another_state_and_keeps_waiting() -> None:
+    with LoopbackReceiver(state="s1") as receiver:
+        for params in ({"code": "x", "state": "s0"}, {"code": "x"}, {"error": "access_denied"}):
+            jam = httpx.get(receiver.redirect_uri, params=params)
+            assert jam.status_code == 400
+            assert "not the sign-in kbridge is waiting for" in jam.text
+        with pytest.raises(OAuthError, match="no authorization redirect"):
+            receiver.wait(0.01)
+        assert httpx.get(receiver.redirect_uri, params={"code": "c", "state": "s1"}).is_success
+        assert receiver.wait_for_code("s1", 1.0) == "c"
+
+
 def test_loopback_receiver_times_out_clearly() -> None:
     with (
         LoopbackReceiver() as receiver,
