@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kbridge.connections import ConnectionStore, OAuthClient, connect_with_oauth
 from kbridge.emulator import EmulatorConfig, EmulatorServer
 
 pytestmark = pytest.mark.e2e
@@ -255,3 +257,45 @@ def test_a_tampered_base_url_sends_the_key_nowhere(
     assert again.returncode == 0, again.stderr
     account = run(env, "accounts", "list", "--connection", "shop", "--output", "json")
     assert account.returncode == 0, account.stderr
+
+
+def test_two_commands_with_an_expired_oauth_grant_both_refresh_it(
+    server: EmulatorServer, env: dict[str, str]
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = httpx.post(
+        f"{server.base_url}/_emulator/oauth-clients",
+        json={"redirect_uris": [f"http://127.0.0.1:{port}/callback"]},
+    ).json()
+    store = ConnectionStore(Path(env["KBRIDGE_HOME"]) / "connections.sqlite3")
+    asyncio.run(
+        connect_with_oauth(
+            store,
+            "app",
+            OAuthClient.at(server.base_url, app["client_id"], app["client_secret"]),
+            scopes=("accounts:read", "profiles:read"),
+            open_url=lambda url: httpx.get(url, follow_redirects=True, timeout=10),
+            base_url=server.base_url,
+            capabilities=("connect",),
+            redirect_port=port,
+            redirect_wait=10.0,
+        )
+    )
+    command = [KBRIDGE, "profiles", "list", "--connection", "app", "--limit", "1", "-o", "json"]
+    for _ in range(4):
+        # the emulator's clock passes the access token's life: both processes meet a 401
+        httpx.post(
+            f"{server.base_url}/_emulator/clock", json={"advance_seconds": 3700}
+        ).raise_for_status()
+        procs = [
+            subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            )
+            for _ in range(2)
+        ]
+        for proc in procs:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+            assert len(json.loads(out)) == 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import secrets
 import threading
@@ -436,7 +437,11 @@ class TokenStorage(Protocol):
     """Where an :class:`OAuthSession` keeps its tokens (the connection store, memory, …).
 
     ``save`` must be durable and atomic when it returns: the session only uses
-    rotated tokens after they are saved.
+    rotated tokens after they are saved. A storage shared between processes
+    should also offer ``exclusive()``, an async context manager the session
+    holds around a refresh (load, refresh, save), so only one process spends a
+    rotating refresh token and the others find its successor
+    (:class:`~kbridge.connections.StoredTokens` locks a file beside the store).
     """
 
     async def load(self) -> TokenSet | None: ...
@@ -515,25 +520,48 @@ class OAuthSession:
         async with self._lock:
             if self._generation != seen and self._tokens is not None:
                 return self._tokens.access_token  # another task refreshed while we waited
-            current = await self._current()
-            stored = await self._storage.load()
-            if (
-                stored is not None
-                and stored.access_token != current.access_token
-                and not stored.expires_within(self._clock.now(), self._margin)
-            ):
-                # Another process sharing the storage already refreshed (and, with rotating
-                # refresh tokens, spent the one we hold): adopt its tokens.
-                self._tokens = stored
-                self._generation += 1
-                return stored.access_token
+            async with self._exclusive():
+                return await self._refresh_exclusively()
+
+    def _exclusive(self) -> contextlib.AbstractAsyncContextManager[object]:
+        exclusive = getattr(self._storage, "exclusive", None)
+        if exclusive is None:
+            return contextlib.nullcontext()
+        manager: contextlib.AbstractAsyncContextManager[object] = exclusive()
+        return manager
+
+    async def _refresh_exclusively(self) -> str:
+        current = await self._current()
+        stored = await self._storage.load()
+        if (
+            stored is not None
+            and stored.access_token != current.access_token
+            and not stored.expires_within(self._clock.now(), self._margin)
+        ):
+            # Another process sharing the storage already refreshed (and, with rotating
+            # refresh tokens, spent the one we hold): adopt its tokens.
+            return self._adopt(stored)
+        # the stored refresh token is the newest: ours may have been spent since we loaded it
+        base = stored if stored is not None else current
+        try:
             fresh = await self._with_http(
-                lambda http: refresh_grant(http, self._client, current, now=self._clock.now())
+                lambda http: refresh_grant(http, self._client, base, now=self._clock.now())
             )
-            await self._storage.save(fresh)  # durable before first use
-            self._tokens = fresh
-            self._generation += 1
-            return fresh.access_token
+        except OAuthTokenError as exc:
+            # A process that does not take the lock (an older kbridge) may have won the
+            # race: its rotated tokens are in the storage by now.
+            if exc.error == "invalid_grant":
+                after = await self._storage.load()
+                if after is not None and after.refresh_token != base.refresh_token:
+                    return self._adopt(after)
+            raise
+        await self._storage.save(fresh)  # durable before first use
+        return self._adopt(fresh)
+
+    def _adopt(self, tokens: TokenSet) -> str:
+        self._tokens = tokens
+        self._generation += 1
+        return tokens.access_token
 
     async def revoke(self) -> None:
         """Revoke the grant (refresh token, else access token) and clear the storage."""

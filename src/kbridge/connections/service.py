@@ -10,7 +10,8 @@ another account.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -275,16 +276,44 @@ def _token_secrets(tokens: TokenSet) -> dict[str, Any]:
     }
 
 
+#: how often a refresh waiting for another process's looks again, and for how long at most
+_LOCK_POLL = 0.02
+_LOCK_PATIENCE = 120.0
+
+
 class StoredTokens:
     """:class:`~kbridge.connections.oauth.TokenStorage` in the connection store.
 
     ``save`` rewrites the sealed secrets in one SQLite transaction, so a crash
     leaves either the old or the new refresh token, never neither.
+    :meth:`exclusive` is held around a refresh: Klaviyo rotates refresh tokens,
+    so two processes refreshing with the same one leave one of them with a
+    spent token (``invalid_grant``); the second now waits, then finds the new
+    tokens in the store.
     """
 
     def __init__(self, store: ConnectionStore, name: str) -> None:
         self._store = store
         self._name = name
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the store's refresh lock (waiting, without blocking the event loop)."""
+        fd = None
+        for _ in range(int(_LOCK_PATIENCE / _LOCK_POLL)):
+            fd = await anyio.to_thread.run_sync(self._store.try_refresh_lock)
+            if fd is not None:
+                break
+            await anyio.sleep(_LOCK_POLL)
+        if fd is None:
+            raise OAuthError(
+                f"another kbridge process has been refreshing the tokens of {self._name!r} "
+                f"for {_LOCK_PATIENCE:g}s; is one stuck? (lock: {self._store.lock_file})"
+            )
+        try:
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
 
     async def load(self) -> TokenSet | None:
         secrets = await anyio.to_thread.run_sync(self._store.secrets, self._name)

@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import sqlite3
+import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -40,6 +41,9 @@ from kbridge.connections.errors import (
 from kbridge.connections.model import ConnectionKind, ConnectionRecord, OAuthClientInfo, Sender
 from kbridge.core import Clock, SystemClock
 from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
+
+if sys.platform != "win32":
+    import fcntl
 
 __all__ = ["KEY_FILE_NAME", "STORE_FILE_NAME", "ConnectionStore", "check_name"]
 
@@ -142,6 +146,30 @@ class ConnectionStore:
     def key_file(self) -> Path:
         """Where the master key lives when it is not given explicitly."""
         return self.path.with_name(KEY_FILE_NAME)
+
+    @property
+    def lock_file(self) -> Path:
+        """The file whose lock serialises OAuth refreshes across processes."""
+        return self.path.with_name(self.path.name + ".lock")
+
+    def try_refresh_lock(self) -> int | None:
+        """Take the store's refresh lock without waiting: an open fd (close it to release).
+
+        ``None`` while another process (or another store instance) holds it. The
+        lock is ``flock`` on :attr:`lock_file`, so a crashed holder releases it.
+        """
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        if sys.platform == "win32":  # no flock: refreshes there are serialised per process
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     # -- plumbing ---------------------------------------------------------------------------
 

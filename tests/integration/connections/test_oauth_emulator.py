@@ -4,9 +4,11 @@ then refresh on 401 and before expiry, rotation persisted, revoke on disconnect,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -296,3 +298,48 @@ async def test_a_tampered_token_endpoint_gets_no_token_and_force_forgets_the_con
         await disconnect(store, "app")
     await disconnect(store, "app", force=True)
     assert store.list() == []
+
+
+def test_two_commands_refreshing_an_expired_grant_at_once_both_succeed(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """Two commands, each with its own store instance on one file, as two processes have."""
+    path = tmp_path / "connections.sqlite3"
+    asyncio.run(connect(server, ConnectionStore(path)))
+    failures: list[str] = []
+
+    def command(barrier: threading.Barrier) -> None:
+        credentials = open_credentials("app", store=ConnectionStore(path))
+
+        async def use() -> None:
+            async with credentials.client() as api:
+                page = await api.get_document("get_profiles", params={"page[size]": 1})
+                assert page.resources
+
+        barrier.wait()
+        try:
+            asyncio.run(use())
+        except Exception as exc:  # every failure is counted, whatever its kind
+            failures.append(f"{type(exc).__name__}: {exc}")
+
+    rounds = 16
+    for _ in range(rounds):
+        # the emulator's clock passes the access token's life: both commands meet a 401
+        httpx.post(
+            f"{server.base_url}/_emulator/clock", json={"advance_seconds": 3700}
+        ).raise_for_status()
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=command, args=(barrier,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert failures == []
+
+    # the grant is still alive: the stored refresh token is the live one
+    async def still_works() -> None:
+        async with open_credentials("app", store=ConnectionStore(path)).client() as api:
+            page = await api.get_document("get_profiles", params={"page[size]": 1})
+            assert page.resources
+
+    asyncio.run(still_works())

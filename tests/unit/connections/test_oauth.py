@@ -311,3 +311,20 @@ async def test_tokens_refreshed_by_another_process_are_adopted_not_refreshed_aga
         assert await one.refresh() == "access-1"  # rotates refresh-0 away
         assert await two.refresh() == "access-1"  # would be invalid_grant with refresh-0
     assert server.issued == 1
+
+
+@pytest.mark.anyio
+async def test_a_refresh_that_lost_to_an_unlocked_one_adopts_the_winners_tokens() -> None:
+    # InMemoryTokenStorage has no exclusive(): like a process of an older kbridge, nothing
+    # keeps the two refreshes apart, and the server rotates refresh-0 away under one of them
+    server = TokenServer()
+    server.live_refresh.add("refresh-0")
+    shared = InMemoryTokenStorage(TokenSet(access_token="a0", refresh_token="refresh-0"))
+    async with _http(server) as http:
+        one = _session(server, shared, ManualClock(T0), http)
+        two = _session(server, shared, ManualClock(T0), http)
+        tokens = await asyncio.gather(one.refresh(), two.refresh())
+    assert tokens == ["access-1", "access-1"]
+    assert server.issued == 1
+    assert shared.tokens is not None
+    assert shared.tokens.refresh_token == "refresh-1"
