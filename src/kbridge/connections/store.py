@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import sqlite3
+import stat
 import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from kbridge.connections.crypto import SecretBox, load_or_create_key_file
+from kbridge.connections.crypto import MASTER_KEY_ENV, SecretBox, load_or_create_key_file
 from kbridge.connections.errors import (
     ConnectionNotFoundError,
     ConnectionStoreError,
@@ -128,7 +129,9 @@ class ConnectionStore:
 
     Without ``master_key`` the key is read from (or created in) ``master.key``
     beside the store, mode 0600. Opening the store with the wrong key fails at
-    once with a :class:`ConnectionStoreError`.
+    once with a :class:`ConnectionStoreError`; so does a store file other users
+    can read, and a missing key file beside a store that holds anything sealed
+    under it (a new key would orphan it: the old one must be restored).
     """
 
     def __init__(
@@ -138,9 +141,14 @@ class ConnectionStore:
         self._clock: Clock = clock or SystemClock()
         if not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, mode=0o700)
+        self._check_mode()
+        new_key = False
+        if master_key is None and self.path.exists() and not self.key_file.exists():
+            self._refuse_a_new_key_if_anything_needs_the_old()
+            new_key = True
         key = master_key if master_key is not None else load_or_create_key_file(self.key_file)
         self._box = SecretBox(key)
-        self._initialise()
+        self._initialise(new_key=new_key)
 
     @property
     def key_file(self) -> Path:
@@ -201,7 +209,36 @@ class ConnectionStore:
         finally:
             conn.close()
 
-    def _initialise(self) -> None:
+    def _check_mode(self) -> None:
+        """Refuse a store file others can read: it holds account details and audit hashes."""
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            return
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConnectionStoreError(
+                f"the connection store {self.path} is readable by other users "
+                f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {self.path}` and try again"
+            )
+
+    def _refuse_a_new_key_if_anything_needs_the_old(self) -> None:
+        """The key file is gone: making a new one is fine only if nothing is sealed yet."""
+        held: builtins.list[str] = []
+        with self._db() as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            for table, noun in (("connections", "connection"), ("privacy_audit", "audit entry")):
+                if table in tables:
+                    n = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+                    if n:
+                        held.append(f"{n} {noun if n == 1 else _plural(noun)}")
+        if held:
+            raise ConnectionStoreError(
+                f"the master key file {self.key_file} is missing, but the store {self.path} "
+                f"holds {' and '.join(held)} sealed under it; restore the file from a backup "
+                f"(or set {MASTER_KEY_ENV} to the key): a new key could not open them"
+            )
+
+    def _initialise(self, *, new_key: bool = False) -> None:
         fresh = not self.path.exists()
         if fresh:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -209,6 +246,8 @@ class ConnectionStore:
         with self._db(write=True) as conn:
             for statement in _statements(_SCHEMA):
                 conn.execute(statement)
+            if new_key:  # an empty store whose key was lost: its checks were sealed under it
+                conn.execute("DELETE FROM meta WHERE key IN ('key_check', 'audit_key')")
             row = conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
             if row is None:
                 sealed = self._box.seal(_KEY_CHECK, aad=_KEY_CHECK_AAD)
@@ -514,6 +553,10 @@ _AUDIT_SELECT = (
     "SELECT id, recorded_at, subject_hash, action, outcome, batch_id, requested_at, "
     "confirmed_at, profile_ids, request_ids, detail FROM privacy_audit"
 )
+
+
+def _plural(noun: str) -> str:
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
 
 
 def _time(text: str | None) -> datetime | None:

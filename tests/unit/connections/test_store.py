@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -165,6 +167,7 @@ def test_invalid_names_are_refused(store: ConnectionStore, name: str) -> None:
 def test_a_file_that_is_not_a_store_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite3"
     path.write_bytes(b"this is not sqlite at all" * 100)
+    path.chmod(0o600)
     with pytest.raises(ConnectionStoreError, match="unreadable"):
         ConnectionStore(path, master_key=bytes(32))
 
@@ -260,3 +263,54 @@ def test_after_migration_an_old_style_secret_is_refused(tmp_path: Path) -> None:
     _tamper(path, "UPDATE connections SET secret = ?, base_url = 'http://127.0.0.1:9'", legacy)
     with pytest.raises(ConnectionTamperedError):
         ConnectionStore(path, master_key=key).secrets("shop")
+
+
+def test_a_new_store_its_key_and_its_directory_are_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        store = ConnectionStore(tmp_path / "home" / "c.sqlite3")
+        _save(store)
+        store.update_secrets("shop", {"api_key": KEY})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "home").stat().st_mode) == 0o700
+    for name in ("c.sqlite3", "master.key"):
+        assert stat.S_IMODE((tmp_path / "home" / name).stat().st_mode) == 0o600
+
+
+def test_a_store_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    _save(ConnectionStore(path))
+    path.chmod(0o644)
+    with pytest.raises(ConnectionStoreError) as err:
+        ConnectionStore(path)
+    assert "readable by other users" in str(err.value)
+    assert f"chmod 600 {path}" in str(err.value)
+    path.chmod(0o600)
+    assert ConnectionStore(path).secrets("shop") == {"api_key": KEY}
+
+
+def test_a_missing_key_file_is_not_recreated_over_a_store_that_needs_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    _save(ConnectionStore(path))
+    (tmp_path / "master.key").unlink()
+    with pytest.raises(ConnectionStoreError) as err:
+        ConnectionStore(path)
+    message = str(err.value)
+    assert "master key file" in message
+    assert "missing" in message
+    assert "1 connection" in message
+    assert "\n" not in message
+    assert not (tmp_path / "master.key").exists()  # restoring the backup stays possible
+
+
+def test_a_missing_key_file_is_made_afresh_for_an_empty_store(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    first = ConnectionStore(path)
+    first.audit_key()
+    (tmp_path / "master.key").unlink()
+    again = ConnectionStore(path)
+    _save(again)
+    assert again.secrets("shop") == {"api_key": KEY}
+    assert len(again.audit_key()) == 32
+    assert ConnectionStore(path).secrets("shop") == {"api_key": KEY}
