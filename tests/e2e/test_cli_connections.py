@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kbridge.connections import ConnectionStore, OAuthClient, connect_with_oauth
 from kbridge.emulator import EmulatorConfig, EmulatorServer
 
 pytestmark = pytest.mark.e2e
@@ -213,3 +217,85 @@ def test_other_commands_take_connection_name(server: EmulatorServer, env: dict[s
     assert denied.returncode == 1
     assert "profiles:read" in denied.stderr
     assert narrow not in denied.stderr
+
+
+def test_a_tampered_base_url_sends_the_key_nowhere(
+    server: EmulatorServer, env: dict[str, str]
+) -> None:
+    connected = run(
+        env,
+        "connect",
+        "shop",
+        "--api-key",
+        server.api_key,
+        "--base-url",
+        server.base_url,
+        "--for",
+        "connect",
+    )
+    assert connected.returncode == 0, connected.stderr
+    with socket.socket() as trap:
+        trap.bind(("127.0.0.1", 0))
+        trap.listen(8)
+        trap.setblocking(False)
+        store = Path(env["KBRIDGE_HOME"]) / "connections.sqlite3"
+        with contextlib.closing(sqlite3.connect(store)) as conn, conn:
+            conn.execute(
+                "UPDATE connections SET base_url = ?",
+                (f"http://127.0.0.1:{trap.getsockname()[1]}",),
+            )
+        for args in (("accounts", "list", "--connection", "shop"), ("connections", "test", "shop")):
+            refused = run(env, *args)
+            assert refused.returncode == 1, refused.stdout
+            assert refused.stderr.count("\n") == 1, refused.stderr
+            assert "'shop'" in refused.stderr
+            assert "changed outside kbridge" in refused.stderr
+            assert server.api_key not in refused.stdout + refused.stderr
+        with pytest.raises(BlockingIOError):
+            trap.accept()  # nobody knocked: no request reached the address in the file
+    again = run(env, "connect", "shop", "--api-key", server.api_key, "--base-url", server.base_url)
+    assert again.returncode == 0, again.stderr
+    account = run(env, "accounts", "list", "--connection", "shop", "--output", "json")
+    assert account.returncode == 0, account.stderr
+
+
+def test_two_commands_with_an_expired_oauth_grant_both_refresh_it(
+    server: EmulatorServer, env: dict[str, str]
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = httpx.post(
+        f"{server.base_url}/_emulator/oauth-clients",
+        json={"redirect_uris": [f"http://127.0.0.1:{port}/callback"]},
+    ).json()
+    store = ConnectionStore(Path(env["KBRIDGE_HOME"]) / "connections.sqlite3")
+    asyncio.run(
+        connect_with_oauth(
+            store,
+            "app",
+            OAuthClient.at(server.base_url, app["client_id"], app["client_secret"]),
+            scopes=("accounts:read", "profiles:read"),
+            open_url=lambda url: httpx.get(url, follow_redirects=True, timeout=10),
+            base_url=server.base_url,
+            capabilities=("connect",),
+            redirect_port=port,
+            redirect_wait=10.0,
+        )
+    )
+    command = [KBRIDGE, "profiles", "list", "--connection", "app", "--limit", "1", "-o", "json"]
+    for _ in range(4):
+        # the emulator's clock passes the access token's life: both processes meet a 401
+        httpx.post(
+            f"{server.base_url}/_emulator/clock", json={"advance_seconds": 3700}
+        ).raise_for_status()
+        procs = [
+            subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            )
+            for _ in range(2)
+        ]
+        for proc in procs:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+            assert len(json.loads(out)) == 1

@@ -6,9 +6,11 @@ base64 of 32 bytes) or else from a key file beside the store, created once
 with mode 0600. A key file anyone else can read is refused: it would make
 the encryption decorative.
 
-Every secret gets its own random 96-bit nonce, and the connection name is the
-associated data, so a ciphertext copied onto another connection's row does
-not decrypt. A wrong master key is reported as such, never as garbage.
+Every secret gets its own random 96-bit nonce, and the connection's identity
+and routing (id, name, kind, base URL, account, OAuth endpoints) are the
+associated data, so a ciphertext copied onto another connection's row, or a
+row pointed at another host, does not decrypt. A wrong master key is
+reported as such, never as garbage.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def load_or_create_key_file(path: Path) -> bytes:
         return _read_key_file(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -132,13 +134,22 @@ class SecretBox:
         """Decrypt ``blob``; a wrong key or tampered data is a :class:`ConnectionStoreError`."""
         if len(blob) <= NONCE_BYTES:
             raise ConnectionStoreError(f"cannot decrypt {what}: the stored value is truncated")
-        try:
-            return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
-        except InvalidTag:
+        plain = self.open_or_none(blob, aad=aad)
+        if plain is None:
             raise ConnectionStoreError(
                 f"cannot decrypt {what}: wrong {MASTER_KEY_ENV}? (or the key file beside the "
                 "store was replaced, or the data was altered)"
-            ) from None
+            )
+        return plain
+
+    def open_or_none(self, blob: bytes, *, aad: bytes) -> bytes | None:
+        """Decrypt ``blob``, or ``None`` if it does not verify under this key and ``aad``."""
+        if len(blob) <= NONCE_BYTES:
+            return None
+        try:
+            return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
+        except InvalidTag:
+            return None
 
     def __repr__(self) -> str:
         return "SecretBox(key=***)"

@@ -3,7 +3,9 @@
     KbridgeError                              (kbridge.core)
     └── ConnectionsError                      anything in kbridge.connections
         ├── ConnectionStoreError              the store cannot be opened or decrypted
-        │                                     (wrong KBRIDGE_MASTER_KEY, loose key-file mode)
+        │   │                                 (wrong KBRIDGE_MASTER_KEY, loose key-file mode)
+        │   └── ConnectionTamperedError       a connection's stored details no longer match
+        │                                     its sealed secrets: connect again
         ├── ConnectionNotFoundError           no connection of that name: list them
         ├── ConnectionConflictError           e.g. a rotated key belongs to another account
         ├── UnknownCapabilityError            a capability name kbridge does not know
@@ -23,6 +25,7 @@ __all__ = [
     "ConnectionConflictError",
     "ConnectionNotFoundError",
     "ConnectionStoreError",
+    "ConnectionTamperedError",
     "ConnectionsError",
     "OAuthDeniedError",
     "OAuthError",
@@ -38,6 +41,22 @@ class ConnectionsError(KbridgeError):
 
 class ConnectionStoreError(ConnectionsError):
     """The connection store is unusable as it is: wrong master key, unsafe key file, bad file."""
+
+
+class ConnectionTamperedError(ConnectionStoreError):
+    """A connection's stored details (where its secrets go) changed outside kbridge.
+
+    Its secrets are sealed together with those details, so they are refused
+    rather than sent wherever the file now points.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"connection {name!r}: its stored details (base URL, account, endpoints) were "
+            "changed outside kbridge, so its secrets are not used; connect again "
+            f"(`kbridge connect {name} …`), or forget it with `kbridge disconnect {name} --force`"
+        )
 
 
 class ConnectionNotFoundError(ConnectionsError):

@@ -3,10 +3,10 @@
 The flow (RFC 6749 §4.1 with RFC 7636)::
 
     pkce = Pkce.generate(); state = new_state()
-    with LoopbackReceiver() as receiver:                # 127.0.0.1, a free port, one request
+    with LoopbackReceiver(state=state) as receiver:     # 127.0.0.1, a free port
         url = authorize_url(client, receiver.redirect_uri, scopes, state, pkce)
         <the user opens url, consents; Klaviyo redirects to the receiver>
-        code = receiver.wait_for_code(state)            # state checked, denial reported
+        code = receiver.wait_for_code(state)            # other states ignored, denial reported
     tokens = await exchange_code(http, client, code, pkce.verifier, receiver.redirect_uri)
 
 :class:`OAuthSession` then implements :class:`kbridge.api.TokenProvider`: it
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import secrets
 import threading
@@ -191,18 +192,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        if not self.server.deliver(params):
+            # Anyone on this machine can reach the port: a request without our state
+            # must not end the flow, or one stray request would abort the sign-in.
+            self._answer(400, "kbridge: this is not the sign-in kbridge is waiting for; ignored.")
+            return
         ok = "code" in params and "error" not in params
-        body = (
+        self._answer(
+            200,
             "kbridge: authorization received. You can close this tab."
             if ok
-            else "kbridge: authorization failed. Return to the terminal for details."
-        ).encode()
-        self.send_response(200)
+            else "kbridge: authorization failed. Return to the terminal for details.",
+        )
+
+    def _answer(self, status: int, text: str) -> None:
+        body = text.encode()
+        self.send_response(status)
         self.send_header("content-type", "text/plain; charset=utf-8")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        self.server.deliver(params)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the request line carries the authorization code."""
@@ -211,28 +220,51 @@ class _Handler(BaseHTTPRequestHandler):
 class _ReceiverServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, state: str | None) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.params: dict[str, str] | None = None
         self.arrived = threading.Event()
+        self._expected = state
+        self._lock = threading.Lock()
 
-    def deliver(self, params: dict[str, str]) -> None:
-        if not self.arrived.is_set():
+    def _ours(self, params: Mapping[str, str]) -> bool:
+        if self._expected is None:
+            return True  # not told yet: held until expect() judges it
+        state = params.get("state")
+        return state is not None and secrets.compare_digest(state, self._expected)
+
+    def deliver(self, params: dict[str, str]) -> bool:
+        """Keep ``params`` if they are the first redirect for our state; whether they were."""
+        with self._lock:
+            if self.arrived.is_set() or not self._ours(params):
+                return False
             self.params = params
             self.arrived.set()
+            return True
+
+    def expect(self, state: str) -> None:
+        """From now on only ``state`` counts; drop a redirect held for another one."""
+        with self._lock:
+            self._expected = state
+            if self.params is not None and not self._ours(self.params):
+                self.params = None
+                self.arrived.clear()
 
 
 class LoopbackReceiver:
-    """A one-shot HTTP server on 127.0.0.1 that catches the OAuth redirect.
+    """An HTTP server on 127.0.0.1 that catches the OAuth redirect carrying ``state``.
 
     ``port=0`` picks a free port. Klaviyo (like the emulator) matches the
     redirect URI exactly against the app's registered ones, so an app
     registered with ``http://127.0.0.1:PORT/callback`` passes that ``port``.
+    Requests whose ``state`` is not this flow's are answered 400 and ignored:
+    they cannot end (or jam) the wait for the real redirect. ``state`` may be
+    given later, to :meth:`wait_for_code`.
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, state: str | None = None) -> None:
         try:
-            self._server = _ReceiverServer(port)
+            self._server = _ReceiverServer(port, state)
         except OSError as exc:
             raise OAuthError(
                 f"cannot listen on 127.0.0.1:{port} for the OAuth redirect ({exc.strerror}); "
@@ -278,7 +310,8 @@ class LoopbackReceiver:
         return dict(self._server.params)
 
     def wait_for_code(self, state: str, timeout: float = 300.0) -> str:
-        """Wait for the redirect and return its code (state checked, denial reported)."""
+        """Wait for the redirect carrying ``state`` and return its code (denial reported)."""
+        self._server.expect(state)
         return check_callback(self.wait(timeout), state)
 
 
@@ -404,7 +437,11 @@ class TokenStorage(Protocol):
     """Where an :class:`OAuthSession` keeps its tokens (the connection store, memory, …).
 
     ``save`` must be durable and atomic when it returns: the session only uses
-    rotated tokens after they are saved.
+    rotated tokens after they are saved. A storage shared between processes
+    should also offer ``exclusive()``, an async context manager the session
+    holds around a refresh (load, refresh, save), so only one process spends a
+    rotating refresh token and the others find its successor
+    (:class:`~kbridge.connections.StoredTokens` locks a file beside the store).
     """
 
     async def load(self) -> TokenSet | None: ...
@@ -483,25 +520,48 @@ class OAuthSession:
         async with self._lock:
             if self._generation != seen and self._tokens is not None:
                 return self._tokens.access_token  # another task refreshed while we waited
-            current = await self._current()
-            stored = await self._storage.load()
-            if (
-                stored is not None
-                and stored.access_token != current.access_token
-                and not stored.expires_within(self._clock.now(), self._margin)
-            ):
-                # Another process sharing the storage already refreshed (and, with rotating
-                # refresh tokens, spent the one we hold): adopt its tokens.
-                self._tokens = stored
-                self._generation += 1
-                return stored.access_token
+            async with self._exclusive():
+                return await self._refresh_exclusively()
+
+    def _exclusive(self) -> contextlib.AbstractAsyncContextManager[object]:
+        exclusive = getattr(self._storage, "exclusive", None)
+        if exclusive is None:
+            return contextlib.nullcontext()
+        manager: contextlib.AbstractAsyncContextManager[object] = exclusive()
+        return manager
+
+    async def _refresh_exclusively(self) -> str:
+        current = await self._current()
+        stored = await self._storage.load()
+        if (
+            stored is not None
+            and stored.access_token != current.access_token
+            and not stored.expires_within(self._clock.now(), self._margin)
+        ):
+            # Another process sharing the storage already refreshed (and, with rotating
+            # refresh tokens, spent the one we hold): adopt its tokens.
+            return self._adopt(stored)
+        # the stored refresh token is the newest: ours may have been spent since we loaded it
+        base = stored if stored is not None else current
+        try:
             fresh = await self._with_http(
-                lambda http: refresh_grant(http, self._client, current, now=self._clock.now())
+                lambda http: refresh_grant(http, self._client, base, now=self._clock.now())
             )
-            await self._storage.save(fresh)  # durable before first use
-            self._tokens = fresh
-            self._generation += 1
-            return fresh.access_token
+        except OAuthTokenError as exc:
+            # A process that does not take the lock (an older kbridge) may have won the
+            # race: its rotated tokens are in the storage by now.
+            if exc.error == "invalid_grant":
+                after = await self._storage.load()
+                if after is not None and after.refresh_token != base.refresh_token:
+                    return self._adopt(after)
+            raise
+        await self._storage.save(fresh)  # durable before first use
+        return self._adopt(fresh)
+
+    def _adopt(self, tokens: TokenSet) -> str:
+        self._tokens = tokens
+        self._generation += 1
+        return tokens.access_token
 
     async def revoke(self) -> None:
         """Revoke the grant (refresh token, else access token) and clear the storage."""

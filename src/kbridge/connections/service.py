@@ -10,7 +10,8 @@ another account.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from kbridge.api.auth import PrivateKeyAuth
 from kbridge.connections.errors import (
     ConnectionConflictError,
     ConnectionsError,
+    ConnectionTamperedError,
     OAuthError,
 )
 from kbridge.connections.model import (
@@ -209,7 +211,7 @@ async def connect_with_oauth(
     wall: Clock = clock or SystemClock()
     pkce = Pkce.generate()
     state = new_state()
-    with LoopbackReceiver(redirect_port) as receiver:
+    with LoopbackReceiver(redirect_port, state=state) as receiver:
         url = authorize_url(oauth_client, receiver.redirect_uri, scopes, state, pkce)
         await anyio.to_thread.run_sync(open_url, url)
         code = await anyio.to_thread.run_sync(receiver.wait_for_code, state, redirect_wait)
@@ -234,10 +236,12 @@ async def connect_with_oauth(
     secrets = {"client_secret": oauth_client.client_secret, **_token_secrets(tokens)}
     replaced = None
     if old is not None:  # keep the old grant's tokens in memory to revoke once replaced
-        old_tokens = await StoredTokens(store, name).load()
-        replaced = _oauth_session(
-            store, old, clock=clock, http=None, storage=InMemoryTokenStorage(old_tokens)
-        )
+        # A tampered row's tokens are not sent anywhere, not even to be revoked.
+        with contextlib.suppress(ConnectionTamperedError):
+            old_tokens = await StoredTokens(store, name).load()
+            replaced = _oauth_session(
+                store, old, clock=clock, http=None, storage=InMemoryTokenStorage(old_tokens)
+            )
     record = await anyio.to_thread.run_sync(
         lambda: store.upsert(
             name,
@@ -272,16 +276,44 @@ def _token_secrets(tokens: TokenSet) -> dict[str, Any]:
     }
 
 
+#: how often a refresh waiting for another process's looks again, and for how long at most
+_LOCK_POLL = 0.02
+_LOCK_PATIENCE = 120.0
+
+
 class StoredTokens:
     """:class:`~kbridge.connections.oauth.TokenStorage` in the connection store.
 
     ``save`` rewrites the sealed secrets in one SQLite transaction, so a crash
     leaves either the old or the new refresh token, never neither.
+    :meth:`exclusive` is held around a refresh: Klaviyo rotates refresh tokens,
+    so two processes refreshing with the same one leave one of them with a
+    spent token (``invalid_grant``); the second now waits, then finds the new
+    tokens in the store.
     """
 
     def __init__(self, store: ConnectionStore, name: str) -> None:
         self._store = store
         self._name = name
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the store's refresh lock (waiting, without blocking the event loop)."""
+        fd = None
+        for _ in range(int(_LOCK_PATIENCE / _LOCK_POLL)):
+            fd = await anyio.to_thread.run_sync(self._store.try_refresh_lock)
+            if fd is not None:
+                break
+            await anyio.sleep(_LOCK_POLL)
+        if fd is None:
+            raise OAuthError(
+                f"another kbridge process has been refreshing the tokens of {self._name!r} "
+                f"for {_LOCK_PATIENCE:g}s; is one stuck? (lock: {self._store.lock_file})"
+            )
+        try:
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
 
     async def load(self) -> TokenSet | None:
         secrets = await anyio.to_thread.run_sync(self._store.secrets, self._name)
@@ -316,8 +348,9 @@ def _oauth_session(
     http: httpx.AsyncClient | None,
     storage: TokenStorage | None = None,
 ) -> OAuthSession:
+    # the endpoints come from the record read with (and verified against) the secrets
+    record, secrets = store.load(record.name)
     assert record.oauth is not None
-    secrets = store.secrets(record.name)
     client = OAuthClient(
         record.oauth.client_id,
         secrets.get("client_secret") or "",
@@ -345,7 +378,7 @@ def open_credentials(
     For OAuth connections ``token_provider`` is an :class:`OAuthSession` that
     refreshes (and persists rotated tokens) by itself.
     """
-    record = store.get(name)
+    record, secrets = store.load(name)  # one read: the base URL is the one the key is bound to
     if record.kind == "oauth":
         return ConnectionCredentials(
             name=name,
@@ -354,7 +387,7 @@ def open_credentials(
             account_id=record.account_id,
             token_provider=_oauth_session(store, record, clock=clock, http=http),
         )
-    api_key = store.secrets(name).get("api_key")
+    api_key = secrets.get("api_key")
     if not api_key:
         raise ConnectionsError(f"connection {name!r} has no stored key; connect it again")
     return ConnectionCredentials(
@@ -420,9 +453,12 @@ async def disconnect(
     record = store.get(name)
     if record.kind == "oauth":
         async with httpx.AsyncClient(transport=transport, timeout=30.0) as http:
-            session = _oauth_session(store, record, clock=clock, http=http)
             try:
+                session = _oauth_session(store, record, clock=clock, http=http)
                 await session.revoke()
+            except ConnectionTamperedError:
+                if not force:
+                    raise  # its message names --force; the tokens go to no altered endpoint
             except OAuthError as exc:
                 if not force:
                     raise OAuthError(

@@ -6,6 +6,13 @@ client secret) are one sealed JSON blob, so a token rotation rewrites them
 in a single transaction: after a crash either the old or the new tokens
 are on disk, never neither. Nothing is ever written in clear.
 
+The plain columns that decide where a secret is sent (id, name, kind, base
+URL, account id, the OAuth endpoints) are the blob's associated data: anyone
+can edit the file, but an edit to them makes the secrets refuse to open
+(:class:`ConnectionTamperedError`) instead of following the edit to another
+host. Stores written before this binding (the name alone was the associated
+data) are re-sealed once, when first opened.
+
 The library takes paths and key bytes; only the CLI decides them from the
 environment (``KBRIDGE_HOME``, ``KBRIDGE_MASTER_KEY``).
 """
@@ -18,20 +25,26 @@ import os
 import re
 import secrets
 import sqlite3
+import stat
+import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from kbridge.connections.crypto import SecretBox, load_or_create_key_file
+from kbridge.connections.crypto import MASTER_KEY_ENV, SecretBox, load_or_create_key_file
 from kbridge.connections.errors import (
     ConnectionNotFoundError,
     ConnectionStoreError,
+    ConnectionTamperedError,
 )
 from kbridge.connections.model import ConnectionKind, ConnectionRecord, OAuthClientInfo, Sender
 from kbridge.core import Clock, SystemClock
 from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
+
+if sys.platform != "win32":
+    import fcntl
 
 __all__ = ["KEY_FILE_NAME", "STORE_FILE_NAME", "ConnectionStore", "check_name"]
 
@@ -41,6 +54,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _KEY_CHECK = b"kbridge-connection-store"
 _KEY_CHECK_AAD = b"kbridge:key-check"
 _AUDIT_KEY_AAD = b"kbridge:privacy-audit-key"
+#: meta row saying every connection's secrets are bound to its routing fields
+_BOUND_MARKER = "secrets_aad"
+_BOUND_VERSION = b"2"
+_BOUND_PREFIX = b"kbridge:connection-secrets:v2\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -112,7 +129,9 @@ class ConnectionStore:
 
     Without ``master_key`` the key is read from (or created in) ``master.key``
     beside the store, mode 0600. Opening the store with the wrong key fails at
-    once with a :class:`ConnectionStoreError`.
+    once with a :class:`ConnectionStoreError`; so does a store file other users
+    can read, and a missing key file beside a store that holds anything sealed
+    under it (a new key would orphan it: the old one must be restored).
     """
 
     def __init__(
@@ -122,14 +141,43 @@ class ConnectionStore:
         self._clock: Clock = clock or SystemClock()
         if not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, mode=0o700)
+        self._check_mode()
+        new_key = False
+        if master_key is None and self.path.exists() and not self.key_file.exists():
+            self._refuse_a_new_key_if_anything_needs_the_old()
+            new_key = True
         key = master_key if master_key is not None else load_or_create_key_file(self.key_file)
         self._box = SecretBox(key)
-        self._initialise()
+        self._initialise(new_key=new_key)
 
     @property
     def key_file(self) -> Path:
         """Where the master key lives when it is not given explicitly."""
         return self.path.with_name(KEY_FILE_NAME)
+
+    @property
+    def lock_file(self) -> Path:
+        """The file whose lock serialises OAuth refreshes across processes."""
+        return self.path.with_name(self.path.name + ".lock")
+
+    def try_refresh_lock(self) -> int | None:
+        """Take the store's refresh lock without waiting: an open fd (close it to release).
+
+        ``None`` while another process (or another store instance) holds it. The
+        lock is ``flock`` on :attr:`lock_file`, so a crashed holder releases it.
+        """
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        if sys.platform == "win32":  # no flock: refreshes there are serialised per process
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -161,7 +209,36 @@ class ConnectionStore:
         finally:
             conn.close()
 
-    def _initialise(self) -> None:
+    def _check_mode(self) -> None:
+        """Refuse a store file others can read: it holds account details and audit hashes."""
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            return
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConnectionStoreError(
+                f"the connection store {self.path} is readable by other users "
+                f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {self.path}` and try again"
+            )
+
+    def _refuse_a_new_key_if_anything_needs_the_old(self) -> None:
+        """The key file is gone: making a new one is fine only if nothing is sealed yet."""
+        held: builtins.list[str] = []
+        with self._db() as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            for table, noun in (("connections", "connection"), ("privacy_audit", "audit entry")):
+                if table in tables:
+                    n = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+                    if n:
+                        held.append(f"{n} {noun if n == 1 else _plural(noun)}")
+        if held:
+            raise ConnectionStoreError(
+                f"the master key file {self.key_file} is missing, but the store {self.path} "
+                f"holds {' and '.join(held)} sealed under it; restore the file from a backup "
+                f"(or set {MASTER_KEY_ENV} to the key): a new key could not open them"
+            )
+
+    def _initialise(self, *, new_key: bool = False) -> None:
         fresh = not self.path.exists()
         if fresh:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -169,18 +246,49 @@ class ConnectionStore:
         with self._db(write=True) as conn:
             for statement in _statements(_SCHEMA):
                 conn.execute(statement)
+            if new_key:  # an empty store whose key was lost: its checks were sealed under it
+                conn.execute("DELETE FROM meta WHERE key IN ('key_check', 'audit_key')")
             row = conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
             if row is None:
                 sealed = self._box.seal(_KEY_CHECK, aad=_KEY_CHECK_AAD)
                 conn.execute("INSERT INTO meta (key, value) VALUES ('key_check', ?)", (sealed,))
-                return
-        self._box.open(bytes(row[0]), aad=_KEY_CHECK_AAD, what=f"the connection store {self.path}")
+            else:  # inside the transaction: a wrong key rolls back before any migration
+                what = f"the connection store {self.path}"
+                self._box.open(bytes(row[0]), aad=_KEY_CHECK_AAD, what=what)
+            marker = conn.execute(
+                "SELECT value FROM meta WHERE key = ?", (_BOUND_MARKER,)
+            ).fetchone()
+            if marker is None:
+                self._bind_legacy_secrets(conn)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)", (_BOUND_MARKER, _BOUND_VERSION)
+                )
 
-    def _seal(self, name: str, secrets: Mapping[str, Any]) -> bytes:
-        return self._box.seal(dumps(dict(secrets)), aad=name.encode())
+    def _bind_legacy_secrets(self, conn: sqlite3.Connection) -> None:
+        """Re-seal secrets of the previous format (AAD: the name alone) bound to their row.
 
-    def _unseal(self, name: str, blob: bytes) -> dict[str, Any]:
-        plain = self._box.open(blob, aad=name.encode(), what=f"the secrets of connection {name!r}")
+        Runs once per store, in the opening transaction; the marker it leaves
+        means the old format is never accepted again, so an old-style blob
+        copied in later cannot carry a changed base URL past the check.
+        """
+        for row in conn.execute(_BINDING_SELECT).fetchall():
+            name, blob = row[1], bytes(row[6])
+            plain = self._box.open_or_none(blob, aad=name.encode())
+            if plain is None:
+                continue  # already altered under the old format: refused when used
+            conn.execute(
+                "UPDATE connections SET secret = ? WHERE id = ?",
+                (self._box.seal(plain, aad=_binding(row)), row[0]),
+            )
+
+    def _seal(self, binding: bytes, secrets: Mapping[str, Any]) -> bytes:
+        return self._box.seal(dumps(dict(secrets)), aad=binding)
+
+    def _unseal(self, name: str, binding: bytes, blob: bytes) -> dict[str, Any]:
+        plain = self._box.open_or_none(blob, aad=binding)
+        if plain is None:
+            # the master key was proven at open, so the row itself no longer matches its blob
+            raise ConnectionTamperedError(name)
         try:
             value = loads(plain)
         except JSONDecodeError:
@@ -188,6 +296,12 @@ class ConnectionStore:
         if not isinstance(value, dict):
             raise ConnectionStoreError(f"the secrets of connection {name!r} are corrupt")
         return cast(dict[str, Any], value)
+
+    def _bound_secrets(self, conn: sqlite3.Connection, name: str) -> dict[str, Any]:
+        row = conn.execute(_BINDING_SELECT + " WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise ConnectionNotFoundError(name)
+        return self._unseal(name, _binding(row), bytes(row[6]))
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -205,6 +319,31 @@ class ConnectionStore:
             raise ConnectionNotFoundError(name)
         return _record(row)
 
+    def load(self, name: str) -> tuple[ConnectionRecord, dict[str, Any]]:
+        """The connection ``name`` and its decrypted secrets, read together.
+
+        One read, so the details a caller sends the secrets by are the ones
+        they were checked against (:class:`ConnectionTamperedError` if they
+        were changed outside kbridge).
+        """
+        with self._db() as conn:
+            row = conn.execute(_COLUMNS + ", secret FROM connections WHERE name = ?", (name,))
+            found = row.fetchone()
+        if found is None:
+            raise ConnectionNotFoundError(name)
+        record = _record(found[:-1])
+        binding = _binding(
+            (
+                record.id,
+                record.name,
+                record.kind,
+                record.base_url,
+                record.account_id,
+                found[12],
+            )
+        )
+        return record, self._unseal(name, binding, bytes(found[-1]))
+
     def exists(self, name: str) -> bool:
         """Whether a connection called ``name`` is saved."""
         with self._db() as conn:
@@ -216,10 +355,7 @@ class ConnectionStore:
     def secrets(self, name: str) -> dict[str, Any]:
         """The decrypted secrets of ``name`` (``api_key``, or ``access_token``/…)."""
         with self._db() as conn:
-            row = conn.execute("SELECT secret FROM connections WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise ConnectionNotFoundError(name)
-        return self._unseal(name, bytes(row[0]))
+            return self._bound_secrets(conn, name)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -245,9 +381,12 @@ class ConnectionStore:
         check_name(name)
         now = self._clock.now().isoformat()
         oauth_json = None if oauth is None else dumps(_oauth_dict(oauth)).decode()
-        sealed = self._seal(name, secrets)
         with self._db(write=True) as conn:
             row = conn.execute("SELECT id FROM connections WHERE name = ?", (name,)).fetchone()
+            id_ = uuid.uuid4().hex if row is None else row[0]
+            sealed = self._seal(
+                _binding((id_, name, kind, base_url, account_id, oauth_json)), secrets
+            )
             values = (
                 kind,
                 base_url,
@@ -265,7 +404,7 @@ class ConnectionStore:
                     "INSERT INTO connections (kind, base_url, account_id, account_name, "
                     "sender_name, sender_email, capabilities, scopes, oauth, secret, "
                     "id, name, connected_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (*values, uuid.uuid4().hex, name, now),
+                    (*values, id_, name, now),
                 )
             else:
                 conn.execute(
@@ -279,13 +418,15 @@ class ConnectionStore:
     def update_secrets(self, name: str, changes: Mapping[str, Any]) -> None:
         """Merge ``changes`` into the secrets of ``name`` in one transaction (token rotation)."""
         with self._db(write=True) as conn:
-            row = conn.execute("SELECT secret FROM connections WHERE name = ?", (name,)).fetchone()
+            row = conn.execute(_BINDING_SELECT + " WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise ConnectionNotFoundError(name)
-            merged = self._unseal(name, bytes(row[0]))
+            binding = _binding(row)
+            merged = self._unseal(name, binding, bytes(row[6]))
             merged.update(changes)
             conn.execute(
-                "UPDATE connections SET secret = ? WHERE name = ?", (self._seal(name, merged), name)
+                "UPDATE connections SET secret = ? WHERE id = ?",
+                (self._seal(binding, merged), row[0]),
             )
 
     def update_capabilities(
@@ -388,16 +529,34 @@ class ConnectionStore:
         return f"ConnectionStore(path={str(self.path)!r})"
 
 
-_SELECT = (
+_COLUMNS = (
     "SELECT id, name, kind, base_url, account_id, account_name, sender_name, sender_email, "
-    "connected_at, rotated_at, capabilities, scopes, oauth FROM connections"
+    "connected_at, rotated_at, capabilities, scopes, oauth"
 )
+_SELECT = _COLUMNS + " FROM connections"
+#: the columns a secret is bound to, then the secret: see :func:`_binding`
+_BINDING_SELECT = "SELECT id, name, kind, base_url, account_id, oauth, secret FROM connections"
+
+
+def _binding(row: Sequence[Any]) -> bytes:
+    """The associated data a connection's secrets are sealed with.
+
+    ``row`` starts with id, name, kind, base URL, account id and the OAuth
+    column's text (its token and revoke endpoints receive secrets): everything
+    that decides where a secret goes. Fields that only describe (account name,
+    sender, capabilities) stay editable.
+    """
+    return _BOUND_PREFIX + dumps([str(row[i]) if row[i] is not None else None for i in range(6)])
 
 
 _AUDIT_SELECT = (
     "SELECT id, recorded_at, subject_hash, action, outcome, batch_id, requested_at, "
     "confirmed_at, profile_ids, request_ids, detail FROM privacy_audit"
 )
+
+
+def _plural(noun: str) -> str:
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
 
 
 def _time(text: str | None) -> datetime | None:

@@ -22,7 +22,9 @@ apart again; DuckDB's parser makes none, so a row costs a third of the CPU.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
@@ -101,6 +103,7 @@ class DuckDBWarehouse:
         if threads is not None:
             config["threads"] = threads
         try:
+            _create_private(path)
             self._con = duckdb.connect(":memory:", config=config)
             # the file as the default catalogue, so every statement names its tables alone
             self._attach(path, _CATALOG)
@@ -151,6 +154,18 @@ class DuckDBWarehouse:
             except duckdb.Error as exc:
                 raise WarehouseError(f"DuckDB refused a batch: {exc}") from exc
 
+    def _private_wal(self) -> None:
+        """Make the write-ahead log 0600: DuckDB creates it under the umask, rows and all.
+
+        It comes and goes with checkpoints, so it is checked after every write (a stat).
+        """
+        if self._path == ":memory:":
+            return
+        wal = f"{self._path}.wal"
+        with contextlib.suppress(OSError):  # gone with a checkpoint, or not ours to narrow
+            if os.stat(wal).st_mode & 0o077:
+                os.chmod(wal, 0o600)
+
     def _commit(self, batch: Batch) -> None:
         tables = {op.table for op in batch.operations if isinstance(op, Upsert)}
         if tables and not any(self._upserting.get(t, 0) for t in tables):
@@ -182,6 +197,7 @@ class DuckDBWarehouse:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        self._private_wal()
 
     def _upsert(self, table: Table, rows: Sequence[Row], *, insert_only: bool) -> None:
         rows = dedupe_rows(table, rows)
@@ -258,6 +274,7 @@ class DuckDBWarehouse:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        self._private_wal()
         return written
 
     def _page_sql(self, page: PageRows, *, upsert: bool, others: bool = True) -> tuple[str, str]:
@@ -391,6 +408,35 @@ _SEP = "\x1e"
 #: after a batch met existing keys, its tables' next batches go straight to the upsert
 #: (a re-read window, e.g. the lookback, tends to run on for several batches)
 _UPSERT_BATCHES = 8
+
+
+def _create_private(path: str) -> None:
+    """Create a new database file at ``path`` with mode 0600 (it will hold PII).
+
+    DuckDB creates files under the umask (usually 0644) and refuses a file it did not
+    write, so a database is made under a temporary name, narrowed, then linked into
+    place: nobody else can open ``path`` in between, and a concurrent creator's file wins.
+    """
+    if path == ":memory:" or "://" in path or os.path.lexists(path):
+        return
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        return  # DuckDB's own error says what is missing
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+    try:
+        duckdb.connect(tmp).close()
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links here: move it (only a same-instant creator loses)
+            with contextlib.suppress(OSError):
+                os.rename(tmp, path)
+    finally:
+        for leftover in (tmp, f"{tmp}.wal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
 
 
 def _joined(values: Sequence[Any]) -> str | None:

@@ -4,7 +4,11 @@ then refresh on 401 and before expiry, rotation persisted, revoke on disconnect,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
+import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,10 +19,10 @@ import pytest
 
 from kbridge.connections import (
     ConnectionStore,
+    ConnectionTamperedError,
     OAuthClient,
     OAuthDeniedError,
     OAuthError,
-    OAuthStateMismatchError,
     OAuthTokenError,
     TokenSet,
     connect_with_oauth,
@@ -161,7 +165,36 @@ async def test_disconnect_revokes_the_grant_and_forgets_it(
 
 
 @pytest.mark.anyio
-async def test_a_forged_state_aborts_and_saves_nothing(
+async def test_a_forged_callback_is_refused_and_the_real_redirect_still_connects(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    port = free_port()
+    client = register(server, port)
+    answers: list[httpx.Response] = []
+
+    def jam_then_follow(url: str) -> None:
+        redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+        answers.append(httpx.get(redirect, params={"code": "stolen", "state": "not-ours"}))
+        answers.append(httpx.get(redirect))  # no state at all
+        follow(url)
+
+    await connect_with_oauth(
+        store,
+        "app",
+        client,
+        scopes=plan_scopes(CAPS).scopes,
+        open_url=jam_then_follow,
+        base_url=server.base_url,
+        capabilities=CAPS,
+        redirect_port=port,
+        redirect_wait=10.0,
+    )
+    assert [reply.status_code for reply in answers] == [400, 400]
+    assert store.get("app").kind == "oauth"
+
+
+@pytest.mark.anyio
+async def test_only_forged_callbacks_time_out_and_save_nothing(
     server: EmulatorServer, store: ConnectionStore
 ) -> None:
     port = free_port()
@@ -171,7 +204,7 @@ async def test_a_forged_state_aborts_and_saves_nothing(
         redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
         httpx.get(redirect, params={"code": "stolen", "state": "not-ours"})
 
-    with pytest.raises(OAuthStateMismatchError, match="does not match"):
+    with pytest.raises(OAuthError, match="no authorization redirect"):
         await connect_with_oauth(
             store,
             "app",
@@ -180,7 +213,7 @@ async def test_a_forged_state_aborts_and_saves_nothing(
             open_url=forged,
             base_url=server.base_url,
             redirect_port=port,
-            redirect_wait=10.0,
+            redirect_wait=0.5,
         )
     assert store.list() == []
 
@@ -250,3 +283,63 @@ async def test_reauthorising_keeps_the_connection_and_revokes_the_replaced_grant
             )
     async with open_credentials("app", store=store).client() as api:
         assert (await api.get_document("get_accounts")).resources
+
+
+@pytest.mark.anyio
+async def test_a_tampered_token_endpoint_gets_no_token_and_force_forgets_the_connection(
+    server: EmulatorServer, store: ConnectionStore
+) -> None:
+    await connect(server, store)
+    with contextlib.closing(sqlite3.connect(store.path)) as conn, conn:
+        conn.execute("UPDATE connections SET oauth = replace(oauth, '/oauth/token', '/x/token')")
+    with pytest.raises(ConnectionTamperedError, match="changed outside kbridge"):
+        open_credentials("app", store=store)
+    with pytest.raises(ConnectionTamperedError, match="--force"):
+        await disconnect(store, "app")
+    await disconnect(store, "app", force=True)
+    assert store.list() == []
+
+
+def test_two_commands_refreshing_an_expired_grant_at_once_both_succeed(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """Two commands, each with its own store instance on one file, as two processes have."""
+    path = tmp_path / "connections.sqlite3"
+    asyncio.run(connect(server, ConnectionStore(path)))
+    failures: list[str] = []
+
+    def command(barrier: threading.Barrier) -> None:
+        credentials = open_credentials("app", store=ConnectionStore(path))
+
+        async def use() -> None:
+            async with credentials.client() as api:
+                page = await api.get_document("get_profiles", params={"page[size]": 1})
+                assert page.resources
+
+        barrier.wait()
+        try:
+            asyncio.run(use())
+        except Exception as exc:  # every failure is counted, whatever its kind
+            failures.append(f"{type(exc).__name__}: {exc}")
+
+    rounds = 16
+    for _ in range(rounds):
+        # the emulator's clock passes the access token's life: both commands meet a 401
+        httpx.post(
+            f"{server.base_url}/_emulator/clock", json={"advance_seconds": 3700}
+        ).raise_for_status()
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=command, args=(barrier,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert failures == []
+
+    # the grant is still alive: the stored refresh token is the live one
+    async def still_works() -> None:
+        async with open_credentials("app", store=ConnectionStore(path)).client() as api:
+            page = await api.get_document("get_profiles", params={"page[size]": 1})
+            assert page.resources
+
+    asyncio.run(still_works())

@@ -151,6 +151,18 @@ def test_loopback_receiver_catches_one_redirect_on_127_0_0_1() -> None:
         assert receiver.wait_for_code("s1", 1.0) == "abc"
 
 
+def test_loopback_receiver_ignores_redirects_for_another_state_and_keeps_waiting() -> None:
+    with LoopbackReceiver(state="s1") as receiver:
+        for params in ({"code": "x", "state": "s0"}, {"code": "x"}, {"error": "access_denied"}):
+            jam = httpx.get(receiver.redirect_uri, params=params)
+            assert jam.status_code == 400
+            assert "not the sign-in kbridge is waiting for" in jam.text
+        with pytest.raises(OAuthError, match="no authorization redirect"):
+            receiver.wait(0.01)
+        assert httpx.get(receiver.redirect_uri, params={"code": "c", "state": "s1"}).is_success
+        assert receiver.wait_for_code("s1", 1.0) == "c"
+
+
 def test_loopback_receiver_times_out_clearly() -> None:
     with (
         LoopbackReceiver() as receiver,
@@ -299,3 +311,20 @@ async def test_tokens_refreshed_by_another_process_are_adopted_not_refreshed_aga
         assert await one.refresh() == "access-1"  # rotates refresh-0 away
         assert await two.refresh() == "access-1"  # would be invalid_grant with refresh-0
     assert server.issued == 1
+
+
+@pytest.mark.anyio
+async def test_a_refresh_that_lost_to_an_unlocked_one_adopts_the_winners_tokens() -> None:
+    # InMemoryTokenStorage has no exclusive(): like a process of an older kbridge, nothing
+    # keeps the two refreshes apart, and the server rotates refresh-0 away under one of them
+    server = TokenServer()
+    server.live_refresh.add("refresh-0")
+    shared = InMemoryTokenStorage(TokenSet(access_token="a0", refresh_token="refresh-0"))
+    async with _http(server) as http:
+        one = _session(server, shared, ManualClock(T0), http)
+        two = _session(server, shared, ManualClock(T0), http)
+        tokens = await asyncio.gather(one.refresh(), two.refresh())
+    assert tokens == ["access-1", "access-1"]
+    assert server.issued == 1
+    assert shared.tokens is not None
+    assert shared.tokens.refresh_token == "refresh-1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -301,3 +303,21 @@ def test_a_default_memory_limit_never_caps_an_in_memory_database() -> None:
 def test_bad_duckdb_url_settings_are_one_clear_error(query: str, message: str) -> None:
     with pytest.raises(DestinationURLError, match=message):
         open_warehouse(f"duckdb:///:memory:{query}")
+
+
+def test_a_new_database_file_and_its_wal_are_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask: files are created 0644 unless we say otherwise
+    try:
+        path = tmp_path / "w.duckdb"
+        w = DuckDBWarehouse(str(path))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        w.migrate([T])
+        w.commit(Batch("A").upsert(T, [("A", "1", None, 1, None, None)]))
+        wal = tmp_path / "w.duckdb.wal"
+        assert wal.exists()  # the row is in the WAL until a checkpoint
+        assert stat.S_IMODE(wal.stat().st_mode) == 0o600
+        w.close()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert [p.name for p in tmp_path.iterdir()] == ["w.duckdb"]  # no temporary file left
+    finally:
+        os.umask(old)
