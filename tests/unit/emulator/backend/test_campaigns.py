@@ -485,7 +485,7 @@ def test_a_profile_erased_mid_campaign_gets_no_later_events(
     assert status(call, cid) == "Sent"
     campaigns = backend._ctx.campaigns
     assert campaigns is not None
-    pending = {e.profile for e in campaigns._pending}
+    pending = {e.profile for e in campaigns.sender.pending}
     after_send = next(s for s in recipients[1:] if s in pending)  # has opens etc. still to come
     delete_profile(backend._ctx, store.profiles[after_send])
     advance(backend, clock, 14 * 24 * HOUR)  # opens, clicks and orders fall due
