@@ -57,3 +57,5 @@ class EmulatorConfig:
     admin_token: str | None = field(default=None, repr=False)
     #: real seconds a connection may take to send a request's header; then it is closed
     header_timeout: float = 10.0
+    #: real seconds a request's body may take to arrive once its header is in; then 408
+    body_timeout: float = 30.0

@@ -179,3 +179,13 @@ def test_a_kept_alive_connection_still_serves_its_next_request() -> None:
     with EmulatorServer(config) as server, httpx.Client(base_url=server.base_url) as http:
         assert http.get("/_emulator/stats").status_code == 200
         assert http.get("/_emulator/stats").status_code == 200
+
+
+def test_a_body_that_stops_arriving_is_given_up_on() -> None:
+    # the same hold as a half-sent header, one step later: headers done, body never ends
+    config = EmulatorConfig(profiles=0, events=0, rate_limit_factor=None, body_timeout=0.2)
+    with EmulatorServer(config) as server, _connect(server.port) as sock:
+        sock.sendall(_head("/oauth/token", server.port, "Content-Length: 100") + b"grant")
+        assert _status_of(sock) == 408
+        while sock.recv(4096):
+            pass  # then the server hangs up (recv returns b"")

@@ -17,7 +17,8 @@ control plane mints full-access keys, so before any route runs:
 - bodies are read as they stream and capped (``/api/*``: Klaviyo's 5 MB and
   room for multipart framing; the OAuth and control planes take small forms):
   a ``Content-Length`` over the cap is refused before a byte is read, a
-  streamed body as soon as it passes the cap. Either way the connection is
+  streamed body as soon as it passes the cap, and a body that stops arriving
+  gets 408 after ``body_timeout`` seconds. Either way the connection is
   closed rather than drained.
 
 What passes is buffered (at most the cap) and replayed to the app, so no
@@ -26,6 +27,7 @@ handler can read more than the cap, whatever it does.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 from collections import deque
@@ -113,6 +115,7 @@ class Gate:
     def __init__(self, app: ASGIApp, config: EmulatorConfig) -> None:
         self.app = app
         self._token = config.admin_token
+        self._body_timeout = config.body_timeout
         public = urlsplit(config.public_base_url) if config.public_base_url else None
         self._public: tuple[str, int] | None = None
         if public is not None and public.hostname:
@@ -201,12 +204,20 @@ class Gate:
     async def _read_body(self, scope: Scope, headers: dict[str, str], receive: Receive) -> Receive:
         cap = body_cap(scope["path"])
         declared = headers.get("content-length")
+        if "transfer-encoding" not in headers and declared in (None, "0"):
+            return receive  # no body: the common GET needs no buffering (nor a timer)
         if declared is not None and declared.strip().isdigit() and int(declared) > cap:
             raise _Refusal(_too_large(cap))
         pending: deque[Message] = deque()
         total = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._body_timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                pending.clear()
+                raise _Refusal(_timed_out()) from None
             pending.append(message)
             if message["type"] != "http.request":
                 break
@@ -230,6 +241,15 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
+
+
+def _timed_out() -> Response:
+    return HttpProblem(
+        408,
+        "request_timeout",
+        "The request body did not arrive in time.",
+        title="Request timeout.",
+    ).response()
 
 
 def _too_large(cap: int) -> Response:
