@@ -274,14 +274,50 @@ def validate_filter(text: str, operation: Operation) -> tuple[Condition, ...]:
             )
         allowed = {"single": field.single, "list": field.list, "none": field.none}[cond.kind]
         if cond.operator not in allowed:
+            example = _example(cond, field)
             raise FilterError(
                 f"filter: {cond.operator}() with {_describe(cond.kind)} is not allowed on "
-                f"{cond.field!r} for {op_id}; allowed: {_allowed(field)}",
+                f"{cond.field!r} for {op_id}; allowed: {_allowed(field)}"
+                + (f"; write {example}" if example else ""),
                 field=cond.field,
                 operation_id=op_id,
             )
         _check_value(cond, field, op_id)
     return conditions
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+        return f"'{escaped}'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _example(cond: Condition, field: FilterField) -> str | None:
+    """The refused condition rewritten in a form ``field`` documents, with the caller's values.
+
+    The spec documents some operators only with a list (``equals(name,['x'])`` on
+    lists): the same value in brackets is the working form, not a made-up one.
+    """
+    values = cond.value if cond.kind == "list" else [cond.value] if cond.kind == "single" else []
+    name = cond.field
+    if cond.kind == "single" and field.list:
+        operator = cond.operator if cond.operator in field.list else field.list[0]
+        return f"{operator}({name},[{_render(cond.value)}])"
+    if cond.kind == "list" and field.single and len(values) == 1:
+        operator = cond.operator if cond.operator in field.single else field.single[0]
+        return f"{operator}({name},{_render(values[0])})"
+    if cond.kind == "single" and field.single:
+        return f"{field.single[0]}({name},{_render(cond.value)})"
+    if field.none:
+        return f"{field.none[0]}({name})"
+    return None
 
 
 def _describe(kind: ValueKind) -> str:

@@ -108,10 +108,19 @@ def serve_command(
     truth_out: Annotated[
         Path | None, typer.Option(help="write the generator's ground truth here (JSON)")
     ] = None,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(
+            help="required with a --host beyond loopback: /_emulator/... then needs "
+            "'Authorization: Bearer TOKEN'",
+            envvar="KBRIDGE_EMULATOR_ADMIN_TOKEN",
+            show_envvar=True,
+        ),
+    ] = None,
 ) -> None:
     """Serve the emulator until Ctrl-C; prints its base URL and full-access key."""
     from kbridge.emulator.http.faults import FaultSpecError, parse_faults
-    from kbridge.emulator.server import EmulatorServerError, bind_socket, serve
+    from kbridge.emulator.server import EmulatorServerError, bind_socket, check_exposure, serve
 
     try:
         parse_faults(faults)
@@ -127,6 +136,7 @@ def serve_command(
         faults=faults,
         oauth_consent=_consent(oauth_consent),
         oauth_access_token_ttl=_positive_seconds("--oauth-access-ttl", oauth_access_ttl),
+        admin_token=admin_token or None,
     )
     port_number = _int("--port", port, minimum=0, maximum=65535)
     if api_key is not None and not _PRIVATE_KEY.match(api_key):
@@ -140,6 +150,7 @@ def serve_command(
     from kbridge.emulator.http.app import create_app
 
     try:
+        check_exposure(host, config)
         sock = bind_socket(host, port_number)
     except EmulatorServerError as exc:
         fail(str(exc))

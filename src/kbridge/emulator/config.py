@@ -52,3 +52,10 @@ class EmulatorConfig:
     oauth_code_ttl: float = 600.0
     #: simulated seconds a refresh token lives after it is issued (``None`` = forever)
     oauth_refresh_token_ttl: float | None = 90 * 24 * 3600.0
+    #: when set, every ``/_emulator/…`` request must carry ``Authorization: Bearer <token>``
+    #: (and may then come from beyond loopback); required to bind beyond loopback
+    admin_token: str | None = field(default=None, repr=False)
+    #: real seconds a connection may take to send a request's header; then it is closed
+    header_timeout: float = 10.0
+    #: real seconds a request's body may take to arrive once its header is in; then 408
+    body_timeout: float = 30.0

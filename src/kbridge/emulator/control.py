@@ -1,4 +1,4 @@
-"""The control plane: ``/_emulator/…``, plain JSON, no auth, loopback clients only.
+"""The control plane: ``/_emulator/…``, plain JSON, loopback clients only (or an admin token).
 
 Tests and benchmarks drive the emulator through it::
 
@@ -15,19 +15,22 @@ Tests and benchmarks drive the emulator through it::
                              "redirect_uris"}: an app that may run the /oauth/… flow
     GET  /_emulator/truth    the synthetic account's ground truth
     GET  /_emulator/faults   {"spec", "faults": {…}, "counts": {…}}: fault injection on /api/*
-    POST /_emulator/faults   a spec string (text or JSON), {"spec": …} or {"http500": 0.02, …};
+    POST /_emulator/faults   a JSON spec string, {"spec": …} or {"http500": 0.02, …};
                              "off" or null disables; the fault RNGs restart from the seed
     GET  /_emulator/outbox   {"messages": [...], "failures": [...], "verified_senders": [...]}
                              (``?campaign_id=`` narrows to one campaign)
     POST /_emulator/senders  {"email": …} → 201: campaigns may now send from that address
     GET  /_emulator/images/{id}.{ext}  an uploaded image's bytes (where its image_url points)
 
-A request from a non-loopback address gets 403: the plane mints full keys.
+The plane mints full keys, so :class:`kbridge.emulator.http.gate.Gate`
+stands in front of it: a non-loopback client gets 403 (unless the emulator
+has an admin token, which every request must then carry), and so does a
+foreign ``Origin``; a body must be JSON (415), and the ``Host`` must name the
+emulator (421). A browser on another site can send none of these.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -59,20 +62,9 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(dumps(payload), status_code=status, media_type="application/json")
 
 
-def _is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _guarded(endpoint: Endpoint) -> Endpoint:
+    # who may call is the gate's decision (kbridge.emulator.http.gate), made before routing
     async def wrapper(request: Request) -> Response:
-        if not _is_loopback(request):
-            return _json({"error": "the control plane answers loopback clients only"}, 403)
         try:
             return await endpoint(request)
         except _BadRequest as exc:
@@ -180,18 +172,17 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         )
 
     async def faults(request: Request) -> Response:
-        from kbridge.emulator.http.faults import FaultSpecError, parse_faults, spec_from_json
+        from kbridge.emulator.http.faults import FaultSpecError, spec_from_json
 
         if request.method == "POST":
+            # JSON only (the gate refuses other media types): a text body is what a
+            # cross-site form can send
             raw = await request.body()
             try:
-                if "json" in request.headers.get("content-type", ""):
-                    try:
-                        spec = spec_from_json(loads(raw) if raw.strip() else None)
-                    except JSONDecodeError:
-                        raise _BadRequest("the body is not valid JSON") from None
-                else:
-                    spec = parse_faults(raw.decode("utf-8", errors="replace"))
+                try:
+                    spec = spec_from_json(loads(raw) if raw.strip() else None)
+                except JSONDecodeError:
+                    raise _BadRequest("the body is not valid JSON") from None
             except FaultSpecError as exc:
                 raise _BadRequest(f"invalid fault spec: {exc}") from None
             state.faults.configure(spec)

@@ -10,19 +10,28 @@
 The listening socket is bound before uvicorn starts, so ``port=0`` yields a
 free port that is known at once, and a port in use is a clear
 :class:`EmulatorServerError` rather than a log line from a dying thread.
+
+uvicorn's keep-alive timer is restarted by every byte received and is not
+armed on a new connection, so a client trickling a header (or sending half of
+one) would hold its connection for ever. :class:`_HeaderDeadlineProtocol`
+gives every request's header ``config.header_timeout`` seconds from the moment
+the server starts waiting for it; bodies are capped by the app's gate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import socket
 import threading
 from dataclasses import replace
 from types import TracebackType
 
+import h11
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from kbridge.core.errors import KbridgeError
 from kbridge.emulator.backend.call import Backend
@@ -30,7 +39,13 @@ from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.http.app import create_app
 from kbridge.emulator.http.state import EmulatorState
 
-__all__ = ["EmulatorServer", "EmulatorServerError", "bind_socket", "serve"]
+__all__ = [
+    "EmulatorServer",
+    "EmulatorServerError",
+    "bind_socket",
+    "check_exposure",
+    "serve",
+]
 
 _START_TIMEOUT = 30.0
 
@@ -67,14 +82,78 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve beyond loopback
+
+
+def check_exposure(host: str, config: EmulatorConfig) -> None:
+    """Refuse to listen beyond loopback without an admin token: the control plane mints keys."""
+    if config.admin_token is None and not _is_loopback_host(host):
+        raise EmulatorServerError(
+            f"listening on {host} exposes the control plane (/_emulator mints full-access "
+            "keys) beyond this machine; pass --admin-token TOKEN, then send it as "
+            "'Authorization: Bearer TOKEN' to /_emulator/..."
+        )
+
+
+class _HeaderDeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request's header."""
+
+    header_timeout: float = 10.0
+    _header_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._follow_header()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._follow_header()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._follow_header()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadline()
+        super().connection_lost(exc)
+
+    def _follow_header(self) -> None:
+        # IDLE: the next request's line and headers are not complete yet
+        waiting = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
+        if waiting and self._header_deadline is None:
+            self._header_deadline = self.loop.call_later(self.header_timeout, self._expire)
+        elif not waiting:
+            self._cancel_deadline()
+
+    def _cancel_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _expire(self) -> None:
+        self._header_deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
 
 
-def _uvicorn(app: Starlette) -> uvicorn.Server:
+def _uvicorn(app: Starlette, header_timeout: float) -> uvicorn.Server:
+    protocol = type(
+        "EmulatorHTTPProtocol", (_HeaderDeadlineProtocol,), {"header_timeout": header_timeout}
+    )
     config = uvicorn.Config(
         app,
+        http=protocol,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -132,6 +211,7 @@ class EmulatorServer:
     def start(self) -> EmulatorServer:
         if self._thread is not None:
             raise EmulatorServerError("the emulator server is already started")
+        check_exposure(self.host, self.config)
         sock = bind_socket(self.host, self._requested_port)
         self._socket = sock
         self.port = sock.getsockname()[1]
@@ -145,7 +225,7 @@ class EmulatorServer:
             self._socket = None
             sock.close()
             raise
-        self._server = _uvicorn(self._app)
+        self._server = _uvicorn(self._app, self.config.header_timeout)
         self._thread = threading.Thread(
             target=self._run, name=f"kbridge-emulator:{self.port}", daemon=True
         )
@@ -215,12 +295,13 @@ def serve(
     Pass an already bound ``sock`` (and the ``app`` built for it) to learn the
     port and print details before blocking.
     """
+    check_exposure(host, config)
     sock = sock or bind_socket(host, port)
     if app is None:
         if config.public_base_url is None:
             config = replace(config, public_base_url=_url(host, sock.getsockname()[1]))
         app = create_app(config)
-    server = _uvicorn(app)
+    server = _uvicorn(app, config.header_timeout)
     try:
         server.run(sockets=[sock])
     finally:

@@ -78,6 +78,8 @@ def test_serve_prints_url_and_key_answers_and_stops_on_sigint(tmp_path: Path) ->
         (["--rate-limit-algorithm", "token"], "--rate-limit-algorithm must be one of"),
         (["--api-key", "AbC123"], "--api-key must look like a Klaviyo private key"),
         (["--data-file", "missing.json"], "--data-file: no such file 'missing.json'"),
+        # the control plane mints keys: beyond loopback it needs a token (issue 17 item 8)
+        (["--host", "0.0.0.0", "--port", "0"], "listening on 0.0.0.0 exposes the control plane"),
     ],
 )
 def test_bad_options_are_one_clear_line(args: list[str], message: str) -> None:

@@ -33,12 +33,12 @@ def api(server: EmulatorServer) -> Iterator[httpx.Client]:
     with http_client_for(server) as client:
         yield client
     with httpx.Client(base_url=server.base_url) as plane:
-        assert plane.post("/_emulator/faults", content=b"off").status_code == 200
+        assert plane.post("/_emulator/faults", json="off").status_code == 200
 
 
 def set_faults(server: EmulatorServer, spec: str) -> dict[str, object]:
     with httpx.Client(base_url=server.base_url) as plane:
-        response = plane.post("/_emulator/faults", content=spec.encode())
+        response = plane.post("/_emulator/faults", json=spec)
     assert response.status_code == 200, response.text
     return dict(response.json())
 

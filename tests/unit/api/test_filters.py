@@ -147,3 +147,23 @@ def test_generated_valid_filters_are_accepted(case: str) -> None:
 def test_arbitrary_text_either_parses_or_raises_filter_error(text: str) -> None:
     with contextlib.suppress(FilterError):
         validate_filter(text, PROFILES)
+
+
+@pytest.mark.parametrize(
+    ("operation_id", "refused", "example"),
+    [
+        ("get_lists", r"equals(name,'Mum\'s list')", r"equals(name,['Mum\'s list'])"),
+        ("get_lists", "any(name,'VIP')", "any(name,['VIP'])"),
+        ("get_profiles_for_list", "equals(email,'a@x.co')", "equals(email,['a@x.co'])"),
+        ("get_profiles", "any(email,'a@x.co')", "any(email,['a@x.co'])"),
+    ],
+)
+def test_a_refused_form_names_the_form_that_works(
+    operation_id: str, refused: str, example: str
+) -> None:
+    # issue 18: "use a list value" alone left users guessing (and guessing wrong)
+    operation = get(operation_id)
+    with pytest.raises(FilterError) as caught:
+        validate_filter(refused, operation)
+    assert str(caught.value).endswith(f"; write {example}")
+    assert validate_filter(example, operation)

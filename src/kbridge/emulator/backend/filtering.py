@@ -37,6 +37,10 @@ def _compare(op: str, have: Any, want: Any) -> bool:
     if have is None:
         return False
     try:
+        if op == "equals" and isinstance(want, tuple):
+            # the spec documents equals with a [list] on many fields (e.g. equals(name,['x'])
+            # on lists): it matches any of the values, like any()
+            return have in want
         if op == "equals":
             return bool(have == want)
         if op == "any":

@@ -43,6 +43,7 @@ from kbridge.emulator.http.auth import (
 )
 from kbridge.emulator.http.body import check_document, decode_body
 from kbridge.emulator.http.errors import HttpProblem, backend_error_response, error_response
+from kbridge.emulator.http.gate import Gate
 from kbridge.emulator.http.jsonapi import RequestContext, render_outcome
 from kbridge.emulator.http.params import parse_query
 from kbridge.emulator.http.revision import resolve_revision
@@ -243,13 +244,22 @@ def build_state(
 
 
 class _EmulatorApp(Starlette):
-    """Starlette with fault injection in front of ``/api/*``.
+    """Starlette behind the :class:`Gate`, with fault injection in front of ``/api/*``.
 
     Faults sit outside every middleware so that ``reset`` and ``truncate``
-    reach the server's own ``send`` (and through it the connection).
+    reach the server's own ``send`` (and through it the connection); the gate
+    is outside the faults, so a refused request never reaches an injected one.
     """
 
+    gate: Gate | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.gate is None:
+            await self._dispatch(scope, receive, send)
+        else:
+            await self.gate(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: EmulatorState = self.state.emulator
         if scope["type"] == "http" and state.faults.applies_to(scope["path"]):
             await state.faults.serve(scope, receive, send, super().__call__)
@@ -278,4 +288,5 @@ def create_app(
     ]
     app = _EmulatorApp(routes=routes)
     app.state.emulator = state
+    app.gate = Gate(app._dispatch, config)
     return app

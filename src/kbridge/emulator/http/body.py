@@ -22,14 +22,20 @@ from kbridge.core.jsoncodec import JSONDecodeError
 from kbridge.emulator.http._spectables import REQUEST_TYPES
 from kbridge.emulator.http.errors import HttpProblem
 
-__all__ = ["JSON_MEDIA_TYPES", "MAX_BODY_BYTES", "check_document", "decode_body"]
+__all__ = [
+    "JSON_MEDIA_TYPES",
+    "MAX_BODY_BYTES",
+    "MULTIPART_FRAMING",
+    "check_document",
+    "decode_body",
+]
 
 #: Klaviyo's global payload limit, decompressed (digest §1).
 MAX_BODY_BYTES = 5 * 1024 * 1024
 JSON_MEDIA_TYPES = frozenset({"application/vnd.api+json", "application/json"})
 _MULTIPART = "multipart/form-data"
 #: room for boundaries, part headers and small fields around a multipart upload
-_MULTIPART_FRAMING = 64 * 1024
+MULTIPART_FRAMING = 64 * 1024
 
 
 def _too_large() -> HttpProblem:
@@ -105,7 +111,7 @@ def decode_body(
     media_type = content_type.split(";", 1)[0].strip().lower()
     # A 5 MB file and its form framing exceed 5 MB: leave room for the framing, so
     # the backend can judge the file itself (and name the limit in a 400).
-    limit = MAX_BODY_BYTES + _MULTIPART_FRAMING if media_type == _MULTIPART else MAX_BODY_BYTES
+    limit = MAX_BODY_BYTES + MULTIPART_FRAMING if media_type == _MULTIPART else MAX_BODY_BYTES
     if len(raw) > limit:
         raise _too_large()
     if operation.request_content_type == _MULTIPART:

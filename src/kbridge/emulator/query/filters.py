@@ -328,14 +328,28 @@ def _check_operator(spec: FilterField, raw: _RawCondition) -> None:
     if value is not None and op in spec.none and op not in spec.single + spec.list:
         raise _invalid(f"Operator {op!r} on field {spec.name!r} takes no value: {op}({spec.name}).")
     if isinstance(value, _ListLiteral) and op not in spec.list:
-        raise _invalid(f"Operator {op!r} on field {spec.name!r} takes a single value, not a list.")
+        example = ""
+        if len(value.items) == 1:
+            example = f", e.g. {op}({spec.name},{_literal(value.items[0])})"
+        raise _invalid(
+            f"Operator {op!r} on field {spec.name!r} takes a single value, not a list{example}."
+        )
     if isinstance(value, _Scalar) and op not in spec.single:
         is_null = not value.quoted and value.text == "null"
         if not (is_null and op == "equals"):
+            # the caller's own value in brackets: an example that works when pasted
             raise _invalid(
                 f"Operator {op!r} on field {spec.name!r} takes a list value, "
-                f'e.g. {op}({spec.name},["a","b"]).'
+                f"e.g. {op}({spec.name},[{_literal(value)}])."
             )
+
+
+def _literal(value: _Scalar) -> str:
+    """``value`` written back as filter text."""
+    if not value.quoted:
+        return value.text
+    escaped = value.text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def _typed(spec: FilterField, raw: _Scalar, operator: str) -> str | int | float | bool | datetime:

@@ -33,7 +33,12 @@ async def test_minting_keys_validates_scopes() -> None:
         ok = await c.post("/_emulator/keys", json={"scopes": ["lists:read", "lists:read"]})
         unknown = await c.post("/_emulator/keys", json={"scopes": ["lists:read", "unicorns:ride"]})
         not_list = await c.post("/_emulator/keys", json={"scopes": "lists:read"})
-        not_json = await c.post("/_emulator/keys", content=b"{", headers={"content-type": "x"})
+        not_json = await c.post(
+            "/_emulator/keys", content=b"{", headers={"content-type": "application/json"}
+        )
+        not_a_json_type = await c.post(
+            "/_emulator/keys", content=b'{"scopes": []}', headers={"content-type": "x"}
+        )
     assert ok.status_code == 201
     key = ok.json()["key"]
     assert key.startswith("pk_")
@@ -44,6 +49,18 @@ async def test_minting_keys_validates_scopes() -> None:
     assert "unicorns:ride" in unknown.json()["error"]
     assert not_list.status_code == 400
     assert not_json.status_code == 400
+    assert not_a_json_type.status_code == 415
+
+
+async def test_an_admin_token_admits_a_client_beyond_loopback() -> None:
+    app, *_ = make_app(admin_token="adm-1")
+    async with client_for(app, client=("10.1.2.3", 4000)) as c:
+        bearer = {"Authorization": "Bearer adm-1"}
+        with_token = await c.post("/_emulator/keys", json={"scopes": []}, headers=bearer)
+        without = await c.get("/_emulator/stats")
+    assert with_token.status_code == 201
+    assert without.status_code == 401
+    assert without.headers["www-authenticate"].startswith("Bearer")
 
 
 async def test_advancing_the_clock_moves_simulated_time_and_runs_due_work() -> None:

@@ -247,7 +247,8 @@ async def test_faults_can_be_read_and_set_at_runtime() -> None:
     app, _ = faulted_app("off")
     async with client_for(app) as c:
         before = await c.get("/_emulator/faults")
-        as_text = await c.post("/_emulator/faults", content=b"http500=1")
+        as_text = await c.post("/_emulator/faults", json="http500=1")
+        plain_text = await c.post("/_emulator/faults", content=b"http503=1")
         failing = await c.get("/api/accounts")
         as_json = await c.post("/_emulator/faults", json={"http503": 0.5, "timeout": "0.1@2s"})
         bad = await c.post("/_emulator/faults", json={"http502": 1})
@@ -256,6 +257,7 @@ async def test_faults_can_be_read_and_set_at_runtime() -> None:
     assert before.json()["spec"] == "off"
     assert as_text.status_code == 200
     assert as_text.json()["spec"] == "http500=1"
+    assert plain_text.status_code == 415  # what a cross-site form could send
     assert failing.status_code == 500
     assert as_json.json()["spec"] == "timeout=0.1@2s,http503=0.5"
     assert as_json.json()["faults"]["timeout_hold"] == 2.0
