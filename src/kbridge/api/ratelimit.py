@@ -38,8 +38,8 @@ that got it switches, for the rest of the limiter's life, to a token bucket
 steady`` and ``C + r <= burst`` (each window widened by the jitter
 allowance) keep it under fixed windows at any alignment and under a leaky
 bucket draining at ``steady/60``. Its rate is ``target × steady/60`` (target
-0.95 by default); each 429 pauses it for ``Retry-After`` and halves its rate,
-which then recovers additively. :attr:`RateLimiter.fallbacks` names the
+0.95 by default); each 429 pauses it for ``Retry-After``, and each one after
+the fallback halves its rate, which then recovers additively. :attr:`RateLimiter.fallbacks` names the
 buckets that fell back, so a summary can say so. Daily caps are counted per
 UTC day and raise :class:`QuotaExhaustedError` instead of waiting hours.
 
@@ -373,7 +373,14 @@ class _Bucket:
         """How long until fewer than ``limit`` requests are in the sliding window of
         ``length`` ending then; and whether the request that decides it is in flight."""
         span = length + _WINDOW_MARGIN
-        inside = [s for s in self.stamps if s.arrived > now - span]
+        cutoff = now - span
+        reach = self.config.jitter_allowance
+        inside = []
+        for stamp in reversed(self.stamps):
+            if stamp.sent + reach <= cutoff:
+                break  # it, and every request sent before it, arrived before the window
+            if stamp.arrived > cutoff:
+                inside.append(stamp)
         if len(inside) < limit:
             return 0.0, False
         # The window has room once the limit-th latest arrival has left it.
@@ -441,11 +448,13 @@ class _Bucket:
 
     # -- adaptation -----------------------------------------------------------
     def throttled(self, now: float, retry_after: float | None) -> None:
-        """A 429: pause for Retry-After, cut the rate (once per pause), restart without a burst.
+        """A 429: pause for Retry-After, restart without a burst; under the token bucket
+        also cut the rate (once per pause).
 
         The windows never send what a fixed-window server refuses, so under them a 429
         means the server is not that (a leaky bucket, or a quota shared with someone
-        else): the bucket falls back to the token bucket, which is safe under both.
+        else): the bucket falls back to the token bucket at its full rate, the model that
+        is safe under a leaky bucket; only a 429 under that model cuts its rate.
         Unpaced (``limit_factor=None``) only the pause applies: there is no rate to cut.
         """
         already_paused = now < self.paused_until
@@ -456,7 +465,7 @@ class _Bucket:
         if self.mode == "windows":
             self.mode = "token-bucket"
             self.stamps.clear()
-        if not already_paused:
+        elif not already_paused:
             cut = max(self.config.min_rate_factor, self.factor(now) * self.config.decrease_factor)
             self.factor_cut = (cut, self.paused_until)
         self.tat = max(self.tat if self.tat is not None else now, self.paused_until + self.tau)
