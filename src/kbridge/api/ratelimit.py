@@ -39,9 +39,10 @@ steady`` and ``C + r <= burst`` (each window widened by the jitter
 allowance) keep it under fixed windows at any alignment and under a leaky
 bucket draining at ``steady/60``. Its rate is ``target × steady/60`` (target
 0.95 by default); each 429 pauses it for ``Retry-After``, and each one after
-the fallback halves its rate, which then recovers additively. :attr:`RateLimiter.fallbacks` names the
-buckets that fell back, so a summary can say so. Daily caps are counted per
-UTC day and raise :class:`QuotaExhaustedError` instead of waiting hours.
+the fallback halves its rate, which then recovers additively.
+:attr:`RateLimiter.fallbacks` names the buckets that fell back, so a summary
+can say so. Daily caps are counted per UTC day and raise
+:class:`QuotaExhaustedError` instead of waiting hours.
 
 Servers other than Klaviyo (``LimiterConfig.limit_factor``): a factor scales
 the catalogue's burst and steady limits (e.g. 0.05 for the emulator at
@@ -58,13 +59,15 @@ shared by every task of a client and served first come, first served.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import heapq
 import math
 import re
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain, islice
+from operator import attrgetter
 from typing import Any, Literal
 
 from kbridge.api.errors import ErrorDetails, QuotaExhaustedError, parse_retry_after
@@ -287,6 +290,9 @@ class BucketState:
     mode: PacingMode = "windows"
 
 
+_SENT = attrgetter("sent")
+
+
 class _Stamp:
     """One request in the sliding windows: an upper bound of when the server got it."""
 
@@ -313,7 +319,9 @@ class _Bucket:
             limit, config.target_utilisation, config.jitter_allowance
         )
         self.mode: PacingMode = "windows"
-        self.stamps: deque[_Stamp] = deque()  # in send order, the last minute's and more
+        # In send order; those before ``head`` can be in no window any more.
+        self.stamps: list[_Stamp] = []
+        self.head = 0
         self.tat: float | None = None  # theoretical arrival time; None = bucket full
         self.paused_until = -math.inf
         self.factor_cut: tuple[float, float] | None = None  # (factor, when)
@@ -366,25 +374,44 @@ class _Bucket:
     def _forget(self, now: float) -> None:
         """Drop requests that can no longer be in any window (they arrived by send + jitter)."""
         horizon = now - _STEADY_WINDOW - _WINDOW_MARGIN - self.config.jitter_allowance
-        while self.stamps and self.stamps[0].sent <= horizon:
-            self.stamps.popleft()
+        self.head = bisect.bisect_right(self.stamps, horizon, lo=self.head, key=_SENT)
+        if self.head > 1024 and 2 * self.head > len(self.stamps):
+            del self.stamps[: self.head]
+            self.head = 0
 
     def _window_wait(self, now: float, length: float, limit: int) -> tuple[float, bool]:
         """How long until fewer than ``limit`` requests are in the sliding window of
-        ``length`` ending then; and whether the request that decides it is in flight."""
+        ``length`` ending then; and whether the request that decides it is in flight.
+
+        A request arrives between its send and its send + jitter, and sends are in
+        order, so only those sent within the jitter before the window's start need a
+        look: the rest are wholly in or out. That keeps a 3,500-a-minute tier from
+        walking its whole minute on every request.
+        """
         span = length + _WINDOW_MARGIN
         cutoff = now - span
-        reach = self.config.jitter_allowance
-        inside = []
-        for stamp in reversed(self.stamps):
-            if stamp.sent + reach <= cutoff:
-                break  # it, and every request sent before it, arrived before the window
-            if stamp.arrived > cutoff:
-                inside.append(stamp)
-        if len(inside) < limit:
+        stamps = self.stamps
+        first_in = bisect.bisect_right(stamps, cutoff, lo=self.head, key=_SENT)
+        first_maybe = bisect.bisect_right(
+            stamps, cutoff - self.config.jitter_allowance, lo=self.head, hi=first_in, key=_SENT
+        )
+        edge = [st for st in islice(stamps, first_maybe, first_in) if st.arrived > cutoff]
+        count = len(edge) + len(stamps) - first_in
+        if count < limit:
             return 0.0, False
-        # The window has room once the limit-th latest arrival has left it.
-        deciding = heapq.nlargest(limit, inside, key=lambda s: s.arrived)[-1]
+        # Room comes when the k-th earliest arrival inside leaves, k = count - limit + 1. A
+        # request sent after the k-th earliest arrival so far cannot arrive before it.
+        k = count - limit + 1
+        earliest: list[tuple[float, int]] = []  # max-heap of the k earliest: (-arrived, i)
+        candidates = list(chain(edge, islice(stamps, first_in, None)))
+        for i, st in enumerate(candidates):
+            if len(earliest) == k and st.sent >= -earliest[0][0]:
+                break
+            if len(earliest) < k:
+                heapq.heappush(earliest, (-st.arrived, i))
+            elif st.arrived < -earliest[0][0]:
+                heapq.heapreplace(earliest, (-st.arrived, i))
+        deciding = candidates[earliest[0][1]]
         return deciding.arrived + span - now, not deciding.done
 
     def consume(self, now: float) -> _Stamp | None:
@@ -464,7 +491,7 @@ class _Bucket:
             return
         if self.mode == "windows":
             self.mode = "token-bucket"
-            self.stamps.clear()
+            self.stamps, self.head = [], 0
         elif not already_paused:
             cut = max(self.config.min_rate_factor, self.factor(now) * self.config.decrease_factor)
             self.factor_cut = (cut, self.paused_until)

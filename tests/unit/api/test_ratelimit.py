@@ -634,3 +634,37 @@ def test_window_allowance_counts_what_the_sliding_windows_let_through(
     seconds: float, allowed: int
 ) -> None:
     assert window_allowance(RateLimit(3, 30), seconds) == allowed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    limit=st.integers(1, 8),
+    length=st.sampled_from([1.0, 60.0]),
+    requests=st.lists(
+        st.tuples(st.floats(0, 0.7), st.floats(0, 1), st.booleans()), min_size=0, max_size=40
+    ),
+    now_after=st.floats(0, 2),
+)
+def test_the_window_wait_matches_counting_every_request(
+    limit: int,
+    length: float,
+    requests: list[tuple[float, float, bool]],
+    now_after: float,
+) -> None:
+    from kbridge.api.ratelimit import _Bucket, _Stamp
+
+    config = LimiterConfig()
+    bucket = _Bucket("x", RateLimit(limit, limit), config)
+    sent = 0.0
+    for gap, where, done in requests:
+        sent += gap
+        stamp = _Stamp(sent, sent + where * config.jitter_allowance)
+        stamp.done = done
+        bucket.stamps.append(stamp)
+    now = sent + now_after
+    wait, _ = bucket._window_wait(now, length, limit)
+    # by brute force: the limit-th latest arrival still in the window must leave it
+    span = length + 1e-6
+    inside = sorted((s.arrived for s in bucket.stamps if s.arrived > now - span), reverse=True)
+    expected = 0.0 if len(inside) < limit else inside[limit - 1] + span - now
+    assert wait == pytest.approx(expected, abs=1e-9)
