@@ -490,6 +490,8 @@ class _Bucket:
         if not self.paced:
             return
         if self.mode == "windows":
+            if pause > _STEADY_WINDOW + _BURST_WINDOW:
+                return  # a daily quota spent (by anyone), not a window overrun
             self.mode = "token-bucket"
             self.stamps, self.head = [], 0
         elif not already_paused:

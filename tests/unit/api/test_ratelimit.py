@@ -668,3 +668,14 @@ def test_the_window_wait_matches_counting_every_request(
     inside = sorted((s.arrived for s in bucket.stamps if s.arrived > now - span), reverse=True)
     expected = 0.0 if len(inside) < limit else inside[limit - 1] + span - now
     assert wait == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.anyio
+async def test_a_daily_cap_429_is_no_reason_to_leave_the_windows() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock=clock)
+    op = get("get_profiles")
+    (await limiter.acquire(ACCOUNT, op)).finish(429, {"Retry-After": "3600"})
+    assert limiter.fallbacks == ()
+    await limiter.acquire(ACCOUNT, op)
+    assert clock.monotonic() == pytest.approx(3600.0)  # still waits it out
