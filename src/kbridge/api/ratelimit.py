@@ -3,36 +3,54 @@
 Klaviyo meters each endpoint per account with a 1-second (burst) and a
 60-second (steady) window, a few endpoints with a daily cap, and some query
 parameters with an extra, stricter limit. The windows are fixed and aligned
-to the server's clock, which we cannot see; some integrators describe a leaky
-bucket instead. One model is safe under both:
+to the server's clock, which we cannot see.
 
-*A token bucket (GCRA)* with rate ``r`` and capacity ``C`` lets through at
-most ``floor(C + r*T)`` requests in *any* interval of length ``T``, wherever
-it starts. So choosing ``C + 60r <= steady`` and ``C + r <= burst`` (with
-``C >= 1``; when ``C`` must be raised to 1 the bound still holds because
-``60r < steady``) means no fixed window at any alignment can be overrun, and
-a leaky bucket draining at ``steady/60`` never overflows either. Both
-windows are widened by a small jitter allowance (0.25 s) because requests
-can arrive closer together than they were sent. The rate is
-``target × steady/60`` (target 0.95 by default), so the steady state runs
-at the target share of the ceiling.
+*Two sliding windows* pace every bucket: a request may go when fewer than
+``burst`` requests went in the last second and fewer than ``steady`` in the
+last minute. Any fixed window, wherever it is aligned, lies inside one of
+those sliding windows, so no fixed window can be overrun; and since a
+sliding-window schedule sends at most ``L + L*T/W`` requests in any interval
+of length ``T``, a leaky bucket of capacity ``L`` draining at ``L/W`` never
+overflows either. Unlike a token bucket with ``C + 60r <= steady`` (safe, but
+it spends the steady rate from the first request), the windows let a short
+run go at the burst limit: 30 requests at 3/s, 30/min take ~10 s, not 60.
 
-Adaptation, because another integration may share the account's quota:
-a 429 pauses the bucket for ``Retry-After`` and halves its rate, which then
-recovers additively; ``RateLimit-Remaining``/``Reset`` cap how many more
-requests go out before the server's window resets; a lower
-``RateLimit-Limit`` than the catalogue's lowers our limits. Daily caps are
-counted per UTC day and raise :class:`QuotaExhaustedError` instead of
-waiting hours.
+Requests reach the server later than we send them, and by varying delays,
+so each request is counted in the windows at an upper bound of its arrival:
+its response time once it came back (it cannot have arrived later), and
+``jitter_allowance`` after its send while it is still in flight. Once a
+response is in, no margin is needed at all; a waiter that is held up by a
+request still in flight looks again after a short poll.
+
+The server's ``RateLimit-Remaining``/``Reset`` (its count for the current
+steady window, which another integration on the account may share) cap how
+many more requests go out before that window resets; a lower
+``RateLimit-Limit`` than the catalogue's lowers our limits. They never loosen
+the windows: Klaviyo calls ``Remaining`` approximate and ``Reset`` is whole
+seconds.
+
+*Falling back to a token bucket.* Some integrators describe Klaviyo as a
+leaky bucket of a different shape, and another integration may spend the
+same quota. A 429 is then a refusal the windows did not predict: the bucket
+that got it switches, for the rest of the limiter's life, to a token bucket
+(GCRA) with rate ``r`` and capacity ``C``, which lets through at most
+``floor(C + r*T)`` requests in any interval of length ``T``; ``C + 60r <=
+steady`` and ``C + r <= burst`` (each window widened by the jitter
+allowance) keep it under fixed windows at any alignment and under a leaky
+bucket draining at ``steady/60``. Its rate is ``target × steady/60`` (target
+0.95 by default); each 429 pauses it for ``Retry-After``, and each one after
+the fallback halves its rate, which then recovers additively.
+:attr:`RateLimiter.fallbacks` names the buckets that fell back, so a summary
+can say so. Daily caps are counted per UTC day and raise
+:class:`QuotaExhaustedError` instead of waiting hours.
 
 Servers other than Klaviyo (``LimiterConfig.limit_factor``): a factor scales
 the catalogue's burst and steady limits (e.g. 0.05 for the emulator at
 ``--rate-limits 0.05``), so the client paces to that server from its first
 request instead of learning the lower limits from its headers; ``None`` is a
-server without limits: no token-bucket pacing at all, yet a 429 still
-pauses for ``Retry-After``, a ``RateLimit-Remaining`` budget still holds and
-daily caps still count. :func:`parse_limit_factor` reads the CLI's
-``spec|off|FACTOR``.
+server without limits: no pacing at all, yet a 429 still pauses for
+``Retry-After``, a ``RateLimit-Remaining`` budget still holds and daily caps
+still count. :func:`parse_limit_factor` reads the CLI's ``spec|off|FACTOR``.
 
 All time comes from the injected :class:`~kbridge.core.Clock`; buckets are
 shared by every task of a client and served first come, first served.
@@ -41,11 +59,15 @@ shared by every task of a client and served first come, first served.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import heapq
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain, islice
+from operator import attrgetter
 from typing import Any, Literal
 
 from kbridge.api.errors import ErrorDetails, QuotaExhaustedError, parse_retry_after
@@ -57,20 +79,31 @@ __all__ = [
     "BucketState",
     "DailyBudget",
     "LimiterConfig",
+    "PacingMode",
     "Permit",
     "RateLimiter",
     "pacing",
     "parse_limit_factor",
     "parse_rate_limit_header",
+    "window_allowance",
 ]
 
 Grouping = Literal["endpoint", "tier"]
+#: how a bucket paces: Klaviyo's documented windows, or the token bucket it fell back to
+PacingMode = Literal["windows", "token-bucket"]
 
 #: For paths the catalogue does not know: Klaviyo's smallest published tier.
 DEFAULT_LIMIT = RateLimit(burst=1, steady=15)
 
 _EPSILON = 1e-9
+_BURST_WINDOW = 1.0
 _STEADY_WINDOW = 60.0
+#: Sliding windows are this much longer than Klaviyo's, so float rounding of the clock can
+#: never put two requests a window apart into the same fixed window.
+_WINDOW_MARGIN = 1e-6
+#: How often a waiter held up by a request still in flight looks again: its response may
+#: come back and show it arrived earlier than the jitter allowance assumed.
+_IN_FLIGHT_POLL = 0.05
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,7 +115,11 @@ class LimiterConfig:
     identical limits, a conservative choice if the account's quota turns out
     to be shared more widely. ``jitter_allowance`` is how much closer
     together (seconds) two requests may arrive than they were sent, e.g.
-    through varying network delay; the bucket leaves room for it.
+    through varying network delay: a request still in flight counts in the
+    windows as if it arrived that long after it was sent (one whose response
+    came back counts at that moment), and the token-bucket fallback leaves
+    room for it. ``target_utilisation`` is the token bucket's share of the
+    steady limit; the windows themselves are filled exactly.
 
     ``limit_factor`` says what the server enforces as a multiple of the
     catalogue's published limits: ``1.0`` is Klaviyo; ``0.05`` a server at a
@@ -235,7 +272,9 @@ class BucketState:
 
     ``limit`` is what the bucket paces to (the catalogue's scaled by
     ``limit_factor``, lowered by the server's headers); with ``limit_factor``
-    ``None`` nothing is paced and ``rate`` is ``inf``.
+    ``None`` nothing is paced and ``rate`` is ``inf``. ``rate`` and
+    ``capacity`` are the token bucket's, which paces only in ``mode``
+    ``"token-bucket"``.
     """
 
     key: str
@@ -247,10 +286,27 @@ class BucketState:
     budget: int | None
     daily_used: int
     limit_factor: float | None = 1.0
+    #: ``"windows"``, or ``"token-bucket"`` after a 429 the windows did not predict
+    mode: PacingMode = "windows"
+
+
+_SENT = attrgetter("sent")
+
+
+class _Stamp:
+    """One request in the sliding windows: an upper bound of when the server got it."""
+
+    __slots__ = ("arrived", "done", "sent")
+
+    def __init__(self, sent: float, arrived: float) -> None:
+        self.sent = sent
+        self.arrived = arrived
+        self.done = False
 
 
 class _Bucket:
-    """GCRA state for one (account, group) plus its adaptive and daily parts."""
+    """Sliding-window (or, after a fallback, GCRA) state for one (account, group), plus its
+    adaptive and daily parts."""
 
     def __init__(self, key: str, limit: RateLimit, config: LimiterConfig) -> None:
         self.key = key
@@ -262,6 +318,10 @@ class _Bucket:
         self.base_rate, self.capacity = pacing(
             limit, config.target_utilisation, config.jitter_allowance
         )
+        self.mode: PacingMode = "windows"
+        # In send order; those before ``head`` can be in no window any more.
+        self.stamps: list[_Stamp] = []
+        self.head = 0
         self.tat: float | None = None  # theoretical arrival time; None = bucket full
         self.paused_until = -math.inf
         self.factor_cut: tuple[float, float] | None = None  # (factor, when)
@@ -291,23 +351,83 @@ class _Bucket:
     def rate(self, now: float) -> float:
         return self.base_rate * self.factor(now)
 
-    def delay(self, now: float) -> float:
-        """Seconds until this bucket lets the next request through (0 = now)."""
+    def delay(self, now: float) -> tuple[float, bool]:
+        """Seconds until this bucket lets the next request through (0 = now), and whether
+        a request still in flight holds it (its response may shorten the wait)."""
         wait = self.paused_until - now
         if self.budget is not None and now < self.budget_until and self.budget <= 0:
             wait = max(wait, self.budget_until - now)
-        if self.tat is not None:
+        held = False
+        if self.paced and self.mode == "windows":
+            self._forget(now)
+            for length, limit in (
+                (_BURST_WINDOW, self.limit.burst),
+                (_STEADY_WINDOW, self.limit.steady),
+            ):
+                window_wait, in_flight = self._window_wait(now, length, limit)
+                if window_wait > wait:
+                    wait, held = window_wait, in_flight
+        elif self.tat is not None:
             wait = max(wait, self.tat - self.tau - now)
-        return max(0.0, wait)
+        return max(0.0, wait), held
 
-    def consume(self, now: float) -> None:
+    def _forget(self, now: float) -> None:
+        """Drop requests that can no longer be in any window (they arrived by send + jitter)."""
+        horizon = now - _STEADY_WINDOW - _WINDOW_MARGIN - self.config.jitter_allowance
+        self.head = bisect.bisect_right(self.stamps, horizon, lo=self.head, key=_SENT)
+        if self.head > 1024 and 2 * self.head > len(self.stamps):
+            del self.stamps[: self.head]
+            self.head = 0
+
+    def _window_wait(self, now: float, length: float, limit: int) -> tuple[float, bool]:
+        """How long until fewer than ``limit`` requests are in the sliding window of
+        ``length`` ending then; and whether the request that decides it is in flight.
+
+        A request arrives between its send and its send + jitter, and sends are in
+        order, so only those sent within the jitter before the window's start need a
+        look: the rest are wholly in or out. That keeps a 3,500-a-minute tier from
+        walking its whole minute on every request.
+        """
+        span = length + _WINDOW_MARGIN
+        cutoff = now - span
+        stamps = self.stamps
+        first_in = bisect.bisect_right(stamps, cutoff, lo=self.head, key=_SENT)
+        first_maybe = bisect.bisect_right(
+            stamps, cutoff - self.config.jitter_allowance, lo=self.head, hi=first_in, key=_SENT
+        )
+        edge = [st for st in islice(stamps, first_maybe, first_in) if st.arrived > cutoff]
+        count = len(edge) + len(stamps) - first_in
+        if count < limit:
+            return 0.0, False
+        # Room comes when the k-th earliest arrival inside leaves, k = count - limit + 1. A
+        # request sent after the k-th earliest arrival so far cannot arrive before it.
+        k = count - limit + 1
+        earliest: list[tuple[float, int]] = []  # max-heap of the k earliest: (-arrived, i)
+        candidates = list(chain(edge, islice(stamps, first_in, None)))
+        for i, st in enumerate(candidates):
+            if len(earliest) == k and st.sent >= -earliest[0][0]:
+                break
+            if len(earliest) < k:
+                heapq.heappush(earliest, (-st.arrived, i))
+            elif st.arrived < -earliest[0][0]:
+                heapq.heapreplace(earliest, (-st.arrived, i))
+        deciding = candidates[earliest[0][1]]
+        return deciding.arrived + span - now, not deciding.done
+
+    def consume(self, now: float) -> _Stamp | None:
+        stamp = None
         if self.paced:
-            start = now if self.tat is None else max(self.tat, now)
-            self.tat = start + 1.0 / self.rate(now)
+            if self.mode == "windows":
+                stamp = _Stamp(now, now + self.config.jitter_allowance)
+                self.stamps.append(stamp)
+            else:
+                start = now if self.tat is None else max(self.tat, now)
+                self.tat = start + 1.0 / self.rate(now)
         self.in_flight += 1
         if self.budget is not None and now < self.budget_until:
             self.budget -= 1
         self.day_count += 1
+        return stamp
 
     # -- daily cap ------------------------------------------------------------
     def roll_day(self, wall: datetime) -> None:
@@ -355,8 +475,13 @@ class _Bucket:
 
     # -- adaptation -----------------------------------------------------------
     def throttled(self, now: float, retry_after: float | None) -> None:
-        """A 429: pause for Retry-After, cut the rate (once per pause), restart without a burst.
+        """A 429: pause for Retry-After, restart without a burst; under the token bucket
+        also cut the rate (once per pause).
 
+        The windows never send what a fixed-window server refuses, so under them a 429
+        means the server is not that (a leaky bucket, or a quota shared with someone
+        else): the bucket falls back to the token bucket at its full rate, the model that
+        is safe under a leaky bucket; only a 429 under that model cuts its rate.
         Unpaced (``limit_factor=None``) only the pause applies: there is no rate to cut.
         """
         already_paused = now < self.paused_until
@@ -364,7 +489,12 @@ class _Bucket:
         self.paused_until = max(self.paused_until, now + pause)
         if not self.paced:
             return
-        if not already_paused:
+        if self.mode == "windows":
+            if pause > _STEADY_WINDOW + _BURST_WINDOW:
+                return  # a daily quota spent (by anyone), not a window overrun
+            self.mode = "token-bucket"
+            self.stamps, self.head = [], 0
+        elif not already_paused:
             cut = max(self.config.min_rate_factor, self.factor(now) * self.config.decrease_factor)
             self.factor_cut = (cut, self.paused_until)
         self.tat = max(self.tat if self.tat is not None else now, self.paused_until + self.tau)
@@ -402,6 +532,7 @@ class _Bucket:
             budget=self.budget if now < self.budget_until else None,
             daily_used=self.day_count,
             limit_factor=self.config.limit_factor,
+            mode=self.mode,
         )
 
 
@@ -414,6 +545,7 @@ class Permit:
     buckets: tuple[_Bucket, ...]
     waited: float
     _done: bool = field(default=False, repr=False)
+    _stamps: tuple[_Stamp | None, ...] = field(default=(), repr=False)
 
     def finish(self, status: int | None, headers: Mapping[str, str] | None = None) -> None:
         """The response arrived (``status``) or never did (``None``); adapt to what it says."""
@@ -495,19 +627,29 @@ class RateLimiter:
         for bucket in buckets:
             bucket.check_daily(self._clock.now(), op_id)
         waited = 0.0
+        stamps: list[_Stamp | None] = []
         for bucket in buckets:
             async with bucket.lock:  # FIFO: asyncio.Lock wakes waiters in arrival order
-                while (delay := bucket.delay(self._clock.monotonic())) > _EPSILON:
+                while True:
+                    delay, held = bucket.delay(self._clock.monotonic())
+                    if delay <= _EPSILON:
+                        break
+                    if held:
+                        delay = min(delay, _IN_FLIGHT_POLL)
                     await self._clock.sleep(delay)
                     waited += delay
                 bucket.check_daily(self._clock.now(), op_id)
-                bucket.consume(self._clock.monotonic())
-        return Permit(self, op_id, buckets, waited)
+                stamps.append(bucket.consume(self._clock.monotonic()))
+        return Permit(self, op_id, buckets, waited, _stamps=tuple(stamps))
 
     def _finish(self, permit: Permit, status: int | None, headers: Mapping[str, str]) -> None:
         now = self._clock.monotonic()
         for bucket in permit.buckets:
             bucket.in_flight = max(0, bucket.in_flight - 1)
+        for stamp in permit._stamps:
+            if stamp is not None:
+                # Answered or failed, the request cannot reach the server after now.
+                stamp.arrived, stamp.done = min(stamp.arrived, now), True
         if status is None:
             return
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -533,9 +675,10 @@ class RateLimiter:
     def pace(
         self, operation: Operation, params: Mapping[str, Any] | None = None
     ) -> tuple[float, int] | None:
-        """``(requests a second, requests at once)``: the most this limiter lets
-        ``operation`` send, ``floor(at once + a second × T)`` in any ``T`` seconds, under
-        every limit its ``params`` choose (``None``: unpaced)."""
+        """``(requests a second, requests at once)`` of the token bucket a bucket of
+        ``operation`` falls back to: ``floor(at once + a second × T)`` in any ``T`` seconds,
+        under every limit its ``params`` choose (``None``: unpaced). The windows allow
+        more, most on short runs: :meth:`allowance` says how much."""
         factor = self._config.limit_factor
         if factor is None:
             return None
@@ -549,6 +692,49 @@ class RateLimiter:
             for limit in (*limits, operation.rate_limit)
         ]
         return min(rate for rate, _ in paces), min(burst for _, burst in paces)
+
+    def allowance(
+        self, operation: Operation, params: Mapping[str, Any] | None, seconds: float
+    ) -> float | None:
+        """The most requests this limiter lets ``operation`` send in ``seconds`` from its
+        first, under every limit its ``params`` choose (``None``: unpaced): the sliding
+        windows' count, or the token bucket's once a bucket of it has fallen back.
+
+        The denominator of a sync's "% of rate budget": a run that kept up with the
+        windows reads near 100 % however short it was.
+        """
+        factor = self._config.limit_factor
+        if factor is None:
+            return None
+        fell_back = set(self.fallbacks)
+        chosen = [
+            (a.limit, f"alt {a.limit.tier}", f"{operation.operation_id} {a.param}={a.value}")
+            for a in operation.alt_limits
+            if _param_has(params, a.param, a.value)
+        ]
+        own = operation.rate_limit
+        chosen.append((own, own.tier, operation.operation_id))
+        seconds = max(0.0, seconds)
+        counts = []
+        for limit, tier_group, endpoint_group in chosen:
+            scaled = _scaled(limit, factor)
+            group = tier_group if self._config.grouping == "tier" else endpoint_group
+            if group in fell_back:
+                rate, capacity = pacing(
+                    scaled, self._config.target_utilisation, self._config.jitter_allowance
+                )
+                counts.append(math.floor(capacity + rate * seconds + _EPSILON))
+            else:
+                counts.append(window_allowance(scaled, seconds))
+        return float(min(counts))
+
+    @property
+    def fallbacks(self) -> tuple[str, ...]:
+        """The buckets (operation ids, or tiers in ``"tier"`` grouping) that got a 429 the
+        windows did not predict and so pace as a token bucket: a server that behaves as a
+        leaky bucket, or a quota shared with another integration. Empty: all is as
+        Klaviyo documents it."""
+        return tuple(sorted({b.key for b in self._buckets.values() if b.mode != "windows"}))
 
     def paced_limit(self, operation: Operation) -> RateLimit | None:
         """The burst and steady limits this limiter paces ``operation`` to: the
@@ -573,6 +759,14 @@ class RateLimiter:
         """The bucket for ``group`` (an operation id, or a tier name in ``"tier"`` mode)."""
         bucket = self._buckets.get((account, group))
         return None if bucket is None else bucket.state(self._clock.monotonic())
+
+
+def window_allowance(limit: RateLimit, seconds: float) -> int:
+    """The most requests ``limit``'s sliding windows let through in ``seconds`` (inclusive)
+    from the first: each minute from the first request sends its ``steady`` share at
+    ``burst`` a second, the next begins as the first of the last falls out."""
+    minutes, rest = divmod(max(0.0, seconds) + _EPSILON, _STEADY_WINDOW)
+    return int(minutes) * limit.steady + min(limit.steady, limit.burst * (int(rest) + 1))
 
 
 def _param_has(params: Mapping[str, Any] | None, name: str, value: str) -> bool:

@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -171,29 +172,33 @@ def sync(
     config = ClientConfig(limiter=parse_rate_limits(rate_limits))
     live = not as_json and sys.stderr.isatty()
     clock = SystemClock()
+    fallbacks: list[str] = []
 
     async def once() -> SyncResult:
         async with AsyncClient(**creds.client_kwargs(), config=config) as client:
-            return await _with_progress(
-                client,
-                to,
-                selected,
-                start,
-                full_refresh,
-                reconcile,
-                predictive_analytics,
-                show=live,
-                lookback=window,
-                log_every=None if live else heartbeat,
-            )
+            try:
+                return await _with_progress(
+                    client,
+                    to,
+                    selected,
+                    start,
+                    full_refresh,
+                    reconcile,
+                    predictive_analytics,
+                    show=live,
+                    lookback=window,
+                    log_every=None if live else heartbeat,
+                )
+            finally:
+                fallbacks[:] = client.rate_limiter.fallbacks
 
     async def loop() -> None:
         while True:
             try:
                 result = await once()
-                _report(result, as_json)
+                _report(result, as_json, fallbacks)
             except SyncError as exc:
-                _report(exc.result, as_json)
+                _report(exc.result, as_json, fallbacks)
                 if interval is None:
                     fail(str(exc))
                 Console(stderr=True).print(f"[yellow]warning:[/] {exc}")
@@ -323,7 +328,7 @@ async def _log_lines(
         last, since = dict(counts), now
 
 
-def _report(result: SyncResult, as_json: bool) -> None:
+def _report(result: SyncResult, as_json: bool, fallbacks: Sequence[str] = ()) -> None:
     if as_json:
         typer.echo(dumps_str(result.to_dict()))
         return
@@ -345,3 +350,13 @@ def _report(result: SyncResult, as_json: bool) -> None:
             f"  {r.stream:<22} {r.records:>10,} records  {r.seconds:8.1f}s  {rate:>10}"
             f"  {budget}  {status}{split}"
         )
+    if fallbacks:
+        console.print(pacing_note(fallbacks), highlight=False, markup=False)
+
+
+def pacing_note(fallbacks: Sequence[str]) -> str:
+    """The summary's line when the server did not behave as Klaviyo documents its limits."""
+    return (
+        f"pacing: a 429 the documented windows did not predict ({', '.join(fallbacks)}): "
+        "the server behaves as a leaky bucket or shares the quota; paced as a token bucket"
+    )

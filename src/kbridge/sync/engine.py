@@ -139,6 +139,9 @@ class StreamResult:
     #: a second, and at once (None when it did not pace)
     budget_rate: float | None = None
     budget_burst: int = 0
+    #: the most requests the client's pacing allowed in ``seconds`` (its windows' count);
+    #: when set, "% of rate budget" is measured against it instead of the rate and burst
+    budget_allowed: float | None = None
     #: not an error, but the user should know: e.g. a report stream that stopped at its
     #: daily quota and resumes on a later run
     note: str | None = None
@@ -151,13 +154,16 @@ class StreamResult:
         """Requests as a share of the most the client's pacing let the stream send in its
         time (1.0: the rate limits, not the client or the server, set the pace).
 
-        The pacing keeps each bucket at 95 % of the steady limit after a small first
-        burst, so a stream that ran at the ceiling reads near 100 % however short it
-        was. None for runs under a second or of fewer than three requests (too few to
-        say), and when the client did not pace.
+        Measured against ``budget_allowed`` (what the limiter's windows allowed in the
+        time) when known, else ``budget_burst + budget_rate × seconds``, so a stream
+        that ran at the ceiling reads near 100 % however short it was. None for runs
+        under a second or of fewer than three requests (too few to say), and when the
+        client did not pace.
         """
         if not self.budget_rate or self.seconds < 1.0 or self.pages < 3:
             return None
+        if self.budget_allowed:
+            return self.pages / self.budget_allowed
         return self.pages / (self.budget_burst + self.budget_rate * self.seconds)
 
     def to_dict(self) -> dict[str, Any]:
@@ -421,6 +427,9 @@ async def _run_stream(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         result.seconds = ctx.clock.monotonic() - started
+        result.budget_allowed = ctx.client.rate_limiter.allowance(
+            catalog.get(stream.operation_id), stream.params, result.seconds
+        )
 
 
 async def _all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:

@@ -453,6 +453,9 @@ def test_a_sync_reports_its_share_of_the_pace_it_kept(
         async with AsyncClient(server.api_key, base_url=server.base_url, config=config) as c:
             result = await sync.run(c, f"duckdb:///{tmp_path}/{factor}.duckdb", streams=["metrics"])
         r = result.streams["metrics"]
+        # what the windows allowed in the stream's time: at least the one page it took
+        assert (r.budget_allowed is None) == (factor is None)
+        assert r.budget_allowed is None or r.budget_allowed >= r.pages
         return r.budget_rate, r.budget_burst
 
     # GET /api/metrics, 10/s and 150/m: 95 % of 150 a minute after a first burst of 6

@@ -439,12 +439,10 @@ async def test_one_limiter_can_be_shared_by_clients_of_the_same_account() -> Non
     first, second = Server(clock), Server(clock)
     async with client(first, rate_limiter=limiter) as a, client(second, rate_limiter=limiter) as b:
         for _ in range(3):
-            await a.request("get_accounts")  # 1/s, 15/m: one token, then paced
+            await a.request("get_accounts")  # 1/s, 15/m: one a second between both
             await b.request("get_accounts")
     state = limiter.state(a.account, "get_accounts")
     assert state is not None
     assert state.daily_used == 6
     sends = sorted(first.times + second.times)
-    assert all(
-        later - earlier >= 1 / state.rate - 1e-9 for earlier, later in itertools.pairwise(sends)
-    )
+    assert all(later - earlier >= 1.0 for earlier, later in itertools.pairwise(sends))

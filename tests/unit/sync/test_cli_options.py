@@ -115,3 +115,39 @@ def test_the_live_budget_uses_the_limits_the_client_paces_to() -> None:
     unpaced = RateLimiter(clock=ManualClock(), config=LimiterConfig(limit_factor=None))
     assert ceiling_per_second("events", unpaced) is None
     assert budget_text("events", 90_000.0, unpaced) == ""  # no ceiling to be a share of
+
+
+def test_a_run_at_the_windows_pace_reads_100_percent_short_or_long() -> None:
+    from kbridge.api import LimiterConfig
+    from kbridge.api.ratelimit import RateLimiter
+    from kbridge.core import ManualClock
+    from kbridge.sync import StreamResult
+
+    # GET /api/profiles at --rate-limits 0.04: 3/s, 30/min
+    limiter = RateLimiter(clock=ManualClock(), config=LimiterConfig(limit_factor=0.04))
+    op = catalog.get("get_profiles")
+    pace = limiter.pace(op)
+    assert pace is not None
+    for seconds, sent in ((2.0, 9), (9.0, 30), (60.0, 33), (183.0, 102)):
+        allowed = limiter.allowance(op, None, seconds)
+        assert allowed == sent  # what the sliding windows let through in that time
+        r = StreamResult("profiles", pages=sent, seconds=seconds, budget_rate=pace[0],
+                         budget_burst=pace[1], budget_allowed=allowed)  # fmt: skip
+        assert r.budget_used == pytest.approx(1.0, abs=0.02)
+    unpaced = RateLimiter(clock=ManualClock(), config=LimiterConfig(limit_factor=None))
+    assert unpaced.allowance(op, None, 9.0) is None
+
+
+def test_the_summary_says_when_pacing_fell_back_to_a_token_bucket(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kbridge.cli.sync import _report
+    from kbridge.sync import StreamResult, SyncResult
+
+    result = SyncResult("acct", {"profiles": StreamResult("profiles", pages=3, seconds=2.0)})
+    _report(result, False, ())
+    assert "pacing" not in capsys.readouterr().out
+    _report(result, False, ("get_profiles",))
+    out = capsys.readouterr().out
+    assert "pacing: a 429 the documented windows did not predict (get_profiles)" in out
+    assert "paced as a token bucket" in out
