@@ -70,6 +70,7 @@ from kbridge.warehouse import (
     PageRows,
     PageShapeError,
     StateUpdate,
+    StreamLocker,
     Table,
     Upsert,
     Warehouse,
@@ -358,12 +359,30 @@ async def _run(
         account.id,
         {s.name: _result(client, s) for s in selected},
     )
-    await asyncio.gather(*(_run_stream(ctx, s, result.streams[s.name]) for s in selected))
+    release = await _lock_streams(warehouse, account.id, selected)
+    try:
+        await asyncio.gather(*(_run_stream(ctx, s, result.streams[s.name]) for s in selected))
+    finally:
+        if release is not None:
+            await asyncio.to_thread(release)
     failed = [r for r in result.streams.values() if r.error]
     if failed:
         detail = "; ".join(f"{r.stream}: {r.error}" for r in failed)
         raise SyncError(f"{len(failed)} stream(s) failed (run again to resume): {detail}", result)
     return result
+
+
+async def _lock_streams(
+    warehouse: Warehouse, account_id: str, selected: Sequence[Stream]
+) -> Callable[[], None] | None:
+    """Claim this run's streams where other processes may write the same database: two
+    runs of one stream would each sweep away the membership rows the other wrote, and
+    interleave bookmarks. Raises DestinationBusyError (one line) when another run holds
+    any of them; DuckDB needs nothing here (its file lock admits one process)."""
+    if not isinstance(warehouse, StreamLocker):
+        return None
+    names = [s.name for s in selected]
+    return await asyncio.to_thread(warehouse.lock_streams, account_id, names)
 
 
 def _result(client: AsyncClient, stream: Stream) -> StreamResult:

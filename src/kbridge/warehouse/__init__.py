@@ -21,10 +21,12 @@ from kbridge.warehouse.base import (
     PageLoader,
     PageRows,
     StateUpdate,
+    StreamLocker,
     Upsert,
     Warehouse,
 )
 from kbridge.warehouse.errors import (
+    DestinationBusyError,
     DestinationUnavailableError,
     DestinationURLError,
     PageShapeError,
@@ -43,6 +45,7 @@ __all__ = [
     "ColumnType",
     "DeleteUnseen",
     "DeleteWhere",
+    "DestinationBusyError",
     "DestinationURLError",
     "DestinationUnavailableError",
     "FromJson",
@@ -52,6 +55,7 @@ __all__ = [
     "PageShapeError",
     "SchemaError",
     "StateUpdate",
+    "StreamLocker",
     "Table",
     "Upsert",
     "Warehouse",

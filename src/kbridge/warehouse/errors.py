@@ -6,6 +6,7 @@
     └── WarehouseError              anything the destination database refused
         ├── DestinationURLError     the ``--to`` URL cannot be understood (fatal; fix the URL)
         ├── DestinationUnavailableError  cannot open/connect (retriable once fixed)
+        ├── DestinationBusyError    another sync holds the same account's streams (retriable later)
         ├── SchemaError             a table exists with a shape kbridge cannot migrate (fatal)
         └── PageShapeError          a page body the dialect cannot read as rows (read it in Python)
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 from kbridge.core.errors import ConfigurationError, KbridgeError
 
 __all__ = [
+    "DestinationBusyError",
     "DestinationURLError",
     "DestinationUnavailableError",
     "PageShapeError",
@@ -33,6 +35,11 @@ class DestinationURLError(WarehouseError, ConfigurationError):
 
 class DestinationUnavailableError(WarehouseError):
     """The destination could not be opened or reached."""
+
+
+class DestinationBusyError(WarehouseError):
+    """Another live run holds streams this run wants (same account, same database); the
+    message names them. Nothing was written: run again once the other has finished."""
 
 
 class SchemaError(WarehouseError):
