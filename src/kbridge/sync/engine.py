@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import uuid
 from collections.abc import (
     AsyncIterator,
@@ -65,6 +66,7 @@ from kbridge.warehouse import (
     Batch,
     DeleteUnseen,
     DeleteWhere,
+    DestinationBusyError,
     PageInfo,
     PageLoader,
     PageRows,
@@ -363,8 +365,7 @@ async def _run(
     try:
         await asyncio.gather(*(_run_stream(ctx, s, result.streams[s.name]) for s in selected))
     finally:
-        if release is not None:
-            await asyncio.to_thread(release)
+        await asyncio.to_thread(release)
     failed = [r for r in result.streams.values() if r.error]
     if failed:
         detail = "; ".join(f"{r.stream}: {r.error}" for r in failed)
@@ -372,17 +373,33 @@ async def _run(
     return result
 
 
+#: (warehouse, account, stream) of every run in this process, for warehouses that cannot
+#: lock across processes themselves (DuckDB: its file lock already admits one process)
+_HELD: set[tuple[int, str, str]] = set()
+_HELD_LOCK = threading.Lock()
+
+
 async def _lock_streams(
     warehouse: Warehouse, account_id: str, selected: Sequence[Stream]
-) -> Callable[[], None] | None:
-    """Claim this run's streams where other processes may write the same database: two
-    runs of one stream would each sweep away the membership rows the other wrote, and
-    interleave bookmarks. Raises DestinationBusyError (one line) when another run holds
-    any of them; DuckDB needs nothing here (its file lock admits one process)."""
-    if not isinstance(warehouse, StreamLocker):
-        return None
-    names = [s.name for s in selected]
-    return await asyncio.to_thread(warehouse.lock_streams, account_id, names)
+) -> Callable[[], None]:
+    """Claim this run's streams: two runs of one stream into one warehouse would each
+    sweep away the membership rows the other wrote, and interleave bookmarks. Raises
+    DestinationBusyError (one line) when another run holds any of them."""
+    names = sorted({s.name for s in selected})
+    if isinstance(warehouse, StreamLocker):  # across processes (PostgreSQL)
+        return await asyncio.to_thread(warehouse.lock_streams, account_id, names)
+    keys = {(id(warehouse), account_id, name) for name in names}
+    with _HELD_LOCK:
+        busy = sorted(name for _, _, name in keys & _HELD)
+        if busy:
+            raise DestinationBusyError(account_id, busy)
+        _HELD.update(keys)
+
+    def release() -> None:
+        with _HELD_LOCK:
+            _HELD.difference_update(keys)
+
+    return release
 
 
 def _result(client: AsyncClient, stream: Stream) -> StreamResult:

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kbridge.core.errors import ConfigurationError, KbridgeError
 
 __all__ = [
@@ -40,6 +42,14 @@ class DestinationUnavailableError(WarehouseError):
 class DestinationBusyError(WarehouseError):
     """Another live run holds streams this run wants (same account, same database); the
     message names them. Nothing was written: run again once the other has finished."""
+
+    def __init__(self, account_id: str, streams: Sequence[str]) -> None:
+        super().__init__(
+            f"another kbridge sync is writing {', '.join(streams)} of account {account_id} "
+            "into this database; run again when it has finished"
+        )
+        self.account_id = account_id
+        self.streams = tuple(streams)
 
 
 class SchemaError(WarehouseError):

@@ -153,10 +153,7 @@ class PostgresWarehouse:
             raise WarehouseError(f"PostgreSQL refused a lock: {str(exc).strip()}") from None
         if busy:
             con.close()  # lets go of the streams it did get
-            raise DestinationBusyError(
-                f"another kbridge sync is writing {', '.join(busy)} of account {account_id} "
-                "into this database; run again when it has finished"
-            )
+            raise DestinationBusyError(account_id, busy)
         return con.close
 
     def commit(self, batch: Batch) -> None:

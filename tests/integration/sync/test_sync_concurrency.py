@@ -5,6 +5,7 @@ Real processes and a real PostgreSQL (the ``postgres_url`` fixture)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -19,17 +20,19 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from kbridge import sync
 from kbridge.cli.app import app
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.server import EmulatorServer
 from kbridge.sync import get_stream
 from kbridge.testing.plugin import http_client_for
-from kbridge.warehouse import open_warehouse
+from kbridge.warehouse import DestinationBusyError, open_warehouse
 from kbridge.warehouse._sql import create_table
+from kbridge.warehouse.duckdb import DuckDBWarehouse
 from kbridge.warehouse.postgres import _TYPES
 from kbridge.warehouse.schema import SYSTEM_TABLES
 
-from .conftest import api_all
+from .conftest import SMALL, api_all, client_for
 
 pytestmark = pytest.mark.integration
 
@@ -197,7 +200,7 @@ SCHEMA_SCRIPT = """
 import sys, time
 from pathlib import Path
 from kbridge.sync import STREAMS
-from kbridge.warehouse import open_warehouse
+from kbridge.warehouse import DestinationBusyError, open_warehouse
 import kbridge.warehouse.postgres  # imported before the start, so all begin at once
 go = Path(sys.argv[2])
 while not go.exists():
@@ -231,3 +234,49 @@ def test_processes_creating_the_schema_of_an_empty_database_at_once_all_succeed(
             _, err = p.communicate(timeout=120)
             outcomes.append((p.returncode, err.decode()[-1500:]))
         assert [code for code, _ in outcomes] == [0] * len(procs), outcomes
+
+
+class _Gate(DuckDBWarehouse):
+    """A DuckDB warehouse whose first commit waits until the test opens the gate: a run is
+    held mid-way, deterministically, while another starts."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.gate = threading.Event()
+        self.waiting = threading.Event()
+
+    def commit(self, batch: Any) -> None:
+        if not self.waiting.is_set():
+            self.waiting.set()
+            assert self.gate.wait(timeout=60)
+        super().commit(batch)
+
+
+def test_two_runs_sharing_one_warehouse_in_one_process_the_second_refuses() -> None:
+    wh = _Gate()
+
+    async def both(server: EmulatorServer) -> tuple[Any, BaseException | None]:
+        async with client_for(server) as one, client_for(server) as two:
+            first = asyncio.create_task(sync.run(one, wh, streams=["lists", "list_memberships"]))
+            assert await asyncio.to_thread(wh.waiting.wait, 60)
+            try:
+                await sync.run(two, wh, streams=["list_memberships"])
+                refused: BaseException | None = None
+            except DestinationBusyError as exc:
+                refused = exc
+            wh.gate.set()
+            return await first, refused
+
+    try:
+        with EmulatorServer(SMALL) as server, http_client_for(server) as http:
+            result, refused = asyncio.run(both(server))
+            expected = account_memberships(http)
+        assert refused is not None, "the second run was not refused"
+        assert "another kbridge sync is writing list_memberships" in str(refused)
+        assert result.ok
+        assert {
+            (str(a), str(b))
+            for a, b in wh.query("SELECT list_id, profile_id FROM list_memberships")
+        } == expected
+    finally:
+        wh.close()
