@@ -884,8 +884,8 @@ async def _sync_children(ctx: _Ctx, stream: Stream, result: StreamResult) -> Non
     listed = [pid async for pid in _parent_ids(ctx, stream)]
     parents = sorted(dict.fromkeys(listed), key=lambda p: (p in read_at, read_at.get(p, "")))
     sweeps = RUN_COLUMN in stream.table.column_names
-    # membership tables are keyed (account_id, parent, profile)
-    parent_column = stream.table.primary_key[1]
+    # the tables that sweep are memberships, keyed (account_id, parent, profile)
+    parent_column = stream.table.primary_key[1] if sweeps else ""
     gate = asyncio.Semaphore(_PARENT_CONCURRENCY)
 
     async def one(pid: str) -> None:
