@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID, TextColumn
 
 from kbridge import catalog
@@ -37,6 +38,7 @@ from kbridge.sync import (
     run,
     select_streams,
 )
+from kbridge.warehouse import DestinationBusyError
 
 __all__ = ["parse_every", "parse_rate_limits", "sync"]
 
@@ -202,6 +204,11 @@ def sync(
                 if interval is None:
                     fail(str(exc))
                 Console(stderr=True).print(f"[yellow]warning:[/] {exc}")
+            except DestinationBusyError as exc:
+                # another run has the streams: a repeating sync tries again next time
+                if interval is None:
+                    fail(str(exc))
+                Console(stderr=True).print(f"[yellow]warning:[/] {escape(str(exc))}")
             if interval is None:
                 return
             await clock.sleep(interval)

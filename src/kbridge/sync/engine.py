@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import uuid
 from collections.abc import (
     AsyncIterator,
@@ -65,11 +66,13 @@ from kbridge.warehouse import (
     Batch,
     DeleteUnseen,
     DeleteWhere,
+    DestinationBusyError,
     PageInfo,
     PageLoader,
     PageRows,
     PageShapeError,
     StateUpdate,
+    StreamLocker,
     Table,
     Upsert,
     Warehouse,
@@ -389,12 +392,45 @@ async def _run(
         account.id,
         {s.name: _result(client, s) for s in selected},
     )
-    await asyncio.gather(*(_run_stream(ctx, s, result.streams[s.name]) for s in selected))
+    release = await _lock_streams(warehouse, account.id, selected)
+    try:
+        await asyncio.gather(*(_run_stream(ctx, s, result.streams[s.name]) for s in selected))
+    finally:
+        await asyncio.to_thread(release)
     failed = [r for r in result.streams.values() if r.error]
     if failed:
         detail = "; ".join(f"{r.stream}: {r.error}" for r in failed)
         raise SyncError(f"{len(failed)} stream(s) failed (run again to resume): {detail}", result)
     return result
+
+
+#: (warehouse, account, stream) of every run in this process, for warehouses that cannot
+#: lock across processes themselves (DuckDB: its file lock already admits one process)
+_HELD: set[tuple[int, str, str]] = set()
+_HELD_LOCK = threading.Lock()
+
+
+async def _lock_streams(
+    warehouse: Warehouse, account_id: str, selected: Sequence[Stream]
+) -> Callable[[], None]:
+    """Claim this run's streams: two runs of one stream into one warehouse would each
+    sweep away the membership rows the other wrote, and interleave bookmarks. Raises
+    DestinationBusyError (one line) when another run holds any of them."""
+    names = sorted({s.name for s in selected})
+    if isinstance(warehouse, StreamLocker):  # across processes (PostgreSQL)
+        return await asyncio.to_thread(warehouse.lock_streams, account_id, names)
+    keys = {(id(warehouse), account_id, name) for name in names}
+    with _HELD_LOCK:
+        busy = sorted(name for _, _, name in keys & _HELD)
+        if busy:
+            raise DestinationBusyError(account_id, busy)
+        _HELD.update(keys)
+
+    def release() -> None:
+        with _HELD_LOCK:
+            _HELD.difference_update(keys)
+
+    return release
 
 
 def _result(client: AsyncClient, stream: Stream) -> StreamResult:
@@ -486,30 +522,47 @@ async def _commit(ctx: _Ctx, stream: Stream, result: StreamResult, batch: Batch,
 #: page arrives): per-statement costs dominate small pages (profiles: 100 rows), and a
 #: resume re-reads at most this many rows
 FLUSH_ROWS = 5000
+#: ...or once the first of them has waited this long, so a run killed early keeps what it
+#: read (with the first page, which is committed at once)
+FLUSH_SECONDS = 5.0
 
 
 class _Pending:
     """Consecutive pages of one stream partition, merged into one commit.
 
-    Rows of the same table become one upsert; state updates keep their order (the
-    last wins), so a flushed batch carries exactly the bookmark its rows justify.
+    Rows of the same table become one upsert; deletions (a parent's sweep, sent with its
+    last page) follow them; state updates keep their order (the last wins), so a flushed
+    batch carries exactly the bookmark its rows justify. The first page is committed
+    alone, at once: a run killed in its first seconds still saves progress.
     """
 
     def __init__(self, ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         self._ctx, self._stream, self._result = ctx, stream, result
         self._rows: dict[Table, list[tuple[Any, ...]]] = {}
+        self._deletes: list[DeleteWhere | DeleteUnseen] = []
         self._state: list[StateUpdate] = []
         self._size = self._records = self._pages = 0
+        self._flushed = False
+        self._since = 0.0
 
     async def add(self, batch: Batch, records: int, *, last: bool) -> None:
+        if not self._pages:
+            self._since = self._ctx.clock.monotonic()
         for op in batch.operations:
-            assert isinstance(op, Upsert), "pages carry upserts only"
-            self._rows.setdefault(op.table, []).extend(op.rows)
-            self._size += len(op.rows)
+            if isinstance(op, Upsert):
+                self._rows.setdefault(op.table, []).extend(op.rows)
+                self._size += len(op.rows)
+            else:
+                self._deletes.append(op)
         self._state.extend(batch.state)
         self._records += records
         self._pages += 1
-        if last or self._size >= (self._stream.flush_rows or FLUSH_ROWS):
+        if (
+            last
+            or not self._flushed
+            or self._size >= (self._stream.flush_rows or FLUSH_ROWS)
+            or self._ctx.clock.monotonic() - self._since >= FLUSH_SECONDS
+        ):
             await self.flush()
 
     async def flush(self) -> None:
@@ -518,14 +571,16 @@ class _Pending:
         batch = Batch(self._ctx.account_id)
         for table, rows in self._rows.items():
             batch.upsert(table, rows)
+        batch.operations.extend(self._deletes)
         batch.state.extend(self._state)
         await self._ctx.writer.commit(batch)
+        self._flushed = True
         result = self._result
         result.records += self._records
         result.pages += self._pages
         if self._ctx.on_progress is not None:
             self._ctx.on_progress(self._stream.name, self._records)
-        self._rows, self._state = {}, []
+        self._rows, self._deletes, self._state = {}, [], []
         self._size = self._records = self._pages = 0
 
 
@@ -804,7 +859,12 @@ async def _pages_in_database(
             since = clock.monotonic()
         pending.append(PageRows(stream.table, body, columns, cursor_path, is_sorted))
         waited = clock.monotonic() - since
-        if next_url is None or len(pending) >= per_commit or waited >= IN_DATABASE_SECONDS:
+        if (
+            next_url is None
+            or not result.pages  # the stream's first page at once: an early kill keeps it
+            or len(pending) >= per_commit
+            or waited >= IN_DATABASE_SECONDS
+        ):
             running = await flush(running, next_url is None)
         if next_url is None:
             return running
@@ -832,21 +892,34 @@ async def _parent_ids(ctx: _Ctx, stream: Stream) -> AsyncIterator[str]:
                 yield pid
 
 
-async def _sync_children(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
-    """Full refresh per parent, resumable: the run id and finished parents are the state.
+#: state partition of one parent: when this stream last read it in full
+_READ = "read:"
 
-    Rows carry the run that wrote them; once every parent is read, rows of
-    earlier runs (removed members, deleted parents) are swept in the same
-    transaction that records the run as complete.
+
+async def _sync_children(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
+    """Every parent read in full, each exact as of its read; progress survives kills.
+
+    Rows carry the run that wrote them. A parent's last rows, the sweep of its rows
+    from earlier runs (members who left) and its read mark (partition ``read:<id>``)
+    share one commit, so each parent is exact as soon as it is read, whatever happens
+    to the run later. A run never trusts a parent read by an earlier, interrupted run
+    (the account may have changed since: resuming that way ended with members missing
+    and others extra), but reads first the parents never read, then those read longest
+    ago, so repeated early kills still cover every parent. Once all are read, rows of
+    parents that no longer exist are swept as the run is recorded complete.
     """
     states = await ctx.writer.load_state(ctx.account_id, stream.name)
-    state = states.get("") or {}
-    if state.get("run") and not ctx.options.full_refresh:
-        run = str(state["run"])
-        done = {str(p) for p in state.get("done") or ()}
-    else:
-        run, done = uuid.uuid4().hex, set()
-    parents = [pid async for pid in _parent_ids(ctx, stream) if pid not in done]
+    read_at = {
+        k.removeprefix(_READ): str(v.get("at") or "")
+        for k, v in states.items()
+        if k.startswith(_READ)
+    }
+    run = uuid.uuid4().hex
+    listed = [pid async for pid in _parent_ids(ctx, stream)]
+    parents = sorted(dict.fromkeys(listed), key=lambda p: (p in read_at, read_at.get(p, "")))
+    sweeps = RUN_COLUMN in stream.table.column_names
+    # the tables that sweep are memberships, keyed (account_id, parent, profile)
+    parent_column = stream.table.primary_key[1] if sweeps else ""
     gate = asyncio.Semaphore(_PARENT_CONCURRENCY)
 
     async def one(pid: str) -> None:
@@ -858,17 +931,21 @@ async def _sync_children(ctx: _Ctx, stream: Stream, result: StreamResult) -> Non
             async for page in pages:
                 batch, n = _page_batch(ctx, stream, page, pid, run)
                 last = page.next_url is None
-                if last:  # the parent's last rows and its "done" mark share one commit
-                    marked = sorted(done | {pid})  # only parents whose commit succeeded
-                    batch.set_state(stream.name, "", {"run": run, "done": marked})
-                await pending.add(batch, n, last=last)
                 if last:
-                    done.add(pid)
+                    if sweeps:
+                        left = DeleteWhere(
+                            stream.table, equals={parent_column: pid}, not_equals={RUN_COLUMN: run}
+                        )
+                        batch.delete(left)
+                    batch.set_state(stream.name, _READ + pid, {"at": format_ts(ctx.clock.now())})
+                await pending.add(batch, n, last=last)
 
     await _all(one(pid) for pid in parents)
     final = Batch(ctx.account_id)
-    if RUN_COLUMN in stream.table.column_names:
+    if sweeps:  # every parent listed now holds only this run's rows: the rest are gone
         final.delete(DeleteWhere(stream.table, not_equals={RUN_COLUMN: run}))
+    for pid in sorted(set(read_at) - set(parents)):
+        final.set_state(stream.name, _READ + pid, None)
     final.set_state(stream.name, "", {"last_run": run, "completed_at": format_ts(ctx.clock.now())})
     await ctx.writer.commit(final)
 

@@ -21,10 +21,12 @@ from kbridge.warehouse.base import (
     PageLoader,
     PageRows,
     StateUpdate,
+    StreamLocker,
     Upsert,
     Warehouse,
 )
 from kbridge.warehouse.errors import (
+    DestinationBusyError,
     DestinationUnavailableError,
     DestinationURLError,
     PageShapeError,
@@ -44,6 +46,7 @@ __all__ = [
     "Compactable",
     "DeleteUnseen",
     "DeleteWhere",
+    "DestinationBusyError",
     "DestinationURLError",
     "DestinationUnavailableError",
     "FromJson",
@@ -53,6 +56,7 @@ __all__ = [
     "PageShapeError",
     "SchemaError",
     "StateUpdate",
+    "StreamLocker",
     "Table",
     "Upsert",
     "Warehouse",

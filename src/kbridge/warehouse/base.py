@@ -11,10 +11,10 @@ a worker thread, one batch at a time per warehouse.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from kbridge.warehouse.schema import Table
 
@@ -28,6 +28,7 @@ __all__ = [
     "PageLoader",
     "PageRows",
     "StateUpdate",
+    "StreamLocker",
     "Upsert",
     "Warehouse",
     "dedupe_rows",
@@ -167,6 +168,20 @@ class PageLoader(Protocol):
         """Upsert the pages' rows and ``state`` in one transaction; the rows they held.
         Raises :class:`~kbridge.warehouse.errors.PageShapeError`, having written nothing,
         for a body it cannot read as rows."""
+        ...
+
+
+@runtime_checkable
+class StreamLocker(Protocol):
+    """A dialect where several processes can write at once, so runs must claim what they
+    write: a run holds each ``(account, stream)`` it syncs until it ends, and a second run
+    wanting any of them is refused (a membership sweep deletes rows other runs wrote)."""
+
+    def lock_streams(self, account_id: str, streams: Sequence[str]) -> Callable[[], None]:
+        """Hold every stream of ``account_id`` in ``streams``; returns the function that
+        lets them go. Held until then, or until the process dies. Raises
+        :class:`~kbridge.warehouse.errors.DestinationBusyError` naming the streams another
+        run holds, holding none."""
         ...
 
 

@@ -6,15 +6,19 @@
     └── WarehouseError              anything the destination database refused
         ├── DestinationURLError     the ``--to`` URL cannot be understood (fatal; fix the URL)
         ├── DestinationUnavailableError  cannot open/connect (retriable once fixed)
+        ├── DestinationBusyError    another sync holds the same account's streams (retriable later)
         ├── SchemaError             a table exists with a shape kbridge cannot migrate (fatal)
         └── PageShapeError          a page body the dialect cannot read as rows (read it in Python)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kbridge.core.errors import ConfigurationError, KbridgeError
 
 __all__ = [
+    "DestinationBusyError",
     "DestinationURLError",
     "DestinationUnavailableError",
     "PageShapeError",
@@ -33,6 +37,19 @@ class DestinationURLError(WarehouseError, ConfigurationError):
 
 class DestinationUnavailableError(WarehouseError):
     """The destination could not be opened or reached."""
+
+
+class DestinationBusyError(WarehouseError):
+    """Another live run holds streams this run wants (same account, same database); the
+    message names them. Nothing was written: run again once the other has finished."""
+
+    def __init__(self, account_id: str, streams: Sequence[str]) -> None:
+        super().__init__(
+            f"another kbridge sync is writing {', '.join(streams)} of account {account_id} "
+            "into this database; run again when it has finished"
+        )
+        self.account_id = account_id
+        self.streams = tuple(streams)
 
 
 class SchemaError(WarehouseError):

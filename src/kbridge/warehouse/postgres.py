@@ -1,6 +1,12 @@
 """PostgreSQL through psycopg 3: rows are ``COPY``-ed into a temporary staging
 table, then moved with one ``INSERT … ON CONFLICT DO UPDATE`` — the fastest
 upsert PostgreSQL offers, and still one transaction per batch.
+
+Several processes may write one database, so what must not overlap is guarded by
+advisory locks: schema changes by a transaction-scoped one (``CREATE TABLE IF NOT
+EXISTS`` is not safe against a concurrent creator), and each sync run's
+``(account, stream)`` pairs by session-scoped ones held on a connection of their own
+(released when the run ends or its process dies).
 """
 
 # Identifiers in SQL text come from kbridge's own schema (quoted by q()); values are bound.
@@ -8,8 +14,9 @@ upsert PostgreSQL offers, and still one transaction per batch.
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -17,7 +24,12 @@ import psycopg
 from kbridge.core.jsoncodec import dumps_str
 from kbridge.warehouse._sql import create_table, delete_sql, q, upsert_tail
 from kbridge.warehouse.base import Batch, Capabilities, Row, Upsert, dedupe_rows
-from kbridge.warehouse.errors import DestinationUnavailableError, WarehouseError
+from kbridge.warehouse.errors import (
+    DestinationBusyError,
+    DestinationUnavailableError,
+    SchemaError,
+    WarehouseError,
+)
 from kbridge.warehouse.schema import STATE_TABLE, SYSTEM_TABLES, Table
 
 __all__ = ["PostgresWarehouse"]
@@ -30,6 +42,18 @@ _TYPES = {
     "boolean": "boolean",
     "json": "jsonb",
 }
+
+
+def _advisory_key(*parts: str) -> int:
+    """A signed 64-bit advisory lock key for ``parts`` (kbridge's own namespace)."""
+    digest = hashlib.blake2b("\0".join(("kbridge", *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+#: held by every schema change in the database, whichever process makes it
+_DDL_KEY = _advisory_key("schema")
+#: tries of a schema change that lost a race to a creator not taking the DDL lock
+_MIGRATE_TRIES = 3
 
 
 def _redact(url: str) -> str:
@@ -47,6 +71,7 @@ class PostgresWarehouse:
 
     def __init__(self, url: str) -> None:
         self._safe_url = _redact(url)
+        self._url = url  # for the lock connection; never shown (the repr is the safe URL)
         try:
             self._con = psycopg.connect(url, autocommit=False)
             with self._con.transaction():
@@ -66,11 +91,37 @@ class PostgresWarehouse:
         return f"PostgresWarehouse({self._safe_url!r})"
 
     def migrate(self, tables: Sequence[Table]) -> None:
-        with self._lock, self._con.transaction(), self._con.cursor() as cur:
+        with self._lock:
+            for attempt in range(_MIGRATE_TRIES):
+                try:
+                    self._migrate(tables)
+                    return
+                except (
+                    psycopg.errors.UniqueViolation,
+                    psycopg.errors.DuplicateTable,
+                    psycopg.errors.DuplicateObject,
+                ):
+                    # another creator that does not take the DDL lock (an older kbridge)
+                    # committed the same table first: it exists now, so look again
+                    if attempt == _MIGRATE_TRIES - 1:
+                        raise SchemaError(
+                            "PostgreSQL: another process kept creating the same tables; run again"
+                        ) from None
+                except psycopg.Error as exc:
+                    raise SchemaError(
+                        f"PostgreSQL refused a schema change: {str(exc).strip()}"
+                    ) from exc
+
+    def _migrate(self, tables: Sequence[Table]) -> None:
+        with self._con.transaction(), self._con.cursor() as cur:
+            # one schema change at a time in the whole database: a second process waits,
+            # then finds the tables made (their catalogue rows would collide otherwise)
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_KEY])
             for t in tables:
                 cur.execute(create_table(t, _TYPES).encode())
                 cur.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s",
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND table_name = %s",
                     [t.name],
                 )
                 have = {r[0] for r in cur.fetchall()}
@@ -81,6 +132,29 @@ class PostgresWarehouse:
                 for name in t.retired:
                     if name in have:
                         cur.execute(f"ALTER TABLE {q(t.name)} DROP COLUMN {q(name)}".encode())
+
+    def lock_streams(self, account_id: str, streams: Sequence[str]) -> Callable[[], None]:
+        """See :class:`~kbridge.warehouse.base.StreamLocker`: session advisory locks on a
+        connection of their own, so a killed process lets go with its connection."""
+        try:
+            con = psycopg.connect(self._url, autocommit=True)
+        except psycopg.Error as exc:
+            raise DestinationUnavailableError(
+                f"cannot connect to PostgreSQL at {self._safe_url}: {str(exc).strip()}"
+            ) from None
+        try:
+            busy = [
+                name
+                for name in sorted(set(streams))
+                if not _try_lock(con, _advisory_key("sync", account_id, name))
+            ]
+        except psycopg.Error as exc:
+            con.close()
+            raise WarehouseError(f"PostgreSQL refused a lock: {str(exc).strip()}") from None
+        if busy:
+            con.close()  # lets go of the streams it did get
+            raise DestinationBusyError(account_id, busy)
+        return con.close
 
     def commit(self, batch: Batch) -> None:
         with self._lock:
@@ -116,6 +190,11 @@ class PostgresWarehouse:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+def _try_lock(con: psycopg.Connection[Any], key: int) -> bool:
+    row = con.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+    return bool(row and row[0])
 
 
 def _upsert(cur: psycopg.Cursor[Any], table: Table, rows: Sequence[Row]) -> None:

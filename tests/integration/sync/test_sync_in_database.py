@@ -12,6 +12,7 @@ import pytest
 
 from kbridge import sync
 from kbridge.core import SystemClock, dumps, loads
+from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.server import EmulatorServer
 from kbridge.sync.streams import EVENT_PATHS, EVENTS, get_stream
 from kbridge.warehouse import Batch, PageRows, PageShapeError, StateUpdate
@@ -260,17 +261,22 @@ class _TenSecondsACall(SystemClock):
         return self.ticks
 
 
-def test_pages_wait_for_a_commit_no_longer_than_a_few_seconds(server: EmulatorServer) -> None:
+def test_pages_wait_for_a_commit_no_longer_than_a_few_seconds() -> None:
+    """The first page is committed at once (a run killed early keeps it); the rest merge
+    until the last page, or until the first of them has waited a few seconds."""
+
     async def go(wh: DuckDBWarehouse, clock: SystemClock) -> sync.SyncResult:
         async with client_for(server) as client:
             return await sync.run(client, wh, streams=["profiles"], clock=clock)
 
     quick, slow = _CountingLoads(":memory:"), _CountingLoads(":memory:")
+    config = EmulatorConfig(seed=7, profiles=350, events=0, rate_limit_factor=None)
     try:
-        asyncio.run(go(quick, SystemClock()))
-        asyncio.run(go(slow, _TenSecondsACall()))
-        assert quick.loads == [2]  # 120 profiles: both pages in one commit
-        assert slow.loads == [1, 1]  # each page waited past the limit: committed alone
+        with EmulatorServer(config) as server:
+            asyncio.run(go(quick, SystemClock()))
+            asyncio.run(go(slow, _TenSecondsACall()))
+        assert quick.loads == [1, 3]  # 350 profiles: the first page, then the other three
+        assert slow.loads == [1, 1, 1, 1]  # each page waited past the limit: committed alone
         assert snapshot(slow, get_stream("profiles").table) == snapshot(
             quick, get_stream("profiles").table
         )
