@@ -11,6 +11,7 @@ real commands' help and checks what ``--help`` imports.
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import import_module
 from typing import Any
@@ -93,6 +94,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.privacy:app",
         "Data-subject requests: access reports, confirmed deletions, and their audit log.",
     ),
+    "config": (
+        "kbridge.cli.config:app",
+        "Defaults for every command: a connection and a warehouse (flags and env beat them).",
+    ),
 }
 
 
@@ -156,7 +161,14 @@ class LazyGroup(TyperGroup):
         name = args[0] if args else None
         placeholder = self.commands.get(name) if name is not None else None
         if isinstance(placeholder, _Placeholder):
-            self.commands[placeholder.name or ""] = load_command(placeholder.name or "")
+            name = placeholder.name or ""
+            command = load_command(name)
+            # a default warehouse saved with `kbridge config set warehouse` (or
+            # KBRIDGE_WAREHOUSE) becomes the default of the command's --from/--to
+            from kbridge.cli.config import apply_warehouse_default
+
+            apply_warehouse_default(command, name, os.environ)
+            self.commands[name] = command
         return super().resolve_command(ctx, args)
 
 
@@ -167,7 +179,7 @@ app = typer.Typer(
     "or run a local Klaviyo emulator.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 
 
