@@ -141,6 +141,8 @@ def test_a_malformed_config_file_is_one_line(env: dict[str, str]) -> None:
     home.mkdir(parents=True)
     (home / "config.toml").write_text("connection = [", encoding="utf-8")
     one_line_error(run(env, *LIST), "config.toml is not valid TOML")
+    one_line_error(run(env, "sync"), "config.toml is not valid TOML")
+    one_line_error(run(env, "config", "show"), "config.toml is not valid TOML")
 
 
 def test_shell_completion_installs_and_completes_lazy_commands(env: dict[str, str]) -> None:

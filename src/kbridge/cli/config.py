@@ -147,6 +147,8 @@ def apply_warehouse_default(command: Any, name: str, env: Mapping[str, str]) -> 
     beats it, and the declared default (``./kbridge.duckdb``) stays when
     nothing is configured. Done on the built command, so ``--help`` shows it.
     """
+    if not any(pattern[0] == name for pattern in WAREHOUSE_OPTIONS):
+        return  # nothing to read the file for (and `kbridge config` can mend a broken one)
     url = default_warehouse(env)
     if url is None:
         return
