@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks import churn, emulator, pacing, sync, transport
+from benchmarks import churn, emulator, pacing, startup, sync, transport
 
 if __name__ == "__main__":
     pacing.main([])
@@ -10,3 +10,4 @@ if __name__ == "__main__":
     transport.main([])
     sync.main([])
     churn.main([])
+    startup.main([])

@@ -83,3 +83,7 @@ def test_demo_scores_its_churn_model_against_the_hidden_truth(
     # profiles only show the demo trains it and scores it against the generator's truth
     assert 0.0 <= float(found[1]) <= 1.0
     assert int(found[2].replace(",", "")) > 0
+    # the report shows the holdout AUC: the demo says its own figure is in-sample, and gives both
+    flat = " ".join(stdout.split())
+    assert re.search(r"profiles \(in-sample: including the [\d,]+ it learned from", flat), flat
+    assert re.search(r"holdout AUC \d\.\d\d on the [\d,]+ profiles it never saw", flat), flat

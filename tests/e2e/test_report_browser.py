@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kbridge.core import loads
 from kbridge.report import SECTIONS, build_report, write_report
 from kbridge.testing.chromium import png_size, render
 from kbridge.warehouse import Warehouse, open_warehouse
@@ -79,3 +80,55 @@ def test_console_errors_are_reported(tmp_path: Path) -> None:
     bad.write_text("<!DOCTYPE html><title>x</title><script>console.error('boom')</script>")
     page = render(bad.as_uri())
     assert any("boom" in line for line in page.console)
+
+
+#: run in the page after load: every way a section's content leaves its card, as lines
+_LAYOUT_PROBE = (Path(__file__).parent / "layout_probe.js").read_text(encoding="utf-8")
+
+
+def layout_problems(html: str, tmp_path: Path, width: int) -> list[str]:
+    """What overflows its card (or overlaps in a chart) at a window ``width`` px wide."""
+    probed = tmp_path / f"probed-{width}.html"
+    probed.write_text(html.replace("</body>", f"<script>{_LAYOUT_PROBE}</script></body>"))
+    page = render(probed.as_uri(), window=(width, 2400))
+    assert page.console == ()
+    found = page.dom.split('<pre id="layout-problems">', 1)[1].split("</pre>", 1)[0]
+    problems: list[str] = loads(found.replace("&quot;", '"').replace("&amp;", "&"))
+    return problems
+
+
+def long_shop(wh: Warehouse, tmp_path: Path) -> str:
+    """The shop with a year of consent history and long campaign names: the widest tables."""
+    build("A").write(wh)
+    seed = Seed(wh, "A")
+    for i in range(12):
+        at = datetime(2023, 1 + i, 3, tzinfo=UTC)
+        seed.profile(f"q{i}", at, subscriptions=subscriptions("SUBSCRIBED", email_ts=at))
+    seed.commit()
+    wh.query(
+        "update campaigns set name = ? where id = 'C1'",
+        ["Spring sale: 20 % off every jacket, coat and pair of boots (VIP customers first)"],
+    )
+    return build_report(wh, "A", generated_at=GENERATED)
+
+
+@pytest.mark.parametrize("width", [1024, 1280])
+def test_nothing_leaves_its_card_and_no_chart_labels_overlap(tmp_path: Path, width: int) -> None:
+    wh = open_warehouse(f"duckdb:///{tmp_path / 'shop.duckdb'}")
+    try:
+        add_profiles(wh, "A")
+        html = long_shop(wh, tmp_path)
+    finally:
+        wh.close()
+    assert layout_problems(html, tmp_path, width) == []
+
+
+def test_the_probe_sees_a_table_wider_than_its_card(tmp_path: Path) -> None:
+    """The check above can fail: a table wider than its card is reported."""
+    wide = "<tr>" + "<td>unbreakable_cell_text_that_is_long</td>" * 12 + "</tr>"
+    html = (
+        "<!DOCTYPE html><html><body><section id='s' style='width:400px'>"
+        f"<table style='white-space:nowrap'>{wide}</table></section></body></html>"
+    )
+    problems = layout_problems(html, tmp_path, 1024)
+    assert any(p.startswith("s: content is") for p in problems), problems

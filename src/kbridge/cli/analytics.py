@@ -95,7 +95,10 @@ def parse_as_of(text: str | None) -> datetime | None:
 def _open(source: str) -> Warehouse:
     path = duckdb_path(source)
     if path is not None and path != ":memory:" and not Path(path).exists():
-        fail(f"no warehouse at {path}: run `kbridge sync --to {source}` first")
+        fail(
+            f"no warehouse at {path}: run `kbridge sync --to {source}` first, or name yours "
+            "with --from, KBRIDGE_WAREHOUSE or `kbridge config set warehouse URL`"
+        )
     return open_warehouse(source)
 
 

@@ -2,10 +2,11 @@
 
 Precedence: ``--connection NAME`` (a saved connection, opened through the
 connections layer, with its own base URL) or ``--api-key``, then
-``KLAVIYO_API_KEY``; base URL from ``--base-url``, then ``KLAVIYO_BASE_URL``,
-then Klaviyo's. The environment is read here (the CLI is the only layer that
-reads it) and passed in as a mapping, so tests can give their own. The key
-never appears in a repr or an error message.
+``KBRIDGE_CONNECTION``, then ``KLAVIYO_API_KEY``, then the default
+connection saved with ``kbridge config set connection NAME``; base URL from
+``--base-url``, then ``KLAVIYO_BASE_URL``, then Klaviyo's. The environment
+is read here (the CLI is the only layer that reads it) and passed in as a
+mapping, so tests can give their own. The key never appears in a repr or an error message.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kbridge.api import DEFAULT_BASE_URL, TokenProvider
+from kbridge.cli.config import CONNECTION_ENV, default_connection
 from kbridge.core import ConfigurationError
 
 __all__ = ["Credentials", "resolve_credentials"]
@@ -53,11 +55,18 @@ def resolve_credentials(
         if api_key:
             raise ConfigurationError("give --api-key or --connection, not both")
         return _from_connection(connection, base_url, env)
+    if not api_key and env.get(CONNECTION_ENV):
+        return _from_connection(env[CONNECTION_ENV], base_url, env)
     key = api_key or env.get("KLAVIYO_API_KEY") or None
     url = base_url or env.get("KLAVIYO_BASE_URL") or DEFAULT_BASE_URL
     if not key:
+        # the file's default comes last: any flag or environment variable beats it
+        saved = default_connection(env)
+        if saved:
+            return _from_connection(saved, base_url, env)
         raise ConfigurationError(
-            "no credentials: pass --api-key pk_…, set KLAVIYO_API_KEY, or use --connection NAME"
+            "no credentials: pass --api-key pk_… or --connection NAME, set KLAVIYO_API_KEY or "
+            "KBRIDGE_CONNECTION, or save a default with `kbridge config set connection NAME`"
         )
     source = "--api-key" if api_key else "KLAVIYO_API_KEY"
     return Credentials(base_url=url, api_key=key, source=source)

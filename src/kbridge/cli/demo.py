@@ -22,7 +22,13 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from kbridge import sync
-from kbridge.analytics import AnalyticsError, campaign_performance, churn_vs_truth, lifecycle
+from kbridge.analytics import (
+    AnalyticsError,
+    campaign_performance,
+    churn,
+    lifecycle,
+    score_against_truth,
+)
 from kbridge.api import AsyncClient
 from kbridge.cli.output import fail
 from kbridge.cli.report import render_report
@@ -114,21 +120,31 @@ def _summary(warehouse: Warehouse, account_id: str) -> None:
 
 def _churn_line(warehouse: Warehouse, account_id: str, truth: dict[str, Any]) -> None:
     """The churn model trained on the synced history, scored against the generator's
-    hidden churners (which no analysis can see)."""
+    hidden churners (which no analysis can see), beside the report's holdout figure."""
     try:
-        score = churn_vs_truth(warehouse, account_id, truth)
+        result = churn(warehouse, account_id)
     except AnalyticsError as exc:
         console.print(f"churn model: not trained ({exc})")
         return
+    score = score_against_truth(result, truth)
     if score.auc is None:
         console.print(
             "churn model: the account has no churners (or only churners) to score against"
         )
         return
     klaviyo = "" if score.klaviyo_auc is None else f", Klaviyo's own score {score.klaviyo_auc:.2f}"
+    # the truth AUC covers every profile, the ones the model was fitted on included: it is
+    # in-sample and reads higher than the holdout AUC the report shows; say which is which
+    holdout = (
+        "" if result.holdout_auc is None
+        else f"; holdout AUC {result.holdout_auc:.2f} on the {result.holdout:,} profiles it "
+        "never saw (the report's figure)"
+    )  # fmt: skip
+    fitted = result.trained + result.holdout  # the final model is fitted on all of them
     console.print(
         f"churn model: AUC {score.auc:.2f} against the {score.churned:,} hidden churners among "
-        f"{score.profiles:,} profiles (ceiling 1.00{klaviyo})"
+        f"{score.profiles:,} profiles (in-sample: including the {fitted:,} it learned from; "
+        f"ceiling 1.00{klaviyo}){holdout}"
     )
 
 

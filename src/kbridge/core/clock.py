@@ -9,7 +9,6 @@ on by hand, so no test depends on how fast the machine is.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -49,6 +48,10 @@ class SystemClock:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
+        # imported here: a running loop has loaded asyncio already, and `kbridge --help`
+        # (which imports the clock through kbridge.core) need not pay ~50 ms for it
+        import asyncio
+
         if seconds > 0:
             await asyncio.sleep(seconds)
         else:
@@ -90,6 +93,8 @@ class ManualClock:
         self.advance(max(0.0, delta))
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio
+
         if seconds > 0:
             self.slept.append(seconds)
             if self.auto_advance:

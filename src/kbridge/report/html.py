@@ -6,6 +6,7 @@ own CSS and no script, so one file opens anywhere, offline, and prints well.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
@@ -24,6 +25,9 @@ __all__ = [
 ]
 
 Formatter = Callable[[Any], str]
+
+#: a date cell is never broken at its hyphens
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 _CSS = """
 :root { color-scheme: light; --ink:#1d2330; --muted:#5b6475; --line:#e3e6ec; --accent:#0072B2; }
@@ -46,10 +50,16 @@ p.intro { margin: 0 0 14px; color: var(--muted); max-width: 780px; }
 .card b { display: block; font-size: 20px; }
 .card span { color: var(--muted); font-size: 13px; }
 svg.chart { max-width: 100%; height: auto; display: block; margin: 10px 0; }
-table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 13px; }
-th, td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: left; }
+/* a table wider than its card scrolls inside it; headings and text cells wrap first */
+.table { overflow-x: auto; margin: 8px 0; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: left;
+         vertical-align: top; }
+td { overflow-wrap: break-word; }
+td.d { white-space: nowrap; }
 th { background: #f0f2f6; font-weight: 600; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { white-space: nowrap; }
 p.more, p.note { color: var(--muted); font-size: 13px; margin: 4px 0; }
 .unavailable { border-left: 4px solid #E69F00; background: #fff8eb; padding: 10px 14px;
                border-radius: 4px; }
@@ -107,12 +117,18 @@ def table(
         for (name, _), i, n in zip(columns, index, numeric, strict=True):
             fmt = formats.get(name)
             text = fmt(row[i]) if fmt is not None else number(row[i]) if n else _text(row[i])
-            cells.append(f'<td class="n">{escape(text)}</td>' if n else f"<td>{escape(text)}</td>")
+            kind = "n" if n else "d" if _DATE.match(text) else ""
+            cells.append(
+                f'<td class="{kind}">{escape(text)}</td>' if kind else f"<td>{escape(text)}</td>"
+            )
         body.append(f"<tr>{''.join(cells)}</tr>")
     more = (
         f'<p class="more">Showing {limit} of {len(frame):,} rows.</p>' if len(frame) > limit else ""
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+    return (
+        f'<div class="table"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>{more}"
+    )
 
 
 def _text(value: Any) -> str:

@@ -214,17 +214,24 @@ def _attribution(ctx: Context) -> str:
         "window are unattributed.</p>",
     ]
     records = frame.records()[:10]
-    labels = [f"{r['name']} ({r['source']})" for r in records] + ["No message (unattributed)"]
-    values = [r["revenue"] for r in records] + [n["unattributed_revenue"]]
     out.append("<h3>Revenue by campaign and flow</h3>")
-    out.append(
-        bar_chart(
-            labels,
-            values,
-            title="Revenue attributed to each campaign and flow",
-            fmt=lambda v: f"{v:,.0f}",
-            color=PALETTE[1],
+    if records:
+        # the unattributed revenue is usually most of it: as a bar it would set the scale
+        # and leave every campaign a sliver, so it is stated beside the chart instead
+        out.append(
+            bar_chart(
+                [f"{r['name']} ({r['source']})" for r in records],
+                [r["revenue"] for r in records],
+                title="Revenue attributed to each campaign and flow",
+                fmt=lambda v: f"{v:,.0f}",
+                color=PALETTE[1],
+            )
         )
+    unattributed = n["unattributed_revenue"]
+    out.append(
+        f'<p class="note">Not charted: {money(unattributed)} {ctx.currency} of revenue '
+        f"({percent(unattributed / n['revenue'] if n['revenue'] else 0.0)}) followed no "
+        "message inside its window (unattributed).</p>"
     )
     if len(frame):
         out.append(
@@ -398,23 +405,46 @@ def _churn(ctx: Context) -> str:
         result = churn(ctx.warehouse, ctx.account_id, as_of=ctx.as_of)
     except AnalyticsError as exc:
         raise Unavailable(f"{exc}.") from None
-    probs = result.profiles.column("churn_probability")
-    likely = sum(1 for p in probs if p >= 0.5)
+    rows = result.profiles.records()
+    # a profile with no activity ever has nothing to churn from: its (high) probability says
+    # only that it never started, so it is counted apart and kept out of the list
+    engaged = [r for r in rows if r["days_since_activity"] is not None]
+    never = len(rows) - len(engaged)
+    likely = sum(1 for r in engaged if r["churn_probability"] >= 0.5)
     figures = {
-        "profiles scored": number(len(probs)),
-        "likely to churn (≥ 50 %)": number(likely),
+        "profiles scored": number(len(rows)),
+        "engaged profiles likely to churn (≥ 50 %)": number(likely),
+        "never engaged (not listed)": number(never),
         "model accuracy (holdout AUC)": _auc(result.holdout_auc),
         f"churned in the {result.horizon_days:g} days tested": percent(result.churn_rate),
     }
     if result.klaviyo_auc is not None:
         figures["Klaviyo's churn score (same test, AUC)"] = _auc(result.klaviyo_auc)
     deciles = result.calibration
+    columns = [
+        ("email", "email"),
+        ("churn_probability", "churn probability"),
+        ("days_since_activity", "days since last activity"),
+        ("activity_90d", "actions in 90 days"),
+        ("orders", "orders"),
+    ]
+    has_klaviyo = any(r["klaviyo_churn_probability"] is not None for r in engaged)
+    if has_klaviyo:
+        columns.append(("klaviyo_churn_probability", "Klaviyo's churn score"))
+    listed = Frame.of(
+        result.profiles.columns,
+        [tuple(r[c] for c in result.profiles.columns) for r in engaged],
+    )
     out = [
         cards(figures),
         f'<p class="note">Trained on {result.trained:,} profiles with what they did before '
         f"{result.cutoff:%Y-%m-%d}, tested on {result.holdout:,} others: did they stay inactive "
         f"until {result.as_of:%Y-%m-%d}? An AUC of 1.0 ranks every churner above every "
-        "customer who stayed; 0.5 is a coin toss.</p>",
+        "customer who stayed; 0.5 is a coin toss. This AUC is the holdout's: it is measured on "
+        "those profiles set aside before training, which the model never saw. A figure over "
+        "every profile, including the ones it learned from (such as the AUC "
+        "<code>kbridge demo</code> prints against the emulator's hidden churners), is "
+        "in-sample and reads higher.</p>",
         "<h3>Predicted against actual churn (test profiles, in tenths by prediction)</h3>",
         line_chart(
             [str(d) for d in deciles.column("decile")],
@@ -422,20 +452,28 @@ def _churn(ctx: Context) -> str:
             title="Predicted and actual churn by decile of the prediction",
             fmt=lambda v: f"{v * 100:.0f} %",
         ),
-        "<h3>Profiles most likely to churn</h3>",
-        table(
-            result.profiles,
-            [
-                ("email", "email"),
-                ("churn_probability", "churn probability"),
-                ("days_since_activity", "days since last activity"),
-                ("activity_90d", "actions in 90 days"),
-                ("orders", "orders"),
-                ("klaviyo_churn_probability", "Klaviyo's churn score"),
-            ],
-            formats={"churn_probability": percent, "klaviyo_churn_probability": percent},
-        ),
+        "<h3>Engaged profiles most likely to churn</h3>",
     ]
+    if never:
+        out.append(
+            f'<p class="note">{never:,} profiles that never opened, clicked, visited or ordered '
+            "are left out: they have no engagement to lose (see the lifecycle stage "
+            "“never engaged”).</p>"
+        )
+    if engaged:
+        out.append(
+            table(
+                listed,
+                columns,
+                formats={"churn_probability": percent, "klaviyo_churn_probability": percent},
+            )
+        )
+    if not has_klaviyo:
+        out.append(
+            '<p class="note">Klaviyo\'s own churn score is not shown: no profile has one in the '
+            "warehouse. It is synced with <code>kbridge sync --predictive-analytics</code>, and "
+            "Klaviyo computes it only once an account has enough order history.</p>"
+        )
     return "".join(out)
 
 

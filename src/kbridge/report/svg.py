@@ -33,6 +33,14 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+#: an x label's width is guessed from its length (12 px system-ui: digits ~7 px); the gap between
+_CHAR_PX, _LABEL_GAP = 7.2, 6.0
+
+
+def _text_width(text: str) -> float:
+    return len(text) * _CHAR_PX
+
+
 def _nice_max(value: float) -> float:
     """A round axis maximum at or above ``value`` (1, 2, 2.5 or 5 × 10^k)."""
     if value <= 0:
@@ -93,10 +101,17 @@ def line_chart(
         if len(values) != len(x_labels):
             raise ValueError(f"series {name!r} has {len(values)} values for {len(x_labels)} labels")
     rows = max(1, math.ceil(len(series) / 4))  # legend rows under the x labels
-    left, right, top, bottom = 60, 16, 16, 36 + 18 * rows
+    shown = [_clip(str(label), 10) for label in x_labels]
+    # every x label is centred on its point, so the right margin holds half the last one
+    widest = max((_text_width(t) for t in shown), default=0.0)
+    last_half = _text_width(shown[-1]) / 2 if shown else 0.0
+    left, right, top, bottom = 60, max(16, math.ceil(last_half) + 2), 16, 36 + 18 * rows
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = _nice_max(max((v for _, vs in series for v in vs), default=0.0))
     n = len(x_labels)
+    slot = plot_w / (n - 1) if n > 1 else float(plot_w)
+    # labels at least their own width (and a gap) apart, never more than 12 on the axis
+    step = max(1, math.ceil(n / 12), math.ceil((widest + _LABEL_GAP) / slot))
 
     def x(i: int) -> float:
         return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
@@ -116,18 +131,16 @@ def line_chart(
             f' stroke="#ddd"/><text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end"'
             f' fill="#555">{escape(fmt(v))}</text>'
         )
-    step = max(1, math.ceil(n / 12))
-    for i, label in enumerate(x_labels):
-        last = i == n - 1 and n > 1
-        if last and i % step and i % step < step / 2:
-            parts.pop()  # the previous label sits too close to the last one: the last wins
-        if i % step == 0 or last:
-            # the last label ends at the plot's edge, so the margin never clips it
-            anchor = "end" if last else "middle"
-            parts.append(
-                f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" text-anchor="{anchor}" fill="#555">'
-                f"{escape(_clip(str(label), 10))}</text>"
-            )
+    marks = [i for i in range(n) if i % step == 0]
+    if n > 1 and marks[-1] != n - 1:
+        if (n - 1 - marks[-1]) * slot < widest + _LABEL_GAP:
+            marks.pop()  # too close to the last label, which always shows: the last wins
+        marks.append(n - 1)
+    for i in marks:
+        parts.append(
+            f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" text-anchor="middle" fill="#555">'
+            f"{escape(shown[i])}</text>"
+        )
     for s, (name, values) in enumerate(series):
         color = PALETTE[s % len(PALETTE)]
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))

@@ -42,3 +42,44 @@ def test_a_short_history_is_a_clear_unavailable_box() -> None:
     finally:
         wh.close()
     assert "<b>Not available.</b> no profile was active before the cutoff 2026-03-03" in html
+
+
+def test_never_engaged_profiles_are_counted_apart_and_kept_out_of_the_list() -> None:
+    wh = open_warehouse("duckdb:///:memory:")
+    try:
+        seed = Seed(wh)
+        for i in range(5):  # signed up, were emailed, never did anything
+            seed.profile(f"Z{i}", ago(500 + i))
+            seed.event(f"Z{i}", "Received Email", ago(50))
+        seed_churn_shop(seed)
+        html = build_report(wh, ACCOUNT, generated_at=NOW, as_of=AS_OF, sections=CHURN)
+    finally:
+        wh.close()
+    assert "<b>6</b><span>never engaged (not listed)</span>" in html  # Z0–Z4 and NEVER
+    listed = html.split("Engaged profiles most likely to churn", 1)[1]
+    assert "z0@example.com" not in listed
+    assert "never@example.com" not in listed
+    assert "6 profiles that never opened, clicked, visited or ordered are left out" in listed
+
+
+def test_an_empty_klaviyo_score_column_is_left_out_with_the_reason() -> None:
+    wh = open_warehouse("duckdb:///:memory:")
+    try:
+        seed_churn_shop(Seed(wh), klaviyo=False)
+        html = build_report(wh, ACCOUNT, generated_at=NOW, as_of=AS_OF, sections=CHURN)
+    finally:
+        wh.close()
+    assert "Klaviyo&#x27;s churn score</th>" not in html
+    assert "Klaviyo's own churn score is not shown: no profile has one" in html
+    assert "kbridge sync --predictive-analytics" in html
+
+
+def test_the_auc_is_named_as_the_holdout_s_not_in_sample() -> None:
+    wh = open_warehouse("duckdb:///:memory:")
+    try:
+        seed_churn_shop(Seed(wh))
+        html = build_report(wh, ACCOUNT, generated_at=NOW, as_of=AS_OF, sections=CHURN)
+    finally:
+        wh.close()
+    assert "This AUC is the holdout&#x27;s" in html or "This AUC is the holdout's" in html
+    assert "is in-sample and reads higher" in html

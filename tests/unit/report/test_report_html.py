@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,7 +68,31 @@ def test_the_page_is_self_contained(tmp_path: Path) -> None:
 def test_the_last_x_label_ends_inside_the_chart_and_never_overlaps_its_neighbour() -> None:
     labels = [f"2026-{m:02d}" for m in range(1, 27)]  # 26 labels: every third is shown
     svg = line_chart(labels, [("s", [1.0] * 26)], title="t")
-    shown = re.findall(r'text-anchor="(\w+)" fill="#555">(2026-\d\d)<', svg)
-    assert shown[-1] == ("end", "2026-26")
-    assert ("middle", "2026-25") not in shown  # one step before the last: dropped, too close
+    shown = re.findall(
+        r'<text x="([\d.]+)" y="[\d.]+" text-anchor="middle" fill="#555">(2026-\d\d)<', svg
+    )
+    assert shown[-1][1] == "2026-26"
+    # centred on its point like every label, the last one still ends inside the chart
+    assert float(shown[-1][0]) + len("2026-26") * 7.2 / 2 <= 720
+    assert "2026-25" not in [label for _, label in shown]  # one step before: too close, dropped
     assert [label for _, label in shown[:-1]] == labels[0:24:3]
+
+
+def test_month_labels_are_spaced_by_their_width_and_the_last_is_not_crowded() -> None:
+    # a year of month ends (the consent chart): the last two labels used to overlap
+    labels = [f"2026-{m:02d}" for m in range(1, 13)]
+    svg = line_chart(labels, [("s", [1.0] * 12)], title="t")
+    found = re.findall(
+        r'<text x="([\d.]+)" y="[\d.]+" text-anchor="(\w+)" fill="#555">(2026-\d\d)<', svg
+    )
+    assert found[-1][2] == "2026-12"
+    width = 7 * 7.2  # what a 7-character label takes at 12 px
+    spans = [
+        (float(x) - width, float(x))
+        if anchor == "end"
+        else (float(x) - width / 2, float(x) + width / 2)
+        for x, anchor, _ in found
+    ]
+    for (_, right), (left, _) in itertools.pairwise(spans):
+        assert right <= left, found
+    assert spans[-1][1] <= 720
