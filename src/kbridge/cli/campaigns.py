@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kbridge.api import AsyncClient
+from kbridge.api.actions import read_text_file
 from kbridge.api.validation import ValidationError
 from kbridge.campaigns import (
     PerformanceReport,
@@ -127,10 +128,7 @@ def _when(text: str) -> datetime | None:
 
 
 def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError(what, f"cannot read {path}: {exc.strerror}") from None
+    return read_text_file(path, what)
 
 
 def _json_arg(text: str, what: str) -> Any:

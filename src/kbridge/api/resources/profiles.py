@@ -60,6 +60,9 @@ def profile_attributes(
         "locale": locale,
     }
     attrs.update({k: v for k, v in simple.items() if v is not None})
+    for name, value in (("location", location), ("properties", properties)):
+        if value is not None and not isinstance(value, Mapping):
+            raise ValidationError(name, f"must be a mapping (a JSON object), not {value!r:.40}")
     if location is not None:
         unknown = sorted(set(location) - set(LOCATION_KEYS))
         if unknown:
