@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kbridge.emulator import EmulatorConfig, EmulatorServer
@@ -101,3 +103,37 @@ def test_campaigns_publish_with_a_latin1_file(server: EmulatorServer, latin1_htm
         )
     )  # fmt: skip
     assert "UTF-8" in line
+
+
+def test_a_409_names_the_existing_profile_without_debug(server: EmulatorServer) -> None:
+    first = run(server, "profiles", "create", "--email", "twice@x.co", "-o", "json")
+    assert first.returncode == 0, first.stderr
+    existing = json.loads(first.stdout)["id"]
+    line = one_line_error(run(server, "profiles", "create", "--email", "twice@x.co"))
+    assert "409" in line
+    assert f"existing profile {existing}" in line
+
+
+def test_a_write_cut_off_after_sending_may_have_happened(server: EmulatorServer) -> None:
+    faults = f"{server.base_url}/_emulator/faults"
+    httpx.post(faults, json={"spec": "truncate=1"}, timeout=10).raise_for_status()
+    try:
+        line = one_line_error(run(server, "lists", "create", "--name", "Cut off"))
+    finally:
+        httpx.post(faults, json={"spec": "off"}, timeout=10).raise_for_status()
+    assert "may have reached Klaviyo; check before retrying" in line
+    # ... and it did: the list exists although its answer never arrived
+    made = run(server, "lists", "list", "--filter", "any(name,['Cut off'])", "-o", "json")
+    assert [r["attributes"]["name"] for r in json.loads(made.stdout)] == ["Cut off"]
+
+
+def test_a_read_cut_off_is_not_called_a_possible_write(server: EmulatorServer) -> None:
+    faults = f"{server.base_url}/_emulator/faults"
+    httpx.post(faults, json={"spec": "reset=1"}, timeout=10).raise_for_status()
+    try:
+        result = run(server, "lists", "list", "-o", "json")
+    finally:
+        httpx.post(faults, json={"spec": "off"}, timeout=10).raise_for_status()
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "may have reached Klaviyo" not in result.stderr

@@ -197,5 +197,7 @@ def describe_error(exc: BaseException, *, action: str | None = None, debug: bool
         where = f" (at {d.source_pointer})" if d.source_pointer else ""
         rid = f" [request id {d.request_id}]" if d.request_id else ""
         prefix = f"'{action}' failed: " if action else ""
-        return f"{prefix}{head}{redact(text)}{where}{rid}"
+        # the subclass's facts are what the user acts on (the existing profile's id)
+        notes = "".join(f"; {redact(n)}" for n in exc.notes)
+        return f"{prefix}{head}{redact(text)}{where}{notes}{rid}"
     return redact(str(exc))
