@@ -137,3 +137,13 @@ def test_a_read_cut_off_is_not_called_a_possible_write(server: EmulatorServer) -
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "may have reached Klaviyo" not in result.stderr
+
+
+def test_sync_to_a_relative_path_that_looks_absolute(
+    server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./tmp here: duckdb:///tmp/… cannot be created
+    line = one_line_error(
+        run(server, "sync", "--to", "duckdb:///tmp/kb.duckdb", "--streams", "lists")
+    )
+    assert "use duckdb:////tmp/kb.duckdb for /tmp/kb.duckdb" in line

@@ -35,6 +35,7 @@ from kbridge.api.filter_builder import F
 from kbridge.cli.actions import common_options
 from kbridge.cli.credentials import Credentials, resolve_credentials
 from kbridge.cli.output import describe_error, fail, resolve_format
+from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP, with_hint
 from kbridge.core import KbridgeError, dumps
 from kbridge.warehouse import Warehouse, duckdb_path, open_warehouse
 
@@ -60,7 +61,7 @@ app = typer.Typer(
 
 FromOption = Annotated[
     str,
-    typer.Option("--from", help="warehouse: duckdb:///path.duckdb or postgresql://user@host/db"),
+    typer.Option("--from", help=f"warehouse: {WAREHOUSE_URL_HELP}"),
 ]
 AccountOption = Annotated[
     str | None,
@@ -95,7 +96,7 @@ def parse_as_of(text: str | None) -> datetime | None:
 def _open(source: str) -> Warehouse:
     path = duckdb_path(source)
     if path is not None and path != ":memory:" and not Path(path).exists():
-        fail(f"no warehouse at {path}: run `kbridge sync --to {source}` first")
+        fail(with_hint(f"no warehouse at {path}: run `kbridge sync --to {source}` first", source))
     return open_warehouse(source)
 
 
@@ -105,7 +106,7 @@ def analysis_source(source: str, account: str | None) -> Iterator[tuple[Warehous
     try:
         warehouse = _open(source)
     except KbridgeError as exc:
-        fail(str(exc))
+        fail(with_hint(str(exc), source))
     try:
         if account is None:
             found = accounts(warehouse)

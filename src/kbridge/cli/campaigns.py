@@ -51,6 +51,7 @@ from kbridge.campaigns.publish import PUBLISH_OPERATIONS, SCHEDULE_OPERATIONS
 from kbridge.cli.actions import _debug_logging, common_options
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import describe_error, emit, fail, resolve_format
+from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP
 from kbridge.core import KbridgeError, SystemClock, loads
 from kbridge.core.jsoncodec import JSONDecodeError
 from kbridge.warehouse import open_warehouse
@@ -288,7 +289,8 @@ def performance_cmd(
         typer.Option(
             "--to",
             envvar=WAREHOUSE_ENV,
-            help=f"also save into this warehouse (else ${WAREHOUSE_ENV}, if set)",
+            help=f"also save into this warehouse (else ${WAREHOUSE_ENV}, if set): "
+            f"{WAREHOUSE_URL_HELP}",
         ),
     ] = None,
 ) -> Run:

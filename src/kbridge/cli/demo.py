@@ -26,9 +26,11 @@ from kbridge.analytics import AnalyticsError, campaign_performance, churn_vs_tru
 from kbridge.api import AsyncClient
 from kbridge.cli.output import fail
 from kbridge.cli.report import render_report
+from kbridge.cli.warehouse_url import with_hint
+from kbridge.core import KbridgeError
 from kbridge.core.clock import SystemClock
 from kbridge.emulator import EmulatorConfig, EmulatorServer
-from kbridge.warehouse import Warehouse, open_warehouse
+from kbridge.warehouse import Warehouse, duckdb_path, open_warehouse
 
 console = Console()
 
@@ -136,9 +138,13 @@ def demo(
     profiles: Annotated[int, typer.Option(min=0, help="profiles in the synthetic account")] = 20000,
     events: Annotated[int, typer.Option(min=0, help="events in the synthetic account")] = 300000,
     seed: Annotated[int, typer.Option(help="seed of the synthetic account")] = 42,
-    to: Annotated[Path, typer.Option(help="the DuckDB file to write (replaced)")] = Path(
-        "demo.duckdb"
-    ),
+    to: Annotated[
+        str,
+        typer.Option(
+            help="the DuckDB file to write (replaced): duckdb:///rel/path.duckdb (relative to "
+            "here), duckdb:////abs/path.duckdb (absolute), or a plain path"
+        ),
+    ] = "duckdb:///demo.duckdb",
     html: Annotated[Path, typer.Option("--html", help="the HTML report to write")] = Path(
         "demo-report.html"
     ),
@@ -146,7 +152,26 @@ def demo(
     """Sync a seeded local Klaviyo into DuckDB, check it, analyse it and write the HTML report."""
     config = EmulatorConfig(seed=seed, profiles=profiles, events=events, rate_limit_factor=1.0)
     # absolute, so the messages name the file wherever the demo was started from
-    to, html = to.resolve(), html.resolve()
+    target, html = demo_target(to).resolve(), html.resolve()
+    _run_demo(config, target, html)
+
+
+def demo_target(to: str) -> Path:
+    """The file ``--to`` names: a ``duckdb:///`` URL as everywhere else, or a plain path
+    (what ``--to`` took before). Anything else ends the command with one line."""
+    if "://" not in to:
+        return Path(to)
+    try:
+        path = duckdb_path(to)
+    except KbridgeError as exc:
+        fail(with_hint(str(exc), to))
+    if path is None or path == ":memory:":
+        fail(f"--to: the demo writes a DuckDB file; give duckdb:///demo.duckdb, not {to!r}")
+    return Path(path)
+
+
+def _run_demo(config: EmulatorConfig, to: Path, html: Path) -> None:
+    profiles, events = config.profiles, config.events
     for stale in (to, to.with_name(to.name + ".wal")):
         stale.unlink(missing_ok=True)  # a demo starts clean; `kbridge sync` is incremental
     console.print(f"starting a local Klaviyo emulator ({profiles:,} profiles, ~{events:,} events)…")

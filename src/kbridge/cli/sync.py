@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,8 +27,10 @@ from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
 from kbridge.api.ratelimit import RateLimiter, parse_limit_factor
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import fail
-from kbridge.core import ConfigurationError, SystemClock, dumps_str
+from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP, with_hint
+from kbridge.core import ConfigurationError, KbridgeError, SystemClock, dumps_str
 from kbridge.sync import STREAMS, SyncError, SyncResult, get_stream, run, select_streams
+from kbridge.warehouse import duckdb_path
 
 __all__ = ["parse_every", "parse_rate_limits", "sync"]
 
@@ -91,9 +94,7 @@ def _parse_start(text: str | None) -> datetime | None:
 def sync(
     to: Annotated[
         str,
-        typer.Option(
-            "--to", help="destination: duckdb:///path.duckdb or postgresql://user@host/db"
-        ),
+        typer.Option("--to", help=f"destination: {WAREHOUSE_URL_HELP}"),
     ] = DEFAULT_DESTINATION,
     streams: Annotated[
         str | None,
@@ -183,13 +184,24 @@ def sync(
             except SyncError as exc:
                 _report(exc.result, as_json)
                 if interval is None:
-                    fail(str(exc))
+                    fail(_explained(str(exc), to))
                 Console(stderr=True).print(f"[yellow]warning:[/] {exc}")
             if interval is None:
                 return
             await clock.sleep(interval)
 
-    asyncio.run(loop())
+    try:
+        asyncio.run(loop())
+    except KbridgeError as exc:  # e.g. the warehouse cannot be opened
+        fail(_explained(str(exc), to))
+
+
+def _explained(message: str, destination: str) -> str:
+    """``message``, with the relative-path hint when the DuckDB file was never created."""
+    path = duckdb_path(destination) if destination.startswith("duckdb:") else None
+    if path is None or Path(path).exists():
+        return message
+    return with_hint(message, destination)
 
 
 def ceiling_per_second(stream: str, limiter: RateLimiter | None = None) -> float | None:
