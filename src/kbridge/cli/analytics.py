@@ -26,7 +26,6 @@ from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from kbridge.analytics import Frame, churn, consent, lifecycle, rfm
 from kbridge.analytics._sql import accounts
@@ -34,7 +33,7 @@ from kbridge.api import AsyncClient
 from kbridge.api.filter_builder import F
 from kbridge.cli.actions import common_options
 from kbridge.cli.credentials import Credentials, resolve_credentials
-from kbridge.cli.output import describe_error, fail, resolve_format
+from kbridge.cli.output import describe_error, fail, new_table, resolve_format
 from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP, with_hint
 from kbridge.core import KbridgeError, dumps
 from kbridge.warehouse import Warehouse, duckdb_path, open_warehouse
@@ -148,10 +147,8 @@ def show(
     for key, value in (summary or {}).items():
         console.print(f"{key}: {_cell(value)}", markup=False)
     for frame in frames:
-        table = Table(*frame.columns, title=frame.title or None)
-        for row in frame.rows:
-            table.add_row(*(_cell(v) for v in row))
-        console.print(table)
+        cells = [[_cell(v) for v in row] for row in frame.rows]
+        console.print(new_table(*frame.columns, rows=cells, title=frame.title or None))
 
 
 @app.command("lifecycle")
