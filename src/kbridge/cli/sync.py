@@ -2,7 +2,7 @@
 
 Thin by design: resolve credentials, parse the options, call
 :func:`kbridge.sync.run`, show progress (a live table on a terminal) and a
-summary (``--json`` for scripts). ``--every 24h`` repeats the sync forever;
+summary (``-o json`` for scripts). ``--every 24h`` repeats the sync forever;
 each run resumes from the bookmarks the last one committed. ``--rate-limits``
 sets what the client paces itself to (``spec``, a factor, or ``off``).
 """
@@ -124,7 +124,11 @@ def sync(
     every: Annotated[
         str | None, typer.Option(help="repeat forever at this interval (e.g. 24h)")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="the summary as table (default) or json"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="same as -o json")] = False,
     log_every: Annotated[
         str,
         typer.Option(
@@ -151,6 +155,9 @@ def sync(
     ] = None,
 ) -> None:
     """Sync the Klaviyo account into a warehouse; runs resume where the last one stopped."""
+    if output not in (None, "table", "json"):
+        fail(f"--output: {output!r} is not one of table, json")
+    as_json = as_json or output == "json"
     creds = resolve_credentials(api_key, base_url, connection, os.environ)
     selected = [s.name for s in select_streams(streams)] if streams else None
     start = _parse_start(start_date)
