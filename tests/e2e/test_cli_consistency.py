@@ -105,3 +105,53 @@ def test_sync_takes_o_json_and_keeps_json(
     again = parsed(run(server, home, *base, "--json"))
     assert again["account_id"] == summary["account_id"]  # type: ignore[index]
     assert "--json" not in run(server, home, "sync", "--help").stdout
+
+
+def test_profiles_upsert_creates_then_updates_the_same_profile(
+    server: EmulatorServer, home: Path
+) -> None:
+    made = parsed(run(server, home, "profiles", "upsert", "--email", "Up@Example.com",
+                      "--first-name", "Ada", "-o", "json"))  # fmt: skip
+    assert isinstance(made, dict)
+    again = parsed(run(server, home, "profiles", "upsert", "--email", "up@example.com",
+                       "--last-name", "Lovelace", "--properties", '{"tier": "gold"}',
+                       "-o", "json"))  # fmt: skip
+    assert isinstance(again, dict)
+    assert again["id"] == made["id"]  # no 409: the existing person was updated
+    attrs = again["attributes"]
+    assert (attrs["first_name"], attrs["last_name"]) == ("Ada", "Lovelace")
+    assert attrs["properties"] == {"tier": "gold"}
+    found = parsed(run(server, home, "profiles", "list", "--filter",
+                       "equals(email,'up@example.com')", "-o", "json"))  # fmt: skip
+    assert [p["id"] for p in found] == [made["id"]]  # type: ignore[union-attr]
+
+
+def test_lists_add_and_remove_profiles_by_email(server: EmulatorServer, home: Path) -> None:
+    people = []
+    for email in ("one@example.com", "two@example.com"):
+        made = parsed(run(server, home, "profiles", "upsert", "--email", email, "-o", "json"))
+        people.append(made["id"])  # type: ignore[index]
+    made_list = parsed(run(server, home, "lists", "create", "--name", "By email", "-o", "json"))
+    list_id = made_list["id"]  # type: ignore[index]
+    added = parsed(run(server, home, "lists", "add-profiles", list_id, "--email",
+                       "ONE@example.com", "--email", "two@example.com", "-o", "json"))  # fmt: skip
+    assert added == {"sent": 2}
+    members = parsed(run(server, home, "lists", "profiles", list_id, "-o", "json"))
+    assert sorted(m["id"] for m in members) == sorted(people)  # type: ignore[union-attr]
+
+    unknown = run(server, home, "lists", "add-profiles", list_id, "--email", "nobody@example.com",
+                  "--email", "one@example.com")  # fmt: skip
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == (
+        "error: email: no profile has the email nobody@example.com; "
+        "create it first (profiles upsert)"
+    )
+    neither = run(server, home, "lists", "add-profiles", list_id)
+    assert neither.returncode == 1
+    assert "give --profile-id ID or --email ADDRESS" in neither.stderr
+
+    removed = parsed(run(server, home, "lists", "remove-profiles", list_id,
+                         "--email", "one@example.com", "-o", "json"))  # fmt: skip
+    assert removed == {"sent": 1}
+    members = parsed(run(server, home, "lists", "profiles", list_id, "-o", "json"))
+    assert [m["id"] for m in members] == [people[1]]  # type: ignore[union-attr]

@@ -571,6 +571,18 @@ def _declare() -> list[Action]:
     a.append(
         Action(
             "profiles",
+            "upsert",
+            "Create a profile, or update the one with this email / phone / external id",
+            "profiles",
+            "create_or_update_profile",
+            ("create_or_update_profile",),
+            PROFILE_FIELDS,
+            "write",
+        )
+    )
+    a.append(
+        Action(
+            "profiles",
             "update",
             "Update a profile's given attributes",
             "profiles",
@@ -622,32 +634,39 @@ def _declare() -> list[Action]:
     ids = Param(
         "profile_ids",
         "strs",
-        required=True,
         flag="--profile-id",
         help="a profile id (repeatable; any number, sent 1000 at a time)",
     )
+    emails = Param(
+        "emails",
+        "strs",
+        flag="--email",
+        help="a profile's email (repeatable; looked up first, membership only, no consent)",
+    )
     a.append(
-        Action(
+        _Membership(
             "lists",
             "add-profiles",
-            "Add profiles to a list",
+            "Add profiles to a list, by id or by email",
             "lists",
             "add_profiles_to_list",
-            ("add_profiles_to_list",),
-            (ID, ids),
+            ("add_profiles_to_list", "get_profiles"),
+            (ID, ids, emails),
             "bulk",
+            _membership,
         )
     )
     a.append(
-        Action(
+        _Membership(
             "lists",
             "remove-profiles",
-            "Remove profiles from a list",
+            "Remove profiles from a list, by id or by email",
             "lists",
             "remove_profiles_from_list",
-            ("remove_profiles_from_list",),
-            (ID, ids),
+            ("remove_profiles_from_list", "get_profiles"),
+            (ID, ids, emails),
             "bulk",
+            _membership,
         )
     )
     # segments
@@ -1121,6 +1140,27 @@ class _ImageUpload(Action):
 
     def _method_for(self, values: Mapping[str, Any]) -> str:
         return _image_method(values)
+
+
+def _membership(values: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    ids, emails = list(values.get("profile_ids") or ()), list(values.get("emails") or ())
+    if not ids and not emails:
+        raise ValidationError("profile_ids", "give --profile-id ID or --email ADDRESS (repeatable)")
+    kwargs: dict[str, Any] = {"profile_ids": ids}
+    if emails:
+        kwargs["emails"] = emails
+    return (values["id"],), kwargs
+
+
+@dataclass(frozen=True, slots=True)
+class _Membership(Action):
+    """With emails, the ``…_by_email`` variant looks the profiles up first."""
+
+    def _method_for(self, values: Mapping[str, Any]) -> str:
+        return f"{self.method}_by_email" if values.get("emails") else self.method
+
+    def bulk_size(self, values: Mapping[str, Any]) -> int | None:
+        return len(set(values.get("profile_ids") or ())) + len(set(values.get("emails") or ()))
 
 
 @cache

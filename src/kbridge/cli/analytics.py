@@ -27,7 +27,15 @@ from typing import Annotated, Any, get_args
 import typer
 from rich.console import Console
 
-from kbridge.analytics import Frame, churn, consent, lifecycle, rfm
+from kbridge.analytics import (
+    Frame,
+    attribution,
+    campaign_performance,
+    churn,
+    consent,
+    lifecycle,
+    rfm,
+)
 from kbridge.analytics._sql import accounts
 from kbridge.api import AsyncClient
 from kbridge.api.filter_builder import F
@@ -54,7 +62,7 @@ DEFAULT_SOURCE = "duckdb:///./kbridge.duckdb"
 
 app = typer.Typer(
     help="Analyses of the synced warehouse (run `kbridge sync` first): lifecycle stages, "
-    "churn risk, consent, RFM segments.",
+    "churn risk, consent, RFM segments, message performance, attribution.",
     no_args_is_help=True,
 )
 
@@ -77,17 +85,17 @@ OutputOption = Annotated[
 ]
 
 
-def parse_as_of(text: str | None) -> datetime | None:
-    """``--as-of`` as an aware datetime (a date alone means midnight UTC)."""
+def parse_as_of(text: str | None, *, option: str = "--as-of") -> datetime | None:
+    """``--as-of`` (or ``option``) as an aware datetime (a date alone means midnight UTC)."""
     if text is None:
         return None
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        fail(f"--as-of: {text!r} is not an ISO date-time like 2026-06-01T00:00:00Z")
+        fail(f"{option}: {text!r} is not an ISO date-time like 2026-06-01T00:00:00Z")
     if value.tzinfo is None:
         if len(text) > 10:
-            fail("--as-of: give a timezone, e.g. 2026-06-01T00:00:00Z")
+            fail(f"{option}: give a timezone, e.g. 2026-06-01T00:00:00Z")
         value = value.replace(tzinfo=UTC)
     return value
 
@@ -355,3 +363,64 @@ def churn_cmd(
         output,
         summary={"account": account_id, **result.summary()},
     )
+
+
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", help="count from this ISO date-time (default: all synced history)"),
+]
+ConversionOption = Annotated[
+    str, typer.Option("--conversion-metric", help="the metric that counts as a conversion")
+]
+
+
+@app.command("performance")
+def performance_cmd(
+    source: FromOption = DEFAULT_SOURCE,
+    account: AccountOption = None,
+    as_of: AsOfOption = None,
+    since: SinceOption = None,
+    conversion_metric: ConversionOption = "Placed Order",
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile/--no-reconcile",
+            help="also compare with Klaviyo's own daily reports, message by message",
+        ),
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Every campaign and flow message: recipients, open/click rates, conversions, revenue
+    and unsubscribes, counted from the synced events (the report's "Every message")."""
+    with analysis_source(source, account) as (warehouse, account_id):
+        result = campaign_performance(
+            warehouse,
+            account_id,
+            since=parse_as_of(since, option="--since"),
+            as_of=parse_as_of(as_of),
+            conversion_metric=conversion_metric,
+        )
+    frames = [result.messages, result.reconciliation] if reconcile else [result.messages]
+    show(frames, output, summary={"account": account_id, **result.messages.notes})
+
+
+@app.command("attribution")
+def attribution_cmd(
+    source: FromOption = DEFAULT_SOURCE,
+    account: AccountOption = None,
+    as_of: AsOfOption = None,
+    since: SinceOption = None,
+    conversion_metric: ConversionOption = "Placed Order",
+    output: OutputOption = None,
+) -> None:
+    """Conversions and revenue credited (last touch) to each campaign and flow, and how
+    much no message earned (the report's "Revenue by campaign and flow")."""
+    with analysis_source(source, account) as (warehouse, account_id):
+        frame = attribution(
+            warehouse,
+            account_id,
+            since=parse_as_of(since, option="--since"),
+            as_of=parse_as_of(as_of),
+            conversion_metric=conversion_metric,
+        )
+    show([frame], output, summary={"account": account_id, **frame.notes})

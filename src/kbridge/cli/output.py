@@ -107,9 +107,7 @@ def is_id_column(name: str) -> bool:
     return name == "id" or name.endswith(("_id", " id"))
 
 
-def new_table(
-    *columns: str, rows: Sequence[Sequence[str]] = (), title: str | None = None
-) -> Table:
+def new_table(*columns: str, rows: Sequence[Sequence[str]] = (), title: str | None = None) -> Table:
     """A table with ``rows`` whose id columns are never cut off or ellipsised: ids are what
     people copy. Other columns wrap first; only a terminal too narrow for the ids alone
     folds them onto a second line (still whole), never drops characters."""
