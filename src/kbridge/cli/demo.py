@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kbridge import sync
@@ -26,6 +25,7 @@ from kbridge.analytics import AnalyticsError, campaign_performance, churn_vs_tru
 from kbridge.api import AsyncClient
 from kbridge.cli.output import fail
 from kbridge.cli.report import render_report
+from kbridge.cli.sync import StreamProgress
 from kbridge.cli.warehouse_url import with_hint
 from kbridge.core import KbridgeError
 from kbridge.core.clock import SystemClock
@@ -43,32 +43,25 @@ async def _sync(base_url: str, api_key: str, target: Path) -> sync.SyncResult:
         account = (await client.get_document("get_accounts")).resources[0]
         name = (account.attributes.get("contact_information") or {}).get("organization_name")
         console.print(f"connected to account [bold]{account.id}[/] ({name or 'unnamed'})")
-        columns = (
-            SpinnerColumn(),
-            TextColumn("{task.description:<22}"),
-            TextColumn("{task.completed:>9,} records"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def on_progress(stream: str, n: int) -> None:
-                if stream not in tasks:
-                    tasks[stream] = progress.add_task(stream, total=None)
-                progress.advance(tasks[stream], n)
-
+        live = StreamProgress.create(console, client.rate_limiter)
+        with live.progress:
+            on_progress, on_done = live.on_progress, live.on_stream_done
             destination = f"duckdb:///{target}"
             data = [s.name for s in sync.STREAMS if s.report is None]
             # one request each for these few days; the two report endpoints have separate limits
             reports = ["campaign_values_daily", "flow_series_daily"]
             try:
-                result = await sync.run(client, destination, streams=data, on_progress=on_progress)
+                result = await sync.run(
+                    client, destination, streams=data, on_progress=on_progress,
+                    on_stream_done=on_done,
+                )  # fmt: skip
                 # The reporting tier allows 2 requests a minute: a demo reads the last
                 # few days of performance; `kbridge sync` backfills the rest over time.
                 since = SystemClock().now() - timedelta(days=_REPORT_DAYS)
                 recent = await sync.run(
-                    client, destination, streams=reports, start_date=since, on_progress=on_progress
-                )
+                    client, destination, streams=reports, start_date=since,
+                    on_progress=on_progress, on_stream_done=on_done,
+                )  # fmt: skip
             except sync.SyncError as exc:
                 fail(f"sync failed: {exc}")
             result.streams.update(recent.streams)

@@ -14,13 +14,21 @@ import contextlib
 import os
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, TaskID, TextColumn
+from rich.progress import (
+    Progress,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from kbridge import catalog
 from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
@@ -29,10 +37,18 @@ from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import fail
 from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP, with_hint
 from kbridge.core import ConfigurationError, KbridgeError, SystemClock, dumps_str
-from kbridge.sync import STREAMS, SyncError, SyncResult, get_stream, run, select_streams
+from kbridge.sync import (
+    STREAMS,
+    StreamResult,
+    SyncError,
+    SyncResult,
+    get_stream,
+    run,
+    select_streams,
+)
 from kbridge.warehouse import duckdb_path
 
-__all__ = ["parse_every", "parse_rate_limits", "sync"]
+__all__ = ["StreamProgress", "budget_text", "parse_every", "parse_rate_limits", "sync"]
 
 DEFAULT_DESTINATION = "duckdb:///./kbridge.duckdb"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -225,13 +241,98 @@ def ceiling_per_second(stream: str, limiter: RateLimiter | None = None) -> float
     return limit.steady * op.max_page_size / 60.0
 
 
-def budget_text(stream: str, speed: float | None, limiter: RateLimiter | None = None) -> str:
+#: a live share of the ceiling means something only after this long: before, the burst
+#: window's allowance (and a few pages) make it read like 1,115 %
+MIN_BUDGET_SECONDS = 10.0
+NOT_YET = "—"
+
+
+def budget_text(
+    stream: str,
+    speed: float | None,
+    limiter: RateLimiter | None = None,
+    *,
+    elapsed: float | None = None,
+) -> str:
     """``"96 % of ceiling"``: the live records/s against :func:`ceiling_per_second`. The
-    summary's exact share counts requests; this one, on the way, counts records."""
+    summary's exact share counts requests; this one, on the way, counts records.
+    ``elapsed``: seconds the speed was measured over; under :data:`MIN_BUDGET_SECONDS`
+    the share is ``"—"`` (not yet meaningful)."""
     ceiling = ceiling_per_second(stream, limiter)
     if speed is None or not ceiling:
         return ""
+    if elapsed is not None and elapsed < MIN_BUDGET_SECONDS:
+        return NOT_YET
     return f"{100 * speed / ceiling:.0f} % of ceiling"
+
+
+class StreamProgress:
+    """The live display of a sync: a row per stream with its records, speed and share of
+    the ceiling; a finished stream's row stops (spinner and timer) and shows ✓ or ✗.
+
+    Pass :meth:`on_progress` and :meth:`on_stream_done` to :func:`kbridge.sync.run`.
+    ``get_time`` is the display's clock (injected by tests).
+    """
+
+    def __init__(
+        self,
+        progress: Progress,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.progress = progress
+        self._limiter = limiter
+        self.tasks: dict[str, TaskID] = {}
+
+    @classmethod
+    def create(
+        cls,
+        console: Console,
+        limiter: RateLimiter | None = None,
+        *,
+        disable: bool = False,
+        get_time: Callable[[], float] | None = None,
+    ) -> StreamProgress:
+        progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description:<22}"),
+            TextColumn("{task.completed:>10,.0f} records"),
+            TextColumn("{task.fields[rate]:>12}"),
+            TextColumn("{task.fields[budget]:>18}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=disable,
+            get_time=get_time,
+        )
+        return cls(progress, limiter)
+
+    def _task(self, stream: str) -> TaskID:
+        if stream not in self.tasks:
+            self.tasks[stream] = self.progress.add_task(stream, total=None, rate="", budget="")
+        return self.tasks[stream]
+
+    def _get(self, task_id: TaskID) -> Task:
+        return next(t for t in self.progress.tasks if t.id == task_id)
+
+    def on_progress(self, stream: str, n: int) -> None:
+        task_id = self._task(stream)
+        self.progress.advance(task_id, n)
+        task = self._get(task_id)
+        speed = task.speed
+        self.progress.update(
+            task_id,
+            rate="" if speed is None else f"{speed:,.0f}/s",
+            budget=budget_text(stream, speed, self._limiter, elapsed=task.elapsed),
+        )
+
+    def on_stream_done(self, result: StreamResult) -> None:
+        task_id = self._task(result.stream)
+        # a total makes rich call the task finished: its spinner and timer stop
+        done = self._get(task_id).completed
+        if result.error is None:
+            self.progress.update(task_id, total=done)
+        else:
+            self.progress.update(task_id, total=done, budget="failed")
+        self.progress.stop_task(task_id)
 
 
 async def _with_progress(
@@ -247,26 +348,13 @@ async def _with_progress(
     lookback: timedelta | None = None,
     log_every: float | None = None,
 ) -> SyncResult:
-    progress = Progress(
-        TextColumn("{task.description:<22}"),
-        TextColumn("{task.completed:>10,.0f} records"),
-        TextColumn("{task.fields[rate]:>12}"),
-        TextColumn("{task.fields[budget]:>18}"),
-        console=Console(stderr=True),
-        disable=not show,
-    )
-    tasks: dict[str, TaskID] = {}
+    live = StreamProgress.create(Console(stderr=True), client.rate_limiter, disable=not show)
+    progress = live.progress
     counts: dict[str, int] = {}
 
     def on_progress(stream: str, n: int) -> None:
         counts[stream] = counts.get(stream, 0) + n
-        if stream not in tasks:
-            tasks[stream] = progress.add_task(stream, total=None, rate="", budget="")
-        task = tasks[stream]
-        progress.advance(task, n)
-        speed = next(t.speed for t in progress.tasks if t.id == task)
-        progress.update(task, rate="" if speed is None else f"{speed:,.0f}/s",
-                        budget=budget_text(stream, speed, client.rate_limiter))  # fmt: skip
+        live.on_progress(stream, n)
 
     lines = (
         None
@@ -285,6 +373,7 @@ async def _with_progress(
                 predictive_analytics=predictive,
                 lookback=lookback,
                 on_progress=on_progress,
+                on_stream_done=live.on_stream_done,
             )
     finally:
         if lines is not None:
@@ -305,7 +394,7 @@ async def _log_lines(counts: dict[str, int], every: float, limiter: RateLimiter)
         parts = []
         for stream, n in counts.items():
             speed = (n - last.get(stream, 0)) / max(now - since, 1e-9)
-            budget = budget_text(stream, speed, limiter)
+            budget = budget_text(stream, speed, limiter, elapsed=now - since)
             parts.append(
                 f"{stream} {n:,} records, {speed:,.0f}/s" + (f" ({budget})" if budget else "")
             )

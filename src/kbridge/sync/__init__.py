@@ -8,7 +8,14 @@ May import: api, warehouse, connections, core, catalog.
 
 from __future__ import annotations
 
-from kbridge.sync.engine import ProgressCallback, StreamResult, SyncOptions, SyncResult, run
+from kbridge.sync.engine import (
+    ProgressCallback,
+    StreamDoneCallback,
+    StreamResult,
+    SyncOptions,
+    SyncResult,
+    run,
+)
 from kbridge.sync.errors import SyncError, UnknownStreamError
 from kbridge.sync.streams import STREAMS, Stream, get_stream, select_streams
 
@@ -16,6 +23,7 @@ __all__ = [
     "STREAMS",
     "ProgressCallback",
     "Stream",
+    "StreamDoneCallback",
     "StreamResult",
     "SyncError",
     "SyncOptions",

@@ -76,7 +76,15 @@ from kbridge.warehouse import (
     open_warehouse,
 )
 
-__all__ = ["ClientSource", "ProgressCallback", "StreamResult", "SyncOptions", "SyncResult", "run"]
+__all__ = [
+    "ClientSource",
+    "ProgressCallback",
+    "StreamDoneCallback",
+    "StreamResult",
+    "SyncOptions",
+    "SyncResult",
+    "run",
+]
 
 T = TypeVar("T")
 
@@ -91,6 +99,8 @@ DUCKDB_MEMORY_LIMIT = "96MB"
 DUCKDB_THREADS = 1
 
 ProgressCallback = Callable[[str, int], None]
+#: hears of each stream's end (done or failed), e.g. to stop its spinner and timer
+StreamDoneCallback = Callable[["StreamResult"], None]
 """``callback(stream_name, records_just_committed)`` after every commit."""
 
 
@@ -220,6 +230,7 @@ class _Ctx:
     on_progress: ProgressCallback | None
     #: the get_accounts page read to learn the account id (accounts is 1/s: not read twice)
     accounts_page: Document | None = None
+    on_stream_done: StreamDoneCallback | None = None
 
 
 class ClientSource(Protocol):
@@ -241,6 +252,7 @@ async def run(
     lookback: timedelta | Mapping[str, timedelta] | None = None,
     on_progress: ProgressCallback | None = None,
     clock: Clock | None = None,
+    on_stream_done: StreamDoneCallback | None = None,
 ) -> SyncResult:
     """Sync ``streams`` (default: all) of the client's account into ``destination``.
 
@@ -256,6 +268,9 @@ async def run(
     reads again (default: events and flow reports 7 days, campaign reports 2,
     ``updated``-based streams 1), for all streams or by stream name; re-read
     records are upserted, not doubled.
+
+    ``on_progress(stream, n)`` hears of every ``n`` records committed;
+    ``on_stream_done(result)`` of each stream's end, as it happens.
     """
     selected = select_streams(streams)
     if not selected:
@@ -280,6 +295,7 @@ async def run(
                 lookback=lookback,
                 on_progress=on_progress,
                 clock=clock,
+                on_stream_done=on_stream_done,
             )
     owned = isinstance(destination, str)
     warehouse = (
@@ -289,7 +305,9 @@ async def run(
     )
     try:
         with _fewer_collections():
-            return await _run(client, warehouse, selected, options, on_progress, clock)
+            return await _run(
+                client, warehouse, selected, options, on_progress, clock, on_stream_done
+            )
     finally:
         if owned:
             warehouse.close()
@@ -346,6 +364,7 @@ async def _run(
     options: SyncOptions,
     on_progress: ProgressCallback | None,
     clock: Clock | None,
+    on_stream_done: StreamDoneCallback | None = None,
 ) -> SyncResult:
     await asyncio.to_thread(warehouse.migrate, [t for s in selected for t in s.tables])
     accounts = await client.get_document("get_accounts")
@@ -353,7 +372,10 @@ async def _run(
     if account is None or not account.id:
         raise ConfigurationError("the API key's account could not be read (get_accounts empty)")
     writer = _Writer(warehouse)
-    ctx = _Ctx(client, writer, account.id, options, clock or SystemClock(), on_progress, accounts)
+    ctx = _Ctx(
+        client, writer, account.id, options, clock or SystemClock(), on_progress, accounts,
+        on_stream_done,
+    )  # fmt: skip
     result = SyncResult(
         account.id,
         {s.name: _result(client, s) for s in selected},
@@ -396,6 +418,8 @@ async def _run_stream(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         result.seconds = ctx.clock.monotonic() - started
+        if ctx.on_stream_done is not None:
+            ctx.on_stream_done(result)
 
 
 async def _all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
