@@ -53,7 +53,7 @@ from kbridge.campaigns.publish import PUBLISH_OPERATIONS, SCHEDULE_OPERATIONS
 from kbridge.cli.actions import _debug_logging, common_options
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import describe_error, emit, fail, resolve_format
-from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP
+from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP, with_hint
 from kbridge.core import KbridgeError, SystemClock, loads
 from kbridge.core.jsoncodec import JSONDecodeError
 from kbridge.warehouse import open_warehouse
@@ -356,7 +356,10 @@ def performance_cmd(
 
 
 def _save(url: str, report: PerformanceReport, fetched_at: datetime) -> None:
-    warehouse = open_warehouse(url)
+    try:
+        warehouse = open_warehouse(url)
+    except KbridgeError as exc:
+        raise KbridgeError(with_hint(f"--to: {exc}", url)) from None
     try:
         written = save_performance(warehouse, report, fetched_at=fetched_at)
     finally:
