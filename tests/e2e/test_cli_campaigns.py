@@ -183,6 +183,7 @@ def test_publish_cancel_revert_schedule_send_and_performance(
     report = ok(result)
     assert "saved 1 row(s) to campaign_performance" in result.stderr
     (row,) = report["campaigns"]
+    assert row["campaign_name"] == "Spring drop"  # beside the id, not only the id
     expected = count_events(server, row["campaign_message_id"], since)
     assert row["recipients"] == expected["Received Email"] == len(sent)
     assert row["opens"] == expected["Opened Email"]
@@ -206,6 +207,7 @@ def test_publish_cancel_revert_schedule_send_and_performance(
     table = run(server, "campaigns", "performance", second["id"], *window, "-o", "table")
     assert table.returncode == 0, table.stderr
     assert second["id"] in table.stdout
+    assert "Spring drop" in table.stdout
     assert "open rate" in table.stdout
 
 

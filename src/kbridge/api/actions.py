@@ -40,12 +40,31 @@ __all__ = [
     "ParamType",
     "coerce",
     "get",
+    "read_text_file",
     "registry",
 ]
 
-ParamType = Literal["str", "int", "float", "bool", "strs", "json", "datetime", "text_file", "path"]
+ParamType = Literal[
+    "str",
+    "int",
+    "float",
+    "bool",
+    "strs",
+    "json",
+    "json_object",
+    "json_list",
+    "datetime",
+    "text_file",
+    "path",
+]
 """How a parameter's text becomes a value: ``strs`` repeats (a list), ``json`` takes JSON
-text or ``@file.json``, ``datetime`` ISO 8601 with an offset, ``text_file`` a file's text."""
+text or ``@file.json`` (``json_object`` / ``json_list``: and it must be an object / a list),
+``datetime`` ISO 8601 with an offset, ``text_file`` a file's (UTF-8) text."""
+
+_JSON_SHAPES: dict[str, tuple[type, str, str]] = {
+    "json_object": (dict, "a JSON object", '{"key": "value"}'),
+    "json_list": (list, "a JSON list", '[{"key": "value"}]'),
+}
 
 ActionKind = Literal["get", "list", "write", "bulk"]
 
@@ -192,12 +211,20 @@ def _from_text(param: Param, raw: str) -> Any:
         except ValueError:
             raise ValueError(f"{raw!r} is not an ISO 8601 datetime") from None
         return check_aware(value, param.name)
-    if t == "json":
+    if t in ("json", "json_object", "json_list"):
         text = _read_text(raw[1:], param.name) if raw.startswith("@") else raw
         try:
-            return loads(text)
+            value = loads(text)
         except JSONDecodeError:
             raise ValueError("is not valid JSON") from None
+        shape = _JSON_SHAPES.get(t)
+        # A list or a string where an object belongs would otherwise reach code that
+        # iterates it as keys ('"paris"' read as the keys p, a, r, i, s) or fails deep inside.
+        if shape is not None and not isinstance(value, shape[0]):
+            raise ValueError(
+                f"must be {shape[1]}, e.g. {shape[2]}, not {_json_kind(value)} {_excerpt(text)}"
+            )
+        return value
     if t == "text_file":
         return _read_text(raw, param.name)
     if t == "path":
@@ -205,11 +232,41 @@ def _from_text(param: Param, raw: str) -> Any:
     return raw
 
 
-def _read_text(path: str, name: str) -> str:
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return "an object"
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def read_text_file(path: str | Path, name: str) -> str:
+    """A file's text as UTF-8; a missing, unreadable or non-UTF-8 file is a
+    :class:`ValidationError` naming the parameter (never a traceback)."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError(name, f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            name,
+            f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8, e.g. iconv -f latin1 -t utf-8",
+        ) from None
+
+
+_read_text = read_text_file
 
 
 def _pairs(items: Sequence[str] | None, name: str) -> dict[str, list[str]] | None:
@@ -317,8 +374,8 @@ PROFILE_FIELDS = (
     Param("title"),
     Param("image", help="image URL"),
     Param("locale", help="e.g. en-US"),
-    Param("location", "json", help='JSON object, e.g. {"city": "Paris"} (or @file.json)'),
-    Param("properties", "json", help="custom properties as a JSON object (or @file.json)"),
+    Param("location", "json_object", help='JSON object, e.g. {"city": "Paris"} (or @file.json)'),
+    Param("properties", "json_object", help="custom properties as a JSON object (or @file.json)"),
 )
 
 EMAIL_CONTENT = (
@@ -514,6 +571,18 @@ def _declare() -> list[Action]:
     a.append(
         Action(
             "profiles",
+            "upsert",
+            "Create a profile, or update the one with this email / phone / external id",
+            "profiles",
+            "create_or_update_profile",
+            ("create_or_update_profile",),
+            PROFILE_FIELDS,
+            "write",
+        )
+    )
+    a.append(
+        Action(
+            "profiles",
             "update",
             "Update a profile's given attributes",
             "profiles",
@@ -565,36 +634,45 @@ def _declare() -> list[Action]:
     ids = Param(
         "profile_ids",
         "strs",
-        required=True,
         flag="--profile-id",
         help="a profile id (repeatable; any number, sent 1000 at a time)",
     )
+    emails = Param(
+        "emails",
+        "strs",
+        flag="--email",
+        help="a profile's email (repeatable; looked up first, membership only, no consent)",
+    )
     a.append(
-        Action(
+        _Membership(
             "lists",
             "add-profiles",
-            "Add profiles to a list",
+            "Add profiles to a list, by id or by email",
             "lists",
             "add_profiles_to_list",
-            ("add_profiles_to_list",),
-            (ID, ids),
+            ("add_profiles_to_list", "get_profiles"),
+            (ID, ids, emails),
             "bulk",
+            _membership,
         )
     )
     a.append(
-        Action(
+        _Membership(
             "lists",
             "remove-profiles",
-            "Remove profiles from a list",
+            "Remove profiles from a list, by id or by email",
             "lists",
             "remove_profiles_from_list",
-            ("remove_profiles_from_list",),
-            (ID, ids),
+            ("remove_profiles_from_list", "get_profiles"),
+            (ID, ids, emails),
             "bulk",
+            _membership,
         )
     )
     # segments
-    groups = Param("condition_groups", "json", help="JSON list of {conditions: [...]} (or @file)")
+    groups = Param(
+        "condition_groups", "json_list", help="JSON list of {conditions: [...]} (or @file)"
+    )
     starred = Param("is_starred", "bool", help="star the segment")
     a.append(_listing("segments", "get_segments", "iter_segments", "List segments"))
     a.append(_getting("segments", "get_segment", "One segment"))
@@ -606,7 +684,7 @@ def _declare() -> list[Action]:
             "segments",
             "create_segment",
             ("create_segment",),
-            (NAME, Param(groups.name, "json", help=groups.help, required=True), starred),
+            (NAME, Param(groups.name, "json_list", help=groups.help, required=True), starred),
             "write",
         )
     )
@@ -653,7 +731,7 @@ def _declare() -> list[Action]:
                 Param("phone_number"),
                 Param("external_id"),
                 Param("profile_id"),
-                Param("properties", "json"),
+                Param("properties", "json_object", help="JSON object (or @file.json)"),
                 Param("time", "datetime"),
                 Param("value", "float"),
                 Param("value_currency", help="ISO 4217, e.g. USD"),
@@ -849,7 +927,7 @@ def _declare() -> list[Action]:
             "templates",
             "render_template",
             ("render_template",),
-            (ID, Param("context", "json", help="JSON object (or @file.json)")),
+            (ID, Param("context", "json_object", help="JSON object (or @file.json)")),
             "write",
         )
     )
@@ -909,7 +987,7 @@ def _declare() -> list[Action]:
             "flows",
             "create_flow",
             ("create_flow",),
-            (NAME, Param("definition", "json", required=True, help="JSON (or @file)")),
+            (NAME, Param("definition", "json_object", required=True, help="JSON (or @file)")),
             "write",
         )
     )
@@ -1062,6 +1140,27 @@ class _ImageUpload(Action):
 
     def _method_for(self, values: Mapping[str, Any]) -> str:
         return _image_method(values)
+
+
+def _membership(values: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    ids, emails = list(values.get("profile_ids") or ()), list(values.get("emails") or ())
+    if not ids and not emails:
+        raise ValidationError("profile_ids", "give --profile-id ID or --email ADDRESS (repeatable)")
+    kwargs: dict[str, Any] = {"profile_ids": ids}
+    if emails:
+        kwargs["emails"] = emails
+    return (values["id"],), kwargs
+
+
+@dataclass(frozen=True, slots=True)
+class _Membership(Action):
+    """With emails, the ``…_by_email`` variant looks the profiles up first."""
+
+    def _method_for(self, values: Mapping[str, Any]) -> str:
+        return f"{self.method}_by_email" if values.get("emails") else self.method
+
+    def bulk_size(self, values: Mapping[str, Any]) -> int | None:
+        return len(set(values.get("profile_ids") or ())) + len(set(values.get("emails") or ()))
 
 
 @cache

@@ -642,6 +642,7 @@ class AsyncClient:
                     operation_id=op_id,
                 ),
                 reached_server=outcome.failure is not Failure.NOT_SENT,
+                may_have_written=call.method.upper() not in ("GET", "HEAD", "OPTIONS"),
             )
         resets_at = None
         op = call.operation

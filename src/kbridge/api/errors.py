@@ -39,6 +39,7 @@ from kbridge.core import ConfigurationError, KbridgeError
 from kbridge.core.jsoncodec import JSONDecodeError, loads
 
 __all__ = [
+    "WRITE_MAY_HAVE_HAPPENED",
     "ApiError",
     "AuthenticationError",
     "ChallengeError",
@@ -60,6 +61,9 @@ __all__ = [
     "redact",
     "request_id_from",
 ]
+
+#: said of a write whose connection failed after it was sent (a retry could do it twice)
+WRITE_MAY_HAVE_HAPPENED = "the request may have reached Klaviyo; check before retrying"
 
 _SECRET_PATTERNS = (
     re.compile(r"pk_[A-Za-z0-9]+"),
@@ -146,6 +150,12 @@ class ApiError(KbridgeError):
     def _extra(self) -> list[str]:
         """Subclass-specific facts appended to the message."""
         return []
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """The subclass's facts in the message (the existing profile's id, when to retry,
+        that a write may have happened): what a one-line summary must keep."""
+        return tuple(self._extra())
 
     def _message(self) -> str:
         d = self.details
@@ -270,11 +280,24 @@ class ChallengeError(ApiError):
 
 
 class TransportError(ApiError):
-    """The request did not complete: connection refused/reset, DNS, TLS or a timeout."""
+    """The request did not complete: connection refused/reset, DNS, TLS or a timeout.
 
-    def __init__(self, details: ErrorDetails, *, reached_server: bool) -> None:
+    ``reached_server``: the request may have been sent before the failure;
+    ``may_have_written``: and it was a write (POST, PATCH, PUT, DELETE), so Klaviyo
+    may have applied it although no answer arrived — check before sending it again.
+    """
+
+    def __init__(
+        self, details: ErrorDetails, *, reached_server: bool, may_have_written: bool = False
+    ) -> None:
         self.reached_server = reached_server
+        self.may_have_written = may_have_written and reached_server
         super().__init__(details)
+
+    def _extra(self) -> list[str]:
+        if not self.may_have_written:
+            return []
+        return [WRITE_MAY_HAVE_HAPPENED]
 
 
 class UnexpectedResponseError(ApiError):

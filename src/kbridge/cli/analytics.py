@@ -26,15 +26,23 @@ from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from kbridge.analytics import Frame, churn, consent, lifecycle, rfm
+from kbridge.analytics import (
+    Frame,
+    attribution,
+    campaign_performance,
+    churn,
+    consent,
+    lifecycle,
+    rfm,
+)
 from kbridge.analytics._sql import accounts
 from kbridge.api import AsyncClient
 from kbridge.api.filter_builder import F
 from kbridge.cli.actions import common_options
 from kbridge.cli.credentials import Credentials, resolve_credentials
-from kbridge.cli.output import describe_error, fail, resolve_format
+from kbridge.cli.output import describe_error, fail, new_table, resolve_format
+from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP, with_hint
 from kbridge.core import KbridgeError, dumps
 from kbridge.warehouse import Warehouse, duckdb_path, open_warehouse
 
@@ -54,13 +62,13 @@ DEFAULT_SOURCE = "duckdb:///./kbridge.duckdb"
 
 app = typer.Typer(
     help="Analyses of the synced warehouse (run `kbridge sync` first): lifecycle stages, "
-    "churn risk, consent, RFM segments.",
+    "churn risk, consent, RFM segments, message performance, attribution.",
     no_args_is_help=True,
 )
 
 FromOption = Annotated[
     str,
-    typer.Option("--from", help="warehouse: duckdb:///path.duckdb or postgresql://user@host/db"),
+    typer.Option("--from", help=f"warehouse: {WAREHOUSE_URL_HELP}"),
 ]
 AccountOption = Annotated[
     str | None,
@@ -77,17 +85,17 @@ OutputOption = Annotated[
 ]
 
 
-def parse_as_of(text: str | None) -> datetime | None:
-    """``--as-of`` as an aware datetime (a date alone means midnight UTC)."""
+def parse_as_of(text: str | None, *, option: str = "--as-of") -> datetime | None:
+    """``--as-of`` (or ``option``) as an aware datetime (a date alone means midnight UTC)."""
     if text is None:
         return None
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        fail(f"--as-of: {text!r} is not an ISO date-time like 2026-06-01T00:00:00Z")
+        fail(f"{option}: {text!r} is not an ISO date-time like 2026-06-01T00:00:00Z")
     if value.tzinfo is None:
         if len(text) > 10:
-            fail("--as-of: give a timezone, e.g. 2026-06-01T00:00:00Z")
+            fail(f"{option}: give a timezone, e.g. 2026-06-01T00:00:00Z")
         value = value.replace(tzinfo=UTC)
     return value
 
@@ -96,8 +104,11 @@ def _open(source: str) -> Warehouse:
     path = duckdb_path(source)
     if path is not None and path != ":memory:" and not Path(path).exists():
         fail(
-            f"no warehouse at {path}: run `kbridge sync --to {source}` first, or name yours "
-            "with --from, KBRIDGE_WAREHOUSE or `kbridge config set warehouse URL`"
+            with_hint(
+                f"no warehouse at {path}: run `kbridge sync --to {source}` first, or name yours "
+                "with --from, KBRIDGE_WAREHOUSE or `kbridge config set warehouse URL`",
+                source,
+            )
         )
     return open_warehouse(source)
 
@@ -108,7 +119,7 @@ def analysis_source(source: str, account: str | None) -> Iterator[tuple[Warehous
     try:
         warehouse = _open(source)
     except KbridgeError as exc:
-        fail(str(exc))
+        fail(with_hint(str(exc), source))
     try:
         if account is None:
             found = accounts(warehouse)
@@ -150,10 +161,8 @@ def show(
     for key, value in (summary or {}).items():
         console.print(f"{key}: {_cell(value)}", markup=False)
     for frame in frames:
-        table = Table(*frame.columns, title=frame.title or None)
-        for row in frame.rows:
-            table.add_row(*(_cell(v) for v in row))
-        console.print(table)
+        cells = [[_cell(v) for v in row] for row in frame.rows]
+        console.print(new_table(*frame.columns, rows=cells, title=frame.title or None))
 
 
 @app.command("lifecycle")
@@ -360,3 +369,64 @@ def churn_cmd(
         output,
         summary={"account": account_id, **result.summary()},
     )
+
+
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", help="count from this ISO date-time (default: all synced history)"),
+]
+ConversionOption = Annotated[
+    str, typer.Option("--conversion-metric", help="the metric that counts as a conversion")
+]
+
+
+@app.command("performance")
+def performance_cmd(
+    source: FromOption = DEFAULT_SOURCE,
+    account: AccountOption = None,
+    as_of: AsOfOption = None,
+    since: SinceOption = None,
+    conversion_metric: ConversionOption = "Placed Order",
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile/--no-reconcile",
+            help="also compare with Klaviyo's own daily reports, message by message",
+        ),
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Every campaign and flow message: recipients, open/click rates, conversions, revenue
+    and unsubscribes, counted from the synced events (the report's "Every message")."""
+    with analysis_source(source, account) as (warehouse, account_id):
+        result = campaign_performance(
+            warehouse,
+            account_id,
+            since=parse_as_of(since, option="--since"),
+            as_of=parse_as_of(as_of),
+            conversion_metric=conversion_metric,
+        )
+    frames = [result.messages, result.reconciliation] if reconcile else [result.messages]
+    show(frames, output, summary={"account": account_id, **result.messages.notes})
+
+
+@app.command("attribution")
+def attribution_cmd(
+    source: FromOption = DEFAULT_SOURCE,
+    account: AccountOption = None,
+    as_of: AsOfOption = None,
+    since: SinceOption = None,
+    conversion_metric: ConversionOption = "Placed Order",
+    output: OutputOption = None,
+) -> None:
+    """Conversions and revenue credited (last touch) to each campaign and flow, and how
+    much no message earned (the report's "Revenue by campaign and flow")."""
+    with analysis_source(source, account) as (warehouse, account_id):
+        frame = attribution(
+            warehouse,
+            account_id,
+            since=parse_as_of(since, option="--since"),
+            as_of=parse_as_of(as_of),
+            conversion_metric=conversion_metric,
+        )
+    show([frame], output, summary={"account": account_id, **frame.notes})

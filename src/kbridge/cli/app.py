@@ -88,7 +88,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "analytics": (
         "kbridge.cli.analytics:app",
         "Analyses of the synced warehouse (run `kbridge sync` first): lifecycle stages, churn "
-        "risk, consent, RFM segments.",
+        "risk, consent, RFM segments, message performance, attribution.",
     ),
     "privacy": (
         "kbridge.cli.privacy:app",

@@ -16,7 +16,8 @@ import asyncio
 import functools
 import inspect
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
@@ -26,6 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from kbridge.api import AsyncClient
+from kbridge.api.actions import read_text_file
+from kbridge.api.errors import NotFoundError
 from kbridge.api.validation import ValidationError
 from kbridge.campaigns import (
     PerformanceReport,
@@ -50,6 +53,7 @@ from kbridge.campaigns.publish import PUBLISH_OPERATIONS, SCHEDULE_OPERATIONS
 from kbridge.cli.actions import _debug_logging, common_options
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import describe_error, emit, fail, resolve_format
+from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP, with_hint
 from kbridge.core import KbridgeError, SystemClock, loads
 from kbridge.core.jsoncodec import JSONDecodeError
 from kbridge.warehouse import open_warehouse
@@ -97,7 +101,7 @@ def _workflow(name: str) -> Callable[[Callable[..., Run]], Callable[..., None]]:
 
                 with _debug_logging(debug):
                     result = asyncio.run(go())
-                if isinstance(result, PerformanceReport) and fmt == "table":
+                if isinstance(result, NamedPerformance) and fmt == "table":
                     _performance_table(result)
                     return
                 as_json = getattr(result, "as_json", None)
@@ -127,10 +131,7 @@ def _when(text: str) -> datetime | None:
 
 
 def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError(what, f"cannot read {path}: {exc.strerror}") from None
+    return read_text_file(path, what)
 
 
 def _json_arg(text: str, what: str) -> Any:
@@ -156,9 +157,38 @@ def _utm(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _performance_table(report: PerformanceReport) -> None:
+@dataclass(frozen=True, slots=True)
+class NamedPerformance:
+    """A performance report and its campaigns' names (the report itself has only ids)."""
+
+    report: PerformanceReport
+    names: Mapping[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        doc = self.report.as_json()
+        for row in doc["campaigns"]:
+            row["campaign_name"] = self.names.get(row["campaign_id"], "")
+        return doc
+
+
+async def _campaign_names(client: AsyncClient, ids: Iterable[str]) -> dict[str, str]:
+    """Each campaign's name ('' for one deleted since it was sent)."""
+
+    async def one(campaign_id: str) -> tuple[str, str]:
+        try:
+            found = await client.campaigns.get_campaign(campaign_id, fields={"campaign": ["name"]})
+        except NotFoundError:
+            return campaign_id, ""
+        return campaign_id, str(found.attributes.get("name") or "")
+
+    return dict(await asyncio.gather(*(one(i) for i in dict.fromkeys(ids) if i)))
+
+
+def _performance_table(named: NamedPerformance) -> None:
+    report = named.report
     table = Table(
         "campaign",
+        "name",
         "message",
         "recipients",
         "opens",
@@ -171,9 +201,17 @@ def _performance_table(report: PerformanceReport) -> None:
         title=f"{report.start:%Y-%m-%d %H:%M} – {report.end:%Y-%m-%d %H:%M} UTC, "
         f"conversions: {report.conversion_metric}",
     )
+    # ids are what people copy: never cut off
+    for column, ids in (
+        (table.columns[0], [r.campaign_id for r in report.rows]),
+        (table.columns[2], [r.campaign_message_id for r in report.rows]),
+    ):
+        column.overflow = "fold"
+        column.min_width = max(map(len, ids), default=8)
     for r in report.rows:
         table.add_row(
             r.campaign_id,
+            named.names.get(r.campaign_id, ""),
             r.campaign_message_id,
             str(r.get("recipients")),
             str(r.get("opens")),
@@ -290,7 +328,8 @@ def performance_cmd(
         typer.Option(
             "--to",
             envvar=WAREHOUSE_ENV,
-            help=f"also save into this warehouse (else ${WAREHOUSE_ENV}, if set)",
+            help=f"also save into this warehouse (else ${WAREHOUSE_ENV}, if set): "
+            f"{WAREHOUSE_URL_HELP}",
         ),
     ] = None,
 ) -> Run:
@@ -299,7 +338,7 @@ def performance_cmd(
     end = _when(until) if until is not None else None
     clock = SystemClock()
 
-    async def run(client: AsyncClient) -> PerformanceReport:
+    async def run(client: AsyncClient) -> NamedPerformance:
         report = await campaign_performance(
             client,
             campaign_ids or (),
@@ -310,13 +349,17 @@ def performance_cmd(
         )
         if to:
             await asyncio.to_thread(_save, to, report, clock.now())
-        return report
+        names = await _campaign_names(client, (r.campaign_id for r in report.rows))
+        return NamedPerformance(report, names)
 
     return run
 
 
 def _save(url: str, report: PerformanceReport, fetched_at: datetime) -> None:
-    warehouse = open_warehouse(url)
+    try:
+        warehouse = open_warehouse(url)
+    except KbridgeError as exc:
+        raise KbridgeError(with_hint(f"--to: {exc}", url)) from None
     try:
         written = save_performance(warehouse, report, fetched_at=fetched_at)
     finally:
@@ -410,7 +453,7 @@ _COMMANDS: dict[str, list[tuple[str, Callable[..., Run], tuple[str, ...]]]] = {
         ("cancel", cancel_cmd, ("cancel_campaign_send", "get_campaign")),
         ("revert", revert_cmd, ("cancel_campaign_send", "get_campaign")),
         ("status", status_cmd, ("get_campaign",)),
-        ("performance", performance_cmd, PERFORMANCE_OPERATIONS),
+        ("performance", performance_cmd, (*PERFORMANCE_OPERATIONS, "get_campaign")),
     ],
     "templates": [
         ("push", push_cmd, ("get_templates", "create_template", "update_template")),

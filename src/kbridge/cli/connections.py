@@ -24,7 +24,7 @@ from rich.table import Table
 
 from kbridge.api import DEFAULT_BASE_URL
 from kbridge.api.errors import AuthenticationError, PermissionDeniedError
-from kbridge.cli.output import fail
+from kbridge.cli.output import fail, resolve_format
 from kbridge.connections import (
     CAPABILITY_SUMMARIES,
     DEFAULT_PROBED,
@@ -224,19 +224,37 @@ def connect(
     _print_report(result.report)
 
 
+OutputOption = Annotated[
+    str | None,
+    typer.Option("--output", "-o", help="table or json (default: table on a terminal)"),
+]
+#: ``--json`` is what these commands took before ``-o json``; kept, out of the help
+JsonAliasOption = Annotated[bool, typer.Option("--json", hidden=True, help="same as -o json")]
+
+
+def _wants_json(output: str | None, as_json: bool) -> bool:
+    if as_json:
+        return True
+    fmt = resolve_format(output)
+    if fmt == "jsonl":
+        fail("--output: connections print table or json")
+    return fmt == "json"
+
+
 @app.command("list")
-def list_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
+def list_cmd(output: OutputOption = None, as_json: JsonAliasOption = False) -> None:
     """List saved connections."""
     records = store_from_env().list()
-    if as_json:
+    if _wants_json(output, as_json):
         console.print(dumps([_record_dict(r) for r in records]).decode(), markup=False)
         return
     if not records:
         console.print("no connections yet: `kbridge connect NAME --api-key pk_…`")
         return
-    table = Table("name", "kind", "account", "base URL", "capabilities", "connected")
+    table = Table("name", "kind")
+    table.add_column("account", no_wrap=True, overflow="fold")  # ids are what people copy
+    for header in ("base URL", "capabilities", "connected"):
+        table.add_column(header)
     for r in records:
         table.add_row(
             r.name,
@@ -252,11 +270,12 @@ def list_cmd(
 @app.command("show")
 def show_cmd(
     name: Annotated[str, typer.Argument(help="connection name")],
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    output: OutputOption = None,
+    as_json: JsonAliasOption = False,
 ) -> None:
     """Show one connection (never its secrets)."""
     data = _record_dict(store_from_env().get(name))
-    if as_json:
+    if _wants_json(output, as_json):
         console.print(dumps(data).decode(), markup=False)
         return
     for key, value in data.items():

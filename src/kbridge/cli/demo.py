@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kbridge import sync
@@ -32,9 +31,12 @@ from kbridge.analytics import (
 from kbridge.api import AsyncClient
 from kbridge.cli.output import fail
 from kbridge.cli.report import render_report
+from kbridge.cli.sync import StreamProgress
+from kbridge.cli.warehouse_url import with_hint
+from kbridge.core import KbridgeError
 from kbridge.core.clock import SystemClock
 from kbridge.emulator import EmulatorConfig, EmulatorServer
-from kbridge.warehouse import Warehouse, open_warehouse
+from kbridge.warehouse import Warehouse, duckdb_path, open_warehouse
 
 console = Console()
 
@@ -47,32 +49,25 @@ async def _sync(base_url: str, api_key: str, target: Path) -> sync.SyncResult:
         account = (await client.get_document("get_accounts")).resources[0]
         name = (account.attributes.get("contact_information") or {}).get("organization_name")
         console.print(f"connected to account [bold]{account.id}[/] ({name or 'unnamed'})")
-        columns = (
-            SpinnerColumn(),
-            TextColumn("{task.description:<22}"),
-            TextColumn("{task.completed:>9,} records"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def on_progress(stream: str, n: int) -> None:
-                if stream not in tasks:
-                    tasks[stream] = progress.add_task(stream, total=None)
-                progress.advance(tasks[stream], n)
-
+        live = StreamProgress.create(console, client.rate_limiter)
+        with live.progress:
+            on_progress, on_done = live.on_progress, live.on_stream_done
             destination = f"duckdb:///{target}"
             data = [s.name for s in sync.STREAMS if s.report is None]
             # one request each for these few days; the two report endpoints have separate limits
             reports = ["campaign_values_daily", "flow_series_daily"]
             try:
-                result = await sync.run(client, destination, streams=data, on_progress=on_progress)
+                result = await sync.run(
+                    client, destination, streams=data, on_progress=on_progress,
+                    on_stream_done=on_done,
+                )  # fmt: skip
                 # The reporting tier allows 2 requests a minute: a demo reads the last
                 # few days of performance; `kbridge sync` backfills the rest over time.
                 since = SystemClock().now() - timedelta(days=_REPORT_DAYS)
                 recent = await sync.run(
-                    client, destination, streams=reports, start_date=since, on_progress=on_progress
-                )
+                    client, destination, streams=reports, start_date=since,
+                    on_progress=on_progress, on_stream_done=on_done,
+                )  # fmt: skip
             except sync.SyncError as exc:
                 fail(f"sync failed: {exc}")
             result.streams.update(recent.streams)
@@ -152,9 +147,13 @@ def demo(
     profiles: Annotated[int, typer.Option(min=0, help="profiles in the synthetic account")] = 20000,
     events: Annotated[int, typer.Option(min=0, help="events in the synthetic account")] = 300000,
     seed: Annotated[int, typer.Option(help="seed of the synthetic account")] = 42,
-    to: Annotated[Path, typer.Option(help="the DuckDB file to write (replaced)")] = Path(
-        "demo.duckdb"
-    ),
+    to: Annotated[
+        str,
+        typer.Option(
+            help="the DuckDB file to write (replaced): duckdb:///rel/path.duckdb (relative to "
+            "here), duckdb:////abs/path.duckdb (absolute), or a plain path"
+        ),
+    ] = "duckdb:///demo.duckdb",
     html: Annotated[Path, typer.Option("--html", help="the HTML report to write")] = Path(
         "demo-report.html"
     ),
@@ -162,7 +161,26 @@ def demo(
     """Sync a seeded local Klaviyo into DuckDB, check it, analyse it and write the HTML report."""
     config = EmulatorConfig(seed=seed, profiles=profiles, events=events, rate_limit_factor=1.0)
     # absolute, so the messages name the file wherever the demo was started from
-    to, html = to.resolve(), html.resolve()
+    target, html = demo_target(to).resolve(), html.resolve()
+    _run_demo(config, target, html)
+
+
+def demo_target(to: str) -> Path:
+    """The file ``--to`` names: a ``duckdb:///`` URL as everywhere else, or a plain path
+    (what ``--to`` took before). Anything else ends the command with one line."""
+    if "://" not in to:
+        return Path(to)
+    try:
+        path = duckdb_path(to)
+    except KbridgeError as exc:
+        fail(with_hint(str(exc), to))
+    if path is None or path == ":memory:":
+        fail(f"--to: the demo writes a DuckDB file; give duckdb:///demo.duckdb, not {to!r}")
+    return Path(path)
+
+
+def _run_demo(config: EmulatorConfig, to: Path, html: Path) -> None:
+    profiles, events = config.profiles, config.events
     for stale in (to, to.with_name(to.name + ".wal")):
         stale.unlink(missing_ok=True)  # a demo starts clean; `kbridge sync` is incremental
     console.print(f"starting a local Klaviyo emulator ({profiles:,} profiles, ~{events:,} events)…")

@@ -9,7 +9,7 @@ array incrementally, ``table`` collects the rows (bounded by ``--limit``).
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, TextIO
 
 from rich.console import Console
@@ -27,6 +27,8 @@ __all__ = [
     "emit_stream",
     "err_console",
     "fail",
+    "is_id_column",
+    "new_table",
     "resolve_format",
     "to_plain",
 ]
@@ -100,12 +102,31 @@ def _columns(rows: list[Resource]) -> list[str]:
     return keys[:_TABLE_COLUMNS]
 
 
+def is_id_column(name: str) -> bool:
+    """Whether a column holds ids (``id``, ``profile_id``, ``campaign id``)."""
+    return name == "id" or name.endswith(("_id", " id"))
+
+
+def new_table(*columns: str, rows: Sequence[Sequence[str]] = (), title: str | None = None) -> Table:
+    """A table with ``rows`` whose id columns are never cut off or ellipsised: ids are what
+    people copy. Other columns wrap first; only a terminal too narrow for the ids alone
+    folds them onto a second line (still whole), never drops characters."""
+    table = Table(title=title)
+    for i, name in enumerate(columns):
+        if is_id_column(name):
+            widest = max((len(r[i]) for r in rows if i < len(r)), default=0)
+            table.add_column(name, overflow="fold", min_width=max(len(name), min(widest, 64)))
+        else:
+            table.add_column(name)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def _table(rows: list[Resource], console: Console) -> None:
     columns = _columns(rows)
-    table = Table("type", "id", *columns)
-    for r in rows:
-        table.add_row(r.type, r.id or "", *(_cell(r.attributes.get(c)) for c in columns))
-    console.print(table)
+    cells = [[r.type, r.id or "", *(_cell(r.attributes.get(c)) for c in columns)] for r in rows]
+    console.print(new_table("type", "id", *columns, rows=cells))
 
 
 def emit(result: Any, fmt: OutputFormat, *, stream: TextIO | None = None) -> None:
@@ -197,5 +218,7 @@ def describe_error(exc: BaseException, *, action: str | None = None, debug: bool
         where = f" (at {d.source_pointer})" if d.source_pointer else ""
         rid = f" [request id {d.request_id}]" if d.request_id else ""
         prefix = f"'{action}' failed: " if action else ""
-        return f"{prefix}{head}{redact(text)}{where}{rid}"
+        # the subclass's facts are what the user acts on (the existing profile's id)
+        notes = "".join(f"; {redact(n)}" for n in exc.notes)
+        return f"{prefix}{head}{redact(text)}{where}{notes}{rid}"
     return redact(str(exc))

@@ -2,7 +2,7 @@
 
 Thin by design: resolve credentials, parse the options, call
 :func:`kbridge.sync.run`, show progress (a live table on a terminal) and a
-summary (``--json`` for scripts). ``--every 24h`` repeats the sync forever;
+summary (``-o json`` for scripts). ``--every 24h`` repeats the sync forever;
 each run resumes from the bookmarks the last one committed. ``--rate-limits``
 sets what the client paces itself to (``spec``, a factor, or ``off``).
 """
@@ -14,33 +14,43 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, TaskID, TextColumn
+from rich.progress import (
+    Progress,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from kbridge import catalog
 from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
 from kbridge.api.ratelimit import RateLimiter, parse_limit_factor
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import fail
-from kbridge.core import ConfigurationError, SystemClock, dumps_str
+from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP, with_hint
+from kbridge.core import ConfigurationError, KbridgeError, SystemClock, dumps_str
 from kbridge.sync import (
     STREAMS,
     ReportProgress,
+    StreamResult,
     SyncError,
     SyncResult,
     get_stream,
     run,
     select_streams,
 )
-from kbridge.warehouse import DestinationBusyError
+from kbridge.warehouse import DestinationBusyError, duckdb_path
 
-__all__ = ["parse_every", "parse_rate_limits", "sync"]
+__all__ = ["StreamProgress", "budget_text", "parse_every", "parse_rate_limits", "sync"]
 
 DEFAULT_DESTINATION = "duckdb:///./kbridge.duckdb"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -102,9 +112,7 @@ def _parse_start(text: str | None) -> datetime | None:
 def sync(
     to: Annotated[
         str,
-        typer.Option(
-            "--to", help="destination: duckdb:///path.duckdb or postgresql://user@host/db"
-        ),
+        typer.Option("--to", help=f"destination: {WAREHOUSE_URL_HELP}"),
     ] = DEFAULT_DESTINATION,
     streams: Annotated[
         str | None,
@@ -138,7 +146,11 @@ def sync(
     every: Annotated[
         str | None, typer.Option(help="repeat forever at this interval (e.g. 24h)")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="the summary as table (default) or json"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="same as -o json")] = False,
     log_every: Annotated[
         str,
         typer.Option(
@@ -165,6 +177,9 @@ def sync(
     ] = None,
 ) -> None:
     """Sync the Klaviyo account into a warehouse; runs resume where the last one stopped."""
+    if output not in (None, "table", "json"):
+        fail(f"--output: {output!r} is not one of table, json")
+    as_json = as_json or output == "json"
     creds = resolve_credentials(api_key, base_url, connection, os.environ)
     selected = [s.name for s in select_streams(streams)] if streams else None
     start = _parse_start(start_date)
@@ -202,7 +217,7 @@ def sync(
             except SyncError as exc:
                 _report(exc.result, as_json, fallbacks)
                 if interval is None:
-                    fail(str(exc))
+                    fail(_explained(str(exc), to))
                 Console(stderr=True).print(f"[yellow]warning:[/] {exc}")
             except DestinationBusyError as exc:
                 # another run has the streams: a repeating sync tries again next time
@@ -213,7 +228,18 @@ def sync(
                 return
             await clock.sleep(interval)
 
-    asyncio.run(loop())
+    try:
+        asyncio.run(loop())
+    except KbridgeError as exc:  # e.g. the warehouse cannot be opened
+        fail(_explained(str(exc), to))
+
+
+def _explained(message: str, destination: str) -> str:
+    """``message``, with the relative-path hint when the DuckDB file was never created."""
+    path = duckdb_path(destination) if destination.startswith("duckdb:") else None
+    if path is None or Path(path).exists():
+        return message
+    return with_hint(message, destination)
 
 
 def ceiling_per_second(stream: str, limiter: RateLimiter | None = None) -> float | None:
@@ -230,13 +256,107 @@ def ceiling_per_second(stream: str, limiter: RateLimiter | None = None) -> float
     return limit.steady * op.max_page_size / 60.0
 
 
-def budget_text(stream: str, speed: float | None, limiter: RateLimiter | None = None) -> str:
+#: a live share of the ceiling means something only after this long: before, the burst
+#: window's allowance (and a few pages) make it read like 1,115 %
+MIN_BUDGET_SECONDS = 10.0
+NOT_YET = "—"
+
+
+def budget_text(
+    stream: str,
+    speed: float | None,
+    limiter: RateLimiter | None = None,
+    *,
+    elapsed: float | None = None,
+) -> str:
     """``"96 % of ceiling"``: the live records/s against :func:`ceiling_per_second`. The
-    summary's exact share counts requests; this one, on the way, counts records."""
+    summary's exact share counts requests; this one, on the way, counts records.
+    ``elapsed``: seconds the speed was measured over; under :data:`MIN_BUDGET_SECONDS`
+    the share is ``"—"`` (not yet meaningful)."""
     ceiling = ceiling_per_second(stream, limiter)
     if speed is None or not ceiling:
         return ""
+    if elapsed is not None and elapsed < MIN_BUDGET_SECONDS:
+        return NOT_YET
     return f"{100 * speed / ceiling:.0f} % of ceiling"
+
+
+class StreamProgress:
+    """The live display of a sync: a row per stream with its records, speed and share of
+    the ceiling (report streams: the day their backfill reached and the time left); a
+    finished stream's row stops (spinner and timer) and shows ✓ or ✗.
+
+    Pass :meth:`on_progress`, :meth:`on_report` and :meth:`on_stream_done` to
+    :func:`kbridge.sync.run`.
+    ``get_time`` is the display's clock (injected by tests).
+    """
+
+    def __init__(
+        self,
+        progress: Progress,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.progress = progress
+        self._limiter = limiter
+        self.tasks: dict[str, TaskID] = {}
+
+    @classmethod
+    def create(
+        cls,
+        console: Console,
+        limiter: RateLimiter | None = None,
+        *,
+        disable: bool = False,
+        get_time: Callable[[], float] | None = None,
+    ) -> StreamProgress:
+        progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description:<22}"),
+            TextColumn("{task.completed:>10,.0f} records"),
+            TextColumn("{task.fields[rate]:>12}"),
+            TextColumn("{task.fields[budget]:>18}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[days]}"),
+            console=console,
+            disable=disable,
+            get_time=get_time,
+        )
+        return cls(progress, limiter)
+
+    def _task(self, stream: str) -> TaskID:
+        if stream not in self.tasks:
+            self.tasks[stream] = self.progress.add_task(
+                stream, total=None, rate="", budget="", days=""
+            )
+        return self.tasks[stream]
+
+    def _get(self, task_id: TaskID) -> Task:
+        return next(t for t in self.progress.tasks if t.id == task_id)
+
+    def on_progress(self, stream: str, n: int) -> None:
+        task_id = self._task(stream)
+        self.progress.advance(task_id, n)
+        task = self._get(task_id)
+        speed = task.speed
+        self.progress.update(
+            task_id,
+            rate="" if speed is None else f"{speed:,.0f}/s",
+            budget=budget_text(stream, speed, self._limiter, elapsed=task.elapsed),
+        )
+
+    def on_report(self, p: ReportProgress) -> None:
+        """A report stream's backfill: "day 120 of 365, ~9 min left"."""
+        self.progress.update(self._task(p.stream), days=p.text)
+
+    def on_stream_done(self, result: StreamResult) -> None:
+        task_id = self._task(result.stream)
+        # a total makes rich call the task finished: its spinner and timer stop
+        done = self._get(task_id).completed
+        if result.error is None:
+            self.progress.update(task_id, total=done)
+        else:
+            self.progress.update(task_id, total=done, budget="failed")
+        self.progress.stop_task(task_id)
 
 
 async def _with_progress(
@@ -252,36 +372,19 @@ async def _with_progress(
     lookback: timedelta | None = None,
     log_every: float | None = None,
 ) -> SyncResult:
-    progress = Progress(
-        TextColumn("{task.description:<22}"),
-        TextColumn("{task.completed:>10,.0f} records"),
-        TextColumn("{task.fields[rate]:>12}"),
-        TextColumn("{task.fields[budget]:>18}"),
-        TextColumn("{task.fields[days]}"),
-        console=Console(stderr=True),
-        disable=not show,
-    )
-    tasks: dict[str, TaskID] = {}
+    live = StreamProgress.create(Console(stderr=True), client.rate_limiter, disable=not show)
+    progress = live.progress
     counts: dict[str, int] = {}
     #: report streams: "day 120 of 365, ~9 min left"
     reports: dict[str, str] = {}
 
-    def task_of(stream: str) -> TaskID:
-        if stream not in tasks:
-            tasks[stream] = progress.add_task(stream, total=None, rate="", budget="", days="")
-        return tasks[stream]
-
     def on_report(p: ReportProgress) -> None:
         reports[p.stream] = p.text
-        progress.update(task_of(p.stream), days=p.text)
+        live.on_report(p)
 
     def on_progress(stream: str, n: int) -> None:
         counts[stream] = counts.get(stream, 0) + n
-        task = task_of(stream)
-        progress.advance(task, n)
-        speed = next(t.speed for t in progress.tasks if t.id == task)
-        progress.update(task, rate="" if speed is None else f"{speed:,.0f}/s",
-                        budget=budget_text(stream, speed, client.rate_limiter))  # fmt: skip
+        live.on_progress(stream, n)
 
     lines = (
         None
@@ -301,6 +404,7 @@ async def _with_progress(
                 lookback=lookback,
                 on_progress=on_progress,
                 on_report_progress=on_report,
+                on_stream_done=live.on_stream_done,
             )
     finally:
         if lines is not None:
@@ -325,7 +429,7 @@ async def _log_lines(
         for stream in dict.fromkeys([*counts, *reports]):
             n = counts.get(stream, 0)
             speed = (n - last.get(stream, 0)) / max(now - since, 1e-9)
-            budget = budget_text(stream, speed, limiter)
+            budget = budget_text(stream, speed, limiter, elapsed=now - since)
             parts.append(
                 f"{stream} {n:,} records, {speed:,.0f}/s"
                 + (f" ({budget})" if budget else "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from kbridge.sync.engine import (
     ProgressCallback,
     ReportProgressCallback,
+    StreamDoneCallback,
     StreamResult,
     SyncOptions,
     SyncResult,
@@ -26,6 +27,7 @@ __all__ = [
     "ReportProgress",
     "ReportProgressCallback",
     "Stream",
+    "StreamDoneCallback",
     "StreamResult",
     "SyncError",
     "SyncOptions",

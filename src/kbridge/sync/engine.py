@@ -84,6 +84,7 @@ __all__ = [
     "ProgressCallback",
     "ReportProgress",
     "ReportProgressCallback",
+    "StreamDoneCallback",
     "StreamResult",
     "SyncOptions",
     "SyncResult",
@@ -103,6 +104,8 @@ DUCKDB_MEMORY_LIMIT = "96MB"
 DUCKDB_THREADS = 1
 
 ProgressCallback = Callable[[str, int], None]
+#: hears of each stream's end (done or failed), e.g. to stop its spinner and timer
+StreamDoneCallback = Callable[["StreamResult"], None]
 """``callback(stream_name, records_just_committed)`` after every commit."""
 ReportProgressCallback = Callable[[ReportProgress], None]
 """``callback(progress)`` once a report stream is planned and after each of its requests."""
@@ -245,6 +248,7 @@ class _Ctx:
     #: the get_accounts page read to learn the account id (accounts is 1/s: not read twice)
     accounts_page: Document | None = None
     on_report: ReportProgressCallback | None = None
+    on_stream_done: StreamDoneCallback | None = None
 
 
 class ClientSource(Protocol):
@@ -267,6 +271,7 @@ async def run(
     on_progress: ProgressCallback | None = None,
     clock: Clock | None = None,
     on_report_progress: ReportProgressCallback | None = None,
+    on_stream_done: StreamDoneCallback | None = None,
 ) -> SyncResult:
     """Sync ``streams`` (default: all) of the client's account into ``destination``.
 
@@ -283,6 +288,8 @@ async def run(
     ``updated``-based streams 1), for all streams or by stream name; re-read
     records are upserted, not doubled.
 
+    ``on_progress(stream, n)`` hears of every ``n`` records committed;
+    ``on_stream_done(result)`` of each stream's end, as it happens.
     ``on_report_progress`` hears where each report stream's backfill stands (days read
     of the range, time left) once it is planned and after every request.
     """
@@ -310,6 +317,7 @@ async def run(
                 on_progress=on_progress,
                 clock=clock,
                 on_report_progress=on_report_progress,
+                on_stream_done=on_stream_done,
             )
     owned = isinstance(destination, str)
     warehouse = (
@@ -320,7 +328,14 @@ async def run(
     try:
         with _fewer_collections():
             return await _run(
-                client, warehouse, selected, options, on_progress, clock, on_report_progress
+                client,
+                warehouse,
+                selected,
+                options,
+                on_progress,
+                clock,
+                on_report=on_report_progress,
+                on_stream_done=on_stream_done,
             )
     finally:
         if owned:
@@ -379,6 +394,7 @@ async def _run(
     on_progress: ProgressCallback | None,
     clock: Clock | None,
     on_report: ReportProgressCallback | None = None,
+    on_stream_done: StreamDoneCallback | None = None,
 ) -> SyncResult:
     await asyncio.to_thread(warehouse.migrate, [t for s in selected for t in s.tables])
     accounts = await client.get_document("get_accounts")
@@ -386,8 +402,17 @@ async def _run(
     if account is None or not account.id:
         raise ConfigurationError("the API key's account could not be read (get_accounts empty)")
     writer = _Writer(warehouse)
-    ctx = _Ctx(client, writer, account.id, options, clock or SystemClock(), on_progress, accounts)
-    ctx.on_report = on_report
+    ctx = _Ctx(
+        client,
+        writer,
+        account.id,
+        options,
+        clock or SystemClock(),
+        on_progress,
+        accounts,
+        on_report=on_report,
+        on_stream_done=on_stream_done,
+    )
     result = SyncResult(
         account.id,
         {s.name: _result(client, s) for s in selected},
@@ -466,6 +491,8 @@ async def _run_stream(ctx: _Ctx, stream: Stream, result: StreamResult) -> None:
         result.budget_allowed = ctx.client.rate_limiter.allowance(
             catalog.get(stream.operation_id), stream.params, result.seconds
         )
+        if ctx.on_stream_done is not None:
+            ctx.on_stream_done(result)
 
 
 async def _all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:

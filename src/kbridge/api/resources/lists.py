@@ -79,6 +79,51 @@ class ListsService(Service):
         """Remove profiles by id, in chunks of 1000; returns how many ids were sent."""
         return await self._membership("remove_profiles_from_list", list_id, profile_ids, progress)
 
+    async def add_profiles_to_list_by_email(
+        self,
+        list_id: str,
+        *,
+        emails: Sequence[str],
+        profile_ids: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> int:
+        """Add the profiles with these emails (and ``profile_ids``); how many ids were sent.
+
+        Membership only: consent is not touched (``client.subscriptions`` subscribes by
+        email). An email without a profile is a :class:`ValidationError` before anything
+        is added, naming the emails (create them first, e.g. ``create_or_update_profile``).
+        """
+        ids = await self._ids_for(emails)
+        return await self.add_profiles_to_list(
+            list_id, profile_ids=[*profile_ids, *ids], progress=progress
+        )
+
+    async def remove_profiles_from_list_by_email(
+        self,
+        list_id: str,
+        *,
+        emails: Sequence[str],
+        profile_ids: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> int:
+        """Remove the profiles with these emails (and ``profile_ids``); how many ids were sent."""
+        ids = await self._ids_for(emails)
+        return await self.remove_profiles_from_list(
+            list_id, profile_ids=[*profile_ids, *ids], progress=progress
+        )
+
+    async def _ids_for(self, emails: Sequence[str]) -> list[str]:
+        found = await self._client.profiles.profile_ids_for_emails(emails)
+        missing = [e for e in dict.fromkeys(emails) if e not in found]
+        if missing:
+            shown = ", ".join(missing[:5]) + (
+                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            )
+            raise ValidationError(
+                "email", f"no profile has the email {shown}; create it first (profiles upsert)"
+            )
+        return [found[e] for e in dict.fromkeys(emails)]
+
     async def _membership(
         self, operation_id: str, list_id: str, ids: Sequence[str], progress: Progress | None
     ) -> int:

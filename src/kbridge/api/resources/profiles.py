@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Unpack
 
+from kbridge.api.filter_builder import F
 from kbridge.api.jsonapi import Resource, build_document
 from kbridge.api.resources._base import ListQuery, Service, list_params
 from kbridge.api.validation import (
@@ -14,7 +15,10 @@ from kbridge.api.validation import (
     check_phone,
 )
 
-__all__ = ["LOCATION_KEYS", "ProfilesService", "profile_attributes"]
+__all__ = ["LOCATION_KEYS", "MAX_FILTER_VALUES", "ProfilesService", "profile_attributes"]
+
+#: values one ``any(field,[…])`` filter carries (Klaviyo caps list filters at 100)
+MAX_FILTER_VALUES = 100
 
 LOCATION_KEYS = (
     "address1",
@@ -60,6 +64,9 @@ def profile_attributes(
         "locale": locale,
     }
     attrs.update({k: v for k, v in simple.items() if v is not None})
+    for name, value in (("location", location), ("properties", properties)):
+        if value is not None and not isinstance(value, Mapping):
+            raise ValidationError(name, f"must be a mapping (a JSON object), not {value!r:.40}")
     if location is not None:
         unknown = sorted(set(location) - set(LOCATION_KEYS))
         if unknown:
@@ -165,3 +172,73 @@ class ProfilesService(Service):
         )
         body = build_document("profile", id=profile_id, attributes=attrs)
         return await self._one("update_profile", path_params={"id": profile_id}, json=body)
+
+    async def create_or_update_profile(
+        self,
+        *,
+        email: str | None = None,
+        phone_number: str | None = None,
+        external_id: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        organization: str | None = None,
+        title: str | None = None,
+        image: str | None = None,
+        locale: str | None = None,
+        location: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> Resource:
+        """Create the profile, or update the one already holding an identifier (Klaviyo's
+        profile import: email, then phone number, then external id pick the profile).
+
+        Unlike :meth:`create_profile` an existing person is no 409: the given attributes
+        are written to them and the others stay as they are.
+        """
+        if email is None and phone_number is None and external_id is None:
+            raise ValidationError(
+                "email", "a profile needs at least one of email, phone_number, external_id"
+            )
+        attrs = profile_attributes(
+            email=email,
+            phone_number=phone_number,
+            external_id=external_id,
+            first_name=first_name,
+            last_name=last_name,
+            organization=organization,
+            title=title,
+            image=image,
+            locale=locale,
+            location=location,
+            properties=properties,
+        )
+        body = build_document("profile", attributes=attrs)
+        return await self._one("create_or_update_profile", json=body)
+
+    async def profile_ids_for_emails(self, emails: Sequence[str]) -> dict[str, str]:
+        """Each given email (as given) that has a profile → that profile's id.
+
+        Emails are matched without regard to case, as Klaviyo stores them; an email
+        without a profile is absent from the result.
+        """
+        wanted = {check_email(e).lower(): e for e in emails}
+        found: dict[str, str] = {}
+        keys = list(wanted)
+        step = MAX_FILTER_VALUES // 2
+        for start in range(0, len(keys), step):
+            # as typed and in lower case: whether a filter matches case-insensitively is
+            # not documented, and stored addresses are mostly lower case
+            chunk = list(
+                dict.fromkeys(
+                    v for k in keys[start : start + step] for v in (check_email(wanted[k]), k)
+                )
+            )
+            query: ListQuery = {
+                "filter": str(F.any("email", chunk)),
+                "fields": {"profile": ["email"]},
+                "page_size": MAX_FILTER_VALUES,
+            }
+            async for profile in self._all("get_profiles", query):
+                email = str(profile.attributes.get("email") or "").lower()
+                if email in wanted and profile.id:
+                    found[wanted[email]] = profile.id
+        return found
