@@ -110,7 +110,9 @@ NONE = Source("none")
 class Field:
     """One column: its name, SQL type, source, key membership and nullability.
 
-    Key fields are never NULL; ``raw`` and ``others`` sources never are either.
+    Key fields are never NULL; ``nullable=False`` makes another column ``NOT NULL`` in
+    the DDL of a new table (other writers, such as erasure and test seeds, may leave
+    ``raw`` and ``other_attributes`` NULL, so they stay nullable).
     """
 
     name: str
@@ -123,7 +125,7 @@ class Field:
     def not_null(self) -> bool:
         if self.nullable is not None:
             return not self.nullable
-        return self.key or self.source.kind in ("raw", "others")
+        return self.key
 
 
 def _nested(a: Any, path: tuple[str, ...]) -> Any:

@@ -81,7 +81,7 @@ def test_keys_and_nullability_come_from_the_fields() -> None:
         ],
     )
     assert t.table.primary_key == ("account_id", "parent_id", "child_id")
-    assert [c.nullable for c in t.table.columns] == [False, False, False, False, False, True]
+    assert [c.nullable for c in t.table.columns] == [False, False, False, False, True, True]
     assert t.extract({"id": 7, "attributes": {"note": "n"}}, "P") == ("P", "7", "n", '{"note":"n"}')
     assert t.from_json is None  # the context is not in the record: Python reads this table
     wh = DuckDBWarehouse(":memory:")
@@ -98,7 +98,7 @@ def test_keys_and_nullability_come_from_the_fields() -> None:
         ("parent_id", "NO"),
         ("child_id", "NO"),
         ("note", "NO"),
-        ("raw", "NO"),
+        ("raw", "YES"),
         ("_kbridge_run", "YES"),
     ]
 
