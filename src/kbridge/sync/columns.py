@@ -29,6 +29,7 @@ from kbridge.warehouse import Column, ColumnType, FromJson, Table
 __all__ = [
     "CONTEXT",
     "ID",
+    "NONE",
     "OTHERS",
     "RAW",
     "RUN",
@@ -41,6 +42,7 @@ __all__ = [
     "attr",
     "custom",
     "rel",
+    "spec",
 ]
 
 Record = Mapping[str, Any]
