@@ -1,28 +1,45 @@
 """The streams, declared as data: what to call, which table, how a resource becomes a row.
 
-A stream names its Klaviyo operation, its table (``account_id`` first, keyed
-by ``(account_id, id)`` or the membership pair), how to turn one JSON:API
-resource into a tuple, and its replication cursor (the attribute, the
+A stream names its Klaviyo operation, its table (declared once, as fields, in
+:mod:`kbridge.sync.tables`: the DDL, the Python row extractor and the
+in-database reader all come from that), and its replication cursor (the attribute, the
 filter field and whether the API sorts by it, which decides whether a
 bookmark can advance page by page). Membership streams name a parent whose
 ids they walk; the events stream is split into time slices. The engine
 (:mod:`kbridge.sync.engine`) reads these facts and nothing else.
-
-Rows are plain tuples: timestamps stay RFC 3339 strings, nested objects are
-serialised to JSON text once, so no object is built per value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from kbridge.api import Resource
-from kbridge.core.jsoncodec import dumps_str
+from kbridge.sync.columns import Extract, Record, TableSpec
 from kbridge.sync.errors import UnknownStreamError
-from kbridge.warehouse import ColumnType, FromJson, Table, table
+from kbridge.sync.tables import (
+    ACCOUNTS,
+    CAMPAIGN_MESSAGES,
+    CAMPAIGN_VALUES_DAILY,
+    CAMPAIGNS,
+    EVENTS,
+    FLOW_ACTIONS,
+    FLOW_MESSAGES,
+    FLOW_SERIES_DAILY,
+    FLOWS,
+    LIST_MEMBERSHIPS,
+    LISTS,
+    METRICS,
+    PROFILES,
+    REPORT_STATISTICS,
+    RUN_COLUMN,
+    SEGMENT_MEMBERSHIPS,
+    SEGMENTS,
+    TAGS,
+    TEMPLATES,
+)
+from kbridge.warehouse import FromJson, Table
 
 __all__ = [
     "EVENTS_LOOKBACK",
@@ -42,14 +59,6 @@ __all__ = [
     "get_stream",
     "select_streams",
 ]
-
-#: the sync run that last wrote a membership row; rows of older runs are swept away
-RUN_COLUMN = "_kbridge_run"
-
-Record = Mapping[str, Any]
-"""One JSON:API resource object as decoded (a plain mapping: no object is built per record)."""
-
-Extract = Callable[[Record, "str | None"], tuple[Any, ...]]
 
 #: events can appear days after their ``datetime`` (Klaviyo is eventually consistent)
 EVENTS_LOOKBACK = timedelta(days=7)
@@ -100,10 +109,17 @@ class Child:
     (the extractor gets the owning record's id as its context)."""
 
     relationship: str
-    table: Table
-    extract: Extract
+    spec: TableSpec
     #: the column holding the owner's id (a reconcile removes children of deleted owners)
     parent_column: str
+
+    @property
+    def table(self) -> Table:
+        return self.spec.table
+
+    @property
+    def extract(self) -> Extract:
+        return self.spec.extract
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +143,11 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class Stream:
+    """One stream; ``table``, ``extract`` and ``from_json`` come from its ``spec``."""
+
     name: str
     operation_id: str
-    table: Table
-    extract: Extract
+    spec: TableSpec
     cursor: Cursor | None = None
     params: Mapping[str, str] = field(default_factory=dict)
     partitions: tuple[Partition, ...] = (Partition(""),)
@@ -149,9 +166,26 @@ class Stream:
     lookback: timedelta = UPDATED_LOOKBACK
     #: rows merged into one commit (None: the engine's default, 5,000)
     flush_rows: int | None = None
-    #: where each column sits in a record, for warehouses that read page bodies into rows
-    #: themselves; must give the rows ``extract`` gives (a test holds them together)
-    from_json: Mapping[str, FromJson] | None = None
+    #: let a warehouse that reads page bodies into rows itself do so (the wide, numerous
+    #: records: a decoded events page is ~10,000 Python objects built only to be taken apart)
+    in_database: bool = False
+
+    def __post_init__(self) -> None:
+        if self.in_database and self.spec.from_json is None:
+            raise ValueError(f"stream {self.name}: a column of its table has no JSON path")
+
+    @property
+    def table(self) -> Table:
+        return self.spec.table
+
+    @property
+    def extract(self) -> Extract:
+        return self.spec.extract
+
+    @property
+    def from_json(self) -> Mapping[str, FromJson] | None:
+        """Where each column sits in a record, when the stream may be read in-database."""
+        return self.spec.from_json if self.in_database else None
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -165,11 +199,6 @@ class Stream:
 # -- helpers ------------------------------------------------------------------------
 
 
-def _j(value: Any) -> str | None:
-    """Nested value → JSON text (``None`` stays NULL)."""
-    return None if value is None else dumps_str(value)
-
-
 def as_record(r: Resource) -> Record:
     """A :class:`~kbridge.api.Resource` in the plain shape extractors read."""
     return {
@@ -180,561 +209,6 @@ def as_record(r: Resource) -> Record:
     }
 
 
-def _attrs(r: Record) -> Mapping[str, Any]:
-    """The record's attributes; null (or an odd shape) is empty, so one record cannot fail
-    a page."""
-    a = r.get("attributes")
-    return a if isinstance(a, dict) else {}
-
-
-def _id(r: Record) -> str | None:
-    value = r.get("id")
-    return None if value is None else str(value)
-
-
-def _raw(r: Record) -> str:
-    return dumps_str(_attrs(r))
-
-
-def _rel_id(r: Record, name: str) -> str | None:
-    """The id a to-one relationship points at (plain dict reads: this runs per event)."""
-    rels = r.get("relationships")
-    rel = rels.get(name) if isinstance(rels, dict) else None
-    data = rel.get("data") if isinstance(rel, dict) else None
-    if isinstance(data, dict):
-        value = data.get("id")
-        return None if value is None else str(value)
-    if isinstance(data, list) and data and isinstance(data[0], dict):
-        first = data[0].get("id")
-        return None if first is None else str(first)
-    return None
-
-
-def _consent(attrs: Mapping[str, Any], channel: str) -> str | None:
-    sub = attrs.get("subscriptions") or {}
-    marketing = (sub.get(channel) or {}).get("marketing") or {}
-    value = marketing.get("consent")
-    return None if value is None else str(value)
-
-
-# -- tables and extractors ------------------------------------------------------------------
-
-ACCOUNTS = table(
-    "accounts",
-    [
-        "id",
-        ("test_account", "boolean"),
-        "organization_name",
-        "industry",
-        "timezone",
-        "preferred_currency",
-        "locale",
-        ("contact_information", "json"),
-        ("raw", "json"),
-    ],
-)
-
-
-def _account(r: Record, _: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    contact = a.get("contact_information") or {}
-    return (
-        _id(r),
-        a.get("test_account"),
-        contact.get("organization_name"),
-        a.get("industry"),
-        a.get("timezone"),
-        a.get("preferred_currency"),
-        a.get("locale"),
-        _j(contact),
-        _raw(r),
-    )
-
-
-PROFILES = table(
-    "profiles",
-    [
-        "id",
-        "email",
-        "phone_number",
-        "external_id",
-        "first_name",
-        "last_name",
-        "organization",
-        "locale",
-        "title",
-        "image",
-        ("created", "timestamp"),
-        ("updated", "timestamp"),
-        ("last_event_date", "timestamp"),
-        "email_consent",
-        "sms_consent",
-        ("location", "json"),
-        ("properties", "json"),
-        ("subscriptions", "json"),
-        ("predictive_analytics", "json"),
-        ("other_attributes", "json"),
-    ],
-    # every attribute has a column of its own: a copy of them all doubled the table
-    retired=["raw"],
-)
-
-
-def _consent_path(channel: str) -> FromJson:
-    return FromJson(("attributes", "subscriptions", channel, "marketing", "consent"))
-
-
-def _held(paths: Mapping[str, FromJson]) -> frozenset[str]:
-    """The attributes that columns of their own hold."""
-    return frozenset(p.path[1] for p in paths.values() if p.path[:1] == ("attributes",))
-
-
-#: ``_profile`` as paths, for the DuckDB page reader: each column is the attribute of its
-#: name, but for these
-_PROFILE_COLUMNS = {
-    **{
-        c.name: FromJson(("attributes", c.name)) for c in PROFILES.columns if c.name != "account_id"
-    },
-    "id": FromJson(("id",)),
-    "email_consent": _consent_path("email"),
-    "sms_consent": _consent_path("sms"),
-}
-del _PROFILE_COLUMNS["other_attributes"]
-#: the profile attributes with columns of their own; any other lands in ``other_attributes``
-PROFILE_ATTRIBUTES = _held(_PROFILE_COLUMNS)
-PROFILE_PATHS = {
-    **_PROFILE_COLUMNS,
-    "other_attributes": FromJson(("attributes",), default="{}", without=PROFILE_ATTRIBUTES),
-}
-
-
-def _others(a: Mapping[str, Any], held: frozenset[str]) -> str:
-    """The attributes no column holds, as JSON (``{}``: none; Klaviyo may add some)."""
-    return dumps_str({k: v for k, v in a.items() if k not in held})
-
-
-def _profile(r: Record, _: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    return (
-        _id(r),
-        a.get("email"),
-        a.get("phone_number"),
-        a.get("external_id"),
-        a.get("first_name"),
-        a.get("last_name"),
-        a.get("organization"),
-        a.get("locale"),
-        a.get("title"),
-        a.get("image"),
-        a.get("created"),
-        a.get("updated"),
-        a.get("last_event_date"),
-        _consent(a, "email"),
-        _consent(a, "sms"),
-        _j(a.get("location")),
-        _j(a.get("properties")),
-        _j(a.get("subscriptions")),
-        _j(a.get("predictive_analytics")),
-        _others(a, PROFILE_ATTRIBUTES),
-    )
-
-
-LISTS = table(
-    "lists",
-    [
-        "id",
-        "name",
-        "opt_in_process",
-        ("created", "timestamp"),
-        ("updated", "timestamp"),
-        ("raw", "json"),
-    ],
-)
-
-
-def _list(r: Record, _: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    return (
-        _id(r),
-        a.get("name"),
-        a.get("opt_in_process"),
-        a.get("created"),
-        a.get("updated"),
-        _raw(r),
-    )
-
-
-SEGMENTS = table(
-    "segments",
-    [
-        "id",
-        "name",
-        ("definition", "json"),
-        ("created", "timestamp"),
-        ("updated", "timestamp"),
-        ("is_active", "boolean"),
-        ("is_processing", "boolean"),
-        ("is_starred", "boolean"),
-        ("raw", "json"),
-    ],
-)
-
-
-def _segment(r: Record, _: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    return (
-        _id(r),
-        a.get("name"),
-        _j(a.get("definition")),
-        a.get("created"),
-        a.get("updated"),
-        a.get("is_active"),
-        a.get("is_processing"),
-        a.get("is_starred"),
-        _raw(r),
-    )
-
-
-def _membership_table(name: str, parent_column: str) -> Table:
-    return table(
-        name,
-        [parent_column, "profile_id", ("joined_group_at", "timestamp"), RUN_COLUMN],
-        key=(parent_column, "profile_id"),
-    )
-
-
-LIST_MEMBERSHIPS = _membership_table("list_memberships", "list_id")
-SEGMENT_MEMBERSHIPS = _membership_table("segment_memberships", "segment_id")
-
-
-def _membership(r: Record, parent_id: str | None) -> tuple[Any, ...]:
-    return (parent_id, _id(r), _attrs(r).get("joined_group_at"))
-
-
-METRICS = table(
-    "metrics",
-    [
-        "id",
-        "name",
-        ("created", "timestamp"),
-        ("updated", "timestamp"),
-        "integration_name",
-        "integration_category",
-        ("integration", "json"),
-        ("raw", "json"),
-    ],
-)
-
-
-def _metric(r: Record, _: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    integ = a.get("integration") or {}
-    return (
-        _id(r),
-        a.get("name"),
-        a.get("created"),
-        a.get("updated"),
-        integ.get("name"),
-        integ.get("category"),
-        _j(a.get("integration")),
-        _raw(r),
-    )
-
-
-EVENTS = table(
-    "events",
-    [
-        "id",
-        "metric_id",
-        "profile_id",
-        ("datetime", "timestamp"),
-        ("timestamp", "bigint"),
-        "uuid",
-        ("event_properties", "json"),
-        ("other_attributes", "json"),
-    ],
-    # every attribute has a column of its own: a copy of them all doubled the table
-    retired=["raw"],
-)
-
-
-_EVENT_COLUMNS = {
-    "id": FromJson(("id",)),
-    "metric_id": FromJson(("relationships", "metric", "data", "id")),
-    "profile_id": FromJson(("relationships", "profile", "data", "id")),
-    "datetime": FromJson(("attributes", "datetime")),
-    "timestamp": FromJson(("attributes", "timestamp")),
-    "uuid": FromJson(("attributes", "uuid")),
-    "event_properties": FromJson(("attributes", "event_properties")),
-}
-#: the event attributes with columns of their own; any other lands in ``other_attributes``
-EVENT_ATTRIBUTES = _held(_EVENT_COLUMNS)
-#: ``_event`` as paths, for the DuckDB page reader
-EVENT_PATHS = {
-    **_EVENT_COLUMNS,
-    "other_attributes": FromJson(("attributes",), default="{}", without=EVENT_ATTRIBUTES),
-}
-
-
-def _event(r: Record, _: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    ts = a.get("timestamp")
-    return (
-        _id(r),
-        _rel_id(r, "metric"),
-        _rel_id(r, "profile"),
-        a.get("datetime"),
-        None if ts is None else int(ts),
-        a.get("uuid"),
-        _j(a.get("event_properties")),
-        _others(a, EVENT_ATTRIBUTES),
-    )
-
-
-CAMPAIGNS = table(
-    "campaigns",
-    [
-        "id",
-        "channel",
-        "name",
-        "status",
-        ("archived", "boolean"),
-        ("audiences", "json"),
-        ("send_options", "json"),
-        ("tracking_options", "json"),
-        ("send_strategy", "json"),
-        ("created_at", "timestamp"),
-        ("scheduled_at", "timestamp"),
-        ("updated_at", "timestamp"),
-        ("send_time", "timestamp"),
-        ("raw", "json"),
-    ],
-)
-
-
-def _campaign(r: Record, channel: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    return (
-        _id(r),
-        channel,
-        a.get("name"),
-        a.get("status"),
-        a.get("archived"),
-        _j(a.get("audiences")),
-        _j(a.get("send_options")),
-        _j(a.get("tracking_options")),
-        _j(a.get("send_strategy")),
-        a.get("created_at"),
-        a.get("scheduled_at"),
-        a.get("updated_at"),
-        a.get("send_time"),
-        _raw(r),
-    )
-
-
-CAMPAIGN_MESSAGES = table(
-    "campaign_messages",
-    [
-        "id",
-        "campaign_id",
-        "label",
-        "channel",
-        ("definition", "json"),
-        ("created_at", "timestamp"),
-        ("updated_at", "timestamp"),
-        ("raw", "json"),
-    ],
-)
-
-
-def _campaign_message(r: Record, campaign_id: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    definition = a.get("definition") or a.get("content")
-    channel = a.get("channel") or (definition or {}).get("channel")
-    return (
-        _id(r),
-        _rel_id(r, "campaign") or campaign_id,
-        a.get("label"),
-        channel,
-        _j(definition),
-        a.get("created_at"),
-        a.get("updated_at"),
-        _raw(r),
-    )
-
-
-FLOWS = table(
-    "flows",
-    [
-        "id",
-        "name",
-        "status",
-        ("archived", "boolean"),
-        "trigger_type",
-        ("created", "timestamp"),
-        ("updated", "timestamp"),
-        ("raw", "json"),
-    ],
-)
-
-
-def _flow(r: Record, _: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    return (
-        _id(r),
-        a.get("name"),
-        a.get("status"),
-        a.get("archived"),
-        a.get("trigger_type"),
-        a.get("created"),
-        a.get("updated"),
-        _raw(r),
-    )
-
-
-FLOW_ACTIONS = table(
-    "flow_actions",
-    [
-        "id",
-        "flow_id",
-        "action_type",
-        "status",
-        ("settings", "json"),
-        ("created", "timestamp"),
-        ("updated", "timestamp"),
-        ("raw", "json"),
-    ],
-)
-
-
-def _flow_action(r: Record, flow_id: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    return (
-        _id(r),
-        _rel_id(r, "flow") or flow_id,
-        a.get("action_type"),
-        a.get("status"),
-        _j(a.get("settings")),
-        a.get("created"),
-        a.get("updated"),
-        _raw(r),
-    )
-
-
-FLOW_MESSAGES = table(
-    "flow_messages",
-    [
-        "id",
-        "flow_action_id",
-        "name",
-        "channel",
-        ("definition", "json"),
-        ("created", "timestamp"),
-        ("updated", "timestamp"),
-        ("raw", "json"),
-    ],
-)
-
-
-def _flow_message(r: Record, action_id: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    definition = a.get("definition") or a.get("content")
-    channel = a.get("channel") or (definition or {}).get("channel")
-    return (
-        _id(r),
-        _rel_id(r, "flow-action") or action_id,
-        a.get("name"),
-        channel,
-        _j(definition),
-        a.get("created"),
-        a.get("updated"),
-        _raw(r),
-    )
-
-
-TEMPLATES = table(
-    "templates",
-    [
-        "id",
-        "name",
-        "editor_type",
-        "html",
-        "text",
-        ("created", "timestamp"),
-        ("updated", "timestamp"),
-        ("raw", "json"),
-    ],
-)
-
-
-def _template(r: Record, _: str | None) -> tuple[Any, ...]:
-    a = _attrs(r)
-    return (
-        _id(r),
-        a.get("name"),
-        a.get("editor_type"),
-        a.get("html"),
-        a.get("text"),
-        a.get("created"),
-        a.get("updated"),
-        _raw(r),
-    )
-
-
-TAGS = table("tags", ["id", "name", "tag_group_id", ("raw", "json")])
-
-
-def _tag(r: Record, _: str | None) -> tuple[Any, ...]:
-    return (_id(r), _attrs(r).get("name"), _rel_id(r, "tag-group"), _raw(r))
-
-
-#: statistics asked of the reporting API; counts are typed columns, all kept in ``statistics``
-REPORT_STATISTICS: tuple[str, ...] = (
-    "recipients",
-    "delivered",
-    "opens",
-    "opens_unique",
-    "clicks",
-    "clicks_unique",
-    "conversions",
-    "conversion_value",
-    "unsubscribes",
-    "bounced",
-)
-_STAT_COLUMNS: list[str | tuple[str, ColumnType]] = [
-    (name, "double" if name == "conversion_value" else "bigint") for name in REPORT_STATISTICS
-]
-
-CAMPAIGN_VALUES_DAILY = table(
-    "campaign_values_daily",
-    [
-        ("day", "timestamp"),
-        "campaign_id",
-        "campaign_message_id",
-        "send_channel",
-        *_STAT_COLUMNS,
-        ("statistics", "json"),
-    ],
-    key=("day", "campaign_id", "campaign_message_id", "send_channel"),
-)
-FLOW_SERIES_DAILY = table(
-    "flow_series_daily",
-    [
-        ("day", "timestamp"),
-        "flow_id",
-        "flow_message_id",
-        "send_channel",
-        *_STAT_COLUMNS,
-        ("statistics", "json"),
-    ],
-    key=("day", "flow_id", "flow_message_id", "send_channel"),
-)
-
-
-def _no_resource(r: Record, _: str | None) -> tuple[Any, ...]:
-    raise TypeError("report streams build rows from report results, not resources")
-
-
 _UPDATED_GT = Cursor("updated", "updated", inclusive=False, sort="updated")
 
 STREAMS: tuple[Stream, ...] = (
@@ -742,39 +216,35 @@ STREAMS: tuple[Stream, ...] = (
         "accounts",
         "get_accounts",
         ACCOUNTS,
-        _account,
         description="the account the key belongs to (one row)",
     ),
     Stream(
         "profiles",
         "get_profiles",
         PROFILES,
-        _profile,
         cursor=_UPDATED_GT,
         params={"additional-fields[profile]": "subscriptions"},
         id_field="created",
-        from_json=PROFILE_PATHS,
+        in_database=True,
         # wide rows (≈ 3 KB of JSON each): DuckDB spends ~30 µs a row on 1,000-row
         # inserts, ~40 µs on 5,000-row ones, and far more memory
         flush_rows=1000,
         description="profiles with subscriptions/consent, incremental by updated",
     ),
-    Stream("lists", "get_lists", LISTS, _list, cursor=_UPDATED_GT, id_field="name"),
+    Stream("lists", "get_lists", LISTS, cursor=_UPDATED_GT, id_field="name"),
     Stream(
         "list_memberships",
         "get_profiles_for_list",
         LIST_MEMBERSHIPS,
-        _membership,
         params={"fields[profile]": "joined_group_at"},
         parent=Parent("get_lists", {"fields[list]": "name"}),
         description="full refresh per list; rows of earlier runs swept at the end",
     ),
-    Stream("segments", "get_segments", SEGMENTS, _segment, cursor=_UPDATED_GT, id_field="name"),
+    Stream("segments", "get_segments", SEGMENTS, cursor=_UPDATED_GT, id_field="name"),
     Stream(
         "segment_memberships",
         "get_profiles_for_segment",
         SEGMENT_MEMBERSHIPS,
-        _membership,
         params={"fields[profile]": "joined_group_at"},
         parent=Parent("get_segments", {"fields[segment]": "name"}),
     ),
@@ -782,7 +252,6 @@ STREAMS: tuple[Stream, ...] = (
         "metrics",
         "get_metrics",
         METRICS,
-        _metric,
         id_field="name",
         description="no server-side cursor: every run reads all (few) metrics",
     ),
@@ -790,43 +259,39 @@ STREAMS: tuple[Stream, ...] = (
         "events",
         "get_events",
         EVENTS,
-        _event,
         cursor=Cursor("datetime", "datetime", inclusive=True, sort="datetime"),
         slice_days=30,
         facts=True,
         lookback=EVENTS_LOOKBACK,
-        from_json=EVENT_PATHS,
+        in_database=True,
         description="incremental by datetime, history split into 30-day slices",
     ),
     Stream(
         "campaigns",
         "get_campaigns",
         CAMPAIGNS,
-        _campaign,
         cursor=Cursor("updated_at", "updated_at", inclusive=True, sort="updated_at"),
         params={"include": "campaign-messages"},
         partitions=(
             Partition("email", "equals(messages.channel,'email')"),
             Partition("sms", "equals(messages.channel,'sms')"),
         ),
-        children=(Child("campaign-messages", CAMPAIGN_MESSAGES, _campaign_message, "campaign_id"),),
+        children=(Child("campaign-messages", CAMPAIGN_MESSAGES, "campaign_id"),),
         id_field="name",
     ),
     Stream(
         "flows",
         "get_flows",
         FLOWS,
-        _flow,
         cursor=Cursor("updated", "updated", inclusive=True, sort="updated"),
         params={"include": "flow-actions"},
-        children=(Child("flow-actions", FLOW_ACTIONS, _flow_action, "flow_id"),),
+        children=(Child("flow-actions", FLOW_ACTIONS, "flow_id"),),
         id_field="name",
     ),
     Stream(
         "flow_messages",
         "get_flow_action_messages",
         FLOW_MESSAGES,
-        _flow_message,
         parent=Parent(
             "get_flows", {"fields[flow]": "name", "include": "flow-actions"}, "flow-action"
         ),
@@ -836,16 +301,14 @@ STREAMS: tuple[Stream, ...] = (
         "templates",
         "get_templates",
         TEMPLATES,
-        _template,
         cursor=Cursor("updated", "updated", inclusive=True, sort="updated"),
         id_field="name",
     ),
-    Stream("tags", "get_tags", TAGS, _tag, id_field="name"),
+    Stream("tags", "get_tags", TAGS, id_field="name"),
     Stream(
         "campaign_values_daily",
         "query_campaign_values",
         CAMPAIGN_VALUES_DAILY,
-        _no_resource,
         report=Report(
             "values",
             "campaign-values-report",
@@ -859,7 +322,6 @@ STREAMS: tuple[Stream, ...] = (
         "flow_series_daily",
         "query_flow_series",
         FLOW_SERIES_DAILY,
-        _no_resource,
         report=Report(
             "series",
             "flow-series-report",

@@ -20,7 +20,9 @@ def q(name: str) -> str:
 
 
 def create_table(table: Table, types: Mapping[str, str]) -> str:
-    cols = ", ".join(f"{q(c.name)} {types[c.type]}" for c in table.columns)
+    cols = ", ".join(
+        f"{q(c.name)} {types[c.type]}{'' if c.nullable else ' NOT NULL'}" for c in table.columns
+    )
     key = ", ".join(q(k) for k in table.primary_key)
     return f"CREATE TABLE IF NOT EXISTS {q(table.name)} ({cols}, PRIMARY KEY ({key}))"
 

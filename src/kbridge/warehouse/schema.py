@@ -32,6 +32,8 @@ ColumnType = Literal["text", "timestamp", "bigint", "double", "boolean", "json"]
 class Column:
     name: str
     type: ColumnType = "text"
+    #: False: ``NOT NULL`` in the table's DDL (not added to an existing table's column)
+    nullable: bool = True
 
 
 @dataclass(frozen=True, slots=True)

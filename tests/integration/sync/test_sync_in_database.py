@@ -4,6 +4,7 @@ and the Python way again for pages the database cannot read."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,10 @@ from kbridge import sync
 from kbridge.core import SystemClock, dumps, loads
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.server import EmulatorServer
-from kbridge.sync.streams import EVENT_PATHS, EVENTS, get_stream
+from kbridge.sync.columns import Field, TableSpec, at, attr
+from kbridge.sync.streams import get_stream
+from kbridge.sync.tables import EVENTS as EVENT_SPEC
+from kbridge.sync.tables import PROFILES as PROFILE_SPEC
 from kbridge.warehouse import Batch, PageRows, PageShapeError, StateUpdate
 from kbridge.warehouse.duckdb import DuckDBWarehouse
 
@@ -22,6 +26,9 @@ from .conftest import client_for, snapshot
 
 pytestmark = pytest.mark.integration
 
+EVENTS = EVENT_SPEC.table
+assert EVENT_SPEC.from_json is not None
+EVENT_PATHS = EVENT_SPEC.from_json
 CURSOR = ("attributes", "datetime")
 #: no re-read behind a bookmark: a resumed run must then be exact on its own
 _NO_LOOKBACK = timedelta(0)
@@ -94,6 +101,78 @@ def test_duckdb_reads_a_page_into_the_rows_python_extracts(
     finally:
         python.close()
         database.close()
+
+
+#: stream → a copy of its table with columns inserted in the middle: a path beside the
+#: others (under ``relationships`` / at the top), and an attribute that takes a column of
+#: its own (so it leaves ``other_attributes``)
+def _metric_type(record: dict[str, Any]) -> Any:
+    return ((record.get("relationships") or {}).get("metric") or {}).get("data", {}).get("type")
+
+
+WIDER: dict[str, tuple[TableSpec, dict[str, Callable[[dict[str, Any]], Any]]]] = {
+    "events": (
+        EVENT_SPEC.inserted(
+            2, Field("metric_type", source=at("relationships", "metric", "data", "type"))
+        ).inserted(5, Field("new_attribute", "json", attr("new_attribute"))),
+        {"metric_type": _metric_type},
+    ),
+    "profiles": (
+        PROFILE_SPEC.inserted(1, Field("record_type", source=at("type"))).inserted(
+            12, Field("new_attribute", "json", attr("new_attribute"))
+        ),
+        {"record_type": lambda record: record["type"]},
+    ),
+}
+
+
+@pytest.mark.parametrize("stream_name", list(PAGES))
+@pytest.mark.parametrize("odd", [False, True], ids=["served", "odd shapes"])
+def test_a_column_inserted_in_the_middle_keeps_both_readers_agreeing_value_for_value(
+    http: httpx.Client, stream_name: str, odd: bool
+) -> None:
+    """One declaration feeds the DDL, the Python extractor and the in-database reader:
+    a table grown in the middle reads the same pages into the same rows both ways, and
+    every column keeps the value of its own name (nothing shifted)."""
+    path, params, mutate = PAGES[stream_name]
+    response = http.get(path, params={"page[size]": 50, **params})
+    response.raise_for_status()
+    body = mutate(response.content) if odd else response.content
+    wider, inserted = WIDER[stream_name]
+    base = get_stream(stream_name).spec
+    assert wider.from_json is not None
+    assert len(wider.column_names) == len(base.column_names) + 2
+    python, database = DuckDBWarehouse(":memory:"), DuckDBWarehouse(":memory:")
+    try:
+        for wh in (python, database):
+            wh.migrate([wider.table])
+        records = loads(body)["data"]
+        rows = [("acct", *wider.extract(r, None)) for r in records]
+        python.commit(Batch("acct").upsert(wider.table, rows))
+        database.load_pages("acct", [PageRows(wider.table, body, wider.from_json)], [])
+        expected = snapshot(python, wider.table)
+        assert len(expected) == 50
+        assert snapshot(database, wider.table) == expected
+    finally:
+        python.close()
+        database.close()
+    for record, row in zip(records, rows, strict=True):
+        by_name = dict(zip(wider.column_names, row, strict=True))
+        narrow = dict(zip(base.column_names, ("acct", *base.extract(record, None)), strict=True))
+        for name, value in narrow.items():
+            if name != "other_attributes":
+                assert by_name[name] == value, name
+        for name, read in inserted.items():
+            assert by_name[name] == read(record)
+        attributes = record.get("attributes") or {}
+        new = attributes.get("new_attribute")
+        assert by_name["new_attribute"] == (None if new is None else dumps(new).decode())
+        others = loads(by_name["other_attributes"])
+        assert "new_attribute" not in others
+    for read in inserted.values():
+        assert {read(r) for r in records} - {None}  # the inserted column holds values
+    if odd:  # the mutated page holds one record with the new attribute
+        assert any(r[wider.column_names.index("new_attribute")] for r in rows)
 
 
 @pytest.mark.parametrize("is_sorted", [True, False], ids=["sorted", "unsorted"])

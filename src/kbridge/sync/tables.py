@@ -1,0 +1,337 @@
+"""The warehouse tables the streams fill, each declared once as fields.
+
+Every column is one :class:`~kbridge.sync.columns.Field`: its name, type, where its
+value sits in a record and whether it is part of the key. The DDL, the Python row
+extractor and the in-database reader are derived from these (see
+:mod:`kbridge.sync.columns`), so a column inserted anywhere lands in all three.
+
+Rows are plain tuples: timestamps stay RFC 3339 strings, nested objects are
+serialised to JSON text once, so no object is built per value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kbridge.core.jsoncodec import dumps_str
+from kbridge.sync.columns import (
+    CONTEXT,
+    ID,
+    OTHERS,
+    RAW,
+    RUN,
+    Field,
+    Record,
+    TableSpec,
+    attr,
+    custom,
+    rel,
+    spec,
+)
+
+__all__ = [
+    "ACCOUNTS",
+    "CAMPAIGNS",
+    "CAMPAIGN_MESSAGES",
+    "CAMPAIGN_VALUES_DAILY",
+    "EVENTS",
+    "FLOWS",
+    "FLOW_ACTIONS",
+    "FLOW_MESSAGES",
+    "FLOW_SERIES_DAILY",
+    "LISTS",
+    "LIST_MEMBERSHIPS",
+    "METRICS",
+    "PROFILES",
+    "REPORT_STATISTICS",
+    "RUN_COLUMN",
+    "SEGMENTS",
+    "SEGMENT_MEMBERSHIPS",
+    "TAGS",
+    "TEMPLATES",
+]
+
+#: the sync run that last wrote a membership row; rows of older runs are swept away
+RUN_COLUMN = "_kbridge_run"
+
+_ID = Field("id", source=ID, key=True)
+_RAW = Field("raw", "json", RAW)
+
+
+def _created(name: str = "created") -> Field:
+    return Field(name, "timestamp", attr(name))
+
+
+def _updated(name: str = "updated") -> Field:
+    return Field(name, "timestamp", attr(name))
+
+
+def _a(name: str) -> Field:
+    """A text column holding the attribute of its name."""
+    return Field(name, source=attr(name))
+
+
+def _aj(name: str) -> Field:
+    """A JSON column holding the attribute of its name."""
+    return Field(name, "json", attr(name))
+
+
+def _ab(name: str) -> Field:
+    """A boolean column holding the attribute of its name."""
+    return Field(name, "boolean", attr(name))
+
+
+ACCOUNTS = spec(
+    "accounts",
+    [
+        _ID,
+        _ab("test_account"),
+        Field("organization_name", source=attr("contact_information", "organization_name")),
+        _a("industry"),
+        _a("timezone"),
+        _a("preferred_currency"),
+        _a("locale"),
+        Field("contact_information", "json", attr("contact_information", default="{}")),
+        _RAW,
+    ],
+)
+
+PROFILES = spec(
+    "profiles",
+    [
+        _ID,
+        _a("email"),
+        _a("phone_number"),
+        _a("external_id"),
+        _a("first_name"),
+        _a("last_name"),
+        _a("organization"),
+        _a("locale"),
+        _a("title"),
+        _a("image"),
+        _created(),
+        _updated(),
+        Field("last_event_date", "timestamp", attr("last_event_date")),
+        *(
+            Field(
+                f"{channel}_consent",
+                source=attr("subscriptions", channel, "marketing", "consent", stringify=True),
+            )
+            for channel in ("email", "sms")
+        ),
+        _aj("location"),
+        _aj("properties"),
+        _aj("subscriptions"),
+        _aj("predictive_analytics"),
+        Field("other_attributes", "json", OTHERS),
+    ],
+    # every attribute has a column of its own: a copy of them all doubled the table
+    retired=["raw"],
+)
+
+LISTS = spec("lists", [_ID, _a("name"), _a("opt_in_process"), _created(), _updated(), _RAW])
+
+SEGMENTS = spec(
+    "segments",
+    [
+        _ID,
+        _a("name"),
+        _aj("definition"),
+        _created(),
+        _updated(),
+        _ab("is_active"),
+        _ab("is_processing"),
+        _ab("is_starred"),
+        _RAW,
+    ],
+)
+
+
+def _membership(name: str, parent_column: str) -> TableSpec:
+    return spec(
+        name,
+        [
+            Field(parent_column, source=CONTEXT, key=True),
+            Field("profile_id", source=ID, key=True),
+            Field("joined_group_at", "timestamp", attr("joined_group_at")),
+            Field(RUN_COLUMN, source=RUN),
+        ],
+    )
+
+
+LIST_MEMBERSHIPS = _membership("list_memberships", "list_id")
+SEGMENT_MEMBERSHIPS = _membership("segment_memberships", "segment_id")
+
+METRICS = spec(
+    "metrics",
+    [
+        _ID,
+        _a("name"),
+        _created(),
+        _updated(),
+        Field("integration_name", source=attr("integration", "name")),
+        Field("integration_category", source=attr("integration", "category")),
+        _aj("integration"),
+        _RAW,
+    ],
+)
+
+EVENTS = spec(
+    "events",
+    [
+        _ID,
+        Field("metric_id", source=rel("metric")),
+        Field("profile_id", source=rel("profile")),
+        Field("datetime", "timestamp", attr("datetime")),
+        Field("timestamp", "bigint", attr("timestamp")),
+        _a("uuid"),
+        _aj("event_properties"),
+        Field("other_attributes", "json", OTHERS),
+    ],
+    # every attribute has a column of its own: a copy of them all doubled the table
+    retired=["raw"],
+)
+
+CAMPAIGNS = spec(
+    "campaigns",
+    [
+        _ID,
+        Field("channel", source=CONTEXT),
+        _a("name"),
+        _a("status"),
+        _ab("archived"),
+        _aj("audiences"),
+        _aj("send_options"),
+        _aj("tracking_options"),
+        _aj("send_strategy"),
+        _created("created_at"),
+        Field("scheduled_at", "timestamp", attr("scheduled_at")),
+        _updated("updated_at"),
+        Field("send_time", "timestamp", attr("send_time")),
+        _RAW,
+    ],
+)
+
+
+def _definition_value(r: Record) -> Any:
+    """A message's definition: ``definition``, or ``content`` in older revisions."""
+    a = r.get("attributes")
+    if not isinstance(a, dict):
+        return None
+    return a.get("definition") or a.get("content")
+
+
+def _definition(r: Record, _: str | None) -> str | None:
+    value = _definition_value(r)
+    return None if value is None else dumps_str(value)
+
+
+def _channel(r: Record, _: str | None) -> Any:
+    a = r.get("attributes")
+    channel = a.get("channel") if isinstance(a, dict) else None
+    if channel:
+        return channel
+    definition = _definition_value(r)
+    return definition.get("channel") if isinstance(definition, dict) else None
+
+
+def _message(name: str, parent_column: str, relationship: str, label: str, stamp: str) -> TableSpec:
+    return spec(
+        name,
+        [
+            _ID,
+            Field(parent_column, source=rel(relationship, or_context=True)),
+            _a(label),
+            Field("channel", source=custom(_channel)),
+            Field("definition", "json", custom(_definition)),
+            _created(f"created{stamp}"),
+            _updated(f"updated{stamp}"),
+            _RAW,
+        ],
+    )
+
+
+CAMPAIGN_MESSAGES = _message("campaign_messages", "campaign_id", "campaign", "label", "_at")
+
+FLOWS = spec(
+    "flows",
+    [
+        _ID,
+        _a("name"),
+        _a("status"),
+        _ab("archived"),
+        _a("trigger_type"),
+        _created(),
+        _updated(),
+        _RAW,
+    ],
+)
+
+FLOW_ACTIONS = spec(
+    "flow_actions",
+    [
+        _ID,
+        Field("flow_id", source=rel("flow", or_context=True)),
+        _a("action_type"),
+        _a("status"),
+        _aj("settings"),
+        _created(),
+        _updated(),
+        _RAW,
+    ],
+)
+
+FLOW_MESSAGES = _message("flow_messages", "flow_action_id", "flow-action", "name", "")
+
+TEMPLATES = spec(
+    "templates",
+    [
+        _ID,
+        _a("name"),
+        _a("editor_type"),
+        _a("html"),
+        _a("text"),
+        _created(),
+        _updated(),
+        _RAW,
+    ],
+)
+
+TAGS = spec("tags", [_ID, _a("name"), Field("tag_group_id", source=rel("tag-group")), _RAW])
+
+#: statistics asked of the reporting API; counts are typed columns, all kept in ``statistics``
+REPORT_STATISTICS: tuple[str, ...] = (
+    "recipients",
+    "delivered",
+    "opens",
+    "opens_unique",
+    "clicks",
+    "clicks_unique",
+    "conversions",
+    "conversion_value",
+    "unsubscribes",
+    "bounced",
+)
+
+
+def _report(name: str, object_column: str, message_column: str) -> TableSpec:
+    """A report table: its rows come from report results (the engine's ``_report_rows``),
+    not from resources, so its fields have no source."""
+    return spec(
+        name,
+        [
+            Field("day", "timestamp", key=True),
+            Field(object_column, key=True),
+            Field(message_column, key=True),
+            Field("send_channel", key=True),
+            *(
+                Field(stat, "double" if stat == "conversion_value" else "bigint")
+                for stat in REPORT_STATISTICS
+            ),
+            Field("statistics", "json"),
+        ],
+    )
+
+
+CAMPAIGN_VALUES_DAILY = _report("campaign_values_daily", "campaign_id", "campaign_message_id")
+FLOW_SERIES_DAILY = _report("flow_series_daily", "flow_id", "flow_message_id")
