@@ -25,7 +25,7 @@ from kbridge.emulator.backend.models import (
 from kbridge.emulator.backend.resource import Rendered
 
 if TYPE_CHECKING:
-    from kbridge.emulator.datagen import Dataset
+    from kbridge.emulator.dataset import Dataset
 
 __all__ = ["EVENT_CACHE_SIZE", "SortedIndex", "Store"]
 
