@@ -26,7 +26,7 @@ from kbridge.emulator.backend.common import (
 )
 from kbridge.emulator.backend.errors import ConflictError, InvalidError, NotFoundError
 from kbridge.emulator.backend.ids import iso
-from kbridge.emulator.backend.models import JobRecord
+from kbridge.emulator.backend.models import JobRecord, JobStatus
 from kbridge.emulator.backend.profiles import (
     IDENTIFIERS,
     apply_attributes,
@@ -107,11 +107,11 @@ class JobsBackend(TagBackend):
     def run_due(self) -> None:
         now = self.ctx.now()
         for job in sorted(self.store.jobs.values(), key=lambda j: (j.due, j.seq)):
-            if job.status != "queued" or job.due > now:
+            if job.status != JobStatus.QUEUED or job.due > now:
                 continue
-            job.status, job.started_at = "processing", now
+            job.status, job.started_at = JobStatus.PROCESSING, now
             self.handlers[job.kind](job)
-            job.status, job.completed_at = "complete", now
+            job.status, job.completed_at = JobStatus.COMPLETE, now
             job.payload = None  # the work is done; keep only the record
 
     # -- bulk import -------------------------------------------------------------
