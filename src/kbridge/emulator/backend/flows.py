@@ -43,6 +43,7 @@ from kbridge.emulator.backend.flow_records import (
     FlowStatus,
 )
 from kbridge.emulator.backend.flow_running import FlowRunner
+from kbridge.emulator.backend.flow_seeds import seeded_flows
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.resource import Linkage, Resource
 from kbridge.emulator.backend.templates import template_resource, templates_of
@@ -59,21 +60,6 @@ __all__ = [
     "FlowRecord",
     "FlowsBackend",
 ]
-
-
-def _email(
-    temp_id: str, subject: str, template_id: str | None, *, next_id: str | None = None
-) -> dict[str, Any]:
-    """A ``send-email`` action for a seeded flow."""
-    message: dict[str, Any] = {"subject_line": subject, "from_email": "hello@example.com"}
-    if template_id is not None:
-        message["template_id"] = template_id
-    return {
-        "temporary_id": temp_id,
-        "type": "send-email",
-        "links": {"next": next_id},
-        "data": {"message": message},
-    }
 
 
 class FlowsBackend(TagBackend):
@@ -118,41 +104,8 @@ class FlowsBackend(TagBackend):
         ctx.on_event.append(self.runner.on_event)
         ctx.on_due.append(self.runner.run_due)
         if ctx.store.profiles and ctx.store.lists:
-            self._seed()
-
-    def _seed(self) -> None:
-        """A generated account's flows: drafts, so they never send unless a test says so."""
-        first = min(self.store.lists.values(), key=lambda lst: lst.seq)
-        templates = sorted(templates_of(self.ctx).values(), key=lambda t: t.seq)
-        tid = templates[0].id if templates else None
-        welcome = _email("welcome-1", "Welcome to the family", tid, next_id="wait")
-        self.build(
-            "Welcome Series",
-            {
-                "triggers": [{"type": "list", "id": first.id}],
-                "entry_action_id": "welcome-1",
-                "actions": [
-                    welcome,
-                    {
-                        "temporary_id": "wait",
-                        "type": "time-delay",
-                        "links": {"next": "welcome-2"},
-                        "data": {"unit": "days", "value": 2},
-                    },
-                    _email("welcome-2", "Our best sellers, picked for you", tid),
-                ],
-            },
-        )
-        placed = self.store.metric_by_name.get("Placed Order")
-        if placed is not None:
-            self.build(
-                "Post-Purchase Thank You",
-                {
-                    "triggers": [{"type": "metric", "id": placed.id}],
-                    "entry_action_id": "thanks",
-                    "actions": [_email("thanks", "Thank you for your order", tid)],
-                },
-            )
+            for name, definition in seeded_flows(ctx):
+                self.build(name, definition)
 
     # -- resources ---------------------------------------------------------------------
 
