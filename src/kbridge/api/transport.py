@@ -1,10 +1,10 @@
 """The client's HTTP/1.1 transport: httpx's models over asyncio's own protocol machinery.
 
 httpx stays the client's interface (requests, responses, URLs, decoding, timeouts,
-``MockTransport`` in tests). Only the wire is ours: httpcore + h11 + anyio spend
-about 0.75 ms of CPU receiving one 215 KB page of 100 profiles over loopback, this
-transport about 0.15 ms (``python -m benchmarks.transport``). At
-Klaviyo's page sizes that difference is a sixth of a sync's CPU.
+``MockTransport`` in tests). Only the wire is ours: httpcore + h11 + anyio spend over
+twice this transport's CPU receiving a 216 KB page of 100 profiles over loopback
+(``python -m benchmarks.transport`` prints the figures; the README keeps the last
+run's, and what the change took off a sync).
 
 What it does, and what it leaves to httpx's default transport:
 

@@ -11,8 +11,7 @@ mapping, so tests can give their own. The key never appears in a repr or an erro
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,42 +72,18 @@ def resolve_credentials(
 
 
 def _from_connection(name: str, base_url: str | None, env: Mapping[str, str]) -> Credentials:
-    """Ask the connections layer for the saved connection ``name``.
+    """The saved connection ``name``, opened on the store the environment points at."""
+    # Imported here: most commands never open the connection store.
+    from kbridge.cli.connections import credentials_for
 
-    Uses ``kbridge.cli.connections.credentials_for(name, env)`` (which opens
-    ``kbridge.connections.open_credentials`` on the store the environment
-    points at). It returns an object with ``api_key``/``token_provider``/
-    ``base_url``; a ``(key_or_token_provider, base_url)`` pair is accepted too.
-    """
-    opener = _connection_opener(env)
-    if opener is None:
-        raise ConfigurationError("connections are not available yet; use --api-key")
-    found = opener(name)
-    installation_id: str | None = None
-    if isinstance(found, tuple):
-        secret, url = found
-    else:
-        secret = found.token_provider if found.token_provider is not None else found.api_key
-        url = found.base_url
-        installation_id = getattr(found, "account_id", None)
-    chosen_url = base_url or url or DEFAULT_BASE_URL
-    if isinstance(secret, str):
-        return Credentials(base_url=chosen_url, api_key=secret, source=f"connection {name}")
+    found = credentials_for(name, env)
+    chosen_url = base_url or found.base_url or DEFAULT_BASE_URL
+    source = f"connection {name}"
+    if found.token_provider is None:
+        return Credentials(base_url=chosen_url, api_key=found.api_key, source=source)
     return Credentials(
         base_url=chosen_url,
-        token_provider=secret,
-        installation_id=installation_id,
-        source=f"connection {name}",
+        token_provider=found.token_provider,
+        installation_id=found.account_id,
+        source=source,
     )
-
-
-def _connection_opener(env: Mapping[str, str]) -> Callable[[str], Any] | None:
-    """The connections layer's opener, imported lazily (most commands never need it)."""
-    try:
-        cli_module = importlib.import_module("kbridge.cli.connections")
-    except ImportError:
-        return None
-    credentials_for = getattr(cli_module, "credentials_for", None)
-    if credentials_for is None:
-        return None
-    return lambda name: credentials_for(name, env)

@@ -53,12 +53,8 @@ from __future__ import annotations
 
 import random
 from array import array
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-
-import orjson
 
 from kbridge.core.clock import utc
 from kbridge.emulator.backend.ids import base62_id, iso, ulid, unit_float
@@ -92,7 +88,10 @@ from kbridge.emulator.backend.vocabulary import (
     PRODUCTS,
     pack_order,
 )
+from kbridge.emulator.dataset import Dataset, DatasetFileError, HiddenTraits, dump, load
 
+# Dataset, its file format and its errors live in ``dataset``; re-exported for callers
+# that know the generator's module only.
 __all__ = [
     "Dataset",
     "DatasetFileError",
@@ -105,90 +104,18 @@ DAY = 86400.0
 HISTORY_DAYS = 730
 
 
-_FIRST = (
-    "Ava",
-    "Ben",
-    "Chloe",
-    "Daniel",
-    "Emma",
-    "Felix",
-    "Grace",
-    "Hugo",
-    "Isla",
-    "Jack",
-    "Kai",
-    "Lena",
-    "Mia",
-    "Noah",
-    "Olivia",
-    "Paul",
-    "Quinn",
-    "Rosa",
-    "Sam",
-    "Tara",
-    "Umar",
-    "Vera",
-    "Will",
-    "Xena",
-    "Yusuf",
-    "Zoe",
-    "Liam",
-    "Sofia",
-    "Mateo",
-    "Aisha",
-    "Leo",
-    "Nora",
-    "Omar",
-    "Priya",
-    "Ravi",
-    "Hana",
-    "Jonas",
-    "Elif",
-    "Marco",
-    "Ines",
-)
-_LAST = (
-    "Smith",
-    "Johnson",
-    "Brown",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Martin",
-    "Lee",
-    "Walker",
-    "Hall",
-    "Young",
-    "King",
-    "Wright",
-    "Lopez",
-    "Hill",
-    "Scott",
-    "Green",
-    "Adams",
-    "Baker",
-    "Nelson",
-    "Carter",
-    "Mitchell",
-    "Perez",
-    "Roberts",
-    "Turner",
-    "Phillips",
-    "Campbell",
-    "Parker",
-    "Evans",
-    "Edwards",
-    "Collins",
-    "Stewart",
-    "Morris",
-    "Murphy",
-    "Cook",
-    "Rogers",
-    "Morgan",
-    "Cooper",
-    "Peterson",
-    "Reed",
-)
+_FIRST_TEXT = """
+    Ava Ben Chloe Daniel Emma Felix Grace Hugo Isla Jack Kai Lena Mia Noah Olivia Paul Quinn
+    Rosa Sam Tara Umar Vera Will Xena Yusuf Zoe Liam Sofia Mateo Aisha Leo Nora Omar Priya
+    Ravi Hana Jonas Elif Marco Ines
+"""
+_FIRST = tuple(_FIRST_TEXT.split())
+_LAST_TEXT = """
+    Smith Johnson Brown Garcia Miller Davis Martin Lee Walker Hall Young King Wright Lopez
+    Hill Scott Green Adams Baker Nelson Carter Mitchell Perez Roberts Turner Phillips Campbell
+    Parker Evans Edwards Collins Stewart Morris Murphy Cook Rogers Morgan Cooper Peterson Reed
+"""
+_LAST = tuple(_LAST_TEXT.split())
 _DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com")
 
 #: (city, region, country, timezone, latitude, longitude, phone prefix, locale)
@@ -211,73 +138,6 @@ _PLACES: tuple[tuple[str, str, str, str, float, float, str, str], ...] = (
 _LOYALTY = ("bronze", "silver", "gold", "platinum")
 _SOURCES = ("Organic Search", "Facebook Ads", "Instagram", "Referral", "Google Ads", "Shopify POS")
 _SUPPRESSIONS = ("HARD_BOUNCE", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED", "INVALID_EMAIL")
-_STAGES = ("churned", "new", "prospect", "at_risk", "loyal", "active")
-
-
-@dataclass(slots=True)
-class _Hidden:
-    engagement_rate: float
-    purchase_rate: float
-    churn_propensity: float
-    churn_time: float | None
-    stage: str = "active"
-    orders: int = 0
-    revenue: float = 0.0
-
-
-@dataclass(slots=True)
-class Dataset:
-    """A generated account. ``truth`` is the hidden model (see the module docstring)."""
-
-    seed: int
-    now: float
-    account_id: str
-    account: dict[str, Any]
-    profiles: list[ProfileRecord]
-    lists: list[ListRecord]
-    segments: list[SegmentRecord]
-    metrics: list[MetricRecord]
-    events: EventColumns
-    params: dict[str, Any]
-    hidden: list[_Hidden] = field(default_factory=list)
-
-    @property
-    def truth(self) -> dict[str, Any]:
-        """Per-profile hidden traits, aggregates and the generator's parameters."""
-        per_profile: dict[str, dict[str, Any]] = {}
-        stages: dict[str, int] = dict.fromkeys(_STAGES, 0)
-        for p, h in zip(self.profiles, self.hidden, strict=True):
-            stages[h.stage] += 1
-            per_profile[p.id] = {
-                "lifecycle_stage": h.stage,
-                "churn_propensity": round(h.churn_propensity, 6),
-                "churned": h.churn_time is not None and h.churn_time <= self.now,
-                "churn_time": iso(h.churn_time),
-                "engagement_rate": round(h.engagement_rate, 6),
-                "purchase_rate": round(h.purchase_rate, 6),
-                "orders": h.orders,
-                "revenue": round(h.revenue, 2),
-            }
-        per_metric = [0] * len(self.metrics)
-        revenue = 0.0
-        for i, m in enumerate(self.events.metric):
-            per_metric[m] += 1
-            if m == M_ORDER:
-                revenue += self.events.value[i]
-        return {
-            "seed": self.seed,
-            "params": dict(self.params),
-            "profiles": per_profile,
-            "aggregates": {
-                "profiles": len(self.profiles),
-                "events": len(self.events),
-                "events_per_metric": {
-                    self.metrics[i].name: n for i, n in enumerate(per_metric) if n
-                },
-                "revenue_total": round(revenue, 2),
-                "profiles_per_stage": stages,
-            },
-        }
 
 
 class _Builder:
@@ -291,7 +151,7 @@ class _Builder:
         self.now = now
         self.cols = EventColumns()
         self.profiles: list[ProfileRecord] = []
-        self.hidden: list[_Hidden] = []
+        self.hidden: list[HiddenTraits] = []
 
     def build(self) -> Dataset:
         account_id = base62_id(self.seed, 1)
@@ -384,7 +244,7 @@ class _Builder:
         if age > 60 * DAY and rng.random() < churn:
             churn_time = float(int(created + age * rng.uniform(0.15, 0.9)))
         self.hidden.append(
-            _Hidden(
+            HiddenTraits(
                 engagement_rate=rng.betavariate(2, 3),
                 purchase_rate=rng.betavariate(2, 2.5) if buyer else 0.0,
                 churn_propensity=churn,
@@ -439,7 +299,7 @@ class _Builder:
             self._profile_events(i, p, h, quota)
         self._sort_events()
 
-    def _profile_events(self, i: int, p: ProfileRecord, h: _Hidden, quota: int) -> None:
+    def _profile_events(self, i: int, p: ProfileRecord, h: HiddenTraits, quota: int) -> None:
         rng, cols = self.rng, self.cols
         start = len(cols)
         active_end = h.churn_time if h.churn_time is not None else self.now
@@ -466,7 +326,7 @@ class _Builder:
             else:
                 self._session(i, p.created, active_end, h)
 
-    def _email(self, i: int, start: float, end: float, active_end: float, h: _Hidden) -> None:
+    def _email(self, i: int, start: float, end: float, active_end: float, h: HiddenTraits) -> None:
         rng, cols = self.rng, self.cols
         t = float(int(start + (end - start) * rng.random()))
         campaign = rng.randrange(HISTORIC_CAMPAIGNS)
@@ -483,7 +343,7 @@ class _Builder:
         elif r > 0.9995:
             cols.append(t + 600, i, M_SPAM, 0.0, campaign)
 
-    def _session(self, i: int, start: float, end: float, h: _Hidden) -> None:
+    def _session(self, i: int, start: float, end: float, h: HiddenTraits) -> None:
         rng, cols = self.rng, self.cols
         t = float(int(start + (end - start) * rng.random()))
         cols.append(t, i, M_ACTIVE, 0.0, rng.randrange(12))
@@ -539,7 +399,7 @@ class _Builder:
             h.stage = self._stage(p, h)
             p.predictive = self._predictive(pi, h, first_order.get(pi), last_order.get(pi))
 
-    def _stage(self, p: ProfileRecord, h: _Hidden) -> str:
+    def _stage(self, p: ProfileRecord, h: HiddenTraits) -> str:
         if h.churn_time is not None and h.churn_time <= self.now:
             return "churned"
         if self.now - p.created < 30 * DAY:
@@ -551,7 +411,7 @@ class _Builder:
         return "loyal" if h.orders >= 3 else "active"
 
     def _predictive(
-        self, pi: int, h: _Hidden, first: float | None, last: float | None
+        self, pi: int, h: HiddenTraits, first: float | None, last: float | None
     ) -> tuple[Any, ...]:
         noise = self.rng.gauss
         churned = h.churn_time is not None
@@ -628,31 +488,49 @@ class _Builder:
                 "timeframe_filter": dict(timeframe),
             }
 
+        def groups(*conditions: list[dict[str, Any]]) -> dict[str, Any]:
+            return {"condition_groups": [{"conditions": c} for c in conditions]}
+
+        email_consent = {
+            "type": "profile-marketing-consent",
+            "consent": {
+                "channel": "email",
+                "can_receive_marketing": True,
+                "consent_status": {"subscription": "any"},
+            },
+        }
+        top_tiers = {
+            "type": "profile-property",
+            "property": "properties['loyalty_tier']",
+            "filter": {"type": "string", "operator": "in", "value": ["gold", "platinum"]},
+        }
+        newsletter = {
+            "type": "profile-group-membership",
+            "is_member": True,
+            "group_ids": [lists[0].id],
+        }
         definitions: list[tuple[str, dict[str, Any]]] = [
-            ("Engaged (last 30 days)", {"condition_groups": [{"conditions": [
-                metric("Opened Email", "greater-than-or-equal", 1, last30),
-                metric("Clicked Email", "greater-than-or-equal", 1, last30),
-                metric("Active on Site", "greater-than-or-equal", 1, last30),
-            ]}]}),
-            ("VIP customers", {"condition_groups": [{"conditions": [
-                metric("Placed Order", "greater-than-or-equal", 3, alltime),
-            ]}]}),
-            ("Email subscribers", {"condition_groups": [{"conditions": [{
-                "type": "profile-marketing-consent",
-                "consent": {"channel": "email", "can_receive_marketing": True,
-                            "consent_status": {"subscription": "any"}},
-            }]}]}),
-            ("Gold and platinum tier", {"condition_groups": [{"conditions": [{
-                "type": "profile-property",
-                "property": "properties['loyalty_tier']",
-                "filter": {"type": "string", "operator": "in", "value": ["gold", "platinum"]},
-            }]}]}),
-            ("Newsletter, never purchased", {"condition_groups": [
-                {"conditions": [{"type": "profile-group-membership", "is_member": True,
-                                 "group_ids": [lists[0].id]}]},
-                {"conditions": [metric("Placed Order", "equals", 0, alltime)]},
-            ]}),
-        ]  # fmt: skip
+            (
+                "Engaged (last 30 days)",
+                groups(
+                    [
+                        metric("Opened Email", "greater-than-or-equal", 1, last30),
+                        metric("Clicked Email", "greater-than-or-equal", 1, last30),
+                        metric("Active on Site", "greater-than-or-equal", 1, last30),
+                    ]
+                ),
+            ),
+            (
+                "VIP customers",
+                groups([metric("Placed Order", "greater-than-or-equal", 3, alltime)]),
+            ),
+            ("Email subscribers", groups([email_consent])),
+            ("Gold and platinum tier", groups([top_tiers])),
+            (
+                "Newsletter, never purchased",
+                groups([newsletter], [metric("Placed Order", "equals", 0, alltime)]),
+            ),
+        ]
         start = self.now - 365 * DAY
         return [
             SegmentRecord(
@@ -702,113 +580,3 @@ def generate(seed: int, profiles: int, events: int, now: datetime) -> Dataset:
         raise ValueError("profiles and events must be >= 0")
     now_ts = float(int(utc(now).timestamp()))
     return _Builder(seed, profiles, events if profiles else 0, now_ts).build()
-
-
-# -- files ---------------------------------------------------------------------------
-
-_FORMAT = "kbridge-emulator-dataset/1"
-
-
-class DatasetFileError(ValueError):
-    """A dataset file is missing, unreadable or not in this module's format."""
-
-
-def _profile_to_json(p: ProfileRecord) -> dict[str, Any]:
-    return {name: getattr(p, name) for name in ProfileRecord.__slots__}
-
-
-def _profile_from_json(raw: dict[str, Any]) -> ProfileRecord:
-    p = ProfileRecord(raw["seq"], raw["id"], raw["created"])
-    for name in ProfileRecord.__slots__:
-        if name in raw:
-            setattr(p, name, raw[name])
-    p.email_suppression = [(r, t) for r, t in p.email_suppression]
-    p.email_list_suppressions = [(lid, r, t) for lid, r, t in p.email_list_suppressions]
-    p.predictive = tuple(p.predictive) if p.predictive is not None else None
-    return p
-
-
-def dump(dataset: Dataset, path: str | Path) -> None:
-    """Write ``dataset`` as JSON (``config.data_file`` loads it back with :func:`load`)."""
-    ev = dataset.events
-    doc = {
-        "format": _FORMAT,
-        "seed": dataset.seed,
-        "now": dataset.now,
-        "account_id": dataset.account_id,
-        "account": dataset.account,
-        "params": dataset.params,
-        "profiles": [_profile_to_json(p) for p in dataset.profiles],
-        "hidden": [
-            [h.engagement_rate, h.purchase_rate, h.churn_propensity, h.churn_time, h.stage,
-             h.orders, h.revenue]
-            for h in dataset.hidden
-        ],
-        "lists": [
-            {"seq": lst.seq, "id": lst.id, "name": lst.name, "created": lst.created,
-             "updated": lst.updated, "opt_in_process": lst.opt_in_process,
-             "members": [[s, t] for s, t in lst.members.items()]}
-            for lst in dataset.lists
-        ],
-        "segments": [
-            {"seq": s.seq, "id": s.id, "name": s.name, "definition": s.definition,
-             "created": s.created, "updated": s.updated, "is_active": s.is_active,
-             "is_starred": s.is_starred}
-            for s in dataset.segments
-        ],
-        "metrics": [
-            {"index": m.index, "id": m.id, "name": m.name, "created": m.created,
-             "updated": m.updated, "integration": m.integration}
-            for m in dataset.metrics
-        ],
-        "events": {
-            "ts": list(ev.ts), "profile": list(ev.profile), "metric": list(ev.metric),
-            "value": list(ev.value), "aux": list(ev.aux), "generated": ev.generated,
-            "extra": [[i, props, uid] for i, (props, uid) in ev.extra.items()],
-        },
-    }  # fmt: skip
-    Path(path).write_bytes(orjson.dumps(doc))
-
-
-def load(path: str | Path) -> Dataset:
-    """Read a dataset written by :func:`dump`."""
-    try:
-        doc = orjson.loads(Path(path).read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise DatasetFileError(f"cannot read dataset file {str(path)!r}: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
-        raise DatasetFileError(f"{str(path)!r} is not a {_FORMAT} file")
-    try:
-        e = doc["events"]
-        events = EventColumns(
-            ts=array("d", e["ts"]), profile=array("l", e["profile"]),
-            metric=array("l", e["metric"]), value=array("d", e["value"]),
-            aux=array("q", e["aux"]), generated=e["generated"],
-            extra={i: (props, uid) for i, props, uid in e["extra"]},
-        )  # fmt: skip
-        return Dataset(
-            seed=doc["seed"],
-            now=doc["now"],
-            account_id=doc["account_id"],
-            account=doc["account"],
-            profiles=[_profile_from_json(p) for p in doc["profiles"]],
-            lists=[
-                ListRecord(
-                    raw["seq"],
-                    raw["id"],
-                    raw["name"],
-                    raw["created"],
-                    raw["updated"],
-                    raw["opt_in_process"],
-                    dict(raw["members"]),
-                )
-                for raw in doc["lists"]
-            ],
-            segments=[SegmentRecord(**raw) for raw in doc["segments"]],
-            metrics=[MetricRecord(**raw) for raw in doc["metrics"]],
-            events=events,
-            params=doc["params"],
-            hidden=[_Hidden(*h) for h in doc["hidden"]],
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DatasetFileError(f"{str(path)!r} is malformed: {exc!r}") from None

@@ -8,7 +8,7 @@ records and indexes.
 The per-tag modules take the account's vocabulary (metrics, products, event
 properties) from ``vocabulary``, which the generator shares; only
 ``EmulatorBackend`` (the composition) calls the generator, to load and reset
-an account. It is imported lazily: ``kbridge.emulator.datagen`` uses this
+an account. It is imported lazily: ``kbridge.emulator.datagen`` (and ``dataset``) use this
 package's ``ids``, ``models`` and ``vocabulary``, so an eager import here would
 make importing the generator first circular.
 """

@@ -106,5 +106,14 @@ def historic_campaigns(store: Store) -> History:
             },
         }
         out.campaigns.append(c)
-        out.messages.append(MessageRecord(mid, cid, definition, c.created, c.created, template))
+        out.messages.append(
+            MessageRecord(
+                id=mid,
+                campaign_id=cid,
+                definition=definition,
+                created=c.created,
+                updated=c.created,
+                template_id=template,
+            )
+        )
     return out

@@ -67,7 +67,7 @@ class SendJobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class MessageRecord:
     id: str
     campaign_id: str

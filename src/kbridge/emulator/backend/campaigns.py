@@ -73,6 +73,7 @@ from kbridge.emulator.backend.common import (
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import iso
+from kbridge.emulator.backend.models import JobStatus
 from kbridge.emulator.backend.outbox import Outbox
 from kbridge.emulator.backend.resource import Resource
 from kbridge.emulator.backend.templates import (
@@ -347,7 +348,13 @@ class CampaignsBackend(TagBackend):
             updated=now,
         )
         for definition in definitions:
-            m = MessageRecord(self.store.next_ulid(now), c.id, definition, now, now)
+            m = MessageRecord(
+                id=self.store.next_ulid(now),
+                campaign_id=c.id,
+                definition=definition,
+                created=now,
+                updated=now,
+            )
             self.messages[m.id] = m
             c.message_ids.append(m.id)
         self.campaigns[c.id] = c
@@ -621,7 +628,13 @@ class CampaignsBackend(TagBackend):
         )
         for mid in source.message_ids:
             old = self.messages[mid]
-            m = MessageRecord(self.store.next_ulid(now), c.id, copy_value(old.definition), now, now)
+            m = MessageRecord(
+                id=self.store.next_ulid(now),
+                campaign_id=c.id,
+                definition=copy_value(old.definition),
+                created=now,
+                updated=now,
+            )
             template = self.templates.get(old.template_id or "")
             if template is not None:
                 m.template_id = self._copy_template(template, now).id
@@ -640,7 +653,7 @@ class CampaignsBackend(TagBackend):
         """Queued until ``config.job_delay_seconds`` have passed, like the other jobs."""
         requested = self.estimates[cid][0]
         done = self.ctx.now() >= requested + max(0.0, self.ctx.config.job_delay_seconds)
-        status = "complete" if done else "queued"
+        status = JobStatus.COMPLETE if done else JobStatus.QUEUED
         return Resource("campaign-recipient-estimation-job", cid, {"status": status})
 
     def get_campaign_recipient_estimation_job(self, call: Call) -> Outcome:

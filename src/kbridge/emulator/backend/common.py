@@ -104,8 +104,9 @@ class TagBackend:
 def data_of(body: Any, expected_type: str) -> dict[str, Any]:
     """``body["data"]`` as an object of ``expected_type``, or a 400 naming what is wrong."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-        raise InvalidError("the request body must be a JSON:API document with a data object",
-                           pointer="/data")  # fmt: skip
+        raise InvalidError(
+            "the request body must be a JSON:API document with a data object", pointer="/data"
+        )
     data: dict[str, Any] = body["data"]
     if data.get("type") != expected_type:
         raise InvalidError(
@@ -194,9 +195,16 @@ def page_of(
     scope = scope_of(call)
     desc = q.sort.descending if descending is None and q.sort is not None else bool(descending)
     return paginate(
-        ordered, key, accept, page_size=size, cursor=q.cursor, scope=scope, descending=desc,
-        lo=lo, hi=hi,
-    )  # fmt: skip
+        ordered,
+        key,
+        accept,
+        page_size=size,
+        cursor=q.cursor,
+        scope=scope,
+        descending=desc,
+        lo=lo,
+        hi=hi,
+    )
 
 
 def scope_of(call: Call) -> str:

@@ -29,7 +29,8 @@ from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
 from kbridge.emulator.backend.tags import TagsBackend
 from kbridge.emulator.backend.templates import TemplatesBackend
 from kbridge.emulator.config import EmulatorConfig
-from kbridge.emulator.datagen import Dataset, generate, load
+from kbridge.emulator.datagen import generate
+from kbridge.emulator.dataset import Dataset, load
 from kbridge.emulator.simclock import SimClock
 
 __all__ = ["EmulatorBackend"]
@@ -42,7 +43,7 @@ class EmulatorBackend:
     """The in-memory Klaviyo account behind the emulator (implements ``Backend``).
 
     The account is generated from ``config.seed`` at the simulated clock's
-    current time (or read from ``config.data_file``, see ``datagen.dump``);
+    current time (or read from ``config.data_file``, see ``dataset.dump``);
     ``reset()`` restores the identical account (same ``now``).
     """
 

@@ -353,8 +353,9 @@ class EventsBackend(TagBackend):
             profile = _profile_block(a, f"{ptr}/attributes/profile")
             evs = (a.get("events") or {}).get("data") if isinstance(a.get("events"), dict) else None
             if not isinstance(evs, list) or not evs:
-                raise InvalidError("events.data must be a non-empty list",
-                                   pointer=f"{ptr}/attributes/events/data")  # fmt: skip
+                raise InvalidError(
+                    "events.data must be a non-empty list", pointer=f"{ptr}/attributes/events/data"
+                )
             parsed = []
             for j, e in enumerate(evs):
                 eptr = f"{ptr}/attributes/events/data/{j}"
@@ -365,8 +366,9 @@ class EventsBackend(TagBackend):
             total += len(parsed)
             batches.append((profile, parsed))
         if total > MAX_BULK_EVENTS:
-            raise InvalidError(f"at most {MAX_BULK_EVENTS} events per job (got {total})",
-                               pointer=base)  # fmt: skip
+            raise InvalidError(
+                f"at most {MAX_BULK_EVENTS} events per job (got {total})", pointer=base
+            )
         required_jobs(self.ctx).schedule("event-bulk-create-job", batches, total=total)
         return Outcome(status=202)
 
@@ -386,22 +388,27 @@ class EventsBackend(TagBackend):
     def parse_event(self, attrs: dict[str, Any], ptr: str) -> ParsedEvent:
         props = attrs.get("properties")
         if not isinstance(props, dict):
-            raise InvalidError("properties is required and must be an object",
-                               pointer=f"{ptr}/properties")  # fmt: skip
+            raise InvalidError(
+                "properties is required and must be an object", pointer=f"{ptr}/properties"
+            )
         metric = attrs.get("metric")
         mdata = metric.get("data") if isinstance(metric, dict) else None
         mattrs = mdata.get("attributes") if isinstance(mdata, dict) else None
         name = mattrs.get("name") if isinstance(mattrs, dict) else None
         if not isinstance(name, str) or not name.strip():
-            raise InvalidError("metric.data.attributes.name is required",
-                               pointer=f"{ptr}/metric/data/attributes/name")  # fmt: skip
+            raise InvalidError(
+                "metric.data.attributes.name is required",
+                pointer=f"{ptr}/metric/data/attributes/name",
+            )
         now = self.ctx.now()
         ts = now
         if attrs.get("time") is not None:
             ts = timestamp_attr(attrs["time"], f"{ptr}/time")
             if ts < 946684800.0 or ts > now + YEAR:
-                raise InvalidError("time must be between the year 2000 and one year from now",
-                                   pointer=f"{ptr}/time")  # fmt: skip
+                raise InvalidError(
+                    "time must be between the year 2000 and one year from now",
+                    pointer=f"{ptr}/time",
+                )
         value = attrs.get("value")
         if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
             raise InvalidError("value must be a number", pointer=f"{ptr}/value")

@@ -1,33 +1,21 @@
-"""Flows: definitions (trigger, actions, messages), status, and running live flows.
+"""Flows: definitions (trigger, actions, messages) and status, over the API.
 
 ``POST /api/flows`` takes a definition whose new actions carry a
-``temporary_id``; the flow, its actions and its email messages get real ids,
-and the definition is returned with them. A flow is created ``draft``;
-``PATCH`` moves it (and every action) between ``draft``, ``manual`` and
-``live``. ``PATCH /api/flow-actions/{id}`` replaces one action's definition
-(its type stays; links must name actions of the same flow).
+``temporary_id`` (checked in ``flow_input``); the flow, its actions and its email
+messages get real ids, and the definition is returned with them. A flow is
+created ``draft``; ``PATCH`` moves it (and every action) between ``draft``,
+``manual`` and ``live``. ``PATCH /api/flow-actions/{id}`` replaces one action's
+definition (its type stays; links must name actions of the same flow).
 
-A **live** flow runs on the simulated clock. A metric trigger enters the
-profile of every new event of that metric (created through the API or a bulk
-job; ``ctx.on_event``), timed from when the event is received; a list trigger
-enters every profile that joins the list after the flow went live (noticed in
-``run_due``, timed at ``joined_group_at``). From the entry action the emulator walks the
-``links.next`` chain: ``time-delay`` adds its delay, ``send-email`` schedules
-a *Received Email* event (``$flow``, ``$message``, ``Subject``) at the time
-the delays imply; other action types pass through, and a split (no
-``next``) ends the walk. A scheduled email is dropped when, at its time, the
-flow is no longer live, the profile was deleted, has no email, or (unless
-the message is transactional) is suppressed or unsubscribed. Profile
-filters, trigger filters and re-entry criteria are stored and returned but
-not evaluated: every matching event enters.
+A **live** flow runs on the simulated clock (``flow_running``). Profile filters,
+trigger filters and re-entry criteria are stored and returned but not
+evaluated: every matching event enters.
 """
 
 from __future__ import annotations
 
 import copy
-import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kbridge.emulator.backend.call import Outcome
@@ -39,11 +27,26 @@ from kbridge.emulator.backend.common import (
     page_of,
 )
 from kbridge.emulator.backend.errors import InvalidError
-from kbridge.emulator.backend.ids import base62_id, iso
-from kbridge.emulator.backend.models import MetricRecord
+from kbridge.emulator.backend.flow_input import (
+    DEFINITION,
+    check_action,
+    check_definition,
+    flow_status,
+)
+from kbridge.emulator.backend.flow_records import (
+    LINK_NAMES,
+    RECEIVED_EMAIL,
+    ActionRecord,
+    ActionStatus,
+    FlowMessageRecord,
+    FlowRecord,
+    FlowStatus,
+)
+from kbridge.emulator.backend.flow_running import FlowRunner
+from kbridge.emulator.backend.flow_seeds import seeded_flows
+from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.resource import Linkage, Resource
 from kbridge.emulator.backend.templates import template_resource, templates_of
-from kbridge.emulator.backend.vocabulary import INTEGRATIONS
 from kbridge.emulator.query import Page, Query
 
 if TYPE_CHECKING:
@@ -57,97 +60,6 @@ __all__ = [
     "FlowRecord",
     "FlowsBackend",
 ]
-
-RECEIVED_EMAIL = "Received Email"
-FLOW_STATUSES = ("draft", "manual", "live")
-ACTION_STATUSES = ("disabled", "draft", "live", "manual")
-TRIGGER_TYPES = {"metric": "Metric", "list": "Added to List"}
-ACTION_TYPES = frozenset(
-    {
-        "send-email", "send-sms", "send-mobile-push", "send-whatsapp", "send-webhook",
-        "send-internal-alert", "time-delay", "conditional-split", "trigger-split",
-        "action-output-split", "multi-branch-split", "ab-test", "content-experiment",
-        "update-profile", "list-update", "target-date", "countdown-delay",
-        "back-in-stock-delay", "internal-service", "code",
-    }
-)  # fmt: skip
-DELAY_UNITS = {"minutes": 60.0, "hours": 3600.0, "days": 86400.0}
-_LINK_NAMES = ("next", "next_if_true", "next_if_false")
-_DEF = "/data/attributes/definition"
-
-
-@dataclass(slots=True)
-class FlowRecord:
-    seq: int
-    id: str
-    name: str
-    created: float
-    updated: float
-    trigger: dict[str, Any]
-    definition: dict[str, Any]
-    action_ids: list[str]
-    status: str = "draft"
-    archived: bool = False
-    #: when the flow last became live (entries before it do not count)
-    live_since: float | None = None
-    #: profile seq -> when it last entered
-    entered: dict[int, float] = field(default_factory=dict)
-
-    @property
-    def trigger_type(self) -> str:
-        return TRIGGER_TYPES.get(str(self.trigger.get("type")), "Unconfigured")
-
-
-@dataclass(slots=True)
-class ActionRecord:
-    seq: int
-    id: str
-    flow_id: str
-    type: str
-    created: float
-    updated: float
-    #: the action's definition with real ids (``links`` point at real action ids)
-    definition: dict[str, Any]
-    status: str = "draft"
-    message_ids: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class FlowMessageRecord:
-    seq: int
-    id: str
-    flow_id: str
-    action_id: str
-    name: str
-    created: float
-    updated: float
-    definition: dict[str, Any]
-    channel: str = "email"
-
-
-@dataclass(order=True, slots=True)
-class _Delivery:
-    due: float
-    order: int
-    profile: int = field(compare=False)
-    flow_id: str = field(compare=False)
-    action_id: str = field(compare=False)
-    message_id: str = field(compare=False)
-
-
-def _email(
-    temp_id: str, subject: str, template_id: str | None, *, next_id: str | None = None
-) -> dict[str, Any]:
-    """A ``send-email`` action for a seeded flow."""
-    message: dict[str, Any] = {"subject_line": subject, "from_email": "hello@example.com"}
-    if template_id is not None:
-        message["template_id"] = template_id
-    return {
-        "temporary_id": temp_id,
-        "type": "send-email",
-        "links": {"next": next_id},
-        "data": {"message": message},
-    }
 
 
 class FlowsBackend(TagBackend):
@@ -185,39 +97,15 @@ class FlowsBackend(TagBackend):
         self.flows: dict[str, FlowRecord] = {}
         self.actions: dict[str, ActionRecord] = {}
         self.messages: dict[str, FlowMessageRecord] = {}
-        self._queue: list[_Delivery] = []
-        self._order = 0
-        self._emitting = False
-        self._list_stamp = -1
+        self.runner = FlowRunner(
+            ctx, flows=self.flows, actions=self.actions, messages=self.messages
+        )
         ctx.flows = self
-        ctx.on_event.append(self._on_event)
-        ctx.on_due.append(self.run_due)
+        ctx.on_event.append(self.runner.on_event)
+        ctx.on_due.append(self.runner.run_due)
         if ctx.store.profiles and ctx.store.lists:
-            self._seed()
-
-    def _seed(self) -> None:
-        """A generated account's flows: drafts, so they never send unless a test says so."""
-        first = min(self.store.lists.values(), key=lambda lst: lst.seq)
-        templates = sorted(templates_of(self.ctx).values(), key=lambda t: t.seq)
-        tid = templates[0].id if templates else None
-        welcome = _email("welcome-1", "Welcome to the family", tid, next_id="wait")
-        self.build("Welcome Series", {
-            "triggers": [{"type": "list", "id": first.id}],
-            "entry_action_id": "welcome-1",
-            "actions": [
-                welcome,
-                {"temporary_id": "wait", "type": "time-delay", "links": {"next": "welcome-2"},
-                 "data": {"unit": "days", "value": 2}},
-                _email("welcome-2", "Our best sellers, picked for you", tid),
-            ],
-        })  # fmt: skip
-        placed = self.store.metric_by_name.get("Placed Order")
-        if placed is not None:
-            self.build("Post-Purchase Thank You", {
-                "triggers": [{"type": "metric", "id": placed.id}],
-                "entry_action_id": "thanks",
-                "actions": [_email("thanks", "Thank you for your order", tid)],
-            })  # fmt: skip
+            for name, definition in seeded_flows(ctx):
+                self.build(name, definition)
 
     # -- resources ---------------------------------------------------------------------
 
@@ -364,120 +252,37 @@ class FlowsBackend(TagBackend):
         attrs = attributes_of(data_of(call.body, "flow"))
         name = attrs.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise InvalidError("name is required and must be a non-empty string",
-                               pointer="/data/attributes/name")  # fmt: skip
+            raise InvalidError(
+                "name is required and must be a non-empty string", pointer="/data/attributes/name"
+            )
         flow = self.build(name, attrs.get("definition"))
         return Outcome(data=self.flow_resource(flow, None, definition=True), status=201)
 
     def build(self, name: str, definition: Any) -> FlowRecord:
-        """Validate ``definition`` (temporary ids) and store the flow with real ids."""
-        if not isinstance(definition, dict):
-            raise InvalidError("definition is required and must be an object", pointer=_DEF)
-        trigger = self._trigger(definition.get("triggers"))
-        raw_actions = definition.get("actions")
-        if not isinstance(raw_actions, list):
-            raise InvalidError("definition.actions must be a list", pointer=f"{_DEF}/actions")
-        temp_ids = self._temporary_ids(raw_actions)
-        entry = definition.get("entry_action_id")
-        if raw_actions and entry not in temp_ids:
-            raise InvalidError("entry_action_id must be the temporary_id of one of the actions",
-                               pointer=f"{_DEF}/entry_action_id")  # fmt: skip
-        for k, raw in enumerate(raw_actions):
-            self._check_action(raw, f"{_DEF}/actions/{k}", temp_ids)
+        """Check ``definition`` (temporary ids) and store the flow with real ids."""
+        new = check_definition(self.ctx, definition)
         now, store = self.ctx.now(), self.store
-        flow = FlowRecord(store.next_seq(), store.next_short_id(0xF10), name, now, now,
-                          copy.deepcopy(trigger), {}, [])  # fmt: skip
-        real = {t: str(90_000_000 + store.next_seq()) for t in temp_ids}
-        for raw in raw_actions:
+        flow = FlowRecord(
+            seq=store.next_seq(),
+            id=store.next_short_id(0xF10),
+            name=name,
+            created=now,
+            updated=now,
+            trigger=copy.deepcopy(new.trigger),
+        )
+        real = {t: str(90_000_000 + store.next_seq()) for t in new.temporary_ids}
+        for raw in new.actions:
             self._store_action(flow, raw, real, now)
+        entry = new.entry_action_id
         flow.definition = {
-            "triggers": [copy.deepcopy(trigger)],
-            "profile_filter": copy.deepcopy(definition.get("profile_filter")),
+            "triggers": [copy.deepcopy(new.trigger)],
+            "profile_filter": copy.deepcopy(new.profile_filter),
             "entry_action_id": real.get(entry) if isinstance(entry, str) else None,
         }
-        if definition.get("reentry_criteria") is not None:
-            flow.definition["reentry_criteria"] = copy.deepcopy(definition["reentry_criteria"])
+        if new.reentry_criteria is not None:
+            flow.definition["reentry_criteria"] = copy.deepcopy(new.reentry_criteria)
         self.flows[flow.id] = flow
         return flow
-
-    def _trigger(self, triggers: Any) -> dict[str, Any]:
-        ptr = f"{_DEF}/triggers"
-        if not isinstance(triggers, list) or len(triggers) != 1:
-            raise InvalidError("definition.triggers must hold exactly one trigger", pointer=ptr)
-        trigger = triggers[0]
-        kind = trigger.get("type") if isinstance(trigger, dict) else None
-        if kind not in TRIGGER_TYPES:
-            raise InvalidError(
-                f"trigger type {kind!r} is not supported by the emulator; use metric or list",
-                pointer=f"{ptr}/0/type",
-            )
-        assert isinstance(trigger, dict)
-        ident = trigger.get("id")
-        known = self.store.metric_by_id if kind == "metric" else self.store.lists
-        if not isinstance(ident, str) or ident not in known:
-            raise InvalidError(f"{kind} {ident!r} does not exist", pointer=f"{ptr}/0/id")
-        return trigger
-
-    @staticmethod
-    def _temporary_ids(actions: list[Any]) -> list[str]:
-        ids: list[str] = []
-        for k, raw in enumerate(actions):
-            ptr = f"{_DEF}/actions/{k}"
-            if not isinstance(raw, dict):
-                raise InvalidError("each action must be an object", pointer=ptr)
-            if raw.get("id") is not None:
-                raise InvalidError("id is not allowed on create; use temporary_id",
-                                   pointer=f"{ptr}/id")  # fmt: skip
-            temp = raw.get("temporary_id")
-            if not isinstance(temp, str) or not temp:
-                raise InvalidError("each new action needs a temporary_id",
-                                   pointer=f"{ptr}/temporary_id")  # fmt: skip
-            if temp in ids:
-                raise InvalidError(f"temporary_id {temp!r} is used twice",
-                                   pointer=f"{ptr}/temporary_id")  # fmt: skip
-            ids.append(temp)
-        return ids
-
-    def _check_action(self, raw: dict[str, Any], ptr: str, known_ids: list[str]) -> None:
-        """``raw`` is a well-formed action whose links name actions in ``known_ids``."""
-        kind = raw.get("type")
-        if kind not in ACTION_TYPES:
-            raise InvalidError(f"unknown action type {kind!r}", pointer=f"{ptr}/type")
-        links = raw.get("links")
-        if links is not None:
-            if not isinstance(links, dict):
-                raise InvalidError("links must be an object", pointer=f"{ptr}/links")
-            for name in _LINK_NAMES:
-                target = links.get(name)
-                if target is not None and target not in known_ids:
-                    raise InvalidError(
-                        f"links.{name} {target!r} is not an action of this flow",
-                        pointer=f"{ptr}/links/{name}",
-                    )
-        data = raw.get("data")
-        if data is not None and not isinstance(data, dict):
-            raise InvalidError("data must be an object", pointer=f"{ptr}/data")
-        data = data or {}
-        status = data.get("status")
-        if status is not None and status not in ACTION_STATUSES:
-            raise InvalidError(f"status must be one of {', '.join(ACTION_STATUSES)}",
-                               pointer=f"{ptr}/data/status")  # fmt: skip
-        if kind == "time-delay":
-            if data.get("unit", "days") not in DELAY_UNITS:
-                raise InvalidError(f"unit must be one of {', '.join(DELAY_UNITS)}",
-                                   pointer=f"{ptr}/data/unit")  # fmt: skip
-            value = data.get("value")
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InvalidError("value must be a non-negative integer",
-                                   pointer=f"{ptr}/data/value")  # fmt: skip
-        if kind == "send-email":
-            message = data.get("message")
-            if message is not None and not isinstance(message, dict):
-                raise InvalidError("message must be an object", pointer=f"{ptr}/data/message")
-            template_id = (message or {}).get("template_id")
-            if template_id is not None and template_id not in templates_of(self.ctx):
-                raise InvalidError(f"template {template_id!r} does not exist",
-                                   pointer=f"{ptr}/data/message/template_id")  # fmt: skip
 
     def _store_action(
         self, flow: FlowRecord, raw: dict[str, Any], real: dict[str, str], now: float
@@ -486,12 +291,20 @@ class FlowsBackend(TagBackend):
         aid = real[raw["temporary_id"]]
         definition: dict[str, Any] = {"id": aid, "type": raw["type"]}
         links = raw.get("links") or {}
-        definition["links"] = {n: real.get(links[n]) for n in _LINK_NAMES if n in links} or {
+        definition["links"] = {n: real.get(links[n]) for n in LINK_NAMES if n in links} or {
             "next": None
         }
         data = copy.deepcopy(raw.get("data") or {})
-        action = ActionRecord(store.next_seq(), aid, flow.id, raw["type"], now, now, definition,
-                              status=str(data.get("status") or "draft"))  # fmt: skip
+        action = ActionRecord(
+            seq=store.next_seq(),
+            id=aid,
+            flow_id=flow.id,
+            type=raw["type"],
+            created=now,
+            updated=now,
+            definition=definition,
+            status=ActionStatus(data.get("status") or ActionStatus.DRAFT),
+        )
         if raw["type"] == "time-delay":
             data.setdefault("unit", "days")
         if raw["type"] == "send-email":
@@ -501,8 +314,16 @@ class FlowsBackend(TagBackend):
             name = message.get("name") or f"{flow.name} Email #{len(self.messages) + 1}"
             message["name"] = name
             data["message"] = message
-            self.messages[mid] = FlowMessageRecord(store.next_seq(), mid, flow.id, aid, name,
-                                                   now, now, message)  # fmt: skip
+            self.messages[mid] = FlowMessageRecord(
+                seq=store.next_seq(),
+                id=mid,
+                flow_id=flow.id,
+                action_id=aid,
+                name=name,
+                created=now,
+                updated=now,
+                definition=message,
+            )
             action.message_ids.append(mid)
         definition["data"] = data
         self.actions[aid] = action
@@ -511,24 +332,20 @@ class FlowsBackend(TagBackend):
     def update_flow(self, call: Call) -> Outcome:
         flow = self._flow(call)
         attrs = attributes_of(data_of(call.body, "flow"))
-        status = attrs.get("status")
-        if status not in FLOW_STATUSES:
-            raise InvalidError(f"status must be one of {', '.join(FLOW_STATUSES)}",
-                               pointer="/data/attributes/status")  # fmt: skip
-        self.set_status(flow, str(status))
+        self.set_status(flow, flow_status(attrs.get("status")))
         return Outcome(data=self.flow_resource(flow, None))
 
-    def set_status(self, flow: FlowRecord, status: str) -> None:
+    def set_status(self, flow: FlowRecord, status: FlowStatus) -> None:
         """The flow and all its actions take ``status``; going live starts listening."""
         now = self.ctx.now()
-        if status == "live" and flow.status != "live":
+        if status == FlowStatus.LIVE and flow.status != FlowStatus.LIVE:
             flow.live_since = now
-            self._list_stamp = -1  # look at list members again
+            self.runner.went_live()
         flow.status = status
         flow.updated = now
         for aid in flow.action_ids:
             action = self.actions[aid]
-            action.status, action.updated = status, now
+            action.status, action.updated = ActionStatus(status), now
 
     def delete_flow(self, call: Call) -> Outcome:
         flow = self._flow(call)
@@ -588,25 +405,26 @@ class FlowsBackend(TagBackend):
         """Replace an action's definition: same type, links within its flow, same message id."""
         action = self._action(call)
         attrs = attributes_of(data_of(call.body, "flow-action"))
-        ptr = "/data/attributes/definition"
+        ptr = DEFINITION
         raw = attrs.get("definition")
         if not isinstance(raw, dict):
             raise InvalidError("definition is required and must be an object", pointer=ptr)
         if raw.get("type") != action.type:
-            raise InvalidError(f"an action's type cannot change (it is {action.type!r})",
-                               pointer=f"{ptr}/type")  # fmt: skip
+            raise InvalidError(
+                f"an action's type cannot change (it is {action.type!r})", pointer=f"{ptr}/type"
+            )
         if raw.get("id") is not None and raw["id"] != action.id:
             raise InvalidError("definition.id must be this action's id", pointer=f"{ptr}/id")
         flow = self.flows[action.flow_id]
-        self._check_action(raw, ptr, flow.action_ids)
+        check_action(self.ctx, raw, ptr, flow.action_ids)
         now = self.ctx.now()
         links = raw.get("links") or {}
-        action.definition["links"] = {n: links[n] for n in _LINK_NAMES if n in links} or {
+        action.definition["links"] = {n: links[n] for n in LINK_NAMES if n in links} or {
             "next": None
         }
         data = copy.deepcopy(raw.get("data") or {})
         if data.get("status") is not None:
-            action.status = str(data["status"])
+            action.status = ActionStatus(data["status"])
         if action.type == "time-delay":
             data.setdefault("unit", "days")
         for mid in action.message_ids[:1]:
@@ -694,15 +512,20 @@ class FlowsBackend(TagBackend):
         ident = self.path_id(call)
         store = self.store
         known: dict[str, dict[str, Any]] = {
-            "metric": store.metric_by_id, "list": store.lists, "segment": store.segments,
-        }  # fmt: skip
+            "metric": store.metric_by_id,
+            "list": store.lists,
+            "segment": store.segments,
+        }
         if ident not in known[kind]:
             raise not_found(kind, ident)
         flows = sorted(
-            (f for f in self.flows.values()
-             if f.trigger.get("type") == kind and f.trigger.get("id") == ident),
+            (
+                f
+                for f in self.flows.values()
+                if f.trigger.get("type") == kind and f.trigger.get("id") == ident
+            ),
             key=lambda f: f.seq,
-        )  # fmt: skip
+        )
         if ids_only:
             return Outcome(data=[Resource("flow", f.id, {}) for f in flows], identifiers_only=True)
         return Outcome(data=[self.flow_resource(f, None) for f in flows])
@@ -724,110 +547,3 @@ class FlowsBackend(TagBackend):
 
     def get_ids_for_flows_triggered_by_segment(self, call: Call) -> Outcome:
         return self._triggered_by(call, "segment", ids_only=True)
-
-    # -- running live flows --------------------------------------------------------------
-
-    def _live(self, kind: str) -> list[FlowRecord]:
-        return [
-            f for f in self.flows.values() if f.status == "live" and f.trigger.get("type") == kind
-        ]
-
-    def _on_event(self, i: int) -> None:
-        """A new event: enter its profile into every live flow its metric triggers."""
-        if self._emitting:
-            return
-        store = self.store
-        metric_id = store.metrics[store.events.metric[i]].id
-        now = self.ctx.now()
-        for flow in self._live("metric"):
-            if flow.trigger.get("id") == metric_id:
-                self.enter(flow, store.events.profile[i], now)
-
-    def _poll_lists(self) -> None:
-        """Profiles that joined a list-triggered live flow's list since it went live."""
-        store = self.store
-        if store.version == self._list_stamp:
-            return
-        self._list_stamp = store.version
-        for flow in self._live("list"):
-            lst = store.lists.get(str(flow.trigger.get("id")))
-            since = flow.live_since or 0.0
-            if lst is None:
-                continue
-            for s, joined in list(lst.members.items()):
-                if joined >= since and s not in flow.entered:
-                    self.enter(flow, s, joined)
-
-    def enter(self, flow: FlowRecord, profile: int, at: float) -> None:
-        """Walk the flow from its entry action and schedule its emails for ``profile``."""
-        flow.entered[profile] = at
-        t = at
-        aid = flow.definition.get("entry_action_id")
-        seen: set[str] = set()
-        while isinstance(aid, str) and aid in self.actions and aid not in seen:
-            seen.add(aid)
-            action = self.actions[aid]
-            data = action.definition.get("data") or {}
-            if action.type == "time-delay":
-                t += DELAY_UNITS[data.get("unit", "days")] * int(data.get("value") or 0)
-            elif action.type == "send-email":
-                for mid in action.message_ids:
-                    self._order += 1
-                    heapq.heappush(
-                        self._queue, _Delivery(t, self._order, profile, flow.id, aid, mid)
-                    )
-            aid = (action.definition.get("links") or {}).get("next")
-
-    def run_due(self) -> None:
-        """Enter new list members, then deliver every email whose time has come."""
-        self._poll_lists()
-        now = self.ctx.now()
-        while self._queue and self._queue[0].due <= now:
-            self._deliver(heapq.heappop(self._queue))
-
-    def _deliver(self, d: _Delivery) -> None:
-        flow = self.flows.get(d.flow_id)
-        action = self.actions.get(d.action_id)
-        msg = self.messages.get(d.message_id)
-        if flow is None or action is None or msg is None:
-            return
-        if flow.status != "live" or action.status != "live":
-            return
-        store = self.store
-        p = store.profiles[d.profile]
-        if p.deleted or not p.email:
-            return
-        transactional = bool(msg.definition.get("transactional"))
-        if not transactional and (p.email_suppression or p.email_consent == "UNSUBSCRIBED"):
-            return
-        props: dict[str, Any] = {
-            "$flow": flow.id,
-            "$message": msg.id,
-            "Subject": msg.definition.get("subject_line") or "",
-            "Campaign Name": msg.name,
-        }
-        metric = self._received_email()
-        self._emitting = True
-        try:
-            i = store.add_event(d.due, p.seq, metric.index, 0.0, props, None)
-            if i is not None:
-                for callback in self.ctx.on_event:
-                    callback(i)
-        finally:
-            self._emitting = False
-
-    def _received_email(self) -> MetricRecord:
-        store = self.store
-        m = store.metric_by_name.get(RECEIVED_EMAIL)
-        if m is None:
-            now = self.ctx.now()
-            m = MetricRecord(len(store.metrics), base62_id(store.seed, 0x3E7, len(store.metrics)),
-                             RECEIVED_EMAIL, now, now, dict(INTEGRATIONS["klaviyo"]))  # fmt: skip
-            store.metrics.append(m)
-            store.metric_by_id[m.id] = m
-            store.metric_by_name[m.name] = m
-        return m
-
-    def pending(self) -> int:
-        """Emails scheduled and not yet due (for tests and the control plane)."""
-        return len(self._queue)

@@ -111,9 +111,14 @@ def _flag(value: Any, pointer: str) -> bool:
 
 class ImagesBackend(TagBackend):
     operations = frozenset(
-        {"get_images", "get_image", "update_image", "upload_image_from_url",
-         "upload_image_from_file"}
-    )  # fmt: skip
+        {
+            "get_images",
+            "get_image",
+            "update_image",
+            "upload_image_from_url",
+            "upload_image_from_file",
+        }
+    )
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -177,8 +182,9 @@ class ImagesBackend(TagBackend):
         if attrs.get("name") is not None:
             name = attrs["name"]
             if not isinstance(name, str) or not name.strip():
-                raise InvalidError("name must be a non-empty string",
-                                   pointer="/data/attributes/name")  # fmt: skip
+                raise InvalidError(
+                    "name must be a non-empty string", pointer="/data/attributes/name"
+                )
             img.name = self._unique_name(name, img.id)
         if attrs.get("hidden") is not None:
             img.hidden = _flag(attrs["hidden"], "/data/attributes/hidden")
@@ -190,8 +196,9 @@ class ImagesBackend(TagBackend):
         ptr = "/data/attributes/import_from_url"
         source = attrs.get("import_from_url")
         if not isinstance(source, str) or not source.strip():
-            raise InvalidError("import_from_url is required: an image URL or a data URI",
-                               pointer=ptr)  # fmt: skip
+            raise InvalidError(
+                "import_from_url is required: an image URL or a data URI", pointer=ptr
+            )
         raw: bytes | None = None
         if source.startswith("data:"):
             raw = _decode_data_uri(source, ptr)
@@ -208,8 +215,9 @@ class ImagesBackend(TagBackend):
         form = call.body if isinstance(call.body, dict) else {}
         data = form.get("file")
         if not isinstance(data, bytes):
-            raise InvalidError("the multipart field 'file' (the image file) is required",
-                               pointer="/file")  # fmt: skip
+            raise InvalidError(
+                "the multipart field 'file' (the image file) is required", pointer="/file"
+            )
         fmt = _checked_bytes(data, "/file")
         filename = form.get("file;filename")
         default_name = filename if isinstance(filename, str) and filename else f"image.{fmt}"
@@ -274,9 +282,16 @@ class ImagesBackend(TagBackend):
         else:
             url = f"{CDN}/{self.store.account_id}/images/{iid}.{ext}"
         img = ImageRecord(
-            self.store.next_seq(), iid, self._unique_name(name), fmt, size, hidden,
-            self.ctx.now(), url, content,
-        )  # fmt: skip
+            seq=self.store.next_seq(),
+            id=iid,
+            name=self._unique_name(name),
+            format=fmt,
+            size=size,
+            hidden=hidden,
+            updated_at=self.ctx.now(),
+            image_url=url,
+            content=content,
+        )
         self.images[img.id] = img
         return img
 

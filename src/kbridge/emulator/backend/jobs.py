@@ -26,7 +26,7 @@ from kbridge.emulator.backend.common import (
 )
 from kbridge.emulator.backend.errors import ConflictError, InvalidError, NotFoundError
 from kbridge.emulator.backend.ids import iso
-from kbridge.emulator.backend.models import JobRecord
+from kbridge.emulator.backend.models import JobRecord, JobStatus
 from kbridge.emulator.backend.profiles import (
     IDENTIFIERS,
     apply_attributes,
@@ -107,11 +107,11 @@ class JobsBackend(TagBackend):
     def run_due(self) -> None:
         now = self.ctx.now()
         for job in sorted(self.store.jobs.values(), key=lambda j: (j.due, j.seq)):
-            if job.status != "queued" or job.due > now:
+            if job.status != JobStatus.QUEUED or job.due > now:
                 continue
-            job.status, job.started_at = "processing", now
+            job.status, job.started_at = JobStatus.PROCESSING, now
             self.handlers[job.kind](job)
-            job.status, job.completed_at = "complete", now
+            job.status, job.completed_at = JobStatus.COMPLETE, now
             job.payload = None  # the work is done; keep only the record
 
     # -- bulk import -------------------------------------------------------------
@@ -121,11 +121,15 @@ class JobsBackend(TagBackend):
             raise InvalidError("a bulk import request must not exceed 5 MB", pointer="/data")
         data = data_of(call.body, IMPORT)
         attrs = attributes_of(data)
-        rows = (attrs.get("profiles") or {}).get("data") if isinstance(attrs.get("profiles"),
-                                                                        dict) else None  # fmt: skip
+        rows = (
+            (attrs.get("profiles") or {}).get("data")
+            if isinstance(attrs.get("profiles"), dict)
+            else None
+        )
         if not isinstance(rows, list) or not rows:
-            raise InvalidError("profiles.data must be a non-empty list",
-                               pointer="/data/attributes/profiles/data")  # fmt: skip
+            raise InvalidError(
+                "profiles.data must be a non-empty list", pointer="/data/attributes/profiles/data"
+            )
         if len(rows) > MAX_IMPORT_PROFILES:
             raise InvalidError(
                 f"at most {MAX_IMPORT_PROFILES} profiles per import job (got {len(rows)})",
@@ -134,8 +138,9 @@ class JobsBackend(TagBackend):
         list_ids = relationship_ids(data, "lists", "list", many=True)
         for k, lid in enumerate(list_ids):
             if lid not in self.store.lists:
-                raise InvalidError(f"list {lid!r} does not exist",
-                                   pointer=f"/data/relationships/lists/data/{k}/id")  # fmt: skip
+                raise InvalidError(
+                    f"list {lid!r} does not exist", pointer=f"/data/relationships/lists/data/{k}/id"
+                )
         job = self.schedule(IMPORT, rows, total=len(rows), list_ids=list_ids)
         return Outcome(data=self._resource(job), status=202)
 
@@ -331,18 +336,24 @@ class JobsBackend(TagBackend):
     def _suppression_request(self, call: Call, kind: str) -> Outcome:
         data = data_of(call.body, kind)
         attrs = data.get("attributes") or {}
-        rows = (attrs.get("profiles") or {}).get("data") if isinstance(attrs, dict) and isinstance(
-            attrs.get("profiles"), dict) else None  # fmt: skip
+        rows = (
+            (attrs.get("profiles") or {}).get("data")
+            if isinstance(attrs, dict) and isinstance(attrs.get("profiles"), dict)
+            else None
+        )
         list_ids = relationship_ids(data, "list", "list", many=False)
         segment_ids = relationship_ids(data, "segment", "segment", many=False)
         emails: list[str] = []
         if rows is not None:
             if not isinstance(rows, list):
-                raise InvalidError("profiles.data must be a list",
-                                   pointer="/data/attributes/profiles/data")  # fmt: skip
+                raise InvalidError(
+                    "profiles.data must be a list", pointer="/data/attributes/profiles/data"
+                )
             if len(rows) > MAX_SUPPRESS:
-                raise InvalidError(f"at most {MAX_SUPPRESS} profiles per request (got {len(rows)})",
-                                   pointer="/data/attributes/profiles/data")  # fmt: skip
+                raise InvalidError(
+                    f"at most {MAX_SUPPRESS} profiles per request (got {len(rows)})",
+                    pointer="/data/attributes/profiles/data",
+                )
             for k, row in enumerate(rows):
                 email = ((row or {}).get("attributes") or {}).get("email")
                 if not isinstance(email, str) or "@" not in email:
@@ -357,12 +368,14 @@ class JobsBackend(TagBackend):
             raise InvalidError("give either profiles or a list/segment, not both", pointer="/data")
         for lid in list_ids:
             if lid not in self.store.lists:
-                raise InvalidError(f"list {lid!r} does not exist",
-                                   pointer="/data/relationships/list/data/id")  # fmt: skip
+                raise InvalidError(
+                    f"list {lid!r} does not exist", pointer="/data/relationships/list/data/id"
+                )
         for sid in segment_ids:
             if sid not in self.store.segments:
-                raise InvalidError(f"segment {sid!r} does not exist",
-                                   pointer="/data/relationships/segment/data/id")  # fmt: skip
+                raise InvalidError(
+                    f"segment {sid!r} does not exist", pointer="/data/relationships/segment/data/id"
+                )
         total = len(emails) or self._group_size(list_ids, segment_ids)
         job = self.schedule(kind, emails, total=total, list_ids=list_ids, segment_ids=segment_ids)
         return Outcome(data=self._resource(job), status=202)

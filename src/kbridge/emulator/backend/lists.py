@@ -144,7 +144,12 @@ class ListsBackend(TagBackend):
             )
         now = self.ctx.now()
         lst = ListRecord(
-            self.store.next_seq(), self.store.next_short_id(31), name, now, now, opt_in
+            seq=self.store.next_seq(),
+            id=self.store.next_short_id(31),
+            name=name,
+            created=now,
+            updated=now,
+            opt_in_process=opt_in,
         )
         self.store.lists[lst.id] = lst
         return Outcome(data=list_resource(lst, None), status=201)
@@ -213,6 +218,7 @@ class ListsBackend(TagBackend):
 def _name(attrs: dict[str, Any]) -> str:
     name = attrs.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise InvalidError("name is required and must be a non-empty string",
-                           pointer="/data/attributes/name")  # fmt: skip
+        raise InvalidError(
+            "name is required and must be a non-empty string", pointer="/data/attributes/name"
+        )
     return name

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "SUPPRESSION_REASONS",
     "EventColumns",
     "JobRecord",
+    "JobStatus",
     "ListRecord",
     "MetricRecord",
     "ProfileRecord",
@@ -190,6 +192,14 @@ class EventColumns:
         return len(self.ts) - 1
 
 
+class JobStatus(StrEnum):
+    """An asynchronous job's ``status`` (bulk import, subscribe, suppress, …)."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+
+
 @dataclass(slots=True)
 class JobRecord:
     """An asynchronous job (bulk import, subscribe, suppress, …) on the simulated clock."""
@@ -200,7 +210,7 @@ class JobRecord:
     created: float
     due: float
     payload: Any
-    status: str = "queued"
+    status: JobStatus = JobStatus.QUEUED
     total_count: int = 0
     completed_count: int = 0
     failed_count: int = 0

@@ -42,9 +42,17 @@ MAX_PROFILE_BYTES = 100 * 1024
 IDENTIFIERS = ("email", "phone_number", "external_id")
 _STRING_ATTRS = ("first_name", "last_name", "organization", "locale", "title", "image")
 _LOCATION_KEYS = (
-    "address1", "address2", "city", "country", "latitude", "longitude", "region", "zip",
-    "timezone", "ip",
-)  # fmt: skip
+    "address1",
+    "address2",
+    "city",
+    "country",
+    "latitude",
+    "longitude",
+    "region",
+    "zip",
+    "timezone",
+    "ip",
+)
 _LINKS_ONLY = ("lists", "segments", "push-tokens")
 
 
@@ -186,12 +194,18 @@ def _sparse_time_window(store: Store, query: Query) -> list[int] | None:
         items, key = index.items, index.key
         a = 0
         if low is not None:
-            a = (bisect_left(items, (low,), key=key) if low_inc
-                 else bisect_right(items, (low, float("inf")), key=key))  # fmt: skip
+            a = (
+                bisect_left(items, (low,), key=key)
+                if low_inc
+                else bisect_right(items, (low, float("inf")), key=key)
+            )
         b = len(items)
         if high is not None:
-            b = (bisect_right(items, (high, float("inf")), key=key) if high_inc
-                 else bisect_left(items, (high,), key=key))  # fmt: skip
+            b = (
+                bisect_right(items, (high, float("inf")), key=key)
+                if high_inc
+                else bisect_left(items, (high,), key=key)
+            )
         window = list(items[a : max(a, b)])
         if best is None or len(window) < len(best):
             best = window
@@ -202,8 +216,13 @@ def _sparse_time_window(store: Store, query: Query) -> list[int] | None:
 
 def identifier_candidates(store: Store, query: Query) -> set[int] | None:
     """Profiles pinned down by an identifier equals/any condition, or ``None`` if none is."""
-    index = {"id": store.by_id, "email": store.by_email, "phone_number": store.by_phone,
-             "external_id": store.by_external, "profile_id": store.by_id}  # fmt: skip
+    index = {
+        "id": store.by_id,
+        "email": store.by_email,
+        "phone_number": store.by_phone,
+        "external_id": store.by_external,
+        "profile_id": store.by_id,
+    }
     found: set[int] | None = None
     for c in query.conditions:
         if c.negated or c.field not in index or c.operator not in ("equals", "any"):
@@ -276,8 +295,15 @@ class ProfilesBackend(TagBackend):
             pinned = _sparse_time_window(store, q)
         if pinned is not None:
             ordered, lo, hi = sorted(pinned, key=key), 0, None
-        page = page_of(call, ordered, key, profile_getters(store),
-                       alive=lambda s: not P[s].deleted, lo=lo, hi=hi)  # fmt: skip
+        page = page_of(
+            call,
+            ordered,
+            key,
+            profile_getters(store),
+            alive=lambda s: not P[s].deleted,
+            lo=lo,
+            hi=hi,
+        )
         return Outcome(data=self._resources(page, q))
 
     def _resources(self, page: Page[int], q: Query) -> Page[Resource]:

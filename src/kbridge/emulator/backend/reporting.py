@@ -28,7 +28,7 @@ import zlib
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -38,6 +38,7 @@ from kbridge.emulator.backend.campaigns import campaigns_of
 from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.filtering import compile_conditions
+from kbridge.emulator.backend.report_time import series_edges, series_interval, timeframe_bounds
 from kbridge.emulator.backend.resource import Linkage, Resource
 from kbridge.emulator.backend.vocabulary import HISTORIC_CAMPAIGNS, event_properties
 from kbridge.emulator.query.filters import parse_filter
@@ -48,63 +49,85 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTRIBUTION_WINDOW",
-    "INTERVALS",
     "ReportingBackend",
-    "series_edges",
-    "timeframe_bounds",
 ]
 
 #: last-touch attribution window for conversions
 ATTRIBUTION_WINDOW = 5 * 86400.0
 _PTR = "/data/attributes"
 SUPPORTED = (
-    "average_order_value", "bounce_rate", "bounced", "bounced_or_failed", "bounced_or_failed_rate",
-    "click_rate", "click_to_open_rate", "clicks", "clicks_unique", "conversion_rate",
-    "conversion_uniques", "conversion_value", "conversions", "delivered", "delivery_rate",
-    "failed", "failed_rate", "open_rate", "opens", "opens_unique", "recipients",
-    "revenue_per_recipient", "spam_complaint_rate", "spam_complaints", "unsubscribe_rate",
-    "unsubscribe_uniques", "unsubscribes",
-)  # fmt: skip
+    "average_order_value",
+    "bounce_rate",
+    "bounced",
+    "bounced_or_failed",
+    "bounced_or_failed_rate",
+    "click_rate",
+    "click_to_open_rate",
+    "clicks",
+    "clicks_unique",
+    "conversion_rate",
+    "conversion_uniques",
+    "conversion_value",
+    "conversions",
+    "delivered",
+    "delivery_rate",
+    "failed",
+    "failed_rate",
+    "open_rate",
+    "opens",
+    "opens_unique",
+    "recipients",
+    "revenue_per_recipient",
+    "spam_complaint_rate",
+    "spam_complaints",
+    "unsubscribe_rate",
+    "unsubscribe_uniques",
+    "unsubscribes",
+)
 #: Klaviyo's statistics the emulator has no events for (SMS segments and spend)
 UNSUPPORTED = (
-    "message_segment_count_sum", "text_message_credit_usage_amount", "text_message_roi",
+    "message_segment_count_sum",
+    "text_message_credit_usage_amount",
+    "text_message_roi",
     "text_message_spend",
-)  # fmt: skip
-TIMEFRAME_KEYS = (
-    "today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_year",
-    "last_year", "last_7_days", "last_30_days", "last_90_days", "last_3_months",
-    "last_12_months", "last_365_days",
-)  # fmt: skip
+)
 _METRICS = {
-    "Received Email": "delivered", "Bounced Email": "bounced", "Opened Email": "opens",
-    "Clicked Email": "clicks", "Unsubscribed": "unsubscribes",
-    "Marked Email as Spam": "spam_complaints", "Received SMS": "delivered",
+    "Received Email": "delivered",
+    "Bounced Email": "bounced",
+    "Opened Email": "opens",
+    "Clicked Email": "clicks",
+    "Unsubscribed": "unsubscribes",
+    "Marked Email as Spam": "spam_complaints",
+    "Received SMS": "delivered",
     "Clicked SMS": "clicks",
-}  # fmt: skip
+}
 #: generated events that name a generator campaign's message (SMS ones do not)
 _GENERATED_WITH_MESSAGE = frozenset(
-    ("Received Email", "Opened Email", "Clicked Email", "Bounced Email", "Marked Email as Spam",
-     "Unsubscribed")
-)  # fmt: skip
+    (
+        "Received Email",
+        "Opened Email",
+        "Clicked Email",
+        "Bounced Email",
+        "Marked Email as Spam",
+        "Unsubscribed",
+    )
+)
 _TOUCHES = ("Opened Email", "Clicked Email", "Clicked SMS")
-#: series intervals and the longest timeframe each allows (Klaviyo's documented limits;
-#: weekly is bounded only by the one-year timeframe limit)
-INTERVALS: dict[str, float] = {
-    "hourly": 7 * 86400.0, "daily": 60 * 86400.0, "weekly": 366 * 86400.0,
-    "monthly": 52 * 7 * 86400.0,
-}  # fmt: skip
 
 
 def _fields(names: tuple[str, ...]) -> list[FilterField]:
-    return [FilterField(n, single=("equals",), list=("contains-any",), value_type="string")
-            for n in names]  # fmt: skip
+    return [
+        FilterField(n, single=("equals",), list=("contains-any",), value_type="string")
+        for n in names
+    ]
 
 
 class _Kind:
     """What differs between campaign and flow reports."""
 
-    def __init__(self, rtype: str, group_by: tuple[str, ...], default: tuple[str, ...],
-                 related: str) -> None:  # fmt: skip
+    def __init__(
+        self, *, rtype: str, group_by: tuple[str, ...], default: tuple[str, ...], related: str
+    ) -> None:
         self.rtype = rtype
         self.group_by = group_by
         self.default = default
@@ -112,106 +135,18 @@ class _Kind:
         self.fields = _fields(group_by)
 
 
-CAMPAIGN = _Kind("campaign-values-report",
-                 ("campaign_id", "campaign_message_id", "campaign_message_name", "send_channel"),
-                 ("campaign_id", "campaign_message_id", "send_channel"), "campaign")  # fmt: skip
-FLOW = _Kind("flow-values-report",
-             ("flow_id", "flow_message_id", "flow_name", "flow_message_name", "send_channel"),
-             ("flow_id", "flow_message_id", "send_channel"), "flow")  # fmt: skip
-
-
-def timeframe_bounds(value: Any, now: float, tz: ZoneInfo) -> tuple[float, float]:
-    """``[start, end)`` epoch seconds of a report timeframe, in the account's timezone."""
-    ptr = f"{_PTR}/timeframe"
-    if not isinstance(value, dict):
-        raise InvalidError("timeframe is required: {\"key\": …} or {\"start\": …, \"end\": …}",
-                           pointer=ptr)  # fmt: skip
-    if "key" in value:
-        return _key_bounds(value["key"], now, tz)
-    try:
-        start = _wall_clock(value.get("start"), tz)
-        end = _wall_clock(value.get("end"), tz)
-    except ValueError:
-        raise InvalidError("timeframe start and end must be ISO 8601 datetimes",
-                           pointer=ptr) from None  # fmt: skip
-    if end <= start:
-        raise InvalidError("timeframe end must be after start", pointer=f"{ptr}/end")
-    if end - start > 366 * 86400:
-        raise InvalidError("a report timeframe spans at most one year", pointer=ptr)
-    return start, end
-
-
-def _wall_clock(text: Any, tz: ZoneInfo) -> float:
-    """``text``'s date and time read in ``tz``: Klaviyo ignores the offset given."""
-    if not isinstance(text, str):
-        raise ValueError(text)
-    wall = datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
-    return wall.replace(tzinfo=tz).timestamp()
-
-
-def _key_bounds(key: Any, now: float, tz: ZoneInfo) -> tuple[float, float]:
-    if key not in TIMEFRAME_KEYS:
-        raise InvalidError(f"timeframe.key must be one of {', '.join(TIMEFRAME_KEYS)}",
-                           pointer=f"{_PTR}/timeframe/key")  # fmt: skip
-    today = datetime.fromtimestamp(now, tz).date()
-
-    def at(d: date) -> float:
-        return datetime.combine(d, time(), tz).timestamp()
-
-    def month_start(d: date, back: int = 0) -> date:
-        y, m = divmod(d.year * 12 + d.month - 1 - back, 12)
-        return date(y, m + 1, 1)
-
-    week = today - timedelta(days=today.weekday())
-    spans: dict[str, tuple[date, date]] = {
-        "today": (today, today + timedelta(1)),
-        "yesterday": (today - timedelta(1), today),
-        "this_week": (week, today + timedelta(1)),
-        "last_week": (week - timedelta(7), week),
-        "this_month": (month_start(today), today + timedelta(1)),
-        "last_month": (month_start(today, 1), month_start(today)),
-        "this_year": (date(today.year, 1, 1), today + timedelta(1)),
-        "last_year": (date(today.year - 1, 1, 1), date(today.year, 1, 1)),
-        "last_3_months": (month_start(today, 3), month_start(today)),
-        "last_12_months": (month_start(today, 12), month_start(today)),
-    }
-    if key in spans:
-        lo, hi = spans[key]
-        return at(lo), at(hi)
-    days = int(key.split("_")[1])
-    return at(today - timedelta(days)), at(today)
-
-
-def series_edges(interval: str, start: float, end: float, tz: ZoneInfo) -> list[float]:
-    """Bucket starts of a series covering ``[start, end)``, plus the end of the last bucket.
-
-    The first bucket starts on the interval's calendar boundary (in ``tz``) at
-    or before ``start``; computing each boundary from the local date keeps days
-    whole across daylight-saving changes.
-    """
-    local = datetime.fromtimestamp(start, tz)
-    if interval == "hourly":
-        first = local.replace(minute=0, second=0, microsecond=0).timestamp()
-        edges = [first]
-        while edges[-1] < end:
-            edges.append(edges[-1] + 3600.0)
-        return edges
-    day = local.date()
-    if interval == "weekly":
-        day -= timedelta(days=day.weekday())
-    elif interval == "monthly":
-        day = day.replace(day=1)
-    edges = [datetime.combine(day, time(), tz).timestamp()]
-    while edges[-1] < end:
-        if interval == "daily":
-            day += timedelta(days=1)
-        elif interval == "weekly":
-            day += timedelta(days=7)
-        else:
-            y, m = divmod(day.month, 12)
-            day = date(day.year + y, m + 1, 1)
-        edges.append(datetime.combine(day, time(), tz).timestamp())
-    return edges
+CAMPAIGN = _Kind(
+    rtype="campaign-values-report",
+    group_by=("campaign_id", "campaign_message_id", "campaign_message_name", "send_channel"),
+    default=("campaign_id", "campaign_message_id", "send_channel"),
+    related="campaign",
+)
+FLOW = _Kind(
+    rtype="flow-values-report",
+    group_by=("flow_id", "flow_message_id", "flow_name", "flow_message_name", "send_channel"),
+    default=("flow_id", "flow_message_id", "send_channel"),
+    related="flow",
+)
 
 
 class ReportingBackend(TagBackend):
@@ -238,25 +173,29 @@ class ReportingBackend(TagBackend):
         stats = _statistics(attrs.get("statistics"))
         metric_id = attrs.get("conversion_metric_id")
         if not isinstance(metric_id, str) or not metric_id:
-            raise InvalidError("conversion_metric_id is required",
-                               pointer=f"{_PTR}/conversion_metric_id")  # fmt: skip
+            raise InvalidError(
+                "conversion_metric_id is required", pointer=f"{_PTR}/conversion_metric_id"
+            )
         conversion = self.store.metric_by_id.get(metric_id)
         if conversion is None:
-            raise InvalidError(f"conversion_metric_id {metric_id!r} is not a metric of this "
-                               "account", pointer=f"{_PTR}/conversion_metric_id")  # fmt: skip
+            raise InvalidError(
+                f"conversion_metric_id {metric_id!r} is not a metric of this account",
+                pointer=f"{_PTR}/conversion_metric_id",
+            )
         tz = ZoneInfo(str(self.store.account.get("timezone") or "UTC"))
         start, end = timeframe_bounds(attrs.get("timeframe"), self.ctx.now(), tz)
         edges = [start, end]
         if series:
-            interval = _interval(attrs.get("interval"), start, end)
+            interval = series_interval(attrs.get("interval"), start, end)
             edges = series_edges(interval, start, end, tz)
         group_by = _group_by(attrs.get("group_by"), kind)
         keep: Callable[[dict[str, Any]], bool] | None = None
         if attrs.get("filter") not in (None, ""):
             if not isinstance(attrs["filter"], str):
                 raise InvalidError("filter must be a string", pointer=f"{_PTR}/filter")
-            conditions = parse_filter(attrs["filter"], call.operation, fields=kind.fields,
-                                      pointer=f"{_PTR}/filter")  # fmt: skip
+            conditions = parse_filter(
+                attrs["filter"], call.operation, fields=kind.fields, pointer=f"{_PTR}/filter"
+            )
             keep = compile_conditions(conditions, {f.name: _getter(f.name) for f in kind.fields})
         buckets = len(edges) - 1
         results = []
@@ -275,8 +214,9 @@ class ReportingBackend(TagBackend):
             figures: dict[str, Any] = per_bucket[0]
             if series:
                 figures = {name: [b[name] for b in per_bucket] for name in stats}
-            results.append({"groupings": dict(zip(group_by, key, strict=True)),
-                            "statistics": figures})  # fmt: skip
+            results.append(
+                {"groupings": dict(zip(group_by, key, strict=True)), "statistics": figures}
+            )
         ident = f"{zlib.crc32(repr((rtype, stats, edges, group_by)).encode()):08x}"
         rel: dict[str, Linkage] = {
             f"{kind.related}s": [(kind.related, i) for i in dict.fromkeys(sorted(related))]
@@ -320,9 +260,13 @@ class ReportingBackend(TagBackend):
             if not isinstance(flow, str):
                 return None
             name = props.get("Campaign Name")  # flows put the flow message's name there
-            return {"flow_id": flow, "flow_message_id": mid, "flow_name": self._flow_name(flow),
-                    "flow_message_name": name if isinstance(name, str) else None,
-                    "send_channel": "email"}  # fmt: skip
+            return {
+                "flow_id": flow,
+                "flow_message_id": mid,
+                "flow_name": self._flow_name(flow),
+                "flow_message_name": name if isinstance(name, str) else None,
+                "send_channel": "email",
+            }
         if props.get("$flow"):
             return None
         campaigns = campaigns_of(self.ctx)
@@ -330,9 +274,12 @@ class ReportingBackend(TagBackend):
         if found is None:
             return None
         c, m = found
-        return {"campaign_id": c.id, "campaign_message_id": m.id,
-                "campaign_message_name": m.definition.get("label") or c.name,
-                "send_channel": m.channel}  # fmt: skip
+        return {
+            "campaign_id": c.id,
+            "campaign_message_id": m.id,
+            "campaign_message_name": m.definition.get("label") or c.name,
+            "send_channel": m.channel,
+        }
 
     def _flow_name(self, flow_id: str) -> str | None:
         """The flow's name, when the flows backend knows the flow (read by duck typing:
@@ -341,8 +288,9 @@ class ReportingBackend(TagBackend):
         name = getattr(flows.get(flow_id), "name", None) if isinstance(flows, dict) else None
         return name if isinstance(name, str) else None
 
-    def _aggregate(self, kind: _Kind, conversion: int, start: float, end: float,
-                   edges: list[float]) -> list[tuple[int, _Tally]]:  # fmt: skip
+    def _aggregate(
+        self, kind: _Kind, conversion: int, start: float, end: float, edges: list[float]
+    ) -> list[tuple[int, _Tally]]:
         """Tallies per (bucket, message): ``edges`` are the bucket boundaries."""
         store = self.store
         ev = store.events
@@ -436,18 +384,27 @@ class _Tally:
             return round(n / d, 4) if d else 0.0
 
         values: dict[str, float | int] = {
-            "recipients": recipients, "delivered": delivered, "bounced": bounced,
-            "failed": 0, "bounced_or_failed": bounced, "opens": c["opens"],
-            "opens_unique": u.get("opens", 0), "clicks": c["clicks"],
-            "clicks_unique": u.get("clicks", 0), "unsubscribes": c["unsubscribes"],
+            "recipients": recipients,
+            "delivered": delivered,
+            "bounced": bounced,
+            "failed": 0,
+            "bounced_or_failed": bounced,
+            "opens": c["opens"],
+            "opens_unique": u.get("opens", 0),
+            "clicks": c["clicks"],
+            "clicks_unique": u.get("clicks", 0),
+            "unsubscribes": c["unsubscribes"],
             "unsubscribe_uniques": u.get("unsubscribes", 0),
-            "spam_complaints": c["spam_complaints"], "conversions": c["conversions"],
+            "spam_complaints": c["spam_complaints"],
+            "conversions": c["conversions"],
             "conversion_uniques": u.get("conversions", 0),
             "conversion_value": round(self.value, 2),
-        }  # fmt: skip
+        }
         values |= {
-            "delivery_rate": rate(delivered, recipients), "bounce_rate": rate(bounced, recipients),
-            "failed_rate": 0.0, "bounced_or_failed_rate": rate(bounced, recipients),
+            "delivery_rate": rate(delivered, recipients),
+            "bounce_rate": rate(bounced, recipients),
+            "failed_rate": 0.0,
+            "bounced_or_failed_rate": rate(bounced, recipients),
             "open_rate": rate(values["opens_unique"], delivered),
             "click_rate": rate(values["clicks_unique"], delivered),
             "click_to_open_rate": rate(values["clicks_unique"], values["opens_unique"]),
@@ -456,7 +413,7 @@ class _Tally:
             "conversion_rate": rate(values["conversion_uniques"], delivered),
             "revenue_per_recipient": rate(self.value, delivered),
             "average_order_value": rate(self.value, c["conversions"]),
-        }  # fmt: skip
+        }
         return {name: values[name] for name in names}
 
 
@@ -466,24 +423,15 @@ def _statistics(value: Any) -> list[str]:
         raise InvalidError("statistics must be a non-empty list of statistic names", pointer=ptr)
     unsupported = [v for v in value if v in UNSUPPORTED]
     if unsupported:
-        raise InvalidError(f"the emulator cannot compute {', '.join(unsupported)} (no SMS spend "
-                           "data); ask for other statistics", pointer=ptr)  # fmt: skip
+        raise InvalidError(
+            f"the emulator cannot compute {', '.join(unsupported)} (no SMS spend "
+            "data); ask for other statistics",
+            pointer=ptr,
+        )
     unknown = [v for v in value if v not in SUPPORTED]
     if unknown:
         raise InvalidError(f"unknown statistic(s): {', '.join(unknown)}", pointer=ptr)
     return list(dict.fromkeys(value))
-
-
-def _interval(value: Any, start: float, end: float) -> str:
-    ptr = f"{_PTR}/interval"
-    if value not in INTERVALS:
-        raise InvalidError(f"interval is required, one of {', '.join(sorted(INTERVALS))}",
-                           pointer=ptr)  # fmt: skip
-    if end - start > INTERVALS[value]:
-        days = int(INTERVALS[value] // 86400)
-        raise InvalidError(f"a {value} series spans at most {days} days; shorten the "
-                           "timeframe or use a longer interval", pointer=ptr)  # fmt: skip
-    return str(value)
 
 
 def _group_by(value: Any, kind: _Kind) -> tuple[str, ...]:
@@ -494,9 +442,11 @@ def _group_by(value: Any, kind: _Kind) -> tuple[str, ...]:
         raise InvalidError("group_by must be a list of attribute names", pointer=ptr)
     unknown = [v for v in value if v not in kind.group_by]
     if unknown:
-        raise InvalidError(f"the emulator cannot group {kind.related} reports by "
-                           f"{', '.join(unknown)}; use {', '.join(kind.group_by)}",
-                           pointer=ptr)  # fmt: skip
+        raise InvalidError(
+            f"the emulator cannot group {kind.related} reports by "
+            f"{', '.join(unknown)}; use {', '.join(kind.group_by)}",
+            pointer=ptr,
+        )
     required = kind.default[:2]
     missing = [r for r in required if r not in value]
     if missing:

@@ -50,9 +50,21 @@ SUPPORTED_CONDITIONS = frozenset(
 _UNITS = {"hour": 3600.0, "day": 86400.0, "week": 7 * 86400.0}
 _PROP = re.compile(r"""^properties\[(?:'([^']*)'|"([^"]*)")\]$""")
 _PROFILE_FIELDS = frozenset(
-    {"email", "phone_number", "external_id", "first_name", "last_name", "organization",
-     "locale", "title", "image", "created", "updated", "last_event_date"}
-)  # fmt: skip
+    {
+        "email",
+        "phone_number",
+        "external_id",
+        "first_name",
+        "last_name",
+        "organization",
+        "locale",
+        "title",
+        "image",
+        "created",
+        "updated",
+        "last_event_date",
+    }
+)
 _LINKS_ONLY = ("profiles", "tags", "flow-triggers")
 
 Matches = dict[int, float]  # profile seq -> when it (approximately) started matching
@@ -158,8 +170,9 @@ class SegmentsBackend(TagBackend):
         measurement = cond.get("measurement", "count")
         if measurement not in ("count", "sum"):
             raise InvalidError(f"measurement must be count or sum, not {measurement!r}")
-        low, high = _timeframe(cond.get("timeframe_filter") or {"operator": "alltime"},
-                               self.ctx.now())  # fmt: skip
+        low, high = _timeframe(
+            cond.get("timeframe_filter") or {"operator": "alltime"}, self.ctx.now()
+        )
         ev = store.events
         indexes = store.events_by_metric.get(metric.index)
         totals: dict[int, float] = {}

@@ -25,7 +25,7 @@ from kbridge.emulator.backend.models import (
 from kbridge.emulator.backend.resource import Rendered
 
 if TYPE_CHECKING:
-    from kbridge.emulator.datagen import Dataset
+    from kbridge.emulator.dataset import Dataset
 
 __all__ = ["EVENT_CACHE_SIZE", "SortedIndex", "Store"]
 
@@ -187,8 +187,12 @@ class Store:
 
     def find_identifier(self, field: str, value: str) -> ProfileRecord | None:
         """The live profile holding identifier ``field`` = ``value``."""
-        index = {"email": self.by_email, "phone_number": self.by_phone,
-                 "external_id": self.by_external, "id": self.by_id}[field]  # fmt: skip
+        index = {
+            "email": self.by_email,
+            "phone_number": self.by_phone,
+            "external_id": self.by_external,
+            "id": self.by_id,
+        }[field]
         seq = index.get(value.lower() if field == "email" else value)
         if seq is None or self.profiles[seq].deleted:
             return None

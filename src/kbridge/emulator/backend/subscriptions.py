@@ -73,14 +73,16 @@ class SubscriptionsBackend(TagBackend):
         if not isinstance(rows, list) or not rows:
             raise InvalidError("profiles.data must be a non-empty list", pointer=base)
         if len(rows) > limit:
-            raise InvalidError(f"at most {limit} profiles per request (got {len(rows)})",
-                               pointer=base)  # fmt: skip
+            raise InvalidError(
+                f"at most {limit} profiles per request (got {len(rows)})", pointer=base
+            )
         historical = bool(attrs.get("historical_import"))
         list_ids = relationship_ids(data, "list", "list", many=False)
         for lid in list_ids:
             if lid not in self.store.lists:
-                raise InvalidError(f"list {lid!r} does not exist",
-                                   pointer="/data/relationships/list/data/id")  # fmt: skip
+                raise InvalidError(
+                    f"list {lid!r} does not exist", pointer="/data/relationships/list/data/id"
+                )
         parsed = [self._row(row, f"{base}/{k}", consent, historical) for k, row in enumerate(rows)]
         payload = {"rows": parsed, "source": attrs.get("custom_source")}
         self.jobs.schedule(kind, payload, total=len(parsed), list_ids=list_ids)
@@ -97,8 +99,9 @@ class SubscriptionsBackend(TagBackend):
         if attrs.get("phone_number") is not None:
             check_phone(attrs["phone_number"], f"{ptr}/attributes/phone_number")
         if not attrs.get("email") and not attrs.get("phone_number") and not row.get("id"):
-            raise InvalidError("each profile needs an email or phone_number",
-                               pointer=f"{ptr}/attributes")  # fmt: skip
+            raise InvalidError(
+                "each profile needs an email or phone_number", pointer=f"{ptr}/attributes"
+            )
         subs = attrs.get("subscriptions")
         if not isinstance(subs, dict):
             raise InvalidError(
@@ -117,18 +120,22 @@ class SubscriptionsBackend(TagBackend):
             if entry.get("consented_at") is not None:
                 at_ptr = f"{sptr}/{channel}/{kind}/consented_at"
                 if not historical:
-                    raise InvalidError("consented_at requires historical_import: true",
-                                       pointer=at_ptr)  # fmt: skip
+                    raise InvalidError(
+                        "consented_at requires historical_import: true", pointer=at_ptr
+                    )
                 consented_at = timestamp_attr(entry["consented_at"], at_ptr)
                 if consented_at > self.ctx.now():
                     raise InvalidError("consented_at must be in the past", pointer=at_ptr)
         if email and not attrs.get("email"):
             raise InvalidError("email consent needs an email", pointer=f"{ptr}/attributes/email")
         if (sms or sms_tx) and not attrs.get("phone_number"):
-            raise InvalidError("sms consent needs a phone_number",
-                               pointer=f"{ptr}/attributes/phone_number")  # fmt: skip
-        pdata = {"id": row.get("id"), "attributes": {
-            k: attrs[k] for k in ("email", "phone_number") if attrs.get(k)}}  # fmt: skip
+            raise InvalidError(
+                "sms consent needs a phone_number", pointer=f"{ptr}/attributes/phone_number"
+            )
+        pdata = {
+            "id": row.get("id"),
+            "attributes": {k: attrs[k] for k in ("email", "phone_number") if attrs.get(k)},
+        }
         return (pdata, email, sms, sms_tx, consented_at)
 
     @staticmethod

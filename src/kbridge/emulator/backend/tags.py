@@ -72,8 +72,9 @@ def uuid_like(seed: int, salt: int, n: int) -> str:
 def _name(attrs: dict[str, Any]) -> str:
     name = attrs.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise InvalidError("name is required and must be a non-empty string",
-                           pointer="/data/attributes/name")  # fmt: skip
+        raise InvalidError(
+            "name is required and must be a non-empty string", pointer="/data/attributes/name"
+        )
     return name
 
 
@@ -139,7 +140,10 @@ class TagsBackend(TagBackend):
         """Store a new tag in ``group_id`` (the Default group when ``None``)."""
         seq = self.store.next_seq()
         tag = TagRecord(
-            seq, uuid_like(self.store.seed, 0x7A9, seq), name, group_id or self.default_group_id
+            seq=seq,
+            id=uuid_like(self.store.seed, 0x7A9, seq),
+            name=name,
+            group_id=group_id or self.default_group_id,
         )
         self.tags[tag.id] = tag
         return tag
@@ -198,7 +202,7 @@ class TagsBackend(TagBackend):
     def _new_group(self, name: str, *, exclusive: bool, default: bool = False) -> TagGroupRecord:
         seq = self.store.next_seq()
         gid = uuid_like(self.store.seed, 0x7A6, seq)
-        group = TagGroupRecord(seq, gid, name, exclusive, default)
+        group = TagGroupRecord(seq=seq, id=gid, name=name, exclusive=exclusive, default=default)
         self.groups[group.id] = group
         return group
 
@@ -239,8 +243,9 @@ class TagsBackend(TagBackend):
         gids = relationship_ids(data, "tag-group", "tag-group", many=False)
         gid = gids[0] if gids else self.default_group_id
         if gid not in self.groups:
-            raise InvalidError(f"tag group {gid!r} does not exist",
-                               pointer="/data/relationships/tag-group/data/id")  # fmt: skip
+            raise InvalidError(
+                f"tag group {gid!r} does not exist", pointer="/data/relationships/tag-group/data/id"
+            )
         if len(self.tags) >= MAX_TAGS:
             raise InvalidError(f"an account can have at most {MAX_TAGS} tags", pointer="/data")
         tag = self.add(name, gid)
@@ -295,8 +300,9 @@ class TagsBackend(TagBackend):
         if exclusive is not None and not isinstance(exclusive, bool):
             raise InvalidError("exclusive must be a boolean", pointer="/data/attributes/exclusive")
         if len(self.groups) >= MAX_TAG_GROUPS:
-            raise InvalidError(f"an account can have at most {MAX_TAG_GROUPS} tag groups",
-                               pointer="/data")  # fmt: skip
+            raise InvalidError(
+                f"an account can have at most {MAX_TAG_GROUPS} tag groups", pointer="/data"
+            )
         group = self._new_group(name, exclusive=bool(exclusive))
         return Outcome(data=self._group_resource(group), status=201)
 
@@ -316,8 +322,9 @@ class TagsBackend(TagBackend):
 
     def _group_tags(self, call: Call) -> list[TagRecord]:
         group = self._group(call)
-        return sorted((t for t in self.tags.values() if t.group_id == group.id),
-                      key=lambda t: t.seq)  # fmt: skip
+        return sorted(
+            (t for t in self.tags.values() if t.group_id == group.id), key=lambda t: t.seq
+        )
 
     def get_tags_for_tag_group(self, call: Call) -> Outcome:
         return Outcome(data=[self.tag_resource(t) for t in self._group_tags(call)])
@@ -348,8 +355,11 @@ class TagsBackend(TagBackend):
         for k, ident in enumerate(ids):
             on = self.tags_of(rtype, ident)
             if all(t.id != tag.id for t in on) and len(on) >= MAX_TAGS_PER_OBJECT:
-                raise InvalidError(f"{rtype} {ident!r} already has {MAX_TAGS_PER_OBJECT} tags, "
-                                   "the most Klaviyo allows", pointer=f"/data/{k}/id")  # fmt: skip
+                raise InvalidError(
+                    f"{rtype} {ident!r} already has {MAX_TAGS_PER_OBJECT} tags, "
+                    "the most Klaviyo allows",
+                    pointer=f"/data/{k}/id",
+                )
         linked = tag.links.setdefault(rtype, {})
         for ident in ids:
             linked[ident] = None

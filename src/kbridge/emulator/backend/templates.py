@@ -111,8 +111,9 @@ def _optional_text(attrs: dict[str, Any], name: str) -> str | None:
 def _name(attrs: dict[str, Any]) -> str:
     name = attrs.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise InvalidError("name is required and must be a non-empty string",
-                           pointer=f"{_PTR}/name")  # fmt: skip
+        raise InvalidError(
+            "name is required and must be a non-empty string", pointer=f"{_PTR}/name"
+        )
     return name
 
 
@@ -140,8 +141,16 @@ class TemplatesBackend(TagBackend):
             raise not_found("template", tid)
         return t
 
-    def _new(self, name: str, editor_type: str, html: str, text: str | None,
-             amp: str | None, definition: dict[str, Any] | None) -> TemplateRecord:  # fmt: skip
+    def _new(
+        self,
+        name: str,
+        *,
+        editor_type: str,
+        html: str,
+        text: str | None,
+        amp: str | None,
+        definition: dict[str, Any] | None,
+    ) -> TemplateRecord:
         if self.api_created >= MAX_API_TEMPLATES:
             raise InvalidError(
                 f"this account has reached the limit of {MAX_API_TEMPLATES} templates "
@@ -150,8 +159,18 @@ class TemplatesBackend(TagBackend):
             )
         now = self.ctx.now()
         store = self.store
-        t = TemplateRecord(store.next_seq(), store.next_short_id(43), name, editor_type,
-                           html, text, amp, now, now, definition)  # fmt: skip
+        t = TemplateRecord(
+            seq=store.next_seq(),
+            id=store.next_short_id(43),
+            name=name,
+            editor_type=editor_type,
+            html=html,
+            text=text,
+            amp=amp,
+            created=now,
+            updated=now,
+            definition=definition,
+        )
         self.templates[t.id] = t
         self.api_created += 1
         return t
@@ -192,16 +211,24 @@ class TemplatesBackend(TagBackend):
         name = _name(attrs)
         editor = attrs.get("editor_type")
         if editor not in _CREATABLE:
-            raise InvalidError(f"editor_type must be one of {', '.join(_CREATABLE)}, "
-                               f"not {editor!r}", pointer=f"{_PTR}/editor_type")  # fmt: skip
+            raise InvalidError(
+                f"editor_type must be one of {', '.join(_CREATABLE)}, not {editor!r}",
+                pointer=f"{_PTR}/editor_type",
+            )
         html = _optional_text(attrs, "html")
         definition = attrs.get("definition")
         if editor == "CODE" and not html:
             raise InvalidError("a CODE template needs html", pointer=f"{_PTR}/html")
         if definition is not None and not isinstance(definition, dict):
             raise InvalidError("definition must be an object", pointer=f"{_PTR}/definition")
-        t = self._new(name, editor, html or "", _optional_text(attrs, "text"),
-                      _optional_text(attrs, "amp"), definition)  # fmt: skip
+        t = self._new(
+            name,
+            editor_type=editor,
+            html=html or "",
+            text=_optional_text(attrs, "text"),
+            amp=_optional_text(attrs, "amp"),
+            definition=definition,
+        )
         return Outcome(data=template_resource(t), status=201)
 
     def update_template(self, call: Call) -> Outcome:
@@ -239,6 +266,12 @@ class TemplatesBackend(TagBackend):
         source = self._get(str(data.get("id") or ""))
         attrs = data.get("attributes") or {}
         name = _name(attrs) if isinstance(attrs, dict) and "name" in attrs else None
-        t = self._new(name or f"Clone of {source.name}", source.editor_type, source.html,
-                      source.text, source.amp, source.definition)  # fmt: skip
+        t = self._new(
+            name or f"Clone of {source.name}",
+            editor_type=source.editor_type,
+            html=source.html,
+            text=source.text,
+            amp=source.amp,
+            definition=source.definition,
+        )
         return Outcome(data=template_resource(t), status=201)

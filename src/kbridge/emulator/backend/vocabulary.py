@@ -34,13 +34,28 @@ HISTORIC_CAMPAIGNS = 48
 MESSAGE_SALT = 7000
 
 INTEGRATIONS: dict[str, dict[str, Any]] = {
-    "klaviyo": {"object": "integration", "id": "0rG4eQ", "key": "klaviyo", "name": "Klaviyo",
-                "category": "Internal"},
-    "api": {"object": "integration", "id": "7FtS4J", "key": "api", "name": "API",
-            "category": "API"},
-    "shopify": {"object": "integration", "id": "0eMvjm", "key": "shopify", "name": "Shopify",
-                "category": "eCommerce"},
-}  # fmt: skip
+    "klaviyo": {
+        "object": "integration",
+        "id": "0rG4eQ",
+        "key": "klaviyo",
+        "name": "Klaviyo",
+        "category": "Internal",
+    },
+    "api": {
+        "object": "integration",
+        "id": "7FtS4J",
+        "key": "api",
+        "name": "API",
+        "category": "API",
+    },
+    "shopify": {
+        "object": "integration",
+        "id": "0eMvjm",
+        "key": "shopify",
+        "name": "Shopify",
+        "category": "eCommerce",
+    },
+}
 
 #: (name, integration key) in metric-index order.
 METRICS: tuple[tuple[str, str], ...] = (

@@ -10,7 +10,7 @@ import pytest
 
 from kbridge.emulator.backend import EmulatorBackend
 from kbridge.emulator.backend.errors import InvalidError
-from kbridge.emulator.backend.reporting import series_edges, timeframe_bounds
+from kbridge.emulator.backend.report_time import series_edges, timeframe_bounds
 from tests.unit.emulator.backend.conftest import NOW, Caller, profile_body
 from tests.unit.emulator.backend.test_campaigns import campaign_body, create
 
