@@ -103,11 +103,31 @@ def _operation(d: dict[str, Any]) -> Operation:
 
 
 @cache
-def _operations() -> tuple[Operation, ...]:
+def _records() -> list[dict[str, Any]]:
     with open(_DATA, "rb") as f:
         lines = f.read().splitlines()[1:]
     # One parse of the whole file as an array: a call per line costs more.
-    return tuple([_operation(d) for d in orjson.loads(b"[" + b",".join(lines) + b"]")])
+    records: list[dict[str, Any]] = orjson.loads(b"[" + b",".join(lines) + b"]")
+    return records
+
+
+# Operations are built when first asked for: a client that calls a handful of
+# operations never pays for the other 340. Each is built once, so that get(),
+# an alias and OPERATIONS all return the same object (Operation compares by
+# identity); setdefault keeps the first if two threads race.
+_built: dict[int, Operation] = {}
+
+
+def _at(index: int) -> Operation:
+    op = _built.get(index)
+    if op is None:
+        op = _built.setdefault(index, _operation(_records()[index]))
+    return op
+
+
+@cache
+def _operations() -> tuple[Operation, ...]:
+    return tuple([_at(i) for i in range(len(_records()))])
 
 
 if TYPE_CHECKING:
@@ -129,12 +149,12 @@ else:
 
 
 @cache
-def _by_id() -> dict[str, Operation]:
-    index: dict[str, Operation] = {}
-    for op in _operations():
-        index[op.operation_id] = op
-        for alias in op.aliases:
-            index.setdefault(alias, op)
+def _by_id() -> dict[str, int]:
+    index: dict[str, int] = {}
+    for i, record in enumerate(_records()):
+        index[record["operation_id"]] = i
+        for alias in record["aliases"]:
+            index.setdefault(alias, i)
     return index
 
 
@@ -157,9 +177,10 @@ def all_operations() -> tuple[Operation, ...]:
 def get(operation_id: str) -> Operation:
     """The operation with this id (or one of its aliases)."""
     try:
-        return _by_id()[operation_id]
+        index = _by_id()[operation_id]
     except KeyError:
         raise UnknownOperationError(f"no Klaviyo operation named {operation_id!r}") from None
+    return _at(index)
 
 
 def match(method: str, path: str) -> tuple[Operation, dict[str, str]]:
