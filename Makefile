@@ -62,7 +62,7 @@ fmt: $(STAMP) ## format and autofix
 	$(BIN)/ruff format src tests scripts benchmarks
 	$(BIN)/ruff check --fix src tests scripts benchmarks
 
-catalog: $(STAMP) ## regenerate src/kbridge/catalog/_operations.py from the OpenAPI spec
+catalog: $(STAMP) ## regenerate src/kbridge/catalog/operations.jsonl from the OpenAPI spec
 	$(BIN)/python scripts/gen_catalog.py
 
 emulator: $(STAMP) ## serve the Klaviyo emulator on 127.0.0.1:8765

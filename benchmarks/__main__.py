@@ -1,4 +1,4 @@
-"""Run every benchmark with its default (README) settings."""
+"""Run every benchmark with its default settings (those of docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ against the emulator in its own thread on the real clock, at
 seconds, not hours. Here responses take real time, so this is where counting
 a request at its response time (not a jitter allowance) shows.
 
-Long runs (``--minutes``, as the README's table): requests per minute each
+Long runs (``--minutes``, as docs/benchmarks.md's table): requests per minute each
 tier sustains, beside the published steady limit.
 
 Usage: python -m benchmarks.pacing [--requests 10,30,100,1000] [--factor 1]

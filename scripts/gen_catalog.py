@@ -1,4 +1,4 @@
-"""Generate src/kbridge/catalog/_operations.py from Klaviyo's OpenAPI spec.
+"""Generate src/kbridge/catalog/operations.jsonl from Klaviyo's OpenAPI spec.
 
 Usage: python scripts/gen_catalog.py [--spec PATH] [--check]
 
@@ -9,7 +9,11 @@ into the project). Every fact comes from the spec: rate limits from
 (or, where an operation has none, the fixed size its description states),
 and the stricter limits some ``include``/``additional-fields`` values add
 from the description's "Rate limits when using …" paragraphs.
-``--check`` exits 1 when the committed module differs from what the spec gives.
+
+The output is JSON Lines: a header line (``_generated``, ``revision``), then one
+operation a line sorted by path and method, so that a spec update changes only the
+lines of the operations it touches. ``--check`` exits 1 when the committed file
+differs from what the spec gives.
 """
 
 from __future__ import annotations
@@ -17,14 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = ROOT.parent / "shared" / "klaviyo-openapi" / "stable.json"
-OUT = ROOT / "src" / "kbridge" / "catalog" / "_operations.py"
+OUT = ROOT / "src" / "kbridge" / "catalog" / "operations.jsonl"
 
 METHODS = ("get", "post", "patch", "put", "delete")
 _RATE = re.compile(r"^(\d+)/([smd])$")
@@ -51,7 +54,7 @@ def _enum(param: dict[str, Any]) -> tuple[str, ...]:
     return tuple(schema.get("enum", ()))
 
 
-def _operation(path: str, method: str, op: dict[str, Any], revision: str) -> str:
+def _operation(path: str, method: str, op: dict[str, Any], revision: str) -> dict[str, Any]:
     rl = op["x-klaviyo-ratelimit"]
     burst, steady = _rate(rl["burst"], "s"), _rate(rl["steady"], "m")
     daily = _rate(rl.get("daily"), "d")
@@ -88,9 +91,14 @@ def _operation(path: str, method: str, op: dict[str, Any], revision: str) -> str
         ops = spec.get("operators", {})
         value = spec.get("value", {})
         filters.append(
-            f"FilterField({fname!r}, single={tuple(ops.get('single', ()))!r}, "
-            f"list={tuple(ops.get('list', ()))!r}, none={tuple(ops.get('none', ()))!r}, "
-            f"value_type={value.get('type')!r}, value_format={value.get('format')!r})"
+            {
+                "name": fname,
+                "single": list(ops.get("single", ())),
+                "list": list(ops.get("list", ())),
+                "none": list(ops.get("none", ())),
+                "value_type": value.get("type"),
+                "value_format": value.get("format"),
+            }
         )
 
     alt = []
@@ -98,74 +106,73 @@ def _operation(path: str, method: str, op: dict[str, Any], revision: str) -> str
         # The descriptions say include=list/segment where the enum spells lists/segments.
         if param == "include" and value not in include and f"{value}s" in include:
             value = f"{value}s"
-        alt.append(f"AltLimit({param!r}, {value!r}, RateLimit({int(a_burst)}, {int(a_steady)}))")
+        alt.append({"param": param, "value": value, "burst": int(a_burst), "steady": int(a_steady)})
 
-    path_params = tuple(re.findall(r"\{([a-zA-Z_]+)\}", path))
-    auth = "public" if op.get("security") == [] else "private"
-    aliases = tuple(a for a in op.get("x-klaviyo-operation-aliases", ()) if a != op["operationId"])
-    tag = op.get("tags", ["Untagged"])[0]
-    return (
-        "    Operation(\n"
-        f"        method={method.upper()!r}, path={path!r}, operation_id={op['operationId']!r},\n"
-        f"        tag={tag!r}, rate_limit=RateLimit({burst}, {steady}, {daily}),\n"
-        f"        scopes={tuple(op.get('x-klaviyo-scopes', ()))!r}, success_status={success},\n"
-        f"        revision={revision!r}, aliases={aliases!r}, auth={auth!r},\n"
-        f"        request_content_type={content_type!r},\n"
-        f"        filters=({''.join(f + ', ' for f in filters)}),\n"
-        f"        sort={sort!r}, include={include!r},\n"
-        f"        fields={fields!r}, additional_fields={additional!r},\n"
-        f"        page_size_param={page_param!r}, default_page_size={default_page!r},\n"
-        f"        max_page_size={max_page!r}, paginated={paginated!r},\n"
-        f"        alt_limits=({''.join(a + ', ' for a in alt)}), path_params={path_params!r},\n"
-        "    ),\n"
-    )
+    # Keys in the order of kbridge.catalog.model.Operation's fields.
+    return {
+        "method": method.upper(),
+        "path": path,
+        "operation_id": op["operationId"],
+        "tag": op.get("tags", ["Untagged"])[0],
+        "rate_limit": {"burst": burst, "steady": steady, "daily": daily},
+        "scopes": list(op.get("x-klaviyo-scopes", ())),
+        "success_status": success,
+        "revision": revision,
+        "aliases": [a for a in op.get("x-klaviyo-operation-aliases", ()) if a != op["operationId"]],
+        "auth": "public" if op.get("security") == [] else "private",
+        "request_content_type": content_type,
+        "filters": filters,
+        "sort": list(sort),
+        "include": list(include),
+        "fields": {k: list(v) for k, v in fields.items()},
+        "additional_fields": {k: list(v) for k, v in additional.items()},
+        "page_size_param": page_param,
+        "default_page_size": default_page,
+        "max_page_size": max_page,
+        "paginated": paginated,
+        "alt_limits": alt,
+        "path_params": re.findall(r"\{([a-zA-Z_]+)\}", path),
+    }
+
+
+def _line(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 def generate(spec_path: Path) -> str:
     spec = json.loads(spec_path.read_text())
     revision = spec["info"]["version"]
-    ops = []
+    header = {
+        "_generated": f"from Klaviyo's OpenAPI spec (info.version {revision}) by "
+        "scripts/gen_catalog.py; do not edit, run `make catalog`",
+        "revision": revision,
+        "spec_version": revision,
+    }
+    lines = [_line(header)]
     for path, item in sorted(spec["paths"].items()):
         for method in METHODS:
             if method in item:
-                ops.append(_operation(path, method, item[method], revision))
-    return (
-        f'"""Generated from Klaviyo\'s OpenAPI spec (info.version {revision}) by\n'
-        "scripts/gen_catalog.py — do not edit; run `make catalog`.\n"
-        '"""\n\n'
-        "# ruff: noqa: E501\n"
-        "from __future__ import annotations\n\n"
-        "from kbridge.catalog.model import AltLimit, FilterField, Operation, RateLimit\n\n"
-        f"SPEC_VERSION = {revision!r}\n"
-        f"REVISION = {revision!r}\n\n"
-        "OPERATIONS: tuple[Operation, ...] = (\n" + "".join(ops) + ")\n"
-    )
+                lines.append(_line(_operation(path, method, item[method], revision)))
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
-    parser.add_argument("--check", action="store_true", help="fail if the module is stale")
+    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
     args = parser.parse_args()
     if not args.spec.exists():
         print(f"spec not found at {args.spec}", file=sys.stderr)
         return 2
     text = generate(args.spec)
-    formatted = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(OUT), "-"],
-        input=text,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
     if args.check:
-        current = OUT.read_text() if OUT.exists() else ""
-        if current != formatted:
+        current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+        if current != text:
             print(f"{OUT.relative_to(ROOT)} is stale: run `make catalog`", file=sys.stderr)
             return 1
         return 0
-    OUT.write_text(formatted)
-    print(f"wrote {OUT.relative_to(ROOT)}: {text.count('Operation(')} operations")
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUT.relative_to(ROOT)}: {text.count(chr(10)) - 1} operations")
     return 0
 
 

@@ -3,8 +3,8 @@
 httpx stays the client's interface (requests, responses, URLs, decoding, timeouts,
 ``MockTransport`` in tests). Only the wire is ours: httpcore + h11 + anyio spend over
 twice this transport's CPU receiving a 216 KB page of 100 profiles over loopback
-(``python -m benchmarks.transport`` prints the figures; the README keeps the last
-run's, and what the change took off a sync).
+(``python -m benchmarks.transport`` prints the figures; docs/benchmarks.md keeps the
+last run's, and what the change took off a sync).
 
 What it does, and what it leaves to httpx's default transport:
 

@@ -104,3 +104,21 @@ def test_committed_catalog_is_reproduced_by_its_script() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_an_operation_is_one_object_whichever_way_it_is_first_asked_for() -> None:
+    # Operations compare by identity and are built on first use: in a fresh
+    # process, get() before OPERATIONS exists must hand out the object OPERATIONS holds.
+    code = (
+        "from kbridge import catalog\n"
+        "op = catalog.get('create_campaign_values_report')\n"
+        "assert op is catalog.get('query_campaign_values')\n"
+        "assert sum(o is op for o in catalog.OPERATIONS) == 1\n"
+        "assert catalog.match('GET', '/api/profiles')[0] is catalog.get('get_profiles')\n"
+        "print(len(catalog.OPERATIONS), catalog.REVISION)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["345", "2026-07-15"]

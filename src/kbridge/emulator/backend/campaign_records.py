@@ -1,8 +1,8 @@
 """Campaign and message records, their statuses, and what the campaign modules share.
 
-The campaigns backend (``campaigns``) serves the API over these records; the sender
-(``campaign_sending``) delivers them on the simulated clock; ``campaign_engagement``
-decides who opens, clicks and buys.
+The campaigns backend (``campaigns``) and its messages' (``campaign_messages``) serve
+the API over these records; the sender (``campaign_sending``) delivers them on the
+simulated clock; ``campaign_engagement`` decides who opens, clicks and buys.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ SMS campaigns reach members with a phone number and SMS consent SUBSCRIBED
 Sending (on by default) skips whoever got a message on the channel in the
 last 16 hours.
 
-This module serves the API; the records and statuses are in
-``campaign_records``, the delivery in ``campaign_sending`` and the opens,
+This module serves the campaign and send-job operations; the records and
+statuses are in ``campaign_records``, the message operations in
+``campaign_messages``, the delivery in ``campaign_sending`` and the opens,
 clicks and orders in ``campaign_engagement``.
 
 Failures reported the way Klaviyo's status enum allows (the exact wording
@@ -41,7 +42,6 @@ from kbridge.emulator.backend.call import Outcome
 from kbridge.emulator.backend.campaign_engagement import Engagement
 from kbridge.emulator.backend.campaign_history import historic_campaigns
 from kbridge.emulator.backend.campaign_input import (
-    EMAIL_CONTENT,
     PTR,
     parse_definition,
     parse_name,
@@ -67,7 +67,6 @@ from kbridge.emulator.backend.common import (
     include_tags,
     not_found,
     page_of,
-    relationship_ids,
     required_jobs,
     timestamp_attr,
 )
@@ -78,7 +77,6 @@ from kbridge.emulator.backend.outbox import Outbox
 from kbridge.emulator.backend.resource import Resource
 from kbridge.emulator.backend.templates import (
     TemplateRecord,
-    template_resource,
     templates_of,
 )
 from kbridge.emulator.query import Page
@@ -120,15 +118,6 @@ class CampaignsBackend(TagBackend):
             "create_campaign",
             "update_campaign",
             "delete_campaign",
-            "get_messages_for_campaign",
-            "get_message_ids_for_campaign",
-            "get_campaign_message",
-            "update_campaign_message",
-            "assign_template_to_campaign_message",
-            "get_campaign_for_campaign_message",
-            "get_campaign_id_for_campaign_message",
-            "get_template_for_campaign_message",
-            "get_template_id_for_campaign_message",
             "send_campaign",
             "get_campaign_send_job",
             "cancel_campaign_send",
@@ -174,17 +163,12 @@ class CampaignsBackend(TagBackend):
 
     # -- lookups ---------------------------------------------------------------------
 
-    def _campaign(self, cid: str) -> CampaignRecord:
+    def campaign(self, cid: str) -> CampaignRecord:
+        """The campaign with this id, or a 404."""
         c = self.campaigns.get(cid)
         if c is None:
             raise not_found("campaign", cid)
         return c
-
-    def _message(self, mid: str) -> MessageRecord:
-        m = self.messages.get(mid)
-        if m is None:
-            raise not_found("campaign message", mid)
-        return m
 
     def message_campaign(self, message_id: str) -> tuple[CampaignRecord, MessageRecord] | None:
         """The campaign and message a ``$message`` property names (reports use it)."""
@@ -243,18 +227,6 @@ class CampaignsBackend(TagBackend):
             "campaign-send-job", c.id, {"status": str(c.job_status or SendJobStatus.QUEUED)}
         )
 
-    def _message_includes(self, call: Call, messages: list[MessageRecord]) -> list[Resource]:
-        out: list[Resource] = []
-        if "campaign" in call.query.include:
-            for cid in dict.fromkeys(m.campaign_id for m in messages):
-                if cid in self.campaigns:
-                    out.append(self.campaign_resource(self.campaigns[cid]))
-        if "template" in call.query.include:
-            for tid in dict.fromkeys(m.template_id for m in messages if m.template_id):
-                if tid in self.templates:
-                    out.append(template_resource(self.templates[tid]))
-        return out
-
     # -- campaigns ---------------------------------------------------------------------
 
     def get_campaigns(self, call: Call) -> Outcome:
@@ -305,7 +277,7 @@ class CampaignsBackend(TagBackend):
         )
 
     def get_campaign(self, call: Call) -> Outcome:
-        c = self._campaign(self.path_id(call))
+        c = self.campaign(self.path_id(call))
         included: list[Resource] = []
         if "campaign-messages" in call.query.include:
             included = [self.message_resource(self.messages[m]) for m in c.message_ids]
@@ -361,7 +333,7 @@ class CampaignsBackend(TagBackend):
         return Outcome(data=self.campaign_resource(c), status=201)
 
     def update_campaign(self, call: Call) -> Outcome:
-        c = self._campaign(self.path_id(call))
+        c = self.campaign(self.path_id(call))
         data = data_of(call.body, "campaign")
         if data.get("id") != c.id:
             raise InvalidError("data.id must match the campaign id in the path", pointer="/data/id")
@@ -384,7 +356,7 @@ class CampaignsBackend(TagBackend):
         return Outcome(data=self.campaign_resource(c))
 
     def delete_campaign(self, call: Call) -> Outcome:
-        c = self._campaign(self.path_id(call))
+        c = self.campaign(self.path_id(call))
         if c.status == CampaignStatus.SENDING:
             raise InvalidError(
                 "a campaign that is sending cannot be deleted; cancel it first", parameter="id"
@@ -423,115 +395,11 @@ class CampaignsBackend(TagBackend):
         definition = attributes_of(row, f"{ptr}/attributes").get("definition")
         return parse_definition(definition, f"{ptr}/attributes/definition")
 
-    # -- messages ------------------------------------------------------------------------
-
-    def get_messages_for_campaign(self, call: Call) -> Outcome:
-        c = self._campaign(self.path_id(call))
-        messages = [self.messages[m] for m in c.message_ids]
-        return Outcome(
-            data=[self.message_resource(m) for m in messages],
-            included=self._message_includes(call, messages),
-        )
-
-    def get_message_ids_for_campaign(self, call: Call) -> Outcome:
-        c = self._campaign(self.path_id(call))
-        return Outcome(
-            data=[Resource("campaign-message", m, {}) for m in c.message_ids], identifiers_only=True
-        )
-
-    def get_campaign_message(self, call: Call) -> Outcome:
-        m = self._message(self.path_id(call))
-        return Outcome(data=self.message_resource(m), included=self._message_includes(call, [m]))
-
-    def update_campaign_message(self, call: Call) -> Outcome:
-        m = self._message(self.path_id(call))
-        data = data_of(call.body, "campaign-message")
-        if data.get("id") != m.id:
-            raise InvalidError("data.id must match the message id in the path", pointer="/data/id")
-        self._editable(m)
-        attrs = attributes_of(data)
-        if "definition" in attrs:
-            definition = parse_definition(attrs["definition"], f"{PTR}/definition")
-            if definition["channel"] != m.channel:
-                raise InvalidError(
-                    "a message's channel cannot change", pointer=f"{PTR}/definition/channel"
-                )
-            merged = copy_value(m.definition)
-            given = attrs["definition"].get("content") or {}
-            known = EMAIL_CONTENT if m.channel == "email" else tuple(given)
-            content = {**m.content, **{k: v for k, v in given.items() if k in known}}
-            merged.update(definition)
-            merged["content"] = content
-            m.definition = merged
-        m.updated = self.ctx.now()
-        return Outcome(data=self.message_resource(m))
-
-    def _editable(self, m: MessageRecord) -> None:
-        c = self.campaigns.get(m.campaign_id)
-        if c is not None and c.status != CampaignStatus.DRAFT:
-            raise InvalidError(
-                f"the campaign is {c.status!r}; only a Draft campaign's messages can change",
-                pointer="/data",
-            )
-
-    def assign_template_to_campaign_message(self, call: Call) -> Outcome:
-        data = data_of(call.body, "campaign-message")
-        m = self._message(str(data.get("id") or ""))
-        self._editable(m)
-        ids = relationship_ids(data, "template", "template", many=False)
-        if not ids:
-            raise InvalidError(
-                "relationships.template.data is required",
-                pointer="/data/relationships/template/data",
-            )
-        source = self.templates.get(ids[0])
-        if source is None:
-            raise InvalidError(
-                f"template {ids[0]!r} does not exist",
-                pointer="/data/relationships/template/data/id",
-            )
-        now = self.ctx.now()
-        # Klaviyo copies the template: later edits of the original do not change the message.
-        m.template_id = self._copy_template(source, now).id
-        m.updated = now
-        # The spec answers with the message's older attribute shape (label/channel/content).
-        res = self.message_resource(m)
-        res.attributes = {
-            "label": str(m.definition.get("label") or ""),
-            "channel": m.channel,
-            "content": {k: v for k, v in m.content.items() if k in EMAIL_CONTENT},
-            "send_times": res.attributes["send_times"],
-            "created_at": iso(m.created),
-            "updated_at": iso(m.updated),
-        }
-        return Outcome(data=res)
-
-    def get_campaign_for_campaign_message(self, call: Call) -> Outcome:
-        m = self._message(self.path_id(call))
-        return Outcome(data=self.campaign_resource(self._campaign(m.campaign_id)))
-
-    def get_campaign_id_for_campaign_message(self, call: Call) -> Outcome:
-        m = self._message(self.path_id(call))
-        return Outcome(data=Resource("campaign", m.campaign_id, {}), identifiers_only=True)
-
-    def get_template_for_campaign_message(self, call: Call) -> Outcome:
-        m = self._message(self.path_id(call))
-        t = self.templates.get(m.template_id or "")
-        if t is None:
-            return Outcome(null_data=True)
-        return Outcome(data=template_resource(t))
-
-    def get_template_id_for_campaign_message(self, call: Call) -> Outcome:
-        m = self._message(self.path_id(call))
-        if m.template_id is None:
-            return Outcome(null_data=True)
-        return Outcome(data=Resource("template", m.template_id, {}), identifiers_only=True)
-
     # -- send jobs ---------------------------------------------------------------------------
 
     def send_campaign(self, call: Call) -> Outcome:
         data = data_of(call.body, "campaign-send-job")
-        c = self._campaign(str(data.get("id") or ""))
+        c = self.campaign(str(data.get("id") or ""))
         if c.status not in _SENDABLE:
             raise InvalidError(
                 f"campaign {c.id!r} is {c.status!r}; only a Draft campaign can be sent",
@@ -548,13 +416,13 @@ class CampaignsBackend(TagBackend):
         return Outcome(data=self._job_resource(c), status=202)
 
     def get_campaign_send_job(self, call: Call) -> Outcome:
-        c = self._campaign(self.path_id(call))
+        c = self.campaign(self.path_id(call))
         if c.job_status is None:
             raise not_found("campaign send job", c.id)
         return Outcome(data=self._job_resource(c))
 
     def cancel_campaign_send(self, call: Call) -> Outcome:
-        c = self._campaign(self.path_id(call))
+        c = self.campaign(self.path_id(call))
         data = data_of(call.body, "campaign-send-job")
         if data.get("id") != c.id:
             raise InvalidError("data.id must match the send job id in the path", pointer="/data/id")
@@ -587,7 +455,8 @@ class CampaignsBackend(TagBackend):
             c.status, c.job_status = CampaignStatus.CANCELLED, SendJobStatus.CANCELLED
         return Outcome(status=204)
 
-    def _copy_template(self, source: TemplateRecord, now: float) -> TemplateRecord:
+    def copy_template(self, source: TemplateRecord, now: float) -> TemplateRecord:
+        """A copy of ``source`` for one message: Klaviyo copies, later edits stay apart."""
         copy = TemplateRecord(
             seq=self.store.next_seq(),
             id=self.store.next_short_id(47),
@@ -607,7 +476,7 @@ class CampaignsBackend(TagBackend):
 
     def create_campaign_clone(self, call: Call) -> Outcome:
         data = data_of(call.body, "campaign")
-        source = self._campaign(str(data.get("id") or ""))
+        source = self.campaign(str(data.get("id") or ""))
         attrs = data.get("attributes") or {}
         name = attrs.get("new_name") if isinstance(attrs, dict) else None
         if name is not None and (not isinstance(name, str) or not name.strip()):
@@ -637,7 +506,7 @@ class CampaignsBackend(TagBackend):
             )
             template = self.templates.get(old.template_id or "")
             if template is not None:
-                m.template_id = self._copy_template(template, now).id
+                m.template_id = self.copy_template(template, now).id
             self.messages[m.id] = m
             c.message_ids.append(m.id)
         self.campaigns[c.id] = c
@@ -645,7 +514,7 @@ class CampaignsBackend(TagBackend):
 
     def refresh_campaign_recipient_estimation(self, call: Call) -> Outcome:
         data = data_of(call.body, "campaign-recipient-estimation-job")
-        c = self._campaign(str(data.get("id") or ""))
+        c = self.campaign(str(data.get("id") or ""))
         self.estimates[c.id] = (self.ctx.now(), len(self.sender.recipients(c)))
         return Outcome(data=self._estimate_job(c.id), status=202)
 
@@ -657,14 +526,14 @@ class CampaignsBackend(TagBackend):
         return Resource("campaign-recipient-estimation-job", cid, {"status": status})
 
     def get_campaign_recipient_estimation_job(self, call: Call) -> Outcome:
-        c = self._campaign(self.path_id(call))
+        c = self.campaign(self.path_id(call))
         if c.id not in self.estimates:
             raise not_found("campaign recipient estimation job", c.id)
         return Outcome(data=self._estimate_job(c.id))
 
     def get_campaign_recipient_estimation(self, call: Call) -> Outcome:
         """The count as of the last refresh (the audience now, if never refreshed)."""
-        c = self._campaign(self.path_id(call))
+        c = self.campaign(self.path_id(call))
         count = (
             self.estimates[c.id][1] if c.id in self.estimates else len(self.sender.recipients(c))
         )

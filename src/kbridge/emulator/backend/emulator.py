@@ -10,6 +10,7 @@ from typing import Any
 
 from kbridge.emulator.backend.accounts import AccountsBackend
 from kbridge.emulator.backend.call import Call, Outcome
+from kbridge.emulator.backend.campaign_messages import CampaignMessagesBackend
 from kbridge.emulator.backend.campaigns import CampaignsBackend, outbox_of
 from kbridge.emulator.backend.common import Context, TagBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
@@ -80,6 +81,7 @@ class EmulatorBackend:
             SubscriptionsBackend(ctx),
             TemplatesBackend(ctx),
             CampaignsBackend(ctx, hidden=data.hidden),
+            CampaignMessagesBackend(ctx),
             ReportingBackend(ctx),
             ImagesBackend(ctx),
             FlowsBackend(ctx),
