@@ -21,11 +21,13 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin
 
 from kbridge import catalog
 from kbridge.api._action import Action, ActionKind, Build, Param, ParamType, query_kwargs
+from kbridge.api.resources import SERVICES
 
 __all__ = ["QUERY_PARAMS", "declare", "derive", "docstring_args", "query_params"]
 
@@ -134,6 +136,29 @@ class _Slot:
     expanded: tuple[str, ...] = ()  # the expander's Param names
 
 
+@cache
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(func)
+
+
+#: (module, annotation text) → its type: the services share a few dozen annotations, and
+#: evaluating each once keeps building the registry off the CLI's start-up time
+_HINTS: dict[tuple[str, str], Any] = {}
+
+
+def _hint(func: Callable[..., Any], sp: inspect.Parameter) -> Any:
+    """``sp``'s annotation as a type (what ``typing.get_type_hints`` gives, evaluated once)."""
+    annotation = sp.annotation
+    if annotation is sp.empty:
+        return str
+    if not isinstance(annotation, str):
+        return annotation
+    key = (func.__module__, annotation)
+    if key not in _HINTS:
+        _HINTS[key] = eval(annotation, func.__globals__)  # noqa: S307 (our own annotations)
+    return _HINTS[key]
+
+
 def _simple_default(value: Any) -> Any:
     if value is inspect.Parameter.empty or value is None:
         return None
@@ -145,11 +170,10 @@ def _simple_default(value: Any) -> Any:
 def _params_of(
     func: Callable[..., Any], override: Mapping[str, Mapping[str, Any]], *, resource_id: bool
 ) -> list[tuple[inspect.Parameter, Param]]:
-    hints = get_type_hints(func)
     helps = docstring_args(func)
     out: list[tuple[inspect.Parameter, Param]] = []
     first_positional = True
-    for sp in inspect.signature(func).parameters.values():
+    for sp in _signature(func).parameters.values():
         if sp.name in _INTERNAL or sp.kind in (sp.VAR_KEYWORD, sp.VAR_POSITIONAL):
             continue
         positional = sp.kind in (sp.POSITIONAL_ONLY, sp.POSITIONAL_OR_KEYWORD)
@@ -161,7 +185,7 @@ def _params_of(
         elif sp.name in QUERY_PARAMS and sp.name not in helps:
             param = QUERY_PARAMS[sp.name]
         else:
-            ptype, choices = _param_type(hints.get(sp.name, str))
+            ptype, choices = _param_type(_hint(func, sp))
             param = Param(
                 sp.name,
                 ptype,
@@ -205,9 +229,7 @@ def derive(
         inner = [p for _, p in _params_of(expander, override, resource_id=False)]
         params.extend(inner)
         slots.append(_Slot(sp.name, positional, None, expander, tuple(p.name for p in inner)))
-    takes_query = any(
-        p.kind is p.VAR_KEYWORD for p in inspect.signature(method).parameters.values()
-    )
+    takes_query = any(p.kind is p.VAR_KEYWORD for p in _signature(method).parameters.values())
     query: tuple[Param, ...] = ()
     if takes_query and operation is not None:
         query = tuple(p for p in query_params(operation) if p.name not in {q.name for q in params})
@@ -235,8 +257,6 @@ def derive(
 
 
 def _service_of(method: Callable[..., Any]) -> str:
-    from kbridge.api.resources import SERVICES
-
     for name, cls in SERVICES.items():
         if getattr(cls, method.__name__, None) is method:
             return name
@@ -247,7 +267,7 @@ def _kind_of(method: Callable[..., Any]) -> ActionKind:
     name = method.__name__
     if name.startswith("iter_"):
         return "list"
-    if "progress" in inspect.signature(method).parameters:
+    if "progress" in _signature(method).parameters:
         return "bulk"
     return "get" if name.startswith(("get_", "query_")) else "write"
 
