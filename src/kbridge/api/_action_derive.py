@@ -163,7 +163,7 @@ def _simple_default(value: Any) -> Any:
     if value is inspect.Parameter.empty or value is None:
         return None
     if isinstance(value, tuple | list):
-        return list(value) or None
+        return tuple(value) or None
     return value
 
 

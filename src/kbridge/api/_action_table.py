@@ -211,7 +211,6 @@ def _image_upload() -> Action:
         from_url,
         "Upload an image from a URL, data URI or file",
         operations=ops,
-        override={"url": {"required": False}},
         build=build,
         cls=_ImageUpload,
     )
