@@ -120,8 +120,20 @@ def common_options(*, listing: bool) -> list[inspect.Parameter]:
     return opts
 
 
+#: how the command line spells a value the service takes as data (its help says what it is)
+_HOW = {
+    "json": "JSON, or @file.json",
+    "json_object": "a JSON object, or @file.json",
+    "json_list": "a JSON list, or @file.json",
+    "text_file": "read from this file",
+    "datetime": "ISO 8601 with an offset",
+}
+
+
 def _parameter(param: Param) -> inspect.Parameter:
-    help_text = param.help + (f" [{'|'.join(param.choices)}]" if param.choices else "")
+    how = _HOW.get(param.type)
+    help_text = f"{param.help} ({how})".strip() if how else param.help
+    help_text += f" [{'|'.join(param.choices)}]" if param.choices else ""
     if param.argument:
         return inspect.Parameter(
             param.name,

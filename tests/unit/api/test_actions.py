@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,20 +68,6 @@ def test_list_actions_offer_exactly_the_query_options_their_operation_allows() -
     metrics = {p.name for p in actions.get("metrics list").params}
     assert "sort" not in metrics  # get_metrics has no sort
     assert "page_size" not in metrics
-
-
-def test_plain_parameters_match_the_service_signature() -> None:
-    """Actions without a custom builder pass their params straight to the method."""
-    for action in actions.registry().values():
-        if action.build is not None:
-            continue
-        method = getattr(SERVICES[action.service], action.method)
-        sig = inspect.signature(method)
-        accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-        for param in action.params:
-            if param.argument:
-                continue
-            assert accepts_any or param.name in sig.parameters, (action.cli_name, param.name)
 
 
 def test_required_parameters_are_enforced_by_name() -> None:

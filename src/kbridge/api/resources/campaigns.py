@@ -92,7 +92,11 @@ class CampaignsService(Service):
     def iter_campaigns(
         self, *, channel: str | None = None, **query: Unpack[ListQuery]
     ) -> AsyncIterator[Resource]:
-        """Every campaign of ``channel`` (required by Klaviyo) matching ``filter``."""
+        """Every campaign of ``channel`` (required by Klaviyo) matching ``filter``.
+
+        Args:
+            channel: required unless the filter names messages.channel
+        """
         return self._all("get_campaigns", _channel_filter(query, channel))
 
     async def get_campaign(self, campaign_id: str, **query: Unpack[ListQuery]) -> Resource:
@@ -109,7 +113,15 @@ class CampaignsService(Service):
         send_at: datetime | None = None,
         use_smart_sending: bool | None = None,
     ) -> Resource:
-        """A draft campaign to the ``included`` list/segment ids with one message definition."""
+        """A draft campaign to the ``included`` list/segment ids with one message definition.
+
+        Args:
+            name: the campaign's name
+            included: a list or segment id to send to (repeatable)
+            excluded: a list or segment id to leave out (repeatable)
+            send_at: scheduled send time; none sends at once
+            use_smart_sending: skip profiles that received a message recently
+        """
         if not name.strip():
             raise ValidationError("name", "must not be empty")
         if not included:
@@ -136,6 +148,15 @@ class CampaignsService(Service):
         send_at: datetime | None = None,
         use_smart_sending: bool | None = None,
     ) -> Resource:
+        """Change the given attributes; the others stay as they are.
+
+        Args:
+            name: the campaign's name
+            included: a list or segment id to send to (repeatable)
+            excluded: a list or segment id to leave out (repeatable)
+            send_at: scheduled send time; none sends at once
+            use_smart_sending: skip profiles that received a message recently
+        """
         attrs: dict[str, Any] = {}
         if name is not None:
             if not name.strip():
@@ -161,6 +182,11 @@ class CampaignsService(Service):
     async def create_campaign_clone(
         self, campaign_id: str, *, new_name: str | None = None
     ) -> Resource:
+        """A copy of the campaign, as a draft.
+
+        Args:
+            new_name: the copy's name
+        """
         attrs = {"new_name": new_name} if new_name is not None else {}
         body = build_document("campaign", id=campaign_id, attributes=attrs)
         return await self._one("create_campaign_clone", json=body)
@@ -196,10 +222,19 @@ class CampaignsService(Service):
         return (await self._doc("send_campaign", json=body)).first
 
     async def get_campaign_send_job(self, job_id: str) -> Resource:
+        """A send job's status.
+
+        Args:
+            job_id: the send job id (the campaign's id)
+        """
         return await self._one("get_campaign_send_job", path_params={"id": job_id})
 
     async def cancel_campaign_send(self, job_id: str, *, action: str = "cancel") -> None:
-        """``cancel`` stops the send for good; ``revert`` returns the campaign to Draft."""
+        """``cancel`` stops the send for good; ``revert`` returns the campaign to Draft.
+
+        Args:
+            job_id: the send job id
+        """
         check_choice(action, SEND_JOB_ACTIONS, "action")
         body = {
             "data": {"type": "campaign-send-job", "id": job_id, "attributes": {"action": action}}

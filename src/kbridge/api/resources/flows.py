@@ -26,7 +26,12 @@ class FlowsService(Service):
         return await self._one("get_flow", path_params={"id": flow_id}, params=params)
 
     async def create_flow(self, *, name: str, definition: Mapping[str, Any]) -> Resource:
-        """A flow from a definition (``triggers``, ``actions``, ``entry_action_id`` …)."""
+        """A flow from a definition (``triggers``, ``actions``, ``entry_action_id`` …).
+
+        Args:
+            name: the flow's name
+            definition: the flow's triggers and actions
+        """
         if not name.strip():
             raise ValidationError("name", "must not be empty")
         for key in ("triggers", "actions"):

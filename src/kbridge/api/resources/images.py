@@ -63,7 +63,12 @@ class ImagesService(Service):
     async def upload_image_from_url(
         self, *, url: str, name: str | None = None, hidden: bool | None = None
     ) -> Resource:
-        """Import an image from an ``https://`` URL or a ``data:image/…;base64,`` URI."""
+        """Import an image from an ``https://`` URL or a ``data:image/…;base64,`` URI.
+
+        Args:
+            url: https URL or data: URI
+            hidden: hide it in the image library
+        """
         if not url.startswith(("https://", "http://", "data:image/")):
             raise ValidationError("url", f"{url[:40]!r} is neither an http(s) URL nor a data URI")
         attrs: dict[str, Any] = {"import_from_url": url}
@@ -79,7 +84,12 @@ class ImagesService(Service):
         self, path: str | Path, *, name: str | None = None, hidden: bool | None = None
     ) -> Resource:
         """Upload a local image file as ``multipart/form-data`` (``POST /api/image-upload``),
-        named after the file by default."""
+        named after the file by default.
+
+        Args:
+            path: a local image file
+            hidden: hide it in the image library
+        """
         file = Path(path)
         media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         try:

@@ -33,6 +33,11 @@ class ListsService(Service):
         return await self._one("get_list", path_params={"id": list_id}, params=params)
 
     async def create_list(self, *, name: str, opt_in_process: str | None = None) -> Resource:
+        """A new, empty list.
+
+        Args:
+            name: the list's name
+        """
         attrs: dict[str, Any] = {"name": _name(name)}
         if opt_in_process is not None:
             attrs["opt_in_process"] = check_choice(
@@ -92,6 +97,10 @@ class ListsService(Service):
         Membership only: consent is not touched (``client.subscriptions`` subscribes by
         email). An email without a profile is a :class:`ValidationError` before anything
         is added, naming the emails (create them first, e.g. ``create_or_update_profile``).
+
+        Args:
+            profile_ids: a profile id (repeatable; any number, sent 1000 at a time)
+            emails: a profile's email (repeatable; looked up first, membership only, no consent)
         """
         ids = await self._ids_for(emails)
         return await self.add_profiles_to_list(
@@ -106,7 +115,12 @@ class ListsService(Service):
         profile_ids: Sequence[str] = (),
         progress: Progress | None = None,
     ) -> int:
-        """Remove the profiles with these emails (and ``profile_ids``); how many ids were sent."""
+        """Remove the profiles with these emails (and ``profile_ids``); how many ids were sent.
+
+        Args:
+            profile_ids: a profile id (repeatable; any number, sent 1000 at a time)
+            emails: a profile's email (repeatable; looked up first, membership only, no consent)
+        """
         ids = await self._ids_for(emails)
         return await self.remove_profiles_from_list(
             list_id, profile_ids=[*profile_ids, *ids], progress=progress

@@ -120,7 +120,17 @@ class ProfilesService(Service):
         location: Mapping[str, Any] | None = None,
         properties: Mapping[str, Any] | None = None,
     ) -> Resource:
-        """Create a profile (409 ``ConflictError`` with ``duplicate_profile_id`` if one exists)."""
+        """Create a profile (409 ``ConflictError`` with ``duplicate_profile_id`` if one exists).
+
+        Args:
+            email: email address
+            phone_number: E.164 phone number, e.g. +15005550006
+            external_id: your system's id
+            image: image URL
+            locale: e.g. en-US
+            location: address fields, e.g. {"city": "Paris"}
+            properties: custom properties
+        """
         if email is None and phone_number is None and external_id is None:
             raise ValidationError(
                 "email", "a profile needs at least one of email, phone_number, external_id"
@@ -156,7 +166,17 @@ class ProfilesService(Service):
         location: Mapping[str, Any] | None = None,
         properties: Mapping[str, Any] | None = None,
     ) -> Resource:
-        """Change the given attributes; the others stay as they are."""
+        """Change the given attributes; the others stay as they are.
+
+        Args:
+            email: email address
+            phone_number: E.164 phone number, e.g. +15005550006
+            external_id: your system's id
+            image: image URL
+            locale: e.g. en-US
+            location: address fields, e.g. {"city": "Paris"}
+            properties: custom properties
+        """
         attrs = profile_attributes(
             email=email,
             phone_number=phone_number,
@@ -193,6 +213,15 @@ class ProfilesService(Service):
 
         Unlike :meth:`create_profile` an existing person is no 409: the given attributes
         are written to them and the others stay as they are.
+
+        Args:
+            email: email address
+            phone_number: E.164 phone number, e.g. +15005550006
+            external_id: your system's id
+            image: image URL
+            locale: e.g. en-US
+            location: address fields, e.g. {"city": "Paris"}
+            properties: custom properties
         """
         if email is None and phone_number is None and external_id is None:
             raise ValidationError(

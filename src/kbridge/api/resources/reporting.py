@@ -60,7 +60,14 @@ class ReportingService(Service):
         group_by: Sequence[str] | None = None,
         filter: str | None = None,
     ) -> Resource:
-        """Campaign performance values (``attributes.results``) over ``timeframe``."""
+        """Campaign performance values (``attributes.results``) over ``timeframe``.
+
+        Args:
+            statistics: e.g. opens, clicks (repeatable)
+            conversion_metric_id: metric counted as a conversion
+            group_by: grouping (repeatable)
+            filter: Klaviyo filter on the values, e.g. equals(send_channel,'email')
+        """
         return await self._report(
             "query_campaign_values",
             "campaign-values-report",
@@ -80,7 +87,14 @@ class ReportingService(Service):
         group_by: Sequence[str] | None = None,
         filter: str | None = None,
     ) -> Resource:
-        """Flow performance values (``attributes.results``) over ``timeframe``."""
+        """Flow performance values (``attributes.results``) over ``timeframe``.
+
+        Args:
+            statistics: e.g. opens, clicks (repeatable)
+            conversion_metric_id: metric counted as a conversion
+            group_by: grouping (repeatable)
+            filter: Klaviyo filter on the values, e.g. equals(send_channel,'email')
+        """
         return await self._report(
             "query_flow_values",
             "flow-values-report",

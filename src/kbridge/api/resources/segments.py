@@ -51,6 +51,13 @@ class SegmentsService(Service):
         condition_groups: Sequence[Mapping[str, Any]],
         is_starred: bool | None = None,
     ) -> Resource:
+        """A segment of the profiles matching ``condition_groups``.
+
+        Args:
+            name: the segment's name
+            condition_groups: a list of {conditions: [...]}
+            is_starred: star the segment
+        """
         attrs: dict[str, Any] = {
             "name": _name(name),
             "definition": segment_definition(condition_groups),
@@ -67,6 +74,13 @@ class SegmentsService(Service):
         condition_groups: Sequence[Mapping[str, Any]] | None = None,
         is_starred: bool | None = None,
     ) -> Resource:
+        """Change the given attributes; the others stay as they are.
+
+        Args:
+            name: the segment's name
+            condition_groups: a list of {conditions: [...]}
+            is_starred: star the segment
+        """
         attrs: dict[str, Any] = {}
         if name is not None:
             attrs["name"] = _name(name)

@@ -88,7 +88,14 @@ class SubscriptionsService(Service):
         historical_import: bool | None = None,
         progress: Progress | None = None,
     ) -> int:
-        """Subscribe to marketing (optionally into ``list_id``); returns how many were sent."""
+        """Subscribe to marketing (optionally into ``list_id``); returns how many were sent.
+
+        Args:
+            list_id: the list to subscribe into
+            channels: email and/or sms (repeatable; default email)
+            custom_source: where the consent was collected, e.g. a form's name
+            historical_import: consent collected in the past (no confirmation sent)
+        """
         email_on, sms_on = _channels(channels)
         contacts = _contacts(profiles)
         rows = [_profile(c, i, email_on, sms_on, "SUBSCRIBED") for i, c in enumerate(contacts)]
@@ -118,7 +125,12 @@ class SubscriptionsService(Service):
         channels: Sequence[str] = ("email",),
         progress: Progress | None = None,
     ) -> int:
-        """Unsubscribe from marketing; with ``list_id`` a non-member is unsubscribed globally."""
+        """Unsubscribe from marketing; with ``list_id`` a non-member is unsubscribed globally.
+
+        Args:
+            list_id: the list to unsubscribe from
+            channels: email and/or sms (repeatable; default email)
+        """
         email_on, sms_on = _channels(channels)
         contacts = _contacts(profiles)
         rows = [_profile(c, i, email_on, sms_on, "UNSUBSCRIBED") for i, c in enumerate(contacts)]

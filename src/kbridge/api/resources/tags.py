@@ -32,6 +32,11 @@ class TagsService(Service):
         return await self._one("get_tag", path_params={"id": tag_id}, params=params)
 
     async def create_tag(self, *, name: str, tag_group_id: str | None = None) -> Resource:
+        """A new tag, in the default group unless ``tag_group_id`` is given.
+
+        Args:
+            name: the tag's name
+        """
         if not name.strip():
             raise ValidationError("name", "must not be empty")
         rels: dict[str, Any] = {}
@@ -50,10 +55,21 @@ class TagsService(Service):
         await self._send("delete_tag", path_params={"id": tag_id})
 
     async def tag_resources(self, tag_id: str, *, kind: str, ids: Sequence[str]) -> None:
-        """Attach the tag to campaigns, flows, lists or segments by id."""
+        """Attach the tag to campaigns, flows, lists or segments by id.
+
+        Args:
+            kind: what the ids name
+            ids: a campaign, flow, list or segment id (repeatable)
+        """
         rtype, add_op, _ = TAGGABLE[check_choice(kind, TAGGABLE, "kind")]
         await self._send(add_op, path_params={"id": tag_id}, json=identifiers(rtype, ids))
 
     async def untag_resources(self, tag_id: str, *, kind: str, ids: Sequence[str]) -> None:
+        """Detach the tag from campaigns, flows, lists or segments by id.
+
+        Args:
+            kind: what the ids name
+            ids: a campaign, flow, list or segment id (repeatable)
+        """
         rtype, _, remove_op = TAGGABLE[check_choice(kind, TAGGABLE, "kind")]
         await self._send(remove_op, path_params={"id": tag_id}, json=identifiers(rtype, ids))

@@ -34,7 +34,13 @@ class TemplatesService(Service):
         text: str | None = None,
         editor_type: str = "CODE",
     ) -> Resource:
-        """A template; the CODE editor (the default) needs ``html``."""
+        """A template; the CODE editor (the default) needs ``html``.
+
+        Args:
+            name: the template's name
+            html: the template's HTML
+            text: the plain-text version
+        """
         if not name.strip():
             raise ValidationError("name", "must not be empty")
         check_choice(editor_type, EDITOR_TYPES, "editor_type")
@@ -56,6 +62,12 @@ class TemplatesService(Service):
         html: str | None = None,
         text: str | None = None,
     ) -> Resource:
+        """Change the given attributes; the others stay as they are.
+
+        Args:
+            html: the template's HTML
+            text: the plain-text version
+        """
         attrs: dict[str, Any] = {}
         if name is not None:
             if not name.strip():
@@ -74,7 +86,11 @@ class TemplatesService(Service):
     async def render_template(
         self, template_id: str, *, context: Mapping[str, Any] | None = None
     ) -> Resource:
-        """The template rendered with ``context`` (``html``, ``text``, ``amp`` attributes)."""
+        """The template rendered with ``context`` (``html``, ``text``, ``amp`` attributes).
+
+        Args:
+            context: the variables the template reads, e.g. {"first_name": "Ada"}
+        """
         body = build_document(
             "template", id=template_id, attributes={"context": dict(context or {})}
         )
