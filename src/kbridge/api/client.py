@@ -33,6 +33,7 @@ import httpx
 
 from kbridge import __version__, catalog
 from kbridge.api.auth import Auth, BearerAuth, PrivateKeyAuth, TokenProvider
+from kbridge.api.capabilities import check_operation
 from kbridge.api.errors import (
     ApiError,
     ChallengeError,
@@ -453,6 +454,8 @@ class AsyncClient:
             op: Operation | None = catalog.match(method, path_only)[0]
         except UnknownOperationError:
             op = None
+        if op is not None:
+            check_operation(op.operation_id)
         call = _Call(
             method=method,
             url=path,
@@ -476,6 +479,7 @@ class AsyncClient:
         idempotent: bool | None,
         retry: RetryPolicy | None,
     ) -> _Call:
+        check_operation(op.operation_id)
         params = dict(params or {})
         if "filter" in params and params["filter"] is not None:
             validate_filter(str(params["filter"]), op)
