@@ -32,6 +32,7 @@ import anyio.from_thread
 import httpx
 
 from kbridge import __version__, catalog
+from kbridge.api import _blocking
 from kbridge.api.auth import Auth, BearerAuth, PrivateKeyAuth, TokenProvider
 from kbridge.api.capabilities import check_operation
 from kbridge.api.errors import (
@@ -802,21 +803,22 @@ class Client:
             self._closed = True
             raise
         a = self._async
-        self.accounts = BlockingService(self, a.accounts)
-        self.bulk = BlockingService(self, a.bulk)
-        self.campaigns = BlockingService(self, a.campaigns)
-        self.data_privacy = BlockingService(self, a.data_privacy)
-        self.events = BlockingService(self, a.events)
-        self.flows = BlockingService(self, a.flows)
-        self.images = BlockingService(self, a.images)
-        self.lists = BlockingService(self, a.lists)
-        self.metrics = BlockingService(self, a.metrics)
-        self.profiles = BlockingService(self, a.profiles)
-        self.reporting = BlockingService(self, a.reporting)
-        self.segments = BlockingService(self, a.segments)
-        self.subscriptions = BlockingService(self, a.subscriptions)
-        self.tags = BlockingService(self, a.tags)
-        self.templates = BlockingService(self, a.templates)
+        # typed twins generated from the async services (scripts/gen_blocking.py)
+        self.accounts = _blocking.BlockingAccountsService(self, a.accounts)
+        self.bulk = _blocking.BlockingBulkService(self, a.bulk)
+        self.campaigns = _blocking.BlockingCampaignsService(self, a.campaigns)
+        self.data_privacy = _blocking.BlockingDataPrivacyService(self, a.data_privacy)
+        self.events = _blocking.BlockingEventsService(self, a.events)
+        self.flows = _blocking.BlockingFlowsService(self, a.flows)
+        self.images = _blocking.BlockingImagesService(self, a.images)
+        self.lists = _blocking.BlockingListsService(self, a.lists)
+        self.metrics = _blocking.BlockingMetricsService(self, a.metrics)
+        self.profiles = _blocking.BlockingProfilesService(self, a.profiles)
+        self.reporting = _blocking.BlockingReportingService(self, a.reporting)
+        self.segments = _blocking.BlockingSegmentsService(self, a.segments)
+        self.subscriptions = _blocking.BlockingSubscriptionsService(self, a.subscriptions)
+        self.tags = _blocking.BlockingTagsService(self, a.tags)
+        self.templates = _blocking.BlockingTemplatesService(self, a.templates)
 
     @property
     def async_client(self) -> AsyncClient:
@@ -968,7 +970,11 @@ class Client:
 
 
 class BlockingService(Generic[S]):
-    """A service of :class:`AsyncClient` called from blocking code (``Client.profiles`` …).
+    """Any service of :class:`AsyncClient` called from blocking code, untyped (``Any``).
+
+    Kept for code that wraps a service of its own; :class:`Client`'s services
+    are the typed classes of :mod:`kbridge.api._blocking`, generated from the
+    async services, so a misspelt method fails type checking.
 
     Each coroutine method runs on the client's loop and returns its result;
     each ``iter_…`` method returns an ordinary lazy iterator. The methods
