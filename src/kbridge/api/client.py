@@ -20,9 +20,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import random as _random
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from types import TracebackType
 from typing import Any, Generic, Literal, Self, TypeVar
 from urllib.parse import quote, urlsplit
@@ -45,7 +45,6 @@ from kbridge.api.errors import (
     TransportError,
     UnexpectedResponseError,
     error_from_response,
-    parse_retry_after,
     redact,
     request_id_from,
 )
@@ -95,7 +94,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
 #: chunk, so a server dripping bytes (or a proxy holding the line) would never trip it
 DEFAULT_TOTAL_TIMEOUT = 120.0
 JSONAPI = "application/vnd.api+json"
-_STEADY_WINDOW = 60.0
 T = TypeVar("T")
 S = TypeVar("S")
 
@@ -196,9 +194,13 @@ class AsyncClient:
     """The Klaviyo client. Use ``async with AsyncClient(api_key) as client: ...``.
 
     Pass exactly one credential: ``api_key`` (a private key, checked for
-    shape at once) or ``token_provider`` (OAuth). ``clock``, ``transport``,
-    ``random`` and ``rate_limiter`` are injection points for tests and for
-    sharing one limiter between clients of the same account.
+    shape at once) or ``token_provider`` (OAuth). Everything else about the
+    client is its ``config`` (:class:`ClientConfig`); ``api_key`` and
+    ``base_url`` may be given here or there, never differently in both.
+    ``clock``, ``transport``, ``random`` and ``rate_limiter`` are injection
+    points for tests and for sharing one limiter between clients of the same
+    account. ``revision``, ``retry``, ``timeout`` and ``total_timeout`` are
+    deprecated: set them on the config.
     """
 
     def __init__(
@@ -209,28 +211,28 @@ class AsyncClient:
         installation_id: str | None = None,
         config: ClientConfig | None = None,
         base_url: str | None = None,
-        revision: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | None = None,
-        total_timeout: float | None = None,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         rate_limiter: RateLimiter | None = None,
         random: Callable[[], float] | None = None,
+        revision: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+        total_timeout: float | None = None,
     ) -> None:
-        cfg = config or ClientConfig()
-        cfg = replace(
-            cfg,
-            base_url=base_url or cfg.base_url,
-            revision=revision or cfg.revision,
-            retry=retry or cfg.retry,
-            timeout=timeout or cfg.timeout,
-            total_timeout=total_timeout if total_timeout is not None else cfg.total_timeout,
+        cfg = _configure(
+            config,
+            api_key=api_key,
+            base_url=base_url,
+            deprecated={
+                "revision": revision,
+                "retry": retry,
+                "timeout": timeout,
+                "total_timeout": total_timeout,
+            },
         )
-        if cfg.total_timeout is not None and cfg.total_timeout <= 0:
-            raise ConfigurationError("total_timeout must be positive seconds (or None)")
         self._config = cfg
-        self._auth = _make_auth(api_key or cfg.api_key, token_provider, installation_id)
+        self._auth = _make_auth(cfg.api_key, token_provider, installation_id)
         self._clock: Clock = clock or SystemClock()
         self._random = random or _random.Random().random
         self._limiter = rate_limiter or RateLimiter(clock=self._clock, config=cfg.limiter)
@@ -440,13 +442,16 @@ class AsyncClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
         retries: RetryPolicy | None = None,
     ) -> ApiResponse:
         """Any method and path (or absolute URL on the base host), still paced and retried.
 
         Limits come from the catalogue operation the path matches; an unknown
-        path shares one conservative bucket (1/s, 15/m).
+        path shares one conservative bucket (1/s, 15/m). ``retry`` as for
+        :meth:`request` (``retries`` is its deprecated old name).
         """
+        retry = _renamed_retry(retry, retries)
         method = method.upper()
         path_only = urlsplit(path).path if "://" in path else path
         if "://" in path:
@@ -466,7 +471,7 @@ class AsyncClient:
             limit_params=params,
             content=None if json is None else dumps(json),
             idempotent=is_idempotent(method, idempotent),
-            policy=retries or self._config.retry,
+            policy=retry or self._config.retry,
         )
         return await self._execute(call)
 
@@ -649,23 +654,19 @@ class AsyncClient:
                 reached_server=outcome.failure is not Failure.NOT_SENT,
                 may_have_written=call.method.upper() not in ("GET", "HEAD", "OPTIONS"),
             )
-        resets_at = None
         op = call.operation
-        if outcome.status == 429 and op is not None and op.rate_limit.daily is not None:
-            lowered = {k.lower(): v for k, v in outcome.headers.items()}
-            retry_after = parse_retry_after(lowered.get("retry-after"), self._clock.now())
-            if retry_after is not None and retry_after > _STEADY_WINDOW:
-                resets_at = self._clock.now() + timedelta(seconds=retry_after)
-                self._limiter.quota_exhausted(permit, resets_at)
-        return error_from_response(
+        error = error_from_response(
             outcome.status,
             outcome.headers,
             outcome.content,
             operation_id=op_id,
             scopes=op.scopes if op is not None else (),
             now=self._clock.now(),
-            quota_resets_at=resets_at,
+            daily_capped=op is not None and op.rate_limit.daily is not None,
         )
+        if isinstance(error, QuotaExhaustedError):
+            self._limiter.quota_exhausted(permit, error.resets_at)
+        return error
 
     def _retry_delay(
         self, call: _Call, outcome: _Outcome, error: ApiError, attempt: int, start: float
@@ -725,6 +726,53 @@ class AsyncClient:
                 "request_id": request_id,
             },
         )
+
+
+def _configure(
+    config: ClientConfig | None,
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    deprecated: Mapping[str, Any],
+) -> ClientConfig:
+    """The one config a client runs on: ``config``, plus the credential and host if given.
+
+    A setting given twice with two values is refused rather than one silently
+    winning; the old per-setting keywords still apply, with a warning.
+    """
+    cfg = config or ClientConfig()
+    if api_key is not None:
+        if cfg.api_key is not None and cfg.api_key != api_key:
+            raise ConfigurationError("two different API keys: pass api_key or config.api_key")
+        cfg = replace(cfg, api_key=api_key)
+    if base_url is not None:
+        if config is not None and cfg.base_url not in (DEFAULT_BASE_URL, base_url):
+            raise ConfigurationError(
+                f"two base URLs: base_url={base_url!r} and config.base_url={cfg.base_url!r}"
+            )
+        cfg = replace(cfg, base_url=base_url)
+    given = {name: value for name, value in deprecated.items() if value is not None}
+    if given:
+        names = ", ".join(f"{name}=…" for name in given)
+        warnings.warn(
+            f"AsyncClient({names}) is deprecated; pass config=ClientConfig({names})",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        cfg = replace(cfg, **given)
+    if cfg.total_timeout is not None and cfg.total_timeout <= 0:
+        raise ConfigurationError("total_timeout must be positive seconds (or None)")
+    return cfg
+
+
+def _renamed_retry(retry: RetryPolicy | None, retries: RetryPolicy | None) -> RetryPolicy | None:
+    """``retry`` is the one name for a call's retry policy; ``retries`` still works, warned."""
+    if retries is None:
+        return retry
+    if retry is not None:
+        raise ConfigurationError("pass retry=…, not also its deprecated name retries=…")
+    warnings.warn("raw(retries=…) is deprecated; pass retry=…", DeprecationWarning, stacklevel=3)
+    return retries
 
 
 def _make_auth(
@@ -882,12 +930,14 @@ class Client:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
         retries: RetryPolicy | None = None,
     ) -> ApiResponse:
         """See :meth:`AsyncClient.raw`."""
+        retry = _renamed_retry(retry, retries)
         return self._portal.call(
             lambda: self._async.raw(
-                method, path, params=params, json=json, idempotent=idempotent, retries=retries
+                method, path, params=params, json=json, idempotent=idempotent, retry=retry
             )
         )
 
