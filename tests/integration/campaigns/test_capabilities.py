@@ -53,8 +53,3 @@ async def test_declared_workflows_run_clean(client: AsyncClient) -> None:
     assert done.html is not None
     assert "Ada" in done.html
     assert "render_template" in TEMPLATE_RENDER.operations
-
-
-def test_a_declaration_naming_an_unknown_operation_is_refused() -> None:
-    with pytest.raises(Exception, match="get_profle"):
-        Workflow.of("typo", "get_profle")

@@ -6,7 +6,7 @@ import pytest
 
 from kbridge import catalog
 from kbridge.api.actions import registry
-from kbridge.api.capabilities import CAPABILITIES
+from kbridge.api.capabilities import CAPABILITIES, Workflow
 from kbridge.api.errors import ErrorDetails, PermissionDeniedError
 from kbridge.connections import (
     CAPABILITY_OPERATIONS,
@@ -136,3 +136,10 @@ def test_pushing_an_audience_with_pruning_is_planned_for() -> None:
     # analytics --push --prune reads the list's members and removes the stale ones
     ops = {op.operation_id for op in capability_operations("analytics-push")}
     assert {"get_profiles_for_list", "remove_profiles_from_list"} <= ops
+
+
+def test_a_declaration_naming_an_unknown_or_public_operation_is_refused() -> None:
+    with pytest.raises(catalog.UnknownOperationError, match="get_profle"):
+        Workflow.of("typo", "get_profle")
+    with pytest.raises(ValueError, match="not a private-key operation"):
+        Workflow.of("public", "create_client_event")
