@@ -24,7 +24,7 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import anyio
@@ -84,6 +84,7 @@ __all__ = [
     "BlockingService",
     "Client",
     "ClientConfig",
+    "ClientOptions",
 ]
 
 logger = logging.getLogger("kbridge.api")
@@ -831,6 +832,24 @@ def _excerpt(content: bytes, limit: int = 200) -> str:
     return " ".join(content[:limit].decode("utf-8", errors="replace").split())
 
 
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`AsyncClient`, which :class:`Client` passes on."""
+
+    token_provider: TokenProvider | None
+    installation_id: str | None
+    config: ClientConfig | None
+    base_url: str | None
+    clock: Clock | None
+    transport: httpx.AsyncBaseTransport | None
+    rate_limiter: RateLimiter | None
+    random: Callable[[], float] | None
+    #: deprecated: set them on ``config``
+    revision: str | None
+    retry: RetryPolicy | None
+    timeout: httpx.Timeout | None
+    total_timeout: float | None
+
+
 class Client:
     """A blocking facade: the same calls as :class:`AsyncClient`, run on a private event loop.
 
@@ -840,12 +859,12 @@ class Client:
     iterator that fetches pages lazily.
     """
 
-    def __init__(self, api_key: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
         self._portal_cm = anyio.from_thread.start_blocking_portal("asyncio")
         self._portal = self._portal_cm.__enter__()
         self._closed = False
         try:
-            self._async: AsyncClient = self._portal.call(lambda: AsyncClient(api_key, **kwargs))
+            self._async: AsyncClient = self._portal.call(lambda: AsyncClient(api_key, **options))
         except BaseException:
             self._portal_cm.__exit__(None, None, None)
             self._closed = True

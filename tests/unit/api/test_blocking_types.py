@@ -45,6 +45,10 @@ BAD = """
 
     def wrong_result(client: Client) -> str:
         return client.lists.get_lists()
+
+
+    def misspelt_option() -> Client:
+        return Client("pk_x", base_ulr="http://127.0.0.1:1")
 """
 
 
@@ -69,7 +73,8 @@ def test_mypy_strict_rejects_misspelt_and_mistyped_blocking_calls(tmp_path: Path
     assert '"BlockingProfilesService" has no attribute "get_profle"' in out, out
     assert 'Argument "name" to "create_list"' in out, out
     assert "Incompatible return value type" in out, out
-    assert out.count("error:") == 3, out
+    assert 'Unexpected keyword argument "base_ulr" for "Client"' in out, out
+    assert out.count("error:") == 4, out
     out, status = _mypy(tmp_path, "good.py", GOOD)
     assert status == 0, out
 
