@@ -13,7 +13,7 @@ plan scopes (``connections``) may not import the workflows (``sync``,
 A declaration is held to the truth at run time: a workflow runs its calls
 inside ``with WORKFLOW.calls():``, and the client checks each operation it
 sends against every workflow active in the current context. An operation a
-workflow did not declare raises :class:`UndeclaredOperationWarning` — an
+workflow did not declare emits :class:`UndeclaredOperationWarning` — an
 error under the test suite's ``filterwarnings = error``, a warning (the
 call still goes out) for users, whose key may well hold the scope anyway.
 """
