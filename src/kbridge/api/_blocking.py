@@ -474,6 +474,36 @@ class BlockingListsService:
             )
         )
 
+    def add_profiles_to_list_by_email(
+        self,
+        list_id: str,
+        *,
+        emails: Sequence[str],
+        profile_ids: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> int:
+        """See :meth:`ListsService.add_profiles_to_list_by_email`."""
+        return self._client.run(
+            lambda: self._service.add_profiles_to_list_by_email(
+                list_id, emails=emails, profile_ids=profile_ids, progress=progress
+            )
+        )
+
+    def remove_profiles_from_list_by_email(
+        self,
+        list_id: str,
+        *,
+        emails: Sequence[str],
+        profile_ids: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> int:
+        """See :meth:`ListsService.remove_profiles_from_list_by_email`."""
+        return self._client.run(
+            lambda: self._service.remove_profiles_from_list_by_email(
+                list_id, emails=emails, profile_ids=profile_ids, progress=progress
+            )
+        )
+
 
 class BlockingMetricsService:
     """:class:`MetricsService` for blocking code: calls run on the client's loop."""
@@ -600,6 +630,42 @@ class BlockingProfilesService:
                 properties=properties,
             )
         )
+
+    def create_or_update_profile(
+        self,
+        *,
+        email: str | None = None,
+        phone_number: str | None = None,
+        external_id: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        organization: str | None = None,
+        title: str | None = None,
+        image: str | None = None,
+        locale: str | None = None,
+        location: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> Resource:
+        """See :meth:`ProfilesService.create_or_update_profile`."""
+        return self._client.run(
+            lambda: self._service.create_or_update_profile(
+                email=email,
+                phone_number=phone_number,
+                external_id=external_id,
+                first_name=first_name,
+                last_name=last_name,
+                organization=organization,
+                title=title,
+                image=image,
+                locale=locale,
+                location=location,
+                properties=properties,
+            )
+        )
+
+    def profile_ids_for_emails(self, emails: Sequence[str]) -> dict[str, str]:
+        """See :meth:`ProfilesService.profile_ids_for_emails`."""
+        return self._client.run(lambda: self._service.profile_ids_for_emails(emails))
 
 
 class BlockingReportingService:
