@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps test check lint fmt typecheck contracts pytest demo emulator catalog benchmarks clean
+.PHONY: help install system-deps test check lint fmt typecheck contracts pytest demo emulator catalog blocking benchmarks clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ fmt: $(STAMP) ## format and autofix
 
 catalog: $(STAMP) ## regenerate src/kbridge/catalog/operations.jsonl from the OpenAPI spec
 	$(BIN)/python scripts/gen_catalog.py
+
+blocking: $(STAMP) ## regenerate src/kbridge/api/_blocking.py (typed Client services) from the async services
+	$(BIN)/python scripts/gen_blocking.py
 
 emulator: $(STAMP) ## serve the Klaviyo emulator on 127.0.0.1:8765
 	$(BIN)/kbridge emulator serve

@@ -20,11 +20,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import random as _random
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import anyio
@@ -32,7 +32,9 @@ import anyio.from_thread
 import httpx
 
 from kbridge import __version__, catalog
+from kbridge.api import _blocking
 from kbridge.api.auth import Auth, BearerAuth, PrivateKeyAuth, TokenProvider
+from kbridge.api.capabilities import check_operation
 from kbridge.api.errors import (
     ApiError,
     ChallengeError,
@@ -43,7 +45,6 @@ from kbridge.api.errors import (
     TransportError,
     UnexpectedResponseError,
     error_from_response,
-    parse_retry_after,
     redact,
     request_id_from,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "BlockingService",
     "Client",
     "ClientConfig",
+    "ClientOptions",
 ]
 
 logger = logging.getLogger("kbridge.api")
@@ -93,7 +95,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
 #: chunk, so a server dripping bytes (or a proxy holding the line) would never trip it
 DEFAULT_TOTAL_TIMEOUT = 120.0
 JSONAPI = "application/vnd.api+json"
-_STEADY_WINDOW = 60.0
 T = TypeVar("T")
 S = TypeVar("S")
 
@@ -194,9 +195,13 @@ class AsyncClient:
     """The Klaviyo client. Use ``async with AsyncClient(api_key) as client: ...``.
 
     Pass exactly one credential: ``api_key`` (a private key, checked for
-    shape at once) or ``token_provider`` (OAuth). ``clock``, ``transport``,
-    ``random`` and ``rate_limiter`` are injection points for tests and for
-    sharing one limiter between clients of the same account.
+    shape at once) or ``token_provider`` (OAuth). Everything else about the
+    client is its ``config`` (:class:`ClientConfig`); ``api_key`` and
+    ``base_url`` may be given here or there, never differently in both.
+    ``clock``, ``transport``, ``random`` and ``rate_limiter`` are injection
+    points for tests and for sharing one limiter between clients of the same
+    account. ``revision``, ``retry``, ``timeout`` and ``total_timeout`` are
+    deprecated: set them on the config.
     """
 
     def __init__(
@@ -207,28 +212,28 @@ class AsyncClient:
         installation_id: str | None = None,
         config: ClientConfig | None = None,
         base_url: str | None = None,
-        revision: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | None = None,
-        total_timeout: float | None = None,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         rate_limiter: RateLimiter | None = None,
         random: Callable[[], float] | None = None,
+        revision: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+        total_timeout: float | None = None,
     ) -> None:
-        cfg = config or ClientConfig()
-        cfg = replace(
-            cfg,
-            base_url=base_url or cfg.base_url,
-            revision=revision or cfg.revision,
-            retry=retry or cfg.retry,
-            timeout=timeout or cfg.timeout,
-            total_timeout=total_timeout if total_timeout is not None else cfg.total_timeout,
+        cfg = _configure(
+            config,
+            api_key=api_key,
+            base_url=base_url,
+            deprecated={
+                "revision": revision,
+                "retry": retry,
+                "timeout": timeout,
+                "total_timeout": total_timeout,
+            },
         )
-        if cfg.total_timeout is not None and cfg.total_timeout <= 0:
-            raise ConfigurationError("total_timeout must be positive seconds (or None)")
         self._config = cfg
-        self._auth = _make_auth(api_key or cfg.api_key, token_provider, installation_id)
+        self._auth = _make_auth(cfg.api_key, token_provider, installation_id)
         self._clock: Clock = clock or SystemClock()
         self._random = random or _random.Random().random
         self._limiter = rate_limiter or RateLimiter(clock=self._clock, config=cfg.limiter)
@@ -438,13 +443,16 @@ class AsyncClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
         retries: RetryPolicy | None = None,
     ) -> ApiResponse:
         """Any method and path (or absolute URL on the base host), still paced and retried.
 
         Limits come from the catalogue operation the path matches; an unknown
-        path shares one conservative bucket (1/s, 15/m).
+        path shares one conservative bucket (1/s, 15/m). ``retry`` as for
+        :meth:`request` (``retries`` is its deprecated old name).
         """
+        retry = _renamed_retry(retry, retries)
         method = method.upper()
         path_only = urlsplit(path).path if "://" in path else path
         if "://" in path:
@@ -453,6 +461,8 @@ class AsyncClient:
             op: Operation | None = catalog.match(method, path_only)[0]
         except UnknownOperationError:
             op = None
+        if op is not None:
+            check_operation(op.operation_id)
         call = _Call(
             method=method,
             url=path,
@@ -462,7 +472,7 @@ class AsyncClient:
             limit_params=params,
             content=None if json is None else dumps(json),
             idempotent=is_idempotent(method, idempotent),
-            policy=retries or self._config.retry,
+            policy=retry or self._config.retry,
         )
         return await self._execute(call)
 
@@ -476,6 +486,7 @@ class AsyncClient:
         idempotent: bool | None,
         retry: RetryPolicy | None,
     ) -> _Call:
+        check_operation(op.operation_id)
         params = dict(params or {})
         if "filter" in params and params["filter"] is not None:
             validate_filter(str(params["filter"]), op)
@@ -644,23 +655,19 @@ class AsyncClient:
                 reached_server=outcome.failure is not Failure.NOT_SENT,
                 may_have_written=call.method.upper() not in ("GET", "HEAD", "OPTIONS"),
             )
-        resets_at = None
         op = call.operation
-        if outcome.status == 429 and op is not None and op.rate_limit.daily is not None:
-            lowered = {k.lower(): v for k, v in outcome.headers.items()}
-            retry_after = parse_retry_after(lowered.get("retry-after"), self._clock.now())
-            if retry_after is not None and retry_after > _STEADY_WINDOW:
-                resets_at = self._clock.now() + timedelta(seconds=retry_after)
-                self._limiter.quota_exhausted(permit, resets_at)
-        return error_from_response(
+        error = error_from_response(
             outcome.status,
             outcome.headers,
             outcome.content,
             operation_id=op_id,
             scopes=op.scopes if op is not None else (),
             now=self._clock.now(),
-            quota_resets_at=resets_at,
+            daily_capped=op is not None and op.rate_limit.daily is not None,
         )
+        if isinstance(error, QuotaExhaustedError):
+            self._limiter.quota_exhausted(permit, error.resets_at)
+        return error
 
     def _retry_delay(
         self, call: _Call, outcome: _Outcome, error: ApiError, attempt: int, start: float
@@ -722,6 +729,53 @@ class AsyncClient:
         )
 
 
+def _configure(
+    config: ClientConfig | None,
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    deprecated: Mapping[str, Any],
+) -> ClientConfig:
+    """The one config a client runs on: ``config``, plus the credential and host if given.
+
+    A setting given twice with two values is refused rather than one silently
+    winning; the old per-setting keywords still apply, with a warning.
+    """
+    cfg = config or ClientConfig()
+    if api_key is not None:
+        if cfg.api_key is not None and cfg.api_key != api_key:
+            raise ConfigurationError("two different API keys: pass api_key or config.api_key")
+        cfg = replace(cfg, api_key=api_key)
+    if base_url is not None:
+        if config is not None and cfg.base_url not in (DEFAULT_BASE_URL, base_url):
+            raise ConfigurationError(
+                f"two base URLs: base_url={base_url!r} and config.base_url={cfg.base_url!r}"
+            )
+        cfg = replace(cfg, base_url=base_url)
+    given = {name: value for name, value in deprecated.items() if value is not None}
+    if given:
+        names = ", ".join(f"{name}=…" for name in given)
+        warnings.warn(
+            f"AsyncClient({names}) is deprecated; pass config=ClientConfig({names})",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        cfg = replace(cfg, **given)
+    if cfg.total_timeout is not None and cfg.total_timeout <= 0:
+        raise ConfigurationError("total_timeout must be positive seconds (or None)")
+    return cfg
+
+
+def _renamed_retry(retry: RetryPolicy | None, retries: RetryPolicy | None) -> RetryPolicy | None:
+    """``retry`` is the one name for a call's retry policy; ``retries`` still works, warned."""
+    if retries is None:
+        return retry
+    if retry is not None:
+        raise ConfigurationError("pass retry=…, not also its deprecated name retries=…")
+    warnings.warn("raw(retries=…) is deprecated; pass retry=…", DeprecationWarning, stacklevel=3)
+    return retries
+
+
 def _make_auth(
     api_key: str | None, token_provider: TokenProvider | None, installation_id: str | None
 ) -> Auth:
@@ -778,6 +832,24 @@ def _excerpt(content: bytes, limit: int = 200) -> str:
     return " ".join(content[:limit].decode("utf-8", errors="replace").split())
 
 
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`AsyncClient`, which :class:`Client` passes on."""
+
+    token_provider: TokenProvider | None
+    installation_id: str | None
+    config: ClientConfig | None
+    base_url: str | None
+    clock: Clock | None
+    transport: httpx.AsyncBaseTransport | None
+    rate_limiter: RateLimiter | None
+    random: Callable[[], float] | None
+    #: deprecated: set them on ``config``
+    revision: str | None
+    retry: RetryPolicy | None
+    timeout: httpx.Timeout | None
+    total_timeout: float | None
+
+
 class Client:
     """A blocking facade: the same calls as :class:`AsyncClient`, run on a private event loop.
 
@@ -787,32 +859,33 @@ class Client:
     iterator that fetches pages lazily.
     """
 
-    def __init__(self, api_key: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
         self._portal_cm = anyio.from_thread.start_blocking_portal("asyncio")
         self._portal = self._portal_cm.__enter__()
         self._closed = False
         try:
-            self._async: AsyncClient = self._portal.call(lambda: AsyncClient(api_key, **kwargs))
+            self._async: AsyncClient = self._portal.call(lambda: AsyncClient(api_key, **options))
         except BaseException:
             self._portal_cm.__exit__(None, None, None)
             self._closed = True
             raise
         a = self._async
-        self.accounts = BlockingService(self, a.accounts)
-        self.bulk = BlockingService(self, a.bulk)
-        self.campaigns = BlockingService(self, a.campaigns)
-        self.data_privacy = BlockingService(self, a.data_privacy)
-        self.events = BlockingService(self, a.events)
-        self.flows = BlockingService(self, a.flows)
-        self.images = BlockingService(self, a.images)
-        self.lists = BlockingService(self, a.lists)
-        self.metrics = BlockingService(self, a.metrics)
-        self.profiles = BlockingService(self, a.profiles)
-        self.reporting = BlockingService(self, a.reporting)
-        self.segments = BlockingService(self, a.segments)
-        self.subscriptions = BlockingService(self, a.subscriptions)
-        self.tags = BlockingService(self, a.tags)
-        self.templates = BlockingService(self, a.templates)
+        # typed twins generated from the async services (scripts/gen_blocking.py)
+        self.accounts = _blocking.BlockingAccountsService(self, a.accounts)
+        self.bulk = _blocking.BlockingBulkService(self, a.bulk)
+        self.campaigns = _blocking.BlockingCampaignsService(self, a.campaigns)
+        self.data_privacy = _blocking.BlockingDataPrivacyService(self, a.data_privacy)
+        self.events = _blocking.BlockingEventsService(self, a.events)
+        self.flows = _blocking.BlockingFlowsService(self, a.flows)
+        self.images = _blocking.BlockingImagesService(self, a.images)
+        self.lists = _blocking.BlockingListsService(self, a.lists)
+        self.metrics = _blocking.BlockingMetricsService(self, a.metrics)
+        self.profiles = _blocking.BlockingProfilesService(self, a.profiles)
+        self.reporting = _blocking.BlockingReportingService(self, a.reporting)
+        self.segments = _blocking.BlockingSegmentsService(self, a.segments)
+        self.subscriptions = _blocking.BlockingSubscriptionsService(self, a.subscriptions)
+        self.tags = _blocking.BlockingTagsService(self, a.tags)
+        self.templates = _blocking.BlockingTemplatesService(self, a.templates)
 
     @property
     def async_client(self) -> AsyncClient:
@@ -876,12 +949,14 @@ class Client:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
         retries: RetryPolicy | None = None,
     ) -> ApiResponse:
         """See :meth:`AsyncClient.raw`."""
+        retry = _renamed_retry(retry, retries)
         return self._portal.call(
             lambda: self._async.raw(
-                method, path, params=params, json=json, idempotent=idempotent, retries=retries
+                method, path, params=params, json=json, idempotent=idempotent, retry=retry
             )
         )
 
@@ -964,7 +1039,11 @@ class Client:
 
 
 class BlockingService(Generic[S]):
-    """A service of :class:`AsyncClient` called from blocking code (``Client.profiles`` …).
+    """Any service of :class:`AsyncClient` called from blocking code, untyped (``Any``).
+
+    Kept for code that wraps a service of its own; :class:`Client`'s services
+    are the typed classes of :mod:`kbridge.api._blocking`, generated from the
+    async services, so a misspelt method fails type checking.
 
     Each coroutine method runs on the client's loop and returns its result;
     each ``iter_…`` method returns an ordinary lazy iterator. The methods

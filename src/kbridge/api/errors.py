@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -64,6 +64,10 @@ __all__ = [
 
 #: said of a write whose connection failed after it was sent (a retry could do it twice)
 WRITE_MAY_HAVE_HAPPENED = "the request may have reached Klaviyo; check before retrying"
+
+#: seconds of Klaviyo's steady (per-minute) window: a daily-capped operation's 429 asking
+#: for a longer wait than this is its day's cap, not a throttle
+STEADY_WINDOW = 60.0
 
 _SECRET_PATTERNS = (
     re.compile(r"pk_[A-Za-z0-9]+"),
@@ -395,7 +399,7 @@ def error_from_response(
     operation_id: str | None = None,
     scopes: tuple[str, ...] = (),
     now: datetime | None = None,
-    quota_resets_at: datetime | None = None,
+    daily_capped: bool = False,
 ) -> ApiError:
     """The one place an HTTP error response becomes an exception.
 
@@ -403,7 +407,10 @@ def error_from_response(
     no request object (which holds the ``Authorization`` header) is ever
     reachable from an exception. Non-JSON bodies (a Cloudflare HTML page)
     still give the right class, with the first 200 characters as detail.
-    ``quota_resets_at`` marks a 429 as a spent daily cap.
+    ``daily_capped``: the operation has a daily cap (catalogue), so a 429 that
+    asks to wait longer than the steady window is that cap spent — a
+    :class:`QuotaExhaustedError` resetting at ``now`` plus the wait — rather
+    than a throttle worth retrying.
     """
     body = _decode(content)
     first = _first_error(body)
@@ -434,7 +441,7 @@ def error_from_response(
         operation_id=operation_id,
         meta=meta,
     )
-    return _classify(details, headers, now=now, scopes=scopes, quota_resets_at=quota_resets_at)
+    return _classify(details, headers, now=now, scopes=scopes, daily_capped=daily_capped)
 
 
 def _classify(
@@ -443,7 +450,7 @@ def _classify(
     *,
     now: datetime | None,
     scopes: tuple[str, ...],
-    quota_resets_at: datetime | None,
+    daily_capped: bool,
 ) -> ApiError:
     status = details.status or 0
     if status == 401:
@@ -457,8 +464,9 @@ def _classify(
         return ConflictError(details, duplicate_profile_id=_str_or_none(dup))
     if status == 429:
         retry_after = parse_retry_after(_header(headers, "retry-after"), now)
-        if quota_resets_at is not None:
-            return QuotaExhaustedError(details, resets_at=quota_resets_at, retry_after=retry_after)
+        if daily_capped and now is not None and (retry_after or 0) > STEADY_WINDOW:
+            resets_at = now + timedelta(seconds=retry_after or 0)
+            return QuotaExhaustedError(details, resets_at=resets_at, retry_after=retry_after)
         return RateLimitedError(details, retry_after=retry_after)
     if status >= 500:
         return ServerError(details)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from kbridge import catalog
+from kbridge.api.capabilities import Workflow
 from kbridge.api.errors import AuthenticationError, PermissionDeniedError
 from kbridge.campaigns.errors import InvalidKeyError, MissingScopesError
 
@@ -18,14 +19,17 @@ def scopes_for(operations: Iterable[str]) -> tuple[str, ...]:
 
 
 @contextmanager
-def explained(step: str, operations: Iterable[str]) -> Iterator[None]:
-    """Run a workflow step; a 401/403 becomes one actionable error naming key or scopes.
+def explained(step: str, workflow: Workflow) -> Iterator[None]:
+    """Run a step of ``workflow``; a 401/403 becomes one actionable error naming key or scopes.
 
-    ``operations`` is the whole workflow's, so a 403 on its first call already
-    names every scope the key will need, not just the one that failed.
+    The step runs as ``workflow`` (the client refuses operations it does not
+    declare), and a 403 on its first call already names every scope the whole
+    workflow will need, not just the one that failed.
     """
+    operations = workflow.operations
     try:
-        yield
+        with workflow.calls():
+            yield
     except AuthenticationError as exc:
         raise InvalidKeyError(exc.request_id) from None
     except PermissionDeniedError as exc:

@@ -30,13 +30,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from kbridge.api import AsyncClient
+from kbridge.api.capabilities import FLOW_CREATE, FLOW_PREVIEW, FLOW_STATUS, Workflow
 from kbridge.api.filter_builder import F
 from kbridge.api.jsonapi import Resource
 from kbridge.api.resources.flows import FLOW_STATUSES
 from kbridge.api.validation import ValidationError, check_choice
 from kbridge.campaigns._common import explained
 from kbridge.campaigns.errors import DefinitionError
-from kbridge.campaigns.publish import PUBLISH_OPERATIONS, PublishRequest, publish
+from kbridge.campaigns.publish import PublishRequest, publish
 from kbridge.campaigns.templates import render_template
 from kbridge.core import Clock
 
@@ -52,20 +53,9 @@ __all__ = [
     "set_flow_status",
 ]
 
-FLOW_OPERATIONS = ("get_metrics", "get_templates", "create_flow", "update_flow", "get_flow")
-PREVIEW_OPERATIONS = (
-    "get_flow",
-    "get_event",
-    "get_events",
-    "get_profiles",
-    "get_lists",
-    "create_list",
-    "get_profiles_for_list",
-    "add_profiles_to_list",
-    "remove_profiles_from_list",
-    "render_template",
-    *PUBLISH_OPERATIONS,
-)
+#: what creating a flow and switching its status call
+FLOW_OPERATIONS = Workflow.of("flows", FLOW_CREATE, FLOW_STATUS).operations
+PREVIEW_OPERATIONS = FLOW_PREVIEW.operations
 #: the list previews go to (one member: the test profile of the latest preview)
 PREVIEW_LIST = "kbridge flow previews"
 _DELAY_UNITS = ("minutes", "hours", "days")
@@ -211,7 +201,7 @@ async def build_definition(
 
 async def create_flow(client: AsyncClient, spec: Mapping[str, Any]) -> FlowState:
     """Create a (draft) flow from a definition file's content."""
-    with explained("create the flow", FLOW_OPERATIONS):
+    with explained("create the flow", FLOW_CREATE):
         name, definition = await build_definition(client, spec)
         return _flow_state(await client.flows.create_flow(name=name, definition=definition))
 
@@ -219,7 +209,7 @@ async def create_flow(client: AsyncClient, spec: Mapping[str, Any]) -> FlowState
 async def set_flow_status(client: AsyncClient, flow_id: str, status: str) -> FlowState:
     """Set the flow (and all its actions) ``live``, ``draft`` or ``manual``."""
     check_choice(status, FLOW_STATUSES, "status")
-    with explained("set the flow's status", FLOW_OPERATIONS):
+    with explained("set the flow's status", FLOW_STATUS):
         return _flow_state(await client.flows.update_flow(flow_id, status=status))
 
 
@@ -289,7 +279,7 @@ async def preview_flow(
     clock: Clock | None = None,
 ) -> PreviewResult:
     """Send the flow's first email, rendered for an event, to the profile ``to`` (see module)."""
-    with explained("preview the flow", PREVIEW_OPERATIONS):
+    with explained("preview the flow", FLOW_PREVIEW):
         flow = await client.flows.get_flow(flow_id, additional_fields={"flow": ["definition"]})
         definition = flow.attributes.get("definition") or {}
         message = _first_email(definition)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kbridge.api import AsyncClient
+from kbridge.api import AsyncClient, capabilities
 from kbridge.api.filter_builder import F
 from kbridge.api.validation import ValidationError
 from kbridge.campaigns._common import explained
@@ -54,7 +54,7 @@ STATISTICS = (
     "unsubscribes",
 )
 _DOUBLE = frozenset({"open_rate", "click_rate", "conversion_value"})
-PERFORMANCE_OPERATIONS = ("get_metrics", "query_campaign_values", "get_accounts")
+PERFORMANCE_OPERATIONS = capabilities.CAMPAIGN_PERFORMANCE.operations
 DEFAULT_WINDOW_DAYS = 30
 #: Klaviyo refuses report timeframes longer than a year
 MAX_WINDOW = timedelta(days=365)
@@ -179,7 +179,7 @@ async def campaign_performance(
     """
     now = (clock or SystemClock()).now()
     start, end = _window(since, until, now)
-    with explained("read campaign performance", PERFORMANCE_OPERATIONS):
+    with explained("read campaign performance", capabilities.CAMPAIGN_PERFORMANCE):
         account_id, zone = await _account(client)
         metric_id = await _metric_id(client, conversion_metric)
         ids = list(dict.fromkeys(campaign_ids))

@@ -22,6 +22,12 @@ from datetime import datetime
 from typing import Any
 
 from kbridge.api import AsyncClient
+from kbridge.api.capabilities import (
+    CAMPAIGN_CONTROL,
+    CAMPAIGN_PUBLISH,
+    CAMPAIGN_SCHEDULE,
+    Workflow,
+)
 from kbridge.api.errors import InvalidRequestError
 from kbridge.api.jsonapi import Resource, build_document
 from kbridge.api.resources import email_message
@@ -50,26 +56,8 @@ __all__ = [
 ]
 
 #: every operation :func:`publish` may call (its 403 names all their scopes)
-PUBLISH_OPERATIONS = (
-    "create_campaign",
-    "get_messages_for_campaign",
-    "create_template",
-    "assign_template_to_campaign_message",
-    "delete_template",
-    "refresh_campaign_recipient_estimation",
-    "get_campaign_recipient_estimation_job",
-    "get_campaign_recipient_estimation",
-    "send_campaign",
-    "get_campaign",
-    "delete_campaign",
-)
-_CONTROL_OPERATIONS = ("cancel_campaign_send", "get_campaign")
-SCHEDULE_OPERATIONS = (
-    "get_campaign",
-    "update_campaign",
-    "get_messages_for_campaign",
-    "send_campaign",
-)
+PUBLISH_OPERATIONS = CAMPAIGN_PUBLISH.operations
+SCHEDULE_OPERATIONS = CAMPAIGN_SCHEDULE.operations
 
 #: how often to ask whether Klaviyo's recipient estimate is ready (one second apart)
 ESTIMATE_POLLS = 10
@@ -222,7 +210,7 @@ async def publish(
     """
     clock = clock or SystemClock()
     _check_request(request, clock.now())
-    with explained("create the campaign", PUBLISH_OPERATIONS):
+    with explained("create the campaign", CAMPAIGN_PUBLISH):
         try:
             doc = await client.get_document("create_campaign", json=_campaign_body(request))
         except InvalidRequestError as exc:
@@ -242,7 +230,7 @@ async def publish(
             raise AudienceEmptyError(request.included, campaign_id)
     except BaseException:
         # a half-made draft would linger beside the one a retry makes: remove it
-        with explained("delete the unfinished draft", PUBLISH_OPERATIONS):
+        with explained("delete the unfinished draft", CAMPAIGN_PUBLISH):
             await client.campaigns.delete_campaign(campaign_id)
         raise
     return await _send(client, campaign_id, request.from_email, request.included)
@@ -253,10 +241,10 @@ async def _send(
     campaign_id: str,
     from_email: str,
     audience: Sequence[str],
-    operations: Sequence[str] = PUBLISH_OPERATIONS,
+    workflow: Workflow = CAMPAIGN_PUBLISH,
 ) -> CampaignState:
     """Queue the send job and read the campaign back; a send cancelled at once raises."""
-    with explained("schedule the send", operations):
+    with explained("schedule the send", workflow):
         await client.campaigns.send_campaign(campaign_id)
         state = _state(await client.campaigns.get_campaign(campaign_id))
     if state.status == "Cancelled: Misconfigured":
@@ -280,7 +268,7 @@ async def schedule(
     now = clock.now()
     if send_at is not None and utc(send_at) <= now:
         raise SendTimeInPastError(utc(send_at).isoformat(), now.isoformat())
-    with explained("read the campaign", SCHEDULE_OPERATIONS):
+    with explained("read the campaign", CAMPAIGN_SCHEDULE):
         campaign = await client.campaigns.get_campaign(campaign_id)
         if send_at is not None:
             # a new time keeps the campaign's local-time choice (the service would drop it)
@@ -300,12 +288,12 @@ async def schedule(
         campaign_id,
         str(content.get("from_email") or ""),
         list(audience.get("included") or ()),
-        SCHEDULE_OPERATIONS,
+        CAMPAIGN_SCHEDULE,
     )
 
 
 async def _attach_content(client: AsyncClient, campaign_id: str, request: PublishRequest) -> None:
-    with explained("attach the content", PUBLISH_OPERATIONS):
+    with explained("attach the content", CAMPAIGN_PUBLISH):
         messages = await client.campaigns.get_messages_for_campaign(campaign_id)
         message_id = messages[0].id if messages else None
         if message_id is None:
@@ -330,7 +318,7 @@ async def _attach_content(client: AsyncClient, campaign_id: str, request: Publis
 
 async def _estimated_recipients(client: AsyncClient, campaign_id: str, clock: Clock) -> int | None:
     """Klaviyo's count of who would receive the campaign now; None if it is not ready in time."""
-    with explained("check the audience", PUBLISH_OPERATIONS):
+    with explained("check the audience", CAMPAIGN_PUBLISH):
         body = {"data": {"type": "campaign-recipient-estimation-job", "id": campaign_id}}
         await client.get_document("refresh_campaign_recipient_estimation", json=body)
         for attempt in range(ESTIMATE_POLLS):
@@ -351,19 +339,19 @@ async def _estimated_recipients(client: AsyncClient, campaign_id: str, clock: Cl
 
 async def campaign_status(client: AsyncClient, campaign_id: str) -> CampaignState:
     """The campaign's status now (with what to change when Klaviyo cancelled it)."""
-    with explained("read the campaign", _CONTROL_OPERATIONS):
+    with explained("read the campaign", CAMPAIGN_CONTROL):
         return _state(await client.campaigns.get_campaign(campaign_id))
 
 
 async def cancel(client: AsyncClient, campaign_id: str) -> CampaignState:
     """Stop a scheduled or sending campaign for good (it becomes ``Cancelled``)."""
-    with explained("cancel the send", _CONTROL_OPERATIONS):
+    with explained("cancel the send", CAMPAIGN_CONTROL):
         await client.campaigns.cancel_campaign_send(campaign_id, action="cancel")
         return _state(await client.campaigns.get_campaign(campaign_id))
 
 
 async def revert(client: AsyncClient, campaign_id: str) -> CampaignState:
     """Put a scheduled campaign back to ``Draft`` (a sending one can only be cancelled)."""
-    with explained("revert the send", _CONTROL_OPERATIONS):
+    with explained("revert the send", CAMPAIGN_CONTROL):
         await client.campaigns.cancel_campaign_send(campaign_id, action="revert")
         return _state(await client.campaigns.get_campaign(campaign_id))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kbridge.api import AsyncClient
+from kbridge.api.capabilities import TEMPLATE_PUSH, TEMPLATE_RENDER, Workflow
 from kbridge.api.filter_builder import F
 from kbridge.api.jsonapi import Resource
 from kbridge.api.validation import ValidationError
@@ -26,7 +27,7 @@ __all__ = [
     "render_template",
 ]
 
-TEMPLATE_OPERATIONS = ("get_templates", "create_template", "update_template", "render_template")
+TEMPLATE_OPERATIONS = Workflow.of("templates", TEMPLATE_PUSH, TEMPLATE_RENDER).operations
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ async def push_template(
         raise ValidationError("name", "must not be empty")
     if not html.strip():
         raise ValidationError("html", "the HTML file is empty")
-    with explained("push the template", TEMPLATE_OPERATIONS):
+    with explained("push the template", TEMPLATE_PUSH):
         existing = await _find(client, name)
         if existing is None:
             made = await client.templates.create_template(name=name, html=html, text=text)
@@ -98,7 +99,7 @@ async def render_template(
     """``template_id`` rendered by Klaviyo with ``context`` (missing variables render empty)."""
     if context is not None and not isinstance(context, Mapping):
         raise ValidationError("context", "must be a JSON object")
-    with explained("render the template", TEMPLATE_OPERATIONS):
+    with explained("render the template", TEMPLATE_RENDER):
         done = await client.templates.render_template(template_id, context=context or {})
     attrs = done.attributes
     return RenderedTemplate(template_id, attrs.get("html"), attrs.get("text"))

@@ -38,6 +38,7 @@ from kbridge.analytics import (
 )
 from kbridge.analytics._sql import accounts
 from kbridge.api import AsyncClient
+from kbridge.api.capabilities import ANALYTICS_PUSH
 from kbridge.api.filter_builder import F
 from kbridge.cli.actions import common_options
 from kbridge.cli.credentials import Credentials, resolve_credentials
@@ -226,6 +227,7 @@ class Pushed:
     removed: int = 0
 
 
+@ANALYTICS_PUSH.runs
 async def push_segment(
     credentials: Credentials,
     segment: str,

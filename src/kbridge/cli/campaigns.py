@@ -28,6 +28,13 @@ from rich.table import Table
 
 from kbridge.api import AsyncClient
 from kbridge.api.actions import read_text_file
+from kbridge.api.capabilities import (
+    CAMPAIGN_CONTROL,
+    FLOW_CREATE,
+    FLOW_STATUS,
+    TEMPLATE_PUSH,
+    TEMPLATE_RENDER,
+)
 from kbridge.api.errors import NotFoundError
 from kbridge.api.validation import ValidationError
 from kbridge.campaigns import (
@@ -450,18 +457,18 @@ _COMMANDS: dict[str, list[tuple[str, Callable[..., Run], tuple[str, ...]]]] = {
     "campaigns": [
         ("publish", publish_cmd, PUBLISH_OPERATIONS),
         ("schedule", schedule_cmd, SCHEDULE_OPERATIONS),
-        ("cancel", cancel_cmd, ("cancel_campaign_send", "get_campaign")),
-        ("revert", revert_cmd, ("cancel_campaign_send", "get_campaign")),
+        ("cancel", cancel_cmd, CAMPAIGN_CONTROL.operations),
+        ("revert", revert_cmd, CAMPAIGN_CONTROL.operations),
         ("status", status_cmd, ("get_campaign",)),
         ("performance", performance_cmd, (*PERFORMANCE_OPERATIONS, "get_campaign")),
     ],
     "templates": [
-        ("push", push_cmd, ("get_templates", "create_template", "update_template")),
-        ("render", render_cmd, ("render_template",)),
+        ("push", push_cmd, TEMPLATE_PUSH.operations),
+        ("render", render_cmd, TEMPLATE_RENDER.operations),
     ],
     "flows": [
-        ("create", flow_create_cmd, ("get_metrics", "get_templates", "create_flow")),
-        ("status", flow_status_cmd, ("update_flow",)),
+        ("create", flow_create_cmd, FLOW_CREATE.operations),
+        ("status", flow_status_cmd, FLOW_STATUS.operations),
         ("preview", flow_preview_cmd, PREVIEW_OPERATIONS),
     ],
 }

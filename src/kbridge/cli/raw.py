@@ -107,7 +107,7 @@ def raw(
         async def send() -> Any:
             async with AsyncClient(**creds.client_kwargs()) as client:
                 response = await client.raw(
-                    method, path, params=params or None, json=body, retries=policy
+                    method, path, params=params or None, json=body, retry=policy
                 )
                 return response.body
 

@@ -2,7 +2,9 @@
 
 A *capability* is something kbridge does for you (``sync``, ``privacy-delete``,
 ``actions:profiles`` …). Each one is defined by the catalogue operations it
-calls; the scopes it needs are the union of those operations' ``scopes`` in
+calls — the union of what its workflows declare in
+:mod:`kbridge.api.capabilities`, where the client holds each workflow to its
+declaration; the scopes it needs are the union of those operations' ``scopes`` in
 :mod:`kbridge.catalog` (generated from Klaviyo's OpenAPI spec). So when
 Klaviyo changes an operation's scopes, regenerating the catalogue changes
 the plan, and nobody has to remember to.
@@ -11,12 +13,14 @@ the plan, and nobody has to remember to.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from types import MappingProxyType
 
 from kbridge import catalog
 from kbridge.api.actions import registry
+from kbridge.api.capabilities import CAPABILITIES
 from kbridge.api.errors import PermissionDeniedError
 from kbridge.catalog import Operation
 from kbridge.connections.errors import UnknownCapabilityError
@@ -40,129 +44,15 @@ __all__ = [
 
 ACTIONS_PREFIX = "actions:"
 
-#: What each fixed capability calls (``actions:<resource>`` is derived, see below).
-CAPABILITY_OPERATIONS: dict[str, tuple[str, ...]] = {
-    # "test my key": what every connection must be able to do
-    "connect": ("get_accounts",),
-    # the GET list endpoints of every stream sync extracts, plus the two reports
-    "sync": (
-        "get_accounts",
-        "get_profiles",
-        "get_lists",
-        "get_profile_ids_for_list",
-        "get_segments",
-        "get_profile_ids_for_segment",
-        "get_metrics",
-        "get_events",
-        "get_campaigns",
-        "get_messages_for_campaign",
-        "get_flows",
-        "get_actions_for_flow",
-        "get_flow_action_messages",
-        "get_templates",
-        "get_tags",
-        "query_campaign_values",
-        "query_flow_values",
-    ),
-    # find the person, then everything kbridge can show about them
-    "privacy-access": (
-        "get_profiles",
-        "get_profile",
-        "get_lists_for_profile",
-        "get_segments_for_profile",
-        "get_events",
-    ),
-    # get_accounts: whose rows to purge from the warehouse after the deletion
-    "privacy-delete": ("get_profiles", "request_profile_deletion", "get_accounts"),
-    # publish (an --html-file becomes a template), schedule, cancel, revert, status and
-    # performance (the conversion metric, the account's timezone, the values report)
-    "campaigns-publish": (
-        "get_campaigns",
-        "get_campaign",
-        "create_campaign",
-        "update_campaign",
-        "delete_campaign",
-        "get_messages_for_campaign",
-        "update_campaign_message",
-        "assign_template_to_campaign_message",
-        "refresh_campaign_recipient_estimation",
-        "get_campaign_recipient_estimation_job",
-        "get_campaign_recipient_estimation",
-        "send_campaign",
-        "get_campaign_send_job",
-        "cancel_campaign_send",
-        "get_templates",
-        "create_template",
-        "delete_template",
-        "get_lists",
-        "get_segments",
-        "get_metrics",
-        "get_accounts",
-        "query_campaign_values",
-    ),
-    "templates": (
-        "get_templates",
-        "get_template",
-        "create_template",
-        "update_template",
-        "delete_template",
-        "clone_template",
-        "render_template",
-    ),
-    # create from a definition (its trigger metric and templates by name) and switch status
-    "flows": (
-        "get_flows",
-        "get_flow",
-        "create_flow",
-        "update_flow",
-        "get_actions_for_flow",
-        "get_flow_action",
-        "get_flow_action_messages",
-        "get_flow_message",
-        "get_metrics",
-        "get_templates",
-    ),
-    # a flow's first email sent to a test profile: a one-off campaign to a one-member list
-    "flows-preview": (
-        "get_flow",
-        "get_event",
-        "get_events",
-        "get_profiles",
-        "get_lists",
-        "create_list",
-        "get_profiles_for_list",
-        "add_profiles_to_list",
-        "remove_profiles_from_list",
-        "render_template",
-        "create_campaign",
-        "get_messages_for_campaign",
-        "create_template",
-        "assign_template_to_campaign_message",
-        "delete_template",
-        "refresh_campaign_recipient_estimation",
-        "get_campaign_recipient_estimation_job",
-        "get_campaign_recipient_estimation",
-        "send_campaign",
-        "get_campaign",
-        "delete_campaign",
-    ),
-    # analytics reads only the warehouse; pushing a computed audience back needs lists
-    "analytics": (),
-    "analytics-push": ("get_lists", "create_list", "add_profiles_to_list"),
-}
+#: What each fixed capability calls, computed from the workflows' declarations
+#: (:mod:`kbridge.api.capabilities`); ``actions:<resource>`` is derived, see below.
+CAPABILITY_OPERATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {name: cap.operations for name, cap in CAPABILITIES.items()}
+)
 
-CAPABILITY_SUMMARIES: dict[str, str] = {
-    "connect": "verify the key and read the account (sender, timezone)",
-    "sync": "extract every stream into the warehouse",
-    "privacy-access": "find a person and export what Klaviyo holds about them",
-    "privacy-delete": "find a person and request their deletion",
-    "campaigns-publish": "create, schedule, send and cancel campaigns",
-    "templates": "manage email templates",
-    "flows": "create flows from a definition, read them and switch them on or off",
-    "flows-preview": "send a flow's first email to a test profile (a one-off campaign)",
-    "analytics": "analyse the warehouse (no API calls)",
-    "analytics-push": "push a computed audience back as a Klaviyo list",
-}
+CAPABILITY_SUMMARIES: Mapping[str, str] = MappingProxyType(
+    {name: cap.summary for name, cap in CAPABILITIES.items()}
+)
 
 
 @cache

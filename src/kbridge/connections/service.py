@@ -22,6 +22,7 @@ import httpx
 from kbridge import catalog
 from kbridge.api import DEFAULT_BASE_URL, AsyncClient, StaticTokenProvider, TokenProvider
 from kbridge.api.auth import PrivateKeyAuth
+from kbridge.api.capabilities import CONNECT
 from kbridge.connections.errors import (
     ConnectionConflictError,
     ConnectionsError,
@@ -111,6 +112,7 @@ class ConnectionCredentials:
         )
 
 
+@CONNECT.runs
 async def verify_account(client: AsyncClient) -> AccountInfo:
     """The account behind ``client``'s credential (raises the API error if it is refused)."""
     document = await client.get_document("get_accounts")

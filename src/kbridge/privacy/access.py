@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from kbridge.api import ApiError, AsyncClient, AuthenticationError, PermissionDeniedError, Resource
+from kbridge.api.capabilities import PRIVACY_ACCESS
 from kbridge.api.filter_builder import F
 from kbridge.core import Clock, SystemClock
 from kbridge.privacy.audit import AuditLog
@@ -130,6 +131,7 @@ async def _profile_report(client: AsyncClient, profile: Resource, events: bool) 
     )
 
 
+@PRIVACY_ACCESS.runs
 async def access_report(
     client: AsyncClient,
     subject: Subject,
@@ -149,6 +151,7 @@ async def access_report(
     return SubjectReport(subject=subject, subject_hash=hashed, profiles=tuple(reports))
 
 
+@PRIVACY_ACCESS.runs
 async def access_reports(
     client: AsyncClient,
     subjects: Sequence[Subject],

@@ -43,6 +43,7 @@ from kbridge.api import (
     PermissionDeniedError,
     Resource,
 )
+from kbridge.api.capabilities import PRIVACY_DELETE
 from kbridge.core import Clock, SystemClock
 from kbridge.privacy.audit import FINAL_OUTCOMES, AuditEntry, AuditLog, read_log
 from kbridge.privacy.batch import DEFAULT_CONCURRENCY, run_each
@@ -189,6 +190,7 @@ def _describe(exc: ApiError) -> str:
     return " ".join(parts)
 
 
+@PRIVACY_DELETE.runs
 async def plan_deletions(
     client: AsyncClient,
     subjects: Sequence[Subject],
@@ -288,6 +290,7 @@ def _refusal(plan: DeletionPlan, allow_ambiguous: bool, allow_unmatched: bool) -
     return None
 
 
+@PRIVACY_DELETE.runs
 async def execute_deletions(
     client: AsyncClient,
     batch: DeletionBatch,

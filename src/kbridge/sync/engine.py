@@ -35,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 
 from kbridge import catalog
 from kbridge.api import AsyncClient, Document, QuotaExhaustedError
+from kbridge.api.capabilities import SYNC
 from kbridge.api.jsonapi import next_link
 from kbridge.api.pagination import remember_next
 from kbridge.core.clock import Clock, SystemClock, utc
@@ -258,6 +259,7 @@ class ClientSource(Protocol):
     def client(self, **kwargs: Any) -> AsyncClient: ...
 
 
+@SYNC.runs
 async def run(
     client: AsyncClient | ClientSource,
     destination: Warehouse | str,

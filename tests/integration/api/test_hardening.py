@@ -20,6 +20,7 @@ import pytest
 from kbridge.api import (
     AsyncClient,
     ChallengeError,
+    ClientConfig,
     PermissionDeniedError,
     QuotaExhaustedError,
     RetryPolicy,
@@ -144,9 +145,9 @@ def fault_counts(server: EmulatorServer) -> dict[str, int]:
     return {"requests": snapshot["requests"], **snapshot["injected"]}
 
 
-def client(server: EmulatorServer, *, attempts: int = 3, **kwargs: Any) -> AsyncClient:
-    return AsyncClient(server.api_key, base_url=server.base_url, clock=ManualClock(),
-                       retry=RetryPolicy(max_attempts=attempts), **kwargs)  # fmt: skip
+def client(server: EmulatorServer, *, attempts: int = 3, **settings: Any) -> AsyncClient:
+    config = ClientConfig(retry=RetryPolicy(max_attempts=attempts), **settings)
+    return AsyncClient(server.api_key, base_url=server.base_url, clock=ManualClock(), config=config)
 
 
 def event_body(metric: str, n: int) -> dict[str, Any]:
@@ -339,8 +340,8 @@ async def test_a_post_that_provably_never_left_is_retried(caplog: pytest.LogCapt
     with socket.socket() as probe:  # a port nobody listens on: connection refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    api = AsyncClient("pk_" + "a" * 34, base_url=f"http://127.0.0.1:{port}", clock=ManualClock(),
-                      retry=RetryPolicy(max_attempts=3))  # fmt: skip
+    config = ClientConfig(base_url=f"http://127.0.0.1:{port}", retry=RetryPolicy(max_attempts=3))
+    api = AsyncClient("pk_" + "a" * 34, config=config, clock=ManualClock())
     with caplog.at_level(logging.INFO, logger="kbridge.api"):
         async with api:
             with pytest.raises(TransportError) as caught:
@@ -363,8 +364,8 @@ async def test_a_post_is_retried_on_429_and_recorded_once(strict: EmulatorServer
     # A burst of 40 can straddle the edge of a fixed 1-second window (20 and 20 under 35)
     # and draw no 429, now and then: a few bursts make one all but certain
     sent = 0
-    async with AsyncClient(strict.api_key, base_url=strict.base_url,
-                           retry=RetryPolicy(max_attempts=10)) as api:  # fmt: skip
+    config = ClientConfig(base_url=strict.base_url, retry=RetryPolicy(max_attempts=10))
+    async with AsyncClient(strict.api_key, config=config) as api:
         for _ in range(5):
             await asyncio.gather(
                 *(

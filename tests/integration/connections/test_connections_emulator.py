@@ -151,8 +151,8 @@ async def test_a_403_names_the_missing_scope_and_the_capability(
             )
     text = explain_permission_error(denied.value)
     assert "campaigns:read" in text
-    assert "sync" in text
-    assert "campaigns-publish" in text
+    # the capabilities whose workflows call get_campaigns (publishing reads one by id)
+    assert "sync / actions:campaigns" in text
     assert "profiles:read" not in text
 
 

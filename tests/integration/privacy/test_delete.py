@@ -284,7 +284,7 @@ class RefuseDeletions(httpx.AsyncBaseTransport):
 def test_refused_requests_fail_that_subject_only_and_keep_the_address_out_of_the_log(
     server: EmulatorServer, http: httpx.Client
 ) -> None:
-    from kbridge.api import AsyncClient, RetryPolicy
+    from kbridge.api import AsyncClient, ClientConfig, RetryPolicy
 
     doomed = create_profile(http, email="doomed@example.com")
     fine = create_profile(http, email="fine@example.com")
@@ -297,7 +297,7 @@ def test_refused_requests_fail_that_subject_only_and_keep_the_address_out_of_the
             base_url=server.base_url,
             clock=ManualClock(),
             transport=RefuseDeletions(),
-            retry=RetryPolicy(max_attempts=1),
+            config=ClientConfig(retry=RetryPolicy(max_attempts=1)),
         ) as client:
             batch = await plan_deletions(client, subjects, audit=audit)
             return await execute_deletions(client, batch, audit=audit, clock=EmulatorClock(server))

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from kbridge import sync
-from kbridge.api import AsyncClient, RetryPolicy
+from kbridge.api import AsyncClient, ClientConfig, RetryPolicy
 from kbridge.core import ManualClock
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.server import EmulatorServer
@@ -37,8 +37,10 @@ def run(
             server.api_key,
             base_url=server.base_url,
             clock=ManualClock(),
-            retry=RetryPolicy(max_attempts=attempts),
-            timeout=timeout,
+            config=ClientConfig(
+                retry=RetryPolicy(max_attempts=attempts),
+                **({} if timeout is None else {"timeout": timeout}),
+            ),
         )
         async with client:
             return await sync.run(client, wh, streams=STREAMS)

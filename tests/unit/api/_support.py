@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from kbridge.api import AsyncClient
+from kbridge.api import AsyncClient, ClientConfig
 from kbridge.core import ManualClock
 
 KEY = "pk_" + "Ab3" * 12  # private-key shaped, 39 characters
@@ -74,9 +75,16 @@ class Server:
         return httpx.MockTransport(self.handle)
 
 
+#: keywords this helper takes that belong on the client's config
+_SETTINGS = ("revision", "retry", "timeout", "total_timeout", "limiter")
+
+
 def client(server: Server, **kwargs: Any) -> AsyncClient:
     kwargs.setdefault("random", lambda: 0.5)
     api_key = kwargs.pop("api_key", None if "token_provider" in kwargs else KEY)
+    settings = {name: kwargs.pop(name) for name in _SETTINGS if name in kwargs}
+    if settings:
+        kwargs["config"] = replace(kwargs.get("config") or ClientConfig(), **settings)
     return AsyncClient(api_key, transport=server.transport, clock=server.clock, **kwargs)
 
 

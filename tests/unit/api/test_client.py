@@ -53,7 +53,7 @@ async def test_sends_auth_revision_accept_and_user_agent() -> None:
     assert response.document.resources[0]["email"] == "a@b.co"
 
 
-async def test_revision_and_base_url_can_be_overridden() -> None:
+async def test_revision_and_base_url_come_from_the_config() -> None:
     server = Server(ManualClock(), [jsonapi(200, PROFILE)])
     api = client(server, revision="2025-01-15", base_url="http://127.0.0.1:8765")
     async with api:
@@ -409,6 +409,45 @@ def test_config_from_env_reads_only_the_given_mapping() -> None:
     assert cfg.base_url == "http://localhost:1"
     assert ClientConfig.from_env({}).base_url == "https://a.klaviyo.com"
     assert KEY not in repr(cfg)
+
+
+async def test_the_old_per_setting_keywords_still_apply_with_a_deprecation_warning() -> None:
+    server = Server(ManualClock(), [jsonapi(200, PROFILE)])
+    with pytest.warns(DeprecationWarning, match=r"config=ClientConfig\(revision=…, retry=…\)"):
+        api = AsyncClient(
+            KEY,
+            transport=server.transport,
+            clock=server.clock,
+            revision="2025-01-15",
+            retry=RetryPolicy(max_attempts=1),
+        )
+    async with api:
+        await api.request("get_profile", path_params={"id": "1"})
+    assert server.requests[0].headers["revision"] == "2025-01-15"
+    assert api.config.retry.max_attempts == 1
+
+
+def test_a_setting_given_twice_differently_is_refused() -> None:
+    other = ClientConfig(base_url="http://127.0.0.1:1")
+    with pytest.raises(ConfigurationError, match="two base URLs"):
+        AsyncClient(KEY, base_url="http://127.0.0.1:2", config=other)
+    with pytest.raises(ConfigurationError, match="two different API keys"):
+        AsyncClient("pk_" + "b" * 34, config=ClientConfig(api_key=KEY))
+    same = AsyncClient(KEY, base_url="http://127.0.0.1:1", config=other)
+    assert same.config.base_url == "http://127.0.0.1:1"
+    assert same.config.api_key == KEY
+
+
+async def test_raw_takes_retry_like_request_and_warns_for_retries() -> None:
+    server = Server(ManualClock(), [error(500), error(500), jsonapi(200, PROFILE)])
+    async with client(server) as api:
+        with pytest.raises(ServerError):
+            await api.raw("GET", "/api/profiles/1", retry=RetryPolicy(max_attempts=2))
+        with pytest.warns(DeprecationWarning, match="retry="):
+            await api.raw("GET", "/api/profiles/1", retries=RetryPolicy(max_attempts=1))
+        with pytest.raises(ConfigurationError, match="not also"):
+            await api.raw("GET", "/", retry=RetryPolicy(), retries=RetryPolicy())
+    assert len(server.requests) == 3
 
 
 def test_default_timeouts() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -117,13 +117,17 @@ def test_rate_limited_reads_retry_after_seconds_and_http_date() -> None:
     assert missing.retry_after is None
 
 
-def test_quota_exhausted_is_a_rate_limited_error_with_reset_time() -> None:
-    resets = datetime(2026, 1, 2, tzinfo=UTC)
-    err = error_from_response(429, {"Retry-After": "3600"}, body(429), quota_resets_at=resets)
+def test_a_daily_capped_429_waiting_past_the_minute_is_quota_exhausted() -> None:
+    now = datetime(2026, 1, 1, 23, tzinfo=UTC)
+    err = error_from_response(429, {"Retry-After": "3600"}, body(429), now=now, daily_capped=True)
     assert isinstance(err, QuotaExhaustedError)
     assert isinstance(err, RateLimitedError)
-    assert err.resets_at == resets
+    assert err.resets_at == datetime(2026, 1, 2, tzinfo=UTC)
     assert "2026-01-02" in str(err)
+    # the same answer from an operation without a daily cap, or a short wait: a throttle
+    for headers, capped in (({"Retry-After": "3600"}, False), ({"Retry-After": "60"}, True)):
+        throttled = error_from_response(429, headers, body(429), now=now, daily_capped=capped)
+        assert type(throttled) is RateLimitedError
 
 
 def test_non_json_error_still_gets_the_right_class_and_a_short_detail() -> None:
@@ -161,13 +165,18 @@ def _roundtrip(err: ApiError) -> ApiError:
 def test_errors_survive_pickling_with_their_facts() -> None:
     resets = datetime(2026, 1, 2, tzinfo=UTC)
     original = error_from_response(
-        429, {"Retry-After": "9"}, body(429, "throttled"), operation_id="x", quota_resets_at=resets
+        429,
+        {"Retry-After": "90"},
+        body(429, "throttled"),
+        operation_id="x",
+        now=resets - timedelta(seconds=90),
+        daily_capped=True,
     )
     copy = _roundtrip(original)
     assert isinstance(copy, QuotaExhaustedError)
     assert str(copy) == str(original)
     assert (copy.retry_after, copy.resets_at, copy.status, copy.code) == (
-        9,
+        90,
         resets,
         429,
         "throttled",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from kbridge.api import AsyncClient, RetryPolicy
+from kbridge.api import AsyncClient, ClientConfig, RetryPolicy
 from kbridge.api.errors import AuthenticationError
 from kbridge.connections import probe_capabilities, probe_operation
 from kbridge.core import ManualClock
@@ -30,7 +30,7 @@ def _client(answer: dict[str, httpx.Response], seen: list[httpx.Request]) -> Asy
         base_url="https://a.klaviyo.test",
         transport=httpx.MockTransport(handler),
         clock=ManualClock(),
-        retry=RetryPolicy.never(),
+        config=ClientConfig(retry=RetryPolicy.never()),
     )
 
 

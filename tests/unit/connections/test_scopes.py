@@ -6,9 +6,11 @@ import pytest
 
 from kbridge import catalog
 from kbridge.api.actions import registry
+from kbridge.api.capabilities import CAPABILITIES, Workflow
 from kbridge.api.errors import ErrorDetails, PermissionDeniedError
 from kbridge.connections import (
     CAPABILITY_OPERATIONS,
+    CAPABILITY_SUMMARIES,
     UnknownCapabilityError,
     all_capabilities,
     capabilities_needing,
@@ -114,31 +116,30 @@ def test_a_403_names_the_missing_scope_and_the_capability() -> None:
 
 
 def test_a_403_without_names_falls_back_to_the_operation_and_its_capabilities() -> None:
-    err = _denied("You do not have permission to perform this action.")
+    err = _denied("You do not have permission to perform this action.", "get_campaign")
     assert missing_scopes(err) == ("campaigns:read",)
     text = explain_permission_error(err)
-    assert "sync" in text
     assert "campaigns-publish" in text
-    assert set(capabilities_needing("get_campaigns")) >= {"sync", "campaigns-publish"}
+    assert "(get_campaign)" in text
+    assert set(capabilities_needing("get_campaign")) >= {"campaigns-publish", "flows-preview"}
+    assert "sync" in capabilities_needing("get_campaigns")
 
 
-def _workflow_operations() -> dict[str, tuple[str, ...]]:
-    """The operations each workflow declares it calls (its own source of truth)."""
-    from kbridge.campaigns.flows import FLOW_OPERATIONS, PREVIEW_OPERATIONS
-    from kbridge.campaigns.performance import PERFORMANCE_OPERATIONS
-    from kbridge.campaigns.publish import PUBLISH_OPERATIONS, SCHEDULE_OPERATIONS
-    from kbridge.campaigns.templates import TEMPLATE_OPERATIONS
-
-    return {
-        "campaigns-publish": (*PUBLISH_OPERATIONS, *SCHEDULE_OPERATIONS, *PERFORMANCE_OPERATIONS),
-        "templates": TEMPLATE_OPERATIONS,
-        "flows": FLOW_OPERATIONS,
-        "flows-preview": PREVIEW_OPERATIONS,
-    }
+def test_each_capability_is_the_union_of_its_workflows_declarations() -> None:
+    for name, capability in CAPABILITIES.items():
+        declared = {op for w in capability.workflows for op in w.operations}
+        assert set(CAPABILITY_OPERATIONS[name]) == declared, name
+        assert CAPABILITY_SUMMARIES[name] == capability.summary
 
 
-@pytest.mark.parametrize("capability", sorted(_workflow_operations()))
-def test_a_capability_covers_every_operation_its_workflow_calls(capability: str) -> None:
-    # `kbridge scopes --for X` must be enough to run X: a key made from it never meets a 403
-    missing = set(_workflow_operations()[capability]) - set(CAPABILITY_OPERATIONS[capability])
-    assert not missing, f"{capability} omits {sorted(missing)}"
+def test_pushing_an_audience_with_pruning_is_planned_for() -> None:
+    # analytics --push --prune reads the list's members and removes the stale ones
+    ops = {op.operation_id for op in capability_operations("analytics-push")}
+    assert {"get_profiles_for_list", "remove_profiles_from_list"} <= ops
+
+
+def test_a_declaration_naming_an_unknown_or_public_operation_is_refused() -> None:
+    with pytest.raises(catalog.UnknownOperationError, match="get_profle"):
+        Workflow.of("typo", "get_profle")
+    with pytest.raises(ValueError, match="not a private-key operation"):
+        Workflow.of("public", "create_client_event")

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from kbridge.api import AsyncClient, PermissionDeniedError, RetryPolicy
+from kbridge.api import AsyncClient, ClientConfig, PermissionDeniedError, RetryPolicy
 from kbridge.core import ManualClock
 from kbridge.privacy import Confirmer, PollPolicy
 
@@ -54,7 +54,7 @@ def with_confirmer(
                 base_url="https://a.klaviyo.test",
                 clock=ManualClock(),
                 transport=httpx.MockTransport(fake.handle),
-                retry=RetryPolicy(max_attempts=1),
+                config=ClientConfig(retry=RetryPolicy(max_attempts=1)),
             ) as client,
             Confirmer(client, clock=clock, poll=poll) as confirmer,
         ):
