@@ -88,7 +88,11 @@ def _child(
 
     async def go() -> sync.SyncResult:
         async with AsyncClient(key, base_url=base, config=config) as client:
-            return await sync.run(client, f"duckdb:///{target}", streams=streams)
+            # as the CLI runs it: the process is the sync
+            options = sync.SyncOptions(
+                f"duckdb:///{target}", streams=streams, fewer_collections=True
+            )
+            return await sync.run(client, options)
 
     started = time.perf_counter()
     result = asyncio.run(go())

@@ -57,17 +57,22 @@ async def _sync(base_url: str, api_key: str, target: Path) -> sync.SyncResult:
             # one request each for these few days; the two report endpoints have separate limits
             reports = ["campaign_values_daily", "flow_series_daily"]
             try:
+                callbacks = sync.Callbacks(on_progress=on_progress, on_stream_done=on_done)
                 result = await sync.run(
-                    client, destination, streams=data, on_progress=on_progress,
-                    on_stream_done=on_done,
-                )  # fmt: skip
+                    client,
+                    sync.SyncOptions(
+                        destination, streams=data, callbacks=callbacks, fewer_collections=True
+                    ),
+                )
                 # The reporting tier allows 2 requests a minute: a demo reads the last
                 # few days of performance; `kbridge sync` backfills the rest over time.
                 since = SystemClock().now() - timedelta(days=_REPORT_DAYS)
                 recent = await sync.run(
-                    client, destination, streams=reports, start_date=since,
-                    on_progress=on_progress, on_stream_done=on_done,
-                )  # fmt: skip
+                    client,
+                    sync.SyncOptions(
+                        destination, streams=reports, start_date=since, callbacks=callbacks
+                    ),
+                )
             except sync.SyncError as exc:
                 fail(f"sync failed: {exc}")
             result.streams.update(recent.streams)

@@ -3,12 +3,14 @@
 May import: api, warehouse, connections, core, catalog.
 
     async with AsyncClient(api_key) as client:
-        result = await kbridge.sync.run(client, "duckdb:///kbridge.duckdb", streams=["profiles"])
+        options = SyncOptions("duckdb:///kbridge.duckdb", streams=["profiles"])
+        result = await kbridge.sync.run(client, options)
 """
 
 from __future__ import annotations
 
 from kbridge.sync.engine import (
+    Callbacks,
     ProgressCallback,
     ReportProgressCallback,
     StreamDoneCallback,
@@ -23,6 +25,7 @@ from kbridge.sync.windows import ReportProgress
 
 __all__ = [
     "STREAMS",
+    "Callbacks",
     "ProgressCallback",
     "ReportProgress",
     "ReportProgressCallback",

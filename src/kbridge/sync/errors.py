@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from kbridge.core.errors import ConfigurationError, KbridgeError
 
 if TYPE_CHECKING:
-    from kbridge.sync.engine import SyncResult
+    from kbridge.sync.results import SyncResult
 
 __all__ = ["SyncError", "UnknownStreamError"]
 

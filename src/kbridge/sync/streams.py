@@ -169,6 +169,9 @@ class Stream:
     #: let a warehouse that reads page bodies into rows itself do so (the wide, numerous
     #: records: a decoded events page is ~10,000 Python objects built only to be taken apart)
     in_database: bool = False
+    #: parameters asked for when a run wants predictive analytics (profiles: the CLV and
+    #: churn fields, which cost a slower rate tier)
+    predictive_params: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.in_database and self.spec.from_json is None:
@@ -224,6 +227,7 @@ STREAMS: tuple[Stream, ...] = (
         PROFILES,
         cursor=_UPDATED_GT,
         params={"additional-fields[profile]": "subscriptions"},
+        predictive_params={"additional-fields[profile]": "subscriptions,predictive_analytics"},
         id_field="created",
         in_database=True,
         # wide rows (≈ 3 KB of JSON each): DuckDB spends ~30 µs a row on 1,000-row

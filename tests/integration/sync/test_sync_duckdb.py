@@ -416,7 +416,7 @@ def test_predictive_analytics_only_when_asked(
     wh.close()
 
 
-def test_a_sync_collects_garbage_less_often_and_restores_the_threshold(
+def test_a_sync_asked_to_collects_garbage_less_often_and_restores_the_threshold(
     server: EmulatorServer, tmp_path: Any
 ) -> None:
     import gc
@@ -427,7 +427,11 @@ def test_a_sync_collects_garbage_less_often_and_restores_the_threshold(
     during: list[int] = []
     url = f"duckdb:///{tmp_path}/gc.duckdb"
     full_sync(
-        server, url, streams=["tags"], on_progress=lambda *_: during.append(gc.get_threshold()[0])
+        server,
+        url,
+        streams=["tags"],
+        fewer_collections=True,
+        on_progress=lambda *_: during.append(gc.get_threshold()[0]),
     )
     assert during
     assert set(during) == {engine.GC_GEN0_THRESHOLD}
@@ -438,6 +442,7 @@ def test_a_sync_collects_garbage_less_often_and_restores_the_threshold(
             server,
             url,
             streams=["tags"],
+            fewer_collections=True,
             on_progress=lambda *_: during.append(gc.get_threshold()[0]),
         )
         assert during[-1] == engine.GC_GEN0_THRESHOLD * 2  # never lowered

@@ -25,7 +25,7 @@ from kbridge import catalog, sync
 from kbridge.api import AsyncClient, decode_document
 from kbridge.core import ManualClock, dumps, loads
 from kbridge.emulator.server import EmulatorServer
-from kbridge.sync.engine import _report_rows
+from kbridge.sync.strategies.reports import report_rows as _report_rows
 from kbridge.sync.streams import RUN_COLUMN, Stream, as_record, get_stream
 from kbridge.testing.plugin import http_client_for
 from kbridge.warehouse.duckdb import DuckDBWarehouse

@@ -71,6 +71,6 @@ def test_the_live_rows_show_a_dash_first_then_a_share_and_stop_when_done() -> No
         assert _row(live, "lists")["completed"] == 10
         assert _row(live, "profiles")["finished"] is False  # still running
 
-        live.on_stream_done(StreamResult("profiles", error="ServerError: 503"))
+        live.on_stream_done(StreamResult("profiles", exception=RuntimeError("503")))
         assert _row(live, "profiles")["finished"] is True
         assert _row(live, "profiles")["budget"] == "failed"

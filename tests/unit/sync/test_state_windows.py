@@ -127,7 +127,7 @@ def test_windows_partition_any_range(lower_naive: datetime, span: int, days: int
 
 
 def test_report_requests_read_new_days_first_and_share_a_span_with_the_reread() -> None:
-    from kbridge.sync.engine import _report_windows
+    from kbridge.sync.strategies.reports import report_windows as _report_windows
 
     def d(n: int) -> datetime:
         return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n)

@@ -86,7 +86,7 @@ def test_selection_by_name_keeps_declaration_order_and_rejects_unknown_names() -
 def test_series_reports_become_one_row_per_group_and_day() -> None:
     from datetime import UTC, datetime
 
-    from kbridge.sync.engine import _report_rows
+    from kbridge.sync.strategies.reports import report_rows as _report_rows
 
     flows = get_stream("flow_series_daily")
     assert flows.report is not None
