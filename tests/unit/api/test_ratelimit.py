@@ -651,10 +651,10 @@ def test_the_window_wait_matches_counting_every_request(
     requests: list[tuple[float, float, bool]],
     now_after: float,
 ) -> None:
-    from kbridge.api.ratelimit import _Bucket, _Stamp
+    from kbridge.api.ratestore import InProcessBudget, _Stamp
 
     config = LimiterConfig()
-    bucket = _Bucket("x", RateLimit(limit, limit), config)
+    bucket = InProcessBudget()
     sent = 0.0
     for gap, where, done in requests:
         sent += gap
@@ -662,7 +662,7 @@ def test_the_window_wait_matches_counting_every_request(
         stamp.done = done
         bucket.stamps.append(stamp)
     now = sent + now_after
-    wait, _ = bucket._window_wait(now, length, limit)
+    wait, _ = bucket._window_wait(now, length, limit, config.jitter_allowance)
     # by brute force: the limit-th latest arrival still in the window must leave it
     span = length + 1e-6
     inside = sorted((s.arrived for s in bucket.stamps if s.arrived > now - span), reverse=True)
