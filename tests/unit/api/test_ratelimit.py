@@ -679,3 +679,23 @@ async def test_a_daily_cap_429_is_no_reason_to_leave_the_windows() -> None:
     assert limiter.fallbacks == ()
     await limiter.acquire(ACCOUNT, op)
     assert clock.monotonic() == pytest.approx(3600.0)  # still waits it out
+
+
+@pytest.mark.anyio
+async def test_limiters_given_one_store_share_the_accounts_windows_and_daily_count() -> None:
+    from kbridge.api.ratestore import InProcessRateBudgetStore
+
+    clock = ManualClock()
+    config = LimiterConfig(limit_factor=0.04, daily_caps={"get_profiles": 5})
+    store = InProcessRateBudgetStore()
+    first = RateLimiter(clock=clock, config=config, store=store)
+    second = RateLimiter(clock=clock, config=config, store=store)
+    alone = RateLimiter(clock=clock, config=config)
+    op = get("get_profiles")
+    for _ in range(3):  # the 3/s burst
+        assert (await first.acquire(ACCOUNT, op)).waited == 0
+    assert (await alone.acquire(ACCOUNT, op)).waited == 0  # a budget of its own
+    assert (await second.acquire(ACCOUNT, op)).waited > 0  # the shared burst is spent
+    await second.acquire(ACCOUNT, op)
+    with pytest.raises(QuotaExhaustedError):  # 5 a day between the two of them
+        await first.acquire(ACCOUNT, op)
