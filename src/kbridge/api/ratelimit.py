@@ -295,11 +295,20 @@ class _Bucket:
     adaptive and daily parts."""
 
     def __init__(
-        self, key: str, limit: RateLimit, config: LimiterConfig, budget: RateBudget
+        self,
+        key: str,
+        limit: RateLimit,
+        config: LimiterConfig,
+        budget: RateBudget,
+        *,
+        shared: bool = False,
     ) -> None:
         self.key = key
         #: the windows and daily count, which every process acting for the account shares
         self.budget = budget
+        #: others draw on the budget too: after a fallback, keep counting in (and obeying)
+        #: the shared windows, or our requests would be invisible to them
+        self.shared = shared
         self.config = config
         # None: the server has no limits, so neither does the token bucket (tat stays None)
         self.paced = config.limit_factor is not None
@@ -352,7 +361,7 @@ class _Bucket:
 
     def windows(self) -> tuple[int, int] | None:
         """``(burst, steady)`` the shared sliding windows pace to; ``None``: they do not."""
-        if self.paced and self.mode == "windows":
+        if self.paced and (self.mode == "windows" or self.shared):
             return self.limit.burst, self.limit.steady
         return None
 
@@ -500,6 +509,12 @@ class RateLimiter:
     several clients: buckets are keyed by the account fingerprint). The
     limits are scaled by the config's ``limit_factor``; bucket names (and so
     :meth:`state`'s ``group``) stay the catalogue's, whatever the factor.
+
+    ``store`` is where the sliding windows and daily counts live
+    (:mod:`kbridge.api.ratestore`): by default this limiter's own memory; a store
+    given here is taken to be shared (other limiters, other processes), so a
+    bucket that falls back to the token bucket keeps counting its requests in the
+    shared windows, and obeying them, as well.
     """
 
     def __init__(
@@ -514,6 +529,7 @@ class RateLimiter:
         #: where the windows and daily counts live: this process (the default), or a store
         #: every process acting for the account shares
         self._store: RateBudgetStore = store if store is not None else InProcessRateBudgetStore()
+        self._shared = store is not None
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
     @property
@@ -527,7 +543,11 @@ class RateLimiter:
             factor = self._config.limit_factor
             scaled = limit if factor is None else _scaled(limit, factor)
             bucket = self._buckets[key] = _Bucket(
-                group, scaled, self._config, self._store.budget(account, group)
+                group,
+                scaled,
+                self._config,
+                self._store.budget(account, group),
+                shared=self._shared,
             )
         return bucket
 

@@ -699,3 +699,24 @@ async def test_limiters_given_one_store_share_the_accounts_windows_and_daily_cou
     await second.acquire(ACCOUNT, op)
     with pytest.raises(QuotaExhaustedError):  # 5 a day between the two of them
         await first.acquire(ACCOUNT, op)
+
+
+@pytest.mark.anyio
+async def test_a_bucket_that_fell_back_still_counts_in_the_shared_windows() -> None:
+    from kbridge.api.ratestore import InProcessRateBudgetStore
+
+    clock = ManualClock()
+    config = LimiterConfig(limit_factor=0.04)  # get_profiles at 3/s
+    store = InProcessRateBudgetStore()
+    first = RateLimiter(clock=clock, config=config, store=store)
+    second = RateLimiter(clock=clock, config=config, store=store)
+    op = get("get_profiles")
+    (await first.acquire(ACCOUNT, op)).finish(429, {"Retry-After": "1"})
+    assert first.fallbacks == ("get_profiles",)
+    await clock.sleep(5)
+    (await first.acquire(ACCOUNT, op)).finish(200)  # token bucket now, yet in the windows
+    for _ in range(2):
+        permit = await second.acquire(ACCOUNT, op)
+        assert permit.waited == 0
+        permit.finish(200)
+    assert (await second.acquire(ACCOUNT, op)).waited > 0  # the burst of 3 is spent between us
