@@ -21,7 +21,7 @@ install: $(STAMP) ## create .venv and install kbridge with its dev extras
 # The PostgreSQL tests start a throwaway server on loopback from Debian's
 # postgresql package, and the report tests open the HTML report in Debian's
 # headless chromium; install them when missing (root, as on CI).
-system-deps: ## install Debian's postgresql server binaries and chromium if missing
+system-deps: ## install Debian's postgresql server binaries, chromium and redis-server if missing
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then \
 	  true; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -39,6 +39,15 @@ system-deps: ## install Debian's postgresql server binaries and chromium if miss
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else \
 	  echo "chromium is missing: install Debian's chromium package" >&2; exit 1; \
+	fi
+	@if [ -x /usr/bin/redis-server ] || command -v redis-server >/dev/null 2>&1; then \
+	  true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's redis-server for the service's shared rate-budget tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	else \
+	  echo "redis-server is missing: install Debian's redis-server package" >&2; exit 1; \
 	fi
 
 lint: $(STAMP) ## ruff lint + format check

@@ -59,18 +59,21 @@ shared by every task of a client and served first come, first served.
 from __future__ import annotations
 
 import asyncio
-import bisect
-import heapq
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import chain, islice
-from operator import attrgetter
 from typing import Any, Literal
 
 from kbridge.api.errors import ErrorDetails, QuotaExhaustedError, parse_retry_after
+from kbridge.api.ratestore import (
+    BURST_WINDOW,
+    STEADY_WINDOW,
+    InProcessRateBudgetStore,
+    RateBudget,
+    RateBudgetStore,
+)
 from kbridge.catalog import Operation, RateLimit
 from kbridge.core import Clock, ConfigurationError
 
@@ -96,11 +99,8 @@ PacingMode = Literal["windows", "token-bucket"]
 DEFAULT_LIMIT = RateLimit(burst=1, steady=15)
 
 _EPSILON = 1e-9
-_BURST_WINDOW = 1.0
-_STEADY_WINDOW = 60.0
-#: Sliding windows are this much longer than Klaviyo's, so float rounding of the clock can
-#: never put two requests a window apart into the same fixed window.
-_WINDOW_MARGIN = 1e-6
+_BURST_WINDOW = BURST_WINDOW
+_STEADY_WINDOW = STEADY_WINDOW
 #: How often a waiter held up by a request still in flight looks again: its response may
 #: come back and show it arrived earlier than the jitter allowance assumed.
 _IN_FLIGHT_POLL = 0.05
@@ -290,26 +290,25 @@ class BucketState:
     mode: PacingMode = "windows"
 
 
-_SENT = attrgetter("sent")
-
-
-class _Stamp:
-    """One request in the sliding windows: an upper bound of when the server got it."""
-
-    __slots__ = ("arrived", "done", "sent")
-
-    def __init__(self, sent: float, arrived: float) -> None:
-        self.sent = sent
-        self.arrived = arrived
-        self.done = False
-
-
 class _Bucket:
     """Sliding-window (or, after a fallback, GCRA) state for one (account, group), plus its
     adaptive and daily parts."""
 
-    def __init__(self, key: str, limit: RateLimit, config: LimiterConfig) -> None:
+    def __init__(
+        self,
+        key: str,
+        limit: RateLimit,
+        config: LimiterConfig,
+        budget: RateBudget,
+        *,
+        shared: bool = False,
+    ) -> None:
         self.key = key
+        #: the windows and daily count, which every process acting for the account shares
+        self.budget = budget
+        #: others draw on the budget too: after a fallback, keep counting in (and obeying)
+        #: the shared windows, or our requests would be invisible to them
+        self.shared = shared
         self.config = config
         # None: the server has no limits, so neither does the token bucket (tat stays None)
         self.paced = config.limit_factor is not None
@@ -319,17 +318,15 @@ class _Bucket:
             limit, config.target_utilisation, config.jitter_allowance
         )
         self.mode: PacingMode = "windows"
-        # In send order; those before ``head`` can be in no window any more.
-        self.stamps: list[_Stamp] = []
-        self.head = 0
         self.tat: float | None = None  # theoretical arrival time; None = bucket full
         self.paused_until = -math.inf
         self.factor_cut: tuple[float, float] | None = None  # (factor, when)
-        self.budget: int | None = None
+        self.budget_left: int | None = None  # RateLimit-Remaining, less what went since
         self.budget_until = -math.inf
         self.in_flight = 0
         self.day: Any = None
         self.day_count = 0
+        self.day_key = ""
         self.exhausted_until: datetime | None = None
 
     # -- pacing ---------------------------------------------------------------
@@ -351,83 +348,32 @@ class _Bucket:
     def rate(self, now: float) -> float:
         return self.base_rate * self.factor(now)
 
-    def delay(self, now: float) -> tuple[float, bool]:
-        """Seconds until this bucket lets the next request through (0 = now), and whether
-        a request still in flight holds it (its response may shorten the wait)."""
+    def local_delay(self, now: float) -> float:
+        """Seconds this process's own knowledge holds the next request back: a 429's pause,
+        a spent ``RateLimit-Remaining``, the token bucket after a fallback. The shared
+        windows are the budget's to judge (:meth:`windows`)."""
         wait = self.paused_until - now
-        if self.budget is not None and now < self.budget_until and self.budget <= 0:
+        if self.budget_left is not None and now < self.budget_until and self.budget_left <= 0:
             wait = max(wait, self.budget_until - now)
-        held = False
-        if self.paced and self.mode == "windows":
-            self._forget(now)
-            for length, limit in (
-                (_BURST_WINDOW, self.limit.burst),
-                (_STEADY_WINDOW, self.limit.steady),
-            ):
-                window_wait, in_flight = self._window_wait(now, length, limit)
-                if window_wait > wait:
-                    wait, held = window_wait, in_flight
-        elif self.tat is not None:
+        if not (self.paced and self.mode == "windows") and self.tat is not None:
             wait = max(wait, self.tat - self.tau - now)
-        return max(0.0, wait), held
+        return max(0.0, wait)
 
-    def _forget(self, now: float) -> None:
-        """Drop requests that can no longer be in any window (they arrived by send + jitter)."""
-        horizon = now - _STEADY_WINDOW - _WINDOW_MARGIN - self.config.jitter_allowance
-        self.head = bisect.bisect_right(self.stamps, horizon, lo=self.head, key=_SENT)
-        if self.head > 1024 and 2 * self.head > len(self.stamps):
-            del self.stamps[: self.head]
-            self.head = 0
+    def windows(self) -> tuple[int, int] | None:
+        """``(burst, steady)`` the shared sliding windows pace to; ``None``: they do not."""
+        if self.paced and (self.mode == "windows" or self.shared):
+            return self.limit.burst, self.limit.steady
+        return None
 
-    def _window_wait(self, now: float, length: float, limit: int) -> tuple[float, bool]:
-        """How long until fewer than ``limit`` requests are in the sliding window of
-        ``length`` ending then; and whether the request that decides it is in flight.
-
-        A request arrives between its send and its send + jitter, and sends are in
-        order, so only those sent within the jitter before the window's start need a
-        look: the rest are wholly in or out. That keeps a 3,500-a-minute tier from
-        walking its whole minute on every request.
-        """
-        span = length + _WINDOW_MARGIN
-        cutoff = now - span
-        stamps = self.stamps
-        first_in = bisect.bisect_right(stamps, cutoff, lo=self.head, key=_SENT)
-        first_maybe = bisect.bisect_right(
-            stamps, cutoff - self.config.jitter_allowance, lo=self.head, hi=first_in, key=_SENT
-        )
-        edge = [st for st in islice(stamps, first_maybe, first_in) if st.arrived > cutoff]
-        count = len(edge) + len(stamps) - first_in
-        if count < limit:
-            return 0.0, False
-        # Room comes when the k-th earliest arrival inside leaves, k = count - limit + 1. A
-        # request sent after the k-th earliest arrival so far cannot arrive before it.
-        k = count - limit + 1
-        earliest: list[tuple[float, int]] = []  # max-heap of the k earliest: (-arrived, i)
-        candidates = list(chain(edge, islice(stamps, first_in, None)))
-        for i, st in enumerate(candidates):
-            if len(earliest) == k and st.sent >= -earliest[0][0]:
-                break
-            if len(earliest) < k:
-                heapq.heappush(earliest, (-st.arrived, i))
-            elif st.arrived < -earliest[0][0]:
-                heapq.heapreplace(earliest, (-st.arrived, i))
-        deciding = candidates[earliest[0][1]]
-        return deciding.arrived + span - now, not deciding.done
-
-    def consume(self, now: float) -> _Stamp | None:
-        stamp = None
-        if self.paced:
-            if self.mode == "windows":
-                stamp = _Stamp(now, now + self.config.jitter_allowance)
-                self.stamps.append(stamp)
-            else:
-                start = now if self.tat is None else max(self.tat, now)
-                self.tat = start + 1.0 / self.rate(now)
+    def consume(self, now: float, day_count: int) -> None:
+        """The budget counted a request at ``now``; ``day_count`` is today's count there."""
+        if self.paced and self.mode != "windows":
+            start = now if self.tat is None else max(self.tat, now)
+            self.tat = start + 1.0 / self.rate(now)
         self.in_flight += 1
-        if self.budget is not None and now < self.budget_until:
-            self.budget -= 1
-        self.day_count += 1
-        return stamp
+        if self.budget_left is not None and now < self.budget_until:
+            self.budget_left -= 1
+        self.day_count = day_count
 
     # -- daily cap ------------------------------------------------------------
     def roll_day(self, wall: datetime) -> None:
@@ -435,6 +381,7 @@ class _Bucket:
         today = wall.astimezone(UTC).date()
         if self.day != today:
             self.day, self.day_count = today, 0
+            self.day_key = today.isoformat()
         if self.exhausted_until is not None and wall >= self.exhausted_until:
             self.exhausted_until = None
 
@@ -493,7 +440,6 @@ class _Bucket:
             if pause > _STEADY_WINDOW + _BURST_WINDOW:
                 return  # a daily quota spent (by anyone), not a window overrun
             self.mode = "token-bucket"
-            self.stamps, self.head = [], 0
         elif not already_paused:
             cut = max(self.config.min_rate_factor, self.factor(now) * self.config.decrease_factor)
             self.factor_cut = (cut, self.paused_until)
@@ -518,7 +464,7 @@ class _Bucket:
 
     def observe_remaining(self, now: float, remaining: int, reset: float) -> None:
         """The server's count for its current window; requests still in flight are not in it."""
-        self.budget = remaining - self.in_flight
+        self.budget_left = remaining - self.in_flight
         self.budget_until = now + reset
 
     def state(self, now: float) -> BucketState:
@@ -529,7 +475,7 @@ class _Bucket:
             capacity=self.capacity,
             rate_factor=self.factor(now),
             paused_until=self.paused_until,
-            budget=self.budget if now < self.budget_until else None,
+            budget=self.budget_left if now < self.budget_until else None,
             daily_used=self.day_count,
             limit_factor=self.config.limit_factor,
             mode=self.mode,
@@ -545,7 +491,8 @@ class Permit:
     buckets: tuple[_Bucket, ...]
     waited: float
     _done: bool = field(default=False, repr=False)
-    _stamps: tuple[_Stamp | None, ...] = field(default=(), repr=False)
+    #: what each bucket's budget handed out for this request, to release when it is answered
+    _tickets: tuple[object | None, ...] = field(default=(), repr=False)
 
     def finish(self, status: int | None, headers: Mapping[str, str] | None = None) -> None:
         """The response arrived (``status``) or never did (``None``); adapt to what it says."""
@@ -562,11 +509,27 @@ class RateLimiter:
     several clients: buckets are keyed by the account fingerprint). The
     limits are scaled by the config's ``limit_factor``; bucket names (and so
     :meth:`state`'s ``group``) stay the catalogue's, whatever the factor.
+
+    ``store`` is where the sliding windows and daily counts live
+    (:mod:`kbridge.api.ratestore`): by default this limiter's own memory; a store
+    given here is taken to be shared (other limiters, other processes), so a
+    bucket that falls back to the token bucket keeps counting its requests in the
+    shared windows, and obeying them, as well.
     """
 
-    def __init__(self, *, clock: Clock, config: LimiterConfig | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        config: LimiterConfig | None = None,
+        store: RateBudgetStore | None = None,
+    ) -> None:
         self._clock = clock
         self._config = config or LimiterConfig()
+        #: where the windows and daily counts live: this process (the default), or a store
+        #: every process acting for the account shares
+        self._store: RateBudgetStore = store if store is not None else InProcessRateBudgetStore()
+        self._shared = store is not None
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
     @property
@@ -579,7 +542,13 @@ class RateLimiter:
         if bucket is None:
             factor = self._config.limit_factor
             scaled = limit if factor is None else _scaled(limit, factor)
-            bucket = self._buckets[key] = _Bucket(group, scaled, self._config)
+            bucket = self._buckets[key] = _Bucket(
+                group,
+                scaled,
+                self._config,
+                self._store.budget(account, group),
+                shared=self._shared,
+            )
         return bucket
 
     def _buckets_for(
@@ -627,29 +596,50 @@ class RateLimiter:
         for bucket in buckets:
             bucket.check_daily(self._clock.now(), op_id)
         waited = 0.0
-        stamps: list[_Stamp | None] = []
+        tickets: list[object | None] = []
+        jitter = self._config.jitter_allowance
         for bucket in buckets:
             async with bucket.lock:  # FIFO: asyncio.Lock wakes waiters in arrival order
                 while True:
-                    delay, held = bucket.delay(self._clock.monotonic())
+                    now = self._clock.monotonic()
+                    wall = self._clock.now()
+                    bucket.roll_day(wall)
+                    daily_cap = bucket.limit.daily
+                    if bucket.exhausted_until is not None:
+                        daily_cap = 0  # the server said so: the budget must count nothing
+                    taken = await bucket.budget.take(
+                        now=now,
+                        local_wait=bucket.local_delay(now),
+                        windows=bucket.windows(),
+                        jitter=jitter,
+                        day=bucket.day_key,
+                        daily_cap=daily_cap,
+                    )
+                    if taken.exhausted:
+                        # the server said so, or the cap is spent (by us or others sharing it)
+                        cap = bucket.limit.daily or 0
+                        bucket.day_count = max(bucket.day_count, taken.day_count, cap)
+                        bucket.check_daily(wall, op_id)
+                        raise AssertionError("a spent daily budget raises above")
+                    delay = taken.wait
                     if delay <= _EPSILON:
                         break
-                    if held:
+                    if taken.held:
                         delay = min(delay, _IN_FLIGHT_POLL)
                     await self._clock.sleep(delay)
                     waited += delay
-                bucket.check_daily(self._clock.now(), op_id)
-                stamps.append(bucket.consume(self._clock.monotonic()))
-        return Permit(self, op_id, buckets, waited, _stamps=tuple(stamps))
+                bucket.consume(now, taken.day_count)
+                tickets.append(taken.ticket)
+        return Permit(self, op_id, buckets, waited, _tickets=tuple(tickets))
 
     def _finish(self, permit: Permit, status: int | None, headers: Mapping[str, str]) -> None:
         now = self._clock.monotonic()
         for bucket in permit.buckets:
             bucket.in_flight = max(0, bucket.in_flight - 1)
-        for stamp in permit._stamps:
-            if stamp is not None:
+        for bucket, ticket in zip(permit.buckets, permit._tickets, strict=False):
+            if ticket is not None:
                 # Answered or failed, the request cannot reach the server after now.
-                stamp.arrived, stamp.done = min(stamp.arrived, now), True
+                bucket.budget.release(ticket, now)
         if status is None:
             return
         lowered = {k.lower(): v for k, v in headers.items()}

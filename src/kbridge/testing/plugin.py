@@ -23,6 +23,7 @@ from kbridge.catalog import REVISION
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.server import EmulatorServer
 from kbridge.testing.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from kbridge.testing.redis import redis_server, redis_url  # noqa: F401  (fixtures)
 
 __all__ = [
     "DEFAULT_TEST_CONFIG",

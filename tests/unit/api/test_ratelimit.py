@@ -651,10 +651,10 @@ def test_the_window_wait_matches_counting_every_request(
     requests: list[tuple[float, float, bool]],
     now_after: float,
 ) -> None:
-    from kbridge.api.ratelimit import _Bucket, _Stamp
+    from kbridge.api.ratestore import InProcessBudget, _Stamp
 
     config = LimiterConfig()
-    bucket = _Bucket("x", RateLimit(limit, limit), config)
+    bucket = InProcessBudget()
     sent = 0.0
     for gap, where, done in requests:
         sent += gap
@@ -662,7 +662,7 @@ def test_the_window_wait_matches_counting_every_request(
         stamp.done = done
         bucket.stamps.append(stamp)
     now = sent + now_after
-    wait, _ = bucket._window_wait(now, length, limit)
+    wait, _ = bucket._window_wait(now, length, limit, config.jitter_allowance)
     # by brute force: the limit-th latest arrival still in the window must leave it
     span = length + 1e-6
     inside = sorted((s.arrived for s in bucket.stamps if s.arrived > now - span), reverse=True)
@@ -679,3 +679,44 @@ async def test_a_daily_cap_429_is_no_reason_to_leave_the_windows() -> None:
     assert limiter.fallbacks == ()
     await limiter.acquire(ACCOUNT, op)
     assert clock.monotonic() == pytest.approx(3600.0)  # still waits it out
+
+
+@pytest.mark.anyio
+async def test_limiters_given_one_store_share_the_accounts_windows_and_daily_count() -> None:
+    from kbridge.api.ratestore import InProcessRateBudgetStore
+
+    clock = ManualClock()
+    config = LimiterConfig(limit_factor=0.04, daily_caps={"get_profiles": 5})
+    store = InProcessRateBudgetStore()
+    first = RateLimiter(clock=clock, config=config, store=store)
+    second = RateLimiter(clock=clock, config=config, store=store)
+    alone = RateLimiter(clock=clock, config=config)
+    op = get("get_profiles")
+    for _ in range(3):  # the 3/s burst
+        assert (await first.acquire(ACCOUNT, op)).waited == 0
+    assert (await alone.acquire(ACCOUNT, op)).waited == 0  # a budget of its own
+    assert (await second.acquire(ACCOUNT, op)).waited > 0  # the shared burst is spent
+    await second.acquire(ACCOUNT, op)
+    with pytest.raises(QuotaExhaustedError):  # 5 a day between the two of them
+        await first.acquire(ACCOUNT, op)
+
+
+@pytest.mark.anyio
+async def test_a_bucket_that_fell_back_still_counts_in_the_shared_windows() -> None:
+    from kbridge.api.ratestore import InProcessRateBudgetStore
+
+    clock = ManualClock()
+    config = LimiterConfig(limit_factor=0.04)  # get_profiles at 3/s
+    store = InProcessRateBudgetStore()
+    first = RateLimiter(clock=clock, config=config, store=store)
+    second = RateLimiter(clock=clock, config=config, store=store)
+    op = get("get_profiles")
+    (await first.acquire(ACCOUNT, op)).finish(429, {"Retry-After": "1"})
+    assert first.fallbacks == ("get_profiles",)
+    await clock.sleep(5)
+    (await first.acquire(ACCOUNT, op)).finish(200)  # token bucket now, yet in the windows
+    for _ in range(2):
+        permit = await second.acquire(ACCOUNT, op)
+        assert permit.waited == 0
+        permit.finish(200)
+    assert (await second.acquire(ACCOUNT, op)).waited > 0  # the burst of 3 is spent between us

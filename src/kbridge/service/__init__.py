@@ -1,0 +1,3 @@
+"""The unattended service: shared state for many workers acting for many accounts."""
+
+from __future__ import annotations
