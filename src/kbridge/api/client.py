@@ -31,6 +31,7 @@ from kbridge.api._client_config import (
     ClientConfig,
     ClientOptions,
 )
+from kbridge.api._pipeline import JSONAPI as JSONAPI
 from kbridge.api._pipeline import ApiResponse
 
 __all__ = [
