@@ -169,7 +169,7 @@ def render() -> str:
     for mod in sorted(imports, key=lambda m: (m.startswith("kbridge"), m)):
         names = sorted(imports[mod] - ({"TYPE_CHECKING"} if mod != "typing" else set()))
         head.append(f"from {mod} import {', '.join(names)}")
-    head += ["", "if TYPE_CHECKING:", "    from kbridge.api.client import Client", ""]
+    head += ["", "if TYPE_CHECKING:", "    from kbridge.api._blocking_client import Client", ""]
     head.append("__all__ = [" + ", ".join(f'"{n}"' for n in sorted(exported)) + "]")
     return "\n".join(head) + "\n" + "\n".join(classes) + "\n"
 

@@ -34,7 +34,7 @@ from kbridge.api.resources.events import NewEvent
 from kbridge.api.resources.subscriptions import Contact
 
 if TYPE_CHECKING:
-    from kbridge.api.client import Client
+    from kbridge.api._blocking_client import Client
 
 __all__ = [
     "BlockingAccountsService",
