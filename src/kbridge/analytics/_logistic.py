@@ -74,8 +74,9 @@ def _linear(cols: list[list[float]], beta: Sequence[float]) -> list[float]:
     return z
 
 
-def _penalised_loglik(cols: list[list[float]], y: list[float], beta: list[float],
-                      l2: float) -> float:  # fmt: skip
+def _penalised_loglik(
+    cols: list[list[float]], y: list[float], beta: list[float], l2: float
+) -> float:
     z = _linear(cols, beta)
     # log-likelihood of a logistic model, written to stay finite for large |z|
     ll = sum(

@@ -119,8 +119,9 @@ def _ids(by_name: Mapping[str, list[str]], names: Sequence[str]) -> list[str]:
     return [i for n in names for i in by_name.get(n, [])] or [""]
 
 
-def _feature_sql(warehouse: Warehouse, act: int, order: int, opened: int, received: int,
-                 unsub: int, every: int) -> str:  # fmt: skip
+def _feature_sql(
+    warehouse: Warehouse, act: int, order: int, opened: int, received: int, unsub: int, every: int
+) -> str:
     """Per profile created before ``t``: the aggregates behind the features.
 
     Placeholders (in order): activity ids, order ids, opened ids, received ids,
@@ -207,9 +208,23 @@ def _features_at(
         return iso(t - days * DAY)
 
     params: list[object] = [
-        *act, *order, *opened, *received, *unsub, account_id, iso(t), *every,
-        ago(30), ago(90), ago(90), ago(180), ago(90), ago(90), account_id, iso(t),
-    ]  # fmt: skip
+        *act,
+        *order,
+        *opened,
+        *received,
+        *unsub,
+        account_id,
+        iso(t),
+        *every,
+        ago(30),
+        ago(90),
+        ago(90),
+        ago(180),
+        ago(90),
+        ago(90),
+        account_id,
+        iso(t),
+    ]
     revenues = _revenue(warehouse, account_id, t, order)
     out = []
     for r in warehouse.query(sql, params):
@@ -459,12 +474,19 @@ def churn(
         key=lambda row: (-row[2], row[0]),
     )
     profiles = Frame.of(
-        ("profile_id", "email", "churn_probability", "days_since_activity", "activity_90d",
-         "orders", "klaviyo_churn_probability"),
+        (
+            "profile_id",
+            "email",
+            "churn_probability",
+            "days_since_activity",
+            "activity_90d",
+            "orders",
+            "klaviyo_churn_probability",
+        ),
         scored,
         title="Churn probability per profile (most at risk first)",
         notes={"as_of": iso(t), "horizon_days": horizon_days},
-    )  # fmt: skip
+    )
     model = Frame.of(
         ("feature", "coefficient", "mean", "std"),
         [("intercept", round(final.weights[0], 4), None, None)]
