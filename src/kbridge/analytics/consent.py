@@ -311,9 +311,19 @@ def consent(
                 subs += s
                 unsubs += u
             monthly_rows.append(
-                (label, ch, len(existing), counts[_SUB], counts[_UNSUB], counts[_NEVER],
-                 n_supp, reachable, subs, unsubs)
-            )  # fmt: skip
+                (
+                    label,
+                    ch,
+                    len(existing),
+                    counts[_SUB],
+                    counts[_UNSUB],
+                    counts[_NEVER],
+                    n_supp,
+                    reachable,
+                    subs,
+                    unsubs,
+                )
+            )
 
     return Consent(
         as_of=from_epoch(t),

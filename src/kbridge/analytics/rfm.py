@@ -231,9 +231,18 @@ def rfm(
         name = next((s.name for s in segments if s.matches(r_scores[i], fm, orders)), OTHER)
         by_segment[name].append(i)
         profile_rows.append(
-            (pid, email, round(recency[i], 2), orders, monetary[i],
-             r_scores[i], f_scores[i], m_scores[i], name)
-        )  # fmt: skip
+            (
+                pid,
+                email,
+                round(recency[i], 2),
+                orders,
+                monetary[i],
+                r_scores[i],
+                f_scores[i],
+                m_scores[i],
+                name,
+            )
+        )
     if by_segment.get(OTHER):
         names.append(OTHER)
 

@@ -127,8 +127,10 @@ def analysis_source(source: str, account: str | None) -> Iterator[tuple[Warehous
             if not found:
                 fail(f"no synced profiles in {source}: run `kbridge sync` first")
             if len(found) > 1:
-                fail(f"the warehouse holds several accounts; choose one with --account: "
-                     f"{', '.join(found)}")  # fmt: skip
+                fail(
+                    f"the warehouse holds several accounts; choose one with --account: "
+                    f"{', '.join(found)}"
+                )
             account = found[0]
         yield warehouse, account
     except KbridgeError as exc:

@@ -136,10 +136,11 @@ def _churn_line(warehouse: Warehouse, account_id: str, truth: dict[str, Any]) ->
     # the truth AUC covers every profile, the ones the model was fitted on included: it is
     # in-sample and reads higher than the holdout AUC the report shows; say which is which
     holdout = (
-        "" if result.holdout_auc is None
+        ""
+        if result.holdout_auc is None
         else f"; holdout AUC {result.holdout_auc:.2f} on the {result.holdout:,} profiles it "
         "never saw (the report's figure)"
-    )  # fmt: skip
+    )
     fitted = result.trained + result.holdout  # the final model is fitted on all of them
     console.print(
         f"churn model: AUC {score.auc:.2f} against the {score.churned:,} hidden churners among "
