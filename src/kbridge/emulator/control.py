@@ -114,16 +114,12 @@ def _no_stats() -> dict[str, Any]:
     return Stats().snapshot()
 
 
-def control_routes(state: EmulatorState, accounts: Accounts | None = None) -> list[BaseRoute]:
+def control_routes(state: EmulatorState, accounts: Accounts) -> list[BaseRoute]:
     """The ``/_emulator/…`` routes bound to one emulator's state (account 0) and its accounts.
 
     Clock, OAuth, faults, outbox and images concern account 0 (faults apply to
     every ``/api/*`` request); keys, stats, reset and truth reach every account.
     """
-    if accounts is None:
-        from kbridge.emulator.http.state import Accounts
-
-        accounts = Accounts(state, 1, lambda index, keys: state)
     every = accounts
 
     async def stats(request: Request) -> Response:

@@ -38,18 +38,27 @@ def profile_ids(client: httpx.Client) -> set[str]:
     return {p["id"] for p in response.json()["data"]}
 
 
+def profile_emails(client: httpx.Client) -> set[str]:
+    response = client.get("/api/profiles", params={"page[size]": "100"})
+    assert response.status_code == 200, response.text
+    return {p["attributes"]["email"] for p in response.json()["data"]}
+
+
 def test_each_account_has_its_own_key_and_data_from_seed_plus_i(three: EmulatorServer) -> None:
     keys = [three.api_key_of(i) for i in range(3)]
     assert keys == [generate_private_key(SEED + i) for i in range(3)]
     assert keys[0] == three.api_key
     alone = EmulatorConfig(seed=SEED + 1, profiles=12, events=40, rate_limit_factor=None)
     with EmulatorServer(alone) as single, http_client_for(single) as client:
-        expected_1 = profile_ids(client)
+        # ids embed the moment an account is generated; the people are the seed's
+        expected_1 = profile_emails(client)
     with http_client_for(three, key=keys[0]) as a0, http_client_for(three, key=keys[1]) as a1:
         ids_0, ids_1 = profile_ids(a0), profile_ids(a1)
+        emails_0, emails_1 = profile_emails(a0), profile_emails(a1)
     assert len(ids_0) == len(ids_1) == 12
-    assert ids_1 == expected_1  # account 1 is the account a lone emulator seeded 8 serves
     assert ids_0.isdisjoint(ids_1)
+    assert emails_1 == expected_1  # account 1 is the account a lone emulator seeded 8 serves
+    assert emails_0 != emails_1
 
 
 def test_a_key_of_one_account_cannot_reach_anothers_objects(three: EmulatorServer) -> None:
@@ -168,3 +177,21 @@ def test_accounts_are_generated_on_first_use(three: EmulatorServer) -> None:
         with http_client_for(server, key=server.api_key_of(3)) as a3:
             assert a3.get("/api/accounts").status_code == 200
         assert [server.accounts.is_built(i) for i in range(4)] == [True, False, False, True]
+
+
+def test_reset_and_clearing_stats_reach_every_account() -> None:
+    config = EmulatorConfig(seed=SEED, profiles=4, events=10, accounts=2, rate_limit_factor=None)
+    with EmulatorServer(config) as server, http_client_for(server, key=server.api_key_of(1)) as a1:
+        before = profile_ids(a1)
+        created = a1.post(
+            "/api/profiles",
+            json={"data": {"type": "profile", "attributes": {"email": "in-1@example.com"}}},
+        )
+        assert created.status_code == 201, created.text
+        assert profile_ids(a1) == before | {created.json()["data"]["id"]}
+        admin = f"{server.base_url}/_emulator"
+        assert httpx.post(f"{admin}/reset").status_code == 200
+        assert profile_ids(a1) == before
+        assert httpx.delete(f"{admin}/stats").status_code == 204
+        (_, one) = httpx.get(f"{admin}/stats").json()["accounts"]
+        assert one["requests"] == 0

@@ -190,7 +190,8 @@ def test_serve_with_accounts_prints_every_key_and_each_reaches_its_own_account()
         lines = [proc.stdout.readline() for _ in range(3)]
         keys = [re.search(r"(pk_[A-Za-z0-9]{34})\b", line) for line in lines]
         assert all(keys), lines
-        assert lines[1].startswith("account 1 private key") and lines[2].startswith("account 2")
+        assert lines[1].startswith("account 1 private key")
+        assert lines[2].startswith("account 2 private key")
         account_ids = set()
         for key in keys:
             assert key is not None
