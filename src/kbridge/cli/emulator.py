@@ -74,6 +74,13 @@ def serve_command(
     seed: Annotated[str, typer.Option(help="seed of the synthetic account")] = "42",
     profiles: Annotated[str, typer.Option(help="number of synthetic profiles")] = "1000",
     events: Annotated[str, typer.Option(help="number of synthetic events")] = "10000",
+    accounts: Annotated[
+        str,
+        typer.Option(
+            help="serve this many independent accounts; account i is generated from "
+            "seed + i on first use and has its own keys and rate limits"
+        ),
+    ] = "1",
     rate_limits: Annotated[
         str, typer.Option(help="'spec' (Klaviyo's limits), 'off', or a factor such as 0.1")
     ] = "spec",
@@ -130,6 +137,7 @@ def serve_command(
         seed=_int("--seed", seed, minimum=0),
         profiles=_int("--profiles", profiles, minimum=0),
         events=_int("--events", events, minimum=0),
+        accounts=_int("--accounts", accounts, minimum=1, maximum=1000),
         rate_limit_factor=parse_rate_limits(rate_limits),
         rate_limit_algorithm=_algorithm(rate_limit_algorithm),
         api_key=api_key,
@@ -144,6 +152,8 @@ def serve_command(
     if data_file is not None:
         if not data_file.is_file():
             fail(f"--data-file: no such file {str(data_file)!r}")
+        if config.accounts > 1:
+            fail("--data-file serves one account; drop --accounts or --data-file")
         config = replace(config, data_file=str(data_file))
 
     from kbridge.emulator.datagen import DatasetFileError
@@ -167,6 +177,9 @@ def serve_command(
         truth_out.write_bytes(dumps(state.backend.truth(), indent=True))
     typer.echo(f"Klaviyo emulator listening on {base_url}")
     typer.echo(f"private key (full access): {state.api_key}")
+    every = app_.state.accounts
+    for index in range(1, every.count):
+        typer.echo(f"account {index} private key (full access): {every.full_access_key(index)}")
     typer.echo("press Ctrl-C to stop", err=True)
     serve(config, host, bound, sock=sock, app=app_)
 

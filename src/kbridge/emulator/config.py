@@ -16,6 +16,9 @@ OAuthConsent = Literal["auto", "page", "deny"]
 @dataclass(frozen=True, slots=True)
 class EmulatorConfig:
     seed: int = 42
+    #: independent accounts served at once; account ``i`` is generated from ``seed + i``
+    #: (on its first use) and has its own keys, rate-limit windows and daily caps
+    accounts: int = 1
     #: synthetic account size; 0 profiles gives an empty account (metrics still exist)
     profiles: int = 1000
     events: int = 10000

@@ -3,17 +3,19 @@
 Tests and benchmarks drive the emulator through it::
 
     GET  /_emulator/stats    per-operation requests, statuses, 429s, latency p50/p95
+                             (account 0 at the top level; every account in "accounts")
     DELETE /_emulator/stats  start counting afresh (a benchmark's next phase)
-    POST /_emulator/keys     {"scopes": [...]} → 201 {"key": "pk_…", "scopes": [...]}
+    POST /_emulator/keys     {"scopes": [...], "account"?: i} → 201
+                             {"key": "pk_…", "scopes": [...], "account": i}
     POST /_emulator/tokens   {"scopes": [...], "installation_id"?, "expires_in"?} → 201
                              {"access_token", "installation_id", "scopes", "expires_at"}
                              (a bearer token without running the OAuth flow)
     GET  /_emulator/clock    {"now": …}
     POST /_emulator/clock    {"advance_seconds": N} → moves simulated time, runs due work
-    POST /_emulator/reset    a fresh account from the seed (keys and tokens are kept)
+    POST /_emulator/reset    fresh accounts from their seeds (keys and tokens are kept)
     POST /_emulator/oauth-clients  {"redirect_uris": [...]} → 201 {"client_id", "client_secret",
                              "redirect_uris"}: an app that may run the /oauth/… flow
-    GET  /_emulator/truth    the synthetic account's ground truth
+    GET  /_emulator/truth    the synthetic account's ground truth (``?account=i``)
     GET  /_emulator/faults   {"spec", "faults": {…}, "counts": {…}}: fault injection on /api/*
     POST /_emulator/faults   a JSON spec string, {"spec": …} or {"http500": 0.02, …};
                              "off" or null disables; the fault RNGs restart from the seed
@@ -45,7 +47,7 @@ from kbridge.core.jsoncodec import JSONDecodeError
 from kbridge.emulator.backend.outbox import Outbox
 
 if TYPE_CHECKING:
-    from kbridge.emulator.http.state import EmulatorState
+    from kbridge.emulator.http.state import Accounts, EmulatorState
 
 __all__ = ["PREFIX", "control_routes"]
 
@@ -93,22 +95,55 @@ def _scopes(body: dict[str, Any]) -> list[str]:
     return scopes
 
 
-def control_routes(state: EmulatorState) -> list[BaseRoute]:
-    """The ``/_emulator/…`` routes bound to one emulator's state."""
+def _account_index(value: Any, count: int) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
+        raise _BadRequest(
+            f'"account" must be an account number from 0 to {count - 1} '
+            f"(the emulator serves {count} account{'s' if count != 1 else ''})"
+        )
+    return value
+
+
+def _no_stats() -> dict[str, Any]:
+    from kbridge.emulator.http.stats import Stats
+
+    return Stats().snapshot()
+
+
+def control_routes(state: EmulatorState, accounts: Accounts) -> list[BaseRoute]:
+    """The ``/_emulator/…`` routes bound to one emulator's state (account 0) and its accounts.
+
+    Clock, OAuth, faults, outbox and images concern account 0 (faults apply to
+    every ``/api/*`` request); keys, stats, reset and truth reach every account.
+    """
+    every = accounts
 
     async def stats(request: Request) -> Response:
         if request.method == "DELETE":
-            state.stats.clear()
+            for account in every.built():
+                account.stats.clear()
             return Response(status_code=204)
-        return _json({**state.stats.snapshot(), "faults": state.faults.snapshot()})
+        per_account = []
+        for index in range(every.count):
+            shown = every.get(index).stats.snapshot() if every.is_built(index) else _no_stats()
+            per_account.append({"account": index, **shown})
+        return _json(
+            {**state.stats.snapshot(), "faults": state.faults.snapshot(), "accounts": per_account}
+        )
 
     async def keys(request: Request) -> Response:
-        scopes = _scopes(await _object_body(request))
+        body = await _object_body(request)
+        scopes = _scopes(body)
+        index = _account_index(body.get("account"), every.count)
         try:
-            key = state.keys.mint(scopes)
+            key = every.mint(index, scopes)
         except ValueError as exc:
             raise _BadRequest(str(exc)) from None
-        return _json({"key": key, "scopes": sorted(set(scopes))}, 201)
+        return _json({"key": key, "scopes": sorted(set(scopes)), "account": index}, 201)
 
     async def tokens(request: Request) -> Response:
         from kbridge.emulator.http.auth import ALL_SCOPES
@@ -150,7 +185,8 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
             ):
                 raise _BadRequest('"advance_seconds" must be a non-negative number')
             state.clock.advance(float(seconds))
-            state.backend.run_due()
+            for account in every.built():
+                account.backend.run_due()
         return _json({"now": state.clock.now()})
 
     async def oauth_clients(request: Request) -> Response:
@@ -197,11 +233,13 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         )
 
     async def reset(request: Request) -> Response:
-        state.reset()
+        for account in every.built():
+            account.reset()
         return _json({"reset": True, "account_id": state.backend.account_id})
 
     async def truth(request: Request) -> Response:
-        return _json(state.backend.truth())
+        index = _account_index(request.query_params.get("account"), every.count)
+        return _json(every.get(index).backend.truth())
 
     def _outbox() -> Outbox:
         box = getattr(state.backend, "outbox", None)

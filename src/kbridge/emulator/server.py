@@ -37,7 +37,7 @@ from kbridge.core.errors import KbridgeError
 from kbridge.emulator.backend.call import Backend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.http.app import create_app
-from kbridge.emulator.http.state import EmulatorState
+from kbridge.emulator.http.state import Accounts, EmulatorState
 
 __all__ = [
     "EmulatorServer",
@@ -198,6 +198,16 @@ class EmulatorServer:
     def state(self) -> EmulatorState:
         state: EmulatorState = self.app.state.emulator
         return state
+
+    @property
+    def accounts(self) -> Accounts:
+        """Every account served (``config.accounts``); ``accounts.get(0)`` is :attr:`state`."""
+        accounts: Accounts = self.app.state.accounts
+        return accounts
+
+    def api_key_of(self, account: int) -> str:
+        """The full-access private key of account ``account`` (0 to ``config.accounts``-1)."""
+        return self.accounts.full_access_key(account)
 
     @property
     def base_url(self) -> str:

@@ -78,6 +78,12 @@ def test_serve_prints_url_and_key_answers_and_stops_on_sigint(tmp_path: Path) ->
         (["--rate-limit-algorithm", "token"], "--rate-limit-algorithm must be one of"),
         (["--api-key", "AbC123"], "--api-key must look like a Klaviyo private key"),
         (["--data-file", "missing.json"], "--data-file: no such file 'missing.json'"),
+        (["--accounts", "0"], "--accounts must be between 1 and 1000, got 0"),
+        (["--accounts", "many"], "--accounts must be an integer"),
+        (
+            ["--accounts", "2", "--data-file", __file__],
+            "--data-file serves one account; drop --accounts or --data-file",
+        ),
         # the control plane mints keys: beyond loopback it needs a token (issue 17 item 8)
         (["--host", "0.0.0.0", "--port", "0"], "listening on 0.0.0.0 exposes the control plane"),
     ],
@@ -170,3 +176,37 @@ def test_a_port_in_use_is_a_clear_error() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: port {port} on 127.0.0.1 is already in use")
     assert "Traceback" not in result.stderr
+
+
+def test_serve_with_accounts_prints_every_key_and_each_reaches_its_own_account() -> None:
+    proc = start("--port", "0", "--profiles", "6", "--events", "20", "--accounts", "3",
+                 "--rate-limits", "off")  # fmt: skip
+    watchdog = threading.Timer(_STARTUP, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"(http://127\.0\.0\.1:\d+)", proc.stdout.readline())
+        assert url
+        lines = [proc.stdout.readline() for _ in range(3)]
+        keys = [re.search(r"(pk_[A-Za-z0-9]{34})\b", line) for line in lines]
+        assert all(keys), lines
+        assert lines[1].startswith("account 1 private key")
+        assert lines[2].startswith("account 2 private key")
+        account_ids = set()
+        for key in keys:
+            assert key is not None
+            r = httpx.get(
+                f"{url[1]}/api/accounts",
+                headers={"Authorization": f"Klaviyo-API-Key {key[1]}", "revision": REVISION},
+            )
+            assert r.status_code == 200, r.text
+            account_ids.add(r.json()["data"][0]["id"])
+        assert len(account_ids) == 3
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=_STARTUP)
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in stderr

@@ -19,6 +19,7 @@ called from the event loop thread, never from a thread pool.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -47,7 +48,7 @@ from kbridge.emulator.http.gate import Gate
 from kbridge.emulator.http.jsonapi import RequestContext, render_outcome
 from kbridge.emulator.http.params import parse_query
 from kbridge.emulator.http.revision import resolve_revision
-from kbridge.emulator.http.state import EmulatorState, new_rate_limiter
+from kbridge.emulator.http.state import Accounts, EmulatorState, new_rate_limiter
 from kbridge.emulator.oauth import oauth_routes
 from kbridge.emulator.query import InvalidCursorError
 from kbridge.emulator.simclock import SimClock
@@ -108,18 +109,19 @@ def _not_emulated(operation: Operation) -> HttpProblem:
 class _Handler:
     """Turns one HTTP request into a backend call and its answer."""
 
-    def __init__(self, state: EmulatorState) -> None:
-        self.state = state
+    def __init__(self, accounts: Accounts) -> None:
+        self.accounts = accounts
 
     async def __call__(self, request: Request) -> Response:
-        state = self.state
+        # the key picks the account; its stats, limiter and data serve the whole request
+        state = self.accounts.for_authorization(request.headers.get("authorization"))
         started = state.clock.monotonic()
         operation_id = _UNMATCHED
         extra_headers: dict[str, str] = {}
         try:
             operation, path_params = _route(request.method, request.url.path)
             operation_id = operation.operation_id
-            response = await self._handle(request, operation, path_params, extra_headers)
+            response = await self._handle(state, request, operation, path_params, extra_headers)
         except HttpProblem as problem:
             response = problem.response()
         except EmulatorBackendError as exc:
@@ -137,8 +139,10 @@ class _Handler:
         state.stats.record(operation_id, response.status_code, state.clock.monotonic() - started)
         return response
 
-    def _authenticate(self, request: Request, operation: Operation) -> Principal | None:
-        state = self.state
+    @staticmethod
+    def _authenticate(
+        state: EmulatorState, request: Request, operation: Operation
+    ) -> Principal | None:
         authorization = request.headers.get("authorization")
         if operation.auth == "public":
             if authorization and authorization.strip().startswith("Klaviyo-API-Key"):
@@ -166,13 +170,13 @@ class _Handler:
 
     async def _handle(
         self,
+        state: EmulatorState,
         request: Request,
         operation: Operation,
         path_params: dict[str, str],
         extra_headers: dict[str, str],
     ) -> Response:
-        state = self.state
-        principal = self._authenticate(request, operation)
+        principal = self._authenticate(state, request, operation)
         resolve_revision(
             request.headers.get("revision"),
             today=state.clock.now().date(),
@@ -231,13 +235,14 @@ def build_state(
     *,
     backend: Backend | None = None,
     clock: SimClock | None = None,
+    keys: KeyStore | None = None,
 ) -> EmulatorState:
     clock = clock or SimClock()
     return EmulatorState(
         config=config,
         clock=clock,
         backend=backend if backend is not None else _default_backend(config, clock),
-        keys=KeyStore(config.api_key or generate_private_key(config.seed)),
+        keys=keys or KeyStore(config.api_key or generate_private_key(config.seed)),
         tokens=InMemoryTokenStore(),
         limiter=new_rate_limiter(config, clock),
     )
@@ -273,20 +278,30 @@ def create_app(
     backend: Backend | None = None,
     clock: SimClock | None = None,
 ) -> Starlette:
-    """The ASGI app; ``app.state.emulator`` is its :class:`EmulatorState`.
+    """The ASGI app; ``app.state.emulator`` is account 0's :class:`EmulatorState`.
 
     Without ``backend``, the seeded :class:`EmulatorBackend` is generated from
     ``config``; without ``clock``, simulated time starts at real time.
+    ``app.state.accounts`` holds all ``config.accounts`` accounts: they share
+    the simulated clock, and account ``i`` (generated from ``seed + i`` on its
+    first use) has its own keys, limiter and stats.
     """
     state = build_state(config, backend=backend, clock=clock)
-    handler = _Handler(state)
+
+    def build_account(index: int, keys: KeyStore) -> EmulatorState:
+        own = replace(config, seed=config.seed + index, api_key=None)
+        return build_state(own, clock=state.clock, keys=keys)
+
+    accounts = Accounts(state, config.accounts, build_account)
+    handler = _Handler(accounts)
     routes: list[Any] = [
-        *control_routes(state),
+        *control_routes(state, accounts),
         *oauth_routes(state.oauth, lambda: state.config.oauth_consent),
         # Every method reaches the handler, so unknown ones get Klaviyo's JSON 405.
         Route("/{path:path}", handler.__call__, methods=[*_METHODS, "HEAD", "OPTIONS"]),
     ]
     app = _EmulatorApp(routes=routes)
     app.state.emulator = state
+    app.state.accounts = accounts
     app.gate = Gate(app._dispatch, config)
     return app
