@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from kbridge.connections.crypto import MASTER_KEY_ENV, SecretBox, load_or_create_key_file
 from kbridge.connections.errors import (
@@ -46,7 +46,15 @@ from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["KEY_FILE_NAME", "STORE_FILE_NAME", "ConnectionStore", "check_name"]
+__all__ = [
+    "KEY_FILE_NAME",
+    "STORE_FILE_NAME",
+    "ConnectionStore",
+    "ConnectionStoreProtocol",
+    "check_name",
+    "oauth_json",
+    "secrets_binding",
+]
 
 STORE_FILE_NAME = "connections.sqlite3"
 KEY_FILE_NAME = "master.key"
@@ -122,6 +130,48 @@ def check_name(name: str) -> str:
             "starting with a letter or digit"
         )
     return name
+
+
+class ConnectionStoreProtocol(Protocol):
+    """What every connection store does: the CLI's encrypted file, the service's SQL tables.
+
+    Secrets are sealed AES-256-GCM and bound to the routing fields
+    (:func:`secrets_binding`); ``load`` hands out a record with the secrets
+    checked against it, or :class:`ConnectionTamperedError`.
+    """
+
+    def list(self) -> builtins.list[ConnectionRecord]: ...
+
+    def get(self, name: str) -> ConnectionRecord: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def load(self, name: str) -> tuple[ConnectionRecord, dict[str, Any]]: ...
+
+    def secrets(self, name: str) -> dict[str, Any]: ...
+
+    def upsert(
+        self,
+        name: str,
+        *,
+        kind: ConnectionKind,
+        base_url: str,
+        account_id: str,
+        account_name: str | None,
+        sender: Sender,
+        capabilities: tuple[str, ...],
+        scopes: tuple[str, ...],
+        secrets: Mapping[str, Any],
+        oauth: OAuthClientInfo | None = None,
+    ) -> ConnectionRecord: ...
+
+    def update_secrets(self, name: str, changes: Mapping[str, Any]) -> None: ...
+
+    def update_capabilities(
+        self, name: str, *, capabilities: tuple[str, ...], scopes: tuple[str, ...]
+    ) -> ConnectionRecord: ...
+
+    def delete(self, name: str) -> None: ...
 
 
 class ConnectionStore:
@@ -380,12 +430,12 @@ class ConnectionStore:
         """
         check_name(name)
         now = self._clock.now().isoformat()
-        oauth_json = None if oauth is None else dumps(_oauth_dict(oauth)).decode()
+        oauth_text = oauth_json(oauth)
         with self._db(write=True) as conn:
             row = conn.execute("SELECT id FROM connections WHERE name = ?", (name,)).fetchone()
             id_ = uuid.uuid4().hex if row is None else row[0]
             sealed = self._seal(
-                _binding((id_, name, kind, base_url, account_id, oauth_json)), secrets
+                _binding((id_, name, kind, base_url, account_id, oauth_text)), secrets
             )
             values = (
                 kind,
@@ -396,7 +446,7 @@ class ConnectionStore:
                 sender.email,
                 dumps(list(capabilities)).decode(),
                 dumps(list(scopes)).decode(),
-                oauth_json,
+                oauth_text,
                 sealed,
             )
             if row is None:
@@ -539,14 +589,38 @@ _BINDING_SELECT = "SELECT id, name, kind, base_url, account_id, oauth, secret FR
 
 
 def _binding(row: Sequence[Any]) -> bytes:
-    """The associated data a connection's secrets are sealed with.
+    """The associated data a connection's secrets are sealed with (see :func:`secrets_binding`).
 
-    ``row`` starts with id, name, kind, base URL, account id and the OAuth
-    column's text (its token and revoke endpoints receive secrets): everything
-    that decides where a secret goes. Fields that only describe (account name,
-    sender, capabilities) stay editable.
+    ``row`` starts with id, name, kind, base URL, account id and the OAuth column's text.
     """
-    return _BOUND_PREFIX + dumps([str(row[i]) if row[i] is not None else None for i in range(6)])
+    return secrets_binding(*(str(row[i]) if row[i] is not None else None for i in range(6)))
+
+
+def secrets_binding(
+    id_: str | None,
+    name: str | None,
+    kind: str | None,
+    base_url: str | None,
+    account_id: str | None,
+    oauth: str | None,
+    *,
+    scope: str | None = None,
+) -> bytes:
+    """The associated data a connection's secrets are sealed with, in every store.
+
+    Everything that decides where a secret goes: id, name, kind, base URL,
+    account id and the OAuth column's text (its token and revoke endpoints
+    receive secrets). Fields that only describe (account name, sender,
+    capabilities) stay editable. ``scope`` binds a store's own owner as well
+    (the service's workspace), so a row moved to another owner won't open.
+    """
+    fields = [id_, name, kind, base_url, account_id, oauth]
+    return _BOUND_PREFIX + dumps(fields if scope is None else [*fields, scope])
+
+
+def oauth_json(info: OAuthClientInfo | None) -> str | None:
+    """The canonical text of an OAuth client's public half, as stored and bound."""
+    return None if info is None else dumps(_oauth_dict(info)).decode()
 
 
 _AUDIT_SELECT = (
@@ -616,3 +690,7 @@ def _record(row: tuple[Any, ...]) -> ConnectionRecord:
         scopes=tuple(loads(scopes)),
         oauth=oauth_info,
     )
+
+
+if TYPE_CHECKING:  # the file store keeps the protocol's promise (checked by mypy)
+    _FILE_STORE: type[ConnectionStoreProtocol] = ConnectionStore

@@ -75,6 +75,8 @@ def _tune_sqlite(engine: Engine) -> None:
         try:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            # a forgotten connection's sealed secret is zeroed on disk, not left in a free page
+            cursor.execute("PRAGMA secure_delete = ON")
             cursor.execute("PRAGMA synchronous = NORMAL")  # durable in WAL mode up to the OS
             cursor.execute(f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT * 1000)}")
         finally:

@@ -45,6 +45,7 @@ __all__ = [
     "Connection",
     "Job",
     "JobEvent",
+    "Meta",
     "PrivacyRequest",
     "Schedule",
     "ScheduleFire",
@@ -100,6 +101,15 @@ _ID = String(32)  # uuid4().hex
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=_NAMING)
+
+
+class Meta(Base):
+    """Facts about the database itself: the sealed key check of the master key, and such."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Workspace(Base):

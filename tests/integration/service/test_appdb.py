@@ -10,37 +10,34 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 
+from kbridge.connections import Sender, generate_master_key
 from kbridge.core import ManualClock
 from kbridge.service.appdb import AppDatabase
+from kbridge.service.connection_store import SqlConnectionStore
 from kbridge.service.db import migrate, open_engine, schema_revision
 from kbridge.service.errors import ConflictError, LeaseLostError, NotFoundError
-from kbridge.service.models import Base, Connection, Job
+from kbridge.service.models import Base, Job
 
 pytestmark = pytest.mark.integration
 
 LEASE = timedelta(seconds=30)
+_MASTER_KEY = generate_master_key()
 
 
 def _connection(appdb: AppDatabase, workspace_id: str, name: str = "shop") -> str:
-    """A bare connection row: enough for jobs and schedules to point at."""
-    from sqlalchemy.orm import Session
-
-    connection_id = f"c{name}{workspace_id[:8]}"
-    with Session(appdb.engine) as session, session.begin():
-        row = Connection(
-            id=connection_id,
-            workspace_id=workspace_id,
-            name=name,
-            kind="api_key",
-            base_url="http://127.0.0.1:1",
-            account_id="ACCT",
-            capabilities=[],
-            scopes=[],
-            secret=b"\0" * 40,
-            connected_at=datetime(2026, 1, 1, tzinfo=UTC),
-        )
-        session.add(row)
-    return connection_id
+    """A connection saved through the service's store: jobs and schedules point at its id."""
+    store = SqlConnectionStore(appdb.engine, workspace_id, master_key=_MASTER_KEY)
+    return store.upsert(
+        name,
+        kind="api_key",
+        base_url="http://127.0.0.1:1",
+        account_id="ACCT",
+        account_name=None,
+        sender=Sender(),
+        capabilities=(),
+        scopes=(),
+        secrets={"api_key": "pk_test"},
+    ).id
 
 
 # -- migrations ---------------------------------------------------------------------------------

@@ -22,6 +22,12 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
+        "meta",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_meta")),
+    )
+    op.create_table(
         "workspaces",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -292,3 +298,4 @@ def downgrade() -> None:
     op.drop_table("audit_log")
     op.drop_table("api_tokens")
     op.drop_table("workspaces")
+    op.drop_table("meta")
