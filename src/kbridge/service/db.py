@@ -30,6 +30,8 @@ APP_DB_FILE_NAME = "app.sqlite3"
 _ALEMBIC_DIR = Path(__file__).with_name("alembic")
 #: how long a SQLite writer waits for another before giving up (seconds)
 _SQLITE_BUSY_TIMEOUT = 30.0
+#: the PostgreSQL advisory lock key migrations hold (any constant unlikely to collide)
+_MIGRATION_LOCK = 0x6B627269_64676531
 
 
 def database_url(data_dir: Path) -> str:
@@ -107,6 +109,10 @@ def migrate(url: str | Engine) -> None:
     engine = url if isinstance(url, Engine) else open_engine(url)
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # two services starting at once: the second waits, then finds nothing to do
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            # (SQLite: the transaction began IMMEDIATE, which serialises the same way)
             command.upgrade(_alembic_config(connection), "head")
     except SQLAlchemyError as exc:
         cause: BaseException = getattr(exc, "orig", None) or exc

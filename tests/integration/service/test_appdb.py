@@ -381,3 +381,65 @@ def test_a_schedule_needs_one_way_of_saying_when(appdb: AppDatabase) -> None:
         appdb.create_schedule(ws.id, shop, "sync")
     with pytest.raises(ConflictError):
         appdb.create_schedule(ws.id, shop, "sync", daily_at="06:00", cron="0 6 * * *")
+
+
+def test_services_starting_at_once_migrate_once(app_db_url: str) -> None:
+    start = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def starter() -> None:
+        try:
+            start.wait()
+            migrate(app_db_url)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=starter) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    engine = open_engine(app_db_url)
+    try:
+        assert schema_revision(engine) == "0001"
+    finally:
+        engine.dispose()
+
+
+_CLAIMER = """
+import sys
+from datetime import timedelta
+from kbridge.service.appdb import AppDatabase
+db = AppDatabase.open(sys.argv[1], upgrade=False)
+got = []
+while (job := db.claim_job(sys.argv[2], lease=timedelta(minutes=5))) is not None:
+    got.append(job.id)
+print(" ".join(got))
+"""
+
+
+def test_claimers_in_separate_processes_never_share_a_job(
+    appdb: AppDatabase, app_db_url: str
+) -> None:
+    import subprocess
+    import sys
+
+    ws = appdb.create_workspace("acme")
+    queued = {appdb.enqueue_job(ws.id, "report", {"i": i}).id for i in range(30)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLAIMER, app_db_url, f"proc-{n}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    claimed: list[str] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        claimed.extend(out.split())
+    assert len(claimed) == len(set(claimed)), "a job was claimed by two processes"
+    assert set(claimed) == queued
