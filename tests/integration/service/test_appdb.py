@@ -443,3 +443,19 @@ def test_claimers_in_separate_processes_never_share_a_job(
         claimed.extend(out.split())
     assert len(claimed) == len(set(claimed)), "a job was claimed by two processes"
     assert set(claimed) == queued
+
+
+def test_a_bad_or_unreachable_database_is_one_clear_line() -> None:
+    import socket
+
+    from kbridge.service.errors import AppDatabaseError
+
+    with pytest.raises(AppDatabaseError, match="SQLite or PostgreSQL"):
+        open_engine("mysql://db.test/kbridge")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(AppDatabaseError, match="cannot migrate") as caught:
+        migrate(f"postgresql://kb:hunter2@127.0.0.1:{port}/app")
+    assert "\n" not in str(caught.value)
+    assert "hunter2" not in str(caught.value)
