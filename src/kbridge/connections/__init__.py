@@ -87,7 +87,15 @@ from kbridge.connections.service import (
     open_credentials,
     verify_account,
 )
-from kbridge.connections.store import KEY_FILE_NAME, STORE_FILE_NAME, ConnectionStore, check_name
+from kbridge.connections.store import (
+    KEY_FILE_NAME,
+    STORE_FILE_NAME,
+    ConnectionStore,
+    ConnectionStoreProtocol,
+    check_name,
+    oauth_json,
+    secrets_binding,
+)
 
 __all__ = [
     "CAPABILITY_OPERATIONS",
@@ -109,6 +117,7 @@ __all__ = [
     "ConnectionRecord",
     "ConnectionStore",
     "ConnectionStoreError",
+    "ConnectionStoreProtocol",
     "ConnectionTamperedError",
     "ConnectionsError",
     "InMemoryTokenStorage",
@@ -146,6 +155,7 @@ __all__ = [
     "load_or_create_key_file",
     "missing_scopes",
     "new_state",
+    "oauth_json",
     "open_credentials",
     "parse_capabilities",
     "parse_master_key",
@@ -154,5 +164,6 @@ __all__ = [
     "probe_operation",
     "refresh_grant",
     "revoke_token",
+    "secrets_binding",
     "verify_account",
 ]

@@ -79,14 +79,38 @@ _BINDING_SELECT = "SELECT id, name, kind, base_url, account_id, oauth, secret FR
 
 
 def _binding(row: Sequence[Any]) -> bytes:
-    """The associated data a connection's secrets are sealed with.
+    """The associated data a connection's secrets are sealed with (see :func:`secrets_binding`).
 
-    ``row`` starts with id, name, kind, base URL, account id and the OAuth
-    column's text (its token and revoke endpoints receive secrets): everything
-    that decides where a secret goes. Fields that only describe (account name,
-    sender, capabilities) stay editable.
+    ``row`` starts with id, name, kind, base URL, account id and the OAuth column's text.
     """
-    return _BOUND_PREFIX + dumps([str(row[i]) if row[i] is not None else None for i in range(6)])
+    return secrets_binding(*(str(row[i]) if row[i] is not None else None for i in range(6)))
+
+
+def secrets_binding(
+    id_: str | None,
+    name: str | None,
+    kind: str | None,
+    base_url: str | None,
+    account_id: str | None,
+    oauth: str | None,
+    *,
+    scope: str | None = None,
+) -> bytes:
+    """The associated data a connection's secrets are sealed with, in every store.
+
+    Everything that decides where a secret goes: id, name, kind, base URL,
+    account id and the OAuth column's text (its token and revoke endpoints
+    receive secrets). Fields that only describe (account name, sender,
+    capabilities) stay editable. ``scope`` binds a store's own owner as well
+    (the service's workspace), so a row moved to another owner won't open.
+    """
+    fields = [id_, name, kind, base_url, account_id, oauth]
+    return _BOUND_PREFIX + dumps(fields if scope is None else [*fields, scope])
+
+
+def oauth_json(info: OAuthClientInfo | None) -> str | None:
+    """The canonical text of an OAuth client's public half, as stored and bound."""
+    return None if info is None else dumps(_oauth_dict(info)).decode()
 
 
 _AUDIT_SELECT = (

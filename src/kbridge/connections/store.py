@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from kbridge.connections._store_rows import (
     _AUDIT_SELECT,
@@ -41,9 +41,10 @@ from kbridge.connections._store_rows import (
     _SELECT,
     _audit_row,
     _binding,
-    _oauth_dict,
     _record,
     _statements,
+    oauth_json,
+    secrets_binding,
 )
 from kbridge.connections.crypto import MASTER_KEY_ENV, SecretBox, load_or_create_key_file
 from kbridge.connections.errors import (
@@ -58,7 +59,15 @@ from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["KEY_FILE_NAME", "STORE_FILE_NAME", "ConnectionStore", "check_name"]
+__all__ = [
+    "KEY_FILE_NAME",
+    "STORE_FILE_NAME",
+    "ConnectionStore",
+    "ConnectionStoreProtocol",
+    "check_name",
+    "oauth_json",
+    "secrets_binding",
+]
 
 STORE_FILE_NAME = "connections.sqlite3"
 KEY_FILE_NAME = "master.key"
@@ -79,6 +88,48 @@ def check_name(name: str) -> str:
             "starting with a letter or digit"
         )
     return name
+
+
+class ConnectionStoreProtocol(Protocol):
+    """What every connection store does: the CLI's encrypted file, the service's SQL tables.
+
+    Secrets are sealed AES-256-GCM and bound to the routing fields
+    (:func:`secrets_binding`); ``load`` hands out a record with the secrets
+    checked against it, or :class:`ConnectionTamperedError`.
+    """
+
+    def list(self) -> builtins.list[ConnectionRecord]: ...
+
+    def get(self, name: str) -> ConnectionRecord: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def load(self, name: str) -> tuple[ConnectionRecord, dict[str, Any]]: ...
+
+    def secrets(self, name: str) -> dict[str, Any]: ...
+
+    def upsert(
+        self,
+        name: str,
+        *,
+        kind: ConnectionKind,
+        base_url: str,
+        account_id: str,
+        account_name: str | None,
+        sender: Sender,
+        capabilities: tuple[str, ...],
+        scopes: tuple[str, ...],
+        secrets: Mapping[str, Any],
+        oauth: OAuthClientInfo | None = None,
+    ) -> ConnectionRecord: ...
+
+    def update_secrets(self, name: str, changes: Mapping[str, Any]) -> None: ...
+
+    def update_capabilities(
+        self, name: str, *, capabilities: tuple[str, ...], scopes: tuple[str, ...]
+    ) -> ConnectionRecord: ...
+
+    def delete(self, name: str) -> None: ...
 
 
 class ConnectionStore:
@@ -337,12 +388,12 @@ class ConnectionStore:
         """
         check_name(name)
         now = self._clock.now().isoformat()
-        oauth_json = None if oauth is None else dumps(_oauth_dict(oauth)).decode()
+        oauth_text = oauth_json(oauth)
         with self._db(write=True) as conn:
             row = conn.execute("SELECT id FROM connections WHERE name = ?", (name,)).fetchone()
             id_ = uuid.uuid4().hex if row is None else row[0]
             sealed = self._seal(
-                _binding((id_, name, kind, base_url, account_id, oauth_json)), secrets
+                _binding((id_, name, kind, base_url, account_id, oauth_text)), secrets
             )
             values = (
                 kind,
@@ -353,7 +404,7 @@ class ConnectionStore:
                 sender.email,
                 dumps(list(capabilities)).decode(),
                 dumps(list(scopes)).decode(),
-                oauth_json,
+                oauth_text,
                 sealed,
             )
             if row is None:
@@ -488,3 +539,7 @@ class ConnectionStore:
 
 def _plural(noun: str) -> str:
     return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+
+
+if TYPE_CHECKING:  # the file store keeps the protocol's promise (checked by mypy)
+    _FILE_STORE: type[ConnectionStoreProtocol] = ConnectionStore
