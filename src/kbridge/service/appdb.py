@@ -16,22 +16,18 @@ one should two claimers race past that check.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
-import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, and_, exists, false, insert, not_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from kbridge.core import Clock, SystemClock
+from kbridge.service._schedules import Schedules
 from kbridge.service.db import migrate, open_engine
 from kbridge.service.errors import ConflictError, LeaseLostError, NotFoundError
 from kbridge.service.models import (
@@ -40,9 +36,18 @@ from kbridge.service.models import (
     Connection,
     Job,
     JobEvent,
-    Schedule,
-    ScheduleFire,
     Workspace,
+)
+from kbridge.service.views import (
+    IssuedToken,
+    JobEventView,
+    JobView,
+    ScheduleView,
+    TokenIdentity,
+    WorkspaceView,
+    _hash_token,
+    _job_view,
+    _new_id,
 )
 
 __all__ = [
@@ -66,124 +71,7 @@ _FINISHED = ("succeeded", "failed", "cancelled")
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
-class WorkspaceView:
-    id: str
-    name: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    """A token just made: the plaintext exists only here, once (it is stored hashed)."""
-
-    id: str
-    workspace_id: str
-    token: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class TokenIdentity:
-    """Who a bearer token speaks for."""
-
-    token_id: str
-    workspace_id: str
-    workspace_name: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class JobView:
-    id: str
-    workspace_id: str
-    connection_id: str | None
-    kind: str
-    params: dict[str, Any]
-    state: str
-    attempts: int
-    max_attempts: int
-    progress: dict[str, Any] | None
-    last_error: str | None
-    result: dict[str, Any] | None
-    cancel_requested: bool
-    lease_owner: str | None
-    lease_expires_at: datetime | None
-    run_after: datetime
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class JobEventView:
-    at: datetime
-    event: str
-    detail: dict[str, Any] | None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ScheduleView:
-    id: str
-    workspace_id: str
-    connection_id: str
-    kind: str
-    params: dict[str, Any]
-    schedule: str
-    daily_at: str | None
-    timezone: str
-    cron: str | None
-    enabled: bool
-    next_due: datetime | None
-
-
-def _hash_token(token: str) -> bytes:
-    # 32 random bytes need no slow hash: nobody can guess their way to a preimage
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def _job_view(job: Job) -> JobView:
-    return JobView(
-        id=job.id,
-        workspace_id=job.workspace_id,
-        connection_id=job.connection_id,
-        kind=job.kind,
-        params=dict(job.params),
-        state=job.state,
-        attempts=job.attempts,
-        max_attempts=job.max_attempts,
-        progress=job.progress,
-        last_error=job.last_error,
-        result=job.result,
-        cancel_requested=job.cancel_requested,
-        lease_owner=job.lease_owner,
-        lease_expires_at=job.lease_expires_at,
-        run_after=job.run_after,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-    )
-
-
-def _schedule_view(row: Schedule) -> ScheduleView:
-    return ScheduleView(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        connection_id=row.connection_id,
-        kind=row.kind,
-        params=dict(row.params),
-        schedule=row.schedule,
-        daily_at=row.daily_at,
-        timezone=row.timezone,
-        cron=row.cron,
-        enabled=row.enabled,
-        next_due=row.next_due,
-    )
-
-
-class AppDatabase:
+class AppDatabase(Schedules):
     """The service's repository over one app database (SQLite or PostgreSQL).
 
     ``AppDatabase.open(url)`` migrates the database to the newest schema
@@ -615,114 +503,6 @@ class AppDatabase:
             return list(ids)
 
         return self._transaction(work)
-
-    # -- schedules ----------------------------------------------------------------------------
-
-    def create_schedule(
-        self,
-        workspace_id: str,
-        connection_id: str,
-        kind: str,
-        *,
-        daily_at: str | None = None,
-        cron: str | None = None,
-        timezone: str = "UTC",
-        params: dict[str, Any] | None = None,
-        next_due: datetime | None = None,
-    ) -> ScheduleView:
-        """A schedule for ``connection_id``: ``daily_at`` (``HH:MM``, ``timezone``) or ``cron``."""
-        if (daily_at is None) == (cron is None):
-            raise ConflictError("a schedule needs exactly one of daily_at or cron")
-
-        def work(session: Session) -> ScheduleView:
-            owner = session.scalar(
-                select(Connection.workspace_id).where(Connection.id == connection_id)
-            )
-            if owner != workspace_id:
-                raise NotFoundError("no such connection in this workspace")
-            row = Schedule(
-                id=_new_id(),
-                workspace_id=workspace_id,
-                connection_id=connection_id,
-                kind=kind,
-                params=params or {},
-                schedule="daily" if daily_at is not None else "cron",
-                daily_at=daily_at,
-                cron=cron,
-                timezone=timezone,
-                enabled=True,
-                next_due=next_due,
-                created_at=self._clock.now(),
-            )
-            session.add(row)
-            return _schedule_view(row)
-
-        return self._transaction(work)
-
-    def due_schedules(self) -> list[ScheduleView]:
-        """Enabled schedules whose next due time has come."""
-        now = self._clock.now()
-        with self._sessions() as session:
-            rows = session.scalars(
-                select(Schedule)
-                .where(Schedule.enabled, Schedule.next_due <= now)
-                .order_by(Schedule.next_due, Schedule.id)
-            ).all()
-        return [_schedule_view(row) for row in rows]
-
-    def fire_schedule(
-        self, schedule_id: str, due_at: datetime, *, next_due: datetime | None = None
-    ) -> JobView | None:
-        """Enqueue the schedule's job for ``due_at``, once: ``None`` if that time already fired.
-
-        The fire, its job and the schedule's ``next_due`` are one transaction,
-        and ``(schedule_id, due_at)`` is unique: however many schedulers try,
-        each due time makes one job.
-        """
-        now = self._clock.now()
-
-        def work(session: Session) -> JobView | None:
-            schedule = session.get(Schedule, schedule_id)
-            if schedule is None:
-                raise NotFoundError("no such schedule")
-            values = {"schedule_id": schedule_id, "due_at": due_at, "fired_at": now}
-            # ON CONFLICT DO NOTHING: a racing scheduler's insert waits for ours, then skips
-            if self._postgres:
-                pg = pg_insert(ScheduleFire).values(values).on_conflict_do_nothing()
-                fire_id = session.scalar(pg.returning(ScheduleFire.id))
-            else:
-                lite = sqlite_insert(ScheduleFire).values(values).on_conflict_do_nothing()
-                fire_id = session.scalar(lite.returning(ScheduleFire.id))
-            if fire_id is None:
-                return None
-            job = self._enqueue(
-                session,
-                schedule.workspace_id,
-                schedule.kind,
-                dict(schedule.params),
-                connection_id=schedule.connection_id,
-                run_after=None,
-                max_attempts=3,
-                event="scheduled",
-            )
-            session.execute(
-                update(ScheduleFire).where(ScheduleFire.id == fire_id).values(job_id=job.id)
-            )
-            if next_due is not None:
-                schedule.next_due = next_due
-            return _job_view(job)
-
-        return self._transaction(work)
-
-    def schedule_fires(self, schedule_id: str) -> list[tuple[datetime, str | None]]:
-        """``(due_at, job_id)`` of every fire of ``schedule_id``, oldest first."""
-        with self._sessions() as session:
-            rows = session.execute(
-                select(ScheduleFire.due_at, ScheduleFire.job_id)
-                .where(ScheduleFire.schedule_id == schedule_id)
-                .order_by(ScheduleFire.due_at)
-            ).all()
-        return [(row[0], row[1]) for row in rows]
 
     # -- audit ---------------------------------------------------------------------------------
 

@@ -1,0 +1,152 @@
+"""The app database's schedules: due times that fire exactly once, whoever fires them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from kbridge.core import Clock
+from kbridge.service.errors import ConflictError, NotFoundError
+from kbridge.service.models import Connection, Job, Schedule, ScheduleFire
+from kbridge.service.views import JobView, ScheduleView, _job_view, _new_id, _schedule_view
+
+__all__ = ["Schedules"]
+
+_T = TypeVar("_T")
+
+
+class Schedules:
+    """The schedule verbs of :class:`~kbridge.service.appdb.AppDatabase` (a base class of it)."""
+
+    _clock: Clock
+    _sessions: sessionmaker[Session]
+    _postgres: bool
+
+    def _transaction(self, work: Callable[[Session], _T]) -> _T:
+        raise NotImplementedError
+
+    def _enqueue(
+        self,
+        session: Session,
+        workspace_id: str,
+        kind: str,
+        params: dict[str, Any],
+        *,
+        connection_id: str | None,
+        run_after: datetime | None,
+        max_attempts: int,
+        event: str = "queued",
+    ) -> Job:
+        raise NotImplementedError
+
+    def create_schedule(
+        self,
+        workspace_id: str,
+        connection_id: str,
+        kind: str,
+        *,
+        daily_at: str | None = None,
+        cron: str | None = None,
+        timezone: str = "UTC",
+        params: dict[str, Any] | None = None,
+        next_due: datetime | None = None,
+    ) -> ScheduleView:
+        """A schedule for ``connection_id``: ``daily_at`` (``HH:MM``, ``timezone``) or ``cron``."""
+        if (daily_at is None) == (cron is None):
+            raise ConflictError("a schedule needs exactly one of daily_at or cron")
+
+        def work(session: Session) -> ScheduleView:
+            owner = session.scalar(
+                select(Connection.workspace_id).where(Connection.id == connection_id)
+            )
+            if owner != workspace_id:
+                raise NotFoundError("no such connection in this workspace")
+            row = Schedule(
+                id=_new_id(),
+                workspace_id=workspace_id,
+                connection_id=connection_id,
+                kind=kind,
+                params=params or {},
+                schedule="daily" if daily_at is not None else "cron",
+                daily_at=daily_at,
+                cron=cron,
+                timezone=timezone,
+                enabled=True,
+                next_due=next_due,
+                created_at=self._clock.now(),
+            )
+            session.add(row)
+            return _schedule_view(row)
+
+        return self._transaction(work)
+
+    def due_schedules(self) -> list[ScheduleView]:
+        """Enabled schedules whose next due time has come."""
+        now = self._clock.now()
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Schedule)
+                .where(Schedule.enabled, Schedule.next_due <= now)
+                .order_by(Schedule.next_due, Schedule.id)
+            ).all()
+        return [_schedule_view(row) for row in rows]
+
+    def fire_schedule(
+        self, schedule_id: str, due_at: datetime, *, next_due: datetime | None = None
+    ) -> JobView | None:
+        """Enqueue the schedule's job for ``due_at``, once: ``None`` if that time already fired.
+
+        The fire, its job and the schedule's ``next_due`` are one transaction,
+        and ``(schedule_id, due_at)`` is unique: however many schedulers try,
+        each due time makes one job.
+        """
+        now = self._clock.now()
+
+        def work(session: Session) -> JobView | None:
+            schedule = session.get(Schedule, schedule_id)
+            if schedule is None:
+                raise NotFoundError("no such schedule")
+            values = {"schedule_id": schedule_id, "due_at": due_at, "fired_at": now}
+            # ON CONFLICT DO NOTHING: a racing scheduler's insert waits for ours, then skips
+            if self._postgres:
+                pg = pg_insert(ScheduleFire).values(values).on_conflict_do_nothing()
+                fire_id = session.scalar(pg.returning(ScheduleFire.id))
+            else:
+                lite = sqlite_insert(ScheduleFire).values(values).on_conflict_do_nothing()
+                fire_id = session.scalar(lite.returning(ScheduleFire.id))
+            if fire_id is None:
+                return None
+            job = self._enqueue(
+                session,
+                schedule.workspace_id,
+                schedule.kind,
+                dict(schedule.params),
+                connection_id=schedule.connection_id,
+                run_after=None,
+                max_attempts=3,
+                event="scheduled",
+            )
+            session.execute(
+                update(ScheduleFire).where(ScheduleFire.id == fire_id).values(job_id=job.id)
+            )
+            if next_due is not None:
+                schedule.next_due = next_due
+            return _job_view(job)
+
+        return self._transaction(work)
+
+    def schedule_fires(self, schedule_id: str) -> list[tuple[datetime, str | None]]:
+        """``(due_at, job_id)`` of every fire of ``schedule_id``, oldest first."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(ScheduleFire.due_at, ScheduleFire.job_id)
+                .where(ScheduleFire.schedule_id == schedule_id)
+                .order_by(ScheduleFire.due_at)
+            ).all()
+        return [(row[0], row[1]) for row in rows]
