@@ -44,6 +44,28 @@ console = Console()
 _REPORT_DAYS = 2
 
 
+def summary_table(result: sync.SyncResult) -> Table:
+    """The sync's summary, a row per stream; stream names stay whole (people type them into
+    ``--streams``), the other headers wrap on a narrow terminal or an 80-column log."""
+    widest = max((len(name) for name in result.streams), default=len("stream"))
+    table = Table()
+    table.add_column("stream", no_wrap=True, min_width=widest)
+    for header in ("records", "pages", "seconds", "records/s", "% of rate budget"):
+        table.add_column(header)
+    for r in result.streams.values():
+        d = r.to_dict()
+        budget = d["rate_budget_pct"]
+        table.add_row(
+            r.stream,
+            f"{r.records:,}",
+            str(r.pages),
+            f"{r.seconds:.1f}",
+            f"{d['records_per_second'] or 0:,.0f}",
+            "-" if budget is None else f"{budget:.0f} %",
+        )
+    return table
+
+
 async def _sync(base_url: str, api_key: str, target: Path) -> sync.SyncResult:
     async with AsyncClient(api_key, base_url=base_url) as client:
         account = (await client.get_document("get_accounts")).resources[0]
@@ -199,19 +221,7 @@ def _run_demo(config: EmulatorConfig, to: Path, html: Path) -> None:
         stats = httpx.get(f"{server.base_url}/_emulator/stats", timeout=10).json()
     console.print("emulator stopped")
 
-    table = Table("stream", "records", "pages", "seconds", "records/s", "% of rate budget")
-    for r in result.streams.values():
-        d = r.to_dict()
-        budget = d["rate_budget_pct"]
-        table.add_row(
-            r.stream,
-            f"{r.records:,}",
-            str(r.pages),
-            f"{r.seconds:.1f}",
-            f"{d['records_per_second'] or 0:,.0f}",
-            "-" if budget is None else f"{budget:.0f} %",
-        )
-    console.print(table)
+    console.print(summary_table(result))
     console.print(f"requests {stats['requests']:,}, throttled (429) {stats['throttled']}")
 
     aggregates = truth["aggregates"]

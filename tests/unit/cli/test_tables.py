@@ -53,3 +53,20 @@ def test_analytics_tables_keep_ids_whole(width: int, monkeypatch: pytest.MonkeyP
     show([frame], "table")
     assert "01HCAMPAIGN000000000000001" in buf.getvalue(), buf.getvalue()
     assert "01HMESSAGE0000000000000001" in buf.getvalue()
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_the_demo_summary_names_every_stream_whole(width: int) -> None:
+    # stream names are what people type into --streams: an 80-column log must show them whole
+    from rich.console import Console
+
+    from kbridge.cli.demo import summary_table
+    from kbridge.sync import STREAMS, StreamResult, SyncResult
+
+    result = SyncResult("ACCOUNT")
+    for stream in STREAMS:
+        result.streams[stream.name] = StreamResult(stream.name, records=123_456, pages=1_234)
+    out = io.StringIO()
+    Console(file=out, width=width).print(summary_table(result))
+    for stream in STREAMS:
+        assert stream.name in out.getvalue(), out.getvalue()
