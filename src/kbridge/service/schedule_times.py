@@ -139,13 +139,13 @@ def _daily_time(daily_at: str) -> time:
 
 
 def _check_cron(cron: str) -> None:
-    valid = len(cron.split()) == 5 and croniter.is_valid(cron)
-    if valid:
-        try:  # valid fields may still name no date at all ("0 0 31 2 *")
-            croniter(cron, datetime(2000, 1, 1)).get_next(datetime)
-        except CroniterBadDateError:
-            valid = False
-    if not valid:
+    if len(cron.split()) != 5 or not croniter.is_valid(cron):
         raise InvalidScheduleError(
             "cron", f"cron: {cron!r} is not a 5-field cron expression (e.g. '0 6 * * 1-5')"
         )
+    try:  # valid fields may still name no date at all
+        croniter(cron, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        raise InvalidScheduleError(
+            "cron", f"cron: {cron!r} names no date that exists (e.g. 31 February)"
+        ) from None
