@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from kbridge.core import Clock
-from kbridge.service.errors import ConflictError, NotFoundError
+from kbridge.service.errors import ConflictError, InvalidScheduleError, NotFoundError
 from kbridge.service.models import Connection, Job, Schedule, ScheduleFire
 from kbridge.service.schedule_times import latest_due, next_due_after, validate_schedule
 from kbridge.service.views import JobView, ScheduleView, _job_view, _new_id, _schedule_view
@@ -162,6 +162,8 @@ class Schedules:
         A schedule missed for days (everything was down) runs once, not once per
         missed time, and its next due time is the first after ``now``. Racing
         callers compute the same due time, so the unique fire key lets one win.
+        A stored schedule whose times no longer make sense (a timezone the tz
+        database has dropped) stays due and is skipped: it holds up no other.
         """
         at = self._clock.now() if now is None else now
         with self._sessions() as session:
@@ -173,7 +175,10 @@ class Schedules:
             due = [(r.id, r.next_due, r.daily_at, r.cron, r.timezone) for r in rows]
         jobs: list[JobView] = []
         for schedule_id, stored_due, daily_at, cron, timezone in due:
-            latest = latest_due(at, daily_at=daily_at, cron=cron, timezone=timezone)
+            try:
+                latest = latest_due(at, daily_at=daily_at, cron=cron, timezone=timezone)
+            except InvalidScheduleError:
+                continue
             # a next_due set by hand (not on the schedule's times) still fires, once
             due_at = latest if stored_due is None or latest >= stored_due else stored_due
             following = next_due_after(at, daily_at=daily_at, cron=cron, timezone=timezone)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 
 from kbridge.connections import Sender, generate_master_key
 from kbridge.core import ManualClock
@@ -478,6 +478,25 @@ def test_concurrent_fire_due_callers_make_one_job_per_due_time(
     ]
     assert len(made) == 4
     assert sorted(j.id for j in appdb.jobs(ws.id)) == sorted(made)
+
+
+def test_a_stored_schedule_gone_bad_does_not_hold_up_the_others(
+    appdb: AppDatabase, clock: ManualClock
+) -> None:
+    ws = appdb.create_workspace("acme")
+    shop = _connection(appdb, ws.id)
+    broken = appdb.create_schedule(ws.id, shop, "sync", daily_at="06:00", timezone="UTC")
+    fine = appdb.create_schedule(ws.id, shop, "report", daily_at="07:00", timezone="UTC")
+    # a zone a later tz database no longer knows (or a row written by hand)
+    with appdb.engine.begin() as connection:
+        connection.execute(
+            update(Schedule).where(Schedule.id == broken.id).values(timezone="Gone/Away")
+        )
+    clock.set_now(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    fired = appdb.fire_due()
+    assert [j.kind for j in fired] == ["report"]
+    assert appdb.schedule_fires(fine.id) == [(datetime(2026, 3, 2, 7, 0, tzinfo=UTC), fired[0].id)]
+    assert [s.id for s in appdb.due_schedules()] == [broken.id]
 
 
 @pytest.mark.parametrize(
