@@ -12,8 +12,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from kbridge.core import Clock
-from kbridge.service.errors import ConflictError, NotFoundError
+from kbridge.service.errors import ConflictError, InvalidScheduleError, NotFoundError
 from kbridge.service.models import Connection, Job, Schedule, ScheduleFire
+from kbridge.service.schedule_times import latest_due, next_due_after, validate_schedule
 from kbridge.service.views import JobView, ScheduleView, _job_view, _new_id, _schedule_view
 
 __all__ = ["Schedules"]
@@ -60,6 +61,11 @@ class Schedules:
         """A schedule for ``connection_id``: ``daily_at`` (``HH:MM``, ``timezone``) or ``cron``."""
         if (daily_at is None) == (cron is None):
             raise ConflictError("a schedule needs exactly one of daily_at or cron")
+        validate_schedule(daily_at=daily_at, cron=cron, timezone=timezone)
+        if next_due is None:
+            next_due = next_due_after(
+                self._clock.now(), daily_at=daily_at, cron=cron, timezone=timezone
+            )
 
         def work(session: Session) -> ScheduleView:
             owner = session.scalar(
@@ -104,7 +110,8 @@ class Schedules:
 
         The fire, its job and the schedule's ``next_due`` are one transaction,
         and ``(schedule_id, due_at)`` is unique: however many schedulers try,
-        each due time makes one job.
+        each due time makes one job. Without ``next_due``, it is the
+        schedule's first due time after ``due_at``.
         """
         now = self._clock.now()
 
@@ -135,11 +142,50 @@ class Schedules:
             session.execute(
                 update(ScheduleFire).where(ScheduleFire.id == fire_id).values(job_id=job.id)
             )
-            if next_due is not None:
-                schedule.next_due = next_due
+            schedule.next_due = (
+                next_due
+                if next_due is not None
+                else next_due_after(
+                    due_at,
+                    daily_at=schedule.daily_at,
+                    cron=schedule.cron,
+                    timezone=schedule.timezone,
+                )
+            )
             return _job_view(job)
 
         return self._transaction(work)
+
+    def fire_due(self, now: datetime | None = None) -> list[JobView]:
+        """Fire every due schedule once, for its latest due time up to ``now`` (the clock's).
+
+        A schedule missed for days (everything was down) runs once, not once per
+        missed time, and its next due time is the first after ``now``. Racing
+        callers compute the same due time, so the unique fire key lets one win.
+        A stored schedule whose times no longer make sense (a timezone the tz
+        database has dropped) stays due and is skipped: it holds up no other.
+        """
+        at = self._clock.now() if now is None else now
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Schedule)
+                .where(Schedule.enabled, Schedule.next_due <= at)
+                .order_by(Schedule.next_due, Schedule.id)
+            ).all()
+            due = [(r.id, r.next_due, r.daily_at, r.cron, r.timezone) for r in rows]
+        jobs: list[JobView] = []
+        for schedule_id, stored_due, daily_at, cron, timezone in due:
+            try:
+                latest = latest_due(at, daily_at=daily_at, cron=cron, timezone=timezone)
+            except InvalidScheduleError:
+                continue
+            # a next_due set by hand (not on the schedule's times) still fires, once
+            due_at = latest if stored_due is None or latest >= stored_due else stored_due
+            following = next_due_after(at, daily_at=daily_at, cron=cron, timezone=timezone)
+            job = self.fire_schedule(schedule_id, due_at, next_due=following)
+            if job is not None:
+                jobs.append(job)
+        return jobs
 
     def schedule_fires(self, schedule_id: str) -> list[tuple[datetime, str | None]]:
         """``(due_at, job_id)`` of every fire of ``schedule_id``, oldest first."""

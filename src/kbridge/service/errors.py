@@ -5,7 +5,8 @@
         ├── AppDatabaseError                  the app database cannot be opened or migrated
         ├── NotFoundError                     no such workspace, job, schedule (in this workspace)
         ├── ConflictError                     a name already taken, a job not in a state to do that
-        └── LeaseLostError                    this worker no longer holds the job's lease: stop
+        ├── LeaseLostError                    this worker no longer holds the job's lease: stop
+        └── InvalidScheduleError              a schedule's daily_at, timezone or cron is malformed
 
 Messages never contain a token, key or secret.
 """
@@ -17,6 +18,7 @@ from kbridge.core import KbridgeError
 __all__ = [
     "AppDatabaseError",
     "ConflictError",
+    "InvalidScheduleError",
     "LeaseLostError",
     "NotFoundError",
     "ServiceError",
@@ -41,3 +43,11 @@ class ConflictError(ServiceError):
 
 class LeaseLostError(ServiceError):
     """The job's lease expired and another worker took it (or it was finished): stop working."""
+
+
+class InvalidScheduleError(ServiceError):
+    """A schedule's ``field`` (``daily_at``, ``timezone`` or ``cron``) cannot be understood."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

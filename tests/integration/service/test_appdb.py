@@ -8,15 +8,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 
 from kbridge.connections import Sender, generate_master_key
 from kbridge.core import ManualClock
 from kbridge.service.appdb import AppDatabase
 from kbridge.service.connection_store import SqlConnectionStore
 from kbridge.service.db import migrate, open_engine, schema_revision
-from kbridge.service.errors import ConflictError, LeaseLostError, NotFoundError
-from kbridge.service.models import Base, Job
+from kbridge.service.errors import (
+    ConflictError,
+    InvalidScheduleError,
+    LeaseLostError,
+    NotFoundError,
+)
+from kbridge.service.models import Base, Job, Schedule
 
 pytestmark = pytest.mark.integration
 
@@ -381,6 +386,140 @@ def test_a_schedule_needs_one_way_of_saying_when(appdb: AppDatabase) -> None:
         appdb.create_schedule(ws.id, shop, "sync")
     with pytest.raises(ConflictError):
         appdb.create_schedule(ws.id, shop, "sync", daily_at="06:00", cron="0 6 * * *")
+
+
+def test_a_new_schedule_is_first_due_at_its_next_time_from_the_clock(
+    appdb: AppDatabase, clock: ManualClock
+) -> None:
+    ws = appdb.create_workspace("acme")
+    shop = _connection(appdb, ws.id)
+    # the clock reads 09:00 UTC on 1 March 2026: 10:00 in Berlin, past 06:00 there
+    daily = appdb.create_schedule(ws.id, shop, "sync", daily_at="06:00", timezone="Europe/Berlin")
+    assert daily.next_due == datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
+    weekdays = appdb.create_schedule(
+        ws.id, shop, "sync", cron="30 7 * * mon-fri", timezone="America/New_York"
+    )
+    assert weekdays.next_due == datetime(2026, 3, 2, 12, 30, tzinfo=UTC)  # Monday 07:30 EST
+    assert appdb.due_schedules() == []
+
+    clock.set_now(datetime(2026, 3, 2, 5, 0, tzinfo=UTC))
+    job = appdb.fire_schedule(daily.id, datetime(2026, 3, 2, 5, 0, tzinfo=UTC))
+    assert job is not None
+    # without next_due, fire_schedule moves the schedule on by its own times
+    with appdb.engine.connect() as connection:
+        stored = connection.scalar(select(Schedule.next_due).where(Schedule.id == daily.id))
+    assert stored == datetime(2026, 3, 3, 5, 0, tzinfo=UTC)
+
+
+def test_a_schedule_missed_for_three_days_fires_once_on_start(
+    appdb: AppDatabase, clock: ManualClock
+) -> None:
+    ws = appdb.create_workspace("acme")
+    shop = _connection(appdb, ws.id)
+    schedule = appdb.create_schedule(
+        ws.id, shop, "sync", daily_at="06:00", timezone="Europe/Berlin"
+    )
+    assert schedule.next_due == datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
+
+    # everything was down from before 2 March 06:00 Berlin until 4 March 10:00 UTC
+    clock.set_now(datetime(2026, 3, 4, 10, 0, tzinfo=UTC))
+    fired = appdb.fire_due()
+    assert [(j.kind, j.connection_id) for j in fired] == [("sync", shop)]
+    assert appdb.schedule_fires(schedule.id) == [
+        (datetime(2026, 3, 4, 5, 0, tzinfo=UTC), fired[0].id)
+    ]
+    assert appdb.due_schedules() == []
+    assert appdb.fire_due() == []
+    assert [j.id for j in appdb.jobs(ws.id)] == [fired[0].id]
+
+    # the next day, as usual
+    clock.set_now(datetime(2026, 3, 5, 5, 0, tzinfo=UTC))
+    again = appdb.fire_due()
+    assert len(again) == 1
+    assert [due for due, _ in appdb.schedule_fires(schedule.id)] == [
+        datetime(2026, 3, 4, 5, 0, tzinfo=UTC),
+        datetime(2026, 3, 5, 5, 0, tzinfo=UTC),
+    ]
+
+
+def test_concurrent_fire_due_callers_make_one_job_per_due_time(
+    appdb: AppDatabase, clock: ManualClock
+) -> None:
+    ws = appdb.create_workspace("acme")
+    shop = _connection(appdb, ws.id)
+    daily = appdb.create_schedule(ws.id, shop, "sync", daily_at="06:00", timezone="UTC")
+    hourly = appdb.create_schedule(ws.id, shop, "report", cron="0 * * * *", timezone="UTC")
+    made: list[str] = []
+    errors: list[BaseException] = []
+
+    def scheduler(start: threading.Barrier) -> None:
+        try:
+            start.wait()
+            made.extend(job.id for job in appdb.fire_due())
+        except BaseException as exc:
+            errors.append(exc)
+
+    for day in (2, 3):
+        clock.set_now(datetime(2026, 3, day, 6, 30, tzinfo=UTC))
+        start = threading.Barrier(4)
+        threads = [threading.Thread(target=scheduler, args=(start,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert [due for due, _ in appdb.schedule_fires(daily.id)] == [
+        datetime(2026, 3, 2, 6, 0, tzinfo=UTC),
+        datetime(2026, 3, 3, 6, 0, tzinfo=UTC),
+    ]
+    assert [due for due, _ in appdb.schedule_fires(hourly.id)] == [
+        datetime(2026, 3, 2, 6, 0, tzinfo=UTC),
+        datetime(2026, 3, 3, 6, 0, tzinfo=UTC),
+    ]
+    assert len(made) == 4
+    assert sorted(j.id for j in appdb.jobs(ws.id)) == sorted(made)
+
+
+def test_a_stored_schedule_gone_bad_does_not_hold_up_the_others(
+    appdb: AppDatabase, clock: ManualClock
+) -> None:
+    ws = appdb.create_workspace("acme")
+    shop = _connection(appdb, ws.id)
+    broken = appdb.create_schedule(ws.id, shop, "sync", daily_at="06:00", timezone="UTC")
+    fine = appdb.create_schedule(ws.id, shop, "report", daily_at="07:00", timezone="UTC")
+    # a zone a later tz database no longer knows (or a row written by hand)
+    with appdb.engine.begin() as connection:
+        connection.execute(
+            update(Schedule).where(Schedule.id == broken.id).values(timezone="Gone/Away")
+        )
+    clock.set_now(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    fired = appdb.fire_due()
+    assert [j.kind for j in fired] == ["report"]
+    assert appdb.schedule_fires(fine.id) == [(datetime(2026, 3, 2, 7, 0, tzinfo=UTC), fired[0].id)]
+    assert [s.id for s in appdb.due_schedules()] == [broken.id]
+
+
+@pytest.mark.parametrize(
+    ("when", "field"),
+    [
+        ({"daily_at": "6am"}, "daily_at"),
+        ({"daily_at": "06:00", "timezone": "Berlin"}, "timezone"),
+        ({"cron": "0 6 * * * *"}, "cron"),
+        ({"cron": "0 25 * * *"}, "cron"),
+    ],
+)
+def test_a_bad_schedule_is_a_one_line_error_naming_the_field(
+    appdb: AppDatabase, when: dict[str, str], field: str
+) -> None:
+    ws = appdb.create_workspace("acme")
+    shop = _connection(appdb, ws.id)
+    with pytest.raises(InvalidScheduleError) as caught:
+        appdb.create_schedule(ws.id, shop, "sync", **when)  # type: ignore[arg-type]
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: ")
+    assert "\n" not in str(caught.value)
+    with appdb.engine.connect() as connection:
+        assert connection.execute(select(Schedule.id)).all() == []
 
 
 def test_services_starting_at_once_migrate_once(app_db_url: str) -> None:
