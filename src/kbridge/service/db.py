@@ -15,6 +15,10 @@ stale snapshot.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +112,11 @@ def migrate(url: str | Engine) -> None:
 
     engine = url if isinstance(url, Engine) else open_engine(url)
     try:
-        with engine.begin() as connection:
+        with _sqlite_migration_lock(engine), engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # two services starting at once: the second waits, then finds nothing to do
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
-            # (SQLite: the transaction began IMMEDIATE, which serialises the same way)
+            # (SQLite: a file lock beside the database serialises the migrators)
             command.upgrade(_alembic_config(connection), "head")
     except SQLAlchemyError as exc:
         cause: BaseException = getattr(exc, "orig", None) or exc
@@ -122,6 +126,27 @@ def migrate(url: str | Engine) -> None:
     finally:
         if not isinstance(url, Engine):
             engine.dispose()
+
+
+@contextlib.contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold an exclusive lock on ``<database>.migrate.lock`` while an SQLite file migrates.
+
+    Services starting at once each connect and switch the new file to WAL while another
+    holds its first write transaction, and SQLite answers some of those with an instant
+    "database is locked" that no busy timeout waits out; one migrator at a time avoids it.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".migrate.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def schema_revision(engine: Engine) -> str | None:
