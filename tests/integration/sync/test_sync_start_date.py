@@ -65,12 +65,16 @@ def members(http: httpx.Client, kind: str) -> int:
 
 def test_one_run_from_400_days_back_syncs_every_stream_whole_and_reports_within_the_cap() -> None:
     with EmulatorServer(CONFIG) as server, http_client_for(server) as http:
-        now = parse_ts(http.get("/_emulator/clock").json()["now"])
+        # the run's clock starts just after midnight: its paced report requests move it on by
+        # hours, and begun late in a UTC day its days would end a day later than the test
+        # expects (it failed when run after about 22:00 UTC)
+        now = midnight(parse_ts(http.get("/_emulator/clock").json()["now"])) + timedelta(minutes=30)
         clock = ManualClock(now)
         start = now - timedelta(days=DAYS_BACK)
         wh = DuckDBWarehouse(":memory:")
 
         result = run(server, wh, clock, streams=list(SERVED), start_date=start)
+        assert midnight(clock.now()) == midnight(now), "the first run crossed midnight"
 
         assert result.ok, {s: r.error for s, r in result.streams.items() if r.error}
         # dimensions are whole: the start date does not cut them
@@ -136,7 +140,8 @@ def test_report_progress_tells_the_day_reached_and_the_time_left_at_the_clients_
     op = "query_campaign_values"
     config = EmulatorConfig(seed=11, profiles=30, events=300, rate_limit_factor=None)
     with EmulatorServer(config) as server, http_client_for(server) as http:
-        now = parse_ts(http.get("/_emulator/clock").json()["now"])
+        # just after midnight: the paced requests move the clock on by minutes, never a day
+        now = midnight(parse_ts(http.get("/_emulator/clock").json()["now"])) + timedelta(minutes=30)
         clock = ManualClock(now)  # the client paces to Klaviyo's 2 a minute on this clock
         seen: list[sync.ReportProgress] = []
 
