@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 
@@ -45,3 +46,30 @@ def _create_private(path: str) -> None:
         for leftover in (tmp, f"{tmp}.wal"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(leftover)
+
+
+def _hold_file(path: str) -> int | None:
+    """Take an exclusive lock on ``path``'s companion ``.kbridge-lock`` file and return its
+    descriptor (``None`` for ``:memory:`` and URLs, which have no file).
+
+    DuckDB's own lock lasts only while the file is attached, and
+    :meth:`~kbridge.warehouse.duckdb.DuckDBWarehouse.compact` detaches it to swap the
+    rewritten copy in: a sync opening the file in that window wrote into the old inode,
+    and its rows were gone after the rename. This lock is held from open to close,
+    across the swap. Raises :class:`BlockingIOError` when another process holds it and
+    :class:`OSError` when the lock file cannot be made (say the directory is missing).
+    """
+    if path == ":memory:" or "://" in path:
+        return None
+    fd = os.open(path + ".kbridge-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _release_file(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)

@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from kbridge.core.jsoncodec import dumps_str, loads
-from kbridge.warehouse._duckdb_files import _create_private, _fsync
+from kbridge.warehouse._duckdb_files import _create_private, _fsync, _hold_file, _release_file
 from kbridge.warehouse._duckdb_sql import (
     _LIST,
     _insert_sql,
@@ -102,6 +102,16 @@ class DuckDBWarehouse:
         if threads is not None:
             config["threads"] = threads
         try:
+            self._held = _hold_file(path)
+        except BlockingIOError:
+            raise DestinationUnavailableError(
+                f"cannot open DuckDB file {path!r}: another kbridge process has it open"
+            ) from None
+        except OSError as exc:
+            raise DestinationUnavailableError(
+                f"cannot open DuckDB file {path!r}: {exc.strerror or exc}"
+            ) from None
+        try:
             _create_private(path)
             self._con = duckdb.connect(":memory:", config=config)
             # the file as the default catalogue, so every statement names its tables alone
@@ -109,6 +119,7 @@ class DuckDBWarehouse:
             self._con.execute(f"USE {_CATALOG}")
             self._con.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as exc:
+            _release_file(self._held)
             raise DestinationUnavailableError(f"cannot open DuckDB file {path!r}: {exc}") from exc
         self._lock = threading.Lock()
         self._insert_sql: dict[tuple[Table, tuple[bool, ...], bool], str] = {}
@@ -336,6 +347,8 @@ class DuckDBWarehouse:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+            _release_file(self._held)
+            self._held = None
 
     def _attach(self, path: str, alias: str) -> None:
         target = path.replace("'", "''")

@@ -318,6 +318,10 @@ def test_a_new_database_file_and_its_wal_are_private(tmp_path: Path) -> None:
         assert stat.S_IMODE(wal.stat().st_mode) == 0o600
         w.close()
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert [p.name for p in tmp_path.iterdir()] == ["w.duckdb"]  # no temporary file left
+        # no temporary file left; the lock file that guards compaction is empty and private
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb", "w.duckdb.kbridge-lock"]
+        lock = tmp_path / "w.duckdb.kbridge-lock"
+        assert lock.stat().st_size == 0
+        assert stat.S_IMODE(lock.stat().st_mode) == 0o600
     finally:
         os.umask(old)

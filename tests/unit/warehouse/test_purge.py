@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from kbridge.warehouse import Batch, compact_warehouse, purge_profiles, table
+from kbridge.warehouse import (
+    Batch,
+    DestinationUnavailableError,
+    compact_warehouse,
+    purge_profiles,
+    table,
+)
 from kbridge.warehouse.duckdb import DuckDBWarehouse
 
 pytestmark = pytest.mark.unit
@@ -65,3 +74,47 @@ def test_compacting_without_a_file_is_harmless() -> None:
     assert compact_warehouse(w) is True
     assert w.query("SELECT count(*) FROM profiles") == [(0,)]
     w.close()
+
+
+def test_a_process_opening_the_file_while_it_is_swapped_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compaction detaches the file (DuckDB's lock goes with it) to rename the rewritten
+    copy over it; a sync opening the file in that window wrote into the old inode, and
+    its rows were lost. kbridge's own lock is held across the swap."""
+    path = tmp_path / "kb.duckdb"
+    w = DuckDBWarehouse(str(path))
+    w.migrate([PROFILES])
+    w.commit(Batch("A").upsert(PROFILES, [("A", "p1", "a@x.example", "{}")]))
+    opener = (
+        "from kbridge.warehouse.duckdb import DuckDBWarehouse\n"
+        f"DuckDBWarehouse({str(path)!r}).close()"
+    )
+    seen: list[subprocess.CompletedProcess[str]] = []
+    real_copymode = shutil.copymode
+
+    def copymode_with_an_intruder(src: str, dst: str) -> None:
+        # the old file is detached here, the new one not yet renamed into place
+        seen.append(
+            subprocess.run(
+                [sys.executable, "-c", opener], capture_output=True, text=True, check=False
+            )
+        )
+        real_copymode(src, dst)
+
+    monkeypatch.setattr(shutil, "copymode", copymode_with_an_intruder)
+    w.compact()
+    assert len(seen) == 1
+    assert seen[0].returncode != 0
+    assert "another kbridge process has it open" in seen[0].stderr
+    assert w.query("SELECT count(*) FROM profiles") == [(1,)]
+    w.close()
+    # closed, the file is free again
+    again = DuckDBWarehouse(str(path))
+    assert again.query("SELECT count(*) FROM profiles") == [(1,)]
+    again.close()
+
+
+def test_a_missing_directory_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    with pytest.raises(DestinationUnavailableError, match="cannot open DuckDB file"):
+        DuckDBWarehouse(str(tmp_path / "no" / "such" / "kb.duckdb"))
