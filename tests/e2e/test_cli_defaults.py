@@ -145,11 +145,21 @@ def test_a_malformed_config_file_is_one_line(env: dict[str, str]) -> None:
     one_line_error(run(env, "config", "show"), "config.toml is not valid TOML")
 
 
+def from_bash(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``kbridge ARGS`` as a child of bash: completion detects the shell from its parent
+    process (a test run started outside a shell found none: "Shell  not supported")."""
+    script = '"$0" "$@"; exit $?'  # not the last command alone, which bash would exec
+    return subprocess.run(
+        ["bash", "-c", script, KBRIDGE, *args],
+        capture_output=True, text=True, check=False, env=env, timeout=120,
+    )  # fmt: skip
+
+
 def test_shell_completion_installs_and_completes_lazy_commands(env: dict[str, str]) -> None:
-    shown = run(env, "--show-completion", "bash")
+    shown = from_bash(env, "--show-completion")
     assert shown.returncode == 0, shown.stderr
     assert "_KBRIDGE_COMPLETE" in shown.stdout
-    installed = run(env, "--install-completion", "bash")
+    installed = from_bash(env, "--install-completion")
     assert installed.returncode == 0, installed.stderr
     assert "kbridge" in (Path(env["HOME"]) / ".bashrc").read_text(encoding="utf-8")
 
