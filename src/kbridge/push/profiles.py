@@ -56,7 +56,9 @@ PUSH_PROFILES = Workflow.of(
 PROFILE_LIMITS = JobLimits(max_rows=10_000)
 IDENTITY_COLUMNS = ("email", "phone_number", "external_id")
 #: columns that are profile attributes in their own right; every other column is a property
-_ATTRIBUTES = frozenset({"first_name", "last_name", "organization", "title", "image", "locale"})
+_ATTRIBUTES = frozenset(
+    {*IDENTITY_COLUMNS, "first_name", "last_name", "organization", "title", "image", "locale"}
+)
 _KIND = "profile-bulk-import-job"
 _ROWS_POINTER = "/data/attributes/profiles/data/"
 _DONE = frozenset({"complete", "cancelled"})
