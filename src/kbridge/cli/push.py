@@ -53,6 +53,12 @@ def profiles(
     list_id: Annotated[
         str | None, typer.Option("--list", help="also add the profiles to this list (its id)")
     ] = None,
+    job_profiles: Annotated[
+        int,
+        typer.Option(
+            "--job-profiles", min=1, max=10_000, help="profiles per import job (at most 10,000)"
+        ),
+    ] = 10_000,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="count what would be sent; send nothing")
     ] = False,
@@ -84,9 +90,11 @@ def profiles(
     from kbridge.cli.sync import parse_rate_limits
     from kbridge.cli.warehouse_url import with_hint
     from kbridge.core import KbridgeError, dumps_str
-    from kbridge.push import PushInputError, push_profiles, read_source
+    from kbridge.push import IDENTITY_COLUMNS, JobLimits, PushInputError, push_profiles, read_source
     from kbridge.warehouse import duckdb_path, open_warehouse
 
+    if id_column not in IDENTITY_COLUMNS:
+        fail(f"--id-column must be one of {', '.join(IDENTITY_COLUMNS)}, not {id_column!r}")
     if properties is not None and all_columns:
         fail("give --properties or --all-columns, not both")
     if properties is None and not all_columns:
@@ -122,6 +130,7 @@ def profiles(
                         list_id=list_id,
                         full=full,
                         dry_run=dry_run,
+                        limits=JobLimits(max_rows=job_profiles),
                         on_job=progress,
                     )
                 return summary.as_dict()
