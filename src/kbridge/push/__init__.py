@@ -13,6 +13,7 @@ State lives in the warehouse (``push_state``, ``push_jobs``, ``push_errors``; se
 from __future__ import annotations
 
 from kbridge.push._engine import JobLimits, PushInputError, PushSummary
+from kbridge.push.events import EVENT_LIMITS, PUSH_EVENTS, push_events
 from kbridge.push.profiles import (
     IDENTITY_COLUMNS,
     PROFILE_LIMITS,
@@ -21,21 +22,28 @@ from kbridge.push.profiles import (
     push_profiles,
 )
 from kbridge.push.source import Source, read_source
+from kbridge.push.subscriptions import PUSH_SUBSCRIPTIONS, consent_of, push_subscriptions
 from kbridge.push.tables import PUSH_ERRORS, PUSH_JOBS, PUSH_STATE, PUSH_TABLES
 
 __all__ = [
+    "EVENT_LIMITS",
     "IDENTITY_COLUMNS",
     "PROFILE_LIMITS",
     "PUSH_ERRORS",
+    "PUSH_EVENTS",
     "PUSH_JOBS",
     "PUSH_PROFILES",
     "PUSH_STATE",
+    "PUSH_SUBSCRIPTIONS",
     "PUSH_TABLES",
     "JobLimits",
     "PollPolicy",
     "PushInputError",
     "PushSummary",
     "Source",
+    "consent_of",
+    "push_events",
     "push_profiles",
+    "push_subscriptions",
     "read_source",
 ]

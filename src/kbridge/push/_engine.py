@@ -11,6 +11,7 @@ megabytes rather than hundreds.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,7 +21,7 @@ from typing import Any
 import anyio.to_thread
 import orjson
 
-from kbridge.api import AsyncClient
+from kbridge.api import AsyncClient, InvalidRequestError
 from kbridge.core import Clock, KbridgeError
 from kbridge.push.tables import PUSH_ERRORS, PUSH_JOBS, PUSH_STATE, PUSH_TABLES
 from kbridge.warehouse import Batch, DeleteWhere, Warehouse
@@ -288,3 +289,43 @@ def text_of(value: Any) -> str:
 
 def mapping_of(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+_ROW_INDEX = re.compile(r"^/data/attributes/[^/]+/data/(\d+)(?:/(.*))?$")
+
+
+async def send_accepted(
+    client: AsyncClient,
+    operation_id: str,
+    make_body: Callable[[orjson.Fragment], dict[str, Any]],
+    rows: list[bytes],
+    keys: list[tuple[str, int]],
+    ledger: Ledger,
+    kind: str,
+) -> tuple[int, list[tuple[str, str, str]]]:
+    """Send one body-less (202) job; the rows sent and the rows refused.
+
+    Klaviyo validates such a job whole and refuses it for one bad row, naming the row
+    in the error's pointer: that row is set aside (kept in ``push_errors``) and the rest
+    sent again, so one bad row never stops the good ones.
+    """
+    refused: list[tuple[str, str, str]] = []
+    while rows:
+        fragment = orjson.Fragment(b"[" + b",".join(rows) + b"]")
+        try:
+            await client.request(operation_id, json=make_body(fragment))
+        except InvalidRequestError as exc:
+            found = _ROW_INDEX.match(exc.details.source_pointer or "")
+            k = int(found.group(1)) if found else -1
+            if not 0 <= k < len(rows):
+                raise
+            rest = (found.group(2) if found else None) or ""
+            named = [p for p in rest.split("/") if p and not p.isdigit() and p != "attributes"]
+            field = named[-1] if named else "row"
+            reason = exc.details.detail or exc.details.title or "refused"
+            refused.append((keys[k][0], field, reason))
+            del rows[k], keys[k]
+            continue
+        await ledger.record_job(None, kind, keys)
+        return len(keys), refused
+    return 0, refused
