@@ -150,3 +150,31 @@ def test_kill_9_mid_push_and_resume_without_doubling(
     wh = open_warehouse(source)
     assert wh.query("SELECT count(*), min(status) FROM push_jobs") == [(5, "complete")]
     wh.close()
+
+
+def test_subscriptions_and_events_from_the_command_line(
+    tmp_path: Path, emulator_factory: Callable[..., EmulatorServer]
+) -> None:
+    server = emulator_factory(profiles=0, events=0)
+    rows = tmp_path / "consent.csv"
+    rows.write_text(
+        "email,opted_in,order_id,total\n"
+        "a@example.com,yes,o1,5\n"
+        "b@example.com,,o2,7\n"
+        "c@example.com,no,o3,9\n"
+    )
+    source = f"duckdb:///{tmp_path}/state.duckdb"
+    common = ["--from", source, "--file", str(rows), "--json", "--rate-limits", "off",
+              *key_args(server)]  # fmt: skip
+    subs = run("push", "subscriptions", "--consent-column", "opted_in", *common)
+    assert subs.returncode == 0, subs.stderr
+    assert loads(subs.stdout) == {
+        "rows": 3, "sent": 2, "unchanged": 0, "skipped_no_consent": 1, "errors": 0, "jobs": 2,
+    }  # fmt: skip
+    events = run("push", "events", "--metric", "Pushed Order", "--unique-id-column", "order_id",
+                 "--value-column", "total", "--properties", "opted_in", *common)  # fmt: skip
+    assert events.returncode == 0, events.stderr
+    assert loads(events.stdout)["sent"] == 3
+    missing = run("push", "subscriptions", "--consent-column", "consent", *common)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: no column 'consent' in the source")
