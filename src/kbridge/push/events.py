@@ -24,7 +24,6 @@ from kbridge.push._engine import (
     PushSummary,
     account_of,
     encode,
-    jsonable,
     payload_hash,
     send_accepted,
     text_of,
@@ -108,11 +107,11 @@ async def push_events(
                 continue
             cols = properties if properties is not None else [c for c in row if c not in used]
             event: dict[str, Any] = {
-                "properties": {c: jsonable(row.get(c)) for c in cols},
+                "properties": {c: row.get(c) for c in cols},
                 "metric": {"data": {"type": "metric", "attributes": {"name": metric}}},
             }
             if time_column is not None and row.get(time_column) is not None:
-                event["time"] = jsonable(row.get(time_column))
+                event["time"] = row.get(time_column)
             if value_column is not None and row.get(value_column) is not None:
                 event["value"] = float(row[value_column])
             given = text_of(row.get(unique_id_column)) if unique_id_column else ""

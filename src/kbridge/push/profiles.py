@@ -28,7 +28,6 @@ from kbridge.push._engine import (
     account_of,
     encode,
     field_of,
-    jsonable,
     mapping_of,
     payload_hash,
     text_of,
@@ -69,7 +68,7 @@ class PollPolicy:
 
     __slots__ = ("factor", "first", "longest")
 
-    def __init__(self, *, first: float = 1.0, factor: float = 1.5, longest: float = 15.0) -> None:
+    def __init__(self, *, first: float = 0.5, factor: float = 1.5, longest: float = 10.0) -> None:
         self.first, self.factor, self.longest = first, factor, longest
 
 
@@ -77,6 +76,12 @@ def _envelope(list_id: str | None) -> int:
     rel = f',"relationships":{{"lists":{{"data":[{{"type":"list","id":"{list_id}"}}]}}}}'
     bare = len('{"data":{"type":"","attributes":{"profiles":{"data":[]}}}}') + len(_KIND)
     return bare + (len(rel) if list_id else 0)
+
+
+def _split(columns: Sequence[str], id_column: str) -> tuple[list[str], list[str]]:
+    """The columns that are profile attributes and those that are its properties."""
+    cols = [c for c in columns if c != id_column]
+    return [c for c in cols if c in _ATTRIBUTES], [c for c in cols if c not in _ATTRIBUTES]
 
 
 def destination_of(id_column: str, list_id: str | None) -> str:
@@ -145,21 +150,29 @@ async def push_profiles(
             if on_job is not None:
                 on_job(job_id, len(keys))
 
+        splits: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+        fixed = _split(properties, id_column) if properties is not None else None
+        max_row = limits.max_row_bytes
         for row in rows:
             summary.rows += 1
             identity = text_of(row.get(id_column))
             if not identity:
                 refused.append(("", id_column, f"no {id_column}"))
                 continue
-            cols = properties if properties is not None else [c for c in row if c != id_column]
-            attrs: dict[str, Any] = {id_column: identity}
-            props: dict[str, Any] = {}
-            for col in cols:
-                (attrs if col in _ATTRIBUTES else props)[col] = jsonable(row.get(col))
-            if props:
-                attrs["properties"] = props
+            if fixed is None:
+                keys = tuple(row)
+                split = splits.get(keys)
+                if split is None:
+                    split = splits[keys] = _split(keys, id_column)
+            else:
+                split = fixed
+            attr_cols, prop_cols = split
+            attrs: dict[str, Any] = {c: row.get(c) for c in attr_cols}
+            attrs[id_column] = identity
+            if prop_cols:
+                attrs["properties"] = {c: row.get(c) for c in prop_cols}
             encoded = encode({"type": "profile", "attributes": attrs})
-            if len(encoded) > limits.max_row_bytes:
+            if len(encoded) > max_row:
                 refused.append(
                     (identity, "profile", f"payload of {len(encoded)} bytes exceeds 100 KB")
                 )
