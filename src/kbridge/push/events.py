@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from kbridge.api import AsyncClient
-from kbridge.api.capabilities import Workflow
+from kbridge.api.capabilities import PUSH_EVENTS
 from kbridge.core import Clock, SystemClock
 from kbridge.push._engine import (
     JobLimits,
@@ -32,7 +32,6 @@ from kbridge.warehouse import Warehouse
 
 __all__ = ["EVENT_LIMITS", "PUSH_EVENTS", "push_events"]
 
-PUSH_EVENTS = Workflow.of("push.events", "get_accounts", "bulk_create_events")
 EVENT_LIMITS = JobLimits(max_rows=1000)
 _KIND = "event-bulk-create-job"
 _IDENTITIES = ("email", "phone_number", "external_id")

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kbridge.api import AsyncClient, NotFoundError
-from kbridge.api.capabilities import Workflow
+from kbridge.api.capabilities import PUSH_PROFILES
 from kbridge.core import Clock, SystemClock
 from kbridge.push._engine import (
     JobInfo,
@@ -42,15 +42,6 @@ __all__ = [
     "push_profiles",
 ]
 
-#: every call a profile push makes (a key planned for it needs exactly these scopes)
-PUSH_PROFILES = Workflow.of(
-    "push.profiles",
-    "get_accounts",
-    "bulk_import_profiles",
-    "get_bulk_import_profiles_jobs",
-    "get_bulk_import_profiles_job",
-    "get_errors_for_bulk_import_profiles_job",
-)
 
 PROFILE_LIMITS = JobLimits(max_rows=10_000)
 IDENTITY_COLUMNS = ("email", "phone_number", "external_id")

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from kbridge.api import AsyncClient
-from kbridge.api.capabilities import Workflow
+from kbridge.api.capabilities import PUSH_SUBSCRIPTIONS
 from kbridge.core import Clock, SystemClock
 from kbridge.push._engine import (
     JobLimits,
@@ -33,9 +33,6 @@ from kbridge.warehouse import Warehouse
 
 __all__ = ["PUSH_SUBSCRIPTIONS", "consent_of", "push_subscriptions"]
 
-PUSH_SUBSCRIPTIONS = Workflow.of(
-    "push.subscriptions", "get_accounts", "bulk_subscribe_profiles", "bulk_unsubscribe_profiles"
-)
 _SUBSCRIBE = ("bulk_subscribe_profiles", "profile-subscription-bulk-create-job", "SUBSCRIBED")
 _UNSUBSCRIBE = ("bulk_unsubscribe_profiles", "profile-subscription-bulk-delete-job", "UNSUBSCRIBED")
 _LIMITS = {_SUBSCRIBE: JobLimits(max_rows=1000), _UNSUBSCRIBE: JobLimits(max_rows=100)}
