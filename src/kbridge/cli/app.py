@@ -56,6 +56,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.sync:sync",
         "Sync the Klaviyo account into a warehouse; runs resume where the last one stopped.",
     ),
+    "push": (
+        "kbridge.cli.push:app",
+        "Push warehouse rows back to Klaviyo in bulk: changed rows only, resumable.",
+    ),
     "report": (
         "kbridge.cli.report:report",
         "Write every analysis of the synced warehouse into one HTML file that opens offline.",
