@@ -41,7 +41,7 @@ from kbridge.connections import (
     verify_account,
 )
 from kbridge.connections.service import VERIFIED_SCOPES
-from kbridge.core import ConfigurationError
+from kbridge.core import Clock, ConfigurationError
 from kbridge.service.appdb import AppDatabase
 from kbridge.service.connection_store import ConnectionSettings, SqlConnectionStore
 from kbridge.service.errors import ConflictError, InvalidScheduleError, NotFoundError
@@ -85,6 +85,7 @@ class _Context:
     data_dir: Path
     master_key: bytes = field(repr=False)
     on_enqueued: Callable[[str], None] | None
+    clock: Clock | None = None
     _stores: dict[str, SqlConnectionStore] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -93,7 +94,7 @@ class _Context:
             found = self._stores.get(workspace_id)
             if found is None:
                 found = SqlConnectionStore(
-                    self.appdb.engine, workspace_id, master_key=self.master_key
+                    self.appdb.engine, workspace_id, master_key=self.master_key, clock=self.clock
                 )
                 self._stores[workspace_id] = found
             return found
@@ -151,13 +152,15 @@ def create_app(
     data_dir: Path,
     master_key: bytes,
     on_enqueued: Callable[[str], None] | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """The service's ASGI app: the REST API under ``/api/v1``, its OpenAPI document at
     ``/api/v1/openapi.json`` and interactive docs at ``/api/v1/docs``.
 
     ``data_dir`` holds the default warehouses (``warehouses/<workspace id>/<name>.duckdb``);
     ``master_key`` seals connection secrets in the app database; ``on_enqueued(job_id)`` is
-    called after a job is stored as queued (the broker's wake-up; ``None``: nobody to wake).
+    called after a job is stored as queued (the broker's wake-up; ``None``: nobody to wake);
+    ``clock`` stamps connections (the app database has its own).
     """
     app = FastAPI(
         title="kbridge",
@@ -168,7 +171,7 @@ def create_app(
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    app.state.kbridge = _Context(appdb, Path(data_dir).resolve(), master_key, on_enqueued)
+    app.state.kbridge = _Context(appdb, Path(data_dir).resolve(), master_key, on_enqueued, clock)
     install_problem_handlers(app)
     app.include_router(_connections, prefix=API_PREFIX)
     app.include_router(_jobs, prefix=API_PREFIX)
@@ -234,11 +237,6 @@ async def create_connection(body: ConnectionIn, who: Who, context: Context) -> C
         name = check_name(body.name)
     except ConnectionStoreError as exc:
         raise invalid("name", str(exc)) from None
-    api_key = body.api_key.get_secret_value().strip()
-    try:
-        PrivateKeyAuth(api_key)
-    except InvalidCredentialsError as exc:  # the message never repeats the key
-        raise invalid("api_key", str(exc)) from None
     base_url = (body.base_url or DEFAULT_BASE_URL).rstrip("/")
     if not base_url.startswith(("https://", "http://")):
         raise invalid("base_url", "give an http(s):// URL")
@@ -248,6 +246,11 @@ async def create_connection(body: ConnectionIn, who: Who, context: Context) -> C
         if body.warehouse is not None
         else default_warehouse(context.data_dir, who.workspace_id, name)
     )
+    api_key = body.api_key.get_secret_value().strip()
+    try:
+        PrivateKeyAuth(api_key)
+    except InvalidCredentialsError as exc:  # the message never repeats the key
+        raise invalid("api_key", str(exc)) from None
     store = await anyio.to_thread.run_sync(context.store, who.workspace_id)
     if await anyio.to_thread.run_sync(store.exists, name):
         raise ApiProblem(
