@@ -60,6 +60,8 @@ class Api:
     """A running API: one client per workspace, and the job ids it told the broker about."""
 
     base_url: str
+    app: Any
+    clock: ManualClock
     appdb: AppDatabase
     data_dir: Path
     emulator: EmulatorServer
@@ -118,6 +120,8 @@ def running_api(
             try:
                 yield Api(
                     base_url,
+                    app,
+                    clock,
                     appdb,
                     data_dir,
                     emulator,
