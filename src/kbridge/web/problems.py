@@ -18,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kbridge.core import KbridgeError
+
 __all__ = ["ApiProblem", "install_problem_handlers", "invalid", "problem_body"]
 
 _log = logging.getLogger("kbridge.web")
@@ -117,6 +119,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "request refused"
         return _json(exc.status_code, problem_body(exc.status_code, message), exc.headers)
 
+    async def on_kbridge(request: Request, exc: Exception) -> Any:
+        # a foreseeable failure the routes do not map (the master key does not open the
+        # app database, the database is unreachable): its one line, which carries no secret
+        _log.error("cannot answer %s %s: %s", request.method, request.url.path, exc)
+        return _json(500, problem_body(500, str(exc)))
+
     async def on_crash(request: Request, exc: Exception) -> Any:
         # the operator's log keeps the type; the caller gets one line and no traceback
         _log.error(
@@ -130,4 +138,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(KbridgeError, on_kbridge)
     app.add_exception_handler(Exception, on_crash)

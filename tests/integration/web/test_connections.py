@@ -8,8 +8,10 @@ import httpx
 import pytest
 
 from kbridge.catalog import REVISION
+from kbridge.connections import generate_master_key
 from kbridge.emulator.server import EmulatorServer
-from tests.integration.web.conftest import Api
+from kbridge.web import create_app
+from tests.integration.web.conftest import Api, serve
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +161,17 @@ def test_a_body_that_is_not_a_json_object_is_422_naming_the_body(api: Api, conte
     )
     assert reply.status_code == 422, reply.text
     assert reply.json()["error"]["field"] == "body"
+
+
+def test_a_master_key_that_does_not_open_the_database_is_one_clear_line(api: Api) -> None:
+    api.connect(api.a)
+    wrong = create_app(api.appdb, data_dir=api.data_dir, master_key=generate_master_key())
+    with serve(wrong) as base_url:
+        reply = httpx.get(
+            f"{base_url}/api/v1/connections",
+            headers={"Authorization": api.a.headers["Authorization"]},
+            timeout=30.0,
+        )
+    assert reply.status_code == 500
+    assert "KBRIDGE_MASTER_KEY" in reply.json()["error"]["message"]
+    assert "Traceback" not in reply.text
