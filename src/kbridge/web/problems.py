@@ -24,6 +24,9 @@ __all__ = ["ApiProblem", "install_problem_handlers", "invalid", "problem_body"]
 
 _log = logging.getLogger("kbridge.web")
 _LOCATIONS = frozenset({"query", "path", "header", "cookie"})
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+#: FastAPI's 400 for a body its JSON parser gave up on (nested past the recursion limit)
+_UNPARSED = "There was an error parsing the body"
 
 
 class ApiProblem(Exception):
@@ -81,6 +84,9 @@ def _message(error: Mapping[str, Any]) -> str:
     if kind == "json_invalid":
         why = (error.get("ctx") or {}).get("error")
         return f"the body is not valid JSON ({why})" if why else "the body is not valid JSON"
+    if tuple(error.get("loc", ())) == ("body",) and kind in _NOT_AN_OBJECT:
+        # also what FastAPI reports for JSON sent without its content type
+        return "must be a JSON object, sent with Content-Type: application/json"
     text = str(error.get("msg", "invalid"))
     # a validator's ValueError reads "Value error, <our line>": the prefix says nothing
     return text.removeprefix("Value error, ")
@@ -116,6 +122,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == _UNPARSED:
+            body = problem_body(422, "body: the body is not valid JSON", field="body")
+            return _json(422, body)
         message = exc.detail if isinstance(exc.detail, str) else "request refused"
         return _json(exc.status_code, problem_body(exc.status_code, message), exc.headers)
 

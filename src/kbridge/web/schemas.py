@@ -137,7 +137,10 @@ class ScheduleIn(_Strict):
     kind: JobKind = "sync"
     daily_at: str | None = Field(default=None, description="HH:MM, local to timezone")
     cron: str | None = Field(default=None, description="5 fields, read in timezone")
-    timezone: str = Field(default="UTC", description="an IANA name, e.g. Europe/Berlin")
+    # IANA names are short; a long one reaches zoneinfo as an over-long file name (OSError)
+    timezone: str = Field(
+        default="UTC", max_length=64, description="an IANA name, e.g. Europe/Berlin"
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="as for POST /jobs")
 
 

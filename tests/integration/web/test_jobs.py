@@ -206,3 +206,22 @@ def test_malformed_json_is_422_naming_the_body(api: Api) -> None:
     error = reply.json()["error"]
     assert error["field"] == "body"
     assert "not valid JSON" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "says"),
+    [
+        # nested beyond the parser's recursion limit: FastAPI's own answer would be a 400
+        (b'{"a":' * 5000, {"content-type": "application/json"}, "not valid JSON"),
+        # JSON sent without its content type is not read as JSON
+        (b'{"kind": "sync", "connection": "shop"}', {"content-type": "text/plain"}, "JSON object"),
+    ],
+)
+def test_a_body_not_read_as_a_json_object_is_422_naming_the_body(
+    api: Api, content: bytes, headers: dict[str, str], says: str
+) -> None:
+    reply = api.a.post("/api/v1/jobs", content=content, headers=headers)
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert error["field"] == "body"
+    assert says in error["message"]

@@ -88,6 +88,11 @@ def test_deleting_the_connection_deletes_its_schedules(
         ({"connection": "shop", "daily_at": "6am"}, "daily_at"),
         ({"connection": "shop", "daily_at": 600}, "daily_at"),
         ({"connection": "shop", "daily_at": "06:00", "timezone": "Mars/Olympus"}, "timezone"),
+        # zoneinfo reads a long name as a file path and raises OSError, not a "no such zone"
+        (
+            {"connection": "shop", "daily_at": "06:00", "timezone": "Europe/" + "x" * 300},
+            "timezone",
+        ),
         ({"connection": "shop", "cron": "every day"}, "cron"),
         ({"connection": "shop", "cron": "0 0 31 2 *"}, "cron"),
         ({"connection": "shop", "cron": "0 0 * * * *"}, "cron"),
