@@ -33,10 +33,12 @@ from kbridge.api.errors import (
 )
 from kbridge.connections import (
     DEFAULT_PROBED,
+    KEY_FILE_NAME,
     ConnectionNotFoundError,
     ConnectionRecord,
     ConnectionStoreError,
     check_name,
+    load_or_create_key_file,
     probe_capabilities,
     verify_account,
 )
@@ -105,7 +107,10 @@ class _Context:
         try:
             self.on_enqueued(job_id)
         except Exception as exc:  # the job is stored; recover_jobs re-sends it on next start
-            _log.warning("job %s is queued but the broker was not told: %s", job_id, exc)
+            # the type only: a broker's error text may carry its URL
+            _log.warning(
+                "job %s is queued but the broker was not told (%s)", job_id, type(exc).__name__
+            )
 
 
 def _context(request: Request) -> _Context:
@@ -150,7 +155,7 @@ def create_app(
     appdb: AppDatabase,
     *,
     data_dir: Path,
-    master_key: bytes,
+    master_key: bytes | None = None,
     on_enqueued: Callable[[str], None] | None = None,
     clock: Clock | None = None,
 ) -> FastAPI:
@@ -158,7 +163,9 @@ def create_app(
     ``/api/v1/openapi.json`` and interactive docs at ``/api/v1/docs``.
 
     ``data_dir`` holds the default warehouses (``warehouses/<workspace id>/<name>.duckdb``);
-    ``master_key`` seals connection secrets in the app database; ``on_enqueued(job_id)`` is
+    ``master_key`` seals connection secrets in the app database (default: the 0600 key file
+    ``master.key`` in ``data_dir``, made on first use, as the CLI's store does);
+    ``on_enqueued(job_id)`` is
     called after a job is stored as queued (the broker's wake-up; ``None``: nobody to wake);
     ``clock`` stamps connections (the app database has its own).
     """
@@ -171,7 +178,10 @@ def create_app(
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    app.state.kbridge = _Context(appdb, Path(data_dir).resolve(), master_key, on_enqueued, clock)
+    data_dir = Path(data_dir).resolve()
+    if master_key is None:
+        master_key = load_or_create_key_file(data_dir / KEY_FILE_NAME)
+    app.state.kbridge = _Context(appdb, data_dir, master_key, on_enqueued, clock)
     install_problem_handlers(app)
     app.include_router(_connections, prefix=API_PREFIX)
     app.include_router(_jobs, prefix=API_PREFIX)

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kbridge.connections import generate_master_key
 from kbridge.service.appdb import TOKEN_PREFIX, AppDatabase
 from kbridge.service.db import database_url
 from kbridge.web import create_app
@@ -33,14 +32,12 @@ def kbridge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-MASTER_KEY = generate_master_key()
-
-
 def accepted(url: str, data_dir: Path, token: str) -> int:
     """The status the API over app database ``url`` answers ``token`` with."""
     appdb = AppDatabase.open(url)
     try:
-        app = create_app(appdb, data_dir=data_dir, master_key=MASTER_KEY)
+        # no master key given: the key file in the data directory, made on first use
+        app = create_app(appdb, data_dir=data_dir)
         with serve(app) as base_url:
             reply = httpx.get(
                 f"{base_url}/api/v1/connections",
@@ -74,6 +71,7 @@ def test_a_token_made_on_the_embedded_database_is_accepted_by_the_api(
     assert accepted(url, home, token) == 200
     assert accepted(url, home, second) == 200
     assert accepted(url, home, token[:-2] + "xx") == 401
+    assert (home / "master.key").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_token_made_on_a_postgresql_database_is_accepted(
