@@ -225,3 +225,22 @@ def test_a_body_not_read_as_a_json_object_is_422_naming_the_body(
     error = reply.json()["error"]
     assert error["field"] == "body"
     assert says in error["message"]
+
+
+def test_what_a_token_changes_is_in_the_audit_log(api: Api, connection: dict[str, Any]) -> None:
+    job_id = api.a.post("/api/v1/jobs", json={"kind": "sync", "connection": "shop"}).json()["id"]
+    api.a.post(f"/api/v1/jobs/{job_id}/cancel")
+    api.a.post(f"/api/v1/jobs/{job_id}/retry")
+    api.b.post(f"/api/v1/jobs/{job_id}/cancel")  # not found for b: nothing to audit
+    with api.appdb.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT workspace_id, actor, action, target_id FROM audit_log ORDER BY id"
+        ).all()
+    assert [(r[0], r[2], r[3]) for r in rows] == [
+        (api.workspace_a, "connection.create", connection["id"]),
+        (api.workspace_a, "job.create", job_id),
+        (api.workspace_a, "job.cancel", job_id),
+        (api.workspace_a, "job.retry", job_id),
+    ]
+    assert len({r[1] for r in rows}) == 1
+    assert rows[0][1].startswith("token:")
