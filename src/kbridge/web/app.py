@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kbridge import __version__
-from kbridge.api import DEFAULT_BASE_URL, AsyncClient
+from kbridge.api import DEFAULT_BASE_URL, AsyncClient, ClientConfig, RetryPolicy
 from kbridge.api.auth import PrivateKeyAuth
 from kbridge.api.errors import (
     ApiError,
@@ -77,6 +77,8 @@ _bearer = HTTPBearer(
     auto_error=False, description="an API token of one workspace (`kbridge tokens add`)"
 )
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+#: someone waits on the answer: a few quick retries, not a sync's five minutes of them
+_VERIFY_RETRY = RetryPolicy(max_attempts=3, total_deadline=30.0)
 
 
 @dataclass
@@ -267,7 +269,8 @@ async def create_connection(body: ConnectionIn, who: Who, context: Context) -> C
             409, f"name: a connection called {name!r} already exists here", field="name"
         )
     try:
-        async with AsyncClient(api_key, base_url=base_url) as client:
+        config = ClientConfig(retry=_VERIFY_RETRY)
+        async with AsyncClient(api_key, base_url=base_url, config=config) as client:
             account = await verify_account(client)
             report = await probe_capabilities(client, DEFAULT_PROBED, known_granted=VERIFIED_SCOPES)
     except AuthenticationError:
