@@ -98,6 +98,14 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.privacy:app",
         "Data-subject requests: access reports, confirmed deletions, and their audit log.",
     ),
+    "workspaces": (
+        "kbridge.cli.admin:workspaces_app",
+        "Workspaces of the service: each has its own connections, jobs and tokens.",
+    ),
+    "tokens": (
+        "kbridge.cli.admin:tokens_app",
+        "API tokens of the service: each speaks for one workspace.",
+    ),
     "config": (
         "kbridge.cli.config:app",
         "Defaults for every command: a connection and a warehouse (flags and env beat them).",
