@@ -189,7 +189,11 @@ _NOT_OFFERED = {
 
 def _offered(action: Action) -> list[Param]:
     # a path names a file on the server's disk: never the agent's to choose
-    return [p for p in action.params if p.name not in _NOT_OFFERED.get(action.kind, ()) and p.type != "path"]
+    return [
+        p
+        for p in action.params
+        if p.name not in _NOT_OFFERED.get(action.kind, ()) and p.type != "path"
+    ]
 
 
 # -- values --------------------------------------------------------------------------------

@@ -124,7 +124,9 @@ class ReadOnlyWarehouse:
                 rows = cur.fetchall() if max_rows is None else cur.fetchmany(max_rows + 1)
             except duckdb.Error as exc:
                 if expired():
-                    raise WarehouseError(f"query stopped at the {self._timeout:g} s timeout") from None
+                    raise WarehouseError(
+                        f"query stopped at the {self._timeout:g} s timeout"
+                    ) from None
                 raise WarehouseError(f"query refused: {_first_line(exc)}") from None
         return _result(columns, rows, max_rows)
 
@@ -288,7 +290,9 @@ def _n(raw: Any) -> int:
 
 async def _lifecycle(call: Call, args: Mapping[str, Any]) -> Any:
     def work(wh: ReadOnlyWarehouse) -> Any:
-        result = lifecycle(wh, _account(wh, call, args.get("account")), as_of=_when(args.get("as_of"), "as_of"))
+        result = lifecycle(
+            wh, _account(wh, call, args.get("account")), as_of=_when(args.get("as_of"), "as_of")
+        )
         return {"as_of": result.as_of.isoformat(), "stages": plain(result.stages.records())}
 
     return await _with_warehouse(call, work)
@@ -298,7 +302,9 @@ async def _churn(call: Call, args: Mapping[str, Any]) -> Any:
     n = _n(args.get("top"))
 
     def work(wh: ReadOnlyWarehouse) -> Any:
-        result = churn(wh, _account(wh, call, args.get("account")), as_of=_when(args.get("as_of"), "as_of"))
+        result = churn(
+            wh, _account(wh, call, args.get("account")), as_of=_when(args.get("as_of"), "as_of")
+        )
         return {"summary": result.summary(), "top_risks": _top(result.profiles, n)}
 
     return await _with_warehouse(call, work)
@@ -318,7 +324,9 @@ async def _campaigns(call: Call, args: Mapping[str, Any]) -> Any:
 
 async def _consent(call: Call, args: Mapping[str, Any]) -> Any:
     def work(wh: ReadOnlyWarehouse) -> Any:
-        result = consent(wh, _account(wh, call, args.get("account")), as_of=_when(args.get("as_of"), "as_of"))
+        result = consent(
+            wh, _account(wh, call, args.get("account")), as_of=_when(args.get("as_of"), "as_of")
+        )
         return {
             "as_of": result.as_of.isoformat(),
             "current": plain(result.current.records()),

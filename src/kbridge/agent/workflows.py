@@ -221,7 +221,9 @@ async def _schedule(call: Call, args: Mapping[str, Any]) -> Any:
 async def _scopes_tool(call: Call, args: Mapping[str, Any]) -> Any:
     agent, account = call.agent, call.account
     hidden = {
-        t.name: why for t in agent.tools.values() if (why := agent.why_hidden(t, account)) is not None
+        t.name: why
+        for t in agent.tools.values()
+        if (why := agent.why_hidden(t, account)) is not None
     }
     return {
         "connection": account.name,
