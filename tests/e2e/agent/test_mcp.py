@@ -250,7 +250,7 @@ def test_streamable_http_serves_the_same_tools(server: EmulatorServer, tmp_path:
         asyncio.run(go())
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)
 
 
 def _wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
