@@ -80,7 +80,8 @@ def _json(result: CallToolResult) -> Any:
 def _error(result: CallToolResult) -> str:
     assert result.is_error
     text: str = result.content[0].text  # type: ignore[union-attr]
-    assert "\n" not in text and "Traceback" not in text
+    assert "\n" not in text
+    assert "Traceback" not in text
     return text
 
 
@@ -100,15 +101,18 @@ def test_stdio_lists_tools_within_the_ceiling_and_calls_reads(
             assert "data_privacy_request_deletion" not in names  # privacy_delete guards it
             assert _size(tools) <= CEILING
             listed = _json(await client.call_tool("profiles_list", {"limit": 3}))
-            assert listed["count"] == 3 and listed["more"] is True
+            assert listed["count"] == 3
+            assert listed["more"] is True
             assert all(item["type"] == "profile" for item in listed["items"])
             one = _json(await client.call_tool("profiles_get", {"id": listed["items"][0]["id"]}))
             assert one["id"] == listed["items"][0]["id"]
             scopes = _json(await client.call_tool("scopes", {}))
-            assert scopes["missing_scopes"] == [] and scopes["hidden_tools"] == {}
+            assert scopes["missing_scopes"] == []
+            assert scopes["hidden_tools"] == {}
             # secrets never come back, in answers or errors
             bad = _error(await client.call_tool("profiles_get", {"id": "nope"}))
-            assert server.api_key not in bad and server.api_key not in json.dumps(scopes)
+            assert server.api_key not in bad
+            assert server.api_key not in json.dumps(scopes)
 
     asyncio.run(go())
 
@@ -127,7 +131,8 @@ def test_stdio_warehouse_reads_and_refuses_writes(
                     "warehouse_sql", {"sql": "SELECT id FROM profiles", "max_rows": 5}
                 )
             )
-            assert len(capped["rows"]) == 5 and capped["truncated"] is True
+            assert len(capped["rows"]) == 5
+            assert capped["truncated"] is True
             for write in (
                 "DELETE FROM profiles",
                 "CREATE TABLE x AS SELECT 1",
@@ -169,7 +174,8 @@ def test_stdio_deletion_takes_two_steps(server: EmulatorServer, tmp_path: Path) 
                     "privacy_delete", {"email": email, "confirm_token": asked["confirm_token"]}
                 )
             )
-            assert done["deleted"] is True and done["outcome"] == "confirmed"
+            assert done["deleted"] is True
+            assert done["outcome"] == "confirmed"
             assert done["profile_ids"] == [first["id"]]
             gone = _error(await client.call_tool("profiles_get", {"id": first["id"]}))
             assert "404" in gone
@@ -187,7 +193,8 @@ def test_read_only_hides_and_refuses_every_write(server: EmulatorServer, tmp_pat
     async def go() -> None:
         async with _stdio(_env(server, tmp_path), "--read-only") as client:
             tools = (await client.list_tools()).tools
-            assert tools and all(t.annotations and t.annotations.read_only_hint for t in tools)
+            assert tools
+            assert all(t.annotations and t.annotations.read_only_hint for t in tools)
             assert "privacy_delete" not in {t.name for t in tools}
             refused = _error(await client.call_tool("lists_create", {"name": "nope"}))
             assert "read-only" in refused
@@ -212,10 +219,12 @@ def test_tools_the_key_lacks_scopes_for_are_hidden(server: EmulatorServer, tmp_p
             assert {"profiles_list", "profiles_get", "accounts_list"} <= names
             assert not {"lists_list", "campaigns_list", "profiles_create"} & names
             refused = _error(await client.call_tool("lists_list", {}))
-            assert "lacks the scope" in refused and "lists:read" in refused
+            assert "lacks the scope" in refused
+            assert "lists:read" in refused
             scopes = _json(await client.call_tool("scopes", {}))
             assert "lists:read" in scopes["missing_scopes"]
-            assert key not in json.dumps(scopes) and key not in refused
+            assert key not in json.dumps(scopes)
+            assert key not in refused
 
     asyncio.run(go())
 
@@ -241,7 +250,8 @@ def test_streamable_http_serves_the_same_tools(server: EmulatorServer, tmp_path:
         async def go() -> None:
             async with Client(f"http://127.0.0.1:{port}/mcp") as client:
                 tools = await client.list_tools()
-                assert len(tools.tools) >= 40 and _size(tools) <= CEILING
+                assert len(tools.tools) >= 40
+                assert _size(tools) <= CEILING
                 listed = _json(await client.call_tool("segments_list", {"limit": 2}))
                 assert listed["count"] == 2
                 missing = _error(await client.call_tool("segments_delete", {"id": "nope"}))
