@@ -5,8 +5,8 @@ answers with every matched profile and a short-lived, single-use
 ``confirm_token``. Only a call with that token, for the same person on the same
 connection, before it expires, deletes — and then it looks the person up again
 and refuses if the matches changed, so what is deleted is what was shown. It
-then waits for Klaviyo's confirmation as ``kbridge privacy delete`` does and
-writes the same audit log.
+then waits for Klaviyo's confirmation as ``kbridge privacy delete`` does, purges
+the person from the warehouse (when one is configured) and writes the same audit log.
 
 The campaign tools (``campaign_schedule``, ``campaign_cancel``,
 ``campaign_revert``) default to a dry run that reads the campaign and says what
@@ -15,6 +15,7 @@ would happen; ``dry_run: false`` acts.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from kbridge.privacy import (
     parse_subject,
     plan_deletions,
 )
+from kbridge.warehouse import open_warehouse
 
 if TYPE_CHECKING:
     from kbridge.agent.server import Call
@@ -155,15 +157,25 @@ async def _delete(call: Call, args: Mapping[str, Any]) -> Any:
             "the matched profiles changed since the token was issued: nothing deleted; "
             "call privacy_delete without a token to see them again"
         )
-    results = await execute_deletions(
-        account.client,
-        batch,
-        audit=agent.audit,
-        allow_ambiguous=True,  # every match was shown and confirmed with the token
-        allow_unmatched=True,
-        clock=agent.config.clock,
-        poll=agent.config.poll,
-    )
+    # as `kbridge privacy delete` does, the warehouse copy goes too (a writable connection
+    # for this one purge: the SQL tools' connections are read-only and closed after each call)
+    url = agent.warehouse_url
+    warehouse = None if url is None else await asyncio.to_thread(open_warehouse, url)
+    try:
+        results = await execute_deletions(
+            account.client,
+            batch,
+            audit=agent.audit,
+            allow_ambiguous=True,  # every match was shown and confirmed with the token
+            allow_unmatched=True,
+            warehouse=warehouse,
+            account_id=account.account_id,
+            clock=agent.config.clock,
+            poll=agent.config.poll,
+        )
+    finally:
+        if warehouse is not None:
+            warehouse.close()
     return {"deleted": True, **results[0].to_dict()}
 
 

@@ -43,7 +43,10 @@ def server() -> Iterator[EmulatorServer]:
 @pytest.fixture(scope="module")
 def warehouse(server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The emulator account synced into a DuckDB file; its URL."""
-    path = tmp_path_factory.mktemp("wh") / "kb.duckdb"
+    return _synced(server, tmp_path_factory.mktemp("wh") / "kb.duckdb")
+
+
+def _synced(server: EmulatorServer, path: Path) -> str:
     url = f"duckdb:///{path}"
     wh = open_warehouse(url)
 
@@ -153,8 +156,12 @@ def test_stdio_warehouse_reads_and_refuses_writes(
 
 
 def test_stdio_deletion_takes_two_steps(server: EmulatorServer, tmp_path: Path) -> None:
+    own = _synced(server, tmp_path / "purged.duckdb")
+    count = {"sql": "SELECT count(*) FROM profiles"}
+
     async def go() -> None:
-        async with _stdio(_env(server, tmp_path)) as client:
+        async with _stdio(_env(server, tmp_path), "--warehouse", own) as client:
+            before = _json(await client.call_tool("warehouse_sql", count))["rows"][0][0]
             first = _json(await client.call_tool("profiles_list", {"limit": 1}))["items"][0]
             email = first["attributes"]["email"]
             asked = _json(await client.call_tool("privacy_delete", {"email": email}))
@@ -177,6 +184,9 @@ def test_stdio_deletion_takes_two_steps(server: EmulatorServer, tmp_path: Path) 
             assert done["deleted"] is True
             assert done["outcome"] == "confirmed"
             assert done["profile_ids"] == [first["id"]]
+            assert done["warehouse_purged"] == 1
+            after = _json(await client.call_tool("warehouse_sql", count))["rows"][0][0]
+            assert after == before - 1
             gone = _error(await client.call_tool("profiles_get", {"id": first["id"]}))
             assert "404" in gone
             again = _error(
