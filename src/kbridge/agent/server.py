@@ -30,8 +30,8 @@ from mcp.server.context import ServerRequestContext
 
 from kbridge import __version__
 from kbridge.agent.tools import CONVENTIONS, ToolSpec, action_tools
-from kbridge.agent.warehouse import warehouse_tools
-from kbridge.agent.workflows import ConfirmTokens, workflow_tools
+from kbridge.agent.warehouse import WAREHOUSE_CONVENTIONS, warehouse_tools
+from kbridge.agent.workflows import WORKFLOW_CONVENTIONS, ConfirmTokens, workflow_tools
 from kbridge.api import ApiError, AsyncClient, PermissionDeniedError
 from kbridge.api.errors import redact
 from kbridge.core import Clock, KbridgeError, SystemClock
@@ -267,7 +267,7 @@ def _annotations(tool: ToolSpec) -> types.ToolAnnotations:
             read_only_hint=True, open_world_hint=None if tool.api else False
         )
     return types.ToolAnnotations(
-        destructive_hint=tool.destructive,
+        destructive_hint=False if not tool.destructive else None,
         idempotent_hint=tool.idempotent or None,
         open_world_hint=None if tool.api else False,
     )
@@ -277,7 +277,7 @@ def _instructions(config: AgentConfig) -> str:
     text = (
         "Klaviyo through kbridge: actions, privacy and campaign workflows, and the synced "
         "warehouse. Prefer warehouse and analytics tools (no API calls) for analysis. "
-        + CONVENTIONS
+        + " ".join((CONVENTIONS, WAREHOUSE_CONVENTIONS, WORKFLOW_CONVENTIONS))
     )
     if len(config.accounts) > 1:
         names = ", ".join(a.name for a in config.accounts)

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     from kbridge.agent.server import Call
     from kbridge.warehouse import Batch, Table
 
-__all__ = ["DEFAULT_MAX_ROWS", "MAX_ROWS", "ReadOnlyWarehouse", "warehouse_tools"]
+__all__ = [
+    "DEFAULT_MAX_ROWS",
+    "MAX_ROWS",
+    "WAREHOUSE_CONVENTIONS",
+    "ReadOnlyWarehouse",
+    "warehouse_tools",
+]
 
 DEFAULT_MAX_ROWS = 100
 MAX_ROWS = 1000
@@ -336,9 +342,17 @@ async def _consent(call: Call, args: Mapping[str, Any]) -> Any:
     return await _with_warehouse(call, work)
 
 
-_ACCOUNT = {"account": {"type": "string", "description": "account id (default: the only one)"}}
-_AS_OF = {"as_of": {"type": "string", "format": "date-time", "description": "default: latest data"}}
-_TOP = {"top": {"type": "integer", "description": "rows to return (default 10)"}}
+#: said once in the instructions (:data:`WAREHOUSE_CONVENTIONS`), not on every tool
+_ACCOUNT = {"account": {"type": "string"}}
+_AS_OF = {"as_of": {"type": "string", "format": "date-time"}}
+_TOP = {"top": {"type": "integer"}}
+
+WAREHOUSE_CONVENTIONS = (
+    "Warehouse tools read the synced warehouse, not Klaviyo: `account` defaults to the "
+    "connection's (or the warehouse's only) account, `as_of` to just after the latest data, "
+    f"`top` to 10 rows; warehouse_sql returns {DEFAULT_MAX_ROWS} rows unless `max_rows` "
+    f"(≤ {MAX_ROWS})."
+)
 
 
 def warehouse_tools() -> list[ToolSpec]:
@@ -368,7 +382,7 @@ def warehouse_tools() -> list[ToolSpec]:
             _sql,
             props={
                 "sql": {"type": "string", "description": "one SELECT (writes are refused)"},
-                "max_rows": {"type": "integer", "description": f"default {DEFAULT_MAX_ROWS}"},
+                "max_rows": {"type": "integer"},
             },
             required=("sql",),
         ),
@@ -392,7 +406,7 @@ def warehouse_tools() -> list[ToolSpec]:
             props={
                 **_ACCOUNT,
                 **_TOP,
-                "since": {"type": "string", "format": "date-time", "description": "from"},
+                "since": {"type": "string", "format": "date-time"},
             },
         ),
         tool(

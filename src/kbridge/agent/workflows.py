@@ -26,13 +26,14 @@ from kbridge import catalog
 from kbridge.agent.tools import ToolSpec, plain
 from kbridge.api.capabilities import (
     CAMPAIGN_CONTROL,
+    CAMPAIGN_PUBLISH,
     CAMPAIGN_SCHEDULE,
     PRIVACY_ACCESS,
     PRIVACY_DELETE,
     Workflow,
 )
 from kbridge.api.validation import ValidationError
-from kbridge.campaigns import campaign_status, cancel, revert, schedule
+from kbridge.campaigns import PublishRequest, campaign_status, cancel, publish, revert, schedule
 from kbridge.core import Clock, KbridgeError
 from kbridge.privacy import (
     DeletionBatch,
@@ -47,7 +48,7 @@ from kbridge.warehouse import open_warehouse
 if TYPE_CHECKING:
     from kbridge.agent.server import Call
 
-__all__ = ["ConfirmTokenError", "ConfirmTokens", "workflow_tools"]
+__all__ = ["WORKFLOW_CONVENTIONS", "ConfirmTokenError", "ConfirmTokens", "workflow_tools"]
 
 
 class ConfirmTokenError(KbridgeError):
@@ -212,21 +213,82 @@ def _control(verb: str, act: Any, would: str) -> Any:
 
 async def _schedule(call: Call, args: Mapping[str, Any]) -> Any:
     client, campaign = call.account.client, _campaign_id(args)
-    raw = args.get("send_at")
-    send_at = None
-    if raw is not None:
-        try:
-            send_at = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-        except ValueError:
-            raise ValidationError("send_at", f"{raw!r} is not ISO 8601") from None
-        if send_at.tzinfo is None:
-            raise ValidationError("send_at", "needs a timezone offset")
+    send_at = _datetime(args, "send_at")
     if _dry(args):
         state = await campaign_status(client, campaign)
         when = send_at.isoformat() if send_at else "now"
         return {"dry_run": True, "campaign": plain(state), "would": f"send the draft at {when}"}
     done = await schedule(client, campaign, send_at=send_at, clock=call.agent.config.clock)
     return {"dry_run": False, "campaign": plain(done)}
+
+
+async def _publish(call: Call, args: Mapping[str, Any]) -> Any:
+    request = _publish_request(args)
+    now = call.agent.config.clock.now()
+    if request.send_at is not None and request.send_at <= now:
+        raise ValidationError("send_at", f"{request.send_at.isoformat()} is in the past")
+    if _dry(args):
+        content = f"template {request.template_id}" if request.template_id else "the HTML"
+        when = request.send_at.isoformat() if request.send_at else "now"
+        return {
+            "dry_run": True,
+            "would": f"create email campaign {request.name!r} to {len(request.included)} "
+            f"audience(s) with {content}, check the audience is not empty, send at {when}",
+        }
+    done = await publish(call.account.client, request, clock=call.agent.config.clock)
+    return {"dry_run": False, "campaign": plain(done)}
+
+
+def _text(args: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = args.get(name)
+    if value is None or value == "":
+        if required:
+            raise ValidationError(name, "is required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(name, "must be text")
+    return value
+
+
+def _ids(args: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = args.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError(name, "must be a list of list or segment ids")
+    return tuple(value)
+
+
+def _publish_request(args: Mapping[str, Any]) -> PublishRequest:
+    template_id, html = _text(args, "template_id"), _text(args, "html")
+    if (template_id is None) == (html is None):
+        raise ValidationError("template_id", "give exactly one of template_id or html")
+    included = _ids(args, "included")
+    if not included:
+        raise ValidationError("included", "name at least one list or segment")
+    return PublishRequest(
+        name=_text(args, "name", required=True) or "",
+        included=included,
+        excluded=_ids(args, "excluded"),
+        subject=_text(args, "subject", required=True) or "",
+        from_email=_text(args, "from_email", required=True) or "",
+        from_label=_text(args, "from_label", required=True) or "",
+        template_id=template_id,
+        html=html,
+        preview_text=_text(args, "preview_text"),
+        send_at=_datetime(args, "send_at"),
+    )
+
+
+def _datetime(args: Mapping[str, Any], name: str) -> datetime | None:
+    raw = args.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(name, f"{raw!r} is not ISO 8601") from None
+    if value.tzinfo is None:
+        raise ValidationError(name, "needs a timezone offset")
+    return value
 
 
 # -- scopes --------------------------------------------------------------------------------
@@ -248,7 +310,13 @@ async def _scopes_tool(call: Call, args: Mapping[str, Any]) -> Any:
 
 
 _CAMPAIGN = {"campaign_id": {"type": "string"}}
-_DRY = {"dry_run": {"type": "boolean", "description": "only say what would happen (default)"}}
+_DRY = {"dry_run": {"type": "boolean"}}
+
+WORKFLOW_CONVENTIONS = (
+    "campaign_publish, _schedule, _cancel and _revert default to dry_run: true (read, and "
+    "say what would happen); pass dry_run: false to act. privacy_delete deletes only with "
+    "the confirm_token its first call returns."
+)
 _WHO = {
     "email": {"type": "string"},
     "phone": {"type": "string", "description": "+E.164"},
@@ -269,8 +337,8 @@ def workflow_tools() -> list[ToolSpec]:
         ToolSpec(
             name="privacy_delete",
             description=(
-                "Delete a person's profiles, in two steps: without confirm_token nothing is "
-                "deleted and the matches and a token come back; with it, delete and confirm"
+                "Delete a person in two steps: without confirm_token, see the matches and get "
+                "a token; with it, delete and confirm"
             ),
             handler=_delete,
             properties={**_WHO, "confirm_token": {"type": "string"}},
@@ -288,8 +356,31 @@ def workflow_tools() -> list[ToolSpec]:
             scopes=control,
         ),
         ToolSpec(
+            name="campaign_publish",
+            description="Create an email campaign with content and send or schedule it",
+            handler=_publish,
+            properties={
+                "name": {"type": "string"},
+                "included": {"type": "array", "items": {"type": "string"}},
+                "excluded": {"type": "array", "items": {"type": "string"}},
+                "subject": {"type": "string"},
+                "from_email": {"type": "string"},
+                "from_label": {"type": "string"},
+                "template_id": {"type": "string", "description": "or html"},
+                "html": {"type": "string"},
+                "preview_text": {"type": "string"},
+                "send_at": {"type": "string", "format": "date-time"},
+                **_DRY,
+            },
+            required=("name", "included", "subject", "from_email", "from_label"),
+            read_only=False,
+            destructive=True,
+            idempotent=False,
+            scopes=_scopes(CAMPAIGN_PUBLISH),
+        ),
+        ToolSpec(
             name="campaign_schedule",
-            description="Send a draft campaign now or at send_at (dry run by default)",
+            description="Send a draft campaign now or at send_at",
             handler=_schedule,
             properties={
                 **_CAMPAIGN,
@@ -304,7 +395,7 @@ def workflow_tools() -> list[ToolSpec]:
         ),
         ToolSpec(
             name="campaign_cancel",
-            description="Cancel a scheduled send for good (dry run by default)",
+            description="Cancel a scheduled send for good",
             handler=_control("cancel", cancel, "cancel the send for good"),
             properties={**_CAMPAIGN, **_DRY},
             required=("campaign_id",),
@@ -315,7 +406,7 @@ def workflow_tools() -> list[ToolSpec]:
         ),
         ToolSpec(
             name="campaign_revert",
-            description="Revert a scheduled campaign to a draft (dry run by default)",
+            description="Revert a scheduled campaign to a draft",
             handler=_control("revert", revert, "revert the campaign to a draft"),
             properties={**_CAMPAIGN, **_DRY},
             required=("campaign_id",),

@@ -134,9 +134,10 @@ def test_hints_on_the_wire_are_truthful(server: EmulatorServer) -> None:
         assert read.read_only_hint is True
         delete = tools["lists_delete"].annotations
         assert delete is not None
+        # MCP's defaults (not read-only, destructive) are left unsaid: a smaller tools/list
         assert (delete.read_only_hint, delete.destructive_hint, delete.idempotent_hint) == (
             None,
-            True,
+            None,
             True,
         )
         create = tools["profiles_create"].annotations
@@ -149,7 +150,11 @@ def test_hints_on_the_wire_are_truthful(server: EmulatorServer) -> None:
         assert sql.open_world_hint is False
         erase = tools["privacy_delete"].annotations
         assert erase is not None
-        assert erase.destructive_hint is True
+        assert erase.read_only_hint is None  # MCP's defaults: a write, destructive
+        assert erase.destructive_hint is None
+        publish = tools["campaign_publish"].annotations
+        assert publish is not None
+        assert publish.idempotent_hint is None
 
     asyncio.run(go())
 
