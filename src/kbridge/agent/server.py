@@ -30,7 +30,7 @@ from mcp.server.context import ServerRequestContext
 
 from kbridge import __version__
 from kbridge.agent.tools import CONVENTIONS, ToolSpec, action_tools
-from kbridge.agent.warehouse import WAREHOUSE_CONVENTIONS, warehouse_tools
+from kbridge.agent.warehouse import WAREHOUSE_CONVENTIONS, WarehouseHandle, warehouse_tools
 from kbridge.agent.workflows import WORKFLOW_CONVENTIONS, ConfirmTokens, workflow_tools
 from kbridge.api import ApiError, AsyncClient, PermissionDeniedError
 from kbridge.api.errors import redact
@@ -71,6 +71,8 @@ class AgentConfig:
     read_only: bool = False
     warehouse_url: str | None = field(default=None, repr=False)
     query_timeout: float = 10.0
+    #: seconds an unused warehouse connection stays open (then the file is let go)
+    warehouse_idle: float = 5.0
     audit: AuditLog | None = field(default=None, repr=False)
     clock: Clock = field(default_factory=SystemClock)
     #: how long a deletion's confirm_token lives
@@ -120,6 +122,13 @@ class Agent:
         self.accounts: dict[str, Account] = {}
         self.tokens = ConfirmTokens(config.clock, ttl=config.token_ttl)
         self.audit: AuditLog = config.audit or MemoryAuditLog()
+        self.warehouse = (
+            None
+            if config.warehouse_url is None
+            else WarehouseHandle(
+                config.warehouse_url, timeout=config.query_timeout, idle=config.warehouse_idle
+            )
+        )
 
     @property
     def warehouse_url(self) -> str | None:
@@ -147,6 +156,8 @@ class Agent:
                 yield self
             finally:
                 self.accounts.clear()
+                if self.warehouse is not None:
+                    self.warehouse.release()
 
     async def _probe(self, account: Account) -> None:
         from kbridge.connections.probe import probe_capabilities

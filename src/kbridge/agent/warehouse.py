@@ -6,9 +6,10 @@ The SQL tool cannot write because its connection cannot: DuckDB opens the file
 each query in a ``READ ONLY`` transaction whose mode is fixed by a first statement,
 with one statement a call (the extended protocol). No statement text is inspected.
 
-A connection is opened for each call and closed after it, so the DuckDB file is
-not held locked between calls (``kbridge sync`` can write to it meanwhile); a
-query runs off the event loop and is interrupted at its timeout.
+One connection serves a burst of calls and is closed once idle
+(:class:`WarehouseHandle`), so the DuckDB file is not held locked while the
+assistant sits idle (``kbridge sync`` can write to it then); a query runs off
+the event loop and is interrupted at its timeout.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "MAX_ROWS",
     "WAREHOUSE_CONVENTIONS",
     "ReadOnlyWarehouse",
+    "WarehouseHandle",
     "warehouse_tools",
 ]
 
@@ -202,23 +204,64 @@ def _deadline(seconds: float, interrupt: Callable[[], None]) -> Iterator[Callabl
         timer.cancel()
 
 
+class WarehouseHandle:
+    """One read-only connection, reused while calls keep coming and closed once idle.
+
+    Opening a DuckDB connection costs tens of milliseconds, a third of a call's
+    budget; holding it open for good would keep the file locked against ``kbridge
+    sync`` for as long as the assistant runs. So a burst of calls shares one
+    connection and ``idle`` seconds after the last call the file is let go.
+    """
+
+    def __init__(self, url: str, *, timeout: float, idle: float) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._idle = idle
+        self._lock = threading.Lock()
+        self._open: ReadOnlyWarehouse | None = None
+        self._uses = 0
+
+    def __repr__(self) -> str:
+        return f"WarehouseHandle(open={self._open is not None})"
+
+    def use(self, work: Callable[[ReadOnlyWarehouse], Any]) -> Any:
+        """Run ``work`` on the connection (blocking: call it off the event loop)."""
+        with self._lock:
+            if self._open is None:
+                self._open = ReadOnlyWarehouse(self._url, timeout=self._timeout)
+            self._uses += 1
+            try:
+                return work(self._open)
+            finally:
+                self._close_later(self._uses)
+
+    def _close_later(self, use: int) -> None:
+        timer = threading.Timer(self._idle, self._close_if_idle, args=(use,))
+        timer.daemon = True
+        timer.start()
+
+    def _close_if_idle(self, use: int) -> None:
+        with self._lock:
+            if self._uses == use:
+                self.release_locked()
+
+    def release(self) -> None:
+        """Close the connection now (before a writer in this process opens the file)."""
+        with self._lock:
+            self.release_locked()
+
+    def release_locked(self) -> None:
+        if self._open is not None:
+            self._open.close()
+            self._open = None
+
+
 # -- the tools -------------------------------------------------------------------------------
-def _open(call: Call) -> ReadOnlyWarehouse:
-    url = call.agent.warehouse_url
-    if url is None:
-        raise ValidationError("warehouse", "no warehouse: start kbridge mcp with --warehouse URL")
-    return ReadOnlyWarehouse(url, timeout=call.agent.query_timeout)
-
-
 async def _with_warehouse(call: Call, work: Callable[[ReadOnlyWarehouse], Any]) -> Any:
-    def run() -> Any:
-        wh = _open(call)
-        try:
-            return work(wh)
-        finally:
-            wh.close()
-
-    return await asyncio.to_thread(run)
+    handle = call.agent.warehouse
+    if handle is None:
+        raise ValidationError("warehouse", "no warehouse: start kbridge mcp with --warehouse URL")
+    return await asyncio.to_thread(handle.use, work)
 
 
 def _max_rows(raw: Any) -> int:
@@ -296,8 +339,12 @@ def _n(raw: Any) -> int:
 
 async def _lifecycle(call: Call, args: Mapping[str, Any]) -> Any:
     def work(wh: ReadOnlyWarehouse) -> Any:
+        # months=1: the answer is today's stages, not the monthly history
         result = lifecycle(
-            wh, _account(wh, call, args.get("account")), as_of=_when(args.get("as_of"), "as_of")
+            wh,
+            _account(wh, call, args.get("account")),
+            as_of=_when(args.get("as_of"), "as_of"),
+            months=1,
         )
         return {"as_of": result.as_of.isoformat(), "stages": plain(result.stages.records())}
 
@@ -331,7 +378,10 @@ async def _campaigns(call: Call, args: Mapping[str, Any]) -> Any:
 async def _consent(call: Call, args: Mapping[str, Any]) -> Any:
     def work(wh: ReadOnlyWarehouse) -> Any:
         result = consent(
-            wh, _account(wh, call, args.get("account")), as_of=_when(args.get("as_of"), "as_of")
+            wh,
+            _account(wh, call, args.get("account")),
+            as_of=_when(args.get("as_of"), "as_of"),
+            months=1,
         )
         return {
             "as_of": result.as_of.isoformat(),

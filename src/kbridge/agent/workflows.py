@@ -161,6 +161,9 @@ async def _delete(call: Call, args: Mapping[str, Any]) -> Any:
     # as `kbridge privacy delete` does, the warehouse copy goes too (a writable connection
     # for this one purge: the SQL tools' connections are read-only and closed after each call)
     url = agent.warehouse_url
+    if agent.warehouse is not None:
+        # one process may not hold the file read-only and read-write at once
+        await asyncio.to_thread(agent.warehouse.release)
     warehouse = None if url is None else await asyncio.to_thread(open_warehouse, url)
     try:
         results = await execute_deletions(
