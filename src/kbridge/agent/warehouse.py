@@ -3,8 +3,8 @@
 The SQL tool cannot write because its connection cannot: DuckDB opens the file
 ``read_only`` with external access off (no other file read or written, no
 ``ATTACH``, no extension loaded) and its configuration locked, and PostgreSQL runs
-each query in a ``READ ONLY`` transaction whose mode is fixed by a first statement,
-with one statement a call (the extended protocol). No statement text is inspected.
+each query in a ``READ ONLY`` transaction whose mode a first query has fixed, as
+one prepared statement (so no ``COMMIT; DELETE …``). No statement text is inspected.
 
 One connection serves a burst of calls and is closed once idle
 (:class:`WarehouseHandle`), so the DuckDB file is not held locked while the
@@ -144,11 +144,12 @@ class ReadOnlyWarehouse:
         con = self._pg
         try:
             with con.transaction(), con.cursor() as cur:
-                # a first statement fixes the READ ONLY mode: SET TRANSACTION cannot undo it
                 cur.execute(f"SET LOCAL statement_timeout = {int(self._timeout * 1000)}")
                 cur.execute("SET LOCAL TIME ZONE 'UTC'")
-                # with a parameter list (even empty) one statement only: no "COMMIT; …"
-                cur.execute(sql.replace("?", "%s").encode(), list(params))
+                # a query (a snapshot) fixes the READ ONLY mode: SET TRANSACTION cannot undo it
+                cur.execute("SELECT 1")
+                # prepared (the extended protocol): one statement only, no "COMMIT; DELETE …"
+                cur.execute(sql.replace("?", "%s").encode(), list(params), prepare=True)
                 columns = tuple(d.name for d in cur.description or ())
                 if not cur.description:
                     rows: list[Any] = []
