@@ -151,6 +151,15 @@ def test_stdio_warehouse_reads_and_refuses_writes(
             assert after["rows"] == [[CONFIG.profiles]]
             stages = _json(await client.call_tool("analytics_lifecycle", {}))
             assert sum(s["profiles"] for s in stages["stages"]) == CONFIG.profiles
+            risks = _json(await client.call_tool("analytics_churn_top_risks", {"top": 3}))
+            chances = [r["churn_probability"] for r in risks["top_risks"]["rows"]]
+            assert len(chances) == 3
+            assert chances == sorted(chances, reverse=True)
+            consent = _json(await client.call_tool("analytics_consent", {}))
+            email = [r for r in consent["current"] if r["channel"] == "email"]
+            assert sum(r["profiles"] for r in email) == CONFIG.profiles
+            messages = _json(await client.call_tool("analytics_campaign_performance", {"top": 2}))
+            assert len(messages["messages"]["rows"]) <= 2
 
     asyncio.run(go())
 
@@ -164,6 +173,9 @@ def test_stdio_deletion_takes_two_steps(server: EmulatorServer, tmp_path: Path) 
             before = _json(await client.call_tool("warehouse_sql", count))["rows"][0][0]
             first = _json(await client.call_tool("profiles_list", {"limit": 1}))["items"][0]
             email = first["attributes"]["email"]
+            report = _json(await client.call_tool("privacy_access", {"email": email}))
+            assert report["status"] == "reported"
+            assert report["profile_ids"] == [first["id"]]
             asked = _json(await client.call_tool("privacy_delete", {"email": email}))
             assert asked["deleted"] is False
             assert [m["id"] for m in asked["matched_profiles"]] == [first["id"]]
