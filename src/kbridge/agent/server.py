@@ -39,6 +39,7 @@ from kbridge.core.jsoncodec import dumps_str
 from kbridge.privacy import AuditLog, MemoryAuditLog, PollPolicy
 
 __all__ = [
+    "MAX_ANSWER_CHARS",
     "Account",
     "AccountConfig",
     "Agent",
@@ -49,6 +50,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("kbridge.agent")
+
+#: the longest answer a tool gives; past it the call fails, asking for less
+MAX_ANSWER_CHARS = 256 * 1024
 
 
 class ToolRefused(KbridgeError):
@@ -234,11 +238,17 @@ class Agent:
             if why is not None:
                 raise ToolRefused(why)
             result = await tool.handler(Call(self, account), args)
+            text = dumps_str(result)
+            if len(text) > MAX_ANSWER_CHARS:
+                raise ToolRefused(
+                    f"the answer is {len(text) // 1024} KB, more than a context should take "
+                    f"({MAX_ANSWER_CHARS // 1024} KB): ask for less (limit, fields, max_rows, top)"
+                )
         except Exception as exc:
             return types.CallToolResult(
                 content=[types.TextContent(text=self.describe_error(exc, name))], is_error=True
             )
-        return types.CallToolResult(content=[types.TextContent(text=dumps_str(result))])
+        return types.CallToolResult(content=[types.TextContent(text=text)])
 
     def describe_error(self, exc: BaseException, tool: str) -> str:
         """One line for the agent: what failed and what to do, never a secret."""
