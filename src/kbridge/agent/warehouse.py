@@ -141,39 +141,35 @@ class ReadOnlyWarehouse:
     def _run_pg(self, sql: str, params: Sequence[Any], max_rows: int | None) -> QueryResult:
         import psycopg
 
-        con = self._pg
+        con: psycopg.Connection[Any] = self._pg
+        # an agent's SQL has no parameters: its text is sent as it is ('%' and '?' literal)
+        text, args = (sql.replace("?", "%s"), list(params)) if params else (sql, None)
+        columns: tuple[str, ...] = ()
+        rows: list[Any] = []
         try:
-            with con.transaction(), con.cursor() as cur:
+            # the first statement opens a READ ONLY transaction (the connection's
+            # read_only); it is rolled back whatever happens: nothing read is committed
+            with con.cursor() as cur:
                 cur.execute(f"SET LOCAL statement_timeout = {int(self._timeout * 1000)}")
                 cur.execute("SET LOCAL TIME ZONE 'UTC'")
                 # a query (a snapshot) fixes the READ ONLY mode: SET TRANSACTION cannot undo it
                 cur.execute("SELECT 1")
                 # prepared (the extended protocol): one statement only, no "COMMIT; DELETE …"
-                cur.execute(sql.replace("?", "%s").encode(), list(params), prepare=True)
-                columns = tuple(d.name for d in cur.description or ())
-                if not cur.description:
-                    rows: list[Any] = []
-                elif max_rows is None:
-                    rows = cur.fetchall()
-                else:
-                    rows = cur.fetchmany(max_rows + 1)
-                raise _Rollback(columns, rows)  # never commit what was read
-        except _Rollback as done:
-            return _result(done.columns, done.rows, max_rows)
+                cur.execute(text.encode(), args, prepare=True)
+                if cur.description:
+                    columns = tuple(d.name for d in cur.description)
+                    rows = cur.fetchall() if max_rows is None else cur.fetchmany(max_rows + 1)
         except psycopg.errors.QueryCanceled:
             raise WarehouseError(f"query stopped at the {self._timeout:g} s timeout") from None
         except psycopg.Error as exc:
             raise WarehouseError(f"query refused: {_first_line(exc)}") from None
+        finally:
+            con.rollback()
+        return _result(columns, rows, max_rows)
 
     def close(self) -> None:
         with self._lock:
             (self._pg or self._con).close()
-
-
-class _Rollback(Exception):
-    def __init__(self, columns: tuple[str, ...], rows: list[Any]) -> None:
-        super().__init__("rollback")
-        self.columns, self.rows = columns, rows
 
 
 def _first_line(exc: BaseException) -> str:

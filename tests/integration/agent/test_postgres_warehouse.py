@@ -48,8 +48,17 @@ def test_postgres_queries_read_and_never_write(emulator: EmulatorServer, postgre
                 await client.call_tool("warehouse_sql", {"sql": "SELECT count(*) FROM profiles"})
             )
             assert counted["rows"] == [[2]]
+            like = {"sql": "SELECT id FROM profiles WHERE id LIKE '%1' AND id <> '?'"}
+            assert _json(await client.call_tool("warehouse_sql", like))["rows"] == [["p1"]]
+            # a session's defaults cannot reopen writes: each call begins READ ONLY itself
+            for setting in (
+                "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+                "SET default_transaction_read_only = off",
+            ):
+                await client.call_tool("warehouse_sql", {"sql": setting})
             refusals = []
             for write in (
+                "INSERT INTO profiles VALUES ('acct', 'p3')",
                 "DELETE FROM profiles",
                 "SET TRANSACTION READ WRITE",
                 "COMMIT; DELETE FROM profiles",
@@ -60,9 +69,10 @@ def test_postgres_queries_read_and_never_write(emulator: EmulatorServer, postgre
 
     refusals = asyncio.run(go())
     assert "read-only transaction" in refusals[0]
-    assert "read-write mode must be set before any query" in refusals[1]
-    assert "multiple commands" in refusals[2]
-    assert "timeout" in refusals[3]
+    assert "read-only transaction" in refusals[1]
+    assert "read-write mode must be set before any query" in refusals[2]
+    assert "multiple commands" in refusals[3]
+    assert "timeout" in refusals[4]
     assert all("postgresql://" not in r for r in refusals)
     with psycopg.connect(postgres_url) as con:
         assert con.execute("SELECT count(*) FROM profiles").fetchone() == (2,)
