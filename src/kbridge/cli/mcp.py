@@ -27,6 +27,7 @@ def mcp(
         list[str] | None,
         typer.Option(
             "--connection",
+            metavar="NAME",
             help="a saved connection (repeatable: then every tool takes `connection`)",
         ),
     ] = None,
@@ -49,6 +50,7 @@ def mcp(
         str | None,
         typer.Option(
             "--warehouse",
+            metavar="URL",
             help=f"synced warehouse for the SQL and analytics tools, opened read-only: "
             f"{WAREHOUSE_URL_HELP} (default: the configured one, else ./kbridge.duckdb "
             "if it exists)",
