@@ -356,7 +356,8 @@ def workflow_tools() -> list[ToolSpec]:
             handler=_status,
             properties=_CAMPAIGN,
             required=("campaign_id",),
-            scopes=control,
+            # a read: the control workflow's write scope would hide it from a read-only key
+            scopes=catalog.get("get_campaign").scopes,
         ),
         ToolSpec(
             name="campaign_publish",

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from kbridge.agent.tools import GUARDED_ACTIONS, action_tools, tool_name, values_for
+from kbridge.agent.workflows import workflow_tools
 from kbridge.api.actions import get, registry
 from kbridge.api.validation import CAMPAIGN_CHANNELS, ValidationError
 
@@ -98,3 +99,12 @@ def test_kbridge_help_does_not_import_the_mcp_sdk() -> None:
     loaded = set(json.loads(done.stdout.splitlines()[-1]))
     assert not {"mcp", "mcp_types", "kbridge.agent", "kbridge.cli.mcp"} & loaded
     assert " mcp " in done.stdout
+
+
+def test_workflow_tools_need_the_scopes_of_what_they_call() -> None:
+    tools = {t.name: t for t in workflow_tools()}
+    assert tools["campaign_status"].scopes == ("campaigns:read",)
+    assert "campaigns:write" in tools["campaign_cancel"].scopes
+    assert "data-privacy:write" in tools["privacy_delete"].scopes
+    assert tools["privacy_access"].read_only
+    assert not tools["privacy_delete"].read_only
