@@ -106,6 +106,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.admin:tokens_app",
         "API tokens of the service: each speaks for one workspace.",
     ),
+    "mcp": (
+        "kbridge.cli.mcp:mcp",
+        "Serve the actions, workflows and warehouse to AI assistants as MCP tools.",
+    ),
     "config": (
         "kbridge.cli.config:app",
         "Defaults for every command: a connection and a warehouse (flags and env beat them).",
