@@ -94,6 +94,14 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.privacy:app",
         "Data-subject requests: access reports, confirmed deletions, and their audit log.",
     ),
+    "jobs": (
+        "kbridge.cli.remote:jobs_app",
+        "Jobs of a running service (kbridge serve): list, show, start, cancel, retry.",
+    ),
+    "schedules": (
+        "kbridge.cli.remote:schedules_app",
+        "Schedules of a running service (kbridge serve): add, list, rm.",
+    ),
     "config": (
         "kbridge.cli.config:app",
         "Defaults for every command: a connection and a warehouse (flags and env beat them).",
