@@ -44,6 +44,9 @@ __all__ = [
     "FLOW_STATUS",
     "PRIVACY_ACCESS",
     "PRIVACY_DELETE",
+    "PUSH_EVENTS",
+    "PUSH_PROFILES",
+    "PUSH_SUBSCRIPTIONS",
     "SYNC",
     "TEMPLATE_PUSH",
     "TEMPLATE_RENDER",
@@ -241,6 +244,21 @@ ANALYTICS_PUSH = Workflow.of(
     "get_profiles_for_list",
     "remove_profiles_from_list",
 )
+#: warehouse rows as profiles (bulk import jobs, polled, their import errors read)
+PUSH_PROFILES = Workflow.of(
+    "push.profiles",
+    "get_accounts",
+    "bulk_import_profiles",
+    "get_bulk_import_profiles_jobs",
+    "get_bulk_import_profiles_job",
+    "get_errors_for_bulk_import_profiles_job",
+)
+#: warehouse rows as events (bulk event jobs)
+PUSH_EVENTS = Workflow.of("push.events", "get_accounts", "bulk_create_events")
+#: recorded consent as subscriptions (bulk subscribe and unsubscribe jobs)
+PUSH_SUBSCRIPTIONS = Workflow.of(
+    "push.subscriptions", "get_accounts", "bulk_subscribe_profiles", "bulk_unsubscribe_profiles"
+)
 
 WORKFLOWS: Mapping[str, Workflow] = MappingProxyType(
     {
@@ -260,6 +278,9 @@ WORKFLOWS: Mapping[str, Workflow] = MappingProxyType(
             FLOW_STATUS,
             FLOW_PREVIEW,
             ANALYTICS_PUSH,
+            PUSH_PROFILES,
+            PUSH_EVENTS,
+            PUSH_SUBSCRIPTIONS,
         )
     }
 )
@@ -310,6 +331,13 @@ CAPABILITIES: Mapping[str, Capability] = MappingProxyType(
             _capability("analytics", "analyse the warehouse (no API calls)"),
             _capability(
                 "analytics-push", "push a computed audience back as a Klaviyo list", ANALYTICS_PUSH
+            ),
+            _capability(
+                "push",
+                "push warehouse rows back as profiles, events and subscriptions (bulk jobs)",
+                PUSH_PROFILES,
+                PUSH_EVENTS,
+                PUSH_SUBSCRIPTIONS,
             ),
         )
     }

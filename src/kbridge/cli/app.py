@@ -56,6 +56,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.sync:sync",
         "Sync the Klaviyo account into a warehouse; runs resume where the last one stopped.",
     ),
+    "push": (
+        "kbridge.cli.push:app",
+        "Push warehouse rows back to Klaviyo in bulk: changed rows only, resumable.",
+    ),
     "report": (
         "kbridge.cli.report:report",
         "Write every analysis of the synced warehouse into one HTML file that opens offline.",
@@ -93,6 +97,14 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "privacy": (
         "kbridge.cli.privacy:app",
         "Data-subject requests: access reports, confirmed deletions, and their audit log.",
+    ),
+    "workspaces": (
+        "kbridge.cli.admin:workspaces_app",
+        "Workspaces of the service: each has its own connections, jobs and tokens.",
+    ),
+    "tokens": (
+        "kbridge.cli.admin:tokens_app",
+        "API tokens of the service: each speaks for one workspace.",
     ),
     "jobs": (
         "kbridge.cli.remote:jobs_app",

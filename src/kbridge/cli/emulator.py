@@ -112,6 +112,16 @@ def serve_command(
     oauth_access_ttl: Annotated[
         str, typer.Option(help="OAuth access-token lifetime in simulated seconds")
     ] = "3600",
+    job_delay: Annotated[
+        str,
+        typer.Option(help="simulated seconds an async job (bulk import, subscribe …) is queued"),
+    ] = "0",
+    import_rate: Annotated[
+        str | None,
+        typer.Option(
+            help="profiles a bulk import job processes per simulated second (default: at once)"
+        ),
+    ] = None,
     truth_out: Annotated[
         Path | None, typer.Option(help="write the generator's ground truth here (JSON)")
     ] = None,
@@ -145,6 +155,10 @@ def serve_command(
         oauth_consent=_consent(oauth_consent),
         oauth_access_token_ttl=_positive_seconds("--oauth-access-ttl", oauth_access_ttl),
         admin_token=admin_token or None,
+        job_delay_seconds=0.0 if job_delay == "0" else _positive_seconds("--job-delay", job_delay),
+        import_profiles_per_second=None
+        if import_rate is None
+        else _positive_seconds("--import-rate", import_rate),
     )
     port_number = _int("--port", port, minimum=0, maximum=65535)
     if api_key is not None and not _PRIVATE_KEY.match(api_key):

@@ -38,6 +38,9 @@ class EmulatorConfig:
     allow_not_filter: bool = True
     #: simulated seconds before an async job (bulk import, subscribe, …) completes
     job_delay_seconds: float = 0.0
+    #: profiles a bulk import job works through per simulated second once it leaves the
+    #: queue (``processing`` meanwhile); ``None`` processes it at once
+    import_profiles_per_second: float | None = None
     #: simulated seconds before a data-privacy deletion job removes the profile
     deletion_delay_seconds: float = 60.0
     #: host used in absolute ``links`` (defaults to the address the server listens on)

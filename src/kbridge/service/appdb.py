@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, exists, false, insert, not_, or_, select, update
+from sqlalchemy import Engine, and_, delete, exists, false, insert, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -36,6 +36,7 @@ from kbridge.service.models import (
     Connection,
     Job,
     JobEvent,
+    Schedule,
     Workspace,
 )
 from kbridge.service.views import (
@@ -48,6 +49,7 @@ from kbridge.service.views import (
     _hash_token,
     _job_view,
     _new_id,
+    _schedule_view,
 )
 
 __all__ = [
@@ -527,6 +529,65 @@ class AppDatabase(Schedules):
             "detail": detail,
         }
         self._transaction(lambda s: s.execute(insert(AuditEntry).values(entry)))
+
+    # -- the REST API's verbs (retry, schedules of a workspace) ---------------------------------
+
+    def retry_job(self, workspace_id: str, job_id: str) -> JobView:
+        """Queue a failed or cancelled job again, with its attempts afresh.
+
+        The job keeps its id (what the API and the broker carry); its last
+        error and result are cleared from the row, the timeline keeps them.
+        """
+        now = self._clock.now()
+
+        def work(session: Session) -> JobView:
+            job = session.get(Job, job_id, with_for_update=self._postgres)
+            if job is None or job.workspace_id != workspace_id:
+                raise NotFoundError("no such job in this workspace")
+            if job.state not in ("failed", "cancelled"):
+                raise ConflictError(
+                    f"job {job_id} is {job.state}: only a failed or cancelled job can be retried"
+                )
+            previous = job.state
+            job.state = "queued"
+            job.attempts = 0
+            job.cancel_requested = False
+            job.run_after = now
+            job.started_at = None
+            job.finished_at = None
+            job.last_error = None
+            job.result = None
+            job.progress = None
+            job.lease_owner = None
+            job.lease_expires_at = None
+            session.add(JobEvent(job_id=job_id, at=now, event="retried", detail={"was": previous}))
+            return _job_view(job)
+
+        return self._transaction(work)
+
+    def schedules(self, workspace_id: str) -> list[ScheduleView]:
+        """The workspace's schedules, oldest first."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Schedule)
+                .where(Schedule.workspace_id == workspace_id)
+                .order_by(Schedule.created_at, Schedule.id)
+            ).all()
+        return [_schedule_view(row) for row in rows]
+
+    def delete_schedule(self, workspace_id: str, schedule_id: str) -> None:
+        """Remove ``schedule_id`` (its jobs stay; another workspace's is not found)."""
+
+        def work(session: Session) -> None:
+            done = session.execute(
+                delete(Schedule).where(
+                    Schedule.id == schedule_id, Schedule.workspace_id == workspace_id
+                )
+            )
+            if not getattr(done, "rowcount", 0):
+                raise NotFoundError("no such schedule in this workspace")
+
+        self._transaction(work)
 
 
 def _claimable(job: Any, now: datetime) -> Any:

@@ -95,7 +95,7 @@ class JobsBackend(TagBackend):
             id=self.store.next_ulid(now),
             seq=self.store.next_seq(),
             created=now,
-            due=now + max(0.0, self.ctx.config.job_delay_seconds),
+            due=now + self._queued_for() + self._working_for(kind, total),
             payload=payload,
             total_count=total,
             list_ids=list(list_ids or []),
@@ -104,12 +104,20 @@ class JobsBackend(TagBackend):
         self.store.jobs[job.id] = job
         return job
 
+    def _queued_for(self) -> float:
+        return max(0.0, self.ctx.config.job_delay_seconds)
+
+    def _working_for(self, kind: str, total: int) -> float:
+        rate = self.ctx.config.import_profiles_per_second
+        return total / rate if kind == IMPORT and rate else 0.0
+
     def run_due(self) -> None:
         now = self.ctx.now()
         for job in sorted(self.store.jobs.values(), key=lambda j: (j.due, j.seq)):
             if job.status != JobStatus.QUEUED or job.due > now:
                 continue
-            job.status, job.started_at = JobStatus.PROCESSING, now
+            working = self._working_for(job.kind, job.total_count)
+            job.status, job.started_at = JobStatus.PROCESSING, max(job.created, job.due - working)
             self.handlers[job.kind](job)
             job.status, job.completed_at = JobStatus.COMPLETE, now
             job.payload = None  # the work is done; keep only the record
@@ -194,15 +202,20 @@ class JobsBackend(TagBackend):
 
     def _resource(self, job: JobRecord) -> Resource:
         if job.kind == IMPORT:
+            status, started = job.status, job.started_at
+            begins = job.created + self._queued_for()
+            if status == JobStatus.QUEUED and self.ctx.now() >= begins:
+                # out of the queue, working through its rows: the counts come at the end
+                status, started = JobStatus.PROCESSING, begins
             attrs: dict[str, Any] = {
-                "status": job.status,
+                "status": status,
                 "created_at": iso(job.created),
                 "total_count": job.total_count,
                 "completed_count": job.completed_count,
                 "failed_count": job.failed_count,
                 "completed_at": iso(job.completed_at),
                 "expires_at": iso(job.created + _EXPIRY),
-                "started_at": iso(job.started_at),
+                "started_at": iso(started),
             }
             return Resource(
                 IMPORT,

@@ -269,3 +269,34 @@ def test_every_implemented_operation_is_a_catalogue_operation(empty: EmulatorBac
     assert len(empty.implemented) >= 50
     for op in empty.implemented:
         assert catalog.get(op).operation_id == op
+
+
+def test_a_bulk_import_is_processing_for_as_long_as_its_size_takes(clock: SimClock) -> None:
+    # 60 s in the queue, then 100 profiles a second: 300 profiles take 3 s more
+    b = make_backend(
+        clock, profiles=0, events=0, job_delay_seconds=60, import_profiles_per_second=100
+    )
+    call = caller(b)
+    rows = [{"type": "profile", "attributes": {"email": f"r{i}@example.com"}} for i in range(300)]
+    body = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": rows}}}}
+    job_id = call("bulk_import_profiles", body=body).data.id  # type: ignore[union-attr]
+
+    def status() -> tuple[str, int, str | None]:
+        b.run_due()
+        job = call("get_bulk_import_profiles_job", job_id=job_id).data
+        assert isinstance(job, Resource)
+        a = job.attributes
+        return a["status"], a["completed_count"], a["started_at"]
+
+    clock.advance(59)
+    assert status() == ("queued", 0, None)
+    clock.advance(2)
+    state, done, started = status()
+    assert (state, done) == ("processing", 0)
+    assert started is not None
+    clock.advance(1.5)
+    assert status()[0] == "processing"
+    assert b.store.find_identifier("email", "r0@example.com") is None
+    clock.advance(1)
+    assert status()[:2] == ("complete", 300)
+    assert b.store.find_identifier("email", "r299@example.com") is not None
