@@ -110,6 +110,14 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.mcp:mcp",
         "Serve the actions, workflows and warehouse to AI assistants as MCP tools.",
     ),
+    "jobs": (
+        "kbridge.cli.remote:jobs_app",
+        "Jobs of a running service (kbridge serve): list, show, start, cancel, retry.",
+    ),
+    "schedules": (
+        "kbridge.cli.remote:schedules_app",
+        "Schedules of a running service (kbridge serve): add, list, rm.",
+    ),
     "config": (
         "kbridge.cli.config:app",
         "Defaults for every command: a connection and a warehouse (flags and env beat them).",
