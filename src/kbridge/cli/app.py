@@ -94,6 +94,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.privacy:app",
         "Data-subject requests: access reports, confirmed deletions, and their audit log.",
     ),
+    "worker": (
+        "kbridge.cli.worker:worker",
+        "Run the service's background jobs (syncs, privacy requests, publishing) from a broker.",
+    ),
     "config": (
         "kbridge.cli.config:app",
         "Defaults for every command: a connection and a warehouse (flags and env beat them).",

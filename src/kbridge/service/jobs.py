@@ -1,0 +1,338 @@
+"""What each kind of job does: thin executors over the workflows in sync, privacy, campaigns.
+
+An executor is ``async def run(ctx: JobContext) -> dict`` (the job's result).
+It does the work by calling the workflow functions the CLI calls too, and
+tells the worker how it ended by returning, by raising :class:`Postpone`
+(come back later, not a failure: a deletion waiting for a sync) or by
+raising anything else, which :func:`classify` turns into one line and the
+decision whether trying again could help.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
+from kbridge.api.errors import (
+    ApiError,
+    AuthenticationError,
+    ChallengeError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    UnexpectedResponseError,
+    redact,
+)
+from kbridge.api.ratelimit import RateLimiter, parse_limit_factor
+from kbridge.campaigns.errors import PublishError, SendFailedError
+from kbridge.connections import (
+    ConnectionNotFoundError,
+    ConnectionRecord,
+    ConnectionsError,
+    explain_permission_error,
+)
+from kbridge.core import Clock, ConfigurationError
+from kbridge.privacy.errors import PrivacyError
+from kbridge.service.appdb import DEFAULT_LEASE, AppDatabase
+from kbridge.service.broker import is_redis_url
+from kbridge.service.connection_store import ConnectionSettings, SqlConnectionStore
+from kbridge.service.ratestore import RedisRateBudgetStore
+from kbridge.service.views import JobView
+from kbridge.sync import Callbacks, SyncError, SyncOptions
+from kbridge.sync import run as run_sync
+from kbridge.warehouse import DestinationBusyError
+
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "Failure",
+    "JobContext",
+    "LoadedConnection",
+    "Postpone",
+    "WorkerSettings",
+    "classify",
+    "default_warehouse_url",
+    "sync_job",
+]
+
+#: the capability a kind of job needs (for the one line a 403 gets)
+_CAPABILITY = {
+    "sync": "sync",
+    "privacy_access": "privacy-access",
+    "privacy_delete": "privacy-delete",
+    "campaign_publish": "campaigns",
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkerSettings:
+    """How a worker runs jobs; every duration is here so tests can shrink them."""
+
+    #: where default warehouses live (``warehouses/<workspace>/<connection>.duckdb``)
+    data_dir: Path
+    #: opens the connections' sealed secrets
+    master_key: bytes = field(repr=False)
+    #: a Redis URL: every worker shares one rate budget per Klaviyo account there
+    broker_url: str | None = field(default=None, repr=False)
+    #: how long a silent worker keeps its job; renewed every ``lease / 3``
+    lease: timedelta = DEFAULT_LEASE
+    #: the first retry's wait; doubled each attempt, up to ``max_backoff``
+    retry_backoff: timedelta = timedelta(seconds=30)
+    max_backoff: timedelta = timedelta(hours=1)
+    #: how soon to look again at a job that waits for another (a sync of its connection)
+    busy_retry: timedelta = timedelta(seconds=15)
+
+    @property
+    def renew_every(self) -> timedelta:
+        return self.lease / 3
+
+
+class Postpone(Exception):
+    """Not now: put the job back in the queue until ``delay`` has passed (no attempt spent)."""
+
+    def __init__(self, delay: timedelta, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How a job failed: one line for the user, and whether another attempt may succeed."""
+
+    line: str
+    retry: bool
+    #: at least this long before the next attempt (``None``: the usual backoff)
+    retry_after: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConnection:
+    record: ConnectionRecord
+    settings: ConnectionSettings
+    secrets: dict[str, Any] = field(repr=False)
+
+
+class JobContext:
+    """What an executor may use: its job, the app database, settings, and a progress slot."""
+
+    def __init__(
+        self, job: JobView, db: AppDatabase, settings: WorkerSettings, clock: Clock
+    ) -> None:
+        self.job = job
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        #: the latest progress; the lease renewal writes it to the job
+        self.progress: dict[str, Any] | None = None
+        #: the connection's name once loaded (for the lines failures are told in)
+        self.connection_name: str | None = None
+
+    def report(self, progress: dict[str, Any]) -> None:
+        """Record where the job stands (written to the job at the next lease renewal)."""
+        self.progress = progress
+
+    def connection(self) -> LoadedConnection:
+        """The job's connection, its settings and secrets (from the app database)."""
+        if self.job.connection_id is None:
+            raise ConfigurationError(f"a {self.job.kind} job needs a connection")
+        store = SqlConnectionStore(
+            self.db.engine, self.job.workspace_id, master_key=self.settings.master_key
+        )
+        name = store.name_of(self.job.connection_id)
+        self.connection_name = name
+        record, secrets = store.load(name)
+        return LoadedConnection(record, store.settings(name), secrets)
+
+    @contextlib.asynccontextmanager
+    async def client(self, connection: LoadedConnection) -> AsyncIterator[AsyncClient]:
+        """A client for ``connection``, paced to its rate limits, on the shared budget if any."""
+        if connection.record.kind != "api_key":
+            raise ConfigurationError(
+                f"connection {connection.record.name!r} uses OAuth, which the worker cannot "
+                "run yet; connect it with a private API key"
+            )
+        api_key = connection.secrets.get("api_key")
+        if not api_key:
+            raise ConnectionsError(
+                f"connection {connection.record.name!r} has no stored key; connect it again"
+            )
+        try:
+            factor = parse_limit_factor(connection.settings.rate_limits)
+        except ValueError as exc:
+            raise ConfigurationError(f"rate_limits {exc}") from None
+        limiter_config = LimiterConfig(limit_factor=factor)
+        store = None
+        if is_redis_url(self.settings.broker_url):
+            assert self.settings.broker_url is not None
+            # one budget per Klaviyo account, whichever worker or key acts for it
+            store = RedisRateBudgetStore(
+                self.settings.broker_url,
+                clock=self.clock,
+                account_id=connection.record.account_id,
+            )
+        limiter = RateLimiter(clock=self.clock, config=limiter_config, store=store)
+        try:
+            async with AsyncClient(
+                api_key,
+                base_url=connection.record.base_url,
+                config=ClientConfig(limiter=limiter_config),
+                clock=self.clock,
+                rate_limiter=limiter,
+            ) as client:
+                yield client
+        finally:
+            if store is not None:
+                await store.aclose()
+
+    def warehouse_url(self, connection: LoadedConnection) -> str:
+        """The connection's warehouse, or its DuckDB file under the data directory."""
+        return connection.settings.warehouse or default_warehouse_url(
+            self.settings.data_dir, self.job.workspace_id, connection.record.name
+        )
+
+
+def default_warehouse_url(data_dir: Path, workspace_id: str, connection_name: str) -> str:
+    """``duckdb:///DATA_DIR/warehouses/WORKSPACE/NAME.duckdb``: one file per connection.
+
+    The workspace is in the path because connection names are unique only
+    within one.
+    """
+    path = Path(data_dir) / "warehouses" / workspace_id / f"{connection_name}.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"duckdb:///{path.resolve()}"
+
+
+Executor = Callable[[JobContext], Awaitable[dict[str, Any]]]
+
+
+# -- sync ---------------------------------------------------------------------------------------
+
+
+def _start_date(value: object) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigurationError(
+            f"params.start_date: {value!r} is not an ISO date-time like 2024-01-01T00:00:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ConfigurationError("params.start_date: give a timezone, e.g. 2024-01-01T00:00:00Z")
+    return parsed
+
+
+async def sync_job(ctx: JobContext) -> dict[str, Any]:
+    """Sync the connection's account into its warehouse (params: ``streams``, ``start_date``)."""
+    params = ctx.job.params
+    connection = ctx.connection()
+    counts: dict[str, int] = {}
+
+    def on_progress(stream: str, n: int) -> None:
+        counts[stream] = counts.get(stream, 0) + n
+        ctx.report({"streams": {name: {"records": c} for name, c in counts.items()}})
+
+    streams = params.get("streams")
+    options = SyncOptions(
+        ctx.warehouse_url(connection),
+        streams=list(streams) if streams else None,
+        start_date=_start_date(params.get("start_date")),
+        full_refresh=bool(params.get("full_refresh", False)),
+        clock=ctx.clock,
+        callbacks=Callbacks(on_progress=on_progress),
+    )
+    async with ctx.client(connection) as client:
+        result = await run_sync(client, options)
+    return {
+        "account_id": result.account_id,
+        "streams": {name: {"records": r.records} for name, r in result.streams.items()},
+    }
+
+
+#: kind → executor
+EXECUTORS: dict[str, Executor] = {"sync": sync_job}
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _line(text: str) -> str:
+    """One line, no credentials."""
+    return _WHITESPACE.sub(" ", redact(text)).strip()
+
+
+def classify(
+    exc: BaseException, *, kind: str, connection: str | None = None, now: datetime | None = None
+) -> Failure:
+    """What ``exc`` means for a job of ``kind``: one line, and whether retrying can help.
+
+    Failures that will not heal by themselves (a refused key, a missing
+    scope, an unverified sender, bad parameters) stop at once; the network,
+    Klaviyo's 5xx and 429s, a busy warehouse and anything unforeseen get
+    further attempts.
+    """
+    named = f"connection {connection!r}" if connection else "the connection"
+    if isinstance(exc, SyncError):
+        failed = [r.exception for r in exc.result.streams.values() if r.exception is not None]
+        verdicts = [classify(e, kind=kind, connection=connection, now=now) for e in failed]
+        fatal = next((v for v in verdicts if not v.retry), None)
+        if fatal is not None:
+            return fatal
+        return Failure(_line(str(exc)), retry=True)
+    if isinstance(exc, AuthenticationError):
+        return Failure(
+            f"Klaviyo refused the key of {named} (401: wrong or revoked); "
+            "connect it again with a valid private key",
+            retry=False,
+        )
+    if isinstance(exc, PermissionDeniedError):
+        return Failure(_line(explain_permission_error(exc, _CAPABILITY.get(kind))), retry=False)
+    if isinstance(exc, QuotaExhaustedError):
+        wait = None if now is None else max(exc.resets_at - now, timedelta(0))
+        return Failure(_line(str(exc)), retry=True, retry_after=wait)
+    if isinstance(exc, RateLimitedError):
+        wait = None if exc.retry_after is None else timedelta(seconds=exc.retry_after)
+        return Failure(_line(str(exc)), retry=True, retry_after=wait)
+    transient = (
+        ServerError,
+        ChallengeError,
+        TransportError,
+        UnexpectedResponseError,
+        DestinationBusyError,
+    )
+    if isinstance(exc, transient):
+        return Failure(_line(str(exc)), retry=True)
+    if isinstance(exc, ConnectionNotFoundError):
+        return Failure("the job's connection no longer exists", retry=False)
+    if isinstance(exc, SendFailedError):
+        return Failure(_line(str(exc)), retry=False)
+    if isinstance(exc, (ApiError, ConfigurationError, ConnectionsError, PublishError)):
+        # 4xx other than 429, bad parameters, a tampered or undecryptable connection, an
+        # unverified sender: the same attempt would fail the same way
+        return Failure(_line(str(exc)), retry=False)
+    if isinstance(exc, PrivacyError):
+        return Failure(_line(str(exc)), retry=False)
+    return Failure(_line(f"{type(exc).__name__}: {exc}"), retry=True)
+
+
+def backoff(settings: WorkerSettings, attempts: int) -> timedelta:
+    """The wait before attempt ``attempts + 1``: doubling from ``retry_backoff``, capped."""
+    wait: timedelta = settings.retry_backoff * (2 ** max(attempts - 1, 0))
+    return min(wait, settings.max_backoff)
+
+
+def result_counts(result: Mapping[str, Any]) -> dict[str, int]:
+    """``{"profiles": N, …}`` of a finished sync's result."""
+    streams = result.get("streams") or {}
+    return {name: int(value.get("records", 0)) for name, value in streams.items()}
