@@ -1,4 +1,4 @@
-"""Real `kbridge worker` processes on Redis and PostgreSQL: exactly once, kill -9, one sync a time."""
+"""Real `kbridge worker` processes on Redis and PostgreSQL: once, kill -9, one sync at a time."""
 
 from __future__ import annotations
 
@@ -37,36 +37,41 @@ class Workers:
         self.home = home
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
-        log = self.home / f"worker-{len(self.processes)}.log"
+    def start(self, count: int = 2) -> None:
+        """Start ``count`` workers at once and wait until each says it is ready."""
         env = {**os.environ, "KBRIDGE_HOME": str(self.home), "KBRIDGE_MASTER_KEY": KEY.hex()}
-        with log.open("wb") as out:
-            process = subprocess.Popen(  # noqa: S603
-                [
-                    sys.executable,
-                    "-c",
-                    "from kbridge.cli import main; main()",
-                    "worker",
-                    "--database",
-                    self.database,
-                    "--broker",
-                    self.broker,
-                    "--threads",
-                    "2",
-                    "--lease",
-                    str(LEASE_SECONDS),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=out,
-                env=env,
-            )
-        self.processes.append(process)
+        logs = []
+        for _ in range(count):
+            log = self.home / f"worker-{len(self.processes)}.log"
+            with log.open("wb") as out:
+                self.processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-c",
+                            "from kbridge.cli import main; main()",
+                            "worker",
+                            "--database",
+                            self.database,
+                            "--broker",
+                            self.broker,
+                            "--threads",
+                            "2",
+                            "--lease",
+                            str(LEASE_SECONDS),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=out,
+                        env=env,
+                    )
+                )
+            logs.append((self.processes[-1], log))
         deadline = time.monotonic() + 60
-        while b"ready" not in log.read_bytes():
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the worker never said ready"
-            time.sleep(0.05)
-        return process
+        for process, log in logs:
+            while b"ready" not in log.read_bytes():
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the worker never said ready"
+                time.sleep(0.05)
 
     def by_pid(self, pid: int) -> subprocess.Popen[bytes]:
         return next(p for p in self.processes if p.pid == pid)
@@ -109,14 +114,13 @@ def queue(redis_url: str) -> JobQueue:
 @pytest.fixture
 def slow_emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
     """Pages that take a while: a sync lasts long enough to be interrupted."""
-    return emulator_factory(profiles=1200, events=50, faults="latency=250ms")
+    return emulator_factory(profiles=800, events=50, faults="latency=200ms")
 
 
 def test_a_sync_sent_twice_to_two_workers_runs_exactly_once(
     db: AppDatabase, workers: Workers, queue: JobQueue, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    workers.start()
-    workers.start()
+    workers.start(2)
     workspace = db.create_workspace("acme")
     connection = connect(db, workspace.id, emulator, KEY)
     job = db.enqueue_job(workspace.id, "sync", {"streams": ["profiles"]}, connection_id=connection)
@@ -143,8 +147,7 @@ def test_a_worker_killed_mid_sync_loses_its_job_to_another_and_nothing_is_lost_o
     slow_emulator: EmulatorServer,
     tmp_path: Path,
 ) -> None:
-    workers.start()
-    workers.start()
+    workers.start(2)
     workspace = db.create_workspace("acme")
     connection = connect(db, workspace.id, slow_emulator, KEY)
     job = db.enqueue_job(
@@ -183,8 +186,7 @@ def test_two_syncs_of_one_connection_on_two_workers_never_run_at_once(
     tmp_path: Path,
 ) -> None:
     server = emulator_factory(profiles=300, events=50, faults="latency=100ms")
-    workers.start()
-    workers.start()
+    workers.start(2)
     workspace = db.create_workspace("acme")
     connection = connect(db, workspace.id, server, KEY)
     first = db.enqueue_job(
