@@ -547,6 +547,16 @@ class AppDatabase(Schedules):
             ).all()
         return list(ids)
 
+    def sync_running(self, connection_id: str) -> bool:
+        """Whether a sync of ``connection_id`` is running (a deletion waits for it to commit)."""
+        with self._sessions() as session:
+            found = session.scalar(
+                select(Job.id).where(
+                    Job.kind == "sync", Job.state == "running", Job.connection_id == connection_id
+                )
+            )
+        return found is not None
+
     def postpone_job(self, job_id: str, owner: str, run_after: datetime, reason: str) -> JobView:
         """Back to the queue until ``run_after``, no attempt spent: the job is waiting, not failing.
 

@@ -10,13 +10,19 @@ decision whether trying again could help.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
 
 from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
 from kbridge.api.errors import (
@@ -37,21 +43,32 @@ from kbridge.connections import (
     ConnectionNotFoundError,
     ConnectionRecord,
     ConnectionsError,
+    SecretBox,
     explain_permission_error,
 )
 from kbridge.core import Clock, ConfigurationError
+from kbridge.privacy import (
+    PollPolicy,
+    Subject,
+    access_reports,
+    execute_deletions,
+    parse_subject,
+    plan_deletions,
+)
 from kbridge.privacy.errors import PrivacyError
 from kbridge.service.appdb import DEFAULT_LEASE, AppDatabase
 from kbridge.service.broker import is_redis_url
 from kbridge.service.connection_store import ConnectionSettings, SqlConnectionStore
+from kbridge.service.models import AuditEntry, Meta
 from kbridge.service.ratestore import RedisRateBudgetStore
 from kbridge.service.views import JobView
 from kbridge.sync import Callbacks, SyncError, SyncOptions
 from kbridge.sync import run as run_sync
-from kbridge.warehouse import DestinationBusyError
+from kbridge.warehouse import DestinationBusyError, duckdb_path, open_warehouse
 
 __all__ = [
     "EXECUTORS",
+    "AppPrivacyLog",
     "Executor",
     "Failure",
     "JobContext",
@@ -60,6 +77,8 @@ __all__ = [
     "WorkerSettings",
     "classify",
     "default_warehouse_url",
+    "privacy_access_job",
+    "privacy_delete_job",
     "sync_job",
 ]
 
@@ -89,6 +108,11 @@ class WorkerSettings:
     max_backoff: timedelta = timedelta(hours=1)
     #: how soon to look again at a job that waits for another (a sync of its connection)
     busy_retry: timedelta = timedelta(seconds=15)
+    #: how long a deletion job polls Klaviyo for confirmation before it lets go of its worker
+    confirm_within: timedelta = timedelta(minutes=2)
+    #: then it comes back this much later, for up to ``confirm_for`` after it was queued
+    confirm_every: timedelta = timedelta(minutes=10)
+    confirm_for: timedelta = timedelta(days=3)
 
     @property
     def renew_every(self) -> timedelta:
@@ -258,8 +282,227 @@ async def sync_job(ctx: JobContext) -> dict[str, Any]:
     }
 
 
+# -- privacy ------------------------------------------------------------------------------------
+
+
+class AppPrivacyLog:
+    """The privacy workflows' :class:`~kbridge.privacy.AuditLog` in the app database.
+
+    Entries go to ``audit_log`` (action ``privacy.access`` / ``privacy.delete``,
+    target the job), subjects only by keyed hash; the hashing key is per
+    workspace, sealed under the master key in ``meta``.
+    """
+
+    def __init__(
+        self, db: AppDatabase, workspace_id: str, job_id: str, *, master_key: bytes, clock: Clock
+    ) -> None:
+        self._sessions = sessionmaker(db.engine, expire_on_commit=False)
+        self._workspace_id = workspace_id
+        self._job_id = job_id
+        self._box = SecretBox(master_key)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"AppPrivacyLog(workspace_id={self._workspace_id!r})"
+
+    def audit_key(self) -> bytes:
+        name = f"privacy-key:{self._workspace_id}"
+        aad = f"kbridge:{name}".encode()
+        for _ in range(2):
+            with self._sessions() as session, session.begin():
+                row = session.get(Meta, name)
+                if row is not None:
+                    key = self._box.open_or_none(bytes(row.value), aad=aad)
+                    if key is None:
+                        raise ConnectionsError(
+                            "cannot open the workspace's privacy key: wrong master key?"
+                        )
+                    return key
+            try:
+                with self._sessions() as session, session.begin():
+                    fresh = secrets.token_bytes(32)
+                    session.add(Meta(key=name, value=self._box.seal(fresh, aad=aad)))
+                return fresh
+            except IntegrityError:  # another worker made it first: read theirs
+                continue
+        raise ConnectionsError("the workspace's privacy key could not be stored")
+
+    def append_audit(
+        self,
+        *,
+        subject_hash: str,
+        action: str,
+        outcome: str,
+        batch_id: str | None = None,
+        requested_at: datetime | None = None,
+        confirmed_at: datetime | None = None,
+        profile_ids: Sequence[str] = (),
+        request_ids: Sequence[str] = (),
+        detail: str | None = None,
+    ) -> int:
+        entry = AuditEntry(
+            workspace_id=self._workspace_id,
+            at=self._clock.now(),
+            actor="worker",
+            action=f"privacy.{action}",
+            target_kind="job",
+            target_id=self._job_id,
+            detail={
+                "subject_hash": subject_hash,
+                "outcome": outcome,
+                "batch_id": batch_id,
+                "requested_at": None if requested_at is None else requested_at.isoformat(),
+                "confirmed_at": None if confirmed_at is None else confirmed_at.isoformat(),
+                "profile_ids": list(profile_ids),
+                "request_ids": list(request_ids),
+                "detail": detail,
+            },
+        )
+        with self._sessions() as session, session.begin():
+            session.add(entry)
+            session.flush()
+            return entry.id
+
+    def audit_entries(
+        self,
+        *,
+        batch_id: str | None = None,
+        subject_hash: str | None = None,
+        action: str | None = None,
+    ) -> list[dict[str, Any]]:
+        query = select(AuditEntry).where(
+            AuditEntry.workspace_id == self._workspace_id,
+            AuditEntry.action.like("privacy.%")
+            if action is None
+            else AuditEntry.action == f"privacy.{action}",
+        )
+        with self._sessions() as session:
+            rows = session.scalars(query.order_by(AuditEntry.id)).all()
+        found = []
+        for row in rows:
+            d = dict(row.detail or {})
+            if batch_id is not None and d.get("batch_id") != batch_id:
+                continue
+            if subject_hash is not None and d.get("subject_hash") != subject_hash:
+                continue
+            found.append(
+                {
+                    "id": row.id,
+                    "recorded_at": row.at,
+                    "subject_hash": d.get("subject_hash", ""),
+                    "action": row.action.removeprefix("privacy."),
+                    "outcome": d.get("outcome", ""),
+                    "batch_id": d.get("batch_id"),
+                    "requested_at": _when(d.get("requested_at")),
+                    "confirmed_at": _when(d.get("confirmed_at")),
+                    "profile_ids": tuple(d.get("profile_ids") or ()),
+                    "request_ids": tuple(d.get("request_ids") or ()),
+                    "detail": d.get("detail"),
+                }
+            )
+        return found
+
+
+def _when(text: object) -> datetime | None:
+    return None if not text else datetime.fromisoformat(str(text))
+
+
+def _subjects(params: Mapping[str, Any]) -> list[Subject]:
+    given = params.get("subjects")
+    if not isinstance(given, list) or not given:
+        raise ConfigurationError("params.subjects: give a list of emails or phone numbers")
+    return [parse_subject(str(s)) for s in given]
+
+
+def _privacy_log(ctx: JobContext) -> AppPrivacyLog:
+    return AppPrivacyLog(
+        ctx.db,
+        ctx.job.workspace_id,
+        ctx.job.id,
+        master_key=ctx.settings.master_key,
+        clock=ctx.clock,
+    )
+
+
+async def privacy_access_job(ctx: JobContext) -> dict[str, Any]:
+    """Access reports for ``params.subjects`` (each recorded in the audit log)."""
+    subjects = _subjects(ctx.job.params)
+    connection = ctx.connection()
+    async with ctx.client(connection) as client:
+        reports = await access_reports(
+            client,
+            subjects,
+            audit=_privacy_log(ctx),
+            events=bool(ctx.job.params.get("events", False)),
+            clock=ctx.clock,
+        )
+    return {"reports": [r.to_dict() for r in reports]}
+
+
+async def privacy_delete_job(ctx: JobContext) -> dict[str, Any]:
+    """Delete ``params.subjects`` in Klaviyo, confirm, and purge them from the warehouse.
+
+    Waits (postponed, no worker held) while a sync of the connection runs, so
+    the purge comes after that sync's commit. Deletions Klaviyo has not
+    finished within ``confirm_within`` make the job come back after
+    ``confirm_every``; the batch then resumes from its audit entries,
+    confirming without requesting again.
+    """
+    settings = ctx.settings
+    if ctx.job.connection_id is not None and await asyncio.to_thread(
+        ctx.db.sync_running, ctx.job.connection_id
+    ):
+        raise Postpone(settings.busy_retry, "waiting for the connection's running sync to commit")
+    params = ctx.job.params
+    subjects = _subjects(params)
+    connection = ctx.connection()
+    log = _privacy_log(ctx)
+    url = ctx.warehouse_url(connection)
+    warehouse = open_warehouse(url) if _warehouse_exists(url) else None
+    try:
+        async with ctx.client(connection) as client:
+            batch = await plan_deletions(client, subjects, audit=log)
+            results = await execute_deletions(
+                client,
+                batch,
+                audit=log,
+                allow_ambiguous=bool(params.get("allow_ambiguous", False)),
+                allow_unmatched=bool(params.get("allow_unmatched", False)),
+                warehouse=warehouse,
+                account_id=connection.record.account_id,
+                clock=ctx.clock,
+                poll=PollPolicy(
+                    first_delay=min(5.0, settings.confirm_within.total_seconds() or 1.0),
+                    timeout=settings.confirm_within.total_seconds(),
+                ),
+            )
+    finally:
+        if warehouse is not None:
+            warehouse.close()
+    outcomes: dict[str, int] = {}
+    for r in results:
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+    pending = outcomes.get("pending", 0) + outcomes.get("requested", 0)
+    if pending and ctx.clock.now() - ctx.job.created_at < settings.confirm_for:
+        raise Postpone(
+            settings.confirm_every,
+            f"{pending} deletion(s) not yet confirmed by Klaviyo; looking again later",
+        )
+    return {"batch_id": batch.batch_id, "outcomes": outcomes}
+
+
+def _warehouse_exists(url: str) -> bool:
+    """A DuckDB file that was never synced is not created just to purge it."""
+    path = duckdb_path(url) if url.startswith("duckdb:") else None
+    return path is None or Path(path).exists()
+
+
 #: kind → executor
-EXECUTORS: dict[str, Executor] = {"sync": sync_job}
+EXECUTORS: dict[str, Executor] = {
+    "sync": sync_job,
+    "privacy_access": privacy_access_job,
+    "privacy_delete": privacy_delete_job,
+}
 
 
 # -- failures -----------------------------------------------------------------------------------
