@@ -39,6 +39,9 @@ from kbridge.api.errors import (
 )
 from kbridge.api.ratelimit import RateLimiter, parse_limit_factor
 from kbridge.campaigns.errors import PublishError, SendFailedError
+from kbridge.campaigns.publish import PublishRequest, publish
+from kbridge.campaigns.publish import cancel as cancel_campaign
+from kbridge.campaigns.publish import revert as revert_campaign
 from kbridge.connections import (
     ConnectionNotFoundError,
     ConnectionRecord,
@@ -72,6 +75,7 @@ __all__ = [
     "Executor",
     "Failure",
     "JobContext",
+    "JobFailure",
     "LoadedConnection",
     "Postpone",
     "WorkerSettings",
@@ -87,7 +91,9 @@ _CAPABILITY = {
     "sync": "sync",
     "privacy_access": "privacy-access",
     "privacy_delete": "privacy-delete",
-    "campaign_publish": "campaigns",
+    "campaign_publish": "campaigns-publish",
+    "campaign_cancel": "campaigns-publish",
+    "campaign_revert": "campaigns-publish",
 }
 
 
@@ -497,11 +503,98 @@ def _warehouse_exists(url: str) -> bool:
     return path is None or Path(path).exists()
 
 
+# -- campaigns ----------------------------------------------------------------------------------
+
+_PUBLISH_FIELDS = (
+    "name",
+    "included",
+    "subject",
+    "excluded",
+    "template_id",
+    "html",
+    "text",
+    "preview_text",
+    "local_time",
+    "smart_sending",
+    "track_opens",
+    "track_clicks",
+    "utm",
+)
+
+
+def _publish_request(params: Mapping[str, Any], connection: LoadedConnection) -> PublishRequest:
+    values = {k: params[k] for k in _PUBLISH_FIELDS if k in params}
+    for required in ("name", "included", "subject"):
+        if not values.get(required):
+            raise ConfigurationError(f"params.{required}: required to publish a campaign")
+    sender = connection.record.sender
+    from_email = params.get("from_email") or sender.email
+    if not from_email:
+        raise ConfigurationError("params.from_email: required (the account has no default sender)")
+    values["from_email"] = from_email
+    values["from_label"] = params.get("from_label") or sender.name or from_email
+    values["included"] = tuple(values["included"])
+    values["excluded"] = tuple(values.get("excluded") or ())
+    send_at = params.get("send_at")
+    if send_at is not None:
+        values["send_at"] = _start_date(send_at)
+    return PublishRequest(**values)
+
+
+async def campaign_publish_job(ctx: JobContext) -> dict[str, Any]:
+    """Create, fill, check and send (or schedule, ``params.send_at``) an email campaign.
+
+    Never retried by itself: a failure after Klaviyo accepted the send could
+    otherwise send twice. Check the campaign, then retry the job.
+    """
+    connection = ctx.connection()
+    request = _publish_request(ctx.job.params, connection)
+    async with ctx.client(connection) as client:
+        try:
+            state = await publish(client, request, clock=ctx.clock)
+        except Exception as exc:
+            failure = classify(exc, kind="campaign_publish", connection=connection.record.name)
+            raise JobFailure(failure.line) from exc
+    return state.as_json()
+
+
+async def _campaign_control(ctx: JobContext, verb: str) -> dict[str, Any]:
+    campaign_id = ctx.job.params.get("campaign_id")
+    if not campaign_id:
+        raise ConfigurationError("params.campaign_id: which campaign")
+    connection = ctx.connection()
+    async with ctx.client(connection) as client:
+        act = cancel_campaign if verb == "cancel" else revert_campaign
+        state = await act(client, str(campaign_id))
+    return state.as_json()
+
+
+async def campaign_cancel_job(ctx: JobContext) -> dict[str, Any]:
+    """Stop a queued or sending campaign for good (``params.campaign_id``)."""
+    return await _campaign_control(ctx, "cancel")
+
+
+async def campaign_revert_job(ctx: JobContext) -> dict[str, Any]:
+    """Put a scheduled campaign back to Draft (``params.campaign_id``)."""
+    return await _campaign_control(ctx, "revert")
+
+
+class JobFailure(Exception):
+    """An executor's own verdict: ``line``, and no automatic retry."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 #: kind → executor
 EXECUTORS: dict[str, Executor] = {
     "sync": sync_job,
     "privacy_access": privacy_access_job,
     "privacy_delete": privacy_delete_job,
+    "campaign_publish": campaign_publish_job,
+    "campaign_cancel": campaign_cancel_job,
+    "campaign_revert": campaign_revert_job,
 }
 
 
@@ -526,6 +619,8 @@ def classify(
     further attempts.
     """
     named = f"connection {connection!r}" if connection else "the connection"
+    if isinstance(exc, JobFailure):
+        return Failure(exc.line, retry=False)
     if isinstance(exc, SyncError):
         failed = [r.exception for r in exc.result.streams.values() if r.exception is not None]
         verdicts = [classify(e, kind=kind, connection=connection, now=now) for e in failed]
