@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -105,7 +106,6 @@ def test_a_transient_failure_is_retried_with_backoff_then_succeeds(
     emulator_factory: object,
 ) -> None:
     # every request answers 503 until the emulator is told to stop: the job must retry
-    from collections.abc import Callable
 
     from kbridge.testing.plugin import http_client_for
 
@@ -164,3 +164,68 @@ def test_a_job_queued_before_the_start_is_recovered_and_run(
     assert done.result["streams"] == {
         "lists": {"records": len(emulator_ids(emulator, "/api/lists"))}
     }
+
+
+@pytest.fixture
+def slow_server(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
+    """Pages that take a while: a sync is still running when the test acts on it."""
+    return emulator_factory(profiles=600, events=50, faults="latency=200ms")
+
+
+def test_a_running_sync_asked_to_cancel_stops_and_ends_cancelled(
+    db: AppDatabase, settings: WorkerSettings, slow_server: EmulatorServer
+) -> None:
+    handle = start_in_process(
+        db,
+        replace(settings, lease=timedelta(seconds=1.5)),
+        tick_every=timedelta(milliseconds=200),
+    )
+    try:
+        workspace = db.create_workspace("acme")
+        connection = connect(db, workspace.id, slow_server, KEY)
+        job = db.enqueue_job(
+            workspace.id, "sync", {"streams": ["profiles"]}, connection_id=connection
+        )
+        handle.queue(job.id)
+        wait_for(db, job.id, states=("running",))
+
+        db.cancel_job(workspace.id, job.id)
+        done = wait_for(db, job.id)
+    finally:
+        handle.stop()
+
+    assert done.state == "cancelled"
+    assert done.attempts == 1
+    events = [e.event for e in db.job_events(workspace.id, job.id)]
+    assert events == ["queued", "claimed", "cancel_requested", "cancelled"]
+
+
+def test_a_worker_stopping_puts_its_running_job_back_without_spending_an_attempt(
+    db: AppDatabase, settings: WorkerSettings, slow_server: EmulatorServer
+) -> None:
+    handle = start_in_process(db, settings, tick_every=timedelta(milliseconds=200))
+    workspace = db.create_workspace("acme")
+    connection = connect(db, workspace.id, slow_server, KEY)
+    job = db.enqueue_job(workspace.id, "sync", {"streams": ["profiles"]}, connection_id=connection)
+    try:
+        handle.queue(job.id)
+        wait_for(db, job.id, states=("running",))
+    finally:
+        handle.stop()
+
+    stopped = db.job(workspace.id, job.id)
+    assert stopped.state == "queued"
+    assert stopped.attempts == 0
+    assert stopped.lease_owner is None
+    assert [e.event for e in db.job_events(workspace.id, job.id)][-1] == "postponed"
+
+    # the next start runs it to the end
+    again = start_in_process(db, settings, tick_every=timedelta(milliseconds=200))
+    try:
+        done = wait_for(db, job.id)
+    finally:
+        again.stop()
+    assert done.state == "succeeded", done.last_error
+    assert sorted(
+        warehouse_ids(default_warehouse_url(settings.data_dir, workspace.id, "shop"))
+    ) == (sorted(emulator_ids(slow_server)))
