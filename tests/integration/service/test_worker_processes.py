@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
 from kbridge.connections import generate_master_key
 from kbridge.emulator.server import EmulatorServer
@@ -19,7 +20,7 @@ from kbridge.service.appdb import AppDatabase
 from kbridge.service.broker import JobQueue, make_broker
 from kbridge.service.jobs import default_warehouse_url
 
-from .jobhelp import connect, emulator_ids, wait_for, warehouse_ids
+from .jobhelp import account_id, connect, emulator_ids, wait_for, warehouse_ids
 
 pytestmark = pytest.mark.integration
 
@@ -118,11 +119,17 @@ def slow_emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorSe
 
 
 def test_a_sync_sent_twice_to_two_workers_runs_exactly_once(
-    db: AppDatabase, workers: Workers, queue: JobQueue, emulator: EmulatorServer, tmp_path: Path
+    db: AppDatabase,
+    workers: Workers,
+    queue: JobQueue,
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    redis_url: str,
 ) -> None:
     workers.start(2)
     workspace = db.create_workspace("acme")
-    connection = connect(db, workspace.id, emulator, KEY)
+    # paced to Klaviyo's published limits: the budget lives in Redis, under the account
+    connection = connect(db, workspace.id, emulator, KEY, rate_limits="spec")
     job = db.enqueue_job(workspace.id, "sync", {"streams": ["profiles"]}, connection_id=connection)
 
     queue.enqueue(job.id)
@@ -138,6 +145,10 @@ def test_a_sync_sent_twice_to_two_workers_runs_exactly_once(
     assert done.result["streams"] == {"profiles": {"records": len(profiles)}}
     url = default_warehouse_url(tmp_path, workspace.id, "shop")
     assert sorted(warehouse_ids(url)) == sorted(profiles)
+    with redis.Redis.from_url(redis_url) as client:
+        budgets = {key.decode() for key in client.scan_iter("kbridge:rate:*")}
+    assert budgets, "the sync's rate budget is not in Redis"
+    assert all(f"{{{account_id(emulator)}|" in key for key in budgets), budgets
 
 
 def test_a_worker_killed_mid_sync_loses_its_job_to_another_and_nothing_is_lost_or_doubled(
