@@ -547,6 +547,26 @@ class AppDatabase(Schedules):
             ).all()
         return list(ids)
 
+    def due_queued_jobs(
+        self, *, connection_id: str | None = None, due_before: datetime | None = None
+    ) -> list[str]:
+        """Queued jobs due now (of ``connection_id``; due before ``due_before``), oldest first.
+
+        A sync refused because its connection was busy is dispatched again when
+        that sync ends; one due long ago lost its message (a broker restarted).
+        """
+        now = self._clock.now()
+        query = select(Job.id).where(
+            Job.state == "queued", Job.run_after <= now, Job.cancel_requested == false()
+        )
+        if connection_id is not None:
+            query = query.where(Job.connection_id == connection_id)
+        if due_before is not None:
+            query = query.where(Job.run_after < due_before)
+        with self._sessions() as session:
+            ids = session.scalars(query.order_by(Job.created_at, Job.id)).all()
+        return list(ids)
+
     def sync_running(self, connection_id: str) -> bool:
         """Whether a sync of ``connection_id`` is running (a deletion waits for it to commit)."""
         with self._sessions() as session:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from kbridge.core import Clock, SystemClock
 from kbridge.service.appdb import AppDatabase
@@ -51,11 +51,16 @@ class Scheduler:
         *,
         clock: Clock | None = None,
         fire_schedules: bool = True,
+        requeue_after: timedelta = timedelta(minutes=5),
     ) -> None:
         self.db = db
         self.dispatch = dispatch
         self.clock: Clock = clock or SystemClock()
         self.fire_schedules = fire_schedules
+        #: a job due this long and still queued lost its message (a broker restarted):
+        #: dispatched again, at most once per this interval
+        self.requeue_after = requeue_after
+        self._last_requeue: datetime | None = None
 
     def __repr__(self) -> str:
         return f"Scheduler({self.db!r}, fire_schedules={self.fire_schedules})"
@@ -69,16 +74,27 @@ class Scheduler:
         ids = self.db.recover_jobs()
         for job_id in ids:
             self.dispatch(job_id)
+        self._last_requeue = self.clock.now()
         return ids
 
     def tick(self) -> list[str]:
-        """One step: fire what is due now, rescue jobs whose lease expired; the ids dispatched."""
+        """One step: fire what is due now, rescue jobs of dead workers and lost messages.
+
+        Returns the ids dispatched.
+        """
         sent: list[str] = []
         if self.fire_schedules:
             for job in self.db.fire_due(self.clock.now()):
                 self.dispatch(job.id)
                 sent.append(job.id)
         sent.extend(settle_expired(self.db, self.dispatch))
+        now = self.clock.now()
+        if self._last_requeue is None or now - self._last_requeue >= self.requeue_after:
+            self._last_requeue = now
+            for job_id in self.db.due_queued_jobs(due_before=now - self.requeue_after):
+                if job_id not in sent:
+                    self.dispatch(job_id)
+                    sent.append(job_id)
         return sent
 
     def run(self, stop: threading.Event, every: timedelta) -> None:

@@ -132,9 +132,8 @@ class JobRunner:
                 return
             if job.run_after > now:
                 self.queue.enqueue(job_id, delay=job.run_after - now)
-            else:
-                # due but refused: a sync of the same connection is running; look again later
-                self.queue.enqueue(job_id, delay=self.settings.busy_retry)
+            # due but refused: a sync of the same connection runs, and dispatches the
+            # connection's queued jobs again when it ends
             return
         # running under another worker's live lease: that worker finishes it, or its lease
         # lapses and the recovery sweep dispatches it again. A lapsed lease here has no
@@ -210,6 +209,19 @@ class JobRunner:
     def _conclude(
         self, state: _Running, outcome: dict[str, Any] | _Stopped | BaseException
     ) -> None:
+        self._end_job(state, outcome)
+        if state.job.kind == "sync" and state.job.connection_id is not None:
+            # jobs the claim refused while this sync ran: their turn now
+            try:
+                waiting = self.db.due_queued_jobs(connection_id=state.job.connection_id)
+            except Exception:
+                _log.warning("cannot list jobs waiting for the sync", exc_info=True)
+                return
+            for job_id in waiting:
+                if job_id != state.job.id:
+                    self.queue.enqueue(job_id)
+
+    def _end_job(self, state: _Running, outcome: dict[str, Any] | _Stopped | BaseException) -> None:
         job, owner = state.job, state.owner
         now = self.clock.now()
         if isinstance(outcome, _Stopped):

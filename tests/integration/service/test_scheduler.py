@@ -56,7 +56,8 @@ def test_a_due_schedule_is_dispatched_once_and_missed_days_run_once(
     connection = _connection(db, workspace.id)
     db.create_schedule(workspace.id, connection, "sync", daily_at="06:00")
     sent: list[str] = []
-    scheduler = Scheduler(db, sent.append, clock=clock)
+    # no worker runs the jobs here: keep the lost-message sweep out of this test
+    scheduler = Scheduler(db, sent.append, clock=clock, requeue_after=timedelta(days=30))
 
     assert scheduler.start() == []
     assert scheduler.tick() == []
@@ -136,3 +137,23 @@ def test_a_dead_workers_job_with_no_attempts_left_fails_instead(
     assert failed.state == "failed"
     assert failed.last_error is not None
     assert "stopped renewing" in failed.last_error
+
+
+def test_a_job_whose_message_was_lost_is_dispatched_again_once_per_interval(
+    db: AppDatabase, clock: ManualClock
+) -> None:
+    sent: list[str] = []
+    scheduler = Scheduler(db, sent.append, clock=clock, requeue_after=timedelta(minutes=5))
+    scheduler.start()
+    workspace = db.create_workspace("acme")
+    # queued, and its message lost (a broker restarted): nothing was dispatched
+    job = db.enqueue_job(workspace.id, "privacy_access")
+
+    clock.advance(timedelta(minutes=4).total_seconds())
+    assert scheduler.tick() == []  # not yet: its message may still be on its way
+    clock.advance(timedelta(minutes=2).total_seconds())
+    assert scheduler.tick() == [job.id]
+    clock.advance(timedelta(seconds=10).total_seconds())
+    assert scheduler.tick() == []  # once per interval, not on every tick
+    clock.advance(timedelta(minutes=5).total_seconds())
+    assert scheduler.tick() == [job.id]
