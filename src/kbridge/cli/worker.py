@@ -132,7 +132,9 @@ def _run(database: str | None, broker_url: str, threads: int, lease: timedelta) 
     print(f"kbridge worker {os.getpid()} ready: {threads} threads", file=sys.stderr, flush=True)
     try:
         # the schedules are `kbridge serve`'s; a worker rescues jobs of workers that died
-        Scheduler(db, queue, fire_schedules=False).run(stopping, lease / 2)
+        # a job due five leases ago and still queued lost its message (Redis restarted)
+        sweep = Scheduler(db, queue, fire_schedules=False, requeue_after=lease * 5)
+        sweep.run(stopping, lease / 2)
     finally:
         runner.stop()
         consumer.stop()

@@ -19,6 +19,7 @@ from kbridge.emulator.server import EmulatorServer
 from kbridge.service.appdb import AppDatabase
 from kbridge.service.broker import JobQueue, make_broker
 from kbridge.service.jobs import default_warehouse_url
+from kbridge.testing.redis import RedisServer
 
 from .jobhelp import account_id, connect, emulator_ids, wait_for, warehouse_ids
 
@@ -225,3 +226,28 @@ def test_two_syncs_of_one_connection_on_two_workers_never_run_at_once(
     stored = warehouse_ids(default_warehouse_url(tmp_path, workspace.id, "shop"))
     assert sorted(stored) == sorted(emulator_ids(server))
     assert timedelta(0) <= later.started_at - earlier.finished_at
+
+
+def test_workers_reconnect_after_redis_restarts_and_a_lost_message_is_sent_again(
+    db: AppDatabase,
+    workers: Workers,
+    queue: JobQueue,
+    emulator: EmulatorServer,
+    redis_server: RedisServer,
+) -> None:
+    workers.start(2)
+    workspace = db.create_workspace("acme")
+    connection = connect(db, workspace.id, emulator, KEY)
+    lost = db.enqueue_job(workspace.id, "sync", {"streams": ["lists"]}, connection_id=connection)
+    queue.enqueue(lost.id)
+    redis_server.restart()  # everything Redis held is gone, the message too if not yet taken
+    fresh = db.enqueue_job(
+        workspace.id,
+        "privacy_access",
+        {"subjects": ["nobody@example.invalid"]},
+        connection_id=connection,
+    )
+    queue.enqueue(fresh.id)  # sent after the restart: the workers must have reconnected
+
+    assert wait_for(db, fresh.id).state == "succeeded"
+    assert wait_for(db, lost.id).state == "succeeded"
