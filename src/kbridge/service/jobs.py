@@ -264,7 +264,7 @@ def _start_date(value: object) -> datetime | None:
 async def sync_job(ctx: JobContext) -> dict[str, Any]:
     """Sync the connection's account into its warehouse (params: ``streams``, ``start_date``)."""
     params = ctx.job.params
-    connection = ctx.connection()
+    connection = await asyncio.to_thread(ctx.connection)
     counts: dict[str, int] = {}
 
     def on_progress(stream: str, n: int) -> None:
@@ -433,7 +433,7 @@ def _privacy_log(ctx: JobContext) -> AppPrivacyLog:
 async def privacy_access_job(ctx: JobContext) -> dict[str, Any]:
     """Access reports for ``params.subjects`` (each recorded in the audit log)."""
     subjects = _subjects(ctx.job.params)
-    connection = ctx.connection()
+    connection = await asyncio.to_thread(ctx.connection)
     async with ctx.client(connection) as client:
         reports = await access_reports(
             client,
@@ -461,10 +461,10 @@ async def privacy_delete_job(ctx: JobContext) -> dict[str, Any]:
         raise Postpone(settings.busy_retry, "waiting for the connection's running sync to commit")
     params = ctx.job.params
     subjects = _subjects(params)
-    connection = ctx.connection()
+    connection = await asyncio.to_thread(ctx.connection)
     log = _privacy_log(ctx)
     url = ctx.warehouse_url(connection)
-    warehouse = open_warehouse(url) if _warehouse_exists(url) else None
+    warehouse = await asyncio.to_thread(open_warehouse, url) if _warehouse_exists(url) else None
     try:
         async with ctx.client(connection) as client:
             batch = await plan_deletions(client, subjects, audit=log)
@@ -547,7 +547,7 @@ async def campaign_publish_job(ctx: JobContext) -> dict[str, Any]:
     Never retried by itself: a failure after Klaviyo accepted the send could
     otherwise send twice. Check the campaign, then retry the job.
     """
-    connection = ctx.connection()
+    connection = await asyncio.to_thread(ctx.connection)
     request = _publish_request(ctx.job.params, connection)
     async with ctx.client(connection) as client:
         try:
@@ -562,7 +562,7 @@ async def _campaign_control(ctx: JobContext, verb: str) -> dict[str, Any]:
     campaign_id = ctx.job.params.get("campaign_id")
     if not campaign_id:
         raise ConfigurationError("params.campaign_id: which campaign")
-    connection = ctx.connection()
+    connection = await asyncio.to_thread(ctx.connection)
     async with ctx.client(connection) as client:
         act = cancel_campaign if verb == "cancel" else revert_campaign
         state = await act(client, str(campaign_id))

@@ -44,6 +44,8 @@ __all__ = ["InProcessService", "JobRunner", "register_actor", "start_in_process"
 
 _log = logging.getLogger(__name__)
 _FINISHED = ("succeeded", "failed", "cancelled")
+#: a stopping worker hands messages back this late, so it does not fetch them again at once
+_STOPPING_DELAY = timedelta(seconds=1)
 
 
 @dataclass(slots=True)
@@ -93,6 +95,7 @@ class JobRunner:
         self.clock: Clock = clock or SystemClock()
         self.executors = dict(EXECUTORS if executors is None else executors)
         self._running: dict[str, _Running] = {}
+        self._stopping = threading.Event()
         self._guard = threading.Lock()
         self._host = f"{socket.gethostname()[:64]}:{os.getpid()}"
 
@@ -101,6 +104,11 @@ class JobRunner:
 
     def run(self, job_id: str) -> None:
         """Claim ``job_id`` and run it to an end; a job not claimable now is looked at later."""
+        if self._stopping.is_set():
+            # this worker is going away: the message goes back for another (or, in-process,
+            # the job stays queued in the app database for the next start)
+            self.queue.enqueue(job_id, delay=_STOPPING_DELAY)
+            return
         owner = f"{self._host}:{uuid.uuid4().hex[:12]}"
         try:
             job = self.db.claim_job(owner, lease=self.settings.lease, job_id=job_id)
@@ -115,6 +123,7 @@ class JobRunner:
 
     def stop(self) -> None:
         """Stop every job this runner is working on; each goes back to the queue as it was."""
+        self._stopping.set()
         with self._guard:
             running = list(self._running.values())
         for state in running:
