@@ -589,22 +589,6 @@ class AppDatabase(Schedules):
 
         self._transaction(work)
 
-
-def _claimable(job: Any, now: datetime) -> Any:
-    """The test for a job any worker may take now (``job``: the model or an alias of it)."""
-    return and_(
-        job.run_after <= now,
-        job.cancel_requested == false(),
-        or_(
-            job.state == "queued",
-            and_(
-                job.state == "running",
-                job.lease_expires_at < now,
-                job.attempts < job.max_attempts,
-            ),
-        ),
-    )
-
     # -- for workers ---------------------------------------------------------------------------
 
     def job_by_id(self, job_id: str) -> JobView | None:
