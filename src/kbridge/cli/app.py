@@ -118,6 +118,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.remote:schedules_app",
         "Schedules of a running service (kbridge serve): add, list, rm.",
     ),
+    "serve": (
+        "kbridge.cli.serve:serve",
+        "Run the service: the REST API, schedules and background jobs for many accounts.",
+    ),
     "worker": (
         "kbridge.cli.worker:worker",
         "Run the service's background jobs (syncs, privacy requests, publishing) from a broker.",
