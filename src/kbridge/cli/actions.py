@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kbridge.api import AsyncClient
 from kbridge.api.actions import Action, Param, coerce, registry
+from kbridge.cli._coercion import FastCommand, FastGroup
 from kbridge.cli.credentials import resolve_credentials
 from kbridge.cli.output import OutputFormat, describe_error, emit, emit_stream, fail, resolve_format
 from kbridge.core.errors import KbridgeError
@@ -276,11 +277,13 @@ def register(app: typer.Typer, *, skip: frozenset[str] = frozenset()) -> dict[st
     for action in registry().values():
         group = groups.get(action.resource)
         if group is None:
-            group = typer.Typer(help=RESOURCE_HELP.get(action.resource), no_args_is_help=True)
+            group = typer.Typer(
+                cls=FastGroup, help=RESOURCE_HELP.get(action.resource), no_args_is_help=True
+            )
             groups[action.resource] = group
             app.add_typer(group, name=action.resource)
         if action.cli_name in skip:
             continue
         command = build_command(action)
-        group.command(action.name, help=command.__doc__)(command)
+        group.command(action.name, help=command.__doc__, cls=FastCommand)(command)
     return groups

@@ -17,9 +17,10 @@ from importlib import import_module
 from typing import Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand
 
 from kbridge import __version__
+from kbridge.cli._coercion import FastGroup
 from kbridge.core.errors import KbridgeError
 
 __all__ = ["ACTION_GROUPS", "LAZY_COMMANDS", "LazyGroup", "app", "load_command", "main"]
@@ -138,7 +139,7 @@ class _Placeholder(TyperCommand):
     """A command known by name and help only; never run (resolving replaces it)."""
 
 
-class LazyGroup(TyperGroup):
+class LazyGroup(FastGroup):
     """A root group whose commands are placeholders until one is resolved.
 
     Help and completion of command *names* read the placeholders (name and
