@@ -21,6 +21,7 @@ from typer.core import TyperCommand
 
 from kbridge import __version__
 from kbridge.cli._coercion import FastGroup
+from kbridge.cli._httpx import defer_httpx_cli
 from kbridge.core.errors import KbridgeError
 
 __all__ = ["ACTION_GROUPS", "LAZY_COMMANDS", "LazyGroup", "app", "load_command", "main"]
@@ -200,6 +201,7 @@ def version() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: foreseeable problems become one line and a non-zero exit."""
+    defer_httpx_cli()
     try:
         app(args=argv, prog_name="kbridge")
     except KbridgeError as exc:
