@@ -84,7 +84,7 @@ def test_profiles_list_loads_the_actions_but_not_the_workflows() -> None:
         "    pass\n"
     )
     loaded = _modules_after(code)
-    assert "kbridge.api.actions" in loaded
+    assert "kbridge.cli.actions" in loaded
     unneeded = {"kbridge.cli.campaigns", "kbridge.cli.demo", "kbridge.emulator", "duckdb"}
     assert not loaded & unneeded, sorted(loaded & unneeded)
 
