@@ -289,14 +289,22 @@ def _debug_logging(debug: bool) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def register(app: typer.Typer, *, skip: frozenset[str] = frozenset()) -> dict[str, typer.Typer]:
+def register(
+    app: typer.Typer,
+    *,
+    skip: frozenset[str] = frozenset(),
+    resources: frozenset[str] | None = None,
+) -> dict[str, typer.Typer]:
     """Add one command group per resource, one command per action, to ``app``; the groups.
 
     Actions named in ``skip`` (``"templates render"``) are left out: a workflow
     command of the same name, added to the returned group, takes their place.
+    With ``resources``, only those groups are built (a command needs only its own).
     """
     groups: dict[str, typer.Typer] = {}
     for action in ACTIONS:
+        if resources is not None and action.resource not in resources:
+            continue
         group = groups.get(action.resource)
         if group is None:
             group = typer.Typer(

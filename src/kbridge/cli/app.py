@@ -117,11 +117,12 @@ def _action_group(name: str) -> Any:
     from kbridge.cli import actions
 
     skip: frozenset[str] = frozenset()
+    resources = frozenset({name})
     if name in _WORKFLOW_GROUPS:
         from kbridge.cli import campaigns
 
-        skip = campaigns.REPLACED
-    groups = actions.register(typer.Typer(), skip=skip)
+        skip, resources = campaigns.REPLACED, _WORKFLOW_GROUPS
+    groups = actions.register(typer.Typer(), skip=skip, resources=resources)
     if name in _WORKFLOW_GROUPS:
         campaigns.register(groups)
     return _convert(groups[name], name)
