@@ -4,11 +4,14 @@ Each command runs ``--runs`` times in a fresh process (the console script in
 this virtualenv); the table gives the median wall time and the median CPU
 (user + system) of the child. ``profiles list`` runs for real against a
 fresh emulator over loopback (``--limit 1``: one small request), so its
-figure is start-up plus one round trip. Bytecode caches are written by an
+wall time is start-up plus one round trip; its CPU is the client's alone (the
+emulator serves from this process, and its work is not counted). Bytecode caches are written by an
 uncounted first run, as an installation has them. The ceiling is the issue's target
 (0.3 s for ``--help`` and ``profiles list``); ``python -c pass`` is the floor
-no command can beat, and ``import typer, rich, httpx`` what the libraries
-every command uses cost by themselves.
+no command can beat, ``import typer, rich, httpx`` what the libraries
+every command uses cost by themselves, and ``import typer, asyncio, httpx``
+(without httpx's own command line, as kbridge imports it) what a command
+calling Klaviyo cannot avoid.
 
 ``--before SRC`` also runs each kbridge command on another source tree (its
 ``src`` directory, e.g. ``git archive <commit> src | tar -x -C /tmp/old``)
@@ -37,6 +40,11 @@ from kbridge.emulator.server import EmulatorServer
 
 _BIN = Path(sys.executable).parent
 _KBRIDGE = str(_BIN / "kbridge")
+#: what a command calling Klaviyo cannot do without (httpx's own command line aside)
+_LIST_FLOOR = (
+    "from kbridge.cli._httpx import defer_httpx_cli; defer_httpx_cli(); "
+    "import typer, asyncio, httpx"
+)
 
 
 def _run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -86,6 +94,11 @@ def main(argv: list[str] | None = None) -> None:
             (
                 "python -c 'import typer, rich, httpx'",
                 [sys.executable, "-c", "import typer, rich, httpx"],
+                "",
+            ),
+            (
+                "python -c 'import typer, asyncio, httpx' (no httpx CLI)",
+                [sys.executable, "-c", _LIST_FLOOR],
                 "",
             ),
             ("kbridge --help", [_KBRIDGE, "--help"], "0.30"),
