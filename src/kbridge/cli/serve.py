@@ -12,6 +12,7 @@ command: ``kbridge --help`` stays fast.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from datetime import timedelta
 from typing import Annotated
@@ -123,9 +124,18 @@ def _run(
         file=sys.stderr,
         flush=True,
     )
+    # uvicorn stops on SIGTERM, then raises the signal again: end with the cleanup below,
+    # as Ctrl-C does, rather than die under the default handler halfway through it
+    signal.signal(signal.SIGTERM, _stopped)
     try:
         server.run(sockets=[listener])
     finally:
+        # running jobs go back to the queue with no attempt spent; another process takes them
         service.stop()
         db.close()
         listener.close()
+        print(f"kbridge serve {os.getpid()}: stopped", file=sys.stderr, flush=True)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)

@@ -59,10 +59,10 @@ def kbridge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 @contextmanager
 def serving(env: dict[str, str], *args: str) -> Iterator[str]:
     """``kbridge serve --port 0 ARGS`` running; yields its base URL, then stops it with
-    SIGINT and checks it ended cleanly."""
-    proc = subprocess.Popen(  # noqa: S603
+    SIGTERM (as a service manager does) and checks it ended cleanly."""
+    proc = subprocess.Popen(
         [KBRIDGE, "serve", "--port", "0", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stderr is not None
     lines: list[str] = []
@@ -90,14 +90,17 @@ def serving(env: dict[str, str], *args: str) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
-        reader.join(timeout=10)
+        finally:
+            reader.join(timeout=10)
+            proc.stderr.close()
     assert code == 0, "".join(lines)
+    assert lines[-1].endswith(": stopped\n"), "".join(lines)
     assert "Traceback" not in "".join(lines), "".join(lines)
 
 
@@ -179,8 +182,8 @@ def test_a_schedule_missed_while_down_fires_once_with_two_serve_processes(
 ) -> None:
     token = new_token(env, "acme")
     home = Path(env["KBRIDGE_HOME"])
-    with serving(env) as url, httpx.Client(base_url=url, timeout=60.0,
-                                           headers={"Authorization": f"Bearer {token}"}) as api:  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"}
+    with serving(env) as url, httpx.Client(base_url=url, timeout=60.0, headers=headers) as api:
         shop = connect(api, "shop", two_accounts.api_key, two_accounts.base_url)
     # everything was down for three days: the schedule's due time passed three times
     db = AppDatabase.open(database_url(home))
@@ -209,7 +212,7 @@ def test_a_schedule_missed_while_down_fires_once_with_two_serve_processes(
     db = AppDatabase.open(database_url(home))
     try:
         fires = db.schedule_fires(schedule.id)
-        after = [s for s in db.schedules(workspace.id) if s.id == schedule.id][0]
+        after = next(s for s in db.schedules(workspace.id) if s.id == schedule.id)
     finally:
         db.close()
     assert [job_id for _, job_id in fires] == [jobs[0]["id"]]
