@@ -31,22 +31,32 @@ from kbridge.api.errors import (
     PermissionDeniedError,
     TransportError,
 )
+from kbridge.api.validation import ValidationError, check_email, check_phone
 from kbridge.connections import (
+    CAPABILITY_OPERATIONS,
+    CAPABILITY_SUMMARIES,
     DEFAULT_PROBED,
     KEY_FILE_NAME,
+    AccountInfo,
+    ConnectionConflictError,
     ConnectionNotFoundError,
     ConnectionRecord,
     ConnectionStoreError,
     check_name,
     load_or_create_key_file,
+    plan_scopes,
     probe_capabilities,
     verify_account,
 )
+from kbridge.connections.probe import ProbeReport
 from kbridge.connections.service import VERIFIED_SCOPES
-from kbridge.core import Clock, ConfigurationError
+from kbridge.core import Clock, ConfigurationError, SystemClock
+from kbridge.privacy import Subject, subject_hash
 from kbridge.service.appdb import AppDatabase
 from kbridge.service.connection_store import ConnectionSettings, SqlConnectionStore
 from kbridge.service.errors import ConflictError, InvalidScheduleError, NotFoundError
+from kbridge.service.jobs import AppPrivacyLog
+from kbridge.service.privacy_requests import PrivacyRequestView
 from kbridge.service.views import JobView, ScheduleView, TokenIdentity
 from kbridge.web.params import (
     check_job_params,
@@ -57,6 +67,7 @@ from kbridge.web.params import (
 )
 from kbridge.web.problems import ApiProblem, install_problem_handlers, invalid
 from kbridge.web.schemas import (
+    CapabilityScopesOut,
     ConnectionIn,
     ConnectionOut,
     ErrorOut,
@@ -65,8 +76,13 @@ from kbridge.web.schemas import (
     JobIn,
     JobOut,
     JobState,
+    PrivacyRequestIn,
+    PrivacyRequestJob,
+    PrivacyRequestOut,
+    RotateIn,
     ScheduleIn,
     ScheduleOut,
+    ScopeCheckOut,
 )
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -102,6 +118,17 @@ class _Context:
                 )
                 self._stores[workspace_id] = found
             return found
+
+    def privacy_key(self, workspace_id: str) -> bytes:
+        """The key the workspace's privacy audit log hashes subjects under (made on first use)."""
+        log = AppPrivacyLog(
+            self.appdb,
+            workspace_id,
+            "",
+            master_key=self.master_key,
+            clock=self.clock or SystemClock(),
+        )
+        return log.audit_key()
 
     def enqueued(self, job_id: str) -> None:
         if self.on_enqueued is None:
@@ -188,6 +215,7 @@ def create_app(
     app.include_router(_connections, prefix=API_PREFIX)
     app.include_router(_jobs, prefix=API_PREFIX)
     app.include_router(_schedules, prefix=API_PREFIX)
+    app.include_router(_privacy, prefix=API_PREFIX)
     return app
 
 
@@ -258,33 +286,13 @@ async def create_connection(body: ConnectionIn, who: Who, context: Context) -> C
         if body.warehouse is not None
         else default_warehouse(context.data_dir, who.workspace_id, name)
     )
-    api_key = body.api_key.get_secret_value().strip()
-    try:
-        PrivateKeyAuth(api_key)
-    except InvalidCredentialsError as exc:  # the message never repeats the key
-        raise invalid("api_key", str(exc)) from None
+    api_key = _key_shape(body.api_key.get_secret_value())
     store = await anyio.to_thread.run_sync(context.store, who.workspace_id)
     if await anyio.to_thread.run_sync(store.exists, name):
         raise ApiProblem(
             409, f"name: a connection called {name!r} already exists here", field="name"
         )
-    try:
-        config = ClientConfig(retry=_VERIFY_RETRY)
-        async with AsyncClient(api_key, base_url=base_url, config=config) as client:
-            account = await verify_account(client)
-            report = await probe_capabilities(client, DEFAULT_PROBED, known_granted=VERIFIED_SCOPES)
-    except AuthenticationError:
-        raise invalid("api_key", "Klaviyo refused this key (wrong or revoked)") from None
-    except PermissionDeniedError:
-        raise invalid(
-            "api_key", "the key may not read the account: it needs accounts:read"
-        ) from None
-    except TransportError:
-        raise invalid("base_url", f"could not reach {base_url}") from None
-    except ConfigurationError as exc:
-        raise invalid("base_url", str(exc)) from None
-    except ApiError as exc:
-        raise ApiProblem(502, f"Klaviyo could not verify the key now ({exc}); try again") from None
+    account, report = await _verify_key(api_key, base_url)
     if warehouse.startswith("duckdb:"):
         Path(warehouse.removeprefix("duckdb:///")).parent.mkdir(
             mode=0o700, parents=True, exist_ok=True
@@ -303,15 +311,129 @@ async def create_connection(body: ConnectionIn, who: Who, context: Context) -> C
             secrets={"api_key": api_key},
             rate_limits=rate_limits,
             warehouse=warehouse,
+            mode="create",
         )
         _audit(context, who, "connection.create", "connection", record.id)
         return record, store.settings(name)
 
     try:
         record, settings = await anyio.to_thread.run_sync(save)
-    except ConnectionStoreError as exc:  # another request created the name meanwhile
+    except (ConnectionConflictError, ConnectionStoreError) as exc:
+        # another request created the name since the check above: theirs stays as it is
         raise ApiProblem(409, f"name: {exc}", field="name") from None
     return _connection_out(record, settings)
+
+
+def _key_shape(text: str) -> str:
+    api_key = text.strip()
+    try:
+        PrivateKeyAuth(api_key)
+    except InvalidCredentialsError as exc:  # the message never repeats the key
+        raise invalid("api_key", str(exc)) from None
+    return api_key
+
+
+async def _verify_key(api_key: str, base_url: str) -> tuple[AccountInfo, ProbeReport]:
+    """The key's account and what it can do; a refused key is a 422 naming ``api_key``."""
+    try:
+        config = ClientConfig(retry=_VERIFY_RETRY)
+        async with AsyncClient(api_key, base_url=base_url, config=config) as client:
+            account = await verify_account(client)
+            report = await probe_capabilities(client, DEFAULT_PROBED, known_granted=VERIFIED_SCOPES)
+    except AuthenticationError:
+        raise invalid("api_key", "Klaviyo refused this key (wrong or revoked)") from None
+    except PermissionDeniedError:
+        raise invalid(
+            "api_key", "the key may not read the account: it needs accounts:read"
+        ) from None
+    except TransportError:
+        raise invalid("base_url", f"could not reach {base_url}") from None
+    except ConfigurationError as exc:
+        raise invalid("base_url", str(exc)) from None
+    except ApiError as exc:
+        raise ApiProblem(502, f"Klaviyo could not verify the key now ({exc}); try again") from None
+    return account, report
+
+
+def _named(context: _Context, who: TokenIdentity, connection_id: str) -> ConnectionRecord:
+    store = context.store(who.workspace_id)
+    try:
+        return store.get(store.name_of(connection_id))
+    except ConnectionNotFoundError:
+        raise ApiProblem(404, "no such connection in this workspace") from None
+
+
+@_connections.post(
+    "/connections/{connection_id}/rotate",
+    response_model=ConnectionOut,
+    responses={**_NOT_FOUND, **_CONFLICT},
+)
+async def rotate_connection(
+    connection_id: str, body: RotateIn, who: Who, context: Context
+) -> ConnectionOut:
+    """Replace the connection's private key: the new one is verified first, and must be of
+    the same Klaviyo account; if Klaviyo refuses it (422 naming `api_key`) the old key stays.
+    """
+    record = await anyio.to_thread.run_sync(_named, context, who, connection_id)
+    if record.kind != "api_key":
+        raise ApiProblem(409, "an OAuth connection is renewed by connecting it again")
+    api_key = _key_shape(body.api_key.get_secret_value())
+    account, report = await _verify_key(api_key, record.base_url)
+    if account.id != record.account_id:
+        raise invalid(
+            "api_key",
+            f"the key is for Klaviyo account {account.id}, not this connection's "
+            f"{record.account_id}; connect that account as a new connection",
+        )
+    store = await anyio.to_thread.run_sync(context.store, who.workspace_id)
+
+    def save() -> tuple[ConnectionRecord, ConnectionSettings]:
+        rotated = store.upsert(
+            record.name,
+            kind="api_key",
+            base_url=record.base_url,
+            account_id=account.id,
+            account_name=account.name,
+            sender=account.sender,
+            capabilities=report.served,
+            scopes=report.granted,
+            secrets={"api_key": api_key},
+            mode="replace",
+        )
+        _audit(context, who, "connection.rotate", "connection", rotated.id)
+        return rotated, store.settings(record.name)
+
+    try:
+        rotated, settings = await anyio.to_thread.run_sync(save)
+    except ConnectionNotFoundError:  # deleted while the key was being verified
+        raise ApiProblem(404, "no such connection in this workspace") from None
+    return _connection_out(rotated, settings)
+
+
+@_connections.get(
+    "/connections/{connection_id}/scopes", response_model=ScopeCheckOut, responses=_NOT_FOUND
+)
+def connection_scopes(connection_id: str, who: Who, context: Context) -> ScopeCheckOut:
+    """Per capability, the least scopes it needs and those the credential lacks.
+
+    Granted scopes are those found when the key was verified (connect or rotate).
+    """
+    record = _named(context, who, connection_id)
+    granted = set(record.scopes)
+    capabilities = []
+    for capability in CAPABILITY_OPERATIONS:
+        needs = plan_scopes([capability]).scopes
+        missing = [scope for scope in needs if scope not in granted]
+        capabilities.append(
+            CapabilityScopesOut(
+                capability=capability,
+                summary=CAPABILITY_SUMMARIES.get(capability, ""),
+                needs=list(needs),
+                missing=missing,
+                ok=not missing,
+            )
+        )
+    return ScopeCheckOut(connection=record.id, granted=sorted(granted), capabilities=capabilities)
 
 
 @_connections.get("/connections", response_model=list[ConnectionOut])
@@ -527,3 +649,95 @@ def delete_schedule(schedule_id: str, who: Who, context: Context) -> Response:
         raise ApiProblem(404, "no such schedule in this workspace") from None
     _audit(context, who, "schedule.delete", "schedule", schedule_id)
     return Response(status_code=204)
+
+
+# -- privacy requests -------------------------------------------------------------------------
+
+_privacy = APIRouter(tags=["privacy"], responses=_ERRORS)
+
+
+def _privacy_out(view: PrivacyRequestView) -> PrivacyRequestOut:
+    return PrivacyRequestOut(
+        id=view.id,
+        kind="access" if view.action == "access" else "deletion",
+        connection=view.connection_id,
+        regulation=view.regulation,
+        subject_type=view.subject_type,
+        subject_hash=view.subject_hash,
+        state=view.state,  # type: ignore[arg-type]  # the database's CHECK keeps it one of them
+        job=None
+        if view.job_id is None
+        else PrivacyRequestJob(id=view.job_id, state=view.job_state),  # type: ignore[arg-type]
+        detail=view.detail,
+        received_at=view.received_at,
+        due_at=view.due_at,
+        requested_at=view.requested_at,
+        confirmed_at=view.confirmed_at,
+    )
+
+
+def _subject(body: PrivacyRequestIn) -> tuple[str, Subject]:
+    """The subject's type and its normalised identifier; the 422s never echo it."""
+    if body.email is not None and body.phone is not None:
+        raise invalid("phone", "give email or phone, not both (one request per identifier)")
+    if body.email is not None:
+        try:
+            return "email", Subject(email=check_email(body.email))
+        except ValidationError:
+            raise invalid("email", "not a valid email address") from None
+    if body.phone is not None:
+        try:
+            return "phone", Subject(phone_number=check_phone(body.phone))
+        except ValidationError:
+            raise invalid(
+                "phone", "not an E.164 phone number (like +15005550006: '+', then digits)"
+            ) from None
+    raise invalid("email", "give the subject's email (or phone)")
+
+
+@_privacy.post("/privacy-requests", status_code=202, response_model=PrivacyRequestOut)
+def create_privacy_request(
+    body: PrivacyRequestIn, who: Who, context: Context, response: Response
+) -> PrivacyRequestOut:
+    """Receive a data subject's access or deletion request and queue its job.
+
+    The due date runs from now: 30 days under GDPR, 45 under CCPA. The request
+    keeps the subject only as the keyed hash the privacy audit log uses.
+    """
+    subject_type, subject = _subject(body)
+    connection_id = _connection_id(context, who, body.connection)
+    digest = subject_hash(context.privacy_key(who.workspace_id), subject)
+    identifier = subject.email or subject.phone_number
+    try:
+        request, job = context.appdb.create_privacy_request(
+            who.workspace_id,
+            connection_id,
+            action="access" if body.kind == "access" else "delete",
+            regulation=body.regulation,
+            subject_type=subject_type,
+            subject_hash=digest,
+            params={"subjects": [identifier]},
+        )
+    except NotFoundError:  # deleted between the look-up and the insert
+        raise invalid("connection", "no such connection in this workspace") from None
+    _audit(context, who, "privacy_request.create", "privacy_request", request.id)
+    context.enqueued(job.id)
+    response.headers["Location"] = f"{API_PREFIX}/privacy-requests/{request.id}"
+    return _privacy_out(request)
+
+
+@_privacy.get("/privacy-requests", response_model=list[PrivacyRequestOut])
+def list_privacy_requests(who: Who, context: Context) -> list[PrivacyRequestOut]:
+    """The workspace's privacy requests, newest first, each with its state and due date."""
+    return [_privacy_out(v) for v in context.appdb.privacy_requests(who.workspace_id)]
+
+
+@_privacy.get(
+    "/privacy-requests/{request_id}", response_model=PrivacyRequestOut, responses=_NOT_FOUND
+)
+def get_privacy_request(request_id: str, who: Who, context: Context) -> PrivacyRequestOut:
+    """One request: received → requested (Klaviyo accepted the deletion) → confirmed."""
+    try:
+        return _privacy_out(context.appdb.privacy_request(who.workspace_id, request_id))
+    except NotFoundError:
+        raise ApiProblem(404, "no such privacy request in this workspace") from None

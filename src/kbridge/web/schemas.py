@@ -23,8 +23,13 @@ __all__ = [
     "JobKind",
     "JobOut",
     "JobState",
+    "PrivacyRequestIn",
+    "PrivacyRequestJob",
+    "PrivacyRequestOut",
+    "RotateIn",
     "ScheduleIn",
     "ScheduleOut",
+    "ScopeCheckOut",
 ]
 
 #: the job kinds of issue #20; the job engine (``kbridge.service.jobs``) runs them
@@ -154,6 +159,59 @@ class ScheduleOut(BaseModel):
     timezone: str
     enabled: bool
     next_due: datetime | None
+
+
+class RotateIn(_Strict):
+    """Replace a connection's private key (verified first; the old one is kept if refused)."""
+
+    api_key: SecretStr = Field(description="the new private API key, pk_…, of the same account")
+
+
+class CapabilityScopesOut(BaseModel):
+    capability: str
+    summary: str
+    needs: list[str] = Field(description="the least scopes the capability's operations need")
+    missing: list[str] = Field(description="needed but not granted to the stored credential")
+    ok: bool
+
+
+class ScopeCheckOut(BaseModel):
+    connection: str
+    granted: list[str] = Field(description="the scopes the credential was found to have")
+    capabilities: list[CapabilityScopesOut]
+
+
+class PrivacyRequestIn(_Strict):
+    """A data subject's request: a report of their data (access) or its deletion."""
+
+    kind: Literal["access", "deletion"]
+    connection: str = Field(description="the connection's id (or its name)")
+    email: str | None = Field(default=None, description="the subject's email address")
+    phone: str | None = Field(default=None, description="or their phone number, E.164 (+…)")
+    regulation: Literal["gdpr", "ccpa"] = Field(
+        default="gdpr", description="sets the due date: 30 days (GDPR) or 45 days (CCPA)"
+    )
+
+
+class PrivacyRequestJob(BaseModel):
+    id: str
+    state: JobState | None
+
+
+class PrivacyRequestOut(BaseModel):
+    id: str
+    kind: Literal["access", "deletion"]
+    connection: str | None
+    regulation: str
+    subject_type: str | None = Field(description="email or phone (the subject itself is not kept)")
+    subject_hash: str = Field(description="the subject's keyed hash, as in the privacy audit log")
+    state: Literal["received", "requested", "confirmed", "failed", "cancelled"]
+    job: PrivacyRequestJob | None
+    detail: str | None = Field(description="why it failed, one line")
+    received_at: datetime
+    due_at: datetime | None
+    requested_at: datetime | None
+    confirmed_at: datetime | None
 
 
 class _ErrorBody(BaseModel):
