@@ -14,16 +14,18 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio.to_thread
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kbridge import __version__
 from kbridge.api import DEFAULT_BASE_URL, AsyncClient, ClientConfig, RetryPolicy
-from kbridge.api.auth import PrivateKeyAuth
+from kbridge.api.auth import PrivateKeyAuth, StaticTokenProvider
 from kbridge.api.errors import (
     ApiError,
     AuthenticationError,
@@ -42,20 +44,32 @@ from kbridge.connections import (
     ConnectionNotFoundError,
     ConnectionRecord,
     ConnectionStoreError,
+    OAuthClient,
+    OAuthClientInfo,
+    OAuthDeniedError,
+    OAuthError,
+    Pkce,
+    UnknownCapabilityError,
+    authorize_url,
+    check_callback,
     check_name,
+    exchange_code,
     load_or_create_key_file,
+    new_state,
+    parse_capabilities,
     plan_scopes,
     probe_capabilities,
     verify_account,
 )
 from kbridge.connections.probe import ProbeReport
-from kbridge.connections.service import VERIFIED_SCOPES
+from kbridge.connections.service import VERIFIED_SCOPES, _token_secrets
 from kbridge.core import Clock, ConfigurationError, SystemClock
 from kbridge.privacy import Subject, subject_hash
 from kbridge.service.appdb import AppDatabase
 from kbridge.service.connection_store import ConnectionSettings, SqlConnectionStore
 from kbridge.service.errors import ConflictError, InvalidScheduleError, NotFoundError
 from kbridge.service.jobs import AppPrivacyLog
+from kbridge.service.oauth_flows import OAuthFlows
 from kbridge.service.privacy_requests import PrivacyRequestView
 from kbridge.service.views import JobView, ScheduleView, TokenIdentity
 from kbridge.web.params import (
@@ -76,6 +90,8 @@ from kbridge.web.schemas import (
     JobIn,
     JobOut,
     JobState,
+    OAuthStartIn,
+    OAuthStartOut,
     PrivacyRequestIn,
     PrivacyRequestJob,
     PrivacyRequestOut,
@@ -95,6 +111,8 @@ _bearer = HTTPBearer(
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 #: someone waits on the answer: a few quick retries, not a sync's five minutes of them
 _VERIFY_RETRY = RetryPolicy(max_attempts=3, total_deadline=30.0)
+#: how long a started OAuth flow waits for its callback (someone is at the consent screen)
+_OAUTH_FLOW_TTL = timedelta(minutes=15)
 
 
 @dataclass
@@ -118,6 +136,12 @@ class _Context:
                 )
                 self._stores[workspace_id] = found
             return found
+
+    def now(self) -> datetime:
+        return (self.clock or SystemClock()).now()
+
+    def oauth_flows(self) -> OAuthFlows:
+        return OAuthFlows(self.appdb.engine, master_key=self.master_key, clock=self.clock)
 
     def privacy_key(self, workspace_id: str) -> bytes:
         """The key the workspace's privacy audit log hashes subjects under (made on first use)."""
@@ -212,6 +236,7 @@ def create_app(
         master_key = load_or_create_key_file(data_dir / KEY_FILE_NAME)
     app.state.kbridge = _Context(appdb, data_dir, master_key, on_enqueued, clock)
     install_problem_handlers(app)
+    app.include_router(_oauth, prefix=API_PREFIX)
     app.include_router(_connections, prefix=API_PREFIX)
     app.include_router(_jobs, prefix=API_PREFIX)
     app.include_router(_schedules, prefix=API_PREFIX)
@@ -277,9 +302,7 @@ async def create_connection(body: ConnectionIn, who: Who, context: Context) -> C
         name = check_name(body.name)
     except ConnectionStoreError as exc:
         raise invalid("name", str(exc)) from None
-    base_url = (body.base_url or DEFAULT_BASE_URL).rstrip("/")
-    if not base_url.startswith(("https://", "http://")):
-        raise invalid("base_url", "give an http(s):// URL")
+    base_url = _http_url("base_url", body.base_url or DEFAULT_BASE_URL)
     rate_limits = check_rate_limits(body.rate_limits)
     warehouse = (
         check_warehouse(body.warehouse)
@@ -324,6 +347,12 @@ async def create_connection(body: ConnectionIn, who: Who, context: Context) -> C
     return _connection_out(record, settings)
 
 
+def _http_url(field: str, url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        raise invalid(field, "give an http(s):// URL")
+    return url.rstrip("/")
+
+
 def _key_shape(text: str) -> str:
     api_key = text.strip()
     try:
@@ -333,18 +362,26 @@ def _key_shape(text: str) -> str:
     return api_key
 
 
-async def _verify_key(api_key: str, base_url: str) -> tuple[AccountInfo, ProbeReport]:
-    """The key's account and what it can do; a refused key is a 422 naming ``api_key``."""
+async def _verify_key(
+    api_key: str | None,
+    base_url: str,
+    *,
+    token_provider: StaticTokenProvider | None = None,
+    field: str = "api_key",
+) -> tuple[AccountInfo, ProbeReport]:
+    """The credential's account and what it can do; a refused one is a 422 naming ``field``."""
     try:
         config = ClientConfig(retry=_VERIFY_RETRY)
-        async with AsyncClient(api_key, base_url=base_url, config=config) as client:
+        async with AsyncClient(
+            api_key, base_url=base_url, config=config, token_provider=token_provider
+        ) as client:
             account = await verify_account(client)
             report = await probe_capabilities(client, DEFAULT_PROBED, known_granted=VERIFIED_SCOPES)
     except AuthenticationError:
-        raise invalid("api_key", "Klaviyo refused this key (wrong or revoked)") from None
+        raise invalid(field, "Klaviyo refused this credential (wrong or revoked)") from None
     except PermissionDeniedError:
         raise invalid(
-            "api_key", "the key may not read the account: it needs accounts:read"
+            field, "the credential may not read the account: it needs accounts:read"
         ) from None
     except TransportError:
         raise invalid("base_url", f"could not reach {base_url}") from None
@@ -741,3 +778,159 @@ def get_privacy_request(request_id: str, who: Who, context: Context) -> PrivacyR
         return _privacy_out(context.appdb.privacy_request(who.workspace_id, request_id))
     except NotFoundError:
         raise ApiProblem(404, "no such privacy request in this workspace") from None
+
+
+# -- OAuth connect ----------------------------------------------------------------------------
+
+_oauth = APIRouter(tags=["connections"], responses=_ERRORS)
+
+
+@_oauth.post("/connections/oauth/start", response_model=OAuthStartOut, responses=_CONFLICT)
+def start_oauth(body: OAuthStartIn, who: Who, context: Context, request: Request) -> OAuthStartOut:
+    """Start connecting through an OAuth app: the URL to open for consent in Klaviyo.
+
+    Klaviyo then redirects the browser to `redirect_uri` (this API's callback, as
+    registered with the app), which exchanges the code (PKCE S256) and stores the
+    connection. The flow is good for 15 minutes, once.
+    """
+    try:
+        name = check_name(body.name)
+    except ConnectionStoreError as exc:
+        raise invalid("name", str(exc)) from None
+    base_url = _http_url("base_url", body.base_url or DEFAULT_BASE_URL)
+    endpoints = body.oauth_base_url or (None if base_url == DEFAULT_BASE_URL else base_url)
+    if endpoints is not None:
+        endpoints = _http_url("oauth_base_url", endpoints)
+    try:
+        capabilities = parse_capabilities(body.capabilities)
+        scopes = plan_scopes(("connect", *capabilities)).scopes
+    except UnknownCapabilityError as exc:
+        raise invalid("capabilities", str(exc)) from None
+    rate_limits = check_rate_limits(body.rate_limits)
+    warehouse = (
+        check_warehouse(body.warehouse)
+        if body.warehouse is not None
+        else default_warehouse(context.data_dir, who.workspace_id, name)
+    )
+    redirect_uri = _http_url(
+        "redirect_uri", body.redirect_uri or str(request.url_for("oauth_callback"))
+    )
+    if context.store(who.workspace_id).exists(name):
+        raise ApiProblem(
+            409, f"name: a connection called {name!r} already exists here", field="name"
+        )
+    secret = body.client_secret.get_secret_value()
+    client = (
+        OAuthClient.at(endpoints, body.client_id, secret)
+        if endpoints is not None
+        else OAuthClient(body.client_id, secret)
+    )
+    pkce = Pkce.generate()
+    state = new_state()
+    expires_at = context.now() + _OAUTH_FLOW_TTL
+    context.oauth_flows().put(
+        state,
+        {
+            "workspace_id": who.workspace_id,
+            "token_id": who.token_id,
+            "name": name,
+            "client_id": client.client_id,
+            "client_secret": secret,
+            "token_url": client.token_url,
+            "revoke_url": client.revoke_url,
+            "verifier": pkce.verifier,
+            "redirect_uri": redirect_uri,
+            "base_url": base_url,
+            "rate_limits": rate_limits,
+            "warehouse": warehouse,
+        },
+        expires_at=expires_at,
+    )
+    _audit(context, who, "connection.oauth_start", "connection", name)
+    return OAuthStartOut(
+        authorize_url=authorize_url(client, redirect_uri, scopes, state, pkce),
+        redirect_uri=redirect_uri,
+        scopes=list(scopes),
+        expires_at=expires_at,
+    )
+
+
+@_oauth.get(
+    "/connections/oauth/callback",
+    name="oauth_callback",
+    status_code=201,
+    response_model=ConnectionOut,
+    responses=_CONFLICT,
+)
+async def oauth_callback(request: Request, context: Context) -> ConnectionOut:
+    """Where Klaviyo sends the browser back (`code`, `state`): no token is needed, the
+    state names the flow and its workspace. Exchanges the code, verifies, stores."""
+    query = dict(request.query_params)
+    state = query.get("state")
+    if not state:
+        raise invalid("state", "missing; open the authorize URL from /connections/oauth/start")
+    flow = await anyio.to_thread.run_sync(context.oauth_flows().take, state)
+    if flow is None:
+        raise invalid("state", "unknown, already used or expired; start again")
+    try:
+        code = check_callback(query, state)
+    except OAuthDeniedError as exc:
+        raise invalid("error", str(exc)) from None
+    except OAuthError as exc:
+        raise invalid("code", str(exc)) from None
+    client = OAuthClient(
+        flow["client_id"],
+        flow["client_secret"],
+        token_url=flow["token_url"],
+        revoke_url=flow["revoke_url"],
+    )
+    try:
+        async with httpx.AsyncClient(timeout=30.0) as http:
+            tokens = await exchange_code(
+                http, client, code, flow["verifier"], flow["redirect_uri"], now=context.now()
+            )
+    except OAuthError as exc:  # its text is redacted: no code, verifier or secret
+        raise invalid("code", str(exc)) from None
+    account, report = await _verify_key(
+        None,
+        flow["base_url"],
+        token_provider=StaticTokenProvider(tokens.access_token),
+        field="code",
+    )
+    who = TokenIdentity(flow["token_id"], flow["workspace_id"], "")
+    store = await anyio.to_thread.run_sync(context.store, who.workspace_id)
+    warehouse: str = flow["warehouse"]
+    if warehouse.startswith("duckdb:"):
+        Path(warehouse.removeprefix("duckdb:///")).parent.mkdir(
+            mode=0o700, parents=True, exist_ok=True
+        )
+
+    def save() -> tuple[ConnectionRecord, ConnectionSettings]:
+        record = store.upsert(
+            flow["name"],
+            kind="oauth",
+            base_url=flow["base_url"],
+            account_id=account.id,
+            account_name=account.name,
+            sender=account.sender,
+            capabilities=report.served,
+            scopes=tokens.scopes or report.granted,
+            secrets={"client_secret": client.client_secret, **_token_secrets(tokens)},
+            oauth=OAuthClientInfo(
+                client_id=client.client_id,
+                token_url=client.token_url,
+                revoke_url=client.revoke_url,
+                installation_id=account.id,
+            ),
+            rate_limits=flow["rate_limits"],
+            warehouse=warehouse,
+            mode="create",
+        )
+        _audit(context, who, "connection.create", "connection", record.id)
+        return record, store.settings(record.name)
+
+    try:
+        record, settings = await anyio.to_thread.run_sync(save)
+    except (ConnectionConflictError, ConnectionStoreError) as exc:
+        raise ApiProblem(409, f"name: {exc}", field="name") from None
+    return _connection_out(record, settings)

@@ -23,6 +23,8 @@ __all__ = [
     "JobKind",
     "JobOut",
     "JobState",
+    "OAuthStartIn",
+    "OAuthStartOut",
     "PrivacyRequestIn",
     "PrivacyRequestJob",
     "PrivacyRequestOut",
@@ -165,6 +167,38 @@ class RotateIn(_Strict):
     """Replace a connection's private key (verified first; the old one is kept if refused)."""
 
     api_key: SecretStr = Field(description="the new private API key, pk_…, of the same account")
+
+
+class OAuthStartIn(_Strict):
+    """Start connecting a Klaviyo account through an OAuth app (authorization code + PKCE)."""
+
+    name: str = Field(description="letters, digits, '.', '_' or '-'; unique in the workspace")
+    client_id: str = Field(min_length=1, max_length=256, description="the OAuth app's client id")
+    client_secret: SecretStr = Field(description="the OAuth app's client secret")
+    base_url: str | None = Field(default=None, description="the API's base URL")
+    oauth_base_url: str | None = Field(
+        default=None,
+        description="where /oauth/authorize, /oauth/token and /oauth/revoke are (default: "
+        "Klaviyo's; an emulator's base_url when base_url is one)",
+    )
+    capabilities: list[str] = Field(
+        default_factory=lambda: ["sync", "privacy-access", "privacy-delete"],
+        description="what the connection is for: its scopes are the least these need",
+    )
+    redirect_uri: str | None = Field(
+        default=None,
+        description="this API's callback as registered with the app (default: "
+        "<this server>/api/v1/connections/oauth/callback)",
+    )
+    rate_limits: Annotated[str, BeforeValidator(_number_as_text)] = "spec"
+    warehouse: str | None = None
+
+
+class OAuthStartOut(BaseModel):
+    authorize_url: str = Field(description="open it in a browser to consent in Klaviyo")
+    redirect_uri: str
+    scopes: list[str]
+    expires_at: datetime = Field(description="the flow is forgotten after this")
 
 
 class CapabilityScopesOut(BaseModel):
