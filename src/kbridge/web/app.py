@@ -43,6 +43,7 @@ from kbridge.connections import (
     ConnectionConflictError,
     ConnectionNotFoundError,
     ConnectionRecord,
+    ConnectionsError,
     ConnectionStoreError,
     OAuthClient,
     OAuthClientInfo,
@@ -54,6 +55,7 @@ from kbridge.connections import (
     check_callback,
     check_name,
     exchange_code,
+    explain_permission_error,
     load_or_create_key_file,
     new_state,
     parse_capabilities,
@@ -81,6 +83,7 @@ from kbridge.web.params import (
 )
 from kbridge.web.problems import ApiProblem, install_problem_handlers, invalid
 from kbridge.web.schemas import (
+    CampaignOut,
     CapabilityScopesOut,
     ConnectionIn,
     ConnectionOut,
@@ -241,6 +244,7 @@ def create_app(
     app.include_router(_jobs, prefix=API_PREFIX)
     app.include_router(_schedules, prefix=API_PREFIX)
     app.include_router(_privacy, prefix=API_PREFIX)
+    app.include_router(_campaigns, prefix=API_PREFIX)
     return app
 
 
@@ -544,7 +548,7 @@ def _get_job(context: _Context, who: TokenIdentity, job_id: str) -> JobView:
 @_jobs.post("/jobs", status_code=202, response_model=JobCreated)
 def create_job(body: JobIn, who: Who, context: Context, response: Response) -> JobCreated:
     """Queue a job; a worker picks it up. Poll `GET /jobs/{id}` for its state."""
-    params = check_job_params(body.kind, body.params)
+    params = check_job_params(body.kind, body.params, now=context.now())
     connection_id = _connection_id(context, who, body.connection)
     try:
         job = context.appdb.enqueue_job(
@@ -934,3 +938,70 @@ async def oauth_callback(request: Request, context: Context) -> ConnectionOut:
     except (ConnectionConflictError, ConnectionStoreError) as exc:
         raise ApiProblem(409, f"name: {exc}", field="name") from None
     return _connection_out(record, settings)
+
+
+# -- campaigns --------------------------------------------------------------------------------
+
+_campaigns = APIRouter(tags=["campaigns"], responses=_ERRORS)
+_CAMPAIGN_CHANNELS = ("email", "sms", "mobile_push")
+
+
+@_campaigns.get(
+    "/campaigns", response_model=list[CampaignOut], responses={**_NOT_FOUND, **_CONFLICT}
+)
+async def list_campaigns(
+    who: Who,
+    context: Context,
+    connection: Annotated[str, Query(description="the connection's id (or its name)")],
+    channel: Annotated[str, Query(description="email, sms or mobile_push")] = "email",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[CampaignOut]:
+    """The account's campaigns of one channel, read from Klaviyo through the connection."""
+    if channel not in _CAMPAIGN_CHANNELS:
+        raise invalid("channel", f"one of {', '.join(_CAMPAIGN_CHANNELS)}")
+    store = await anyio.to_thread.run_sync(context.store, who.workspace_id)
+
+    def load() -> tuple[ConnectionRecord, dict[str, Any]]:
+        try:
+            name = store.name_of(connection)
+        except ConnectionNotFoundError:
+            name = connection  # a name, or nothing of this workspace's
+        try:
+            return store.load(name)
+        except ConnectionNotFoundError:
+            raise ApiProblem(404, "no such connection in this workspace") from None
+
+    record, secrets = await anyio.to_thread.run_sync(load)
+    api_key = secrets.get("api_key")
+    if record.kind != "api_key" or not api_key:
+        raise ApiProblem(409, f"connection {record.name!r} has no API key to read campaigns with")
+    found: list[CampaignOut] = []
+    try:
+        config = ClientConfig(retry=_VERIFY_RETRY)
+        async with AsyncClient(api_key, base_url=record.base_url, config=config) as client:
+            async for campaign in client.campaigns.iter_campaigns(channel=channel):
+                attrs = campaign.attributes
+                found.append(
+                    CampaignOut(
+                        id=campaign.id or "",
+                        name=str(attrs.get("name") or ""),
+                        status=str(attrs.get("status") or ""),
+                        channel=channel,
+                        send_time=attrs.get("send_time"),
+                        created_at=attrs.get("created_at"),
+                        updated_at=attrs.get("updated_at"),
+                    )
+                )
+                if len(found) >= limit:
+                    break
+    except AuthenticationError:
+        raise ApiProblem(
+            409,
+            f"Klaviyo refused the key of connection {record.name!r}; rotate it "
+            f"(POST {API_PREFIX}/connections/{record.id}/rotate)",
+        ) from None
+    except PermissionDeniedError as exc:
+        raise ApiProblem(409, explain_permission_error(exc, "campaigns-publish")) from None
+    except (ApiError, ConnectionsError) as exc:
+        raise ApiProblem(502, f"Klaviyo could not list the campaigns now ({exc})") from None
+    return found

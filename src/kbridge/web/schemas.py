@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 __all__ = [
     "JOB_KINDS",
     "JOB_STATES",
+    "CampaignOut",
     "ConnectionIn",
     "ConnectionOut",
     "ErrorOut",
@@ -199,6 +200,16 @@ class OAuthStartOut(BaseModel):
     redirect_uri: str
     scopes: list[str]
     expires_at: datetime = Field(description="the flow is forgotten after this")
+
+
+class CampaignOut(BaseModel):
+    id: str
+    name: str
+    status: str = Field(description="Klaviyo's: Draft, Scheduled, Sending, Sent, Cancelled…")
+    channel: str
+    send_time: str | None
+    created_at: str | None
+    updated_at: str | None
 
 
 class CapabilityScopesOut(BaseModel):
