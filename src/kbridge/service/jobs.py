@@ -42,6 +42,7 @@ from kbridge.campaigns.errors import PublishError, SendFailedError
 from kbridge.campaigns.publish import PublishRequest, publish
 from kbridge.campaigns.publish import cancel as cancel_campaign
 from kbridge.campaigns.publish import revert as revert_campaign
+from kbridge.campaigns.publish import schedule as schedule_campaign
 from kbridge.connections import (
     ConnectionNotFoundError,
     ConnectionRecord,
@@ -95,6 +96,7 @@ _CAPABILITY = {
     "campaign_publish": "campaigns-publish",
     "campaign_cancel": "campaigns-publish",
     "campaign_revert": "campaigns-publish",
+    "campaign_schedule": "campaigns-publish",
 }
 
 
@@ -596,6 +598,23 @@ async def campaign_revert_job(ctx: JobContext) -> dict[str, Any]:
     return await _campaign_control(ctx, "revert")
 
 
+async def campaign_schedule_job(ctx: JobContext) -> dict[str, Any]:
+    """Publish a Draft campaign again (after a revert), at ``params.send_at`` or now."""
+    campaign_id = ctx.job.params.get("campaign_id")
+    if not campaign_id:
+        raise ConfigurationError("params.campaign_id: which campaign")
+    send_at = ctx.job.params.get("send_at")
+    connection = await asyncio.to_thread(ctx.connection)
+    async with ctx.client(connection) as client:
+        state = await schedule_campaign(
+            client,
+            str(campaign_id),
+            send_at=None if send_at is None else _start_date(send_at),
+            clock=ctx.clock,
+        )
+    return state.as_json()
+
+
 class JobFailure(Exception):
     """An executor's own verdict: ``line``, and no automatic retry."""
 
@@ -612,6 +631,7 @@ EXECUTORS: dict[str, Executor] = {
     "campaign_publish": campaign_publish_job,
     "campaign_cancel": campaign_cancel_job,
     "campaign_revert": campaign_revert_job,
+    "campaign_schedule": campaign_schedule_job,
 }
 
 
