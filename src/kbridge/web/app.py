@@ -73,6 +73,7 @@ from kbridge.service.errors import ConflictError, InvalidScheduleError, NotFound
 from kbridge.service.jobs import AppPrivacyLog
 from kbridge.service.oauth_flows import OAuthFlows
 from kbridge.service.privacy_requests import PrivacyRequestView
+from kbridge.service.sealing import SEALED_REPORTS, SEALED_SUBJECTS, open_sealed, seal_subjects
 from kbridge.service.views import JobView, ScheduleView, TokenIdentity
 from kbridge.web.params import (
     check_job_params,
@@ -519,16 +520,27 @@ def delete_connection(connection_id: str, who: Who, context: Context) -> Respons
 _jobs = APIRouter(tags=["jobs"], responses=_ERRORS)
 
 
-def _job_out(job: JobView) -> JobOut:
+def _job_out(job: JobView, context: _Context | None = None) -> JobOut:
+    """The job as the API shows it: sealed subjects never (their count instead); an access
+    job's sealed reports opened for the one job asked for (``context``), else counted."""
+    params = {k: v for k, v in job.params.items() if k != SEALED_SUBJECTS}
+    result = job.result
+    if result is not None and SEALED_REPORTS in result:
+        blob = result[SEALED_REPORTS]
+        result = {k: v for k, v in result.items() if k != SEALED_REPORTS}
+        if context is not None:
+            result["reports"] = open_sealed(
+                context.master_key, job.workspace_id, SEALED_REPORTS, blob
+            )
     return JobOut(
         id=job.id,
         kind=job.kind,
         state=job.state,  # type: ignore[arg-type]  # the database's CHECK keeps it one of them
         connection=job.connection_id,
-        params=job.params,
+        params=params,
         progress=job.progress,
         error=job.last_error,
-        result=job.result,
+        result=result,
         attempts=job.attempts,
         max_attempts=job.max_attempts,
         cancel_requested=job.cancel_requested,
@@ -549,6 +561,8 @@ def _get_job(context: _Context, who: TokenIdentity, job_id: str) -> JobView:
 def create_job(body: JobIn, who: Who, context: Context, response: Response) -> JobCreated:
     """Queue a job; a worker picks it up. Poll `GET /jobs/{id}` for its state."""
     params = check_job_params(body.kind, body.params, now=context.now())
+    if "subjects" in params:  # the people a privacy job is about: sealed in the job row
+        params = seal_subjects(context.master_key, who.workspace_id, params)
     connection_id = _connection_id(context, who, body.connection)
     try:
         job = context.appdb.enqueue_job(
@@ -579,7 +593,7 @@ def list_jobs(
 @_jobs.get("/jobs/{job_id}", response_model=JobOut, responses=_NOT_FOUND)
 def get_job(job_id: str, who: Who, context: Context) -> JobOut:
     """One job: its state, progress, last error and result."""
-    return _job_out(_get_job(context, who, job_id))
+    return _job_out(_get_job(context, who, job_id), context)
 
 
 @_jobs.post("/jobs/{job_id}/cancel", response_model=JobOut, responses={**_NOT_FOUND, **_CONFLICT})
@@ -757,7 +771,7 @@ def create_privacy_request(
             regulation=body.regulation,
             subject_type=subject_type,
             subject_hash=digest,
-            params={"subjects": [identifier]},
+            params=seal_subjects(context.master_key, who.workspace_id, {"subjects": [identifier]}),
         )
     except NotFoundError:  # deleted between the look-up and the insert
         raise invalid("connection", "no such connection in this workspace") from None

@@ -91,7 +91,10 @@ def test_a_request_is_received_with_its_queued_job_and_due_in_30_days_under_gdpr
     job = api.a.get(f"/api/v1/jobs/{made['job']['id']}").json()
     assert job["kind"] == "privacy_delete"
     assert job["connection"] == shop["id"]
-    assert job["params"]["subjects"] == ["Ada@Example.com"]
+    # the job carries the subject sealed; the API shows how many, never who
+    assert job["params"] == {"subject_count": 1, "privacy_request": made["id"]}
+    stored = b"".join(p.read_bytes() for p in api.data_dir.glob("app.sqlite3*"))
+    assert b"ada@example.com" not in stored.lower()
     assert api.enqueued == [made["job"]["id"]]
 
     assert api.a.get(f"/api/v1/privacy-requests/{made['id']}").json() == made
@@ -195,6 +198,14 @@ def test_an_access_request_is_confirmed_once_its_job_reports(
     assert found["confirmed_at"] is not None
     assert found["job"] == {"id": made["job"]["id"], "state": "succeeded"}
     assert found["due_at"] == made["due_at"]
+    # the report, sealed in the job row, is opened for the caller of that job alone
+    job = api.a.get(f"/api/v1/jobs/{made['job']['id']}").json()
+    assert job["result"]["report_count"] == 1
+    assert [r["email"] for r in job["result"]["reports"]] == [email]
+    listed = api.a.get("/api/v1/jobs").json()
+    assert "reports" not in listed[0]["result"]
+    stored = b"".join(p.read_bytes() for p in api.data_dir.glob("app.sqlite3*"))
+    assert email.encode() not in stored
 
 
 def test_a_deletion_request_goes_through_requested_to_confirmed(
