@@ -33,7 +33,7 @@ from kbridge.emulator.backend.errors import (
 )
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.models import JobRecord, JobStatus
-from kbridge.emulator.backend.resource import Resource
+from kbridge.emulator.backend.resource import Linkage, Resource
 from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
@@ -304,7 +304,13 @@ class CatalogsBackend(TagBackend):
         if kind.has_created:
             attrs["created"] = iso(rec.created)
         attrs["updated"] = iso(rec.updated)
-        links_only = {ITEM.type: ("variants",), VARIANT.type: ("item",)}.get(kind.type, ("items",))
+        if kind is VARIANT:
+            # a variant's item is always known, and a listing of variants has no other
+            # way to say whose they are (the spec's schema gives the linkage)
+            item = next(iter(rec.links), None)
+            rels: dict[str, Linkage] = {"item": (ITEM.type, item)} if item is not None else {}
+            return Resource(kind.type, rec.id, attrs, relationships=rels)
+        links_only = ("variants",) if kind is ITEM else ("items",)
         return Resource(kind.type, rec.id, attrs, links_only=links_only)
 
     def _get(self, kind: Kind, rid: str) -> CatalogRecord:
