@@ -268,6 +268,19 @@ def test_coupon_codes_are_unique_expire_and_need_a_filter(
         params={"filter": "equals(coupon.id,['SPRING']),equals(status,'UNASSIGNED')"},
     ).json()["data"]
     assert [c["id"] for c in unused] == ["SPRING-BBB"]
+    soon = http.get(
+        "/api/coupons/SPRING/coupon-codes",
+        params={"filter": "less-than(expires_at,2100-01-01T00:00:00Z)"},
+    ).json()["data"]
+    assert {c["id"] for c in soon} == {"SPRING-AAA", "SPRING-BBB"}
+    later = {"data": {"type": "coupon-code", "id": "SPRING-BBB",
+                      "attributes": {"expires_at": "2101-01-01T00:00:00Z"}}}  # fmt: skip
+    send(http, "update_coupon_code", "/api/coupon-codes/SPRING-BBB", later)
+    soon = http.get(
+        "/api/coupons/SPRING/coupon-codes",
+        params={"filter": "less-than(expires_at,2100-01-01T00:00:00Z)"},
+    ).json()["data"]
+    assert [c["id"] for c in soon] == ["SPRING-AAA"]
     seeded = http.get("/api/coupons/WELCOME10/coupon-codes").json()["data"]
     assert seeded
     assert all(c["id"].startswith("WELCOME10-") for c in seeded)
