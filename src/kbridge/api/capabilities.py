@@ -172,6 +172,7 @@ SYNC = Workflow.of(
     "get_catalog_items",
     "get_catalog_variants",
     "get_catalog_categories",
+    "get_items_for_catalog_category",
     "get_coupons",
     "get_coupon_codes_for_coupon",
 )

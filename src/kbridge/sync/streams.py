@@ -24,6 +24,7 @@ from kbridge.sync.tables import (
     CAMPAIGN_VALUES_DAILY,
     CAMPAIGNS,
     CATALOG_CATEGORIES,
+    CATALOG_ITEM_CATEGORIES,
     CATALOG_ITEMS,
     CATALOG_VARIANTS,
     COUPON_CODES,
@@ -342,6 +343,14 @@ STREAMS: tuple[Stream, ...] = (
         id_field="external_id",
         resource="catalog-category",
         description="full refresh (no updated filter)",
+    ),
+    Stream(
+        "catalog_item_categories",
+        "get_items_for_catalog_category",
+        CATALOG_ITEM_CATEGORIES,
+        params={"fields[catalog-item]": "external_id"},
+        parent=Parent("get_catalog_categories", {"fields[catalog-category]": "name"}),
+        description="which items each category holds: full refresh per category, swept",
     ),
     Stream(
         "coupons",

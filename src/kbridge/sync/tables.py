@@ -36,6 +36,7 @@ __all__ = [
     "CAMPAIGN_VALUES_DAILY",
     "CATALOG_CATEGORIES",
     "CATALOG_ITEMS",
+    "CATALOG_ITEM_CATEGORIES",
     "CATALOG_VARIANTS",
     "COUPONS",
     "COUPON_CODES",
@@ -345,6 +346,16 @@ CATALOG_VARIANTS = spec(
 
 CATALOG_CATEGORIES = spec(
     "catalog_categories", [_ID, _a("external_id"), _a("name"), _updated(), _RAW]
+)
+
+#: which items each category holds (read per category, swept like a membership)
+CATALOG_ITEM_CATEGORIES = spec(
+    "catalog_item_categories",
+    [
+        Field("category_id", source=CONTEXT, key=True),
+        Field("item_id", source=ID, key=True),
+        Field(RUN_COLUMN, source=RUN),
+    ],
 )
 
 COUPONS = spec(

@@ -26,7 +26,10 @@ from .conftest import api_all, client_for
 
 pytestmark = pytest.mark.integration
 
-STREAMS = ["catalog_items", "catalog_variants", "catalog_categories", "coupons", "coupon_codes"]
+STREAMS = [
+    "catalog_items", "catalog_variants", "catalog_categories", "catalog_item_categories",
+    "coupons", "coupon_codes",
+]  # fmt: skip
 COLLECTIONS = {
     "catalog_items": "/api/catalog-items",
     "catalog_variants": "/api/catalog-variants",
@@ -56,6 +59,18 @@ def served_codes(http: httpx.Client) -> dict[str, dict[str, Any]]:
         for code in api_all(http, f"/api/coupons/{coupon['id']}/coupon-codes"):
             codes[code["id"]] = code
     return codes
+
+
+def served_links(http: httpx.Client) -> set[tuple[str, str]]:
+    return {
+        (category["id"], item["id"])
+        for category in api_all(http, "/api/catalog-categories")
+        for item in api_all(http, f"/api/catalog-categories/{category['id']}/relationships/items")
+    }
+
+
+def links(wh: DuckDBWarehouse) -> set[tuple[str, str]]:
+    return set(wh.query("SELECT category_id, item_id FROM catalog_item_categories"))
 
 
 def ids(wh: DuckDBWarehouse, table: str) -> set[str]:
@@ -89,6 +104,8 @@ def test_tables_hold_what_the_api_serves(account: tuple[EmulatorServer, httpx.Cl
     variants = api_all(http, "/api/catalog-variants")
     owners = dict(wh.query("SELECT id, item_id FROM catalog_variants"))
     assert owners == {v["id"]: v["relationships"]["item"]["data"]["id"] for v in variants}
+    assert links(wh) == served_links(http)
+    assert len(links(wh)) == len(ids(wh, "catalog_items"))  # one category per generated item
     # the catalogue joins to the events that name its products
     joined = wh.query(
         "SELECT count(*) FROM catalog_items WHERE external_id = '1000' AND title IS NOT NULL"
@@ -110,6 +127,9 @@ def test_changes_reach_the_warehouse(account: tuple[EmulatorServer, httpx.Client
     ).json()["data"]
     gone_code = unassigned[0]["id"]
     assert http.delete(f"/api/coupon-codes/{gone_code}").status_code == 204
+    moved = {"data": [{"type": "catalog-category", "id": "$custom:::$default:::home"}]}
+    path = "/api/catalog-items/$custom:::$default:::1000/relationships/categories"
+    assert http.patch(path, json=moved).status_code == 204
     coupon = {"data": {"type": "coupon", "attributes": {"external_id": "NEW5"}}}
     assert http.post("/api/coupons", json=coupon).status_code == 201
     to_coupon = {"coupon": {"data": {"type": "coupon", "id": "NEW5"}}}
@@ -124,6 +144,8 @@ def test_changes_reach_the_warehouse(account: tuple[EmulatorServer, httpx.Client
     assert wh.query("SELECT price FROM catalog_items WHERE id = '$custom:::$default:::1002'") == [
         (1.25,)
     ]
+    assert links(wh) == served_links(http)
+    assert ("$custom:::$default:::home", "$custom:::$default:::1000") in links(wh)
     assert "NEW5" in ids(wh, "coupons")
     assert ids(wh, "coupon_codes") == set(served_codes(http))
     assert gone_code not in ids(wh, "coupon_codes")
