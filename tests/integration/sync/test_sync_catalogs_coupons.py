@@ -151,3 +151,42 @@ def test_changes_reach_the_warehouse(account: tuple[EmulatorServer, httpx.Client
     assert gone_code not in ids(wh, "coupon_codes")
     assert "NEW5-HELLO" in ids(wh, "coupon_codes")
     assert wh.query("SELECT count(*) FROM _kbridge_seen") == [(0,)]
+
+
+NEW_SCOPES = {"catalogs:read", "coupons:read", "coupon-codes:read"}
+
+
+def test_a_default_sync_leaves_out_streams_the_key_may_not_read_and_says_which(
+    account: tuple[EmulatorServer, httpx.Client],
+) -> None:
+    """A key made with `kbridge scopes --for sync` before the catalogue streams existed lacks
+    their scopes: a default sync syncs the rest and says what the key lacks; asked for by
+    name, such a stream is an error."""
+    from kbridge.api import AsyncClient
+    from kbridge.connections import plan_scopes
+    from kbridge.core import ManualClock
+
+    server, http = account
+    scopes = sorted(set(plan_scopes(["sync"]).scopes) - NEW_SCOPES)
+    minted = http.post("/_emulator/keys", json={"scopes": scopes})
+    assert minted.status_code == 201, minted.text
+    key = minted.json()["key"]
+
+    def run_with(**kwargs: Any) -> sync.SyncResult:
+        async def go() -> sync.SyncResult:
+            async with AsyncClient(key, base_url=server.base_url, clock=ManualClock()) as client:
+                return await sync.run(client, DuckDBWarehouse(":memory:"), **kwargs)
+
+        return asyncio.run(go())
+
+    everything = run_with(streams=None, start_date=None)
+    assert everything.ok, {s: r.error for s, r in everything.streams.items() if r.error}
+    assert everything.streams["profiles"].records == 60
+    for name in STREAMS:
+        note = everything.streams[name].note or ""
+        assert "left out: the key lacks" in note, (name, note)
+        assert everything.streams[name].records == 0
+    assert "catalogs:read" in (everything.streams["catalog_items"].note or "")
+
+    with pytest.raises(sync.SyncError, match="catalog_items"):
+        run_with(streams=["profiles", "catalog_items"])
