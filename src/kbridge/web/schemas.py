@@ -44,9 +44,7 @@ JobKind = Literal[
     "campaign_schedule",
     "campaign_cancel",
     "campaign_revert",
-    "analytics_refresh",
     "report",
-    "segment_push",
 ]
 JOB_KINDS: tuple[str, ...] = get_args(JobKind)
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
