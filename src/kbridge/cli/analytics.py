@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -227,6 +228,12 @@ class Pushed:
     profiles: int
     #: members removed for having left the segment (``prune`` only)
     removed: int = 0
+    #: the push's counts, as ``kbridge push --json`` prints them
+    counts: Mapping[str, int] | None = None
+
+
+def _progress(job_id: str | None, rows: int) -> None:
+    print(f"job {job_id or '-'}: {rows} profiles submitted", file=sys.stderr, flush=True)
 
 
 @ANALYTICS_PUSH.runs
@@ -236,15 +243,22 @@ async def push_segment(
     list_name: str,
     profile_ids: Sequence[str],
     *,
+    warehouse: Warehouse,
     prune: bool = False,
+    full: bool = False,
 ) -> Pushed:
     """Add ``profile_ids`` to the list named ``list_name``, created when no list has that name.
 
     Klaviyo allows several lists with one name; the oldest is reused so that repeated
-    pushes land on the same list. Members are only added unless ``prune``: then, once
+    pushes land on the same list. Members go in through profile bulk import jobs with the
+    list attached, changed rows only (the push state lives in ``warehouse``): a member
+    already pushed to this list is not sent again unless ``full``. With ``prune``, once
     the segment's profiles are on the list, the members outside it are removed (added
-    first, so a current member is never off the list in between).
+    first, so a current member is never off the list in between) and forgotten by the
+    push state, so that they are added again should they rejoin.
     """
+    from kbridge.push import account_of, forget, push_profiles
+
     async with AsyncClient(**credentials.client_kwargs()) as client:
         found = [
             r
@@ -259,7 +273,20 @@ async def push_segment(
             list_id, created = (await client.lists.create_list(name=list_name)).id, True
         if list_id is None:
             raise KbridgeError(f"Klaviyo answered without the id of list {list_name!r}")
-        sent = await client.lists.add_profiles_to_list(list_id, profile_ids=profile_ids)
+        destination = f"analytics:rfm:{list_id}"
+        account = await account_of(client)
+        summary = await push_profiles(
+            client,
+            ({"id": pid} for pid in profile_ids),
+            warehouse=warehouse,
+            id_column="id",
+            properties=[],
+            list_id=list_id,
+            full=full,
+            account_id=account,
+            destination=destination,
+            on_job=_progress,
+        )
         removed = 0
         if prune and not created:
             keep = set(profile_ids)
@@ -272,7 +299,56 @@ async def push_segment(
             ]
             if stale:
                 removed = await client.lists.remove_profiles_from_list(list_id, profile_ids=stale)
-    return Pushed(segment, list_id, list_name, created, sent, removed)
+                forget(warehouse, account, destination, stale)
+    return Pushed(
+        segment, list_id, list_name, created, len(profile_ids), removed, summary.as_dict()
+    )
+
+
+@ANALYTICS_PUSH.runs
+async def push_churn_risk(
+    credentials: Credentials,
+    scores: Sequence[tuple[str, float]],
+    *,
+    warehouse: Warehouse,
+    full: bool = False,
+) -> Mapping[str, int]:
+    """Set the ``churn_risk`` property of each scored profile (by Klaviyo id) through profile
+    bulk import jobs, changed scores only; the push's counts."""
+    from kbridge.push import push_profiles
+
+    async with AsyncClient(**credentials.client_kwargs()) as client:
+        summary = await push_profiles(
+            client,
+            ({"id": pid, CHURN_PROPERTY: risk} for pid, risk in scores),
+            warehouse=warehouse,
+            id_column="id",
+            properties=[CHURN_PROPERTY],
+            full=full,
+            destination=f"analytics:{CHURN_PROPERTY}",
+            on_job=_progress,
+        )
+    return summary.as_dict()
+
+
+#: the profile property ``analytics churn --push`` sets
+CHURN_PROPERTY = "churn_risk"
+
+FullOption = Annotated[
+    bool,
+    typer.Option("--full", help="with --push: send every profile, changed since the last or not"),
+]
+
+
+def _push_counts(counts: Mapping[str, int], output: str | None) -> Any:
+    """The push's counts: the object ``kbridge push --json`` prints, or one line for a table."""
+    if resolve_format(output) != "table":
+        return dict(counts)
+    return (
+        f"{counts['rows']} rows: sent {counts['sent']} in {counts['jobs']} jobs, "
+        f"{counts['unchanged']} unchanged, {counts['errors']} refused"
+        + (" (see the push_errors table)" if counts["errors"] else "")
+    )
 
 
 @app.command("rfm")
@@ -299,44 +375,55 @@ def rfm_cmd(
             "--prune", help="with --push: also remove list members no longer in the segment"
         ),
     ] = False,
+    full: FullOption = False,
     api_key: ApiKeyOption = None,
     base_url: BaseUrlOption = None,
     connection: ConnectionOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Customers by recency, frequency and monetary value, in named segments (--push SEGMENT
-    adds a segment's profiles to a Klaviyo list)."""
+    adds a segment's profiles to a Klaviyo list through bulk import jobs, changed rows only)."""
     if list_name is not None and push is None:
         fail("--list-name needs --push SEGMENT")
     if prune and push is None:
         fail("--prune needs --push SEGMENT")
+    if full and push is None:
+        fail("--full needs --push SEGMENT")
     with analysis_source(source, account) as (warehouse, account_id):
         result = rfm(warehouse, account_id, as_of=parse_as_of(as_of))
-        name = result.segment_name(push) if push is not None else ""
-        members = result.members(name) if push is not None else []
-    summary: dict[str, Any] = {
-        "account": account_id,
-        "as_of": result.as_of.isoformat(),
-        "customers": result.segments.notes["customers"],
-    }
-    if push is not None:
-        if not members:
-            fail(f"segment {name!r} has no profiles as of {result.as_of:%Y-%m-%d}; nothing to push")
-        try:
-            creds = resolve_credentials(api_key, base_url, connection, os.environ)
-            target = list_name or f"RFM: {name}"
-            pushed = asyncio.run(push_segment(creds, name, target, members, prune=prune))
-        except KbridgeError as exc:
-            fail(describe_error(exc, action="analytics rfm --push", debug=debug))
-        summary.update(
-            pushed_segment=pushed.segment,
-            list_id=pushed.list_id,
-            list_name=pushed.list_name,
-            list_created=pushed.created,
-            pushed_profiles=pushed.profiles,
-        )
-        if prune:
-            summary.update(removed_profiles=pushed.removed)
+        summary: dict[str, Any] = {
+            "account": account_id,
+            "as_of": result.as_of.isoformat(),
+            "customers": result.segments.notes["customers"],
+        }
+        if push is not None:
+            name = result.segment_name(push)
+            members = result.members(name)
+            if not members:
+                fail(
+                    f"segment {name!r} has no profiles as of {result.as_of:%Y-%m-%d}; "
+                    "nothing to push"
+                )
+            try:
+                creds = resolve_credentials(api_key, base_url, connection, os.environ)
+                target = list_name or f"RFM: {name}"
+                pushed = asyncio.run(
+                    push_segment(
+                        creds, name, target, members, warehouse=warehouse, prune=prune, full=full
+                    )
+                )
+            except KbridgeError as exc:
+                fail(describe_error(exc, action="analytics rfm --push", debug=debug))
+            summary.update(
+                pushed_segment=pushed.segment,
+                list_id=pushed.list_id,
+                list_name=pushed.list_name,
+                list_created=pushed.created,
+                pushed_profiles=pushed.profiles,
+            )
+            if prune:
+                summary.update(removed_profiles=pushed.removed)
+            summary["push"] = _push_counts(pushed.counts or {}, output)
     show([result.segments], output, summary=summary)
 
 
@@ -353,13 +440,40 @@ def churn_cmd(
     ] = 20,
     seed: Annotated[int, typer.Option(help="seed of the train/holdout split")] = 0,
     output: OutputOption = None,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push",
+            help=f"set each scored profile's {CHURN_PROPERTY!r} property in Klaviyo "
+            "(bulk import jobs, changed scores only)",
+        ),
+    ] = False,
+    full: FullOption = False,
+    api_key: ApiKeyOption = None,
+    base_url: BaseUrlOption = None,
+    connection: ConnectionOption = None,
+    debug: DebugOption = False,
 ) -> None:
     """Each profile's churn probability from a model trained on the account's own history,
-    with its holdout AUC and calibration (and Klaviyo's churn score beside it when synced)."""
+    with its holdout AUC and calibration (and Klaviyo's churn score beside it when synced);
+    --push sets it on each profile as the churn_risk property."""
+    if full and not push:
+        fail("--full needs --push")
     with analysis_source(source, account) as (warehouse, account_id):
         result = churn(
             warehouse, account_id, as_of=parse_as_of(as_of), horizon_days=horizon, seed=seed
         )
+        extra: dict[str, Any] = {}
+        if push:
+            pid_at = result.profiles.columns.index("profile_id")
+            risk_at = result.profiles.columns.index("churn_probability")
+            scores = [(str(r[pid_at]), float(r[risk_at])) for r in result.profiles.rows]
+            try:
+                creds = resolve_credentials(api_key, base_url, connection, os.environ)
+                counts = asyncio.run(push_churn_risk(creds, scores, warehouse=warehouse, full=full))
+            except KbridgeError as exc:
+                fail(describe_error(exc, action="analytics churn --push", debug=debug))
+            extra = {"pushed_property": CHURN_PROPERTY, "push": _push_counts(counts, output)}
     profiles = result.profiles
     if top and len(profiles) > top:
         profiles = Frame.of(
@@ -371,7 +485,7 @@ def churn_cmd(
     show(
         [result.model, result.calibration, profiles],
         output,
-        summary={"account": account_id, **result.summary()},
+        summary={"account": account_id, **result.summary(), **extra},
     )
 
 

@@ -43,7 +43,10 @@ def profiles(
     ] = None,
     id_column: Annotated[
         str,
-        typer.Option("--id-column", help="the identity column: email, phone_number or external_id"),
+        typer.Option(
+            "--id-column",
+            help="the identity column: email, phone_number, external_id or id (Klaviyo's)",
+        ),
     ] = "email",
     properties: Annotated[
         str | None,

@@ -44,10 +44,12 @@ __all__ = [
 
 
 PROFILE_LIMITS = JobLimits(max_rows=10_000)
-IDENTITY_COLUMNS = ("email", "phone_number", "external_id")
+#: ``id`` is Klaviyo's own profile id (a synced profile's), sent beside the attributes
+IDENTITY_COLUMNS = ("email", "phone_number", "external_id", "id")
 #: columns that are profile attributes in their own right; every other column is a property
 _ATTRIBUTES = frozenset(
-    {*IDENTITY_COLUMNS, "first_name", "last_name", "organization", "title", "image", "locale"}
+    {"email", "phone_number", "external_id", "first_name", "last_name", "organization"}
+    | {"title", "image", "locale"}
 )
 _KIND = "profile-bulk-import-job"
 _ROWS_POINTER = "/data/attributes/profiles/data/"
@@ -95,6 +97,7 @@ async def push_profiles(
     poll: PollPolicy | None = None,
     clock: Clock | None = None,
     on_job: OnJob | None = None,
+    destination: str | None = None,
 ) -> PushSummary:
     """Create or update one profile per row through bulk import jobs; the counts.
 
@@ -104,6 +107,9 @@ async def push_profiles(
     ``properties``. Rows whose payload was already sent to this destination are
     skipped unless ``full``; ``dry_run`` counts what would be sent and sends nothing.
     Rows Klaviyo refuses are counted in ``errors`` and kept in ``push_errors``.
+    ``destination`` names the state kept for this push (default
+    ``profiles:<id_column>:<list_id or ->``): pushes of different payloads to the same
+    profiles keep apart so that neither resends the other's rows.
     """
     if id_column not in IDENTITY_COLUMNS:
         raise PushInputError(
@@ -112,7 +118,9 @@ async def push_profiles(
     clock = clock or SystemClock()
     with PUSH_PROFILES.calls():
         account = account_id or await account_of(client)
-        ledger = Ledger(warehouse, account, destination_of(id_column, list_id), clock)
+        ledger = Ledger(
+            warehouse, account, destination or destination_of(id_column, list_id), clock
+        )
         await ledger.prepare()
         sent_before = set() if full else await ledger.sent_hashes()
         pending = {} if dry_run else await ledger.pending_jobs()
@@ -144,6 +152,7 @@ async def push_profiles(
         splits: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         fixed = _split(properties, id_column) if properties is not None else None
         max_row = limits.max_row_bytes
+        by_id = id_column == "id"
         for row in rows:
             summary.rows += 1
             identity = text_of(row.get(id_column))
@@ -159,10 +168,13 @@ async def push_profiles(
                 split = fixed
             attr_cols, prop_cols = split
             attrs: dict[str, Any] = {c: row.get(c) for c in attr_cols}
-            attrs[id_column] = identity
             if prop_cols:
                 attrs["properties"] = {c: row.get(c) for c in prop_cols}
-            encoded = encode({"type": "profile", "attributes": attrs})
+            if by_id:
+                encoded = encode({"type": "profile", "id": identity, "attributes": attrs})
+            else:
+                attrs[id_column] = identity
+                encoded = encode({"type": "profile", "attributes": attrs})
             if len(encoded) > max_row:
                 refused.append(
                     (identity, "profile", f"payload of {len(encoded)} bytes exceeds 100 KB")
@@ -180,7 +192,9 @@ async def push_profiles(
         summary.errors += len(refused)
         if not dry_run:
             await ledger.record_errors("", refused)
-            summary.errors += await _wait(client, ledger, pending, poll or PollPolicy(), clock)
+            summary.errors += await _wait(
+                client, ledger, pending, poll or PollPolicy(), clock, id_column
+            )
         return summary
 
 
@@ -190,6 +204,7 @@ async def _wait(
     pending: dict[str, JobInfo],
     poll: PollPolicy,
     clock: Clock,
+    id_column: str,
 ) -> int:
     """Poll until every job in ``pending`` is done; the rows their import errors refused."""
     failed = 0
@@ -201,7 +216,7 @@ async def _wait(
                 continue
             info = pending.pop(job_id)
             errors = (
-                await _import_errors(client, job_id, ledger.destination)
+                await _import_errors(client, job_id, id_column)
                 if status == "complete" and failed_count
                 else []
             )
@@ -246,9 +261,8 @@ async def _statuses(client: AsyncClient, wanted: set[str]) -> dict[str, tuple[st
 
 
 async def _import_errors(
-    client: AsyncClient, job_id: str, destination: str
+    client: AsyncClient, job_id: str, id_column: str
 ) -> list[tuple[str, str, str]]:
-    id_column = destination.split(":")[1]
     out: list[tuple[str, str, str]] = []
     async for page in client.iter_pages(
         "get_errors_for_bulk_import_profiles_job", path_params={"id": job_id}
@@ -256,7 +270,11 @@ async def _import_errors(
         for err in page.records:
             attrs = mapping_of(err.get("attributes"))
             original = mapping_of(attrs.get("original_payload"))
-            identity = text_of(mapping_of(original.get("attributes")).get(id_column))
+            identity = text_of(
+                original.get("id")
+                if id_column == "id"
+                else mapping_of(original.get("attributes")).get(id_column)
+            )
             pointer = str(mapping_of(attrs.get("source")).get("pointer") or "")
             reason = str(attrs.get("detail") or attrs.get("title") or attrs.get("code") or "")
             out.append((identity, field_of(pointer, _ROWS_POINTER), reason))
