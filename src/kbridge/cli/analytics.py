@@ -241,18 +241,21 @@ async def push_segment(
     credentials: Credentials,
     segment: str,
     list_name: str,
-    profile_ids: Sequence[str],
+    members: Sequence[tuple[str, str | None]],
     *,
     warehouse: Warehouse,
+    by: str = "email",
     prune: bool = False,
     full: bool = False,
 ) -> Pushed:
     """Add ``profile_ids`` to the list named ``list_name``, created when no list has that name.
 
-    Klaviyo allows several lists with one name; the oldest is reused so that repeated
-    pushes land on the same list. Members go in through profile bulk import jobs with the
-    list attached, changed rows only (the push state lives in ``warehouse``): a member
-    already pushed to this list is not sent again unless ``full``. With ``prune``, once
+    ``members`` are (profile id, email) pairs; ``by`` names the one Klaviyo matches
+    profiles on (``email``, or ``id`` for Klaviyo's own profile id). Klaviyo allows several
+    lists with one name; the oldest is reused so that repeated pushes land on the same list.
+    Members go in through profile bulk import jobs with the list attached, changed rows only
+    (the push state lives in ``warehouse``): a member already pushed to this list is not
+    sent again unless ``full``. With ``prune``, once
     the segment's profiles are on the list, the members outside it are removed (added
     first, so a current member is never off the list in between) and forgotten by the
     push state, so that they are added again should they rejoin.
@@ -273,13 +276,13 @@ async def push_segment(
             list_id, created = (await client.lists.create_list(name=list_name)).id, True
         if list_id is None:
             raise KbridgeError(f"Klaviyo answered without the id of list {list_name!r}")
-        destination = f"analytics:rfm:{list_id}"
+        destination = f"analytics:rfm:{by}:{list_id}"
         account = await account_of(client)
         summary = await push_profiles(
             client,
-            ({"id": pid} for pid in profile_ids),
+            ({"id": pid, "email": email} for pid, email in members),
             warehouse=warehouse,
-            id_column="id",
+            id_column=by,
             properties=[],
             list_id=list_id,
             full=full,
@@ -289,43 +292,47 @@ async def push_segment(
         )
         removed = 0
         if prune and not created:
-            keep = set(profile_ids)
+            keep = {pid for pid, _ in members}
             stale = [
-                member.id
+                member
                 async for member in client.lists.iter_profiles_for_list(
                     list_id, fields={"profile": ["email"]}
                 )
                 if member.id and member.id not in keep
             ]
             if stale:
-                removed = await client.lists.remove_profiles_from_list(list_id, profile_ids=stale)
-                forget(warehouse, account, destination, stale)
-    return Pushed(
-        segment, list_id, list_name, created, len(profile_ids), removed, summary.as_dict()
-    )
+                removed = await client.lists.remove_profiles_from_list(
+                    list_id, profile_ids=[str(m.id) for m in stale]
+                )
+                # forgotten, so that a member who rejoins the segment is added again
+                gone = [str(m.id if by == "id" else m.attributes.get("email") or "") for m in stale]
+                forget(warehouse, account, destination, [g for g in gone if g])
+    return Pushed(segment, list_id, list_name, created, len(members), removed, summary.as_dict())
 
 
 @ANALYTICS_PUSH.runs
 async def push_churn_risk(
     credentials: Credentials,
-    scores: Sequence[tuple[str, float]],
+    scores: Sequence[tuple[str, str | None, float]],
     *,
     warehouse: Warehouse,
+    by: str = "email",
     full: bool = False,
 ) -> Mapping[str, int]:
-    """Set the ``churn_risk`` property of each scored profile (by Klaviyo id) through profile
-    bulk import jobs, changed scores only; the push's counts."""
+    """Set the ``churn_risk`` property of each scored profile (profile id, email, score),
+    matched on ``by`` (``email`` or ``id``), through profile bulk import jobs, changed
+    scores only; the push's counts."""
     from kbridge.push import push_profiles
 
     async with AsyncClient(**credentials.client_kwargs()) as client:
         summary = await push_profiles(
             client,
-            ({"id": pid, CHURN_PROPERTY: risk} for pid, risk in scores),
+            ({"id": pid, "email": email, CHURN_PROPERTY: risk} for pid, email, risk in scores),
             warehouse=warehouse,
-            id_column="id",
+            id_column=by,
             properties=[CHURN_PROPERTY],
             full=full,
-            destination=f"analytics:{CHURN_PROPERTY}",
+            destination=f"analytics:{CHURN_PROPERTY}:{by}",
             on_job=_progress,
         )
     return summary.as_dict()
@@ -338,6 +345,19 @@ FullOption = Annotated[
     bool,
     typer.Option("--full", help="with --push: send every profile, changed since the last or not"),
 ]
+PushByOption = Annotated[
+    str,
+    typer.Option(
+        "--push-by",
+        help="with --push: match Klaviyo's profiles on email (profiles without one are "
+        "refused into push_errors) or id (Klaviyo's profile id, as synced)",
+    ),
+]
+
+
+def _check_push_by(by: str) -> None:
+    if by not in ("email", "id"):
+        fail(f"--push-by must be email or id, not {by!r}")
 
 
 def _push_counts(counts: Mapping[str, int], output: str | None) -> Any:
@@ -376,6 +396,7 @@ def rfm_cmd(
         ),
     ] = False,
     full: FullOption = False,
+    push_by: PushByOption = "email",
     api_key: ApiKeyOption = None,
     base_url: BaseUrlOption = None,
     connection: ConnectionOption = None,
@@ -389,6 +410,7 @@ def rfm_cmd(
         fail("--prune needs --push SEGMENT")
     if full and push is None:
         fail("--full needs --push SEGMENT")
+    _check_push_by(push_by)
     with analysis_source(source, account) as (warehouse, account_id):
         result = rfm(warehouse, account_id, as_of=parse_as_of(as_of))
         summary: dict[str, Any] = {
@@ -398,7 +420,11 @@ def rfm_cmd(
         }
         if push is not None:
             name = result.segment_name(push)
-            members = result.members(name)
+            members = [
+                (str(r["profile_id"]), r["email"])
+                for r in result.profiles.records()
+                if r["segment"] == name
+            ]
             if not members:
                 fail(
                     f"segment {name!r} has no profiles as of {result.as_of:%Y-%m-%d}; "
@@ -409,7 +435,14 @@ def rfm_cmd(
                 target = list_name or f"RFM: {name}"
                 pushed = asyncio.run(
                     push_segment(
-                        creds, name, target, members, warehouse=warehouse, prune=prune, full=full
+                        creds,
+                        name,
+                        target,
+                        members,
+                        warehouse=warehouse,
+                        by=push_by,
+                        prune=prune,
+                        full=full,
                     )
                 )
             except KbridgeError as exc:
@@ -449,6 +482,7 @@ def churn_cmd(
         ),
     ] = False,
     full: FullOption = False,
+    push_by: PushByOption = "email",
     api_key: ApiKeyOption = None,
     base_url: BaseUrlOption = None,
     connection: ConnectionOption = None,
@@ -459,18 +493,22 @@ def churn_cmd(
     --push sets it on each profile as the churn_risk property."""
     if full and not push:
         fail("--full needs --push")
+    _check_push_by(push_by)
     with analysis_source(source, account) as (warehouse, account_id):
         result = churn(
             warehouse, account_id, as_of=parse_as_of(as_of), horizon_days=horizon, seed=seed
         )
         extra: dict[str, Any] = {}
         if push:
-            pid_at = result.profiles.columns.index("profile_id")
-            risk_at = result.profiles.columns.index("churn_probability")
-            scores = [(str(r[pid_at]), float(r[risk_at])) for r in result.profiles.rows]
+            scores = [
+                (str(r["profile_id"]), r["email"], float(r["churn_probability"]))
+                for r in result.profiles.records()
+            ]
             try:
                 creds = resolve_credentials(api_key, base_url, connection, os.environ)
-                counts = asyncio.run(push_churn_risk(creds, scores, warehouse=warehouse, full=full))
+                counts = asyncio.run(
+                    push_churn_risk(creds, scores, warehouse=warehouse, by=push_by, full=full)
+                )
             except KbridgeError as exc:
                 fail(describe_error(exc, action="analytics churn --push", debug=debug))
             extra = {"pushed_property": CHURN_PROPERTY, "push": _push_counts(counts, output)}

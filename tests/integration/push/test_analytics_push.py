@@ -121,8 +121,9 @@ def test_rfm_push_adds_the_segment_through_an_import_job_and_resends_nothing(
     assert loads(again.stdout)["summary"]["pushed_profiles"] == len(expected)
 
 
+@pytest.mark.parametrize("by", ["email", "id"])
 def test_churn_push_sets_churn_risk_on_every_scored_profile_and_resends_nothing(
-    warehouse_url: str, server: EmulatorServer, http: httpx.Client
+    by: str, warehouse_url: str, server: EmulatorServer, http: httpx.Client
 ) -> None:
     wh = open_warehouse(warehouse_url)
     try:
@@ -134,7 +135,8 @@ def test_churn_push_sets_churn_risk_on_every_scored_profile_and_resends_nothing(
     finally:
         wh.close()
     assert len(scores) >= 100
-    args = ("analytics", "churn", "--from", warehouse_url, "--push", *creds(server))
+    args = ("analytics", "churn", "--from", warehouse_url, "--push", "--push-by", by,
+            *creds(server))  # fmt: skip
 
     first = run(*args)
     assert first.returncode == 0, first.stderr
