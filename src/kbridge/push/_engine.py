@@ -158,6 +158,10 @@ class Ledger:
         # drivers block; keep the event loop (and the rate limiter's timers) free
         return await anyio.to_thread.run_sync(fn, *args)
 
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` off the event loop (warehouse calls block)."""
+        return await anyio.to_thread.run_sync(fn)
+
     async def prepare(self) -> None:
         await self._run(self.warehouse.migrate, PUSH_TABLES)
 

@@ -12,11 +12,15 @@ they are queued; each finished job's import errors land in ``push_errors``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
+
+import orjson
 
 from kbridge.api import AsyncClient, NotFoundError
 from kbridge.api.capabilities import PUSH_PROFILES
 from kbridge.core import Clock, SystemClock
+from kbridge.push import _sqlpath
 from kbridge.push._engine import (
     JobInfo,
     JobLimits,
@@ -28,10 +32,12 @@ from kbridge.push._engine import (
     account_of,
     encode,
     field_of,
+    iso,
     mapping_of,
     payload_hash,
     text_of,
 )
+from kbridge.push.source import Source
 from kbridge.warehouse import Warehouse
 
 __all__ = [
@@ -122,18 +128,12 @@ async def push_profiles(
             warehouse, account, destination or destination_of(id_column, list_id), clock
         )
         await ledger.prepare()
-        sent_before = set() if full else await ledger.sent_hashes()
         pending = {} if dry_run else await ledger.pending_jobs()
         summary = PushSummary()
         packer = Packer(limits, _envelope(list_id))
         refused: list[tuple[str, str, str]] = []
 
-        async def submit() -> None:
-            body, keys = packer.take()
-            summary.jobs += 1
-            summary.sent += len(keys)
-            if dry_run:
-                return
+        async def post(body: orjson.Fragment) -> str:
             data: dict[str, Any] = {
                 "type": _KIND,
                 "attributes": {"profiles": {"data": body}},
@@ -145,6 +145,69 @@ async def push_profiles(
             job_id = getattr(job, "id", None)
             if not job_id:
                 raise PushInputError("Klaviyo accepted a bulk import job without an id")
+            return str(job_id)
+
+        if isinstance(rows, Source) and rows.warehouse is warehouse:
+            # the rows and the state share one DuckDB: it does the per-row work
+            cols = (
+                list(properties)
+                if properties is not None
+                else [c for c in rows.columns if c != id_column]
+            )
+            attr_cols, prop_cols = _split(cols, id_column)
+            plan = await ledger.run(
+                partial(
+                    _sqlpath.plan,
+                    warehouse,
+                    account_id=account,
+                    destination=ledger.destination,
+                    attrs=attr_cols,
+                    props=prop_cols,
+                    id_column=id_column,
+                    limits=limits,
+                    envelope=_envelope(list_id),
+                    full=full,
+                )
+            )
+            summary.rows, summary.unchanged = rows.count, plan.unchanged
+            refused.extend(plan.refused)
+            try:
+                for planned in plan.jobs:
+                    summary.jobs += 1
+                    summary.sent += planned.rows
+                    if dry_run:
+                        continue
+                    body = await ledger.run(partial(_sqlpath.job_body, warehouse, plan, planned))
+                    job_id = await post(orjson.Fragment(body))
+                    now = iso(clock)
+                    await ledger.run(
+                        partial(
+                            _sqlpath.record_job,
+                            warehouse,
+                            account_id=account,
+                            destination=ledger.destination,
+                            job_id=job_id,
+                            kind=_KIND,
+                            job=planned,
+                            now=now,
+                            repeats=plan.repeats,
+                        )
+                    )
+                    pending[job_id] = JobInfo(_KIND, planned.rows, now)
+                    if on_job is not None:
+                        on_job(job_id, planned.rows)
+            finally:
+                await ledger.run(partial(_sqlpath.drop, warehouse))
+            rows = ()
+        sent_before = set() if full or not rows else await ledger.sent_hashes()
+
+        async def submit() -> None:
+            body, keys = packer.take()
+            summary.jobs += 1
+            summary.sent += len(keys)
+            if dry_run:
+                return
+            job_id = await post(body)
             pending[job_id] = await ledger.record_job(job_id, _KIND, keys)
             if on_job is not None:
                 on_job(job_id, len(keys))

@@ -18,7 +18,7 @@ from typing import Any
 from kbridge.push._engine import PushInputError
 from kbridge.warehouse import Warehouse, WarehouseError
 
-__all__ = ["Source", "read_source"]
+__all__ = ["TEMP", "Source", "quote_ident", "quote_literal", "read_source"]
 
 _TEMP = "_kbridge_push_source"
 _READERS = {
@@ -36,6 +36,12 @@ def _quote(name: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+#: for the SQL path (``_sqlpath``): the materialised source and how to quote into it
+TEMP = _TEMP
+quote_ident = _quote
+quote_literal = _literal
 
 
 @dataclass(frozen=True, slots=True)
