@@ -147,7 +147,11 @@ async def push_profiles(
                 raise PushInputError("Klaviyo accepted a bulk import job without an id")
             return str(job_id)
 
-        if isinstance(rows, Source) and rows.warehouse is warehouse:
+        if (
+            isinstance(rows, Source)
+            and rows.warehouse is warehouse
+            and warehouse.capabilities.dialect == "duckdb"
+        ):
             # the rows and the state share one DuckDB: it does the per-row work
             cols = (
                 list(properties)
