@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -227,6 +228,12 @@ class Pushed:
     profiles: int
     #: members removed for having left the segment (``prune`` only)
     removed: int = 0
+    #: the push's counts, as ``kbridge push --json`` prints them
+    counts: Mapping[str, int] | None = None
+
+
+def _progress(job_id: str | None, rows: int) -> None:
+    print(f"job {job_id or '-'}: {rows} profiles submitted", file=sys.stderr, flush=True)
 
 
 @ANALYTICS_PUSH.runs
@@ -234,17 +241,27 @@ async def push_segment(
     credentials: Credentials,
     segment: str,
     list_name: str,
-    profile_ids: Sequence[str],
+    members: Sequence[tuple[str, str | None]],
     *,
+    warehouse: Warehouse,
+    by: str = "email",
     prune: bool = False,
+    full: bool = False,
 ) -> Pushed:
     """Add ``profile_ids`` to the list named ``list_name``, created when no list has that name.
 
-    Klaviyo allows several lists with one name; the oldest is reused so that repeated
-    pushes land on the same list. Members are only added unless ``prune``: then, once
+    ``members`` are (profile id, email) pairs; ``by`` names the one Klaviyo matches
+    profiles on (``email``, or ``id`` for Klaviyo's own profile id). Klaviyo allows several
+    lists with one name; the oldest is reused so that repeated pushes land on the same list.
+    Members go in through profile bulk import jobs with the list attached, changed rows only
+    (the push state lives in ``warehouse``): a member already pushed to this list is not
+    sent again unless ``full``. With ``prune``, once
     the segment's profiles are on the list, the members outside it are removed (added
-    first, so a current member is never off the list in between).
+    first, so a current member is never off the list in between) and forgotten by the
+    push state, so that they are added again should they rejoin.
     """
+    from kbridge.push import account_of, forget, push_profiles
+
     async with AsyncClient(**credentials.client_kwargs()) as client:
         found = [
             r
@@ -259,20 +276,99 @@ async def push_segment(
             list_id, created = (await client.lists.create_list(name=list_name)).id, True
         if list_id is None:
             raise KbridgeError(f"Klaviyo answered without the id of list {list_name!r}")
-        sent = await client.lists.add_profiles_to_list(list_id, profile_ids=profile_ids)
+        destination = f"analytics:rfm:{by}:{list_id}"
+        account = await account_of(client)
+        summary = await push_profiles(
+            client,
+            ({"id": pid, "email": email} for pid, email in members),
+            warehouse=warehouse,
+            id_column=by,
+            properties=[],
+            list_id=list_id,
+            full=full,
+            account_id=account,
+            destination=destination,
+            on_job=_progress,
+        )
         removed = 0
         if prune and not created:
-            keep = set(profile_ids)
+            keep = {pid for pid, _ in members}
             stale = [
-                member.id
+                member
                 async for member in client.lists.iter_profiles_for_list(
                     list_id, fields={"profile": ["email"]}
                 )
                 if member.id and member.id not in keep
             ]
             if stale:
-                removed = await client.lists.remove_profiles_from_list(list_id, profile_ids=stale)
-    return Pushed(segment, list_id, list_name, created, sent, removed)
+                removed = await client.lists.remove_profiles_from_list(
+                    list_id, profile_ids=[str(m.id) for m in stale]
+                )
+                # forgotten, so that a member who rejoins the segment is added again
+                gone = [str(m.id if by == "id" else m.attributes.get("email") or "") for m in stale]
+                forget(warehouse, account, destination, [g for g in gone if g])
+    return Pushed(segment, list_id, list_name, created, len(members), removed, summary.as_dict())
+
+
+@ANALYTICS_PUSH.runs
+async def push_churn_risk(
+    credentials: Credentials,
+    scores: Sequence[tuple[str, str | None, float]],
+    *,
+    warehouse: Warehouse,
+    by: str = "email",
+    full: bool = False,
+) -> Mapping[str, int]:
+    """Set the ``churn_risk`` property of each scored profile (profile id, email, score),
+    matched on ``by`` (``email`` or ``id``), through profile bulk import jobs, changed
+    scores only; the push's counts."""
+    from kbridge.push import push_profiles
+
+    async with AsyncClient(**credentials.client_kwargs()) as client:
+        summary = await push_profiles(
+            client,
+            ({"id": pid, "email": email, CHURN_PROPERTY: risk} for pid, email, risk in scores),
+            warehouse=warehouse,
+            id_column=by,
+            properties=[CHURN_PROPERTY],
+            full=full,
+            destination=f"analytics:{CHURN_PROPERTY}:{by}",
+            on_job=_progress,
+        )
+    return summary.as_dict()
+
+
+#: the profile property ``analytics churn --push`` sets
+CHURN_PROPERTY = "churn_risk"
+
+FullOption = Annotated[
+    bool,
+    typer.Option("--full", help="with --push: send every profile, changed since the last or not"),
+]
+PushByOption = Annotated[
+    str,
+    typer.Option(
+        "--push-by",
+        help="with --push: match Klaviyo's profiles on email (profiles without one are "
+        "refused into push_errors) or id (Klaviyo's profile id, as synced)",
+    ),
+]
+
+
+def _check_push_by(by: str) -> None:
+    if by not in ("email", "id"):
+        fail(f"--push-by must be email or id, not {by!r}")
+
+
+def _push_counts(counts: Mapping[str, int], output: str | None) -> Any:
+    """The push's counts: the object ``kbridge push --json`` prints, or one line for a table."""
+    if resolve_format(output) != "table":
+        return dict(counts)
+    return (
+        f"{counts['rows']} rows: sent {counts['sent']} in {counts['jobs']} jobs, "
+        f"{counts['unchanged']} unchanged, {counts['errors']} refused"
+        + (" (see the push_errors table)" if counts["errors"] else "")
+    )
 
 
 @app.command("rfm")
@@ -299,44 +395,68 @@ def rfm_cmd(
             "--prune", help="with --push: also remove list members no longer in the segment"
         ),
     ] = False,
+    full: FullOption = False,
+    push_by: PushByOption = "email",
     api_key: ApiKeyOption = None,
     base_url: BaseUrlOption = None,
     connection: ConnectionOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Customers by recency, frequency and monetary value, in named segments (--push SEGMENT
-    adds a segment's profiles to a Klaviyo list)."""
+    adds a segment's profiles to a Klaviyo list through bulk import jobs, changed rows only)."""
     if list_name is not None and push is None:
         fail("--list-name needs --push SEGMENT")
     if prune and push is None:
         fail("--prune needs --push SEGMENT")
+    if full and push is None:
+        fail("--full needs --push SEGMENT")
+    _check_push_by(push_by)
     with analysis_source(source, account) as (warehouse, account_id):
         result = rfm(warehouse, account_id, as_of=parse_as_of(as_of))
-        name = result.segment_name(push) if push is not None else ""
-        members = result.members(name) if push is not None else []
-    summary: dict[str, Any] = {
-        "account": account_id,
-        "as_of": result.as_of.isoformat(),
-        "customers": result.segments.notes["customers"],
-    }
-    if push is not None:
-        if not members:
-            fail(f"segment {name!r} has no profiles as of {result.as_of:%Y-%m-%d}; nothing to push")
-        try:
-            creds = resolve_credentials(api_key, base_url, connection, os.environ)
-            target = list_name or f"RFM: {name}"
-            pushed = asyncio.run(push_segment(creds, name, target, members, prune=prune))
-        except KbridgeError as exc:
-            fail(describe_error(exc, action="analytics rfm --push", debug=debug))
-        summary.update(
-            pushed_segment=pushed.segment,
-            list_id=pushed.list_id,
-            list_name=pushed.list_name,
-            list_created=pushed.created,
-            pushed_profiles=pushed.profiles,
-        )
-        if prune:
-            summary.update(removed_profiles=pushed.removed)
+        summary: dict[str, Any] = {
+            "account": account_id,
+            "as_of": result.as_of.isoformat(),
+            "customers": result.segments.notes["customers"],
+        }
+        if push is not None:
+            name = result.segment_name(push)
+            members = [
+                (str(r["profile_id"]), r["email"])
+                for r in result.profiles.records()
+                if r["segment"] == name
+            ]
+            if not members:
+                fail(
+                    f"segment {name!r} has no profiles as of {result.as_of:%Y-%m-%d}; "
+                    "nothing to push"
+                )
+            try:
+                creds = resolve_credentials(api_key, base_url, connection, os.environ)
+                target = list_name or f"RFM: {name}"
+                pushed = asyncio.run(
+                    push_segment(
+                        creds,
+                        name,
+                        target,
+                        members,
+                        warehouse=warehouse,
+                        by=push_by,
+                        prune=prune,
+                        full=full,
+                    )
+                )
+            except KbridgeError as exc:
+                fail(describe_error(exc, action="analytics rfm --push", debug=debug))
+            summary.update(
+                pushed_segment=pushed.segment,
+                list_id=pushed.list_id,
+                list_name=pushed.list_name,
+                list_created=pushed.created,
+                pushed_profiles=pushed.profiles,
+            )
+            if prune:
+                summary.update(removed_profiles=pushed.removed)
+            summary["push"] = _push_counts(pushed.counts or {}, output)
     show([result.segments], output, summary=summary)
 
 
@@ -353,13 +473,45 @@ def churn_cmd(
     ] = 20,
     seed: Annotated[int, typer.Option(help="seed of the train/holdout split")] = 0,
     output: OutputOption = None,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push",
+            help=f"set each scored profile's {CHURN_PROPERTY!r} property in Klaviyo "
+            "(bulk import jobs, changed scores only)",
+        ),
+    ] = False,
+    full: FullOption = False,
+    push_by: PushByOption = "email",
+    api_key: ApiKeyOption = None,
+    base_url: BaseUrlOption = None,
+    connection: ConnectionOption = None,
+    debug: DebugOption = False,
 ) -> None:
     """Each profile's churn probability from a model trained on the account's own history,
-    with its holdout AUC and calibration (and Klaviyo's churn score beside it when synced)."""
+    with its holdout AUC and calibration (and Klaviyo's churn score beside it when synced);
+    --push sets it on each profile as the churn_risk property."""
+    if full and not push:
+        fail("--full needs --push")
+    _check_push_by(push_by)
     with analysis_source(source, account) as (warehouse, account_id):
         result = churn(
             warehouse, account_id, as_of=parse_as_of(as_of), horizon_days=horizon, seed=seed
         )
+        extra: dict[str, Any] = {}
+        if push:
+            scores = [
+                (str(r["profile_id"]), r["email"], float(r["churn_probability"]))
+                for r in result.profiles.records()
+            ]
+            try:
+                creds = resolve_credentials(api_key, base_url, connection, os.environ)
+                counts = asyncio.run(
+                    push_churn_risk(creds, scores, warehouse=warehouse, by=push_by, full=full)
+                )
+            except KbridgeError as exc:
+                fail(describe_error(exc, action="analytics churn --push", debug=debug))
+            extra = {"pushed_property": CHURN_PROPERTY, "push": _push_counts(counts, output)}
     profiles = result.profiles
     if top and len(profiles) > top:
         profiles = Frame.of(
@@ -371,7 +523,7 @@ def churn_cmd(
     show(
         [result.model, result.calibration, profiles],
         output,
-        summary={"account": account_id, **result.summary()},
+        summary={"account": account_id, **result.summary(), **extra},
     )
 
 
