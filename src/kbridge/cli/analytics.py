@@ -20,7 +20,6 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -39,13 +38,12 @@ from kbridge.analytics import (
 )
 from kbridge.analytics._sql import accounts
 from kbridge.api import AsyncClient
-from kbridge.api.capabilities import ANALYTICS_PUSH
-from kbridge.api.filter_builder import F
 from kbridge.cli.actions import common_options
 from kbridge.cli.credentials import Credentials, resolve_credentials
 from kbridge.cli.output import describe_error, fail, new_table, resolve_format
 from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP, with_hint
 from kbridge.core import KbridgeError, dumps
+from kbridge.push.audiences import CHURN_PROPERTY, Pushed, push_churn_risk, push_segment
 from kbridge.warehouse import Warehouse, duckdb_path, open_warehouse
 
 __all__ = [
@@ -217,129 +215,19 @@ ConnectionOption = Annotated[str | None, _CREDENTIALS["connection"]]
 DebugOption = Annotated[bool, _CREDENTIALS["debug"]]
 
 
-@dataclass(frozen=True, slots=True)
-class Pushed:
-    """What ``--push`` did: the list used (and whether it was created) and the ids sent."""
-
-    segment: str
-    list_id: str
-    list_name: str
-    created: bool
-    profiles: int
-    #: members removed for having left the segment (``prune`` only)
-    removed: int = 0
-    #: the push's counts, as ``kbridge push --json`` prints them
-    counts: Mapping[str, int] | None = None
-
-
 def _progress(job_id: str | None, rows: int) -> None:
     print(f"job {job_id or '-'}: {rows} profiles submitted", file=sys.stderr, flush=True)
 
 
-@ANALYTICS_PUSH.runs
-async def push_segment(
-    credentials: Credentials,
-    segment: str,
-    list_name: str,
-    members: Sequence[tuple[str, str | None]],
-    *,
-    warehouse: Warehouse,
-    by: str = "email",
-    prune: bool = False,
-    full: bool = False,
-) -> Pushed:
-    """Add ``profile_ids`` to the list named ``list_name``, created when no list has that name.
-
-    ``members`` are (profile id, email) pairs; ``by`` names the one Klaviyo matches
-    profiles on (``email``, or ``id`` for Klaviyo's own profile id). Klaviyo allows several
-    lists with one name; the oldest is reused so that repeated pushes land on the same list.
-    Members go in through profile bulk import jobs with the list attached, changed rows only
-    (the push state lives in ``warehouse``): a member already pushed to this list is not
-    sent again unless ``full``. With ``prune``, once
-    the segment's profiles are on the list, the members outside it are removed (added
-    first, so a current member is never off the list in between) and forgotten by the
-    push state, so that they are added again should they rejoin.
-    """
-    from kbridge.push import account_of, forget, push_profiles
-
+async def _push_segment(credentials: Credentials, *args: Any, **kwargs: Any) -> Pushed:
     async with AsyncClient(**credentials.client_kwargs()) as client:
-        found = [
-            r
-            # Klaviyo filters list names only by a list of values (any / equals with a list)
-            async for r in client.lists.iter_lists(filter=F.any("name", [list_name]))
-            if r.attributes.get("name") == list_name
-        ]
-        if found:
-            target = min(found, key=lambda r: (str(r.attributes.get("created") or ""), r.id))
-            list_id, created = target.id, False
-        else:
-            list_id, created = (await client.lists.create_list(name=list_name)).id, True
-        if list_id is None:
-            raise KbridgeError(f"Klaviyo answered without the id of list {list_name!r}")
-        destination = f"analytics:rfm:{by}:{list_id}"
-        account = await account_of(client)
-        summary = await push_profiles(
-            client,
-            ({"id": pid, "email": email} for pid, email in members),
-            warehouse=warehouse,
-            id_column=by,
-            properties=[],
-            list_id=list_id,
-            full=full,
-            account_id=account,
-            destination=destination,
-            on_job=_progress,
-        )
-        removed = 0
-        if prune and not created:
-            keep = {pid for pid, _ in members}
-            stale = [
-                member
-                async for member in client.lists.iter_profiles_for_list(
-                    list_id, fields={"profile": ["email"]}
-                )
-                if member.id and member.id not in keep
-            ]
-            if stale:
-                removed = await client.lists.remove_profiles_from_list(
-                    list_id, profile_ids=[str(m.id) for m in stale]
-                )
-                # forgotten, so that a member who rejoins the segment is added again
-                gone = [str(m.id if by == "id" else m.attributes.get("email") or "") for m in stale]
-                forget(warehouse, account, destination, [g for g in gone if g])
-    return Pushed(segment, list_id, list_name, created, len(members), removed, summary.as_dict())
+        return await push_segment(client, *args, on_job=_progress, **kwargs)
 
 
-@ANALYTICS_PUSH.runs
-async def push_churn_risk(
-    credentials: Credentials,
-    scores: Sequence[tuple[str, str | None, float]],
-    *,
-    warehouse: Warehouse,
-    by: str = "email",
-    full: bool = False,
-) -> Mapping[str, int]:
-    """Set the ``churn_risk`` property of each scored profile (profile id, email, score),
-    matched on ``by`` (``email`` or ``id``), through profile bulk import jobs, changed
-    scores only; the push's counts."""
-    from kbridge.push import push_profiles
-
+async def _push_churn_risk(credentials: Credentials, *args: Any, **kwargs: Any) -> Any:
     async with AsyncClient(**credentials.client_kwargs()) as client:
-        summary = await push_profiles(
-            client,
-            ({"id": pid, "email": email, CHURN_PROPERTY: risk} for pid, email, risk in scores),
-            warehouse=warehouse,
-            id_column=by,
-            properties=[CHURN_PROPERTY],
-            full=full,
-            destination=f"analytics:{CHURN_PROPERTY}:{by}",
-            on_job=_progress,
-        )
-    return summary.as_dict()
+        return await push_churn_risk(client, *args, on_job=_progress, **kwargs)
 
-
-#: the profile property ``analytics churn --push`` sets
-CHURN_PROPERTY = "churn_risk"
 
 FullOption = Annotated[
     bool,
@@ -434,7 +322,7 @@ def rfm_cmd(
                 creds = resolve_credentials(api_key, base_url, connection, os.environ)
                 target = list_name or f"RFM: {name}"
                 pushed = asyncio.run(
-                    push_segment(
+                    _push_segment(
                         creds,
                         name,
                         target,
@@ -507,7 +395,7 @@ def churn_cmd(
             try:
                 creds = resolve_credentials(api_key, base_url, connection, os.environ)
                 counts = asyncio.run(
-                    push_churn_risk(creds, scores, warehouse=warehouse, by=push_by, full=full)
+                    _push_churn_risk(creds, scores, warehouse=warehouse, by=push_by, full=full)
                 )
             except KbridgeError as exc:
                 fail(describe_error(exc, action="analytics churn --push", debug=debug))

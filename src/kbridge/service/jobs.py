@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from kbridge.analytics import AnalyticsError, rfm
 from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
 from kbridge.api.errors import (
     ApiError,
@@ -61,6 +62,7 @@ from kbridge.privacy import (
     plan_deletions,
 )
 from kbridge.privacy.errors import PrivacyError
+from kbridge.push.audiences import push_segment
 from kbridge.report import build_report, has_data
 from kbridge.service.appdb import DEFAULT_LEASE, AppDatabase
 from kbridge.service.broker import is_redis_url
@@ -660,6 +662,67 @@ async def report_job(ctx: JobContext) -> dict[str, Any]:
     return {"path": str(target), "bytes": size, "account_id": account_id}
 
 
+async def segment_push_job(ctx: JobContext) -> dict[str, Any]:
+    """An RFM segment of the connection's synced warehouse as a Klaviyo list's members.
+
+    ``params``: ``segment`` (e.g. ``"At risk"``), ``list_name`` (default ``"RFM: SEGMENT"``),
+    ``prune`` (also remove members who left it), ``by`` (``email`` or ``id``), ``full``.
+    Changed rows only, through bulk import jobs, as ``kbridge analytics rfm --push`` does.
+    """
+    params = ctx.job.params
+    segment = params.get("segment")
+    if not isinstance(segment, str) or not segment.strip():
+        raise ConfigurationError('params.segment: which RFM segment, e.g. "At risk"')
+    by = str(params.get("by", "email"))
+    if by not in ("email", "id"):
+        raise ConfigurationError("params.by: email or id")
+    if ctx.job.connection_id is not None and await asyncio.to_thread(
+        ctx.db.sync_running, ctx.job.connection_id
+    ):
+        raise Postpone(ctx.settings.busy_retry, "waiting for the connection's running sync")
+    connection = await asyncio.to_thread(ctx.connection)
+    url = ctx.warehouse_url(connection)
+    if not _warehouse_exists(url):
+        raise JobFailure("nothing synced yet for this connection: run a sync job first")
+    warehouse = await asyncio.to_thread(open_warehouse, url)
+    try:
+        try:
+            result = await asyncio.to_thread(rfm, warehouse, connection.record.account_id)
+            name = result.segment_name(segment)
+        except AnalyticsError as exc:
+            raise JobFailure(str(exc)) from None
+        members = [
+            (str(r["profile_id"]), r["email"])
+            for r in result.profiles.records()
+            if r["segment"] == name
+        ]
+        if not members:
+            raise JobFailure(f"segment {name!r} has no profiles; nothing to push")
+        list_name = params.get("list_name") or f"RFM: {name}"
+        async with ctx.client(connection) as client:
+            pushed = await push_segment(
+                client,
+                name,
+                str(list_name),
+                members,
+                warehouse=warehouse,
+                by=by,
+                prune=bool(params.get("prune", False)),
+                full=bool(params.get("full", False)),
+            )
+    finally:
+        await asyncio.to_thread(warehouse.close)
+    return {
+        "segment": pushed.segment,
+        "list_id": pushed.list_id,
+        "list_name": pushed.list_name,
+        "list_created": pushed.created,
+        "profiles": pushed.profiles,
+        "removed": pushed.removed,
+        "push": dict(pushed.counts or {}),
+    }
+
+
 class JobFailure(Exception):
     """An executor's own verdict: ``line``, and no automatic retry."""
 
@@ -678,6 +741,7 @@ EXECUTORS: dict[str, Executor] = {
     "campaign_revert": campaign_revert_job,
     "campaign_schedule": campaign_schedule_job,
     "report": report_job,
+    "segment_push": segment_push_job,
 }
 
 

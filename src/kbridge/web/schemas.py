@@ -45,6 +45,7 @@ JobKind = Literal[
     "campaign_cancel",
     "campaign_revert",
     "report",
+    "segment_push",
 ]
 JOB_KINDS: tuple[str, ...] = get_args(JobKind)
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
