@@ -199,58 +199,55 @@ class JobContext:
             factor = parse_limit_factor(connection.settings.rate_limits)
         except ValueError as exc:
             raise ConfigurationError(f"rate_limits {exc}") from None
-        api_key: str | None = None
-        token_provider: TokenProvider | None = None
-        oauth_http: httpx.AsyncClient | None = None
-        if connection.record.kind == "oauth":
-            store = SqlConnectionStore(
-                self.db.engine,
-                self.job.workspace_id,
-                master_key=self.settings.master_key,
-                clock=self.clock,
-            )
-            oauth_http = httpx.AsyncClient(timeout=30.0)
-            credentials = await asyncio.to_thread(
-                open_credentials,
-                connection.record.name,
-                store=store,
-                clock=self.clock,
-                http=oauth_http,
-            )
-            token_provider = credentials.token_provider
-        else:
-            api_key = connection.secrets.get("api_key")
-            if not api_key:
-                raise ConnectionsError(
-                    f"connection {connection.record.name!r} has no stored key; connect it again"
+        async with contextlib.AsyncExitStack() as stack:
+            api_key: str | None = None
+            token_provider: TokenProvider | None = None
+            if connection.record.kind == "oauth":
+                store = SqlConnectionStore(
+                    self.db.engine,
+                    self.job.workspace_id,
+                    master_key=self.settings.master_key,
+                    clock=self.clock,
                 )
-        limiter_config = LimiterConfig(limit_factor=factor)
-        budget = None
-        if is_redis_url(self.settings.broker_url):
-            assert self.settings.broker_url is not None
-            # one budget per Klaviyo account, whichever worker or key acts for it
-            budget = RedisRateBudgetStore(
-                self.settings.broker_url,
-                clock=self.clock,
-                account_id=connection.record.account_id,
+                oauth_http = await stack.enter_async_context(httpx.AsyncClient(timeout=30.0))
+                credentials = await asyncio.to_thread(
+                    open_credentials,
+                    connection.record.name,
+                    store=store,
+                    clock=self.clock,
+                    http=oauth_http,
+                )
+                token_provider = credentials.token_provider
+            else:
+                api_key = connection.secrets.get("api_key")
+                if not api_key:
+                    raise ConnectionsError(
+                        f"connection {connection.record.name!r} has no stored key; connect it again"
+                    )
+            limiter_config = LimiterConfig(limit_factor=factor)
+            budget = None
+            if is_redis_url(self.settings.broker_url):
+                assert self.settings.broker_url is not None
+                # one budget per Klaviyo account, whichever worker or key acts for it
+                budget = RedisRateBudgetStore(
+                    self.settings.broker_url,
+                    clock=self.clock,
+                    account_id=connection.record.account_id,
+                )
+                stack.push_async_callback(budget.aclose)
+            limiter = RateLimiter(clock=self.clock, config=limiter_config, store=budget)
+            client = await stack.enter_async_context(
+                AsyncClient(
+                    api_key,
+                    token_provider=token_provider,
+                    installation_id=connection.record.account_id if token_provider else None,
+                    base_url=connection.record.base_url,
+                    config=ClientConfig(limiter=limiter_config),
+                    clock=self.clock,
+                    rate_limiter=limiter,
+                )
             )
-        limiter = RateLimiter(clock=self.clock, config=limiter_config, store=budget)
-        try:
-            async with AsyncClient(
-                api_key,
-                token_provider=token_provider,
-                installation_id=connection.record.account_id if token_provider else None,
-                base_url=connection.record.base_url,
-                config=ClientConfig(limiter=limiter_config),
-                clock=self.clock,
-                rate_limiter=limiter,
-            ) as client:
-                yield client
-        finally:
-            if budget is not None:
-                await budget.aclose()
-            if oauth_http is not None:
-                await oauth_http.aclose()
+            yield client
 
     def warehouse_url(self, connection: LoadedConnection) -> str:
         """The connection's warehouse, or its DuckDB file under the data directory."""
