@@ -10,7 +10,6 @@ another account.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,7 +47,7 @@ from kbridge.connections.oauth import (
 )
 from kbridge.connections.probe import DEFAULT_PROBED, ProbeReport, probe_capabilities
 from kbridge.connections.scopes import all_capabilities
-from kbridge.connections.store import ConnectionStore, check_name
+from kbridge.connections.store import ConnectionStore, RefreshLock, RefreshLockingStore, check_name
 from kbridge.core import Clock, SystemClock
 
 __all__ = [
@@ -284,38 +283,40 @@ _LOCK_PATIENCE = 120.0
 
 
 class StoredTokens:
-    """:class:`~kbridge.connections.oauth.TokenStorage` in the connection store.
+    """:class:`~kbridge.connections.oauth.TokenStorage` in a connection store.
 
-    ``save`` rewrites the sealed secrets in one SQLite transaction, so a crash
+    ``save`` rewrites the sealed secrets in one transaction, so a crash
     leaves either the old or the new refresh token, never neither.
     :meth:`exclusive` is held around a refresh: Klaviyo rotates refresh tokens,
     so two processes refreshing with the same one leave one of them with a
     spent token (``invalid_grant``); the second now waits, then finds the new
-    tokens in the store.
+    tokens in the store. The lock is the store's: a file lock beside the CLI's
+    file, a row in the service's app database.
     """
 
-    def __init__(self, store: ConnectionStore, name: str) -> None:
+    def __init__(self, store: RefreshLockingStore, name: str) -> None:
         self._store = store
         self._name = name
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
         """Hold the store's refresh lock (waiting, without blocking the event loop)."""
-        fd = None
+        lock: RefreshLock | None = None
         for _ in range(int(_LOCK_PATIENCE / _LOCK_POLL)):
-            fd = await anyio.to_thread.run_sync(self._store.try_refresh_lock)
-            if fd is not None:
+            lock = await anyio.to_thread.run_sync(self._store.try_refresh_lock, self._name)
+            if lock is not None:
                 break
             await anyio.sleep(_LOCK_POLL)
-        if fd is None:
+        if lock is None:
+            hint = self._store.refresh_lock_hint(self._name)
             raise OAuthError(
                 f"another kbridge process has been refreshing the tokens of {self._name!r} "
-                f"for {_LOCK_PATIENCE:g}s; is one stuck? (lock: {self._store.lock_file})"
+                f"for {_LOCK_PATIENCE:g}s; is one stuck? ({hint})"
             )
         try:
             yield
         finally:
-            os.close(fd)  # closing releases the flock
+            await anyio.to_thread.run_sync(lock.release)
 
     async def load(self) -> TokenSet | None:
         secrets = await anyio.to_thread.run_sync(self._store.secrets, self._name)
@@ -343,7 +344,7 @@ class StoredTokens:
 
 
 def _oauth_session(
-    store: ConnectionStore,
+    store: RefreshLockingStore,
     record: ConnectionRecord,
     *,
     clock: Clock | None,
@@ -371,14 +372,16 @@ def _oauth_session(
 def open_credentials(
     name: str,
     *,
-    store: ConnectionStore,
+    store: RefreshLockingStore,
     clock: Clock | None = None,
     http: httpx.AsyncClient | None = None,
 ) -> ConnectionCredentials:
     """The credentials of the saved connection ``name``, ready for ``AsyncClient``.
 
     For OAuth connections ``token_provider`` is an :class:`OAuthSession` that
-    refreshes (and persists rotated tokens) by itself.
+    refreshes (and persists rotated tokens) by itself, one process at a time
+    per the store's refresh lock (the CLI's file store, the service's
+    ``SqlConnectionStore``).
     """
     record, secrets = store.load(name)  # one read: the base URL is the one the key is bound to
     if record.kind == "oauth":

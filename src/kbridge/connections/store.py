@@ -64,6 +64,8 @@ __all__ = [
     "STORE_FILE_NAME",
     "ConnectionStore",
     "ConnectionStoreProtocol",
+    "RefreshLock",
+    "RefreshLockingStore",
     "check_name",
     "oauth_json",
     "secrets_binding",
@@ -132,6 +134,40 @@ class ConnectionStoreProtocol(Protocol):
     def delete(self, name: str) -> None: ...
 
 
+class RefreshLock(Protocol):
+    """A held refresh lock of one connection; ``release`` lets the next process refresh."""
+
+    def release(self) -> None: ...
+
+
+class RefreshLockingStore(ConnectionStoreProtocol, Protocol):
+    """A connection store that serialises OAuth refreshes of a connection across processes.
+
+    Klaviyo rotates refresh tokens: two processes refreshing with the same one
+    leave one holding a spent token. ``try_refresh_lock`` never waits (the
+    caller polls without blocking its event loop); ``None`` means another
+    holder has it. A holder that dies must not block the connection forever.
+    """
+
+    def try_refresh_lock(self, name: str) -> RefreshLock | None: ...
+
+    def refresh_lock_hint(self, name: str) -> str:
+        """Where the lock lives, for the line that says one seems stuck."""
+        ...
+
+
+class _FileLock:
+    """A held ``flock``: closing the descriptor releases it (so does the holder's death)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
 class ConnectionStore:
     """Saved connections in ``path`` (a SQLite file); secrets sealed under ``master_key``.
 
@@ -168,15 +204,16 @@ class ConnectionStore:
         """The file whose lock serialises OAuth refreshes across processes."""
         return self.path.with_name(self.path.name + ".lock")
 
-    def try_refresh_lock(self) -> int | None:
-        """Take the store's refresh lock without waiting: an open fd (close it to release).
+    def try_refresh_lock(self, name: str | None = None) -> RefreshLock | None:
+        """Take the store's refresh lock without waiting (``release()`` it when done).
 
         ``None`` while another process (or another store instance) holds it. The
-        lock is ``flock`` on :attr:`lock_file`, so a crashed holder releases it.
+        lock is ``flock`` on :attr:`lock_file`, so a crashed holder releases it;
+        it covers every connection of the file, whichever ``name`` is given.
         """
         fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         if sys.platform == "win32":  # no flock: refreshes there are serialised per process
-            return fd
+            return _FileLock(fd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -185,7 +222,11 @@ class ConnectionStore:
         except BaseException:
             os.close(fd)
             raise
-        return fd
+        return _FileLock(fd)
+
+    def refresh_lock_hint(self, name: str) -> str:
+        """The lock file."""
+        return f"lock: {self.lock_file}"
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -542,4 +583,4 @@ def _plural(noun: str) -> str:
 
 
 if TYPE_CHECKING:  # the file store keeps the protocol's promise (checked by mypy)
-    _FILE_STORE: type[ConnectionStoreProtocol] = ConnectionStore
+    _FILE_STORE: type[RefreshLockingStore] = ConnectionStore

@@ -12,12 +12,14 @@ what the service needs per connection: its rate-limit setting and warehouse.
 from __future__ import annotations
 
 import builtins
+import secrets as random
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +33,7 @@ from kbridge.connections import (
     ConnectionStoreProtocol,
     ConnectionTamperedError,
     OAuthClientInfo,
+    RefreshLockingStore,
     SecretBox,
     Sender,
     check_name,
@@ -46,6 +49,10 @@ __all__ = ["ConnectionSettings", "SqlConnectionStore"]
 _T = TypeVar("_T")
 _KEY_CHECK = b"kbridge-app-database"
 _KEY_CHECK_AAD = b"kbridge:app-key-check"
+#: ``meta`` key of a connection's OAuth refresh lock; the row exists while someone holds it
+_REFRESH_LOCK = "oauth-refresh:"
+#: a refresh is one HTTP call (30 s timeout); a holder silent longer than this is dead
+DEFAULT_REFRESH_LOCK_TTL = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +82,13 @@ class SqlConnectionStore:
         *,
         master_key: bytes,
         clock: Clock | None = None,
+        refresh_lock_ttl: timedelta = DEFAULT_REFRESH_LOCK_TTL,
     ) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.workspace_id = workspace_id
         self._box = SecretBox(master_key)
         self._clock: Clock = clock or SystemClock()
+        self._refresh_lock_ttl = refresh_lock_ttl
         self._check_key_and_workspace()
 
     def __repr__(self) -> str:
@@ -319,9 +328,80 @@ class SqlConnectionStore:
 
         self._write(work)
 
+    # -- the OAuth refresh lock (RefreshLockingStore) ---------------------------------------
+
+    def try_refresh_lock(self, name: str) -> _RowLock | None:
+        """Take the refresh lock of connection ``name`` without waiting; ``None`` if held.
+
+        The lock is a ``meta`` row keyed by the connection id, holding its
+        holder's random tag and expiry: inserting it takes the lock (the
+        primary key lets one inserter win, on SQLite and PostgreSQL alike),
+        deleting it releases it. A row past its expiry was left by a holder
+        that died; it is taken over by one compare-and-swap update, so of two
+        processes finding it stale only one gets it.
+        """
+        key = _REFRESH_LOCK + self.settings(name).id
+        now = self._clock.now()
+        mine = dumps(
+            {"tag": random.token_hex(16), "until": (now + self._refresh_lock_ttl).isoformat()}
+        )
+        with self._sessions() as session, session.begin():
+            held = session.scalar(select(Meta.value).where(Meta.key == key))
+        if held is None:
+            try:
+                with self._sessions() as session, session.begin():
+                    session.add(Meta(key=key, value=mine))
+            except IntegrityError:  # another process inserted it first
+                return None
+            return _RowLock(self, key, mine)
+        if _lock_until(bytes(held)) > now:
+            return None
+        with self._sessions() as session, session.begin():
+            taken = session.execute(
+                update(Meta).where(Meta.key == key, Meta.value == bytes(held)).values(value=mine)
+            )
+            if getattr(taken, "rowcount", 0) != 1:  # another process took it over first
+                return None
+        return _RowLock(self, key, mine)
+
+    def refresh_lock_hint(self, name: str) -> str:
+        """The lock's ``meta`` row (it expires by itself if its holder died)."""
+        return (
+            f"the app database's meta row {_REFRESH_LOCK}<connection id>, "
+            f"taken over {self._refresh_lock_ttl.total_seconds():g}s after its holder stopped"
+        )
+
+    def _release(self, key: str, value: bytes) -> None:
+        # only our own row: after a takeover the row is the new holder's
+        with self._sessions() as session, session.begin():
+            session.execute(delete(Meta).where(Meta.key == key, Meta.value == value))
+
     def _write(self, work: Callable[[Session], _T]) -> _T:
         with self._sessions() as session, session.begin():
             return work(session)
+
+
+class _RowLock:
+    """A held refresh lock row of a :class:`SqlConnectionStore`."""
+
+    def __init__(self, store: SqlConnectionStore, key: str, value: bytes) -> None:
+        self._store = store
+        self._key = key
+        self._value = value
+
+    def release(self) -> None:
+        self._store._release(self._key, self._value)
+
+    def __repr__(self) -> str:
+        return f"_RowLock(key={self._key!r})"
+
+
+def _lock_until(value: bytes) -> datetime:
+    """A lock row's expiry; an unreadable row counts as expired (nobody can release it)."""
+    try:
+        return datetime.fromisoformat(str(loads(value)["until"]))
+    except (JSONDecodeError, KeyError, TypeError, ValueError):
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _record(row: Connection) -> ConnectionRecord:
@@ -352,3 +432,4 @@ def _record(row: Connection) -> ConnectionRecord:
 
 if TYPE_CHECKING:  # the SQL store keeps the protocol's promise (checked by mypy)
     _SQL_STORE: type[ConnectionStoreProtocol] = SqlConnectionStore
+    _SQL_LOCKING_STORE: type[RefreshLockingStore] = SqlConnectionStore

@@ -21,12 +21,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from kbridge.analytics import AnalyticsError, rfm
-from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
+from kbridge.api import AsyncClient, ClientConfig, LimiterConfig, TokenProvider
 from kbridge.api.errors import (
     ApiError,
     AuthenticationError,
@@ -51,6 +52,7 @@ from kbridge.connections import (
     ConnectionsError,
     SecretBox,
     explain_permission_error,
+    open_credentials,
 )
 from kbridge.core import Clock, ConfigurationError
 from kbridge.privacy import (
@@ -191,44 +193,65 @@ class JobContext:
 
     @contextlib.asynccontextmanager
     async def client(self, connection: LoadedConnection) -> AsyncIterator[AsyncClient]:
-        """A client for ``connection``, paced to its rate limits, on the shared budget if any."""
-        if connection.record.kind != "api_key":
-            raise ConfigurationError(
-                f"connection {connection.record.name!r} uses OAuth, which the worker cannot "
-                "run yet; connect it with a private API key"
-            )
-        api_key = connection.secrets.get("api_key")
-        if not api_key:
-            raise ConnectionsError(
-                f"connection {connection.record.name!r} has no stored key; connect it again"
-            )
+        """A client for ``connection``, paced to its rate limits, on the shared budget if any.
+
+        An OAuth connection's client refreshes its tokens by itself: one process
+        at a time per connection (the app database's refresh lock), the rotated
+        tokens sealed in the app database before anyone uses them.
+        """
         try:
             factor = parse_limit_factor(connection.settings.rate_limits)
         except ValueError as exc:
             raise ConfigurationError(f"rate_limits {exc}") from None
-        limiter_config = LimiterConfig(limit_factor=factor)
-        store = None
-        if is_redis_url(self.settings.broker_url):
-            assert self.settings.broker_url is not None
-            # one budget per Klaviyo account, whichever worker or key acts for it
-            store = RedisRateBudgetStore(
-                self.settings.broker_url,
-                clock=self.clock,
-                account_id=connection.record.account_id,
+        async with contextlib.AsyncExitStack() as stack:
+            api_key: str | None = None
+            token_provider: TokenProvider | None = None
+            if connection.record.kind == "oauth":
+                store = SqlConnectionStore(
+                    self.db.engine,
+                    self.job.workspace_id,
+                    master_key=self.settings.master_key,
+                    clock=self.clock,
+                )
+                oauth_http = await stack.enter_async_context(httpx.AsyncClient(timeout=30.0))
+                credentials = await asyncio.to_thread(
+                    open_credentials,
+                    connection.record.name,
+                    store=store,
+                    clock=self.clock,
+                    http=oauth_http,
+                )
+                token_provider = credentials.token_provider
+            else:
+                api_key = connection.secrets.get("api_key")
+                if not api_key:
+                    raise ConnectionsError(
+                        f"connection {connection.record.name!r} has no stored key; connect it again"
+                    )
+            limiter_config = LimiterConfig(limit_factor=factor)
+            budget = None
+            if is_redis_url(self.settings.broker_url):
+                assert self.settings.broker_url is not None
+                # one budget per Klaviyo account, whichever worker or key acts for it
+                budget = RedisRateBudgetStore(
+                    self.settings.broker_url,
+                    clock=self.clock,
+                    account_id=connection.record.account_id,
+                )
+                stack.push_async_callback(budget.aclose)
+            limiter = RateLimiter(clock=self.clock, config=limiter_config, store=budget)
+            client = await stack.enter_async_context(
+                AsyncClient(
+                    api_key,
+                    token_provider=token_provider,
+                    installation_id=connection.record.account_id if token_provider else None,
+                    base_url=connection.record.base_url,
+                    config=ClientConfig(limiter=limiter_config),
+                    clock=self.clock,
+                    rate_limiter=limiter,
+                )
             )
-        limiter = RateLimiter(clock=self.clock, config=limiter_config, store=store)
-        try:
-            async with AsyncClient(
-                api_key,
-                base_url=connection.record.base_url,
-                config=ClientConfig(limiter=limiter_config),
-                clock=self.clock,
-                rate_limiter=limiter,
-            ) as client:
-                yield client
-        finally:
-            if store is not None:
-                await store.aclose()
+            yield client
 
     def warehouse_url(self, connection: LoadedConnection) -> str:
         """The connection's warehouse, or its DuckDB file under the data directory."""
