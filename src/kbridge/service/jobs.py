@@ -800,8 +800,8 @@ def classify(
         return Failure(_line(str(exc)), retry=True)
     if isinstance(exc, AuthenticationError):
         return Failure(
-            f"Klaviyo refused the key of {named} (401: wrong or revoked); "
-            "connect it again with a valid private key",
+            f"Klaviyo refused the credentials of {named} (401: a wrong or revoked key, or "
+            "a revoked OAuth grant); connect it again",
             retry=False,
         )
     if isinstance(exc, PermissionDeniedError):
