@@ -231,7 +231,8 @@ class CampaignsBackend(TagBackend):
 
     def get_campaigns(self, call: Call) -> Outcome:
         channel = call.query.condition("messages.channel", "equals")
-        if channel is None:
+        # 2026-10-15 ("omnicampaigns") lists every channel; the spec's revision needs one
+        if channel is None and call.revision < "2026-10-15":
             raise InvalidError(
                 "A channel filter is required: filter=equals(messages.channel,'email') "
                 "(or 'sms', 'mobile_push').",
