@@ -205,3 +205,30 @@ def _check_attributions(klaviyo: KlaviyoAPI) -> None:
     assert {r["id"] for r in records} == linked
     for record in records:
         assert record["relationships"]["attributed-event"]["data"]["type"] == "event"
+
+
+def test_query_metric_aggregates_parses_into_the_sdk_models(server: EmulatorServer) -> None:
+    klaviyo = sdk(server)
+    metrics = klaviyo.Metrics.get_metrics().data
+    placed = next(m.id for m in metrics if m.attributes.name == "Placed Order")
+    result = klaviyo.Metrics.query_metric_aggregates(
+        {
+            "data": {
+                "type": "metric-aggregate",
+                "attributes": {
+                    "metric_id": placed,
+                    "measurements": ["count", "sum_value", "unique"],
+                    "interval": "week",
+                    "timezone": "Europe/Berlin",
+                    "filter": [
+                        "greater-or-equal(datetime,2026-01-01T00:00:00)",
+                        "less-than(datetime,2026-07-01T00:00:00)",
+                    ],
+                },
+            }
+        }
+    )
+    attrs = result.data.attributes
+    assert len(attrs.dates) == 27  # Monday 29 Dec 2025 … the week of 29 June 2026
+    [row] = attrs.data
+    assert len(row.measurements["count"]) == len(attrs.dates)
