@@ -561,6 +561,32 @@ class BlockingMetricsService:
             )
         )
 
+    def query_metric_aggregate_rows(
+        self,
+        metric_id: str,
+        *,
+        measurements: Sequence[str],
+        start: datetime,
+        end: datetime,
+        interval: str = "day",
+        by: Sequence[str] | None = None,
+        filter: Sequence[str] | None = None,
+        timezone: str = "UTC",
+    ) -> list[Resource]:
+        """See :meth:`MetricsService.query_metric_aggregate_rows`."""
+        return self._client.run(
+            lambda: self._service.query_metric_aggregate_rows(
+                metric_id,
+                measurements=measurements,
+                start=start,
+                end=end,
+                interval=interval,
+                by=by,
+                filter=filter,
+                timezone=timezone,
+            )
+        )
+
 
 class BlockingProfilesService:
     """:class:`ProfilesService` for blocking code: calls run on the client's loop."""

@@ -169,6 +169,7 @@ SYNC = Workflow.of(
     "get_tags",
     "query_campaign_values",
     "query_flow_series",
+    "query_metric_aggregates",
 )
 #: find the person, then everything kbridge can show about them
 PRIVACY_ACCESS = Workflow.of(

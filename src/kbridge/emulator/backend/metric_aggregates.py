@@ -3,7 +3,7 @@
 Computed over the account's events, so every figure can be recounted from
 ``GET /api/events``:
 
-* ``count`` = events, ``sum_value`` = the sum of their values (``$value``),
+* ``count`` = events, ``sum_value`` = the sum of their ``$value`` property,
   ``unique`` = distinct profiles, per bucket;
 * buckets (``interval`` hour, day, week, month; day by default) start on
   calendar boundaries in ``timezone`` (UTC by default; weeks on Monday) at or
@@ -193,6 +193,9 @@ class MetricAggregatesBackend(TagBackend):
             lambda: [set() for _ in range(buckets)]
         )
         need_props = bool(q.by or q.where)
+        # sum_value sums ``$value``; generated events of one metric all carry it or none do
+        # (Added to Cart keeps its price in ``Price``), and then their value column holds it
+        generated_value: bool | None = None
         for k in range(lo, hi):
             i = ordered[k]
             props = self._props(i) if need_props else {}
@@ -203,7 +206,14 @@ class MetricAggregatesBackend(TagBackend):
                 continue
             dims = tuple(str(props.get(d, "")) for d in q.by)
             counts[dims][b] += 1
-            sums[dims][b] += ev.value[i]
+            if i >= ev.generated:
+                raw = (props or self._props(i)).get("$value")
+                value = float(raw) if isinstance(raw, int | float) and raw == raw else 0.0
+            else:
+                if generated_value is None:
+                    generated_value = "$value" in (props or self._props(i))
+                value = ev.value[i] if generated_value else 0.0
+            sums[dims][b] += value
             people[dims][b].add(ev.profile[i])
         rows = sorted(counts) if q.by else [()]
         if q.sort is not None:
