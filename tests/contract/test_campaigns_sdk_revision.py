@@ -171,11 +171,15 @@ def test_the_sdk_revision_is_served_its_own_shapes(
     copy = k.Campaigns.get_template_id_for_campaign_message(mid).data.id
     assert k.Campaigns.get_template_for_campaign_message(mid).data.id == copy
 
-    # a message's image is not emulated yet: 501 naming the operation, under either revision
-    with pytest.raises(ApiException) as not_yet:
-        k.Campaigns.get_image_id_for_campaign_message(mid)
-    assert not_yet.value.status == 501
-    assert "get_image_id_for_campaign_message" in str(not_yet.value.body)
+    image = k.Images.get_images().data[0].id
+    k.Campaigns.update_image_for_campaign_message(mid, {"data": {"type": "image", "id": image}})
+    assert k.Campaigns.get_image_id_for_campaign_message(mid).data.id == image
+    assert k.Campaigns.get_image_for_campaign_message(mid).data.id == image
+    with pytest.raises(ApiException) as no_such:
+        k.Campaigns.update_image_for_campaign_message(
+            mid, {"data": {"type": "image", "id": "nope"}}
+        )
+    assert no_such.value.status == 400
 
     job = k.Campaigns.refresh_campaign_recipient_estimation(
         {"data": {"type": "campaign-recipient-estimation-job", "id": cid}}

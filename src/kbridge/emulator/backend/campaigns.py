@@ -208,11 +208,15 @@ class CampaignsBackend(TagBackend):
             "updated_at": iso(m.updated),
         }
         rels: dict[str, Any] = {"campaign": ("campaign", m.campaign_id)}
-        links_only: tuple[str, ...] = ("image",)
+        links_only: tuple[str, ...] = ()
         if m.template_id is not None:
             rels["template"] = ("template", m.template_id)
         else:
-            links_only = ("template", "image")
+            links_only += ("template",)
+        if m.image_id is not None:
+            rels["image"] = ("image", m.image_id)
+        else:
+            links_only += ("image",)
         return Resource("campaign-message", m.id, attrs, relationships=rels, links_only=links_only)
 
     @staticmethod
