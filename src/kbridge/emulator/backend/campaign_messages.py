@@ -24,7 +24,7 @@ from kbridge.emulator.backend.common import (
     not_found,
     relationship_ids,
 )
-from kbridge.emulator.backend.errors import InvalidError
+from kbridge.emulator.backend.errors import InvalidError, NotFoundError
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.resource import Resource
 from kbridge.emulator.backend.templates import TemplateRecord, template_resource
@@ -209,7 +209,8 @@ class CampaignMessagesBackend(TagBackend):
         images = self.ctx.images
         img = images.images.get(m.image_id or "") if images is not None else None
         if images is None or img is None:
-            return Outcome(null_data=True)
+            # the spec's answer has no null image (its relationship endpoint does)
+            raise NotFoundError(f"The campaign message {m.id!r} has no image.")
         return Outcome(data=images.resource(img))
 
     def get_image_id_for_campaign_message(self, call: Call) -> Outcome:
