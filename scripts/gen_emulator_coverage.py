@@ -191,7 +191,8 @@ def _revisions() -> list[str]:
         "|---|---|---|",
     ]
     for what, model, shape in DERIVED_SHAPES:
-        lines.append(f"| {what} | `{model}` | {shape} |")
+        shown = model if model == "—" else f"`{model}`"
+        lines.append(f"| {what} | {shown} | {shape} |")
     lines += [
         "",
         "Not emulated at 2026-10-15: the operations that revision adds (campaign audiences, "

@@ -103,6 +103,10 @@ def test_the_sdk_revision_is_served_its_own_shapes(
     assert one.included
     assert one.included[0]["attributes"]["definition"]["name"] == "Main"
 
+    # sparse fieldsets name the revision's attributes (the SDK answers a dict then)
+    sparse = k.Campaigns.get_campaign(cid, fields_campaign=["definition.name"])
+    assert sparse["data"]["attributes"] == {"definition": {"name": "Omni"}}
+
     updated = k.Campaigns.update_campaign(
         cid,
         {

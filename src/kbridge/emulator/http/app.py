@@ -48,7 +48,12 @@ from kbridge.emulator.http.gate import Gate
 from kbridge.emulator.http.jsonapi import RequestContext, render_outcome
 from kbridge.emulator.http.params import parse_query
 from kbridge.emulator.http.revision import resolve_revision
-from kbridge.emulator.http.revisions import adapt_outcome, adapt_request, implemented_revision
+from kbridge.emulator.http.revisions import (
+    adapt_outcome,
+    adapt_request,
+    implemented_revision,
+    revised_fields,
+)
 from kbridge.emulator.http.state import Accounts, EmulatorState, new_rate_limiter
 from kbridge.emulator.oauth import oauth_routes
 from kbridge.emulator.query import InvalidCursorError
@@ -197,7 +202,8 @@ class _Handler:
         if not decision.allowed:
             raise _throttled(decision.retry_after or 1, daily=decision.daily_exhausted)
         extra_headers.update(decision.headers)
-        query = parse_query(operation, query_items, allow_not=state.config.allow_not_filter)
+        checked, reshaped = revised_fields(revision, query_items)
+        query = parse_query(operation, checked, allow_not=state.config.allow_not_filter)
         body = decode_body(
             operation,
             await request.body(),
@@ -222,7 +228,7 @@ class _Handler:
             path=request.url.path,
             query_items=query_items,
             raw_query=request.url.query,
-            fields=query.fields,
+            fields={**query.fields, **reshaped},
         )
         return render_outcome(outcome, operation, ctx)
 

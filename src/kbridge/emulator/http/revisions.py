@@ -17,6 +17,7 @@ after. Everything else is served the same under both revisions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "adapt_outcome",
     "adapt_request",
     "implemented_revision",
+    "revised_fields",
 ]
 
 #: the SDK 25.0.0 revision: campaigns as "omnicampaigns" with a ``definition``
@@ -77,6 +79,11 @@ DERIVED_SHAPES: tuple[tuple[str, str, str], ...] = (
         "`name` (the spec's `new_name`)",
     ),
     (
+        "sparse fieldsets `fields[campaign]`, `fields[campaign-message]`",
+        "—",
+        "name the revision's attributes (`definition.name`) and apply to the adapted resources",
+    ),
+    (
         "filters of `get_campaigns`",
         "CampaignsApi.get_campaigns",
         "the `messages.channel` filter is optional (every channel is listed)",
@@ -108,6 +115,29 @@ def implemented_revision(resolved: ResolvedRevision, extra: tuple[str, ...] = ()
 
 
 # -- requests ---------------------------------------------------------------------------
+
+_REVISED_FIELDS = re.compile(r"fields\[(campaign|campaign-message)\]")
+
+
+def revised_fields(
+    revision: str, items: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], dict[str, tuple[str, ...]]]:
+    """``items`` without the sparse fieldsets of the types this revision reshapes, and those.
+
+    They name 2026-10-15 attributes (``definition.name``), which the catalogue's (the
+    spec's) names would refuse; they are applied to the adapted resources instead.
+    """
+    if revision != OMNICAMPAIGN_REVISION:
+        return items, {}
+    kept: list[tuple[str, str]] = []
+    taken: dict[str, tuple[str, ...]] = {}
+    for key, value in items:
+        m = _REVISED_FIELDS.fullmatch(key)
+        if m is None:
+            kept.append((key, value))
+        else:
+            taken[m[1]] = tuple(name.strip() for name in value.split(",") if name.strip())
+    return kept, taken
 
 
 def adapt_request(revision: str, operation: Operation, body: Any, call: Call, run: Dispatch) -> Any:
