@@ -168,8 +168,38 @@ def render_coverage(implemented: frozenset[str]) -> str:
         for op in sorted(tag_ops, key=lambda o: (o.path, o.method)):
             mark = "yes" if op.operation_id in implemented else "—"
             lines.append(f"| `{op.operation_id}` | {op.method} | `{op.path}` | {mark} |")
+    lines += _revisions()
     lines.append("")
     return "\n".join(lines)
+
+
+def _revisions() -> list[str]:
+    from kbridge.emulator.http.revisions import DERIVED_SHAPES, IMPLEMENTED_REVISIONS
+
+    lines = [
+        "",
+        "## Revisions",
+        "",
+        "The emulator implements revisions "
+        + ", ".join(f"`{r}`" for r in IMPLEMENTED_REVISIONS)
+        + " (and any `EmulatorConfig.extra_revisions`, answered like the spec's); another "
+        "revision gets Klaviyo's 400 on `revision`. Only the 2026-07-15 spec is available, so "
+        "the 2026-10-15 shapes below are **derived from the official SDK `klaviyo-api` "
+        "25.0.0's models**; every other operation answers the same under both.",
+        "",
+        "| What | SDK model | 2026-10-15 shape |",
+        "|---|---|---|",
+    ]
+    for what, model, shape in DERIVED_SHAPES:
+        shown = model if model == "—" else f"`{model}`"
+        lines.append(f"| {what} | {shown} | {shape} |")
+    lines += [
+        "",
+        "Not emulated at 2026-10-15: the operations that revision adds (campaign audiences, "
+        "variations, translations, message schedules, `campaign-schedule`, message clone); "
+        "their paths are not in the spec the router is built from, so they answer 404.",
+    ]
+    return lines
 
 
 def _format_python(text: str) -> str:

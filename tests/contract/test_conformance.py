@@ -112,11 +112,45 @@ def _catalog_jobs() -> dict[str, dict[str, Any]]:
     return jobs
 
 
+#: path ids for GETs whose answer needs a resource set up first (operation → id)
+SET_UP_IDS: dict[str, str] = {}
+
+
+def _message_with_an_image(http: httpx.Client) -> None:
+    """A draft campaign whose message shows an image (the generated ones are sent)."""
+    list_id = http.get("/api/lists").json()["data"][0]["id"]
+    definition = {"channel": "email", "label": "Img", "content": {"subject": "s"}}
+    body = {
+        "data": {
+            "type": "campaign",
+            "attributes": {
+                "name": "With an image",
+                "audiences": {"included": [list_id], "excluded": []},
+                "send_strategy": {"method": "immediate"},
+                "campaign-messages": {
+                    "data": [{"type": "campaign-message", "attributes": {"definition": definition}}]
+                },
+            },
+        }
+    }
+    made = http.post("/api/campaigns", json=body)
+    assert made.status_code == 201, made.text
+    mid = made.json()["data"]["relationships"]["campaign-messages"]["data"][0]["id"]
+    image = http.get("/api/images").json()["data"][0]["id"]
+    linked = http.patch(
+        f"/api/campaign-messages/{mid}/relationships/image",
+        json={"data": {"type": "image", "id": image}},
+    )
+    assert linked.status_code == 204, linked.text
+    SET_UP_IDS["get_image_for_campaign_message"] = mid
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
     config = EmulatorConfig(seed=7, profiles=30, events=300, rate_limit_factor=None)
     with EmulatorServer(config) as server, http_client_for(server) as http:
         _start_jobs(http)
+        _message_with_an_image(http)
         yield http
 
 
@@ -153,6 +187,8 @@ ID_SOURCES: dict[str, tuple[str, str | None]] = {
 
 
 def _fill(client: httpx.Client, op: Operation) -> str:
+    if op.operation_id in SET_UP_IDS:
+        return op.path.replace("{id}", SET_UP_IDS[op.operation_id])
     return _fill_path(client, op.path, op)
 
 

@@ -184,3 +184,51 @@ def test_throttling_raises_429_with_retry_after(
     assert caught.value.status == 429
     assert error_code(caught.value) == "throttled"
     assert int(caught.value.headers["Retry-After"]) >= 1  # urllib3 headers: any case
+
+
+def test_events_include_attributions_parse_into_the_sdk_models() -> None:
+    # enough history for orders that follow an open or a click
+    config = EmulatorConfig(seed=31, profiles=150, events=4000, rate_limit_factor=None)
+    with EmulatorServer(config) as busy:
+        _check_attributions(sdk(busy))
+
+
+def _check_attributions(klaviyo: KlaviyoAPI) -> None:
+    metrics = klaviyo.Metrics.get_metrics().data
+    placed = next(m.id for m in metrics if m.attributes.name == "Placed Order")
+    listed = klaviyo.Events.get_events(
+        filter=f'equals(metric_id,"{placed}")', include=["attributions"]
+    )
+    linked = {a.id for e in listed.data for a in e.relationships.attributions.data or []}
+    records = [r for r in listed.included or [] if r["type"] == "attribution"]
+    assert linked
+    assert {r["id"] for r in records} == linked
+    for record in records:
+        assert record["relationships"]["attributed-event"]["data"]["type"] == "event"
+
+
+def test_query_metric_aggregates_parses_into_the_sdk_models(server: EmulatorServer) -> None:
+    klaviyo = sdk(server)
+    metrics = klaviyo.Metrics.get_metrics().data
+    placed = next(m.id for m in metrics if m.attributes.name == "Placed Order")
+    result = klaviyo.Metrics.query_metric_aggregates(
+        {
+            "data": {
+                "type": "metric-aggregate",
+                "attributes": {
+                    "metric_id": placed,
+                    "measurements": ["count", "sum_value", "unique"],
+                    "interval": "week",
+                    "timezone": "Europe/Berlin",
+                    "filter": [
+                        "greater-or-equal(datetime,2026-01-01T00:00:00)",
+                        "less-than(datetime,2026-07-01T00:00:00)",
+                    ],
+                },
+            }
+        }
+    )
+    attrs = result.data.attributes
+    assert len(attrs.dates) == 27  # Monday 29 Dec 2025 … the week of 29 June 2026
+    [row] = attrs.data
+    assert len(row.measurements["count"]) == len(attrs.dates)

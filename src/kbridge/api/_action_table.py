@@ -402,6 +402,16 @@ def declarations() -> list[Action]:
         declare("segments profiles", S.iter_profiles_for_segment, "Profiles in a segment"),
         declare("metrics list", M.iter_metrics, "List metrics"),
         declare("metrics get", M.get_metric, "One metric"),
+        declare(
+            "metrics aggregate",
+            M.query_metric_aggregate_rows,
+            "A metric's events counted per hour, day, week or month",
+            operations=("query_metric_aggregates",),
+            override={
+                "interval": {"choices": ("hour", "day", "week", "month")},
+                "measurements": {"choices": ("count", "sum_value", "unique")},
+            },
+        ),
         declare("events list", E.iter_events, "List events"),
         declare("events get", E.get_event, "One event"),
         declare("events create", E.create_event, "Record one event", expand={"event": _event}),

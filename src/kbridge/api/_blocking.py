@@ -882,6 +882,64 @@ class BlockingMetricsService:
         """See :meth:`MetricsService.get_metric`."""
         return self._client.run(lambda: self._service.get_metric(metric_id, **query))
 
+    def query_metric_aggregates(
+        self,
+        metric_id: str,
+        *,
+        measurements: Sequence[str],
+        start: datetime,
+        end: datetime,
+        interval: str = "day",
+        by: Sequence[str] | None = None,
+        filter: Sequence[str] | None = None,
+        timezone: str = "UTC",
+        sort: str | None = None,
+        page_size: int | None = None,
+        page_cursor: str | None = None,
+    ) -> Resource:
+        """See :meth:`MetricsService.query_metric_aggregates`."""
+        return self._client.run(
+            lambda: self._service.query_metric_aggregates(
+                metric_id,
+                measurements=measurements,
+                start=start,
+                end=end,
+                interval=interval,
+                by=by,
+                filter=filter,
+                timezone=timezone,
+                sort=sort,
+                page_size=page_size,
+                page_cursor=page_cursor,
+            )
+        )
+
+    def query_metric_aggregate_rows(
+        self,
+        metric_id: str,
+        *,
+        measurements: Sequence[str],
+        start: datetime,
+        end: datetime,
+        interval: str = "day",
+        by: Sequence[str] | None = None,
+        filter: Sequence[str] | None = None,
+        timezone: str = "UTC",
+    ) -> list[Resource]:
+        """See :meth:`MetricsService.query_metric_aggregate_rows`."""
+        return self._client.run(
+            lambda: self._service.query_metric_aggregate_rows(
+                metric_id,
+                measurements=measurements,
+                start=start,
+                end=end,
+                interval=interval,
+                by=by,
+                filter=filter,
+                timezone=timezone,
+            )
+        )
+
 
 class BlockingProfilesService:
     """:class:`ProfilesService` for blocking code: calls run on the client's loop."""

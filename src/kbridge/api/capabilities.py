@@ -175,6 +175,7 @@ SYNC = Workflow.of(
     "get_items_for_catalog_category",
     "get_coupons",
     "get_coupon_codes_for_coupon",
+    "query_metric_aggregates",
 )
 #: find the person, then everything kbridge can show about them
 PRIVACY_ACCESS = Workflow.of(

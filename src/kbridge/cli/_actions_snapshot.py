@@ -363,6 +363,43 @@ ACTIONS: tuple[A, ...] = (
         ),
     ),
     A(
+        "metrics",
+        "aggregate",
+        "get",
+        "A metric's events counted per hour, day, week or month",
+        operations=("query_metric_aggregates",),
+        scopes=("metrics:read",),
+        params=(
+            P("id", help="the metric id", required=True, argument=True),
+            P(
+                "measurements",
+                type="strs",
+                help="count, sum_value, unique (repeatable)",
+                required=True,
+                choices=("count", "sum_value", "unique"),
+            ),
+            P(
+                "start",
+                type="datetime",
+                help="first instant counted (ISO 8601 with an offset)",
+                required=True,
+            ),
+            P("end", type="datetime", help="first instant not counted", required=True),
+            P(
+                "interval",
+                help="hour, day, week or month",
+                choices=("hour", "day", "week", "month"),
+            ),
+            P("by", type="strs", help="event properties to group by, e.g. $message (repeatable)"),
+            P(
+                "filter",
+                type="strs",
+                help='more conditions, e.g. equals($message,"01H…") (repeatable)',
+            ),
+            P("timezone", help="IANA name the buckets follow, e.g. America/New_York"),
+        ),
+    ),
+    A(
         "events",
         "list",
         "list",

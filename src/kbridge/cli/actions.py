@@ -97,7 +97,9 @@ def common_options(*, listing: bool) -> list[inspect.Parameter]:
             annotation=Annotated[
                 str | None,
                 typer.Option(
-                    "--output", "-o", help="table, json or jsonl (default: table on a terminal)"
+                    "--output",
+                    "-o",
+                    help="table, json, jsonl or csv (default: table on a terminal)",
                 ),
             ],
         ),

@@ -103,7 +103,7 @@ def serve_command(
         typer.Option(
             help="inject faults on /api/*, e.g. "
             "'http500=0.02,http503=0.01,timeout=0.01@2s,reset=0.01,latency=20ms±10ms,"
-            "truncate=0.005' (deterministic under --seed)"
+            "truncate=0.005,http429=0.01@2s*3' (deterministic under --seed)"
         ),
     ] = None,
     oauth_consent: Annotated[

@@ -1,13 +1,15 @@
 """Shared output helpers: one clear line for errors, tables or JSON for data.
 
-``--output table|json|jsonl``: a table by default on a terminal, JSON when
-piped (scripts get something parseable without asking). List commands
+``--output table|json|jsonl|csv``: a table by default on a terminal, JSON when
+piped (scripts get something parseable without asking); ``csv`` writes a list's
+attributes, one column each (nested values as JSON). List commands
 stream: ``jsonl`` writes each resource as it arrives, ``json`` writes one
 array incrementally, ``table`` collects the rows (bounded by ``--limit``).
 """
 
 from __future__ import annotations
 
+import csv
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO
@@ -38,8 +40,8 @@ __all__ = [
     "to_plain",
 ]
 
-OutputFormat = Literal["table", "json", "jsonl"]
-FORMATS: tuple[OutputFormat, ...] = ("table", "json", "jsonl")
+OutputFormat = Literal["table", "json", "jsonl", "csv"]
+FORMATS: tuple[OutputFormat, ...] = ("table", "json", "jsonl", "csv")
 
 
 def _err_console() -> Console:
@@ -176,11 +178,34 @@ def emit(result: Any, fmt: OutputFormat, *, stream: TextIO | None = None) -> Non
         else:
             console.print(_cell(to_plain(result)))
         return
+    if fmt == "csv" and (
+        isinstance(result, Resource)
+        or (items is not None and all(isinstance(i, Resource) for i in items))
+    ):
+        _csv(items if items is not None else [result], out)
+        return
     if fmt == "jsonl" and items is not None:
         for item in items:
             out.write(dumps(to_plain(item)).decode() + "\n")
         return
     out.write(dumps(to_plain(result)).decode() + "\n")
+
+
+def _csv(rows: Sequence[Any], out: TextIO) -> None:
+    """Resources as CSV: a column per attribute (in first-seen order), nested values as JSON."""
+    resources = [r for r in rows if isinstance(r, Resource)]
+    columns: dict[str, None] = {}
+    for r in resources:
+        columns.update(dict.fromkeys(r.attributes))
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for r in resources:
+        cells = []
+        for name in columns:
+            value = to_plain(r.attributes.get(name))
+            plain = isinstance(value, str | int | float) or value is None
+            cells.append("" if value is None else value if plain else dumps(value).decode())
+        writer.writerow(cells)
 
 
 def _detail(resource: Resource, console: Console) -> None:
@@ -223,6 +248,8 @@ async def emit_stream(
             await aclose()
     if fmt == "json":
         out.write("]\n")
+    elif fmt == "csv":
+        _csv(rows, out)
     elif fmt == "table":
         from rich.console import Console
 

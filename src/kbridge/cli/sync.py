@@ -246,10 +246,11 @@ def _explained(message: str, destination: str) -> str:
 
 def ceiling_per_second(stream: str, limiter: RateLimiter | None = None) -> float | None:
     """Records a second ``stream`` reaches at its operation's steady limit with full pages:
-    the limit ``limiter`` paces to (default: Klaviyo's published one). None for report
-    streams, whose requests are not pages of records, and when the limiter does not pace."""
+    the limit ``limiter`` paces to (default: Klaviyo's published one). None for report and
+    metric-aggregate streams, whose requests are not pages of records, and when the
+    limiter does not pace."""
     found = get_stream(stream)
-    if found.report is not None:
+    if found.report is not None or found.aggregates is not None:
         return None
     op = catalog.get(found.operation_id)
     limit = (limiter or RateLimiter(clock=SystemClock())).paced_limit(op)
@@ -457,6 +458,7 @@ def _report(result: SyncResult, as_json: bool, fallbacks: Sequence[str] = ()) ->
         split = (
             f"  ({r.records - r.reread:,} new, {r.reread:,} re-read)"
             if get_stream(r.stream).report is not None
+            or get_stream(r.stream).aggregates is not None
             else ""
         )
         console.print(

@@ -47,6 +47,8 @@ class EmulatorConfig:
     public_base_url: str | None = None
     #: optional JSON file to load the account from instead of generating it
     data_file: str | None = None
+    #: revisions served like the spec's besides the implemented ones (2026-07-15, 2026-10-15);
+    #: any other gets Klaviyo's 400
     extra_revisions: tuple[str, ...] = field(default_factory=tuple)
     #: fault injection on ``/api/*``, e.g. ``"http500=0.02,latency=20ms±10ms"`` (``None`` = off)
     faults: str | None = None

@@ -330,7 +330,7 @@ class _Builder:
                 t = float(int(p.created + (self.now - p.created) * rng.random()))
                 cols.append(t, i, M_RECEIVED_SMS, 0.0, rng.randrange(HISTORIC_CAMPAIGNS))
                 if t < active_end and rng.random() < 0.1:
-                    cols.append(t + 120, i, M_CLICKED_SMS, 0.0, rng.randrange(HISTORIC_CAMPAIGNS))
+                    self._add(t + 120, i, M_CLICKED_SMS, 0.0, rng.randrange(HISTORIC_CAMPAIGNS))
             else:
                 self._session(i, p.created, active_end, h)
 
@@ -345,11 +345,23 @@ class _Builder:
         cols.append(t, i, M_RECEIVED, 0.0, campaign)
         if t < active_end and rng.random() < h.engagement_rate:
             t_open = t + rng.randrange(60, 6 * 3600)
-            cols.append(t_open, i, M_OPENED, 0.0, campaign)
+            self._add(t_open, i, M_OPENED, 0.0, campaign)
             if rng.random() < 0.3:
-                cols.append(t_open + rng.randrange(5, 600), i, M_CLICKED, 0.0, campaign)
+                self._add(t_open + rng.randrange(5, 600), i, M_CLICKED, 0.0, campaign)
         elif r > 0.9995:
-            cols.append(t + 600, i, M_SPAM, 0.0, campaign)
+            self._add(t + 600, i, M_SPAM, 0.0, campaign)
+
+    def _add(self, t: float, i: int, metric: int, value: float, aux: int = 0) -> bool:
+        """Append an event that follows another, unless it would come after ``now``.
+
+        It has not happened yet: a client reading up to the clock must see every
+        generated event. The caller's draws are made either way, so the rest of
+        the account is the same as before this rule.
+        """
+        if t > self.now:
+            return False
+        self.cols.append(t, i, metric, value, aux)
+        return True
 
     def _session(self, i: int, start: float, end: float, h: HiddenTraits) -> None:
         rng, cols = self.rng, self.cols
@@ -359,25 +371,27 @@ class _Builder:
         for _ in range(1 + rng.randrange(2)):
             t += rng.randrange(10, 300)
             viewed = rng.randrange(len(PRODUCTS))
-            cols.append(t, i, M_VIEWED, 0.0, viewed)
+            self._add(t, i, M_VIEWED, 0.0, viewed)
         if rng.random() >= 0.35:
             return
         t += rng.randrange(10, 300)
-        cols.append(t, i, M_ADDED, PRODUCTS[viewed][2], viewed)
+        self._add(t, i, M_ADDED, PRODUCTS[viewed][2], viewed)
         if rng.random() >= 0.6:
             return
         items = [viewed] + [rng.randrange(len(PRODUCTS)) for _ in range(rng.randrange(4))]
         value = round(sum(PRODUCTS[k][2] for k in items), 2)
         t += rng.randrange(30, 600)
-        cols.append(t, i, M_CHECKOUT, value, pack_order(items))
+        self._add(t, i, M_CHECKOUT, value, pack_order(items))
         if rng.random() >= h.purchase_rate:
             return
         t += rng.randrange(30, 900)
-        cols.append(t, i, M_ORDER, value, pack_order(items))
+        # an order (and its products) placed after now has not been placed: not counted
+        if not self._add(t, i, M_ORDER, value, pack_order(items)):
+            return
         h.orders += 1
         h.revenue += value
         for k, item in enumerate(items):
-            cols.append(t + k + 1, i, M_ORDERED_PRODUCT, PRODUCTS[item][2], item)
+            self._add(t + k + 1, i, M_ORDERED_PRODUCT, PRODUCTS[item][2], item)
 
     def _sort_events(self) -> None:
         """Renumber events in time order, so the generated block is already datetime-sorted."""

@@ -36,6 +36,7 @@ from kbridge.sync.tables import (
     FLOWS,
     LIST_MEMBERSHIPS,
     LISTS,
+    METRIC_AGGREGATES_DAILY,
     METRICS,
     PROFILES,
     REPORT_STATISTICS,
@@ -54,6 +55,7 @@ __all__ = [
     "RUN_COLUMN",
     "STREAMS",
     "UPDATED_LOOKBACK",
+    "Aggregates",
     "Child",
     "Cursor",
     "Parent",
@@ -148,6 +150,16 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
+class Aggregates:
+    """A per-metric daily stream from ``query_metric_aggregates``: every metric, one request
+    per metric and ``days_per_request`` UTC days (interval=day), complete days only."""
+
+    measurements: tuple[str, ...] = ("count", "sum_value", "unique")
+    days_per_request: int = 365
+    default_backfill_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class Stream:
     """One stream; ``table``, ``extract`` and ``from_json`` come from its ``spec``."""
 
@@ -163,6 +175,8 @@ class Stream:
     slice_days: int | None = None
     #: reporting-API streams (POST queries by day) instead of a paginated listing
     report: Report | None = None
+    #: metric-aggregate streams (POST queries per metric) instead of a paginated listing
+    aggregates: Aggregates | None = None
     #: facts (events, report days): a start date bounds them; dimensions sync whole
     facts: bool = False
     #: attribute asked for in a reconcile's id-only scan (sparse fieldset); None: no reconcile
@@ -398,6 +412,17 @@ STREAMS: tuple[Stream, ...] = (
         # a week costs nothing: the re-read days share the new day's 59-day request
         lookback=EVENTS_LOOKBACK,
         description="per flow message and UTC day (interval=daily), from the reporting API",
+    ),
+    Stream(
+        "metric_aggregates_daily",
+        "query_metric_aggregates",
+        METRIC_AGGREGATES_DAILY,
+        aggregates=Aggregates(),
+        facts=True,
+        # late events change a day's figures; re-reading a week costs nothing extra (the
+        # re-read days share each metric's request for the new days)
+        lookback=EVENTS_LOOKBACK,
+        description="per metric and UTC day: count, sum of value, unique profiles",
     ),
 )
 

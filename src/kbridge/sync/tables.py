@@ -48,6 +48,7 @@ __all__ = [
     "LISTS",
     "LIST_MEMBERSHIPS",
     "METRICS",
+    "METRIC_AGGREGATES_DAILY",
     "PROFILES",
     "REPORT_STATISTICS",
     "RUN_COLUMN",
@@ -414,3 +415,17 @@ def _report(name: str, object_column: str, message_column: str) -> TableSpec:
 
 CAMPAIGN_VALUES_DAILY = _report("campaign_values_daily", "campaign_id", "campaign_message_id")
 FLOW_SERIES_DAILY = _report("flow_series_daily", "flow_id", "flow_message_id")
+
+#: per metric and UTC day, from query_metric_aggregates; keyed by the metric's id, so a
+#: metric Klaviyo renames ("SMS" → "Text Message") keeps its rows (its name column follows)
+METRIC_AGGREGATES_DAILY = spec(
+    "metric_aggregates_daily",
+    [
+        Field("day", "timestamp", key=True),
+        Field("metric_id", key=True),
+        Field("metric_name"),
+        Field("count", "bigint"),
+        Field("sum_value", "double"),
+        Field("unique_profiles", "bigint"),
+    ],
+)

@@ -23,6 +23,7 @@ from kbridge.api import (
     ClientConfig,
     PermissionDeniedError,
     QuotaExhaustedError,
+    RateLimitedError,
     RetryPolicy,
     ServerError,
     TransportError,
@@ -380,3 +381,48 @@ async def test_a_post_is_retried_on_429_and_recorded_once(strict: EmulatorServer
     statuses = control(strict, "GET", "stats")["operations"]["create_event"]["statuses"]
     assert statuses.get("429", 0) >= 1
     assert statuses["202"] == sent  # every event accepted exactly once
+
+
+# -- injected 429s (``http429=RATE@Ns*BURST``) ----------------------------------------------------
+
+
+async def test_bursts_of_injected_429s_are_waited_out_as_retry_after_says(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    faults("http429=0.2@3s*3")
+    # two bursts can abut (a fresh hit right after one ends): 6 in a row, so 7 attempts
+    async with client(faulty, attempts=7) as api:
+        ids = [(await api.get_document("get_accounts")).first for _ in range(12)]
+        clock = api._clock
+    counts = faults.counts()
+    assert all(a is not None and a.id for a in ids)
+    assert counts["http429"] >= 3  # at least one whole burst
+    assert counts["requests"] == 12 + counts["http429"]
+    assert isinstance(clock, ManualClock)
+    # every 429 was waited out for at least its Retry-After before the next attempt
+    assert sum(1 for wait in clock.slept if wait >= 3) >= counts["http429"]
+
+
+async def test_a_write_through_a_429_burst_is_recorded_once(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    faults("http429=0.3@1s*2")
+    async with client(faulty, attempts=6) as api:
+        for n in range(5):
+            await api.request("create_event", json=event_body("Field Throttle", n))
+        injected = faults.counts()["http429"]
+        faults("off")
+        found = await events_of(api, "Field Throttle")
+    assert injected >= 2
+    assert sorted(e.attributes["event_properties"]["n"] for e in found) == list(range(5))
+
+
+async def test_a_429_that_outlasts_the_retries_is_one_rate_limited_error(
+    faulty: EmulatorServer, faults: Faults
+) -> None:
+    faults("http429=1@2s")
+    async with client(faulty, attempts=3) as api:
+        with pytest.raises(RateLimitedError) as caught:
+            await api.get_document("get_accounts")
+    assert caught.value.retry_after == 2
+    assert faults.counts()["requests"] == 3

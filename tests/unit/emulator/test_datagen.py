@@ -197,3 +197,15 @@ def test_dump_and_load_round_trip_into_the_backend(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(DatasetFileError, match="not a"):
         load(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("seed", [4, 11])
+def test_no_generated_event_is_dated_after_now(seed: int) -> None:
+    # A client that reads up to "now" must see every generated event: opens hours after a
+    # send, clicks, a session's later steps and its order all stop at the clock.
+    d = generate(seed, 2000, 20000, NOW)
+    late = [t for t in d.events.ts if t > d.now]
+    assert late == []
+    # and the last hours are not empty: what would have landed later is dropped, not piled up
+    assert sum(1 for t in d.events.ts if d.now - 6 * 3600 <= t) > 0
+    assert sum(1 for t in d.events.ts if t == d.now) <= 2

@@ -20,7 +20,8 @@ def test_each_stream_names_a_catalogued_operation_and_its_cursor_filter(stream: 
 
     assert isinstance(stream, Stream)
     op = catalog.get(stream.operation_id)
-    assert op.method == ("POST" if stream.report is not None else "GET")
+    queries = stream.report is not None or stream.aggregates is not None
+    assert op.method == ("POST" if queries else "GET")
     if stream.cursor is not None:
         field = next(f for f in op.filters if f.name == stream.cursor.filter_field)
         wanted = "greater-or-equal" if stream.cursor.inclusive else "greater-than"
@@ -135,3 +136,22 @@ def test_tables_without_raw_have_a_column_for_every_attribute_of_the_spec(
     held = s.from_json["other_attributes"].without
     assert documented | additional == held
     assert all(name in s.table.column_names for name in held)
+
+
+def test_daily_aggregate_rows_keep_the_metric_id_and_follow_its_name() -> None:
+    from kbridge.sync.strategies.aggregates import aggregate_day_rows
+
+    answer = {
+        "dates": ["2026-11-01T00:00:00+00:00", "2026-11-02T00:00:00+00:00"],
+        "data": [
+            {"dimensions": [], "measurements": {"count": [3, 0], "sum_value": [9.5, 0.0],
+                                                "unique": [2, 0]}}
+        ],
+    }  # fmt: skip
+    before = aggregate_day_rows("A", "M1", "Received SMS", answer)
+    after = aggregate_day_rows("A", "M1", "Received Text Message", answer)
+    # the key (account, day, metric id) is the same: a renamed metric updates its rows
+    assert [r[:3] for r in before] == [r[:3] for r in after]
+    assert before[0][3:] == ("Received SMS", 3, 9.5, 2)
+    assert after[1][3:] == ("Received Text Message", 0, 0.0, 0)
+    assert str(before[0][1]).startswith("2026-11-01")

@@ -19,7 +19,7 @@ from kbridge.api.resources.events import EventsService, NewEvent
 from kbridge.api.resources.flows import FlowsService
 from kbridge.api.resources.images import ImagesService
 from kbridge.api.resources.lists import ListsService
-from kbridge.api.resources.metrics import MetricsService
+from kbridge.api.resources.metrics import MetricsService, aggregate_rows
 from kbridge.api.resources.profiles import ProfilesService
 from kbridge.api.resources.reporting import ReportingService, timeframe
 from kbridge.api.resources.segments import SegmentsService
@@ -51,6 +51,7 @@ __all__ = [
     "SubscriptionsService",
     "TagsService",
     "TemplatesService",
+    "aggregate_rows",
     "email_message",
     "services_for",
     "sms_message",

@@ -28,6 +28,9 @@ class Call:
     body: Any = None
     #: the scopes of the caller (some operations filter what they show by scope)
     scopes: frozenset[str] = frozenset()
+    #: the implemented revision answering the call ("" = the spec's); http/ translates
+    #: shapes, the backend only reads it where behaviour differs (get_campaigns' filter)
+    revision: str = ""
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from kbridge.emulator.backend.common import (
     not_found,
     relationship_ids,
 )
-from kbridge.emulator.backend.errors import InvalidError
+from kbridge.emulator.backend.errors import InvalidError, NotFoundError
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.resource import Resource
 from kbridge.emulator.backend.templates import TemplateRecord, template_resource
@@ -49,6 +49,9 @@ class CampaignMessagesBackend(TagBackend):
             "get_campaign_id_for_campaign_message",
             "get_template_for_campaign_message",
             "get_template_id_for_campaign_message",
+            "update_image_for_campaign_message",
+            "get_image_for_campaign_message",
+            "get_image_id_for_campaign_message",
         }
     )
 
@@ -185,3 +188,33 @@ class CampaignMessagesBackend(TagBackend):
         if m.template_id is None:
             return Outcome(null_data=True)
         return Outcome(data=Resource("template", m.template_id, {}), identifiers_only=True)
+
+    # -- the message's image -------------------------------------------------------------
+
+    def update_image_for_campaign_message(self, call: Call) -> Outcome:
+        m = self._message(self.path_id(call))
+        self._editable(m)
+        body = call.body
+        data = body.get("data") if isinstance(body, dict) else None
+        iid = data.get("id") if isinstance(data, dict) else None
+        images = self.ctx.images
+        if not isinstance(iid, str) or images is None or iid not in images.images:
+            raise InvalidError(f"image {iid!r} does not exist", pointer="/data/id")
+        m.image_id = iid
+        m.updated = self.ctx.now()
+        return Outcome(status=204)
+
+    def get_image_for_campaign_message(self, call: Call) -> Outcome:
+        m = self._message(self.path_id(call))
+        images = self.ctx.images
+        img = images.images.get(m.image_id or "") if images is not None else None
+        if images is None or img is None:
+            # the spec's answer has no null image (its relationship endpoint does)
+            raise NotFoundError(f"The campaign message {m.id!r} has no image.")
+        return Outcome(data=images.resource(img))
+
+    def get_image_id_for_campaign_message(self, call: Call) -> Outcome:
+        m = self._message(self.path_id(call))
+        if m.image_id is None:
+            return Outcome(null_data=True)
+        return Outcome(data=Resource("image", m.image_id, {}), identifiers_only=True)

@@ -75,6 +75,8 @@ class MessageRecord:
     created: float
     updated: float
     template_id: str | None = None
+    #: the image the message shows (SMS/MMS and push), from update_image_for_campaign_message
+    image_id: str | None = None
 
     @property
     def channel(self) -> str:

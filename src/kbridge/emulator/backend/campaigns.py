@@ -208,11 +208,15 @@ class CampaignsBackend(TagBackend):
             "updated_at": iso(m.updated),
         }
         rels: dict[str, Any] = {"campaign": ("campaign", m.campaign_id)}
-        links_only: tuple[str, ...] = ("image",)
+        links_only: tuple[str, ...] = ()
         if m.template_id is not None:
             rels["template"] = ("template", m.template_id)
         else:
-            links_only = ("template", "image")
+            links_only += ("template",)
+        if m.image_id is not None:
+            rels["image"] = ("image", m.image_id)
+        else:
+            links_only += ("image",)
         return Resource("campaign-message", m.id, attrs, relationships=rels, links_only=links_only)
 
     @staticmethod
@@ -231,7 +235,8 @@ class CampaignsBackend(TagBackend):
 
     def get_campaigns(self, call: Call) -> Outcome:
         channel = call.query.condition("messages.channel", "equals")
-        if channel is None:
+        # 2026-10-15 ("omnicampaigns") lists every channel; the spec's revision needs one
+        if channel is None and call.revision < "2026-10-15":
             raise InvalidError(
                 "A channel filter is required: filter=equals(messages.channel,'email') "
                 "(or 'sms', 'mobile_push').",

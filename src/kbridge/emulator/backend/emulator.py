@@ -21,6 +21,7 @@ from kbridge.emulator.backend.flows import FlowsBackend
 from kbridge.emulator.backend.images import ImagesBackend
 from kbridge.emulator.backend.jobs import JobsBackend
 from kbridge.emulator.backend.lists import ListsBackend
+from kbridge.emulator.backend.metric_aggregates import MetricAggregatesBackend
 from kbridge.emulator.backend.metrics import MetricsBackend
 from kbridge.emulator.backend.outbox import Outbox
 from kbridge.emulator.backend.privacy import PrivacyBackend
@@ -92,6 +93,7 @@ class EmulatorBackend:
             PrivacyBackend(ctx),
             CatalogsBackend(ctx, shop),
             CouponsBackend(ctx, shop),
+            MetricAggregatesBackend(ctx),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx

@@ -205,6 +205,24 @@ class EventsBackend(TagBackend):
             append((eid, attrs, _json_string(profiles[profile_col[i]].id), metric_ids[m]))
         return out
 
+    def _attributed(self, events: Sequence[int]) -> tuple[list[Resource], list[Resource]]:
+        """``events`` with their ``attributions`` linkage, and the attribution records."""
+        from kbridge.emulator.backend.attributions import attribution_of
+
+        resources: list[Resource] = []
+        records: list[Resource] = []
+        for i in events:
+            res = self.event_resource(i)
+            record = attribution_of(self.ctx, i)
+            linkage: list[tuple[str, str]] = []
+            if record is not None:
+                records.append(record)
+                linkage.append(("attribution", record.id))
+            res.relationships["attributions"] = linkage
+            res.links_only = ()
+            resources.append(res)
+        return resources, records
+
     def _included(self, events: Sequence[int], query: Query) -> list[Resource]:
         from kbridge.emulator.backend.metrics import metric_resource
 
@@ -263,6 +281,13 @@ class EventsBackend(TagBackend):
         page = page_of(
             call, ordered, store.event_key, getters, lo=lo, hi=max(lo, hi), conditions=remaining
         )
+        if "attributions" in q.include:
+            # the linkage changes the events' bytes: the generic path, not the kept ones
+            events, records = self._attributed(page.items)
+            return Outcome(
+                data=Page(items=events, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
+                included=records + self._included(page.items, q),
+            )
         # Events never change, so a page served again (paging walkers, retries) is
         # mostly kept bytes; building and serialising 1000 events is what costs.
         items = KeptResources(
@@ -301,6 +326,9 @@ class EventsBackend(TagBackend):
 
     def get_event(self, call: Call) -> Outcome:
         i = self._get(call)
+        if "attributions" in call.query.include:
+            events, records = self._attributed([i])
+            return Outcome(data=events[0], included=records + self._included([i], call.query))
         return Outcome(data=self.event_resource(i), included=self._included([i], call.query))
 
     def get_metric_for_event(self, call: Call) -> Outcome:

@@ -48,6 +48,12 @@ from kbridge.emulator.http.gate import Gate
 from kbridge.emulator.http.jsonapi import RequestContext, render_outcome
 from kbridge.emulator.http.params import parse_query
 from kbridge.emulator.http.revision import resolve_revision
+from kbridge.emulator.http.revisions import (
+    adapt_outcome,
+    adapt_request,
+    implemented_revision,
+    revised_fields,
+)
 from kbridge.emulator.http.state import Accounts, EmulatorState, new_rate_limiter
 from kbridge.emulator.oauth import oauth_routes
 from kbridge.emulator.query import InvalidCursorError
@@ -177,7 +183,7 @@ class _Handler:
         extra_headers: dict[str, str],
     ) -> Response:
         principal = self._authenticate(state, request, operation)
-        resolve_revision(
+        resolved = resolve_revision(
             request.headers.get("revision"),
             today=state.clock.now().date(),
             default=operation.revision,
@@ -185,6 +191,7 @@ class _Handler:
             fall_forward_opt_out=request.headers.get("x-klaviyo-revision-fall-forward-opt-out")
             == "1",
         )
+        revision = implemented_revision(resolved, state.config.extra_revisions)
         if principal is not None:
             require_scopes(principal, operation)
         if operation.auth == "public" or operation.operation_id not in state.backend.implemented:
@@ -195,30 +202,33 @@ class _Handler:
         if not decision.allowed:
             raise _throttled(decision.retry_after or 1, daily=decision.daily_exhausted)
         extra_headers.update(decision.headers)
-        query = parse_query(operation, query_items, allow_not=state.config.allow_not_filter)
+        checked, reshaped = revised_fields(revision, query_items)
+        query = parse_query(operation, checked, allow_not=state.config.allow_not_filter)
         body = decode_body(
             operation,
             await request.body(),
             content_type=request.headers.get("content-type", ""),
             content_encoding=request.headers.get("content-encoding", ""),
         )
-        if body is not None:
-            check_document(operation, body, path_params)
         call = Call(
             operation=operation,
             path_params=path_params,
             query=query,
-            body=body,
             scopes=principal.scopes,
+            revision=revision,
         )
         state.backend.run_due()
-        outcome = state.backend.dispatch(call)
+        run = state.backend.dispatch
+        body = adapt_request(revision, operation, body, call, run)
+        if body is not None:
+            check_document(operation, body, path_params)
+        outcome = adapt_outcome(revision, operation, run(replace(call, body=body)), run)
         ctx = RequestContext(
             base_url=state.config.public_base_url or str(request.base_url),
             path=request.url.path,
             query_items=query_items,
             raw_query=request.url.query,
-            fields=query.fields,
+            fields={**query.fields, **reshaped},
         )
         return render_outcome(outcome, operation, ctx)
 

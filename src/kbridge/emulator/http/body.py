@@ -164,7 +164,9 @@ def check_document(operation: Operation, body: Any, path_params: dict[str, str])
         return
     _type_of(data, "/data", allowed)
     path_id = path_params.get("id")
-    if operation.method == "PATCH" and path_id is not None:
+    # a to-one relationship's PATCH names the related resource, not the owner in the path
+    relationship = "/relationships/" in operation.path
+    if operation.method == "PATCH" and path_id is not None and not relationship:
         body_id = data.get("id")
         if body_id is None:
             raise HttpProblem(400, "invalid", "'id' is a required property.", pointer="/data/id")

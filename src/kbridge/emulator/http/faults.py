@@ -4,7 +4,7 @@ A spec is a comma-separated list, as given to ``kbridge emulator serve --faults`
 or ``POST /_emulator/faults``::
 
     http500=0.02,http503=0.01@5s,timeout=0.01@2s,reset=0.01,truncate=0.005,
-    challenge403=0.001,stall=0.001,latency=20ms±10ms
+    challenge403=0.001,stall=0.001,http429=0.01@2s*3,latency=20ms±10ms
 
 Each ``kind=RATE`` is the probability (0–1) that a request gets that fault:
 
@@ -13,6 +13,10 @@ kind            what the client sees                          backend touched?
 ==============  ===================================================================
 http500         500 JSON:API error ``error``                   no
 http503         503 JSON:API error; ``@N s`` adds Retry-After  no
+http429         429 ``throttled``, as the rate limiter words   no
+                it, with ``Retry-After`` (``@N s``, default
+                1 s); ``*N`` makes each hit a burst of N
+                consecutive 429s
 challenge403    Cloudflare-style HTML 403, ``cf-mitigated:     no
                 challenge``
 reset           connection closed (RST) without a response     no
@@ -89,6 +93,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "stall",
     "timeout",
     "challenge403",
+    "http429",
     "http503",
     "http500",
     "truncate",
@@ -98,7 +103,7 @@ _OFF = frozenset({"", "off", "none"})
 _DURATION = r"(\d+(?:\.\d+)?)(ms|s)"
 _DURATION_RE = re.compile(rf"^{_DURATION}$")
 _LATENCY_RE = re.compile(rf"^{_DURATION}(?:\s*(?:±|\+-|\+/-)\s*{_DURATION})?$")
-_RATE_RE = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(?:@(.+))?$")
+_RATE_RE = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(?:@([^*]+))?(?:\*(\d+))?$")
 #: how long to wait for the client's side of a connection we closed to be noticed
 _CLOSE_WAIT = 1.0
 
@@ -113,6 +118,7 @@ class FaultSpec:
 
     http500: float = 0.0
     http503: float = 0.0
+    http429: float = 0.0
     challenge403: float = 0.0
     reset: float = 0.0
     timeout: float = 0.0
@@ -124,6 +130,10 @@ class FaultSpec:
     stall_hold: float = _HOLD_DEFAULTS["stall"]
     #: ``Retry-After`` seconds on an injected 503 (``None``: no header)
     retry_after: int | None = None
+    #: ``Retry-After`` seconds on an injected 429 (Klaviyo always sends one)
+    retry_after_429: int = 1
+    #: consecutive 429s per hit: the hit and the next ``burst_429 - 1`` requests
+    burst_429: int = 1
     latency_mean: float = 0.0
     latency_jitter: float = 0.0
 
@@ -147,6 +157,11 @@ class FaultSpec:
                 text += f"@{_format_duration(getattr(self, f'{kind}_hold'))}"
             if kind == "http503" and self.retry_after is not None:
                 text += f"@{self.retry_after}s"
+            if kind == "http429":
+                if self.retry_after_429 != 1:
+                    text += f"@{self.retry_after_429}s"
+                if self.burst_429 != 1:
+                    text += f"*{self.burst_429}"
             parts.append(text)
         if self.latency_mean > 0 or self.latency_jitter > 0:
             latency = _format_duration(self.latency_mean)
@@ -178,17 +193,18 @@ def _seconds(number: str, unit: str) -> float:
     return value / 1000 if unit == "ms" else value
 
 
-def _rate(kind: str, text: str) -> tuple[float, str | None]:
+def _rate(kind: str, text: str) -> tuple[float, str | None, str | None]:
     match = _RATE_RE.match(text.strip())
     if match is None:
         raise FaultSpecError(
             f"{kind}: {text!r} is not a rate between 0 and 1 (e.g. {kind}=0.01"
             + (f" or {kind}=0.01@2s)" if kind in (*_HOLD_DEFAULTS, "http503") else ")")
+            + (" or http429=0.01@2s*3" if kind == "http429" else "")
         )
     rate = float(match.group(1))
     if not 0 <= rate <= 1:
         raise FaultSpecError(f"{kind}: the rate must be between 0 and 1, got {text!r}")
-    return rate, match.group(2)
+    return rate, match.group(2), match.group(3)
 
 
 def parse_faults(text: str | None) -> FaultSpec:
@@ -221,8 +237,14 @@ def parse_faults(text: str | None) -> FaultSpec:
         if kind not in FAULT_KINDS:
             known = ", ".join((*FAULT_KINDS, "latency"))
             raise FaultSpecError(f"unknown fault {kind!r} (known: {known})")
-        rate, suffix = _rate(kind, value)
+        rate, suffix, burst = _rate(kind, value)
         values[kind] = rate
+        if burst is not None:
+            if kind != "http429":
+                raise FaultSpecError(f"{kind}: only http429 takes a *N burst")
+            if int(burst) < 1:
+                raise FaultSpecError("http429: the burst after * must be at least 1")
+            values["burst_429"] = int(burst)
         if suffix is None:
             continue
         if kind in _HOLD_DEFAULTS:
@@ -232,8 +254,12 @@ def parse_faults(text: str | None) -> FaultSpec:
             values[f"{kind}_hold"] = hold
         elif kind == "http503":
             values["retry_after"] = math.ceil(_duration(suffix, where=kind))
+        elif kind == "http429":
+            values["retry_after_429"] = max(1, math.ceil(_duration(suffix, where=kind)))
         else:
-            raise FaultSpecError(f"{kind}: only timeout, stall and http503 take an @ suffix")
+            raise FaultSpecError(
+                f"{kind}: only timeout, stall, http503 and http429 take an @ suffix"
+            )
     return FaultSpec(**values)
 
 
@@ -295,6 +321,8 @@ class FaultInjector:
         self._counts: Counter[str] = Counter()
         self._spec = spec
         self._rngs: dict[str, random.Random] = {}
+        #: 429s still owed to the current burst
+        self._burst_left = 0
         self._reseed()
         #: requests being held (timeout/stall), each with the event that ends its hold early
         self._holds: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
@@ -347,6 +375,7 @@ class FaultInjector:
                 self._holds.discard(entry)
 
     def _reseed(self) -> None:
+        self._burst_left = 0
         self._rngs = {
             kind: random.Random(f"kbridge-emulator-faults:{self._seed}:{kind}")
             for kind in (*FAULT_KINDS, "latency")
@@ -371,6 +400,12 @@ class FaultInjector:
             spec = self._spec
             self._counts["requests"] += 1
             hits = [kind for kind in FAULT_KINDS if self._rngs[kind].random() < spec.rate(kind)]
+            if self._burst_left > 0:
+                # a burst's 429s come first, back to back, whatever else was drawn
+                self._burst_left -= 1
+                hits.insert(0, "http429")
+            elif "http429" in hits:
+                self._burst_left = spec.burst_429 - 1
             draw = self._rngs["latency"].random()
             delay = 0.0
             if spec.latency_mean > 0 or spec.latency_jitter > 0:
@@ -421,6 +456,21 @@ def _canned(kind: str, spec: FaultSpec) -> Response:
             },
         )
     headers: dict[str, str] = {}
+    if kind == "http429":
+        # worded as the rate limiter's own 429, so a client cannot tell them apart
+        wait = spec.retry_after_429
+        document = error_document(
+            429,
+            "throttled",
+            f"Request was throttled. Expected available in {wait} seconds.",
+            title="Request was throttled.",
+        )
+        return Response(
+            dumps(document),
+            status_code=429,
+            media_type=JSONAPI_CONTENT_TYPE,
+            headers={"Retry-After": str(wait)},
+        )
     if kind == "http503":
         status, code, title = 503, "service_unavailable", "Service unavailable."
         detail = "The service is temporarily unavailable; try again later."

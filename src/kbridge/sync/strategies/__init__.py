@@ -6,6 +6,7 @@ stream declares         strategy                                    module
 ``parent``              :class:`Children` (memberships)             ``children``
 ``slice_days``          :class:`Windowed` (events)                  ``windowed``
 ``report``              :class:`Reports` (campaign/flow reports)    ``reports``
+``aggregates``          :class:`MetricAggregates` (per metric/day)  ``aggregates``
 ``get_accounts``        :class:`AccountPage` (the page already read) ``incremental``
 otherwise               :class:`Incremental` (bookmark, partitions) ``incremental``
 =====================  ==========================================  =====================
@@ -13,6 +14,7 @@ otherwise               :class:`Incremental` (bookmark, partitions) ``incrementa
 
 from __future__ import annotations
 
+from kbridge.sync.strategies.aggregates import MetricAggregates
 from kbridge.sync.strategies.base import Strategy
 from kbridge.sync.strategies.children import Children
 from kbridge.sync.strategies.incremental import AccountPage, Incremental
@@ -24,6 +26,7 @@ __all__ = [
     "AccountPage",
     "Children",
     "Incremental",
+    "MetricAggregates",
     "Reports",
     "Strategy",
     "Windowed",
@@ -39,6 +42,8 @@ def strategy_for(stream: Stream) -> Strategy:
         return Windowed()
     if stream.report is not None:
         return Reports()
+    if stream.aggregates is not None:
+        return MetricAggregates()
     if stream.operation_id == "get_accounts":
         return AccountPage()
     return Incremental()

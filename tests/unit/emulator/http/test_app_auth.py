@@ -124,12 +124,22 @@ async def test_bearer_tokens_authenticate_expire_and_carry_scopes() -> None:
     assert "expired" in assert_error(expired, 401, "not_authenticated")["detail"]
 
 
-@pytest.mark.parametrize("revision", ["2026-07-15", "2026-10-15", "2026-07-15.pre", "2025-01-01"])
-async def test_any_valid_past_revision_is_served(revision: str) -> None:
+@pytest.mark.parametrize("revision", ["2026-07-15", "2026-10-15", "2026-07-15.pre"])
+async def test_every_implemented_revision_is_served(revision: str) -> None:
     app, *_ = make_app()
     async with client_for(app) as c:
         r = await c.get("/api/accounts", headers={"revision": revision})
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("revision", ["2025-01-01", "2026-04-15"])
+async def test_a_revision_the_emulator_does_not_implement_is_400(revision: str) -> None:
+    app, *_ = make_app()
+    async with client_for(app) as c:
+        refused = await c.get("/api/accounts", headers={"revision": revision})
+    error = assert_error(refused, 400, "invalid", parameter="revision")
+    assert revision in error["detail"]
+    assert "2026-07-15" in error["detail"]
 
 
 @pytest.mark.parametrize("revision", [None, "", "2026-7-15", "yesterday", "2026-02-30"])
@@ -153,7 +163,7 @@ async def test_missing_revision_falls_forward_when_not_required() -> None:
 
 
 async def test_future_revision_is_refused_relative_to_the_simulated_clock() -> None:
-    app, _, clock, _ = make_app()
+    app, _, clock, _ = make_app(extra_revisions=("2026-12-01",))
     async with client_for(app) as c:
         future = await c.get("/api/accounts", headers={"revision": "2026-12-01"})
         clock.advance(20 * 86400)

@@ -74,7 +74,7 @@ def test_off_means_no_faults(text: str | None) -> None:
         ("http500=0.1,http500=0.2", "more than once"),
         ("timeout=0.1@soon", "duration"),
         ("timeout=0.1@0s", "positive"),
-        ("reset=0.1@2s", "only timeout, stall and http503"),
+        ("reset=0.1@2s", "only timeout, stall, http503 and http429"),
         ("latency=20", "MEAN±JITTER"),
         ("latency=fast", "latency"),
     ],
@@ -313,3 +313,48 @@ def test_any_spec_describes_itself_in_a_string_that_parses_back(
         latency_jitter=jitter / 1000,
     )
     assert parse_faults(spec.describe()) == spec
+
+
+# -- 429s and their bursts ---------------------------------------------------------------------
+
+
+def test_http429_takes_a_retry_after_and_a_burst() -> None:
+    spec = parse_faults("http429=0.05@2.5s*4")
+    assert (spec.http429, spec.retry_after_429, spec.burst_429) == (0.05, 3, 4)
+    assert parse_faults("http429=0.05") == FaultSpec(http429=0.05, retry_after_429=1, burst_429=1)
+    assert parse_faults(spec.describe()) == spec
+    assert spec_from_json({"http429": "0.05@2.5s*4"}) == spec
+    with pytest.raises(FaultSpecError, match=r"only http429 takes a \*N burst"):
+        parse_faults("http500=0.1*3")
+    with pytest.raises(FaultSpecError, match="at least 1"):
+        parse_faults("http429=0.1*0")
+
+
+def test_each_429_hit_is_a_burst_of_consecutive_429s() -> None:
+    injector = FaultInjector(parse_faults("http429=0.1*3"), seed=5)
+    kinds = [injector.decide().kind for _ in range(2000)]
+    runs: list[int] = []
+    for k, kind in enumerate(kinds):
+        if kind == "http429":
+            if k > 0 and kinds[k - 1] == "http429":
+                runs[-1] += 1
+            else:
+                runs.append(1)
+    assert runs, "no burst in 2000 requests at 10 %"
+    # a hit inside a burst does not lengthen it; bursts can only abut
+    assert all(run % 3 == 0 for run in runs[:-1])
+    assert 0.1 < kinds.count("http429") / len(kinds) < 0.4
+    assert injector.snapshot()["injected"]["http429"] == kinds.count("http429")
+
+
+@pytest.mark.anyio
+async def test_http429_answers_like_the_rate_limiter_without_the_backend() -> None:
+    app, (backend, _) = faulted_app("http429=1@2s*2")
+    async with client_for(app) as c:
+        r = await c.get("/api/accounts")
+    error = assert_error(r, 429, "throttled")
+    assert r.headers["retry-after"] == "2"
+    assert error["title"] == "Request was throttled."
+    assert error["detail"] == "Request was throttled. Expected available in 2 seconds."
+    assert error["source"] == {"pointer": "/data/"}
+    assert backend.calls == []
