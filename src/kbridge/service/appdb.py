@@ -589,6 +589,11 @@ class AppDatabase(Schedules):
 
         self._transaction(work)
 
+    @property
+    def clock(self) -> Clock:
+        """The clock every "now" of this database comes from (the dashboard's too)."""
+        return self._clock
+
 
 def _claimable(job: Any, now: datetime) -> Any:
     """The test for a job any worker may take now (``job``: the model or an alias of it)."""

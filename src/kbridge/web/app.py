@@ -22,37 +22,20 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kbridge import __version__
-from kbridge.api import DEFAULT_BASE_URL, AsyncClient, ClientConfig, RetryPolicy
-from kbridge.api.auth import PrivateKeyAuth
-from kbridge.api.errors import (
-    ApiError,
-    AuthenticationError,
-    InvalidCredentialsError,
-    PermissionDeniedError,
-    TransportError,
-)
 from kbridge.connections import (
-    DEFAULT_PROBED,
     KEY_FILE_NAME,
     ConnectionNotFoundError,
     ConnectionRecord,
-    ConnectionStoreError,
-    check_name,
     load_or_create_key_file,
-    probe_capabilities,
-    verify_account,
 )
-from kbridge.connections.service import VERIFIED_SCOPES
-from kbridge.core import Clock, ConfigurationError
+from kbridge.core import Clock
 from kbridge.service.appdb import AppDatabase
 from kbridge.service.connection_store import ConnectionSettings, SqlConnectionStore
 from kbridge.service.errors import ConflictError, InvalidScheduleError, NotFoundError
 from kbridge.service.views import JobView, ScheduleView, TokenIdentity
+from kbridge.web.connecting import connect_by_key
 from kbridge.web.params import (
     check_job_params,
-    check_rate_limits,
-    check_warehouse,
-    default_warehouse,
     redact_url,
 )
 from kbridge.web.problems import ApiProblem, install_problem_handlers, invalid
@@ -77,8 +60,6 @@ _bearer = HTTPBearer(
     auto_error=False, description="an API token of one workspace (`kbridge tokens add`)"
 )
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
-#: someone waits on the answer: a few quick retries, not a sync's five minutes of them
-_VERIFY_RETRY = RetryPolicy(max_attempts=3, total_deadline=30.0)
 
 
 @dataclass
@@ -188,6 +169,10 @@ def create_app(
     app.include_router(_connections, prefix=API_PREFIX)
     app.include_router(_jobs, prefix=API_PREFIX)
     app.include_router(_schedules, prefix=API_PREFIX)
+    # imported here: the dashboard's pages build on this module's context
+    from kbridge.web.dashboard import install_dashboard
+
+    install_dashboard(app)
     return app
 
 
@@ -245,72 +230,19 @@ async def create_connection(body: ConnectionIn, who: Who, context: Context) -> C
 
     A key Klaviyo refuses is a 422 naming `api_key`, and nothing is stored.
     """
-    try:
-        name = check_name(body.name)
-    except ConnectionStoreError as exc:
-        raise invalid("name", str(exc)) from None
-    base_url = (body.base_url or DEFAULT_BASE_URL).rstrip("/")
-    if not base_url.startswith(("https://", "http://")):
-        raise invalid("base_url", "give an http(s):// URL")
-    rate_limits = check_rate_limits(body.rate_limits)
-    warehouse = (
-        check_warehouse(body.warehouse)
-        if body.warehouse is not None
-        else default_warehouse(context.data_dir, who.workspace_id, name)
-    )
-    api_key = body.api_key.get_secret_value().strip()
-    try:
-        PrivateKeyAuth(api_key)
-    except InvalidCredentialsError as exc:  # the message never repeats the key
-        raise invalid("api_key", str(exc)) from None
     store = await anyio.to_thread.run_sync(context.store, who.workspace_id)
-    if await anyio.to_thread.run_sync(store.exists, name):
-        raise ApiProblem(
-            409, f"name: a connection called {name!r} already exists here", field="name"
-        )
-    try:
-        config = ClientConfig(retry=_VERIFY_RETRY)
-        async with AsyncClient(api_key, base_url=base_url, config=config) as client:
-            account = await verify_account(client)
-            report = await probe_capabilities(client, DEFAULT_PROBED, known_granted=VERIFIED_SCOPES)
-    except AuthenticationError:
-        raise invalid("api_key", "Klaviyo refused this key (wrong or revoked)") from None
-    except PermissionDeniedError:
-        raise invalid(
-            "api_key", "the key may not read the account: it needs accounts:read"
-        ) from None
-    except TransportError:
-        raise invalid("base_url", f"could not reach {base_url}") from None
-    except ConfigurationError as exc:
-        raise invalid("base_url", str(exc)) from None
-    except ApiError as exc:
-        raise ApiProblem(502, f"Klaviyo could not verify the key now ({exc}); try again") from None
-    if warehouse.startswith("duckdb:"):
-        Path(warehouse.removeprefix("duckdb:///")).parent.mkdir(
-            mode=0o700, parents=True, exist_ok=True
-        )
-
-    def save() -> tuple[ConnectionRecord, ConnectionSettings]:
-        record = store.upsert(
-            name,
-            kind="api_key",
-            base_url=base_url,
-            account_id=account.id,
-            account_name=account.name,
-            sender=account.sender,
-            capabilities=report.served,
-            scopes=report.granted,
-            secrets={"api_key": api_key},
-            rate_limits=rate_limits,
-            warehouse=warehouse,
-        )
-        _audit(context, who, "connection.create", "connection", record.id)
-        return record, store.settings(name)
-
-    try:
-        record, settings = await anyio.to_thread.run_sync(save)
-    except ConnectionStoreError as exc:  # another request created the name meanwhile
-        raise ApiProblem(409, f"name: {exc}", field="name") from None
+    record, settings = await connect_by_key(
+        store,
+        data_dir=context.data_dir,
+        name=body.name,
+        api_key=body.api_key.get_secret_value(),
+        base_url=body.base_url,
+        rate_limits=body.rate_limits,
+        warehouse=body.warehouse,
+    )
+    await anyio.to_thread.run_sync(
+        _audit, context, who, "connection.create", "connection", record.id
+    )
     return _connection_out(record, settings)
 
 
