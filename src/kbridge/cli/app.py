@@ -122,6 +122,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.remote:schedules_app",
         "Schedules of a running service (kbridge serve): add, list, rm.",
     ),
+    "worker": (
+        "kbridge.cli.worker:worker",
+        "Run the service's background jobs (syncs, privacy requests, publishing) from a broker.",
+    ),
     "config": (
         "kbridge.cli.config:app",
         "Defaults for every command: a connection and a warehouse (flags and env beat them).",

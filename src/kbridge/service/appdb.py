@@ -589,6 +589,75 @@ class AppDatabase(Schedules):
 
         self._transaction(work)
 
+    # -- for workers ---------------------------------------------------------------------------
+
+    def job_by_id(self, job_id: str) -> JobView | None:
+        """The job ``job_id`` whatever its workspace (a worker holds only the id); None if gone."""
+        with self._sessions() as session:
+            row = session.get(Job, job_id)
+        return None if row is None else _job_view(row)
+
+    def expired_jobs(self) -> list[str]:
+        """Ids of running jobs whose lease has expired: their worker died; any may claim them."""
+        now = self._clock.now()
+        with self._sessions() as session:
+            ids = session.scalars(
+                select(Job.id)
+                .where(Job.state == "running", Job.lease_expires_at < now)
+                .order_by(Job.created_at, Job.id)
+            ).all()
+        return list(ids)
+
+    def due_queued_jobs(
+        self, *, connection_id: str | None = None, due_before: datetime | None = None
+    ) -> list[str]:
+        """Queued jobs due now (of ``connection_id``; due before ``due_before``), oldest first.
+
+        A sync refused because its connection was busy is dispatched again when
+        that sync ends; one due long ago lost its message (a broker restarted).
+        """
+        now = self._clock.now()
+        query = select(Job.id).where(
+            Job.state == "queued", Job.run_after <= now, Job.cancel_requested == false()
+        )
+        if connection_id is not None:
+            query = query.where(Job.connection_id == connection_id)
+        if due_before is not None:
+            query = query.where(Job.run_after < due_before)
+        with self._sessions() as session:
+            ids = session.scalars(query.order_by(Job.created_at, Job.id)).all()
+        return list(ids)
+
+    def sync_running(self, connection_id: str) -> bool:
+        """Whether a sync of ``connection_id`` is running (a deletion waits for it to commit)."""
+        with self._sessions() as session:
+            found = session.scalar(
+                select(Job.id).where(
+                    Job.kind == "sync", Job.state == "running", Job.connection_id == connection_id
+                )
+            )
+        return found is not None
+
+    def postpone_job(self, job_id: str, owner: str, run_after: datetime, reason: str) -> JobView:
+        """Back to the queue until ``run_after``, no attempt spent: the job is waiting, not failing.
+
+        For a job that cannot go on yet (a deletion while its connection syncs, a
+        confirmation to poll again later) and for one stopped by a worker's shutdown.
+        """
+        now = self._clock.now()
+
+        def work(session: Session) -> JobView:
+            job = self._leased(session, job_id, owner)
+            job.state = "queued"
+            job.run_after = run_after
+            job.attempts = max(job.attempts - 1, 0)
+            job.lease_owner = None
+            job.lease_expires_at = None
+            session.add(JobEvent(job_id=job_id, at=now, event="postponed", detail={"why": reason}))
+            return _job_view(job)
+
+        return self._transaction(work)
+
     @property
     def clock(self) -> Clock:
         """The clock every "now" of this database comes from (the dashboard's too)."""
