@@ -72,7 +72,7 @@ def add_user(appdb: AppDatabase, workspace: str, email: str, password: str, role
         created_at=appdb.clock.now(),
     )
     try:
-        with Session(appdb.engine) as session, session.begin():
+        with Session(appdb.engine, expire_on_commit=False) as session, session.begin():
             session.add(row)
     except IntegrityError:
         raise ConflictError(f"a user {email!r} already exists") from None

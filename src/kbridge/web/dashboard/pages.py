@@ -536,7 +536,8 @@ def _job_rows(visit: _Visit) -> list[dict[str, Any]]:
             "state": j.state,
             "connection_id": j.connection_id if j.connection_id in names else None,
             "connection": names.get(j.connection_id or "", "(disconnected)"),
-            "progress": _progress(j.progress),
+            # a finished sync's result has the progress's shape: its final counts
+            "progress": _progress(j.progress) or _progress(j.result),
             "attempts": j.attempts,
             "max_attempts": j.max_attempts,
             "created_at": _when(j.created_at),
@@ -581,7 +582,7 @@ def job(request: Request, job_id: str) -> Response:
         "kind": found.kind,
         "state": found.state,
         "connection": "",
-        "progress": _progress(found.progress),
+        "progress": _progress(found.progress) or _progress(found.result),
         "attempts": found.attempts,
         "max_attempts": found.max_attempts,
         "error": found.last_error,
