@@ -50,7 +50,13 @@ def dashboard(tmp_path: Path, emulator: EmulatorServer) -> Iterator[Dashboard]:
     appdb = AppDatabase.open(database_url(data_dir))
     clock = ManualClock(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
     key = generate_master_key()
-    settings = WorkerSettings(data_dir=data_dir, master_key=key, retry_backoff=timedelta(0))
+    # a short lease: a running job hears of its cancellation within a second or so
+    settings = WorkerSettings(
+        data_dir=data_dir,
+        master_key=key,
+        retry_backoff=timedelta(0),
+        lease=timedelta(seconds=3),
+    )
     service = start_in_process(appdb, settings, tick_every=timedelta(milliseconds=200))
     ids = {}
     for name in ("a", "b"):

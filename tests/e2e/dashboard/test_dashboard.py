@@ -6,11 +6,14 @@ any browser console error and leaves a screenshot under the test's tmp_path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from kbridge.connections import Sender
+from kbridge.emulator.server import EmulatorServer
 from kbridge.service.connection_store import SqlConnectionStore
 
 from .conftest import PASSWORD, Dashboard, every_input_labelled, sign_in
@@ -33,22 +36,27 @@ def mint_key(dashboard: Dashboard, scopes: list[str]) -> str:
 
 
 def seed_connection(
-    dashboard: Dashboard, workspace_id: str, name: str = "shop", api_key: str | None = None
+    dashboard: Dashboard,
+    workspace_id: str,
+    name: str = "shop",
+    api_key: str | None = None,
+    server: EmulatorServer | None = None,
 ) -> str:
     """A connection saved straight into the workspace (no verification); its id."""
     store = SqlConnectionStore(
         dashboard.appdb.engine, workspace_id, master_key=dashboard.master_key
     )
+    server = server or dashboard.emulator
     return store.upsert(
         name,
         kind="api_key",
-        base_url=dashboard.emulator.base_url,
+        base_url=server.base_url,
         account_id="ACCT",
         account_name="Seeded shop",
         sender=Sender(),
         capabilities=(),
         scopes=("accounts:read",),
-        secrets={"api_key": api_key or dashboard.emulator.api_key},
+        secrets={"api_key": api_key or server.api_key},
         rate_limits="off",
     ).id
 
@@ -176,7 +184,7 @@ def test_start_a_sync_and_watch_it_succeed(page: Page, dashboard: Dashboard) -> 
     connect(page, dashboard, "shop", dashboard.emulator.api_key)
     expect(page.get_by_role("status")).to_have_text("Connected.")
     page.get_by_role("button", name="Start a sync").click()
-    expect(page).to_have_url(f"{dashboard.base_url}/jobs?done=Sync%20queued.")
+    expect(page).to_have_url(f"{dashboard.base_url}/jobs?done=sync")
     state = page.locator("#jobs td.state").first
     # the table is refreshed by htmx polling, not by reloading the page
     expect(state).to_have_text("succeeded", timeout=120_000)
@@ -204,6 +212,25 @@ def test_a_failed_job_shows_its_error_and_can_be_retried(page: Page, dashboard: 
     page.locator("#jobs tbody tr").first.get_by_role("link").click()
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
     expect(page.locator("main")).to_contain_text("retried")
+
+
+def test_a_running_sync_is_cancelled_from_the_jobs_page(
+    page: Page, dashboard: Dashboard, emulator_factory: Callable[..., EmulatorServer]
+) -> None:
+    slow = emulator_factory(profiles=600, events=50, faults="latency=200ms")
+    seed_connection(dashboard, dashboard.workspace_a, server=slow)
+    sign_in(page, "admin@a.test")
+    page.get_by_role("link", name="shop").click()
+    page.get_by_role("button", name="Start a sync").click()
+    row = page.locator("#jobs tbody tr").first
+    expect(row.locator("td.state")).to_have_text("running", timeout=60_000)
+    row.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("status")).to_have_text("Cancelled.")
+    row = page.locator("#jobs tbody tr").first
+    expect(row.locator("td.state")).to_have_text("cancelled", timeout=60_000)
+    expect(row.get_by_role("button", name="Retry")).to_be_visible()
+    (job,) = dashboard.appdb.jobs(dashboard.workspace_a)
+    assert job.state == "cancelled"
 
 
 def test_a_viewer_sees_no_action_buttons_and_a_forged_post_is_refused(

@@ -37,6 +37,17 @@ __all__ = ["install_dashboard"]
 _HERE = Path(__file__).parent
 _RANK = {"viewer": 0, "operator": 1, "admin": 2}
 _JOBS_SHOWN = 100
+#: what a page says after an action (``?done=KEY``): fixed texts, so a crafted link cannot put
+#: words of its own on our page
+_DONE = {
+    "connected": "Connected.",
+    "rotated": "Key rotated.",
+    "disconnected": "Disconnected: its key is forgotten. Campaigns already scheduled in "
+    "Klaviyo will still send.",
+    "sync": "Sync queued.",
+    "cancelled": "Cancelled.",
+    "retried": "Queued again.",
+}
 _env = Environment(
     loader=FileSystemLoader(_HERE / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -145,7 +156,7 @@ def _page(
         section=section,
         can_admin=visit.may("admin"),
         can_operate=visit.may("operator"),
-        flash=request.query_params.get("done"),
+        flash=_DONE.get(request.query_params.get("done", "")),
         **values,
     )
     return _finish(request, HTMLResponse(html, status_code=status), visit)
@@ -320,7 +331,7 @@ async def connect(request: Request) -> Response:
         kept = {k: form.get(k, "") for k in ("name", "base_url", "rate_limits")}
         return _connections_page(request, visit, status=exc.status, error=_said(exc), form=kept)
     await anyio.to_thread.run_sync(_audit, visit, "connection.create", "connection", record.id)
-    return _redirect(request, visit, f"/connections/{record.id}?done=Connected.")
+    return _redirect(request, visit, f"/connections/{record.id}?done=connected")
 
 
 def _said(exc: ApiProblem) -> str:
@@ -455,7 +466,7 @@ async def rotate(request: Request, connection_id: str) -> Response:
     except ApiProblem as exc:
         return _connection_page(request, visit, connection_id, status=exc.status, error=_said(exc))
     await anyio.to_thread.run_sync(_audit, visit, "connection.rotate", "connection", connection_id)
-    return _redirect(request, visit, f"/connections/{connection_id}?done=Key rotated.")
+    return _redirect(request, visit, f"/connections/{connection_id}?done=rotated")
 
 
 @_router.post("/connections/{connection_id}/disconnect", response_class=HTMLResponse)
@@ -475,12 +486,7 @@ async def disconnect(request: Request, connection_id: str) -> Response:
     except ConnectionNotFoundError:
         return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
     await anyio.to_thread.run_sync(_audit, visit, "connection.delete", "connection", connection_id)
-    return _redirect(
-        request,
-        visit,
-        f"/connections?done=Disconnected {name}: its key is forgotten. Campaigns already "
-        "scheduled in Klaviyo will still send.",
-    )
+    return _redirect(request, visit, "/connections?done=disconnected")
 
 
 @_router.post("/connections/{connection_id}/sync", response_class=HTMLResponse)
@@ -505,7 +511,7 @@ async def start_sync(request: Request, connection_id: str) -> Response:
         return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
     await anyio.to_thread.run_sync(_audit, visit, "job.create", "job", job.id)
     visit.context.enqueued(job.id)
-    return _redirect(request, visit, "/jobs?done=Sync queued.")
+    return _redirect(request, visit, "/jobs?done=sync")
 
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -623,7 +629,7 @@ async def _job_action(request: Request, job_id: str, action: str) -> Response:
     await anyio.to_thread.run_sync(_audit, visit, f"job.{action}", "job", job_id)
     if action == "retry":
         visit.context.enqueued(job_id)
-    done = "Cancelled." if action == "cancel" else "Queued again."
+    done = "cancelled" if action == "cancel" else "retried"
     return _redirect(request, visit, f"/jobs?done={done}")
 
 
