@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from kbridge.connections import Sender
 from kbridge.emulator.server import EmulatorServer
 from kbridge.service.connection_store import SqlConnectionStore
+from kbridge.warehouse import open_warehouse
 
 from .conftest import PASSWORD, Dashboard, every_input_labelled, sign_in
 
@@ -193,7 +194,23 @@ def test_start_a_sync_and_watch_it_succeed(page: Page, dashboard: Dashboard) -> 
     page.get_by_role("link", name="Connections").click()
     page.get_by_role("link", name="shop").click()
     streams = page.locator("section", has=page.get_by_role("heading", name="Streams"))
-    expect(streams.get_by_role("row").filter(has_text="profiles")).to_contain_text("40")
+    profiles = streams.get_by_role("row").filter(
+        has=page.get_by_role("cell", name="profiles", exact=True)
+    )
+    expect(profiles).to_contain_text("40")
+    # the counts are the warehouse's own, not the last run's report
+    store = SqlConnectionStore(
+        dashboard.appdb.engine, dashboard.workspace_a, master_key=dashboard.master_key
+    )
+    url = store.settings("shop").warehouse
+    assert url is not None
+    warehouse = open_warehouse(url)
+    try:
+        warehouse.query("DELETE FROM profiles WHERE id = (SELECT min(id) FROM profiles)")
+    finally:
+        warehouse.close()
+    page.reload()
+    expect(profiles).to_contain_text("39")
 
 
 def test_a_failed_job_shows_its_error_and_can_be_retried(page: Page, dashboard: Dashboard) -> None:

@@ -9,8 +9,9 @@ token. Another workspace's ids are not found (404), as in the API.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from kbridge.core import SystemClock
 from kbridge.service.errors import ConflictError, NotFoundError
 from kbridge.service.users import UserView, check_password, normalise_email, user
 from kbridge.service.views import JobView
+from kbridge.warehouse import STATE_TABLE, WarehouseError, duckdb_path, open_warehouse
 from kbridge.web.app import _Context
 from kbridge.web.connecting import connect_by_key
 from kbridge.web.dashboard.sessions import COOKIE_NAME, Session, SessionSigner, SignInThrottle
@@ -194,7 +196,7 @@ async def _form(request: Request, visit: _Visit, role: str) -> dict[str, str] | 
 
 
 def _when(at: datetime | None) -> str:
-    return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
 
 
 # -- sign-in ----------------------------------------------------------------------------------
@@ -386,6 +388,49 @@ def _streams(jobs: list[JobView]) -> list[dict[str, Any]]:
     return sorted(seen.values(), key=lambda row: str(row["name"]))
 
 
+_STREAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def _warehouse_streams(url: str, account_id: str) -> list[dict[str, Any]] | None:
+    """Per stream the warehouse holds for the account: its rows now and its last write.
+
+    ``None`` when the warehouse cannot answer now (not made yet, busy with a sync in
+    another process, unreachable): the page then shows the last syncs' counts instead.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        path = duckdb_path(url)
+        if path is None or not Path(path).is_file():
+            return None  # opening it would create it: a page view makes no warehouse
+    try:
+        warehouse = open_warehouse(url)
+    except WarehouseError:
+        return None
+    try:
+        rows = []
+        for stream, last in warehouse.query(
+            f'SELECT stream, max(updated_at) FROM "{STATE_TABLE.name}"'  # noqa: S608 (a constant)
+            " WHERE account_id = ? GROUP BY stream ORDER BY stream",
+            [account_id],
+        ):
+            records: object = ""
+            if _STREAM_NAME.fullmatch(str(stream)):
+                try:
+                    records = warehouse.query(
+                        f'SELECT count(*) FROM "{stream}" WHERE account_id = ?',  # noqa: S608
+                        [account_id],
+                    )[0][0]
+                except WarehouseError:  # a stream whose rows live under another name
+                    records = ""
+            if isinstance(last, datetime):
+                last = _when(last if last.tzinfo else last.replace(tzinfo=UTC))
+            rows.append({"name": stream, "records": records, "last_run": last or ""})
+        return rows
+    except WarehouseError:
+        return None
+    finally:
+        warehouse.close()
+
+
 def _connection_page(
     request: Request,
     visit: _Visit,
@@ -418,7 +463,7 @@ def _connection_page(
         warehouse=redact_url(settings.warehouse or ""),
         capabilities=capabilities,
         missing_any=any(row["missing"] for row in capabilities),
-        streams=_streams(jobs),
+        streams=_warehouse_streams(settings.warehouse or "", record.account_id) or _streams(jobs),
         error=error,
     )
 
