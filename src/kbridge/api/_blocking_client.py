@@ -8,9 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, Unpack
 
-import anyio
-import anyio.from_thread
-
 from kbridge.api import _blocking
 from kbridge.api._async_client import AsyncClient
 from kbridge.api._client_config import ClientOptions, _renamed_retry
@@ -35,6 +32,10 @@ class Client:
     """
 
     def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
+        # imported here: anyio's thread portal (and the subprocess module it pulls in) cost
+        # every AsyncClient user, the CLI included, ~20 ms at import for a facade they never use
+        import anyio.from_thread
+
         self._portal_cm = anyio.from_thread.start_blocking_portal("asyncio")
         self._portal = self._portal_cm.__enter__()
         self._closed = False

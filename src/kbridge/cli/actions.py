@@ -8,24 +8,26 @@ can never disagree about what an action takes.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kbridge.api import AsyncClient
-from kbridge.api.actions import Action, Param, coerce, registry
-from kbridge.cli.credentials import resolve_credentials
-from kbridge.cli.output import OutputFormat, describe_error, emit, emit_stream, fail, resolve_format
-from kbridge.core.errors import KbridgeError
+from kbridge.cli._actions_snapshot import ACTIONS
+from kbridge.cli._actionspec import ActionSpec, ParamSpec
+from kbridge.cli._coercion import FastCommand, FastGroup
+
+if TYPE_CHECKING:
+    from kbridge.api.actions import Action, Param
+    from kbridge.cli.output import OutputFormat
+
+# The client, the registry and rich are imported when a command runs, not when it is
+# built: `kbridge profiles list --help` needs none of them (see cli/_actionspec.py).
 
 __all__ = ["RESOURCE_HELP", "build_command", "common_options", "register"]
 
@@ -130,7 +132,7 @@ _HOW = {
 }
 
 
-def _parameter(param: Param) -> inspect.Parameter:
+def _parameter(param: Param | ParamSpec) -> inspect.Parameter:
     how = _HOW.get(param.type)
     help_text = f"{param.help} ({how})".strip() if how else param.help
     help_text += f" [{'|'.join(param.choices)}]" if param.choices else ""
@@ -155,8 +157,12 @@ def _parameter(param: Param) -> inspect.Parameter:
     )
 
 
-def build_command(action: Action) -> Callable[..., None]:
-    """A Typer-ready function for ``action`` (its signature is built from the registry)."""
+def build_command(action: Action | ActionSpec) -> Callable[..., None]:
+    """A Typer-ready function for ``action`` (its signature is built from the registry).
+
+    Given the registry's snapshot (an :class:`ActionSpec`), the command looks the
+    real action up when it runs.
+    """
     clash = [p.name for p in action.params if p.name in _COMMON]
     if clash:
         raise RuntimeError(f"{action.cli_name}: parameter(s) {clash} clash with common options")
@@ -177,10 +183,19 @@ def build_command(action: Action) -> Callable[..., None]:
     return command
 
 
-def run_action(action: Action, raw: dict[str, Any], common: dict[str, Any]) -> None:
+def run_action(action: Action | ActionSpec, raw: dict[str, Any], common: dict[str, Any]) -> None:
     """Convert the values, resolve credentials, run the action, print its result."""
+    import asyncio
+
+    from kbridge.api.actions import coerce, get
+    from kbridge.cli.credentials import resolve_credentials
+    from kbridge.cli.output import describe_error, fail, resolve_format
+    from kbridge.core.errors import KbridgeError
+
     debug = bool(common.get("debug"))
     try:
+        if isinstance(action, ActionSpec):
+            action = get(action.cli_name)
         values = {}
         for p in action.params:
             value = coerce(p, raw.get(p.name))
@@ -202,6 +217,9 @@ async def _execute(
     fmt: OutputFormat,
     limit: int | None,
 ) -> None:
+    from kbridge.api import AsyncClient
+    from kbridge.cli.output import emit, emit_stream
+
     async with AsyncClient(**client_kwargs) as client:
         if action.kind == "list":
             stream = action.invoke(client, _page_for_limit(action, values, limit))
@@ -215,6 +233,8 @@ async def _execute(
         if isinstance(result, int) and not isinstance(result, bool):
             result = {"sent": result}
         if result is None:
+            from rich.console import Console
+
             Console(stderr=True, highlight=False).print(f"done: {action.cli_name}")
             return
         emit(result, fmt)
@@ -236,6 +256,9 @@ def _progress(action: Action, values: dict[str, Any]) -> Iterator[Callable[[int]
     if action.kind != "bulk" or not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -266,21 +289,31 @@ def _debug_logging(debug: bool) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def register(app: typer.Typer, *, skip: frozenset[str] = frozenset()) -> dict[str, typer.Typer]:
+def register(
+    app: typer.Typer,
+    *,
+    skip: frozenset[str] = frozenset(),
+    resources: frozenset[str] | None = None,
+) -> dict[str, typer.Typer]:
     """Add one command group per resource, one command per action, to ``app``; the groups.
 
     Actions named in ``skip`` (``"templates render"``) are left out: a workflow
     command of the same name, added to the returned group, takes their place.
+    With ``resources``, only those groups are built (a command needs only its own).
     """
     groups: dict[str, typer.Typer] = {}
-    for action in registry().values():
+    for action in ACTIONS:
+        if resources is not None and action.resource not in resources:
+            continue
         group = groups.get(action.resource)
         if group is None:
-            group = typer.Typer(help=RESOURCE_HELP.get(action.resource), no_args_is_help=True)
+            group = typer.Typer(
+                cls=FastGroup, help=RESOURCE_HELP.get(action.resource), no_args_is_help=True
+            )
             groups[action.resource] = group
             app.add_typer(group, name=action.resource)
         if action.cli_name in skip:
             continue
         command = build_command(action)
-        group.command(action.name, help=command.__doc__)(command)
+        group.command(action.name, help=command.__doc__, cls=FastCommand)(command)
     return groups

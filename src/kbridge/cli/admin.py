@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kbridge.cli.home import data_dir
+
 if TYPE_CHECKING:
     from kbridge.service.appdb import AppDatabase
 
-__all__ = ["data_dir", "open_app_database", "tokens_app", "workspaces_app"]
-
-HOME_ENV = "KBRIDGE_HOME"
+__all__ = ["open_app_database", "tokens_app", "workspaces_app"]
 
 workspaces_app = typer.Typer(
     help="Workspaces of the service: each has its own connections, jobs and tokens.",
@@ -41,22 +40,12 @@ DatabaseOption = Annotated[
 ]
 
 
-def data_dir() -> Path:
-    """``$KBRIDGE_HOME``, else the user data directory (the connection store's)."""
-    home = os.environ.get(HOME_ENV)
-    if not home:
-        import platformdirs
-
-        home = platformdirs.user_data_dir("kbridge")
-    return Path(home).expanduser()
-
-
 def open_app_database(url: str | None) -> AppDatabase:
     """The app database at ``url`` (default: the embedded one), migrated to the newest schema."""
     from kbridge.service.appdb import AppDatabase
     from kbridge.service.db import database_url
 
-    return AppDatabase.open(url or database_url(data_dir()))
+    return AppDatabase.open(url or database_url(data_dir(os.environ)))
 
 
 @workspaces_app.command("add")

@@ -17,9 +17,11 @@ from importlib import import_module
 from typing import Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand
 
 from kbridge import __version__
+from kbridge.cli._coercion import FastGroup
+from kbridge.cli._httpx import defer_httpx_cli
 from kbridge.core.errors import KbridgeError
 
 __all__ = ["ACTION_GROUPS", "LAZY_COMMANDS", "LazyGroup", "app", "load_command", "main"]
@@ -122,6 +124,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.remote:schedules_app",
         "Schedules of a running service (kbridge serve): add, list, rm.",
     ),
+    "serve": (
+        "kbridge.cli.serve:serve",
+        "Run the service: the REST API, schedules and background jobs for many accounts.",
+    ),
     "worker": (
         "kbridge.cli.worker:worker",
         "Run the service's background jobs (syncs, privacy requests, publishing) from a broker.",
@@ -147,11 +153,12 @@ def _action_group(name: str) -> Any:
     from kbridge.cli import actions
 
     skip: frozenset[str] = frozenset()
+    resources = frozenset({name})
     if name in _WORKFLOW_GROUPS:
         from kbridge.cli import campaigns
 
-        skip = campaigns.REPLACED
-    groups = actions.register(typer.Typer(), skip=skip)
+        skip, resources = campaigns.REPLACED, _WORKFLOW_GROUPS
+    groups = actions.register(typer.Typer(), skip=skip, resources=resources)
     if name in _WORKFLOW_GROUPS:
         campaigns.register(groups)
     return _convert(groups[name], name)
@@ -170,7 +177,7 @@ class _Placeholder(TyperCommand):
     """A command known by name and help only; never run (resolving replaces it)."""
 
 
-class LazyGroup(TyperGroup):
+class LazyGroup(FastGroup):
     """A root group whose commands are placeholders until one is resolved.
 
     Help and completion of command *names* read the placeholders (name and
@@ -231,6 +238,7 @@ def version() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: foreseeable problems become one line and a non-zero exit."""
+    defer_httpx_cli()
     try:
         app(args=argv, prog_name="kbridge")
     except KbridgeError as exc:

@@ -19,7 +19,6 @@ is resolved in :mod:`kbridge.cli.credentials`, where an ``--api-key`` or
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -83,6 +82,9 @@ def load(env: Mapping[str, str]) -> dict[str, str]:
         return {}
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    # imported only when there is a file: its parser compiles its patterns on import (~20 ms)
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Literal, NoReturn, TextIO
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO
 
 from kbridge.api.errors import ApiError, PermissionDeniedError, redact
 from kbridge.api.jsonapi import Document, Resource
 from kbridge.core.jsoncodec import dumps
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    err_console: Console
+
+# rich is imported when a table or an error is printed: JSON output (what a script or
+# a pipe gets) needs none of it, and importing it cost every command ~45 ms (#18 item 11)
 
 __all__ = [
     "OutputFormat",
@@ -36,7 +41,23 @@ __all__ = [
 OutputFormat = Literal["table", "json", "jsonl"]
 FORMATS: tuple[OutputFormat, ...] = ("table", "json", "jsonl")
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _err_console() -> Console:
+    """The stderr console for messages (``err_console``), made on first use."""
+    console: Console | None = globals().get("err_console")
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+        globals()["err_console"] = console
+    return console
+
+
+def __getattr__(name: str) -> Any:
+    if name == "err_console":
+        return _err_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: attributes shown first in a table when a resource has them
 _PREFERRED = ("email", "name", "phone_number", "first_name", "last_name", "status", "datetime")
@@ -45,8 +66,10 @@ _TABLE_COLUMNS = 6
 
 def fail(message: str, *, code: int = 1) -> NoReturn:
     """Print ``error: message`` on stderr and exit non-zero."""
+    from rich.markup import escape
+
     # messages quote filters and parameters ("page[size]", "a [list]"): never markup
-    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    _err_console().print(f"[bold red]error:[/] {escape(message)}", markup=True)
     sys.stderr.flush()
     raise SystemExit(code)
 
@@ -111,6 +134,8 @@ def new_table(*columns: str, rows: Sequence[Sequence[str]] = (), title: str | No
     """A table with ``rows`` whose id columns are never cut off or ellipsised: ids are what
     people copy. Other columns wrap first; only a terminal too narrow for the ids alone
     folds them onto a second line (still whole), never drops characters."""
+    from rich.table import Table
+
     table = Table(title=title)
     for i, name in enumerate(columns):
         if is_id_column(name):
@@ -138,6 +163,8 @@ def emit(result: Any, fmt: OutputFormat, *, stream: TextIO | None = None) -> Non
         result = result.data if not isinstance(result.data, tuple) else list(result.data)
     items = result if isinstance(result, list) else None
     if fmt == "table":
+        from rich.console import Console
+
         console = Console(file=out, highlight=False, soft_wrap=True)
         if isinstance(result, Resource):
             _detail(result, console)
@@ -157,6 +184,8 @@ def emit(result: Any, fmt: OutputFormat, *, stream: TextIO | None = None) -> Non
 
 
 def _detail(resource: Resource, console: Console) -> None:
+    from rich.table import Table
+
     table = Table("attribute", "value", title=f"{resource.type} {resource.id or ''}".strip())
     for key, value in resource.attributes.items():
         table.add_row(key, _cell(value))
@@ -195,6 +224,8 @@ async def emit_stream(
     if fmt == "json":
         out.write("]\n")
     elif fmt == "table":
+        from rich.console import Console
+
         _table(rows, Console(file=out, highlight=False, soft_wrap=True))
     return count
 

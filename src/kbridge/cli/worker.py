@@ -15,40 +15,17 @@ import subprocess
 import sys
 import threading
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from kbridge.cli.home import data_dir, master_key
 from kbridge.cli.output import fail
 
 __all__ = ["worker"]
 
 DATABASE_ENV = "KBRIDGE_DATABASE"
 BROKER_ENV = "KBRIDGE_BROKER"
-
-
-def data_dir(env: dict[str, str] | os._Environ[str]) -> Path:
-    """``$KBRIDGE_HOME``, else the user data directory (where the CLI keeps its files)."""
-    home = env.get("KBRIDGE_HOME")
-    if not home:
-        import platformdirs
-
-        home = platformdirs.user_data_dir("kbridge")
-    return Path(home).expanduser()
-
-
-def master_key(home: Path, env: dict[str, str] | os._Environ[str]) -> bytes:
-    """``KBRIDGE_MASTER_KEY``, else the key file in the data directory (made if missing)."""
-    from kbridge.connections import (
-        KEY_FILE_NAME,
-        MASTER_KEY_ENV,
-        load_or_create_key_file,
-        parse_master_key,
-    )
-
-    raw = env.get(MASTER_KEY_ENV)
-    return parse_master_key(raw) if raw else load_or_create_key_file(home / KEY_FILE_NAME)
 
 
 def worker(

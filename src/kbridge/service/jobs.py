@@ -225,19 +225,22 @@ class JobContext:
 
     def warehouse_url(self, connection: LoadedConnection) -> str:
         """The connection's warehouse, or its DuckDB file under the data directory."""
-        return connection.settings.warehouse or default_warehouse_url(
+        if connection.settings.warehouse:
+            return connection.settings.warehouse
+        url = default_warehouse_url(
             self.settings.data_dir, self.job.workspace_id, connection.record.name
         )
+        Path(url.removeprefix("duckdb:///")).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return url
 
 
 def default_warehouse_url(data_dir: Path, workspace_id: str, connection_name: str) -> str:
     """``duckdb:///DATA_DIR/warehouses/WORKSPACE/NAME.duckdb``: one file per connection.
 
     The workspace is in the path because connection names are unique only
-    within one.
+    within one. The REST API reports it and the worker writes there: one definition.
     """
     path = Path(data_dir) / "warehouses" / workspace_id / f"{connection_name}.duckdb"
-    path.parent.mkdir(parents=True, exist_ok=True)
     return f"duckdb:///{path.resolve()}"
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from kbridge.api.ratelimit import parse_limit_factor
 from kbridge.core import ConfigurationError, KbridgeError
+from kbridge.service.jobs import default_warehouse_url
 from kbridge.sync import select_streams
 from kbridge.warehouse import duckdb_path
 from kbridge.web.problems import invalid
@@ -58,8 +59,9 @@ def check_warehouse(url: str) -> str:
 
 
 def default_warehouse(data_dir: Path, workspace_id: str, name: str) -> str:
-    """The DuckDB file named after the connection, one directory per workspace."""
-    return f"duckdb:///{data_dir / 'warehouses' / workspace_id / name}.duckdb"
+    """The DuckDB file named after the connection, one directory per workspace (where the
+    worker writes when a connection names none)."""
+    return default_warehouse_url(data_dir, workspace_id, name)
 
 
 def redact_url(url: str) -> str:
