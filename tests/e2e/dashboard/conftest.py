@@ -75,8 +75,10 @@ def dashboard(tmp_path: Path, emulator: EmulatorServer) -> Iterator[Dashboard]:
         appdb.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # not session-wide: while Playwright's sync API runs, its event loop is this thread's, and
+    # any later test calling asyncio.run here would fail
     executable = shutil.which("chromium")
     assert executable, "Debian's chromium is needed (apt-get install chromium)"
     with sync_playwright() as playwright:

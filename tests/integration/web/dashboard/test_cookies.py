@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -47,7 +48,11 @@ def test_the_session_cookie_is_httponly_lax_and_secure_over_tls(
         appdb.create_workspace("acme")
         add_user(appdb, "acme", "ana@example.com", PASSWORD, "viewer")
         app = create_app(appdb, data_dir=tmp_path, master_key=generate_master_key())
-        cookies = asyncio.run(login_cookies(app, f"{scheme}://kb.example"))
+        # a thread of its own: a browser test's Playwright may hold this thread's event loop
+        with ThreadPoolExecutor(1) as thread:
+            cookies = thread.submit(
+                asyncio.run, login_cookies(app, f"{scheme}://kb.example")
+            ).result()
     finally:
         appdb.close()
     for cookie in cookies:
