@@ -213,6 +213,24 @@ def test_start_a_sync_and_watch_it_succeed(page: Page, dashboard: Dashboard) -> 
     expect(profiles).to_contain_text("39")
 
 
+def test_a_sync_from_a_start_date(page: Page, dashboard: Dashboard, refusals: set[int]) -> None:
+    refusals.add(422)
+    connection_id = seed_connection(dashboard, dashboard.workspace_a)
+    sign_in(page, "admin@a.test")
+    page.goto(f"/connections/{connection_id}")
+    # a browser's date input only sends days; a hand-made form may send anything
+    forge(page, f"/connections/{connection_id}/sync", {"start_date": "last tuesday"})
+    expect(page.get_by_role("alert")).to_have_text(
+        "Start date: 'last tuesday' is not a day like 2024-01-31"
+    )
+    assert dashboard.appdb.jobs(dashboard.workspace_a) == []
+    page.get_by_label("Start date").fill("2024-02-01")
+    page.get_by_role("button", name="Start a sync").click()
+    expect(page.get_by_role("status")).to_have_text("Sync queued.")
+    (job,) = dashboard.appdb.jobs(dashboard.workspace_a)
+    assert job.params == {"start_date": "2024-02-01T00:00:00+00:00"}
+
+
 def test_a_failed_job_shows_its_error_and_can_be_retried(page: Page, dashboard: Dashboard) -> None:
     seed_connection(dashboard, dashboard.workspace_a, api_key=BAD_KEY)
     sign_in(page, "admin@a.test")

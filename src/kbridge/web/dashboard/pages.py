@@ -546,10 +546,22 @@ async def start_sync(request: Request, connection_id: str) -> Response:
         return missing
     assert visit.user is not None
     workspace_id = visit.user.workspace_id
+    start = form.get("start_date", "").strip()
+    try:
+        # a date input gives a day; the sync takes an instant: that day's start in UTC
+        params = check_job_params("sync", {"start_date": f"{start}T00:00:00Z"} if start else {})
+    except ApiProblem:
+        return _connection_page(
+            request,
+            visit,
+            connection_id,
+            status=422,
+            error=f"Start date: {start!r} is not a day like 2024-01-31",
+        )
     try:
         job = await anyio.to_thread.run_sync(
             lambda: visit.context.appdb.enqueue_job(
-                workspace_id, "sync", check_job_params("sync", {}), connection_id=connection_id
+                workspace_id, "sync", params, connection_id=connection_id
             )
         )
     except NotFoundError:
