@@ -99,6 +99,26 @@ def test_sign_in_shows_the_navigation_and_labelled_pages(page: Page, dashboard: 
     expect(page).to_have_url(f"{dashboard.base_url}/login")
 
 
+def test_signing_in_and_connecting_work_from_the_keyboard(page: Page, dashboard: Dashboard) -> None:
+    page.goto("/login")
+    page.keyboard.press("Tab")
+    page.keyboard.type("admin@a.test")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{dashboard.base_url}/connections")
+    page.get_by_label("Name").focus()
+    page.keyboard.type("shop")
+    page.keyboard.press("Tab")
+    page.keyboard.type(dashboard.emulator.api_key)
+    page.keyboard.press("Tab")  # onto "Advanced"
+    page.keyboard.press("Enter")  # opens it
+    page.keyboard.press("Tab")
+    page.keyboard.type(dashboard.emulator.base_url)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Connected.")
+
+
 def test_a_wrong_password_is_refused_and_repeated_failures_slow_down(
     page: Page, dashboard: Dashboard, refusals: set[int]
 ) -> None:

@@ -23,7 +23,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from kbridge.connections import CAPABILITY_SUMMARIES, ConnectionNotFoundError, plan_scopes
 from kbridge.connections.model import ConnectionRecord
-from kbridge.core import SystemClock
 from kbridge.service.errors import ConflictError, NotFoundError
 from kbridge.service.users import UserView, check_password, normalise_email, user
 from kbridge.service.views import JobView
@@ -93,7 +92,7 @@ class _Visit:
 def install_dashboard(app: FastAPI) -> None:
     """Mount the dashboard's pages at ``/`` and its static files at ``/static`` on ``app``."""
     context: _Context = app.state.kbridge
-    clock = context.clock or context.appdb.clock or SystemClock()
+    clock = context.clock or context.appdb.clock
     app.state.dashboard = _Dashboard(
         SessionSigner(context.master_key, clock), SignInThrottle(clock)
     )
