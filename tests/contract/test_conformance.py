@@ -39,6 +39,7 @@ GETS = sorted(
 #: query parameters some operations require
 REQUIRED_PARAMS: dict[str, dict[str, str]] = {
     "get_campaigns": {"filter": "equals(messages.channel,'email')"},
+    "get_coupon_codes": {"filter": "equals(coupon.id,['WELCOME10'])"},
 }
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 
@@ -62,9 +63,53 @@ def _start_jobs(http: httpx.Client) -> None:
             "attributes": {"profiles": profiles},
         },
     }
+    jobs.update(_catalog_jobs())
     for path, data in jobs.items():
         op = catalog.match("POST", path)[0]
         check(op, http.post(path, json={"data": data}))
+
+
+def _catalog_jobs() -> dict[str, dict[str, Any]]:
+    """One catalogue job of each kind (deletes of unknown ids: rows fail, jobs stay)."""
+    item = {"external_id": "BULK-1", "title": "Bulk", "description": "d", "url": "https://x.io"}
+    rows: dict[str, dict[str, list[dict[str, Any]]]] = {
+        "item": {
+            "create": [{"type": "catalog-item", "attributes": item}],
+            "update": [{"type": "catalog-item", "id": "$custom:::$default:::1000",
+                        "attributes": {"price": 130.0}}],
+        },
+        "variant": {
+            "create": [{"type": "catalog-variant", "attributes": {
+                **item, "external_id": "BULK-1-V", "sku": "BULK-1-V",
+                "inventory_quantity": 1, "price": 1.0},
+                "relationships": {"item": {"data": {"type": "catalog-item",
+                                                    "id": "$custom:::$default:::1000"}}}}],
+            "update": [{"type": "catalog-variant", "id": "$custom:::$default:::SKU-1000",
+                        "attributes": {"inventory_quantity": 5}}],
+        },
+        "category": {
+            "create": [{"type": "catalog-category",
+                        "attributes": {"external_id": "bulk", "name": "Bulk"}}],
+            "update": [{"type": "catalog-category", "id": "$custom:::$default:::home",
+                        "attributes": {"name": "Home & Living"}}],
+        },
+    }  # fmt: skip
+    plural = {"item": "items", "variant": "variants", "category": "categories"}
+    jobs: dict[str, dict[str, Any]] = {}
+    for kind, by_verb in rows.items():
+        by_verb["delete"] = [{"type": f"catalog-{kind}", "id": "$custom:::$default:::gone"}]
+        for verb, data in by_verb.items():
+            jtype = f"catalog-{kind}-bulk-{verb}-job"
+            jobs[f"/api/{jtype}s"] = {
+                "type": jtype, "attributes": {plural[kind]: {"data": data}},
+            }  # fmt: skip
+    coupon = {"data": {"type": "coupon", "id": "WELCOME10"}}
+    code = {"type": "coupon-code", "attributes": {"unique_code": "BULKCODE"},
+            "relationships": {"coupon": coupon}}  # fmt: skip
+    jobs["/api/coupon-code-bulk-create-jobs"] = {
+        "type": "coupon-code-bulk-create-job", "attributes": {"coupon-codes": {"data": [code]}},
+    }  # fmt: skip
+    return jobs
 
 
 @pytest.fixture(scope="module")

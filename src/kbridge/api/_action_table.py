@@ -19,7 +19,9 @@ from kbridge.api._action_derive import declare, derive
 from kbridge.api.resources import (
     AccountsService,
     CampaignsService,
+    CatalogsService,
     Contact,
+    CouponsService,
     DataPrivacyService,
     EventsService,
     FlowsService,
@@ -37,6 +39,8 @@ from kbridge.api.resources import (
     sms_message,
     timeframe,
 )
+from kbridge.api.resources.catalogs import CATALOG_ITEM_FIELDS
+from kbridge.api.resources.coupons import COUPON_CODE_STATUSES
 from kbridge.api.resources.flows import FLOW_STATUSES
 from kbridge.api.resources.lists import OPT_IN_PROCESSES
 from kbridge.api.resources.tags import TAGGABLE
@@ -185,6 +189,85 @@ def _events_file(*, file: str) -> list[NewEvent]:
     return events
 
 
+_NUMBERS = {"price": float}
+_FLAGS = {"published": lambda v: v.strip().lower() in ("1", "true", "yes", "y")}
+
+
+def _catalog_row(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A CSV row (all text) or JSON object as ``bulk_create_catalog_items`` takes it."""
+    row: dict[str, Any] = {}
+    for name, value in raw.items():
+        if value is None or value == "":
+            continue
+        if name == "category_ids" and isinstance(value, str):
+            row[name] = [c.strip() for c in value.split("|") if c.strip()]
+        elif name == "images" and isinstance(value, str):
+            row[name] = [i.strip() for i in value.split("|") if i.strip()]
+        elif isinstance(value, str) and name in _NUMBERS:
+            try:
+                row[name] = _NUMBERS[name](value)
+            except ValueError:
+                raise ValidationError(f"{where}.{name}", f"{value!r} is not a number") from None
+        elif isinstance(value, str) and name in _FLAGS:
+            row[name] = _FLAGS[name](value)
+        else:
+            row[name] = value
+    return row
+
+
+def _catalog_file(*, file: str) -> list[dict[str, Any]]:
+    """Catalogue items from a file.
+
+    Args:
+        file: CSV with a header row (external_id,title,description,url,price,…;
+            category_ids and images separated by |), a JSON array or JSON lines
+    """
+    text = file.lstrip()
+    if text.startswith("["):
+        try:
+            rows = loads(text)
+        except JSONDecodeError:
+            raise ValidationError("file", "is not valid JSON") from None
+        if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
+            raise ValidationError("file", "a JSON file must be an array of objects")
+        return [_catalog_row(r, f"file item {n + 1}") for n, r in enumerate(rows)]
+    if text.startswith("{"):
+        out = []
+        for n, line in enumerate(text.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                obj = loads(line)
+            except JSONDecodeError:
+                raise ValidationError(f"file line {n + 1}", "is not valid JSON") from None
+            if not isinstance(obj, Mapping):
+                raise ValidationError(f"file line {n + 1}", "must be a JSON object")
+            out.append(_catalog_row(obj, f"file line {n + 1}"))
+        return out
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text))
+    known = {*CATALOG_ITEM_FIELDS, "category_ids"}
+    unknown = sorted(set(reader.fieldnames or ()) - known)
+    if unknown:
+        raise ValidationError("file", f"unknown column(s): {', '.join(unknown)}")
+    return [_catalog_row(r, f"file row {n + 2}") for n, r in enumerate(reader)]
+
+
+def _codes(*, code: Sequence[str] | None = None, file: str | None = None) -> list[str]:
+    """The codes to upload.
+
+    Args:
+        code: a unique code (repeatable)
+        file: a file with one code per line
+    """
+    items = list(code or [])
+    if file is not None:
+        items += [ln.strip() for ln in file.splitlines() if ln.strip()]
+    return items  # none at all: the service says what to give
+
+
 # -- actions that choose their method from the values ------------------------------
 @dataclass(frozen=True, slots=True)
 class _ImageUpload(Action):
@@ -279,6 +362,8 @@ def declarations() -> list[Action]:
     C, T, Im, F = CampaignsService, TemplatesService, ImagesService, FlowsService
     E, G, R = EventsService, TagsService, ReportingService
     Sub, M = SubscriptionsService, MetricsService
+    Cat, Cou = CatalogsService, CouponsService
+    _cats: Override = {"category_ids": {"flag": "--category"}}
     tag_ops = tuple(add for _, add, _ in TAGGABLE.values())
     untag_ops = tuple(remove for _, _, remove in TAGGABLE.values())
     return [
@@ -423,6 +508,46 @@ def declarations() -> list[Action]:
             R.query_flow_values,
             "Flow performance values",
             expand={"timeframe": _timeframe},
+        ),
+        declare("catalog-items list", Cat.iter_catalog_items, "List catalogue items"),
+        declare("catalog-items get", Cat.get_catalog_item, "One catalogue item"),
+        declare(
+            "catalog-items create",
+            Cat.create_catalog_item,
+            "Create a catalogue item",
+            override=_cats,
+        ),
+        declare(
+            "catalog-items update",
+            Cat.update_catalog_item,
+            "Update a catalogue item",
+            override=_cats,
+        ),
+        declare("catalog-items delete", Cat.delete_catalog_item, "Delete an item and its variants"),
+        declare(
+            "catalog-items import",
+            Cat.bulk_create_catalog_items,
+            "Create catalogue items in bulk from a CSV or JSON file",
+            expand={"items": _catalog_file},
+            override={"file": {"type": "text_file"}},
+        ),
+        declare("coupons list", Cou.iter_coupons, "List coupons"),
+        declare("coupons get", Cou.get_coupon, "One coupon"),
+        declare("coupons create", Cou.create_coupon, "Create a coupon"),
+        declare("coupons delete", Cou.delete_coupon, "Delete a coupon and its codes"),
+        declare("coupons codes", Cou.iter_coupon_codes_for_coupon, "A coupon's codes"),
+        declare(
+            "coupons add-codes",
+            Cou.bulk_create_coupon_codes,
+            "Upload unique codes for a coupon",
+            expand={"codes": _codes},
+            override={"file": {"type": "text_file"}},
+        ),
+        declare(
+            "coupons update-code",
+            Cou.update_coupon_code,
+            "Mark a code used, or change its expiry",
+            override={"status": {"choices": COUPON_CODE_STATUSES}},
         ),
         declare(
             "data-privacy request-deletion",

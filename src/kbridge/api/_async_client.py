@@ -33,6 +33,8 @@ from kbridge.api.resources import (
     AccountsService,
     BulkService,
     CampaignsService,
+    CatalogsService,
+    CouponsService,
     DataPrivacyService,
     EventsService,
     FlowsService,
@@ -124,6 +126,8 @@ class AsyncClient(_Pipeline):
         self.accounts = AccountsService(self)
         self.bulk = BulkService(self)
         self.campaigns = CampaignsService(self)
+        self.catalogs = CatalogsService(self)
+        self.coupons = CouponsService(self)
         self.data_privacy = DataPrivacyService(self)
         self.events = EventsService(self)
         self.flows = FlowsService(self)

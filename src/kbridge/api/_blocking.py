@@ -16,6 +16,8 @@ from kbridge.api.resources import (
     AccountsService,
     BulkService,
     CampaignsService,
+    CatalogsService,
+    CouponsService,
     DataPrivacyService,
     EventsService,
     FlowsService,
@@ -40,6 +42,8 @@ __all__ = [
     "BlockingAccountsService",
     "BlockingBulkService",
     "BlockingCampaignsService",
+    "BlockingCatalogsService",
+    "BlockingCouponsService",
     "BlockingDataPrivacyService",
     "BlockingEventsService",
     "BlockingFlowsService",
@@ -252,6 +256,355 @@ class BlockingCampaignsService:
     def cancel_campaign_send(self, job_id: str, *, action: str = "cancel") -> None:
         """See :meth:`CampaignsService.cancel_campaign_send`."""
         return self._client.run(lambda: self._service.cancel_campaign_send(job_id, action=action))
+
+
+class BlockingCatalogsService:
+    """:class:`CatalogsService` for blocking code: calls run on the client's loop."""
+
+    def __init__(self, client: Client, service: CatalogsService) -> None:
+        self._client = client
+        self._service = service
+
+    @property
+    def service(self) -> CatalogsService:
+        """The underlying async service."""
+        return self._service
+
+    def get_catalog_items(self, **query: Unpack[ListQuery]) -> list[Resource]:
+        """See :meth:`CatalogsService.get_catalog_items`."""
+        return self._client.run(lambda: self._service.get_catalog_items(**query))
+
+    def iter_catalog_items(self, **query: Unpack[ListQuery]) -> Iterator[Resource]:
+        """See :meth:`CatalogsService.iter_catalog_items`."""
+        return self._client._drain(self._service.iter_catalog_items(**query))
+
+    def get_catalog_item(self, item_id: str, **query: Unpack[ListQuery]) -> Resource:
+        """See :meth:`CatalogsService.get_catalog_item`."""
+        return self._client.run(lambda: self._service.get_catalog_item(item_id, **query))
+
+    def create_catalog_item(
+        self,
+        *,
+        external_id: str,
+        title: str,
+        description: str,
+        url: str,
+        price: float | None = None,
+        image_full_url: str | None = None,
+        images: Sequence[str] | None = None,
+        published: bool | None = None,
+        category_ids: Sequence[str] = (),
+    ) -> Resource:
+        """See :meth:`CatalogsService.create_catalog_item`."""
+        return self._client.run(
+            lambda: self._service.create_catalog_item(
+                external_id=external_id,
+                title=title,
+                description=description,
+                url=url,
+                price=price,
+                image_full_url=image_full_url,
+                images=images,
+                published=published,
+                category_ids=category_ids,
+            )
+        )
+
+    def update_catalog_item(
+        self,
+        item_id: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        url: str | None = None,
+        price: float | None = None,
+        image_full_url: str | None = None,
+        published: bool | None = None,
+        category_ids: Sequence[str] | None = None,
+    ) -> Resource:
+        """See :meth:`CatalogsService.update_catalog_item`."""
+        return self._client.run(
+            lambda: self._service.update_catalog_item(
+                item_id,
+                title=title,
+                description=description,
+                url=url,
+                price=price,
+                image_full_url=image_full_url,
+                published=published,
+                category_ids=category_ids,
+            )
+        )
+
+    def delete_catalog_item(self, item_id: str) -> None:
+        """See :meth:`CatalogsService.delete_catalog_item`."""
+        return self._client.run(lambda: self._service.delete_catalog_item(item_id))
+
+    def iter_variants_for_catalog_item(
+        self, item_id: str, **query: Unpack[ListQuery]
+    ) -> Iterator[Resource]:
+        """See :meth:`CatalogsService.iter_variants_for_catalog_item`."""
+        return self._client._drain(self._service.iter_variants_for_catalog_item(item_id, **query))
+
+    def iter_categories_for_catalog_item(
+        self, item_id: str, **query: Unpack[ListQuery]
+    ) -> Iterator[Resource]:
+        """See :meth:`CatalogsService.iter_categories_for_catalog_item`."""
+        return self._client._drain(self._service.iter_categories_for_catalog_item(item_id, **query))
+
+    def add_categories_to_catalog_item(self, item_id: str, *, category_ids: Sequence[str]) -> None:
+        """See :meth:`CatalogsService.add_categories_to_catalog_item`."""
+        return self._client.run(
+            lambda: self._service.add_categories_to_catalog_item(item_id, category_ids=category_ids)
+        )
+
+    def iter_catalog_variants(self, **query: Unpack[ListQuery]) -> Iterator[Resource]:
+        """See :meth:`CatalogsService.iter_catalog_variants`."""
+        return self._client._drain(self._service.iter_catalog_variants(**query))
+
+    def get_catalog_variant(self, variant_id: str) -> Resource:
+        """See :meth:`CatalogsService.get_catalog_variant`."""
+        return self._client.run(lambda: self._service.get_catalog_variant(variant_id))
+
+    def create_catalog_variant(
+        self,
+        *,
+        item_id: str,
+        external_id: str,
+        title: str,
+        description: str,
+        sku: str,
+        price: float,
+        inventory_quantity: float,
+        url: str,
+        inventory_policy: int | None = None,
+        published: bool | None = None,
+    ) -> Resource:
+        """See :meth:`CatalogsService.create_catalog_variant`."""
+        return self._client.run(
+            lambda: self._service.create_catalog_variant(
+                item_id=item_id,
+                external_id=external_id,
+                title=title,
+                description=description,
+                sku=sku,
+                price=price,
+                inventory_quantity=inventory_quantity,
+                url=url,
+                inventory_policy=inventory_policy,
+                published=published,
+            )
+        )
+
+    def update_catalog_variant(
+        self,
+        variant_id: str,
+        *,
+        price: float | None = None,
+        inventory_quantity: float | None = None,
+        title: str | None = None,
+        published: bool | None = None,
+    ) -> Resource:
+        """See :meth:`CatalogsService.update_catalog_variant`."""
+        return self._client.run(
+            lambda: self._service.update_catalog_variant(
+                variant_id,
+                price=price,
+                inventory_quantity=inventory_quantity,
+                title=title,
+                published=published,
+            )
+        )
+
+    def delete_catalog_variant(self, variant_id: str) -> None:
+        """See :meth:`CatalogsService.delete_catalog_variant`."""
+        return self._client.run(lambda: self._service.delete_catalog_variant(variant_id))
+
+    def iter_catalog_categories(self, **query: Unpack[ListQuery]) -> Iterator[Resource]:
+        """See :meth:`CatalogsService.iter_catalog_categories`."""
+        return self._client._drain(self._service.iter_catalog_categories(**query))
+
+    def get_catalog_category(self, category_id: str) -> Resource:
+        """See :meth:`CatalogsService.get_catalog_category`."""
+        return self._client.run(lambda: self._service.get_catalog_category(category_id))
+
+    def create_catalog_category(
+        self, *, external_id: str, name: str, item_ids: Sequence[str] = ()
+    ) -> Resource:
+        """See :meth:`CatalogsService.create_catalog_category`."""
+        return self._client.run(
+            lambda: self._service.create_catalog_category(
+                external_id=external_id, name=name, item_ids=item_ids
+            )
+        )
+
+    def update_catalog_category(self, category_id: str, *, name: str) -> Resource:
+        """See :meth:`CatalogsService.update_catalog_category`."""
+        return self._client.run(
+            lambda: self._service.update_catalog_category(category_id, name=name)
+        )
+
+    def delete_catalog_category(self, category_id: str) -> None:
+        """See :meth:`CatalogsService.delete_catalog_category`."""
+        return self._client.run(lambda: self._service.delete_catalog_category(category_id))
+
+    def iter_items_for_catalog_category(
+        self, category_id: str, **query: Unpack[ListQuery]
+    ) -> Iterator[Resource]:
+        """See :meth:`CatalogsService.iter_items_for_catalog_category`."""
+        return self._client._drain(
+            self._service.iter_items_for_catalog_category(category_id, **query)
+        )
+
+    def bulk_create_catalog_items(
+        self, items: Sequence[Mapping[str, Any]], *, progress: Progress | None = None
+    ) -> list[Resource]:
+        """See :meth:`CatalogsService.bulk_create_catalog_items`."""
+        return self._client.run(
+            lambda: self._service.bulk_create_catalog_items(items, progress=progress)
+        )
+
+    def bulk_update_catalog_items(
+        self, items: Sequence[Mapping[str, Any]], *, progress: Progress | None = None
+    ) -> list[Resource]:
+        """See :meth:`CatalogsService.bulk_update_catalog_items`."""
+        return self._client.run(
+            lambda: self._service.bulk_update_catalog_items(items, progress=progress)
+        )
+
+    def bulk_delete_catalog_items(
+        self, item_ids: Sequence[str], *, progress: Progress | None = None
+    ) -> list[Resource]:
+        """See :meth:`CatalogsService.bulk_delete_catalog_items`."""
+        return self._client.run(
+            lambda: self._service.bulk_delete_catalog_items(item_ids, progress=progress)
+        )
+
+    def get_bulk_create_catalog_items_job(self, job_id: str) -> Resource:
+        """See :meth:`CatalogsService.get_bulk_create_catalog_items_job`."""
+        return self._client.run(lambda: self._service.get_bulk_create_catalog_items_job(job_id))
+
+    def get_bulk_update_catalog_items_job(self, job_id: str) -> Resource:
+        """See :meth:`CatalogsService.get_bulk_update_catalog_items_job`."""
+        return self._client.run(lambda: self._service.get_bulk_update_catalog_items_job(job_id))
+
+    def get_bulk_delete_catalog_items_job(self, job_id: str) -> Resource:
+        """See :meth:`CatalogsService.get_bulk_delete_catalog_items_job`."""
+        return self._client.run(lambda: self._service.get_bulk_delete_catalog_items_job(job_id))
+
+
+class BlockingCouponsService:
+    """:class:`CouponsService` for blocking code: calls run on the client's loop."""
+
+    def __init__(self, client: Client, service: CouponsService) -> None:
+        self._client = client
+        self._service = service
+
+    @property
+    def service(self) -> CouponsService:
+        """The underlying async service."""
+        return self._service
+
+    def get_coupons(self, **query: Unpack[ListQuery]) -> list[Resource]:
+        """See :meth:`CouponsService.get_coupons`."""
+        return self._client.run(lambda: self._service.get_coupons(**query))
+
+    def iter_coupons(self, **query: Unpack[ListQuery]) -> Iterator[Resource]:
+        """See :meth:`CouponsService.iter_coupons`."""
+        return self._client._drain(self._service.iter_coupons(**query))
+
+    def get_coupon(self, coupon_id: str) -> Resource:
+        """See :meth:`CouponsService.get_coupon`."""
+        return self._client.run(lambda: self._service.get_coupon(coupon_id))
+
+    def create_coupon(
+        self,
+        *,
+        external_id: str,
+        description: str | None = None,
+        low_balance_threshold: int | None = None,
+    ) -> Resource:
+        """See :meth:`CouponsService.create_coupon`."""
+        return self._client.run(
+            lambda: self._service.create_coupon(
+                external_id=external_id,
+                description=description,
+                low_balance_threshold=low_balance_threshold,
+            )
+        )
+
+    def update_coupon(
+        self,
+        coupon_id: str,
+        *,
+        description: str | None = None,
+        low_balance_threshold: int | None = None,
+    ) -> Resource:
+        """See :meth:`CouponsService.update_coupon`."""
+        return self._client.run(
+            lambda: self._service.update_coupon(
+                coupon_id, description=description, low_balance_threshold=low_balance_threshold
+            )
+        )
+
+    def delete_coupon(self, coupon_id: str) -> None:
+        """See :meth:`CouponsService.delete_coupon`."""
+        return self._client.run(lambda: self._service.delete_coupon(coupon_id))
+
+    def iter_coupon_codes(self, **query: Unpack[ListQuery]) -> Iterator[Resource]:
+        """See :meth:`CouponsService.iter_coupon_codes`."""
+        return self._client._drain(self._service.iter_coupon_codes(**query))
+
+    def iter_coupon_codes_for_coupon(
+        self, coupon_id: str, **query: Unpack[ListQuery]
+    ) -> Iterator[Resource]:
+        """See :meth:`CouponsService.iter_coupon_codes_for_coupon`."""
+        return self._client._drain(self._service.iter_coupon_codes_for_coupon(coupon_id, **query))
+
+    def get_coupon_code(self, code_id: str) -> Resource:
+        """See :meth:`CouponsService.get_coupon_code`."""
+        return self._client.run(lambda: self._service.get_coupon_code(code_id))
+
+    def create_coupon_code(
+        self, *, coupon_id: str, unique_code: str, expires_at: datetime | None = None
+    ) -> Resource:
+        """See :meth:`CouponsService.create_coupon_code`."""
+        return self._client.run(
+            lambda: self._service.create_coupon_code(
+                coupon_id=coupon_id, unique_code=unique_code, expires_at=expires_at
+            )
+        )
+
+    def update_coupon_code(
+        self, code_id: str, *, status: str | None = None, expires_at: datetime | None = None
+    ) -> Resource:
+        """See :meth:`CouponsService.update_coupon_code`."""
+        return self._client.run(
+            lambda: self._service.update_coupon_code(code_id, status=status, expires_at=expires_at)
+        )
+
+    def delete_coupon_code(self, code_id: str) -> None:
+        """See :meth:`CouponsService.delete_coupon_code`."""
+        return self._client.run(lambda: self._service.delete_coupon_code(code_id))
+
+    def bulk_create_coupon_codes(
+        self,
+        coupon_id: str,
+        *,
+        codes: Sequence[str],
+        expires_at: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> list[Resource]:
+        """See :meth:`CouponsService.bulk_create_coupon_codes`."""
+        return self._client.run(
+            lambda: self._service.bulk_create_coupon_codes(
+                coupon_id, codes=codes, expires_at=expires_at, progress=progress
+            )
+        )
+
+    def get_bulk_create_coupon_codes_job(self, job_id: str) -> Resource:
+        """See :meth:`CouponsService.get_bulk_create_coupon_codes_job`."""
+        return self._client.run(lambda: self._service.get_bulk_create_coupon_codes_job(job_id))
 
 
 class BlockingDataPrivacyService:

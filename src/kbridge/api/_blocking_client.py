@@ -50,6 +50,8 @@ class Client:
         self.accounts = _blocking.BlockingAccountsService(self, a.accounts)
         self.bulk = _blocking.BlockingBulkService(self, a.bulk)
         self.campaigns = _blocking.BlockingCampaignsService(self, a.campaigns)
+        self.catalogs = _blocking.BlockingCatalogsService(self, a.catalogs)
+        self.coupons = _blocking.BlockingCouponsService(self, a.coupons)
         self.data_privacy = _blocking.BlockingDataPrivacyService(self, a.data_privacy)
         self.events = _blocking.BlockingEventsService(self, a.events)
         self.flows = _blocking.BlockingFlowsService(self, a.flows)

@@ -169,6 +169,12 @@ SYNC = Workflow.of(
     "get_tags",
     "query_campaign_values",
     "query_flow_series",
+    "get_catalog_items",
+    "get_catalog_variants",
+    "get_catalog_categories",
+    "get_items_for_catalog_category",
+    "get_coupons",
+    "get_coupon_codes_for_coupon",
 )
 #: find the person, then everything kbridge can show about them
 PRIVACY_ACCESS = Workflow.of(

@@ -46,6 +46,8 @@ RESOURCE_HELP = {
     "subscriptions": "Marketing consent (email, SMS).",
     "reporting": "Campaign and flow performance values.",
     "data-privacy": "Deletion requests.",
+    "catalog-items": "The product catalogue: items, and bulk import from CSV/JSON.",
+    "coupons": "Coupons and their unique codes.",
 }
 
 _COMMON = ("api_key", "base_url", "connection", "debug", "output", "limit")

@@ -91,6 +91,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "subscriptions": (ACTION_GROUPS, "Marketing consent (email, SMS)."),
     "reporting": (ACTION_GROUPS, "Campaign and flow performance values."),
     "data-privacy": (ACTION_GROUPS, "Deletion requests."),
+    "catalog-items": (
+        ACTION_GROUPS,
+        "The product catalogue: items, and bulk import from CSV/JSON.",
+    ),
+    "coupons": (ACTION_GROUPS, "Coupons and their unique codes."),
     "analytics": (
         "kbridge.cli.analytics:app",
         "Analyses of the synced warehouse (run `kbridge sync` first): lifecycle stages, churn "

@@ -57,6 +57,13 @@ from datetime import datetime
 from typing import Any
 
 from kbridge.core.clock import utc
+from kbridge.emulator.backend.catalog_records import (
+    CatalogRecord,
+    CatalogSeed,
+    CouponCodeRecord,
+    CouponRecord,
+    catalog_id,
+)
 from kbridge.emulator.backend.ids import base62_id, iso, ulid, unit_float
 from kbridge.emulator.backend.models import (
     EventColumns,
@@ -97,6 +104,7 @@ __all__ = [
     "DatasetFileError",
     "dump",
     "generate",
+    "generate_catalog",
     "load",
 ]
 
@@ -580,3 +588,105 @@ def generate(seed: int, profiles: int, events: int, now: datetime) -> Dataset:
         raise ValueError("profiles and events must be >= 0")
     now_ts = float(int(utc(now).timestamp()))
     return _Builder(seed, profiles, events if profiles else 0, now_ts).build()
+
+
+#: coupons a generated account offers: (external id, description, codes)
+_COUPONS = (
+    ("WELCOME10", "10% off a first order", 40),
+    ("VIP20", "20% off for loyal customers", 12),
+)
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def generate_catalog(seed: int, now: float, profile_ids: list[str]) -> CatalogSeed:
+    """The account's catalogue and coupons, deterministic from ``seed`` and ``now``.
+
+    One item (with one variant) per product of the shared vocabulary, its
+    ``external_id`` the ``ProductID`` that Ordered Product and Viewed Product
+    events carry (``1000 + index``), so events join to the catalogue; one
+    category per vocabulary category. Coupon codes go to the first profiles,
+    a few of them used.
+    """
+    rng = random.Random(f"catalog:{seed}")
+    out = CatalogSeed()
+    seq = 1 << 40  # far above the store's counter, so created records never collide
+    opened = now - HISTORY_DAYS * DAY
+    by_category: dict[str, CatalogRecord] = {}
+    for k, name in enumerate(CATEGORIES):
+        seq += 1
+        cid = catalog_id(name.lower())
+        at = opened + k * 60.0
+        by_category[name] = CatalogRecord(seq, cid, {"external_id": name.lower(), "name": name},
+                                          at, at)  # fmt: skip
+        out.categories.append(by_category[name])
+    for k, (title, category, price) in enumerate(PRODUCTS):
+        seq += 1
+        external = str(1000 + k)
+        created = opened + DAY + k * 3600.0
+        updated = created + rng.uniform(0, HISTORY_DAYS - 2) * DAY
+        slug = title.lower().replace(" ", "-")
+        item = CatalogRecord(
+            seq,
+            catalog_id(external),
+            {
+                "external_id": external,
+                "title": title,
+                "description": f"{title} from the {category} range.",
+                "price": price,
+                "url": f"https://shop.example.com/products/{slug}",
+                "image_full_url": f"https://shop.example.com/images/{slug}.jpg",
+                "published": k % 10 != 9,
+            },
+            created,
+            updated,
+            {by_category[category].id},
+        )
+        by_category[category].links.add(item.id)
+        out.items.append(item)
+        seq += 1
+        sku = f"SKU-{external}"
+        out.variants.append(
+            CatalogRecord(
+                seq,
+                catalog_id(sku),
+                {
+                    "external_id": sku,
+                    "title": f"{title} - Standard",
+                    "description": f"{title}, standard size.",
+                    "sku": sku,
+                    "inventory_policy": 0,
+                    "inventory_quantity": float(rng.randrange(0, 250)),
+                    "price": price,
+                    "url": f"https://shop.example.com/products/{slug}?variant=standard",
+                    "published": True,
+                },
+                created,
+                updated,
+                {item.id},
+            )
+        )
+    holders = iter(profile_ids)
+    for k, (external, description, count) in enumerate(_COUPONS):
+        seq += 1
+        created = now - (90 - 30 * k) * DAY
+        out.coupons.append(CouponRecord(seq, external, description, None, created))
+        for _ in range(count):
+            seq += 1
+            code = "".join(rng.choice(_CODE_ALPHABET) for _ in range(10))
+            holder = next(holders, None) if rng.random() < 0.5 else None
+            status = "UNASSIGNED"
+            if holder is not None:
+                status = "USED" if rng.random() < 0.3 else "ASSIGNED_TO_PROFILE"
+            out.codes.append(
+                CouponCodeRecord(
+                    seq,
+                    f"{external}-{code}",
+                    external,
+                    code,
+                    created + 365 * DAY,
+                    status,
+                    created,
+                    holder,
+                )
+            )
+    return out

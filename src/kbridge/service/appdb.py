@@ -36,9 +36,11 @@ from kbridge.service.models import (
     Connection,
     Job,
     JobEvent,
+    PrivacyRequest,
     Schedule,
     Workspace,
 )
+from kbridge.service.privacy_requests import PrivacyRequestView, due_date, progress_of
 from kbridge.service.views import (
     IssuedToken,
     JobEventView,
@@ -658,11 +660,139 @@ class AppDatabase(Schedules):
 
         return self._transaction(work)
 
+    # -- privacy requests ----------------------------------------------------------------------
+
+    def create_privacy_request(
+        self,
+        workspace_id: str,
+        connection_id: str,
+        *,
+        action: str,
+        regulation: str,
+        subject_type: str,
+        subject_hash: str,
+        params: dict[str, Any],
+    ) -> tuple[PrivacyRequestView, JobView]:
+        """A received request and its queued job (``privacy_access`` / ``privacy_delete``),
+        in one transaction: a request never exists without the job that answers it.
+
+        ``params`` are the job's; the request keeps the subject only as ``subject_hash``.
+        """
+        now = self._clock.now()
+        kind = "privacy_access" if action == "access" else "privacy_delete"
+
+        def work(session: Session) -> tuple[PrivacyRequestView, JobView]:
+            request_id = _new_id()
+            job = self._enqueue(
+                session,
+                workspace_id,
+                kind,
+                {**params, "privacy_request": request_id},
+                connection_id=connection_id,
+                run_after=None,
+                max_attempts=3,
+            )
+            row = PrivacyRequest(
+                id=request_id,
+                workspace_id=workspace_id,
+                connection_id=connection_id,
+                action=action,
+                subject_hash=subject_hash,
+                subject_type=subject_type,
+                state="received",
+                job_id=job.id,
+                received_at=now,
+                regulation=regulation,
+                due_at=due_date(now, regulation),
+            )
+            session.add(row)
+            session.flush()
+            return _privacy_view(row, job.state), _job_view(job)
+
+        return self._transaction(work)
+
+    def privacy_request(self, workspace_id: str, request_id: str) -> PrivacyRequestView:
+        """The request, its state brought up to date from its job and audit entries."""
+
+        def work(session: Session) -> PrivacyRequestView:
+            row = session.get(PrivacyRequest, request_id)
+            if row is None or row.workspace_id != workspace_id:
+                raise NotFoundError("no such privacy request in this workspace")
+            return self._refresh_privacy(session, row)
+
+        return self._transaction(work)
+
+    def privacy_requests(self, workspace_id: str) -> list[PrivacyRequestView]:
+        """The workspace's privacy requests, newest first, each brought up to date."""
+
+        def work(session: Session) -> list[PrivacyRequestView]:
+            rows = session.scalars(
+                select(PrivacyRequest)
+                .where(PrivacyRequest.workspace_id == workspace_id)
+                .order_by(PrivacyRequest.received_at.desc(), PrivacyRequest.id)
+            ).all()
+            return [self._refresh_privacy(session, row) for row in rows]
+
+        return self._transaction(work)
+
+    def _refresh_privacy(self, session: Session, row: PrivacyRequest) -> PrivacyRequestView:
+        job = None if row.job_id is None else session.get(Job, row.job_id)
+        if job is None or row.state == "confirmed":
+            # failed or cancelled may still change: its job can be retried (POST /jobs/ID/retry)
+            return _privacy_view(row, None if job is None else job.state)
+        audits = session.scalars(
+            select(AuditEntry)
+            .where(
+                AuditEntry.workspace_id == row.workspace_id,
+                AuditEntry.target_kind == "job",
+                AuditEntry.target_id == job.id,
+                AuditEntry.action == f"privacy.{row.action}",
+            )
+            .order_by(AuditEntry.id)
+        ).all()
+        entries = [
+            (a.at, a.detail or {})
+            for a in audits
+            if (a.detail or {}).get("subject_hash") == row.subject_hash
+        ]
+        found = progress_of(
+            job_state=job.state,
+            job_error=job.last_error,
+            job_finished_at=job.finished_at,
+            entries=entries,
+        )
+        row.state = found.state
+        row.requested_at = found.requested_at
+        row.confirmed_at = found.confirmed_at
+        row.batch_id = found.batch_id
+        row.detail = found.detail
+        return _privacy_view(row, job.state)
+
     @property
     def clock(self) -> Clock:
         """The clock every "now" of this database comes from (the dashboard's too)."""
         return self._clock
 
+
+def _privacy_view(row: PrivacyRequest, job_state: str | None) -> PrivacyRequestView:
+    return PrivacyRequestView(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        connection_id=row.connection_id,
+        action=row.action,
+        regulation=row.regulation,
+        subject_type=row.subject_type,
+        subject_hash=row.subject_hash,
+        state=row.state,
+        job_id=row.job_id,
+        job_state=job_state,
+        batch_id=row.batch_id,
+        detail=row.detail,
+        received_at=row.received_at,
+        due_at=row.due_at,
+        requested_at=row.requested_at,
+        confirmed_at=row.confirmed_at,
+    )
 
 def _claimable(job: Any, now: datetime) -> Any:
     """The test for a job any worker may take now (``job``: the model or an alias of it)."""

@@ -15,7 +15,7 @@ import builtins
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kbridge.connections import (
     MASTER_KEY_ENV,
+    ConnectionConflictError,
     ConnectionKind,
     ConnectionNotFoundError,
     ConnectionRecord,
@@ -209,11 +210,16 @@ class SqlConnectionStore:
         oauth: OAuthClientInfo | None = None,
         rate_limits: str | None = None,
         warehouse: str | None = None,
+        mode: Literal["upsert", "create", "replace"] = "upsert",
     ) -> ConnectionRecord:
         """Save a new connection, or replace the credential of an existing one in place.
 
         Replacing keeps the id and ``connected_at`` and stamps ``rotated_at``;
-        ``rate_limits`` and ``warehouse`` are kept unless given.
+        ``rate_limits`` and ``warehouse`` are kept unless given. ``mode="create"``
+        refuses a name that exists (:class:`ConnectionConflictError`), so two
+        requests creating one name cannot quietly rotate the first one's key;
+        ``mode="replace"`` refuses one that does not (:class:`ConnectionNotFoundError`),
+        so a rotation racing a deletion does not bring the connection back.
         """
         check_name(name)
         now = self._clock.now()
@@ -224,6 +230,10 @@ class SqlConnectionStore:
                 .where(Connection.workspace_id == self.workspace_id, Connection.name == name)
                 .with_for_update()
             ).first()
+            if row is not None and mode == "create":
+                raise ConnectionConflictError(f"a connection called {name!r} already exists here")
+            if row is None and mode == "replace":
+                raise ConnectionNotFoundError(name)
             if row is None:
                 row = Connection(
                     id=uuid.uuid4().hex,
@@ -256,6 +266,10 @@ class SqlConnectionStore:
         try:
             return self._write(work)
         except IntegrityError:  # another writer created the same name first
+            if mode == "create":
+                raise ConnectionConflictError(
+                    f"a connection called {name!r} already exists here"
+                ) from None
             raise ConnectionStoreError(
                 f"connection {name!r} was created by someone else meanwhile; try again"
             ) from None

@@ -42,6 +42,7 @@ from kbridge.campaigns.errors import PublishError, SendFailedError
 from kbridge.campaigns.publish import PublishRequest, publish
 from kbridge.campaigns.publish import cancel as cancel_campaign
 from kbridge.campaigns.publish import revert as revert_campaign
+from kbridge.campaigns.publish import schedule as schedule_campaign
 from kbridge.connections import (
     ConnectionNotFoundError,
     ConnectionRecord,
@@ -64,6 +65,7 @@ from kbridge.service.broker import is_redis_url
 from kbridge.service.connection_store import ConnectionSettings, SqlConnectionStore
 from kbridge.service.models import AuditEntry, Meta
 from kbridge.service.ratestore import RedisRateBudgetStore
+from kbridge.service.sealing import SEALED_REPORTS, SEALED_SUBJECTS, open_sealed, sealed
 from kbridge.service.views import JobView
 from kbridge.sync import Callbacks, SyncError, SyncOptions
 from kbridge.sync import run as run_sync
@@ -94,6 +96,7 @@ _CAPABILITY = {
     "campaign_publish": "campaigns-publish",
     "campaign_cancel": "campaigns-publish",
     "campaign_revert": "campaigns-publish",
+    "campaign_schedule": "campaigns-publish",
 }
 
 
@@ -416,8 +419,14 @@ def _when(text: object) -> datetime | None:
     return None if not text else datetime.fromisoformat(str(text))
 
 
-def _subjects(params: Mapping[str, Any]) -> list[Subject]:
+def _subjects(ctx: JobContext) -> list[Subject]:
+    """The job's people: sealed (as the REST API stores them) or, from a direct caller, given."""
+    params = ctx.job.params
     given = params.get("subjects")
+    if SEALED_SUBJECTS in params:
+        given = open_sealed(
+            ctx.settings.master_key, ctx.job.workspace_id, SEALED_SUBJECTS, params[SEALED_SUBJECTS]
+        )
     if not isinstance(given, list) or not given:
         raise ConfigurationError("params.subjects: give a list of emails or phone numbers")
     return [parse_subject(str(s)) for s in given]
@@ -435,7 +444,7 @@ def _privacy_log(ctx: JobContext) -> AppPrivacyLog:
 
 async def privacy_access_job(ctx: JobContext) -> dict[str, Any]:
     """Access reports for ``params.subjects`` (each recorded in the audit log)."""
-    subjects = _subjects(ctx.job.params)
+    subjects = _subjects(ctx)
     connection = await asyncio.to_thread(ctx.connection)
     async with ctx.client(connection) as client:
         reports = await access_reports(
@@ -445,7 +454,14 @@ async def privacy_access_job(ctx: JobContext) -> dict[str, Any]:
             events=bool(ctx.job.params.get("events", False)),
             clock=ctx.clock,
         )
-    return {"reports": [r.to_dict() for r in reports]}
+    # the reports are the people's data: sealed in the job row, opened for the API's caller
+    found = [r.to_dict() for r in reports]
+    return {
+        "report_count": len(found),
+        SEALED_REPORTS: sealed(
+            ctx.settings.master_key, ctx.job.workspace_id, SEALED_REPORTS, found
+        ),
+    }
 
 
 async def privacy_delete_job(ctx: JobContext) -> dict[str, Any]:
@@ -463,7 +479,7 @@ async def privacy_delete_job(ctx: JobContext) -> dict[str, Any]:
     ):
         raise Postpone(settings.busy_retry, "waiting for the connection's running sync to commit")
     params = ctx.job.params
-    subjects = _subjects(params)
+    subjects = _subjects(ctx)
     connection = await asyncio.to_thread(ctx.connection)
     log = _privacy_log(ctx)
     url = ctx.warehouse_url(connection)
@@ -582,6 +598,23 @@ async def campaign_revert_job(ctx: JobContext) -> dict[str, Any]:
     return await _campaign_control(ctx, "revert")
 
 
+async def campaign_schedule_job(ctx: JobContext) -> dict[str, Any]:
+    """Publish a Draft campaign again (after a revert), at ``params.send_at`` or now."""
+    campaign_id = ctx.job.params.get("campaign_id")
+    if not campaign_id:
+        raise ConfigurationError("params.campaign_id: which campaign")
+    send_at = ctx.job.params.get("send_at")
+    connection = await asyncio.to_thread(ctx.connection)
+    async with ctx.client(connection) as client:
+        state = await schedule_campaign(
+            client,
+            str(campaign_id),
+            send_at=None if send_at is None else _start_date(send_at),
+            clock=ctx.clock,
+        )
+    return state.as_json()
+
+
 class JobFailure(Exception):
     """An executor's own verdict: ``line``, and no automatic retry."""
 
@@ -598,6 +631,7 @@ EXECUTORS: dict[str, Executor] = {
     "campaign_publish": campaign_publish_job,
     "campaign_cancel": campaign_cancel_job,
     "campaign_revert": campaign_revert_job,
+    "campaign_schedule": campaign_schedule_job,
 }
 
 

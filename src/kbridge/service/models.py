@@ -323,6 +323,11 @@ class PrivacyRequest(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the law the answer is owed under (``gdpr`` or ``ccpa``): it sets ``due_at``
+    regulation: Mapped[str] = mapped_column(String(8), server_default="gdpr")
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: ``email`` or ``phone``: what the hash stands for, without saying what it is
+    subject_type: Mapped[str | None] = mapped_column(String(8))
 
 
 class AuditEntry(Base):

@@ -23,7 +23,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any, Protocol
 
 from kbridge import catalog
-from kbridge.api import AsyncClient
+from kbridge.api import AsyncClient, PermissionDeniedError
 from kbridge.api.capabilities import SYNC
 from kbridge.core.clock import SystemClock
 from kbridge.core.errors import ConfigurationError
@@ -225,6 +225,17 @@ async def _run_stream(ctx: Context, stream: Stream, result: StreamResult) -> Non
         await strategy_for(stream).sync(ctx, stream, result)
         if ctx.options.reconcile and stream.id_field is not None:
             await reconcile(ctx, stream)
+    except PermissionDeniedError as exc:
+        if ctx.options.streams is not None:  # asked for by name: the user must hear it fails
+            result.exception = exc
+        else:
+            # every stream, not these: a key made for the streams of an earlier release (or
+            # kept to least privilege on purpose) syncs what it may read, and is told the rest
+            lacks = ", ".join(exc.required_scopes) or "a scope it needs"
+            result.note = (
+                f"left out: the key lacks {lacks} (grant it, or name the streams you want "
+                "with --streams)"
+            )
     except Exception as exc:
         result.exception = exc
     finally:

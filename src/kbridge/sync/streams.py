@@ -23,6 +23,12 @@ from kbridge.sync.tables import (
     CAMPAIGN_MESSAGES,
     CAMPAIGN_VALUES_DAILY,
     CAMPAIGNS,
+    CATALOG_CATEGORIES,
+    CATALOG_ITEM_CATEGORIES,
+    CATALOG_ITEMS,
+    CATALOG_VARIANTS,
+    COUPON_CODES,
+    COUPONS,
     EVENTS,
     FLOW_ACTIONS,
     FLOW_MESSAGES,
@@ -172,6 +178,9 @@ class Stream:
     #: parameters asked for when a run wants predictive analytics (profiles: the CLV and
     #: churn fields, which cost a slower rate tier)
     predictive_params: Mapping[str, str] = field(default_factory=dict)
+    #: the JSON:API type of its records, where the table's name in the singular is not
+    #: (a reconcile's sparse fieldset names it: ``fields[catalog-item]``)
+    resource: str | None = None
 
     def __post_init__(self) -> None:
         if self.in_database and self.spec.from_json is None:
@@ -196,6 +205,8 @@ class Stream:
 
     @property
     def resource_type(self) -> str:
+        if self.resource is not None:
+            return self.resource
         return self.table.name.rstrip("s") if not self.parent else "profile"
 
 
@@ -309,6 +320,54 @@ STREAMS: tuple[Stream, ...] = (
         id_field="name",
     ),
     Stream("tags", "get_tags", TAGS, id_field="name"),
+    Stream(
+        "catalog_items",
+        "get_catalog_items",
+        CATALOG_ITEMS,
+        id_field="external_id",
+        resource="catalog-item",
+        description="no updated filter in Klaviyo: full refresh; --reconcile removes deleted",
+    ),
+    Stream(
+        "catalog_variants",
+        "get_catalog_variants",
+        CATALOG_VARIANTS,
+        id_field="external_id",
+        resource="catalog-variant",
+        description="full refresh (no updated filter); item_id from each variant's item",
+    ),
+    Stream(
+        "catalog_categories",
+        "get_catalog_categories",
+        CATALOG_CATEGORIES,
+        id_field="external_id",
+        resource="catalog-category",
+        description="full refresh (no updated filter)",
+    ),
+    Stream(
+        "catalog_item_categories",
+        "get_items_for_catalog_category",
+        CATALOG_ITEM_CATEGORIES,
+        params={"fields[catalog-item]": "external_id"},
+        parent=Parent("get_catalog_categories", {"fields[catalog-category]": "name"}),
+        description="which items each category holds: full refresh per category, swept",
+    ),
+    Stream(
+        "coupons",
+        "get_coupons",
+        COUPONS,
+        id_field="external_id",
+        resource="coupon",
+        description="full refresh (no timestamps at all)",
+    ),
+    Stream(
+        "coupon_codes",
+        "get_coupon_codes_for_coupon",
+        COUPON_CODES,
+        parent=Parent("get_coupons", {"fields[coupon]": "external_id"}),
+        description="full refresh per coupon (Klaviyo lists codes only by coupon or profile); "
+        "codes of earlier runs swept",
+    ),
     Stream(
         "campaign_values_daily",
         "query_campaign_values",

@@ -34,6 +34,12 @@ __all__ = [
     "CAMPAIGNS",
     "CAMPAIGN_MESSAGES",
     "CAMPAIGN_VALUES_DAILY",
+    "CATALOG_CATEGORIES",
+    "CATALOG_ITEMS",
+    "CATALOG_ITEM_CATEGORIES",
+    "CATALOG_VARIANTS",
+    "COUPONS",
+    "COUPON_CODES",
     "EVENTS",
     "FLOWS",
     "FLOW_ACTIONS",
@@ -298,6 +304,79 @@ TEMPLATES = spec(
 )
 
 TAGS = spec("tags", [_ID, _a("name"), Field("tag_group_id", source=rel("tag-group")), _RAW])
+
+
+def _ad(name: str) -> Field:
+    """A double column holding the attribute of its name."""
+    return Field(name, "double", attr(name))
+
+
+_CATALOG_MEDIA = [
+    _ad("price"),
+    _a("url"),
+    _a("image_full_url"),
+    _a("image_thumbnail_url"),
+    _aj("images"),
+    _aj("custom_metadata"),
+    _ab("published"),
+    _created(),
+    _updated(),
+]
+
+CATALOG_ITEMS = spec(
+    "catalog_items",
+    [_ID, _a("external_id"), _a("title"), _a("description"), *_CATALOG_MEDIA, _RAW],
+)
+
+CATALOG_VARIANTS = spec(
+    "catalog_variants",
+    [
+        _ID,
+        Field("item_id", source=rel("item")),
+        _a("external_id"),
+        _a("sku"),
+        _a("title"),
+        _a("description"),
+        Field("inventory_policy", "bigint", attr("inventory_policy")),
+        _ad("inventory_quantity"),
+        *_CATALOG_MEDIA,
+        _RAW,
+    ],
+)
+
+CATALOG_CATEGORIES = spec(
+    "catalog_categories", [_ID, _a("external_id"), _a("name"), _updated(), _RAW]
+)
+
+#: which items each category holds (read per category, swept like a membership)
+CATALOG_ITEM_CATEGORIES = spec(
+    "catalog_item_categories",
+    [
+        Field("category_id", source=CONTEXT, key=True),
+        Field("item_id", source=ID, key=True),
+        Field(RUN_COLUMN, source=RUN),
+    ],
+)
+
+COUPONS = spec(
+    "coupons",
+    [_ID, _a("external_id"), _a("description"), _aj("monitor_configuration"), _RAW],
+)
+
+#: a coupon's codes are read per coupon (Klaviyo lists codes only by coupon or profile), so
+#: the table sweeps like a membership: rows a run did not write are codes that are gone
+COUPON_CODES = spec(
+    "coupon_codes",
+    [
+        Field("coupon_id", source=CONTEXT, key=True),
+        _ID,
+        _a("unique_code"),
+        Field("expires_at", "timestamp", attr("expires_at")),
+        _a("status"),
+        Field("profile_id", source=rel("profile")),
+        Field(RUN_COLUMN, source=RUN),
+    ],
+)
 
 #: statistics asked of the reporting API; counts are typed columns, all kept in ``statistics``
 REPORT_STATISTICS: tuple[str, ...] = (

@@ -15,6 +15,7 @@ from kbridge.core import ConfigurationError, KbridgeError
 from kbridge.service.jobs import default_warehouse_url
 from kbridge.sync import select_streams
 from kbridge.warehouse import duckdb_path
+from kbridge.web.campaign_params import CAMPAIGN_KINDS, check_campaign_params
 from kbridge.web.problems import invalid
 
 __all__ = [
@@ -75,11 +76,16 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
 
 
-def check_job_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+def check_job_params(
+    kind: str, params: dict[str, Any], *, now: datetime | None = None
+) -> dict[str, Any]:
     """The job's ``params`` checked and normalised; a 422 naming ``params.<key>`` if wrong.
 
-    Only sync's are known here; other kinds' params are their job's to check.
+    Sync's and campaigns' are known here (``now``: a campaign's ``send_at`` must follow
+    it); other kinds' params are their job's to check.
     """
+    if kind in CAMPAIGN_KINDS:
+        return check_campaign_params(kind, params, now=now)
     if kind != "sync":
         return dict(params)
     checked: dict[str, Any] = {}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 __all__ = [
     "JOB_KINDS",
     "JOB_STATES",
+    "CampaignOut",
     "ConnectionIn",
     "ConnectionOut",
     "ErrorOut",
@@ -23,8 +24,15 @@ __all__ = [
     "JobKind",
     "JobOut",
     "JobState",
+    "OAuthStartIn",
+    "OAuthStartOut",
+    "PrivacyRequestIn",
+    "PrivacyRequestJob",
+    "PrivacyRequestOut",
+    "RotateIn",
     "ScheduleIn",
     "ScheduleOut",
+    "ScopeCheckOut",
 ]
 
 #: the job kinds of issue #20; the job engine (``kbridge.service.jobs``) runs them
@@ -154,6 +162,101 @@ class ScheduleOut(BaseModel):
     timezone: str
     enabled: bool
     next_due: datetime | None
+
+
+class RotateIn(_Strict):
+    """Replace a connection's private key (verified first; the old one is kept if refused)."""
+
+    api_key: SecretStr = Field(description="the new private API key, pk_…, of the same account")
+
+
+class OAuthStartIn(_Strict):
+    """Start connecting a Klaviyo account through an OAuth app (authorization code + PKCE)."""
+
+    name: str = Field(description="letters, digits, '.', '_' or '-'; unique in the workspace")
+    client_id: str = Field(min_length=1, max_length=256, description="the OAuth app's client id")
+    client_secret: SecretStr = Field(description="the OAuth app's client secret")
+    base_url: str | None = Field(default=None, description="the API's base URL")
+    oauth_base_url: str | None = Field(
+        default=None,
+        description="where /oauth/authorize, /oauth/token and /oauth/revoke are (default: "
+        "Klaviyo's; an emulator's base_url when base_url is one)",
+    )
+    capabilities: list[str] = Field(
+        default_factory=lambda: ["sync", "privacy-access", "privacy-delete"],
+        description="what the connection is for: its scopes are the least these need",
+    )
+    redirect_uri: str | None = Field(
+        default=None,
+        description="this API's callback as registered with the app (default: "
+        "<this server>/api/v1/connections/oauth/callback)",
+    )
+    rate_limits: Annotated[str, BeforeValidator(_number_as_text)] = "spec"
+    warehouse: str | None = None
+
+
+class OAuthStartOut(BaseModel):
+    authorize_url: str = Field(description="open it in a browser to consent in Klaviyo")
+    redirect_uri: str
+    scopes: list[str]
+    expires_at: datetime = Field(description="the flow is forgotten after this")
+
+
+class CampaignOut(BaseModel):
+    id: str
+    name: str
+    status: str = Field(description="Klaviyo's: Draft, Scheduled, Sending, Sent, Cancelled…")
+    channel: str
+    send_time: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class CapabilityScopesOut(BaseModel):
+    capability: str
+    summary: str
+    needs: list[str] = Field(description="the least scopes the capability's operations need")
+    missing: list[str] = Field(description="needed but not granted to the stored credential")
+    ok: bool
+
+
+class ScopeCheckOut(BaseModel):
+    connection: str
+    granted: list[str] = Field(description="the scopes the credential was found to have")
+    capabilities: list[CapabilityScopesOut]
+
+
+class PrivacyRequestIn(_Strict):
+    """A data subject's request: a report of their data (access) or its deletion."""
+
+    kind: Literal["access", "deletion"]
+    connection: str = Field(description="the connection's id (or its name)")
+    email: str | None = Field(default=None, description="the subject's email address")
+    phone: str | None = Field(default=None, description="or their phone number, E.164 (+…)")
+    regulation: Literal["gdpr", "ccpa"] = Field(
+        default="gdpr", description="sets the due date: 30 days (GDPR) or 45 days (CCPA)"
+    )
+
+
+class PrivacyRequestJob(BaseModel):
+    id: str
+    state: JobState | None
+
+
+class PrivacyRequestOut(BaseModel):
+    id: str
+    kind: Literal["access", "deletion"]
+    connection: str | None
+    regulation: str
+    subject_type: str | None = Field(description="email or phone (the subject itself is not kept)")
+    subject_hash: str = Field(description="the subject's keyed hash, as in the privacy audit log")
+    state: Literal["received", "requested", "confirmed", "failed", "cancelled"]
+    job: PrivacyRequestJob | None
+    detail: str | None = Field(description="why it failed, one line")
+    received_at: datetime
+    due_at: datetime | None
+    requested_at: datetime | None
+    confirmed_at: datetime | None
 
 
 class _ErrorBody(BaseModel):

@@ -171,7 +171,7 @@ def test_a_key_lacking_a_scope_names_it_then_a_good_key_unlocks_it(
     sign_in(page, "admin@a.test")
     connect(page, dashboard, "shop", BAD_KEY)
     expect(page.get_by_role("alert")).to_have_text(
-        "Private API key: Klaviyo refused this key (wrong or revoked)"
+        "Private API key: Klaviyo refused this credential (wrong or revoked)"
     )
     expect(page.get_by_label("Name")).to_have_value("shop")  # what was typed is kept, not the key
     connect(page, dashboard, "shop", mint_key(dashboard, ["accounts:read", "profiles:read"]))

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from kbridge.connections import generate_master_key
+from kbridge.connections import ConnectionStoreError, generate_master_key
 from kbridge.core import SystemClock
 from kbridge.emulator.server import EmulatorServer
 from kbridge.service.appdb import AppDatabase
 from kbridge.service.db import database_url
 from kbridge.service.jobs import AppPrivacyLog, WorkerSettings, default_warehouse_url
+from kbridge.service.sealing import SEALED_REPORTS, open_sealed, seal_subjects
 from kbridge.service.worker import InProcessService, start_in_process
 from kbridge.testing.plugin import http_client_for
 
@@ -84,7 +85,10 @@ def test_a_deletion_waits_for_the_sync_then_confirms_later_and_purges_the_wareho
     )
     assert db.claim_job("other-worker", job_id=running.id) is not None
     deletion = db.enqueue_job(
-        workspace.id, "privacy_delete", {"subjects": [email]}, connection_id=connection
+        workspace.id,
+        "privacy_delete",
+        seal_subjects(KEY, workspace.id, {"subjects": [email]}),
+        connection_id=connection,
     )
     service.queue(deletion.id)
     wait_for(
@@ -128,27 +132,30 @@ def test_a_deletion_waits_for_the_sync_then_confirms_later_and_purges_the_wareho
     assert outcomes.count("requested") == 1, outcomes  # confirmed later, not requested again
     assert outcomes[-1] == "confirmed"
     assert all(email not in str(e) for e in log.audit_entries())
+    assert email.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("app.sqlite3*"))
 
 
-def test_an_access_job_reports_each_subject(
-    db: AppDatabase, service: InProcessService, server: EmulatorServer
+def test_an_access_job_reports_each_subject_and_keeps_them_sealed(
+    db: AppDatabase, service: InProcessService, server: EmulatorServer, tmp_path: Path
 ) -> None:
     workspace = db.create_workspace("acme")
     connection = connect(db, workspace.id, server, KEY)
     profile_id, email = _first_profile(server)
-    job = db.enqueue_job(
-        workspace.id,
-        "privacy_access",
-        {"subjects": [email, "nobody@example.invalid"]},
-        connection_id=connection,
-    )
+    params = seal_subjects(KEY, workspace.id, {"subjects": [email, "nobody@example.invalid"]})
+    job = db.enqueue_job(workspace.id, "privacy_access", params, connection_id=connection)
     service.queue(job.id)
 
     done = wait_for(db, job.id)
 
     assert done.state == "succeeded", done.last_error
     assert done.result is not None
-    reports = done.result["reports"]
+    assert done.result["report_count"] == 2
+    # the people and their data are in the job row only sealed
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("app.sqlite3*"))
+    assert email.encode() not in stored  # (the audit log names profiles by Klaviyo id)
+    reports = open_sealed(KEY, workspace.id, SEALED_REPORTS, done.result[SEALED_REPORTS])
+    with pytest.raises(ConnectionStoreError):  # bound to its workspace
+        open_sealed(KEY, "another-workspace", SEALED_REPORTS, done.result[SEALED_REPORTS])
     assert [r["email"] for r in reports] == [email, "nobody@example.invalid"]
     assert [p["id"] for p in reports[0]["profiles"]] == [profile_id]
     assert reports[1]["profiles"] == []

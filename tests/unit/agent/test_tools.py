@@ -8,7 +8,13 @@ import sys
 
 import pytest
 
-from kbridge.agent.tools import GUARDED_ACTIONS, action_tools, tool_name, values_for
+from kbridge.agent.tools import (
+    CLI_ONLY_RESOURCES,
+    GUARDED_ACTIONS,
+    action_tools,
+    tool_name,
+    values_for,
+)
 from kbridge.agent.workflows import workflow_tools
 from kbridge.api.actions import get, registry
 from kbridge.api.validation import CAMPAIGN_CHANNELS, ValidationError
@@ -21,7 +27,7 @@ TOOLS = {t.name: t for t in action_tools()}
 def test_every_action_but_the_guarded_ones_is_a_tool_with_its_parameters() -> None:
     for action in registry().values():
         name = tool_name(action)
-        if action.cli_name in GUARDED_ACTIONS:
+        if action.cli_name in GUARDED_ACTIONS or action.resource in CLI_ONLY_RESOURCES:
             assert name not in TOOLS
             continue
         tool = TOOLS[name]

@@ -89,7 +89,7 @@ def test_mypy_strict_rejects_misspelt_and_mistyped_blocking_calls(tmp_path: Path
 def test_each_blocking_service_offers_exactly_its_async_service_methods() -> None:
     with Client("pk_" + "0" * 34, base_url="http://127.0.0.1:9") as client:
         names = [n for n, v in vars(client).items() if hasattr(v, "service")]
-        assert len(names) == 15
+        assert len(names) == 17
         for name in names:
             blocking = getattr(client, name)
             service = blocking.service

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from kbridge.api.resources.accounts import AccountsService
 from kbridge.api.resources.bulk import BulkService
 from kbridge.api.resources.campaigns import CampaignsService, email_message, sms_message
+from kbridge.api.resources.catalogs import CatalogsService
+from kbridge.api.resources.coupons import CouponsService
 from kbridge.api.resources.data_privacy import DataPrivacyService
 from kbridge.api.resources.events import EventsService, NewEvent
 from kbridge.api.resources.flows import FlowsService
@@ -33,7 +35,9 @@ __all__ = [
     "AccountsService",
     "BulkService",
     "CampaignsService",
+    "CatalogsService",
     "Contact",
+    "CouponsService",
     "DataPrivacyService",
     "EventsService",
     "FlowsService",
@@ -58,6 +62,8 @@ SERVICES = {
     "accounts": AccountsService,
     "bulk": BulkService,
     "campaigns": CampaignsService,
+    "catalogs": CatalogsService,
+    "coupons": CouponsService,
     "data_privacy": DataPrivacyService,
     "events": EventsService,
     "flows": FlowsService,

@@ -12,7 +12,9 @@ from kbridge.emulator.backend.accounts import AccountsBackend
 from kbridge.emulator.backend.call import Call, Outcome
 from kbridge.emulator.backend.campaign_messages import CampaignMessagesBackend
 from kbridge.emulator.backend.campaigns import CampaignsBackend, outbox_of
+from kbridge.emulator.backend.catalogs import CatalogsBackend
 from kbridge.emulator.backend.common import Context, TagBackend
+from kbridge.emulator.backend.coupons import CouponsBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
 from kbridge.emulator.backend.events import EventsBackend
 from kbridge.emulator.backend.flows import FlowsBackend
@@ -30,7 +32,7 @@ from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
 from kbridge.emulator.backend.tags import TagsBackend
 from kbridge.emulator.backend.templates import TemplatesBackend
 from kbridge.emulator.config import EmulatorConfig
-from kbridge.emulator.datagen import generate
+from kbridge.emulator.datagen import generate, generate_catalog
 from kbridge.emulator.dataset import Dataset, load
 from kbridge.emulator.simclock import SimClock
 
@@ -70,6 +72,7 @@ class EmulatorBackend:
         ctx.jobs = jobs
         segments = SegmentsBackend(ctx)
         ctx.segments = segments
+        shop = generate_catalog(data.seed, data.now, [p.id for p in data.profiles[:200]])
         backends: list[TagBackend] = [
             AccountsBackend(ctx),
             ProfilesBackend(ctx),
@@ -87,6 +90,8 @@ class EmulatorBackend:
             FlowsBackend(ctx),
             TagsBackend(ctx),
             PrivacyBackend(ctx),
+            CatalogsBackend(ctx, shop),
+            CouponsBackend(ctx, shop),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx

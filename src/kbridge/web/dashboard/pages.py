@@ -20,18 +20,19 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import SecretStr
 
 from kbridge.connections import CAPABILITY_SUMMARIES, ConnectionNotFoundError, plan_scopes
 from kbridge.connections.model import ConnectionRecord
 from kbridge.service.errors import ConflictError, NotFoundError
 from kbridge.service.users import UserView, check_password, normalise_email, user
-from kbridge.service.views import JobView
+from kbridge.service.views import JobView, TokenIdentity
 from kbridge.warehouse import STATE_TABLE, WarehouseError, duckdb_path, open_warehouse
-from kbridge.web.app import _Context
-from kbridge.web.connecting import connect_by_key
+from kbridge.web.app import _Context, create_connection, delete_connection, rotate_connection
 from kbridge.web.dashboard.sessions import COOKIE_NAME, Session, SessionSigner, SignInThrottle
 from kbridge.web.params import check_job_params, redact_url
 from kbridge.web.problems import ApiProblem
+from kbridge.web.schemas import ConnectionIn, RotateIn
 
 __all__ = ["install_dashboard"]
 
@@ -318,21 +319,19 @@ async def connect(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     assert visit.user is not None
-    store = await anyio.to_thread.run_sync(visit.context.store, visit.user.workspace_id)
+    body = ConnectionIn(
+        name=form.get("name", ""),
+        api_key=SecretStr(form.get("api_key", "")),
+        base_url=form.get("base_url", "").strip() or None,
+        rate_limits=form.get("rate_limits", "").strip() or "spec",
+    )
     try:
-        record, _ = await connect_by_key(
-            store,
-            data_dir=visit.context.data_dir,
-            name=form.get("name", ""),
-            api_key=form.get("api_key", ""),
-            base_url=form.get("base_url", "").strip() or None,
-            rate_limits=form.get("rate_limits", "").strip() or None,
-        )
+        # the API's own route: the same checks, verification, probe, storage and audit
+        created = await create_connection(body, _acting(visit), visit.context)
     except ApiProblem as exc:
         kept = {k: form.get(k, "") for k in ("name", "base_url", "rate_limits")}
         return _connections_page(request, visit, status=exc.status, error=_said(exc), form=kept)
-    await anyio.to_thread.run_sync(_audit, visit, "connection.create", "connection", record.id)
-    return _redirect(request, visit, f"/connections/{record.id}?done=connected")
+    return _redirect(request, visit, f"/connections/{created.id}?done=connected")
 
 
 def _said(exc: ApiProblem) -> str:
@@ -342,6 +341,15 @@ def _said(exc: ApiProblem) -> str:
         message = exc.message.removeprefix(f"{field}:").strip()
         return f"{labels.get(field, 'Name')}: {message}"
     return exc.message
+
+
+def _acting(visit: _Visit) -> TokenIdentity:
+    """The signed-in user as the API's routes take their caller: the workspace scopes every
+    look-up, and the audit log names the user (``token:user-<id>``)."""
+    assert visit.user is not None
+    return TokenIdentity(
+        f"user-{visit.user.id}", visit.user.workspace_id, visit.user.workspace_name
+    )
 
 
 def _audit(visit: _Visit, action: str, kind: str, target: str) -> None:
@@ -493,23 +501,15 @@ async def rotate(request: Request, connection_id: str) -> Response:
     form = await _form(request, visit, "admin")
     if isinstance(form, Response):
         return form
-    name, missing = _name_or_404(request, visit, connection_id)
-    if name is None:
-        assert missing is not None
-        return missing
-    assert visit.user is not None
-    store = await anyio.to_thread.run_sync(visit.context.store, visit.user.workspace_id)
+    body = RotateIn(api_key=SecretStr(form.get("api_key", "")))
     try:
-        await connect_by_key(
-            store,
-            data_dir=visit.context.data_dir,
-            name=name,
-            api_key=form.get("api_key", ""),
-            rotate=True,
-        )
+        await rotate_connection(connection_id, body, _acting(visit), visit.context)
     except ApiProblem as exc:
+        if exc.status == 404:
+            return _message(
+                request, visit, 404, "Not found", "No such connection in this workspace."
+            )
         return _connection_page(request, visit, connection_id, status=exc.status, error=_said(exc))
-    await anyio.to_thread.run_sync(_audit, visit, "connection.rotate", "connection", connection_id)
     return _redirect(request, visit, f"/connections/{connection_id}?done=rotated")
 
 
@@ -519,17 +519,12 @@ async def disconnect(request: Request, connection_id: str) -> Response:
     form = await _form(request, visit, "admin")
     if isinstance(form, Response):
         return form
-    name, missing = _name_or_404(request, visit, connection_id)
-    if name is None:
-        assert missing is not None
-        return missing
-    assert visit.user is not None
-    store = visit.context.store(visit.user.workspace_id)
     try:
-        await anyio.to_thread.run_sync(store.delete, name)
-    except ConnectionNotFoundError:
+        await anyio.to_thread.run_sync(
+            delete_connection, connection_id, _acting(visit), visit.context
+        )
+    except ApiProblem:
         return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
-    await anyio.to_thread.run_sync(_audit, visit, "connection.delete", "connection", connection_id)
     return _redirect(request, visit, "/connections?done=disconnected")
 
 

@@ -230,8 +230,8 @@ def test_bulk_events_are_applied_as_a_job(empty: EmulatorBackend, ecall: Caller)
 
 def test_unimplemented_operation_is_501(ecall: Caller) -> None:
     with pytest.raises(NotImplementedOperationError) as err:
-        ecall("get_coupons", Query())
-    assert "get_coupons" in err.value.detail
+        ecall("get_webhook_topics", Query())
+    assert "get_webhook_topics" in err.value.detail
 
 
 def test_reset_restores_the_generated_account(backend: EmulatorBackend, call: Caller) -> None:
