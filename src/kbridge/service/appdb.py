@@ -794,6 +794,7 @@ def _privacy_view(row: PrivacyRequest, job_state: str | None) -> PrivacyRequestV
         confirmed_at=row.confirmed_at,
     )
 
+
 def _claimable(job: Any, now: datetime) -> Any:
     """The test for a job any worker may take now (``job``: the model or an alias of it)."""
     return and_(
