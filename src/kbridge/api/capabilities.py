@@ -242,14 +242,6 @@ FLOW_PREVIEW = Workflow.of(
     CAMPAIGN_PUBLISH,
 )
 #: a computed audience pushed to the list of that name (created if missing, pruned on request)
-ANALYTICS_PUSH = Workflow.of(
-    "analytics-push",
-    "get_lists",
-    "create_list",
-    "add_profiles_to_list",
-    "get_profiles_for_list",
-    "remove_profiles_from_list",
-)
 #: warehouse rows as profiles (bulk import jobs, polled, their import errors read)
 PUSH_PROFILES = Workflow.of(
     "push.profiles",
@@ -258,6 +250,16 @@ PUSH_PROFILES = Workflow.of(
     "get_bulk_import_profiles_jobs",
     "get_bulk_import_profiles_job",
     "get_errors_for_bulk_import_profiles_job",
+)
+#: segment members onto a list and churn_risk onto profiles, both through PUSH_PROFILES
+ANALYTICS_PUSH = Workflow.of(
+    "analytics-push",
+    "get_lists",
+    "create_list",
+    "add_profiles_to_list",
+    "get_profiles_for_list",
+    "remove_profiles_from_list",
+    PUSH_PROFILES,
 )
 #: warehouse rows as events (bulk event jobs)
 PUSH_EVENTS = Workflow.of("push.events", "get_accounts", "bulk_create_events")

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -38,13 +38,12 @@ from kbridge.analytics import (
 )
 from kbridge.analytics._sql import accounts
 from kbridge.api import AsyncClient
-from kbridge.api.capabilities import ANALYTICS_PUSH
-from kbridge.api.filter_builder import F
 from kbridge.cli.actions import common_options
 from kbridge.cli.credentials import Credentials, resolve_credentials
 from kbridge.cli.output import describe_error, fail, new_table, resolve_format
 from kbridge.cli.warehouse_url import WAREHOUSE_URL_HELP, with_hint
 from kbridge.core import KbridgeError, dumps
+from kbridge.push.audiences import CHURN_PROPERTY, Pushed, push_churn_risk, push_segment
 from kbridge.warehouse import Warehouse, duckdb_path, open_warehouse
 
 __all__ = [
@@ -216,63 +215,48 @@ ConnectionOption = Annotated[str | None, _CREDENTIALS["connection"]]
 DebugOption = Annotated[bool, _CREDENTIALS["debug"]]
 
 
-@dataclass(frozen=True, slots=True)
-class Pushed:
-    """What ``--push`` did: the list used (and whether it was created) and the ids sent."""
-
-    segment: str
-    list_id: str
-    list_name: str
-    created: bool
-    profiles: int
-    #: members removed for having left the segment (``prune`` only)
-    removed: int = 0
+def _progress(job_id: str | None, rows: int) -> None:
+    print(f"job {job_id or '-'}: {rows} profiles submitted", file=sys.stderr, flush=True)
 
 
-@ANALYTICS_PUSH.runs
-async def push_segment(
-    credentials: Credentials,
-    segment: str,
-    list_name: str,
-    profile_ids: Sequence[str],
-    *,
-    prune: bool = False,
-) -> Pushed:
-    """Add ``profile_ids`` to the list named ``list_name``, created when no list has that name.
-
-    Klaviyo allows several lists with one name; the oldest is reused so that repeated
-    pushes land on the same list. Members are only added unless ``prune``: then, once
-    the segment's profiles are on the list, the members outside it are removed (added
-    first, so a current member is never off the list in between).
-    """
+async def _push_segment(credentials: Credentials, *args: Any, **kwargs: Any) -> Pushed:
     async with AsyncClient(**credentials.client_kwargs()) as client:
-        found = [
-            r
-            # Klaviyo filters list names only by a list of values (any / equals with a list)
-            async for r in client.lists.iter_lists(filter=F.any("name", [list_name]))
-            if r.attributes.get("name") == list_name
-        ]
-        if found:
-            target = min(found, key=lambda r: (str(r.attributes.get("created") or ""), r.id))
-            list_id, created = target.id, False
-        else:
-            list_id, created = (await client.lists.create_list(name=list_name)).id, True
-        if list_id is None:
-            raise KbridgeError(f"Klaviyo answered without the id of list {list_name!r}")
-        sent = await client.lists.add_profiles_to_list(list_id, profile_ids=profile_ids)
-        removed = 0
-        if prune and not created:
-            keep = set(profile_ids)
-            stale = [
-                member.id
-                async for member in client.lists.iter_profiles_for_list(
-                    list_id, fields={"profile": ["email"]}
-                )
-                if member.id and member.id not in keep
-            ]
-            if stale:
-                removed = await client.lists.remove_profiles_from_list(list_id, profile_ids=stale)
-    return Pushed(segment, list_id, list_name, created, sent, removed)
+        return await push_segment(client, *args, on_job=_progress, **kwargs)
+
+
+async def _push_churn_risk(credentials: Credentials, *args: Any, **kwargs: Any) -> Any:
+    async with AsyncClient(**credentials.client_kwargs()) as client:
+        return await push_churn_risk(client, *args, on_job=_progress, **kwargs)
+
+
+FullOption = Annotated[
+    bool,
+    typer.Option("--full", help="with --push: send every profile, changed since the last or not"),
+]
+PushByOption = Annotated[
+    str,
+    typer.Option(
+        "--push-by",
+        help="with --push: match Klaviyo's profiles on email (profiles without one are "
+        "refused into push_errors) or id (Klaviyo's profile id, as synced)",
+    ),
+]
+
+
+def _check_push_by(by: str) -> None:
+    if by not in ("email", "id"):
+        fail(f"--push-by must be email or id, not {by!r}")
+
+
+def _push_counts(counts: Mapping[str, int], output: str | None) -> Any:
+    """The push's counts: the object ``kbridge push --json`` prints, or one line for a table."""
+    if resolve_format(output) != "table":
+        return dict(counts)
+    return (
+        f"{counts['rows']} rows: sent {counts['sent']} in {counts['jobs']} jobs, "
+        f"{counts['unchanged']} unchanged, {counts['errors']} refused"
+        + (" (see the push_errors table)" if counts["errors"] else "")
+    )
 
 
 @app.command("rfm")
@@ -299,44 +283,68 @@ def rfm_cmd(
             "--prune", help="with --push: also remove list members no longer in the segment"
         ),
     ] = False,
+    full: FullOption = False,
+    push_by: PushByOption = "email",
     api_key: ApiKeyOption = None,
     base_url: BaseUrlOption = None,
     connection: ConnectionOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Customers by recency, frequency and monetary value, in named segments (--push SEGMENT
-    adds a segment's profiles to a Klaviyo list)."""
+    adds a segment's profiles to a Klaviyo list through bulk import jobs, changed rows only)."""
     if list_name is not None and push is None:
         fail("--list-name needs --push SEGMENT")
     if prune and push is None:
         fail("--prune needs --push SEGMENT")
+    if full and push is None:
+        fail("--full needs --push SEGMENT")
+    _check_push_by(push_by)
     with analysis_source(source, account) as (warehouse, account_id):
         result = rfm(warehouse, account_id, as_of=parse_as_of(as_of))
-        name = result.segment_name(push) if push is not None else ""
-        members = result.members(name) if push is not None else []
-    summary: dict[str, Any] = {
-        "account": account_id,
-        "as_of": result.as_of.isoformat(),
-        "customers": result.segments.notes["customers"],
-    }
-    if push is not None:
-        if not members:
-            fail(f"segment {name!r} has no profiles as of {result.as_of:%Y-%m-%d}; nothing to push")
-        try:
-            creds = resolve_credentials(api_key, base_url, connection, os.environ)
-            target = list_name or f"RFM: {name}"
-            pushed = asyncio.run(push_segment(creds, name, target, members, prune=prune))
-        except KbridgeError as exc:
-            fail(describe_error(exc, action="analytics rfm --push", debug=debug))
-        summary.update(
-            pushed_segment=pushed.segment,
-            list_id=pushed.list_id,
-            list_name=pushed.list_name,
-            list_created=pushed.created,
-            pushed_profiles=pushed.profiles,
-        )
-        if prune:
-            summary.update(removed_profiles=pushed.removed)
+        summary: dict[str, Any] = {
+            "account": account_id,
+            "as_of": result.as_of.isoformat(),
+            "customers": result.segments.notes["customers"],
+        }
+        if push is not None:
+            name = result.segment_name(push)
+            members = [
+                (str(r["profile_id"]), r["email"])
+                for r in result.profiles.records()
+                if r["segment"] == name
+            ]
+            if not members:
+                fail(
+                    f"segment {name!r} has no profiles as of {result.as_of:%Y-%m-%d}; "
+                    "nothing to push"
+                )
+            try:
+                creds = resolve_credentials(api_key, base_url, connection, os.environ)
+                target = list_name or f"RFM: {name}"
+                pushed = asyncio.run(
+                    _push_segment(
+                        creds,
+                        name,
+                        target,
+                        members,
+                        warehouse=warehouse,
+                        by=push_by,
+                        prune=prune,
+                        full=full,
+                    )
+                )
+            except KbridgeError as exc:
+                fail(describe_error(exc, action="analytics rfm --push", debug=debug))
+            summary.update(
+                pushed_segment=pushed.segment,
+                list_id=pushed.list_id,
+                list_name=pushed.list_name,
+                list_created=pushed.created,
+                pushed_profiles=pushed.profiles,
+            )
+            if prune:
+                summary.update(removed_profiles=pushed.removed)
+            summary["push"] = _push_counts(pushed.counts or {}, output)
     show([result.segments], output, summary=summary)
 
 
@@ -353,13 +361,45 @@ def churn_cmd(
     ] = 20,
     seed: Annotated[int, typer.Option(help="seed of the train/holdout split")] = 0,
     output: OutputOption = None,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push",
+            help=f"set each scored profile's {CHURN_PROPERTY!r} property in Klaviyo "
+            "(bulk import jobs, changed scores only)",
+        ),
+    ] = False,
+    full: FullOption = False,
+    push_by: PushByOption = "email",
+    api_key: ApiKeyOption = None,
+    base_url: BaseUrlOption = None,
+    connection: ConnectionOption = None,
+    debug: DebugOption = False,
 ) -> None:
     """Each profile's churn probability from a model trained on the account's own history,
-    with its holdout AUC and calibration (and Klaviyo's churn score beside it when synced)."""
+    with its holdout AUC and calibration (and Klaviyo's churn score beside it when synced);
+    --push sets it on each profile as the churn_risk property."""
+    if full and not push:
+        fail("--full needs --push")
+    _check_push_by(push_by)
     with analysis_source(source, account) as (warehouse, account_id):
         result = churn(
             warehouse, account_id, as_of=parse_as_of(as_of), horizon_days=horizon, seed=seed
         )
+        extra: dict[str, Any] = {}
+        if push:
+            scores = [
+                (str(r["profile_id"]), r["email"], float(r["churn_probability"]))
+                for r in result.profiles.records()
+            ]
+            try:
+                creds = resolve_credentials(api_key, base_url, connection, os.environ)
+                counts = asyncio.run(
+                    _push_churn_risk(creds, scores, warehouse=warehouse, by=push_by, full=full)
+                )
+            except KbridgeError as exc:
+                fail(describe_error(exc, action="analytics churn --push", debug=debug))
+            extra = {"pushed_property": CHURN_PROPERTY, "push": _push_counts(counts, output)}
     profiles = result.profiles
     if top and len(profiles) > top:
         profiles = Frame.of(
@@ -371,7 +411,7 @@ def churn_cmd(
     show(
         [result.model, result.calibration, profiles],
         output,
-        summary={"account": account_id, **result.summary()},
+        summary={"account": account_id, **result.summary(), **extra},
     )
 
 

@@ -32,8 +32,8 @@ def profiles(
         str,
         typer.Option(
             "--from",
-            help="the DuckDB warehouse holding the rows and the push state "
-            "(duckdb:///kbridge.duckdb)",
+            help="the warehouse holding the rows and the push state: "
+            "duckdb:///kbridge.duckdb or postgresql://…",
         ),
     ] = DEFAULT_SOURCE,
     query: Annotated[str | None, typer.Option("--query", help="SQL giving the rows")] = None,
@@ -43,7 +43,10 @@ def profiles(
     ] = None,
     id_column: Annotated[
         str,
-        typer.Option("--id-column", help="the identity column: email, phone_number or external_id"),
+        typer.Option(
+            "--id-column",
+            help="the identity column: email, phone_number, external_id or id (Klaviyo's)",
+        ),
     ] = "email",
     properties: Annotated[
         str | None,
@@ -131,7 +134,8 @@ FromOption = Annotated[
     str,
     typer.Option(
         "--from",
-        help="the DuckDB warehouse holding the rows and the push state (duckdb:///kbridge.duckdb)",
+        help="the warehouse holding the rows and the push state: duckdb:///kbridge.duckdb "
+        "or postgresql://…",
     ),
 ]
 QueryOption = Annotated[str | None, typer.Option("--query", help="SQL giving the rows")]
@@ -216,9 +220,12 @@ def _run(noun: str, call: Callable[[Any, Any, Any, Any], Any], opts: _Common) ->
     from kbridge.warehouse import duckdb_path, open_warehouse
 
     path = duckdb_path(opts.source)
-    if path is None:
-        _fail(f"--from: push reads rows through DuckDB: give duckdb:///FILE, not {opts.source!r}")
-    if opts.file is None and path != ":memory:" and not os.path.exists(path):
+    if path is None and not opts.source.startswith(("postgresql://", "postgres://")):
+        _fail(
+            "--from: push reads rows through DuckDB or PostgreSQL: give duckdb:///FILE or "
+            "postgresql://…"
+        )
+    if path is not None and opts.file is None and path != ":memory:" and not os.path.exists(path):
         _fail(with_hint(f"--from: {path} does not exist", opts.source))
 
     def progress(job_id: str | None, rows: int) -> None:

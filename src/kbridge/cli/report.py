@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 
-from kbridge.analytics._sql import table_exists
 from kbridge.cli.analytics import (
     DEFAULT_SOURCE,
     AccountOption,
@@ -24,24 +23,13 @@ from kbridge.cli.analytics import (
 )
 from kbridge.cli.output import fail
 from kbridge.core.clock import SystemClock
-from kbridge.report import build_report, write_report
-from kbridge.warehouse import Warehouse
+from kbridge.report import build_report, has_data, write_report
 
 __all__ = ["HtmlOption", "render_report", "report"]
 
 HtmlOption = Annotated[
     Path, typer.Option("--html", help="the HTML file to write (replaced if it exists)")
 ]
-
-
-def _has_data(warehouse: Warehouse, account_id: str) -> bool:
-    for name in ("profiles", "events"):
-        if table_exists(warehouse, name) and warehouse.query(
-            f"select 1 from {name} where account_id = ? limit 1",  # noqa: S608 (fixed names)
-            [account_id],
-        ):
-            return True
-    return False
 
 
 def render_report(
@@ -57,7 +45,7 @@ def render_report(
         fail(f"--html: {target} is a directory; give a file name such as {target / 'report.html'}")
     with analysis_source(source, account) as (warehouse, account_id):
         # a mistyped --account would otherwise give a report of empty sections
-        if not _has_data(warehouse, account_id):
+        if not has_data(warehouse, account_id):
             fail(f"no profiles or events for account {account_id!r} in {source}")
         html = build_report(warehouse, account_id, generated_at=SystemClock().now(), as_of=when)
     try:

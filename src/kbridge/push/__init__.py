@@ -12,7 +12,7 @@ State lives in the warehouse (``push_state``, ``push_jobs``, ``push_errors``; se
 
 from __future__ import annotations
 
-from kbridge.push._engine import JobLimits, PushInputError, PushSummary
+from kbridge.push._engine import JobLimits, PushInputError, PushSummary, account_of, forget
 from kbridge.push.events import EVENT_LIMITS, PUSH_EVENTS, push_events
 from kbridge.push.profiles import (
     IDENTITY_COLUMNS,
@@ -41,7 +41,9 @@ __all__ = [
     "PushInputError",
     "PushSummary",
     "Source",
+    "account_of",
     "consent_of",
+    "forget",
     "push_events",
     "push_profiles",
     "push_subscriptions",

@@ -33,7 +33,9 @@ __all__ = [
     "Packer",
     "PushInputError",
     "PushSummary",
+    "account_of",
     "encode",
+    "forget",
     "payload_hash",
 ]
 
@@ -156,6 +158,10 @@ class Ledger:
         # drivers block; keep the event loop (and the rate limiter's timers) free
         return await anyio.to_thread.run_sync(fn, *args)
 
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` off the event loop (warehouse calls block)."""
+        return await anyio.to_thread.run_sync(fn)
+
     async def prepare(self) -> None:
         await self._run(self.warehouse.migrate, PUSH_TABLES)
 
@@ -255,6 +261,18 @@ class JobInfo:
     kind: str
     rows: int
     submitted_at: str
+
+
+def forget(
+    warehouse: Warehouse, account_id: str, destination: str, identities: Sequence[str]
+) -> None:
+    """Forget that ``identities`` were pushed to ``destination``, so the next push sends them
+    (a list member removed by hand or by ``--prune`` is added again when it rejoins)."""
+    if identities:
+        batch = Batch(account_id)
+        for ident in dict.fromkeys(identities):
+            batch.delete(DeleteWhere(PUSH_STATE, {"destination": destination, "identity": ident}))
+        warehouse.commit(batch)
 
 
 def _text_time(value: Any) -> str:

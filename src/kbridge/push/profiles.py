@@ -12,11 +12,15 @@ they are queued; each finished job's import errors land in ``push_errors``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
+
+import orjson
 
 from kbridge.api import AsyncClient, NotFoundError
 from kbridge.api.capabilities import PUSH_PROFILES
 from kbridge.core import Clock, SystemClock
+from kbridge.push import _sqlpath
 from kbridge.push._engine import (
     JobInfo,
     JobLimits,
@@ -28,10 +32,12 @@ from kbridge.push._engine import (
     account_of,
     encode,
     field_of,
+    iso,
     mapping_of,
     payload_hash,
     text_of,
 )
+from kbridge.push.source import Source
 from kbridge.warehouse import Warehouse
 
 __all__ = [
@@ -44,10 +50,12 @@ __all__ = [
 
 
 PROFILE_LIMITS = JobLimits(max_rows=10_000)
-IDENTITY_COLUMNS = ("email", "phone_number", "external_id")
+#: ``id`` is Klaviyo's own profile id (a synced profile's), sent beside the attributes
+IDENTITY_COLUMNS = ("email", "phone_number", "external_id", "id")
 #: columns that are profile attributes in their own right; every other column is a property
 _ATTRIBUTES = frozenset(
-    {*IDENTITY_COLUMNS, "first_name", "last_name", "organization", "title", "image", "locale"}
+    {"email", "phone_number", "external_id", "first_name", "last_name", "organization"}
+    | {"title", "image", "locale"}
 )
 _KIND = "profile-bulk-import-job"
 _ROWS_POINTER = "/data/attributes/profiles/data/"
@@ -95,6 +103,7 @@ async def push_profiles(
     poll: PollPolicy | None = None,
     clock: Clock | None = None,
     on_job: OnJob | None = None,
+    destination: str | None = None,
 ) -> PushSummary:
     """Create or update one profile per row through bulk import jobs; the counts.
 
@@ -104,6 +113,9 @@ async def push_profiles(
     ``properties``. Rows whose payload was already sent to this destination are
     skipped unless ``full``; ``dry_run`` counts what would be sent and sends nothing.
     Rows Klaviyo refuses are counted in ``errors`` and kept in ``push_errors``.
+    ``destination`` names the state kept for this push (default
+    ``profiles:<id_column>:<list_id or ->``): pushes of different payloads to the same
+    profiles keep apart so that neither resends the other's rows.
     """
     if id_column not in IDENTITY_COLUMNS:
         raise PushInputError(
@@ -112,20 +124,16 @@ async def push_profiles(
     clock = clock or SystemClock()
     with PUSH_PROFILES.calls():
         account = account_id or await account_of(client)
-        ledger = Ledger(warehouse, account, destination_of(id_column, list_id), clock)
+        ledger = Ledger(
+            warehouse, account, destination or destination_of(id_column, list_id), clock
+        )
         await ledger.prepare()
-        sent_before = set() if full else await ledger.sent_hashes()
         pending = {} if dry_run else await ledger.pending_jobs()
         summary = PushSummary()
         packer = Packer(limits, _envelope(list_id))
         refused: list[tuple[str, str, str]] = []
 
-        async def submit() -> None:
-            body, keys = packer.take()
-            summary.jobs += 1
-            summary.sent += len(keys)
-            if dry_run:
-                return
+        async def post(body: orjson.Fragment) -> str:
             data: dict[str, Any] = {
                 "type": _KIND,
                 "attributes": {"profiles": {"data": body}},
@@ -137,6 +145,73 @@ async def push_profiles(
             job_id = getattr(job, "id", None)
             if not job_id:
                 raise PushInputError("Klaviyo accepted a bulk import job without an id")
+            return str(job_id)
+
+        if (
+            isinstance(rows, Source)
+            and rows.warehouse is warehouse
+            and warehouse.capabilities.dialect == "duckdb"
+        ):
+            # the rows and the state share one DuckDB: it does the per-row work
+            cols = (
+                list(properties)
+                if properties is not None
+                else [c for c in rows.columns if c != id_column]
+            )
+            attr_cols, prop_cols = _split(cols, id_column)
+            plan = await ledger.run(
+                partial(
+                    _sqlpath.plan,
+                    warehouse,
+                    account_id=account,
+                    destination=ledger.destination,
+                    attrs=attr_cols,
+                    props=prop_cols,
+                    id_column=id_column,
+                    limits=limits,
+                    envelope=_envelope(list_id),
+                    full=full,
+                )
+            )
+            summary.rows, summary.unchanged = rows.count, plan.unchanged
+            refused.extend(plan.refused)
+            try:
+                for planned in plan.jobs:
+                    summary.jobs += 1
+                    summary.sent += planned.rows
+                    if dry_run:
+                        continue
+                    body = await ledger.run(partial(_sqlpath.job_body, warehouse, plan, planned))
+                    job_id = await post(orjson.Fragment(body))
+                    now = iso(clock)
+                    await ledger.run(
+                        partial(
+                            _sqlpath.record_job,
+                            warehouse,
+                            account_id=account,
+                            destination=ledger.destination,
+                            job_id=job_id,
+                            kind=_KIND,
+                            job=planned,
+                            now=now,
+                            repeats=plan.repeats,
+                        )
+                    )
+                    pending[job_id] = JobInfo(_KIND, planned.rows, now)
+                    if on_job is not None:
+                        on_job(job_id, planned.rows)
+            finally:
+                await ledger.run(partial(_sqlpath.drop, warehouse))
+            rows = ()
+        sent_before = set() if full or not rows else await ledger.sent_hashes()
+
+        async def submit() -> None:
+            body, keys = packer.take()
+            summary.jobs += 1
+            summary.sent += len(keys)
+            if dry_run:
+                return
+            job_id = await post(body)
             pending[job_id] = await ledger.record_job(job_id, _KIND, keys)
             if on_job is not None:
                 on_job(job_id, len(keys))
@@ -144,6 +219,7 @@ async def push_profiles(
         splits: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         fixed = _split(properties, id_column) if properties is not None else None
         max_row = limits.max_row_bytes
+        by_id = id_column == "id"
         for row in rows:
             summary.rows += 1
             identity = text_of(row.get(id_column))
@@ -159,10 +235,13 @@ async def push_profiles(
                 split = fixed
             attr_cols, prop_cols = split
             attrs: dict[str, Any] = {c: row.get(c) for c in attr_cols}
-            attrs[id_column] = identity
             if prop_cols:
                 attrs["properties"] = {c: row.get(c) for c in prop_cols}
-            encoded = encode({"type": "profile", "attributes": attrs})
+            if by_id:
+                encoded = encode({"type": "profile", "id": identity, "attributes": attrs})
+            else:
+                attrs[id_column] = identity
+                encoded = encode({"type": "profile", "attributes": attrs})
             if len(encoded) > max_row:
                 refused.append(
                     (identity, "profile", f"payload of {len(encoded)} bytes exceeds 100 KB")
@@ -180,7 +259,9 @@ async def push_profiles(
         summary.errors += len(refused)
         if not dry_run:
             await ledger.record_errors("", refused)
-            summary.errors += await _wait(client, ledger, pending, poll or PollPolicy(), clock)
+            summary.errors += await _wait(
+                client, ledger, pending, poll or PollPolicy(), clock, id_column
+            )
         return summary
 
 
@@ -190,6 +271,7 @@ async def _wait(
     pending: dict[str, JobInfo],
     poll: PollPolicy,
     clock: Clock,
+    id_column: str,
 ) -> int:
     """Poll until every job in ``pending`` is done; the rows their import errors refused."""
     failed = 0
@@ -201,7 +283,7 @@ async def _wait(
                 continue
             info = pending.pop(job_id)
             errors = (
-                await _import_errors(client, job_id, ledger.destination)
+                await _import_errors(client, job_id, id_column)
                 if status == "complete" and failed_count
                 else []
             )
@@ -246,9 +328,8 @@ async def _statuses(client: AsyncClient, wanted: set[str]) -> dict[str, tuple[st
 
 
 async def _import_errors(
-    client: AsyncClient, job_id: str, destination: str
+    client: AsyncClient, job_id: str, id_column: str
 ) -> list[tuple[str, str, str]]:
-    id_column = destination.split(":")[1]
     out: list[tuple[str, str, str]] = []
     async for page in client.iter_pages(
         "get_errors_for_bulk_import_profiles_job", path_params={"id": job_id}
@@ -256,7 +337,11 @@ async def _import_errors(
         for err in page.records:
             attrs = mapping_of(err.get("attributes"))
             original = mapping_of(attrs.get("original_payload"))
-            identity = text_of(mapping_of(original.get("attributes")).get(id_column))
+            identity = text_of(
+                original.get("id")
+                if id_column == "id"
+                else mapping_of(original.get("attributes")).get(id_column)
+            )
             pointer = str(mapping_of(attrs.get("source")).get("pointer") or "")
             reason = str(attrs.get("detail") or attrs.get("title") or attrs.get("code") or "")
             out.append((identity, field_of(pointer, _ROWS_POINTER), reason))

@@ -3,7 +3,8 @@
 The source is materialised once into a temporary table, so that its columns are
 known and checked (a missing column, empty identities) before any request is made,
 and then read back in slices of ``rowid`` — never the whole result in memory.
-DuckDB reads CSV, Parquet and JSON Lines files itself.
+DuckDB reads CSV, Parquet and JSON Lines files itself. In PostgreSQL (``--query`` and
+``--table`` only) the temporary table numbers its rows in a column of its own.
 """
 
 # ruff: noqa: S608  (the user's own SQL is the point; names are quoted, paths are literals)
@@ -18,9 +19,11 @@ from typing import Any
 from kbridge.push._engine import PushInputError
 from kbridge.warehouse import Warehouse, WarehouseError
 
-__all__ = ["Source", "read_source"]
+__all__ = ["TEMP", "Source", "quote_ident", "quote_literal", "read_source"]
 
 _TEMP = "_kbridge_push_source"
+#: PostgreSQL has no rowid: the temporary table numbers its rows in this column
+_ROWNUM = "_kbridge_push_row"
 _READERS = {
     ".csv": "read_csv_auto",
     ".parquet": "read_parquet",
@@ -36,6 +39,12 @@ def _quote(name: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+#: for the SQL path (``_sqlpath``): the materialised source and how to quote into it
+TEMP = _TEMP
+quote_ident = _quote
+quote_literal = _literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +82,14 @@ class Source:
 
     def __iter__(self) -> Iterator[Mapping[str, Any]]:
         cols = self.columns
-        sql = f"SELECT * FROM {_TEMP} WHERE rowid >= ? AND rowid < ? ORDER BY rowid"
+        if self.warehouse.capabilities.dialect == "duckdb":
+            sql = f"SELECT * FROM {_TEMP} WHERE rowid >= ? AND rowid < ? ORDER BY rowid"
+        else:
+            listed = ", ".join(_quote(c) for c in cols)
+            sql = (
+                f"SELECT {listed} FROM {_TEMP} WHERE {_ROWNUM} >= ? AND {_ROWNUM} < ? "
+                f"ORDER BY {_ROWNUM}"
+            )
         for start in range(0, self.count, self.slice_rows):
             for row in self.warehouse.query(sql, [start, start + self.slice_rows]):
                 yield dict(zip(cols, row, strict=True))
@@ -92,8 +108,14 @@ def read_source(
     given = [x for x in (query, table, file) if x is not None]
     if len(given) != 1:
         raise PushInputError("give exactly one of --query, --table or --file")
-    if warehouse.capabilities.dialect != "duckdb":
-        raise PushInputError("push reads its rows through DuckDB: use --from duckdb:///FILE")
+    dialect = warehouse.capabilities.dialect
+    if dialect not in ("duckdb", "postgresql"):
+        raise PushInputError("push reads its rows through DuckDB or PostgreSQL")
+    if file is not None and dialect != "duckdb":
+        raise PushInputError(
+            "--file is read through DuckDB: use --from duckdb:///FILE, or load the file "
+            "into PostgreSQL and give --table"
+        )
     if query is not None:
         select = query.strip().rstrip(";")
         what = "the query"
@@ -110,10 +132,26 @@ def read_source(
         select = f"SELECT * FROM {reader}({_literal(str(path))})"
         what = str(path)
     try:
-        warehouse.query(f"CREATE OR REPLACE TEMP TABLE {_TEMP} AS {select}")
-        described = warehouse.query(f"DESCRIBE {_TEMP}")
+        if dialect == "duckdb":
+            warehouse.query(f"CREATE OR REPLACE TEMP TABLE {_TEMP} AS {select}")
+            columns = tuple(str(r[0]) for r in warehouse.query(f"DESCRIBE {_TEMP}"))
+        else:
+            warehouse.query(f"DROP TABLE IF EXISTS pg_temp.{_TEMP}")
+            warehouse.query(
+                f"CREATE TEMP TABLE {_TEMP} AS SELECT "
+                f"row_number() OVER () - 1 AS {_ROWNUM}, s.* FROM ({select}) s"
+            )
+            columns = tuple(
+                str(r[0])
+                for r in warehouse.query(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = ?::regclass "
+                    "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    [f"pg_temp.{_TEMP}"],
+                )
+                if r[0] != _ROWNUM
+            )
         count = int(warehouse.query(f"SELECT count(*) FROM {_TEMP}")[0][0])
     except WarehouseError as exc:
-        detail = str(exc).removeprefix("DuckDB query failed: ").splitlines()[0]
+        detail = str(exc).split("failed: ", 1)[-1].splitlines()[0]
         raise PushInputError(f"cannot read {what}: {detail}") from None
-    return Source(warehouse, tuple(str(r[0]) for r in described), count)
+    return Source(warehouse, columns, count)

@@ -19,7 +19,19 @@ from kbridge.report.html import page
 from kbridge.report.sections import SECTIONS, Context, Section, Unavailable
 from kbridge.warehouse import Warehouse
 
-__all__ = ["SECTIONS", "Section", "Unavailable", "build_report", "write_report"]
+__all__ = ["SECTIONS", "Section", "Unavailable", "build_report", "has_data", "write_report"]
+
+
+def has_data(warehouse: Warehouse, account_id: str) -> bool:
+    """Whether the warehouse holds profiles or events of ``account_id`` (a mistyped account,
+    or none synced yet, would give a report of empty sections)."""
+    for name in ("profiles", "events"):
+        if table_exists(warehouse, name) and warehouse.query(
+            f"select 1 from {name} where account_id = ? limit 1",  # noqa: S608 (fixed names)
+            [account_id],
+        ):
+            return True
+    return False
 
 
 def _account(warehouse: Warehouse, account_id: str) -> tuple[str, str]:

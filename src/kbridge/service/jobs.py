@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from kbridge.analytics import AnalyticsError, rfm
 from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
 from kbridge.api.errors import (
     ApiError,
@@ -60,6 +62,8 @@ from kbridge.privacy import (
     plan_deletions,
 )
 from kbridge.privacy.errors import PrivacyError
+from kbridge.push.audiences import push_segment
+from kbridge.report import build_report, has_data
 from kbridge.service.appdb import DEFAULT_LEASE, AppDatabase
 from kbridge.service.broker import is_redis_url
 from kbridge.service.connection_store import ConnectionSettings, SqlConnectionStore
@@ -615,6 +619,110 @@ async def campaign_schedule_job(ctx: JobContext) -> dict[str, Any]:
     return state.as_json()
 
 
+async def report_job(ctx: JobContext) -> dict[str, Any]:
+    """Every analysis of the connection's synced warehouse as the offline HTML report.
+
+    Written to ``DATA_DIR/reports/WORKSPACE/NAME.html``, mode 0600 (its tables name
+    people), replaced atomically; waits while a sync of the connection writes the warehouse.
+    """
+    if ctx.job.connection_id is not None and await asyncio.to_thread(
+        ctx.db.sync_running, ctx.job.connection_id
+    ):
+        raise Postpone(ctx.settings.busy_retry, "waiting for the connection's running sync")
+    connection = await asyncio.to_thread(ctx.connection)
+    url = ctx.warehouse_url(connection)
+    if not _warehouse_exists(url):
+        raise JobFailure("nothing synced yet for this connection: run a sync job first")
+    account_id = connection.record.account_id
+    target = (
+        ctx.settings.data_dir / "reports" / ctx.job.workspace_id / f"{connection.record.name}.html"
+    )
+
+    def build() -> int:
+        warehouse = open_warehouse(url)
+        try:
+            if not has_data(warehouse, account_id):
+                raise JobFailure(
+                    f"no profiles or events of account {account_id} in the warehouse: "
+                    "run a sync job first"
+                )
+            html = build_report(warehouse, account_id, generated_at=ctx.clock.now())
+        finally:
+            warehouse.close()
+        data = html.encode("utf-8")
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{ctx.job.id}.tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        partial.replace(target)
+        return len(data)
+
+    size = await asyncio.to_thread(build)
+    return {"path": str(target), "bytes": size, "account_id": account_id}
+
+
+async def segment_push_job(ctx: JobContext) -> dict[str, Any]:
+    """An RFM segment of the connection's synced warehouse as a Klaviyo list's members.
+
+    ``params``: ``segment`` (e.g. ``"At risk"``), ``list_name`` (default ``"RFM: SEGMENT"``),
+    ``prune`` (also remove members who left it), ``by`` (``email`` or ``id``), ``full``.
+    Changed rows only, through bulk import jobs, as ``kbridge analytics rfm --push`` does.
+    """
+    params = ctx.job.params
+    segment = params.get("segment")
+    if not isinstance(segment, str) or not segment.strip():
+        raise ConfigurationError('params.segment: which RFM segment, e.g. "At risk"')
+    by = str(params.get("by", "email"))
+    if by not in ("email", "id"):
+        raise ConfigurationError("params.by: email or id")
+    if ctx.job.connection_id is not None and await asyncio.to_thread(
+        ctx.db.sync_running, ctx.job.connection_id
+    ):
+        raise Postpone(ctx.settings.busy_retry, "waiting for the connection's running sync")
+    connection = await asyncio.to_thread(ctx.connection)
+    url = ctx.warehouse_url(connection)
+    if not _warehouse_exists(url):
+        raise JobFailure("nothing synced yet for this connection: run a sync job first")
+    warehouse = await asyncio.to_thread(open_warehouse, url)
+    try:
+        try:
+            result = await asyncio.to_thread(rfm, warehouse, connection.record.account_id)
+            name = result.segment_name(segment)
+        except AnalyticsError as exc:
+            raise JobFailure(str(exc)) from None
+        members = [
+            (str(r["profile_id"]), r["email"])
+            for r in result.profiles.records()
+            if r["segment"] == name
+        ]
+        if not members:
+            raise JobFailure(f"segment {name!r} has no profiles; nothing to push")
+        list_name = params.get("list_name") or f"RFM: {name}"
+        async with ctx.client(connection) as client:
+            pushed = await push_segment(
+                client,
+                name,
+                str(list_name),
+                members,
+                warehouse=warehouse,
+                by=by,
+                prune=bool(params.get("prune", False)),
+                full=bool(params.get("full", False)),
+            )
+    finally:
+        await asyncio.to_thread(warehouse.close)
+    return {
+        "segment": pushed.segment,
+        "list_id": pushed.list_id,
+        "list_name": pushed.list_name,
+        "list_created": pushed.created,
+        "profiles": pushed.profiles,
+        "removed": pushed.removed,
+        "push": dict(pushed.counts or {}),
+    }
+
+
 class JobFailure(Exception):
     """An executor's own verdict: ``line``, and no automatic retry."""
 
@@ -632,6 +740,8 @@ EXECUTORS: dict[str, Executor] = {
     "campaign_cancel": campaign_cancel_job,
     "campaign_revert": campaign_revert_job,
     "campaign_schedule": campaign_schedule_job,
+    "report": report_job,
+    "segment_push": segment_push_job,
 }
 
 

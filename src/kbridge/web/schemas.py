@@ -44,7 +44,6 @@ JobKind = Literal[
     "campaign_schedule",
     "campaign_cancel",
     "campaign_revert",
-    "analytics_refresh",
     "report",
     "segment_push",
 ]

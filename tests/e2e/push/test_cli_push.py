@@ -55,7 +55,8 @@ def key_args(server: EmulatorServer | None) -> list[str]:
         (["--table", "scores"], "error: name the columns to send with --properties"),
         (
             ["--table", "scores", "--all-columns", "--id-column", "nickname"],
-            "error: --id-column must be one of email, phone_number, external_id, not 'nickname'",
+            "error: --id-column must be one of email, phone_number, external_id, id, "
+            "not 'nickname'",
         ),
     ],
 )

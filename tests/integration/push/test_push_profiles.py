@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from kbridge.api import AsyncClient
@@ -62,7 +65,24 @@ def rows(n: int, *, risk: Callable[[int], float] = lambda i: i / 100) -> list[di
     ]
 
 
+#: how ``push`` hands its rows over: "rows" (Python mappings, encoded row by row) or "sql"
+#: (a file read into the warehouse: DuckDB builds, hashes and packs the payloads)
+VIA = ["rows"]
+
+
+@pytest.fixture(autouse=True, params=["rows", "sql"])
+def via(request: pytest.FixtureRequest) -> Iterator[str]:
+    VIA[0] = request.param
+    yield request.param
+    VIA[0] = "rows"
+
+
 async def push(server: EmulatorServer, wh: Warehouse, data: Any, **kw: Any) -> dict[str, int]:
+    if VIA[0] == "sql" and isinstance(data, list):
+        with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
+            f.write(b"".join(orjson.dumps(r) + b"\n" for r in data))
+        data = read_source(wh, file=f.name)
+        os.unlink(f.name)
     async with client_for(server) as client:
         summary = await push_profiles(
             client, data, warehouse=wh, clock=ManualClock(), **{"id_column": "email", **kw}
@@ -200,3 +220,21 @@ def test_the_source_is_checked_before_any_request(warehouse: Warehouse, tmp_path
         ("email", "plan"),
         [{"email": "x@example.com", "plan": "gold"}],
     )
+
+
+async def test_an_identity_named_twice_across_jobs_ends_with_its_last_row(
+    server: EmulatorServer, warehouse: Warehouse
+) -> None:
+    data = [
+        {"email": "a@example.com", "churn_risk": 0.1},
+        {"email": "b@example.com", "churn_risk": 0.2},
+        {"email": "a@example.com", "churn_risk": 0.9},
+        {"email": "c@example.com", "churn_risk": 0.3},
+    ]
+    out = await push(server, warehouse, data, limits=JobLimits(max_rows=2))
+    assert (out["sent"], out["jobs"], out["errors"]) == (4, 2, 0)
+    got = profile(server, "a@example.com")
+    assert got is not None
+    assert got["properties"]["churn_risk"] == 0.9
+    state = warehouse.query("SELECT identity FROM push_state ORDER BY identity")
+    assert state == [("a@example.com",), ("b@example.com",), ("c@example.com",)]
