@@ -113,6 +113,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "kbridge.cli.admin:tokens_app",
         "API tokens of the service: each speaks for one workspace.",
     ),
+    "users": (
+        "kbridge.cli.users:users_app",
+        "Dashboard users of the service: each signs in to one workspace with a role.",
+    ),
     "mcp": (
         "kbridge.cli.mcp:mcp",
         "Serve the actions, workflows and warehouse to AI assistants as MCP tools.",

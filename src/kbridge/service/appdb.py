@@ -768,6 +768,11 @@ class AppDatabase(Schedules):
         row.detail = found.detail
         return _privacy_view(row, job.state)
 
+    @property
+    def clock(self) -> Clock:
+        """The clock every "now" of this database comes from (the dashboard's too)."""
+        return self._clock
+
 
 def _privacy_view(row: PrivacyRequest, job_state: str | None) -> PrivacyRequestView:
     return PrivacyRequestView(

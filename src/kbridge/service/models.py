@@ -39,6 +39,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "JOB_STATES",
     "SCHEDULE_KINDS",
+    "USER_ROLES",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -50,11 +51,15 @@ __all__ = [
     "Schedule",
     "ScheduleFire",
     "UTCDateTime",
+    "User",
     "Workspace",
 ]
 
 #: a job's life: queued → running → succeeded | failed | cancelled (running → queued on retry)
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+#: a dashboard user's role, most to least: admin (users, connections), operator (jobs,
+#: privacy, campaigns), viewer (read only)
+USER_ROLES = ("admin", "operator", "viewer")
 #: how a schedule says when: a local time of day in a timezone, or a cron expression
 SCHEDULE_KINDS = ("daily", "cron")
 
@@ -341,3 +346,23 @@ class AuditEntry(Base):
     target_kind: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class User(Base):
+    """A person who signs in to the dashboard: one workspace, one role, an argon2id hash.
+
+    The email is unique across workspaces, so signing in needs no workspace
+    picker; the hash is argon2-cffi's encoded form (parameters and salt in it).
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'operator', 'viewer')", name="role"),)
+
+    id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

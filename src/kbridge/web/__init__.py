@@ -1,4 +1,4 @@
-"""The HTTP face of the service: the REST API under ``/api/v1`` (the dashboard will join it).
+"""The HTTP face of the service: the REST API under ``/api/v1`` and the dashboard at ``/``.
 
 ``create_app(appdb, data_dir=…, master_key=…)`` builds the ASGI app; ``kbridge
 serve`` runs it under uvicorn.

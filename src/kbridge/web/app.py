@@ -246,6 +246,10 @@ def create_app(
     app.include_router(_schedules, prefix=API_PREFIX)
     app.include_router(_privacy, prefix=API_PREFIX)
     app.include_router(_campaigns, prefix=API_PREFIX)
+    # imported here: the dashboard's pages build on this module's context and routes
+    from kbridge.web.dashboard import install_dashboard
+
+    install_dashboard(app)
     return app
 
 

@@ -54,7 +54,7 @@ def test_migrations_build_the_models_schema_from_empty(app_db_url: str) -> None:
         assert schema_revision(engine) is None
         migrate(app_db_url)
         migrate(app_db_url)  # again: a no-op, as on every start
-        assert schema_revision(engine) == "0002"
+        assert schema_revision(engine) == "0003"
         with engine.connect() as connection:
             tables = set(inspect(connection).get_table_names())
             diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
@@ -541,7 +541,7 @@ def test_services_starting_at_once_migrate_once(app_db_url: str) -> None:
     assert errors == []
     engine = open_engine(app_db_url)
     try:
-        assert schema_revision(engine) == "0002"
+        assert schema_revision(engine) == "0003"
     finally:
         engine.dispose()
 

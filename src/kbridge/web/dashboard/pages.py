@@ -1,0 +1,730 @@
+"""The dashboard's routes: sign-in, connections, jobs, and the pages still to come.
+
+Roles nest: an admin may do all an operator may (and manage connections); an
+operator runs jobs; a viewer only looks. The buttons a role may not press are
+not drawn, and the POST behind each is checked again on the server, so a
+forged one is refused (403) all the same. Every POST needs the session's CSRF
+token. Another workspace's ids are not found (404), as in the API.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import SecretStr
+
+from kbridge.connections import CAPABILITY_SUMMARIES, ConnectionNotFoundError, plan_scopes
+from kbridge.connections.model import ConnectionRecord
+from kbridge.service.errors import ConflictError, NotFoundError
+from kbridge.service.users import UserView, check_password, normalise_email, user
+from kbridge.service.views import JobView, TokenIdentity
+from kbridge.warehouse import STATE_TABLE, WarehouseError, duckdb_path, open_warehouse
+from kbridge.web.app import _Context, create_connection, delete_connection, rotate_connection
+from kbridge.web.dashboard.sessions import COOKIE_NAME, Session, SessionSigner, SignInThrottle
+from kbridge.web.params import check_job_params, redact_url
+from kbridge.web.problems import ApiProblem
+from kbridge.web.schemas import ConnectionIn, RotateIn
+
+__all__ = ["install_dashboard"]
+
+_HERE = Path(__file__).parent
+_RANK = {"viewer": 0, "operator": 1, "admin": 2}
+_JOBS_SHOWN = 100
+#: what a page says after an action (``?done=KEY``): fixed texts, so a crafted link cannot put
+#: words of its own on our page
+_DONE = {
+    "connected": "Connected.",
+    "rotated": "Key rotated.",
+    "disconnected": "Disconnected: its key is forgotten. Campaigns already scheduled in "
+    "Klaviyo will still send.",
+    "sync": "Sync queued.",
+    "cancelled": "Cancelled.",
+    "retried": "Queued again.",
+}
+_env = Environment(
+    loader=FileSystemLoader(_HERE / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+#: the pages load only their own files; no other site may frame them
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class _Dashboard:
+    signer: SessionSigner
+    throttle: SignInThrottle
+
+
+@dataclass
+class _Visit:
+    """One request's view of who is asking."""
+
+    context: _Context
+    dashboard: _Dashboard
+    session: Session
+    user: UserView | None
+    fresh: bool  # the session was made for this request: the answer sets its cookie
+
+    @property
+    def csrf_token(self) -> str:
+        return self.dashboard.signer.csrf_token(self.session)
+
+    def may(self, role: str) -> bool:
+        return self.user is not None and _RANK[self.user.role] >= _RANK[role]
+
+
+def install_dashboard(app: FastAPI) -> None:
+    """Mount the dashboard's pages at ``/`` and its static files at ``/static`` on ``app``."""
+    context: _Context = app.state.kbridge
+    clock = context.clock or context.appdb.clock
+    app.state.dashboard = _Dashboard(
+        SessionSigner(context.master_key, clock), SignInThrottle(clock)
+    )
+    app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    app.include_router(_router, include_in_schema=False)
+
+
+_router = APIRouter()
+
+
+# -- plumbing ---------------------------------------------------------------------------------
+
+
+def _visit(request: Request) -> _Visit:
+    context: _Context = request.app.state.kbridge
+    dashboard: _Dashboard = request.app.state.dashboard
+    session = dashboard.signer.load(request.cookies.get(COOKIE_NAME))
+    fresh = session is None
+    if session is None:
+        session = dashboard.signer.new(None)
+    who: UserView | None = None
+    if session.user_id is not None:
+        try:
+            who = user(context.appdb, session.user_id)
+        except NotFoundError:  # the user was removed: the session speaks for nobody
+            who = None
+    return _Visit(context, dashboard, session, who, fresh)
+
+
+def _finish(request: Request, response: Response, visit: _Visit) -> Response:
+    for name, value in _HEADERS.items():
+        response.headers.setdefault(name, value)
+    if visit.fresh:
+        _set_cookie(request, response, visit)
+    return response
+
+
+def _set_cookie(request: Request, response: Response, visit: _Visit) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        visit.dashboard.signer.dump(visit.session),
+        httponly=True,
+        samesite="lax",
+        # behind TLS (directly, or a proxy uvicorn trusts) the cookie never travels in clear
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def _page(
+    request: Request,
+    visit: _Visit,
+    template: str,
+    *,
+    status: int = 200,
+    section: str | None = None,
+    **values: Any,
+) -> Response:
+    html = _env.get_template(template).render(
+        user=visit.user,
+        csrf_token=visit.csrf_token,
+        section=section,
+        can_admin=visit.may("admin"),
+        can_operate=visit.may("operator"),
+        flash=_DONE.get(request.query_params.get("done", "")),
+        **values,
+    )
+    return _finish(request, HTMLResponse(html, status_code=status), visit)
+
+
+def _message(request: Request, visit: _Visit, status: int, title: str, message: str) -> Response:
+    return _page(
+        request, visit, "message.html", status=status, title=title, message=message, error=True
+    )
+
+
+def _redirect(request: Request, visit: _Visit, to: str) -> Response:
+    return _finish(request, RedirectResponse(to, status_code=303), visit)
+
+
+async def _form(request: Request, visit: _Visit, role: str) -> dict[str, str] | Response:
+    """The POSTed form if its CSRF token holds and the user's role may act, else the refusal."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    if not visit.dashboard.signer.csrf_ok(visit.session, form.get("csrf_token")):
+        return _message(
+            request,
+            visit,
+            403,
+            "Refused",
+            "This form was refused: its security token is missing or stale. "
+            "Reload the page and try again.",
+        )
+    if role and visit.user is None:
+        return _redirect(request, visit, "/login")
+    if role and not visit.may(role):
+        return _message(
+            request, visit, 403, "Refused", f"Your role may not do this (it needs {role})."
+        )
+    return form
+
+
+def _when(at: datetime | None) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
+
+
+# -- sign-in ----------------------------------------------------------------------------------
+
+
+@_router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    visit = _visit(request)
+    return _redirect(request, visit, "/connections" if visit.user else "/login")
+
+
+@_router.get("/favicon.ico")
+def favicon() -> Response:
+    return Response(
+        (_HERE / "static" / "favicon.svg").read_bytes(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "max-age=86400"},
+    )
+
+
+@_router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    visit = _visit(request)
+    if visit.user is not None:
+        return _redirect(request, visit, "/connections")
+    return _page(request, visit, "login.html", title="Sign in", error=None, email="")
+
+
+@_router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "")
+    if isinstance(form, Response):
+        return form
+    email = normalise_email(form.get("email", ""))
+    throttle = visit.dashboard.throttle
+    wait = throttle.wait(email)
+    if wait > 0:
+        return _page(
+            request,
+            visit,
+            "login.html",
+            status=429,
+            title="Sign in",
+            email=email,
+            error=f"Too many failed sign-ins for this email: wait {int(wait + 0.999)} s "
+            "and try again.",
+        )
+    found = await anyio.to_thread.run_sync(
+        check_password, visit.context.appdb, email, form.get("password", "")
+    )
+    if found is None:
+        throttle.failed(email)
+        return _page(
+            request,
+            visit,
+            "login.html",
+            status=401,
+            title="Sign in",
+            email=email,
+            error="Wrong email or password.",
+        )
+    throttle.succeeded(email)
+    # a new nonce: whatever session (and CSRF token) existed before sign-in is worth nothing now
+    visit.session = visit.dashboard.signer.new(found.id)
+    visit.fresh = True
+    visit.user = found
+    return _redirect(request, visit, "/connections")
+
+
+@_router.post("/logout")
+async def logout(request: Request) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "")
+    if isinstance(form, Response):
+        return form
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+# -- connections ------------------------------------------------------------------------------
+
+
+def _connections_page(
+    request: Request,
+    visit: _Visit,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    assert visit.user is not None
+    records = visit.context.store(visit.user.workspace_id).list()
+    return _page(
+        request,
+        visit,
+        "connections.html",
+        status=status,
+        section="/connections",
+        title="Connections",
+        connections=records,
+        error=error,
+        form=form or {},
+    )
+
+
+@_router.get("/connections", response_class=HTMLResponse)
+def connections(request: Request) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    return _connections_page(request, visit)
+
+
+@_router.post("/connections", response_class=HTMLResponse)
+async def connect(request: Request) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "admin")
+    if isinstance(form, Response):
+        return form
+    assert visit.user is not None
+    body = ConnectionIn(
+        name=form.get("name", ""),
+        api_key=SecretStr(form.get("api_key", "")),
+        base_url=form.get("base_url", "").strip() or None,
+        rate_limits=form.get("rate_limits", "").strip() or "spec",
+    )
+    try:
+        # the API's own route: the same checks, verification, probe, storage and audit
+        created = await create_connection(body, _acting(visit), visit.context)
+    except ApiProblem as exc:
+        kept = {k: form.get(k, "") for k in ("name", "base_url", "rate_limits")}
+        return _connections_page(request, visit, status=exc.status, error=_said(exc), form=kept)
+    return _redirect(request, visit, f"/connections/{created.id}?done=connected")
+
+
+def _said(exc: ApiProblem) -> str:
+    labels = {"api_key": "Private API key", "base_url": "Base URL", "rate_limits": "Rate limits"}
+    field = exc.field or ""
+    if field in labels or field == "name":
+        message = exc.message.removeprefix(f"{field}:").strip()
+        return f"{labels.get(field, 'Name')}: {message}"
+    return exc.message
+
+
+def _acting(visit: _Visit) -> TokenIdentity:
+    """The signed-in user as the API's routes take their caller: the workspace scopes every
+    look-up, and the audit log names the user (``token:user-<id>``)."""
+    assert visit.user is not None
+    return TokenIdentity(
+        f"user-{visit.user.id}", visit.user.workspace_id, visit.user.workspace_name
+    )
+
+
+def _audit(visit: _Visit, action: str, kind: str, target: str) -> None:
+    assert visit.user is not None
+    visit.context.appdb.audit(
+        workspace_id=visit.user.workspace_id,
+        actor=f"user:{visit.user.id}",
+        action=action,
+        target_kind=kind,
+        target_id=target,
+    )
+
+
+def _capabilities(record: ConnectionRecord) -> list[dict[str, Any]]:
+    granted = set(record.scopes)
+    rows = []
+    for name, summary in CAPABILITY_SUMMARIES.items():
+        needed = plan_scopes([name]).scopes
+        rows.append(
+            {
+                "name": name,
+                "summary": summary,
+                "needed": needed,
+                "missing": [s for s in needed if s not in granted],
+            }
+        )
+    return rows
+
+
+def _streams(jobs: list[JobView]) -> list[dict[str, Any]]:
+    """Per stream: the records of the newest sync that reported it, and when that was."""
+    seen: dict[str, dict[str, Any]] = {}
+    for job in jobs:  # newest first
+        if job.kind != "sync" or job.state != "succeeded" or not job.result:
+            continue
+        for name, info in (job.result.get("streams") or {}).items():
+            if name not in seen and isinstance(info, dict):
+                seen[name] = {
+                    "name": name,
+                    "records": info.get("records", ""),
+                    "last_run": _when(job.finished_at),
+                }
+    return sorted(seen.values(), key=lambda row: str(row["name"]))
+
+
+_STREAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def _warehouse_streams(url: str, account_id: str) -> list[dict[str, Any]] | None:
+    """Per stream the warehouse holds for the account: its rows now and its last write.
+
+    ``None`` when the warehouse cannot answer now (not made yet, busy with a sync in
+    another process, unreachable): the page then shows the last syncs' counts instead.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        path = duckdb_path(url)
+        if path is None or not Path(path).is_file():
+            return None  # opening it would create it: a page view makes no warehouse
+    try:
+        warehouse = open_warehouse(url)
+    except WarehouseError:
+        return None
+    try:
+        rows = []
+        for stream, last in warehouse.query(
+            f'SELECT stream, max(updated_at) FROM "{STATE_TABLE.name}"'  # noqa: S608 (a constant)
+            " WHERE account_id = ? GROUP BY stream ORDER BY stream",
+            [account_id],
+        ):
+            records: object = ""
+            if _STREAM_NAME.fullmatch(str(stream)):
+                try:
+                    records = warehouse.query(
+                        f'SELECT count(*) FROM "{stream}" WHERE account_id = ?',  # noqa: S608
+                        [account_id],
+                    )[0][0]
+                except WarehouseError:  # a stream whose rows live under another name
+                    records = ""
+            if isinstance(last, datetime):
+                last = _when(last if last.tzinfo else last.replace(tzinfo=UTC))
+            rows.append({"name": stream, "records": records, "last_run": last or ""})
+        return rows
+    except WarehouseError:
+        return None
+    finally:
+        warehouse.close()
+
+
+def _connection_page(
+    request: Request,
+    visit: _Visit,
+    connection_id: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    assert visit.user is not None
+    store = visit.context.store(visit.user.workspace_id)
+    try:
+        name = store.name_of(connection_id)
+        record = store.get(name)
+        settings = store.settings(name)
+    except ConnectionNotFoundError:
+        return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
+    capabilities = _capabilities(record)
+    jobs = [
+        j for j in visit.context.appdb.jobs(visit.user.workspace_id) if j.connection_id == record.id
+    ]
+    return _page(
+        request,
+        visit,
+        "connection.html",
+        status=status,
+        section="/connections",
+        title=record.name,
+        c=record,
+        settings=settings,
+        warehouse=redact_url(settings.warehouse or ""),
+        capabilities=capabilities,
+        missing_any=any(row["missing"] for row in capabilities),
+        streams=_warehouse_streams(settings.warehouse or "", record.account_id) or _streams(jobs),
+        error=error,
+    )
+
+
+@_router.get("/connections/{connection_id}", response_class=HTMLResponse)
+def connection(request: Request, connection_id: str) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    return _connection_page(request, visit, connection_id)
+
+
+def _name_or_404(
+    request: Request, visit: _Visit, connection_id: str
+) -> tuple[str | None, Response | None]:
+    assert visit.user is not None
+    try:
+        return visit.context.store(visit.user.workspace_id).name_of(connection_id), None
+    except ConnectionNotFoundError:
+        return None, _message(
+            request, visit, 404, "Not found", "No such connection in this workspace."
+        )
+
+
+@_router.post("/connections/{connection_id}/rotate", response_class=HTMLResponse)
+async def rotate(request: Request, connection_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "admin")
+    if isinstance(form, Response):
+        return form
+    body = RotateIn(api_key=SecretStr(form.get("api_key", "")))
+    try:
+        await rotate_connection(connection_id, body, _acting(visit), visit.context)
+    except ApiProblem as exc:
+        if exc.status == 404:
+            return _message(
+                request, visit, 404, "Not found", "No such connection in this workspace."
+            )
+        return _connection_page(request, visit, connection_id, status=exc.status, error=_said(exc))
+    return _redirect(request, visit, f"/connections/{connection_id}?done=rotated")
+
+
+@_router.post("/connections/{connection_id}/disconnect", response_class=HTMLResponse)
+async def disconnect(request: Request, connection_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "admin")
+    if isinstance(form, Response):
+        return form
+    try:
+        await anyio.to_thread.run_sync(
+            delete_connection, connection_id, _acting(visit), visit.context
+        )
+    except ApiProblem:
+        return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
+    return _redirect(request, visit, "/connections?done=disconnected")
+
+
+@_router.post("/connections/{connection_id}/sync", response_class=HTMLResponse)
+async def start_sync(request: Request, connection_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    name, missing = _name_or_404(request, visit, connection_id)
+    if name is None:
+        assert missing is not None
+        return missing
+    assert visit.user is not None
+    workspace_id = visit.user.workspace_id
+    start = form.get("start_date", "").strip()
+    try:
+        # a date input gives a day; the sync takes an instant: that day's start in UTC
+        params = check_job_params("sync", {"start_date": f"{start}T00:00:00Z"} if start else {})
+    except ApiProblem:
+        return _connection_page(
+            request,
+            visit,
+            connection_id,
+            status=422,
+            error=f"Start date: {start!r} is not a day like 2024-01-31",
+        )
+    try:
+        job = await anyio.to_thread.run_sync(
+            lambda: visit.context.appdb.enqueue_job(
+                workspace_id, "sync", params, connection_id=connection_id
+            )
+        )
+    except NotFoundError:
+        return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
+    await anyio.to_thread.run_sync(_audit, visit, "job.create", "job", job.id)
+    visit.context.enqueued(job.id)
+    return _redirect(request, visit, "/jobs?done=sync")
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+def _progress(progress: dict[str, Any] | None) -> str:
+    if not progress:
+        return ""
+    streams = progress.get("streams")
+    if isinstance(streams, dict):
+        parts = [
+            f"{name} {info.get('records', 0)}"
+            for name, info in streams.items()
+            if isinstance(info, dict)
+        ]
+        return " · ".join(parts) + " records" if parts else ""
+    return ", ".join(f"{k} {v}" for k, v in progress.items())
+
+
+def _job_rows(visit: _Visit) -> list[dict[str, Any]]:
+    assert visit.user is not None
+    store = visit.context.store(visit.user.workspace_id)
+    names = {r.id: r.name for r in store.list()}
+    return [
+        {
+            "id": j.id,
+            "kind": j.kind,
+            "state": j.state,
+            "connection_id": j.connection_id if j.connection_id in names else None,
+            "connection": names.get(j.connection_id or "", "(disconnected)"),
+            # a finished sync's result has the progress's shape: its final counts
+            "progress": _progress(j.progress) or _progress(j.result),
+            "attempts": j.attempts,
+            "max_attempts": j.max_attempts,
+            "created_at": _when(j.created_at),
+            "error": j.last_error,
+            "cancel_requested": j.cancel_requested,
+        }
+        for j in visit.context.appdb.jobs(visit.user.workspace_id)[:_JOBS_SHOWN]
+    ]
+
+
+@_router.get("/jobs", response_class=HTMLResponse)
+def jobs(request: Request) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    return _page(request, visit, "jobs.html", section="/jobs", title="Jobs", jobs=_job_rows(visit))
+
+
+@_router.get("/jobs/table", response_class=HTMLResponse)
+def jobs_table(request: Request) -> Response:
+    """The jobs table alone: what the page's htmx polling swaps in every 2 s."""
+    visit = _visit(request)
+    if visit.user is None:
+        return _finish(request, HTMLResponse("", status_code=401), visit)
+    return _page(request, visit, "jobs_table.html", jobs=_job_rows(visit))
+
+
+@_router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job(request: Request, job_id: str) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    workspace_id = visit.user.workspace_id
+    try:
+        found = visit.context.appdb.job(workspace_id, job_id)
+        events = visit.context.appdb.job_events(workspace_id, job_id)
+    except NotFoundError:
+        return _message(request, visit, 404, "Not found", "No such job in this workspace.")
+    rows = {row["id"]: row for row in _job_rows(visit)}
+    shown = rows.get(found.id) or {
+        "id": found.id,
+        "kind": found.kind,
+        "state": found.state,
+        "connection": "",
+        "progress": _progress(found.progress) or _progress(found.result),
+        "attempts": found.attempts,
+        "max_attempts": found.max_attempts,
+        "error": found.last_error,
+    }
+    return _page(
+        request,
+        visit,
+        "job.html",
+        section="/jobs",
+        title=f"{found.kind} job",
+        j=shown,
+        events=[{"at": _when(e.at), "event": e.event, "detail": e.detail or ""} for e in events],
+    )
+
+
+async def _job_action(request: Request, job_id: str, action: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    assert visit.user is not None
+    appdb = visit.context.appdb
+    workspace_id = visit.user.workspace_id
+    try:
+        if action == "cancel":
+            await anyio.to_thread.run_sync(appdb.cancel_job, workspace_id, job_id)
+        else:
+            found = await anyio.to_thread.run_sync(appdb.job, workspace_id, job_id)
+            if found.connection_id is None:
+                return _message(
+                    request, visit, 409, "Cannot retry", "Its connection was disconnected."
+                )
+            await anyio.to_thread.run_sync(appdb.retry_job, workspace_id, job_id)
+    except NotFoundError:
+        return _message(request, visit, 404, "Not found", "No such job in this workspace.")
+    except ConflictError as exc:
+        return _message(request, visit, 409, "Not possible now", str(exc))
+    await anyio.to_thread.run_sync(_audit, visit, f"job.{action}", "job", job_id)
+    if action == "retry":
+        visit.context.enqueued(job_id)
+    done = "cancelled" if action == "cancel" else "retried"
+    return _redirect(request, visit, f"/jobs?done={done}")
+
+
+@_router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
+async def cancel(request: Request, job_id: str) -> Response:
+    return await _job_action(request, job_id, "cancel")
+
+
+@_router.post("/jobs/{job_id}/retry", response_class=HTMLResponse)
+async def retry(request: Request, job_id: str) -> Response:
+    return await _job_action(request, job_id, "retry")
+
+
+# -- pages still to come ----------------------------------------------------------------------
+
+_COMING = {
+    "/privacy": (
+        "Privacy",
+        "Coming next: submit access and deletion requests with their legal clocks, follow each "
+        "to confirmation, and read the audit log.",
+    ),
+    "/campaigns": (
+        "Campaigns",
+        "Coming next: a calendar of scheduled and sent campaigns; create, schedule, cancel and "
+        "revert them.",
+    ),
+    "/analytics": (
+        "Analytics",
+        "Coming next: the HTML report per account, the churn top-risk table and RFM segments.",
+    ),
+}
+
+
+def _coming(path: str) -> Any:
+    title, message = _COMING[path]
+
+    def page(request: Request) -> Response:
+        visit = _visit(request)
+        if visit.user is None:
+            return _redirect(request, visit, "/login")
+        return _page(request, visit, "placeholder.html", section=path, title=title, message=message)
+
+    return page
+
+
+for _path in _COMING:
+    _router.add_api_route(_path, _coming(_path), methods=["GET"], response_class=HTMLResponse)
