@@ -119,7 +119,8 @@ def _run(
     where = f"http://{host}:{listener.getsockname()[1]}"
     runs = f"{threads} worker thread{'s' if threads != 1 else ''}" if threads else "no worker"
     print(
-        f"kbridge serve {os.getpid()}: {where}/api/v1 (docs {where}/api/v1/docs), {runs}, "
+        f"kbridge serve {os.getpid()}: dashboard {where}/, API {where}/api/v1 "
+        f"(docs {where}/api/v1/docs), {runs}, "
         f"broker {'redis' if broker_url else 'in-process'}",
         file=sys.stderr,
         flush=True,
