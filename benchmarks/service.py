@@ -241,12 +241,16 @@ def run_accounts(
             queue = JobQueue(make_broker(redis_server.url))
             httpx.delete(f"{server.base_url}/_emulator/stats", timeout=30.0)
             started = time.monotonic()
-            for ids in jobs.values():
-                for job_id in ids:
-                    queue.enqueue(job_id)
+            load_before = os.getloadavg()[0]
+            # connection k of every account, then k + 1: each worker's prefetch takes a
+            # stretch of the queue, and a stretch holds one connection of each account
+            for k in range(workers):
+                for ids in jobs.values():
+                    queue.enqueue(ids[k])
             time.sleep(args.seconds)
             stats = _stats(server)
             seconds = time.monotonic() - started
+            load = (load_before, os.getloadavg()[0])
             owners: dict[int, set[str]] = {}
             states: dict[str, int] = {}
             for account, ids in jobs.items():
@@ -262,7 +266,7 @@ def run_accounts(
         group.stop()
         db.close()
     return {"stats": stats[: args.accounts], "seconds": seconds, "owners": owners,
-            "states": states}  # fmt: skip
+            "states": states, "load": load}  # fmt: skip
 
 
 def accounts_table(args: argparse.Namespace, redis_server: RedisServer, pg: str, tmp: Path) -> None:
@@ -300,13 +304,20 @@ def accounts_table(args: argparse.Namespace, redis_server: RedisServer, pg: str,
 
     summary = Table(title="per run: the accounts' figures beside the targets")
     for col in ("workers", "seconds", "ceiling req/s", "lowest req/s", "lowest % (≥ 90 %)",
-                "highest req/s", "429s (0)", "slowest ÷ fastest (≥ 0.85)", "jobs"):  # fmt: skip
+                "highest req/s", "429s (0)", "slowest ÷ fastest (≥ 0.85)", "jobs",
+                "load 1 min"):  # fmt: skip
         summary.add_column(col, justify="right")
     for n, run in runs.items():
         seconds = run["seconds"]
         ceiling = window_allowance(limit, seconds)
         served = [_served(e) for e in run["stats"]]
-        throttled = sum(int(e["throttled"]) for e in run["stats"])
+        by_op: dict[str, int] = {}
+        for entry in run["stats"]:
+            for name, op_stats in entry["operations"].items():
+                if op_stats["throttled"]:
+                    by_op[name] = by_op.get(name, 0) + int(op_stats["throttled"])
+        throttled = sum(by_op.values())
+        where = ", ".join(f"{name} {n}" for name, n in sorted(by_op.items()))
         states = ", ".join(f"{k} {v}" for k, v in sorted(run["states"].items()))
         summary.add_row(
             str(n),
@@ -315,9 +326,10 @@ def accounts_table(args: argparse.Namespace, redis_server: RedisServer, pg: str,
             f"{min(served) / seconds:.3f}",
             f"{min(served) / ceiling:.0%}",
             f"{max(served) / seconds:.3f}",
-            str(throttled),
+            f"{throttled} ({where})" if throttled else "0",
             f"{min(served) / max(max(served), 1):.2f}",
             states,
+            "{:.1f} → {:.1f}".format(*run["load"]),
         )
     console.print(detail)
     console.print(summary)
