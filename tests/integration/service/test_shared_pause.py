@@ -53,17 +53,22 @@ async def test_a_429_seen_by_one_worker_pauses_the_others_of_that_account_for_it
     server = emulator_factory(rate_limit_factor=0.05)
     clock = ManualClock()
     first, first_store = worker(redis_url, clock, "acct-1")
-    second, _ = worker(redis_url, clock, "acct-1")
-    other_account, _ = worker(redis_url, clock, "acct-2")
-    with http_client_for(server) as http:
-        retry_after = await draw_a_429(first, http)
-    assert retry_after > 0
-    await first_store.flush()  # the pause is on its way to Redis
+    second, second_store = worker(redis_url, clock, "acct-1")
+    other_account, other_store = worker(redis_url, clock, "acct-2")
+    try:
+        with http_client_for(server) as http:
+            retry_after = await draw_a_429(first, http)
+        assert retry_after > 0
+        await first_store.flush()  # the pause is on its way to Redis
 
-    waited = (await second.acquire("acct", OPERATION)).waited
-    elsewhere = (await other_account.acquire("acct", OPERATION)).waited
+        waited = (await second.acquire("acct", OPERATION)).waited
+        elsewhere = (await other_account.acquire("acct", OPERATION)).waited
+        # once waited, the account's workers go on: waiting does not renew the pause
+        after = (await second.acquire("acct", OPERATION)).waited
+    finally:
+        for store in (first_store, second_store, other_store):
+            await store.aclose()
 
     assert waited == pytest.approx(retry_after, abs=1e-6)
     assert elsewhere == 0.0  # accounts never share a budget, nor its pauses
-    # once waited, the account's workers go on: the pause is not renewed by waiting
-    assert (await second.acquire("acct", OPERATION)).waited == 0.0
+    assert after == 0.0
