@@ -202,6 +202,18 @@ def _served(account: dict[str, Any]) -> int:
     return int(op["requests"]) - int(op["throttled"])
 
 
+def _watch_429s(server: EmulatorServer, started: float, seconds: float) -> list[float]:
+    """Wait until ``seconds`` after ``started``, noting (to half a second) when 429s came:
+    in the first burst, at a minute's turn, or anywhere."""
+    seen, at = 0, []
+    while (left := started + seconds - time.monotonic()) > 0:
+        time.sleep(min(0.5, left))
+        now = sum(int(a["throttled"]) for a in _stats(server))
+        at += [time.monotonic() - started] * (now - seen)
+        seen = now
+    return at
+
+
 # -- 1. accounts × workers ----------------------------------------------------------------------
 
 
@@ -247,7 +259,7 @@ def run_accounts(
             for k in range(workers):
                 for ids in jobs.values():
                     queue.enqueue(ids[k])
-            time.sleep(args.seconds)
+            throttled_at = _watch_429s(server, started, args.seconds)
             stats = _stats(server)
             seconds = time.monotonic() - started
             load = (load_before, os.getloadavg()[0])
@@ -266,7 +278,7 @@ def run_accounts(
         group.stop()
         db.close()
     return {"stats": stats[: args.accounts], "seconds": seconds, "owners": owners,
-            "states": states, "load": load}  # fmt: skip
+            "states": states, "load": load, "throttled_at": throttled_at}  # fmt: skip
 
 
 def accounts_table(args: argparse.Namespace, redis_server: RedisServer, pg: str, tmp: Path) -> None:
@@ -326,7 +338,9 @@ def accounts_table(args: argparse.Namespace, redis_server: RedisServer, pg: str,
             f"{min(served) / seconds:.3f}",
             f"{min(served) / ceiling:.0%}",
             f"{max(served) / seconds:.3f}",
-            f"{throttled} ({where})" if throttled else "0",
+            f"{throttled} ({where}; at {', '.join(f'{t:.0f}' for t in run['throttled_at'])} s)"
+            if throttled
+            else "0",
             f"{min(served) / max(max(served), 1):.2f}",
             states,
             "{:.1f} → {:.1f}".format(*run["load"]),
