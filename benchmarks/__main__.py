@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks import churn, emulator, pacing, startup, sync, transport
+from benchmarks import churn, emulator, pacing, service, startup, sync, transport
 
 if __name__ == "__main__":
     pacing.main([])
@@ -11,3 +11,4 @@ if __name__ == "__main__":
     sync.main([])
     churn.main([])
     startup.main([])
+    service.main([])

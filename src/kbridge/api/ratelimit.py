@@ -84,7 +84,12 @@ from kbridge.api._ratebucket import (
 )
 from kbridge.api._ratebucket import Grouping as Grouping
 from kbridge.api.errors import parse_retry_after
-from kbridge.api.ratestore import InProcessRateBudgetStore, RateBudgetStore
+from kbridge.api.ratestore import (
+    BURST_WINDOW,
+    STEADY_WINDOW,
+    InProcessRateBudgetStore,
+    RateBudgetStore,
+)
 from kbridge.catalog import Operation, RateLimit
 from kbridge.core import Clock
 
@@ -270,8 +275,15 @@ class RateLimiter:
         lowered = {k.lower(): v for k, v in headers.items()}
         if status == 429:
             retry_after = parse_retry_after(lowered.get("retry-after"), self._clock.now())
+            pause = (
+                retry_after if retry_after is not None else self._config.pause_without_retry_after
+            )
             for bucket in permit.buckets:
                 bucket.throttled(now, retry_after)
+                if pause <= STEADY_WINDOW + BURST_WINDOW:
+                    # the account was refused, not this process: its other workers wait too.
+                    # Longer is a daily quota, which the exhausted path shares
+                    bucket.budget.pause(pause, now)
             return
         main = permit.buckets[-1]
         main.observe_limit(parse_rate_limit_header(lowered.get("ratelimit-limit")))

@@ -4,8 +4,10 @@ Klaviyo meters each account, not each process: eight workers acting for one
 account must stay under its limits together. The limiter therefore keeps the
 two things every process must agree on, the sliding windows of requests sent
 and the daily counts, in a :class:`RateBudgetStore`, one :class:`RateBudget`
-per (account, group). What a process learns on its own (a 429's pause, the
-token-bucket fallback, the server's ``RateLimit-Remaining``) stays with it.
+per (account, group), and a 429's pause: Klaviyo refuses the account, so
+every worker acting for it waits out ``Retry-After``. What a process learns
+on its own (the token-bucket fallback, the server's ``RateLimit-Remaining``)
+stays with it.
 
 :class:`InProcessRateBudgetStore` is the default: plain Python lists, the
 algorithm of the limiter's docstring, shared by the clients of one process.
@@ -98,6 +100,12 @@ class RateBudget(Protocol):
         failed). Best effort: a release that is lost only keeps waits conservative."""
         ...
 
+    def pause(self, seconds: float, now: float) -> None:
+        """The server refused a request at ``now`` for ``seconds`` (a 429's ``Retry-After``):
+        every :meth:`take` waits until then. Best effort: a pause that is lost only lets
+        another worker draw a 429 of its own, which pauses it."""
+        ...
+
 
 class RateBudgetStore(Protocol):
     """Hands out the :class:`RateBudget` of an (account, group)."""
@@ -124,7 +132,7 @@ class _Stamp:
 class InProcessBudget:
     """Sliding windows and a daily count in this process's memory."""
 
-    __slots__ = ("day", "day_count", "head", "stamps")
+    __slots__ = ("day", "day_count", "head", "paused_until", "stamps")
 
     def __init__(self) -> None:
         # In send order; those before ``head`` can be in no window any more.
@@ -132,6 +140,7 @@ class InProcessBudget:
         self.head = 0
         self.day = ""
         self.day_count = 0
+        self.paused_until = float("-inf")
 
     async def take(
         self,
@@ -143,7 +152,7 @@ class InProcessBudget:
         day: str,
         daily_cap: int | None,
     ) -> Take:
-        wait, held = local_wait, False
+        wait, held = max(local_wait, self.paused_until - now), False
         if windows is not None:
             self._forget(now, jitter)
             burst, steady = windows
@@ -167,6 +176,9 @@ class InProcessBudget:
     def release(self, ticket: object, now: float) -> None:
         if isinstance(ticket, _Stamp):
             ticket.arrived, ticket.done = min(ticket.arrived, now), True
+
+    def pause(self, seconds: float, now: float) -> None:
+        self.paused_until = max(self.paused_until, now + seconds)
 
     def _forget(self, now: float, jitter: float) -> None:
         """Drop requests that can no longer be in any window (they arrived by send + jitter)."""

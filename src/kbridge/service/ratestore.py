@@ -5,7 +5,8 @@ with one Lua script per decision, so a take is atomic however many workers
 ask at once: the same sliding-window algorithm as the in-process store
 (each request counted at an upper bound of its arrival, ``send + jitter``
 until its response lowers it), a sorted set of arrivals per (account,
-group), and a daily counter per UTC day that expires by itself.
+group), a daily counter per UTC day that expires by itself, and the time
+until which a 429 (any worker's) holds every take back.
 
 Keys are ``kbridge:rate:{ACCOUNT|GROUP}:…``: namespaced by the Klaviyo
 account (``account_id`` when the store is bound to one, so two keys of one
@@ -45,7 +46,7 @@ __all__ = ["RedisRateBudget", "RedisRateBudgetStore"]
 #: Returns {wait, held, ticket, day count, exhausted}; floats as strings (Lua numbers
 #: returned to Redis are truncated to integers).
 _TAKE = """
-local W, P, D, SEQ = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local W, P, D, SEQ, PAUSE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -59,6 +60,11 @@ local jitter, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
 local margin, minute, day_ttl = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local function f(x) return string.format('%.17g', x) end
 local held = 0
+-- a 429 any worker drew: everyone waits out its Retry-After
+local paused = tonumber(redis.call('GET', PAUSE) or '')
+if paused and paused - now > wait then
+  wait = paused - now
+end
 if burst > 0 then
   -- arrivals before the longest window's start can be in no window again
   while true do
@@ -121,6 +127,24 @@ end
 return 1
 """
 
+#: Arguments: now ('' = Redis TIME), seconds. Everyone's takes wait until now + seconds.
+_PAUSE = """
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+else
+  now = tonumber(ARGV[1])
+end
+local seconds = tonumber(ARGV[2])
+local untill = now + seconds
+local current = tonumber(redis.call('GET', KEYS[1]) or '')
+if current == nil or untill > current then
+  redis.call('SET', KEYS[1], string.format('%.17g', untill), 'PX', math.ceil(seconds * 1000) + 1000)
+end
+return 1
+"""
+
 #: the day counter outlives its UTC day by a day, whatever the clocks' disagreement
 _DAY_TTL = 2 * 86400
 _UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
@@ -137,7 +161,7 @@ class RedisRateBudget:
 
     def _keys(self, day: str | None = None) -> list[str]:
         p = self._prefix
-        return [f"{p}:w", f"{p}:p", f"{p}:d:{day}", f"{p}:seq"]
+        return [f"{p}:w", f"{p}:p", f"{p}:d:{day}", f"{p}:seq", f"{p}:pause"]
 
     async def take(
         self,
@@ -171,7 +195,10 @@ class RedisRateBudget:
         )
 
     def release(self, ticket: object, now: float) -> None:
-        self._store._release_soon(self._keys()[:2], [self._store._now_arg(now), str(ticket)])
+        self._store._soon("release", self._keys()[:2], [self._store._now_arg(now), str(ticket)])
+
+    def pause(self, seconds: float, now: float) -> None:
+        self._store._soon("pause", self._keys()[4:], [self._store._now_arg(now), repr(seconds)])
 
 
 def _text(value: object) -> str:
@@ -236,6 +263,7 @@ class RedisRateBudgetStore:
             scripts = {
                 "take": client.register_script(_TAKE),
                 "release": client.register_script(_RELEASE),
+                "pause": client.register_script(_PAUSE),
             }
             found = self._clients[loop] = (client, scripts)
         return found
@@ -258,24 +286,25 @@ class RedisRateBudgetStore:
                 await self._clock.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
 
-    def _release_soon(self, keys: list[str], args: list[Any]) -> None:
-        # Permit.finish is synchronous; a lost release only keeps the arrival at send + jitter
+    def _soon(self, script: str, keys: list[str], args: list[Any]) -> None:
+        # Permit.finish is synchronous; a lost release only keeps the arrival at send + jitter,
+        # a lost pause only lets another worker draw its own 429
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        task = loop.create_task(self._release(keys, args))
+        task = loop.create_task(self._best_effort(script, keys, args))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _release(self, keys: list[str], args: list[Any]) -> None:
+    async def _best_effort(self, script: str, keys: list[str], args: list[Any]) -> None:
         try:
-            await self._client()[1]["release"](keys=keys, args=args)
+            await self._client()[1][script](keys=keys, args=args)
         except (*_UNREACHABLE, redis.exceptions.RedisError):
             return
 
     async def flush(self) -> None:
-        """Wait for releases still on their way to Redis."""
+        """Wait for releases and pauses still on their way to Redis."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
