@@ -73,14 +73,12 @@ def worker(
 
 
 def _run(database: str | None, broker_url: str, threads: int, lease: timedelta) -> None:
-    import dramatiq
-
     from kbridge.service.appdb import AppDatabase
     from kbridge.service.broker import JobQueue, make_broker
     from kbridge.service.db import database_url
     from kbridge.service.jobs import WorkerSettings
     from kbridge.service.scheduler import Scheduler
-    from kbridge.service.worker import JobRunner, register_actor
+    from kbridge.service.worker import JobRunner, consumer, register_actor
 
     env = os.environ
     home = data_dir(env)
@@ -104,8 +102,8 @@ def _run(database: str | None, broker_url: str, threads: int, lease: timedelta) 
     queue = JobQueue(message_broker)
     runner = JobRunner(db, settings, queue)
     register_actor(message_broker, runner)
-    consumer = dramatiq.Worker(message_broker, worker_threads=threads, worker_timeout=500)
-    consumer.start()
+    pool = consumer(message_broker, threads, timeout_ms=500)
+    pool.start()
     print(f"kbridge worker {os.getpid()} ready: {threads} threads", file=sys.stderr, flush=True)
     try:
         # the schedules are `kbridge serve`'s; a worker rescues jobs of workers that died
@@ -114,7 +112,7 @@ def _run(database: str | None, broker_url: str, threads: int, lease: timedelta) 
         sweep.run(stopping, lease / 2)
     finally:
         runner.stop()
-        consumer.stop()
+        pool.stop()
         db.close()
 
 

@@ -320,6 +320,15 @@ class InProcessService:
             self._worker.stop()
 
 
+def consumer(broker: dramatiq.Broker, threads: int, *, timeout_ms: int) -> dramatiq.Worker:
+    """Dramatiq's worker for ``broker`` with ``threads`` threads, prefetching no more jobs
+    than it can start: with Dramatiq's default (twice the threads) a worker busy with hour-long
+    syncs held messages it could not run while other workers sat idle."""
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=timeout_ms)
+    worker.queue_prefetch = threads
+    return worker
+
+
 def start_in_process(
     db: AppDatabase,
     settings: WorkerSettings,
@@ -345,7 +354,7 @@ def start_in_process(
     if run_worker or settings.broker_url is None:
         runner = JobRunner(db, settings, queue, clock=clock)
         register_actor(broker, runner)
-        worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=200)
+        worker = consumer(broker, threads, timeout_ms=200)
         worker.start()
     scheduler = Scheduler(db, queue, clock=clock, fire_schedules=fire_schedules)
     stopping = threading.Event()
