@@ -32,6 +32,7 @@ from kbridge.emulator.backend.store import Store
 from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
 from kbridge.emulator.backend.tags import TagsBackend
 from kbridge.emulator.backend.templates import TemplatesBackend
+from kbridge.emulator.backend.universal_content import UniversalContentBackend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.datagen import generate, generate_catalog
 from kbridge.emulator.dataset import Dataset, load
@@ -94,6 +95,7 @@ class EmulatorBackend:
             CatalogsBackend(ctx, shop),
             CouponsBackend(ctx, shop),
             MetricAggregatesBackend(ctx),
+            UniversalContentBackend(ctx),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
