@@ -62,6 +62,10 @@ def test_every_universal_content_operation_is_emulated() -> None:
 
 
 def test_universal_content_lifecycle_matches_the_spec(http: httpx.Client) -> None:
+    seeded = send(http, "get_all_universal_content", PATH, params={"sort": "-name"})["data"]
+    assert [r["attributes"]["name"] for r in seeded] == ["Footer", "Announcement bar"]
+    for r in seeded:
+        send(http, "delete_universal_content", f"{PATH}/{r['id']}")
     footer = send(http, "create_universal_content", PATH, body("Footer", block("html", "<p>f</p>")))
     header = send(http, "create_universal_content", PATH, body("Header", block("text", "Hi")))
     fid, hid = footer["data"]["id"], header["data"]["id"]

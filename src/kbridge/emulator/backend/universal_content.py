@@ -84,6 +84,13 @@ def _definition(value: Any) -> dict[str, Any]:
     return value
 
 
+def _block(kind: str, content: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"content": content, "display_options": {}}
+    if kind == "text":
+        data["styles"] = {}
+    return {"content_type": "block", "type": kind, "data": data}
+
+
 class UniversalContentBackend(TagBackend):
     operations = frozenset(
         {
@@ -98,6 +105,10 @@ class UniversalContentBackend(TagBackend):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.contents: dict[str, UniversalContentRecord] = {}
+        if ctx.store.profiles:  # a generated account shares a footer and a banner
+            footer = "<p>You received this email because you subscribed.</p>"
+            self._add("Footer", _block("html", footer))
+            self._add("Announcement bar", _block("text", "Free shipping over $50"))
 
     @staticmethod
     def resource(c: UniversalContentRecord) -> Resource:
@@ -153,6 +164,9 @@ class UniversalContentBackend(TagBackend):
         attrs = attributes_of(data_of(call.body, TYPE))
         name = _name(attrs.get("name"))
         definition = _definition(attrs.get("definition"))
+        return Outcome(data=self.resource(self._add(name, definition)), status=201)
+
+    def _add(self, name: str, definition: dict[str, Any]) -> UniversalContentRecord:
         now = self.ctx.now()
         seq = self.store.next_seq()
         content = UniversalContentRecord(
@@ -164,7 +178,7 @@ class UniversalContentBackend(TagBackend):
             updated=now,
         )
         self.contents[content.id] = content
-        return Outcome(data=self.resource(content), status=201)
+        return content
 
     def update_universal_content(self, call: Call) -> Outcome:
         content = self._get(call)
