@@ -26,6 +26,7 @@ from kbridge.emulator.backend.metrics import MetricsBackend
 from kbridge.emulator.backend.outbox import Outbox
 from kbridge.emulator.backend.privacy import PrivacyBackend
 from kbridge.emulator.backend.profiles import ProfilesBackend
+from kbridge.emulator.backend.push_tokens import PushTokensBackend
 from kbridge.emulator.backend.reporting import ReportingBackend
 from kbridge.emulator.backend.segments import SegmentsBackend
 from kbridge.emulator.backend.store import Store
@@ -96,6 +97,7 @@ class EmulatorBackend:
             CouponsBackend(ctx, shop),
             MetricAggregatesBackend(ctx),
             UniversalContentBackend(ctx),
+            PushTokensBackend(ctx),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
