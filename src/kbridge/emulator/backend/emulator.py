@@ -25,6 +25,7 @@ from kbridge.emulator.backend.metric_aggregates import MetricAggregatesBackend
 from kbridge.emulator.backend.metrics import MetricsBackend
 from kbridge.emulator.backend.outbox import Outbox
 from kbridge.emulator.backend.privacy import PrivacyBackend
+from kbridge.emulator.backend.profile_merge import ProfileMergeBackend
 from kbridge.emulator.backend.profiles import ProfilesBackend
 from kbridge.emulator.backend.push_tokens import PushTokensBackend
 from kbridge.emulator.backend.reporting import ReportingBackend
@@ -98,6 +99,7 @@ class EmulatorBackend:
             MetricAggregatesBackend(ctx),
             UniversalContentBackend(ctx),
             PushTokensBackend(ctx),
+            ProfileMergeBackend(ctx),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
