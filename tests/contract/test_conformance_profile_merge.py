@@ -69,6 +69,11 @@ def test_merge_moves_events_and_lists_and_deletes_the_source(http: httpx.Client)
     tagged = {"data": {"type": "profile", "id": source["id"], "attributes": extra}}
     assert http.patch(f"/api/profiles/{source['id']}", json=tagged).is_success
 
+    device = {"token": "merge-tok", "platform": "ios", "vendor": "apns",
+              "profile": {"data": {"type": "profile", "id": source["id"]}}}  # fmt: skip
+    token = {"data": {"type": "push-token", "attributes": device}}
+    assert http.post("/api/push-tokens", json=token).status_code == 202
+
     answer = send(
         http, "merge_profiles", "/api/profile-merge", merge_body(dest["id"], source["id"])
     )
@@ -77,6 +82,8 @@ def test_merge_moves_events_and_lists_and_deletes_the_source(http: httpx.Client)
     assert http.get(f"/api/profiles/{source['id']}").status_code == 404
     assert event_ids(http, dest["id"]) == dest_events | src_events
     assert lst in list_ids(http, dest["id"])
+    tokens = http.get(f"/api/profiles/{dest['id']}/push-tokens").json()["data"]
+    assert "merge-tok" in {t["attributes"]["token"] for t in tokens}
     merged = http.get(f"/api/profiles/{dest['id']}").json()["data"]["attributes"]
     assert merged["email"] == dest["attributes"]["email"]  # the destination's values win
     assert merged["title"] == "Buyer"  # and it takes what it lacked

@@ -76,6 +76,7 @@ class EmulatorBackend:
         ctx.jobs = jobs
         segments = SegmentsBackend(ctx)
         ctx.segments = segments
+        push_tokens = PushTokensBackend(ctx)
         shop = generate_catalog(data.seed, data.now, [p.id for p in data.profiles[:200]])
         backends: list[TagBackend] = [
             AccountsBackend(ctx),
@@ -98,8 +99,8 @@ class EmulatorBackend:
             CouponsBackend(ctx, shop),
             MetricAggregatesBackend(ctx),
             UniversalContentBackend(ctx),
-            PushTokensBackend(ctx),
-            ProfileMergeBackend(ctx),
+            push_tokens,
+            ProfileMergeBackend(ctx, push_tokens),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx

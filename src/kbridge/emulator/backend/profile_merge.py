@@ -1,6 +1,6 @@
 """Profile merge: ``POST /api/profile-merge`` folds one source profile into a destination.
 
-As in Klaviyo, the source's events and list memberships move to the destination, the
+As in Klaviyo, the source's events, list memberships and push tokens move to the destination, the
 destination keeps every value it has and takes the source's where it has none
 (identifiers included, once the source no longer holds them), and the source is
 deleted. Klaviyo queues the merge; the emulator applies it before answering, so a
@@ -20,7 +20,9 @@ from kbridge.emulator.backend.resource import Resource
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
+    from kbridge.emulator.backend.common import Context
     from kbridge.emulator.backend.models import ProfileRecord
+    from kbridge.emulator.backend.push_tokens import PushTokensBackend
 
 __all__ = ["ProfileMergeBackend"]
 
@@ -42,6 +44,10 @@ _SOURCES = "/data/relationships/profiles/data"
 
 class ProfileMergeBackend(TagBackend):
     operations = frozenset({"merge_profiles"})
+
+    def __init__(self, ctx: Context, push_tokens: PushTokensBackend) -> None:
+        super().__init__(ctx)
+        self.push_tokens = push_tokens
 
     def merge_profiles(self, call: Call) -> Outcome:
         data = data_of(call.body, "profile-merge")
@@ -89,6 +95,9 @@ class ProfileMergeBackend(TagBackend):
             joined = lst.members.get(source.seq)
             if joined is not None:
                 lst.members.setdefault(dest.seq, joined)
+        for token in self.push_tokens.tokens.values():
+            if token.profile_id == source.id:
+                token.profile_id = dest.id
         last = source.last_event_date
         delete_profile(self.ctx, source)  # frees its identifiers for the destination
 
