@@ -34,6 +34,7 @@ from kbridge.sync.tables import (
     FLOW_MESSAGES,
     FLOW_SERIES_DAILY,
     FLOWS,
+    IMAGES,
     LIST_MEMBERSHIPS,
     LISTS,
     METRIC_AGGREGATES_DAILY,
@@ -43,6 +44,8 @@ from kbridge.sync.tables import (
     RUN_COLUMN,
     SEGMENT_MEMBERSHIPS,
     SEGMENTS,
+    SUPPRESSIONS,
+    TAG_GROUPS,
     TAGS,
     TEMPLATES,
 )
@@ -239,6 +242,11 @@ def as_record(r: Resource) -> Record:
 
 _UPDATED_GT = Cursor("updated", "updated", inclusive=False, sort="updated")
 
+_SUPPRESSED_AT = "subscriptions.email.marketing.suppression.timestamp"
+_LIST_SUPPRESSED_AT = "subscriptions.email.marketing.list_suppressions.timestamp"
+#: every suppression is later than this (a filter needs a bound to select "has any")
+_EPOCH = "1970-01-01T00:00:00Z"
+
 STREAMS: tuple[Stream, ...] = (
     Stream(
         "accounts",
@@ -381,6 +389,34 @@ STREAMS: tuple[Stream, ...] = (
         parent=Parent("get_coupons", {"fields[coupon]": "external_id"}),
         description="full refresh per coupon (Klaviyo lists codes only by coupon or profile); "
         "codes of earlier runs swept",
+    ),
+    Stream(
+        "suppressions",
+        "get_profiles",
+        SUPPRESSIONS,
+        params={
+            "additional-fields[profile]": "subscriptions",
+            "fields[profile]": "email,phone_number,subscriptions",
+        },
+        # Klaviyo filters profiles on when they were suppressed, not on when a suppression
+        # was lifted, so no bookmark can see an unsuppress: full refresh, --reconcile drops
+        # profiles no longer suppressed; the two filters are the two kinds Klaviyo keeps
+        partitions=(
+            Partition("suppressed", f"greater-or-equal({_SUPPRESSED_AT},{_EPOCH})"),
+            Partition("list_unsubscribed", f"greater-or-equal({_LIST_SUPPRESSED_AT},{_EPOCH})"),
+        ),
+        id_field="email",
+        resource="profile",
+        description="profiles Klaviyo will not email, with reason and timestamp (full refresh)",
+    ),
+    Stream("tag_groups", "get_tag_groups", TAG_GROUPS, id_field="name", resource="tag-group"),
+    Stream(
+        "images",
+        "get_images",
+        IMAGES,
+        cursor=Cursor("updated_at", "updated_at", inclusive=True, sort="updated_at"),
+        id_field="name",
+        resource="image",
     ),
     Stream(
         "campaign_values_daily",

@@ -45,6 +45,7 @@ __all__ = [
     "FLOW_ACTIONS",
     "FLOW_MESSAGES",
     "FLOW_SERIES_DAILY",
+    "IMAGES",
     "LISTS",
     "LIST_MEMBERSHIPS",
     "METRICS",
@@ -54,7 +55,9 @@ __all__ = [
     "RUN_COLUMN",
     "SEGMENTS",
     "SEGMENT_MEMBERSHIPS",
+    "SUPPRESSIONS",
     "TAGS",
+    "TAG_GROUPS",
     "TEMPLATES",
 ]
 
@@ -305,6 +308,77 @@ TEMPLATES = spec(
 )
 
 TAGS = spec("tags", [_ID, _a("name"), Field("tag_group_id", source=rel("tag-group")), _RAW])
+
+
+TAG_GROUPS = spec("tag_groups", [_ID, _a("name"), _ab("exclusive"), _ab("default"), _RAW])
+
+IMAGES = spec(
+    "images",
+    [
+        _ID,
+        _a("name"),
+        _a("image_url"),
+        _a("format"),
+        Field("size", "bigint", attr("size")),
+        _ab("hidden"),
+        _updated("updated_at"),
+        _RAW,
+    ],
+)
+
+
+def _email_marketing(r: Record) -> dict[str, Any]:
+    a = r.get("attributes")
+    subs = a.get("subscriptions") if isinstance(a, dict) else None
+    email = subs.get("email") if isinstance(subs, dict) else None
+    marketing = email.get("marketing") if isinstance(email, dict) else None
+    return marketing if isinstance(marketing, dict) else {}
+
+
+def _suppressions(r: Record) -> list[dict[str, Any]]:
+    entries = _email_marketing(r).get("suppression")
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def _latest_suppression(r: Record) -> dict[str, Any]:
+    # ISO-8601 UTC stamps of one format sort as text; the latest is what an export shows
+    entries = _suppressions(r)
+    return max(entries, key=lambda e: str(e.get("timestamp") or "")) if entries else {}
+
+
+def _suppression_json(member: str) -> Any:
+    def read(r: Record, _: str | None) -> str:
+        value = _email_marketing(r).get(member)
+        return dumps_str(value if isinstance(value, list) else [])
+
+    return custom(read)
+
+
+#: profiles Klaviyo will not email (suppressed, or unsubscribed from a list): one row per
+#: profile with the latest reason and when, every entry kept as JSON, and the SMS consent
+SUPPRESSIONS = spec(
+    "suppressions",
+    [
+        _ID,
+        _a("email"),
+        _a("phone_number"),
+        Field("suppressed", "boolean", custom(lambda r, _: bool(_suppressions(r)))),
+        Field("reason", source=custom(lambda r, _: _latest_suppression(r).get("reason"))),
+        Field(
+            "suppressed_at",
+            "timestamp",
+            custom(lambda r, _: _latest_suppression(r).get("timestamp")),
+        ),
+        Field("suppression", "json", _suppression_json("suppression")),
+        Field("list_suppressions", "json", _suppression_json("list_suppressions")),
+        Field("sms_consent", source=attr("subscriptions", "sms", "marketing", "consent")),
+        Field(
+            "sms_consent_timestamp",
+            "timestamp",
+            attr("subscriptions", "sms", "marketing", "consent_timestamp"),
+        ),
+    ],
+)
 
 
 def _ad(name: str) -> Field:

@@ -25,13 +25,16 @@ from kbridge.emulator.backend.metric_aggregates import MetricAggregatesBackend
 from kbridge.emulator.backend.metrics import MetricsBackend
 from kbridge.emulator.backend.outbox import Outbox
 from kbridge.emulator.backend.privacy import PrivacyBackend
+from kbridge.emulator.backend.profile_merge import ProfileMergeBackend
 from kbridge.emulator.backend.profiles import ProfilesBackend
+from kbridge.emulator.backend.push_tokens import PushTokensBackend
 from kbridge.emulator.backend.reporting import ReportingBackend
 from kbridge.emulator.backend.segments import SegmentsBackend
 from kbridge.emulator.backend.store import Store
 from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
 from kbridge.emulator.backend.tags import TagsBackend
 from kbridge.emulator.backend.templates import TemplatesBackend
+from kbridge.emulator.backend.universal_content import UniversalContentBackend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.datagen import generate, generate_catalog
 from kbridge.emulator.dataset import Dataset, load
@@ -73,6 +76,7 @@ class EmulatorBackend:
         ctx.jobs = jobs
         segments = SegmentsBackend(ctx)
         ctx.segments = segments
+        push_tokens = PushTokensBackend(ctx)
         shop = generate_catalog(data.seed, data.now, [p.id for p in data.profiles[:200]])
         backends: list[TagBackend] = [
             AccountsBackend(ctx),
@@ -94,6 +98,9 @@ class EmulatorBackend:
             CatalogsBackend(ctx, shop),
             CouponsBackend(ctx, shop),
             MetricAggregatesBackend(ctx),
+            UniversalContentBackend(ctx),
+            push_tokens,
+            ProfileMergeBackend(ctx, push_tokens),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
