@@ -27,11 +27,13 @@ from kbridge.emulator.backend.outbox import Outbox
 from kbridge.emulator.backend.privacy import PrivacyBackend
 from kbridge.emulator.backend.profiles import ProfilesBackend
 from kbridge.emulator.backend.reporting import ReportingBackend
+from kbridge.emulator.backend.reviews import ConversationsBackend, ReviewsBackend
 from kbridge.emulator.backend.segments import SegmentsBackend
 from kbridge.emulator.backend.store import Store
 from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
 from kbridge.emulator.backend.tags import TagsBackend
 from kbridge.emulator.backend.templates import TemplatesBackend
+from kbridge.emulator.backend.webhooks import WebhooksBackend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.datagen import generate, generate_catalog
 from kbridge.emulator.dataset import Dataset, load
@@ -94,6 +96,9 @@ class EmulatorBackend:
             CatalogsBackend(ctx, shop),
             CouponsBackend(ctx, shop),
             MetricAggregatesBackend(ctx),
+            WebhooksBackend(ctx),
+            ReviewsBackend(ctx, shop),
+            ConversationsBackend(ctx),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
