@@ -15,6 +15,7 @@ from kbridge.emulator.backend.campaigns import CampaignsBackend, outbox_of
 from kbridge.emulator.backend.catalogs import CatalogsBackend
 from kbridge.emulator.backend.common import Context, TagBackend
 from kbridge.emulator.backend.coupons import CouponsBackend
+from kbridge.emulator.backend.custom_objects import CustomObjectsBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
 from kbridge.emulator.backend.events import EventsBackend
 from kbridge.emulator.backend.flows import FlowsBackend
@@ -99,6 +100,7 @@ class EmulatorBackend:
             WebhooksBackend(ctx),
             ReviewsBackend(ctx, shop),
             ConversationsBackend(ctx),
+            CustomObjectsBackend(ctx),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
