@@ -24,17 +24,6 @@ from tests.contract.test_conformance_flows_images_tags import check, expect_400,
 
 pytestmark = pytest.mark.contract
 
-#: relationship operations between schemas and profile schemas, still answering 501
-NOT_EMULATED = {
-    "get_object_schema_relationships",
-    "create_object_schema_relationship",
-    "update_object_schema_relationship",
-    "delete_object_schema_relationship",
-    "get_profile_schema_relationships",
-    "create_profile_schema_relationship",
-    "update_profile_schema_relationship",
-    "delete_profile_schema_relationship",
-}
 PROPS = [
     {"id": 1, "name": "name", "type": "string"},
     {"id": 2, "name": "points", "type": "int"},
@@ -121,6 +110,7 @@ def session() -> Iterator[tuple[httpx.Client, dict[str, str]]]:
             raw(id="M2", name="Bo", points=3),
             raw(id="M3", name="Cy", points="many"),
             raw(id="M1", points=11),
+            raw(id="M2", points="lots"),
         ]
         bulk = {
             "data": {
@@ -139,17 +129,31 @@ def session() -> Iterator[tuple[httpx.Client, dict[str, str]]]:
         )
         http.post("/_emulator/clock", json={"advance_seconds": 600})
         ids["object-record"] = f"{ids['object-type']}:::M1"
+        appointment = http.get("/api/object-types").json()["data"][0]
+        assert appointment["attributes"]["title"] == "Appointment"
+        ids["appointment"] = appointment["relationships"]["current-schema"]["data"]["id"]
+        links = f"/api/object-schemas/{ids['object-schema']}/relationships"
+        booked = {"type": "object-schema", "id": ids["appointment"], "meta": {"name": "booked"}}
+        send(
+            http, "create_object_schema_relationship", f"{links}/object-schemas", {"data": [booked]}
+        )
+        member = {"type": "profile-object-schema", "id": "profile", "meta": {"name": "member"}}
+        send(
+            http,
+            "create_profile_schema_relationship",
+            f"{links}/profile-object-schemas",
+            {"data": [member]},
+        )
         yield http, ids
 
 
 def _ops() -> list[Operation]:
-    return [op for op in catalog.by_tag("Custom Objects") if op.operation_id not in NOT_EMULATED]
+    return list(catalog.by_tag("Custom Objects"))
 
 
 def test_every_custom_object_operation_is_emulated() -> None:
     backend = EmulatorBackend(EmulatorConfig(profiles=0, events=0), SimClock())
     assert {op.operation_id for op in _ops()} <= backend.implemented
-    assert not NOT_EMULATED & backend.implemented
 
 
 def _path(op: Operation, ids: dict[str, str]) -> str:
@@ -169,9 +173,9 @@ def test_every_get_matches_the_spec(
         response = http.get(path, params=extra)
         assert response.status_code == 200, f"{op.operation_id}: {response.text[:300]}"
         body = check(op, response)
-        if "relationships/object-types" in op.path or "relationships/profile-object" in op.path:
-            continue  # no relationships between types are emulated yet
         assert body["data"], f"{op.operation_id} {extra}: empty data"
+        if extra:
+            assert body.get("included"), f"{op.operation_id} {extra}: nothing included"
 
 
 def test_ingestion_builds_typed_records_and_logs_what_does_not_fit(
@@ -188,18 +192,23 @@ def test_ingestion_builds_typed_records_and_logs_what_does_not_fit(
     logs = send(
         http, "get_ingestion_logs_for_object_type", f"/api/object-types/{tid}/object-ingestion-logs"
     )["data"]
-    assert len(logs) == 1
-    error = logs[0]["attributes"]["errors"][0]
+    assert len(logs) == 2
+
+    def logs_for(record: str) -> list[dict[str, Any]]:
+        return http.get(
+            f"/api/object-types/{tid}/object-ingestion-logs",
+            params={"filter": f"equals(record_id,'{record}')"},
+        ).json()["data"]
+
+    error = logs_for("M3")[0]["attributes"]["errors"][0]
     assert (error["property"], error["code"], error["invalid_value"]) == (
         "points",
         "int_type",
         '"many"',
     )
-    filtered = http.get(
-        f"/api/object-types/{tid}/object-ingestion-logs",
-        params={"filter": "equals(record_id,'M2')"},
-    ).json()
-    assert filtered["data"] == []
+    [bad_update] = logs_for("M2")  # the record keeps its last good values (points 3)
+    assert bad_update["relationships"]["object-record"]["data"]["id"] == f"{tid}:::M2"
+    assert logs_for("M1") == []
     seeded = http.get("/api/object-types", params={"filter": "equals(namespace,'custom-objects')"})
     titles = {t["attributes"]["title"] for t in seeded.json()["data"]}
     assert titles == {"Appointment", "Member"}
@@ -231,6 +240,12 @@ def test_schemas_move_from_draft_to_active(session: tuple[httpx.Client, dict[str
     assert current["id"] == draft
     versions = http.get(f"/api/object-types/{tid}/relationships/schema-versions").json()["data"]
     assert [v["id"] for v in versions] == [ids["object-schema"], draft]
+    no_id = send(
+        http,
+        "get_draft_schema_id_for_object_type",
+        f"/api/object-types/{tid}/relationships/draft-schema",
+    )
+    assert no_id["data"] is None
     no_draft = http.get(f"/api/object-types/{tid}/draft-schema")
     assert no_draft.status_code == 404
     check(catalog.get("get_draft_schema_for_object_type"), no_draft)
@@ -314,3 +329,40 @@ def test_scopes_guard_custom_objects() -> None:
             denied = http.post("/api/data-sources", json={"data": {}})
             assert denied.status_code == 403
             check(catalog.get("create_data_source"), denied)
+
+
+def test_schema_relationships_name_their_types(
+    session: tuple[httpx.Client, dict[str, str]],
+) -> None:
+    http, ids = session
+    sid, appointment = ids["object-schema"], ids["appointment"]
+    links = f"/api/object-schemas/{sid}/relationships/object-schemas"
+    listed = send(http, "get_object_schema_relationships", links)["data"]
+    assert listed == [{"type": "object-schema", "id": f"{appointment}:::booked"}]
+    schema = http.get(f"/api/object-schemas/{sid}", params={"include": "object-schemas"}).json()
+    meta = schema["included"][0]["attributes"]["meta"]
+    assert meta["name"] == "booked"
+    again = {"type": "object-schema", "id": appointment, "meta": {"name": "booked"}}
+    dup = http.post(links, json={"data": [again]})
+    assert dup.status_code == 409
+    check(catalog.get("create_object_schema_relationship"), dup)
+    rename = {
+        "type": "object-schema",
+        "id": appointment,
+        "meta": {"relationship_id": meta["relationship_id"], "name": "bookings"},
+    }
+    send(http, "update_object_schema_relationship", links, {"data": rename})
+    renamed = send(http, "get_object_schema_relationships", links)["data"]
+    assert renamed == [{"type": "object-schema", "id": f"{appointment}:::bookings"}]
+    ghost = {"type": "object-schema", "id": "01J00000000000000000000000", "meta": {"name": "x"}}
+    expect_400(http, "create_object_schema_relationship", links, {"data": [ghost]})
+    gone = {
+        "type": "object-schema",
+        "id": appointment,
+        "meta": {"relationship_id": meta["relationship_id"]},
+    }
+    send(http, "delete_object_schema_relationship", links, {"data": [gone]})
+    assert send(http, "get_object_schema_relationships", links)["data"] == []
+    profile_links = f"/api/object-schemas/{sid}/relationships/profile-object-schemas"
+    wrong = {"type": "profile-object-schema", "id": "someone", "meta": {"name": "m"}}
+    expect_400(http, "create_profile_schema_relationship", profile_links, {"data": [wrong]})

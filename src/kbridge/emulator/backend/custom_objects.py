@@ -75,6 +75,18 @@ class ObjectSchema:
     visibility: str
     published_at: float | None = None
     mapping_id: str | None = None
+    links: list[SchemaLink] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SchemaLink:
+    """A named relationship from a schema to another schema or to profiles."""
+
+    id: str
+    #: the related schema's id, or ``"profile"``
+    target: str
+    name: str
+    description: str
 
 
 @dataclass(slots=True)
@@ -152,6 +164,14 @@ class CustomObjectsBackend(TagBackend):
             "get_source_mapping_id_for_object_schema",
             "get_source_mapping",
             "update_source_mapping",
+            "get_object_schema_relationships",
+            "create_object_schema_relationship",
+            "update_object_schema_relationship",
+            "delete_object_schema_relationship",
+            "get_profile_schema_relationships",
+            "create_profile_schema_relationship",
+            "update_profile_schema_relationship",
+            "delete_profile_schema_relationship",
         }
     )
 
@@ -203,6 +223,7 @@ class CustomObjectsBackend(TagBackend):
             [],
         )  # fmt: skip
         schema.mapping_id = mapping.id
+        schema.links.append(SchemaLink(sid(6), "profile", "customer", "Who booked"))
         otype.versions.append(schema.id)
         otype.current = schema.id
         # the next version, not yet published: it adds who does the appointment
@@ -405,8 +426,10 @@ class CustomObjectsBackend(TagBackend):
             "current-schema": ("object-schema", t.current) if t.current else None,
             "draft-schema": ("object-schema", t.draft) if t.draft else None,
             "schema-versions": [("object-schema", v) for v in t.versions],
-            "object-types": [],
-            "profile-object-types": [],
+            "object-types": [("object-type", r.id) for r in self._type_links(t, profile=False)],
+            "profile-object-types": [
+                ("profile-object-type", r.id) for r in self._type_links(t, profile=True)
+            ],
         }
         # the spec's to-one linkage is never null: an absent schema is links only
         empty = tuple(k for k, v in rels.items() if v is None)
@@ -428,7 +451,13 @@ class CustomObjectsBackend(TagBackend):
                 ids.append(t.draft)
             if "schema-versions" in inc:
                 ids += t.versions
-        return [self.schema_resource(self.schemas[i]) for i in dict.fromkeys(ids)]
+        out = [self.schema_resource(self.schemas[i]) for i in dict.fromkeys(ids)]
+        for t in types:
+            if "object-types" in inc:
+                out += self._type_links(t, profile=False)
+            if "profile-object-types" in inc:
+                out += self._type_links(t, profile=True)
+        return out
 
     def get_object_types(self, call: Call) -> Outcome:
         types = sorted(self.types.values(), key=lambda t: (t.created, t.id))
@@ -491,16 +520,21 @@ class CustomObjectsBackend(TagBackend):
     def get_current_schema_for_object_type(self, call: Call) -> Outcome:
         return Outcome(data=self.schema_resource(self._schema_of(call, "current")))
 
+    def _schema_id_of(self, call: Call, which: str) -> Outcome:
+        t = self._type(self.path_id(call))
+        sid = t.current if which == "current" else t.draft
+        if sid is None:  # the spec's linkage is nullable here: no schema is not an error
+            return Outcome(null_data=True)
+        return Outcome(data=Resource("object-schema", sid, {}), identifiers_only=True)
+
     def get_current_schema_id_for_object_type(self, call: Call) -> Outcome:
-        s = self._schema_of(call, "current")
-        return Outcome(data=Resource("object-schema", s.id, {}), identifiers_only=True)
+        return self._schema_id_of(call, "current")
 
     def get_draft_schema_for_object_type(self, call: Call) -> Outcome:
         return Outcome(data=self.schema_resource(self._schema_of(call, "draft")))
 
     def get_draft_schema_id_for_object_type(self, call: Call) -> Outcome:
-        s = self._schema_of(call, "draft")
-        return Outcome(data=Resource("object-schema", s.id, {}), identifiers_only=True)
+        return self._schema_id_of(call, "draft")
 
     def get_schema_versions_for_object_type(self, call: Call) -> Outcome:
         t = self._type(self.path_id(call))
@@ -512,14 +546,30 @@ class CustomObjectsBackend(TagBackend):
             data=[Resource("object-schema", v, {}) for v in t.versions], identifiers_only=True
         )
 
+    def _type_links(self, t: ObjectType, *, profile: bool) -> list[Resource]:
+        """The current schema's relationships, named by the related *type*."""
+        schema = self.schemas.get(t.current or "")
+        out: list[Resource] = []
+        for link in schema.links if schema else []:
+            if (link.target == "profile") != profile:
+                continue
+            if profile:
+                out.append(Resource("profile-object-type", f"profile:::{link.name}",
+                                    {"meta": _meta(link)}))  # fmt: skip
+                continue
+            related = self.schemas.get(link.target)
+            if related is not None:
+                rid = f"{related.type_id}:::{link.name}"
+                out.append(Resource("object-type", rid, {"meta": _meta(link)}))
+        return out
+
     def get_object_type_relationships(self, call: Call) -> Outcome:
-        self._type(self.path_id(call))
-        # relationships between object types are not emulated yet: none exist
-        return Outcome(data=[], identifiers_only=True)
+        t = self._type(self.path_id(call))
+        return Outcome(data=self._type_links(t, profile=False), identifiers_only=True)
 
     def get_profile_type_relationships(self, call: Call) -> Outcome:
-        self._type(self.path_id(call))
-        return Outcome(data=[], identifiers_only=True)
+        t = self._type(self.path_id(call))
+        return Outcome(data=self._type_links(t, profile=True), identifiers_only=True)
 
     # -- records -------------------------------------------------------------------------
 
@@ -630,8 +680,10 @@ class CustomObjectsBackend(TagBackend):
                  "published_at": iso(s.published_at), "visibility": s.visibility}  # fmt: skip
         rels: dict[str, Any] = {
             "source-mapping": ("source-mapping", s.mapping_id) if s.mapping_id else None,
-            "object-schemas": [],
-            "profile-object-schemas": [],
+            "object-schemas": [("object-schema", r.id) for r in self._links(s, profile=False)],
+            "profile-object-schemas": [
+                ("profile-object-schema", r.id) for r in self._links(s, profile=True)
+            ],
         }
         empty = tuple(k for k, v in rels.items() if v is None)
         return Resource("object-schema", s.id, attrs, relationships=rels, links_only=empty)
@@ -715,6 +767,10 @@ class CustomObjectsBackend(TagBackend):
         included: list[Resource] = []
         if "source-mapping" in call.query.include and s.mapping_id:
             included.append(self.mapping_resource(self.mappings[s.mapping_id]))
+        if "object-schemas" in call.query.include:
+            included += self._links(s, profile=False)
+        if "profile-object-schemas" in call.query.include:
+            included += self._links(s, profile=True)
         return Outcome(data=self.schema_resource(s), included=included)
 
     def update_object_schema(self, call: Call) -> Outcome:
@@ -747,6 +803,109 @@ class CustomObjectsBackend(TagBackend):
                                    pointer="/data/attributes/status")  # fmt: skip
         t.updated = self.ctx.now()
         return Outcome(data=self.schema_resource(s))
+
+    # -- schema relationships ------------------------------------------------------------
+
+    def _links(self, s: ObjectSchema, *, profile: bool) -> list[Resource]:
+        rtype = "profile-object-schema" if profile else "object-schema"
+        return [
+            Resource(rtype, f"{link.target}:::{link.name}", {"meta": _meta(link)})
+            for link in s.links
+            if (link.target == "profile") == profile
+        ]
+
+    def _link_items(self, call: Call, rtype: str, *, many: bool) -> list[dict[str, Any]]:
+        data = call.body.get("data") if isinstance(call.body, dict) else None
+        items = data if many else [data]
+        if not isinstance(items, list) or (many and not items):
+            shape = "a non-empty list" if many else "an object"
+            raise InvalidError(f"data must be {shape} of {rtype} linkages", pointer="/data")
+        for k, item in enumerate(items):
+            ptr = f"/data/{k}" if many else "/data"
+            if not isinstance(item, dict) or item.get("type") != rtype or not item.get("id"):
+                raise InvalidError(f"expected a {{type: {rtype!r}, id}} linkage", pointer=ptr)
+            if rtype == "profile-object-schema" and item["id"] != "profile":
+                raise InvalidError("the profile schema's id is always 'profile'",
+                                   pointer=f"{ptr}/id")  # fmt: skip
+            if rtype == "object-schema" and item["id"] not in self.schemas:
+                raise InvalidError(f"object schema {item['id']!r} does not exist",
+                                   pointer=f"{ptr}/id")  # fmt: skip
+        return items
+
+    def _create_links(self, call: Call, rtype: str) -> Outcome:
+        s = self._schema(self.path_id(call))
+        for k, item in enumerate(self._link_items(call, rtype, many=True)):
+            meta = item.get("meta")
+            name = meta.get("name") if isinstance(meta, dict) else None
+            if not isinstance(name, str) or not name.strip():
+                raise InvalidError("meta.name is required", pointer=f"/data/{k}/meta/name")
+            if any(link.name == name for link in s.links):
+                raise ConflictError(f"The schema already has a relationship named {name!r}.",
+                                    pointer=f"/data/{k}/meta/name")  # fmt: skip
+            description = meta.get("description") if isinstance(meta, dict) else None
+            s.links.append(SchemaLink(self.store.next_ulid(self.ctx.now()), str(item["id"]),
+                                      name, str(description or "")))  # fmt: skip
+        return Outcome()
+
+    def _link_of(self, s: ObjectSchema, item: dict[str, Any], ptr: str) -> SchemaLink:
+        meta = item.get("meta")
+        rid = meta.get("relationship_id") if isinstance(meta, dict) else None
+        for link in s.links:
+            if link.id == rid and link.target == item["id"]:
+                return link
+        raise InvalidError(f"no relationship {rid!r} to {item['id']!r} on this schema",
+                           pointer=f"{ptr}/meta/relationship_id")  # fmt: skip
+
+    def _update_link(self, call: Call, rtype: str) -> Outcome:
+        s = self._schema(self.path_id(call))
+        item = self._link_items(call, rtype, many=False)[0]
+        link = self._link_of(s, item, "/data")
+        meta = item["meta"]
+        name = meta.get("name")
+        if name is not None:
+            if not isinstance(name, str) or not name.strip():
+                raise InvalidError("meta.name must be a non-empty string",
+                                   pointer="/data/meta/name")  # fmt: skip
+            if any(other.name == name and other is not link for other in s.links):
+                raise ConflictError(f"The schema already has a relationship named {name!r}.",
+                                    pointer="/data/meta/name")  # fmt: skip
+            link.name = name
+        if isinstance(meta.get("description"), str):
+            link.description = meta["description"]
+        return Outcome()
+
+    def _delete_links(self, call: Call, rtype: str) -> Outcome:
+        s = self._schema(self.path_id(call))
+        items = self._link_items(call, rtype, many=True)
+        doomed = {self._link_of(s, item, f"/data/{k}").id for k, item in enumerate(items)}
+        s.links = [link for link in s.links if link.id not in doomed]
+        return Outcome()
+
+    def get_object_schema_relationships(self, call: Call) -> Outcome:
+        s = self._schema(self.path_id(call))
+        return Outcome(data=self._links(s, profile=False), identifiers_only=True)
+
+    def create_object_schema_relationship(self, call: Call) -> Outcome:
+        return self._create_links(call, "object-schema")
+
+    def update_object_schema_relationship(self, call: Call) -> Outcome:
+        return self._update_link(call, "object-schema")
+
+    def delete_object_schema_relationship(self, call: Call) -> Outcome:
+        return self._delete_links(call, "object-schema")
+
+    def get_profile_schema_relationships(self, call: Call) -> Outcome:
+        s = self._schema(self.path_id(call))
+        return Outcome(data=self._links(s, profile=True), identifiers_only=True)
+
+    def create_profile_schema_relationship(self, call: Call) -> Outcome:
+        return self._create_links(call, "profile-object-schema")
+
+    def update_profile_schema_relationship(self, call: Call) -> Outcome:
+        return self._update_link(call, "profile-object-schema")
+
+    def delete_profile_schema_relationship(self, call: Call) -> Outcome:
+        return self._delete_links(call, "profile-object-schema")
 
     # -- source mappings -----------------------------------------------------------------
 
@@ -821,6 +980,10 @@ class CustomObjectsBackend(TagBackend):
                 raise InvalidError("relationship_mappings must be a list",
                                    pointer=f"{ptr}/relationship_mappings")  # fmt: skip
             m.relationship_mappings = rels
+
+
+def _meta(link: SchemaLink) -> dict[str, Any]:
+    return {"relationship_id": link.id, "name": link.name, "description": link.description}
 
 
 def _choice(attrs: dict[str, Any], name: str, allowed: tuple[str, ...] | None, default: str) -> str:
