@@ -29,6 +29,7 @@ from kbridge.sync.tables import (
     CATALOG_VARIANTS,
     COUPON_CODES,
     COUPONS,
+    CUSTOM_OBJECT_RECORDS,
     EVENTS,
     FLOW_ACTIONS,
     FLOW_MESSAGES,
@@ -381,6 +382,14 @@ STREAMS: tuple[Stream, ...] = (
         parent=Parent("get_coupons", {"fields[coupon]": "external_id"}),
         description="full refresh per coupon (Klaviyo lists codes only by coupon or profile); "
         "codes of earlier runs swept",
+    ),
+    Stream(
+        "custom_object_records",
+        "get_records_for_object_type",
+        CUSTOM_OBJECT_RECORDS,
+        parent=Parent("get_object_types", {"fields[object-type]": "title"}),
+        description="full refresh per object type (records have no timestamps); "
+        "records of earlier runs swept",
     ),
     Stream(
         "campaign_values_daily",
