@@ -175,7 +175,7 @@ class CustomObjectsBackend(TagBackend):
         }
     )
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, seeded_at: float | None = None) -> None:
         super().__init__(ctx)
         self.sources: dict[str, DataSource] = {}
         self.types: dict[str, ObjectType] = {}
@@ -186,18 +186,17 @@ class CustomObjectsBackend(TagBackend):
         jobs = required_jobs(ctx)
         jobs.handlers[_INGEST] = self._run_ingest
         jobs.handlers[_DELETE] = self._run_delete
-        self._seed()
+        self._seed(ctx.now() if seeded_at is None else seeded_at)
 
     # -- the generated account's one custom object -----------------------------------
 
-    def _seed(self) -> None:
+    def _seed(self, now: float) -> None:
         """An "Appointment" type fed by one data source, with a record per early profile
         and a draft of its next schema.
 
         Ids come from the seed, not the store's counter, so the ids other
         backends hand out stay as they were.
         """
-        now = self.ctx.now()
         at = now - 60 * _DAY
         seed = self.store.seed
 

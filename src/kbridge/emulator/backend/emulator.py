@@ -97,10 +97,10 @@ class EmulatorBackend:
             CatalogsBackend(ctx, shop),
             CouponsBackend(ctx, shop),
             MetricAggregatesBackend(ctx),
-            WebhooksBackend(ctx),
-            ReviewsBackend(ctx, shop),
+            WebhooksBackend(ctx, data.now),
+            ReviewsBackend(ctx, shop, data.now),
             ConversationsBackend(ctx),
-            CustomObjectsBackend(ctx),
+            CustomObjectsBackend(ctx, data.now),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx

@@ -68,11 +68,11 @@ class ReviewRecord:
 class ReviewsBackend(TagBackend):
     operations = frozenset({"get_reviews", "get_review", "update_review"})
 
-    def __init__(self, ctx: Context, shop: CatalogSeed) -> None:
+    def __init__(self, ctx: Context, shop: CatalogSeed, seeded_at: float | None = None) -> None:
         super().__init__(ctx)
         self.reviews: dict[str, ReviewRecord] = {}
         rng = random.Random(f"reviews:{self.store.seed}")
-        now = ctx.now()
+        now = ctx.now() if seeded_at is None else seeded_at
         items = shop.items
         profiles = [p for p in self.store.profiles[:40] if p.email]
         for k, p in enumerate(profiles[:15] if items else []):

@@ -82,9 +82,10 @@ class WebhooksBackend(TagBackend):
         }
     )
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, seeded_at: float | None = None) -> None:
         super().__init__(ctx)
-        now = ctx.now()
+        # the account's generation time, so a reset brings back the identical webhook
+        now = ctx.now() if seeded_at is None else seeded_at
         seeded = WebhookRecord(
             # not from the store's counter: ids other backends hand out stay as they were
             ulid(now - 30 * _DAY, self.store.seed, 0, 0x3EB),
