@@ -183,6 +183,9 @@ ID_SOURCES: dict[str, tuple[str, str | None]] = {
     "/api/campaign-recipient-estimations": ("/api/campaigns", None),
     "/api/flow-actions": ("/api/flows/{id}/flow-actions", None),
     "/api/flow-messages": ("/api/flow-actions/{id}/flow-messages", None),
+    "/api/object-schemas": ("/api/object-types", "schema-versions"),
+    "/api/object-records": ("/api/object-types/{id}/object-records", None),
+    "/api/source-mappings": ("/api/object-schemas/{id}/relationships/source-mapping", None),
 }
 
 
@@ -202,7 +205,8 @@ def _fill_path(client: httpx.Client, template: str, op: Operation) -> str:
         listing = catalog.match("GET", source)[0]
         r = client.get(source, params=REQUIRED_PARAMS.get(listing.operation_id, {}))
         assert r.status_code == 200, f"listing {source} for {op.operation_id}: {r.text[:300]}"
-        items = r.json()["data"]
+        data = r.json()["data"]
+        items = data if isinstance(data, list) else [data]  # a to-one relationship's linkage
         assert items, f"{source} is empty; cannot exercise {op.operation_id}"
         first = items[0]
         ident = (

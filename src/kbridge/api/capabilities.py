@@ -175,6 +175,8 @@ SYNC = Workflow.of(
     "get_items_for_catalog_category",
     "get_coupons",
     "get_coupon_codes_for_coupon",
+    "get_object_types",
+    "get_records_for_object_type",
     "query_metric_aggregates",
     "get_tag_groups",
     "get_images",

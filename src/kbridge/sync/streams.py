@@ -29,6 +29,7 @@ from kbridge.sync.tables import (
     CATALOG_VARIANTS,
     COUPON_CODES,
     COUPONS,
+    CUSTOM_OBJECT_RECORDS,
     EVENTS,
     FLOW_ACTIONS,
     FLOW_MESSAGES,
@@ -417,6 +418,14 @@ STREAMS: tuple[Stream, ...] = (
         cursor=Cursor("updated_at", "updated_at", inclusive=True, sort="updated_at"),
         id_field="name",
         resource="image",
+    ),
+    Stream(
+        "custom_object_records",
+        "get_records_for_object_type",
+        CUSTOM_OBJECT_RECORDS,
+        parent=Parent("get_object_types", {"fields[object-type]": "title"}),
+        description="full refresh per object type (records have no timestamps); "
+        "records of earlier runs swept",
     ),
     Stream(
         "campaign_values_daily",

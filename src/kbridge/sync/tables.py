@@ -40,6 +40,7 @@ __all__ = [
     "CATALOG_VARIANTS",
     "COUPONS",
     "COUPON_CODES",
+    "CUSTOM_OBJECT_RECORDS",
     "EVENTS",
     "FLOWS",
     "FLOW_ACTIONS",
@@ -449,6 +450,19 @@ COUPON_CODES = spec(
         Field("expires_at", "timestamp", attr("expires_at")),
         _a("status"),
         Field("profile_id", source=rel("profile")),
+        Field(RUN_COLUMN, source=RUN),
+    ],
+)
+
+#: custom-object records are read per object type (Klaviyo lists them only by type) and
+#: have no timestamps, so the table sweeps like a membership: rows a run did not write
+#: are records that are gone
+CUSTOM_OBJECT_RECORDS = spec(
+    "custom_object_records",
+    [
+        Field("object_type_id", source=CONTEXT, key=True),
+        _ID,
+        _aj("record_properties"),
         Field(RUN_COLUMN, source=RUN),
     ],
 )

@@ -15,6 +15,7 @@ from kbridge.emulator.backend.campaigns import CampaignsBackend, outbox_of
 from kbridge.emulator.backend.catalogs import CatalogsBackend
 from kbridge.emulator.backend.common import Context, TagBackend
 from kbridge.emulator.backend.coupons import CouponsBackend
+from kbridge.emulator.backend.custom_objects import CustomObjectsBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
 from kbridge.emulator.backend.events import EventsBackend
 from kbridge.emulator.backend.flows import FlowsBackend
@@ -29,12 +30,14 @@ from kbridge.emulator.backend.profile_merge import ProfileMergeBackend
 from kbridge.emulator.backend.profiles import ProfilesBackend
 from kbridge.emulator.backend.push_tokens import PushTokensBackend
 from kbridge.emulator.backend.reporting import ReportingBackend
+from kbridge.emulator.backend.reviews import ConversationsBackend, ReviewsBackend
 from kbridge.emulator.backend.segments import SegmentsBackend
 from kbridge.emulator.backend.store import Store
 from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
 from kbridge.emulator.backend.tags import TagsBackend
 from kbridge.emulator.backend.templates import TemplatesBackend
 from kbridge.emulator.backend.universal_content import UniversalContentBackend
+from kbridge.emulator.backend.webhooks import WebhooksBackend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.datagen import generate, generate_catalog
 from kbridge.emulator.dataset import Dataset, load
@@ -101,6 +104,10 @@ class EmulatorBackend:
             UniversalContentBackend(ctx),
             push_tokens,
             ProfileMergeBackend(ctx, push_tokens),
+            WebhooksBackend(ctx, data.now),
+            ReviewsBackend(ctx, shop, data.now),
+            ConversationsBackend(ctx),
+            CustomObjectsBackend(ctx, data.now),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
