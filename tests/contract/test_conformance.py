@@ -183,6 +183,7 @@ ID_SOURCES: dict[str, tuple[str, str | None]] = {
     "/api/campaign-recipient-estimations": ("/api/campaigns", None),
     "/api/flow-actions": ("/api/flows/{id}/flow-actions", None),
     "/api/flow-messages": ("/api/flow-actions/{id}/flow-messages", None),
+    "/api/form-versions": ("/api/forms/{id}/form-versions", None),
 }
 
 

@@ -18,6 +18,7 @@ from kbridge.emulator.backend.coupons import CouponsBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
 from kbridge.emulator.backend.events import EventsBackend
 from kbridge.emulator.backend.flows import FlowsBackend
+from kbridge.emulator.backend.forms import FormsBackend
 from kbridge.emulator.backend.images import ImagesBackend
 from kbridge.emulator.backend.jobs import JobsBackend
 from kbridge.emulator.backend.lists import ListsBackend
@@ -32,6 +33,7 @@ from kbridge.emulator.backend.store import Store
 from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
 from kbridge.emulator.backend.tags import TagsBackend
 from kbridge.emulator.backend.templates import TemplatesBackend
+from kbridge.emulator.backend.web_feeds import TrackingSettingsBackend, WebFeedsBackend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.datagen import generate, generate_catalog
 from kbridge.emulator.dataset import Dataset, load
@@ -94,6 +96,9 @@ class EmulatorBackend:
             CatalogsBackend(ctx, shop),
             CouponsBackend(ctx, shop),
             MetricAggregatesBackend(ctx),
+            FormsBackend(ctx, data.now),
+            WebFeedsBackend(ctx, data.now),
+            TrackingSettingsBackend(ctx),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
