@@ -32,7 +32,8 @@ GETS = sorted(
     (
         op
         for op in catalog.all_operations()
-        if op.method == "GET" and op.operation_id in IMPLEMENTED
+        # client endpoints take company_id, not a key: test_conformance_client judges them
+        if op.method == "GET" and op.operation_id in IMPLEMENTED and op.auth == "private"
     ),
     key=lambda op: op.operation_id,
 )

@@ -13,6 +13,7 @@ from kbridge.emulator.backend.call import Call, Outcome
 from kbridge.emulator.backend.campaign_messages import CampaignMessagesBackend
 from kbridge.emulator.backend.campaigns import CampaignsBackend, outbox_of
 from kbridge.emulator.backend.catalogs import CatalogsBackend
+from kbridge.emulator.backend.client import ClientBackend
 from kbridge.emulator.backend.common import Context, TagBackend
 from kbridge.emulator.backend.coupons import CouponsBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
@@ -99,6 +100,7 @@ class EmulatorBackend:
             FormsBackend(ctx, data.now),
             WebFeedsBackend(ctx, data.now),
             TrackingSettingsBackend(ctx),
+            ClientBackend(ctx, lambda call: self.dispatch(call)),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
