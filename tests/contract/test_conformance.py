@@ -185,6 +185,7 @@ ID_SOURCES: dict[str, tuple[str, str | None]] = {
     "/api/flow-actions": ("/api/flows/{id}/flow-actions", None),
     "/api/flow-messages": ("/api/flow-actions/{id}/flow-messages", None),
     "/api/form-versions": ("/api/forms/{id}/form-versions", None),
+    "/api/metric-properties": ("/api/metrics/{id}/metric-properties", None),
 }
 
 

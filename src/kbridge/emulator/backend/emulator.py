@@ -16,6 +16,7 @@ from kbridge.emulator.backend.catalogs import CatalogsBackend
 from kbridge.emulator.backend.client import ClientBackend
 from kbridge.emulator.backend.common import Context, TagBackend
 from kbridge.emulator.backend.coupons import CouponsBackend
+from kbridge.emulator.backend.custom_metrics import CustomMetricsBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
 from kbridge.emulator.backend.events import EventsBackend
 from kbridge.emulator.backend.flows import FlowsBackend
@@ -101,6 +102,7 @@ class EmulatorBackend:
             WebFeedsBackend(ctx, data.now),
             TrackingSettingsBackend(ctx),
             ClientBackend(ctx, lambda call: self.dispatch(call)),
+            CustomMetricsBackend(ctx, data.now),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx
