@@ -133,13 +133,14 @@ def test_mapped_metrics_remap(session: tuple[httpx.Client, dict[str, str]]) -> N
     assert revenue["relationships"]["metric"]["data"]["id"] == ids["Placed Order"]
     all_mapped = http.get("/api/mapped-metrics").json()["data"]
     assert len(all_mapped) == 7
-    body = {"data": {"type": "mapped-metric", "id": "revenue", "relationships": {
-        "custom-metric": {"data": {"type": "custom-metric", "id": ids["custom-metric"]}}}}}  # fmt: skip
+    linkage = {"data": {"type": "custom-metric", "id": ids["custom-metric"]}}
+    rels: dict[str, Any] = {"custom-metric": linkage}
+    body = {"data": {"type": "mapped-metric", "id": "revenue", "relationships": rels}}
     send(http, "update_mapped_metric", "/api/mapped-metrics/revenue", body)
     now = send(http, "get_custom_metric_id_for_mapped_metric",
                "/api/mapped-metrics/revenue/relationships/custom-metric")  # fmt: skip
     assert now["data"] == {"type": "custom-metric", "id": ids["custom-metric"]}
-    body["data"]["relationships"]["metric"] = {"data": {"type": "metric", "id": ids["metric"]}}
+    rels["metric"] = {"data": {"type": "metric", "id": ids["metric"]}}
     expect_400(http, "update_mapped_metric", "/api/mapped-metrics/revenue", body)
 
 
