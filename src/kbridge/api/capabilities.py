@@ -176,6 +176,7 @@ SYNC = Workflow.of(
     "get_coupons",
     "get_coupon_codes_for_coupon",
     "query_metric_aggregates",
+    "get_forms",
 )
 #: find the person, then everything kbridge can show about them
 PRIVACY_ACCESS = Workflow.of(

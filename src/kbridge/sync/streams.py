@@ -34,6 +34,7 @@ from kbridge.sync.tables import (
     FLOW_MESSAGES,
     FLOW_SERIES_DAILY,
     FLOWS,
+    FORMS,
     LIST_MEMBERSHIPS,
     LISTS,
     METRIC_AGGREGATES_DAILY,
@@ -381,6 +382,14 @@ STREAMS: tuple[Stream, ...] = (
         parent=Parent("get_coupons", {"fields[coupon]": "external_id"}),
         description="full refresh per coupon (Klaviyo lists codes only by coupon or profile); "
         "codes of earlier runs swept",
+    ),
+    Stream(
+        "forms",
+        "get_forms",
+        FORMS,
+        cursor=Cursor("updated_at", "updated_at", inclusive=True, sort="updated_at"),
+        id_field="name",
+        description="sign-up forms, incremental by updated_at; --reconcile removes deleted",
     ),
     Stream(
         "campaign_values_daily",

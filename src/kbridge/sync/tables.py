@@ -45,6 +45,7 @@ __all__ = [
     "FLOW_ACTIONS",
     "FLOW_MESSAGES",
     "FLOW_SERIES_DAILY",
+    "FORMS",
     "LISTS",
     "LIST_MEMBERSHIPS",
     "METRICS",
@@ -427,5 +428,19 @@ METRIC_AGGREGATES_DAILY = spec(
         Field("count", "bigint"),
         Field("sum_value", "double"),
         Field("unique_profiles", "bigint"),
+    ],
+)
+
+
+FORMS = spec(
+    "forms",
+    [
+        _ID,
+        _a("name"),
+        _a("status"),
+        _ab("ab_test"),
+        _created("created_at"),
+        _updated("updated_at"),
+        _RAW,
     ],
 )
