@@ -193,3 +193,21 @@ def test_client_geofences_list_is_spec_shaped(public: httpx.Client, company: str
     response = public.get(op.path, params={"company_id": company, "page[size]": "5"})
     assert response.status_code == 200
     assert check(op, response)["data"] == []
+
+
+def test_company_id_picks_the_account_it_names() -> None:
+    config = EmulatorConfig(seed=21, profiles=5, events=10, accounts=2, rate_limit_factor=None)
+    revision = {"revision": catalog.get("create_client_event").revision}
+    with (
+        EmulatorServer(config) as server,
+        httpx.Client(base_url=server.base_url, headers=revision) as http,
+        http_client_for(server, key=server.api_key_of(1)) as second,
+    ):
+        company = second.get("/api/accounts").json()["data"][0]["attributes"]["public_api_key"]
+        body = {"data": event("Second Account Event", "two@example.com")}
+        sent = http.post("/client/events", params={"company_id": company}, json=body)
+        assert sent.status_code == 202
+        assert len(events_named(second, "Second Account Event")) == 1
+        with http_client_for(server) as first:
+            names = [m["attributes"]["name"] for m in first.get("/api/metrics").json()["data"]]
+        assert "Second Account Event" not in names
