@@ -180,6 +180,7 @@ SYNC = Workflow.of(
     "query_metric_aggregates",
     "get_tag_groups",
     "get_images",
+    "get_forms",
 )
 #: find the person, then everything kbridge can show about them
 PRIVACY_ACCESS = Workflow.of(

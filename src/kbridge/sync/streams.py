@@ -36,6 +36,7 @@ from kbridge.sync.tables import (
     FLOW_SERIES_DAILY,
     FLOWS,
     IMAGES,
+    FORMS,
     LIST_MEMBERSHIPS,
     LISTS,
     METRIC_AGGREGATES_DAILY,
@@ -426,6 +427,14 @@ STREAMS: tuple[Stream, ...] = (
         parent=Parent("get_object_types", {"fields[object-type]": "title"}),
         description="full refresh per object type (records have no timestamps); "
         "records of earlier runs swept",
+    ),
+    Stream(
+        "forms",
+        "get_forms",
+        FORMS,
+        cursor=Cursor("updated_at", "updated_at", inclusive=True, sort="updated_at"),
+        id_field="name",
+        description="sign-up forms, incremental by updated_at; --reconcile removes deleted",
     ),
     Stream(
         "campaign_values_daily",

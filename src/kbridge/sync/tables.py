@@ -47,6 +47,7 @@ __all__ = [
     "FLOW_MESSAGES",
     "FLOW_SERIES_DAILY",
     "IMAGES",
+    "FORMS",
     "LISTS",
     "LIST_MEMBERSHIPS",
     "METRICS",
@@ -515,5 +516,19 @@ METRIC_AGGREGATES_DAILY = spec(
         Field("count", "bigint"),
         Field("sum_value", "double"),
         Field("unique_profiles", "bigint"),
+    ],
+)
+
+
+FORMS = spec(
+    "forms",
+    [
+        _ID,
+        _a("name"),
+        _a("status"),
+        _ab("ab_test"),
+        _created("created_at"),
+        _updated("updated_at"),
+        _RAW,
     ],
 )

@@ -13,12 +13,15 @@ from kbridge.emulator.backend.call import Call, Outcome
 from kbridge.emulator.backend.campaign_messages import CampaignMessagesBackend
 from kbridge.emulator.backend.campaigns import CampaignsBackend, outbox_of
 from kbridge.emulator.backend.catalogs import CatalogsBackend
+from kbridge.emulator.backend.client import ClientBackend
 from kbridge.emulator.backend.common import Context, TagBackend
 from kbridge.emulator.backend.coupons import CouponsBackend
 from kbridge.emulator.backend.custom_objects import CustomObjectsBackend
+from kbridge.emulator.backend.custom_metrics import CustomMetricsBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
 from kbridge.emulator.backend.events import EventsBackend
 from kbridge.emulator.backend.flows import FlowsBackend
+from kbridge.emulator.backend.forms import FormsBackend
 from kbridge.emulator.backend.images import ImagesBackend
 from kbridge.emulator.backend.jobs import JobsBackend
 from kbridge.emulator.backend.lists import ListsBackend
@@ -38,6 +41,7 @@ from kbridge.emulator.backend.tags import TagsBackend
 from kbridge.emulator.backend.templates import TemplatesBackend
 from kbridge.emulator.backend.universal_content import UniversalContentBackend
 from kbridge.emulator.backend.webhooks import WebhooksBackend
+from kbridge.emulator.backend.web_feeds import TrackingSettingsBackend, WebFeedsBackend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.datagen import generate, generate_catalog
 from kbridge.emulator.dataset import Dataset, load
@@ -108,6 +112,11 @@ class EmulatorBackend:
             ReviewsBackend(ctx, shop, data.now),
             ConversationsBackend(ctx),
             CustomObjectsBackend(ctx, data.now),
+            FormsBackend(ctx, data.now),
+            WebFeedsBackend(ctx, data.now),
+            TrackingSettingsBackend(ctx),
+            ClientBackend(ctx, lambda call: self.dispatch(call)),
+            CustomMetricsBackend(ctx, data.now),
         ]
         jobs.handlers["event-bulk-create-job"] = lambda job: self._bulk_events(job.payload, job)
         self._ctx = ctx

@@ -39,6 +39,7 @@ from kbridge.emulator.http.auth import (
     KeyStore,
     Principal,
     authenticate,
+    authenticate_client,
     generate_private_key,
     require_scopes,
 )
@@ -120,7 +121,9 @@ class _Handler:
 
     async def __call__(self, request: Request) -> Response:
         # the key picks the account; its stats, limiter and data serve the whole request
-        state = self.accounts.for_authorization(request.headers.get("authorization"))
+        state = self.accounts.for_authorization(
+            request.headers.get("authorization"), request.query_params.get("company_id")
+        )
         started = state.clock.monotonic()
         operation_id = _UNMATCHED
         extra_headers: dict[str, str] = {}
@@ -146,26 +149,15 @@ class _Handler:
         return response
 
     @staticmethod
-    def _authenticate(
-        state: EmulatorState, request: Request, operation: Operation
-    ) -> Principal | None:
+    def _authenticate(state: EmulatorState, request: Request, operation: Operation) -> Principal:
         authorization = request.headers.get("authorization")
         if operation.auth == "public":
-            if authorization and authorization.strip().startswith("Klaviyo-API-Key"):
-                raise HttpProblem(
-                    401,
-                    "not_authenticated",
-                    "Private API keys are not accepted on client endpoints; "
-                    "pass the account's public key as company_id.",
-                )
-            if not request.query_params.get("company_id"):
-                raise HttpProblem(
-                    400,
-                    "invalid",
-                    "The company_id query parameter (the account's public key) is required.",
-                    parameter="company_id",
-                )
-            return None
+            return authenticate_client(
+                authorization,
+                request.query_params.get("company_id"),
+                operation,
+                account_id=state.backend.account_id,
+            )
         return authenticate(
             authorization,
             keys=state.keys,
@@ -192,11 +184,9 @@ class _Handler:
             == "1",
         )
         revision = implemented_revision(resolved, state.config.extra_revisions)
-        if principal is not None:
-            require_scopes(principal, operation)
-        if operation.auth == "public" or operation.operation_id not in state.backend.implemented:
+        require_scopes(principal, operation)
+        if operation.operation_id not in state.backend.implemented:
             raise _not_emulated(operation)
-        assert principal is not None
         query_items = request.query_params.multi_items()
         decision = state.limiter.check(principal.bucket, operation, query_items)
         if not decision.allowed:

@@ -34,6 +34,7 @@ __all__ = [
     "TokenGrant",
     "TokenStore",
     "authenticate",
+    "authenticate_client",
     "generate_private_key",
     "require_scopes",
 ]
@@ -53,8 +54,9 @@ _MISSING_SCHEME = "Missing or invalid authorization scheme. Please use Klaviyo-A
 class Principal:
     """An authenticated caller."""
 
-    kind: Literal["api_key", "oauth"]
-    #: the rate-limit bucket: the account id (keys) or the OAuth installation id (tokens)
+    kind: Literal["api_key", "oauth", "public"]
+    #: the rate-limit bucket: the account id (keys), the OAuth installation id (tokens),
+    #: or ``public:<company_id>`` (client endpoints, apart from the private API's quota)
     bucket: str
     scopes: frozenset[str]
 
@@ -177,6 +179,43 @@ def authenticate(
             raise _unauthenticated("Authentication token has expired.")
         return Principal("oauth", grant.installation_id, grant.scopes)
     raise _unauthenticated(_MISSING_SCHEME)
+
+
+def authenticate_client(
+    authorization: str | None,
+    company_id: str | None,
+    operation: catalog.Operation,
+    *,
+    account_id: str,
+) -> Principal:
+    """The caller of a client endpoint (``/client/…``), named by the public ``company_id``.
+
+    Browsers and apps hold no secret, so a private key here means it was
+    shipped to them: refused with 401. The caller may do exactly what the
+    operation does (its scopes), drawing on limits of its own.
+    """
+    if authorization and authorization.strip().startswith("Klaviyo-API-Key"):
+        raise HttpProblem(
+            401,
+            "not_authenticated",
+            "Private API keys are not accepted on client endpoints; "
+            "pass the account's public key as company_id.",
+        )
+    if not company_id:
+        raise HttpProblem(
+            400,
+            "invalid",
+            "The company_id query parameter (the account's public key) is required.",
+            parameter="company_id",
+        )
+    if company_id != account_id:
+        raise HttpProblem(
+            400,
+            "invalid",
+            "company_id is not the public key of an account.",
+            parameter="company_id",
+        )
+    return Principal("public", f"public:{company_id}", frozenset(operation.scopes))
 
 
 def require_scopes(principal: Principal, operation: catalog.Operation) -> None:

@@ -139,8 +139,20 @@ class Accounts:
         self._owner[key] = index
         return key
 
-    def for_authorization(self, authorization: str | None) -> EmulatorState:
-        """The account an ``Authorization`` header value speaks for."""
+    def for_authorization(
+        self, authorization: str | None, company_id: str | None = None
+    ) -> EmulatorState:
+        """The account an ``Authorization`` header value (or, on client endpoints, the
+        public ``company_id``) speaks for.
+
+        A ``company_id`` finds the built account with that public key; an account not
+        generated yet has no key to match, so it answers as account 0 (which refuses
+        the unknown company_id).
+        """
+        if company_id and not authorization:
+            for state in self._states.values():
+                if state.backend.account_id == company_id:
+                    return state
         if authorization:
             scheme, _, credential = authorization.strip().partition(" ")
             if scheme == "Klaviyo-API-Key":
