@@ -16,8 +16,8 @@ from kbridge.emulator.backend.catalogs import CatalogsBackend
 from kbridge.emulator.backend.client import ClientBackend
 from kbridge.emulator.backend.common import Context, TagBackend
 from kbridge.emulator.backend.coupons import CouponsBackend
-from kbridge.emulator.backend.custom_objects import CustomObjectsBackend
 from kbridge.emulator.backend.custom_metrics import CustomMetricsBackend
+from kbridge.emulator.backend.custom_objects import CustomObjectsBackend
 from kbridge.emulator.backend.errors import NotImplementedOperationError
 from kbridge.emulator.backend.events import EventsBackend
 from kbridge.emulator.backend.flows import FlowsBackend
@@ -40,8 +40,8 @@ from kbridge.emulator.backend.subscriptions import SubscriptionsBackend
 from kbridge.emulator.backend.tags import TagsBackend
 from kbridge.emulator.backend.templates import TemplatesBackend
 from kbridge.emulator.backend.universal_content import UniversalContentBackend
-from kbridge.emulator.backend.webhooks import WebhooksBackend
 from kbridge.emulator.backend.web_feeds import TrackingSettingsBackend, WebFeedsBackend
+from kbridge.emulator.backend.webhooks import WebhooksBackend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.datagen import generate, generate_catalog
 from kbridge.emulator.dataset import Dataset, load
