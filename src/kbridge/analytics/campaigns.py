@@ -149,14 +149,18 @@ def campaign_performance(
     as_of: datetime | None = None,
     conversion_metric: str = "Placed Order",
     windows: Windows | None = None,
+    reconcile: bool = True,
 ) -> CampaignPerformance:
     """Per campaign and flow message performance in ``[since, as_of)`` (all time by default),
-    and its reconciliation with the stored reports."""
+    and its reconciliation with the stored reports (left empty when not ``reconcile``)."""
     windows = windows or Windows()
     start, end = seconds(since), seconds(as_of)
     lookback = None if start is None else start - windows.longest
     metrics = set(_STAT_OF) | set(TOUCH_METRICS)
     tables = table_names(warehouse)
+    # the per-day tallies serve only the reconciliation, and only for stored reports
+    reports = tables if reconcile else frozenset()
+    per_day = {source for source, table, _ in _REPORTS if table in reports}
     # one read of the events for the touches and the conversions: each read of ``events``
     # costs a scan and a JSON extraction per row (the conversions' own range starts later)
     events: list[MessageEvent] = []
@@ -194,9 +198,10 @@ def campaign_performance(
         if stat is None:
             continue
         ts, profile = e.ts, e.profile_id
-        d = daily[(source, mid, ts // _DAY * _DAY)]
-        d.counts[stat] += 1
-        d.people[stat].add(profile)
+        if source in per_day:
+            d = daily[(source, mid, ts // _DAY * _DAY)]
+            d.counts[stat] += 1
+            d.people[stat].add(profile)
         if start is not None and ts < start:
             continue  # read only as a touch for attribution
         t = total[key]
@@ -209,7 +214,10 @@ def campaign_performance(
             continue
         key = _key(r.touch)
         c = r.conversion
-        for t in (total[key], daily[(*key, c.ts // _DAY * _DAY)]):
+        tallies = [total[key]]
+        if key[0] in per_day:
+            tallies.append(daily[(*key, c.ts // _DAY * _DAY)])
+        for t in tallies:
             t.count("conversions", c.profile_id)
             t.value += c.value
 
@@ -254,7 +262,7 @@ def campaign_performance(
             "revenue": round(sum(r[13] for r in rows), 2),
         },
     )
-    reconciliation = _reconcile(warehouse, account_id, daily, messages, start, end, tables)
+    reconciliation = _reconcile(warehouse, account_id, daily, messages, start, end, reports)
     return CampaignPerformance(performance, reconciliation)
 
 

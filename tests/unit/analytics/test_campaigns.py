@@ -160,3 +160,19 @@ def test_one_read_of_the_catalogue_and_of_the_events(shop: Warehouse) -> None:
     shop.query("CALL disable_logging()")
     assert sum("information_schema" in m for m in logged) == 1
     assert sum("from events" in m for m in logged) == 1
+
+
+def test_without_reconciliation_the_same_messages_and_no_report_read(shop: Warehouse) -> None:
+    full = campaign_performance(shop, "A")
+    shop.query("CALL enable_logging('QueryLog')")
+    lean = campaign_performance(shop, "A", reconcile=False)
+    logged = [
+        str(m).lower()
+        for (m,) in shop.query("select message from duckdb_logs where type = 'QueryLog'")
+    ]
+    shop.query("CALL disable_logging()")
+    assert lean.messages.records() == full.messages.records()
+    assert lean.messages.notes == full.messages.notes
+    assert full.reconciliation.records()
+    assert not lean.reconciliation.records()
+    assert not any("_daily" in m for m in logged)
