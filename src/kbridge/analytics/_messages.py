@@ -89,22 +89,29 @@ def load_events(
         return []
     ts = "coalesce(e.timestamp, cast(extract(epoch from e.datetime) as bigint))"
     props = "e.event_properties"
-    sql = (
-        f"select e.id, m.name, e.profile_id, {ts},"  # noqa: S608 (fixed SQL pieces)
-        f" {json_text(warehouse, props, '$message')}, {json_text(warehouse, props, '$flow')},"
-        f" {json_text(warehouse, props, '$value')}, {json_text(warehouse, props, 'value')},"
-        f" {json_text(warehouse, props, '$attributed_message')}"
-        " from events e join metrics m on m.account_id = e.account_id and m.id = e.metric_id"
-        f" where e.account_id = ? and m.name in ({', '.join('?' for _ in names)})"
-    )
+    keys = ("$message", "$flow", "$value", "value", "$attributed_message")
+    where = f" where e.account_id = ? and m.name in ({', '.join('?' for _ in names)})"
     params: list[Any] = [account_id, *names]
     if since is not None:
-        sql += f" and {ts} >= ?"
+        where += f" and {ts} >= ?"
         params.append(int(since))
     if until is not None:
-        sql += f" and {ts} < ?"
+        where += f" and {ts} < ?"
         params.append(int(until))
-    sql += f" order by {ts}, e.id"
+    joined = " from events e join metrics m on m.account_id = e.account_id and m.id = e.metric_id"
+    if warehouse.capabilities.dialect == "postgresql":
+        texts = ", ".join(json_text(warehouse, props, k) for k in keys)
+        sql = f"select e.id, m.name, e.profile_id, {ts}, {texts}{joined}{where}"
+        sql += f" order by {ts}, e.id"
+    else:
+        # DuckDB parses an event's JSON once for a list of paths, once per path otherwise
+        paths = ", ".join(f"'$.\"{k}\"'" for k in keys)
+        sql = (
+            "select id, metric, profile_id, ts, x[1], x[2], x[3], x[4], x[5] from ("  # noqa: S608
+            f"select e.id, m.name as metric, e.profile_id, {ts} as ts,"
+            f" json_extract_string({props}, [{paths}]) as x{joined}{where}"
+            ") order by ts, id"
+        )
     out: list[MessageEvent] = []
     for (
         eid,
