@@ -364,8 +364,12 @@ async def _campaigns(call: Call, args: Mapping[str, Any]) -> Any:
     n = _n(args.get("top"))
 
     def work(wh: ReadOnlyWarehouse) -> Any:
+        # the tool answers with the messages only: the reconciliation would be discarded
         result = campaign_performance(
-            wh, _account(wh, call, args.get("account")), since=_when(args.get("since"), "since")
+            wh,
+            _account(wh, call, args.get("account")),
+            since=_when(args.get("since"), "since"),
+            reconcile=False,
         )
         return {"messages": _top(result.messages, n)}
 

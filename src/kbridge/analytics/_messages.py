@@ -8,7 +8,7 @@ campaign performance both start from these rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,32 +77,41 @@ def load_events(
     *,
     since: float | None = None,
     until: float | None = None,
+    tables: Collection[str] | None = None,
 ) -> list[MessageEvent]:
     """Events of the named metrics in ``[since, until)``, oldest first.
 
-    An event without a ``timestamp`` is dated by its ``datetime``.
+    An event without a ``timestamp`` is dated by its ``datetime``. ``tables``: the
+    warehouse's tables when the caller has already read them.
     """
     names = sorted(set(metrics))
-    if not names or not table_exists(warehouse, "events") or not table_exists(warehouse, "metrics"):
+    if not names or not _have(warehouse, tables, "events", "metrics"):
         return []
     ts = "coalesce(e.timestamp, cast(extract(epoch from e.datetime) as bigint))"
     props = "e.event_properties"
-    sql = (
-        f"select e.id, m.name, e.profile_id, {ts},"  # noqa: S608 (fixed SQL pieces)
-        f" {json_text(warehouse, props, '$message')}, {json_text(warehouse, props, '$flow')},"
-        f" {json_text(warehouse, props, '$value')}, {json_text(warehouse, props, 'value')},"
-        f" {json_text(warehouse, props, '$attributed_message')}"
-        " from events e join metrics m on m.account_id = e.account_id and m.id = e.metric_id"
-        f" where e.account_id = ? and m.name in ({', '.join('?' for _ in names)})"
-    )
+    keys = ("$message", "$flow", "$value", "value", "$attributed_message")
+    where = f" where e.account_id = ? and m.name in ({', '.join('?' for _ in names)})"
     params: list[Any] = [account_id, *names]
     if since is not None:
-        sql += f" and {ts} >= ?"
+        where += f" and {ts} >= ?"
         params.append(int(since))
     if until is not None:
-        sql += f" and {ts} < ?"
+        where += f" and {ts} < ?"
         params.append(int(until))
-    sql += f" order by {ts}, e.id"
+    joined = " from events e join metrics m on m.account_id = e.account_id and m.id = e.metric_id"
+    if warehouse.capabilities.dialect == "postgresql":
+        texts = ", ".join(json_text(warehouse, props, k) for k in keys)
+        sql = f"select e.id, m.name, e.profile_id, {ts}, {texts}{joined}{where}"
+        sql += f" order by {ts}, e.id"
+    else:
+        # DuckDB parses an event's JSON once for a list of paths, once per path otherwise
+        paths = ", ".join(f"'$.\"{k}\"'" for k in keys)
+        sql = (
+            "select id, metric, profile_id, ts, x[1], x[2], x[3], x[4], x[5] from ("  # noqa: S608
+            f"select e.id, m.name as metric, e.profile_id, {ts} as ts,"
+            f" json_extract_string({props}, [{paths}]) as x{joined}{where}"
+            ") order by ts, id"
+        )
     out: list[MessageEvent] = []
     for (
         eid,
@@ -132,10 +141,18 @@ def load_events(
     return out
 
 
-def load_messages(warehouse: Warehouse, account_id: str) -> dict[str, MessageInfo]:
+def _have(warehouse: Warehouse, tables: Collection[str] | None, *names: str) -> bool:
+    if tables is None:
+        return all(table_exists(warehouse, n) for n in names)
+    return all(n in tables for n in names)
+
+
+def load_messages(
+    warehouse: Warehouse, account_id: str, *, tables: Collection[str] | None = None
+) -> dict[str, MessageInfo]:
     """Every campaign and flow message the sync stored, by message id."""
     found: dict[str, MessageInfo] = {}
-    if table_exists(warehouse, "campaign_messages") and table_exists(warehouse, "campaigns"):
+    if _have(warehouse, tables, "campaign_messages", "campaigns"):
         for mid, cid, label, channel, name, campaign_channel in warehouse.query(
             "select m.id, m.campaign_id, m.label, m.channel, c.name, c.channel"
             " from campaign_messages m left join campaigns c"
@@ -150,8 +167,7 @@ def load_messages(warehouse: Warehouse, account_id: str) -> dict[str, MessageInf
                 str(label or name or mid),
                 str(channel or campaign_channel or "email"),
             )
-    have_flows = all(table_exists(warehouse, t) for t in ("flow_messages", "flow_actions", "flows"))
-    if have_flows:
+    if _have(warehouse, tables, "flow_messages", "flow_actions", "flows"):
         for mid, fid, name, channel, flow_name in warehouse.query(
             "select m.id, a.flow_id, m.name, m.channel, f.name"
             " from flow_messages m"

@@ -36,6 +36,7 @@ __all__ = [
     "resolve_as_of",
     "seconds",
     "table_exists",
+    "table_names",
 ]
 
 DAY = 86400.0
@@ -61,6 +62,17 @@ def table_exists(warehouse: Warehouse, name: str) -> bool:
         [name],
     )
     return bool(rows and rows[0][0])
+
+
+def table_names(warehouse: Warehouse) -> frozenset[str]:
+    """Every table of the warehouse's current schema: one catalogue query where an analysis
+    would otherwise ask :func:`table_exists` several times (each one costs as much)."""
+    return frozenset(
+        str(name)
+        for (name,) in warehouse.query(
+            "select table_name from information_schema.tables where table_schema = current_schema()"
+        )
+    )
 
 
 def require_tables(warehouse: Warehouse, *names: str) -> None:

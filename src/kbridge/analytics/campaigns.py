@@ -31,7 +31,7 @@ from kbridge.analytics._messages import (
     load_events,
     load_messages,
 )
-from kbridge.analytics._sql import seconds, table_exists
+from kbridge.analytics._sql import seconds, table_names
 from kbridge.analytics.attribution import TOUCH_METRICS, Windows, attribute
 from kbridge.analytics.frame import Frame
 from kbridge.warehouse import Warehouse
@@ -149,21 +149,36 @@ def campaign_performance(
     as_of: datetime | None = None,
     conversion_metric: str = "Placed Order",
     windows: Windows | None = None,
+    reconcile: bool = True,
 ) -> CampaignPerformance:
     """Per campaign and flow message performance in ``[since, as_of)`` (all time by default),
-    and its reconciliation with the stored reports."""
+    and its reconciliation with the stored reports (left empty when not ``reconcile``)."""
     windows = windows or Windows()
     start, end = seconds(since), seconds(as_of)
     lookback = None if start is None else start - windows.longest
     metrics = set(_STAT_OF) | set(TOUCH_METRICS)
-    events = [
-        e
-        for e in load_events(warehouse, account_id, metrics, since=lookback, until=end)
-        if e.message_id
-    ]
-    conversions = load_events(warehouse, account_id, [conversion_metric], since=start, until=end)
+    tables = table_names(warehouse)
+    # the per-day tallies serve only the reconciliation, and only for stored reports
+    reports = tables if reconcile else frozenset()
+    per_day = {source for source, table, _ in _REPORTS if table in reports}
+    # one read of the events for the touches and the conversions: each read of ``events``
+    # costs a scan and a JSON extraction per row (the conversions' own range starts later)
+    events: list[MessageEvent] = []
+    conversions: list[MessageEvent] = []
+    for e in load_events(
+        warehouse,
+        account_id,
+        metrics | {conversion_metric},
+        since=lookback,
+        until=end,
+        tables=tables,
+    ):
+        if e.metric in metrics and e.message_id:
+            events.append(e)
+        if e.metric == conversion_metric and (start is None or e.ts >= start):
+            conversions.append(e)
     attributed = attribute(events, conversions, windows)
-    messages = load_messages(warehouse, account_id)
+    messages = load_messages(warehouse, account_id, tables=tables)
 
     # whole period, and per UTC day for the reconciliation
     total: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
@@ -171,27 +186,38 @@ def campaign_performance(
     flow_of: dict[str, str] = {}
     channel_of: dict[tuple[str, str], str] = {}
     for e in events:
-        key = _key(e)
-        if e.flow_id:
-            flow_of[str(e.message_id)] = e.flow_id
-        channel_of.setdefault(key, CHANNEL_OF.get(e.metric, "email"))
+        mid = str(e.message_id)
+        flow = e.flow_id
+        source = "flow" if flow else "campaign"
+        if flow:
+            flow_of[mid] = flow
+        key = (source, mid)
+        if key not in channel_of:
+            channel_of[key] = CHANNEL_OF.get(e.metric, "email")
         stat = _STAT_OF.get(e.metric)
         if stat is None:
             continue
-        day = e.ts // _DAY * _DAY
-        daily[(*key, day)].count(stat, e.profile_id)
-        if start is not None and e.ts < start:
+        ts, profile = e.ts, e.profile_id
+        if source in per_day:
+            d = daily[(source, mid, ts // _DAY * _DAY)]
+            d.counts[stat] += 1
+            d.people[stat].add(profile)
+        if start is not None and ts < start:
             continue  # read only as a touch for attribution
         t = total[key]
-        t.count(stat, e.profile_id)
-        if stat == "delivered" and (t.first is None or e.ts < t.first):
-            t.first = e.ts
+        t.counts[stat] += 1
+        t.people[stat].add(profile)
+        if stat == "delivered" and (t.first is None or ts < t.first):
+            t.first = ts
     for r in attributed:
         if r.touch is None:
             continue
         key = _key(r.touch)
         c = r.conversion
-        for t in (total[key], daily[(*key, c.ts // _DAY * _DAY)]):
+        tallies = [total[key]]
+        if key[0] in per_day:
+            tallies.append(daily[(*key, c.ts // _DAY * _DAY)])
+        for t in tallies:
             t.count("conversions", c.profile_id)
             t.value += c.value
 
@@ -236,7 +262,7 @@ def campaign_performance(
             "revenue": round(sum(r[13] for r in rows), 2),
         },
     )
-    reconciliation = _reconcile(warehouse, account_id, daily, messages, start, end)
+    reconciliation = _reconcile(warehouse, account_id, daily, messages, start, end, reports)
     return CampaignPerformance(performance, reconciliation)
 
 
@@ -253,6 +279,7 @@ def _reconcile(
     messages: dict[str, MessageInfo],
     start: float | None,
     end: float | None,
+    tables: frozenset[str],
 ) -> Frame:
     """Events vs stored reports over the days the reports cover (inside ``[start, end)``)."""
     stats = ", ".join(f"sum({s})" for s in RECONCILED_STATISTICS)
@@ -260,7 +287,7 @@ def _reconcile(
     totals: dict[str, dict[str, float]] = {}
     days_covered: dict[str, int] = {}
     for source, table, column in _REPORTS:
-        if not table_exists(warehouse, table):
+        if table not in tables:
             continue
         day = "cast(extract(epoch from day) as bigint)"
         where = "account_id = ?"

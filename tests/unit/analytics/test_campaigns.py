@@ -145,3 +145,34 @@ def test_an_empty_or_unsynced_warehouse_gives_empty_frames(tmp_path: Path) -> No
         assert frame.notes["conversions"] == 0
     finally:
         wh.close()
+
+
+def test_one_read_of_the_catalogue_and_of_the_events(shop: Warehouse) -> None:
+    # each read costs a catalogue query or a scan with JSON extraction of every event: the
+    # MCP tool's latency ceiling (#24) is met by reading each once; DuckDB's own query log
+    # counts them
+    shop.query("CALL enable_logging('QueryLog')")
+    campaign_performance(shop, "A", since=D0 + timedelta(days=1))
+    logged = [
+        str(m).lower()
+        for (m,) in shop.query("select message from duckdb_logs where type = 'QueryLog'")
+    ]
+    shop.query("CALL disable_logging()")
+    assert sum("information_schema" in m for m in logged) == 1
+    assert sum("from events" in m for m in logged) == 1
+
+
+def test_without_reconciliation_the_same_messages_and_no_report_read(shop: Warehouse) -> None:
+    full = campaign_performance(shop, "A")
+    shop.query("CALL enable_logging('QueryLog')")
+    lean = campaign_performance(shop, "A", reconcile=False)
+    logged = [
+        str(m).lower()
+        for (m,) in shop.query("select message from duckdb_logs where type = 'QueryLog'")
+    ]
+    shop.query("CALL disable_logging()")
+    assert lean.messages.records() == full.messages.records()
+    assert lean.messages.notes == full.messages.notes
+    assert full.reconciliation.records()
+    assert not lean.reconciliation.records()
+    assert not any("_daily" in m for m in logged)
