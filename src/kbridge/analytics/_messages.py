@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kbridge.analytics._sql import json_text, table_exists
+from kbridge.analytics._sql import json_text, table_names
 from kbridge.warehouse import Warehouse
 
 __all__ = [
@@ -143,7 +143,8 @@ def load_events(
 
 def _have(warehouse: Warehouse, tables: Collection[str] | None, *names: str) -> bool:
     if tables is None:
-        return all(table_exists(warehouse, n) for n in names)
+        present = table_names(warehouse)
+        return all(n in present for n in names)
     return all(n in tables for n in names)
 
 
