@@ -87,7 +87,7 @@ def test_sign_in_shows_the_navigation_and_labelled_pages(page: Page, dashboard: 
     for label in NAV[2:]:
         nav.get_by_role("link", name=label).click()
         expect(page.get_by_role("heading", level=1)).to_have_text(label)
-        expect(page.locator("main")).to_contain_text("Coming next")
+        every_input_labelled(page)
     # the session cookie is out of scripts' reach and not sent from other sites' forms
     cookie = next(c for c in page.context.cookies() if c["name"] == "kbridge_session")
     assert cookie["httpOnly"] is True

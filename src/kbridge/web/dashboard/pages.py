@@ -9,6 +9,7 @@ token. Another workspace's ids are not found (404), as in the API.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,22 +18,34 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import SecretStr
 
 from kbridge.connections import CAPABILITY_SUMMARIES, ConnectionNotFoundError, plan_scopes
 from kbridge.connections.model import ConnectionRecord
+from kbridge.privacy import subject_hash
 from kbridge.service.errors import ConflictError, NotFoundError
+from kbridge.service.jobs import AppPrivacyLog
 from kbridge.service.users import UserView, check_password, normalise_email, user
 from kbridge.service.views import JobView, TokenIdentity
 from kbridge.warehouse import STATE_TABLE, WarehouseError, duckdb_path, open_warehouse
-from kbridge.web.app import _Context, create_connection, delete_connection, rotate_connection
+from kbridge.web.app import (
+    _Context,
+    _subject,
+    create_connection,
+    create_privacy_request,
+    delete_connection,
+    get_job,
+    get_privacy_request,
+    list_privacy_requests,
+    rotate_connection,
+)
 from kbridge.web.dashboard.sessions import COOKIE_NAME, Session, SessionSigner, SignInThrottle
 from kbridge.web.params import check_job_params, redact_url
 from kbridge.web.problems import ApiProblem
-from kbridge.web.schemas import ConnectionIn, RotateIn
+from kbridge.web.schemas import ConnectionIn, PrivacyRequestIn, PrivacyRequestOut, RotateIn
 
 __all__ = ["install_dashboard"]
 
@@ -49,6 +62,7 @@ _DONE = {
     "sync": "Sync queued.",
     "cancelled": "Cancelled.",
     "retried": "Queued again.",
+    "privacy": "Request received: its job is queued.",
 }
 _env = Environment(
     loader=FileSystemLoader(_HERE / "templates"),
@@ -694,14 +708,248 @@ async def retry(request: Request, job_id: str) -> Response:
     return await _job_action(request, job_id, "retry")
 
 
+# -- privacy ----------------------------------------------------------------------------------
+
+_KINDS = {"access": "Access (a report of their data)", "deletion": "Deletion"}
+_LAWS = {"gdpr": "GDPR (30 days)", "ccpa": "CCPA (45 days)"}
+_PRIVACY_FIELDS = {"email": "Email or phone", "phone": "Email or phone", "connection": "Connection"}
+_CLOSED = ("confirmed", "failed", "cancelled")
+
+
+def _countdown(request: PrivacyRequestOut, now: datetime) -> str:
+    """The legal clock in words: what is left of it, or by how much it was missed."""
+    if request.state in _CLOSED or request.due_at is None:
+        return ""
+    seconds = (request.due_at - now).total_seconds()
+    if seconds < 0:
+        late = math.ceil(-seconds / 86400)
+        return f"overdue by {late} day{'s' if late != 1 else ''}"
+    if seconds < 86400:
+        hours = math.ceil(seconds / 3600)
+        return f"due in {hours} hour{'s' if hours != 1 else ''}"
+    # counted up, as a deadline is: a request received a minute ago has all 30 days left
+    days = math.ceil(seconds / 86400)
+    return f"{days} day{'s' if days != 1 else ''} left"
+
+
+def _privacy_rows(visit: _Visit) -> list[dict[str, Any]]:
+    assert visit.user is not None
+    names = {r.id: r.name for r in visit.context.store(visit.user.workspace_id).list()}
+    now = visit.context.appdb.clock.now()
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "connection": names.get(r.connection or "", "(disconnected)"),
+            "law": r.regulation.upper(),
+            "subject_type": r.subject_type or "",
+            "state": r.state,
+            "detail": r.detail or "",
+            "received_at": _when(r.received_at),
+            "due_at": _when(r.due_at),
+            "countdown": _countdown(r, now),
+            "has_report": r.kind == "access" and r.job is not None and r.job.state == "succeeded",
+        }
+        for r in list_privacy_requests(_acting(visit), visit.context)
+    ]
+
+
+def _privacy_page(
+    request: Request,
+    visit: _Visit,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    audit: list[dict[str, Any]] | None = None,
+    audit_error: str | None = None,
+) -> Response:
+    assert visit.user is not None
+    return _page(
+        request,
+        visit,
+        "privacy.html",
+        status=status,
+        section="/privacy",
+        title="Privacy",
+        connections=visit.context.store(visit.user.workspace_id).list(),
+        kinds=_KINDS,
+        laws=_LAWS,
+        requests=_privacy_rows(visit),
+        error=error,
+        form=form or {},
+        audit=audit,
+        audit_error=audit_error,
+    )
+
+
+@_router.get("/privacy", response_class=HTMLResponse)
+def privacy(request: Request) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    return _privacy_page(request, visit)
+
+
+@_router.get("/privacy/queue", response_class=HTMLResponse)
+def privacy_queue(request: Request) -> Response:
+    """The queue alone: what the page's htmx polling swaps in every 2 s."""
+    visit = _visit(request)
+    if visit.user is None:
+        return _finish(request, HTMLResponse("", status_code=401), visit)
+    return _page(request, visit, "privacy_queue.html", requests=_privacy_rows(visit))
+
+
+def _identifier(text: str) -> dict[str, str]:
+    """The typed subject as the API's body takes it: a leading ``+`` makes it a phone."""
+    text = text.strip()
+    return {"phone": text} if text.startswith("+") else {"email": text}
+
+
+@_router.post("/privacy", response_class=HTMLResponse)
+async def submit_privacy_request(request: Request) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    kind, law = form.get("kind", ""), form.get("regulation", "")
+    kept = {"kind": kind, "regulation": law, "connection": form.get("connection", "")}
+    if kind not in _KINDS or law not in _LAWS:
+        return _privacy_page(
+            request, visit, status=422, error="Choose the kind of request and its law.", form=kept
+        )
+    body = PrivacyRequestIn.model_validate(
+        {
+            "kind": kind,
+            "regulation": law,
+            "connection": form.get("connection", ""),
+            **_identifier(form.get("subject", "")),
+        }
+    )
+    try:
+        # the API's own route: the same checks, hashing, sealing, audit and queueing
+        await anyio.to_thread.run_sync(
+            create_privacy_request, body, _acting(visit), visit.context, Response()
+        )
+    except ApiProblem as exc:
+        # the message names the field, never the subject (the API never echoes it)
+        label = _PRIVACY_FIELDS.get(exc.field or "", "")
+        said = exc.message.removeprefix(f"{exc.field}:").strip()
+        return _privacy_page(
+            request,
+            visit,
+            status=exc.status,
+            error=f"{label}: {said}" if label else said,
+            form=kept,
+        )
+    return _redirect(request, visit, "/privacy?done=privacy")
+
+
+@_router.post("/privacy/audit", response_class=HTMLResponse)
+async def search_privacy_audit(request: Request) -> Response:
+    """The audit log's entries about the typed subject: the server hashes it under the
+    workspace's privacy key, as the requests were; the log holds nothing else to match.
+    A POST, so the subject stays out of URLs (and the access logs that keep them)."""
+    visit = _visit(request)
+    form = await _form(request, visit, "viewer")
+    if isinstance(form, Response):
+        return form
+    assert visit.user is not None
+    workspace_id = visit.user.workspace_id
+    context = visit.context
+    try:
+        _, subject = _subject(
+            PrivacyRequestIn.model_validate(
+                {"kind": "access", "connection": "", **_identifier(form.get("subject", ""))}
+            )
+        )
+    except ApiProblem as exc:
+        said = exc.message.removeprefix(f"{exc.field}:").strip()
+        return _privacy_page(request, visit, status=422, audit_error=f"Email or phone: {said}")
+
+    def search() -> list[dict[str, Any]]:
+        key = context.privacy_key(workspace_id)
+        log = AppPrivacyLog(
+            context.appdb,
+            workspace_id,
+            "",
+            master_key=context.master_key,
+            clock=context.appdb.clock,
+        )
+        return [
+            {
+                "at": _when(e["recorded_at"]),
+                "action": e["action"],
+                "outcome": e["outcome"],
+                "requested_at": _when(e["requested_at"]),
+                "confirmed_at": _when(e["confirmed_at"]),
+                "profiles": ", ".join(e["profile_ids"]),
+                "detail": e["detail"] or "",
+            }
+            for e in log.audit_entries(subject_hash=subject_hash(key, subject))
+        ]
+
+    return _privacy_page(request, visit, audit=await anyio.to_thread.run_sync(search))
+
+
+def _access_reports(visit: _Visit, request_id: str) -> tuple[PrivacyRequestOut, list[Any]] | str:
+    """The request and its opened reports, or why there are none (a 404's or 409's line)."""
+    who = _acting(visit)
+    try:
+        found = get_privacy_request(request_id, who, visit.context)
+    except ApiProblem:
+        return "No such privacy request in this workspace."
+    if found.kind != "access" or found.job is None or found.job.state != "succeeded":
+        return "This request has no access report (yet)."
+    # the API's route opens the reports sealed in the job row, for this workspace only
+    result = get_job(found.job.id, who, visit.context).result or {}
+    reports = result.get("reports")
+    return found, list(reports) if isinstance(reports, list) else []
+
+
+@_router.get("/privacy/{request_id}/report", response_class=HTMLResponse)
+def privacy_report(request: Request, request_id: str) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    got = _access_reports(visit, request_id)
+    if isinstance(got, str):
+        status = 404 if got.startswith("No such") else 409
+        return _message(request, visit, status, "No report", got)
+    found, reports = got
+    return _page(
+        request,
+        visit,
+        "privacy_report.html",
+        section="/privacy",
+        title="Access report",
+        r=found,
+        received_at=_when(found.received_at),
+        reports=reports,
+    )
+
+
+@_router.get("/privacy/{request_id}/report.json")
+def privacy_report_json(request: Request, request_id: str) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    got = _access_reports(visit, request_id)
+    if isinstance(got, str):
+        status = 404 if got.startswith("No such") else 409
+        return _finish(request, JSONResponse({"error": got}, status_code=status), visit)
+    found, reports = got
+    body = {"request": found.model_dump(mode="json"), "reports": reports}
+    response = JSONResponse(
+        body,
+        headers={"Content-Disposition": f'attachment; filename="access-report-{found.id}.json"'},
+    )
+    return _finish(request, response, visit)
+
+
 # -- pages still to come ----------------------------------------------------------------------
 
 _COMING = {
-    "/privacy": (
-        "Privacy",
-        "Coming next: submit access and deletion requests with their legal clocks, follow each "
-        "to confirmation, and read the audit log.",
-    ),
     "/campaigns": (
         "Campaigns",
         "Coming next: a calendar of scheduled and sent campaigns; create, schedule, cancel and "
