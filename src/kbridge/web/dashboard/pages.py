@@ -36,16 +36,28 @@ from kbridge.web.app import (
     _subject,
     create_connection,
     create_privacy_request,
+    create_schedule,
     delete_connection,
+    delete_schedule,
     get_job,
     get_privacy_request,
     list_privacy_requests,
+    list_schedules,
+    oauth_callback,
     rotate_connection,
+    start_oauth,
 )
 from kbridge.web.dashboard.sessions import COOKIE_NAME, Session, SessionSigner, SignInThrottle
 from kbridge.web.params import check_job_params, redact_url
 from kbridge.web.problems import ApiProblem
-from kbridge.web.schemas import ConnectionIn, PrivacyRequestIn, PrivacyRequestOut, RotateIn
+from kbridge.web.schemas import (
+    ConnectionIn,
+    OAuthStartIn,
+    PrivacyRequestIn,
+    PrivacyRequestOut,
+    RotateIn,
+    ScheduleIn,
+)
 
 __all__ = ["install_dashboard"]
 
@@ -63,6 +75,8 @@ _DONE = {
     "cancelled": "Cancelled.",
     "retried": "Queued again.",
     "privacy": "Request received: its job is queued.",
+    "scheduled": "Schedule added.",
+    "unscheduled": "Schedule removed.",
 }
 _env = Environment(
     loader=FileSystemLoader(_HERE / "templates"),
@@ -302,6 +316,7 @@ def _connections_page(
     status: int = 200,
     error: str | None = None,
     form: dict[str, str] | None = None,
+    oauth_error: str | None = None,
 ) -> Response:
     assert visit.user is not None
     records = visit.context.store(visit.user.workspace_id).list()
@@ -314,6 +329,7 @@ def _connections_page(
         title="Connections",
         connections=records,
         error=error,
+        oauth_error=oauth_error,
         form=form or {},
     )
 
@@ -485,6 +501,8 @@ def _connection_page(
         capabilities=capabilities,
         missing_any=any(row["missing"] for row in capabilities),
         streams=_warehouse_streams(settings.warehouse or "", record.account_id) or _streams(jobs),
+        schedules=_schedule_rows(visit, record.id),
+        scheduled_kinds=_SCHEDULED,
         error=error,
     )
 
@@ -577,6 +595,157 @@ async def start_sync(request: Request, connection_id: str) -> Response:
     await anyio.to_thread.run_sync(_audit, visit, "job.create", "job", job.id)
     visit.context.enqueued(job.id)
     return _redirect(request, visit, "/jobs?done=sync")
+
+
+# -- schedules and OAuth connect ----------------------------------------------------------------
+
+#: the jobs a connection's page may repeat (the rest take parameters a form does not ask for)
+_SCHEDULED = {"sync": "Sync", "report": "HTML report"}
+_SCHEDULE_FIELDS = {
+    "daily_at": "Daily at",
+    "cron": "Cron",
+    "timezone": "Time zone",
+    "kind": "Job",
+    "connection": "Connection",
+}
+
+
+def _schedule_rows(visit: _Visit, connection_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": s.id,
+            "kind": _SCHEDULED.get(s.kind, s.kind),
+            "when": f"daily at {s.daily_at}" if s.daily_at else f"cron {s.cron}",
+            "timezone": s.timezone,
+            "next_due": _when(s.next_due),
+        }
+        for s in list_schedules(_acting(visit), visit.context)
+        if s.connection == connection_id
+    ]
+
+
+@_router.post("/connections/{connection_id}/schedules", response_class=HTMLResponse)
+async def add_schedule(request: Request, connection_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    name, missing = _name_or_404(request, visit, connection_id)
+    if name is None:
+        assert missing is not None
+        return missing
+    kind = form.get("kind", "sync")
+    if kind not in _SCHEDULED:
+        return _connection_page(
+            request, visit, connection_id, status=422, error="Job: choose sync or HTML report."
+        )
+    daily_at = form.get("daily_at", "").strip() or None
+    cron = form.get("cron", "").strip() or None
+    body = ScheduleIn.model_validate(
+        {
+            "connection": connection_id,
+            "kind": kind,
+            "daily_at": daily_at,
+            "cron": cron,
+            "timezone": form.get("timezone", "").strip() or "UTC",
+        }
+    )
+    try:
+        # the API's own route: the same checks, next-due computation and audit
+        await anyio.to_thread.run_sync(create_schedule, body, _acting(visit), visit.context)
+    except ApiProblem as exc:
+        label = _SCHEDULE_FIELDS.get(exc.field or "", "")
+        said = exc.message.removeprefix(f"{exc.field}:").strip()
+        return _connection_page(
+            request,
+            visit,
+            connection_id,
+            status=exc.status,
+            error=f"{label}: {said}" if label else said,
+        )
+    return _redirect(request, visit, f"/connections/{connection_id}?done=scheduled")
+
+
+@_router.post(
+    "/connections/{connection_id}/schedules/{schedule_id}/remove", response_class=HTMLResponse
+)
+async def remove_schedule(request: Request, connection_id: str, schedule_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    mine = {
+        row["id"] for row in await anyio.to_thread.run_sync(_schedule_rows, visit, connection_id)
+    }
+    if schedule_id not in mine:
+        return _message(request, visit, 404, "Not found", "No such schedule on this connection.")
+    try:
+        await anyio.to_thread.run_sync(delete_schedule, schedule_id, _acting(visit), visit.context)
+    except ApiProblem:
+        return _message(request, visit, 404, "Not found", "No such schedule on this connection.")
+    return _redirect(request, visit, f"/connections/{connection_id}?done=unscheduled")
+
+
+@_router.post("/connections/oauth", response_class=HTMLResponse)
+async def start_oauth_connect(request: Request) -> Response:
+    """Start an OAuth connect; the answer is a page whose link goes to Klaviyo's consent
+    (a link, not a redirect: the pages' CSP lets forms go nowhere but here)."""
+    visit = _visit(request)
+    form = await _form(request, visit, "admin")
+    if isinstance(form, Response):
+        return form
+    kept = {"oauth_name": form.get("oauth_name", ""), "client_id": form.get("client_id", "")}
+    if not form.get("client_id", "").strip():
+        return _connections_page(
+            request, visit, status=422, oauth_error="Client ID: required", form=kept
+        )
+    body = OAuthStartIn.model_validate(
+        {
+            "name": form.get("oauth_name", ""),
+            "client_id": form.get("client_id", "").strip(),
+            "client_secret": form.get("client_secret", ""),
+            "base_url": form.get("oauth_base_url", "").strip() or None,
+            "redirect_uri": str(request.url_for("dashboard_oauth_callback")),
+        }
+    )
+    try:
+        # the API's own route: the same checks, PKCE, the stored flow and audit
+        started = await anyio.to_thread.run_sync(
+            start_oauth, body, _acting(visit), visit.context, request
+        )
+    except ApiProblem as exc:
+        labels = {"name": "Name", "client_id": "Client ID", "base_url": "Base URL"}
+        field = exc.field or ""
+        said = exc.message.removeprefix(f"{field}:").strip()
+        error = f"{labels[field]}: {said}" if field in labels else said
+        return _connections_page(request, visit, status=exc.status, oauth_error=error, form=kept)
+    return _page(
+        request,
+        visit,
+        "oauth_consent.html",
+        section="/connections",
+        title="Consent in Klaviyo",
+        authorize_url=started.authorize_url,
+        scopes=started.scopes,
+        expires_at=_when(started.expires_at),
+    )
+
+
+@_router.get(
+    "/connections/oauth/callback", name="dashboard_oauth_callback", response_class=HTMLResponse
+)
+async def dashboard_oauth_callback(request: Request) -> Response:
+    """Where Klaviyo sends the browser back after consent: the API's callback stores the
+    connection in the workspace that started the flow; the page then shows it."""
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    try:
+        created = await oauth_callback(request, visit.context)
+    except ApiProblem as exc:
+        said = exc.message.removeprefix(f"{exc.field}:").strip() if exc.field else exc.message
+        return _message(request, visit, exc.status, "Not connected", f"OAuth connect: {said}")
+    return _redirect(request, visit, f"/connections/{created.id}?done=connected")
 
 
 # -- jobs -------------------------------------------------------------------------------------
