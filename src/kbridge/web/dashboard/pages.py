@@ -9,6 +9,7 @@ token. Another workspace's ids are not found (404), as in the API.
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 from dataclasses import dataclass
@@ -35,12 +36,14 @@ from kbridge.web.app import (
     _Context,
     _subject,
     create_connection,
+    create_job,
     create_privacy_request,
     create_schedule,
     delete_connection,
     delete_schedule,
     get_job,
     get_privacy_request,
+    list_campaigns,
     list_privacy_requests,
     list_schedules,
     oauth_callback,
@@ -52,6 +55,7 @@ from kbridge.web.params import check_job_params, redact_url
 from kbridge.web.problems import ApiProblem
 from kbridge.web.schemas import (
     ConnectionIn,
+    JobIn,
     OAuthStartIn,
     PrivacyRequestIn,
     PrivacyRequestOut,
@@ -77,6 +81,8 @@ _DONE = {
     "privacy": "Request received: its job is queued.",
     "scheduled": "Schedule added.",
     "unscheduled": "Schedule removed.",
+    "campaign_publish": "Campaign queued: it shows here once Klaviyo has it.",
+    "campaign_cancel": "Cancel queued. A cancel is permanent: the campaign will not send.",
 }
 _env = Environment(
     loader=FileSystemLoader(_HERE / "templates"),
@@ -1116,14 +1122,148 @@ def privacy_report_json(request: Request, request_id: str) -> Response:
     return _finish(request, response, visit)
 
 
+# -- campaigns --------------------------------------------------------------------------------
+
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+#: statuses a cancel can still stop (Klaviyo's words)
+_CANCELLABLE = {"Scheduled", "Queued without Recipients", "Sending"}
+
+
+def _month(text: str, now: datetime) -> tuple[int, int]:
+    found = _MONTH.fullmatch(text)
+    if found and 1 <= int(found.group(2)) <= 12:
+        return int(found.group(1)), int(found.group(2))
+    return now.year, now.month
+
+
+def _shift(year: int, month: int, by: int) -> str:
+    index = year * 12 + (month - 1) + by
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _calendar(year: int, month: int, campaigns: list[Any]) -> list[list[dict[str, Any]]]:
+    """The month's weeks (Monday first), each day with the campaigns sending on it (UTC)."""
+    by_day: dict[int, list[dict[str, Any]]] = {}
+    for c in campaigns:
+        if not c.send_time:
+            continue
+        try:
+            at = datetime.fromisoformat(str(c.send_time).replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            continue
+        if (at.year, at.month) == (year, month):
+            by_day.setdefault(at.day, []).append(
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "status": c.status,
+                    "time": at.strftime("%H:%M"),
+                    "cancellable": c.status in _CANCELLABLE,
+                }
+            )
+    return [
+        [{"day": d, "campaigns": by_day.get(d, [])} if d else {"day": None} for d in week]
+        for week in calendar.Calendar(firstweekday=0).monthdayscalendar(year, month)
+    ]
+
+
+@_router.get("/campaigns", response_class=HTMLResponse)
+async def campaigns(request: Request) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    context = visit.context
+    records = await anyio.to_thread.run_sync(context.store(visit.user.workspace_id).list)
+    chosen = request.query_params.get("connection") or (records[0].id if records else "")
+    year, month = _month(request.query_params.get("month", ""), context.appdb.clock.now())
+    found: list[Any] = []
+    error = None
+    status = 200
+    if chosen:
+        try:
+            # the API's own route: read from Klaviyo through the connection
+            found = await list_campaigns(_acting(visit), context, connection=chosen, limit=1000)
+        except ApiProblem as exc:
+            error, status = exc.message, exc.status
+    return _page(
+        request,
+        visit,
+        "campaigns.html",
+        status=status,
+        section="/campaigns",
+        title="Campaigns",
+        connections=records,
+        chosen=chosen,
+        label=f"{calendar.month_name[month]} {year}",
+        month=f"{year:04d}-{month:02d}",
+        previous=_shift(year, month, -1),
+        following=_shift(year, month, 1),
+        weeks=_calendar(year, month, found),
+        weekdays=list(calendar.day_name),
+        error=error,
+    )
+
+
+async def _campaign_job(
+    request: Request, kind: str, params: dict[str, Any], form: dict[str, str], visit: _Visit
+) -> Response:
+    connection_id = form.get("connection", "")
+    back = f"/campaigns?connection={connection_id}&month={form.get('month', '')}"
+    try:
+        # the API's own route: the same parameter checks, workspace check, audit and queueing
+        await anyio.to_thread.run_sync(
+            create_job,
+            JobIn.model_validate({"kind": kind, "connection": connection_id, "params": params}),
+            _acting(visit),
+            visit.context,
+            Response(),
+        )
+    except ApiProblem as exc:
+        if exc.field == "connection":
+            return _message(
+                request, visit, 404, "Not found", "No such connection in this workspace."
+            )
+        field = (exc.field or "").removeprefix("params.")
+        said = exc.message.removeprefix(f"{exc.field}:").strip()
+        return _message(request, visit, exc.status, "Not queued", f"{field}: {said}")
+    return _redirect(request, visit, f"{back}&done={kind}")
+
+
+@_router.post("/campaigns/publish", response_class=HTMLResponse)
+async def publish_campaign(request: Request) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    send_at = form.get("send_at", "").strip()
+    params: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "subject": form.get("subject", "").strip(),
+        "included": [x.strip() for x in form.get("included", "").split(",") if x.strip()],
+        "html": form.get("html", ""),
+    }
+    if form.get("from_email", "").strip():
+        params["from_email"] = form["from_email"].strip()
+    if send_at:
+        # a datetime-local input gives no zone: the page says it is UTC
+        params["send_at"] = f"{send_at}:00Z" if len(send_at) == 16 else f"{send_at}Z"
+    return await _campaign_job(request, "campaign_publish", params, form, visit)
+
+
+@_router.post("/campaigns/cancel", response_class=HTMLResponse)
+async def cancel_campaign(request: Request) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    return await _campaign_job(
+        request, "campaign_cancel", {"campaign_id": form.get("campaign_id", "")}, form, visit
+    )
+
+
 # -- pages still to come ----------------------------------------------------------------------
 
 _COMING = {
-    "/campaigns": (
-        "Campaigns",
-        "Coming next: a calendar of scheduled and sent campaigns; create, schedule, cancel and "
-        "revert them.",
-    ),
     "/analytics": (
         "Analytics",
         "Coming next: the HTML report per account, the churn top-risk table and RFM segments.",
