@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import SecretStr
 
+from kbridge.analytics import DEFAULT_SEGMENTS
 from kbridge.connections import CAPABILITY_SUMMARIES, ConnectionNotFoundError, plan_scopes
 from kbridge.connections.model import ConnectionRecord
 from kbridge.privacy import subject_hash
@@ -83,6 +84,8 @@ _DONE = {
     "unscheduled": "Schedule removed.",
     "campaign_publish": "Campaign queued: it shows here once Klaviyo has it.",
     "campaign_cancel": "Cancel queued. A cancel is permanent: the campaign will not send.",
+    "report": "Report queued: its link appears here once built.",
+    "segment_push": "Segment push queued.",
 }
 _env = Environment(
     loader=FileSystemLoader(_HERE / "templates"),
@@ -1261,27 +1264,105 @@ async def cancel_campaign(request: Request) -> Response:
     )
 
 
-# -- pages still to come ----------------------------------------------------------------------
+# -- analytics --------------------------------------------------------------------------------
 
-_COMING = {
-    "/analytics": (
-        "Analytics",
-        "Coming next: the HTML report per account, the churn top-risk table and RFM segments.",
-    ),
-}
-
-
-def _coming(path: str) -> Any:
-    title, message = _COMING[path]
-
-    def page(request: Request) -> Response:
-        visit = _visit(request)
-        if visit.user is None:
-            return _redirect(request, visit, "/login")
-        return _page(request, visit, "placeholder.html", section=path, title=title, message=message)
-
-    return page
+#: the report is ours but carries inline styles and SVG: those, and nothing it could fetch or run
+_REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
+    "form-action 'none'; base-uri 'none'"
+)
 
 
-for _path in _COMING:
-    _router.add_api_route(_path, _coming(_path), methods=["GET"], response_class=HTMLResponse)
+def _latest(visit: _Visit, connection_id: str, kind: str) -> JobView | None:
+    assert visit.user is not None
+    for job_row in visit.context.appdb.jobs(visit.user.workspace_id):  # newest first
+        if job_row.kind == kind and job_row.connection_id == connection_id:
+            return job_row
+    return None
+
+
+@_router.get("/analytics", response_class=HTMLResponse)
+def analytics(request: Request) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    records = visit.context.store(visit.user.workspace_id).list()
+    chosen = request.query_params.get("connection") or (records[0].id if records else "")
+    if chosen and chosen not in {r.id for r in records}:
+        return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
+    report = _latest(visit, chosen, "report") if chosen else None
+    push = _latest(visit, chosen, "segment_push") if chosen else None
+    return _page(
+        request,
+        visit,
+        "analytics.html",
+        section="/analytics",
+        title="Analytics",
+        connections=records,
+        chosen=chosen,
+        report=report,
+        report_at=_when(report.finished_at) if report else "",
+        push=push,
+        segments=[rule.name for rule in DEFAULT_SEGMENTS],
+    )
+
+
+async def _analytics_job(
+    request: Request, kind: str, params: dict[str, Any], connection_id: str, visit: _Visit
+) -> Response:
+    try:
+        # the API's own route: the same checks, workspace check, audit and queueing
+        await anyio.to_thread.run_sync(
+            create_job,
+            JobIn.model_validate({"kind": kind, "connection": connection_id, "params": params}),
+            _acting(visit),
+            visit.context,
+            Response(),
+        )
+    except ApiProblem as exc:
+        if exc.field == "connection":
+            return _message(
+                request, visit, 404, "Not found", "No such connection in this workspace."
+            )
+        return _message(request, visit, exc.status, "Not queued", exc.message)
+    return _redirect(request, visit, f"/analytics?connection={connection_id}&done={kind}")
+
+
+@_router.post("/analytics/{connection_id}/report", response_class=HTMLResponse)
+async def build_analytics_report(request: Request, connection_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    return await _analytics_job(request, "report", {}, connection_id, visit)
+
+
+@_router.post("/analytics/{connection_id}/push", response_class=HTMLResponse)
+async def push_rfm_segment(request: Request, connection_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    params: dict[str, Any] = {"segment": form.get("segment", "")}
+    if form.get("list_name", "").strip():
+        params["list_name"] = form["list_name"].strip()
+    return await _analytics_job(request, "segment_push", params, connection_id, visit)
+
+
+@_router.get("/analytics/{connection_id}/report", response_class=HTMLResponse)
+def analytics_report(request: Request, connection_id: str) -> Response:
+    """The connection's newest HTML report, for its own workspace alone: the file is found
+    from this workspace's job row, and must lie in this workspace's reports folder."""
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    found = _latest(visit, connection_id, "report")
+    if found is None or found.state != "succeeded" or not found.result:
+        return _message(request, visit, 404, "No report", "No report of this connection yet.")
+    folder = (visit.context.data_dir / "reports" / visit.user.workspace_id).resolve()
+    path = Path(str(found.result.get("path", ""))).resolve()
+    if path.parent != folder or not path.is_file():
+        return _message(request, visit, 404, "No report", "No report of this connection yet.")
+    response = HTMLResponse(path.read_text(encoding="utf-8"))
+    response.headers["Content-Security-Policy"] = _REPORT_CSP
+    return _finish(request, response, visit)
