@@ -15,7 +15,7 @@ from kbridge.service.views import JobView
 from kbridge.testing.plugin import http_client_for
 from tests.integration.web.test_campaigns import SENDER, _audience
 
-from .conftest import Dashboard, every_input_labelled, sign_in
+from .conftest import Dashboard, every_input_labelled, no_serious_violations, sign_in
 from .test_dashboard import forge, seed_connection
 
 pytestmark = pytest.mark.e2e
@@ -63,6 +63,7 @@ def test_schedule_a_campaign_then_cancel_it_from_the_calendar(
     day = page.locator('td[data-day="15"]')
     expect(day).to_contain_text("09:00 Winter sale")
     expect(day.locator(".state")).to_have_text("Scheduled")
+    no_serious_violations(page)
     day.get_by_role("button", name="Cancel Winter sale for good").click()
     expect(page.get_by_role("status")).to_contain_text("A cancel is permanent")
     cancelled = finished(dashboard, "campaign_cancel")

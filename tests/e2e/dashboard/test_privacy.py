@@ -14,7 +14,7 @@ from kbridge.emulator.server import EmulatorServer
 from kbridge.testing.plugin import http_client_for
 from tests.integration.service.jobhelp import emulator_ids
 
-from .conftest import Dashboard, every_input_labelled, sign_in
+from .conftest import Dashboard, every_input_labelled, no_serious_violations, sign_in
 from .test_dashboard import forge, seed_connection
 
 pytestmark = pytest.mark.e2e
@@ -72,6 +72,7 @@ def test_submit_a_deletion_and_follow_it_to_confirmed(
     entries = page.get_by_role("table", name="Audit entries")
     expect(entries).to_contain_text("delete")
     expect(entries).to_contain_text(profile_id)
+    no_serious_violations(page)
     page.get_by_label("Subject's email or phone").fill("nobody@example.com")
     page.get_by_role("button", name="Search the audit log").click()
     expect(page.get_by_role("status")).to_have_text("No audit entries for that subject.")
@@ -106,6 +107,7 @@ def test_an_access_report_is_viewed_and_downloaded(
     expect(page.get_by_role("table", name=f"Profile {profile_id} attributes")).to_contain_text(
         email
     )
+    no_serious_violations(page)
 
 
 def test_a_bad_subject_is_refused_naming_the_field(

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from kbridge.emulator.server import EmulatorServer
 from kbridge.service.connection_store import SqlConnectionStore
 
-from .conftest import Dashboard, every_input_labelled, sign_in
+from .conftest import Dashboard, every_input_labelled, no_serious_violations, sign_in
 from .test_dashboard import forge, seed_connection
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +43,7 @@ def test_add_list_and_remove_schedules(
     expect(page.get_by_role("status")).to_have_text("Schedule added.")
     rows = page.get_by_role("table", name="Schedules").locator("tbody tr")
     expect(rows).to_have_count(2)
+    no_serious_violations(page)
     expect(rows.nth(0)).to_contain_text("daily at 06:30")
     expect(rows.nth(0)).to_contain_text("Europe/Berlin")
     expect(rows.nth(1)).to_contain_text("cron 0 */6 * * *")
@@ -103,6 +104,7 @@ def test_oauth_connect_through_the_consent_page(
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Consent in Klaviyo")
     expect(page.locator("main")).to_contain_text("data-privacy:write")
+    no_serious_violations(page)
     page.get_by_role("link", name="Continue to Klaviyo").click()
     # the emulator's consent page, as Klaviyo's would be
     expect(page.get_by_role("heading", level=1)).to_have_text("Authorize application")

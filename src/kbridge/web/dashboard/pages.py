@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
@@ -1211,7 +1212,7 @@ async def _campaign_job(
     request: Request, kind: str, params: dict[str, Any], form: dict[str, str], visit: _Visit
 ) -> Response:
     connection_id = form.get("connection", "")
-    back = f"/campaigns?connection={connection_id}&month={form.get('month', '')}"
+    back = "/campaigns?" + urlencode({"connection": connection_id, "month": form.get("month", "")})
     try:
         # the API's own route: the same parameter checks, workspace check, audit and queueing
         await anyio.to_thread.run_sync(
@@ -1325,7 +1326,8 @@ async def _analytics_job(
                 request, visit, 404, "Not found", "No such connection in this workspace."
             )
         return _message(request, visit, exc.status, "Not queued", exc.message)
-    return _redirect(request, visit, f"/analytics?connection={connection_id}&done={kind}")
+    query = urlencode({"connection": connection_id, "done": kind})
+    return _redirect(request, visit, f"/analytics?{query}")
 
 
 @_router.post("/analytics/{connection_id}/report", response_class=HTMLResponse)
