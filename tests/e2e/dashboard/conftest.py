@@ -9,6 +9,7 @@ to pass); the dashboard's own clock (sessions, the sign-in throttle) is a
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -145,3 +146,25 @@ def every_input_labelled(page: Page) -> None:
             .map(el => el.name || el.id)"""
     )
     assert unlabelled == []
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
+AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
+
+
+def no_serious_violations(page: Page) -> None:
+    """axe-core (pinned, vendored) finds no serious or critical violation on the page.
+
+    Injected through the DevTools protocol (``evaluate``), which the pages' CSP does not
+    govern: the dashboard itself never serves axe."""
+    source = AXE.read_bytes()
+    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, "the vendored axe-core changed"
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(source.decode("utf-8") + "\n;undefined")
+    found: Any = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => v.id + ' (' + v.impact + '): '
+                + v.nodes.map(n => n.target.join(' ')).join(', '))"""
+    )
+    assert found == [], f"{page.url}: {found}"

@@ -9,30 +9,61 @@ token. Another workspace's ids are not found (404), as in the API.
 
 from __future__ import annotations
 
+import calendar
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import SecretStr
 
+from kbridge.analytics import DEFAULT_SEGMENTS
 from kbridge.connections import CAPABILITY_SUMMARIES, ConnectionNotFoundError, plan_scopes
 from kbridge.connections.model import ConnectionRecord
+from kbridge.privacy import subject_hash
 from kbridge.service.errors import ConflictError, NotFoundError
+from kbridge.service.jobs import AppPrivacyLog
 from kbridge.service.users import UserView, check_password, normalise_email, user
 from kbridge.service.views import JobView, TokenIdentity
 from kbridge.warehouse import STATE_TABLE, WarehouseError, duckdb_path, open_warehouse
-from kbridge.web.app import _Context, create_connection, delete_connection, rotate_connection
+from kbridge.web.app import (
+    _Context,
+    _subject,
+    create_connection,
+    create_job,
+    create_privacy_request,
+    create_schedule,
+    delete_connection,
+    delete_schedule,
+    get_job,
+    get_privacy_request,
+    list_campaigns,
+    list_privacy_requests,
+    list_schedules,
+    oauth_callback,
+    rotate_connection,
+    start_oauth,
+)
 from kbridge.web.dashboard.sessions import COOKIE_NAME, Session, SessionSigner, SignInThrottle
 from kbridge.web.params import check_job_params, redact_url
 from kbridge.web.problems import ApiProblem
-from kbridge.web.schemas import ConnectionIn, RotateIn
+from kbridge.web.schemas import (
+    ConnectionIn,
+    JobIn,
+    OAuthStartIn,
+    PrivacyRequestIn,
+    PrivacyRequestOut,
+    RotateIn,
+    ScheduleIn,
+)
 
 __all__ = ["install_dashboard"]
 
@@ -49,6 +80,13 @@ _DONE = {
     "sync": "Sync queued.",
     "cancelled": "Cancelled.",
     "retried": "Queued again.",
+    "privacy": "Request received: its job is queued.",
+    "scheduled": "Schedule added.",
+    "unscheduled": "Schedule removed.",
+    "campaign_publish": "Campaign queued: it shows here once Klaviyo has it.",
+    "campaign_cancel": "Cancel queued. A cancel is permanent: the campaign will not send.",
+    "report": "Report queued: its link appears here once built.",
+    "segment_push": "Segment push queued.",
 }
 _env = Environment(
     loader=FileSystemLoader(_HERE / "templates"),
@@ -288,6 +326,7 @@ def _connections_page(
     status: int = 200,
     error: str | None = None,
     form: dict[str, str] | None = None,
+    oauth_error: str | None = None,
 ) -> Response:
     assert visit.user is not None
     records = visit.context.store(visit.user.workspace_id).list()
@@ -300,6 +339,7 @@ def _connections_page(
         title="Connections",
         connections=records,
         error=error,
+        oauth_error=oauth_error,
         form=form or {},
     )
 
@@ -471,6 +511,8 @@ def _connection_page(
         capabilities=capabilities,
         missing_any=any(row["missing"] for row in capabilities),
         streams=_warehouse_streams(settings.warehouse or "", record.account_id) or _streams(jobs),
+        schedules=_schedule_rows(visit, record.id),
+        scheduled_kinds=_SCHEDULED,
         error=error,
     )
 
@@ -563,6 +605,157 @@ async def start_sync(request: Request, connection_id: str) -> Response:
     await anyio.to_thread.run_sync(_audit, visit, "job.create", "job", job.id)
     visit.context.enqueued(job.id)
     return _redirect(request, visit, "/jobs?done=sync")
+
+
+# -- schedules and OAuth connect ----------------------------------------------------------------
+
+#: the jobs a connection's page may repeat (the rest take parameters a form does not ask for)
+_SCHEDULED = {"sync": "Sync", "report": "HTML report"}
+_SCHEDULE_FIELDS = {
+    "daily_at": "Daily at",
+    "cron": "Cron",
+    "timezone": "Time zone",
+    "kind": "Job",
+    "connection": "Connection",
+}
+
+
+def _schedule_rows(visit: _Visit, connection_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": s.id,
+            "kind": _SCHEDULED.get(s.kind, s.kind),
+            "when": f"daily at {s.daily_at}" if s.daily_at else f"cron {s.cron}",
+            "timezone": s.timezone,
+            "next_due": _when(s.next_due),
+        }
+        for s in list_schedules(_acting(visit), visit.context)
+        if s.connection == connection_id
+    ]
+
+
+@_router.post("/connections/{connection_id}/schedules", response_class=HTMLResponse)
+async def add_schedule(request: Request, connection_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    name, missing = _name_or_404(request, visit, connection_id)
+    if name is None:
+        assert missing is not None
+        return missing
+    kind = form.get("kind", "sync")
+    if kind not in _SCHEDULED:
+        return _connection_page(
+            request, visit, connection_id, status=422, error="Job: choose sync or HTML report."
+        )
+    daily_at = form.get("daily_at", "").strip() or None
+    cron = form.get("cron", "").strip() or None
+    body = ScheduleIn.model_validate(
+        {
+            "connection": connection_id,
+            "kind": kind,
+            "daily_at": daily_at,
+            "cron": cron,
+            "timezone": form.get("timezone", "").strip() or "UTC",
+        }
+    )
+    try:
+        # the API's own route: the same checks, next-due computation and audit
+        await anyio.to_thread.run_sync(create_schedule, body, _acting(visit), visit.context)
+    except ApiProblem as exc:
+        label = _SCHEDULE_FIELDS.get(exc.field or "", "")
+        said = exc.message.removeprefix(f"{exc.field}:").strip()
+        return _connection_page(
+            request,
+            visit,
+            connection_id,
+            status=exc.status,
+            error=f"{label}: {said}" if label else said,
+        )
+    return _redirect(request, visit, f"/connections/{connection_id}?done=scheduled")
+
+
+@_router.post(
+    "/connections/{connection_id}/schedules/{schedule_id}/remove", response_class=HTMLResponse
+)
+async def remove_schedule(request: Request, connection_id: str, schedule_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    mine = {
+        row["id"] for row in await anyio.to_thread.run_sync(_schedule_rows, visit, connection_id)
+    }
+    if schedule_id not in mine:
+        return _message(request, visit, 404, "Not found", "No such schedule on this connection.")
+    try:
+        await anyio.to_thread.run_sync(delete_schedule, schedule_id, _acting(visit), visit.context)
+    except ApiProblem:
+        return _message(request, visit, 404, "Not found", "No such schedule on this connection.")
+    return _redirect(request, visit, f"/connections/{connection_id}?done=unscheduled")
+
+
+@_router.post("/connections/oauth", response_class=HTMLResponse)
+async def start_oauth_connect(request: Request) -> Response:
+    """Start an OAuth connect; the answer is a page whose link goes to Klaviyo's consent
+    (a link, not a redirect: the pages' CSP lets forms go nowhere but here)."""
+    visit = _visit(request)
+    form = await _form(request, visit, "admin")
+    if isinstance(form, Response):
+        return form
+    kept = {"oauth_name": form.get("oauth_name", ""), "client_id": form.get("client_id", "")}
+    if not form.get("client_id", "").strip():
+        return _connections_page(
+            request, visit, status=422, oauth_error="Client ID: required", form=kept
+        )
+    body = OAuthStartIn.model_validate(
+        {
+            "name": form.get("oauth_name", ""),
+            "client_id": form.get("client_id", "").strip(),
+            "client_secret": form.get("client_secret", ""),
+            "base_url": form.get("oauth_base_url", "").strip() or None,
+            "redirect_uri": str(request.url_for("dashboard_oauth_callback")),
+        }
+    )
+    try:
+        # the API's own route: the same checks, PKCE, the stored flow and audit
+        started = await anyio.to_thread.run_sync(
+            start_oauth, body, _acting(visit), visit.context, request
+        )
+    except ApiProblem as exc:
+        labels = {"name": "Name", "client_id": "Client ID", "base_url": "Base URL"}
+        field = exc.field or ""
+        said = exc.message.removeprefix(f"{field}:").strip()
+        error = f"{labels[field]}: {said}" if field in labels else said
+        return _connections_page(request, visit, status=exc.status, oauth_error=error, form=kept)
+    return _page(
+        request,
+        visit,
+        "oauth_consent.html",
+        section="/connections",
+        title="Consent in Klaviyo",
+        authorize_url=started.authorize_url,
+        scopes=started.scopes,
+        expires_at=_when(started.expires_at),
+    )
+
+
+@_router.get(
+    "/connections/oauth/callback", name="dashboard_oauth_callback", response_class=HTMLResponse
+)
+async def dashboard_oauth_callback(request: Request) -> Response:
+    """Where Klaviyo sends the browser back after consent: the API's callback stores the
+    connection in the workspace that started the flow; the page then shows it."""
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    try:
+        created = await oauth_callback(request, visit.context)
+    except ApiProblem as exc:
+        said = exc.message.removeprefix(f"{exc.field}:").strip() if exc.field else exc.message
+        return _message(request, visit, exc.status, "Not connected", f"OAuth connect: {said}")
+    return _redirect(request, visit, f"/connections/{created.id}?done=connected")
 
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -694,37 +887,484 @@ async def retry(request: Request, job_id: str) -> Response:
     return await _job_action(request, job_id, "retry")
 
 
-# -- pages still to come ----------------------------------------------------------------------
+# -- privacy ----------------------------------------------------------------------------------
 
-_COMING = {
-    "/privacy": (
-        "Privacy",
-        "Coming next: submit access and deletion requests with their legal clocks, follow each "
-        "to confirmation, and read the audit log.",
-    ),
-    "/campaigns": (
-        "Campaigns",
-        "Coming next: a calendar of scheduled and sent campaigns; create, schedule, cancel and "
-        "revert them.",
-    ),
-    "/analytics": (
-        "Analytics",
-        "Coming next: the HTML report per account, the churn top-risk table and RFM segments.",
-    ),
-}
+_KINDS = {"access": "Access (a report of their data)", "deletion": "Deletion"}
+_LAWS = {"gdpr": "GDPR (30 days)", "ccpa": "CCPA (45 days)"}
+_PRIVACY_FIELDS = {"email": "Email or phone", "phone": "Email or phone", "connection": "Connection"}
+_CLOSED = ("confirmed", "failed", "cancelled")
 
 
-def _coming(path: str) -> Any:
-    title, message = _COMING[path]
+def _countdown(request: PrivacyRequestOut, now: datetime) -> str:
+    """The legal clock in words: what is left of it, or by how much it was missed."""
+    if request.state in _CLOSED or request.due_at is None:
+        return ""
+    seconds = (request.due_at - now).total_seconds()
+    if seconds < 0:
+        late = math.ceil(-seconds / 86400)
+        return f"overdue by {late} day{'s' if late != 1 else ''}"
+    if seconds < 86400:
+        hours = math.ceil(seconds / 3600)
+        return f"due in {hours} hour{'s' if hours != 1 else ''}"
+    # counted up, as a deadline is: a request received a minute ago has all 30 days left
+    days = math.ceil(seconds / 86400)
+    return f"{days} day{'s' if days != 1 else ''} left"
 
-    def page(request: Request) -> Response:
-        visit = _visit(request)
-        if visit.user is None:
-            return _redirect(request, visit, "/login")
-        return _page(request, visit, "placeholder.html", section=path, title=title, message=message)
 
-    return page
+def _privacy_rows(visit: _Visit) -> list[dict[str, Any]]:
+    assert visit.user is not None
+    names = {r.id: r.name for r in visit.context.store(visit.user.workspace_id).list()}
+    now = visit.context.appdb.clock.now()
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "connection": names.get(r.connection or "", "(disconnected)"),
+            "law": r.regulation.upper(),
+            "subject_type": r.subject_type or "",
+            "state": r.state,
+            "detail": r.detail or "",
+            "received_at": _when(r.received_at),
+            "due_at": _when(r.due_at),
+            "countdown": _countdown(r, now),
+            "has_report": r.kind == "access" and r.job is not None and r.job.state == "succeeded",
+        }
+        for r in list_privacy_requests(_acting(visit), visit.context)
+    ]
 
 
-for _path in _COMING:
-    _router.add_api_route(_path, _coming(_path), methods=["GET"], response_class=HTMLResponse)
+def _privacy_page(
+    request: Request,
+    visit: _Visit,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    audit: list[dict[str, Any]] | None = None,
+    audit_error: str | None = None,
+) -> Response:
+    assert visit.user is not None
+    return _page(
+        request,
+        visit,
+        "privacy.html",
+        status=status,
+        section="/privacy",
+        title="Privacy",
+        connections=visit.context.store(visit.user.workspace_id).list(),
+        kinds=_KINDS,
+        laws=_LAWS,
+        requests=_privacy_rows(visit),
+        error=error,
+        form=form or {},
+        audit=audit,
+        audit_error=audit_error,
+    )
+
+
+@_router.get("/privacy", response_class=HTMLResponse)
+def privacy(request: Request) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    return _privacy_page(request, visit)
+
+
+@_router.get("/privacy/queue", response_class=HTMLResponse)
+def privacy_queue(request: Request) -> Response:
+    """The queue alone: what the page's htmx polling swaps in every 2 s."""
+    visit = _visit(request)
+    if visit.user is None:
+        return _finish(request, HTMLResponse("", status_code=401), visit)
+    return _page(request, visit, "privacy_queue.html", requests=_privacy_rows(visit))
+
+
+def _identifier(text: str) -> dict[str, str]:
+    """The typed subject as the API's body takes it: a leading ``+`` makes it a phone."""
+    text = text.strip()
+    return {"phone": text} if text.startswith("+") else {"email": text}
+
+
+@_router.post("/privacy", response_class=HTMLResponse)
+async def submit_privacy_request(request: Request) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    kind, law = form.get("kind", ""), form.get("regulation", "")
+    kept = {"kind": kind, "regulation": law, "connection": form.get("connection", "")}
+    if kind not in _KINDS or law not in _LAWS:
+        return _privacy_page(
+            request, visit, status=422, error="Choose the kind of request and its law.", form=kept
+        )
+    body = PrivacyRequestIn.model_validate(
+        {
+            "kind": kind,
+            "regulation": law,
+            "connection": form.get("connection", ""),
+            **_identifier(form.get("subject", "")),
+        }
+    )
+    try:
+        # the API's own route: the same checks, hashing, sealing, audit and queueing
+        await anyio.to_thread.run_sync(
+            create_privacy_request, body, _acting(visit), visit.context, Response()
+        )
+    except ApiProblem as exc:
+        # the message names the field, never the subject (the API never echoes it)
+        label = _PRIVACY_FIELDS.get(exc.field or "", "")
+        said = exc.message.removeprefix(f"{exc.field}:").strip()
+        return _privacy_page(
+            request,
+            visit,
+            status=exc.status,
+            error=f"{label}: {said}" if label else said,
+            form=kept,
+        )
+    return _redirect(request, visit, "/privacy?done=privacy")
+
+
+@_router.post("/privacy/audit", response_class=HTMLResponse)
+async def search_privacy_audit(request: Request) -> Response:
+    """The audit log's entries about the typed subject: the server hashes it under the
+    workspace's privacy key, as the requests were; the log holds nothing else to match.
+    A POST, so the subject stays out of URLs (and the access logs that keep them)."""
+    visit = _visit(request)
+    form = await _form(request, visit, "viewer")
+    if isinstance(form, Response):
+        return form
+    assert visit.user is not None
+    workspace_id = visit.user.workspace_id
+    context = visit.context
+    try:
+        _, subject = _subject(
+            PrivacyRequestIn.model_validate(
+                {"kind": "access", "connection": "", **_identifier(form.get("subject", ""))}
+            )
+        )
+    except ApiProblem as exc:
+        said = exc.message.removeprefix(f"{exc.field}:").strip()
+        return _privacy_page(request, visit, status=422, audit_error=f"Email or phone: {said}")
+
+    def search() -> list[dict[str, Any]]:
+        key = context.privacy_key(workspace_id)
+        log = AppPrivacyLog(
+            context.appdb,
+            workspace_id,
+            "",
+            master_key=context.master_key,
+            clock=context.appdb.clock,
+        )
+        return [
+            {
+                "at": _when(e["recorded_at"]),
+                "action": e["action"],
+                "outcome": e["outcome"],
+                "requested_at": _when(e["requested_at"]),
+                "confirmed_at": _when(e["confirmed_at"]),
+                "profiles": ", ".join(e["profile_ids"]),
+                "detail": e["detail"] or "",
+            }
+            for e in log.audit_entries(subject_hash=subject_hash(key, subject))
+        ]
+
+    return _privacy_page(request, visit, audit=await anyio.to_thread.run_sync(search))
+
+
+def _access_reports(visit: _Visit, request_id: str) -> tuple[PrivacyRequestOut, list[Any]] | str:
+    """The request and its opened reports, or why there are none (a 404's or 409's line)."""
+    who = _acting(visit)
+    try:
+        found = get_privacy_request(request_id, who, visit.context)
+    except ApiProblem:
+        return "No such privacy request in this workspace."
+    if found.kind != "access" or found.job is None or found.job.state != "succeeded":
+        return "This request has no access report (yet)."
+    # the API's route opens the reports sealed in the job row, for this workspace only
+    result = get_job(found.job.id, who, visit.context).result or {}
+    reports = result.get("reports")
+    return found, list(reports) if isinstance(reports, list) else []
+
+
+@_router.get("/privacy/{request_id}/report", response_class=HTMLResponse)
+def privacy_report(request: Request, request_id: str) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    got = _access_reports(visit, request_id)
+    if isinstance(got, str):
+        status = 404 if got.startswith("No such") else 409
+        return _message(request, visit, status, "No report", got)
+    found, reports = got
+    return _page(
+        request,
+        visit,
+        "privacy_report.html",
+        section="/privacy",
+        title="Access report",
+        r=found,
+        received_at=_when(found.received_at),
+        reports=reports,
+    )
+
+
+@_router.get("/privacy/{request_id}/report.json")
+def privacy_report_json(request: Request, request_id: str) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    got = _access_reports(visit, request_id)
+    if isinstance(got, str):
+        status = 404 if got.startswith("No such") else 409
+        return _finish(request, JSONResponse({"error": got}, status_code=status), visit)
+    found, reports = got
+    body = {"request": found.model_dump(mode="json"), "reports": reports}
+    response = JSONResponse(
+        body,
+        headers={"Content-Disposition": f'attachment; filename="access-report-{found.id}.json"'},
+    )
+    return _finish(request, response, visit)
+
+
+# -- campaigns --------------------------------------------------------------------------------
+
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+#: statuses a cancel can still stop (Klaviyo's words)
+_CANCELLABLE = {"Scheduled", "Queued without Recipients", "Sending"}
+
+
+def _month(text: str, now: datetime) -> tuple[int, int]:
+    found = _MONTH.fullmatch(text)
+    if found and 1 <= int(found.group(2)) <= 12:
+        return int(found.group(1)), int(found.group(2))
+    return now.year, now.month
+
+
+def _shift(year: int, month: int, by: int) -> str:
+    index = year * 12 + (month - 1) + by
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _calendar(year: int, month: int, campaigns: list[Any]) -> list[list[dict[str, Any]]]:
+    """The month's weeks (Monday first), each day with the campaigns sending on it (UTC)."""
+    by_day: dict[int, list[dict[str, Any]]] = {}
+    for c in campaigns:
+        if not c.send_time:
+            continue
+        try:
+            at = datetime.fromisoformat(str(c.send_time).replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            continue
+        if (at.year, at.month) == (year, month):
+            by_day.setdefault(at.day, []).append(
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "status": c.status,
+                    "time": at.strftime("%H:%M"),
+                    "cancellable": c.status in _CANCELLABLE,
+                }
+            )
+    return [
+        [{"day": d, "campaigns": by_day.get(d, [])} if d else {"day": None} for d in week]
+        for week in calendar.Calendar(firstweekday=0).monthdayscalendar(year, month)
+    ]
+
+
+@_router.get("/campaigns", response_class=HTMLResponse)
+async def campaigns(request: Request) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    context = visit.context
+    records = await anyio.to_thread.run_sync(context.store(visit.user.workspace_id).list)
+    chosen = request.query_params.get("connection") or (records[0].id if records else "")
+    year, month = _month(request.query_params.get("month", ""), context.appdb.clock.now())
+    found: list[Any] = []
+    error = None
+    status = 200
+    if chosen:
+        try:
+            # the API's own route: read from Klaviyo through the connection
+            found = await list_campaigns(_acting(visit), context, connection=chosen, limit=1000)
+        except ApiProblem as exc:
+            error, status = exc.message, exc.status
+    return _page(
+        request,
+        visit,
+        "campaigns.html",
+        status=status,
+        section="/campaigns",
+        title="Campaigns",
+        connections=records,
+        chosen=chosen,
+        label=f"{calendar.month_name[month]} {year}",
+        month=f"{year:04d}-{month:02d}",
+        previous=_shift(year, month, -1),
+        following=_shift(year, month, 1),
+        weeks=_calendar(year, month, found),
+        weekdays=list(calendar.day_name),
+        error=error,
+    )
+
+
+async def _campaign_job(
+    request: Request, kind: str, params: dict[str, Any], form: dict[str, str], visit: _Visit
+) -> Response:
+    connection_id = form.get("connection", "")
+    back = "/campaigns?" + urlencode({"connection": connection_id, "month": form.get("month", "")})
+    try:
+        # the API's own route: the same parameter checks, workspace check, audit and queueing
+        await anyio.to_thread.run_sync(
+            create_job,
+            JobIn.model_validate({"kind": kind, "connection": connection_id, "params": params}),
+            _acting(visit),
+            visit.context,
+            Response(),
+        )
+    except ApiProblem as exc:
+        if exc.field == "connection":
+            return _message(
+                request, visit, 404, "Not found", "No such connection in this workspace."
+            )
+        field = (exc.field or "").removeprefix("params.")
+        said = exc.message.removeprefix(f"{exc.field}:").strip()
+        return _message(request, visit, exc.status, "Not queued", f"{field}: {said}")
+    return _redirect(request, visit, f"{back}&done={kind}")
+
+
+@_router.post("/campaigns/publish", response_class=HTMLResponse)
+async def publish_campaign(request: Request) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    send_at = form.get("send_at", "").strip()
+    params: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "subject": form.get("subject", "").strip(),
+        "included": [x.strip() for x in form.get("included", "").split(",") if x.strip()],
+        "html": form.get("html", ""),
+    }
+    if form.get("from_email", "").strip():
+        params["from_email"] = form["from_email"].strip()
+    if send_at:
+        # a datetime-local input gives no zone: the page says it is UTC
+        params["send_at"] = f"{send_at}:00Z" if len(send_at) == 16 else f"{send_at}Z"
+    return await _campaign_job(request, "campaign_publish", params, form, visit)
+
+
+@_router.post("/campaigns/cancel", response_class=HTMLResponse)
+async def cancel_campaign(request: Request) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    return await _campaign_job(
+        request, "campaign_cancel", {"campaign_id": form.get("campaign_id", "")}, form, visit
+    )
+
+
+# -- analytics --------------------------------------------------------------------------------
+
+#: the report is ours but carries inline styles and SVG: those, and nothing it could fetch or run
+_REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
+    "form-action 'none'; base-uri 'none'"
+)
+
+
+def _latest(visit: _Visit, connection_id: str, kind: str) -> JobView | None:
+    assert visit.user is not None
+    for job_row in visit.context.appdb.jobs(visit.user.workspace_id):  # newest first
+        if job_row.kind == kind and job_row.connection_id == connection_id:
+            return job_row
+    return None
+
+
+@_router.get("/analytics", response_class=HTMLResponse)
+def analytics(request: Request) -> Response:
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    records = visit.context.store(visit.user.workspace_id).list()
+    chosen = request.query_params.get("connection") or (records[0].id if records else "")
+    if chosen and chosen not in {r.id for r in records}:
+        return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
+    report = _latest(visit, chosen, "report") if chosen else None
+    push = _latest(visit, chosen, "segment_push") if chosen else None
+    return _page(
+        request,
+        visit,
+        "analytics.html",
+        section="/analytics",
+        title="Analytics",
+        connections=records,
+        chosen=chosen,
+        report=report,
+        report_at=_when(report.finished_at) if report else "",
+        push=push,
+        segments=[rule.name for rule in DEFAULT_SEGMENTS],
+    )
+
+
+async def _analytics_job(
+    request: Request, kind: str, params: dict[str, Any], connection_id: str, visit: _Visit
+) -> Response:
+    try:
+        # the API's own route: the same checks, workspace check, audit and queueing
+        await anyio.to_thread.run_sync(
+            create_job,
+            JobIn.model_validate({"kind": kind, "connection": connection_id, "params": params}),
+            _acting(visit),
+            visit.context,
+            Response(),
+        )
+    except ApiProblem as exc:
+        if exc.field == "connection":
+            return _message(
+                request, visit, 404, "Not found", "No such connection in this workspace."
+            )
+        return _message(request, visit, exc.status, "Not queued", exc.message)
+    query = urlencode({"connection": connection_id, "done": kind})
+    return _redirect(request, visit, f"/analytics?{query}")
+
+
+@_router.post("/analytics/{connection_id}/report", response_class=HTMLResponse)
+async def build_analytics_report(request: Request, connection_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    return await _analytics_job(request, "report", {}, connection_id, visit)
+
+
+@_router.post("/analytics/{connection_id}/push", response_class=HTMLResponse)
+async def push_rfm_segment(request: Request, connection_id: str) -> Response:
+    visit = _visit(request)
+    form = await _form(request, visit, "operator")
+    if isinstance(form, Response):
+        return form
+    params: dict[str, Any] = {"segment": form.get("segment", "")}
+    if form.get("list_name", "").strip():
+        params["list_name"] = form["list_name"].strip()
+    return await _analytics_job(request, "segment_push", params, connection_id, visit)
+
+
+@_router.get("/analytics/{connection_id}/report", response_class=HTMLResponse)
+def analytics_report(request: Request, connection_id: str) -> Response:
+    """The connection's newest HTML report, for its own workspace alone: the file is found
+    from this workspace's job row, and must lie in this workspace's reports folder."""
+    visit = _visit(request)
+    if visit.user is None:
+        return _redirect(request, visit, "/login")
+    found = _latest(visit, connection_id, "report")
+    if found is None or found.state != "succeeded" or not found.result:
+        return _message(request, visit, 404, "No report", "No report of this connection yet.")
+    folder = (visit.context.data_dir / "reports" / visit.user.workspace_id).resolve()
+    path = Path(str(found.result.get("path", ""))).resolve()
+    if path.parent != folder or not path.is_file():
+        return _message(request, visit, 404, "No report", "No report of this connection yet.")
+    response = HTMLResponse(path.read_text(encoding="utf-8"))
+    response.headers["Content-Security-Policy"] = _REPORT_CSP
+    return _finish(request, response, visit)
