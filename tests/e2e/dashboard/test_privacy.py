@@ -79,7 +79,10 @@ def test_submit_a_deletion_and_follow_it_to_confirmed(
 
 
 def test_an_access_report_is_viewed_and_downloaded(
-    page: Page, dashboard: Dashboard, emulator_factory: Callable[..., EmulatorServer]
+    page: Page,
+    dashboard: Dashboard,
+    emulator_factory: Callable[..., EmulatorServer],
+    refusals: set[int],
 ) -> None:
     server = emulator_factory()
     seed_connection(dashboard, dashboard.workspace_a, name="shop", server=server)
@@ -108,6 +111,19 @@ def test_an_access_report_is_viewed_and_downloaded(
         email
     )
     no_serious_violations(page)
+    report_path = page.url.removeprefix(dashboard.base_url)
+
+    # the report is the person's data: a viewer sees the request, not its report
+    refusals.add(403)
+    page.context.clear_cookies()
+    sign_in(page, "viewer@a.test")
+    page.get_by_role("link", name="Privacy").click()
+    expect(page.locator("#privacy-queue tbody tr .state")).to_have_text("confirmed")
+    expect(page.locator("#privacy-queue").get_by_role("link", name="View report")).to_have_count(0)
+    for path in (report_path, report_path + ".json"):
+        answer = page.goto(path)
+        assert answer is not None
+        assert answer.status == 403
 
 
 def test_a_bad_subject_is_refused_naming_the_field(

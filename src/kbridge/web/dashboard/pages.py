@@ -1078,12 +1078,21 @@ def _access_reports(visit: _Visit, request_id: str) -> tuple[PrivacyRequestOut, 
         found = get_privacy_request(request_id, who, visit.context)
     except ApiProblem:
         return "No such privacy request in this workspace."
+    if not visit.may("operator"):
+        # the report is the person's data: a viewer sees the request, never what it found
+        return "Access reports hold people's data: an operator or an admin may open them."
     if found.kind != "access" or found.job is None or found.job.state != "succeeded":
         return "This request has no access report (yet)."
     # the API's route opens the reports sealed in the job row, for this workspace only
     result = get_job(found.job.id, who, visit.context).result or {}
     reports = result.get("reports")
     return found, list(reports) if isinstance(reports, list) else []
+
+
+def _report_status(why: str) -> int:
+    if why.startswith("No such"):
+        return 404
+    return 403 if why.startswith("Access reports hold") else 409
 
 
 @_router.get("/privacy/{request_id}/report", response_class=HTMLResponse)
@@ -1093,8 +1102,7 @@ def privacy_report(request: Request, request_id: str) -> Response:
         return _redirect(request, visit, "/login")
     got = _access_reports(visit, request_id)
     if isinstance(got, str):
-        status = 404 if got.startswith("No such") else 409
-        return _message(request, visit, status, "No report", got)
+        return _message(request, visit, _report_status(got), "No report", got)
     found, reports = got
     return _page(
         request,
@@ -1115,8 +1123,8 @@ def privacy_report_json(request: Request, request_id: str) -> Response:
         return _redirect(request, visit, "/login")
     got = _access_reports(visit, request_id)
     if isinstance(got, str):
-        status = 404 if got.startswith("No such") else 409
-        return _finish(request, JSONResponse({"error": got}, status_code=status), visit)
+        refused = JSONResponse({"error": got}, status_code=_report_status(got))
+        return _finish(request, refused, visit)
     found, reports = got
     body = {"request": found.model_dump(mode="json"), "reports": reports}
     response = JSONResponse(
