@@ -1216,13 +1216,12 @@ async def campaigns(request: Request) -> Response:
     )
 
 
-async def _campaign_job(
-    request: Request, kind: str, params: dict[str, Any], form: dict[str, str], visit: _Visit
-) -> Response:
-    connection_id = form.get("connection", "")
-    back = "/campaigns?" + urlencode({"connection": connection_id, "month": form.get("month", "")})
+async def _queue_job(
+    visit: _Visit, kind: str, connection_id: str, params: dict[str, Any]
+) -> ApiProblem | None:
+    """Queue a job through the API's own route (the same parameter checks, workspace check,
+    audit and queueing); the refusal, if any."""
     try:
-        # the API's own route: the same parameter checks, workspace check, audit and queueing
         await anyio.to_thread.run_sync(
             create_job,
             JobIn.model_validate({"kind": kind, "connection": connection_id, "params": params}),
@@ -1231,10 +1230,23 @@ async def _campaign_job(
             Response(),
         )
     except ApiProblem as exc:
+        return exc
+    return None
+
+
+def _not_found_connection(request: Request, visit: _Visit) -> Response:
+    return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
+
+
+async def _campaign_job(
+    request: Request, kind: str, params: dict[str, Any], form: dict[str, str], visit: _Visit
+) -> Response:
+    connection_id = form.get("connection", "")
+    back = "/campaigns?" + urlencode({"connection": connection_id, "month": form.get("month", "")})
+    exc = await _queue_job(visit, kind, connection_id, params)
+    if exc is not None:
         if exc.field == "connection":
-            return _message(
-                request, visit, 404, "Not found", "No such connection in this workspace."
-            )
+            return _not_found_connection(request, visit)
         field = (exc.field or "").removeprefix("params.")
         said = exc.message.removeprefix(f"{exc.field}:").strip()
         return _message(request, visit, exc.status, "Not queued", f"{field}: {said}")
@@ -1319,20 +1331,10 @@ def analytics(request: Request) -> Response:
 async def _analytics_job(
     request: Request, kind: str, params: dict[str, Any], connection_id: str, visit: _Visit
 ) -> Response:
-    try:
-        # the API's own route: the same checks, workspace check, audit and queueing
-        await anyio.to_thread.run_sync(
-            create_job,
-            JobIn.model_validate({"kind": kind, "connection": connection_id, "params": params}),
-            _acting(visit),
-            visit.context,
-            Response(),
-        )
-    except ApiProblem as exc:
+    exc = await _queue_job(visit, kind, connection_id, params)
+    if exc is not None:
         if exc.field == "connection":
-            return _message(
-                request, visit, 404, "Not found", "No such connection in this workspace."
-            )
+            return _not_found_connection(request, visit)
         return _message(request, visit, exc.status, "Not queued", exc.message)
     query = urlencode({"connection": connection_id, "done": kind})
     return _redirect(request, visit, f"/analytics?{query}")
