@@ -55,10 +55,10 @@ class LimiterConfig:
     to be shared more widely. ``jitter_allowance`` is how much closer
     together (seconds) two requests may arrive than they were sent, e.g.
     through varying network delay: a request still in flight counts in the
-    windows as if it arrived that long after it was sent (one whose response
-    came back counts at that moment), and the token-bucket fallback leaves
-    room for it. ``target_utilisation`` is the token bucket's share of the
-    steady limit; the windows themselves are filled exactly.
+    windows as if it arrived that long after it was sent, or now if that is
+    later (one whose response came back counts at that moment), and the
+    token-bucket fallback leaves room for it. ``target_utilisation`` is the
+    token bucket's share of the steady limit; the windows themselves are filled exactly.
 
     ``limit_factor`` says what the server enforces as a multiple of the
     catalogue's published limits: ``1.0`` is Klaviyo; ``0.05`` a server at a

@@ -17,10 +17,15 @@ run go at the burst limit: 30 requests at 3/s, 30/min take ~10 s, not 60.
 
 Requests reach the server later than we send them, and by varying delays,
 so each request is counted in the windows at an upper bound of its arrival:
-its response time once it came back (it cannot have arrived later), and
-``jitter_allowance`` after its send while it is still in flight. Once a
+its response time once it came back (it cannot have arrived later); while it
+is in flight, ``jitter_allowance`` after its send, and from then on *now*,
+for a stalled request may still arrive at any moment (a loaded machine held
+requests back for seconds, and a request sent a minute after one counted at
+``send + jitter`` then shared Klaviyo's fixed window with it). Once a
 response is in, no margin is needed at all; a waiter that is held up by a
-request still in flight looks again after a short poll.
+request still in flight looks again after a short poll. A request unanswered
+for :data:`~kbridge.api.ratestore.IN_FLIGHT_CAP` belongs to a process that
+died, and stops holding its place.
 
 The server's ``RateLimit-Remaining``/``Reset`` (its count for the current
 steady window, which another integration on the account may share) cap how

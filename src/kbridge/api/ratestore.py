@@ -34,6 +34,7 @@ from kbridge.core import KbridgeError
 
 __all__ = [
     "BURST_WINDOW",
+    "IN_FLIGHT_CAP",
     "STEADY_WINDOW",
     "WINDOW_MARGIN",
     "InProcessRateBudgetStore",
@@ -48,6 +49,10 @@ STEADY_WINDOW = 60.0
 #: Sliding windows are this much longer than Klaviyo's, so float rounding of the clock can
 #: never put two requests a window apart into the same fixed window.
 WINDOW_MARGIN = 1e-6
+#: A request in flight may reach the server at any moment until it is answered; one not
+#: answered this long after its send belongs to a process that died (an attempt gives up
+#: after 120 s), and stops holding its place in the windows.
+IN_FLIGHT_CAP = 180.0
 _EPSILON = 1e-9
 
 
@@ -121,23 +126,28 @@ _SENT = attrgetter("sent")
 class _Stamp:
     """One request in the sliding windows: an upper bound of when the server got it."""
 
-    __slots__ = ("arrived", "done", "sent")
+    __slots__ = ("arrived", "done", "late", "sent")
 
     def __init__(self, sent: float, arrived: float) -> None:
         self.sent = sent
         self.arrived = arrived
         self.done = False
+        #: its bound passed send + jitter: a window may hold it whatever its send
+        self.late = False
 
 
 class InProcessBudget:
     """Sliding windows and a daily count in this process's memory."""
 
-    __slots__ = ("day", "day_count", "head", "paused_until", "stamps")
+    __slots__ = ("day", "day_count", "flying", "head", "late", "paused_until", "stamps")
 
     def __init__(self) -> None:
-        # In send order; those before ``head`` can be in no window any more.
+        # In send order; those before ``head`` can be in no window any more, unless late.
         self.stamps: list[_Stamp] = []
         self.head = 0
+        #: requests not yet answered, and those whose bound passed send + jitter
+        self.flying: set[_Stamp] = set()
+        self.late: list[_Stamp] = []
         self.day = ""
         self.day_count = 0
         self.paused_until = float("-inf")
@@ -154,6 +164,7 @@ class InProcessBudget:
     ) -> Take:
         wait, held = max(local_wait, self.paused_until - now), False
         if windows is not None:
+            self._overdue(now)
             self._forget(now, jitter)
             burst, steady = windows
             for length, limit in ((BURST_WINDOW, burst), (STEADY_WINDOW, steady)):
@@ -171,22 +182,52 @@ class InProcessBudget:
         if windows is not None:
             stamp = _Stamp(now, now + jitter)
             self.stamps.append(stamp)
+            self.flying.add(stamp)
         return Take(0.0, ticket=stamp, day_count=self.day_count)
 
     def release(self, ticket: object, now: float) -> None:
-        if isinstance(ticket, _Stamp):
-            ticket.arrived, ticket.done = min(ticket.arrived, now), True
+        if isinstance(ticket, _Stamp) and ticket in self.flying:
+            # it reached the server by its answer, however long after send + jitter that is
+            self.flying.discard(ticket)
+            self._bound(ticket, now)
+            ticket.arrived, ticket.done = now, True
 
     def pause(self, seconds: float, now: float) -> None:
         self.paused_until = max(self.paused_until, now + seconds)
 
+    def _bound(self, stamp: _Stamp, arrived: float) -> None:
+        if arrived > stamp.arrived and not stamp.late:
+            stamp.late = True
+            self.late.append(stamp)
+
+    def _overdue(self, now: float) -> None:
+        """A request still in flight may reach the server at any moment: count it at now.
+
+        Stalls (a loaded machine, a slow network) can hold a request back for longer than
+        the jitter allowance; counted at send + jitter, a request sent a minute later could
+        share the server's fixed window with it. Past :data:`IN_FLIGHT_CAP` it is taken
+        for lost (its process died) and its place stops moving.
+        """
+        for stamp in list(self.flying):
+            bound = min(now, stamp.sent + IN_FLIGHT_CAP)
+            if bound > stamp.arrived:
+                self._bound(stamp, bound)
+                stamp.arrived = bound
+            if now >= stamp.sent + IN_FLIGHT_CAP:
+                self.flying.discard(stamp)
+                stamp.done = True
+
     def _forget(self, now: float, jitter: float) -> None:
-        """Drop requests that can no longer be in any window (they arrived by send + jitter)."""
+        """Drop requests that can no longer be in any window (they arrived by send + jitter,
+        or are late and left the longest window)."""
         horizon = now - STEADY_WINDOW - WINDOW_MARGIN - jitter
         self.head = bisect.bisect_right(self.stamps, horizon, lo=self.head, key=_SENT)
         if self.head > 1024 and 2 * self.head > len(self.stamps):
             del self.stamps[: self.head]
             self.head = 0
+        if self.late:
+            gone = now - STEADY_WINDOW - WINDOW_MARGIN
+            self.late = [st for st in self.late if not st.done or st.arrived > gone]
 
     def _window_wait(
         self, now: float, length: float, limit: int, jitter: float
@@ -194,10 +235,10 @@ class InProcessBudget:
         """How long until fewer than ``limit`` requests are in the sliding window of
         ``length`` ending then; and whether the request that decides it is in flight.
 
-        A request arrives between its send and its send + jitter, and sends are in
-        order, so only those sent within the jitter before the window's start need a
-        look: the rest are wholly in or out. That keeps a 3,500-a-minute tier from
-        walking its whole minute on every request.
+        A request's bound is its send + jitter unless it is late (kept apart, and few),
+        and sends are in order, so only those sent within the jitter before the window's
+        start need a look: the rest are wholly in or out. That keeps a 3,500-a-minute
+        tier from walking its whole minute on every request.
         """
         span = length + WINDOW_MARGIN
         cutoff = now - span
@@ -207,6 +248,13 @@ class InProcessBudget:
             stamps, cutoff - jitter, lo=self.head, hi=first_in, key=_SENT
         )
         edge = [st for st in islice(stamps, first_maybe, first_in) if st.arrived > cutoff]
+        if self.late:
+            # sent before the edge yet still inside: in send order, ahead of the edge
+            early = sorted(
+                (st for st in self.late if st.sent <= cutoff - jitter and st.arrived > cutoff),
+                key=_SENT,
+            )
+            edge = early + edge
         count = len(edge) + len(stamps) - first_in
         if count < limit:
             return 0.0, False

@@ -3,10 +3,11 @@
 :class:`RedisRateBudgetStore` implements :class:`~kbridge.api.ratestore.RateBudgetStore`
 with one Lua script per decision, so a take is atomic however many workers
 ask at once: the same sliding-window algorithm as the in-process store
-(each request counted at an upper bound of its arrival, ``send + jitter``
-until its response lowers it), a sorted set of arrivals per (account,
-group), a daily counter per UTC day that expires by itself, and the time
-until which a 429 (any worker's) holds every take back.
+(each request counted at an upper bound of its arrival: ``send + jitter``,
+then "now" for as long as it is in flight, then its response time), a sorted
+set of arrivals per (account, group) and one of the requests in flight, a
+daily counter per UTC day that expires by itself, and the time until which a
+429 (any worker's) holds every take back.
 
 Keys are ``kbridge:rate:{ACCOUNT|GROUP}:…``: namespaced by the Klaviyo
 account (``account_id`` when the store is bound to one, so two keys of one
@@ -32,6 +33,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from kbridge.api.ratestore import (
+    IN_FLIGHT_CAP,
     STEADY_WINDOW,
     WINDOW_MARGIN,
     RateBudgetUnavailableError,
@@ -42,11 +44,12 @@ from kbridge.core import Clock
 __all__ = ["RedisRateBudget", "RedisRateBudgetStore"]
 
 #: Arguments: now ('' = Redis TIME), local wait, burst (0 = unpaced), steady, jitter,
-#: daily cap (-1 = none), margin, steady window, day-key TTL.
+#: daily cap (-1 = none), margin, steady window, day-key TTL, in-flight cap.
+#: W: arrivals' upper bounds; F: requests in flight, scored by their send.
 #: Returns {wait, held, ticket, day count, exhausted}; floats as strings (Lua numbers
 #: returned to Redis are truncated to integers).
 _TAKE = """
-local W, P, D, SEQ, PAUSE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local W, F, D, SEQ, PAUSE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -58,6 +61,7 @@ local wait = tonumber(ARGV[2])
 local burst, steady = tonumber(ARGV[3]), tonumber(ARGV[4])
 local jitter, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
 local margin, minute, day_ttl = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local flight_cap = tonumber(ARGV[10])
 local function f(x) return string.format('%.17g', x) end
 local held = 0
 -- a 429 any worker drew: everyone waits out its Retry-After
@@ -66,12 +70,22 @@ if paused and paused - now > wait then
   wait = paused - now
 end
 if burst > 0 then
+  -- a request in flight may reach Klaviyo at any moment until answered: count it at now;
+  -- one unanswered past the cap belongs to a dead process and stops moving
+  local flying = redis.call('ZRANGE', F, 0, -1, 'WITHSCORES')
+  for i = 1, #flying, 2 do
+    local sent = tonumber(flying[i + 1])
+    redis.call('ZADD', W, 'XX', 'GT', f(math.min(now, sent + flight_cap)), flying[i])
+    if now >= sent + flight_cap then
+      redis.call('ZREM', F, flying[i])
+    end
+  end
   -- arrivals before the longest window's start can be in no window again
   while true do
     local old = redis.call('ZRANGEBYSCORE', W, '-inf', f(now - minute - margin), 'LIMIT', 0, 500)
     if #old == 0 then break end
     redis.call('ZREM', W, unpack(old))
-    redis.call('SREM', P, unpack(old))
+    redis.call('ZREM', F, unpack(old))
   end
   for _, window in ipairs({{1, burst}, {minute, steady}}) do
     local span = window[1] + margin
@@ -84,7 +98,7 @@ if burst > 0 then
       local window_wait = tonumber(r[2]) + span - now
       if window_wait > wait then
         wait = window_wait
-        held = redis.call('SISMEMBER', P, r[1])
+        held = redis.call('ZSCORE', F, r[1]) and 1 or 0
       end
     end
   end
@@ -102,18 +116,19 @@ local ticket = ''
 if burst > 0 then
   ticket = tostring(redis.call('INCR', SEQ))
   redis.call('ZADD', W, f(now + jitter), ticket)
-  redis.call('SADD', P, ticket)
-  local ttl = math.ceil(minute + margin + jitter) + 1
+  redis.call('ZADD', F, f(now), ticket)
+  local ttl = math.ceil(minute + margin + flight_cap) + 1
   redis.call('EXPIRE', W, ttl)
-  redis.call('EXPIRE', P, ttl)
+  redis.call('EXPIRE', F, ttl)
   redis.call('EXPIRE', SEQ, ttl)
 end
 return {'0', 0, ticket, count, 0}
 """
 
-#: Arguments: now ('' = Redis TIME), ticket. An answered request arrived by now at the latest.
+#: Arguments: now ('' = Redis TIME), ticket. An answered request arrived by now at the latest,
+#: however long after its send + jitter that is.
 _RELEASE = """
-local W, P = KEYS[1], KEYS[2]
+local W, F = KEYS[1], KEYS[2]
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -121,8 +136,8 @@ if ARGV[1] == '' then
 else
   now = tonumber(ARGV[1])
 end
-if redis.call('SREM', P, ARGV[2]) == 1 then
-  redis.call('ZADD', W, 'XX', 'LT', string.format('%.17g', now), ARGV[2])
+if redis.call('ZREM', F, ARGV[2]) == 1 then
+  redis.call('ZADD', W, 'XX', string.format('%.17g', now), ARGV[2])
 end
 return 1
 """
@@ -161,7 +176,9 @@ class RedisRateBudget:
 
     def _keys(self, day: str | None = None) -> list[str]:
         p = self._prefix
-        return [f"{p}:w", f"{p}:p", f"{p}:d:{day}", f"{p}:seq", f"{p}:pause"]
+        # ``:f`` (a sorted set) replaced ``:p`` (a set): a new name, so a budget still
+        # held by an older worker is never read as the wrong type
+        return [f"{p}:w", f"{p}:f", f"{p}:d:{day}", f"{p}:seq", f"{p}:pause"]
 
     async def take(
         self,
@@ -184,6 +201,7 @@ class RedisRateBudget:
             repr(WINDOW_MARGIN),
             repr(STEADY_WINDOW),
             _DAY_TTL,
+            repr(IN_FLIGHT_CAP),
         ]
         wait, held, ticket, count, exhausted = await self._store._run("take", self._keys(day), args)
         return Take(
