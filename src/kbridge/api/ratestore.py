@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import threading
 from dataclasses import dataclass
 from itertools import chain, islice
 from operator import attrgetter
@@ -37,6 +38,7 @@ __all__ = [
     "IN_FLIGHT_CAP",
     "STEADY_WINDOW",
     "WINDOW_MARGIN",
+    "AccountBudgets",
     "InProcessRateBudgetStore",
     "RateBudget",
     "RateBudgetStore",
@@ -137,11 +139,16 @@ class _Stamp:
 
 
 class InProcessBudget:
-    """Sliding windows and a daily count in this process's memory."""
+    """Sliding windows and a daily count in this process's memory.
 
-    __slots__ = ("day", "day_count", "flying", "head", "late", "paused_until", "stamps")
+    Safe to share between threads (the service's worker threads run one event loop
+    each): every decision holds a lock, and none awaits while it does.
+    """
+
+    __slots__ = ("_lock", "day", "day_count", "flying", "head", "late", "paused_until", "stamps")
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         # In send order; those before ``head`` can be in no window any more, unless late.
         self.stamps: list[_Stamp] = []
         self.head = 0
@@ -155,6 +162,18 @@ class InProcessBudget:
     async def take(
         self,
         *,
+        now: float,
+        local_wait: float,
+        windows: tuple[int, int] | None,
+        jitter: float,
+        day: str,
+        daily_cap: int | None,
+    ) -> Take:
+        with self._lock:
+            return self._take(now, local_wait, windows, jitter, day, daily_cap)
+
+    def _take(
+        self,
         now: float,
         local_wait: float,
         windows: tuple[int, int] | None,
@@ -186,14 +205,16 @@ class InProcessBudget:
         return Take(0.0, ticket=stamp, day_count=self.day_count)
 
     def release(self, ticket: object, now: float) -> None:
-        if isinstance(ticket, _Stamp) and ticket in self.flying:
-            # it reached the server by its answer, however long after send + jitter that is
-            self.flying.discard(ticket)
-            self._bound(ticket, now)
-            ticket.arrived, ticket.done = now, True
+        with self._lock:
+            if isinstance(ticket, _Stamp) and ticket in self.flying:
+                # it reached the server by its answer, however long after send + jitter
+                self.flying.discard(ticket)
+                self._bound(ticket, now)
+                ticket.arrived, ticket.done = now, True
 
     def pause(self, seconds: float, now: float) -> None:
-        self.paused_until = max(self.paused_until, now + seconds)
+        with self._lock:
+            self.paused_until = max(self.paused_until, now + seconds)
 
     def _bound(self, stamp: _Stamp, arrived: float) -> None:
         if arrived > stamp.arrived and not stamp.late:
@@ -275,17 +296,45 @@ class InProcessBudget:
 
 
 class InProcessRateBudgetStore:
-    """Budgets in this process's memory: what a limiter uses unless given another store."""
+    """Budgets in this process's memory: what a limiter uses unless given another store.
+
+    One store may be shared by the limiters of several threads. :meth:`for_account`
+    binds a view of it to one Klaviyo account, as the Redis store's ``account_id``
+    does: every key of that account then draws on one budget.
+    """
 
     def __init__(self) -> None:
         self._budgets: dict[tuple[str, str], InProcessBudget] = {}
+        self._lock = threading.Lock()
 
     def budget(self, account: str, group: str) -> InProcessBudget:
         key = (account, group)
         found = self._budgets.get(key)
         if found is None:
-            found = self._budgets[key] = InProcessBudget()
+            with self._lock:
+                found = self._budgets.setdefault(key, InProcessBudget())
         return found
+
+    def for_account(self, account_id: str) -> AccountBudgets:
+        """This store's budgets of ``account_id``, whatever credential a limiter holds."""
+        return AccountBudgets(self, account_id)
 
     def __repr__(self) -> str:
         return f"InProcessRateBudgetStore({len(self._budgets)} budgets)"
+
+
+class AccountBudgets:
+    """An :class:`InProcessRateBudgetStore` seen from one Klaviyo account."""
+
+    __slots__ = ("_account_id", "_store")
+
+    def __init__(self, store: InProcessRateBudgetStore, account_id: str) -> None:
+        self._store = store
+        self._account_id = account_id
+
+    def budget(self, account: str, group: str) -> InProcessBudget:
+        # keyed apart from fingerprints, which are hashes of credentials
+        return self._store.budget(f"account:{self._account_id}", group)
+
+    def __repr__(self) -> str:
+        return f"AccountBudgets({self._account_id!r})"

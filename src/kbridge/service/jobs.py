@@ -41,6 +41,7 @@ from kbridge.api.errors import (
     redact,
 )
 from kbridge.api.ratelimit import RateLimiter, parse_limit_factor
+from kbridge.api.ratestore import InProcessRateBudgetStore, RateBudgetStore
 from kbridge.campaigns.errors import PublishError, SendFailedError
 from kbridge.campaigns.publish import PublishRequest, publish
 from kbridge.campaigns.publish import cancel as cancel_campaign
@@ -164,12 +165,19 @@ class JobContext:
     """What an executor may use: its job, the app database, settings, and a progress slot."""
 
     def __init__(
-        self, job: JobView, db: AppDatabase, settings: WorkerSettings, clock: Clock
+        self,
+        job: JobView,
+        db: AppDatabase,
+        settings: WorkerSettings,
+        clock: Clock,
+        budgets: InProcessRateBudgetStore | None = None,
     ) -> None:
         self.job = job
         self.db = db
         self.settings = settings
         self.clock = clock
+        #: without Redis, the budgets this process's jobs share (one per Klaviyo account)
+        self.budgets = budgets
         #: the latest progress; the lease renewal writes it to the job
         self.progress: dict[str, Any] | None = None
         #: the connection's name once loaded (for the lines failures are told in)
@@ -229,16 +237,20 @@ class JobContext:
                         f"connection {connection.record.name!r} has no stored key; connect it again"
                     )
             limiter_config = LimiterConfig(limit_factor=factor)
-            budget = None
+            budget: RateBudgetStore | None = None
+            if self.budgets is not None:
+                # jobs running at once in this process's threads act for one account together
+                budget = self.budgets.for_account(connection.record.account_id)
             if is_redis_url(self.settings.broker_url):
                 assert self.settings.broker_url is not None
                 # one budget per Klaviyo account, whichever worker or key acts for it
-                budget = RedisRateBudgetStore(
+                shared = RedisRateBudgetStore(
                     self.settings.broker_url,
                     clock=self.clock,
                     account_id=connection.record.account_id,
                 )
-                stack.push_async_callback(budget.aclose)
+                stack.push_async_callback(shared.aclose)
+                budget = shared
             limiter = RateLimiter(clock=self.clock, config=limiter_config, store=budget)
             client = await stack.enter_async_context(
                 AsyncClient(

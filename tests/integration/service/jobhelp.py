@@ -34,14 +34,16 @@ def connect(
     api_key: str | None = None,
     rate_limits: str = "off",
     warehouse: str | None = None,
+    account: str | None = None,
 ) -> str:
-    """Save ``server``'s account as a connection of the workspace; its id."""
+    """Save ``server``'s account (``account``: its id, known already) as a connection of the
+    workspace; its id."""
     store = SqlConnectionStore(db.engine, workspace_id, master_key=master_key)
     return store.upsert(
         name,
         kind="api_key",
         base_url=server.base_url,
-        account_id=account_id(server),
+        account_id=account or account_id(server),
         account_name=None,
         sender=Sender(),
         capabilities=(),
