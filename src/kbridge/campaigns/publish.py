@@ -82,6 +82,8 @@ class PublishRequest:
     ``None`` means now; otherwise it must be timezone-aware and in the future.
     ``local_time`` sends at ``send_at``'s wall-clock time in each recipient's
     timezone. ``utm`` adds UTM parameters to links (``{"utm_source": "kbridge"}``).
+    ``draft`` stops before the send: the campaign stays a Draft (with its send time, if
+    any) for :func:`schedule` to publish later.
     """
 
     name: str
@@ -100,6 +102,7 @@ class PublishRequest:
     track_opens: bool = True
     track_clicks: bool = True
     utm: Mapping[str, str] = field(default_factory=dict)
+    draft: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +205,8 @@ def _campaign_body(request: PublishRequest) -> dict[str, Any]:
 async def publish(
     client: AsyncClient, request: PublishRequest, *, clock: Clock | None = None
 ) -> CampaignState:
-    """Create, fill, check and schedule ``request``; the campaign as Klaviyo then reports it.
+    """Create, fill, check and schedule ``request`` (or leave it a Draft, ``request.draft``);
+    the campaign as Klaviyo then reports it.
 
     Raises :class:`SendTimeInPastError` before anything is created,
     :class:`AudienceEmptyError` (the draft is deleted), and for a send that
@@ -233,6 +237,9 @@ async def publish(
         with explained("delete the unfinished draft", CAMPAIGN_PUBLISH):
             await client.campaigns.delete_campaign(campaign_id)
         raise
+    if request.draft:
+        with explained("read the campaign", CAMPAIGN_PUBLISH):
+            return _state(await client.campaigns.get_campaign(campaign_id))
     return await _send(client, campaign_id, request.from_email, request.included)
 
 

@@ -577,6 +577,7 @@ _PUBLISH_FIELDS = (
     "track_opens",
     "track_clicks",
     "utm",
+    "draft",
 )
 
 
@@ -600,7 +601,8 @@ def _publish_request(params: Mapping[str, Any], connection: LoadedConnection) ->
 
 
 async def campaign_publish_job(ctx: JobContext) -> dict[str, Any]:
-    """Create, fill, check and send (or schedule, ``params.send_at``) an email campaign.
+    """Create, fill, check and send (or schedule, ``params.send_at``) an email campaign;
+    with ``params.draft`` it is left a Draft (a ``campaign_schedule`` job sends it later).
 
     Never retried by itself: a failure after Klaviyo accepted the send could
     otherwise send twice. Check the campaign, then retry the job.

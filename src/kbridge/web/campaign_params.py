@@ -18,7 +18,7 @@ __all__ = ["CAMPAIGN_KINDS", "check_campaign_params"]
 CAMPAIGN_KINDS = ("campaign_publish", "campaign_schedule", "campaign_cancel", "campaign_revert")
 
 _TEXT = ("name", "subject", "template_id", "html", "text", "preview_text", "from_label")
-_FLAGS = ("local_time", "smart_sending", "track_opens", "track_clicks")
+_FLAGS = ("local_time", "smart_sending", "track_opens", "track_clicks", "draft")
 _PUBLISH = (*_TEXT, "included", "excluded", "from_email", "send_at", "utm", *_FLAGS)
 
 

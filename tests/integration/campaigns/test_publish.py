@@ -193,6 +193,29 @@ async def test_rescheduling_a_reverted_campaign_keeps_local_time(
     assert (await cancel(client, made.id)).status == "Cancelled"
 
 
+async def test_a_draft_from_a_template_is_made_but_not_sent_until_scheduled(
+    client: AsyncClient, control: httpx.AsyncClient, clock: ManualClock, verified_sender: str
+) -> None:
+    list_id = await subscribed_list(client, "Draft audience", size=5)
+    made_template = await client.templates.create_template(name="Draft body", html=HTML)
+    assert made_template.id is not None
+    start = await emulator_now(control)
+    at = start + timedelta(days=1)
+    draft = await publish(
+        client,
+        request(list_id, html=None, template_id=made_template.id, send_at=at, draft=True),
+        clock=clock,
+    )
+    assert draft.status == "Draft"
+    assert draft.send_time is None  # Klaviyo gives a send time only to a queued send
+    stored = (await client.campaigns.get_campaign(draft.id)).attributes
+    assert stored["send_strategy"]["datetime"].startswith(at.strftime("%Y-%m-%dT%H:%M"))
+    scheduled = await schedule(client, draft.id, clock=clock)
+    assert scheduled.status == "Scheduled"
+    assert scheduled.send_time is not None
+    assert scheduled.send_time.startswith(at.strftime("%Y-%m-%dT%H:%M"))
+
+
 async def test_send_time_in_the_past_is_refused_before_anything_is_created(
     client: AsyncClient, control: httpx.AsyncClient, clock: ManualClock
 ) -> None:

@@ -9,14 +9,13 @@ token. Another workspace's ids are not found (404), as in the API.
 
 from __future__ import annotations
 
-import calendar
 import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
@@ -45,7 +44,6 @@ from kbridge.web.app import (
     delete_schedule,
     get_job,
     get_privacy_request,
-    list_campaigns,
     list_privacy_requests,
     list_schedules,
     oauth_callback,
@@ -85,6 +83,10 @@ _DONE = {
     "unscheduled": "Schedule removed.",
     "campaign_publish": "Campaign queued: it shows here once Klaviyo has it.",
     "campaign_cancel": "Cancel queued. A cancel is permanent: the campaign will not send.",
+    "campaign_draft": "Draft queued: it is made in Klaviyo and listed under Drafts.",
+    "campaign_revert": "Revert queued: the campaign goes back to a draft, to edit or schedule "
+    "again.",
+    "campaign_schedule": "Schedule queued: the draft is published for its send time.",
     "report": "Report queued: its link appears here once built.",
     "segment_push": "Segment push queued.",
 }
@@ -137,6 +139,10 @@ def install_dashboard(app: FastAPI) -> None:
     )
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.include_router(_router, include_in_schema=False)
+    # imported here: the campaign pages build on this module's helpers
+    from kbridge.web.dashboard.campaign_pages import router as campaign_router
+
+    app.include_router(campaign_router, include_in_schema=False)
 
 
 _router = APIRouter()
@@ -1136,85 +1142,6 @@ def privacy_report_json(request: Request, request_id: str) -> Response:
 
 # -- campaigns --------------------------------------------------------------------------------
 
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-#: statuses a cancel can still stop (Klaviyo's words)
-_CANCELLABLE = {"Scheduled", "Queued without Recipients", "Sending"}
-
-
-def _month(text: str, now: datetime) -> tuple[int, int]:
-    found = _MONTH.fullmatch(text)
-    if found and 1 <= int(found.group(2)) <= 12:
-        return int(found.group(1)), int(found.group(2))
-    return now.year, now.month
-
-
-def _shift(year: int, month: int, by: int) -> str:
-    index = year * 12 + (month - 1) + by
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def _calendar(year: int, month: int, campaigns: list[Any]) -> list[list[dict[str, Any]]]:
-    """The month's weeks (Monday first), each day with the campaigns sending on it (UTC)."""
-    by_day: dict[int, list[dict[str, Any]]] = {}
-    for c in campaigns:
-        if not c.send_time:
-            continue
-        try:
-            at = datetime.fromisoformat(str(c.send_time).replace("Z", "+00:00")).astimezone(UTC)
-        except ValueError:
-            continue
-        if (at.year, at.month) == (year, month):
-            by_day.setdefault(at.day, []).append(
-                {
-                    "id": c.id,
-                    "name": c.name,
-                    "status": c.status,
-                    "time": at.strftime("%H:%M"),
-                    "cancellable": c.status in _CANCELLABLE,
-                }
-            )
-    return [
-        [{"day": d, "campaigns": by_day.get(d, [])} if d else {"day": None} for d in week]
-        for week in calendar.Calendar(firstweekday=0).monthdayscalendar(year, month)
-    ]
-
-
-@_router.get("/campaigns", response_class=HTMLResponse)
-async def campaigns(request: Request) -> Response:
-    visit = _visit(request)
-    if visit.user is None:
-        return _redirect(request, visit, "/login")
-    context = visit.context
-    records = await anyio.to_thread.run_sync(context.store(visit.user.workspace_id).list)
-    chosen = request.query_params.get("connection") or (records[0].id if records else "")
-    year, month = _month(request.query_params.get("month", ""), context.appdb.clock.now())
-    found: list[Any] = []
-    error = None
-    status = 200
-    if chosen:
-        try:
-            # the API's own route: read from Klaviyo through the connection
-            found = await list_campaigns(_acting(visit), context, connection=chosen, limit=1000)
-        except ApiProblem as exc:
-            error, status = exc.message, exc.status
-    return _page(
-        request,
-        visit,
-        "campaigns.html",
-        status=status,
-        section="/campaigns",
-        title="Campaigns",
-        connections=records,
-        chosen=chosen,
-        label=f"{calendar.month_name[month]} {year}",
-        month=f"{year:04d}-{month:02d}",
-        previous=_shift(year, month, -1),
-        following=_shift(year, month, 1),
-        weeks=_calendar(year, month, found),
-        weekdays=list(calendar.day_name),
-        error=error,
-    )
-
 
 async def _queue_job(
     visit: _Visit, kind: str, connection_id: str, params: dict[str, Any]
@@ -1242,7 +1169,13 @@ async def _campaign_job(
     request: Request, kind: str, params: dict[str, Any], form: dict[str, str], visit: _Visit
 ) -> Response:
     connection_id = form.get("connection", "")
-    back = "/campaigns?" + urlencode({"connection": connection_id, "month": form.get("month", "")})
+    if form.get("from") == "detail":
+        # the campaign's own page: the ids are quoted, the path stays ours
+        back = f"/campaigns/{quote(connection_id, safe='')}/"
+        back += quote(str(params.get("campaign_id", "")), safe="") + "?"
+    else:
+        kept = {k: form.get(k, "") for k in ("connection", "month", "view", "week")}
+        back = "/campaigns?" + urlencode({k: v for k, v in kept.items() if v}) + "&"
     exc = await _queue_job(visit, kind, connection_id, params)
     if exc is not None:
         if exc.field == "connection":
@@ -1250,7 +1183,7 @@ async def _campaign_job(
         field = (exc.field or "").removeprefix("params.")
         said = exc.message.removeprefix(f"{exc.field}:").strip()
         return _message(request, visit, exc.status, "Not queued", f"{field}: {said}")
-    return _redirect(request, visit, f"{back}&done={kind}")
+    return _redirect(request, visit, f"{back}done={kind}")
 
 
 @_router.post("/campaigns/publish", response_class=HTMLResponse)
