@@ -12,6 +12,7 @@ from typing import Any
 
 from kbridge.analytics import Frame, attribution, campaign_performance
 from kbridge.report._audience import _churn, _consent, _lifecycle, _rfm
+from kbridge.report._products import _products
 from kbridge.report._section import Context, Section, Unavailable
 from kbridge.report.html import cards, money, number, percent, table
 from kbridge.report.svg import PALETTE, bar_chart
@@ -263,5 +264,14 @@ SECTIONS: tuple[Section, ...] = (
         "often and recently; At risk and Can't lose them bought a lot but not lately; Lost "
         "bought little, long ago.",
         _rfm,
+    ),
+    Section(
+        "products",
+        "Top products",
+        "The products that brought the most revenue, from each order's product lines named "
+        "by the synced catalogue, for all customers and for each RFM segment: what Champions "
+        "buy is what to show the Promising, and what At risk customers bought is what to "
+        "win them back with.",
+        _products,
     ),
 )
