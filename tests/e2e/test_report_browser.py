@@ -25,6 +25,12 @@ def add_profiles(wh: Warehouse, account: str) -> None:
     for pid, state in (("p1", "SUBSCRIBED"), ("p2", "UNSUBSCRIBED"), ("p3", "NEVER_SUBSCRIBED")):
         at = datetime(2024, 2, 1, tzinfo=UTC)
         seed.profile(pid, at, subscriptions=subscriptions(state, email_ts=at))
+    # the order lines of two orders, and the catalogue item one of them names (products)
+    seed.row("catalog_items", id="I1", external_id="1001", title="Trail Shoe")
+    for pid, day, product, value in (("p1", 1, "1001", 60.0), ("p1", 1, "2002", 40.0)):
+        props = {"ProductID": product, "ProductName": f"Product {product}"}
+        seed.event(pid, "Ordered Product", datetime(2024, 3, 1 + day, tzinfo=UTC), value,
+                   properties=props)  # fmt: skip
     seed.commit()
 
 
@@ -53,6 +59,8 @@ def test_the_report_renders_with_charts_and_no_console_errors(tmp_path: Path) ->
     assert "Checked against Klaviyo" in dom
     assert "Who may be emailed and texted" in dom
     assert "Customer segments (RFM)" in dom
+    assert "Top products" in dom
+    assert "1 of 2 order lines (40.00 USD) match no catalogue item" in dom
     assert png_size(shot) == (1280, 2400)
     blank = tmp_path / "blank.png"
     (tmp_path / "blank.html").write_text("<!DOCTYPE html><title>blank</title>")

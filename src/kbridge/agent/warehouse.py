@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kbridge.agent.tools import ToolSpec, plain
-from kbridge.analytics import campaign_performance, churn, consent, lifecycle
+from kbridge.analytics import campaign_performance, churn, consent, lifecycle, top_products
 from kbridge.analytics.frame import Frame
 from kbridge.api.validation import ValidationError
 from kbridge.warehouse import Capabilities, duckdb_path
@@ -393,6 +393,25 @@ async def _consent(call: Call, args: Mapping[str, Any]) -> Any:
     return await _with_warehouse(call, work)
 
 
+async def _products(call: Call, args: Mapping[str, Any]) -> Any:
+    n = _n(args.get("top"))
+
+    def work(wh: ReadOnlyWarehouse) -> Any:
+        result = top_products(
+            wh,
+            _account(wh, call, args.get("account")),
+            as_of=_when(args.get("as_of"), "as_of"),
+            top=n,
+        )
+        return {
+            "as_of": result.as_of.isoformat(),
+            "overall": _top(result.overall, n),
+            "by_segment": plain(result.by_segment.records()),
+        }
+
+    return await _with_warehouse(call, work)
+
+
 #: said once in the instructions (:data:`WAREHOUSE_CONVENTIONS`), not on every tool
 _ACCOUNT = {"account": {"type": "string"}}
 _AS_OF = {"as_of": {"type": "string", "format": "date-time"}}
@@ -459,6 +478,12 @@ def warehouse_tools() -> list[ToolSpec]:
                 **_TOP,
                 "since": {"type": "string", "format": "date-time"},
             },
+        ),
+        tool(
+            "analytics_top_products",
+            "Top products by revenue, overall and per RFM segment, named by the catalogue",
+            _products,
+            props={**_ACCOUNT, **_AS_OF, **_TOP},
         ),
         tool(
             "analytics_consent",

@@ -19,6 +19,7 @@ from kbridge.analytics.consent import Consent, ConsentMetrics, consent
 from kbridge.analytics.errors import AnalyticsError
 from kbridge.analytics.frame import Frame
 from kbridge.analytics.lifecycle import STAGES, Lifecycle, LifecycleRules, lifecycle
+from kbridge.analytics.products import Products, top_products
 from kbridge.analytics.rfm import DEFAULT_SEGMENTS, RFM, SegmentRule, rfm
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Frame",
     "Lifecycle",
     "LifecycleRules",
+    "Products",
     "SegmentRule",
     "Windows",
     "attribution",
@@ -44,4 +46,5 @@ __all__ = [
     "lifecycle",
     "rfm",
     "score_against_truth",
+    "top_products",
 ]

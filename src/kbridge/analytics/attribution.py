@@ -28,13 +28,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from kbridge.analytics._coverage import AGGREGATES, coverage
 from kbridge.analytics._messages import (
     MessageEvent,
     MessageInfo,
     load_events,
     load_messages,
 )
-from kbridge.analytics._sql import seconds
+from kbridge.analytics._sql import seconds, table_names
 from kbridge.analytics.frame import Frame
 from kbridge.warehouse import Warehouse
 
@@ -189,7 +190,20 @@ def attribution(
         conversion_metric=conversion_metric,
         windows=windows,
     )
-    messages = load_messages(warehouse, account_id)
+    tables = table_names(warehouse)
+    messages = load_messages(warehouse, account_id, tables=tables)
+    # the totals are every conversion, not only the synced ones: on days Klaviyo's daily
+    # aggregates count more than the events hold, the difference joins the unattributed
+    cov = coverage(
+        warehouse,
+        account_id,
+        [conversion_metric],
+        [r.conversion for r in results],
+        start=seconds(since),
+        end=seconds(as_of),
+        tables=tables,
+    )
+    missing, missing_value = cov.missing_of(conversion_metric)
     groups: dict[tuple[str, str, str, str], list[MessageEvent]] = defaultdict(list)
     by_touch: dict[str, int] = defaultdict(int)
     stamped = agreeing = 0
@@ -203,7 +217,7 @@ def attribution(
         groups[_source(r.touch, messages)].append(c)
         channel, kind = TOUCH_METRICS[r.touch.metric]
         by_touch[f"{channel} {kind}"] += 1
-    total_value = sum(r.conversion.value for r in results)
+    total_value = sum(r.conversion.value for r in results) + missing_value
     attributed_value = sum(c.value for cs in groups.values() for c in cs)
     rows = []
     for (source, ident, name, channel), convs in groups.items():
@@ -215,16 +229,22 @@ def attribution(
         )
     rows.sort(key=lambda r: (-r[6], -r[4], r[0], r[1]))
     attributed = sum(len(cs) for cs in groups.values())
+    conversions = len(results) + missing
     notes: dict[str, object] = {
         "conversion_metric": conversion_metric,
         "windows": windows.describe(),
-        "conversions": len(results),
+        "conversions": conversions,
         "attributed_conversions": attributed,
-        "unattributed_conversions": len(results) - attributed,
+        "unattributed_conversions": conversions - attributed,
         "revenue": round(total_value, 2),
         "attributed_revenue": round(attributed_value, 2),
         "unattributed_revenue": round(total_value - attributed_value, 2),
         "by_touch": dict(sorted(by_touch.items())),
+        # where the totals (conversions, revenue) came from; the per-message rows are
+        # always from events, since attribution needs each profile's touches
+        "totals_from": f"events + {AGGREGATES}" if missing else "events",
+        "events_missing": {"conversions": missing, "revenue": missing_value},
+        "events_coverage": cov.describe(),
     }
     if stamped:
         notes["klaviyo_stamped_conversions"] = stamped

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kbridge.analytics._coverage import Coverage, coverage
 from kbridge.analytics._messages import (
     CHANNEL_OF,
     MessageEvent,
@@ -62,6 +63,7 @@ MESSAGE_COLUMNS = (
     "revenue_per_recipient",
     "unsubscribes",
     "unsubscribe_rate",
+    "figures_from",
 )
 #: statistics recounted from events and compared with the stored reports
 RECONCILED_STATISTICS = (
@@ -160,19 +162,20 @@ def campaign_performance(
     tables = table_names(warehouse)
     # the per-day tallies serve only the reconciliation, and only for stored reports
     reports = tables if reconcile else frozenset()
-    per_day = {source for source, table, _ in _REPORTS if table in reports}
+    per_day = {source for source, table, _, _ in _REPORTS if table in reports}
     # one read of the events for the touches and the conversions: each read of ``events``
     # costs a scan and a JSON extraction per row (the conversions' own range starts later)
     events: list[MessageEvent] = []
     conversions: list[MessageEvent] = []
-    for e in load_events(
+    loaded = load_events(
         warehouse,
         account_id,
         metrics | {conversion_metric},
         since=lookback,
         until=end,
         tables=tables,
-    ):
+    )
+    for e in loaded:
         if e.metric in metrics and e.message_id:
             events.append(e)
         if e.metric == conversion_metric and (start is None or e.ts >= start):
@@ -221,14 +224,42 @@ def campaign_performance(
             t.count("conversions", c.profile_id)
             t.value += c.value
 
+    cov = (
+        coverage(
+            warehouse,
+            account_id,
+            metrics | {conversion_metric},
+            loaded,
+            start=start,
+            end=end,
+            tables=tables,
+        )
+        if reconcile
+        else Coverage(checked=False, why="not read (reconcile=False)")
+    )
+    reported = _read_reports(warehouse, account_id, start, end, reports)
+    # events short of Klaviyo's own daily counts: each message's figures for the days its
+    # report covers come from the report, the days it does not cover still from events
+    prefer_reports = not cov.complete
+    keys = set(total)
+    if prefer_reports:
+        keys |= {(source, mid) for source, r in reported.items() for mid in r.sums}
     rows = []
-    for (source, mid), t in total.items():
+    for source, mid in keys:
+        t = total[(source, mid)]
         info = messages.get(mid)
         parent, name, label, channel = _describe(
             source, mid, flow_of.get(mid), info, channel_of.get((source, mid), "email")
         )
-        delivered = t.counts["delivered"]
-        revenue = round(t.value, 2)
+        figures = _from_events(t)
+        origin = "events"
+        report = reported.get(source)
+        if prefer_reports and report is not None and mid in report.sums:
+            figures, origin = _with_report(figures, t, daily, source, mid, report)
+            if not parent and report.parents.get(mid):
+                parent = report.parents[mid]
+        delivered = figures["delivered"]
+        revenue = round(figures["conversion_value"], 2)
         rows.append(
             (
                 source,
@@ -237,20 +268,24 @@ def campaign_performance(
                 mid,
                 label,
                 channel,
-                _day_iso(t.first),
-                int(t.figure("recipients")),
-                delivered,
-                _rate(t.figure("opens_unique"), delivered),
-                _rate(t.figure("clicks_unique"), delivered),
-                t.counts["conversions"],
-                _rate(t.figure("conversions_unique"), delivered),
+                _day_iso(figures["first"]),
+                int(figures["recipients"]),
+                int(delivered),
+                _rate(figures["opens_unique"], delivered),
+                _rate(figures["clicks_unique"], delivered),
+                int(figures["conversions"]),
+                _rate(figures["converters"], delivered),
                 revenue,
                 _rate(revenue, delivered),
-                t.counts["unsubscribes"],
-                _rate(t.figure("unsubscribes_unique"), delivered),
+                int(figures["unsubscribes"]),
+                _rate(figures["unsubscribers"], delivered),
+                origin,
             )
         )
     rows.sort(key=lambda r: (-r[13], -r[7], r[0], r[3]))
+    origins: dict[str, int] = defaultdict(int)
+    for row in rows:
+        origins[row[-1]] += 1
     performance = Frame.of(
         MESSAGE_COLUMNS,
         rows,
@@ -260,36 +295,103 @@ def campaign_performance(
             "attribution_windows": windows.describe(),
             "messages": len(rows),
             "revenue": round(sum(r[13] for r in rows), 2),
+            "figures_from": dict(sorted(origins.items())),
+            "events_coverage": cov.describe(),
         },
     )
-    reconciliation = _reconcile(warehouse, account_id, daily, messages, start, end, reports)
+    reconciliation = _reconcile(reported, daily, messages)
     return CampaignPerformance(performance, reconciliation)
 
 
 _REPORTS = (
-    ("campaign", "campaign_values_daily", "campaign_message_id"),
-    ("flow", "flow_series_daily", "flow_message_id"),
+    ("campaign", "campaign_values_daily", "campaign_id", "campaign_message_id"),
+    ("flow", "flow_series_daily", "flow_id", "flow_message_id"),
 )
+#: a message's figures: events' or a report's names for the same things
+_FIGURES = (
+    "recipients",
+    "delivered",
+    "opens_unique",
+    "clicks_unique",
+    "conversions",
+    "converters",
+    "conversion_value",
+    "unsubscribes",
+    "unsubscribers",
+)
+#: the report statistic a figure comes from (reports count no unique converters or
+#: unsubscribers, so those are their counts)
+_REPORT_FIGURE = {
+    "recipients": "recipients",
+    "delivered": "delivered",
+    "opens_unique": "opens_unique",
+    "clicks_unique": "clicks_unique",
+    "conversions": "conversions",
+    "converters": "conversions",
+    "conversion_value": "conversion_value",
+    "unsubscribes": "unsubscribes",
+    "unsubscribers": "unsubscribes",
+}
+_EVENT_FIGURE = {
+    "converters": "conversions_unique",
+    "unsubscribers": "unsubscribes_unique",
+}
 
 
-def _reconcile(
+@dataclass(slots=True)
+class _Reported:
+    """One report table's figures over the days of the period it covers."""
+
+    days: set[int] = field(default_factory=set)
+    sums: dict[str, list[float]] = field(default_factory=dict)  # RECONCILED_STATISTICS
+    first: dict[str, int] = field(default_factory=dict)  # first day with a delivery
+    parents: dict[str, str] = field(default_factory=dict)
+
+
+def _from_events(t: _Tally) -> dict[str, Any]:
+    out: dict[str, Any] = {f: t.figure(_EVENT_FIGURE.get(f, f)) for f in _FIGURES}
+    out["first"] = t.first
+    return out
+
+
+def _with_report(
+    events: dict[str, Any],
+    t: _Tally,
+    daily: dict[tuple[str, str, int], _Tally],
+    source: str,
+    mid: str,
+    report: _Reported,
+) -> tuple[dict[str, Any], str]:
+    """The report's figures on the days it covers plus the events' on the other days of the
+    period; and which of them contributed ("report" or "report + events")."""
+    sums = report.sums.get(mid, [0.0] * len(RECONCILED_STATISTICS))
+    out: dict[str, Any] = {}
+    from_events = False
+    for f in _FIGURES:
+        stat = _EVENT_FIGURE.get(f, f)
+        covered = sum(daily[(source, mid, d)].figure(stat) for d in report.days)
+        rest = max(0.0, events[f] - covered)  # the period's events outside the report's days
+        from_events = from_events or rest > 0
+        out[f] = sums[RECONCILED_STATISTICS.index(_REPORT_FIGURE[f])] + rest
+    firsts = [d for d in (report.first.get(mid), t.first if from_events else None) if d]
+    out["first"] = min(firsts) if firsts else None
+    return out, "report + events" if from_events else "report"
+
+
+def _read_reports(
     warehouse: Warehouse,
     account_id: str,
-    daily: dict[tuple[str, str, int], _Tally],
-    messages: dict[str, MessageInfo],
     start: float | None,
     end: float | None,
     tables: frozenset[str],
-) -> Frame:
-    """Events vs stored reports over the days the reports cover (inside ``[start, end)``)."""
+) -> dict[str, _Reported]:
+    """Each stored report's per-message sums over its days inside ``[start, end)``."""
     stats = ", ".join(f"sum({s})" for s in RECONCILED_STATISTICS)
-    rows: list[tuple[Any, ...]] = []
-    totals: dict[str, dict[str, float]] = {}
-    days_covered: dict[str, int] = {}
-    for source, table, column in _REPORTS:
+    out: dict[str, _Reported] = {}
+    day = "cast(extract(epoch from day) as bigint)"
+    for source, table, parent, column in _REPORTS:
         if table not in tables:
             continue
-        day = "cast(extract(epoch from day) as bigint)"
         where = "account_id = ?"
         params: list[Any] = [account_id]
         if start is not None:
@@ -298,24 +400,36 @@ def _reconcile(
         if end is not None:
             where += f" and {day} + {_DAY} <= ?"
             params.append(int(end))
-        days = {
-            int(d)
-            for (d,) in warehouse.query(
-                f"select distinct {day} from {table} where {where}",  # noqa: S608 (fixed names)
-                params,
-            )
-        }
-        if not days:
+        found = warehouse.query(
+            f"select {column}, min({parent}), min(case when delivered > 0 then {day} end),"  # noqa: S608
+            f" array_agg(distinct {day}), {stats} from {table} where {where} group by {column}",
+            params,
+        )
+        if not found:
             continue
+        r = out[source] = _Reported()
+        for mid, parent_id, first, days, *values in found:
+            r.days.update(int(d) for d in days)
+            r.sums[str(mid)] = [float(v or 0) for v in values]
+            if first is not None:
+                r.first[str(mid)] = int(first)
+            if parent_id:
+                r.parents[str(mid)] = str(parent_id)
+    return out
+
+
+def _reconcile(
+    reported: dict[str, _Reported],
+    daily: dict[tuple[str, str, int], _Tally],
+    messages: dict[str, MessageInfo],
+) -> Frame:
+    """Events vs stored reports over the days the reports cover."""
+    rows: list[tuple[Any, ...]] = []
+    totals: dict[str, dict[str, float]] = {}
+    days_covered: dict[str, int] = {}
+    for source, report in reported.items():
+        days = report.days
         days_covered[source] = len(days)
-        reported = {
-            str(mid): [float(v or 0) for v in values]
-            for mid, *values in warehouse.query(
-                f"select {column}, {stats} from {table} where {where}"  # noqa: S608
-                f" group by {column}",
-                params,
-            )
-        }
         recounted: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(RECONCILED_STATISTICS))
         for (kind, mid, d), t in daily.items():
             if kind != source or d not in days:
@@ -324,11 +438,11 @@ def _reconcile(
             for i, s in enumerate(RECONCILED_STATISTICS):
                 sums[i] += t.figure(s)
         sums_total = totals.setdefault(source, {})
-        for mid in sorted(set(reported) | set(recounted)):
+        for mid in sorted(set(report.sums) | set(recounted)):
             info = messages.get(mid)
             name = info.parent_name if info is not None else mid
             ours = recounted.get(mid, [0.0] * len(RECONCILED_STATISTICS))
-            theirs = reported.get(mid, [0.0] * len(RECONCILED_STATISTICS))
+            theirs = report.sums.get(mid, [0.0] * len(RECONCILED_STATISTICS))
             for i, s in enumerate(RECONCILED_STATISTICS):
                 a, b = round(ours[i], 2), round(theirs[i], 2)
                 rows.append((source, mid, name, s, a, b, round(a - b, 2)))

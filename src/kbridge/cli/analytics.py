@@ -35,6 +35,7 @@ from kbridge.analytics import (
     consent,
     lifecycle,
     rfm,
+    top_products,
 )
 from kbridge.analytics._sql import accounts
 from kbridge.api import AsyncClient
@@ -62,7 +63,7 @@ DEFAULT_SOURCE = "duckdb:///./kbridge.duckdb"
 
 app = typer.Typer(
     help="Analyses of the synced warehouse (run `kbridge sync` first): lifecycle stages, "
-    "churn risk, consent, RFM segments, message performance, attribution.",
+    "churn risk, consent, RFM segments, message performance, attribution, top products.",
     no_args_is_help=True,
 )
 
@@ -474,3 +475,36 @@ def attribution_cmd(
             conversion_metric=conversion_metric,
         )
     show([frame], output, summary={"account": account_id, **frame.notes})
+
+
+@app.command("products")
+def products_cmd(
+    source: FromOption = DEFAULT_SOURCE,
+    account: AccountOption = None,
+    as_of: AsOfOption = None,
+    since: SinceOption = None,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="products listed overall and in each segment")
+    ] = 10,
+    line_metric: Annotated[
+        str, typer.Option("--line-metric", help="the metric of order lines (one per product)")
+    ] = "Ordered Product",
+    output: OutputOption = None,
+) -> None:
+    """Top products by revenue, overall and in each RFM segment, from order lines named by
+    the synced catalogue; says how many lines match no catalogue item (the report's
+    "Top products")."""
+    with analysis_source(source, account) as (warehouse, account_id):
+        result = top_products(
+            warehouse,
+            account_id,
+            since=parse_as_of(since, option="--since"),
+            as_of=parse_as_of(as_of),
+            top=top,
+            line_metric=line_metric,
+        )
+    show(
+        [result.overall, result.by_segment],
+        output,
+        summary={"account": account_id, **result.overall.notes},
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 from kbridge.analytics import Frame, attribution, campaign_performance
 from kbridge.report._audience import _churn, _consent, _lifecycle, _rfm
+from kbridge.report._products import _products
 from kbridge.report._section import Context, Section, Unavailable
 from kbridge.report.html import cards, money, number, percent, table
 from kbridge.report.svg import PALETTE, bar_chart
@@ -73,10 +74,12 @@ def _campaigns(ctx: Context) -> str:
         )
     )
     out.append("<h3>Every message</h3>")
+    out.append(_sources_note(perf.messages.notes))
     out.append(
         table(
             perf.messages,
             [
+                ("figures_from", "figures from"),
                 ("name", "campaign / flow"),
                 ("message", "message"),
                 ("channel", "channel"),
@@ -126,6 +129,33 @@ def _campaigns(ctx: Context) -> str:
         )
         out.append(_comparison(rows))
     return "".join(out)
+
+
+def _sources_note(notes: dict[str, Any]) -> str:
+    """Where the message figures came from, and why (docs/analytics.md, "Sources")."""
+    coverage = notes.get("events_coverage") or {}
+    origins: dict[str, int] = notes.get("figures_from") or {}
+    if not coverage.get("checked"):
+        return (
+            '<p class="note">Every figure is counted from the synced events. Klaviyo\'s daily '
+            "aggregates (stream metric_aggregates_daily) were not synced, so whether the "
+            "events are complete was not checked.</p>"
+        )
+    days = coverage["days_checked"]
+    if not coverage["days_short"]:
+        return (
+            '<p class="note">Every figure is counted from the synced events, which hold every '
+            f"event Klaviyo's daily aggregates count on the {number(days)} day(s) they cover.</p>"
+        )
+    missing = sum(coverage["events_missing"].values())
+    reported = origins.get("report", 0) + origins.get("report + events", 0)
+    return (
+        f'<p class="note">The synced events miss {number(missing)} event(s) that Klaviyo\'s '
+        f"daily aggregates count, on {number(coverage['days_short'])} of {number(days)} "
+        f"day(s): the figures of {number(reported)} message(s) come from Klaviyo's own "
+        "per-message reports on the days those cover (“report”, or “report + events” where "
+        "events fill the other days); the rest are counted from events.</p>"
+    )
 
 
 def _comparison(rows: list[tuple[str, float, float]]) -> str:
@@ -187,6 +217,14 @@ def _attribution(ctx: Context) -> str:
                 fmt=lambda v: f"{v:,.0f}",
                 color=PALETTE[1],
             )
+        )
+    missing = n.get("events_missing") or {}
+    if missing.get("conversions"):
+        out.append(
+            f'<p class="note">Orders and revenue include {number(missing["conversions"])} '
+            f"order(s) worth {money(missing['revenue'])} {ctx.currency} that Klaviyo's daily "
+            "aggregates count but the synced events lack: with no events, nothing shows which "
+            "message they followed, so they count as unattributed.</p>"
         )
     unattributed = n["unattributed_revenue"]
     out.append(
@@ -263,5 +301,14 @@ SECTIONS: tuple[Section, ...] = (
         "often and recently; At risk and Can't lose them bought a lot but not lately; Lost "
         "bought little, long ago.",
         _rfm,
+    ),
+    Section(
+        "products",
+        "Top products",
+        "The products that brought the most revenue, from each order's product lines named "
+        "by the synced catalogue, for all customers and for each RFM segment: what Champions "
+        "buy is what to show the Promising, and what At risk customers bought is what to "
+        "win them back with.",
+        _products,
     ),
 )

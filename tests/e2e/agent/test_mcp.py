@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -160,6 +161,13 @@ def test_stdio_warehouse_reads_and_refuses_writes(
             assert sum(r["profiles"] for r in email) == CONFIG.profiles
             messages = _json(await client.call_tool("analytics_campaign_performance", {"top": 2}))
             assert len(messages["messages"]["rows"]) <= 2
+            products = _json(await client.call_tool("analytics_top_products", {"top": 3}))
+            assert len(products["overall"]["rows"]) == 3
+            # the catalogue streams were not synced: every line is counted, none matched
+            assert products["overall"]["lines"] == products["overall"]["unmatched_lines"] > 0
+            per_segment = Counter(r["segment"] for r in products["by_segment"])
+            assert per_segment
+            assert max(per_segment.values()) <= 3
 
     asyncio.run(go())
 

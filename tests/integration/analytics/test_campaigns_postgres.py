@@ -11,6 +11,7 @@ from kbridge.analytics.attribution import attribution
 from kbridge.analytics.campaigns import campaign_performance
 from kbridge.warehouse import open_warehouse
 from tests.unit.analytics.campaign_shop import build
+from tests.unit.analytics.test_sources import ORDERS, aggregates
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +31,25 @@ def test_postgres_gives_the_duckdb_answers(postgres_url: str, tmp_path: Path) ->
         rec_pg = campaign_performance(pg, account).reconciliation
         rec_duck = campaign_performance(duck, account).reconciliation
         assert rec_pg.rows == rec_duck.rows
+    finally:
+        pg.close()
+        duck.close()
+
+
+def test_postgres_switches_to_the_reports_as_duckdb_does(postgres_url: str, tmp_path: Path) -> None:
+    """Events short of Klaviyo's daily aggregates: the same report figures in both."""
+    account = f"acct-{uuid.uuid4().hex[:8]}"
+    pg = open_warehouse(postgres_url)
+    duck = open_warehouse(f"duckdb:///{tmp_path}/shop.duckdb")
+    try:
+        for wh in (pg, duck):
+            build(account).write(wh)
+            aggregates(wh, {**ORDERS, 1: (2, 150.0)}, account)
+        a, b = campaign_performance(pg, account), campaign_performance(duck, account)
+        assert a.messages.rows == b.messages.rows
+        assert a.messages.notes == b.messages.notes
+        assert a.messages.notes["figures_from"] == {"events": 1, "report": 1, "report + events": 1}
+        assert attribution(pg, account).notes == attribution(duck, account).notes
     finally:
         pg.close()
         duck.close()

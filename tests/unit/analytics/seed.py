@@ -104,9 +104,18 @@ class Seed:
         self._upsert("profiles", {"id": pid, "created": created, "updated": created, **attrs})
         return pid
 
-    def event(self, pid: str, metric: str, at: datetime, value: float | None = None) -> None:
+    def event(
+        self,
+        pid: str,
+        metric: str,
+        at: datetime,
+        value: float | None = None,
+        *,
+        properties: dict[str, Any] | None = None,
+    ) -> None:
         self._events += 1
         props = {} if value is None else {"$value": value}
+        props.update(properties or {})
         self._upsert(
             "events",
             {
@@ -118,6 +127,10 @@ class Seed:
                 "event_properties": props,
             },
         )
+
+    def row(self, table: str, **values: Any) -> None:
+        """One row of any synced table (e.g. ``catalog_items``), its columns by name."""
+        self._upsert(table, values)
 
     def commit(self) -> Warehouse:
         self.warehouse.commit(self._batch)

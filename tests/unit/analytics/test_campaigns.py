@@ -52,6 +52,7 @@ def test_message_performance_counts_rates_and_last_touch_revenue(shop: Warehouse
         "revenue_per_recipient": 46.6667,
         "unsubscribes": 1,
         "unsubscribe_rate": 0.3333,
+        "figures_from": "events",  # no aggregates synced: nothing says the events are partial
     }
     assert (m2["channel"], m2["delivered"], m2["click_rate"], m2["open_rate"]) == (
         "sms",
@@ -172,6 +173,9 @@ def test_without_reconciliation_the_same_messages_and_no_report_read(shop: Wareh
     ]
     shop.query("CALL disable_logging()")
     assert lean.messages.records() == full.messages.records()
+    coverage = lean.messages.notes.pop("events_coverage")
+    assert coverage == {"checked": False, "why": "not read (reconcile=False)"}
+    full.messages.notes.pop("events_coverage")
     assert lean.messages.notes == full.messages.notes
     assert full.reconciliation.records()
     assert not lean.reconciliation.records()
