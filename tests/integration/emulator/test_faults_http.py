@@ -150,3 +150,29 @@ def test_the_same_spec_replays_the_same_faults_and_stats_count_them(
     assert stats["injected"]["http500"] >= first.count(500)
     assert stats["injected"]["http503"] >= first.count(503)
     assert stats["injected"]["latency"] >= 40
+
+
+def test_a_client_that_hangs_up_while_delayed_is_no_emulator_failure(
+    server: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A worker killed mid-request (the service benchmark stops its workers so) is the
+    # client's doing: no traceback in the emulator's log, no 500 in its stats.
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    set_faults(server, "latency=300ms")
+    server.state.stats.clear()
+    where = urlsplit(server.base_url)
+    with socket.create_connection((where.hostname, where.port)) as sock:
+        sock.sendall(
+            f"GET /api/profiles HTTP/1.1\r\nHost: {where.netloc}\r\n"
+            f"Authorization: Klaviyo-API-Key {server.api_key}\r\nrevision: 2026-07-15\r\n\r\n".encode()
+        )
+    deadline = time.monotonic() + 10
+    while not server.state.stats.snapshot()["operations"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    set_faults(server, "")
+    statuses = server.state.stats.snapshot()["operations"]["get_profiles"]["statuses"]
+    assert statuses == {"499": 1}  # nginx's "client closed request", not a failure of ours
+    assert not [r for r in caplog.records if "unexpected error" in r.getMessage()]

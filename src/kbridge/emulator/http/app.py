@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -63,6 +63,8 @@ from kbridge.emulator.simclock import SimClock
 __all__ = ["create_app"]
 
 log = logging.getLogger("kbridge.emulator")
+#: nginx's "client closed request": counted in the stats, answered to no one
+_CLIENT_CLOSED = 499
 
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 _UNMATCHED = "(unmatched)"
@@ -137,6 +139,9 @@ class _Handler:
             response = backend_error_response(exc)
         except InvalidCursorError as exc:
             response = error_response(400, "invalid", str(exc), parameter="page[cursor]")
+        except ClientDisconnect:
+            # the client hung up (a killed worker, a timeout): nobody reads an answer now
+            response = Response(status_code=_CLIENT_CLOSED)
         except Exception:
             log.exception("unexpected error serving %s %s", request.method, request.url.path)
             response = error_response(
