@@ -231,7 +231,7 @@ def run_accounts(
     pages = window_allowance(limit, args.seconds + 60) + 1
     config = EmulatorConfig(
         seed=1000 + workers, accounts=args.accounts, profiles=pages * 100, events=0,
-        rate_limit_factor=args.factor,
+        rate_limit_factor=args.factor, faults=args.faults,
     )  # fmt: skip
     group = Workers(database, redis_server.url, home, threads=args.accounts)
     db = AppDatabase.open(database)
@@ -295,6 +295,7 @@ def accounts_table(args: argparse.Namespace, redis_server: RedisServer, pg: str,
         title=f"{args.accounts} emulator accounts at --rate-limits {args.factor:g} "
         f"({OPERATION} {limit.burst}/s, {limit.steady}/min), each synced by N connections on "
         f"N `kbridge worker` processes (Redis + PostgreSQL), {args.seconds:g} s from the enqueue"
+        + (f", emulator faults {args.faults}" if args.faults else "")
     )
     cols = ["account"]
     for n in runs:
@@ -432,6 +433,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--factor", type=float, default=0.05)
     parser.add_argument("--jobs", type=int, default=30)
     parser.add_argument("--only", choices=("accounts", "overhead"))
+    # e.g. "latency=0.6s±0.5s": requests reach the emulator's limiter late, as on a stalled
+    # machine or a slow network
+    parser.add_argument("--faults", default=None)
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="kbridge-bench-service-"))
     try:

@@ -167,7 +167,8 @@ def test_a_client_that_hangs_up_while_delayed_is_no_emulator_failure(
     with socket.create_connection((where.hostname, where.port)) as sock:
         sock.sendall(
             f"GET /api/profiles HTTP/1.1\r\nHost: {where.netloc}\r\n"
-            f"Authorization: Klaviyo-API-Key {server.api_key}\r\nrevision: 2026-07-15\r\n\r\n".encode()
+            f"Authorization: Klaviyo-API-Key {server.api_key}\r\n"
+            "revision: 2026-07-15\r\n\r\n".encode()
         )
     deadline = time.monotonic() + 10
     while not server.state.stats.snapshot()["operations"] and time.monotonic() < deadline:
