@@ -183,6 +183,17 @@ class JobContext:
         #: the connection's name once loaded (for the lines failures are told in)
         self.connection_name: str | None = None
 
+    async def after_running_sync(
+        self, reason: str = "waiting for the connection's running sync"
+    ) -> None:
+        """Postpone this job (no worker held) while a sync of its connection writes the
+        warehouse: what it reads or purges must come after that sync's commit."""
+        connection_id = self.job.connection_id
+        if connection_id is not None and await asyncio.to_thread(
+            self.db.sync_running, connection_id
+        ):
+            raise Postpone(self.settings.busy_retry, reason)
+
     def report(self, progress: dict[str, Any]) -> None:
         """Record where the job stands (written to the job at the next lease renewal)."""
         self.progress = progress
@@ -513,10 +524,7 @@ async def privacy_delete_job(ctx: JobContext) -> dict[str, Any]:
     confirming without requesting again.
     """
     settings = ctx.settings
-    if ctx.job.connection_id is not None and await asyncio.to_thread(
-        ctx.db.sync_running, ctx.job.connection_id
-    ):
-        raise Postpone(settings.busy_retry, "waiting for the connection's running sync to commit")
+    await ctx.after_running_sync("waiting for the connection's running sync to commit")
     params = ctx.job.params
     subjects = _subjects(ctx)
     connection = await asyncio.to_thread(ctx.connection)
@@ -662,10 +670,7 @@ async def report_job(ctx: JobContext) -> dict[str, Any]:
     Written to ``DATA_DIR/reports/WORKSPACE/NAME.html``, mode 0600 (its tables name
     people), replaced atomically; waits while a sync of the connection writes the warehouse.
     """
-    if ctx.job.connection_id is not None and await asyncio.to_thread(
-        ctx.db.sync_running, ctx.job.connection_id
-    ):
-        raise Postpone(ctx.settings.busy_retry, "waiting for the connection's running sync")
+    await ctx.after_running_sync()
     connection = await asyncio.to_thread(ctx.connection)
     url = ctx.warehouse_url(connection)
     if not _warehouse_exists(url):
@@ -713,10 +718,7 @@ async def segment_push_job(ctx: JobContext) -> dict[str, Any]:
     by = str(params.get("by", "email"))
     if by not in ("email", "id"):
         raise ConfigurationError("params.by: email or id")
-    if ctx.job.connection_id is not None and await asyncio.to_thread(
-        ctx.db.sync_running, ctx.job.connection_id
-    ):
-        raise Postpone(ctx.settings.busy_retry, "waiting for the connection's running sync")
+    await ctx.after_running_sync()
     connection = await asyncio.to_thread(ctx.connection)
     url = ctx.warehouse_url(connection)
     if not _warehouse_exists(url):
