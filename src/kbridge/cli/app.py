@@ -99,7 +99,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "analytics": (
         "kbridge.cli.analytics:app",
         "Analyses of the synced warehouse (run `kbridge sync` first): lifecycle stages, churn "
-        "risk, consent, RFM segments, message performance, attribution.",
+        "risk, consent, RFM segments, message performance, attribution, top products.",
     ),
     "privacy": (
         "kbridge.cli.privacy:app",
