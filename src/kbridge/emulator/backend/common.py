@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from kbridge.emulator.backend.call import Outcome
 from kbridge.emulator.backend.errors import InvalidError, NotFoundError
 from kbridge.emulator.backend.filtering import compile_conditions
 from kbridge.emulator.backend.ids import parse_iso
@@ -38,6 +39,8 @@ __all__ = [
     "data_of",
     "include_tags",
     "page_of",
+    "page_outcome",
+    "related_page",
     "relationship_ids",
     "required_jobs",
 ]
@@ -205,6 +208,54 @@ def page_of(
         lo=lo,
         hi=hi,
     )
+
+
+def page_outcome(
+    page: Page[int],
+    render: Callable[[int], Resource],
+    *,
+    included: list[Resource] | None = None,
+    identifiers_only: bool = False,
+) -> Outcome:
+    """``page`` (of record numbers) as the answer: each record as ``render`` gives it."""
+    return Outcome(
+        data=Page(
+            items=[render(s) for s in page.items],
+            next_cursor=page.next_cursor,
+            prev_cursor=page.prev_cursor,
+        ),
+        included=[] if included is None else included,
+        identifiers_only=identifiers_only,
+    )
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_R = TypeVar("_R", bound=_Identified)
+
+
+def related_page(
+    page: Page[int],
+    records: Mapping[int, _R],
+    rtype: str,
+    render: Callable[[_R], Resource],
+    *,
+    ids_only: bool,
+    included: list[Resource] | None = None,
+) -> Outcome:
+    """A relationship endpoint's page: the ``records`` as resources, or only their ids.
+
+    The ``…-ids`` twin of a related-resources operation answers ``{type, id}``, so
+    it skips rendering.
+    """
+    if ids_only:
+        return page_outcome(
+            page, lambda s: Resource(rtype, records[s].id, {}), identifiers_only=True
+        )
+    return page_outcome(page, lambda s: render(records[s]), included=included)
 
 
 def scope_of(call: Call) -> str:

@@ -22,12 +22,12 @@ from kbridge.emulator.backend.common import (
     data_of,
     not_found,
     page_of,
+    page_outcome,
     relationship_ids,
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import base62_id, iso
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -153,13 +153,7 @@ class ReviewsBackend(TagBackend):
             "verified": lambda s: by_seq[s].verified,
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self.review_resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self.review_resource(by_seq[s]))
 
     def get_review(self, call: Call) -> Outcome:
         return Outcome(data=self.review_resource(self._review(self.path_id(call))))

@@ -19,6 +19,7 @@ from kbridge.emulator.backend.common import (
     data_of,
     not_found,
     page_of,
+    page_outcome,
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import base62_id, iso
@@ -106,13 +107,7 @@ class WebFeedsBackend(TagBackend):
             "updated": lambda s: by_seq[s].updated,
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self.resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self.resource(by_seq[s]))
 
     def get_web_feed(self, call: Call) -> Outcome:
         return Outcome(data=self.resource(self._feed(self.path_id(call))))
