@@ -28,10 +28,9 @@ import sqlite3
 import stat
 import sys
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, Unpack, cast
 
 from kbridge.connections._store_rows import (
     _AUDIT_SELECT,
@@ -54,6 +53,7 @@ from kbridge.connections.errors import (
 )
 from kbridge.connections.model import ConnectionKind, ConnectionRecord, OAuthClientInfo, Sender
 from kbridge.core import Clock, SystemClock
+from kbridge.core.audit import AuditFields, audit_json
 from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
 
 if sys.platform != "win32":
@@ -517,20 +517,9 @@ class ConnectionStore:
                 return key
         return self._box.open(bytes(row[0]), aad=_AUDIT_KEY_AAD, what="the audit key")
 
-    def append_audit(
-        self,
-        *,
-        subject_hash: str,
-        action: str,
-        outcome: str,
-        batch_id: str | None = None,
-        requested_at: datetime | None = None,
-        confirmed_at: datetime | None = None,
-        profile_ids: Sequence[str] = (),
-        request_ids: Sequence[str] = (),
-        detail: str | None = None,
-    ) -> int:
+    def append_audit(self, **fields: Unpack[AuditFields]) -> int:
         """Append one privacy audit entry (entries are never changed or removed); its id."""
+        entry = audit_json(fields)
         with self._db(write=True) as conn:
             cursor = conn.execute(
                 "INSERT INTO privacy_audit (recorded_at, subject_hash, action, outcome, batch_id, "
@@ -538,15 +527,15 @@ class ConnectionStore:
                 "VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     self._clock.now().isoformat(),
-                    subject_hash,
-                    action,
-                    outcome,
-                    batch_id,
-                    None if requested_at is None else requested_at.isoformat(),
-                    None if confirmed_at is None else confirmed_at.isoformat(),
-                    dumps(list(profile_ids)).decode(),
-                    dumps(list(request_ids)).decode(),
-                    detail,
+                    entry["subject_hash"],
+                    entry["action"],
+                    entry["outcome"],
+                    entry["batch_id"],
+                    entry["requested_at"],
+                    entry["confirmed_at"],
+                    dumps(entry["profile_ids"]).decode(),
+                    dumps(entry["request_ids"]).decode(),
+                    entry["detail"],
                 ),
             )
             return int(cursor.lastrowid or 0)
