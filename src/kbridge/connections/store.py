@@ -51,10 +51,11 @@ from kbridge.connections.errors import (
     ConnectionStoreError,
     ConnectionTamperedError,
 )
-from kbridge.connections.model import ConnectionKind, ConnectionRecord, OAuthClientInfo, Sender
+from kbridge.connections.model import ConnectionFields, ConnectionRecord
 from kbridge.core import Clock, SystemClock
 from kbridge.core.audit import AuditFields, audit_json
 from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
+from kbridge.core.keywords import check_keywords
 
 if sys.platform != "win32":
     import fcntl
@@ -110,20 +111,7 @@ class ConnectionStoreProtocol(Protocol):
 
     def secrets(self, name: str) -> dict[str, Any]: ...
 
-    def upsert(
-        self,
-        name: str,
-        *,
-        kind: ConnectionKind,
-        base_url: str,
-        account_id: str,
-        account_name: str | None,
-        sender: Sender,
-        capabilities: tuple[str, ...],
-        scopes: tuple[str, ...],
-        secrets: Mapping[str, Any],
-        oauth: OAuthClientInfo | None = None,
-    ) -> ConnectionRecord: ...
+    def upsert(self, name: str, **fields: Unpack[ConnectionFields]) -> ConnectionRecord: ...
 
     def update_secrets(self, name: str, changes: Mapping[str, Any]) -> None: ...
 
@@ -408,43 +396,32 @@ class ConnectionStore:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def upsert(
-        self,
-        name: str,
-        *,
-        kind: ConnectionKind,
-        base_url: str,
-        account_id: str,
-        account_name: str | None,
-        sender: Sender,
-        capabilities: tuple[str, ...],
-        scopes: tuple[str, ...],
-        secrets: Mapping[str, Any],
-        oauth: OAuthClientInfo | None = None,
-    ) -> ConnectionRecord:
+    def upsert(self, name: str, **fields: Unpack[ConnectionFields]) -> ConnectionRecord:
         """Save a new connection, or replace the credential of an existing one in place.
 
         Replacing (a key rotation, a re-authorisation) keeps the id and the
         original ``connected_at`` and stamps ``rotated_at``.
         """
         check_name(name)
+        check_keywords(fields, ConnectionFields, "upsert")
         now = self._clock.now().isoformat()
-        oauth_text = oauth_json(oauth)
+        kind, base_url, account_id = fields["kind"], fields["base_url"], fields["account_id"]
+        oauth_text = oauth_json(fields.get("oauth"))
         with self._db(write=True) as conn:
             row = conn.execute("SELECT id FROM connections WHERE name = ?", (name,)).fetchone()
             id_ = uuid.uuid4().hex if row is None else row[0]
             sealed = self._seal(
-                _binding((id_, name, kind, base_url, account_id, oauth_text)), secrets
+                _binding((id_, name, kind, base_url, account_id, oauth_text)), fields["secrets"]
             )
             values = (
                 kind,
                 base_url,
                 account_id,
-                account_name,
-                sender.name,
-                sender.email,
-                dumps(list(capabilities)).decode(),
-                dumps(list(scopes)).decode(),
+                fields["account_name"],
+                fields["sender"].name,
+                fields["sender"].email,
+                dumps(list(fields["capabilities"])).decode(),
+                dumps(list(fields["scopes"])).decode(),
                 oauth_text,
                 sealed,
             )

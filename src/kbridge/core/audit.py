@@ -9,28 +9,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any, TypedDict
+
+from kbridge.core.keywords import check_keywords
 
 __all__ = ["AuditFields", "audit_fields", "audit_json"]
 
 
-class AuditFields(TypedDict):
-    """What ``append_audit(**fields)`` records: the subject by keyed hash, what was done
-    and how it ended; the rest is optional."""
-
+class _Required(TypedDict):
     subject_hash: str
     action: str
     outcome: str
-    batch_id: NotRequired[str | None]
-    requested_at: NotRequired[datetime | None]
-    confirmed_at: NotRequired[datetime | None]
-    profile_ids: NotRequired[Sequence[str]]
-    request_ids: NotRequired[Sequence[str]]
-    detail: NotRequired[str | None]
+
+
+# the optional keys by total=False rather than NotRequired[…]: under postponed annotations
+# the runtime cannot see NotRequired, and check_keywords reads the keys at run time
+class AuditFields(_Required, total=False):
+    """What ``append_audit(**fields)`` records: the subject by keyed hash, what was done
+    and how it ended; the rest is optional."""
+
+    batch_id: str | None
+    requested_at: datetime | None
+    confirmed_at: datetime | None
+    profile_ids: Sequence[str]
+    request_ids: Sequence[str]
+    detail: str | None
 
 
 def audit_fields(fields: AuditFields) -> dict[str, Any]:
     """Every field, in declaration order, an absent one at its default (ids as lists)."""
+    check_keywords(fields, AuditFields, "append_audit")
     return {
         "subject_hash": fields["subject_hash"],
         "action": fields["action"],
