@@ -37,6 +37,7 @@ __all__ = [
     "TagBackend",
     "attributes_of",
     "data_of",
+    "found",
     "include_tags",
     "page_of",
     "page_outcome",
@@ -286,6 +287,17 @@ def check_phone(value: Any, pointer: str) -> str:
 
 def not_found(kind: str, ident: str) -> NotFoundError:
     return NotFoundError(f"A {kind} with id {ident!r} does not exist.")
+
+
+_V = TypeVar("_V")
+
+
+def found(records: Mapping[str, _V], kind: str, ident: str) -> _V:
+    """The record ``ident`` of ``records``, or Klaviyo's 404 for a ``kind`` it does not have."""
+    record = records.get(ident)
+    if record is None:
+        raise not_found(kind, ident)
+    return record
 
 
 def include_tags(ctx: Context, resources: Sequence[Resource], query: Query) -> list[Resource]:

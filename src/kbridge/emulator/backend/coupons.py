@@ -19,6 +19,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    found,
     not_found,
     page_of,
     page_outcome,
@@ -93,10 +94,7 @@ class CouponsBackend(TagBackend):
         return Resource("coupon", c.id, attrs)
 
     def _coupon(self, cid: str) -> CouponRecord:
-        c = self.coupons.get(cid)
-        if c is None:
-            raise not_found("coupon", cid)
-        return c
+        return found(self.coupons, "coupon", cid)
 
     def get_coupons(self, call: Call) -> Outcome:
         by_seq = {c.seq: c for c in self.coupons.values()}
@@ -161,10 +159,7 @@ class CouponsBackend(TagBackend):
         return Resource("coupon-code", code.id, attrs, relationships=rels, links_only=links_only)
 
     def _code(self, cid: str) -> CouponCodeRecord:
-        code = self.codes.get(cid)
-        if code is None:
-            raise not_found("coupon-code", cid)
-        return code
+        return found(self.codes, "coupon-code", cid)
 
     def _code_page(
         self, call: Call, codes: list[CouponCodeRecord], *, ids_only: bool = False

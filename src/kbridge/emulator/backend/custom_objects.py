@@ -26,6 +26,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    found,
     not_found,
     page_of,
     page_outcome,
@@ -259,10 +260,7 @@ class CustomObjectsBackend(TagBackend):
         return Resource("data-source", s.id, attrs)
 
     def _source(self, sid: str) -> DataSource:
-        s = self.sources.get(sid)
-        if s is None:
-            raise not_found("data-source", sid)
-        return s
+        return found(self.sources, "data-source", sid)
 
     def get_data_sources(self, call: Call) -> Outcome:
         ordered = list(self.sources.values())
@@ -435,10 +433,7 @@ class CustomObjectsBackend(TagBackend):
         return _linked("object-type", t.id, attrs, rels)
 
     def _type(self, tid: str) -> ObjectType:
-        t = self.types.get(tid)
-        if t is None:
-            raise not_found("object-type", tid)
-        return t
+        return found(self.types, "object-type", tid)
 
     def _type_included(self, call: Call, types: list[ObjectType]) -> list[Resource]:
         inc = call.query.include
@@ -594,9 +589,7 @@ class CustomObjectsBackend(TagBackend):
 
     def get_object_record(self, call: Call) -> Outcome:
         rid = self.path_id(call)
-        r = self.records.get(rid)
-        if r is None:
-            raise not_found("object-record", rid)
+        r = found(self.records, "object-record", rid)
         return Outcome(data=self.record_resource(r))
 
     def bulk_delete_object_records(self, call: Call) -> Outcome:
@@ -677,10 +670,7 @@ class CustomObjectsBackend(TagBackend):
         return _linked("object-schema", s.id, attrs, rels)
 
     def _schema(self, sid: str) -> ObjectSchema:
-        s = self.schemas.get(sid)
-        if s is None:
-            raise not_found("object-schema", sid)
-        return s
+        return found(self.schemas, "object-schema", sid)
 
     def _new_schema(
         self, t: ObjectType, attrs: dict[str, Any], visibility: str, ptr: str
@@ -904,10 +894,7 @@ class CustomObjectsBackend(TagBackend):
         return Resource("source-mapping", m.id, attrs)
 
     def _mapping(self, mid: str) -> SourceMapping:
-        m = self.mappings.get(mid)
-        if m is None:
-            raise not_found("source-mapping", mid)
-        return m
+        return found(self.mappings, "source-mapping", mid)
 
     def _schema_mapping(self, call: Call) -> SourceMapping:
         s = self._schema(self.path_id(call))

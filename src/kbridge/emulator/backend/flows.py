@@ -23,6 +23,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    found,
     not_found,
     page_of,
     related_page,
@@ -210,24 +211,15 @@ class FlowsBackend(TagBackend):
 
     def _flow(self, call: Call) -> FlowRecord:
         fid = self.path_id(call)
-        flow = self.flows.get(fid)
-        if flow is None:
-            raise not_found("flow", fid)
-        return flow
+        return found(self.flows, "flow", fid)
 
     def _action(self, call: Call) -> ActionRecord:
         aid = self.path_id(call)
-        action = self.actions.get(aid)
-        if action is None:
-            raise not_found("flow action", aid)
-        return action
+        return found(self.actions, "flow action", aid)
 
     def _message(self, call: Call) -> FlowMessageRecord:
         mid = self.path_id(call)
-        msg = self.messages.get(mid)
-        if msg is None:
-            raise not_found("flow message", mid)
-        return msg
+        return found(self.messages, "flow message", mid)
 
     # -- flows -------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    not_found,
+    found,
     page_of,
     page_outcome,
     related_page,
@@ -147,16 +147,10 @@ class FormsBackend(TagBackend):
         return Resource("form-version", v.id, attrs, links_only=("form",))
 
     def _form(self, fid: str) -> FormRecord:
-        f = self.forms.get(fid)
-        if f is None:
-            raise not_found("form", fid)
-        return f
+        return found(self.forms, "form", fid)
 
     def _version(self, vid: str) -> FormVersionRecord:
-        v = self.versions.get(vid)
-        if v is None:
-            raise not_found("form-version", vid)
-        return v
+        return found(self.versions, "form-version", vid)
 
     # -- forms ---------------------------------------------------------------------
 

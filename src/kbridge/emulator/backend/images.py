@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of, not_found, page_of
+from kbridge.emulator.backend.common import (
+    TagBackend,
+    attributes_of,
+    data_of,
+    found,
+    page_of,
+)
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.resource import Resource
@@ -143,10 +149,7 @@ class ImagesBackend(TagBackend):
 
     def _get(self, call: Call) -> ImageRecord:
         iid = self.path_id(call)
-        img = self.images.get(iid)
-        if img is None:
-            raise not_found("image", iid)
-        return img
+        return found(self.images, "image", iid)
 
     # -- reads -------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.common import TagBackend, not_found, page_of
+from kbridge.emulator.backend.common import TagBackend, found, page_of
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.models import MetricRecord
 from kbridge.emulator.backend.resource import Resource
@@ -48,7 +48,5 @@ class MetricsBackend(TagBackend):
 
     def get_metric(self, call: Call) -> Outcome:
         mid = self.path_id(call)
-        m = self.store.metric_by_id.get(mid)
-        if m is None:
-            raise not_found("metric", mid)
+        m = found(self.store.metric_by_id, "metric", mid)
         return Outcome(data=metric_resource(m))

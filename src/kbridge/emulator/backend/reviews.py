@@ -20,6 +20,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    found,
     not_found,
     page_of,
     page_outcome,
@@ -126,10 +127,7 @@ class ReviewsBackend(TagBackend):
         return Resource("review", r.id, attrs, relationships=rels)
 
     def _review(self, rid: str) -> ReviewRecord:
-        r = self.reviews.get(rid)
-        if r is None:
-            raise not_found("review", rid)
-        return r
+        return found(self.reviews, "review", rid)
 
     def get_reviews(self, call: Call) -> Outcome:
         by_seq = {r.seq: r for r in self.reviews.values()}

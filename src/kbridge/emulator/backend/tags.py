@@ -19,6 +19,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    found,
     identifier_list,
     not_found,
     page_of,
@@ -187,17 +188,11 @@ class TagsBackend(TagBackend):
 
     def _tag(self, call: Call) -> TagRecord:
         tid = self.path_id(call)
-        tag = self.tags.get(tid)
-        if tag is None:
-            raise not_found("tag", tid)
-        return tag
+        return found(self.tags, "tag", tid)
 
     def _group(self, call: Call) -> TagGroupRecord:
         gid = self.path_id(call)
-        group = self.groups.get(gid)
-        if group is None:
-            raise not_found("tag group", gid)
-        return group
+        return found(self.groups, "tag group", gid)
 
     def _new_group(self, name: str, *, exclusive: bool, default: bool = False) -> TagGroupRecord:
         seq = self.store.next_seq()

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of, not_found, page_of
+from kbridge.emulator.backend.common import (
+    TagBackend,
+    attributes_of,
+    data_of,
+    found,
+    page_of,
+)
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.resource import Resource
@@ -136,10 +142,7 @@ class TemplatesBackend(TagBackend):
         self.api_created = 0
 
     def _get(self, tid: str) -> TemplateRecord:
-        t = self.templates.get(tid)
-        if t is None:
-            raise not_found("template", tid)
-        return t
+        return found(self.templates, "template", tid)
 
     def _new(
         self,

@@ -17,6 +17,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    found,
     not_found,
     page_of,
     page_outcome,
@@ -84,10 +85,7 @@ class WebFeedsBackend(TagBackend):
         return Resource("web-feed", f.id, attrs)
 
     def _feed(self, fid: str) -> WebFeedRecord:
-        f = self.feeds.get(fid)
-        if f is None:
-            raise not_found("web-feed", fid)
-        return f
+        return found(self.feeds, "web-feed", fid)
 
     def get_web_feeds(self, call: Call) -> Outcome:
         by_seq = {f.seq: f for f in self.feeds.values()}
