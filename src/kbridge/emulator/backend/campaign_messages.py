@@ -21,7 +21,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     relationship_ids,
 )
 from kbridge.emulator.backend.errors import InvalidError, NotFoundError
@@ -66,7 +66,7 @@ class CampaignMessagesBackend(TagBackend):
         self.templates: dict[str, TemplateRecord] = self.owner.templates
 
     def _message(self, mid: str) -> MessageRecord:
-        return found(self.messages, "campaign message", mid)
+        return existing(self.messages, "campaign message", mid)
 
     def _message_includes(self, call: Call, messages: list[MessageRecord]) -> list[Resource]:
         out: list[Resource] = []

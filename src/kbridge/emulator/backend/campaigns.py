@@ -64,7 +64,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     include_tags,
     not_found,
     page_of,
@@ -166,7 +166,7 @@ class CampaignsBackend(TagBackend):
 
     def campaign(self, cid: str) -> CampaignRecord:
         """The campaign with this id, or a 404."""
-        return found(self.campaigns, "campaign", cid)
+        return existing(self.campaigns, "campaign", cid)
 
     def message_campaign(self, message_id: str) -> tuple[CampaignRecord, MessageRecord] | None:
         """The campaign and message a ``$message`` property names (reports use it)."""

@@ -37,7 +37,7 @@ __all__ = [
     "TagBackend",
     "attributes_of",
     "data_of",
-    "found",
+    "existing",
     "include_tags",
     "page_of",
     "page_outcome",
@@ -292,7 +292,7 @@ def not_found(kind: str, ident: str) -> NotFoundError:
 _V = TypeVar("_V")
 
 
-def found(records: Mapping[str, _V], kind: str, ident: str) -> _V:
+def existing(records: Mapping[str, _V], kind: str, ident: str) -> _V:
     """The record ``ident`` of ``records``, or Klaviyo's 404 for a ``kind`` it does not have."""
     record = records.get(ident)
     if record is None:

@@ -19,7 +19,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     not_found,
     page_of,
     page_outcome,
@@ -94,7 +94,7 @@ class CouponsBackend(TagBackend):
         return Resource("coupon", c.id, attrs)
 
     def _coupon(self, cid: str) -> CouponRecord:
-        return found(self.coupons, "coupon", cid)
+        return existing(self.coupons, "coupon", cid)
 
     def get_coupons(self, call: Call) -> Outcome:
         by_seq = {c.seq: c for c in self.coupons.values()}
@@ -159,7 +159,7 @@ class CouponsBackend(TagBackend):
         return Resource("coupon-code", code.id, attrs, relationships=rels, links_only=links_only)
 
     def _code(self, cid: str) -> CouponCodeRecord:
-        return found(self.codes, "coupon-code", cid)
+        return existing(self.codes, "coupon-code", cid)
 
     def _code_page(
         self, call: Call, codes: list[CouponCodeRecord], *, ids_only: bool = False

@@ -20,7 +20,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     not_found,
     relationship_ids,
 )
@@ -132,10 +132,10 @@ class CustomMetricsBackend(TagBackend):
         return Resource("custom-metric", c.id, attrs, links_only=("metrics",))
 
     def _custom(self, cid: str) -> CustomMetricRecord:
-        return found(self.custom, "custom-metric", cid)
+        return existing(self.custom, "custom-metric", cid)
 
     def _metric(self, mid: str) -> MetricRecord:
-        return found(self.store.metric_by_id, "metric", mid)
+        return existing(self.store.metric_by_id, "metric", mid)
 
     def _included_metrics(self, call: Call, customs: list[CustomMetricRecord]) -> list[Resource]:
         if "metrics" not in call.query.include:
@@ -269,7 +269,7 @@ class CustomMetricsBackend(TagBackend):
 
     def _mapping(self, call: Call) -> tuple[str, _Mapping]:
         concept = self.path_id(call)
-        m = found(self.mapped, "mapped-metric", concept)
+        m = existing(self.mapped, "mapped-metric", concept)
         return concept, m
 
     def _mapped_included(self, call: Call, mappings: list[_Mapping]) -> list[Resource]:

@@ -26,7 +26,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     not_found,
     page_of,
     page_outcome,
@@ -260,7 +260,7 @@ class CustomObjectsBackend(TagBackend):
         return Resource("data-source", s.id, attrs)
 
     def _source(self, sid: str) -> DataSource:
-        return found(self.sources, "data-source", sid)
+        return existing(self.sources, "data-source", sid)
 
     def get_data_sources(self, call: Call) -> Outcome:
         ordered = list(self.sources.values())
@@ -433,7 +433,7 @@ class CustomObjectsBackend(TagBackend):
         return _linked("object-type", t.id, attrs, rels)
 
     def _type(self, tid: str) -> ObjectType:
-        return found(self.types, "object-type", tid)
+        return existing(self.types, "object-type", tid)
 
     def _type_included(self, call: Call, types: list[ObjectType]) -> list[Resource]:
         inc = call.query.include
@@ -589,7 +589,7 @@ class CustomObjectsBackend(TagBackend):
 
     def get_object_record(self, call: Call) -> Outcome:
         rid = self.path_id(call)
-        r = found(self.records, "object-record", rid)
+        r = existing(self.records, "object-record", rid)
         return Outcome(data=self.record_resource(r))
 
     def bulk_delete_object_records(self, call: Call) -> Outcome:
@@ -670,7 +670,7 @@ class CustomObjectsBackend(TagBackend):
         return _linked("object-schema", s.id, attrs, rels)
 
     def _schema(self, sid: str) -> ObjectSchema:
-        return found(self.schemas, "object-schema", sid)
+        return existing(self.schemas, "object-schema", sid)
 
     def _new_schema(
         self, t: ObjectType, attrs: dict[str, Any], visibility: str, ptr: str
@@ -894,7 +894,7 @@ class CustomObjectsBackend(TagBackend):
         return Resource("source-mapping", m.id, attrs)
 
     def _mapping(self, mid: str) -> SourceMapping:
-        return found(self.mappings, "source-mapping", mid)
+        return existing(self.mappings, "source-mapping", mid)
 
     def _schema_mapping(self, call: Call) -> SourceMapping:
         s = self._schema(self.path_id(call))

@@ -23,7 +23,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     not_found,
     page_of,
     related_page,
@@ -211,15 +211,15 @@ class FlowsBackend(TagBackend):
 
     def _flow(self, call: Call) -> FlowRecord:
         fid = self.path_id(call)
-        return found(self.flows, "flow", fid)
+        return existing(self.flows, "flow", fid)
 
     def _action(self, call: Call) -> ActionRecord:
         aid = self.path_id(call)
-        return found(self.actions, "flow action", aid)
+        return existing(self.actions, "flow action", aid)
 
     def _message(self, call: Call) -> FlowMessageRecord:
         mid = self.path_id(call)
-        return found(self.messages, "flow message", mid)
+        return existing(self.messages, "flow message", mid)
 
     # -- flows -------------------------------------------------------------------------
 

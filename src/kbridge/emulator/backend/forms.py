@@ -18,7 +18,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     page_of,
     page_outcome,
     related_page,
@@ -147,10 +147,10 @@ class FormsBackend(TagBackend):
         return Resource("form-version", v.id, attrs, links_only=("form",))
 
     def _form(self, fid: str) -> FormRecord:
-        return found(self.forms, "form", fid)
+        return existing(self.forms, "form", fid)
 
     def _version(self, vid: str) -> FormVersionRecord:
-        return found(self.versions, "form-version", vid)
+        return existing(self.versions, "form-version", vid)
 
     # -- forms ---------------------------------------------------------------------
 

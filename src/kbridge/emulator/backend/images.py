@@ -25,13 +25,13 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     page_of,
+    page_outcome,
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -149,7 +149,7 @@ class ImagesBackend(TagBackend):
 
     def _get(self, call: Call) -> ImageRecord:
         iid = self.path_id(call)
-        return found(self.images, "image", iid)
+        return existing(self.images, "image", iid)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -166,13 +166,7 @@ class ImagesBackend(TagBackend):
             for name in ("id", "updated_at", "format", "name", "size", "hidden")
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self.resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self.resource(by_seq[s]))
 
     def get_image(self, call: Call) -> Outcome:
         return Outcome(data=self.resource(self._get(call)))

@@ -11,7 +11,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     identifier_list,
     include_tags,
     page_of,
@@ -101,7 +101,7 @@ class ListsBackend(TagBackend):
 
     def _get(self, call: Call) -> ListRecord:
         lid = self.path_id(call)
-        return found(self.store.lists, "list", lid)
+        return existing(self.store.lists, "list", lid)
 
     def get_lists(self, call: Call) -> Outcome:
         records = list(self.store.lists.values())

@@ -20,7 +20,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     not_found,
     page_of,
     page_outcome,
@@ -127,7 +127,7 @@ class ReviewsBackend(TagBackend):
         return Resource("review", r.id, attrs, relationships=rels)
 
     def _review(self, rid: str) -> ReviewRecord:
-        return found(self.reviews, "review", rid)
+        return existing(self.reviews, "review", rid)
 
     def get_reviews(self, call: Call) -> Outcome:
         by_seq = {r.seq: r for r in self.reviews.values()}

@@ -27,7 +27,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     include_tags,
     page_of,
     timestamp_attr,
@@ -252,7 +252,7 @@ class SegmentsBackend(TagBackend):
 
     def _get(self, call: Call) -> SegmentRecord:
         sid = self.path_id(call)
-        return found(self.store.segments, "segment", sid)
+        return existing(self.store.segments, "segment", sid)
 
     def get_segments(self, call: Call) -> Outcome:
         by_seq = {seg.seq: seg for seg in self.store.segments.values()}

@@ -18,13 +18,13 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     page_of,
+    page_outcome,
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -142,7 +142,7 @@ class TemplatesBackend(TagBackend):
         self.api_created = 0
 
     def _get(self, tid: str) -> TemplateRecord:
-        return found(self.templates, "template", tid)
+        return existing(self.templates, "template", tid)
 
     def _new(
         self,
@@ -192,13 +192,7 @@ class TemplatesBackend(TagBackend):
             "updated": lambda s: by_seq[s].updated,
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self._with_extras(call, by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self._with_extras(call, by_seq[s]))
 
     def get_template(self, call: Call) -> Outcome:
         return Outcome(data=self._with_extras(call, self._get(self.path_id(call))))

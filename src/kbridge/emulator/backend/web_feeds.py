@@ -17,7 +17,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     not_found,
     page_of,
     page_outcome,
@@ -85,7 +85,7 @@ class WebFeedsBackend(TagBackend):
         return Resource("web-feed", f.id, attrs)
 
     def _feed(self, fid: str) -> WebFeedRecord:
-        return found(self.feeds, "web-feed", fid)
+        return existing(self.feeds, "web-feed", fid)
 
     def get_web_feeds(self, call: Call) -> Outcome:
         by_seq = {f.seq: f for f in self.feeds.values()}

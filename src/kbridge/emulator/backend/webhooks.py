@@ -17,7 +17,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    found,
+    existing,
     not_found,
     relationship_ids,
 )
@@ -135,7 +135,7 @@ class WebhooksBackend(TagBackend):
         )  # fmt: skip
 
     def _webhook(self, wid: str) -> WebhookRecord:
-        return found(self.webhooks, "webhook", wid)
+        return existing(self.webhooks, "webhook", wid)
 
     def _included(self, call: Call, hooks: list[WebhookRecord]) -> list[Resource]:
         if "webhook-topics" not in call.query.include:
