@@ -202,7 +202,10 @@ async def _status(call: Call, args: Mapping[str, Any]) -> Any:
     return plain(await campaign_status(call.account.client, _campaign_id(args)))
 
 
-def _control(verb: str, act: Any, would: str) -> Any:
+def _control_tool(verb: str, act: Any, description: str, would: str) -> ToolSpec:
+    """The ``campaign_<verb>`` tool: a dry run reads the campaign and says what it ``would``
+    do; ``dry_run: false`` calls ``act``."""
+
     async def run(call: Call, args: Mapping[str, Any]) -> Any:
         client, campaign = call.account.client, _campaign_id(args)
         if _dry(args):
@@ -211,7 +214,17 @@ def _control(verb: str, act: Any, would: str) -> Any:
         return {"dry_run": False, "campaign": plain(await act(client, campaign))}
 
     run.__name__ = verb
-    return run
+    return ToolSpec(
+        name=f"campaign_{verb}",
+        description=description,
+        handler=run,
+        properties={**_CAMPAIGN, **_DRY},
+        required=("campaign_id",),
+        read_only=False,
+        destructive=True,
+        idempotent=True,
+        scopes=_scopes(CAMPAIGN_CONTROL),
+    )
 
 
 async def _schedule(call: Call, args: Mapping[str, Any]) -> Any:
@@ -328,7 +341,6 @@ _WHO = {
 
 def workflow_tools() -> list[ToolSpec]:
     """Privacy, campaign-control and scopes tools."""
-    control = _scopes(CAMPAIGN_CONTROL)
     return [
         ToolSpec(
             name="privacy_access",
@@ -397,27 +409,14 @@ def workflow_tools() -> list[ToolSpec]:
             idempotent=False,
             scopes=_scopes(CAMPAIGN_SCHEDULE),
         ),
-        ToolSpec(
-            name="campaign_cancel",
-            description="Cancel a scheduled send for good",
-            handler=_control("cancel", cancel, "cancel the send for good"),
-            properties={**_CAMPAIGN, **_DRY},
-            required=("campaign_id",),
-            read_only=False,
-            destructive=True,
-            idempotent=True,
-            scopes=control,
+        _control_tool(
+            "cancel", cancel, "Cancel a scheduled send for good", "cancel the send for good"
         ),
-        ToolSpec(
-            name="campaign_revert",
-            description="Revert a scheduled campaign to a draft",
-            handler=_control("revert", revert, "revert the campaign to a draft"),
-            properties={**_CAMPAIGN, **_DRY},
-            required=("campaign_id",),
-            read_only=False,
-            destructive=True,
-            idempotent=True,
-            scopes=control,
+        _control_tool(
+            "revert",
+            revert,
+            "Revert a scheduled campaign to a draft",
+            "revert the campaign to a draft",
         ),
         ToolSpec(
             name="scopes",

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, TypedDict, get_args
 
 import typer
 from rich.console import Console
@@ -425,6 +425,16 @@ ConversionOption = Annotated[
 ]
 
 
+class _Window(TypedDict):
+    since: datetime | None
+    as_of: datetime | None
+
+
+def _window(since: str | None, as_of: str | None) -> _Window:
+    """``--since`` and ``--as-of`` as the ``since`` and ``as_of`` of an analysis."""
+    return {"since": parse_as_of(since, option="--since"), "as_of": parse_as_of(as_of)}
+
+
 @app.command("performance")
 def performance_cmd(
     source: FromOption = DEFAULT_SOURCE,
@@ -447,8 +457,7 @@ def performance_cmd(
         result = campaign_performance(
             warehouse,
             account_id,
-            since=parse_as_of(since, option="--since"),
-            as_of=parse_as_of(as_of),
+            **_window(since, as_of),
             conversion_metric=conversion_metric,
         )
     frames = [result.messages, result.reconciliation] if reconcile else [result.messages]
@@ -470,8 +479,7 @@ def attribution_cmd(
         frame = attribution(
             warehouse,
             account_id,
-            since=parse_as_of(since, option="--since"),
-            as_of=parse_as_of(as_of),
+            **_window(since, as_of),
             conversion_metric=conversion_metric,
         )
     show([frame], output, summary={"account": account_id, **frame.notes})
@@ -498,8 +506,7 @@ def products_cmd(
         result = top_products(
             warehouse,
             account_id,
-            since=parse_as_of(since, option="--since"),
-            as_of=parse_as_of(as_of),
+            **_window(since, as_of),
             top=top,
             line_metric=line_metric,
         )

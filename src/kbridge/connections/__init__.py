@@ -32,6 +32,7 @@ from kbridge.connections.errors import (
     UnknownCapabilityError,
 )
 from kbridge.connections.model import (
+    ConnectionFields,
     ConnectionKind,
     ConnectionRecord,
     OAuthClientInfo,
@@ -114,6 +115,7 @@ __all__ = [
     "ConnectResult",
     "ConnectionConflictError",
     "ConnectionCredentials",
+    "ConnectionFields",
     "ConnectionKind",
     "ConnectionNotFoundError",
     "ConnectionRecord",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypedDict
 
 __all__ = [
+    "ConnectionFields",
     "ConnectionKind",
     "ConnectionRecord",
     "OAuthClientInfo",
@@ -57,6 +59,26 @@ class ConnectionRecord:
     capabilities: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
     oauth: OAuthClientInfo | None = None
+
+
+class _RequiredFields(TypedDict):
+    kind: ConnectionKind
+    base_url: str
+    account_id: str
+    account_name: str | None
+    sender: Sender
+    capabilities: tuple[str, ...]
+    scopes: tuple[str, ...]
+    secrets: Mapping[str, Any]
+
+
+# ``oauth`` optional by total=False, not NotRequired[…]: the runtime cannot see the latter
+# under postponed annotations, and the stores check the keys at run time
+class ConnectionFields(_RequiredFields, total=False):
+    """What a store's ``upsert(name, **fields)`` saves: the routing fields, what the
+    credential can do, and its secrets (sealed apart from the record)."""
+
+    oauth: OAuthClientInfo | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -28,10 +28,9 @@ import sqlite3
 import stat
 import sys
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, Unpack, cast
 
 from kbridge.connections._store_rows import (
     _AUDIT_SELECT,
@@ -52,9 +51,11 @@ from kbridge.connections.errors import (
     ConnectionStoreError,
     ConnectionTamperedError,
 )
-from kbridge.connections.model import ConnectionKind, ConnectionRecord, OAuthClientInfo, Sender
+from kbridge.connections.model import ConnectionFields, ConnectionRecord
 from kbridge.core import Clock, SystemClock
+from kbridge.core.audit import AuditFields, audit_json
 from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
+from kbridge.core.keywords import check_keywords
 
 if sys.platform != "win32":
     import fcntl
@@ -110,20 +111,7 @@ class ConnectionStoreProtocol(Protocol):
 
     def secrets(self, name: str) -> dict[str, Any]: ...
 
-    def upsert(
-        self,
-        name: str,
-        *,
-        kind: ConnectionKind,
-        base_url: str,
-        account_id: str,
-        account_name: str | None,
-        sender: Sender,
-        capabilities: tuple[str, ...],
-        scopes: tuple[str, ...],
-        secrets: Mapping[str, Any],
-        oauth: OAuthClientInfo | None = None,
-    ) -> ConnectionRecord: ...
+    def upsert(self, name: str, **fields: Unpack[ConnectionFields]) -> ConnectionRecord: ...
 
     def update_secrets(self, name: str, changes: Mapping[str, Any]) -> None: ...
 
@@ -408,43 +396,32 @@ class ConnectionStore:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def upsert(
-        self,
-        name: str,
-        *,
-        kind: ConnectionKind,
-        base_url: str,
-        account_id: str,
-        account_name: str | None,
-        sender: Sender,
-        capabilities: tuple[str, ...],
-        scopes: tuple[str, ...],
-        secrets: Mapping[str, Any],
-        oauth: OAuthClientInfo | None = None,
-    ) -> ConnectionRecord:
+    def upsert(self, name: str, **fields: Unpack[ConnectionFields]) -> ConnectionRecord:
         """Save a new connection, or replace the credential of an existing one in place.
 
         Replacing (a key rotation, a re-authorisation) keeps the id and the
         original ``connected_at`` and stamps ``rotated_at``.
         """
         check_name(name)
+        check_keywords(fields, ConnectionFields, "upsert")
         now = self._clock.now().isoformat()
-        oauth_text = oauth_json(oauth)
+        kind, base_url, account_id = fields["kind"], fields["base_url"], fields["account_id"]
+        oauth_text = oauth_json(fields.get("oauth"))
         with self._db(write=True) as conn:
             row = conn.execute("SELECT id FROM connections WHERE name = ?", (name,)).fetchone()
             id_ = uuid.uuid4().hex if row is None else row[0]
             sealed = self._seal(
-                _binding((id_, name, kind, base_url, account_id, oauth_text)), secrets
+                _binding((id_, name, kind, base_url, account_id, oauth_text)), fields["secrets"]
             )
             values = (
                 kind,
                 base_url,
                 account_id,
-                account_name,
-                sender.name,
-                sender.email,
-                dumps(list(capabilities)).decode(),
-                dumps(list(scopes)).decode(),
+                fields["account_name"],
+                fields["sender"].name,
+                fields["sender"].email,
+                dumps(list(fields["capabilities"])).decode(),
+                dumps(list(fields["scopes"])).decode(),
                 oauth_text,
                 sealed,
             )
@@ -517,20 +494,9 @@ class ConnectionStore:
                 return key
         return self._box.open(bytes(row[0]), aad=_AUDIT_KEY_AAD, what="the audit key")
 
-    def append_audit(
-        self,
-        *,
-        subject_hash: str,
-        action: str,
-        outcome: str,
-        batch_id: str | None = None,
-        requested_at: datetime | None = None,
-        confirmed_at: datetime | None = None,
-        profile_ids: Sequence[str] = (),
-        request_ids: Sequence[str] = (),
-        detail: str | None = None,
-    ) -> int:
+    def append_audit(self, **fields: Unpack[AuditFields]) -> int:
         """Append one privacy audit entry (entries are never changed or removed); its id."""
+        entry = audit_json(fields)
         with self._db(write=True) as conn:
             cursor = conn.execute(
                 "INSERT INTO privacy_audit (recorded_at, subject_hash, action, outcome, batch_id, "
@@ -538,15 +504,15 @@ class ConnectionStore:
                 "VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     self._clock.now().isoformat(),
-                    subject_hash,
-                    action,
-                    outcome,
-                    batch_id,
-                    None if requested_at is None else requested_at.isoformat(),
-                    None if confirmed_at is None else confirmed_at.isoformat(),
-                    dumps(list(profile_ids)).decode(),
-                    dumps(list(request_ids)).decode(),
-                    detail,
+                    entry["subject_hash"],
+                    entry["action"],
+                    entry["outcome"],
+                    entry["batch_id"],
+                    entry["requested_at"],
+                    entry["confirmed_at"],
+                    dumps(entry["profile_ids"]).decode(),
+                    dumps(entry["request_ids"]).decode(),
+                    entry["detail"],
                 ),
             )
             return int(cursor.lastrowid or 0)

@@ -16,12 +16,12 @@ and one-off library use.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Unpack, runtime_checkable
 
 from kbridge.core import Clock, SystemClock
+from kbridge.core.audit import AuditFields, audit_fields
 
 __all__ = [
     "FINAL_OUTCOMES",
@@ -52,20 +52,8 @@ class AuditLog(Protocol):
         """The secret key subjects are hashed under (created once, then stable)."""
         ...
 
-    def append_audit(
-        self,
-        *,
-        subject_hash: str,
-        action: str,
-        outcome: str,
-        batch_id: str | None = None,
-        requested_at: datetime | None = None,
-        confirmed_at: datetime | None = None,
-        profile_ids: Sequence[str] = (),
-        request_ids: Sequence[str] = (),
-        detail: str | None = None,
-    ) -> int:
-        """Append one entry; returns its id."""
+    def append_audit(self, **fields: Unpack[AuditFields]) -> int:
+        """Append one entry (the fields of :class:`~kbridge.core.audit.AuditFields`); its id."""
         ...
 
     def audit_entries(
@@ -158,34 +146,10 @@ class MemoryAuditLog:
     def audit_key(self) -> bytes:
         return self._key
 
-    def append_audit(
-        self,
-        *,
-        subject_hash: str,
-        action: str,
-        outcome: str,
-        batch_id: str | None = None,
-        requested_at: datetime | None = None,
-        confirmed_at: datetime | None = None,
-        profile_ids: Sequence[str] = (),
-        request_ids: Sequence[str] = (),
-        detail: str | None = None,
-    ) -> int:
+    def append_audit(self, **fields: Unpack[AuditFields]) -> int:
         entry_id = len(self._rows) + 1
         self._rows.append(
-            {
-                "id": entry_id,
-                "recorded_at": self._clock.now(),
-                "subject_hash": subject_hash,
-                "action": action,
-                "outcome": outcome,
-                "batch_id": batch_id,
-                "requested_at": requested_at,
-                "confirmed_at": confirmed_at,
-                "profile_ids": list(profile_ids),
-                "request_ids": list(request_ids),
-                "detail": detail,
-            }
+            {"id": entry_id, "recorded_at": self._clock.now(), **audit_fields(fields)}
         )
         return entry_id
 

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, cast
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kbridge.connections import (
     MASTER_KEY_ENV,
     ConnectionConflictError,
+    ConnectionFields,
     ConnectionKind,
     ConnectionNotFoundError,
     ConnectionRecord,
@@ -42,6 +43,7 @@ from kbridge.connections import (
 )
 from kbridge.core import Clock, SystemClock
 from kbridge.core.jsoncodec import JSONDecodeError, dumps, loads
+from kbridge.core.keywords import check_keywords
 from kbridge.service.models import Connection, Meta, Workspace
 
 __all__ = ["ConnectionSettings", "SqlConnectionStore"]
@@ -208,18 +210,10 @@ class SqlConnectionStore:
         self,
         name: str,
         *,
-        kind: ConnectionKind,
-        base_url: str,
-        account_id: str,
-        account_name: str | None,
-        sender: Sender,
-        capabilities: tuple[str, ...],
-        scopes: tuple[str, ...],
-        secrets: Mapping[str, Any],
-        oauth: OAuthClientInfo | None = None,
         rate_limits: str | None = None,
         warehouse: str | None = None,
         mode: Literal["upsert", "create", "replace"] = "upsert",
+        **fields: Unpack[ConnectionFields],
     ) -> ConnectionRecord:
         """Save a new connection, or replace the credential of an existing one in place.
 
@@ -231,6 +225,7 @@ class SqlConnectionStore:
         so a rotation racing a deletion does not bring the connection back.
         """
         check_name(name)
+        check_keywords(fields, ConnectionFields, "upsert")
         now = self._clock.now()
 
         def work(session: Session) -> ConnectionRecord:
@@ -259,16 +254,16 @@ class SqlConnectionStore:
                     row.rate_limits = rate_limits
                 if warehouse is not None:
                     row.warehouse = warehouse
-            row.kind = kind
-            row.base_url = base_url
-            row.account_id = account_id
-            row.account_name = account_name
-            row.sender_name = sender.name
-            row.sender_email = sender.email
-            row.capabilities = list(capabilities)
-            row.scopes = list(scopes)
-            row.oauth = oauth_json(oauth)
-            row.secret = self._box.seal(dumps(dict(secrets)), aad=self._binding(row))
+            row.kind = fields["kind"]
+            row.base_url = fields["base_url"]
+            row.account_id = fields["account_id"]
+            row.account_name = fields["account_name"]
+            row.sender_name = fields["sender"].name
+            row.sender_email = fields["sender"].email
+            row.capabilities = list(fields["capabilities"])
+            row.scopes = list(fields["scopes"])
+            row.oauth = oauth_json(fields.get("oauth"))
+            row.secret = self._box.seal(dumps(dict(fields["secrets"])), aad=self._binding(row))
             session.flush()
             return _record(row)
 

@@ -15,11 +15,11 @@ import contextlib
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 from sqlalchemy import select
@@ -56,6 +56,7 @@ from kbridge.connections import (
     open_credentials,
 )
 from kbridge.core import Clock, ConfigurationError
+from kbridge.core.audit import AuditFields, audit_json
 from kbridge.privacy import (
     PollPolicy,
     Subject,
@@ -389,36 +390,16 @@ class AppPrivacyLog:
                 continue
         raise ConnectionsError("the workspace's privacy key could not be stored")
 
-    def append_audit(
-        self,
-        *,
-        subject_hash: str,
-        action: str,
-        outcome: str,
-        batch_id: str | None = None,
-        requested_at: datetime | None = None,
-        confirmed_at: datetime | None = None,
-        profile_ids: Sequence[str] = (),
-        request_ids: Sequence[str] = (),
-        detail: str | None = None,
-    ) -> int:
+    def append_audit(self, **fields: Unpack[AuditFields]) -> int:
+        detail = audit_json(fields)
         entry = AuditEntry(
             workspace_id=self._workspace_id,
             at=self._clock.now(),
             actor="worker",
-            action=f"privacy.{action}",
+            action=f"privacy.{detail.pop('action')}",
             target_kind="job",
             target_id=self._job_id,
-            detail={
-                "subject_hash": subject_hash,
-                "outcome": outcome,
-                "batch_id": batch_id,
-                "requested_at": None if requested_at is None else requested_at.isoformat(),
-                "confirmed_at": None if confirmed_at is None else confirmed_at.isoformat(),
-                "profile_ids": list(profile_ids),
-                "request_ids": list(request_ids),
-                "detail": detail,
-            },
+            detail=detail,
         )
         with self._sessions() as session, session.begin():
             session.add(entry)

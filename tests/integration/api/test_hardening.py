@@ -169,19 +169,71 @@ async def events_of(api: AsyncClient, metric: str) -> list[Any]:
         "get_events", params={"filter": f'equals(metric_id,"{metric_id}")'})]  # fmt: skip
 
 
-async def test_a_cdn_challenge_is_transient_and_retried_with_backoff(
-    faulty: EmulatorServer, faults: Faults
+# -- transient faults a retry rides out: CDN challenges, bursts of injected 429s ------------
+# (``challenge403=RATE``, ``http429=RATE@Ns*BURST``)
+
+
+@pytest.mark.parametrize(
+    ("spec", "fault", "attempts", "reads", "least", "wait"),
+    [
+        # each challenge costs one retry, after a backoff
+        pytest.param("challenge403=0.5", "challenge403", 8, 6, 1, 0, id="challenge"),
+        # at least one whole burst; two bursts can abut (a fresh hit right after one ends):
+        # 6 in a row, so 7 attempts; each 429 is waited out for its Retry-After (3 s)
+        pytest.param("http429=0.2@3s*3", "http429", 7, 12, 3, 3, id="429-bursts"),
+    ],
+)
+async def test_a_transient_fault_on_a_read_is_retried_and_waited_out(
+    faulty: EmulatorServer,
+    faults: Faults,
+    spec: str,
+    fault: str,
+    attempts: int,
+    reads: int,
+    least: int,
+    wait: float,
 ) -> None:
-    faults("challenge403=0.5")
-    async with client(faulty, attempts=8) as api:
-        ids = [(await api.get_document("get_accounts")).first for _ in range(6)]
+    faults(spec)
+    async with client(faulty, attempts=attempts) as api:
+        ids = [(await api.get_document("get_accounts")).first for _ in range(reads)]
         clock = api._clock
     counts = faults.counts()
     assert all(a is not None and a.id for a in ids)
-    assert counts["challenge403"] >= 1
-    assert counts["requests"] == 6 + counts["challenge403"]  # each challenge cost one retry
+    assert counts[fault] >= least
+    assert counts["requests"] == reads + counts[fault]  # each fault cost one retry
     assert isinstance(clock, ManualClock)
-    assert len(clock.slept) >= counts["challenge403"]
+    # a wait before the next attempt for every fault, at least ``wait`` seconds long
+    assert sum(1 for slept in clock.slept if slept >= wait) >= counts[fault]
+
+
+@pytest.mark.parametrize(
+    ("spec", "fault", "attempts", "metric", "writes", "least"),
+    [
+        pytest.param(
+            "challenge403=0.5", "challenge403", 8, "Field Challenge", 6, 1, id="challenge"
+        ),
+        pytest.param("http429=0.3@1s*2", "http429", 6, "Field Throttle", 5, 2, id="429-burst"),
+    ],
+)
+async def test_a_write_through_a_transient_fault_is_retried_and_recorded_once(
+    faulty: EmulatorServer,
+    faults: Faults,
+    spec: str,
+    fault: str,
+    attempts: int,
+    metric: str,
+    writes: int,
+    least: int,
+) -> None:
+    faults(spec)
+    async with client(faulty, attempts=attempts) as api:
+        for n in range(writes):
+            await api.request("create_event", json=event_body(metric, n))
+        injected = faults.counts()[fault]
+        faults("off")
+        found = await events_of(api, metric)
+    assert injected >= least
+    assert sorted(e.attributes["event_properties"]["n"] for e in found) == list(range(writes))
 
 
 async def test_a_persistent_challenge_is_reported_as_such_not_as_missing_scopes(
@@ -211,20 +263,6 @@ async def test_a_jsonapi_scope_403_is_not_a_challenge_and_is_not_retried(
     assert not isinstance(caught.value, ChallengeError)
     assert "metrics:read" in str(caught.value)
     assert requests_of(faulty, "get_metrics") == before + 1
-
-
-async def test_a_post_is_retried_through_a_challenge_and_recorded_once(
-    faulty: EmulatorServer, faults: Faults
-) -> None:
-    faults("challenge403=0.5")
-    async with client(faulty, attempts=8) as api:
-        for n in range(6):
-            await api.request("create_event", json=event_body("Field Challenge", n))
-        injected = faults.counts()["challenge403"]
-        faults("off")
-        found = await events_of(api, "Field Challenge")
-    assert injected >= 1
-    assert sorted(e.attributes["event_properties"]["n"] for e in found) == list(range(6))
 
 
 async def test_a_stalled_get_times_out_and_is_retried_then_reported(
@@ -384,37 +422,6 @@ async def test_a_post_is_retried_on_429_and_recorded_once(strict: EmulatorServer
 
 
 # -- injected 429s (``http429=RATE@Ns*BURST``) ----------------------------------------------------
-
-
-async def test_bursts_of_injected_429s_are_waited_out_as_retry_after_says(
-    faulty: EmulatorServer, faults: Faults
-) -> None:
-    faults("http429=0.2@3s*3")
-    # two bursts can abut (a fresh hit right after one ends): 6 in a row, so 7 attempts
-    async with client(faulty, attempts=7) as api:
-        ids = [(await api.get_document("get_accounts")).first for _ in range(12)]
-        clock = api._clock
-    counts = faults.counts()
-    assert all(a is not None and a.id for a in ids)
-    assert counts["http429"] >= 3  # at least one whole burst
-    assert counts["requests"] == 12 + counts["http429"]
-    assert isinstance(clock, ManualClock)
-    # every 429 was waited out for at least its Retry-After before the next attempt
-    assert sum(1 for wait in clock.slept if wait >= 3) >= counts["http429"]
-
-
-async def test_a_write_through_a_429_burst_is_recorded_once(
-    faulty: EmulatorServer, faults: Faults
-) -> None:
-    faults("http429=0.3@1s*2")
-    async with client(faulty, attempts=6) as api:
-        for n in range(5):
-            await api.request("create_event", json=event_body("Field Throttle", n))
-        injected = faults.counts()["http429"]
-        faults("off")
-        found = await events_of(api, "Field Throttle")
-    assert injected >= 2
-    assert sorted(e.attributes["event_properties"]["n"] for e in found) == list(range(5))
 
 
 async def test_a_429_that_outlasts_the_retries_is_one_rate_limited_error(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -32,11 +31,6 @@ CONFIG = EmulatorConfig(seed=7, profiles=60, events=200, rate_limit_factor=None)
 def server() -> Iterator[EmulatorServer]:
     with EmulatorServer(CONFIG) as running:
         yield running
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ConnectionStore:
-    return ConnectionStore(tmp_path / "connections.sqlite3")
 
 
 def mint_key(server: EmulatorServer, scopes: tuple[str, ...] | list[str]) -> str:

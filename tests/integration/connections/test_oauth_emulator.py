@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -38,17 +39,14 @@ pytestmark = pytest.mark.integration
 
 CONFIG = EmulatorConfig(seed=11, profiles=50, events=100, rate_limit_factor=None)
 CAPS = ("connect", "privacy-delete")
+#: what the failing flows ask for: they stop before a scope matters
+ONE_SCOPE = ("accounts:read",)
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmulatorServer]:
     with EmulatorServer(CONFIG) as running:
         yield running
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ConnectionStore:
-    return ConnectionStore(tmp_path / "connections.sqlite3")
 
 
 def free_port() -> int:
@@ -74,20 +72,30 @@ def follow(url: str) -> None:
     assert reply.status_code == 200, reply.text
 
 
-async def connect(server: EmulatorServer, store: ConnectionStore, name: str = "app") -> OAuthClient:
+async def connect(
+    server: EmulatorServer,
+    store: ConnectionStore,
+    name: str = "app",
+    *,
+    client_secret: str | None = None,
+    **options: Any,
+) -> OAuthClient:
+    """Connect ``name`` with a newly registered app, as a user who follows the consent page
+    would; ``options`` replace connect_with_oauth's (CAPS and its scopes, ``follow``, 10 s),
+    ``client_secret`` the app's."""
     port = free_port()
     client = register(server, port)
-    await connect_with_oauth(
-        store,
-        name,
-        client,
-        scopes=plan_scopes(CAPS).scopes,
-        open_url=follow,
-        base_url=server.base_url,
-        capabilities=CAPS,
-        redirect_port=port,
-        redirect_wait=10.0,
-    )
+    if client_secret is not None:
+        client = OAuthClient.at(server.base_url, client.client_id, client_secret)
+    settings: dict[str, Any] = {
+        "scopes": plan_scopes(CAPS).scopes,
+        "open_url": follow,
+        "base_url": server.base_url,
+        "capabilities": CAPS,
+        "redirect_port": port,
+        "redirect_wait": 10.0,
+    }
+    await connect_with_oauth(store, name, client, **(settings | options))
     return client
 
 
@@ -168,8 +176,6 @@ async def test_disconnect_revokes_the_grant_and_forgets_it(
 async def test_a_forged_callback_is_refused_and_the_real_redirect_still_connects(
     server: EmulatorServer, store: ConnectionStore
 ) -> None:
-    port = free_port()
-    client = register(server, port)
     answers: list[httpx.Response] = []
 
     def jam_then_follow(url: str) -> None:
@@ -178,17 +184,7 @@ async def test_a_forged_callback_is_refused_and_the_real_redirect_still_connects
         answers.append(httpx.get(redirect))  # no state at all
         follow(url)
 
-    await connect_with_oauth(
-        store,
-        "app",
-        client,
-        scopes=plan_scopes(CAPS).scopes,
-        open_url=jam_then_follow,
-        base_url=server.base_url,
-        capabilities=CAPS,
-        redirect_port=port,
-        redirect_wait=10.0,
-    )
+    await connect(server, store, open_url=jam_then_follow)
     assert [reply.status_code for reply in answers] == [400, 400]
     assert store.get("app").kind == "oauth"
 
@@ -197,24 +193,12 @@ async def test_a_forged_callback_is_refused_and_the_real_redirect_still_connects
 async def test_only_forged_callbacks_time_out_and_save_nothing(
     server: EmulatorServer, store: ConnectionStore
 ) -> None:
-    port = free_port()
-    client = register(server, port)
-
     def forged(url: str) -> None:
         redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
         httpx.get(redirect, params={"code": "stolen", "state": "not-ours"})
 
     with pytest.raises(OAuthError, match="no authorization redirect"):
-        await connect_with_oauth(
-            store,
-            "app",
-            client,
-            scopes=("accounts:read",),
-            open_url=forged,
-            base_url=server.base_url,
-            redirect_port=port,
-            redirect_wait=0.5,
-        )
+        await connect(server, store, scopes=ONE_SCOPE, open_url=forged, redirect_wait=0.5)
     assert store.list() == []
 
 
@@ -223,20 +207,11 @@ async def test_denied_consent_aborts_with_a_clear_message(store: ConnectionStore
     config = EmulatorConfig(
         seed=12, profiles=10, events=10, rate_limit_factor=None, oauth_consent="deny"
     )
-    with EmulatorServer(config) as denying:
-        port = free_port()
-        client = register(denying, port)
-        with pytest.raises(OAuthDeniedError, match="consent was denied"):
-            await connect_with_oauth(
-                store,
-                "app",
-                client,
-                scopes=("accounts:read",),
-                open_url=follow,
-                base_url=denying.base_url,
-                redirect_port=port,
-                redirect_wait=10.0,
-            )
+    with (
+        EmulatorServer(config) as denying,
+        pytest.raises(OAuthDeniedError, match="consent was denied"),
+    ):
+        await connect(denying, store, scopes=ONE_SCOPE)
     assert store.list() == []
 
 
@@ -244,20 +219,8 @@ async def test_denied_consent_aborts_with_a_clear_message(store: ConnectionStore
 async def test_wrong_client_secret_fails_the_exchange(
     server: EmulatorServer, store: ConnectionStore
 ) -> None:
-    port = free_port()
-    good = register(server, port)
-    bad = OAuthClient.at(server.base_url, good.client_id, "wrong-secret")
     with pytest.raises(OAuthError, match="client id and client secret") as err:
-        await connect_with_oauth(
-            store,
-            "app",
-            bad,
-            scopes=("accounts:read",),
-            open_url=follow,
-            base_url=server.base_url,
-            redirect_port=port,
-            redirect_wait=10.0,
-        )
+        await connect(server, store, scopes=ONE_SCOPE, client_secret="wrong-secret")
     assert "wrong-secret" not in str(err.value)
     assert store.list() == []
 

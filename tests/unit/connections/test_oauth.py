@@ -36,12 +36,13 @@ CLIENT = OAuthClient.at("http://auth.test", "client-1", "secret-1")
 
 
 class TokenServer:
-    """A minimal RFC 6749 token/revoke endpoint that rotates refresh tokens."""
+    """A minimal RFC 6749 token/revoke endpoint that rotates refresh tokens; it has
+    issued ``refresh-0`` already (the tokens :func:`_held` returns)."""
 
     def __init__(self, *, rotate: bool = True) -> None:
         self.rotate = rotate
         self.issued = 0
-        self.live_refresh: set[str] = set()
+        self.live_refresh: set[str] = {"refresh-0"}
         self.revoked: list[str] = []
         self.forms: list[dict[str, str]] = []
         self.challenge: str | None = None
@@ -192,16 +193,20 @@ async def test_code_exchange_sends_the_verifier_with_basic_client_auth() -> None
         assert "nope" not in str(err.value)
 
 
+def _held() -> TokenSet:
+    """The tokens a connection holds before any refresh: ``refresh-0`` is live."""
+    return TokenSet(access_token="a0", refresh_token="refresh-0")
+
+
 def _session(
-    server: TokenServer, storage: InMemoryTokenStorage, clock: ManualClock, http: httpx.AsyncClient
+    storage: InMemoryTokenStorage, http: httpx.AsyncClient, clock: ManualClock | None = None
 ) -> OAuthSession:
-    return OAuthSession(CLIENT, storage, clock=clock, http=http, margin=60)
+    return OAuthSession(CLIENT, storage, clock=clock or ManualClock(T0), http=http, margin=60)
 
 
 @pytest.mark.anyio
 async def test_session_refreshes_before_expiry_and_persists_the_rotated_refresh_token() -> None:
     server = TokenServer()
-    server.live_refresh.add("refresh-0")
     clock = ManualClock(T0)
     storage = InMemoryTokenStorage(
         TokenSet(
@@ -209,7 +214,7 @@ async def test_session_refreshes_before_expiry_and_persists_the_rotated_refresh_
         )
     )
     async with _http(server) as http:
-        session = _session(server, storage, clock, http)
+        session = _session(storage, http, clock)
         assert await session.token() == "access-0"
         clock.advance(3600 - 61)
         assert await session.token() == "access-0"  # 61 s left: still outside the margin
@@ -224,10 +229,9 @@ async def test_session_refreshes_before_expiry_and_persists_the_rotated_refresh_
 @pytest.mark.anyio
 async def test_refresh_after_401_keeps_the_refresh_token_when_the_server_does_not_rotate() -> None:
     server = TokenServer(rotate=False)
-    server.live_refresh.add("refresh-0")
-    storage = InMemoryTokenStorage(TokenSet(access_token="a0", refresh_token="refresh-0"))
+    storage = InMemoryTokenStorage(_held())
     async with _http(server) as http:
-        session = _session(server, storage, ManualClock(T0), http)
+        session = _session(storage, http)
         assert await session.refresh() == "access-1"
         assert storage.tokens is not None
         assert storage.tokens.refresh_token == "refresh-0"
@@ -236,10 +240,9 @@ async def test_refresh_after_401_keeps_the_refresh_token_when_the_server_does_no
 @pytest.mark.anyio
 async def test_concurrent_refreshes_spend_the_refresh_token_once() -> None:
     server = TokenServer()
-    server.live_refresh.add("refresh-0")
-    storage = InMemoryTokenStorage(TokenSet(access_token="a0", refresh_token="refresh-0"))
+    storage = InMemoryTokenStorage(_held())
     async with _http(server) as http:
-        session = _session(server, storage, ManualClock(T0), http)
+        session = _session(storage, http)
         results = await asyncio.gather(*(session.refresh() for _ in range(5)))
     assert set(results) == {"access-1"}
     assert server.issued == 1
@@ -253,10 +256,9 @@ class FailingStorage(InMemoryTokenStorage):
 @pytest.mark.anyio
 async def test_a_token_that_could_not_be_saved_is_never_used() -> None:
     server = TokenServer()
-    server.live_refresh.add("refresh-0")
-    storage = FailingStorage(TokenSet(access_token="a0", refresh_token="refresh-0"))
+    storage = FailingStorage(_held())
     async with _http(server) as http:
-        session = _session(server, storage, ManualClock(T0), http)
+        session = _session(storage, http)
         with pytest.raises(OSError, match="disk full"):
             await session.refresh()
     assert storage.tokens is not None
@@ -266,20 +268,14 @@ async def test_a_token_that_could_not_be_saved_is_never_used() -> None:
 @pytest.mark.anyio
 async def test_revoked_refresh_token_says_to_reconnect_and_revoke_clears_storage() -> None:
     server = TokenServer()
-    server.live_refresh.add("refresh-0")
-    storage = InMemoryTokenStorage(TokenSet(access_token="a0", refresh_token="refresh-0"))
+    storage = InMemoryTokenStorage(_held())
     async with _http(server) as http:
-        session = _session(server, storage, ManualClock(T0), http)
+        session = _session(storage, http)
         await session.revoke()
         assert server.revoked == ["refresh-0"]
         assert server.forms[-1]["token_type_hint"] == "refresh_token"
         assert storage.tokens is None
-        stale = _session(
-            server,
-            InMemoryTokenStorage(TokenSet(access_token="a0", refresh_token="refresh-0")),
-            ManualClock(T0),
-            http,
-        )
+        stale = _session(InMemoryTokenStorage(_held()), http)
         with pytest.raises(OAuthTokenError, match="connect again with --oauth") as err:
             await stale.refresh()
     assert "refresh-0" not in str(err.value)
@@ -302,11 +298,10 @@ def test_receiver_can_be_driven_from_another_thread() -> None:
 @pytest.mark.anyio
 async def test_tokens_refreshed_by_another_process_are_adopted_not_refreshed_again() -> None:
     server = TokenServer()
-    server.live_refresh.add("refresh-0")
-    shared = InMemoryTokenStorage(TokenSet(access_token="a0", refresh_token="refresh-0"))
+    shared = InMemoryTokenStorage(_held())
     async with _http(server) as http:
-        one = _session(server, shared, ManualClock(T0), http)
-        two = _session(server, shared, ManualClock(T0), http)
+        one = _session(shared, http)
+        two = _session(shared, http)
         assert await two.token() == "a0"  # both hold a0 / refresh-0
         assert await one.refresh() == "access-1"  # rotates refresh-0 away
         assert await two.refresh() == "access-1"  # would be invalid_grant with refresh-0
@@ -318,11 +313,10 @@ async def test_a_refresh_that_lost_to_an_unlocked_one_adopts_the_winners_tokens(
     # InMemoryTokenStorage has no exclusive(): like a process of an older kbridge, nothing
     # keeps the two refreshes apart, and the server rotates refresh-0 away under one of them
     server = TokenServer()
-    server.live_refresh.add("refresh-0")
-    shared = InMemoryTokenStorage(TokenSet(access_token="a0", refresh_token="refresh-0"))
+    shared = InMemoryTokenStorage(_held())
     async with _http(server) as http:
-        one = _session(server, shared, ManualClock(T0), http)
-        two = _session(server, shared, ManualClock(T0), http)
+        one = _session(shared, http)
+        two = _session(shared, http)
         tokens = await asyncio.gather(one.refresh(), two.refresh())
     assert tokens == ["access-1", "access-1"]
     assert server.issued == 1

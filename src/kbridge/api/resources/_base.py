@@ -10,8 +10,9 @@ before a request or a rate-limit token is spent.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import anyio
 
@@ -31,6 +32,7 @@ __all__ = [
     "Service",
     "chunked",
     "list_params",
+    "shared_args",
 ]
 
 FilterArg = str | FilterExpr | None
@@ -123,6 +125,24 @@ def list_params(
             )
         out["page[size]"] = page_size
     return out
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def shared_args(args: str) -> Callable[[_F], _F]:
+    """Append ``args`` (an ``Args:`` section) to the decorated method's docstring.
+
+    For methods taking the same options: what each option means is written once, and
+    the command line and the agent, which read their help from the docstring's
+    ``Args:`` (``api/_action_derive.py``), still find it on every method.
+    """
+
+    def decorate(method: _F) -> _F:
+        method.__doc__ = f"{inspect.cleandoc(method.__doc__ or '')}\n\n{inspect.cleandoc(args)}"
+        return method
+
+    return decorate
 
 
 def chunked(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -12,7 +12,7 @@ from typing import Any, Unpack
 
 from kbridge.api.filter_builder import F
 from kbridge.api.jsonapi import Resource, build_document
-from kbridge.api.resources._base import ListQuery, Service, list_params
+from kbridge.api.resources._base import ListQuery, Service, list_params, shared_args
 from kbridge.api.validation import (
     CAMPAIGN_CHANNELS,
     ValidationError,
@@ -83,6 +83,17 @@ def _channel_filter(query: ListQuery, channel: str | None) -> ListQuery:
     return out
 
 
+#: the options of a campaign, new or changed
+_CAMPAIGN_ARGS = """
+    Args:
+        name: the campaign's name
+        included: a list or segment id to send to (repeatable)
+        excluded: a list or segment id to leave out (repeatable)
+        send_at: scheduled send time; none sends at once
+        use_smart_sending: skip profiles that received a message recently
+"""
+
+
 class CampaignsService(Service):
     async def get_campaigns(
         self, *, channel: str | None = None, **query: Unpack[ListQuery]
@@ -103,6 +114,7 @@ class CampaignsService(Service):
         params = list_params("get_campaign", **query)
         return await self._one("get_campaign", path_params={"id": campaign_id}, params=params)
 
+    @shared_args(_CAMPAIGN_ARGS)
     async def create_campaign(
         self,
         *,
@@ -113,15 +125,7 @@ class CampaignsService(Service):
         send_at: datetime | None = None,
         use_smart_sending: bool | None = None,
     ) -> Resource:
-        """A draft campaign to the ``included`` list/segment ids with one message definition.
-
-        Args:
-            name: the campaign's name
-            included: a list or segment id to send to (repeatable)
-            excluded: a list or segment id to leave out (repeatable)
-            send_at: scheduled send time; none sends at once
-            use_smart_sending: skip profiles that received a message recently
-        """
+        """A draft campaign to the ``included`` list/segment ids with one message definition."""
         if not name.strip():
             raise ValidationError("name", "must not be empty")
         if not included:
@@ -138,6 +142,7 @@ class CampaignsService(Service):
             attrs["send_options"] = {"use_smart_sending": use_smart_sending}
         return await self._one("create_campaign", json=build_document("campaign", attributes=attrs))
 
+    @shared_args(_CAMPAIGN_ARGS)
     async def update_campaign(
         self,
         campaign_id: str,
@@ -148,15 +153,7 @@ class CampaignsService(Service):
         send_at: datetime | None = None,
         use_smart_sending: bool | None = None,
     ) -> Resource:
-        """Change the given attributes; the others stay as they are.
-
-        Args:
-            name: the campaign's name
-            included: a list or segment id to send to (repeatable)
-            excluded: a list or segment id to leave out (repeatable)
-            send_at: scheduled send time; none sends at once
-            use_smart_sending: skip profiles that received a message recently
-        """
+        """Change the given attributes; the others stay as they are."""
         attrs: dict[str, Any] = {}
         if name is not None:
             if not name.strip():

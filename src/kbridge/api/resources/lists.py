@@ -11,13 +11,28 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Unpack
 
 from kbridge.api.jsonapi import Resource, build_document, identifiers
-from kbridge.api.resources._base import ListQuery, Progress, Service, chunked, list_params
+from kbridge.api.resources._base import (
+    ListQuery,
+    Progress,
+    Service,
+    chunked,
+    list_params,
+    shared_args,
+)
 from kbridge.api.validation import ValidationError, check_choice
 
 __all__ = ["MAX_MEMBERSHIP_IDS", "OPT_IN_PROCESSES", "ListsService"]
 
 MAX_MEMBERSHIP_IDS = 1000
 OPT_IN_PROCESSES = ("single_opt_in", "double_opt_in")
+
+
+#: the members of a by-email membership change
+_BY_EMAIL_ARGS = """
+    Args:
+        profile_ids: a profile id (repeatable; any number, sent 1000 at a time)
+        emails: a profile's email (repeatable; looked up first, membership only, no consent)
+"""
 
 
 class ListsService(Service):
@@ -84,6 +99,7 @@ class ListsService(Service):
         """Remove profiles by id, in chunks of 1000; returns how many ids were sent."""
         return await self._membership("remove_profiles_from_list", list_id, profile_ids, progress)
 
+    @shared_args(_BY_EMAIL_ARGS)
     async def add_profiles_to_list_by_email(
         self,
         list_id: str,
@@ -96,17 +112,13 @@ class ListsService(Service):
 
         Membership only: consent is not touched (``client.subscriptions`` subscribes by
         email). An email without a profile is a :class:`ValidationError` before anything
-        is added, naming the emails (create them first, e.g. ``create_or_update_profile``).
-
-        Args:
-            profile_ids: a profile id (repeatable; any number, sent 1000 at a time)
-            emails: a profile's email (repeatable; looked up first, membership only, no consent)
-        """
+        is added, naming the emails (create them first, e.g. ``create_or_update_profile``)."""
         ids = await self._ids_for(emails)
         return await self.add_profiles_to_list(
             list_id, profile_ids=[*profile_ids, *ids], progress=progress
         )
 
+    @shared_args(_BY_EMAIL_ARGS)
     async def remove_profiles_from_list_by_email(
         self,
         list_id: str,
@@ -115,12 +127,7 @@ class ListsService(Service):
         profile_ids: Sequence[str] = (),
         progress: Progress | None = None,
     ) -> int:
-        """Remove the profiles with these emails (and ``profile_ids``); how many ids were sent.
-
-        Args:
-            profile_ids: a profile id (repeatable; any number, sent 1000 at a time)
-            emails: a profile's email (repeatable; looked up first, membership only, no consent)
-        """
+        """Remove the profiles with these emails (and ``profile_ids``); how many ids were sent."""
         ids = await self._ids_for(emails)
         return await self.remove_profiles_from_list(
             list_id, profile_ids=[*profile_ids, *ids], progress=progress

@@ -8,7 +8,7 @@ from typing import Any, Unpack
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kbridge.api.jsonapi import Resource
-from kbridge.api.resources._base import ListQuery, Service, list_params
+from kbridge.api.resources._base import ListQuery, Service, list_params, shared_args
 from kbridge.api.validation import ValidationError, check_choice, iso
 
 __all__ = [
@@ -96,6 +96,19 @@ def aggregate_query(
     return {"data": {"type": "metric-aggregate", "attributes": attrs}}
 
 
+#: the options of an aggregate query, one page or all as rows
+_AGGREGATE_ARGS = """
+    Args:
+        measurements: count, sum_value, unique (repeatable)
+        start: first instant counted (ISO 8601 with an offset)
+        end: first instant not counted
+        interval: hour, day, week or month
+        by: event properties to group by, e.g. $message (repeatable)
+        filter: more conditions, e.g. equals($message,"01H…") (repeatable)
+        timezone: IANA name the buckets follow, e.g. America/New_York
+"""
+
+
 class MetricsService(Service):
     async def get_metrics(self, **query: Unpack[ListQuery]) -> list[Resource]:
         return await self._page("get_metrics", query)
@@ -107,6 +120,7 @@ class MetricsService(Service):
         params = list_params("get_metric", **query)
         return await self._one("get_metric", path_params={"id": metric_id}, params=params)
 
+    @shared_args(_AGGREGATE_ARGS)
     async def query_metric_aggregates(
         self,
         metric_id: str,
@@ -127,13 +141,6 @@ class MetricsService(Service):
         The answer's ``dates`` are the buckets' starts and each of its ``data``
         rows holds the ``dimensions`` (values of ``by``) and one series per
         measurement; :func:`aggregate_rows` flattens it.
-
-        Args:
-            measurements: count, sum_value, unique (repeatable)
-            interval: hour, day, week or month
-            by: event properties to group by, e.g. $message (repeatable)
-            filter: more conditions, e.g. equals($message,"01H…") (repeatable)
-            timezone: IANA name the buckets follow, e.g. America/New_York
         """
         body = aggregate_query(
             metric_id,
@@ -150,6 +157,7 @@ class MetricsService(Service):
         )
         return await self._one("query_metric_aggregates", json=body)
 
+    @shared_args(_AGGREGATE_ARGS)
     async def query_metric_aggregate_rows(
         self,
         metric_id: str,
@@ -162,17 +170,7 @@ class MetricsService(Service):
         filter: Sequence[str] | None = None,
         timezone: str = "UTC",
     ) -> list[Resource]:
-        """:meth:`query_metric_aggregates` as rows (see :func:`aggregate_rows`), every page.
-
-        Args:
-            measurements: count, sum_value, unique (repeatable)
-            start: first instant counted (ISO 8601 with an offset)
-            end: first instant not counted
-            interval: hour, day, week or month
-            by: event properties to group by, e.g. $message (repeatable)
-            filter: more conditions, e.g. equals($message,"01H…") (repeatable)
-            timezone: IANA name the buckets follow, e.g. America/New_York
-        """
+        """:meth:`query_metric_aggregates` as rows (see :func:`aggregate_rows`), every page."""
         rows: list[Resource] = []
         cursor: str | None = None
         while True:

@@ -7,7 +7,7 @@ from typing import Any, Unpack
 
 from kbridge.api.filter_builder import F
 from kbridge.api.jsonapi import Resource, build_document
-from kbridge.api.resources._base import ListQuery, Service, list_params
+from kbridge.api.resources._base import ListQuery, Service, list_params, shared_args
 from kbridge.api.validation import (
     ValidationError,
     check_email,
@@ -81,6 +81,29 @@ def profile_attributes(
     return attrs
 
 
+#: the profile fields' help, for every method that writes a profile
+_PROFILE_ARGS = """
+    Args:
+        email: email address
+        phone_number: E.164 phone number, e.g. +15005550006
+        external_id: your system's id
+        image: image URL
+        locale: e.g. en-US
+        location: address fields, e.g. {"city": "Paris"}
+        properties: custom properties
+"""
+
+
+def _require_identifier(
+    email: str | None, phone_number: str | None, external_id: str | None
+) -> None:
+    """A new profile needs something Klaviyo can identify it by."""
+    if email is None and phone_number is None and external_id is None:
+        raise ValidationError(
+            "email", "a profile needs at least one of email, phone_number, external_id"
+        )
+
+
 class ProfilesService(Service):
     """Profiles: the people in the account, keyed by email, phone, external id or Klaviyo id."""
 
@@ -105,6 +128,7 @@ class ProfilesService(Service):
         )
         return await self._one("get_profile", path_params={"id": profile_id}, params=params)
 
+    @shared_args(_PROFILE_ARGS)
     async def create_profile(
         self,
         *,
@@ -120,21 +144,8 @@ class ProfilesService(Service):
         location: Mapping[str, Any] | None = None,
         properties: Mapping[str, Any] | None = None,
     ) -> Resource:
-        """Create a profile (409 ``ConflictError`` with ``duplicate_profile_id`` if one exists).
-
-        Args:
-            email: email address
-            phone_number: E.164 phone number, e.g. +15005550006
-            external_id: your system's id
-            image: image URL
-            locale: e.g. en-US
-            location: address fields, e.g. {"city": "Paris"}
-            properties: custom properties
-        """
-        if email is None and phone_number is None and external_id is None:
-            raise ValidationError(
-                "email", "a profile needs at least one of email, phone_number, external_id"
-            )
+        """Create a profile (409 ``ConflictError`` with ``duplicate_profile_id`` if one exists)."""
+        _require_identifier(email, phone_number, external_id)
         attrs = profile_attributes(
             email=email,
             phone_number=phone_number,
@@ -150,6 +161,7 @@ class ProfilesService(Service):
         )
         return await self._one("create_profile", json=build_document("profile", attributes=attrs))
 
+    @shared_args(_PROFILE_ARGS)
     async def update_profile(
         self,
         profile_id: str,
@@ -166,17 +178,7 @@ class ProfilesService(Service):
         location: Mapping[str, Any] | None = None,
         properties: Mapping[str, Any] | None = None,
     ) -> Resource:
-        """Change the given attributes; the others stay as they are.
-
-        Args:
-            email: email address
-            phone_number: E.164 phone number, e.g. +15005550006
-            external_id: your system's id
-            image: image URL
-            locale: e.g. en-US
-            location: address fields, e.g. {"city": "Paris"}
-            properties: custom properties
-        """
+        """Change the given attributes; the others stay as they are."""
         attrs = profile_attributes(
             email=email,
             phone_number=phone_number,
@@ -193,6 +195,7 @@ class ProfilesService(Service):
         body = build_document("profile", id=profile_id, attributes=attrs)
         return await self._one("update_profile", path_params={"id": profile_id}, json=body)
 
+    @shared_args(_PROFILE_ARGS)
     async def create_or_update_profile(
         self,
         *,
@@ -214,19 +217,8 @@ class ProfilesService(Service):
         Unlike :meth:`create_profile` an existing person is no 409: the given attributes
         are written to them and the others stay as they are.
 
-        Args:
-            email: email address
-            phone_number: E.164 phone number, e.g. +15005550006
-            external_id: your system's id
-            image: image URL
-            locale: e.g. en-US
-            location: address fields, e.g. {"city": "Paris"}
-            properties: custom properties
         """
-        if email is None and phone_number is None and external_id is None:
-            raise ValidationError(
-                "email", "a profile needs at least one of email, phone_number, external_id"
-            )
+        _require_identifier(email, phone_number, external_id)
         attrs = profile_attributes(
             email=email,
             phone_number=phone_number,

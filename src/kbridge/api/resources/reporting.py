@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from kbridge.api.jsonapi import Resource
-from kbridge.api.resources._base import Service
+from kbridge.api.resources._base import Service, shared_args
 from kbridge.api.validation import ValidationError, check_choice, iso
 
 __all__ = ["TIMEFRAME_KEYS", "ReportingService", "timeframe"]
@@ -50,7 +50,18 @@ def timeframe(
     return {"start": start_text, "end": end_text}
 
 
+#: the options of a values report, campaign or flow
+_VALUES_ARGS = """
+    Args:
+        statistics: e.g. opens, clicks (repeatable)
+        conversion_metric_id: metric counted as a conversion
+        group_by: grouping (repeatable)
+        filter: Klaviyo filter on the values, e.g. equals(send_channel,'email')
+"""
+
+
 class ReportingService(Service):
+    @shared_args(_VALUES_ARGS)
     async def query_campaign_values(
         self,
         *,
@@ -60,14 +71,7 @@ class ReportingService(Service):
         group_by: Sequence[str] | None = None,
         filter: str | None = None,
     ) -> Resource:
-        """Campaign performance values (``attributes.results``) over ``timeframe``.
-
-        Args:
-            statistics: e.g. opens, clicks (repeatable)
-            conversion_metric_id: metric counted as a conversion
-            group_by: grouping (repeatable)
-            filter: Klaviyo filter on the values, e.g. equals(send_channel,'email')
-        """
+        """Campaign performance values (``attributes.results``) over ``timeframe``."""
         return await self._report(
             "query_campaign_values",
             "campaign-values-report",
@@ -78,6 +82,7 @@ class ReportingService(Service):
             filter,
         )
 
+    @shared_args(_VALUES_ARGS)
     async def query_flow_values(
         self,
         *,
@@ -87,14 +92,7 @@ class ReportingService(Service):
         group_by: Sequence[str] | None = None,
         filter: str | None = None,
     ) -> Resource:
-        """Flow performance values (``attributes.results``) over ``timeframe``.
-
-        Args:
-            statistics: e.g. opens, clicks (repeatable)
-            conversion_metric_id: metric counted as a conversion
-            group_by: grouping (repeatable)
-            filter: Klaviyo filter on the values, e.g. equals(send_channel,'email')
-        """
+        """Flow performance values (``attributes.results``) over ``timeframe``."""
         return await self._report(
             "query_flow_values",
             "flow-values-report",

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Unpack
 
 from kbridge.api.jsonapi import Resource, build_document
-from kbridge.api.resources._base import ListQuery, Service, list_params
+from kbridge.api.resources._base import ListQuery, Service, list_params, shared_args
 from kbridge.api.validation import ValidationError
 
 __all__ = ["SegmentsService", "segment_definition"]
@@ -33,6 +33,15 @@ def segment_definition(condition_groups: Sequence[Mapping[str, Any]]) -> dict[st
     return {"condition_groups": [dict(g) for g in condition_groups]}
 
 
+#: the options of a segment, new or changed
+_SEGMENT_ARGS = """
+    Args:
+        name: the segment's name
+        condition_groups: a list of {conditions: [...]}
+        is_starred: star the segment
+"""
+
+
 class SegmentsService(Service):
     async def get_segments(self, **query: Unpack[ListQuery]) -> list[Resource]:
         return await self._page("get_segments", query)
@@ -44,6 +53,7 @@ class SegmentsService(Service):
         params = list_params("get_segment", **query)
         return await self._one("get_segment", path_params={"id": segment_id}, params=params)
 
+    @shared_args(_SEGMENT_ARGS)
     async def create_segment(
         self,
         *,
@@ -51,13 +61,7 @@ class SegmentsService(Service):
         condition_groups: Sequence[Mapping[str, Any]],
         is_starred: bool | None = None,
     ) -> Resource:
-        """A segment of the profiles matching ``condition_groups``.
-
-        Args:
-            name: the segment's name
-            condition_groups: a list of {conditions: [...]}
-            is_starred: star the segment
-        """
+        """A segment of the profiles matching ``condition_groups``."""
         attrs: dict[str, Any] = {
             "name": _name(name),
             "definition": segment_definition(condition_groups),
@@ -66,6 +70,7 @@ class SegmentsService(Service):
             attrs["is_starred"] = is_starred
         return await self._one("create_segment", json=build_document("segment", attributes=attrs))
 
+    @shared_args(_SEGMENT_ARGS)
     async def update_segment(
         self,
         segment_id: str,
@@ -74,13 +79,7 @@ class SegmentsService(Service):
         condition_groups: Sequence[Mapping[str, Any]] | None = None,
         is_starred: bool | None = None,
     ) -> Resource:
-        """Change the given attributes; the others stay as they are.
-
-        Args:
-            name: the segment's name
-            condition_groups: a list of {conditions: [...]}
-            is_starred: star the segment
-        """
+        """Change the given attributes; the others stay as they are."""
         attrs: dict[str, Any] = {}
         if name is not None:
             attrs["name"] = _name(name)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Unpack
 
 from kbridge.api.jsonapi import Resource, build_document, identifiers
-from kbridge.api.resources._base import ListQuery, Service, list_params
+from kbridge.api.resources._base import ListQuery, Service, list_params, shared_args
 from kbridge.api.validation import ValidationError, check_choice
 
 __all__ = ["TAGGABLE", "TagsService"]
@@ -18,6 +18,14 @@ TAGGABLE = {
     "lists": ("list", "tag_lists", "remove_tag_from_lists"),
     "segments": ("segment", "tag_segments", "remove_tag_from_segments"),
 }
+
+
+#: what a tag is put on or taken off
+_TAGGED_ARGS = """
+    Args:
+        kind: what the ids name
+        ids: a campaign, flow, list or segment id (repeatable)
+"""
 
 
 class TagsService(Service):
@@ -54,22 +62,14 @@ class TagsService(Service):
     async def delete_tag(self, tag_id: str) -> None:
         await self._send("delete_tag", path_params={"id": tag_id})
 
+    @shared_args(_TAGGED_ARGS)
     async def tag_resources(self, tag_id: str, *, kind: str, ids: Sequence[str]) -> None:
-        """Attach the tag to campaigns, flows, lists or segments by id.
-
-        Args:
-            kind: what the ids name
-            ids: a campaign, flow, list or segment id (repeatable)
-        """
+        """Attach the tag to campaigns, flows, lists or segments by id."""
         rtype, add_op, _ = TAGGABLE[check_choice(kind, TAGGABLE, "kind")]
         await self._send(add_op, path_params={"id": tag_id}, json=identifiers(rtype, ids))
 
+    @shared_args(_TAGGED_ARGS)
     async def untag_resources(self, tag_id: str, *, kind: str, ids: Sequence[str]) -> None:
-        """Detach the tag from campaigns, flows, lists or segments by id.
-
-        Args:
-            kind: what the ids name
-            ids: a campaign, flow, list or segment id (repeatable)
-        """
+        """Detach the tag from campaigns, flows, lists or segments by id."""
         rtype, _, remove_op = TAGGABLE[check_choice(kind, TAGGABLE, "kind")]
         await self._send(remove_op, path_params={"id": tag_id}, json=identifiers(rtype, ids))

@@ -21,7 +21,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    not_found,
+    existing,
     relationship_ids,
 )
 from kbridge.emulator.backend.errors import InvalidError, NotFoundError
@@ -66,10 +66,7 @@ class CampaignMessagesBackend(TagBackend):
         self.templates: dict[str, TemplateRecord] = self.owner.templates
 
     def _message(self, mid: str) -> MessageRecord:
-        m = self.messages.get(mid)
-        if m is None:
-            raise not_found("campaign message", mid)
-        return m
+        return existing(self.messages, "campaign message", mid)
 
     def _message_includes(self, call: Call, messages: list[MessageRecord]) -> list[Resource]:
         out: list[Resource] = []

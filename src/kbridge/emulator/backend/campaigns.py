@@ -64,6 +64,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     include_tags,
     not_found,
     page_of,
@@ -165,10 +166,7 @@ class CampaignsBackend(TagBackend):
 
     def campaign(self, cid: str) -> CampaignRecord:
         """The campaign with this id, or a 404."""
-        c = self.campaigns.get(cid)
-        if c is None:
-            raise not_found("campaign", cid)
-        return c
+        return existing(self.campaigns, "campaign", cid)
 
     def message_campaign(self, message_id: str) -> tuple[CampaignRecord, MessageRecord] | None:
         """The campaign and message a ``$message`` property names (reports use it)."""

@@ -23,6 +23,7 @@ from kbridge.emulator.backend.common import (
     identifier_list,
     not_found,
     page_of,
+    page_outcome,
     relationship_ids,
     required_jobs,
 )
@@ -712,13 +713,7 @@ class CatalogsBackend(TagBackend):
 
         getters: dict[str, Callable[[int], Any]] = {"status": lambda s: str(jobs[s].status)}
         page = page_of(call, sorted(jobs, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self._job_resource(kind, jobs[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self._job_resource(kind, jobs[s]))
 
     def _job(self, call: Call, kind: Kind, verb: str) -> Outcome:
         jtype = _job_type(kind, verb)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from kbridge.emulator.backend.call import Outcome
 from kbridge.emulator.backend.errors import InvalidError, NotFoundError
 from kbridge.emulator.backend.filtering import compile_conditions
 from kbridge.emulator.backend.ids import parse_iso
@@ -36,8 +37,11 @@ __all__ = [
     "TagBackend",
     "attributes_of",
     "data_of",
+    "existing",
     "include_tags",
     "page_of",
+    "page_outcome",
+    "related_page",
     "relationship_ids",
     "required_jobs",
 ]
@@ -207,6 +211,54 @@ def page_of(
     )
 
 
+def page_outcome(
+    page: Page[int],
+    render: Callable[[int], Resource],
+    *,
+    included: list[Resource] | None = None,
+    identifiers_only: bool = False,
+) -> Outcome:
+    """``page`` (of record numbers) as the answer: each record as ``render`` gives it."""
+    return Outcome(
+        data=Page(
+            items=[render(s) for s in page.items],
+            next_cursor=page.next_cursor,
+            prev_cursor=page.prev_cursor,
+        ),
+        included=[] if included is None else included,
+        identifiers_only=identifiers_only,
+    )
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_R = TypeVar("_R", bound=_Identified)
+
+
+def related_page(
+    page: Page[int],
+    records: Mapping[int, _R],
+    rtype: str,
+    render: Callable[[_R], Resource],
+    *,
+    ids_only: bool,
+    included: list[Resource] | None = None,
+) -> Outcome:
+    """A relationship endpoint's page: the ``records`` as resources, or only their ids.
+
+    The ``…-ids`` twin of a related-resources operation answers ``{type, id}``, so
+    it skips rendering.
+    """
+    if ids_only:
+        return page_outcome(
+            page, lambda s: Resource(rtype, records[s].id, {}), identifiers_only=True
+        )
+    return page_outcome(page, lambda s: render(records[s]), included=included)
+
+
 def scope_of(call: Call) -> str:
     """What a cursor is valid for: the operation, its path, sort and filter."""
     q = call.query
@@ -235,6 +287,17 @@ def check_phone(value: Any, pointer: str) -> str:
 
 def not_found(kind: str, ident: str) -> NotFoundError:
     return NotFoundError(f"A {kind} with id {ident!r} does not exist.")
+
+
+_V = TypeVar("_V")
+
+
+def existing(records: Mapping[str, _V], kind: str, ident: str) -> _V:
+    """The record ``ident`` of ``records``, or Klaviyo's 404 for a ``kind`` it does not have."""
+    record = records.get(ident)
+    if record is None:
+        raise not_found(kind, ident)
+    return record
 
 
 def include_tags(ctx: Context, resources: Sequence[Resource], query: Query) -> list[Resource]:

@@ -19,8 +19,11 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     not_found,
     page_of,
+    page_outcome,
+    related_page,
     relationship_ids,
     required_jobs,
     timestamp_attr,
@@ -29,7 +32,6 @@ from kbridge.emulator.backend.errors import ConflictError, EmulatorBackendError,
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.models import JobRecord
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -92,10 +94,7 @@ class CouponsBackend(TagBackend):
         return Resource("coupon", c.id, attrs)
 
     def _coupon(self, cid: str) -> CouponRecord:
-        c = self.coupons.get(cid)
-        if c is None:
-            raise not_found("coupon", cid)
-        return c
+        return existing(self.coupons, "coupon", cid)
 
     def get_coupons(self, call: Call) -> Outcome:
         by_seq = {c.seq: c for c in self.coupons.values()}
@@ -104,13 +103,7 @@ class CouponsBackend(TagBackend):
             return (by_seq[s].created, s)
 
         page = page_of(call, sorted(by_seq, key=key), key, {})
-        return Outcome(
-            data=Page(
-                items=[self.coupon_resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self.coupon_resource(by_seq[s]))
 
     def get_coupon(self, call: Call) -> Outcome:
         return Outcome(data=self.coupon_resource(self._coupon(self.path_id(call))))
@@ -166,10 +159,7 @@ class CouponsBackend(TagBackend):
         return Resource("coupon-code", code.id, attrs, relationships=rels, links_only=links_only)
 
     def _code(self, cid: str) -> CouponCodeRecord:
-        code = self.codes.get(cid)
-        if code is None:
-            raise not_found("coupon-code", cid)
-        return code
+        return existing(self.codes, "coupon-code", cid)
 
     def _code_page(
         self, call: Call, codes: list[CouponCodeRecord], *, ids_only: bool = False
@@ -186,18 +176,12 @@ class CouponsBackend(TagBackend):
             "profile.id": lambda s: by_seq[s].profile_id,
         }
         page = page_of(call, sorted(by_seq), key, getters)
-        items = [
-            Resource("coupon-code", by_seq[s].id, {}) if ids_only else self.code_resource(by_seq[s])
-            for s in page.items
-        ]
         included: list[Resource] = []
         if not ids_only and "coupon" in call.query.include:
             seen = dict.fromkeys(by_seq[s].coupon_id for s in page.items)
             included = [self.coupon_resource(self.coupons[c]) for c in seen if c in self.coupons]
-        return Outcome(
-            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
-            included=included,
-            identifiers_only=ids_only,
+        return related_page(
+            page, by_seq, "coupon-code", self.code_resource, ids_only=ids_only, included=included
         )
 
     def get_coupon_codes(self, call: Call) -> Outcome:
@@ -345,13 +329,7 @@ class CouponsBackend(TagBackend):
 
         getters: dict[str, Callable[[int], Any]] = {"status": lambda s: str(jobs[s].status)}
         page = page_of(call, sorted(jobs, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self._job_resource(jobs[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self._job_resource(jobs[s]))
 
     def get_bulk_create_coupon_codes_job(self, call: Call) -> Outcome:
         jid = call.path_params.get("job_id") or ""

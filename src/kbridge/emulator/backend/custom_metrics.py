@@ -20,6 +20,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     not_found,
     relationship_ids,
 )
@@ -131,16 +132,10 @@ class CustomMetricsBackend(TagBackend):
         return Resource("custom-metric", c.id, attrs, links_only=("metrics",))
 
     def _custom(self, cid: str) -> CustomMetricRecord:
-        c = self.custom.get(cid)
-        if c is None:
-            raise not_found("custom-metric", cid)
-        return c
+        return existing(self.custom, "custom-metric", cid)
 
     def _metric(self, mid: str) -> MetricRecord:
-        m = self.store.metric_by_id.get(mid)
-        if m is None:
-            raise not_found("metric", mid)
-        return m
+        return existing(self.store.metric_by_id, "metric", mid)
 
     def _included_metrics(self, call: Call, customs: list[CustomMetricRecord]) -> list[Resource]:
         if "metrics" not in call.query.include:
@@ -274,9 +269,7 @@ class CustomMetricsBackend(TagBackend):
 
     def _mapping(self, call: Call) -> tuple[str, _Mapping]:
         concept = self.path_id(call)
-        m = self.mapped.get(concept)
-        if m is None:
-            raise not_found("mapped-metric", concept)
+        m = existing(self.mapped, "mapped-metric", concept)
         return concept, m
 
     def _mapped_included(self, call: Call, mappings: list[_Mapping]) -> list[Resource]:

@@ -26,8 +26,11 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     not_found,
     page_of,
+    page_outcome,
+    related_page,
     relationship_ids,
     required_jobs,
 )
@@ -35,7 +38,6 @@ from kbridge.emulator.backend.errors import ConflictError, InvalidError
 from kbridge.emulator.backend.ids import iso, parse_iso, ulid
 from kbridge.emulator.backend.models import JobRecord
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -128,6 +130,13 @@ class IngestionLog:
     at: float
     summary: str
     errors: list[dict[str, Any]]
+
+
+def _linked(rtype: str, rid: str, attrs: dict[str, Any], rels: dict[str, Any]) -> Resource:
+    """The resource with ``rels``; a ``None`` one is links only, because the spec's
+    to-one linkage is never null (an absent schema or mapping has no ``data``)."""
+    empty = tuple(k for k, v in rels.items() if v is None)
+    return Resource(rtype, rid, attrs, relationships=rels, links_only=empty)
 
 
 class CustomObjectsBackend(TagBackend):
@@ -251,10 +260,7 @@ class CustomObjectsBackend(TagBackend):
         return Resource("data-source", s.id, attrs)
 
     def _source(self, sid: str) -> DataSource:
-        s = self.sources.get(sid)
-        if s is None:
-            raise not_found("data-source", sid)
-        return s
+        return existing(self.sources, "data-source", sid)
 
     def get_data_sources(self, call: Call) -> Outcome:
         ordered = list(self.sources.values())
@@ -264,13 +270,7 @@ class CustomObjectsBackend(TagBackend):
             return (s,)
 
         page = page_of(call, sorted(by_seq), key, {})
-        return Outcome(
-            data=Page(
-                items=[self.source_resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self.source_resource(by_seq[s]))
 
     def get_data_source(self, call: Call) -> Outcome:
         return Outcome(data=self.source_resource(self._source(self.path_id(call))))
@@ -430,15 +430,10 @@ class CustomObjectsBackend(TagBackend):
                 ("profile-object-type", r.id) for r in self._type_links(t, profile=True)
             ],
         }
-        # the spec's to-one linkage is never null: an absent schema is links only
-        empty = tuple(k for k, v in rels.items() if v is None)
-        return Resource("object-type", t.id, attrs, relationships=rels, links_only=empty)
+        return _linked("object-type", t.id, attrs, rels)
 
     def _type(self, tid: str) -> ObjectType:
-        t = self.types.get(tid)
-        if t is None:
-            raise not_found("object-type", tid)
-        return t
+        return existing(self.types, "object-type", tid)
 
     def _type_included(self, call: Call, types: list[ObjectType]) -> list[Resource]:
         inc = call.query.include
@@ -584,16 +579,7 @@ class CustomObjectsBackend(TagBackend):
             return (s,)
 
         page = page_of(call, sorted(by_seq), key, {})
-        items = [
-            Resource("object-record", by_seq[s].id, {})
-            if ids_only
-            else self.record_resource(by_seq[s])
-            for s in page.items
-        ]
-        return Outcome(
-            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
-            identifiers_only=ids_only,
-        )
+        return related_page(page, by_seq, "object-record", self.record_resource, ids_only=ids_only)
 
     def get_records_for_object_type(self, call: Call) -> Outcome:
         return self._record_page(call, ids_only=False)
@@ -603,9 +589,7 @@ class CustomObjectsBackend(TagBackend):
 
     def get_object_record(self, call: Call) -> Outcome:
         rid = self.path_id(call)
-        r = self.records.get(rid)
-        if r is None:
-            raise not_found("object-record", rid)
+        r = existing(self.records, "object-record", rid)
         return Outcome(data=self.record_resource(r))
 
     def bulk_delete_object_records(self, call: Call) -> Outcome:
@@ -649,20 +633,19 @@ class CustomObjectsBackend(TagBackend):
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters, descending=True)
         logs = [by_seq[s] for s in page.items]
-        items = [
-            Resource("object-ingestion-log", log.id, {}) if ids_only else self.log_resource(log)
-            for log in logs
-        ]
         included: list[Resource] = []
         if not ids_only and "object-type" in call.query.include:
             included.append(self.type_resource(t))
         if not ids_only and "object-record" in call.query.include:
             seen = dict.fromkeys(log.record_id for log in logs if log.record_id)
             included += [self.record_resource(self.records[r]) for r in seen if r in self.records]
-        return Outcome(
-            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
+        return related_page(
+            page,
+            by_seq,
+            "object-ingestion-log",
+            self.log_resource,
+            ids_only=ids_only,
             included=included,
-            identifiers_only=ids_only,
         )
 
     def get_ingestion_logs_for_object_type(self, call: Call) -> Outcome:
@@ -684,14 +667,10 @@ class CustomObjectsBackend(TagBackend):
                 ("profile-object-schema", r.id) for r in self._links(s, profile=True)
             ],
         }
-        empty = tuple(k for k, v in rels.items() if v is None)
-        return Resource("object-schema", s.id, attrs, relationships=rels, links_only=empty)
+        return _linked("object-schema", s.id, attrs, rels)
 
     def _schema(self, sid: str) -> ObjectSchema:
-        s = self.schemas.get(sid)
-        if s is None:
-            raise not_found("object-schema", sid)
-        return s
+        return existing(self.schemas, "object-schema", sid)
 
     def _new_schema(
         self, t: ObjectType, attrs: dict[str, Any], visibility: str, ptr: str
@@ -915,10 +894,7 @@ class CustomObjectsBackend(TagBackend):
         return Resource("source-mapping", m.id, attrs)
 
     def _mapping(self, mid: str) -> SourceMapping:
-        m = self.mappings.get(mid)
-        if m is None:
-            raise not_found("source-mapping", mid)
-        return m
+        return existing(self.mappings, "source-mapping", mid)
 
     def _schema_mapping(self, call: Call) -> SourceMapping:
         s = self._schema(self.path_id(call))

@@ -15,16 +15,18 @@ evaluated: every matching event enters.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kbridge.emulator.backend.call import Outcome
 from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     not_found,
     page_of,
+    related_page,
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.flow_input import (
@@ -60,6 +62,37 @@ __all__ = [
     "FlowRecord",
     "FlowsBackend",
 ]
+
+#: the fields a flow's actions (and an action's messages) filter and sort on → the
+#: record attribute holding each
+_ACTION_FIELDS = {
+    "id": "id",
+    "action_type": "type",
+    "status": "status",
+    "created": "created",
+    "updated": "updated",
+}
+_MESSAGE_FIELDS = {"id": "id", "name": "name", "created": "created", "updated": "updated"}
+
+_C = TypeVar("_C", ActionRecord, FlowMessageRecord)
+
+
+def _child_page(
+    call: Call, children: list[_C], fields: Mapping[str, str]
+) -> tuple[Page[int], dict[int, _C]]:
+    """The requested page of a flow's actions or an action's messages (creation order
+    unless sorted), and the children by record number."""
+    by_seq = {c.seq: c for c in children}
+    sort = call.query.sort.field if call.query.sort is not None else None
+
+    def key(s: int) -> tuple[Any, ...]:
+        return (getattr(by_seq[s], fields.get(sort, sort)), s) if sort else (s,)
+
+    def getter(attr: str) -> Callable[[int], Any]:
+        return lambda s: getattr(by_seq[s], attr)
+
+    getters = {name: getter(attr) for name, attr in fields.items()}
+    return page_of(call, sorted(by_seq, key=key), key, getters), by_seq
 
 
 class FlowsBackend(TagBackend):
@@ -178,24 +211,15 @@ class FlowsBackend(TagBackend):
 
     def _flow(self, call: Call) -> FlowRecord:
         fid = self.path_id(call)
-        flow = self.flows.get(fid)
-        if flow is None:
-            raise not_found("flow", fid)
-        return flow
+        return existing(self.flows, "flow", fid)
 
     def _action(self, call: Call) -> ActionRecord:
         aid = self.path_id(call)
-        action = self.actions.get(aid)
-        if action is None:
-            raise not_found("flow action", aid)
-        return action
+        return existing(self.actions, "flow action", aid)
 
     def _message(self, call: Call) -> FlowMessageRecord:
         mid = self.path_id(call)
-        msg = self.messages.get(mid)
-        if msg is None:
-            raise not_found("flow message", mid)
-        return msg
+        return existing(self.messages, "flow message", mid)
 
     # -- flows -------------------------------------------------------------------------
 
@@ -359,32 +383,9 @@ class FlowsBackend(TagBackend):
     # -- actions and messages ----------------------------------------------------------
 
     def _action_page(self, call: Call, ids_only: bool) -> Outcome:
-        flow = self._flow(call)
-        by_seq = {self.actions[a].seq: self.actions[a] for a in flow.action_ids}
-        sort = call.query.sort.field if call.query.sort is not None else None
-        field_of = {"action_type": "type"}
-
-        def key(s: int) -> tuple[Any, ...]:
-            return (getattr(by_seq[s], field_of.get(sort, sort)), s) if sort else (s,)
-
-        getters: dict[str, Callable[[int], Any]] = {
-            "id": lambda s: by_seq[s].id,
-            "action_type": lambda s: by_seq[s].type,
-            "status": lambda s: by_seq[s].status,
-            "created": lambda s: by_seq[s].created,
-            "updated": lambda s: by_seq[s].updated,
-        }
-        page = page_of(call, sorted(by_seq, key=key), key, getters)
-        items = [
-            Resource("flow-action", by_seq[s].id, {})
-            if ids_only
-            else self.action_resource(by_seq[s])
-            for s in page.items
-        ]
-        return Outcome(
-            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
-            identifiers_only=ids_only,
-        )
+        actions = [self.actions[a] for a in self._flow(call).action_ids]
+        page, by_seq = _child_page(call, actions, _ACTION_FIELDS)
+        return related_page(page, by_seq, "flow-action", self.action_resource, ids_only=ids_only)
 
     def get_actions_for_flow(self, call: Call) -> Outcome:
         return self._action_page(call, ids_only=False)
@@ -445,30 +446,9 @@ class FlowsBackend(TagBackend):
         return Outcome(data=Resource("flow", action.flow_id, {}), identifiers_only=True)
 
     def _message_page(self, call: Call, ids_only: bool) -> Outcome:
-        action = self._action(call)
-        by_seq = {self.messages[m].seq: self.messages[m] for m in action.message_ids}
-        sort = call.query.sort.field if call.query.sort is not None else None
-
-        def key(s: int) -> tuple[Any, ...]:
-            return (getattr(by_seq[s], sort), s) if sort else (s,)
-
-        getters: dict[str, Callable[[int], Any]] = {
-            "id": lambda s: by_seq[s].id,
-            "name": lambda s: by_seq[s].name,
-            "created": lambda s: by_seq[s].created,
-            "updated": lambda s: by_seq[s].updated,
-        }
-        page = page_of(call, sorted(by_seq, key=key), key, getters)
-        items = [
-            Resource("flow-message", by_seq[s].id, {})
-            if ids_only
-            else self.message_resource(by_seq[s])
-            for s in page.items
-        ]
-        return Outcome(
-            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
-            identifiers_only=ids_only,
-        )
+        messages = [self.messages[m] for m in self._action(call).message_ids]
+        page, by_seq = _child_page(call, messages, _MESSAGE_FIELDS)
+        return related_page(page, by_seq, "flow-message", self.message_resource, ids_only=ids_only)
 
     def get_flow_action_messages(self, call: Call) -> Outcome:
         return self._message_page(call, ids_only=False)

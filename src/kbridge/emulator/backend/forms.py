@@ -18,13 +18,14 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
-    not_found,
+    existing,
     page_of,
+    page_outcome,
+    related_page,
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import base62_id, iso
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -146,16 +147,10 @@ class FormsBackend(TagBackend):
         return Resource("form-version", v.id, attrs, links_only=("form",))
 
     def _form(self, fid: str) -> FormRecord:
-        f = self.forms.get(fid)
-        if f is None:
-            raise not_found("form", fid)
-        return f
+        return existing(self.forms, "form", fid)
 
     def _version(self, vid: str) -> FormVersionRecord:
-        v = self.versions.get(vid)
-        if v is None:
-            raise not_found("form-version", vid)
-        return v
+        return existing(self.versions, "form-version", vid)
 
     # -- forms ---------------------------------------------------------------------
 
@@ -171,13 +166,7 @@ class FormsBackend(TagBackend):
             "updated_at": lambda s: by_seq[s].updated,
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self.form_resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self.form_resource(by_seq[s]))
 
     def get_form(self, call: Call) -> Outcome:
         return Outcome(data=self.form_resource(self._form(self.path_id(call)), definition=True))
@@ -246,16 +235,7 @@ class FormsBackend(TagBackend):
             "updated_at": lambda s: by_seq[s].updated,
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        items = [
-            Resource("form-version", by_seq[s].id, {})
-            if ids_only
-            else self.version_resource(by_seq[s])
-            for s in page.items
-        ]
-        return Outcome(
-            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
-            identifiers_only=ids_only,
-        )
+        return related_page(page, by_seq, "form-version", self.version_resource, ids_only=ids_only)
 
     def get_versions_for_form(self, call: Call) -> Outcome:
         return self._version_page(call, ids_only=False)

@@ -21,11 +21,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of, not_found, page_of
+from kbridge.emulator.backend.common import (
+    TagBackend,
+    attributes_of,
+    data_of,
+    existing,
+    page_of,
+    page_outcome,
+)
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -143,10 +149,7 @@ class ImagesBackend(TagBackend):
 
     def _get(self, call: Call) -> ImageRecord:
         iid = self.path_id(call)
-        img = self.images.get(iid)
-        if img is None:
-            raise not_found("image", iid)
-        return img
+        return existing(self.images, "image", iid)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -163,13 +166,7 @@ class ImagesBackend(TagBackend):
             for name in ("id", "updated_at", "format", "name", "size", "hidden")
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self.resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self.resource(by_seq[s]))
 
     def get_image(self, call: Call) -> Outcome:
         return Outcome(data=self.resource(self._get(call)))

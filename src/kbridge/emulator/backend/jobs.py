@@ -22,6 +22,7 @@ from kbridge.emulator.backend.common import (
     data_of,
     not_found,
     page_of,
+    page_outcome,
     relationship_ids,
 )
 from kbridge.emulator.backend.errors import ConflictError, InvalidError, NotFoundError
@@ -264,13 +265,7 @@ class JobsBackend(TagBackend):
         }
         page = page_of(call, sorted(jobs, key=key), key, getters, descending=desc)
         del sort_field  # both created and created_at sort by creation time
-        return Outcome(
-            data=Page(
-                items=[self._resource(jobs[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self._resource(jobs[s]))
 
     def get_bulk_import_profiles_jobs(self, call: Call) -> Outcome:
         return self._list_jobs(call, IMPORT, "created_at")
@@ -293,14 +288,11 @@ class JobsBackend(TagBackend):
         P = self.store.profiles
         seqs = sorted(set(job.profile_seqs))
         page = page_of(call, seqs, lambda s: (s,), {}, alive=lambda s: not P[s].deleted)
-        items = [
-            Resource("profile", P[s].id, {}) if ids_only else profile_resource(P[s], call.query)
-            for s in page.items
-        ]
-        return Outcome(
-            data=Page(items=items, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor),
-            identifiers_only=ids_only,
-        )
+        if ids_only:
+            return page_outcome(
+                page, lambda s: Resource("profile", P[s].id, {}), identifiers_only=True
+            )
+        return page_outcome(page, lambda s: profile_resource(P[s], call.query))
 
     def get_profiles_for_bulk_import_profiles_job(self, call: Call) -> Outcome:
         return self._job_profiles(call, ids_only=False)

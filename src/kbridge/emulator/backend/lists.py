@@ -11,9 +11,9 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     identifier_list,
     include_tags,
-    not_found,
     page_of,
 )
 from kbridge.emulator.backend.errors import InvalidError
@@ -101,10 +101,7 @@ class ListsBackend(TagBackend):
 
     def _get(self, call: Call) -> ListRecord:
         lid = self.path_id(call)
-        lst = self.store.lists.get(lid)
-        if lst is None:
-            raise not_found("list", lid)
-        return lst
+        return existing(self.store.lists, "list", lid)
 
     def get_lists(self, call: Call) -> Outcome:
         records = list(self.store.lists.values())

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from kbridge.emulator.backend.call import Outcome
 from kbridge.emulator.backend.campaign_records import zone
-from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of, not_found
+from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of, existing
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.report_time import series_edges
@@ -176,9 +176,7 @@ class MetricAggregatesBackend(TagBackend):
     def query_metric_aggregates(self, call: Call) -> Outcome:
         attrs = attributes_of(data_of(call.body, "metric-aggregate"))
         metric_id = attrs.get("metric_id")
-        metric = self.store.metric_by_id.get(str(metric_id))
-        if metric is None:
-            raise not_found("metric", str(metric_id))
+        metric = existing(self.store.metric_by_id, "metric", str(metric_id))
         q = _Query(attrs)
         edges = series_edges(_INTERVALS[q.interval], q.start, q.end, q.tz)
         buckets = len(edges) - 1

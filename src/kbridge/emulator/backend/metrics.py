@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.common import TagBackend, not_found, page_of
+from kbridge.emulator.backend.common import TagBackend, existing, page_of, page_outcome
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.models import MetricRecord
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -38,17 +37,9 @@ class MetricsBackend(TagBackend):
         }
         ordered = range(len(metrics))
         page = page_of(call, ordered, lambda i: (i,), getters)
-        return Outcome(
-            data=Page(
-                items=[metric_resource(metrics[i]) for i in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda i: metric_resource(metrics[i]))
 
     def get_metric(self, call: Call) -> Outcome:
         mid = self.path_id(call)
-        m = self.store.metric_by_id.get(mid)
-        if m is None:
-            raise not_found("metric", mid)
+        m = existing(self.store.metric_by_id, "metric", mid)
         return Outcome(data=metric_resource(m))

@@ -20,14 +20,15 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     not_found,
     page_of,
+    page_outcome,
     relationship_ids,
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import base62_id, iso
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -126,10 +127,7 @@ class ReviewsBackend(TagBackend):
         return Resource("review", r.id, attrs, relationships=rels)
 
     def _review(self, rid: str) -> ReviewRecord:
-        r = self.reviews.get(rid)
-        if r is None:
-            raise not_found("review", rid)
-        return r
+        return existing(self.reviews, "review", rid)
 
     def get_reviews(self, call: Call) -> Outcome:
         by_seq = {r.seq: r for r in self.reviews.values()}
@@ -153,13 +151,7 @@ class ReviewsBackend(TagBackend):
             "verified": lambda s: by_seq[s].verified,
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self.review_resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self.review_resource(by_seq[s]))
 
     def get_review(self, call: Call) -> Outcome:
         return Outcome(data=self.review_resource(self._review(self.path_id(call))))

@@ -27,8 +27,8 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     include_tags,
-    not_found,
     page_of,
     timestamp_attr,
 )
@@ -252,10 +252,7 @@ class SegmentsBackend(TagBackend):
 
     def _get(self, call: Call) -> SegmentRecord:
         sid = self.path_id(call)
-        seg = self.store.segments.get(sid)
-        if seg is None:
-            raise not_found("segment", sid)
-        return seg
+        return existing(self.store.segments, "segment", sid)
 
     def get_segments(self, call: Call) -> Outcome:
         by_seq = {seg.seq: seg for seg in self.store.segments.values()}

@@ -19,9 +19,11 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     identifier_list,
     not_found,
     page_of,
+    page_outcome,
     relationship_ids,
 )
 from kbridge.emulator.backend.errors import InvalidError
@@ -187,17 +189,11 @@ class TagsBackend(TagBackend):
 
     def _tag(self, call: Call) -> TagRecord:
         tid = self.path_id(call)
-        tag = self.tags.get(tid)
-        if tag is None:
-            raise not_found("tag", tid)
-        return tag
+        return existing(self.tags, "tag", tid)
 
     def _group(self, call: Call) -> TagGroupRecord:
         gid = self.path_id(call)
-        group = self.groups.get(gid)
-        if group is None:
-            raise not_found("tag group", gid)
-        return group
+        return existing(self.groups, "tag group", gid)
 
     def _new_group(self, name: str, *, exclusive: bool, default: bool = False) -> TagGroupRecord:
         seq = self.store.next_seq()
@@ -282,13 +278,7 @@ class TagsBackend(TagBackend):
             "default": lambda s: by_seq[s].default,
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self._group_resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self._group_resource(by_seq[s]))
 
     def get_tag_group(self, call: Call) -> Outcome:
         return Outcome(data=self._group_resource(self._group(call)))

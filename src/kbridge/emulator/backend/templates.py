@@ -14,11 +14,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of, not_found, page_of
+from kbridge.emulator.backend.common import (
+    TagBackend,
+    attributes_of,
+    data_of,
+    existing,
+    page_of,
+    page_outcome,
+)
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -136,10 +142,7 @@ class TemplatesBackend(TagBackend):
         self.api_created = 0
 
     def _get(self, tid: str) -> TemplateRecord:
-        t = self.templates.get(tid)
-        if t is None:
-            raise not_found("template", tid)
-        return t
+        return existing(self.templates, "template", tid)
 
     def _new(
         self,
@@ -189,13 +192,7 @@ class TemplatesBackend(TagBackend):
             "updated": lambda s: by_seq[s].updated,
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self._with_extras(call, by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self._with_extras(call, by_seq[s]))
 
     def get_template(self, call: Call) -> Outcome:
         return Outcome(data=self._with_extras(call, self._get(self.path_id(call))))

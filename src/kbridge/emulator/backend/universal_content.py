@@ -12,11 +12,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kbridge.emulator.backend.call import Outcome
-from kbridge.emulator.backend.common import TagBackend, attributes_of, data_of, not_found, page_of
+from kbridge.emulator.backend.common import (
+    TagBackend,
+    attributes_of,
+    data_of,
+    not_found,
+    page_of,
+    page_outcome,
+)
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import iso, ulid
 from kbridge.emulator.backend.resource import Resource
-from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
@@ -147,13 +153,7 @@ class UniversalContentBackend(TagBackend):
             "definition.type": lambda s: by_seq[s].definition.get("type"),
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self.resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self.resource(by_seq[s]))
 
     def get_universal_content(self, call: Call) -> Outcome:
         return Outcome(data=self.resource(self._get(call)))

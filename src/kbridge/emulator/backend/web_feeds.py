@@ -17,8 +17,10 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     not_found,
     page_of,
+    page_outcome,
 )
 from kbridge.emulator.backend.errors import InvalidError
 from kbridge.emulator.backend.ids import base62_id, iso
@@ -83,10 +85,7 @@ class WebFeedsBackend(TagBackend):
         return Resource("web-feed", f.id, attrs)
 
     def _feed(self, fid: str) -> WebFeedRecord:
-        f = self.feeds.get(fid)
-        if f is None:
-            raise not_found("web-feed", fid)
-        return f
+        return existing(self.feeds, "web-feed", fid)
 
     def get_web_feeds(self, call: Call) -> Outcome:
         by_seq = {f.seq: f for f in self.feeds.values()}
@@ -106,13 +105,7 @@ class WebFeedsBackend(TagBackend):
             "updated": lambda s: by_seq[s].updated,
         }
         page = page_of(call, sorted(by_seq, key=key), key, getters)
-        return Outcome(
-            data=Page(
-                items=[self.resource(by_seq[s]) for s in page.items],
-                next_cursor=page.next_cursor,
-                prev_cursor=page.prev_cursor,
-            )
-        )
+        return page_outcome(page, lambda s: self.resource(by_seq[s]))
 
     def get_web_feed(self, call: Call) -> Outcome:
         return Outcome(data=self.resource(self._feed(self.path_id(call))))

@@ -17,6 +17,7 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    existing,
     not_found,
     relationship_ids,
 )
@@ -134,10 +135,7 @@ class WebhooksBackend(TagBackend):
         )  # fmt: skip
 
     def _webhook(self, wid: str) -> WebhookRecord:
-        w = self.webhooks.get(wid)
-        if w is None:
-            raise not_found("webhook", wid)
-        return w
+        return existing(self.webhooks, "webhook", wid)
 
     def _included(self, call: Call, hooks: list[WebhookRecord]) -> list[Resource]:
         if "webhook-topics" not in call.query.include:
