@@ -26,21 +26,53 @@ app = typer.Typer(
 )
 
 
+# -- the options every push shares -------------------------------------------------------------
+
+FromOption = Annotated[
+    str,
+    typer.Option(
+        "--from",
+        help="the warehouse holding the rows and the push state: duckdb:///kbridge.duckdb "
+        "or postgresql://…",
+    ),
+]
+QueryOption = Annotated[str | None, typer.Option("--query", help="SQL giving the rows")]
+TableOption = Annotated[str | None, typer.Option("--table", help="a table of the rows")]
+FileOption = Annotated[
+    str | None, typer.Option("--file", help="a .csv, .parquet or .jsonl file of the rows")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="count what would be sent; send nothing")
+]
+FullOption = Annotated[bool, typer.Option("--full", help="send every row, changed or not")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON summary")]
+RateLimitsOption = Annotated[
+    str,
+    typer.Option(help="the limits this client paces itself to: spec, a FACTOR such as 0.5, or off"),
+]
+ApiKeyOption = Annotated[
+    str | None, typer.Option("--api-key", help="private key (else KLAVIYO_API_KEY)")
+]
+BaseUrlOption = Annotated[
+    str | None, typer.Option("--base-url", help="API host (else KLAVIYO_BASE_URL)")
+]
+ConnectionOption = Annotated[
+    str | None, typer.Option("--connection", help="a saved connection's name")
+]
+PropertiesOption = Annotated[
+    str | None, typer.Option("--properties", help="the columns to send, comma-separated")
+]
+AllColumnsOption = Annotated[
+    bool, typer.Option("--all-columns", help="send every column not used otherwise")
+]
+
+
 @app.command("profiles")
 def profiles(
-    source: Annotated[
-        str,
-        typer.Option(
-            "--from",
-            help="the warehouse holding the rows and the push state: "
-            "duckdb:///kbridge.duckdb or postgresql://…",
-        ),
-    ] = DEFAULT_SOURCE,
-    query: Annotated[str | None, typer.Option("--query", help="SQL giving the rows")] = None,
-    table: Annotated[str | None, typer.Option("--table", help="a table of the rows")] = None,
-    file: Annotated[
-        str | None, typer.Option("--file", help="a .csv, .parquet or .jsonl file of the rows")
-    ] = None,
+    source: FromOption = DEFAULT_SOURCE,
+    query: QueryOption = None,
+    table: TableOption = None,
+    file: FileOption = None,
     id_column: Annotated[
         str,
         typer.Option(
@@ -48,13 +80,8 @@ def profiles(
             help="the identity column: email, phone_number, external_id or id (Klaviyo's)",
         ),
     ] = "email",
-    properties: Annotated[
-        str | None,
-        typer.Option("--properties", help="the columns to send, comma-separated"),
-    ] = None,
-    all_columns: Annotated[
-        bool, typer.Option("--all-columns", help="send every column but the identity")
-    ] = False,
+    properties: PropertiesOption = None,
+    all_columns: AllColumnsOption = False,
     list_id: Annotated[
         str | None, typer.Option("--list", help="also add the profiles to this list (its id)")
     ] = None,
@@ -64,26 +91,13 @@ def profiles(
             "--job-profiles", min=1, max=10_000, help="profiles per import job (at most 10,000)"
         ),
     ] = 10_000,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="count what would be sent; send nothing")
-    ] = False,
-    full: Annotated[bool, typer.Option("--full", help="send every row, changed or not")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON summary")] = False,
-    rate_limits: Annotated[
-        str,
-        typer.Option(
-            help="the limits this client paces itself to: spec, a FACTOR such as 0.5, or off"
-        ),
-    ] = "spec",
-    api_key: Annotated[
-        str | None, typer.Option("--api-key", help="private key (else KLAVIYO_API_KEY)")
-    ] = None,
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="API host (else KLAVIYO_BASE_URL)")
-    ] = None,
-    connection: Annotated[
-        str | None, typer.Option("--connection", help="a saved connection's name")
-    ] = None,
+    dry_run: DryRunOption = False,
+    full: FullOption = False,
+    as_json: JsonOption = False,
+    rate_limits: RateLimitsOption = "spec",
+    api_key: ApiKeyOption = None,
+    base_url: BaseUrlOption = None,
+    connection: ConnectionOption = None,
 ) -> None:
     """Create or update profiles from warehouse rows through bulk import jobs (changed rows
     only; --full resends all), optionally adding them to a list."""
@@ -126,47 +140,6 @@ def profiles(
             connection,
         ),
     )
-
-
-# -- the options every push shares -------------------------------------------------------------
-
-FromOption = Annotated[
-    str,
-    typer.Option(
-        "--from",
-        help="the warehouse holding the rows and the push state: duckdb:///kbridge.duckdb "
-        "or postgresql://…",
-    ),
-]
-QueryOption = Annotated[str | None, typer.Option("--query", help="SQL giving the rows")]
-TableOption = Annotated[str | None, typer.Option("--table", help="a table of the rows")]
-FileOption = Annotated[
-    str | None, typer.Option("--file", help="a .csv, .parquet or .jsonl file of the rows")
-]
-DryRunOption = Annotated[
-    bool, typer.Option("--dry-run", help="count what would be sent; send nothing")
-]
-FullOption = Annotated[bool, typer.Option("--full", help="send every row, changed or not")]
-JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON summary")]
-RateLimitsOption = Annotated[
-    str,
-    typer.Option(help="the limits this client paces itself to: spec, a FACTOR such as 0.5, or off"),
-]
-ApiKeyOption = Annotated[
-    str | None, typer.Option("--api-key", help="private key (else KLAVIYO_API_KEY)")
-]
-BaseUrlOption = Annotated[
-    str | None, typer.Option("--base-url", help="API host (else KLAVIYO_BASE_URL)")
-]
-ConnectionOption = Annotated[
-    str | None, typer.Option("--connection", help="a saved connection's name")
-]
-PropertiesOption = Annotated[
-    str | None, typer.Option("--properties", help="the columns to send, comma-separated")
-]
-AllColumnsOption = Annotated[
-    bool, typer.Option("--all-columns", help="send every column not used otherwise")
-]
 
 
 @dataclass(frozen=True, slots=True)
