@@ -2,8 +2,9 @@
 
 Reviews are seeded from the account's catalogue and first profiles; the API
 cannot create them (shoppers write them), only change their status. A
-conversation is an SMS thread with a profile that has a phone number; its id
-is the profile's, and a message posted to it is kept for ``sent_messages``.
+conversation is an SMS thread with a profile that has a phone number (read
+through the profile's conversation endpoints); its id is the profile's, and a
+message posted to it is kept for ``sent_messages``.
 """
 
 from __future__ import annotations
@@ -202,7 +203,15 @@ class SentMessage:
 
 
 class ConversationsBackend(TagBackend):
-    operations = frozenset({"create_conversation_message"})
+    operations = frozenset(
+        {
+            "create_conversation_message",
+            "get_conversation_for_profile",
+            "get_conversation_id_for_profile",
+            "get_conversations_for_profile",
+            "get_conversation_ids_for_profile",
+        }
+    )
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -230,3 +239,32 @@ class ConversationsBackend(TagBackend):
             raise not_found("conversation", ids[0])
         self.sent_messages.append(SentMessage(ids[0], profile.phone_number, text, self.ctx.now()))
         return Outcome()
+
+    # -- a profile's conversations ---------------------------------------------------
+
+    def _conversations_of(self, call: Call) -> list[Resource]:
+        """The profile's one SMS thread (none without a phone number); 404 for no profile."""
+        pid = self.path_id(call)
+        profile = self.store.profile(pid)
+        if profile is None:
+            raise not_found("profile", pid)
+        if not profile.phone_number:
+            return []
+        rels: dict[str, Any] = {"profile": ("profile", profile.id)}
+        return [Resource("conversation", profile.id, {"channel": "sms"}, relationships=rels)]
+
+    def get_conversation_for_profile(self, call: Call) -> Outcome:
+        found = self._conversations_of(call)
+        return Outcome(data=found[0]) if found else Outcome(null_data=True)
+
+    def get_conversation_id_for_profile(self, call: Call) -> Outcome:
+        found = self._conversations_of(call)
+        if not found:
+            return Outcome(null_data=True)
+        return Outcome(data=found[0], identifiers_only=True)
+
+    def get_conversations_for_profile(self, call: Call) -> Outcome:
+        return Outcome(data=self._conversations_of(call))
+
+    def get_conversation_ids_for_profile(self, call: Call) -> Outcome:
+        return Outcome(data=self._conversations_of(call), identifiers_only=True)
