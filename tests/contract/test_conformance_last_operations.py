@@ -9,6 +9,7 @@ parse the answer too.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -93,3 +94,141 @@ def test_the_sdk_reads_profile_conversations(http: httpx.Client, sdk: KlaviyoAPI
     assert sdk.Profiles.get_conversation_id_for_profile(pid).data.id == one.id
     assert [c.id for c in sdk.Profiles.get_conversations_for_profile(pid).data] == [one.id]
     assert [c.id for c in sdk.Profiles.get_conversation_ids_for_profile(pid).data] == [one.id]
+
+
+# -- client endpoints: the public key as company_id, no private key -------------------
+
+
+@pytest.fixture(scope="module")
+def public(server: EmulatorServer) -> Iterator[httpx.Client]:
+    headers = {"revision": catalog.get("get_client_reviews").revision}
+    with httpx.Client(base_url=server.base_url, headers=headers) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def company(http: httpx.Client) -> str:
+    key: str = http.get("/api/accounts").json()["data"][0]["attributes"]["public_api_key"]
+    return key
+
+
+def client_call(
+    public: httpx.Client, op_id: str, company: str, *, status: int | None = None,
+    body: object = None, **params: str,
+) -> Any:  # fmt: skip
+    op = catalog.get(op_id)
+    response = public.request(op.method, op.path.replace("{id}", params.pop("id", "")),
+                              params={"company_id": company, **params}, json=body)  # fmt: skip
+    want = op.success_status if status is None else status
+    assert response.status_code == want, f"{op_id}: {response.text[:400]}"
+    return check(op, response)
+
+
+def push_body(kind: str, token: str, email: str) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"token": token, "platform": "ios", "vendor": "apns",
+                             "profile": {"data": {"type": "profile",
+                                                  "attributes": {"email": email}}}}  # fmt: skip
+    return {"data": {"type": kind, "attributes": attrs}}
+
+
+def test_a_client_push_token_is_the_profiles_until_unregistered(
+    http: httpx.Client, public: httpx.Client, company: str
+) -> None:
+    email = "phone-owner@example.com"
+    client_call(public, "create_client_push_token", company,
+                body=push_body("push-token", "apns-token-1", email))  # fmt: skip
+    profile = http.get("/api/profiles", params={"filter": f"equals(email,'{email}')"})
+    pid = profile.json()["data"][0]["id"]
+    tokens = http.get(f"/api/profiles/{pid}/push-tokens").json()["data"]
+    assert [t["attributes"]["token"] for t in tokens] == ["apns-token-1"]
+    client_call(public, "unregister_client_push_token", company,
+                body=push_body("push-token-unregister", "apns-token-1", email))  # fmt: skip
+    assert http.get(f"/api/profiles/{pid}/push-tokens").json()["data"] == []
+    bad = push_body("push-token", "apns-token-2", email)
+    bad["data"]["attributes"]["platform"] = "windows"
+    client_call(public, "create_client_push_token", company, status=400, body=bad)
+
+
+def review_body(email: str, **attrs: Any) -> dict[str, Any]:
+    base = {"review_type": "review", "email": email, "author": "Kim L.", "rating": 5,
+            "content": "Great fit", "title": "Love it"}  # fmt: skip
+    return {"data": {"type": "review", "attributes": {**base, **attrs}}}
+
+
+def test_a_client_review_waits_for_moderation_before_it_is_public(
+    http: httpx.Client, public: httpx.Client, company: str
+) -> None:
+    before = client_call(public, "get_client_reviews", company, **{"page[size]": "100"})
+    shown = {r["id"] for r in before["data"]}
+    private = {r["id"]: r for r in http.get("/api/reviews", params={"page[size]": "100"})
+               .json()["data"]}  # fmt: skip
+    public_statuses = {"published", "featured"}
+    assert shown == {i for i, r in private.items()
+                     if r["attributes"]["status"]["value"] in public_statuses}  # fmt: skip
+    assert all("email" not in r["attributes"] for r in before["data"])
+    client_call(public, "create_client_review", company, body=review_body("kim@example.com"))
+    mine = http.get("/api/reviews", params={"filter": "contains(content,'Great fit')"})
+    (review,) = mine.json()["data"]
+    assert review["attributes"]["status"] == {"value": "pending"}
+    assert review["attributes"]["email"] == "kim@example.com"
+    after = client_call(public, "get_client_reviews", company, **{"page[size]": "100"})
+    assert review["id"] not in {r["id"] for r in after["data"]}
+    publish = {"data": {"type": "review", "id": review["id"],
+                        "attributes": {"status": {"value": "published"}}}}  # fmt: skip
+    assert http.patch(f"/api/reviews/{review['id']}", json=publish).status_code == 200
+    five = client_call(public, "get_client_reviews", company, sort="-created",
+                       filter="equals(rating,5)")  # fmt: skip
+    assert five["data"][0]["id"] == review["id"]
+    assert all(r["attributes"]["rating"] == 5 for r in five["data"])
+    missing = review_body("kim@example.com")
+    del missing["data"]["attributes"]["content"]
+    client_call(public, "create_client_review", company, status=400, body=missing)
+
+
+def test_review_values_report_recounts_the_public_reviews(
+    http: httpx.Client, public: httpx.Client, company: str
+) -> None:
+    reviews = http.get("/api/reviews", params={"page[size]": "100"}).json()["data"]
+    shown = [r for r in reviews if r["attributes"]["status"]["value"] in ("published", "featured")]
+    ratings = [
+        r["attributes"]["rating"] for r in shown if r["attributes"]["review_type"] == "review"
+    ]
+    stats = "average_rating,total_reviews,total_questions,total_ratings"
+    whole = client_call(public, "get_client_review_values_reports", company,
+                        group_by="company_id", statistics=stats, timeframe="all_time")  # fmt: skip
+    (report,) = whole["data"]
+    (row,) = report["attributes"]["results"]
+    assert row["groupings"] == {"company_id": company}
+    figures = row["statistics"]
+    assert figures["total_reviews"] == len(ratings)
+    assert figures["total_ratings"] == len(ratings)
+    assert figures["average_rating"] == round(sum(ratings) / len(ratings), 2)
+    assert figures["total_questions"] == sum(
+        r["attributes"]["review_type"] == "question" for r in shown
+    )
+    by_product = client_call(public, "get_client_review_values_reports", company,
+                             group_by="product_id", statistics="total_reviews",
+                             timeframe="all_time")  # fmt: skip
+    rows = by_product["data"][0]["attributes"]["results"]
+    assert sum(r["statistics"]["total_reviews"] for r in rows) == len(ratings)
+    client_call(public, "get_client_review_values_reports", company, status=400,
+                group_by="product_id", statistics="loudness", timeframe="all_time")  # fmt: skip
+
+
+def test_the_ip_allowlist_is_one_global_list(public: httpx.Client, company: str) -> None:
+    op = catalog.get("get_client_ip_allowlist")
+    found = public.get("/client/ip-allowlists/integration-egress")
+    assert found.status_code == 200, found.text
+    body = check(op, found)
+    assert body["data"]["id"] == "integration-egress"
+    assert body["data"]["attributes"]["prefixes"]
+    again = client_call(public, "get_client_ip_allowlist", company, id="integration-egress")
+    assert again["data"]["attributes"]["sync_token"] == body["data"]["attributes"]["sync_token"]
+    client_call(public, "get_client_ip_allowlist", company, id="other", status=404)
+
+
+def test_the_sdk_reads_the_ip_allowlist(server: EmulatorServer) -> None:
+    k = KlaviyoAPI("", max_delay=1, max_retries=0, test_host=server.base_url)
+    found = k.Client.get_client_ip_allowlist("integration-egress").data
+    assert found.id == "integration-egress"
+    assert found.attributes.prefixes

@@ -182,3 +182,15 @@ RESOURCE_PATHS: dict[str, str] = {
     "webhook": "/api/webhooks",
     "webhook-topic": "/api/webhook-topics",
 }
+
+#: client operations that answer without ``company_id`` (Klaviyo-wide resources)
+OPTIONAL_COMPANY_ID: frozenset[str] = frozenset(
+    {
+        "get_client_ip_allowlist",
+    }
+)
+
+#: operation id → its own plain query parameters (kept for the backend to read)
+PLAIN_PARAMS: dict[str, tuple[str, ...]] = {
+    "get_client_review_values_reports": ("group_by", "statistics", "timeframe"),
+}
