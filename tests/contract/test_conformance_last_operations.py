@@ -166,11 +166,15 @@ def test_a_client_review_waits_for_moderation_before_it_is_public(
     assert shown == {i for i, r in private.items()
                      if r["attributes"]["status"]["value"] in public_statuses}  # fmt: skip
     assert all("email" not in r["attributes"] for r in before["data"])
-    client_call(public, "create_client_review", company, body=review_body("kim@example.com"))
+    item = http.get("/api/catalog-items").json()["data"][0]
+    product = {"external_id": item["attributes"]["external_id"], "integration_key": "shopify"}
+    client_call(public, "create_client_review", company,
+                body=review_body("kim@example.com", product=product))  # fmt: skip
     mine = http.get("/api/reviews", params={"filter": "contains(content,'Great fit')"})
     (review,) = mine.json()["data"]
     assert review["attributes"]["status"] == {"value": "pending"}
     assert review["attributes"]["email"] == "kim@example.com"
+    assert review["relationships"]["item"]["data"]["id"] == item["id"]
     after = client_call(public, "get_client_reviews", company, **{"page[size]": "100"})
     assert review["id"] not in {r["id"] for r in after["data"]}
     publish = {"data": {"type": "review", "id": review["id"],
@@ -180,7 +184,9 @@ def test_a_client_review_waits_for_moderation_before_it_is_public(
                        filter="equals(rating,5)")  # fmt: skip
     assert five["data"][0]["id"] == review["id"]
     assert all(r["attributes"]["rating"] == 5 for r in five["data"])
-    missing = review_body("kim@example.com")
+    unknown = review_body("kim@example.com", product={**product, "external_id": "NOPE"})
+    client_call(public, "create_client_review", company, status=400, body=unknown)
+    missing = review_body("kim@example.com", product=product)
     del missing["data"]["attributes"]["content"]
     client_call(public, "create_client_review", company, status=400, body=missing)
 
