@@ -51,10 +51,19 @@ def get(http: httpx.Client, op_id: str, path: str, status: int = 200) -> object:
 
 def _profiles(http: httpx.Client) -> tuple[str, str]:
     """A profile with a phone number (an SMS conversation) and one without."""
-    with_phone = http.post("/api/profiles", json={"data": {"type": "profile", "attributes": {
-        "email": "texter@example.com", "phone_number": "+15005550177"}}})  # fmt: skip
-    without = http.post("/api/profiles", json={"data": {"type": "profile", "attributes": {
-        "email": "quiet@example.com"}}})  # fmt: skip
+    with_phone = http.post(
+        "/api/profiles",
+        json={
+            "data": {
+                "type": "profile",
+                "attributes": {"email": "texter@example.com", "phone_number": "+15005550177"},
+            }
+        },
+    )
+    without = http.post(
+        "/api/profiles",
+        json={"data": {"type": "profile", "attributes": {"email": "quiet@example.com"}}},
+    )
     return with_phone.json()["data"]["id"], without.json()["data"]["id"]
 
 
@@ -65,18 +74,30 @@ def test_a_profile_with_a_phone_has_one_sms_conversation(http: httpx.Client) -> 
     assert one["data"]["attributes"] == {"channel": "sms"}
     assert one["data"]["relationships"]["profile"]["data"] == {"type": "profile", "id": texter}
     conversation = one["data"]["id"]
-    ident = get(http, "get_conversation_id_for_profile",
-                f"/api/profiles/{texter}/relationships/conversation")  # fmt: skip
+    ident = get(
+        http,
+        "get_conversation_id_for_profile",
+        f"/api/profiles/{texter}/relationships/conversation",
+    )
     assert ident == {"data": {"type": "conversation", "id": conversation}, "links": ident["links"]}  # type: ignore[index]
     many = get(http, "get_conversations_for_profile", f"/api/profiles/{texter}/conversations")
     assert [c["id"] for c in many["data"]] == [conversation]  # type: ignore[index]
-    ids = get(http, "get_conversation_ids_for_profile",
-              f"/api/profiles/{texter}/relationships/conversations")  # fmt: skip
+    ids = get(
+        http,
+        "get_conversation_ids_for_profile",
+        f"/api/profiles/{texter}/relationships/conversations",
+    )
     assert ids["data"] == [{"type": "conversation", "id": conversation}]  # type: ignore[index]
     # the id is the one a reply is posted to
-    reply = {"data": {"type": "conversation-message", "attributes": {"body": "Hi"},
-             "relationships": {"conversation": {"data": {"type": "conversation",
-                                                         "id": conversation}}}}}  # fmt: skip
+    reply = {
+        "data": {
+            "type": "conversation-message",
+            "attributes": {"body": "Hi"},
+            "relationships": {
+                "conversation": {"data": {"type": "conversation", "id": conversation}}
+            },
+        }
+    }
     assert http.post("/api/conversation-messages", json=reply).status_code == 202
     none = get(http, "get_conversation_for_profile", f"/api/profiles/{quiet}/conversation")
     assert none["data"] is None  # type: ignore[index]
@@ -113,21 +134,33 @@ def company(http: httpx.Client) -> str:
 
 
 def client_call(
-    public: httpx.Client, op_id: str, company: str, *, status: int | None = None,
-    body: object = None, **params: str,
-) -> Any:  # fmt: skip
+    public: httpx.Client,
+    op_id: str,
+    company: str,
+    *,
+    status: int | None = None,
+    body: object = None,
+    **params: str,
+) -> Any:
     op = catalog.get(op_id)
-    response = public.request(op.method, op.path.replace("{id}", params.pop("id", "")),
-                              params={"company_id": company, **params}, json=body)  # fmt: skip
+    response = public.request(
+        op.method,
+        op.path.replace("{id}", params.pop("id", "")),
+        params={"company_id": company, **params},
+        json=body,
+    )
     want = op.success_status if status is None else status
     assert response.status_code == want, f"{op_id}: {response.text[:400]}"
     return check(op, response)
 
 
 def push_body(kind: str, token: str, email: str) -> dict[str, Any]:
-    attrs: dict[str, Any] = {"token": token, "platform": "ios", "vendor": "apns",
-                             "profile": {"data": {"type": "profile",
-                                                  "attributes": {"email": email}}}}  # fmt: skip
+    attrs: dict[str, Any] = {
+        "token": token,
+        "platform": "ios",
+        "vendor": "apns",
+        "profile": {"data": {"type": "profile", "attributes": {"email": email}}},
+    }
     return {"data": {"type": kind, "attributes": attrs}}
 
 
@@ -135,14 +168,22 @@ def test_a_client_push_token_is_the_profiles_until_unregistered(
     http: httpx.Client, public: httpx.Client, company: str
 ) -> None:
     email = "phone-owner@example.com"
-    client_call(public, "create_client_push_token", company,
-                body=push_body("push-token", "apns-token-1", email))  # fmt: skip
+    client_call(
+        public,
+        "create_client_push_token",
+        company,
+        body=push_body("push-token", "apns-token-1", email),
+    )
     profile = http.get("/api/profiles", params={"filter": f"equals(email,'{email}')"})
     pid = profile.json()["data"][0]["id"]
     tokens = http.get(f"/api/profiles/{pid}/push-tokens").json()["data"]
     assert [t["attributes"]["token"] for t in tokens] == ["apns-token-1"]
-    client_call(public, "unregister_client_push_token", company,
-                body=push_body("push-token-unregister", "apns-token-1", email))  # fmt: skip
+    client_call(
+        public,
+        "unregister_client_push_token",
+        company,
+        body=push_body("push-token-unregister", "apns-token-1", email),
+    )
     assert http.get(f"/api/profiles/{pid}/push-tokens").json()["data"] == []
     bad = push_body("push-token", "apns-token-2", email)
     bad["data"]["attributes"]["platform"] = "windows"
@@ -150,8 +191,14 @@ def test_a_client_push_token_is_the_profiles_until_unregistered(
 
 
 def review_body(email: str, **attrs: Any) -> dict[str, Any]:
-    base = {"review_type": "review", "email": email, "author": "Kim L.", "rating": 5,
-            "content": "Great fit", "title": "Love it"}  # fmt: skip
+    base = {
+        "review_type": "review",
+        "email": email,
+        "author": "Kim L.",
+        "rating": 5,
+        "content": "Great fit",
+        "title": "Love it",
+    }
     return {"data": {"type": "review", "attributes": {**base, **attrs}}}
 
 
@@ -160,16 +207,22 @@ def test_a_client_review_waits_for_moderation_before_it_is_public(
 ) -> None:
     before = client_call(public, "get_client_reviews", company, **{"page[size]": "100"})
     shown = {r["id"] for r in before["data"]}
-    private = {r["id"]: r for r in http.get("/api/reviews", params={"page[size]": "100"})
-               .json()["data"]}  # fmt: skip
+    private = {
+        r["id"]: r for r in http.get("/api/reviews", params={"page[size]": "100"}).json()["data"]
+    }
     public_statuses = {"published", "featured"}
-    assert shown == {i for i, r in private.items()
-                     if r["attributes"]["status"]["value"] in public_statuses}  # fmt: skip
+    assert shown == {
+        i for i, r in private.items() if r["attributes"]["status"]["value"] in public_statuses
+    }
     assert all("email" not in r["attributes"] for r in before["data"])
     item = http.get("/api/catalog-items").json()["data"][0]
     product = {"external_id": item["attributes"]["external_id"], "integration_key": "shopify"}
-    client_call(public, "create_client_review", company,
-                body=review_body("kim@example.com", product=product))  # fmt: skip
+    client_call(
+        public,
+        "create_client_review",
+        company,
+        body=review_body("kim@example.com", product=product),
+    )
     mine = http.get("/api/reviews", params={"filter": "contains(content,'Great fit')"})
     (review,) = mine.json()["data"]
     assert review["attributes"]["status"] == {"value": "pending"}
@@ -177,11 +230,17 @@ def test_a_client_review_waits_for_moderation_before_it_is_public(
     assert review["relationships"]["item"]["data"]["id"] == item["id"]
     after = client_call(public, "get_client_reviews", company, **{"page[size]": "100"})
     assert review["id"] not in {r["id"] for r in after["data"]}
-    publish = {"data": {"type": "review", "id": review["id"],
-                        "attributes": {"status": {"value": "published"}}}}  # fmt: skip
+    publish = {
+        "data": {
+            "type": "review",
+            "id": review["id"],
+            "attributes": {"status": {"value": "published"}},
+        }
+    }
     assert http.patch(f"/api/reviews/{review['id']}", json=publish).status_code == 200
-    five = client_call(public, "get_client_reviews", company, sort="-created",
-                       filter="equals(rating,5)")  # fmt: skip
+    five = client_call(
+        public, "get_client_reviews", company, sort="-created", filter="equals(rating,5)"
+    )
     assert five["data"][0]["id"] == review["id"]
     assert all(r["attributes"]["rating"] == 5 for r in five["data"])
     unknown = review_body("kim@example.com", product={**product, "external_id": "NOPE"})
@@ -200,8 +259,14 @@ def test_review_values_report_recounts_the_public_reviews(
         r["attributes"]["rating"] for r in shown if r["attributes"]["review_type"] == "review"
     ]
     stats = "average_rating,total_reviews,total_questions,total_ratings"
-    whole = client_call(public, "get_client_review_values_reports", company,
-                        group_by="company_id", statistics=stats, timeframe="all_time")  # fmt: skip
+    whole = client_call(
+        public,
+        "get_client_review_values_reports",
+        company,
+        group_by="company_id",
+        statistics=stats,
+        timeframe="all_time",
+    )
     (report,) = whole["data"]
     (row,) = report["attributes"]["results"]
     assert row["groupings"] == {"company_id": company}
@@ -212,13 +277,25 @@ def test_review_values_report_recounts_the_public_reviews(
     assert figures["total_questions"] == sum(
         r["attributes"]["review_type"] == "question" for r in shown
     )
-    by_product = client_call(public, "get_client_review_values_reports", company,
-                             group_by="product_id", statistics="total_reviews",
-                             timeframe="all_time")  # fmt: skip
+    by_product = client_call(
+        public,
+        "get_client_review_values_reports",
+        company,
+        group_by="product_id",
+        statistics="total_reviews",
+        timeframe="all_time",
+    )
     rows = by_product["data"][0]["attributes"]["results"]
     assert sum(r["statistics"]["total_reviews"] for r in rows) == len(ratings)
-    client_call(public, "get_client_review_values_reports", company, status=400,
-                group_by="product_id", statistics="loudness", timeframe="all_time")  # fmt: skip
+    client_call(
+        public,
+        "get_client_review_values_reports",
+        company,
+        status=400,
+        group_by="product_id",
+        statistics="loudness",
+        timeframe="all_time",
+    )
 
 
 def test_the_ip_allowlist_is_one_global_list(public: httpx.Client, company: str) -> None:
@@ -238,3 +315,146 @@ def test_the_sdk_reads_the_ip_allowlist(server: EmulatorServer) -> None:
     found = k.Client.get_client_ip_allowlist("integration-egress").data
     assert found.id == "integration-egress"
     assert found.attributes.prefixes
+
+
+# -- form and segment reports, computed over the account's own events and members ----
+
+
+def report(http: httpx.Client, op_id: str, attributes: dict[str, Any], status: int = 200) -> Any:
+    op = catalog.get(op_id)
+    rtype = op.path.rsplit("/", 1)[-1][: -len("s")]
+    response = http.post(op.path, json={"data": {"type": rtype, "attributes": attributes}})
+    assert response.status_code == status, f"{op_id}: {response.text[:400]}"
+    return check(op, response)
+
+
+def form_event(http: httpx.Client, metric: str, email: str, form: str, version: str) -> None:
+    body = {
+        "data": {
+            "type": "event",
+            "attributes": {
+                "properties": {"form_id": form, "form_version_id": version},
+                "metric": {"data": {"type": "metric", "attributes": {"name": metric}}},
+                "profile": {"data": {"type": "profile", "attributes": {"email": email}}},
+            },
+        }
+    }
+    assert http.post("/api/events", json=body).status_code == 202
+
+
+def test_form_reports_count_the_forms_events(http: httpx.Client, sdk: KlaviyoAPI) -> None:
+    forms = http.get("/api/forms").json()["data"]
+    a, b = forms[0]["id"], forms[1]["id"]
+    for email in ("v1@example.com", "v2@example.com", "v1@example.com"):
+        form_event(http, "Viewed Form", email, a, "V1")
+    form_event(http, "Submitted Form", "v1@example.com", a, "V1")
+    form_event(http, "Viewed Form", "v3@example.com", b, "V9")
+    stats = ["viewed_form", "viewed_form_uniques", "submits", "submit_rate"]
+    today = {"key": "today"}
+    values = report(
+        http,
+        "query_form_values",
+        {"statistics": stats, "timeframe": today, "group_by": ["form_id", "form_version_id"]},
+    )
+    rows = {r["groupings"]["form_id"]: r for r in values["data"]["attributes"]["results"]}
+    assert rows[a]["groupings"] == {"form_id": a, "form_version_id": "V1"}
+    assert rows[a]["statistics"] == {
+        "viewed_form": 3,
+        "viewed_form_uniques": 2,
+        "submits": 1,
+        "submit_rate": 0.5,
+    }
+    assert rows[b]["statistics"]["viewed_form"] == 1
+    only_a = report(
+        http,
+        "query_form_values",
+        {"statistics": ["viewed_form"], "timeframe": today, "filter": f'equals(form_id,"{a}")'},
+    )
+    assert [r["groupings"] for r in only_a["data"]["attributes"]["results"]] == [{"form_id": a}]
+    series = report(
+        http,
+        "query_form_series",
+        {"statistics": ["viewed_form"], "timeframe": {"key": "this_week"}, "interval": "daily"},
+    )
+    attrs = series["data"]["attributes"]
+    by_form = {r["groupings"]["form_id"]: r["statistics"]["viewed_form"] for r in attrs["results"]}
+    assert len(by_form[a]) == len(attrs["date_times"])
+    assert sum(by_form[a]) == 3
+    report(http, "query_form_values", {"statistics": ["opens"], "timeframe": today}, status=400)
+    report(
+        http,
+        "query_form_values",
+        {"statistics": ["submits"], "timeframe": today, "group_by": ["form_version_id"]},
+        status=400,
+    )
+    sdk_values = sdk.Reporting.query_form_values(
+        {
+            "data": {
+                "type": "form-values-report",
+                "attributes": {"statistics": ["viewed_form"], "timeframe": today},
+            }
+        }
+    )
+    assert sdk_values.data.attributes.results
+
+
+def _members(http: httpx.Client, segment: str) -> int:
+    count, url = 0, f"/api/segments/{segment}/profiles"
+    params: dict[str, str] | None = {"page[size]": "100"}
+    while url:
+        page = http.get(url, params=params).json()
+        count += len(page["data"])
+        url, params = page["links"].get("next"), None
+    return count
+
+
+def test_segment_reports_follow_the_members(http: httpx.Client, sdk: KlaviyoAPI) -> None:
+    segment = http.get("/api/segments").json()["data"][0]["id"]
+    members = _members(http, segment)
+    stats = ["total_members", "members_added", "members_removed", "net_members_changed"]
+    only = f'equals(segment_id,"{segment}")'
+    values = report(
+        http,
+        "query_segment_values",
+        {"statistics": stats, "timeframe": {"key": "today"}, "filter": only},
+    )
+    (row,) = values["data"]["attributes"]["results"]
+    assert row["groupings"] == {"segment_id": segment}
+    figures = row["statistics"]
+    assert figures["total_members"] == members
+    assert figures["net_members_changed"] == figures["members_added"] - figures["members_removed"]
+    series = report(
+        http,
+        "query_segment_series",
+        {
+            "statistics": stats,
+            "timeframe": {"key": "last_30_days"},
+            "interval": "weekly",
+            "filter": only,
+        },
+    )
+    (line,) = series["data"]["attributes"]["results"]
+    totals, added = line["statistics"]["total_members"], line["statistics"]["members_added"]
+    assert totals == sorted(totals)  # nobody leaves a segment in the emulator's history
+    assert totals[-1] - totals[0] == sum(added[1:])
+    everyone = report(
+        http,
+        "query_segment_values",
+        {"statistics": ["total_members"], "timeframe": {"key": "today"}},
+    )
+    assert len(everyone["data"]["attributes"]["results"]) == len(
+        http.get("/api/segments").json()["data"]
+    )
+    sdk_series = sdk.Reporting.query_segment_series(
+        {
+            "data": {
+                "type": "segment-series-report",
+                "attributes": {
+                    "statistics": ["total_members"],
+                    "timeframe": {"key": "today"},
+                    "interval": "hourly",
+                },
+            }
+        }
+    )
+    assert sdk_series.data.attributes.date_times
