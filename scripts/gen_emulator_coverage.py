@@ -202,8 +202,14 @@ def render_coverage(implemented: frozenset[str]) -> str:
         "     EmulatorBackend.implemented — do not edit; run the script again. -->",
         "",
         f"The emulator serves **{done} of {len(ops)}** operations of Klaviyo's API "
-        f"(revision {catalog.REVISION}). Every other operation answers **501** with a "
-        "JSON:API error naming it — never a fake success.",
+        f"(revision {catalog.REVISION}). "
+        + (
+            "Every other operation answers **501** with a JSON:API error naming it — never a "
+            "fake success."
+            if done < len(ops)
+            else "An operation a backend does not serve (a narrowed `Backend`) answers **501** "
+            "with a JSON:API error naming it — never a fake success."
+        ),
         "",
         "| Tag | Emulated | Operations |",
         "|---|---:|---:|",
