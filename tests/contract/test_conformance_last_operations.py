@@ -287,6 +287,17 @@ def test_review_values_report_recounts_the_public_reviews(
     )
     rows = by_product["data"][0]["attributes"]["results"]
     assert sum(r["statistics"]["total_reviews"] for r in rows) == len(ratings)
+    first = rows[0]["groupings"]["product_id"]
+    narrowed = client_call(
+        public,
+        "get_client_review_values_reports",
+        company,
+        group_by="product_id",
+        statistics="total_reviews",
+        timeframe="all_time",
+        filter=f"any(product_external_ids,['{first}','NOPE'])",
+    )
+    assert narrowed["data"][0]["attributes"]["results"] == [rows[0]]
     client_call(
         public,
         "get_client_review_values_reports",

@@ -334,7 +334,8 @@ class ReviewsBackend(TagBackend):
             {"groupings": {group_by: key}, "statistics": _review_statistics(groups[key], stats)}
             for key in sorted(groups)
         ]
-        page = page_of(call, list(range(len(results))), lambda i: (i,), {})
+        # the product filter is applied above, while grouping: page the rows only
+        page = page_of(call, list(range(len(results))), lambda i: (i,), {}, conditions=())
         ident = f"{zlib.crc32(repr((group_by, stats, days, wanted)).encode()):08x}"
         resource = Resource(
             "review-values-report", ident, {"results": [results[i] for i in page.items]}
