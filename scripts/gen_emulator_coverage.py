@@ -32,7 +32,7 @@ DEFAULT_SPEC = ROOT.parent / "shared" / "klaviyo-openapi" / "stable.json"
 TABLES_OUT = ROOT / "src" / "kbridge" / "emulator" / "http" / "_spectables.py"
 COVERAGE_OUT = ROOT / "docs" / "emulator-coverage.md"
 
-_ITEM_PATH = re.compile(r"^(/api/[a-z0-9-]+)/\{[a-z_]+\}$")
+_ITEM_PATH = re.compile(r"^(/(?:api|client)/[a-z0-9-]+)/\{[a-z_]+\}$")
 
 
 def _resolve(schemas: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:

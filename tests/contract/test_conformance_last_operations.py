@@ -315,6 +315,8 @@ def test_the_ip_allowlist_is_one_global_list(public: httpx.Client, company: str)
     assert found.status_code == 200, found.text
     body = check(op, found)
     assert body["data"]["id"] == "integration-egress"
+    # the resource's own link is where it is read, not a private-API path
+    assert body["data"]["links"]["self"].endswith("/client/ip-allowlists/integration-egress/")
     assert body["data"]["attributes"]["prefixes"]
     again = client_call(public, "get_client_ip_allowlist", company, id="integration-egress")
     assert again["data"]["attributes"]["sync_token"] == body["data"]["attributes"]["sync_token"]

@@ -158,6 +158,7 @@ RESOURCE_PATHS: dict[str, str] = {
     "form": "/api/forms",
     "form-version": "/api/form-versions",
     "image": "/api/images",
+    "ip-allowlist": "/client/ip-allowlists",
     "list": "/api/lists",
     "mapped-metric": "/api/mapped-metrics",
     "metric": "/api/metrics",
