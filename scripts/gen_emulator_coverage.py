@@ -4,10 +4,12 @@ Usage: python scripts/gen_emulator_coverage.py [--spec PATH] [--check]
 
 Writes two files, both reproduced by this script (never edit them by hand):
 
-- ``src/kbridge/emulator/http/_spectables.py``: the two facts the HTTP layer
+- ``src/kbridge/emulator/http/_spectables.py``: the facts the HTTP layer
   needs from Klaviyo's spec that the catalogue does not hold — each request
-  body's allowed ``data.type`` values (and whether ``data`` is an array), and
-  each resource type's collection path (for absolute ``links.self``);
+  body's allowed ``data.type`` values (and whether ``data`` is an array),
+  each resource type's collection path (for absolute ``links.self``), and the
+  client operations whose ``company_id`` is optional, and each operation's own
+  plain query parameters;
 - ``docs/emulator-coverage.md``: every spec operation by tag, emulated or
   not (from the catalogue and ``EmulatorBackend.implemented``).
 
@@ -30,7 +32,7 @@ DEFAULT_SPEC = ROOT.parent / "shared" / "klaviyo-openapi" / "stable.json"
 TABLES_OUT = ROOT / "src" / "kbridge" / "emulator" / "http" / "_spectables.py"
 COVERAGE_OUT = ROOT / "docs" / "emulator-coverage.md"
 
-_ITEM_PATH = re.compile(r"^(/api/[a-z0-9-]+)/\{[a-z_]+\}$")
+_ITEM_PATH = re.compile(r"^(/(?:api|client)/[a-z0-9-]+)/\{[a-z_]+\}$")
 
 
 def _resolve(schemas: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +98,39 @@ def resource_paths(spec: dict[str, Any]) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def optional_company_id(spec: dict[str, Any]) -> list[str]:
+    """Client operations whose ``company_id`` may be left out (a global resource)."""
+    out = []
+    for item in spec["paths"].values():
+        for op in item.values():
+            if not isinstance(op, dict):
+                continue
+            for param in op.get("parameters", []):
+                if param.get("name") == "company_id" and not param.get("required"):
+                    out.append(op["operationId"])
+    return sorted(out)
+
+
+_JSONAPI_PARAMS = re.compile(r"^(filter|sort|include|page_cursor|company_id|\w[\w-]*\[.*\])$")
+
+
+def plain_params(spec: dict[str, Any]) -> dict[str, list[str]]:
+    """Operation id → its own query parameters (not JSON:API's, not ``company_id``)."""
+    out: dict[str, list[str]] = {}
+    for item in spec["paths"].values():
+        for op in item.values():
+            if not isinstance(op, dict):
+                continue
+            names = [
+                p["name"]
+                for p in op.get("parameters", [])
+                if p.get("in") == "query" and not _JSONAPI_PARAMS.match(p["name"])
+            ]
+            if names:
+                out[op["operationId"]] = sorted(names)
+    return dict(sorted(out.items()))
+
+
 def render_tables(spec: dict[str, Any]) -> str:
     version = spec["info"]["version"]
     lines = [
@@ -118,6 +153,25 @@ def render_tables(spec: dict[str, Any]) -> str:
     ]
     for rtype, path in resource_paths(spec).items():
         lines.append(f"    {json.dumps(rtype)}: {json.dumps(path)},")
+    lines += [
+        "}",
+        "",
+        "#: client operations that answer without ``company_id`` (Klaviyo-wide resources)",
+        "OPTIONAL_COMPANY_ID: frozenset[str] = frozenset(",
+        "    {",
+    ]
+    for op_id in optional_company_id(spec):
+        lines.append(f"        {json.dumps(op_id)},")
+    lines += [
+        "    }",
+        ")",
+        "",
+        "#: operation id → its own plain query parameters (kept for the backend to read)",
+        "PLAIN_PARAMS: dict[str, tuple[str, ...]] = {",
+    ]
+    for op_id, names in plain_params(spec).items():
+        tup = "(" + ", ".join(json.dumps(n) for n in names) + ("," if len(names) == 1 else "") + ")"
+        lines.append(f"    {json.dumps(op_id)}: {tup},")
     lines += ["}", ""]
     return "\n".join(lines)
 
@@ -148,8 +202,14 @@ def render_coverage(implemented: frozenset[str]) -> str:
         "     EmulatorBackend.implemented — do not edit; run the script again. -->",
         "",
         f"The emulator serves **{done} of {len(ops)}** operations of Klaviyo's API "
-        f"(revision {catalog.REVISION}). Every other operation answers **501** with a "
-        "JSON:API error naming it — never a fake success.",
+        f"(revision {catalog.REVISION}). "
+        + (
+            "Every other operation answers **501** with a JSON:API error naming it — never a "
+            "fake success."
+            if done < len(ops)
+            else "An operation a backend does not serve (a narrowed `Backend`) answers **501** "
+            "with a JSON:API error naming it — never a fake success."
+        ),
         "",
         "| Tag | Emulated | Operations |",
         "|---|---:|---:|",

@@ -207,6 +207,11 @@ def test_flow_writes_match_the_spec(session: tuple[httpx.Client, dict[str, str]]
     assert (message["id"], message["subject_line"]) == (ids["flow-message"], "Thanks again")
     doomed = send(http, "create_flow", "/api/flows", flow_body("Doomed", ids["metric"]))
     doomed_id = doomed["data"]["id"]
+    wait = doomed["data"]["attributes"]["definition"]["actions"][0]["id"]
+    send(http, "delete_flow_action", f"/api/flow-actions/{wait}")
+    gone = http.delete(f"/api/flow-actions/{wait}")
+    assert gone.status_code == 404
+    check(catalog.get("delete_flow_action"), gone)
     send(http, "delete_flow", f"/api/flows/{doomed_id}")
     assert http.get(f"/api/flows/{doomed_id}").status_code == 404
     bad = {"data": {"type": "flow", "attributes": {"name": "x", "definition": {
@@ -287,6 +292,9 @@ def test_the_official_sdk_reads_and_writes_these_resources() -> None:
         message_id = action.relationships.flow_messages.data[0].id
         message = k.Flows.get_flow_message(message_id).data
         assert message.attributes.channel == "email"
+        k.Flows.delete_flow_action(entry)
+        after = k.Flows.get_flow(flow.id, additional_fields_flow=["definition"]).data
+        assert after.attributes.definition.entry_action_id != entry
         uploaded = k.Images.upload_image_from_file(PNG, name="Pixel", hidden=True).data
         assert (uploaded.attributes.format, uploaded.attributes.hidden) == ("png", True)
         tag = k.Tags.create_tag({"data": {"type": "tag", "attributes": {"name": "sdk"}}}).data

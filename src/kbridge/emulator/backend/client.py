@@ -9,6 +9,7 @@ Errors keep pointing into the client's own body, since the shapes mostly match.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -20,10 +21,12 @@ from kbridge.emulator.backend.common import (
     TagBackend,
     attributes_of,
     data_of,
+    not_found,
     page_of,
     relationship_ids,
 )
 from kbridge.emulator.backend.errors import InvalidError
+from kbridge.emulator.backend.resource import Resource
 from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
@@ -33,6 +36,12 @@ __all__ = ["ClientBackend"]
 
 #: identifiers a browser may send that a private profile write does not take
 _CLIENT_ONLY = ("anonymous_id", "_kx")
+#: the id of the one allow list (any other id is a 404, as in Klaviyo)
+IP_ALLOWLIST_ID = "integration-egress"
+#: the emulator's egress ranges: documentation-only networks (RFC 5737), so no firewall
+#: rule copied from the emulator opens anything real
+EGRESS_PREFIXES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+EGRESS_CHANGED = "2026-01-01T00:00:00+00:00"
 #: what a subscription's profile may carry besides consent (written to the profile)
 _CONSENT_KEYS = ("email", "phone_number", "subscriptions")
 
@@ -46,6 +55,8 @@ class ClientBackend(TagBackend):
             "create_client_subscription",
             "create_client_back_in_stock_subscription",
             "get_client_geofences",
+            "create_client_push_token",
+            "get_client_ip_allowlist",
         }
     )
 
@@ -139,3 +150,18 @@ class ClientBackend(TagBackend):
         return Outcome(
             data=Page(items=[], next_cursor=page.next_cursor, prev_cursor=page.prev_cursor)
         )
+
+    def create_client_push_token(self, call: Call) -> Outcome:
+        # the mobile SDKs send the private create's body, to be upserted the same way
+        self._as(call, "create_push_token", call.body)
+        return Outcome(status=202)
+
+    def get_client_ip_allowlist(self, call: Call) -> Outcome:
+        """Klaviyo's one global list of egress ranges, the same for every account."""
+        ident = self.path_id(call)
+        if ident != IP_ALLOWLIST_ID:
+            raise not_found("ip-allowlist", ident)
+        prefixes = list(EGRESS_PREFIXES)
+        token = f"{zlib.crc32(','.join(prefixes).encode()):08x}"
+        attrs = {"prefixes": prefixes, "sync_token": token, "created": EGRESS_CHANGED}
+        return Outcome(data=Resource("ip-allowlist", ident, attrs))

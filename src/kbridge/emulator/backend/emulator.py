@@ -85,6 +85,9 @@ class EmulatorBackend:
         ctx.segments = segments
         push_tokens = PushTokensBackend(ctx)
         shop = generate_catalog(data.seed, data.now, [p.id for p in data.profiles[:200]])
+        catalogs = CatalogsBackend(ctx, shop)
+        reviews = ReviewsBackend(ctx, shop, data.now)
+        reviews.catalog_items = lambda: catalogs.records["catalog-item"].values()
         backends: list[TagBackend] = [
             AccountsBackend(ctx),
             ProfilesBackend(ctx),
@@ -102,14 +105,14 @@ class EmulatorBackend:
             FlowsBackend(ctx),
             TagsBackend(ctx),
             PrivacyBackend(ctx),
-            CatalogsBackend(ctx, shop),
+            catalogs,
             CouponsBackend(ctx, shop),
             MetricAggregatesBackend(ctx),
             UniversalContentBackend(ctx),
             push_tokens,
             ProfileMergeBackend(ctx, push_tokens),
             WebhooksBackend(ctx, data.now),
-            ReviewsBackend(ctx, shop, data.now),
+            reviews,
             ConversationsBackend(ctx),
             CustomObjectsBackend(ctx, data.now),
             FormsBackend(ctx, data.now),

@@ -122,6 +122,7 @@ class FlowsBackend(TagBackend):
             "get_ids_for_flows_triggered_by_metric",
             "get_flows_triggered_by_segment",
             "get_ids_for_flows_triggered_by_segment",
+            "delete_flow_action",
         }
     )
 
@@ -527,3 +528,28 @@ class FlowsBackend(TagBackend):
 
     def get_ids_for_flows_triggered_by_segment(self, call: Call) -> Outcome:
         return self._triggered_by(call, "segment", ids_only=True)
+
+    # -- deleting one action -----------------------------------------------------------
+
+    def delete_flow_action(self, call: Call) -> Outcome:
+        """Remove an action and its messages; whatever led to it now leads to its ``next``.
+
+        Splicing keeps the flow walkable: the runner follows ``links.next`` from
+        ``entry_action_id``, so a dangling link would silently end every path there.
+        """
+        action = self._action(call)
+        flow = self.flows[action.flow_id]
+        following = (action.definition.get("links") or {}).get("next")
+        if flow.definition.get("entry_action_id") == action.id:
+            flow.definition["entry_action_id"] = following
+        for aid in flow.action_ids:
+            links = self.actions[aid].definition.get("links") or {}
+            for name, target in links.items():
+                if target == action.id:
+                    links[name] = following
+        for mid in action.message_ids:
+            self.messages.pop(mid, None)
+        flow.action_ids.remove(action.id)
+        del self.actions[action.id]
+        flow.updated = self.ctx.now()
+        return Outcome(status=204)

@@ -75,6 +75,7 @@ class PushTokensBackend(TagBackend):
             "get_profile_id_for_push_token",
             "get_push_tokens_for_profile",
             "get_push_token_ids_for_profile",
+            "unregister_client_push_token",
         }
     )
 
@@ -247,3 +248,29 @@ class PushTokensBackend(TagBackend):
         t = self._get(call)
         del self.tokens[t.id]
         return Outcome(status=204)
+
+    def unregister_client_push_token(self, call: Call) -> Outcome:
+        """An app's sign-out: the profile's token (same platform and, if given, vendor) is
+        dropped, so nothing is pushed to the device any more.
+
+        A token the profile does not hold is already unregistered, and a client endpoint
+        does not tell a browser about other people's devices: still 202.
+        """
+        attrs = attributes_of(data_of(call.body, "push-token-unregister"))
+        token = attrs.get("token")
+        if not isinstance(token, str) or not token.strip():
+            raise InvalidError("token must be a non-empty string", pointer=f"{_PTR}/token")
+        platform = _choice(attrs, "platform", _PLATFORMS, None)
+        vendor = attrs.get("vendor")
+        if vendor is not None:
+            vendor = _choice(attrs, "vendor", _VENDORS, None)
+        holder = attrs.get("profile")
+        if not isinstance(holder, dict) or not isinstance(holder.get("data"), dict):
+            raise InvalidError("profile.data is required", pointer=f"{_PTR}/profile")
+        profile = resolve_profile(self.ctx, holder["data"], f"{_PTR}/profile/data")
+        for t in list(self.tokens.values()):
+            if (t.token, t.platform, t.profile_id) == (token, platform, profile.id) and (
+                vendor is None or t.vendor == vendor
+            ):
+                del self.tokens[t.id]
+        return Outcome(status=202)

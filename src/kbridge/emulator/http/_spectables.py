@@ -158,6 +158,7 @@ RESOURCE_PATHS: dict[str, str] = {
     "form": "/api/forms",
     "form-version": "/api/form-versions",
     "image": "/api/images",
+    "ip-allowlist": "/client/ip-allowlists",
     "list": "/api/lists",
     "mapped-metric": "/api/mapped-metrics",
     "metric": "/api/metrics",
@@ -181,4 +182,16 @@ RESOURCE_PATHS: dict[str, str] = {
     "web-feed": "/api/web-feeds",
     "webhook": "/api/webhooks",
     "webhook-topic": "/api/webhook-topics",
+}
+
+#: client operations that answer without ``company_id`` (Klaviyo-wide resources)
+OPTIONAL_COMPANY_ID: frozenset[str] = frozenset(
+    {
+        "get_client_ip_allowlist",
+    }
+)
+
+#: operation id → its own plain query parameters (kept for the backend to read)
+PLAIN_PARAMS: dict[str, tuple[str, ...]] = {
+    "get_client_review_values_reports": ("group_by", "statistics", "timeframe"),
 }

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from kbridge import catalog
+from kbridge.emulator.http._spectables import OPTIONAL_COMPANY_ID
 from kbridge.emulator.http.errors import HttpProblem
 
 __all__ = [
@@ -201,6 +202,9 @@ def authenticate_client(
             "Private API keys are not accepted on client endpoints; "
             "pass the account's public key as company_id.",
         )
+    if not company_id and operation.operation_id in OPTIONAL_COMPANY_ID:
+        # a Klaviyo-wide resource: nobody to name, and the same answer for everyone
+        return Principal("public", f"public:{account_id}", frozenset(operation.scopes))
     if not company_id:
         raise HttpProblem(
             400,

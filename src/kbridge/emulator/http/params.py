@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, unquote
 
 from kbridge.catalog import Operation
 from kbridge.emulator.backend.errors import InvalidError
+from kbridge.emulator.http._spectables import PLAIN_PARAMS
 from kbridge.emulator.query import Condition, InvalidCursorError, Query, Sort, decode_cursor
 from kbridge.emulator.query.filters import parse_filter
 
@@ -112,6 +113,7 @@ class _QueryBuilder:
         self.additional: dict[str, tuple[str, ...]] = {}
         self.page_size: int | None = None
         self.cursor: str | None = None
+        self.params: dict[str, str] = {}
 
     def once(self, name: str) -> None:
         if name in self.seen:
@@ -134,7 +136,12 @@ class _QueryBuilder:
         else:
             m = _BRACKETED.fullmatch(name)
             if m is None:
-                return  # not a JSON:API parameter of ours: Klaviyo ignores those
+                # not a JSON:API parameter: the operation's own (kept for the backend,
+                # which checks its values) or one that Klaviyo ignores
+                if name in PLAIN_PARAMS.get(self.op.operation_id, ()):
+                    self.once(name)
+                    self.params[name] = value
+                return
             self.once(name)
             family, key = m.group(1), m.group(2)
             if family == "fields":
@@ -164,6 +171,7 @@ class _QueryBuilder:
             fields=self.fields,
             include=self.include,
             additional_fields=self.additional,
+            params=self.params,
         )
 
     # ---------------------------------------------------------------- each parameter

@@ -56,6 +56,9 @@ class Query:
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     include: tuple[str, ...] = ()
     additional_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the operation's own plain parameters as the spec names them (a client report's
+    #: ``statistics``, ``group_by``, ``timeframe``); their values are the backend's to check
+    params: Mapping[str, str] = field(default_factory=dict)
 
     def condition(self, field_name: str, operator: str | None = None) -> Condition | None:
         """The first condition on ``field_name`` (and ``operator``, if given)."""

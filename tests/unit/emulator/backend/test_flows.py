@@ -374,3 +374,37 @@ def test_update_action_replaces_its_definition(
     assert [(ts - start, props["Subject"]) for ts, _, props in _flow_emails(empty)] == [
         (5 * HOUR, "New")
     ]
+
+
+def test_delete_action_splices_it_out_of_its_flow(ecall: Caller, empty: EmulatorBackend) -> None:
+    trigger = {"type": "metric", "id": _metric_id(empty, "Placed Order")}
+    flow = _create(ecall, _definition(trigger, _delay("wait", "mail", 2), _email("mail", "Hi")))
+    wait, mail = flow.attributes["definition"]["actions"]
+    assert ecall("delete_flow_action", id=wait["id"]).status == 204
+    with pytest.raises(NotFoundError):
+        ecall("get_flow_action", id=wait["id"])
+    got = ecall("get_flow", Query(additional_fields={"flow": ("definition",)}), id=flow.id).data
+    assert isinstance(got, Resource)
+    # whatever led to the deleted action now leads to what followed it
+    assert got.attributes["definition"]["entry_action_id"] == mail["id"]
+    assert [a["id"] for a in got.attributes["definition"]["actions"]] == [mail["id"]]
+    assert got.relationships["flow-actions"] == [("flow-action", mail["id"])]
+    assert ecall("delete_flow_action", id=mail["id"]).status == 204
+    with pytest.raises(NotFoundError):
+        ecall("get_flow_message", id=mail["data"]["message"]["id"])
+    with pytest.raises(NotFoundError):
+        ecall("delete_flow_action", id=mail["id"])
+
+
+def test_deleting_an_action_reroutes_links_from_earlier_actions(
+    ecall: Caller, empty: EmulatorBackend
+) -> None:
+    trigger = {"type": "metric", "id": _metric_id(empty, "Placed Order")}
+    definition = _definition(
+        trigger, _email("first", "A", "wait"), _delay("wait", "last", 1), _email("last", "B")
+    )
+    first, wait, last = _create(ecall, definition).attributes["definition"]["actions"]
+    ecall("delete_flow_action", id=wait["id"])
+    got = ecall("get_flow_action", id=first["id"]).data
+    assert isinstance(got, Resource)
+    assert got.attributes["definition"]["links"]["next"] == last["id"]
