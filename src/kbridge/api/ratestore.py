@@ -180,6 +180,22 @@ class InProcessBudget:
     def pause(self, seconds: float, now: float) -> None:
         self.paused_until = max(self.paused_until, now + seconds)
 
+    def usage(self, now: float) -> tuple[int, int]:
+        """Requests in the sliding ``(burst, steady)`` windows ending at ``now``, as the
+        windows count them (by the upper bound of each one's arrival).
+
+        Safe to call from another thread than the one taking: it reads a copy.
+        """
+        stamps = self.stamps[self.head :]
+        burst = steady = 0
+        for stamp in stamps:
+            age = now - stamp.arrived
+            if age < STEADY_WINDOW + WINDOW_MARGIN:
+                steady += 1
+                if age < BURST_WINDOW + WINDOW_MARGIN:
+                    burst += 1
+        return burst, steady
+
     def _forget(self, now: float, jitter: float) -> None:
         """Drop requests that can no longer be in any window (they arrived by send + jitter)."""
         horizon = now - STEADY_WINDOW - WINDOW_MARGIN - jitter
@@ -238,6 +254,10 @@ class InProcessRateBudgetStore:
         if found is None:
             found = self._budgets[key] = InProcessBudget()
         return found
+
+    def groups(self, account: str) -> dict[str, InProcessBudget]:
+        """The budgets of ``account`` by group: what a dashboard reads."""
+        return {group: b for (owner, group), b in list(self._budgets.items()) if owner == account}
 
     def __repr__(self) -> str:
         return f"InProcessRateBudgetStore({len(self._budgets)} budgets)"

@@ -52,6 +52,7 @@ from kbridge.web.app import (
     rotate_connection,
     start_oauth,
 )
+from kbridge.web.dashboard import overview
 from kbridge.web.dashboard.sessions import COOKIE_NAME, Session, SessionSigner, SignInThrottle
 from kbridge.web.params import check_job_params, redact_url
 from kbridge.web.problems import ApiProblem
@@ -495,6 +496,7 @@ def _connection_page(
     except ConnectionNotFoundError:
         return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
     capabilities = _capabilities(record)
+    rate_budget = _overview(request, visit, record, settings.rate_limits)
     jobs = [
         j for j in visit.context.appdb.jobs(visit.user.workspace_id) if j.connection_id == record.id
     ]
@@ -514,7 +516,35 @@ def _connection_page(
         schedules=_schedule_rows(visit, record.id),
         scheduled_kinds=_SCHEDULED,
         error=error,
+        **rate_budget,
     )
+
+
+def _overview(
+    request: Request, visit: _Visit, record: ConnectionRecord, rate_limits: str
+) -> dict[str, Any]:
+    refused = visit.context.appdb.rate_limited_since(
+        record.id, overview.since(visit.context.appdb.clock.now())
+    )
+    reader = overview.rate_budget_reader(request.app)
+    return overview.overview(reader, record.account_id, rate_limits, rate_limited_24h=refused)
+
+
+@_router.get("/connections/{connection_id}/overview", response_class=HTMLResponse)
+def connection_overview(request: Request, connection_id: str) -> Response:
+    """The rate-budget fragment the connection's page polls (htmx, every 2 s)."""
+    visit = _visit(request)
+    if visit.user is None:
+        return _finish(request, Response(status_code=401), visit)
+    store = visit.context.store(visit.user.workspace_id)
+    try:
+        name = store.name_of(connection_id)
+        record = store.get(name)
+        settings = store.settings(name)
+    except ConnectionNotFoundError:
+        return _finish(request, Response(status_code=404), visit)
+    values = _overview(request, visit, record, settings.rate_limits)
+    return _page(request, visit, "overview.html", c=record, **values)
 
 
 @_router.get("/connections/{connection_id}", response_class=HTMLResponse)
