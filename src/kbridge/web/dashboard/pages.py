@@ -30,7 +30,7 @@ from kbridge.connections import CAPABILITY_SUMMARIES, ConnectionNotFoundError, p
 from kbridge.connections.model import ConnectionRecord
 from kbridge.privacy import subject_hash
 from kbridge.service.errors import ConflictError, NotFoundError
-from kbridge.service.jobs import AppPrivacyLog
+from kbridge.service.jobs import AppPrivacyLog, default_warehouse_url
 from kbridge.service.users import UserView, check_password, normalise_email, user
 from kbridge.service.views import JobView, TokenIdentity
 from kbridge.warehouse import STATE_TABLE, WarehouseError, duckdb_path, open_warehouse
@@ -52,7 +52,7 @@ from kbridge.web.app import (
     rotate_connection,
     start_oauth,
 )
-from kbridge.web.dashboard import overview
+from kbridge.web.dashboard import churn_table, overview
 from kbridge.web.dashboard.sessions import COOKIE_NAME, Session, SessionSigner, SignInThrottle
 from kbridge.web.params import check_job_params, redact_url
 from kbridge.web.problems import ApiProblem
@@ -1343,6 +1343,14 @@ def analytics(request: Request) -> Response:
         return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
     report = _latest(visit, chosen, "report") if chosen else None
     push = _latest(visit, chosen, "segment_push") if chosen else None
+    risk = None
+    if chosen:
+        record = next(r for r in records if r.id == chosen)
+        url = visit.context.store(visit.user.workspace_id).settings(record.name).warehouse
+        url = url or default_warehouse_url(
+            visit.context.data_dir, visit.user.workspace_id, record.name
+        )
+        risk = churn_table.top_risk(url, record.account_id)
     return _page(
         request,
         visit,
@@ -1355,6 +1363,7 @@ def analytics(request: Request) -> Response:
         report_at=_when(report.finished_at) if report else "",
         push=push,
         segments=[rule.name for rule in DEFAULT_SEGMENTS],
+        churn=risk,
     )
 
 
