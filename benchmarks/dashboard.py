@@ -7,7 +7,8 @@ broker, the dashboard under uvicorn on loopback), one admin who connects every
 account through the Connections form (verified, scopes probed) and starts its
 sync from the connection's page, as a person would. Once every sync is done,
 each page is fetched ``--samples`` times (over the accounts in turn, signed in,
-one request at a time) and timed from request to last byte on loopback: the
+one request at a time; the first view of each after its sync, then all again) and
+timed from request to last byte on loopback: the
 server's time plus well under a millisecond of loopback. The campaigns page
 asks Klaviyo (here the emulator) for the month's campaigns on each view; that
 round trip is part of its time, as it would be in production.
@@ -183,39 +184,46 @@ def _pages(ids: list[str]) -> dict[str, list[str]]:
     }
 
 
-def measure(found: Demo, samples: int) -> dict[str, list[float]]:
-    """Milliseconds per fetch of each page (one warm-up fetch of each path is not counted)."""
-    times: dict[str, list[float]] = {}
+def measure(found: Demo, samples: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Milliseconds per fetch of each page: ``samples`` fetches over the accounts in turn
+    (the first view of each after its sync, for up to as many accounts as samples), then
+    the same fetches again."""
+    first: dict[str, list[float]] = {}
+    again: dict[str, list[float]] = {}
     with closing(sign_in(found.base_url, found.password)) as client:
-        for name, paths in _pages(found.connection_ids).items():
-            client.get(paths[0])
-            taken = times[name] = []
-            for n in range(samples):
-                path = paths[n % len(paths)]
-                started = time.perf_counter()
-                reply = client.get(path)
-                taken.append(1000 * (time.perf_counter() - started))
-                assert reply.status_code == 200, (path, reply.status_code)
-    return times
+        for into in (first, again):
+            for name, paths in _pages(found.connection_ids).items():
+                taken = into[name] = []
+                for n in range(samples):
+                    path = paths[n % len(paths)]
+                    started = time.perf_counter()
+                    reply = client.get(path)
+                    taken.append(1000 * (time.perf_counter() - started))
+                    assert reply.status_code == 200, (path, reply.status_code)
+    return first, again
 
 
 def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[-1]
 
 
-def report(times: dict[str, list[float]], accounts: int, samples: int) -> None:
+def report(
+    first: dict[str, list[float]], again: dict[str, list[float]], accounts: int, samples: int
+) -> None:
     table = Table(title=f"Dashboard server time, {accounts} accounts, {samples} fetches a page")
-    for column in ("page", "median", "p95", "max", "ceiling (p95)", "met"):
+    columns = ("page", "first view: median", "p95", "again: median", "p95", "ceiling (p95)")
+    for column in (*columns, "met"):
         table.add_column(column, justify="left" if column == "page" else "right")
-    for name, values in times.items():
-        p95 = _p95(values)
+    for name, values in first.items():
+        p95, p95_again = _p95(values), _p95(again[name])
         table.add_row(
             name,
             f"{statistics.median(values):.1f} ms",
             f"{p95:.1f} ms",
-            f"{max(values):.1f} ms",
+            f"{statistics.median(again[name]):.1f} ms",
+            f"{p95_again:.1f} ms",
             f"{CEILING_MS:.0f} ms",
-            "yes" if p95 < CEILING_MS else "NO",
+            "yes" if max(p95, p95_again) < CEILING_MS else "NO",
         )
     console.print(table)
     commit = subprocess.run(
@@ -279,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
                 except KeyboardInterrupt:
                     console.print("stopped")
             else:
-                report(measure(found, args.samples), accounts, args.samples)
+                report(*measure(found, args.samples), accounts, args.samples)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any
 from kbridge.analytics import AnalyticsError, churn
 from kbridge.analytics.errors import MissingTableError
 from kbridge.warehouse import WarehouseError, duckdb_path, open_warehouse
+from kbridge.web.dashboard.warehouse_cache import VersionedCache
 
 __all__ = ["ChurnTable", "top_risk"]
 
@@ -61,8 +62,22 @@ def _reasons(row: dict[str, Any], model: dict[str, tuple[float, float, float]]) 
     return [said for _, said in sorted(raised, reverse=True)]
 
 
+_CACHE = VersionedCache()
+_BUSY = "The warehouse cannot be read now (a sync may be writing to it)."
+
+
 def top_risk(url: str, account_id: str, *, top: int = TOP) -> ChurnTable:
-    """The ``top`` engaged profiles most likely to churn in ``url``'s warehouse."""
+    """The ``top`` engaged profiles most likely to churn in ``url``'s warehouse (kept until
+    the warehouse changes: the model is trained on every view otherwise)."""
+    return _CACHE.get(
+        url,
+        ("churn", account_id, top),
+        lambda: _top_risk(url, account_id, top),
+        keep=lambda table: table.unavailable != _BUSY,
+    )
+
+
+def _top_risk(url: str, account_id: str, top: int) -> ChurnTable:
     if not url.startswith(("postgresql://", "postgres://")):
         path = duckdb_path(url)
         if path is None or not Path(path).is_file():
@@ -70,7 +85,7 @@ def top_risk(url: str, account_id: str, *, top: int = TOP) -> ChurnTable:
     try:
         warehouse = open_warehouse(url)
     except WarehouseError:
-        return ChurnTable([], "The warehouse cannot be read now (a sync may be writing to it).")
+        return ChurnTable([], _BUSY)
     try:
         result = churn(warehouse, account_id)
     except MissingTableError as exc:
@@ -79,7 +94,7 @@ def top_risk(url: str, account_id: str, *, top: int = TOP) -> ChurnTable:
     except AnalyticsError as exc:
         return ChurnTable([], f"No churn model: {exc}")
     except WarehouseError:
-        return ChurnTable([], "The warehouse cannot be read now (a sync may be writing to it).")
+        return ChurnTable([], _BUSY)
     finally:
         warehouse.close()
     model = {

@@ -54,6 +54,7 @@ from kbridge.web.app import (
 )
 from kbridge.web.dashboard import churn_table, overview
 from kbridge.web.dashboard.sessions import COOKIE_NAME, Session, SessionSigner, SignInThrottle
+from kbridge.web.dashboard.warehouse_cache import VersionedCache
 from kbridge.web.params import check_job_params, redact_url
 from kbridge.web.problems import ApiProblem
 from kbridge.web.schemas import (
@@ -444,34 +445,69 @@ def _warehouse_streams(url: str, account_id: str) -> list[dict[str, Any]] | None
 
     ``None`` when the warehouse cannot answer now (not made yet, busy with a sync in
     another process, unreachable): the page then shows the last syncs' counts instead.
+    Kept until the warehouse changes (:mod:`.warehouse_cache`).
     """
     if not url.startswith(("postgresql://", "postgres://")):
         path = duckdb_path(url)
         if path is None or not Path(path).is_file():
             return None  # opening it would create it: a page view makes no warehouse
+    return _STREAMS.get(
+        url, ("streams", account_id), lambda: _read_streams(url, account_id), keep=bool
+    )
+
+
+_STREAMS = VersionedCache()
+
+
+def _read_streams(url: str, account_id: str) -> list[dict[str, Any]] | None:
     try:
         warehouse = open_warehouse(url)
     except WarehouseError:
         return None
     try:
-        rows = []
-        for stream, last in warehouse.query(
+        last_runs = warehouse.query(
             f'SELECT stream, max(updated_at) FROM "{STATE_TABLE.name}"'  # noqa: S608 (a constant)
             " WHERE account_id = ? GROUP BY stream ORDER BY stream",
             [account_id],
-        ):
-            records: object = ""
-            if _STREAM_NAME.fullmatch(str(stream)):
-                try:
-                    records = warehouse.query(
-                        f'SELECT count(*) FROM "{stream}" WHERE account_id = ?',  # noqa: S608
-                        [account_id],
-                    )[0][0]
-                except WarehouseError:  # a stream whose rows live under another name
-                    records = ""
+        )
+        tables = {
+            str(name)
+            for (name,) in warehouse.query(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema()"
+            )
+        }
+        # one query for every stream's count: a page of 30 streams made 30 round trips
+        counted = [
+            str(stream)
+            for stream, _ in last_runs
+            if _STREAM_NAME.fullmatch(str(stream)) and str(stream) in tables
+        ]
+        counts: dict[str, object] = {}
+        if counted:
+            union = " UNION ALL ".join(
+                f"SELECT '{name}', count(*) FROM \"{name}\" WHERE account_id = ?"  # noqa: S608
+                for name in counted
+            )
+            try:
+                counts = dict(warehouse.query(union, [account_id] * len(counted)))
+            except WarehouseError:  # a table without account_id: counted one by one below
+                counts = {}
+                for name in counted:
+                    try:
+                        counts[name] = warehouse.query(
+                            f'SELECT count(*) FROM "{name}" WHERE account_id = ?',  # noqa: S608
+                            [account_id],
+                        )[0][0]
+                    except WarehouseError:
+                        counts[name] = ""
+        rows = []
+        for stream, last in last_runs:
             if isinstance(last, datetime):
                 last = _when(last if last.tzinfo else last.replace(tzinfo=UTC))
-            rows.append({"name": stream, "records": records, "last_run": last or ""})
+            rows.append(
+                {"name": stream, "records": counts.get(str(stream), ""), "last_run": last or ""}
+            )
         return rows
     except WarehouseError:
         return None
