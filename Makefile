@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps test check lint fmt typecheck contracts pytest demo emulator catalog blocking benchmarks clean
+.PHONY: help install system-deps test check lint fmt typecheck contracts pytest demo serve emulator catalog blocking benchmarks clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -82,6 +82,11 @@ emulator: $(STAMP) ## serve the Klaviyo emulator on 127.0.0.1:8765
 
 demo: $(STAMP) ## the main job on embedded defaults (emulator + DuckDB)
 	$(BIN)/kbridge demo
+
+# a fresh data directory each time, removed on exit; PORT=8081 make serve for another port
+PORT ?= 8080
+serve: $(STAMP) ## the dashboard on embedded defaults: two emulator accounts connected and synced
+	$(BIN)/python -m benchmarks.dashboard --serve --port $(PORT)
 
 benchmarks: $(STAMP) ## run the benchmark tables
 	$(BIN)/python -m benchmarks

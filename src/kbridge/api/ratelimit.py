@@ -67,7 +67,7 @@ The arithmetic (the config, the scaled limits, one bucket) is in
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -150,6 +150,9 @@ class RateLimiter:
     given here is taken to be shared (other limiters, other processes), so a
     bucket that falls back to the token bucket keeps counting its requests in the
     shared windows, and obeying them, as well.
+
+    ``on_rate_limited`` hears of each 429 (with the operation id, if known) as its
+    response comes in: what a service counts to show an account's refusals.
     """
 
     def __init__(
@@ -158,6 +161,7 @@ class RateLimiter:
         clock: Clock,
         config: LimiterConfig | None = None,
         store: RateBudgetStore | None = None,
+        on_rate_limited: Callable[[str | None], None] | None = None,
     ) -> None:
         self._clock = clock
         self._config = config or LimiterConfig()
@@ -166,6 +170,7 @@ class RateLimiter:
         self._store: RateBudgetStore = store if store is not None else InProcessRateBudgetStore()
         self._shared = store is not None
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._on_rate_limited = on_rate_limited
 
     @property
     def config(self) -> LimiterConfig:
@@ -279,6 +284,8 @@ class RateLimiter:
             return
         lowered = {k.lower(): v for k, v in headers.items()}
         if status == 429:
+            if self._on_rate_limited is not None:
+                self._on_rate_limited(permit.operation_id)
             retry_after = parse_retry_after(lowered.get("retry-after"), self._clock.now())
             pause = (
                 retry_after if retry_after is not None else self._config.pause_without_retry_after

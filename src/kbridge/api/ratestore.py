@@ -238,6 +238,22 @@ class InProcessBudget:
                 self.flying.discard(stamp)
                 stamp.done = True
 
+    def usage(self, now: float) -> tuple[int, int]:
+        """Requests in the sliding ``(burst, steady)`` windows ending at ``now``, as the
+        windows count them (by the upper bound of each one's arrival; one still in flight
+        counts as arriving now). Safe to call from another thread than the one taking."""
+        with self._lock:
+            stamps = {*self.stamps[self.head :], *self.late, *self.flying}
+            burst = steady = 0
+            for stamp in stamps:
+                arrived = max(stamp.arrived, now) if not stamp.done else stamp.arrived
+                age = now - arrived
+                if age < STEADY_WINDOW + WINDOW_MARGIN:
+                    steady += 1
+                    if age < BURST_WINDOW + WINDOW_MARGIN:
+                        burst += 1
+            return burst, steady
+
     def _forget(self, now: float, jitter: float) -> None:
         """Drop requests that can no longer be in any window (they arrived by send + jitter,
         or are late and left the longest window)."""
@@ -315,6 +331,11 @@ class InProcessRateBudgetStore:
                 found = self._budgets.setdefault(key, InProcessBudget())
         return found
 
+    def budgets_of(self, account: str) -> dict[str, InProcessBudget]:
+        """The budgets keyed by ``account`` (a fingerprint, or a bound view's owner)."""
+        with self._lock:
+            return {group: b for (owner, group), b in self._budgets.items() if owner == account}
+
     def for_account(self, account_id: str) -> AccountBudgets:
         """This store's budgets of ``account_id``, whatever credential a limiter holds."""
         return AccountBudgets(self, account_id)
@@ -333,8 +354,16 @@ class AccountBudgets:
         self._account_id = account_id
 
     def budget(self, account: str, group: str) -> InProcessBudget:
+        return self._store.budget(self._owner, group)
+
+    @property
+    def _owner(self) -> str:
         # keyed apart from fingerprints, which are hashes of credentials
-        return self._store.budget(f"account:{self._account_id}", group)
+        return f"account:{self._account_id}"
+
+    def groups(self) -> dict[str, InProcessBudget]:
+        """This account's budgets by group (an operation, or a tier): what a dashboard reads."""
+        return self._store.budgets_of(self._owner)
 
     def __repr__(self) -> str:
         return f"AccountBudgets({self._account_id!r})"

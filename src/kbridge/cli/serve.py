@@ -86,10 +86,13 @@ def _run(
     import uvicorn
 
     from kbridge.service.appdb import AppDatabase
+    from kbridge.service.broker import is_redis_url
     from kbridge.service.db import database_url
     from kbridge.service.jobs import WorkerSettings
+    from kbridge.service.ratebudgets import RedisRateBudgetReader
     from kbridge.service.worker import start_in_process
     from kbridge.web import create_app
+    from kbridge.web.dashboard.overview import use_rate_budgets
 
     threads = workers if workers is not None else (0 if broker_url else 1)
     if broker_url is None and threads == 0:
@@ -113,6 +116,15 @@ def _run(
     )
     service = start_in_process(db, settings, threads=max(threads, 1), run_worker=threads > 0)
     app = create_app(db, data_dir=home, master_key=key, on_enqueued=service.queue)
+    # the dashboard reads the rate budgets where the workers keep them: Redis with a broker,
+    # else this process's own (its worker threads are the only workers)
+    reader: RedisRateBudgetReader | None = None
+    if is_redis_url(broker_url):
+        assert broker_url is not None
+        reader = RedisRateBudgetReader(broker_url)
+        use_rate_budgets(app, reader)
+    else:
+        use_rate_budgets(app, settings.rate_budgets)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     )
@@ -133,6 +145,8 @@ def _run(
     finally:
         # running jobs go back to the queue with no attempt spent; another process takes them
         service.stop()
+        if reader is not None:
+            reader.close()
         db.close()
         listener.close()
         print(f"kbridge serve {os.getpid()}: stopped", file=sys.stderr, flush=True)

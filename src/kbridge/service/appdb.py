@@ -532,6 +532,36 @@ class AppDatabase(Schedules):
         }
         self._transaction(lambda s: s.execute(insert(AuditEntry).values(entry)))
 
+    # -- 429s ------------------------------------------------------------------------------------
+
+    def record_rate_limited(self, job_id: str, at: datetime, operations: dict[str, int]) -> None:
+        """Klaviyo refused requests of job ``job_id`` (429) since ``at``: counts per operation,
+        one ``rate_limited`` event on the job's timeline. What a connection's page counts."""
+        count = sum(operations.values())
+        if count <= 0:
+            return
+        event = JobEvent(
+            job_id=job_id,
+            at=at,
+            event="rate_limited",
+            detail={"count": count, "operations": dict(operations)},
+        )
+        self._transaction(lambda s: s.add(event))
+
+    def rate_limited_since(self, connection_id: str, since: datetime) -> int:
+        """The 429s Klaviyo answered the jobs of ``connection_id`` with since ``since``."""
+        with self._sessions() as session:
+            details = session.scalars(
+                select(JobEvent.detail)
+                .join(Job, Job.id == JobEvent.job_id)
+                .where(
+                    Job.connection_id == connection_id,
+                    JobEvent.event == "rate_limited",
+                    JobEvent.at >= since,
+                )
+            ).all()
+        return sum(int((d or {}).get("count", 0)) for d in details)
+
     # -- the REST API's verbs (retry, schedules of a workspace) ---------------------------------
 
     def retry_job(self, workspace_id: str, job_id: str) -> JobView:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import secrets
@@ -41,7 +42,7 @@ from kbridge.api.errors import (
     redact,
 )
 from kbridge.api.ratelimit import RateLimiter, parse_limit_factor
-from kbridge.api.ratestore import InProcessRateBudgetStore, RateBudgetStore
+from kbridge.api.ratestore import RateBudgetStore
 from kbridge.campaigns.errors import PublishError, SendFailedError
 from kbridge.campaigns.publish import PublishRequest, publish
 from kbridge.campaigns.publish import cancel as cancel_campaign
@@ -72,6 +73,7 @@ from kbridge.service.appdb import DEFAULT_LEASE, AppDatabase
 from kbridge.service.broker import is_redis_url
 from kbridge.service.connection_store import ConnectionSettings, SqlConnectionStore
 from kbridge.service.models import AuditEntry, Meta
+from kbridge.service.ratebudgets import LocalRateBudgets
 from kbridge.service.ratestore import RedisRateBudgetStore
 from kbridge.service.sealing import SEALED_REPORTS, SEALED_SUBJECTS, open_sealed, sealed
 from kbridge.service.views import JobView
@@ -95,6 +97,8 @@ __all__ = [
     "privacy_delete_job",
     "sync_job",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: the capability a kind of job needs (for the one line a 403 gets)
 _CAPABILITY = {
@@ -130,6 +134,13 @@ class WorkerSettings:
     #: then it comes back this much later, for up to ``confirm_for`` after it was queued
     confirm_every: timedelta = timedelta(minutes=10)
     confirm_for: timedelta = timedelta(days=3)
+    #: without a broker: the rate budgets the jobs of this process share, one per Klaviyo
+    #: account, and which the dashboard reads
+    rate_budgets: LocalRateBudgets = field(
+        default_factory=LocalRateBudgets, repr=False, compare=False
+    )
+    #: how often a job's 429s are written to its timeline while it runs
+    rate_limited_every: timedelta = timedelta(seconds=2)
 
     @property
     def renew_every(self) -> timedelta:
@@ -171,14 +182,11 @@ class JobContext:
         db: AppDatabase,
         settings: WorkerSettings,
         clock: Clock,
-        budgets: InProcessRateBudgetStore | None = None,
     ) -> None:
         self.job = job
         self.db = db
         self.settings = settings
         self.clock = clock
-        #: without Redis, the budgets this process's jobs share (one per Klaviyo account)
-        self.budgets = budgets
         #: the latest progress; the lease renewal writes it to the job
         self.progress: dict[str, Any] | None = None
         #: the connection's name once loaded (for the lines failures are told in)
@@ -249,10 +257,7 @@ class JobContext:
                         f"connection {connection.record.name!r} has no stored key; connect it again"
                     )
             limiter_config = LimiterConfig(limit_factor=factor)
-            budget: RateBudgetStore | None = None
-            if self.budgets is not None:
-                # jobs running at once in this process's threads act for one account together
-                budget = self.budgets.for_account(connection.record.account_id)
+            budget: RateBudgetStore = self.settings.rate_budgets.store(connection.record.account_id)
             if is_redis_url(self.settings.broker_url):
                 assert self.settings.broker_url is not None
                 # one budget per Klaviyo account, whichever worker or key acts for it
@@ -263,7 +268,14 @@ class JobContext:
                 )
                 stack.push_async_callback(shared.aclose)
                 budget = shared
-            limiter = RateLimiter(clock=self.clock, config=limiter_config, store=budget)
+            refused = _RateLimitedLog(self)
+            await stack.enter_async_context(refused.flushing())
+            limiter = RateLimiter(
+                clock=self.clock,
+                config=limiter_config,
+                store=budget,
+                on_rate_limited=refused.hit,
+            )
             client = await stack.enter_async_context(
                 AsyncClient(
                     api_key,
@@ -286,6 +298,51 @@ class JobContext:
         )
         Path(url.removeprefix("duckdb:///")).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return url
+
+
+class _RateLimitedLog:
+    """A job's 429s, written to its timeline every few seconds and when its client closes:
+    the durable count a connection's page shows for the last 24 hours."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self._ctx = ctx
+        self._since: datetime | None = None
+        self._counts: dict[str, int] = {}
+
+    def hit(self, operation_id: str | None) -> None:
+        if self._since is None:
+            self._since = self._ctx.clock.now()
+        key = operation_id or "unknown"
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    async def flush(self) -> None:
+        if self._since is None:
+            return
+        at, counts = self._since, self._counts
+        self._since, self._counts = None, {}
+        try:
+            await asyncio.to_thread(self._ctx.db.record_rate_limited, self._ctx.job.id, at, counts)
+        except Exception:  # a count lost must not fail the job that drew it
+            _log.warning("cannot record the 429s of job %s", self._ctx.job.id, exc_info=True)
+
+    @contextlib.asynccontextmanager
+    async def flushing(self) -> AsyncIterator[None]:
+        every = self._ctx.settings.rate_limited_every.total_seconds()
+
+        async def keep_flushing() -> None:
+            while True:
+                # real time, like the lease renewal: a cadence, not a reading of the clock
+                await asyncio.sleep(every)
+                await self.flush()
+
+        task = asyncio.create_task(keep_flushing())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await asyncio.shield(self.flush())
 
 
 def default_warehouse_url(data_dir: Path, workspace_id: str, connection_name: str) -> str:

@@ -24,7 +24,6 @@ from typing import Any
 
 import dramatiq
 
-from kbridge.api.ratestore import InProcessRateBudgetStore
 from kbridge.core import Clock, SystemClock
 from kbridge.service.appdb import AppDatabase
 from kbridge.service.broker import ACTOR_NAME, QUEUE, JobQueue, make_broker
@@ -99,9 +98,6 @@ class JobRunner:
         self._stopping = threading.Event()
         self._guard = threading.Lock()
         self._host = f"{socket.gethostname()[:64]}:{os.getpid()}"
-        #: one rate budget per Klaviyo account for every job this process runs (with a
-        #: Redis broker the budgets live there instead, shared by every process)
-        self.budgets = InProcessRateBudgetStore()
 
     def __repr__(self) -> str:
         return f"JobRunner({self.db!r}, running={len(self._running)})"
@@ -157,7 +153,7 @@ class JobRunner:
     # -- running one job ------------------------------------------------------------------------
 
     def _execute(self, job: JobView, owner: str) -> None:
-        ctx = JobContext(job, self.db, self.settings, self.clock, self.budgets)
+        ctx = JobContext(job, self.db, self.settings, self.clock)
         executor = self.executors.get(job.kind)
         if executor is None:
             self._end(

@@ -29,6 +29,7 @@ from kbridge.service.jobs import WorkerSettings
 from kbridge.service.users import add_user
 from kbridge.service.worker import start_in_process
 from kbridge.web import create_app
+from kbridge.web.dashboard.overview import use_rate_budgets
 from tests.integration.web.conftest import serve
 
 PASSWORD = "correct horse battery"
@@ -68,6 +69,7 @@ def dashboard(tmp_path: Path, emulator: EmulatorServer) -> Iterator[Dashboard]:
     app = create_app(
         appdb, data_dir=data_dir, master_key=key, on_enqueued=service.queue.enqueue, clock=clock
     )
+    use_rate_budgets(app, settings.rate_budgets)
     try:
         with serve(app) as base_url:
             yield Dashboard(base_url, appdb, clock, emulator, ids["a"], ids["b"], key)

@@ -29,7 +29,7 @@ from kbridge.connections import CAPABILITY_SUMMARIES, ConnectionNotFoundError, p
 from kbridge.connections.model import ConnectionRecord
 from kbridge.privacy import subject_hash
 from kbridge.service.errors import ConflictError, NotFoundError
-from kbridge.service.jobs import AppPrivacyLog
+from kbridge.service.jobs import AppPrivacyLog, default_warehouse_url
 from kbridge.service.users import UserView, check_password, normalise_email, user
 from kbridge.service.views import JobView, TokenIdentity
 from kbridge.warehouse import STATE_TABLE, WarehouseError, duckdb_path, open_warehouse
@@ -50,7 +50,9 @@ from kbridge.web.app import (
     rotate_connection,
     start_oauth,
 )
+from kbridge.web.dashboard import churn_table, overview
 from kbridge.web.dashboard.sessions import COOKIE_NAME, Session, SessionSigner, SignInThrottle
+from kbridge.web.dashboard.warehouse_cache import VersionedCache
 from kbridge.web.params import check_job_params, redact_url
 from kbridge.web.problems import ApiProblem
 from kbridge.web.schemas import (
@@ -449,34 +451,69 @@ def _warehouse_streams(url: str, account_id: str) -> list[dict[str, Any]] | None
 
     ``None`` when the warehouse cannot answer now (not made yet, busy with a sync in
     another process, unreachable): the page then shows the last syncs' counts instead.
+    Kept until the warehouse changes (:mod:`.warehouse_cache`).
     """
     if not url.startswith(("postgresql://", "postgres://")):
         path = duckdb_path(url)
         if path is None or not Path(path).is_file():
             return None  # opening it would create it: a page view makes no warehouse
+    return _STREAMS.get(
+        url, ("streams", account_id), lambda: _read_streams(url, account_id), keep=bool
+    )
+
+
+_STREAMS = VersionedCache()
+
+
+def _read_streams(url: str, account_id: str) -> list[dict[str, Any]] | None:
     try:
         warehouse = open_warehouse(url)
     except WarehouseError:
         return None
     try:
-        rows = []
-        for stream, last in warehouse.query(
+        last_runs = warehouse.query(
             f'SELECT stream, max(updated_at) FROM "{STATE_TABLE.name}"'  # noqa: S608 (a constant)
             " WHERE account_id = ? GROUP BY stream ORDER BY stream",
             [account_id],
-        ):
-            records: object = ""
-            if _STREAM_NAME.fullmatch(str(stream)):
-                try:
-                    records = warehouse.query(
-                        f'SELECT count(*) FROM "{stream}" WHERE account_id = ?',  # noqa: S608
-                        [account_id],
-                    )[0][0]
-                except WarehouseError:  # a stream whose rows live under another name
-                    records = ""
+        )
+        tables = {
+            str(name)
+            for (name,) in warehouse.query(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema()"
+            )
+        }
+        # one query for every stream's count: a page of 30 streams made 30 round trips
+        counted = [
+            str(stream)
+            for stream, _ in last_runs
+            if _STREAM_NAME.fullmatch(str(stream)) and str(stream) in tables
+        ]
+        counts: dict[str, object] = {}
+        if counted:
+            union = " UNION ALL ".join(
+                f"SELECT '{name}', count(*) FROM \"{name}\" WHERE account_id = ?"  # noqa: S608
+                for name in counted
+            )
+            try:
+                counts = dict(warehouse.query(union, [account_id] * len(counted)))
+            except WarehouseError:  # a table without account_id: counted one by one below
+                counts = {}
+                for name in counted:
+                    try:
+                        counts[name] = warehouse.query(
+                            f'SELECT count(*) FROM "{name}" WHERE account_id = ?',  # noqa: S608
+                            [account_id],
+                        )[0][0]
+                    except WarehouseError:
+                        counts[name] = ""
+        rows = []
+        for stream, last in last_runs:
             if isinstance(last, datetime):
                 last = _when(last if last.tzinfo else last.replace(tzinfo=UTC))
-            rows.append({"name": stream, "records": records, "last_run": last or ""})
+            rows.append(
+                {"name": stream, "records": counts.get(str(stream), ""), "last_run": last or ""}
+            )
         return rows
     except WarehouseError:
         return None
@@ -501,6 +538,7 @@ def _connection_page(
     except ConnectionNotFoundError:
         return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
     capabilities = _capabilities(record)
+    rate_budget = _overview(request, visit, record, settings.rate_limits)
     jobs = [
         j for j in visit.context.appdb.jobs(visit.user.workspace_id) if j.connection_id == record.id
     ]
@@ -520,7 +558,35 @@ def _connection_page(
         schedules=_schedule_rows(visit, record.id),
         scheduled_kinds=_SCHEDULED,
         error=error,
+        **rate_budget,
     )
+
+
+def _overview(
+    request: Request, visit: _Visit, record: ConnectionRecord, rate_limits: str
+) -> dict[str, Any]:
+    refused = visit.context.appdb.rate_limited_since(
+        record.id, overview.since(visit.context.appdb.clock.now())
+    )
+    reader = overview.rate_budget_reader(request.app)
+    return overview.overview(reader, record.account_id, rate_limits, rate_limited_24h=refused)
+
+
+@_router.get("/connections/{connection_id}/overview", response_class=HTMLResponse)
+def connection_overview(request: Request, connection_id: str) -> Response:
+    """The rate-budget fragment the connection's page polls (htmx, every 2 s)."""
+    visit = _visit(request)
+    if visit.user is None:
+        return _finish(request, Response(status_code=401), visit)
+    store = visit.context.store(visit.user.workspace_id)
+    try:
+        name = store.name_of(connection_id)
+        record = store.get(name)
+        settings = store.settings(name)
+    except ConnectionNotFoundError:
+        return _finish(request, Response(status_code=404), visit)
+    values = _overview(request, visit, record, settings.rate_limits)
+    return _page(request, visit, "overview.html", c=record, **values)
 
 
 @_router.get("/connections/{connection_id}", response_class=HTMLResponse)
@@ -1246,6 +1312,14 @@ def analytics(request: Request) -> Response:
         return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
     report = _latest(visit, chosen, "report") if chosen else None
     push = _latest(visit, chosen, "segment_push") if chosen else None
+    risk = None
+    if chosen:
+        record = next(r for r in records if r.id == chosen)
+        url = visit.context.store(visit.user.workspace_id).settings(record.name).warehouse
+        url = url or default_warehouse_url(
+            visit.context.data_dir, visit.user.workspace_id, record.name
+        )
+        risk = churn_table.top_risk(url, record.account_id)
     return _page(
         request,
         visit,
@@ -1258,6 +1332,7 @@ def analytics(request: Request) -> Response:
         report_at=_when(report.finished_at) if report else "",
         push=push,
         segments=[rule.name for rule in DEFAULT_SEGMENTS],
+        churn=risk,
     )
 
 
