@@ -6,10 +6,13 @@ Three measurements, one table each (sync issue, "benchmark"):
    published limits): the rate-bound streams synced together, as ``kbridge
    sync --rate-limits FACTOR`` does (the client paces to the same scaled
    limits, ``LimiterConfig(limit_factor=FACTOR)``). Requests served per
-   minute in steady state (after ``--warmup`` seconds, until the stream's
-   last request; read from the emulator's ``/_emulator/stats`` every 2 s)
-   beside the ceiling (steady requests/min × max page size), and the 429s
-   (all, and in steady state).
+   minute in steady state (whole minutes from ``--warmup`` seconds after the
+   stream's first request, ending a burst before its last; read from the
+   emulator's ``/_emulator/stats`` every 0.5 s) beside the ceiling (steady
+   requests/min × max page size), and the 429s (all, and in steady state).
+   ``--paced-streams new``: the streams #22 added, in runs whose accounts
+   suit them (:data:`NEW_PACED_RUNS`), each beside the limits of the
+   operation it calls.
 2. Unpaced (``--rate-limits off`` on both sides: the emulator enforces no limits
    and the client, ``LimiterConfig(limit_factor=None)``, does not pace, so it
    never idles between requests): each stream synced alone, so the client's
@@ -58,7 +61,7 @@ from kbridge import catalog, sync
 from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
 from kbridge.emulator.http.ratelimit import scaled_limit
 
-console = Console(width=150)
+console = Console(width=200)
 
 #: the streams whose requests the rate limits bound, and their per-record CPU ceilings (µs)
 PACED_STREAMS = ("profiles", "events", "list_memberships", "segment_memberships")
@@ -137,7 +140,7 @@ class _Sampler:
 
     base: str
     ops: tuple[str, ...]
-    every: float = 2.0
+    every: float = 0.5
     samples: dict[str, list[tuple[float, int, int]]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -168,21 +171,44 @@ class _Sampler:
         self._take()
 
 
+def _at(samples: list[tuple[float, int, int]], t: float) -> tuple[float, float]:
+    """(served, throttled) at time ``t``, linear between the samples either side."""
+    prev = samples[0]
+    for cur in samples:
+        if cur[0] >= t:
+            if cur[0] == prev[0]:
+                return float(cur[1]), float(cur[2])
+            w = (t - prev[0]) / (cur[0] - prev[0])
+            return prev[1] + w * (cur[1] - prev[1]), prev[2] + w * (cur[2] - prev[2])
+        prev = cur
+    return float(prev[1]), float(prev[2])
+
+
 def _steady(
-    samples: list[tuple[float, int, int]], warmup: float
+    samples: list[tuple[float, int, int]], warmup: float, tail: float
 ) -> tuple[float, int, float] | None:
-    """(served per minute, 429s, seconds) between ``warmup`` s after the first request and
-    the last sample before the operation stopped; None if that span is under 10 s."""
+    """(served per minute, 429s, seconds) over whole minutes from ``warmup`` s after the
+    operation's first request, ending ``tail`` s before its last; None if no whole minute.
+
+    The client's windows slide: it sends a minute's requests as fast as the burst limit
+    lets it, then waits for the first of them to leave its window, so its schedule
+    repeats every minute. A span of whole minutes holds exactly as many of its requests
+    wherever it starts; any other span can hold one burst more or less than its share
+    (a minute and ten seconds can see two minutes' requests). ``tail`` (a burst's length)
+    keeps the span off the last, partly empty minute.
+    """
     active = [s for s in samples if s[1] + s[2] > 0]
     if not active:
         return None
     final = samples[-1]
     last = next(s for s in samples if s[1] == final[1] and s[2] == final[2])
-    begin = next((s for s in active if s[0] >= active[0][0] + warmup), None)
-    if begin is None or last[0] - begin[0] < 10:
+    begin = active[0][0] + warmup
+    minutes = int((last[0] - tail - begin) // 60)
+    if minutes < 1:
         return None
-    seconds = last[0] - begin[0]
-    return (last[1] - begin[1]) / seconds * 60, last[2] - begin[2], seconds
+    end = begin + 60 * minutes
+    (served0, thr0), (served1, thr1) = _at(samples, begin), _at(samples, end)
+    return (served1 - served0) / minutes, round(thr1 - thr0), end - begin
 
 
 def _paced_table(
@@ -192,6 +218,7 @@ def _paced_table(
     factor: float,
     workdir: Path,
     warmup: float,
+    samples_to: Path | None = None,
 ) -> Table:
     """Sync ``streams`` together against ``server`` (limits × ``factor``), the client paced
     to the same factor; each stream's operation sampled, beside its steady ceiling."""
@@ -200,6 +227,10 @@ def _paced_table(
     with _Sampler(server.base_url, tuple(dict.fromkeys(ops))) as sampler:
         doc = _run_child(server, streams, workdir, factor)
     after = _stats(server.base_url)
+    if samples_to is not None:
+        samples_to.mkdir(parents=True, exist_ok=True)
+        name = "-".join(streams)[:120]
+        (samples_to / f"{name}.json").write_text(json.dumps(sampler.samples))
     table = Table(title=title)
     cols = ("stream", "operation", "requests", "records", "seconds", "records/s",
             "ceiling records/s", "steady req/min", "ceiling req/min", "% of ceiling",
@@ -215,7 +246,8 @@ def _paced_table(
         ceiling_rps = f"{steady_limit * page / 60:,.0f}" if page else "-"
         served = _count(after, op, "requests") - _count(before, op, "requests")
         all_429 = _count(after, op, "throttled") - _count(before, op, "throttled")
-        found = _steady(sampler.samples[op], warmup)
+        burst_limit = scaled_limit(op_info.rate_limit.burst, factor)
+        found = _steady(sampler.samples[op], warmup, steady_limit / burst_limit + 2)
         per_min, steady_429 = (f"{found[0]:.1f}", str(found[1])) if found else ("-", "-")
         if found:
             pct = f"{found[0] / steady_limit:.1%}"
@@ -255,6 +287,7 @@ def paced(args: argparse.Namespace, workdir: Path) -> Table | None:
             args.factor,
             workdir,
             args.warmup,
+            args.samples,
         )
 
 
@@ -378,9 +411,9 @@ def _serve(payload: str) -> None:
     serve(config, "127.0.0.1", 0, sock=sock, app=app)
 
 
-def paced_new(args: argparse.Namespace, workdir: Path) -> list[Table]:
+def paced_new(args: argparse.Namespace, workdir: Path) -> None:
+    """Each run's table printed as soon as it is taken."""
     wanted = _wanted(args.paced_streams)
-    tables: list[Table] = []
     for run in NEW_PACED_RUNS:
         streams = [s for s in run.streams if s in wanted]
         if not streams:
@@ -392,18 +425,17 @@ def paced_new(args: argparse.Namespace, workdir: Path) -> list[Table]:
         shown = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in account.items())
         config = {**account, "rate_limit_factor": run.factor}
         with _ConfiguredServer(config) as server:
-            tables.append(
-                _paced_table(
-                    f"paced sync, {run.label}, at --rate-limits {run.factor:g} ({shown}; "
-                    "streams together, as `kbridge sync` runs them)",
-                    server,
-                    streams,
-                    run.factor,
-                    workdir,
-                    args.warmup,
-                )
+            table = _paced_table(
+                f"paced sync, {run.label}, at --rate-limits {run.factor:g} ({shown}; "
+                "streams together, as `kbridge sync` runs them)",
+                server,
+                streams,
+                run.factor,
+                workdir,
+                args.warmup,
+                args.samples,
             )
-    return tables
+        console.print(table)
 
 
 # -- 2. unpaced ----------------------------------------------------------------------------
@@ -602,6 +634,9 @@ def main(argv: list[str] | None = None) -> None:
         help="× the accounts of the new streams' runs (profiles and extra records)",
     )
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before steady state")
+    parser.add_argument(
+        "--samples", type=Path, default=None, help="write each paced run's samples here (JSON)"
+    )
     parser.add_argument("--skip", default="", help="comma-separated: paced, off, tap")
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -621,8 +656,7 @@ def main(argv: list[str] | None = None) -> None:
             core = paced(args, workdir)
             if core is not None:
                 console.print(core)
-            for each in paced_new(args, workdir):
-                console.print(each)
+            paced_new(args, workdir)
 
 
 if __name__ == "__main__":
