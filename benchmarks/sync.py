@@ -49,6 +49,7 @@ import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,12 @@ TAP_VENV = Path(tempfile.gettempdir()) / "kbridge-bench-tap-klaviyo"
 
 
 def _child(
-    base: str, key: str, streams: list[str], target: str, factor: float | None
+    base: str,
+    key: str,
+    streams: list[str],
+    target: str,
+    factor: float | None,
+    start_days: int | None = None,
 ) -> dict[str, Any]:
     """One sync in this (fresh) process, the client paced to ``factor`` × Klaviyo's limits
     (``None``: unpaced); its CPU and peak RSS from getrusage.
@@ -87,13 +93,17 @@ def _child(
     import kbridge.warehouse.duckdb  # noqa: F401  (start-up, not per record)
 
     before = resource.getrusage(resource.RUSAGE_SELF)
+    start = datetime.now(UTC)
     config = ClientConfig(limiter=LimiterConfig(limit_factor=factor))
 
     async def go() -> sync.SyncResult:
         async with AsyncClient(key, base_url=base, config=config) as client:
             # as the CLI runs it: the process is the sync
             options = sync.SyncOptions(
-                f"duckdb:///{target}", streams=streams, fewer_collections=True
+                f"duckdb:///{target}",
+                streams=streams,
+                fewer_collections=True,
+                start_date=None if start_days is None else start - timedelta(days=start_days),
             )
             return await sync.run(client, options)
 
@@ -112,12 +122,18 @@ def _child(
 
 
 def _run_child(
-    server: ServerProcess, streams: list[str], workdir: Path, factor: float | None
+    server: ServerProcess,
+    streams: list[str],
+    workdir: Path,
+    factor: float | None,
+    start_days: int | None = None,
 ) -> dict[str, Any]:
     """Sync ``streams`` in a fresh process, pacing to ``factor`` (the emulator's own, or None)."""
     target = workdir / f"{'-'.join(streams)}.duckdb"
     target.unlink(missing_ok=True)
-    payload = json.dumps([server.base_url, server.api_key, streams, str(target), factor])
+    payload = json.dumps(
+        [server.base_url, server.api_key, streams, str(target), factor, start_days]
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.sync", "--child", payload],
         capture_output=True,
@@ -171,44 +187,40 @@ class _Sampler:
         self._take()
 
 
-def _at(samples: list[tuple[float, int, int]], t: float) -> tuple[float, float]:
-    """(served, throttled) at time ``t``, linear between the samples either side."""
-    prev = samples[0]
-    for cur in samples:
-        if cur[0] >= t:
-            if cur[0] == prev[0]:
-                return float(cur[1]), float(cur[2])
-            w = (t - prev[0]) / (cur[0] - prev[0])
-            return prev[1] + w * (cur[1] - prev[1]), prev[2] + w * (cur[2] - prev[2])
-        prev = cur
-    return float(prev[1]), float(prev[2])
-
-
 def _steady(
     samples: list[tuple[float, int, int]], warmup: float, tail: float
 ) -> tuple[float, int, float] | None:
-    """(served per minute, 429s, seconds) over whole minutes from ``warmup`` s after the
-    operation's first request, ending ``tail`` s before its last; None if no whole minute.
+    """(served per minute, 429s, seconds) over whole minutes from the operation's first
+    request after ``warmup`` s, ending ``tail`` s before its last; None if no whole minute.
 
     The client's windows slide: it sends a minute's requests as fast as the burst limit
     lets it, then waits for the first of them to leave its window, so its schedule
-    repeats every minute. A span of whole minutes holds exactly as many of its requests
-    wherever it starts; any other span can hold one burst more or less than its share
-    (a minute and ten seconds can see two minutes' requests). ``tail`` (a burst's length)
-    keeps the span off the last, partly empty minute.
+    repeats every minute (and a little more: each request leaves the window a minute
+    after its answer). A span of whole minutes that opens just before a burst holds
+    exactly a minute's requests per minute; a span of any other length can hold a
+    burst more or less than its share (a minute and ten seconds can see two minutes'
+    requests). ``tail`` (a burst's length) keeps the span off the last, short minute.
     """
-    active = [s for s in samples if s[1] + s[2] > 0]
+    active = [k for k, s in enumerate(samples) if s[1] + s[2] > 0]
     if not active:
         return None
     final = samples[-1]
     last = next(s for s in samples if s[1] == final[1] and s[2] == final[2])
-    begin = active[0][0] + warmup
-    minutes = int((last[0] - tail - begin) // 60)
+    after = samples[active[0]][0] + warmup
+    # the sample just before the first one, after the warm-up, that saw a new request
+    opening = next(
+        (k - 1 for k in range(active[0] + 1, len(samples))
+         if samples[k][0] >= after and samples[k][1:] != samples[k - 1][1:]),
+        None,
+    )  # fmt: skip
+    if opening is None:
+        return None
+    begin = samples[opening]
+    minutes = int((last[0] - tail - begin[0]) // 60)
     if minutes < 1:
         return None
-    end = begin + 60 * minutes
-    (served0, thr0), (served1, thr1) = _at(samples, begin), _at(samples, end)
-    return (served1 - served0) / minutes, round(thr1 - thr0), end - begin
+    end = [s for s in samples if s[0] <= begin[0] + 60 * minutes][-1]
+    return (end[1] - begin[1]) / minutes, end[2] - begin[2], 60.0 * minutes
 
 
 def _paced_table(
@@ -219,13 +231,14 @@ def _paced_table(
     workdir: Path,
     warmup: float,
     samples_to: Path | None = None,
+    start_days: int | None = None,
 ) -> Table:
     """Sync ``streams`` together against ``server`` (limits × ``factor``), the client paced
     to the same factor; each stream's operation sampled, beside its steady ceiling."""
     ops = tuple(sync.get_stream(s).operation_id for s in streams)
     before = _stats(server.base_url)
     with _Sampler(server.base_url, tuple(dict.fromkeys(ops))) as sampler:
-        doc = _run_child(server, streams, workdir, factor)
+        doc = _run_child(server, streams, workdir, factor, start_days)
     after = _stats(server.base_url)
     if samples_to is not None:
         samples_to.mkdir(parents=True, exist_ok=True)
@@ -305,6 +318,8 @@ class PacedRun:
     #: EmulatorConfig fields beyond the rate-limit factor; ``extra_*`` scale with --scale
     account: dict[str, int]
     factor: float
+    #: a first run from this many days back (reports: each day a request), else the default
+    start_days: int | None = None
 
 
 #: sizes for about three minutes at each ceiling (a minute of warm-up, two of steady state)
@@ -321,14 +336,14 @@ NEW_PACED_RUNS = (
             "tag_groups",
             "images",
         ),
-        # 175 requests/min of 100 records: 45,000 items (and variants) are 450 pages; 500
-        # categories of 90 items are 500 one-page requests; 37/min: 100 coupons of 100 codes
+        # 175 requests/min of 100 records: 60,000 items (and variants) are 600 pages; 650
+        # categories of 92 items are 650 one-page requests; 37/min: 150 coupons of 100 codes
         {
             "profiles": 20_000,
             "events": 100_000,
-            "extra_catalog_items": 45_000,
-            "extra_catalog_categories": 500,
-            "extra_coupons": 100,
+            "extra_catalog_items": 60_000,
+            "extra_catalog_categories": 650,
+            "extra_coupons": 150,
             "codes_per_extra_coupon": 100,
         },
         0.05,
@@ -336,13 +351,13 @@ NEW_PACED_RUNS = (
     PacedRun(
         "long parent listings",
         ("catalog_categories", "coupons", "suppressions"),
-        # 40,000 categories: 400 pages at 175/min; 9,000 coupons and ≈ 11,000 suppressed
-        # profiles (≈ 4 % of them): 90 and 110 pages at 37/min
+        # 60,000 categories: 600 pages at 175/min; 13,000 coupons and ≈ 14,000 suppressed
+        # profiles (≈ 4 % of them): 130 and 140 pages at 37/min
         {
-            "profiles": 280_000,
+            "profiles": 350_000,
             "events": 1_000,
-            "extra_catalog_categories": 40_000,
-            "extra_coupons": 9_000,
+            "extra_catalog_categories": 60_000,
+            "extra_coupons": 13_000,
         },
         0.05,
     ),
@@ -353,6 +368,15 @@ NEW_PACED_RUNS = (
         # at 0.25, 15 a minute: 6,000 records are 60 pages
         {"profiles": 1_000, "events": 1_000, "extra_custom_object_records": 6_000},
         0.25,
+    ),
+    PacedRun(
+        "the reporting API",
+        ("campaign_values_daily", "flow_series_daily"),
+        # a values report answers one day a request, at 2 a minute (225 a day) at any
+        # factor up to 0.5: Klaviyo's own limits, and ten days are ten requests
+        {"profiles": 2_000, "events": 20_000},
+        1.0,
+        start_days=10,
     ),
 )
 NEW_STREAMS = tuple(s for run in NEW_PACED_RUNS for s in run.streams)
@@ -423,6 +447,8 @@ def paced_new(args: argparse.Namespace, workdir: Path) -> None:
             for k, v in run.account.items()
         }
         shown = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in account.items())
+        if run.start_days is not None:
+            shown += f", start date {run.start_days} days back"
         config = {**account, "rate_limit_factor": run.factor}
         with _ConfiguredServer(config) as server:
             table = _paced_table(
@@ -434,6 +460,7 @@ def paced_new(args: argparse.Namespace, workdir: Path) -> None:
                 workdir,
                 args.warmup,
                 args.samples,
+                run.start_days,
             )
         console.print(table)
 
@@ -609,8 +636,7 @@ def connector(args: argparse.Namespace, workdir: Path, ours: dict[str, Any] | No
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
-        base, key, streams, target, factor = json.loads(argv[1])
-        print(json.dumps(_child(base, key, streams, target, factor)))
+        print(json.dumps(_child(*json.loads(argv[1]))))
         return
     if argv[:1] == ["--serve"]:
         _serve(argv[1])
