@@ -247,7 +247,7 @@ def _paced_table(
     table = Table(title=title)
     cols = ("stream", "operation", "requests", "records", "seconds", "records/s",
             "ceiling records/s", "steady req/min", "ceiling req/min", "% of ceiling",
-            "429s (steady)", "429s (all)")  # fmt: skip
+            "429s (steady)", "429s (all)", "server p50/p95 ms", "serial budget ms")  # fmt: skip
     for col in cols:
         table.add_column(col, justify="left" if col in ("stream", "operation") else "right")
     for stream, op in zip(streams, ops, strict=True):
@@ -282,8 +282,19 @@ def _paced_table(
             pct,
             steady_429,
             str(all_429),
+            _latency(after, op),
+            # a walk that waits for each page has this long a request at the ceiling
+            f"{60_000 / steady_limit:,.0f}",
         )
     return table
+
+
+def _latency(stats: dict[str, dict[str, object]], op: str) -> str:
+    """The emulator's own time per request (all of the run's), p50/p95."""
+    lat = stats.get(op, {}).get("latency_ms")
+    if not isinstance(lat, dict):
+        return "-"
+    return f"{lat.get('p50', 0):.0f} / {lat.get('p95', 0):.0f}"
 
 
 def paced(args: argparse.Namespace, workdir: Path) -> Table | None:
