@@ -359,9 +359,9 @@ NEW_PACED_RUNS = (
     ),
     PacedRun(
         "a per-category fan-out",
-        # alone: the emulator walks every item for each category's page and sorts every
-        # item for each page of items, and with 60,000 items three such streams at once
-        # kept it busier than the 343 ms a request that a serial walk has at 175/min
+        # alone: with 60,000 items, this walk beside the items' and the variants' (the
+        # emulator sorts all 60,000 for each of their pages) kept the one emulator process
+        # on a loaded machine busier than the 343 ms a request a serial walk has at 175/min
         ("catalog_item_categories",),
         # 650 categories of 92 items are 650 one-page requests at 175/min
         {
