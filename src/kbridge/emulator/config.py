@@ -22,6 +22,16 @@ class EmulatorConfig:
     #: synthetic account size; 0 profiles gives an empty account (metrics still exist)
     profiles: int = 1000
     events: int = 10000
+    #: generated beyond the account's small fixed catalogue, coupons and custom-object
+    #: records, which benchmarks need by the thousand: catalogue items (one variant each)
+    #: spread over ``extra_catalog_categories`` more categories (else the fixed ones)
+    extra_catalog_items: int = 0
+    extra_catalog_categories: int = 0
+    #: more coupons, each with ``codes_per_extra_coupon`` unassigned codes
+    extra_coupons: int = 0
+    codes_per_extra_coupon: int = 0
+    #: more records of the generated custom object type
+    extra_custom_object_records: int = 0
     #: ``None`` = off; otherwise a factor applied to every published limit (1.0 = spec)
     rate_limit_factor: float | None = 1.0
     rate_limit_algorithm: RateLimitAlgorithm = "fixed-window"

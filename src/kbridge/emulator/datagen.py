@@ -612,15 +612,28 @@ _COUPONS = (
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
-def generate_catalog(seed: int, now: float, profile_ids: list[str]) -> CatalogSeed:
+def generate_catalog(
+    seed: int,
+    now: float,
+    profile_ids: list[str],
+    *,
+    extra_items: int = 0,
+    extra_categories: int = 0,
+    extra_coupons: int = 0,
+    codes_per_extra_coupon: int = 0,
+) -> CatalogSeed:
     """The account's catalogue and coupons, deterministic from ``seed`` and ``now``.
 
     One item (with one variant) per product of the shared vocabulary, its
     ``external_id`` the ``ProductID`` that Ordered Product and Viewed Product
     events carry (``1000 + index``), so events join to the catalogue; one
     category per vocabulary category. Coupon codes go to the first profiles,
-    a few of them used.
+    a few of them used. The ``extra_*`` records follow (no event names them):
+    items spread round-robin over the extra categories (else the vocabulary's),
+    coupons with unassigned codes.
     """
+    if min(extra_items, extra_categories, extra_coupons, codes_per_extra_coupon) < 0:
+        raise ValueError("extra catalogue and coupon counts must be >= 0")
     rng = random.Random(f"catalog:{seed}")
     out = CatalogSeed()
     seq = 1 << 40  # far above the store's counter, so created records never collide
@@ -703,4 +716,86 @@ def generate_catalog(seed: int, now: float, profile_ids: list[str]) -> CatalogSe
                     holder,
                 )
             )
+    _add_extras(out, rng, seq, now, extra_items, extra_categories, extra_coupons,
+                codes_per_extra_coupon)  # fmt: skip
     return out
+
+
+def _add_extras(
+    out: CatalogSeed, rng: random.Random, seq: int, now: float, items: int, categories: int,
+    coupons: int, codes_per_coupon: int,
+) -> None:  # fmt: skip
+    opened = now - HISTORY_DAYS * DAY
+    homes = list(out.categories)
+    if categories:
+        homes = []
+        for k in range(categories):
+            seq += 1
+            external = f"extra-category-{k}"
+            at = opened + k
+            attrs = {"external_id": external, "name": f"Category {k}"}
+            cat = CatalogRecord(seq, catalog_id(external), attrs, at, at)
+            out.categories.append(cat)
+            homes.append(cat)
+    for k in range(items):
+        seq += 1
+        external = f"X{k}"
+        created = opened + DAY + k
+        updated = created + rng.uniform(0, HISTORY_DAYS - 2) * DAY
+        price = round(rng.uniform(5, 200), 2)
+        home = homes[k % len(homes)]
+        item = CatalogRecord(
+            seq,
+            catalog_id(external),
+            {
+                "external_id": external,
+                "title": f"Product {k}",
+                "description": f"Product {k}, generated.",
+                "price": price,
+                "url": f"https://shop.example.com/products/x{k}",
+                "image_full_url": f"https://shop.example.com/images/x{k}.jpg",
+                "published": True,
+            },
+            created,
+            updated,
+            {home.id},
+        )
+        home.links.add(item.id)
+        out.items.append(item)
+        seq += 1
+        sku = f"SKU-{external}"
+        out.variants.append(
+            CatalogRecord(
+                seq,
+                catalog_id(sku),
+                {
+                    "external_id": sku,
+                    "title": f"Product {k} - Standard",
+                    "description": f"Product {k}, standard size.",
+                    "sku": sku,
+                    "inventory_policy": 0,
+                    "inventory_quantity": float(rng.randrange(0, 250)),
+                    "price": price,
+                    "url": f"https://shop.example.com/products/x{k}?variant=standard",
+                    "published": True,
+                },
+                created,
+                updated,
+                {item.id},
+            )
+        )
+    for k in range(coupons):
+        seq += 1
+        external = f"EXTRA{k}"
+        created = now - 60 * DAY + k
+        out.coupons.append(CouponRecord(seq, external, f"Generated coupon {k}", None, created))
+        for n in range(codes_per_coupon):
+            seq += 1
+            # numbered, not drawn: unique however many there are
+            code = f"X{k}N{n}"
+            expires = created + 365 * DAY
+            out.codes.append(
+                CouponCodeRecord(
+                    seq, f"{external}-{code}", external, code, expires, "UNASSIGNED", created
+                )
+            )

@@ -250,6 +250,11 @@ class CustomObjectsBackend(TagBackend):
             raw = {"id": f"A{1000 + k}", "service": services[k % 3], "email": p.email,
                    "starts_at": iso(at + k * _DAY), "price": 20.0 + 5 * (k % 3)}  # fmt: skip
             self._ingest_one(source.id, raw, at + k * 60.0, seq=(1 << 42) + k)
+        first = (1 << 42) + 1_000_000
+        for k in range(self.ctx.config.extra_custom_object_records):
+            raw = {"id": f"X{k}", "service": services[k % 3], "email": f"booker{k}@example.com",
+                   "starts_at": iso(at + (k % 60) * _DAY), "price": 20.0 + 5 * (k % 3)}  # fmt: skip
+            self._ingest_one(source.id, raw, at + k, seq=first + k)
 
     # -- data sources ------------------------------------------------------------------
 

@@ -84,7 +84,15 @@ class EmulatorBackend:
         segments = SegmentsBackend(ctx)
         ctx.segments = segments
         push_tokens = PushTokensBackend(ctx)
-        shop = generate_catalog(data.seed, data.now, [p.id for p in data.profiles[:200]])
+        shop = generate_catalog(
+            data.seed,
+            data.now,
+            [p.id for p in data.profiles[:200]],
+            extra_items=c.extra_catalog_items,
+            extra_categories=c.extra_catalog_categories,
+            extra_coupons=c.extra_coupons,
+            codes_per_extra_coupon=c.codes_per_extra_coupon,
+        )
         catalogs = CatalogsBackend(ctx, shop)
         reviews = ReviewsBackend(ctx, shop, data.now)
         reviews.catalog_items = lambda: catalogs.records["catalog-item"].values()
