@@ -159,49 +159,57 @@ async def push_profiles(
                 else [c for c in rows.columns if c != id_column]
             )
             attr_cols, prop_cols = _split(cols, id_column)
-            plan = await ledger.run(
-                partial(
-                    _sqlpath.plan,
-                    warehouse,
-                    account_id=account,
-                    destination=ledger.destination,
-                    attrs=attr_cols,
-                    props=prop_cols,
-                    id_column=id_column,
-                    limits=limits,
-                    envelope=_envelope(list_id),
-                    full=full,
-                )
-            )
-            summary.rows, summary.unchanged = rows.count, plan.unchanged
-            refused.extend(plan.refused)
+            # DuckDB's share of a job takes tens of milliseconds on one thread; more threads
+            # would only spend more CPU while the push waits on Klaviyo's pace anyway
+            threads = await ledger.run(partial(_sqlpath.one_thread, warehouse))
             try:
-                for planned in plan.jobs:
-                    summary.jobs += 1
-                    summary.sent += planned.rows
-                    if dry_run:
-                        continue
-                    body = await ledger.run(partial(_sqlpath.job_body, warehouse, plan, planned))
-                    job_id = await post(orjson.Fragment(body))
-                    now = iso(clock)
-                    await ledger.run(
-                        partial(
-                            _sqlpath.record_job,
-                            warehouse,
-                            account_id=account,
-                            destination=ledger.destination,
-                            job_id=job_id,
-                            kind=_KIND,
-                            job=planned,
-                            now=now,
-                            repeats=plan.repeats,
-                        )
+                plan = await ledger.run(
+                    partial(
+                        _sqlpath.plan,
+                        warehouse,
+                        account_id=account,
+                        destination=ledger.destination,
+                        attrs=attr_cols,
+                        props=prop_cols,
+                        id_column=id_column,
+                        limits=limits,
+                        envelope=_envelope(list_id),
+                        full=full,
                     )
-                    pending[job_id] = JobInfo(_KIND, planned.rows, now)
-                    if on_job is not None:
-                        on_job(job_id, planned.rows)
+                )
+                summary.rows, summary.unchanged = rows.count, plan.unchanged
+                refused.extend(plan.refused)
+                try:
+                    for planned in plan.jobs:
+                        summary.jobs += 1
+                        summary.sent += planned.rows
+                        if dry_run:
+                            continue
+                        body = await ledger.run(
+                            partial(_sqlpath.job_body, warehouse, plan, planned)
+                        )
+                        job_id = await post(orjson.Fragment(body))
+                        now = iso(clock)
+                        await ledger.run(
+                            partial(
+                                _sqlpath.record_job,
+                                warehouse,
+                                account_id=account,
+                                destination=ledger.destination,
+                                job_id=job_id,
+                                kind=_KIND,
+                                job=planned,
+                                now=now,
+                                repeats=plan.repeats,
+                            )
+                        )
+                        pending[job_id] = JobInfo(_KIND, planned.rows, now)
+                        if on_job is not None:
+                            on_job(job_id, planned.rows)
+                finally:
+                    await ledger.run(partial(_sqlpath.drop, warehouse))
             finally:
-                await ledger.run(partial(_sqlpath.drop, warehouse))
+                await ledger.run(partial(_sqlpath.restore_threads, warehouse, threads))
             rows = ()
         sent_before = set() if full or not rows else await ledger.sent_hashes()
 

@@ -238,3 +238,12 @@ async def test_an_identity_named_twice_across_jobs_ends_with_its_last_row(
     assert got["properties"]["churn_risk"] == 0.9
     state = warehouse.query("SELECT identity FROM push_state ORDER BY identity")
     assert state == [("a@example.com",), ("b@example.com",), ("c@example.com",)]
+
+
+async def test_the_warehouse_keeps_its_thread_setting_after_a_push(
+    server: EmulatorServer, warehouse: Warehouse
+) -> None:
+    # the DuckDB path runs on one thread while it pushes, then gives the setting back
+    warehouse.query("SET threads = 3")
+    await push(server, warehouse, rows(5))
+    assert warehouse.query("SELECT current_setting('threads')") == [(3,)]
