@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 from kbridge.push._engine import JobLimits
 from kbridge.push.source import TEMP, quote_ident, quote_literal
+from kbridge.push.tables import PUSH_LOG
 from kbridge.warehouse import Warehouse
 
-__all__ = ["Job", "Plan", "job_body", "plan", "record_job"]
+__all__ = ["Job", "Plan", "adopt", "job_body", "plan", "record_job"]
 
 _PLAN = "_kbridge_push_plan"
 
@@ -37,6 +38,8 @@ class Job:
     first: int
     last: int
     rows: int
+    #: rows whose identity the state already holds (their old line is deleted first)
+    known: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,11 @@ def plan(
     envelope: int,
     full: bool,
 ) -> Plan:
-    """Hash every row, compare with ``push_state`` and assign the changed rows to jobs."""
+    """Hash every row, compare with the state and assign the changed rows to jobs.
+
+    The state is ``push_log``'s lines and ``push_state``'s rows of the destination; a row
+    in ``push_state`` (a warehouse from before the log, or a row-by-row push since) is the
+    newer of the two (see :func:`adopt`)."""
     ident, payload = _payload_sql(attrs, props, id_column)
     warehouse.query(
         f"""
@@ -107,8 +114,13 @@ WITH h AS (
       WHEN s.size > ? THEN 'big'
       WHEN NOT ? AND p.hash = s.hash THEN 'same'
       ELSE 'send' END AS status
-  FROM s LEFT JOIN push_state p
-    ON p.account_id = ? AND p.destination = ? AND p.identity = s.identity
+  FROM s LEFT JOIN (
+    SELECT identity, hash FROM push_state WHERE account_id = ? AND destination = ?
+    UNION ALL
+    SELECT identity, hash FROM {PUSH_LOG} l WHERE account_id = ? AND destination = ?
+      AND NOT EXISTS (SELECT 1 FROM push_state o WHERE o.account_id = l.account_id
+                      AND o.destination = l.destination AND o.identity = l.identity)
+  ) p ON p.identity = s.identity
 ), n AS (
   SELECT rid, (row_number() OVER (ORDER BY rid) - 1) // ? + 1 AS job
   FROM c WHERE status = 'send'
@@ -117,16 +129,24 @@ SELECT c.rid, c.identity, c.hash, c.size, c.status, c.known, n.job
 FROM c LEFT JOIN n USING (rid)
 ORDER BY c.rid
 """,
-        [limits.max_row_bytes, full, account_id, destination, limits.max_rows],
+        [
+            limits.max_row_bytes,
+            full,
+            account_id,
+            destination,
+            account_id,
+            destination,
+            limits.max_rows,
+        ],
     )
     largest = warehouse.query(f"SELECT max(size) FROM {_PLAN} WHERE status = 'send'")[0][0]
     if largest is not None and envelope + limits.max_rows * (int(largest) + 1) > limits.max_bytes:
         _pack_by_bytes(warehouse, limits, envelope)
     jobs = [
-        Job(int(j), int(lo), int(hi), int(n))
-        for j, lo, hi, n in warehouse.query(
-            f"SELECT job, min(rid), max(rid), count(*) FROM {_PLAN} WHERE status = 'send' "
-            "GROUP BY job ORDER BY job"
+        Job(int(j), int(lo), int(hi), int(n), int(k))
+        for j, lo, hi, n, k in warehouse.query(
+            f"SELECT job, min(rid), max(rid), count(*), count_if(known) FROM {_PLAN} "
+            "WHERE status = 'send' GROUP BY job ORDER BY job"
         )
     ]
     unchanged = int(warehouse.query(f"SELECT count(*) FROM {_PLAN} WHERE status = 'same'")[0][0])
@@ -209,8 +229,9 @@ def record_job(
 ) -> None:
     """The job and its rows' hashes in one transaction (see ``Ledger.record_job``).
 
-    Rows already in ``push_state`` are updated and new ones inserted: an upsert of
-    every row costs DuckDB's key index a lookup and a delete per row besides."""
+    The rows are appended to ``push_log``; the lines of those already there (and, when
+    the source names an identity twice, of those an earlier job of this push wrote) are
+    deleted first, so that the log keeps one line per identity without a key index."""
     warehouse.query("BEGIN TRANSACTION")
     try:
         warehouse.query(
@@ -219,24 +240,58 @@ def record_job(
             "VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, NULL)",
             [account_id, job_id, destination, kind, job.rows, now],
         )
+        if job.known or repeats:
+            warehouse.query(
+                f"DELETE FROM {PUSH_LOG} WHERE account_id = ? AND destination = ? "
+                f"AND identity IN (SELECT identity FROM {_PLAN} "
+                "WHERE rid BETWEEN ? AND ? AND job = ?" + ("" if repeats else " AND known") + ")",
+                [account_id, destination, job.first, job.last, job.number],
+            )
         warehouse.query(
-            "UPDATE push_state s SET hash = p.hash, job_id = ?, "
-            f"pushed_at = CAST(? AS TIMESTAMPTZ) FROM {_PLAN} p "
-            "WHERE p.rid BETWEEN ? AND ? AND p.job = ? AND p.known "
-            "AND s.account_id = ? AND s.destination = ? AND s.identity = p.identity",
-            [job_id, now, job.first, job.last, job.number, account_id, destination],
-        )
-        # an identity met twice may have been inserted by an earlier job of this push
-        verb = "INSERT OR REPLACE" if repeats else "INSERT"
-        warehouse.query(
-            f"{verb} INTO push_state "
+            f"INSERT INTO {PUSH_LOG} "
             "(account_id, destination, identity, hash, job_id, pushed_at) "
             f"SELECT ?, ?, identity, hash, ?, CAST(? AS TIMESTAMPTZ) FROM {_PLAN} "
-            "WHERE rid BETWEEN ? AND ? AND job = ? AND NOT known "
+            "WHERE rid BETWEEN ? AND ? AND job = ?"
             # a source may name one identity twice: its last row wins, as row by row
-            "QUALIFY row_number() OVER (PARTITION BY identity ORDER BY rid DESC) = 1",
+            + (
+                " QUALIFY row_number() OVER (PARTITION BY identity ORDER BY rid DESC) = 1"
+                if repeats
+                else ""
+            ),
             [account_id, destination, job_id, now, job.first, job.last, job.number],
         )
+        warehouse.query("COMMIT")
+    except BaseException:
+        warehouse.query("ROLLBACK")
+        raise
+
+
+def adopt(warehouse: Warehouse, *, account_id: str, destination: str) -> None:
+    """Move the destination's rows from ``push_state`` into ``push_log``.
+
+    ``push_state`` holds them when the warehouse was written before the log existed, or
+    by a row-by-row push (another source, PostgreSQL's path) since the last DuckDB one:
+    either way they are newer than any line of the log for the same identity."""
+    found = warehouse.query(
+        "SELECT count(*) FROM push_state WHERE account_id = ? AND destination = ?",
+        [account_id, destination],
+    )
+    if not int(found[0][0]):
+        return
+    where = "account_id = ? AND destination = ?"
+    warehouse.query("BEGIN TRANSACTION")
+    try:
+        warehouse.query(
+            f"DELETE FROM {PUSH_LOG} WHERE {where} AND identity IN "
+            f"(SELECT identity FROM push_state WHERE {where})",
+            [account_id, destination, account_id, destination],
+        )
+        warehouse.query(
+            f"INSERT INTO {PUSH_LOG} SELECT account_id, destination, identity, hash, job_id, "
+            f"pushed_at FROM push_state WHERE {where}",
+            [account_id, destination],
+        )
+        warehouse.query(f"DELETE FROM push_state WHERE {where}", [account_id, destination])
         warehouse.query("COMMIT")
     except BaseException:
         warehouse.query("ROLLBACK")

@@ -163,6 +163,15 @@ async def push_profiles(
             # would only spend more CPU while the push waits on Klaviyo's pace anyway
             threads = await ledger.run(partial(_sqlpath.one_thread, warehouse))
             try:
+                if not dry_run:
+                    await ledger.run(
+                        partial(
+                            _sqlpath.adopt,
+                            warehouse,
+                            account_id=account,
+                            destination=ledger.destination,
+                        )
+                    )
                 plan = await ledger.run(
                     partial(
                         _sqlpath.plan,
