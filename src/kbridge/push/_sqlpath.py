@@ -199,16 +199,19 @@ def job_body(warehouse: Warehouse, the_plan: Plan, job: Job) -> bytes:
     """The JSON array of one job's profiles, built by DuckDB."""
     # the payload is built again rather than kept: a million payloads held in a temp
     # table would cost more memory than their second building costs time
+    # the rows' order matters only to an identity named twice (the later row wins): an
+    # ordered aggregate sorts, which costs a third of the body
+    order = " ORDER BY t.rowid" if the_plan.repeats else ""
     if job.rows == job.last - job.first + 1:
         # every row of the range is in the job (a first push): no need to ask the plan
         rows = warehouse.query(
-            f"SELECT '[' || string_agg({the_plan.payload}, ',' ORDER BY rowid) || ']' "
-            f"FROM {TEMP} WHERE rowid BETWEEN ? AND ?",
+            f"SELECT '[' || string_agg({the_plan.payload}, ','{order}) || ']' "
+            f"FROM {TEMP} t WHERE t.rowid BETWEEN ? AND ?",
             [job.first, job.last],
         )
     else:
         rows = warehouse.query(
-            f"SELECT '[' || string_agg({the_plan.payload}, ',' ORDER BY t.rowid) || ']' "
+            f"SELECT '[' || string_agg({the_plan.payload}, ','{order}) || ']' "
             f"FROM {TEMP} t JOIN {_PLAN} p ON p.rid = t.rowid "
             "WHERE t.rowid BETWEEN ? AND ? AND p.rid BETWEEN ? AND ? AND p.job = ?",
             [job.first, job.last, job.first, job.last, job.number],
@@ -235,7 +238,8 @@ def record_job(
     warehouse.query("BEGIN TRANSACTION")
     try:
         warehouse.query(
-            "INSERT OR REPLACE INTO push_jobs (account_id, job_id, destination, kind, "
+            # a job id Klaviyo just gave is new: a plain insert, not the costlier upsert
+            "INSERT INTO push_jobs (account_id, job_id, destination, kind, "
             "row_count, status, failed, submitted_at, finished_at) "
             "VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, NULL)",
             [account_id, job_id, destination, kind, job.rows, now],

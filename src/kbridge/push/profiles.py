@@ -295,10 +295,14 @@ async def _wait(
     delay = poll.first
     while pending:
         statuses = await _statuses(client, set(pending))
+        clean: list[tuple[str, JobInfo]] = []
         for job_id, (status, failed_count) in statuses.items():
             if status not in _DONE and status != "lost":
                 continue
             info = pending.pop(job_id)
+            if status == "complete" and not failed_count:
+                clean.append((job_id, info))
+                continue
             errors = (
                 await _import_errors(client, job_id, id_column)
                 if status == "complete" and failed_count
@@ -306,6 +310,7 @@ async def _wait(
             )
             failed += len(errors)
             await ledger.finish_job(job_id, info, status, errors)
+        await ledger.finish_clean(clean)
         if pending:
             await clock.sleep(delay)
             delay = min(delay * poll.factor, poll.longest)
