@@ -38,7 +38,8 @@ class Job:
     first: int
     last: int
     rows: int
-    #: rows whose identity the state already holds (their old line is deleted first)
+    #: rows of the whole plan whose identity the state already holds (when there are
+    #: any, a job deletes its rows' old lines before appending the new ones)
     known: int = 0
 
 
@@ -121,33 +122,39 @@ WITH h AS (
       AND NOT EXISTS (SELECT 1 FROM push_state o WHERE o.account_id = l.account_id
                       AND o.destination = l.destination AND o.identity = l.identity)
   ) p ON p.identity = s.identity
-), n AS (
-  SELECT rid, (row_number() OVER (ORDER BY rid) - 1) // ? + 1 AS job
-  FROM c WHERE status = 'send'
 )
-SELECT c.rid, c.identity, c.hash, c.size, c.status, c.known, n.job
-FROM c LEFT JOIN n USING (rid)
-ORDER BY c.rid
+SELECT rid, identity, hash, size, status, known FROM c
 """,
-        [
-            limits.max_row_bytes,
-            full,
-            account_id,
-            destination,
-            account_id,
-            destination,
-            limits.max_rows,
-        ],
+        [limits.max_row_bytes, full, account_id, destination, account_id, destination],
     )
-    largest = warehouse.query(f"SELECT max(size) FROM {_PLAN} WHERE status = 'send'")[0][0]
+    # a job is the changed rows of one rowid range: only the ranges' first rows are found
+    # (numbering every row and joining the numbers back held the whole plan in memory)
+    largest, last, sent, known = warehouse.query(
+        f"SELECT max(size), max(rid), count(*), count_if(known) FROM {_PLAN} WHERE status = 'send'"
+    )[0]
+    starts: list[tuple[int, int]] = []  # (first rowid, rows)
     if largest is not None and envelope + limits.max_rows * (int(largest) + 1) > limits.max_bytes:
-        _pack_by_bytes(warehouse, limits, envelope)
+        starts = _pack_by_bytes(warehouse, limits, envelope)
+    elif largest is not None:
+        firsts = [
+            int(r[0])
+            for r in warehouse.query(
+                f"SELECT rid FROM (SELECT rid, row_number() OVER (ORDER BY rid) AS k "
+                f"FROM {_PLAN} WHERE status = 'send') WHERE (k - 1) % ? = 0 ORDER BY rid",
+                [limits.max_rows],
+            )
+        ]
+        starts = [(f, min(limits.max_rows, int(sent) - k * limits.max_rows))
+                  for k, f in enumerate(firsts)]  # fmt: skip
     jobs = [
-        Job(int(j), int(lo), int(hi), int(n), int(k))
-        for j, lo, hi, n, k in warehouse.query(
-            f"SELECT job, min(rid), max(rid), count(*), count_if(known) FROM {_PLAN} "
-            "WHERE status = 'send' GROUP BY job ORDER BY job"
+        Job(
+            k + 1,
+            first,
+            starts[k + 1][0] - 1 if k + 1 < len(starts) else int(last),
+            rows,
+            int(known),
         )
+        for k, (first, rows) in enumerate(starts)
     ]
     unchanged = int(warehouse.query(f"SELECT count(*) FROM {_PLAN} WHERE status = 'same'")[0][0])
     refused = [
@@ -169,30 +176,27 @@ ORDER BY c.rid
     return Plan(payload, jobs, unchanged, refused, repeats)
 
 
-def _pack_by_bytes(warehouse: Warehouse, limits: JobLimits, envelope: int) -> None:
-    """Jobs by count and bytes, exactly as :class:`~kbridge.push._engine.Packer` packs them.
+def _pack_by_bytes(warehouse: Warehouse, limits: JobLimits, envelope: int) -> list[tuple[int, int]]:
+    """Each job's first row and its rows, by count and bytes, exactly as
+    :class:`~kbridge.push._engine.Packer` packs them.
 
-    Only when the byte limit can bind (large rows): then the sizes are read into Python,
-    the jobs' first rows found and the job numbers rewritten from them."""
+    Only when the byte limit can bind (large rows): then the sizes are read into Python."""
     starts: list[tuple[int, int]] = []
     count = size = 0
     for rid, row_size in warehouse.query(
         f"SELECT rid, size FROM {_PLAN} WHERE status = 'send' ORDER BY rid"
     ):
-        if not count or (
-            count < limits.max_rows and envelope + size + int(row_size) + 1 <= limits.max_bytes
+        if count and (
+            count >= limits.max_rows or envelope + size + int(row_size) + 1 > limits.max_bytes
         ):
-            if not count:
-                starts.append((len(starts) + 1, int(rid)))
-            count, size = count + 1, size + int(row_size) + 1
-            continue
-        starts.append((len(starts) + 1, int(rid)))
-        count, size = 1, int(row_size) + 1
-    values = ", ".join(f"({j}, {r})" for j, r in starts)
-    warehouse.query(
-        f"UPDATE {_PLAN} SET job = (SELECT max(b.job) FROM (VALUES {values}) b(job, first) "
-        f"WHERE b.first <= {_PLAN}.rid) WHERE status = 'send'"
-    )
+            starts[-1] = (starts[-1][0], count)
+            count = size = 0
+        if not count:
+            starts.append((int(rid), 0))
+        count, size = count + 1, size + int(row_size) + 1
+    if starts:
+        starts[-1] = (starts[-1][0], count)
+    return starts
 
 
 def job_body(warehouse: Warehouse, the_plan: Plan, job: Job) -> bytes:
@@ -213,8 +217,8 @@ def job_body(warehouse: Warehouse, the_plan: Plan, job: Job) -> bytes:
         rows = warehouse.query(
             f"SELECT '[' || string_agg({the_plan.payload}, ','{order}) || ']' "
             f"FROM {TEMP} t JOIN {_PLAN} p ON p.rid = t.rowid "
-            "WHERE t.rowid BETWEEN ? AND ? AND p.rid BETWEEN ? AND ? AND p.job = ?",
-            [job.first, job.last, job.first, job.last, job.number],
+            "WHERE t.rowid BETWEEN ? AND ? AND p.rid BETWEEN ? AND ? AND p.status = 'send'",
+            [job.first, job.last, job.first, job.last],
         )
     return str(rows[0][0]).encode()
 
@@ -248,21 +252,23 @@ def record_job(
             warehouse.query(
                 f"DELETE FROM {PUSH_LOG} WHERE account_id = ? AND destination = ? "
                 f"AND identity IN (SELECT identity FROM {_PLAN} "
-                "WHERE rid BETWEEN ? AND ? AND job = ?" + ("" if repeats else " AND known") + ")",
-                [account_id, destination, job.first, job.last, job.number],
+                "WHERE rid BETWEEN ? AND ? AND status = 'send'"
+                + ("" if repeats else " AND known")
+                + ")",
+                [account_id, destination, job.first, job.last],
             )
         warehouse.query(
             f"INSERT INTO {PUSH_LOG} "
             "(account_id, destination, identity, hash, job_id, pushed_at) "
             f"SELECT ?, ?, identity, hash, ?, CAST(? AS TIMESTAMPTZ) FROM {_PLAN} "
-            "WHERE rid BETWEEN ? AND ? AND job = ?"
+            "WHERE rid BETWEEN ? AND ? AND status = 'send'"
             # a source may name one identity twice: its last row wins, as row by row
             + (
                 " QUALIFY row_number() OVER (PARTITION BY identity ORDER BY rid DESC) = 1"
                 if repeats
                 else ""
             ),
-            [account_id, destination, job_id, now, job.first, job.last, job.number],
+            [account_id, destination, job_id, now, job.first, job.last],
         )
         warehouse.query("COMMIT")
     except BaseException:
