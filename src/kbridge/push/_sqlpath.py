@@ -308,19 +308,54 @@ def adopt(warehouse: Warehouse, *, account_id: str, destination: str) -> None:
         raise
 
 
-def one_thread(warehouse: Warehouse) -> str:
-    """Run DuckDB on one thread; the setting it had, for :func:`restore_threads`.
+#: DuckDB's memory while it pushes from a database file: the rest of what it would cache
+#: (the source, the state, the plan) it can read back or spill to its temp directory
+PUSH_MEMORY = 150 * 1024 * 1024
+_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """DuckDB's settings before a push changed them (see :func:`settle`)."""
+
+    threads: str
+    memory_limit: str | None
+
+
+def settle(warehouse: Warehouse) -> Settings:
+    """Run DuckDB on one thread, and (from a database file) within :data:`PUSH_MEMORY`.
 
     A push waits on Klaviyo's pace, not on DuckDB: each job's share takes tens of
     milliseconds on one thread, and more threads only add to the CPU spent on it (about
-    half again for the job bodies, on two cores)."""
-    before = str(warehouse.query("SELECT current_setting('threads')")[0][0])
+    half again for the job bodies, on two cores). Left to itself DuckDB keeps every block
+    it read or wrote (the source, the state, the plan): a million profiles took the client
+    past 450 MB. An in-memory database is left its limit: it has no file to read back from."""
+    threads, limit, path = warehouse.query(
+        "SELECT current_setting('threads'), current_setting('memory_limit'), "
+        "(SELECT path FROM duckdb_databases() WHERE database_name = current_database())"
+    )[0]
     warehouse.query("SET threads = 1")
-    return before
+    lowered = None
+    if path and _bytes(str(limit)) > PUSH_MEMORY:
+        warehouse.query(f"SET memory_limit = '{PUSH_MEMORY}B'")
+        lowered = str(limit)
+    return Settings(str(threads), lowered)
 
 
-def restore_threads(warehouse: Warehouse, before: str) -> None:
-    warehouse.query(f"SET threads = {int(before)}")
+def restore(warehouse: Warehouse, before: Settings) -> None:
+    """Give DuckDB back the settings :func:`settle` found."""
+    warehouse.query(f"SET threads = {int(before.threads)}")
+    if before.memory_limit is not None:
+        warehouse.query(f"SET memory_limit = {quote_literal(before.memory_limit)}")
+
+
+def _bytes(setting: str) -> float:
+    """``'18.8 GiB'`` (DuckDB's way of showing a size) in bytes; unknown: infinite."""
+    number, _, unit = setting.strip().partition(" ")
+    try:
+        return float(number) * _UNITS[unit or "B"]
+    except (KeyError, ValueError):
+        return float("inf")
 
 
 def drop(warehouse: Warehouse) -> None:

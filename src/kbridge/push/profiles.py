@@ -159,9 +159,8 @@ async def push_profiles(
                 else [c for c in rows.columns if c != id_column]
             )
             attr_cols, prop_cols = _split(cols, id_column)
-            # DuckDB's share of a job takes tens of milliseconds on one thread; more threads
-            # would only spend more CPU while the push waits on Klaviyo's pace anyway
-            threads = await ledger.run(partial(_sqlpath.one_thread, warehouse))
+            # one thread and a bounded cache: the push waits on Klaviyo's pace anyway
+            settings = await ledger.run(partial(_sqlpath.settle, warehouse))
             try:
                 if not dry_run:
                     await ledger.run(
@@ -218,7 +217,7 @@ async def push_profiles(
                 finally:
                     await ledger.run(partial(_sqlpath.drop, warehouse))
             finally:
-                await ledger.run(partial(_sqlpath.restore_threads, warehouse, threads))
+                await ledger.run(partial(_sqlpath.restore, warehouse, settings))
             rows = ()
         sent_before = set() if full or not rows else await ledger.sent_hashes()
 

@@ -240,13 +240,16 @@ async def test_an_identity_named_twice_across_jobs_ends_with_its_last_row(
     assert state == ["a@example.com", "b@example.com", "c@example.com"]
 
 
-async def test_the_warehouse_keeps_its_thread_setting_after_a_push(
+async def test_the_warehouse_keeps_its_settings_after_a_push(
     server: EmulatorServer, warehouse: Warehouse
 ) -> None:
-    # the DuckDB path runs on one thread while it pushes, then gives the setting back
+    # the DuckDB path runs on one thread and a bounded cache while it pushes, then gives
+    # the settings back
     warehouse.query("SET threads = 3")
+    warehouse.query("SET memory_limit = '2GiB'")
     await push(server, warehouse, rows(5))
-    assert warehouse.query("SELECT current_setting('threads')") == [(3,)]
+    settings = "SELECT current_setting('threads'), current_setting('memory_limit')"
+    assert warehouse.query(settings) == [(3, "2.0 GiB")]
 
 
 def state_rows(wh: Warehouse) -> list[tuple[str, int]]:
