@@ -1,16 +1,17 @@
 """A profile push whose rows never pass through Python one by one.
 
 When the rows are a :class:`~kbridge.push.source.Source` in the same DuckDB as the
-push state, DuckDB builds each row's JSON payload, hashes it, compares it with
-``push_state``, assigns the rows to jobs (≤ ``max_rows`` each and under the byte
-limit), concatenates each job's body and, once Klaviyo accepts the job, writes its
-rows' state with one ``INSERT … SELECT``. Python sees one string per job.
+push state, DuckDB builds each row's JSON payload, hashes it, compares it with the
+state (``push_log``, and ``push_state`` rows not yet moved there), assigns the rows to
+jobs (≤ ``max_rows`` each and under the byte limit; a job is the changed rows of one
+rowid range), concatenates each job's body and, once Klaviyo accepts the job, appends
+its rows to ``push_log``. Python sees one string per job.
 
 Its hashes are DuckDB's ``hash()`` of the payload (63 bits), not the row-by-row
 path's BLAKE2b: the same destination pushed both ways is sent once more on the first
 switch, then is unchanged again; so would it be after a DuckDB upgrade that changed
 ``hash()`` (MD5 would be stable but doubles the cost of hashing). The payload is
-spliced from ``to_json`` of each value, which costs half of ``json_object``.
+``to_json`` of one struct, which costs half of ``json_object``.
 """
 
 # ruff: noqa: S608  (identifiers are quoted, values are bound or quoted literals)
