@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import anyio.to_thread
@@ -23,7 +24,14 @@ import orjson
 
 from kbridge.api import AsyncClient, InvalidRequestError
 from kbridge.core import Clock, KbridgeError
-from kbridge.push.tables import PUSH_ERRORS, PUSH_JOBS, PUSH_STATE, PUSH_TABLES
+from kbridge.push.tables import (
+    PUSH_ERRORS,
+    PUSH_JOBS,
+    PUSH_LOG,
+    PUSH_LOG_DDL,
+    PUSH_STATE,
+    PUSH_TABLES,
+)
 from kbridge.warehouse import Batch, DeleteWhere, Warehouse
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "account_of",
     "encode",
     "forget",
+    "forget_logged",
     "payload_hash",
 ]
 
@@ -164,6 +173,18 @@ class Ledger:
 
     async def prepare(self) -> None:
         await self._run(self.warehouse.migrate, PUSH_TABLES)
+        if self.warehouse.capabilities.dialect == "duckdb":
+            await self._run(self.warehouse.query, PUSH_LOG_DDL)
+
+    def _unlog(self, *, identities: Sequence[str] = (), job_id: str | None = None) -> None:
+        """Forget rows in DuckDB's ``push_log`` too (where the DuckDB path keeps them).
+
+        Run just before the batch that forgets them in ``push_state`` commits: a crash
+        between the two only makes the next push send those rows again."""
+        if self.warehouse.capabilities.dialect == "duckdb":
+            forget_logged(
+                self.warehouse, self.account_id, self.destination, identities, job_id=job_id
+            )
 
     async def sent_hashes(self) -> set[int]:
         rows = await self._run(
@@ -220,6 +241,7 @@ class Ledger:
         if errors:
             batch = Batch(self.account_id)
             self._errors(batch, job_id, errors)
+            await self.run(partial(self._unlog, identities=[i for i, _, _ in errors]))
             await self._run(self.warehouse.commit, batch)
 
     def _errors(self, batch: Batch, job_id: str, errors: Sequence[tuple[str, str, str]]) -> None:
@@ -251,7 +273,26 @@ class Ledger:
         if errors:
             self._errors(batch, job_id, errors)
         batch.upsert(PUSH_JOBS, [self._job_row(job_id, info, status, len(errors), iso(self.clock))])
+        if status != "complete" or errors:
+            await self.run(
+                partial(
+                    self._unlog,
+                    identities=[i for i, _, _ in errors],
+                    job_id=None if status == "complete" else job_id,
+                )
+            )
         await self._run(self.warehouse.commit, batch)
+
+    async def finish_clean(self, jobs: Sequence[tuple[str, JobInfo]]) -> None:
+        """Jobs complete without a refused row, in one transaction (a push's jobs mostly
+        finish between two looks at the job list)."""
+        if jobs:
+            now = iso(self.clock)
+            batch = Batch(self.account_id)
+            batch.upsert(
+                PUSH_JOBS, [self._job_row(j, info, "complete", 0, now) for j, info in jobs]
+            )
+            await self._run(self.warehouse.commit, batch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +313,34 @@ def forget(
         batch = Batch(account_id)
         for ident in dict.fromkeys(identities):
             batch.delete(DeleteWhere(PUSH_STATE, {"destination": destination, "identity": ident}))
+        if warehouse.capabilities.dialect == "duckdb":
+            warehouse.query(PUSH_LOG_DDL)
+            forget_logged(warehouse, account_id, destination, identities)
         warehouse.commit(batch)
+
+
+def forget_logged(
+    warehouse: Warehouse,
+    account_id: str,
+    destination: str,
+    identities: Sequence[str],
+    *,
+    job_id: str | None = None,
+) -> None:
+    """Delete ``identities`` (and the rows of ``job_id``) from DuckDB's ``push_log``: one
+    statement for all of them, as the log has no index to look each one up by."""
+    if identities:
+        warehouse.query(
+            f"DELETE FROM {PUSH_LOG} WHERE account_id = ? AND destination = ? "  # noqa: S608
+            "AND identity IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+            [account_id, destination, list(dict.fromkeys(identities))],
+        )
+    if job_id is not None:
+        warehouse.query(
+            f"DELETE FROM {PUSH_LOG} WHERE account_id = ? AND destination = ? "  # noqa: S608
+            "AND job_id = ?",
+            [account_id, destination, job_id],
+        )
 
 
 def _text_time(value: Any) -> str:

@@ -159,49 +159,65 @@ async def push_profiles(
                 else [c for c in rows.columns if c != id_column]
             )
             attr_cols, prop_cols = _split(cols, id_column)
-            plan = await ledger.run(
-                partial(
-                    _sqlpath.plan,
-                    warehouse,
-                    account_id=account,
-                    destination=ledger.destination,
-                    attrs=attr_cols,
-                    props=prop_cols,
-                    id_column=id_column,
-                    limits=limits,
-                    envelope=_envelope(list_id),
-                    full=full,
-                )
-            )
-            summary.rows, summary.unchanged = rows.count, plan.unchanged
-            refused.extend(plan.refused)
+            # one thread and a bounded cache: the push waits on Klaviyo's pace anyway
+            settings = await ledger.run(partial(_sqlpath.settle, warehouse))
             try:
-                for planned in plan.jobs:
-                    summary.jobs += 1
-                    summary.sent += planned.rows
-                    if dry_run:
-                        continue
-                    body = await ledger.run(partial(_sqlpath.job_body, warehouse, plan, planned))
-                    job_id = await post(orjson.Fragment(body))
-                    now = iso(clock)
+                if not dry_run:
                     await ledger.run(
                         partial(
-                            _sqlpath.record_job,
+                            _sqlpath.adopt,
                             warehouse,
                             account_id=account,
                             destination=ledger.destination,
-                            job_id=job_id,
-                            kind=_KIND,
-                            job=planned,
-                            now=now,
-                            repeats=plan.repeats,
                         )
                     )
-                    pending[job_id] = JobInfo(_KIND, planned.rows, now)
-                    if on_job is not None:
-                        on_job(job_id, planned.rows)
+                plan = await ledger.run(
+                    partial(
+                        _sqlpath.plan,
+                        warehouse,
+                        account_id=account,
+                        destination=ledger.destination,
+                        attrs=attr_cols,
+                        props=prop_cols,
+                        id_column=id_column,
+                        limits=limits,
+                        envelope=_envelope(list_id),
+                        full=full,
+                    )
+                )
+                summary.rows, summary.unchanged = rows.count, plan.unchanged
+                refused.extend(plan.refused)
+                try:
+                    for planned in plan.jobs:
+                        summary.jobs += 1
+                        summary.sent += planned.rows
+                        if dry_run:
+                            continue
+                        body = await ledger.run(
+                            partial(_sqlpath.job_body, warehouse, plan, planned)
+                        )
+                        job_id = await post(orjson.Fragment(body))
+                        now = iso(clock)
+                        await ledger.run(
+                            partial(
+                                _sqlpath.record_job,
+                                warehouse,
+                                account_id=account,
+                                destination=ledger.destination,
+                                job_id=job_id,
+                                kind=_KIND,
+                                job=planned,
+                                now=now,
+                                repeats=plan.repeats,
+                            )
+                        )
+                        pending[job_id] = JobInfo(_KIND, planned.rows, now)
+                        if on_job is not None:
+                            on_job(job_id, planned.rows)
+                finally:
+                    await ledger.run(partial(_sqlpath.drop, warehouse))
             finally:
-                await ledger.run(partial(_sqlpath.drop, warehouse))
+                await ledger.run(partial(_sqlpath.restore, warehouse, settings))
             rows = ()
         sent_before = set() if full or not rows else await ledger.sent_hashes()
 
@@ -278,10 +294,14 @@ async def _wait(
     delay = poll.first
     while pending:
         statuses = await _statuses(client, set(pending))
+        clean: list[tuple[str, JobInfo]] = []
         for job_id, (status, failed_count) in statuses.items():
             if status not in _DONE and status != "lost":
                 continue
             info = pending.pop(job_id)
+            if status == "complete" and not failed_count:
+                clean.append((job_id, info))
+                continue
             errors = (
                 await _import_errors(client, job_id, id_column)
                 if status == "complete" and failed_count
@@ -289,6 +309,7 @@ async def _wait(
             )
             failed += len(errors)
             await ledger.finish_job(job_id, info, status, errors)
+        await ledger.finish_clean(clean)
         if pending:
             await clock.sleep(delay)
             delay = min(delay * poll.factor, poll.longest)

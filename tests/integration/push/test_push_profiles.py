@@ -236,5 +236,25 @@ async def test_an_identity_named_twice_across_jobs_ends_with_its_last_row(
     got = profile(server, "a@example.com")
     assert got is not None
     assert got["properties"]["churn_risk"] == 0.9
-    state = warehouse.query("SELECT identity FROM push_state ORDER BY identity")
-    assert state == [("a@example.com",), ("b@example.com",), ("c@example.com",)]
+    state = [i for i, _ in state_rows(warehouse)]
+    assert state == ["a@example.com", "b@example.com", "c@example.com"]
+
+
+async def test_the_warehouse_keeps_its_settings_after_a_push(
+    server: EmulatorServer, warehouse: Warehouse
+) -> None:
+    # the DuckDB path runs on one thread and a bounded cache while it pushes, then gives
+    # the settings back
+    warehouse.query("SET threads = 3")
+    warehouse.query("SET memory_limit = '2GiB'")
+    await push(server, warehouse, rows(5))
+    settings = "SELECT current_setting('threads'), current_setting('memory_limit')"
+    assert warehouse.query(settings) == [(3, "2.0 GiB")]
+
+
+def state_rows(wh: Warehouse) -> list[tuple[str, int]]:
+    """(identity, hash) of every row pushed, wherever the path keeps it."""
+    rows = wh.query("SELECT identity, hash FROM push_state")
+    if wh.query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'push_log'")[0][0]:
+        rows += wh.query("SELECT identity, hash FROM push_log")
+    return sorted((str(i), int(h)) for i, h in rows)

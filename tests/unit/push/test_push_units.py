@@ -56,3 +56,24 @@ def test_the_field_an_import_error_names() -> None:
     assert field_of(base + "3/attributes/email", base) == "email"
     assert field_of(base + "3/attributes/properties/plan", base) == "properties.plan"
     assert field_of(base + "3", base) == "profile"
+
+
+def test_duckdb_writes_the_payload_text_whose_hashes_push_state_keeps() -> None:
+    # the hashes already in push_state were taken over exactly this text: a payload
+    # written any other way would resend every row once
+    from kbridge.push._sqlpath import _payload_sql
+    from kbridge.warehouse import open_warehouse
+
+    wh = open_warehouse("duckdb:///:memory:")
+    wh.query(
+        "CREATE TEMP TABLE t AS SELECT ' a@x.com ' AS email, 'Ann' AS first_name, "
+        'DATE \'2026-01-02\' AS d, 1.5::DECIMAL(10, 2) AS "de""c", NULL::VARCHAR AS gone, '
+        "[1, 2] AS l, {'k': 'v'} AS s"
+    )
+    _, payload = _payload_sql(["first_name"], ['de"c', "d", "gone", "l", "s"], "email")
+    got = wh.query(f"SELECT {payload} FROM t")  # noqa: S608 (our own SQL)
+    wh.close()
+    assert got[0][0] == (
+        '{"type":"profile","attributes":{"first_name":"Ann","properties":{"de\\"c":1.5,'
+        '"d":"2026-01-02","gone":null,"l":[1,2],"s":{"k":"v"}},"email":"a@x.com"}}'
+    )

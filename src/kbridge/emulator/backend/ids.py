@@ -55,6 +55,15 @@ def mix64(*parts: int) -> int:
     return h
 
 
+def _mix_on(h: int, p: int) -> int:
+    """One more part folded into a :func:`mix64` result."""
+    h = (h ^ (p & _MASK64)) & _MASK64
+    h = (h + 0x9E3779B97F4A7C15) & _MASK64
+    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return h ^ (h >> 31)
+
+
 def unit_float(*parts: int) -> float:
     """A deterministic float in [0, 1) from integers."""
     return (mix64(*parts) >> 11) / float(1 << 53)
@@ -88,7 +97,9 @@ def _encode128(ms: int, rand: int) -> str:
 
 def ulid(ts: float, *entropy: int) -> str:
     """A ULID: time part ``ts`` (epoch seconds), randomness hashed from ``entropy``."""
-    rand = mix64(*entropy) << 16 | (mix64(*entropy, 1) & 0xFFFF)
+    first = mix64(*entropy)
+    # mix64 folds its parts in turn: mix64(*entropy, 1) goes on from mix64(*entropy)
+    rand = first << 16 | (_mix_on(first, 1) & 0xFFFF)
     return _encode128(max(0, int(ts * 1000)), rand)
 
 

@@ -156,20 +156,22 @@ class JobsBackend(TagBackend):
     def _run_import(self, job: JobRecord) -> None:
         now = self.ctx.now()
         store = self.store
-        for k, row in enumerate(job.payload):
-            ptr = f"/data/attributes/profiles/data/{k}"
-            original = row if isinstance(row, dict) else {"value": row}
-            try:
-                p = self._import_row(row, ptr, now)
-            except (InvalidError, ConflictError, NotFoundError) as exc:
-                job.failed_count += 1
-                job.errors.append((exc.code, exc.title, exc.detail, exc.pointer or ptr, original))
-                continue
-            job.completed_count += 1
-            job.profile_seqs.append(p.seq)
-            for lid in job.list_ids:
-                lst = store.lists.get(lid)
-                if lst is not None:
+        lists = [lst for lid in job.list_ids if (lst := store.lists.get(lid)) is not None]
+        with store.bulk():
+            for k, row in enumerate(job.payload):
+                ptr = f"/data/attributes/profiles/data/{k}"
+                try:
+                    p = self._import_row(row, ptr, now)
+                except (InvalidError, ConflictError, NotFoundError) as exc:
+                    original = row if isinstance(row, dict) else {"value": row}
+                    job.failed_count += 1
+                    job.errors.append(
+                        (exc.code, exc.title, exc.detail, exc.pointer or ptr, original)
+                    )
+                    continue
+                job.completed_count += 1
+                job.profile_seqs.append(p.seq)
+                for lst in lists:
                     lst.members.setdefault(p.seq, now)
         store.touch()
 
@@ -188,10 +190,11 @@ class JobsBackend(TagBackend):
             value = attrs.get(field)
             if target is None and isinstance(value, str):
                 target = store.find_identifier(field, value)
-        for field in IDENTIFIERS:
+        # no identifier matched a profile: none can belong to another one
+        for field in IDENTIFIERS if target is not None else ():
             value = attrs.get(field)
             other = store.find_identifier(field, value) if isinstance(value, str) else None
-            if other is not None and target is not None and other is not target:
+            if other is not None and other is not target:
                 raise ConflictError(
                     f"{field} {value!r} belongs to another profile ({other.id})",
                     code="duplicate_profile",

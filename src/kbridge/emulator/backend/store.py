@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, insort
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from kbridge.emulator.backend.cache import BoundedCache
@@ -44,7 +45,29 @@ class SortedIndex:
         self.items = array("l", sorted(items, key=key))
 
     def insert(self, rec: int) -> None:
-        insort(self.items, rec, key=self.key)
+        items = self.items
+        if not items or self.key(rec) > self.key(items[-1]):
+            items.append(rec)  # new records mostly sort last (created, updated: now)
+        else:
+            insort(items, rec, key=self.key)
+
+    def insert_many(self, recs: Iterable[int]) -> None:
+        """Insert ``recs`` at once: sorted among themselves, then merged into the tail they
+        reach (one key call each and one bisect, not one bisect and one move each)."""
+        new = sorted(recs, key=self.key)
+        if not new:
+            return
+        items, key = self.items, self.key
+        if not items or key(new[0]) > key(items[-1]):
+            items.extend(new)
+            return
+        at = bisect_left(items, key(new[0]), key=key)
+        items[at:] = array("l", sorted([*items[at:], *new], key=key))
+
+    def discard_many(self, recs: set[int]) -> None:
+        """Take ``recs`` out, whatever their keys now are (one pass)."""
+        if recs:
+            self.items = array("l", [r for r in self.items if r not in recs])
 
     def remove(self, rec: int, old_key: tuple[Any, ...]) -> None:
         i = bisect_left(self.items, old_key, key=self.key)
@@ -93,6 +116,10 @@ class Store:
         #: change, they only go away)
         self.event_json: BoundedCache[int, Rendered] = BoundedCache(EVENT_CACHE_SIZE)
         self._counter = len(self.profiles) + len(self.lists) + len(self.segments)
+        #: inside :meth:`bulk`: profiles new or changed since it began, not yet in the
+        #: sorted orders (``None`` outside it)
+        self._new: list[int] | None = None
+        self._moved: dict[int, None] = {}
 
     # -- events ----------------------------------------------------------------
 
@@ -187,13 +214,15 @@ class Store:
 
     def find_identifier(self, field: str, value: str) -> ProfileRecord | None:
         """The live profile holding identifier ``field`` = ``value``."""
-        index = {
-            "email": self.by_email,
-            "phone_number": self.by_phone,
-            "external_id": self.by_external,
-            "id": self.by_id,
-        }[field]
-        seq = index.get(value.lower() if field == "email" else value)
+        if field == "email":
+            seq = self.by_email.get(value.lower())
+        else:
+            index = {
+                "phone_number": self.by_phone,
+                "external_id": self.by_external,
+                "id": self.by_id,
+            }[field]
+            seq = index.get(value)
         if seq is None or self.profiles[seq].deleted:
             return None
         return self.profiles[seq]
@@ -203,9 +232,12 @@ class Store:
         p = ProfileRecord(seq, ulid(now, self.seed, seq, 0xABC), now)
         self.profiles.append(p)
         self.by_id[p.id] = seq
-        self.order_id.insert(seq)
-        self.order_created.insert(seq)
-        self.order_updated.insert(seq)
+        if self._new is not None:
+            self._new.append(seq)
+        else:
+            self.order_id.insert(seq)
+            self.order_created.insert(seq)
+            self.order_updated.insert(seq)
         self._email_version += 1
         self.version += 1
         return p
@@ -218,11 +250,41 @@ class Store:
             mutate()
         finally:
             self._index_identifiers(p)
-        self.order_updated.remove(p.seq, old_updated)
-        p.updated = max(now, p.updated)
-        self.order_updated.insert(p.seq)
+        if self._new is not None:
+            # placed in order_updated when the bulk ends (new profiles with the rest)
+            self._moved[p.seq] = None
+            p.updated = max(now, p.updated)
+        else:
+            self.order_updated.remove(p.seq, old_updated)
+            p.updated = max(now, p.updated)
+            self.order_updated.insert(p.seq)
         self._email_version += 1
         self.version += 1
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Many profile changes at once (a bulk import job): the sorted orders are brought
+        up to date once at the end instead of at each change. Inside it, only the
+        identifier indexes (``profile``, ``find_identifier``) are current."""
+        if self._new is not None:
+            yield
+            return
+        self._new, self._moved = [], {}
+        try:
+            yield
+        finally:
+            new, moved = self._new, self._moved
+            self._new, self._moved = None, {}
+            fresh = set(new)
+            changed = [s for s in moved if s not in fresh]
+            if len(changed) > 64:
+                self.order_updated.discard_many(set(changed))
+            else:
+                for s in changed:
+                    self.order_updated.items.remove(s)
+            self.order_id.insert_many(new)
+            self.order_created.insert_many(new)
+            self.order_updated.insert_many([*new, *changed])
 
     def email_order(self) -> array[int]:
         """Profile seqs sorted by (email, seq); rebuilt lazily after identifier changes."""

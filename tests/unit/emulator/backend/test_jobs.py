@@ -308,3 +308,46 @@ def test_a_bulk_import_is_processing_for_as_long_as_its_size_takes(clock: SimClo
     clock.advance(1)
     assert status()[:2] == ("complete", 300)
     assert b.store.find_identifier("email", "r299@example.com") is not None
+
+
+def test_a_bulk_import_leaves_every_profile_order_as_a_full_sort_would(
+    backend: EmulatorBackend, clock: SimClock
+) -> None:
+    # the orders are brought up to date once per job: new profiles, existing ones
+    # updated (twice, in one job), a repeated new email and a refused row among them
+    call = caller(backend)
+    store = backend.store
+    existing = [p.email for p in store.profiles[:150:3] if p.email]
+    rows: list[dict[str, Any]] = [
+        {"type": "profile", "attributes": {"email": e, "first_name": "Again"}} for e in existing
+    ]
+    rows += [{"type": "profile", "attributes": {"email": f"n{i}@example.com"}} for i in range(90)]
+    rows += [
+        {"type": "profile", "attributes": {"email": existing[0], "last_name": "Twice"}},
+        {"type": "profile", "attributes": {"email": "n5@example.com", "first_name": "Twice"}},
+        {"type": "profile", "attributes": {"email": "bad"}},
+    ]
+    body = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": rows}}}}
+    for _ in range(2):  # the second time every row is an update
+        call("bulk_import_profiles", body=body)
+        clock.advance(1)
+        backend.run_due()
+        assert len(store.profiles) == 300 + 90
+        seqs = [p.seq for p in store.profiles]
+        for index in (store.order_id, store.order_created, store.order_updated):
+            assert list(index.items) == sorted(seqs, key=index.key)
+    twice = store.find_identifier("email", existing[0])
+    assert twice is not None
+    assert (twice.first_name, twice.last_name) == ("Again", "Twice")
+
+
+def test_a_sorted_index_takes_many_records_at_once_wherever_they_fall() -> None:
+    from kbridge.emulator.backend.store import SortedIndex
+
+    keys = {s: ((s * 7919) % 101, s) for s in range(100)}
+    index = SortedIndex(lambda s: keys[s], list(range(0, 100, 2)))
+    index.insert_many(range(1, 100, 2))  # interleaved with what is there
+    assert list(index.items) == sorted(range(100), key=keys.__getitem__)
+    index.discard_many({3, 50, 99})
+    index.insert_many([])
+    assert list(index.items) == sorted(set(range(100)) - {3, 50, 99}, key=keys.__getitem__)
