@@ -181,6 +181,7 @@ def _pages(ids: list[str]) -> dict[str, list[str]]:
         "/privacy/queue (polled)": ["/privacy/queue"],
         "/campaigns?connection={id}": [f"/campaigns?connection={i}" for i in ids],
         "/analytics?connection={id}": [f"/analytics?connection={i}" for i in ids],
+        "/analytics/{id}/churn (loaded by the page)": [f"/analytics/{i}/churn" for i in ids],
     }
 
 

@@ -92,6 +92,7 @@ def test_build_and_open_the_report_then_push_a_segment(
     answer = page.goto(f"/analytics/{connection_id}/report")
     assert answer is not None
     assert answer.status == 404
+    assert page.request.get(f"/analytics/{connection_id}/churn").status == 404
     page.get_by_role("button", name="Sign out").click()
 
     url = store.settings("shop").warehouse or default_warehouse_url(

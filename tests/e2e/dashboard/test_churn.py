@@ -43,6 +43,9 @@ def test_the_churn_table_says_not_synced_then_shows_the_top_risk(
         dashboard.appdb.engine, dashboard.workspace_a, master_key=dashboard.master_key
     )
     record = store.get("shop")
+    # the page itself does not wait for the model: the table comes in after it shows
+    served = page.request.get(f"/analytics?connection={record.id}")
+    assert 'aria-label="Churn top risk"' not in served.text()
     url = store.settings("shop").warehouse
     assert url is not None
     warehouse = open_warehouse(url)

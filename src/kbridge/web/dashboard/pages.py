@@ -1312,14 +1312,6 @@ def analytics(request: Request) -> Response:
         return _message(request, visit, 404, "Not found", "No such connection in this workspace.")
     report = _latest(visit, chosen, "report") if chosen else None
     push = _latest(visit, chosen, "segment_push") if chosen else None
-    risk = None
-    if chosen:
-        record = next(r for r in records if r.id == chosen)
-        url = visit.context.store(visit.user.workspace_id).settings(record.name).warehouse
-        url = url or default_warehouse_url(
-            visit.context.data_dir, visit.user.workspace_id, record.name
-        )
-        risk = churn_table.top_risk(url, record.account_id)
     return _page(
         request,
         visit,
@@ -1332,7 +1324,25 @@ def analytics(request: Request) -> Response:
         report_at=_when(report.finished_at) if report else "",
         push=push,
         segments=[rule.name for rule in DEFAULT_SEGMENTS],
-        churn=risk,
+    )
+
+
+@_router.get("/analytics/{connection_id}/churn", response_class=HTMLResponse)
+def analytics_churn(request: Request, connection_id: str) -> Response:
+    """The churn top-risk table alone, which the Analytics page loads after it shows: the
+    model is trained when the warehouse changed, and the page need not wait for it."""
+    visit = _visit(request)
+    if visit.user is None:
+        return _finish(request, HTMLResponse("", status_code=401), visit)
+    store = visit.context.store(visit.user.workspace_id)
+    record = next((r for r in store.list() if r.id == connection_id), None)
+    if record is None:
+        return _finish(request, HTMLResponse("", status_code=404), visit)
+    url = store.settings(record.name).warehouse or default_warehouse_url(
+        visit.context.data_dir, visit.user.workspace_id, record.name
+    )
+    return _page(
+        request, visit, "churn_table.html", churn=churn_table.top_risk(url, record.account_id)
     )
 
 
