@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
+
+from kbridge.catalog import REVISION
 
 from .conftest import sign_in
 
@@ -69,3 +74,46 @@ def test_the_base_url_field_says_when_to_fill_it(page: Page) -> None:
             r"^Empty for Klaviyo\. For another host, such as the emulator, its URL .*make serve"
         )
     )
+
+
+def _get(base_url: str, key: str, path: str, **params: str) -> dict[str, Any]:
+    reply = httpx.get(
+        f"{base_url}{path}",
+        params=params,
+        headers={
+            "Authorization": f"Klaviyo-API-Key {key}",
+            "revision": REVISION,
+            "accept": "application/vnd.api+json",
+        },
+        timeout=30.0,
+    )
+    assert reply.status_code == 200, reply.text
+    found: dict[str, Any] = reply.json()
+    return found
+
+
+def test_make_serve_leaves_an_account_to_connect_and_names_a_person_to_delete(
+    tmp_path: Path,
+) -> None:
+    # `make serve` printed no emulator URL and left no account free: a new user could not
+    # try the Connections form, nor find a person's email for the Privacy form
+    from benchmarks.dashboard import demo
+
+    with demo(1, factor=20.0, data_dir=tmp_path, spare=1) as found:
+        assert found.spare_key is not None
+        minted = httpx.post(
+            f"{found.emulator_url}/_emulator/keys",
+            json={"account": 0, "scopes": ["accounts:read", "profiles:read"]},
+            timeout=30.0,
+        )
+        connected_key = minted.json()["key"]
+        connected = _get(found.emulator_url, connected_key, "/api/accounts")["data"][0]["id"]
+        spare = _get(found.emulator_url, found.spare_key, "/api/accounts")["data"][0]["id"]
+        assert spare != connected
+        person = _get(
+            found.emulator_url,
+            connected_key,
+            "/api/profiles",
+            filter=f'equals(email,"{found.example_email}")',
+        )
+        assert len(person["data"]) == 1
