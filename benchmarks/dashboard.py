@@ -45,6 +45,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from kbridge.catalog import REVISION
 from kbridge.connections import generate_master_key
 from kbridge.emulator import EmulatorConfig, EmulatorServer
 from kbridge.service.appdb import AppDatabase
@@ -71,6 +72,11 @@ class Demo:
     workspace_id: str
     password: str = field(repr=False)
     connection_ids: list[str] = field(default_factory=list)
+    emulator_url: str = ""
+    #: a full key for an account the demo left unconnected, for a person to connect by hand
+    spare_key: str | None = field(default=None, repr=False)
+    #: a synced profile's email, for a person to try a privacy request on
+    example_email: str = ""
 
 
 def _csrf(client: httpx.Client, path: str) -> str:
@@ -121,10 +127,13 @@ def _wait_for_syncs(appdb: AppDatabase, workspace_id: str, n: int, timeout: floa
 
 
 @contextmanager
-def demo(accounts: int, *, factor: float, port: int = 0, data_dir: Path) -> Iterator[Demo]:
-    """The service on ``data_dir`` with ``accounts`` emulator accounts connected and synced."""
+def demo(
+    accounts: int, *, factor: float, port: int = 0, data_dir: Path, spare: int = 0
+) -> Iterator[Demo]:
+    """The service on ``data_dir`` with ``accounts`` emulator accounts connected and synced,
+    and ``spare`` more in the emulator left for a person to connect."""
     config = EmulatorConfig(
-        seed=42, profiles=40, events=400, accounts=accounts, rate_limit_factor=factor
+        seed=42, profiles=40, events=400, accounts=accounts + spare, rate_limit_factor=factor
     )
     with EmulatorServer(config) as emulator:
         appdb = AppDatabase.open(database_url(data_dir))
@@ -139,7 +148,9 @@ def demo(accounts: int, *, factor: float, port: int = 0, data_dir: Path) -> Iter
         )
         use_rate_budgets(app, settings.rate_budgets)
         server, thread, base_url = _serve(app, port)
-        found = Demo(base_url, appdb, workspace.id, password)
+        found = Demo(base_url, appdb, workspace.id, password, emulator_url=emulator.base_url)
+        if spare:
+            found.spare_key = emulator.api_key_of(accounts)
         try:
             with closing(sign_in(base_url, password)) as client:
                 for i in range(accounts):
@@ -161,12 +172,24 @@ def demo(accounts: int, *, factor: float, port: int = 0, data_dir: Path) -> Iter
                     page = f"/connections/{connection_id}"
                     client.post(f"{page}/sync", data={"csrf_token": _csrf(client, page)})
             _wait_for_syncs(appdb, workspace.id, accounts, timeout=60.0 + 30.0 * accounts)
+            found.example_email = _first_email(emulator)
             yield found
         finally:
             server.should_exit = True
             thread.join(timeout=10)
             service.stop()
             appdb.close()
+
+
+def _first_email(emulator: EmulatorServer) -> str:
+    """The first profile's email in the first connected account."""
+    headers = {
+        "Authorization": f"Klaviyo-API-Key {emulator.api_key_of(0)}",
+        "revision": REVISION,
+        "accept": "application/vnd.api+json",
+    }
+    reply = httpx.get(f"{emulator.base_url}/api/profiles", headers=headers, timeout=30.0)
+    return str(reply.json()["data"][0]["attributes"]["email"])
 
 
 def _pages(ids: list[str]) -> dict[str, list[str]]:
@@ -271,7 +294,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="kbridge-dashboard-") as tmp:
         port = args.port if args.serve else 0
         console.print(f"connecting and syncing {accounts} emulator accounts …")
-        with demo(accounts, factor=args.factor, port=port, data_dir=Path(tmp)) as found:
+        spare = 1 if args.serve else 0
+        with demo(
+            accounts, factor=args.factor, port=port, data_dir=Path(tmp), spare=spare
+        ) as found:
             if args.screenshot is not None:
                 screenshot(found, args.screenshot)
                 console.print(f"saved {args.screenshot}")
@@ -280,7 +306,15 @@ def main(argv: list[str] | None = None) -> None:
                     f"\nThe dashboard: {found.base_url}/  (sign in as {EMAIL}, "
                     f"password {found.password})\n{accounts} emulator accounts connected and "
                     f"synced (limits × {args.factor:g}); data in {tmp}, removed on exit. "
-                    "Ctrl-C stops."
+                    "Ctrl-C stops.\n\nTo try it as a new user:\n"
+                    f"- Connections: a key for a third emulator account, {found.spare_key}; "
+                    f"under Advanced, Base URL {found.emulator_url} and Rate limits "
+                    f"{args.factor:g} (spec would pace it as slowly as Klaviyo's own limits)\n"
+                    f"- Privacy: a deletion for {found.example_email} on shop-01 is "
+                    "confirmed a minute or two after it is requested\n"
+                    "- Campaigns: New campaign from a template, tick Schedule, then Cancel it "
+                    "in the calendar (reload, or follow its job under Jobs)",
+                    soft_wrap=True,
                 )
                 try:
                     while True:

@@ -92,6 +92,19 @@ _DONE = {
     "report": "Report queued: its link appears here once built.",
     "segment_push": "Segment push queued.",
 }
+#: the notices of jobs queued from pages that do not refresh themselves (the calendar,
+#: analytics): they link to Jobs, where the job can be watched
+_QUEUED = frozenset(
+    {
+        "campaign_publish",
+        "campaign_cancel",
+        "campaign_draft",
+        "campaign_revert",
+        "campaign_schedule",
+        "report",
+        "segment_push",
+    }
+)
 _env = Environment(
     loader=FileSystemLoader(_HERE / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -205,6 +218,7 @@ def _page(
         can_admin=visit.may("admin"),
         can_operate=visit.may("operator"),
         flash=_DONE.get(request.query_params.get("done", "")),
+        flash_jobs=request.query_params.get("done", "") in _QUEUED,
         **values,
     )
     return _finish(request, HTMLResponse(html, status_code=status), visit)
