@@ -98,7 +98,7 @@ def test_oauth_connect_through_the_consent_page(
     page.get_by_label("Connection name").fill("app")
     page.get_by_label("Client ID").fill(app["client_id"])
     page.get_by_label("Client secret").fill(app["client_secret"])
-    page.get_by_text("Another host").click()
+    page.get_by_text("Another host", exact=True).click()
     page.get_by_label("OAuth host URL").fill(server.base_url)
     page.get_by_role("button", name="Continue to consent").click()
 
