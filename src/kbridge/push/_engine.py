@@ -28,9 +28,10 @@ from kbridge.push.tables import (
     PUSH_ERRORS,
     PUSH_JOBS,
     PUSH_LOG,
-    PUSH_LOG_DDL,
+    PUSH_LOG_BATCHES,
     PUSH_STATE,
     PUSH_TABLES,
+    upgrade_log,
 )
 from kbridge.warehouse import Batch, DeleteWhere, Warehouse
 
@@ -174,7 +175,7 @@ class Ledger:
     async def prepare(self) -> None:
         await self._run(self.warehouse.migrate, PUSH_TABLES)
         if self.warehouse.capabilities.dialect == "duckdb":
-            await self._run(self.warehouse.query, PUSH_LOG_DDL)
+            await self._run(upgrade_log, self.warehouse)
 
     def _unlog(self, *, identities: Sequence[str] = (), job_id: str | None = None) -> None:
         """Forget rows in DuckDB's ``push_log`` too (where the DuckDB path keeps them).
@@ -314,7 +315,7 @@ def forget(
         for ident in dict.fromkeys(identities):
             batch.delete(DeleteWhere(PUSH_STATE, {"destination": destination, "identity": ident}))
         if warehouse.capabilities.dialect == "duckdb":
-            warehouse.query(PUSH_LOG_DDL)
+            upgrade_log(warehouse)
             forget_logged(warehouse, account_id, destination, identities)
         warehouse.commit(batch)
 
@@ -329,16 +330,19 @@ def forget_logged(
 ) -> None:
     """Delete ``identities`` (and the rows of ``job_id``) from DuckDB's ``push_log``: one
     statement for all of them, as the log has no index to look each one up by."""
+    batches = (
+        f"SELECT batch FROM {PUSH_LOG_BATCHES} "  # noqa: S608
+        "WHERE account_id = ? AND destination = ?"
+    )
     if identities:
         warehouse.query(
-            f"DELETE FROM {PUSH_LOG} WHERE account_id = ? AND destination = ? "  # noqa: S608
-            "AND identity IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+            f"DELETE FROM {PUSH_LOG} WHERE batch IN ({batches}) "  # noqa: S608
+            "AND key IN (SELECT hash(unnest(CAST(? AS VARCHAR[]))))",
             [account_id, destination, list(dict.fromkeys(identities))],
         )
     if job_id is not None:
         warehouse.query(
-            f"DELETE FROM {PUSH_LOG} WHERE account_id = ? AND destination = ? "  # noqa: S608
-            "AND job_id = ?",
+            f"DELETE FROM {PUSH_LOG} WHERE batch IN ({batches} AND job_id = ?)",  # noqa: S608
             [account_id, destination, job_id],
         )
 

@@ -1,29 +1,43 @@
 """A profile push whose rows never pass through Python one by one.
 
 When the rows are a :class:`~kbridge.push.source.Source` in the same DuckDB as the
-push state, DuckDB builds each row's JSON payload, hashes it, compares it with the
-state (``push_log``, and ``push_state`` rows not yet moved there), assigns the rows to
-jobs (≤ ``max_rows`` each and under the byte limit; a job is the changed rows of one
-rowid range), concatenates each job's body and, once Klaviyo accepts the job, appends
-its rows to ``push_log``. Python sees one string per job.
+push state, DuckDB hashes each row's columns, compares the hashes with the state
+(``push_log``, and ``push_state`` rows not yet moved there), assigns the rows to jobs
+(≤ ``max_rows`` each and under the byte limit; a job is the changed rows of one rowid
+range), builds each job's body and, once Klaviyo accepts the job, appends its rows to
+``push_log``. Python sees one string per job.
 
-Its hashes are DuckDB's ``hash()`` of the payload (63 bits), not the row-by-row
-path's BLAKE2b: the same destination pushed both ways is sent once more on the first
-switch, then is unchanged again; so would it be after a DuckDB upgrade that changed
-``hash()`` (MD5 would be stable but doubles the cost of hashing). The payload is
-``to_json`` of one struct, which costs half of ``json_object``.
+A row's hash is DuckDB's ``hash()`` of the values its payload is made of and of the
+payload's layout (63 bits): the payload itself (``to_json`` of one struct) is built
+once, for the job's body, and only for the rows sent. Lines written before 2026-12-07
+(``scheme`` 1 in ``push_log_batches``) hold the hash of the payload text instead; a row
+with such a line is compared that way, so an upgrade resends nothing. The row-by-row
+path hashes with BLAKE2b: the same destination pushed both ways is sent once more on
+the first switch, then is unchanged again; so would it be after a DuckDB upgrade that
+changed ``hash()``.
+
+A row's payload size is needed only where a limit could bind: from each column's
+longest value (and its type) the push bounds every payload's size; only when that bound
+could pass 100 KB a row, or 5 MB a job, are the payloads built to be measured.
 """
 
 # ruff: noqa: S608  (identifiers are quoted, values are bound or quoted literals)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kbridge.push._engine import JobLimits
 from kbridge.push.source import TEMP, quote_ident, quote_literal
-from kbridge.push.tables import PUSH_LOG
+from kbridge.push.tables import (
+    PUSH_LOG,
+    PUSH_LOG_BATCHES,
+    SCHEME_COLUMNS,
+    SCHEME_PAYLOAD,
+    adopt_lines,
+)
 from kbridge.warehouse import Warehouse
 
 __all__ = ["Job", "Plan", "adopt", "job_body", "plan", "record_job"]
@@ -48,6 +62,7 @@ class Job:
 class Plan:
     """What the push will do: the jobs, the rows left unchanged, the rows refused unsent."""
 
+    #: SQL of one row's payload as a struct (``to_json`` of it is the row's JSON)
     payload: str
     jobs: list[Job]
     unchanged: int
@@ -63,24 +78,124 @@ def _struct(members: Sequence[tuple[str, str]]) -> str:
     return "{" + ", ".join(f"{quote_literal(k)}: {v}" for k, v in members) + "}"
 
 
-def _payload_sql(attrs: Sequence[str], props: Sequence[str], id_column: str) -> tuple[str, str]:
-    """The SQL of (identity, payload) over the source's columns.
+def _identity_sql(id_column: str) -> str:
+    return f"trim(CAST({quote_ident(id_column)} AS VARCHAR))"
 
-    ``to_json`` of one struct literal writes the same text as the values' JSON spliced
-    between their keys (as this path did before, so the hashes kept in ``push_state``
-    stay valid) at about two thirds of the cost."""
-    ident = f"trim(CAST({quote_ident(id_column)} AS VARCHAR))"
+
+def _payload_struct(
+    attrs: Sequence[str], props: Sequence[str], id_column: str, value: str = "{}"
+) -> str:
+    """SQL of one row's payload as a struct; ``value`` formats each value's SQL from its
+    column's (``"{}"``: the column itself)."""
+    ident = value.format(_identity_sql(id_column))
     # a NULL clears the property, as the row-by-row path sends it
-    members = [(c, quote_ident(c)) for c in attrs]
+    members = [(c, value.format(quote_ident(c))) for c in attrs]
     if props:
-        members.append(("properties", _struct([(c, quote_ident(c)) for c in props])))
+        members.append(("properties", _struct([(c, value.format(quote_ident(c))) for c in props])))
     head: list[tuple[str, str]] = [("type", "'profile'")]
     if id_column == "id":
         head.append(("id", ident))
     else:
         members.append((id_column, ident))
-    payload = f"CAST(to_json({_struct([*head, ('attributes', _struct(members))])}) AS VARCHAR)"
-    return ident, payload
+    return _struct([*head, ("attributes", _struct(members))])
+
+
+def _payload_sql(attrs: Sequence[str], props: Sequence[str], id_column: str) -> tuple[str, str]:
+    """The SQL of (identity, payload text) over the source's columns.
+
+    ``to_json`` of one struct literal writes the same text as the values' JSON spliced
+    between their keys (as this path did before, so the hashes kept in scheme 1 stay
+    valid) at about two thirds of the cost."""
+    struct = _payload_struct(attrs, props, id_column)
+    return _identity_sql(id_column), f"CAST(to_json({struct}) AS VARCHAR)"
+
+
+def _hash_sql(attrs: Sequence[str], props: Sequence[str], id_column: str) -> str:
+    """SQL of a row's hash (scheme 2): its payload's values and the payload's layout.
+
+    The layout (which columns, as attributes or properties, and the identity) is a
+    literal hashed with the values, so the same values sent in another shape differ."""
+    layout = "|".join(["v2", id_column, ",".join(attrs), ",".join(props)])
+    values = ", ".join([_identity_sql(id_column), *(quote_ident(c) for c in [*attrs, *props])])
+    return f"CAST(hash({quote_literal(layout)}, {values}) >> 1 AS BIGINT)"
+
+
+#: the longest JSON a value of these types is written as (``to_json``), quotes included
+_FIXED_WIDTH = {
+    "BOOLEAN": 5,
+    "TINYINT": 4,
+    "UTINYINT": 3,
+    "SMALLINT": 6,
+    "USMALLINT": 5,
+    "INTEGER": 11,
+    "UINTEGER": 10,
+    "BIGINT": 20,
+    "UBIGINT": 20,
+    "HUGEINT": 40,
+    "UHUGEINT": 39,
+    "FLOAT": 26,
+    "DOUBLE": 26,
+}
+#: types written as a JSON string of their text (``CAST(… AS VARCHAR)``)
+_TEXT = re.compile(
+    r"^(VARCHAR|ENUM\(.*\)|DATE|TIME|TIMESTAMP.*|TIME WITH TIME ZONE|INTERVAL|UUID)$"
+)
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*\d+\)$")
+_ESCAPED = '[\\x00-\\x1f"\\\\]'  # what JSON escapes: up to 6 bytes for one
+
+
+def _size_bound(
+    warehouse: Warehouse,
+    attrs: Sequence[str],
+    props: Sequence[str],
+    id_column: str,
+    types: Mapping[str, str],
+    escapes: bool,
+) -> int | None:
+    """An upper bound of every row's payload size in bytes, or None (a nested column,
+    JSON, a blob: its size is known only by writing it).
+
+    ``escapes``: look for characters JSON escapes (a second scan) instead of assuming
+    any character may take 6 bytes."""
+    nulls = _payload_struct(attrs, props, id_column, value="NULL")
+    leaves = len(attrs) + len(props) + 1
+    # the layout's own bytes: the payload of all-NULL values, less the NULLs
+    skeleton = int(warehouse.query(f"SELECT strlen(CAST(to_json({nulls}) AS VARCHAR))")[0][0])
+    bound = skeleton - 4 * leaves
+    scans: list[str] = []
+    for name, sql, kind in [
+        *((c, quote_ident(c), types.get(c, "")) for c in [*attrs, *props]),
+        (id_column, _identity_sql(id_column), "VARCHAR"),
+    ]:
+        del name
+        if kind in _FIXED_WIDTH:
+            bound += _FIXED_WIDTH[kind]
+        elif found := _DECIMAL.match(kind):
+            bound += int(found.group(1)) + 3
+        elif _TEXT.match(kind):
+            text = sql if kind == "VARCHAR" else f"CAST({sql} AS VARCHAR)"
+            scans.append(f"coalesce(max(strlen({text})), 0)")
+            if escapes:
+                scans.append(f"count_if(regexp_matches({text}, '{_ESCAPED}'))")
+        else:
+            return None
+    if scans:
+        got = warehouse.query(f"SELECT {', '.join(scans)} FROM {TEMP}")[0]
+        step = 2 if escapes else 1
+        for k in range(0, len(got), step):
+            longest = int(got[k])
+            escaped = bool(got[k + 1]) if escapes else True
+            bound += max(4, (6 * longest if escaped else longest) + 2)
+    return bound
+
+
+def _fits(bound: int | None, limits: JobLimits, envelope: int) -> bool:
+    """No row can be refused for its size, and ``max_rows`` rows always fit in a job."""
+    return (
+        bound is not None
+        and bound <= limits.max_row_bytes
+        and envelope + limits.max_rows * (bound + 1) + 1 <= limits.max_bytes
+    )
 
 
 def plan(
@@ -94,49 +209,66 @@ def plan(
     limits: JobLimits,
     envelope: int,
     full: bool,
+    types: Mapping[str, str] | None = None,
 ) -> Plan:
     """Hash every row, compare with the state and assign the changed rows to jobs.
 
     The state is ``push_log``'s lines and ``push_state``'s rows of the destination; a row
     in ``push_state`` (a warehouse from before the log, or a row-by-row push since) is the
-    newer of the two (see :func:`adopt`)."""
+    newer of the two (see :func:`adopt`). ``types``: the source's column types, to bound
+    the payloads' sizes without writing them (none given: every payload is measured)."""
     ident, payload = _payload_sql(attrs, props, id_column)
+    row_hash = _hash_sql(attrs, props, id_column)
+    measured = True
+    if types is not None:
+        args = (warehouse, attrs, props, id_column, types)
+        measured = not (
+            _fits(_size_bound(*args, escapes=False), limits, envelope)
+            or _fits(_size_bound(*args, escapes=True), limits, envelope)
+        )
+    size = f"strlen({payload})" if measured else "0"
+    # the state's columns are named apart from any source column the payload reads
     warehouse.query(
         f"""
 CREATE OR REPLACE TEMP TABLE {_PLAN} AS
-WITH h AS (
-  SELECT rowid AS rid, {ident} AS identity, {payload} AS payload FROM {TEMP}
+WITH p AS (
+  SELECT hash(identity) AS _kbridge_key, hash AS _kbridge_hash,
+         {SCHEME_PAYLOAD} AS _kbridge_scheme
+  FROM push_state WHERE account_id = ? AND destination = ?
+  UNION ALL
+  SELECT l.key, l.hash, b.scheme FROM {PUSH_LOG} l JOIN {PUSH_LOG_BATCHES} b USING (batch)
+  WHERE b.account_id = ? AND b.destination = ?
+    AND l.key NOT IN (SELECT hash(identity) FROM push_state
+                      WHERE account_id = ? AND destination = ?)
 ), s AS (
-  SELECT rid, identity, CAST(hash(payload) >> 1 AS BIGINT) AS hash,
-         strlen(payload) AS size
-  FROM h
-), c AS (
-  SELECT s.*, p.identity IS NOT NULL AS known, CASE
-      WHEN s.identity IS NULL OR s.identity = '' THEN 'empty'
-      WHEN s.size > ? THEN 'big'
-      WHEN NOT ? AND p.hash = s.hash THEN 'same'
-      ELSE 'send' END AS status
-  FROM s LEFT JOIN (
-    SELECT identity, hash FROM push_state WHERE account_id = ? AND destination = ?
-    UNION ALL
-    SELECT identity, hash FROM {PUSH_LOG} l WHERE account_id = ? AND destination = ?
-      AND NOT EXISTS (SELECT 1 FROM push_state o WHERE o.account_id = l.account_id
-                      AND o.destination = l.destination AND o.identity = l.identity)
-  ) p ON p.identity = s.identity
+  SELECT t.rowid AS rid, {ident} AS identity, {row_hash} AS hash, {size} AS size,
+         p._kbridge_key IS NOT NULL AS known, p._kbridge_hash AS old,
+         p._kbridge_scheme AS scheme,
+         -- a line of the payload scheme: only its rows have their payload written here
+         CASE WHEN p._kbridge_scheme = {SCHEME_PAYLOAD}
+              THEN p._kbridge_hash = CAST(hash({payload}) >> 1 AS BIGINT) END AS same_text
+  FROM {TEMP} t LEFT JOIN p ON p._kbridge_key = hash({ident})
 )
-SELECT rid, identity, hash, size, status, known FROM c
+SELECT rid, hash(identity) AS key, hash, size, known, CASE
+    WHEN identity IS NULL OR identity = '' THEN 'empty'
+    WHEN size > ? THEN 'big'
+    WHEN ? OR NOT known THEN 'send'
+    WHEN scheme = {SCHEME_COLUMNS} AND old = hash THEN 'same'
+    WHEN same_text THEN 'same'
+    ELSE 'send' END AS status
+FROM s
 """,
-        [limits.max_row_bytes, full, account_id, destination, account_id, destination],
+        [*([account_id, destination] * 3), limits.max_row_bytes, full],
     )
     # a job is the changed rows of one rowid range: only the ranges' first rows are found
     # (numbering every row and joining the numbers back held the whole plan in memory)
-    largest, last, sent, known = warehouse.query(
-        f"SELECT max(size), max(rid), count(*), count_if(known) FROM {_PLAN} WHERE status = 'send'"
+    last, sent, known = warehouse.query(
+        f"SELECT max(rid), count(*), count_if(known) FROM {_PLAN} WHERE status = 'send'"
     )[0]
     starts: list[tuple[int, int]] = []  # (first rowid, rows)
-    if largest is not None and envelope + limits.max_rows * (int(largest) + 1) > limits.max_bytes:
+    if measured and sent:
         starts = _pack_by_bytes(warehouse, limits, envelope)
-    elif largest is not None:
+    elif sent:
         firsts = [
             int(r[0])
             for r in warehouse.query(
@@ -165,16 +297,17 @@ SELECT rid, identity, hash, size, status, known FROM c
             else (str(identity), "profile", f"payload of {size} bytes exceeds 100 KB")
         )
         for identity, size, status in warehouse.query(
-            f"SELECT identity, size, status FROM {_PLAN} WHERE status IN ('empty', 'big') "
-            "ORDER BY rid"
+            f"SELECT t.identity, p.size, p.status FROM {_PLAN} p JOIN "
+            f"(SELECT rowid AS rid, {ident} AS identity FROM {TEMP}) t ON t.rid = p.rid "
+            "WHERE p.status IN ('empty', 'big') ORDER BY p.rid"
         )
     ]
     repeats = bool(
         warehouse.query(
-            f"SELECT count(*) <> count(DISTINCT identity) FROM {_PLAN} WHERE status = 'send'"
+            f"SELECT count(*) <> count(DISTINCT key) FROM {_PLAN} WHERE status = 'send'"
         )[0][0]
     )
-    return Plan(payload, jobs, unchanged, refused, repeats)
+    return Plan(_payload_struct(attrs, props, id_column), jobs, unchanged, refused, repeats)
 
 
 def _pack_by_bytes(warehouse: Warehouse, limits: JobLimits, envelope: int) -> list[tuple[int, int]]:
@@ -207,18 +340,17 @@ def job_body(warehouse: Warehouse, the_plan: Plan, job: Job) -> bytes:
     # the rows' order matters only to an identity named twice (the later row wins): an
     # ordered aggregate sorts, which costs a third of the body
     order = " ORDER BY t.rowid" if the_plan.repeats else ""
+    # one to_json of the list costs three quarters of a to_json per row joined by string_agg
+    body = f"CAST(to_json(list({the_plan.payload}{order})) AS VARCHAR)"
     if job.rows == job.last - job.first + 1:
         # every row of the range is in the job (a first push): no need to ask the plan
         rows = warehouse.query(
-            f"SELECT '[' || string_agg({the_plan.payload}, ','{order}) || ']' "
-            f"FROM {TEMP} t WHERE t.rowid BETWEEN ? AND ?",
-            [job.first, job.last],
+            f"SELECT {body} FROM {TEMP} t WHERE t.rowid BETWEEN ? AND ?", [job.first, job.last]
         )
     else:
         rows = warehouse.query(
-            f"SELECT '[' || string_agg({the_plan.payload}, ','{order}) || ']' "
-            f"FROM {TEMP} t JOIN {_PLAN} p ON p.rid = t.rowid "
-            "WHERE t.rowid BETWEEN ? AND ? AND p.rid BETWEEN ? AND ? AND p.status = 'send'",
+            f"SELECT {body} FROM {TEMP} t WHERE t.rowid BETWEEN ? AND ? AND t.rowid IN "
+            f"(SELECT rid FROM {_PLAN} WHERE rid BETWEEN ? AND ? AND status = 'send')",
             [job.first, job.last, job.first, job.last],
         )
     return str(rows[0][0]).encode()
@@ -237,9 +369,10 @@ def record_job(
 ) -> None:
     """The job and its rows' hashes in one transaction (see ``Ledger.record_job``).
 
-    The rows are appended to ``push_log``; the lines of those already there (and, when
-    the source names an identity twice, of those an earlier job of this push wrote) are
-    deleted first, so that the log keeps one line per identity without a key index."""
+    The rows are appended to ``push_log`` under a new batch; the lines of those already
+    there (and, when the source names an identity twice, of those an earlier job of this
+    push wrote) are deleted first, so that the log keeps one line per identity without a
+    key index."""
     warehouse.query("BEGIN TRANSACTION")
     try:
         warehouse.query(
@@ -251,25 +384,24 @@ def record_job(
         )
         if job.known or repeats:
             warehouse.query(
-                f"DELETE FROM {PUSH_LOG} WHERE account_id = ? AND destination = ? "
-                f"AND identity IN (SELECT identity FROM {_PLAN} "
+                f"DELETE FROM {PUSH_LOG} WHERE batch IN ({_BATCHES_OF}) "
+                f"AND key IN (SELECT key FROM {_PLAN} "
                 "WHERE rid BETWEEN ? AND ? AND status = 'send'"
                 + ("" if repeats else " AND known")
                 + ")",
                 [account_id, destination, job.first, job.last],
             )
+        batch = new_batch(warehouse, account_id, destination, job_id, now, SCHEME_COLUMNS)
         warehouse.query(
-            f"INSERT INTO {PUSH_LOG} "
-            "(account_id, destination, identity, hash, job_id, pushed_at) "
-            f"SELECT ?, ?, identity, hash, ?, CAST(? AS TIMESTAMPTZ) FROM {_PLAN} "
-            "WHERE rid BETWEEN ? AND ? AND status = 'send'"
+            f"INSERT INTO {PUSH_LOG} (batch, key, hash) "
+            f"SELECT ?, key, hash FROM {_PLAN} WHERE rid BETWEEN ? AND ? AND status = 'send'"
             # a source may name one identity twice: its last row wins, as row by row
             + (
-                " QUALIFY row_number() OVER (PARTITION BY identity ORDER BY rid DESC) = 1"
+                " QUALIFY row_number() OVER (PARTITION BY key ORDER BY rid DESC) = 1"
                 if repeats
                 else ""
             ),
-            [account_id, destination, job_id, now, job.first, job.last],
+            [batch, job.first, job.last],
         )
         warehouse.query("COMMIT")
     except BaseException:
@@ -277,29 +409,52 @@ def record_job(
         raise
 
 
+_BATCHES_OF = f"SELECT batch FROM {PUSH_LOG_BATCHES} WHERE account_id = ? AND destination = ?"
+
+
+def new_batch(
+    warehouse: Warehouse,
+    account_id: str,
+    destination: str,
+    job_id: str | None,
+    at: str | None,
+    scheme: int,
+) -> int:
+    """A new ``push_log_batches`` row (inside the caller's transaction); its number."""
+    rows = warehouse.query(
+        f"INSERT INTO {PUSH_LOG_BATCHES} (batch, account_id, destination, job_id, pushed_at, "
+        f"scheme) SELECT coalesce(max(batch), 0) + 1, ?, ?, ?, CAST(? AS TIMESTAMPTZ), ? "
+        f"FROM {PUSH_LOG_BATCHES} RETURNING batch",
+        [account_id, destination, job_id, at, scheme],
+    )
+    return int(rows[0][0])
+
+
 def adopt(warehouse: Warehouse, *, account_id: str, destination: str) -> None:
     """Move the destination's rows from ``push_state`` into ``push_log``.
 
     ``push_state`` holds them when the warehouse was written before the log existed, or
     by a row-by-row push (another source, PostgreSQL's path) since the last DuckDB one:
-    either way they are newer than any line of the log for the same identity."""
+    either way they are newer than any line of the log for the same identity. Their
+    hashes are of the payload's text (scheme 1): a DuckDB push wrote them so before
+    2026-12-07, and a row-by-row push's BLAKE2b never matches (its rows are sent once)."""
+    where = "account_id = ? AND destination = ?"
     found = warehouse.query(
-        "SELECT count(*) FROM push_state WHERE account_id = ? AND destination = ?",
-        [account_id, destination],
+        f"SELECT count(*) FROM push_state WHERE {where}", [account_id, destination]
     )
     if not int(found[0][0]):
         return
-    where = "account_id = ? AND destination = ?"
     warehouse.query("BEGIN TRANSACTION")
     try:
         warehouse.query(
-            f"DELETE FROM {PUSH_LOG} WHERE {where} AND identity IN "
-            f"(SELECT identity FROM push_state WHERE {where})",
+            f"DELETE FROM {PUSH_LOG} WHERE batch IN ({_BATCHES_OF}) AND key IN "
+            f"(SELECT hash(identity) FROM push_state WHERE {where})",
             [account_id, destination, account_id, destination],
         )
-        warehouse.query(
-            f"INSERT INTO {PUSH_LOG} SELECT account_id, destination, identity, hash, job_id, "
-            f"pushed_at FROM push_state WHERE {where}",
+        adopt_lines(
+            warehouse,
+            f"SELECT account_id, destination, identity, hash, job_id, pushed_at "
+            f"FROM push_state WHERE {where}",
             [account_id, destination],
         )
         warehouse.query(f"DELETE FROM push_state WHERE {where}", [account_id, destination])

@@ -183,6 +183,9 @@ async def push_profiles(
                         limits=limits,
                         envelope=_envelope(list_id),
                         full=full,
+                        types=dict(zip(rows.columns, rows.types, strict=True))
+                        if rows.types
+                        else None,
                     )
                 )
                 summary.rows, summary.unchanged = rows.count, plan.unchanged

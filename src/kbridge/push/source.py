@@ -55,6 +55,8 @@ class Source:
     columns: tuple[str, ...]
     count: int
     slice_rows: int = 20_000
+    #: each column's type as the warehouse names it (DuckDB's; empty elsewhere)
+    types: tuple[str, ...] = ()
 
     def empty_values(self, column: str) -> int:
         """How many rows have no value (NULL or blank) in ``column``."""
@@ -134,8 +136,11 @@ def read_source(
     try:
         if dialect == "duckdb":
             warehouse.query(f"CREATE OR REPLACE TEMP TABLE {_TEMP} AS {select}")
-            columns = tuple(str(r[0]) for r in warehouse.query(f"DESCRIBE {_TEMP}"))
+            described = warehouse.query(f"DESCRIBE {_TEMP}")
+            columns = tuple(str(r[0]) for r in described)
+            types = tuple(str(r[1]) for r in described)
         else:
+            types = ()
             warehouse.query(f"DROP TABLE IF EXISTS pg_temp.{_TEMP}")
             warehouse.query(
                 f"CREATE TEMP TABLE {_TEMP} AS SELECT "
@@ -154,4 +159,4 @@ def read_source(
     except WarehouseError as exc:
         detail = str(exc).split("failed: ", 1)[-1].splitlines()[0]
         raise PushInputError(f"cannot read {what}: {detail}") from None
-    return Source(warehouse, columns, count)
+    return Source(warehouse, columns, count, types=types)

@@ -7,17 +7,33 @@ moment Klaviyo accepts it, before the next is submitted, so a push killed
 mid-way polls those jobs when started again instead of resubmitting their
 rows. ``push_errors`` keeps each row Klaviyo (or the push itself) refused.
 
-``push_log`` (DuckDB only) is ``push_state`` without its key: a profile push whose
-rows are in the same DuckDB appends each job's rows to it (one line per identity,
-the older line deleted) instead of upserting them through ``push_state``'s key
-index, which cost three times as much as the rows' insertion itself.
+``push_log`` (DuckDB only) is ``push_state`` without its key and narrowed to two
+numbers a row: a profile push whose rows are in the same DuckDB appends each job's rows
+to it (one line per identity, the older line deleted) instead of upserting them through
+``push_state``'s key index, which cost three times as much as the rows' insertion itself.
 """
+
+# ruff: noqa: S608  (table names are our constants; values are bound)
 
 from __future__ import annotations
 
-from kbridge.warehouse import Table, table
+from collections.abc import Sequence
 
-__all__ = ["PUSH_ERRORS", "PUSH_JOBS", "PUSH_LOG", "PUSH_LOG_DDL", "PUSH_STATE", "PUSH_TABLES"]
+from kbridge.warehouse import Table, Warehouse, table
+
+__all__ = [
+    "PUSH_ERRORS",
+    "PUSH_JOBS",
+    "PUSH_LOG",
+    "PUSH_LOG_BATCHES",
+    "PUSH_LOG_DDL",
+    "PUSH_STATE",
+    "PUSH_TABLES",
+    "SCHEME_COLUMNS",
+    "SCHEME_PAYLOAD",
+    "adopt_lines",
+    "upgrade_log",
+]
 
 PUSH_STATE: Table = table(
     "push_state",
@@ -45,11 +61,73 @@ PUSH_ERRORS: Table = table(
 )
 PUSH_TABLES: tuple[Table, ...] = (PUSH_STATE, PUSH_JOBS, PUSH_ERRORS)
 
-#: DuckDB's keyless twin of ``push_state`` (not migrated with the others: a declared table
-#: has a primary key, and the key is what the log does without)
+#: DuckDB's keyless log of what was sent (not migrated with the others: a declared table
+#: has a primary key, and the key is what the log does without). A line is a row's
+#: identity, hashed (``key``), and its payload's ``hash``; the job, destination and time
+#: it came with are its ``batch``'s, one row of ``push_log_batches`` per job.
 PUSH_LOG = "push_log"
+PUSH_LOG_BATCHES = "push_log_batches"
 PUSH_LOG_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {PUSH_LOG} (account_id VARCHAR NOT NULL, "
-    "destination VARCHAR NOT NULL, identity VARCHAR NOT NULL, hash BIGINT, job_id VARCHAR, "
-    "pushed_at TIMESTAMPTZ)"
+    f"CREATE TABLE IF NOT EXISTS {PUSH_LOG} (batch INTEGER NOT NULL, key UBIGINT NOT NULL, "
+    "hash BIGINT)",
+    f"CREATE TABLE IF NOT EXISTS {PUSH_LOG_BATCHES} (batch INTEGER NOT NULL, "
+    "account_id VARCHAR NOT NULL, destination VARCHAR NOT NULL, job_id VARCHAR, "
+    "pushed_at TIMESTAMPTZ, scheme SMALLINT NOT NULL)",
 )
+
+#: ``push_log_batches.scheme``: what its lines' ``hash`` was taken over
+SCHEME_PAYLOAD = 1  # the payload's JSON text (the DuckDB path before 2026-12-07)
+SCHEME_COLUMNS = 2  # the payload's values and layout
+
+
+def adopt_lines(warehouse: Warehouse, select: str, params: Sequence[object]) -> None:
+    """Lines of (account_id, destination, identity, hash, job_id, pushed_at), hashed over
+    the payload's text, into ``push_log``: a batch per job and time they came with."""
+    warehouse.query(f"CREATE OR REPLACE TEMP TABLE _kbridge_adopted AS {select}", list(params))
+    base = int(warehouse.query(f"SELECT coalesce(max(batch), 0) FROM {PUSH_LOG_BATCHES}")[0][0])
+    warehouse.query(
+        f"INSERT INTO {PUSH_LOG_BATCHES} (batch, account_id, destination, job_id, pushed_at, "
+        f"scheme) SELECT ? + row_number() OVER (ORDER BY account_id, destination, job_id, "
+        f"pushed_at), account_id, destination, job_id, pushed_at, {SCHEME_PAYLOAD} FROM "
+        "(SELECT DISTINCT account_id, destination, job_id, pushed_at FROM _kbridge_adopted)",
+        [base],
+    )
+    warehouse.query(
+        f"INSERT INTO {PUSH_LOG} (batch, key, hash) SELECT b.batch, hash(a.identity), a.hash "
+        f"FROM _kbridge_adopted a JOIN {PUSH_LOG_BATCHES} b ON b.batch > ? "
+        "AND b.account_id = a.account_id AND b.destination = a.destination "
+        "AND b.job_id IS NOT DISTINCT FROM a.job_id "
+        "AND b.pushed_at IS NOT DISTINCT FROM CAST(a.pushed_at AS TIMESTAMPTZ)",
+        [base],
+    )
+    warehouse.query("DROP TABLE _kbridge_adopted")
+
+
+def upgrade_log(warehouse: Warehouse) -> None:
+    """Create the log's tables; move the lines of a log written before 2026-12-07 (one
+    wide line per identity) into them, nothing resent (see :data:`SCHEME_PAYLOAD`)."""
+    old = warehouse.query(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'identity' "
+        "AND database_name = current_database() AND schema_name = 'main'",
+        [PUSH_LOG],
+    )
+    if not int(old[0][0]):
+        for ddl in PUSH_LOG_DDL:
+            warehouse.query(ddl)
+        return
+    warehouse.query("BEGIN TRANSACTION")
+    try:
+        warehouse.query(f"ALTER TABLE {PUSH_LOG} RENAME TO _kbridge_push_log_before")
+        for ddl in PUSH_LOG_DDL:
+            warehouse.query(ddl)
+        adopt_lines(
+            warehouse,
+            "SELECT account_id, destination, identity, hash, job_id, pushed_at "
+            "FROM _kbridge_push_log_before",
+            [],
+        )
+        warehouse.query("DROP TABLE _kbridge_push_log_before")
+        warehouse.query("COMMIT")
+    except BaseException:
+        warehouse.query("ROLLBACK")
+        raise

@@ -1,5 +1,6 @@
-"""The DuckDB path's state: appended to ``push_log`` (no key index), one line per identity,
-and an older warehouse's ``push_state`` adopted rather than resent."""
+"""The DuckDB path's state: appended to ``push_log`` (no key index), one narrow line per
+identity, and an older warehouse's state (``push_state``, or the log's wider layout before
+2026-12-07) adopted rather than resent."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from kbridge.api import AsyncClient, ClientConfig, LimiterConfig
 from kbridge.core import ManualClock
 from kbridge.emulator import EmulatorServer
 from kbridge.push import JobLimits, push_profiles, read_source
+from kbridge.push._sqlpath import _payload_sql
 from kbridge.warehouse import Warehouse, open_warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -60,7 +62,10 @@ async def test_state_is_appended_to_a_log_without_a_key_one_line_per_identity(
     first = await push(server, warehouse, 50, limits=JobLimits(max_rows=20))
     assert (first["sent"], first["jobs"]) == (50, 3)
     assert count(warehouse, "SELECT count(*) FROM push_state") == 0
-    assert count(warehouse, "SELECT count(DISTINCT identity) FROM push_log") == 50
+    assert count(warehouse, "SELECT count(DISTINCT key) FROM push_log") == 50
+    # two numbers a line: the job, destination and time are the batch's
+    assert [r[0] for r in warehouse.query("DESCRIBE push_log")] == ["batch", "key", "hash"]
+    assert count(warehouse, "SELECT count(*) FROM push_log_batches") == 3
     keys = (
         "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'push_log' "
         "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
@@ -75,16 +80,33 @@ async def test_state_is_appended_to_a_log_without_a_key_one_line_per_identity(
     assert count(warehouse, "SELECT count(*) FROM push_log") == 50
 
 
+def old_state(wh: Warehouse, n: int, account: str) -> str:
+    """SELECT of the lines a DuckDB push wrote before 2026-12-07 for ``n`` rows of
+    ``push``'s table: each row's hash taken over its payload's text."""
+    wh.query(
+        "CREATE OR REPLACE TABLE scores AS SELECT 'p' || i || '@example.com' AS email, "
+        "i / 100 AS churn_risk FROM range(?) t(i)",
+        [n],
+    )
+    ident, payload = _payload_sql([], ["churn_risk"], "email")
+    return (
+        f"SELECT '{account}' AS account_id, 'profiles:email:-' AS destination, "  # noqa: S608
+        f"{ident} AS identity, CAST(hash({payload}) >> 1 AS BIGINT) AS hash, "
+        "'job-' || (rowid // 20) AS job_id, TIMESTAMPTZ '2026-12-01 10:00:00+00' AS pushed_at "
+        "FROM scores"
+    )
+
+
+def account_of(server: EmulatorServer) -> str:
+    return str(server.state.backend.account_id)
+
+
 async def test_an_older_push_state_is_adopted_not_resent(
     server: EmulatorServer, warehouse: Warehouse
 ) -> None:
-    # as a warehouse written before the log existed holds it
-    await push(server, warehouse, 50)
-    warehouse.query(
-        "INSERT INTO push_state SELECT account_id, destination, identity, hash, job_id, "
-        "pushed_at FROM push_log"
-    )
-    warehouse.query("DROP TABLE push_log")
+    # as a warehouse written before the log existed holds it (or a row-by-row push's)
+    warehouse.query("CREATE TABLE push_state AS " + old_state(warehouse, 50, account_of(server)))
+    warehouse.query("ALTER TABLE push_state ADD PRIMARY KEY (account_id, destination, identity)")
     dry = await push(server, warehouse, 60, dry_run=True)
     assert (dry["sent"], dry["unchanged"]) == (10, 50)
     assert count(warehouse, "SELECT count(*) FROM push_state") == 50  # a dry run moves nothing
@@ -92,4 +114,28 @@ async def test_an_older_push_state_is_adopted_not_resent(
     assert (again["sent"], again["unchanged"]) == (10, 50)
     assert count(warehouse, "SELECT count(*) FROM push_state") == 0
     assert count(warehouse, "SELECT count(*) FROM push_log") == 60
-    assert count(warehouse, "SELECT count(DISTINCT identity) FROM push_log") == 60
+    assert count(warehouse, "SELECT count(DISTINCT key) FROM push_log") == 60
+    # the adopted lines keep their job and time
+    assert (
+        count(
+            warehouse,
+            "SELECT count(*) FROM push_log JOIN push_log_batches USING (batch) "
+            "WHERE job_id = 'job-1' AND pushed_at = TIMESTAMPTZ '2026-12-01 10:00:00+00'",
+        )
+        == 20
+    )
+    # and stay unchanged while their rows are; a changed one is sent and replaced
+    last = await push(server, warehouse, 60, changed=7)
+    assert (last["sent"], last["unchanged"]) == (1, 59)
+    assert count(warehouse, "SELECT count(*) FROM push_log") == 60
+
+
+async def test_a_log_in_its_layout_before_2026_12_07_is_moved_not_resent(
+    server: EmulatorServer, warehouse: Warehouse
+) -> None:
+    warehouse.query("CREATE TABLE push_log AS " + old_state(warehouse, 50, account_of(server)))
+    again = await push(server, warehouse, 50)
+    assert (again["sent"], again["unchanged"]) == (0, 50)
+    assert [r[0] for r in warehouse.query("DESCRIBE push_log")] == ["batch", "key", "hash"]
+    assert count(warehouse, "SELECT count(DISTINCT key) FROM push_log") == 50
+    assert count(warehouse, "SELECT count(*) FROM push_log_batches") == 3
