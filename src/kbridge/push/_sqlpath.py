@@ -69,6 +69,9 @@ class Plan:
     refused: list[tuple[str, str, str]]
     #: an identity appears twice among the rows sent: state writes must upsert
     repeats: bool
+    #: every row is sent (nothing to compare with, or ``--full``): the plan holds only
+    #: each row's key and hash
+    fresh: bool = False
 
 
 def _struct(members: Sequence[tuple[str, str]]) -> str:
@@ -226,6 +229,12 @@ def plan(
             _fits(_size_bound(*args, escapes=False), limits, envelope)
             or _fits(_size_bound(*args, escapes=True), limits, envelope)
         )
+    if not measured:
+        quick = _fresh_plan(warehouse, account_id, destination, ident, row_hash, limits, full=full)
+        if quick is not None:
+            jobs, repeats = quick
+            struct = _payload_struct(attrs, props, id_column)
+            return Plan(struct, jobs, 0, [], repeats, fresh=True)
     size = f"strlen({payload})" if measured else "0"
     # the state's columns are named apart from any source column the payload reads
     warehouse.query(
@@ -310,6 +319,47 @@ FROM s
     return Plan(_payload_struct(attrs, props, id_column), jobs, unchanged, refused, repeats)
 
 
+def _fresh_plan(
+    warehouse: Warehouse,
+    account_id: str,
+    destination: str,
+    ident: str,
+    row_hash: str,
+    limits: JobLimits,
+    *,
+    full: bool,
+) -> tuple[list[Job], bool] | None:
+    """The jobs and whether an identity repeats, when every row is sent: the destination
+    has no state yet (a first push) or ``full``, no identity is empty and no size can
+    bind. The plan holds each row's key and hash only; None when a row needs the whole
+    plan (which replaces it)."""
+    known = warehouse.query(
+        "SELECT (SELECT count(*) FROM push_state WHERE account_id = ? AND destination = ?) "
+        f"+ (SELECT count(*) FROM {PUSH_LOG_BATCHES} WHERE account_id = ? AND destination = ?)",
+        [account_id, destination, account_id, destination],
+    )[0][0]
+    if int(known) and not full:
+        return None
+    warehouse.query(
+        f"CREATE OR REPLACE TEMP TABLE {_PLAN} AS "
+        f"SELECT rowid AS rid, hash({ident}) AS key, {row_hash} AS hash FROM {TEMP}"
+    )
+    # an empty identity's key is the hash of '' or of NULL (a real one's, 2^-64)
+    rows, empty, keys, last = warehouse.query(
+        "SELECT count(*), count_if(key IN (hash(''), hash(CAST(NULL AS VARCHAR)))), "
+        f"count(DISTINCT key), max(rid) FROM {_PLAN}"
+    )[0]
+    rows = int(rows)
+    if int(empty) or (rows and int(last) != rows - 1):
+        return None
+    step = limits.max_rows
+    jobs = [
+        Job(k + 1, first, min(first + step, rows) - 1, min(step, rows - first), int(known))
+        for k, first in enumerate(range(0, rows, step))
+    ]
+    return jobs, int(keys) != rows
+
+
 def _pack_by_bytes(warehouse: Warehouse, limits: JobLimits, envelope: int) -> list[tuple[int, int]]:
     """Each job's first row and its rows, by count and bytes, exactly as
     :class:`~kbridge.push._engine.Packer` packs them.
@@ -366,6 +416,7 @@ def record_job(
     job: Job,
     now: str,
     repeats: bool,
+    fresh: bool = False,
 ) -> None:
     """The job and its rows' hashes in one transaction (see ``Ledger.record_job``).
 
@@ -382,10 +433,16 @@ def record_job(
             "VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, NULL)",
             [account_id, job_id, destination, kind, job.rows, now],
         )
+        # a fresh plan sends every row it holds
+        rows = (
+            f"(SELECT rid, key, hash, 'send' AS status, true AS known FROM {_PLAN})"
+            if fresh
+            else _PLAN
+        )
         if job.known or repeats:
             warehouse.query(
                 f"DELETE FROM {PUSH_LOG} WHERE batch IN ({_BATCHES_OF}) "
-                f"AND key IN (SELECT key FROM {_PLAN} "
+                f"AND key IN (SELECT key FROM {rows} "
                 "WHERE rid BETWEEN ? AND ? AND status = 'send'"
                 + ("" if repeats else " AND known")
                 + ")",
@@ -394,7 +451,7 @@ def record_job(
         batch = new_batch(warehouse, account_id, destination, job_id, now, SCHEME_COLUMNS)
         warehouse.query(
             f"INSERT INTO {PUSH_LOG} (batch, key, hash) "
-            f"SELECT ?, key, hash FROM {_PLAN} WHERE rid BETWEEN ? AND ? AND status = 'send'"
+            f"SELECT ?, key, hash FROM {rows} WHERE rid BETWEEN ? AND ? AND status = 'send'"
             # a source may name one identity twice: its last row wins, as row by row
             + (
                 " QUALIFY row_number() OVER (PARTITION BY key ORDER BY rid DESC) = 1"

@@ -212,6 +212,7 @@ async def push_profiles(
                                 job=planned,
                                 now=now,
                                 repeats=plan.repeats,
+                                fresh=plan.fresh,
                             )
                         )
                         pending[job_id] = JobInfo(_KIND, planned.rows, now)
