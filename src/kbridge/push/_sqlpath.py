@@ -9,9 +9,9 @@ range), builds each job's body and, once Klaviyo accepts the job, appends its ro
 
 A row's hash is DuckDB's ``hash()`` of the values its payload is made of and of the
 payload's layout (63 bits): the payload itself (``to_json`` of one struct) is built
-once, for the job's body, and only for the rows sent. Lines written before 2026-12-07
-(``scheme`` 1 in ``push_log_batches``) hold the hash of the payload text instead; a row
-with such a line is compared that way, so an upgrade resends nothing. The row-by-row
+once, for the job's body, and only for the rows sent. Lines adopted from before
+2026-12-07 (``push_log_adopted``) hold the hash of the payload text instead; a row with
+such a line is compared that way, so an upgrade resends nothing. The row-by-row
 path hashes with BLAKE2b: the same destination pushed both ways is sent once more on
 the first switch, then is unchanged again; so would it be after a DuckDB upgrade that
 changed ``hash()``.
@@ -32,11 +32,13 @@ from dataclasses import dataclass
 from kbridge.push._engine import JobLimits
 from kbridge.push.source import TEMP, quote_ident, quote_literal
 from kbridge.push.tables import (
+    BATCHES,
+    JOB_BATCH,
     PUSH_LOG,
-    PUSH_LOG_BATCHES,
     SCHEME_COLUMNS,
     SCHEME_PAYLOAD,
     adopt_lines,
+    of_destination,
 )
 from kbridge.warehouse import Warehouse
 
@@ -85,12 +87,40 @@ def _identity_sql(id_column: str) -> str:
     return f"trim(CAST({quote_ident(id_column)} AS VARCHAR))"
 
 
+def _bare_identity(
+    warehouse: Warehouse, id_column: str, types: Mapping[str, str] | None
+) -> str | None:
+    """The identity's SQL without ``trim`` where trimming changes no row (None: keep it).
+
+    ``trim`` copies every value, a fifth of a microsecond a row each time the identity
+    is read (the plan reads it twice, each job's body once). It strips spaces, ASCII's
+    and Unicode's, from either end: a value whose first and last characters are
+    printable ASCII other than a space is its own trim."""
+    kind = (types or {}).get(id_column, "")
+    column = quote_ident(id_column)
+    if kind in _FIXED_WIDTH or _DECIMAL.match(kind):
+        return f"CAST({column} AS VARCHAR)"  # a number's text has no space to trim
+    if kind != "VARCHAR":
+        return None
+    untrimmed = warehouse.query(
+        f"SELECT count_if(NOT (ascii({column}) BETWEEN 33 AND 126 "
+        f"AND ascii(right({column}, 1)) BETWEEN 33 AND 126)) FROM {TEMP} "
+        f"WHERE {column} <> ''"
+    )[0][0]
+    return None if int(untrimmed) else column
+
+
 def _payload_struct(
-    attrs: Sequence[str], props: Sequence[str], id_column: str, value: str = "{}"
+    attrs: Sequence[str],
+    props: Sequence[str],
+    id_column: str,
+    value: str = "{}",
+    ident: str | None = None,
 ) -> str:
     """SQL of one row's payload as a struct; ``value`` formats each value's SQL from its
-    column's (``"{}"``: the column itself)."""
-    ident = value.format(_identity_sql(id_column))
+    column's (``"{}"``: the column itself); ``ident``: the identity's SQL if not
+    :func:`_identity_sql`'s."""
+    ident = value.format(ident or _identity_sql(id_column))
     # a NULL clears the property, as the row-by-row path sends it
     members = [(c, value.format(quote_ident(c))) for c in attrs]
     if props:
@@ -103,23 +133,29 @@ def _payload_struct(
     return _struct([*head, ("attributes", _struct(members))])
 
 
-def _payload_sql(attrs: Sequence[str], props: Sequence[str], id_column: str) -> tuple[str, str]:
+def _payload_sql(
+    attrs: Sequence[str], props: Sequence[str], id_column: str, ident: str | None = None
+) -> tuple[str, str]:
     """The SQL of (identity, payload text) over the source's columns.
 
     ``to_json`` of one struct literal writes the same text as the values' JSON spliced
     between their keys (as this path did before, so the hashes kept in scheme 1 stay
     valid) at about two thirds of the cost."""
-    struct = _payload_struct(attrs, props, id_column)
-    return _identity_sql(id_column), f"CAST(to_json({struct}) AS VARCHAR)"
+    ident = ident or _identity_sql(id_column)
+    struct = _payload_struct(attrs, props, id_column, ident=ident)
+    return ident, f"CAST(to_json({struct}) AS VARCHAR)"
 
 
-def _hash_sql(attrs: Sequence[str], props: Sequence[str], id_column: str) -> str:
+def _hash_sql(
+    attrs: Sequence[str], props: Sequence[str], id_column: str, ident: str | None = None
+) -> str:
     """SQL of a row's hash (scheme 2): its payload's values and the payload's layout.
 
     The layout (which columns, as attributes or properties, and the identity) is a
     literal hashed with the values, so the same values sent in another shape differ."""
     layout = "|".join(["v2", id_column, ",".join(attrs), ",".join(props)])
-    values = ", ".join([_identity_sql(id_column), *(quote_ident(c) for c in [*attrs, *props])])
+    ident = ident or _identity_sql(id_column)
+    values = ", ".join([ident, *(quote_ident(c) for c in [*attrs, *props])])
     return f"CAST(hash({quote_literal(layout)}, {values}) >> 1 AS BIGINT)"
 
 
@@ -160,7 +196,7 @@ def _size_bound(
 
     ``escapes``: look for characters JSON escapes (a second scan) instead of assuming
     any character may take 6 bytes."""
-    nulls = _payload_struct(attrs, props, id_column, value="NULL")
+    nulls = _payload_struct(attrs, props, id_column, value="NULL", ident="NULL")
     leaves = len(attrs) + len(props) + 1
     # the layout's own bytes: the payload of all-NULL values, less the NULLs
     skeleton = int(warehouse.query(f"SELECT strlen(CAST(to_json({nulls}) AS VARCHAR))")[0][0])
@@ -168,7 +204,8 @@ def _size_bound(
     scans: list[str] = []
     for name, sql, kind in [
         *((c, quote_ident(c), types.get(c, "")) for c in [*attrs, *props]),
-        (id_column, _identity_sql(id_column), "VARCHAR"),
+        # the column's text, at least as long as its trimmed text
+        (id_column, f"CAST({quote_ident(id_column)} AS VARCHAR)", "VARCHAR"),
     ]:
         del name
         if kind in _FIXED_WIDTH:
@@ -220,8 +257,10 @@ def plan(
     in ``push_state`` (a warehouse from before the log, or a row-by-row push since) is the
     newer of the two (see :func:`adopt`). ``types``: the source's column types, to bound
     the payloads' sizes without writing them (none given: every payload is measured)."""
-    ident, payload = _payload_sql(attrs, props, id_column)
-    row_hash = _hash_sql(attrs, props, id_column)
+    ident, payload = _payload_sql(
+        attrs, props, id_column, _bare_identity(warehouse, id_column, types)
+    )
+    row_hash = _hash_sql(attrs, props, id_column, ident)
     measured = True
     if types is not None:
         args = (warehouse, attrs, props, id_column, types)
@@ -233,7 +272,7 @@ def plan(
         quick = _fresh_plan(warehouse, account_id, destination, ident, row_hash, limits, full=full)
         if quick is not None:
             jobs, repeats = quick
-            struct = _payload_struct(attrs, props, id_column)
+            struct = _payload_struct(attrs, props, id_column, ident=ident)
             return Plan(struct, jobs, 0, [], repeats, fresh=True)
     size = f"strlen({payload})" if measured else "0"
     # the state's columns are named apart from any source column the payload reads
@@ -245,9 +284,8 @@ WITH p AS (
          {SCHEME_PAYLOAD} AS _kbridge_scheme
   FROM push_state WHERE account_id = ? AND destination = ?
   UNION ALL
-  SELECT l.key, l.hash, b.scheme FROM {PUSH_LOG} l JOIN {PUSH_LOG_BATCHES} b USING (batch)
-  WHERE b.account_id = ? AND b.destination = ?
-    AND l.key NOT IN (SELECT hash(identity) FROM push_state
+  SELECT l.key, l.hash, b.scheme FROM {PUSH_LOG} l JOIN ({BATCHES}) b USING (batch)
+  WHERE l.key NOT IN (SELECT hash(identity) FROM push_state
                       WHERE account_id = ? AND destination = ?)
 ), s AS (
   SELECT t.rowid AS rid, {ident} AS identity, {row_hash} AS hash, {size} AS size,
@@ -267,7 +305,15 @@ SELECT rid, hash(identity) AS key, hash, size, known, CASE
     ELSE 'send' END AS status
 FROM s
 """,
-        [*([account_id, destination] * 3), limits.max_row_bytes, full],
+        [
+            account_id,
+            destination,
+            *of_destination(account_id, destination),
+            account_id,
+            destination,
+            limits.max_row_bytes,
+            full,
+        ],
     )
     # a job is the changed rows of one rowid range: only the ranges' first rows are found
     # (numbering every row and joining the numbers back held the whole plan in memory)
@@ -316,7 +362,8 @@ FROM s
             f"SELECT count(*) <> count(DISTINCT key) FROM {_PLAN} WHERE status = 'send'"
         )[0][0]
     )
-    return Plan(_payload_struct(attrs, props, id_column), jobs, unchanged, refused, repeats)
+    struct = _payload_struct(attrs, props, id_column, ident=ident)
+    return Plan(struct, jobs, unchanged, refused, repeats)
 
 
 def _fresh_plan(
@@ -335,19 +382,24 @@ def _fresh_plan(
     plan (which replaces it)."""
     known = warehouse.query(
         "SELECT (SELECT count(*) FROM push_state WHERE account_id = ? AND destination = ?) "
-        f"+ (SELECT count(*) FROM {PUSH_LOG_BATCHES} WHERE account_id = ? AND destination = ?)",
-        [account_id, destination, account_id, destination],
+        f"+ (SELECT count(*) FROM (SELECT 1 FROM {PUSH_LOG} "
+        f"WHERE batch IN (SELECT batch FROM ({BATCHES})) LIMIT 1))",
+        [account_id, destination, *of_destination(account_id, destination)],
     )[0][0]
     if int(known) and not full:
         return None
+    # in the source's order (DuckDB keeps insertion order unless told not to): a line's
+    # rowid is its row's
+    if not warehouse.query("SELECT current_setting('preserve_insertion_order')")[0][0]:
+        return None
     warehouse.query(
         f"CREATE OR REPLACE TEMP TABLE {_PLAN} AS "
-        f"SELECT rowid AS rid, hash({ident}) AS key, {row_hash} AS hash FROM {TEMP}"
+        f"SELECT hash({ident}) AS key, {row_hash} AS hash FROM {TEMP}"
     )
     # an empty identity's key is the hash of '' or of NULL (a real one's, 2^-64)
     rows, empty, keys, last = warehouse.query(
         "SELECT count(*), count_if(key IN (hash(''), hash(CAST(NULL AS VARCHAR)))), "
-        f"count(DISTINCT key), max(rid) FROM {_PLAN}"
+        f"count(DISTINCT key), (SELECT max(rowid) FROM {TEMP}) FROM {_PLAN}"
     )[0]
     rows = int(rows)
     if int(empty) or (rows and int(last) != rows - 1):
@@ -435,56 +487,36 @@ def record_job(
         )
         # a fresh plan sends every row it holds
         rows = (
-            f"(SELECT rid, key, hash, 'send' AS status, true AS known FROM {_PLAN})"
+            f"(SELECT rowid AS rid, key, hash, 'send' AS status, true AS known FROM {_PLAN})"
             if fresh
             else _PLAN
         )
         if job.known or repeats:
             warehouse.query(
-                f"DELETE FROM {PUSH_LOG} WHERE batch IN ({_BATCHES_OF}) "
+                f"DELETE FROM {PUSH_LOG} WHERE batch IN (SELECT batch FROM ({BATCHES})) "
                 f"AND key IN (SELECT key FROM {rows} "
                 "WHERE rid BETWEEN ? AND ? AND status = 'send'"
                 + ("" if repeats else " AND known")
                 + ")",
-                [account_id, destination, job.first, job.last],
+                [*of_destination(account_id, destination), job.first, job.last],
             )
-        batch = new_batch(warehouse, account_id, destination, job_id, now, SCHEME_COLUMNS)
+        # the job's batch is its push_jobs row's: no row of its own to write
         warehouse.query(
             f"INSERT INTO {PUSH_LOG} (batch, key, hash) "
-            f"SELECT ?, key, hash FROM {rows} WHERE rid BETWEEN ? AND ? AND status = 'send'"
+            f"SELECT {JOB_BATCH.format('?', '?')}, key, hash FROM {rows} "
+            "WHERE rid BETWEEN ? AND ? AND status = 'send'"
             # a source may name one identity twice: its last row wins, as row by row
             + (
                 " QUALIFY row_number() OVER (PARTITION BY key ORDER BY rid DESC) = 1"
                 if repeats
                 else ""
             ),
-            [batch, job.first, job.last],
+            [account_id, job_id, job.first, job.last],
         )
         warehouse.query("COMMIT")
     except BaseException:
         warehouse.query("ROLLBACK")
         raise
-
-
-_BATCHES_OF = f"SELECT batch FROM {PUSH_LOG_BATCHES} WHERE account_id = ? AND destination = ?"
-
-
-def new_batch(
-    warehouse: Warehouse,
-    account_id: str,
-    destination: str,
-    job_id: str | None,
-    at: str | None,
-    scheme: int,
-) -> int:
-    """A new ``push_log_batches`` row (inside the caller's transaction); its number."""
-    rows = warehouse.query(
-        f"INSERT INTO {PUSH_LOG_BATCHES} (batch, account_id, destination, job_id, pushed_at, "
-        f"scheme) SELECT coalesce(max(batch), 0) + 1, ?, ?, ?, CAST(? AS TIMESTAMPTZ), ? "
-        f"FROM {PUSH_LOG_BATCHES} RETURNING batch",
-        [account_id, destination, job_id, at, scheme],
-    )
-    return int(rows[0][0])
 
 
 def adopt(warehouse: Warehouse, *, account_id: str, destination: str) -> None:
@@ -504,9 +536,9 @@ def adopt(warehouse: Warehouse, *, account_id: str, destination: str) -> None:
     warehouse.query("BEGIN TRANSACTION")
     try:
         warehouse.query(
-            f"DELETE FROM {PUSH_LOG} WHERE batch IN ({_BATCHES_OF}) AND key IN "
+            f"DELETE FROM {PUSH_LOG} WHERE batch IN (SELECT batch FROM ({BATCHES})) AND key IN "
             f"(SELECT hash(identity) FROM push_state WHERE {where})",
-            [account_id, destination, account_id, destination],
+            [*of_destination(account_id, destination), account_id, destination],
         )
         adopt_lines(
             warehouse,

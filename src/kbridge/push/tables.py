@@ -22,16 +22,19 @@ from collections.abc import Sequence
 from kbridge.warehouse import Table, Warehouse, table
 
 __all__ = [
+    "BATCHES",
+    "JOB_BATCH",
     "PUSH_ERRORS",
     "PUSH_JOBS",
     "PUSH_LOG",
-    "PUSH_LOG_BATCHES",
+    "PUSH_LOG_ADOPTED",
     "PUSH_LOG_DDL",
     "PUSH_STATE",
     "PUSH_TABLES",
     "SCHEME_COLUMNS",
     "SCHEME_PAYLOAD",
     "adopt_lines",
+    "of_destination",
     "upgrade_log",
 ]
 
@@ -63,42 +66,53 @@ PUSH_TABLES: tuple[Table, ...] = (PUSH_STATE, PUSH_JOBS, PUSH_ERRORS)
 
 #: DuckDB's keyless log of what was sent (not migrated with the others: a declared table
 #: has a primary key, and the key is what the log does without). A line is a row's
-#: identity, hashed (``key``), and its payload's ``hash``; the job, destination and time
-#: it came with are its ``batch``'s, one row of ``push_log_batches`` per job.
+#: identity, hashed (``key``), and its payload's ``hash``, under its job's ``batch``: the
+#: job's account, id, destination and time are its ``push_jobs`` row's, whose batch is
+#: ``hash(account_id, job_id)`` (see :data:`JOB_BATCH`). Lines adopted from an older
+#: layout, or from ``push_state``, have their batch in ``push_log_adopted``.
 PUSH_LOG = "push_log"
-PUSH_LOG_BATCHES = "push_log_batches"
+PUSH_LOG_ADOPTED = "push_log_adopted"
 PUSH_LOG_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {PUSH_LOG} (batch INTEGER NOT NULL, key UBIGINT NOT NULL, "
+    f"CREATE TABLE IF NOT EXISTS {PUSH_LOG} (batch UBIGINT NOT NULL, key UBIGINT NOT NULL, "
     "hash BIGINT)",
-    f"CREATE TABLE IF NOT EXISTS {PUSH_LOG_BATCHES} (batch INTEGER NOT NULL, "
+    f"CREATE TABLE IF NOT EXISTS {PUSH_LOG_ADOPTED} (batch UBIGINT NOT NULL, "
     "account_id VARCHAR NOT NULL, destination VARCHAR NOT NULL, job_id VARCHAR, "
-    "pushed_at TIMESTAMPTZ, scheme SMALLINT NOT NULL)",
+    "pushed_at TIMESTAMPTZ)",
+)
+#: SQL of a job's batch from its account id and job id (parameters or columns)
+JOB_BATCH = "hash(CAST({} AS VARCHAR), CAST({} AS VARCHAR))"
+
+#: what a batch's lines' ``hash`` was taken over
+SCHEME_PAYLOAD = 1  # the payload's JSON text (lines adopted: the DuckDB path before 2026-12-07)
+SCHEME_COLUMNS = 2  # the payload's values and layout (a job's lines)
+
+#: SQL of a destination's batches (``batch``, ``scheme``); parameters: :func:`of_destination`
+BATCHES = (
+    f"SELECT {JOB_BATCH.format('account_id', 'job_id')} AS batch, {SCHEME_COLUMNS} AS scheme "
+    "FROM push_jobs WHERE account_id = ? AND destination = ? "
+    f"UNION ALL SELECT batch, {SCHEME_PAYLOAD} FROM {PUSH_LOG_ADOPTED} "
+    "WHERE account_id = ? AND destination = ?"
 )
 
-#: ``push_log_batches.scheme``: what its lines' ``hash`` was taken over
-SCHEME_PAYLOAD = 1  # the payload's JSON text (the DuckDB path before 2026-12-07)
-SCHEME_COLUMNS = 2  # the payload's values and layout
+
+def of_destination(account_id: str, destination: str) -> list[str]:
+    """The parameters of :data:`BATCHES`."""
+    return [account_id, destination, account_id, destination]
 
 
 def adopt_lines(warehouse: Warehouse, select: str, params: Sequence[object]) -> None:
     """Lines of (account_id, destination, identity, hash, job_id, pushed_at), hashed over
     the payload's text, into ``push_log``: a batch per job and time they came with."""
     warehouse.query(f"CREATE OR REPLACE TEMP TABLE _kbridge_adopted AS {select}", list(params))
-    base = int(warehouse.query(f"SELECT coalesce(max(batch), 0) FROM {PUSH_LOG_BATCHES}")[0][0])
+    batch = "hash('adopted', account_id, destination, job_id, CAST(pushed_at AS TIMESTAMPTZ))"
     warehouse.query(
-        f"INSERT INTO {PUSH_LOG_BATCHES} (batch, account_id, destination, job_id, pushed_at, "
-        f"scheme) SELECT ? + row_number() OVER (ORDER BY account_id, destination, job_id, "
-        f"pushed_at), account_id, destination, job_id, pushed_at, {SCHEME_PAYLOAD} FROM "
-        "(SELECT DISTINCT account_id, destination, job_id, pushed_at FROM _kbridge_adopted)",
-        [base],
+        f"INSERT INTO {PUSH_LOG_ADOPTED} (batch, account_id, destination, job_id, pushed_at) "
+        f"SELECT DISTINCT {batch}, account_id, destination, job_id, pushed_at "
+        f"FROM _kbridge_adopted WHERE {batch} NOT IN (SELECT batch FROM {PUSH_LOG_ADOPTED})"
     )
     warehouse.query(
-        f"INSERT INTO {PUSH_LOG} (batch, key, hash) SELECT b.batch, hash(a.identity), a.hash "
-        f"FROM _kbridge_adopted a JOIN {PUSH_LOG_BATCHES} b ON b.batch > ? "
-        "AND b.account_id = a.account_id AND b.destination = a.destination "
-        "AND b.job_id IS NOT DISTINCT FROM a.job_id "
-        "AND b.pushed_at IS NOT DISTINCT FROM CAST(a.pushed_at AS TIMESTAMPTZ)",
-        [base],
+        f"INSERT INTO {PUSH_LOG} (batch, key, hash) "
+        f"SELECT {batch}, hash(identity), hash FROM _kbridge_adopted"
     )
     warehouse.query("DROP TABLE _kbridge_adopted")
 

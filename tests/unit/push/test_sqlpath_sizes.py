@@ -100,9 +100,27 @@ def test_rows_short_enough_are_not_written_to_be_measured(warehouse: Warehouse) 
     bodies, refused = jobs_of(warehouse, rows, limits)
     assert ([len(b) for b in bodies], refused) == ([5, 5, 5, 5], [])
     # nothing to compare with: the plan holds each row's key and hash, nothing measured
-    assert [c for c, *_ in warehouse.query(f"DESCRIBE {PLAN}")] == ["rid", "key", "hash"]
+    assert [c for c, *_ in warehouse.query(f"DESCRIBE {PLAN}")] == ["key", "hash"]
     # a row whose quotes could make it too long (6 bytes a character at most): measured
     rows[3] = ("p3@example.com", '"' * 100, 0.5)
     bodies, refused = jobs_of(warehouse, rows, limits)
     assert ([len(b) for b in bodies], refused) == ([5, 5, 5, 5], [])
     assert warehouse.query(f"SELECT max(size) FROM {PLAN}")[0][0] > 200  # noqa: S608
+
+
+def test_an_identity_is_trimmed_only_where_a_value_needs_it(warehouse: Warehouse) -> None:
+    limits = JobLimits(max_rows=10)
+    # trim strips ASCII and Unicode spaces at either end: each such value is trimmed
+    for untrimmed in (" p1@example.com", "p1@example.com ", "p1@example.com\u00a0"):
+        rows = [("p0@example.com", None, 0.0), (untrimmed, None, 0.0)]
+        bodies, _ = jobs_of(warehouse, rows, limits)
+        sent = [p["attributes"]["email"] for p in bodies[0]]  # type: ignore[index]
+        assert sent == ["p0@example.com", "p1@example.com"]
+        keys = warehouse.query(f"SELECT key FROM {PLAN} ORDER BY rowid")  # noqa: S608
+        assert keys == warehouse.query("SELECT hash('p0@example.com') UNION ALL "
+                                       "SELECT hash('p1@example.com')")  # fmt: skip
+    # none needs it: the same keys, read without trimming
+    bodies, _ = jobs_of(warehouse, [("p0@example.com", None, 0.0)], limits)
+    assert warehouse.query(f"SELECT key FROM {PLAN}") == warehouse.query(  # noqa: S608
+        "SELECT hash('p0@example.com')"
+    )
