@@ -31,6 +31,8 @@ class Call:
     #: the implemented revision answering the call ("" = the spec's); http/ translates
     #: shapes, the backend only reads it where behaviour differs (get_campaigns' filter)
     revision: str = ""
+    #: the decoded body's length in bytes as sent (uncompressed), when http/ knows it
+    body_bytes: int | None = None
 
 
 @dataclass(slots=True)

@@ -268,6 +268,9 @@ def scope_of(call: Call) -> str:
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+#: whether a string is an email address / an E.164 number, as check_email/check_phone judge
+is_email = _EMAIL.match
+is_phone = _E164.match
 
 
 def check_email(value: Any, pointer: str) -> str:

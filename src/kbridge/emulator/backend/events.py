@@ -363,7 +363,8 @@ class EventsBackend(TagBackend):
         return Outcome(status=202)
 
     def bulk_create_events(self, call: Call) -> Outcome:
-        if len(orjson.dumps(call.body)) > MAX_BULK_BYTES:
+        size = call.body_bytes if call.body_bytes is not None else len(orjson.dumps(call.body))
+        if size > MAX_BULK_BYTES:
             raise InvalidError("a bulk event request must not exceed 5 MB", pointer="/data")
         attrs = attributes_of(data_of(call.body, "event-bulk-create-job"))
         block = attrs.get("events-bulk-create")

@@ -10,11 +10,13 @@ costly).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
 __all__ = [
+    "MonotonicUlids",
     "base62_id",
     "event_id",
     "event_ids",
@@ -101,6 +103,53 @@ def ulid(ts: float, *entropy: int) -> str:
     # mix64 folds its parts in turn: mix64(*entropy, 1) goes on from mix64(*entropy)
     rand = first << 16 | (_mix_on(first, 1) & 0xFFFF)
     return _encode128(max(0, int(ts * 1000)), rand)
+
+
+@lru_cache(maxsize=4)
+def _time_part(ms: int) -> str:
+    return _encode128(ms, 0)[:10]
+
+
+class MonotonicUlids:
+    """ULIDs for counters ``n`` (0 <= n < 2**40) at times ``ts``, keyed by seed and salt.
+
+    The time part is ``ts``; the 80 bits after it start at a value drawn for (seed,
+    salt, millisecond) and go up with ``n`` (ULID's monotonic mode). So ids made in
+    one millisecond sort as their counters do: a bulk import's new profiles join the
+    id order at its end (no sort), and naming one costs a fifth of :func:`ulid`'s
+    integer mixing (~8 µs on a slow machine, 10,000 times a job).
+    """
+
+    __slots__ = ("_base", "_high", "_key", "_ms", "_prefix")
+
+    def __init__(self, seed: int, salt: int) -> None:
+        self._key = mix64(seed, salt).to_bytes(8, "little")
+        self._ms = self._high = -1
+        self._base = 0
+        self._prefix = ""
+
+    def __call__(self, ts: float, n: int) -> str:
+        ms = max(0, int(ts * 1000)) & _MASK48
+        if ms != self._ms:
+            drawn = hashlib.blake2b(ms.to_bytes(8, "little"), digest_size=10, key=self._key)
+            # 79 bits: adding a 40-bit counter never carries out of the 80
+            self._ms, self._high = ms, -1
+            self._base = int.from_bytes(drawn.digest(), "big") >> 1
+        r = self._base + n
+        t = _TRIPLES
+        if r >> 30 != self._high:
+            # the first 20 characters change only when the low 30 bits carry
+            self._high = r >> 30
+            self._prefix = "".join(
+                (
+                    _time_part(ms),
+                    _CROCKFORD[r >> 75],
+                    t[(r >> 60) & _M15],
+                    t[(r >> 45) & _M15],
+                    t[(r >> 30) & _M15],
+                )
+            )
+        return self._prefix + t[(r >> 15) & _M15] + t[r & _M15]
 
 
 def _salt_mask(salt: int) -> int:

@@ -27,10 +27,11 @@ from kbridge.emulator.backend.common import (
 )
 from kbridge.emulator.backend.errors import ConflictError, InvalidError, NotFoundError
 from kbridge.emulator.backend.ids import iso
-from kbridge.emulator.backend.models import JobRecord, JobStatus
+from kbridge.emulator.backend.models import JobRecord, JobStatus, ProfileRecord
 from kbridge.emulator.backend.profiles import (
     IDENTIFIERS,
     apply_attributes,
+    profile_payload_ok,
     profile_resource,
     validate_profile_payload,
 )
@@ -40,7 +41,7 @@ from kbridge.emulator.query import Page
 if TYPE_CHECKING:
     from kbridge.emulator.backend.call import Call
 
-__all__ = ["JobsBackend"]
+__all__ = ["IMPORT_CHUNK", "JobsBackend"]
 
 MAX_IMPORT_PROFILES = 10_000
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -49,6 +50,14 @@ IMPORT = "profile-bulk-import-job"
 SUPPRESS = "profile-suppression-bulk-create-job"
 UNSUPPRESS = "profile-suppression-bulk-delete-job"
 _EXPIRY = 7 * 86400.0
+#: rows of a bulk import :meth:`JobsBackend.work` imports at a time: a request that
+#: arrives meanwhile waits for at most this many (a few milliseconds)
+IMPORT_CHUNK = 500
+_ROWS = "/data/attributes/profiles/data"
+
+
+def _due_order(job: JobRecord) -> tuple[float, int]:
+    return (job.due, job.seq)
 
 
 class JobsBackend(TagBackend):
@@ -78,6 +87,8 @@ class JobsBackend(TagBackend):
             SUPPRESS: self._run_suppress,
             UNSUPPRESS: self._run_unsuppress,
         }
+        #: jobs not complete yet (``store.jobs`` keeps every job for a week of reads)
+        self._pending: list[JobRecord] = []
 
     # -- the queue ---------------------------------------------------------------
 
@@ -103,6 +114,7 @@ class JobsBackend(TagBackend):
             segment_ids=list(segment_ids or []),
         )
         self.store.jobs[job.id] = job
+        self._pending.append(job)
         return job
 
     def _queued_for(self) -> float:
@@ -113,8 +125,13 @@ class JobsBackend(TagBackend):
         return total / rate if kind == IMPORT and rate else 0.0
 
     def run_due(self) -> None:
+        """Complete every job due by now, in the order they fall due (what :meth:`work`
+        left of a bulk import's rows is done here)."""
+        self.store.settle()  # what work() imported joins the sorted orders
+        if not self._pending:
+            return
         now = self.ctx.now()
-        for job in sorted(self.store.jobs.values(), key=lambda j: (j.due, j.seq)):
+        for job in sorted(self._pending, key=_due_order):
             if job.status != JobStatus.QUEUED or job.due > now:
                 continue
             working = self._working_for(job.kind, job.total_count)
@@ -122,11 +139,45 @@ class JobsBackend(TagBackend):
             self.handlers[job.kind](job)
             job.status, job.completed_at = JobStatus.COMPLETE, now
             job.payload = None  # the work is done; keep only the record
+        # handlers may have scheduled more (appended to the list as it is now)
+        self._pending = [j for j in self._pending if j.status == JobStatus.QUEUED]
+
+    def work(self, rows: int = IMPORT_CHUNK) -> float | None:
+        """Import up to ``rows`` rows of a bulk import job that has left the queue, ahead
+        of its due time; what is done here :meth:`run_due` need not do at completion.
+
+        The served emulator calls this between requests (its jobs runner), so that a
+        job of 10,000 profiles is not processed on the request that follows it. The
+        answer: ``0.0`` when rows may be ready at once, else the simulated seconds until
+        the next job leaves the queue, or ``None`` when no import is waiting.
+        """
+        now = self.ctx.now()
+        wait: float | None = None
+        for job in sorted(self._pending, key=_due_order):
+            if job.kind != IMPORT or job.status != JobStatus.QUEUED or job.payload is None:
+                continue
+            if job.done >= len(job.payload):
+                continue
+            begins = job.created + self._queued_for()
+            if begins > now:
+                wait = begins - now if wait is None else min(wait, begins - now)
+                continue
+            # the sorted orders wait for the next request (run_due) or the job's last
+            # rows: bringing them up to date at every part would cost a pass over them
+            self.store.open_bulk()
+            stop = min(job.done + max(1, rows), len(job.payload))
+            self._import_rows(job, stop, now)
+            if stop == len(job.payload):
+                self.store.settle()
+            return 0.0
+        return wait
 
     # -- bulk import -------------------------------------------------------------
 
     def bulk_import_profiles(self, call: Call) -> Outcome:
-        if len(orjson.dumps(call.body)) > MAX_IMPORT_BYTES:
+        # http/ knows the request's length; only a call made without it re-serialises
+        size = call.body_bytes if call.body_bytes is not None else len(orjson.dumps(call.body))
+        if size > MAX_IMPORT_BYTES:
             raise InvalidError("a bulk import request must not exceed 5 MB", pointer="/data")
         data = data_of(call.body, IMPORT)
         attrs = attributes_of(data)
@@ -154,54 +205,77 @@ class JobsBackend(TagBackend):
         return Outcome(data=self._resource(job), status=202)
 
     def _run_import(self, job: JobRecord) -> None:
-        now = self.ctx.now()
+        self._import_rows(job, len(job.payload), self.ctx.now())
+
+    def _import_rows(self, job: JobRecord, stop: int, now: float) -> None:
+        """Import rows ``job.done`` to ``stop`` of ``job``: each good row creates or
+        updates its profile (and joins the job's lists), each bad one is an import error."""
         store = self.store
-        lists = [lst for lid in job.list_ids if (lst := store.lists.get(lid)) is not None]
+        lists = [store.lists.get(lid) for lid in job.list_ids]
+        members = [lst.members for lst in lists if lst is not None]
+        seqs, errors = job.profile_seqs, job.errors
+        rows, start = job.payload, job.done
+        failed = 0
         with store.bulk():
-            for k, row in enumerate(job.payload):
-                ptr = f"/data/attributes/profiles/data/{k}"
+            for k in range(start, stop):
+                row = rows[k]
                 try:
-                    p = self._import_row(row, ptr, now)
+                    p = self._import_row(row, k, now)
                 except (InvalidError, ConflictError, NotFoundError) as exc:
                     original = row if isinstance(row, dict) else {"value": row}
-                    job.failed_count += 1
-                    job.errors.append(
-                        (exc.code, exc.title, exc.detail, exc.pointer or ptr, original)
-                    )
+                    failed += 1
+                    pointer = exc.pointer or f"{_ROWS}/{k}"
+                    errors.append((exc.code, exc.title, exc.detail, pointer, original))
                     continue
-                job.completed_count += 1
-                job.profile_seqs.append(p.seq)
-                for lst in lists:
-                    lst.members.setdefault(p.seq, now)
+                seqs.append(p.seq)
+                for joined in members:
+                    joined.setdefault(p.seq, now)
+        job.done = stop
+        job.failed_count += failed
+        job.completed_count += stop - start - failed
         store.touch()
 
-    def _import_row(self, row: Any, ptr: str, now: float) -> Any:
+    def _import_row(self, row: Any, k: int, now: float) -> ProfileRecord:
+        """Row ``k``'s profile, created or updated; pointers are built only for an error."""
         if not isinstance(row, dict) or row.get("type") != "profile":
-            raise InvalidError("each row must be a profile resource object", pointer=f"{ptr}/type")
+            raise InvalidError(
+                "each row must be a profile resource object", pointer=f"{_ROWS}/{k}/type"
+            )
         attrs = row.get("attributes")
         if not isinstance(attrs, dict):
-            raise InvalidError("attributes must be an object", pointer=f"{ptr}/attributes")
-        validate_profile_payload(row, attrs, require_identifier=True, base=ptr)
+            raise InvalidError("attributes must be an object", pointer=f"{_ROWS}/{k}/attributes")
+        if not profile_payload_ok(row, attrs, require_identifier=True):
+            validate_profile_payload(row, attrs, require_identifier=True, base=f"{_ROWS}/{k}")
         store = self.store
-        target = store.profile(str(row["id"])) if row.get("id") else None
-        if row.get("id") and target is None:
-            raise InvalidError(f"profile {row['id']!r} does not exist", pointer=f"{ptr}/id")
+        target: ProfileRecord | None = None
+        row_id = row.get("id")
+        if row_id:
+            target = store.profile(str(row_id))
+            if target is None:
+                raise InvalidError(f"profile {row_id!r} does not exist", pointer=f"{_ROWS}/{k}/id")
+        # each identifier's holder, looked up once: the first found is the target, and
+        # none may belong to another profile (nothing matched: nothing can)
+        holders: list[tuple[str, str, ProfileRecord]] = []
         for field in IDENTIFIERS:
             value = attrs.get(field)
-            if target is None and isinstance(value, str):
-                target = store.find_identifier(field, value)
-        # no identifier matched a profile: none can belong to another one
-        for field in IDENTIFIERS if target is not None else ():
-            value = attrs.get(field)
-            other = store.find_identifier(field, value) if isinstance(value, str) else None
-            if other is not None and other is not target:
-                raise ConflictError(
-                    f"{field} {value!r} belongs to another profile ({other.id})",
-                    code="duplicate_profile",
-                    pointer=f"{ptr}/attributes/{field}",
-                )
-        p = target if target is not None else store.new_profile(now)
-        store.change_profile(p, now, lambda: apply_attributes(p, attrs, row))
+            if isinstance(value, str):
+                held = store.find_identifier(field, value)
+                if held is not None:
+                    holders.append((field, value, held))
+        if holders:
+            if target is None:
+                target = holders[0][2]
+            for field, value, held in holders:
+                if held is not target:
+                    raise ConflictError(
+                        f"{field} {value!r} belongs to another profile ({held.id})",
+                        code="duplicate_profile",
+                        pointer=f"{_ROWS}/{k}/attributes/{field}",
+                    )
+        if target is None:
+            return store.new_profile(now, apply_attributes, attrs, row)
+        p = target
+        store.change_profile(p, now, partial(apply_attributes, p, attrs, row))
         return p
 
     def _resource(self, job: JobRecord) -> Resource:
@@ -215,8 +289,9 @@ class JobsBackend(TagBackend):
                 "status": status,
                 "created_at": iso(job.created),
                 "total_count": job.total_count,
-                "completed_count": job.completed_count,
-                "failed_count": job.failed_count,
+                # rows imported ahead of completion are not counted until it
+                "completed_count": job.completed_count if status == JobStatus.COMPLETE else 0,
+                "failed_count": job.failed_count if status == JobStatus.COMPLETE else 0,
                 "completed_at": iso(job.completed_at),
                 "expires_at": iso(job.created + _EXPIRY),
                 "started_at": iso(started),

@@ -10,6 +10,7 @@ event's index at serialisation time.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -112,10 +113,13 @@ class ProfileRecord:
         self.email_method: str | None = None
         self.email_method_detail: str | None = None
         self.email_double_optin: bool | None = None
+        # empty tuples, shared, until a suppression is recorded (a new sequence is
+        # assigned, never one changed in place): two lists a profile would be two more
+        # objects for the garbage collector to walk, a million times over after imports
         #: [(reason, timestamp)]
-        self.email_suppression: list[tuple[str, float]] = []
+        self.email_suppression: Sequence[tuple[str, float]] = ()
         #: [(list_id, reason, timestamp)]
-        self.email_list_suppressions: list[tuple[str, str, float]] = []
+        self.email_list_suppressions: Sequence[tuple[str, str, float]] = ()
         self.sms_consent = "NEVER_SUBSCRIBED"
         self.sms_consent_ts: float | None = None
         self.sms_last_updated: float | None = None
@@ -222,3 +226,5 @@ class JobRecord:
     profile_seqs: list[int] = field(default_factory=list)
     #: [(code, title, detail, pointer, original_payload)]
     errors: list[tuple[str, str, str, str, dict[str, Any]]] = field(default_factory=list)
+    #: rows of the payload processed so far (a bulk import works through them in parts)
+    done: int = 0

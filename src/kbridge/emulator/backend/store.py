@@ -11,10 +11,11 @@ from array import array
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
 
 from kbridge.emulator.backend.cache import BoundedCache
-from kbridge.emulator.backend.ids import base62_id, event_id, event_index, ulid
+from kbridge.emulator.backend.ids import MonotonicUlids, base62_id, event_id, event_index, ulid
 from kbridge.emulator.backend.models import (
     EventColumns,
     JobRecord,
@@ -64,10 +65,21 @@ class SortedIndex:
         at = bisect_left(items, key(new[0]), key=key)
         items[at:] = array("l", sorted([*items[at:], *new], key=key))
 
+    def append_sorted(self, recs: list[int]) -> None:
+        """Insert ``recs``, which are in this index's order already: appended when the
+        first sorts after the last record (no sort, two key calls), else merged."""
+        if not recs:
+            return
+        items, key = self.items, self.key
+        if not items or key(recs[0]) > key(items[-1]):
+            items.extend(recs)
+        else:
+            self.insert_many(recs)
+
     def discard_many(self, recs: set[int]) -> None:
         """Take ``recs`` out, whatever their keys now are (one pass)."""
         if recs:
-            self.items = array("l", [r for r in self.items if r not in recs])
+            self.items = array("l", filterfalse(recs.__contains__, self.items))
 
     def remove(self, rec: int, old_key: tuple[Any, ...]) -> None:
         i = bisect_left(self.items, old_key, key=self.key)
@@ -120,6 +132,9 @@ class Store:
         #: sorted orders (``None`` outside it)
         self._new: list[int] | None = None
         self._moved: dict[int, None] = {}
+        #: every ``now`` the changes inside the bulk were made at (one, mostly)
+        self._bulk_times: set[float] = set()
+        self._profile_ids = MonotonicUlids(self.seed, 0xABC)
 
     # -- events ----------------------------------------------------------------
 
@@ -227,13 +242,22 @@ class Store:
             return None
         return self.profiles[seq]
 
-    def new_profile(self, now: float) -> ProfileRecord:
+    def new_profile(
+        self, now: float, fill: Callable[..., None] | None = None, *args: Any
+    ) -> ProfileRecord:
+        """A new profile created at ``now``; ``fill(p, *args)`` writes its first
+        attributes, which are then indexed (as :meth:`change_profile` would, without
+        its bookkeeping: a bulk import creates thousands)."""
         seq = len(self.profiles)
-        p = ProfileRecord(seq, ulid(now, self.seed, seq, 0xABC), now)
+        p = ProfileRecord(seq, self._profile_ids(now, seq), now)
+        if fill is not None:
+            fill(p, *args)
+            self._index_identifiers(p)
         self.profiles.append(p)
         self.by_id[p.id] = seq
         if self._new is not None:
             self._new.append(seq)
+            self._bulk_times.add(now)
         else:
             self.order_id.insert(seq)
             self.order_created.insert(seq)
@@ -253,6 +277,7 @@ class Store:
         if self._new is not None:
             # placed in order_updated when the bulk ends (new profiles with the rest)
             self._moved[p.seq] = None
+            self._bulk_times.add(now)
             p.updated = max(now, p.updated)
         else:
             self.order_updated.remove(p.seq, old_updated)
@@ -269,19 +294,41 @@ class Store:
         if self._new is not None:
             yield
             return
-        self._new, self._moved = [], {}
+        self.open_bulk()
         try:
             yield
         finally:
-            new, moved = self._new, self._moved
-            self._new, self._moved = None, {}
-            fresh = set(new)
-            changed = [s for s in moved if s not in fresh]
-            if len(changed) > 64:
-                self.order_updated.discard_many(set(changed))
-            else:
-                for s in changed:
-                    self.order_updated.items.remove(s)
+            self.settle()
+
+    def open_bulk(self) -> None:
+        """Begin a :meth:`bulk` that lasts until :meth:`settle` (a bulk import worked
+        through in parts between requests; each request settles first)."""
+        if self._new is None:
+            self._new, self._moved, self._bulk_times = [], {}, set()
+
+    def settle(self) -> None:
+        """End the bulk begun by :meth:`open_bulk`, if any: the sorted orders are current."""
+        new, moved, times = self._new, self._moved, self._bulk_times
+        if new is None:
+            return
+        self._new, self._moved, self._bulk_times = None, {}, set()
+        at = next(iter(times)) if len(times) == 1 else None
+        fresh = set(new)
+        changed = [s for s in moved if s not in fresh]
+        if len(changed) > 64:
+            self.order_updated.discard_many(set(changed))
+        else:
+            for s in changed:
+                self.order_updated.items.remove(s)
+        # made at one ``now``, new profiles are in (created, seq) order already, and
+        # (their ids named in one millisecond) in id order; so are the changed ones
+        # with them by (updated, seq), unless one was updated in the future
+        P = self.profiles
+        if at is not None and all(P[s].updated == at for s in changed):
+            self.order_id.append_sorted(new)
+            self.order_created.append_sorted(new)
+            self.order_updated.append_sorted(sorted([*new, *changed]))
+        else:
             self.order_id.insert_many(new)
             self.order_created.insert_many(new)
             self.order_updated.insert_many([*new, *changed])

@@ -199,11 +199,13 @@ class _Handler:
         extra_headers.update(decision.headers)
         checked, reshaped = revised_fields(revision, query_items)
         query = parse_query(operation, checked, allow_not=state.config.allow_not_filter)
+        raw = await request.body()
+        encoding = request.headers.get("content-encoding", "")
         body = decode_body(
             operation,
-            await request.body(),
+            raw,
             content_type=request.headers.get("content-type", ""),
-            content_encoding=request.headers.get("content-encoding", ""),
+            content_encoding=encoding,
         )
         call = Call(
             operation=operation,
@@ -211,6 +213,8 @@ class _Handler:
             query=query,
             scopes=principal.scopes,
             revision=revision,
+            # a 5 MB import is not serialised again to learn its size
+            body_bytes=len(raw) if encoding.strip().lower() in ("", "identity") else None,
         )
         state.backend.run_due()
         run = state.backend.dispatch
