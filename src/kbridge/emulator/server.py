@@ -21,6 +21,7 @@ the server starts waiting for it; bodies are capped by the app's gate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -37,6 +38,7 @@ from kbridge.core.errors import KbridgeError
 from kbridge.emulator.backend.call import Backend
 from kbridge.emulator.config import EmulatorConfig
 from kbridge.emulator.http.app import create_app
+from kbridge.emulator.http.jobrunner import JobRunner
 from kbridge.emulator.http.state import Accounts, EmulatorState
 
 __all__ = [
@@ -140,6 +142,18 @@ class _HeaderDeadlineProtocol(H11Protocol):
         self._header_deadline = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self.transport.close()
+
+
+async def _serve(server: uvicorn.Server, app: Starlette, sock: socket.socket) -> None:
+    """uvicorn, with the app's bulk import runner on the same loop for as long."""
+    runner: JobRunner = app.state.job_runner
+    task = asyncio.create_task(runner.run(), name="kbridge-emulator-jobs")
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _url(host: str, port: int) -> str:
@@ -247,7 +261,7 @@ class EmulatorServer:
         assert self._server is not None
         assert self._socket is not None
         try:
-            asyncio.run(self._server.serve(sockets=[self._socket]))
+            asyncio.run(_serve(self._server, self.app, self._socket))
         except BaseException as exc:  # surfaced by start()/stop() in the caller's thread
             self._failure = exc
 
@@ -313,6 +327,7 @@ def serve(
         app = create_app(config)
     server = _uvicorn(app, config.header_timeout)
     try:
-        server.run(sockets=[sock])
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as loop:
+            loop.run(_serve(server, app, sock))
     finally:
         sock.close()

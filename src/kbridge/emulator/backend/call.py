@@ -77,6 +77,11 @@ class Backend(Protocol):
         """Complete jobs and scheduled work that are due at the simulated clock's now."""
         ...
 
+    def work(self, rows: int) -> float | None:
+        """Do up to ``rows`` rows of queued work ahead of its due time (bulk imports):
+        ``0.0`` when more is ready, else seconds until some is, ``None`` when idle."""
+        ...
+
     def truth(self) -> dict[str, Any]:
         """The synthetic account's ground truth (for ``GET /_emulator/truth``)."""
         ...

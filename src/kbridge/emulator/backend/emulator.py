@@ -195,6 +195,9 @@ class EmulatorBackend:
         for callback in self._ctx.on_due:
             callback()
 
+    def work(self, rows: int) -> float | None:
+        return self._jobs.work(rows)
+
     def truth(self) -> dict[str, Any]:
         return self._data.truth
 

@@ -151,6 +151,20 @@ class MonotonicUlids:
             )
         return self._prefix + t[(r >> 15) & _M15] + t[r & _M15]
 
+    def batch(self, ts: float, n: int, count: int) -> list[str]:
+        """``[self(ts, n), self(ts, n + 1), …]``, ``count`` of them (a tenth of the cost:
+        consecutive ids differ in their last three characters, 32,768 at a time)."""
+        out: list[str] = []
+        while count > 0:
+            first = self(ts, n)
+            low = (self._base + n) & _M15
+            take = min(count, _M15 + 1 - low)
+            head = first[:-3]
+            out.extend([head + last for last in _TRIPLES[low : low + take]])
+            n += take
+            count -= take
+        return out
+
 
 def _salt_mask(salt: int) -> int:
     return _cached_mask(salt)

@@ -447,15 +447,11 @@ class ProfilesBackend(TagBackend):
                 )
 
 
-#: how validate_profile_payload checks each attribute it knows (None always passes)
-_STR, _OBJECT, _EMAIL, _PHONE = range(4)
-_ATTR_CHECKS: dict[str, int] = {
-    "email": _EMAIL,
-    "phone_number": _PHONE,
-    "external_id": _STR,
-    **dict.fromkeys(_STRING_ATTRS, _STR),
-    "location": _OBJECT,
-    "properties": _OBJECT,
+#: the type validate_profile_payload wants of each attribute it knows (None always passes)
+_ATTR_TYPES: dict[str, type] = {
+    **dict.fromkeys((*IDENTIFIERS, *_STRING_ATTRS), str),
+    "location": dict,
+    "properties": dict,
 }
 #: attributes apply_attributes copies as they are
 _PLAIN_ATTRS = frozenset((*IDENTIFIERS, *_STRING_ATTRS))
@@ -471,19 +467,15 @@ def profile_payload_ok(
     say no where the full checks pass (a ``str`` subclass); they then decide.
     """
     for name, value in attrs.items():
-        check = _ATTR_CHECKS.get(name)
-        if check is None or value is None:
-            continue
-        if check == _STR:
-            if type(value) is not str:
-                return False
-        elif check == _OBJECT:
-            if type(value) is not dict:
-                return False
-        elif type(value) is not str or not (is_email if check == _EMAIL else is_phone)(value):
+        wanted = _ATTR_TYPES.get(name)
+        if wanted is not None and value is not None and type(value) is not wanted:
             return False
-    identified = attrs.get("email") or attrs.get("phone_number") or attrs.get("external_id")
-    if require_identifier and not identified and not data.get("id"):
+    email, phone = attrs.get("email"), attrs.get("phone_number")
+    if email is not None and not is_email(email):
+        return False
+    if phone is not None and not is_phone(phone):
+        return False
+    if require_identifier and not (email or phone or attrs.get("external_id") or data.get("id")):
         return False
     meta = data.get("meta")
     if meta is not None and type(meta) is not dict:

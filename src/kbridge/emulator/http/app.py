@@ -46,6 +46,7 @@ from kbridge.emulator.http.auth import (
 from kbridge.emulator.http.body import check_document, decode_body
 from kbridge.emulator.http.errors import HttpProblem, backend_error_response, error_response
 from kbridge.emulator.http.gate import Gate
+from kbridge.emulator.http.jobrunner import JobRunner
 from kbridge.emulator.http.jsonapi import RequestContext, render_outcome
 from kbridge.emulator.http.params import parse_query
 from kbridge.emulator.http.revision import resolve_revision
@@ -266,12 +267,20 @@ class _EmulatorApp(Starlette):
     """
 
     gate: Gate | None = None
+    runner: JobRunner | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.gate is None:
-            await self._dispatch(scope, receive, send)
-        else:
-            await self.gate(scope, receive, send)
+        runner = self.runner if scope["type"] == "http" else None
+        if runner is not None:
+            runner.request_started()  # bulk imports wait while a request is served
+        try:
+            if self.gate is None:
+                await self._dispatch(scope, receive, send)
+            else:
+                await self.gate(scope, receive, send)
+        finally:
+            if runner is not None:
+                runner.request_ended()
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: EmulatorState = self.state.emulator
@@ -312,5 +321,10 @@ def create_app(
     app = _EmulatorApp(routes=routes)
     app.state.emulator = state
     app.state.accounts = accounts
+    # started by the server (kbridge.emulator.server) on its loop; in-process ASGI
+    # callers leave job rows to run_due() as before
+    app.runner = app.state.job_runner = JobRunner(
+        lambda: [account.backend for account in accounts.built()]
+    )
     app.gate = Gate(app._dispatch, config)
     return app

@@ -65,6 +65,9 @@ class FakeBackend:
     def run_due(self) -> None:
         self.due_runs += 1
 
+    def work(self, rows: int) -> float | None:
+        return None  # no jobs here
+
     def truth(self) -> dict[str, Any]:
         return {"seed": 42, "profiles": {"P000": {"stage": "active"}}}
 
