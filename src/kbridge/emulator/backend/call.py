@@ -73,8 +73,10 @@ class Backend(Protocol):
         (``NotImplementedOperationError`` for operations not emulated yet)."""
         ...
 
-    def run_due(self) -> None:
-        """Complete jobs and scheduled work that are due at the simulated clock's now."""
+    def run_due(self, *, complete_imports: bool = True) -> None:
+        """Complete jobs and scheduled work that are due at the simulated clock's now
+        (with ``complete_imports=False``, a bulk import with rows left, and the jobs due
+        after it, may stay for ``work()``)."""
         ...
 
     def work(self, rows: int) -> float | None:

@@ -190,8 +190,8 @@ class EmulatorBackend:
             )
         return handler(call)
 
-    def run_due(self) -> None:
-        self._jobs.run_due()
+    def run_due(self, *, complete_imports: bool = True) -> None:
+        self._jobs.run_due(complete_imports=complete_imports)
         for callback in self._ctx.on_due:
             callback()
 

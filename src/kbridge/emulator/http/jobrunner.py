@@ -3,15 +3,17 @@
 Without it a job's rows are imported when the job falls due, by ``run_due()`` at
 the start of whichever request comes next: a push of 10,000-profile jobs at the
 tier's pace (one every 0.1 s) had each POST wait ~0.4 s for the job before it.
-The runner imports them (``backend.work()``, a few hundred rows at a time) while
-no request is being served, from when a job leaves the queue; ``run_due()``
-still completes whatever is left when a request arrives after the job's due
-time, so a job is complete at the same simulated time either way (and tests on
-a manual clock see the same answers).
+The runner imports them (``backend.work()``, a few hundred rows at a time) from
+when a job leaves its queue; ``run_due()`` still completes whatever is left when
+a request that reads jobs arrives after the job's due time, so a job is complete
+at the same simulated time either way (tests on a manual clock see the same
+answers).
 
 It is a task on the server's own loop, not a thread: the backend is
-single-threaded by design, and the loop runs one thing at a time, so no lock is
-needed and a request waits for at most the part being imported when it arrived.
+single-threaded by design and the loop runs one thing at a time, so no lock is
+needed. A request's work from its body to its answer runs in one step of the
+loop; only its waits (bytes arriving, a response draining) may each be followed
+by one part of an import, a few milliseconds.
 """
 
 from __future__ import annotations
@@ -27,28 +29,25 @@ __all__ = ["JobRunner"]
 
 log = logging.getLogger("kbridge.emulator")
 
-#: rows imported before the loop looks for requests again (~5 ms of CPU)
-CHUNK = 500
+#: rows imported before the loop looks for requests again (~3 ms of CPU)
+CHUNK = 250
 #: the longest sleep while a job waits in the queue: the simulated clock can be moved
 _POLL = 1.0
 
 
 class JobRunner:
-    """Runs ``work()`` of every built account's backend whenever no request is in flight."""
+    """Runs ``work()`` of every built account's backend while there is some to do."""
 
     def __init__(self, backends: Callable[[], Iterable[Backend]], rows: int = CHUNK) -> None:
         self._backends = backends
         self._rows = rows
-        self._in_flight = 0
         self._poke: asyncio.Event | None = None
-
-    def request_started(self) -> None:
-        self._in_flight += 1
+        #: whether :meth:`run` is running (on the server's loop)
+        self.running = False
 
     def request_ended(self) -> None:
         """A request may have queued a job, or moved the clock: look again."""
-        self._in_flight -= 1
-        if self._in_flight == 0 and self._poke is not None:
+        if self._poke is not None:
             self._poke.set()
 
     def step(self) -> float | None:
@@ -66,18 +65,22 @@ class JobRunner:
     async def run(self) -> None:
         """Until cancelled (the server stopping)."""
         poke = self._poke = asyncio.Event()
+        self.running = True
+        try:
+            await self._loop(poke)
+        finally:
+            self.running = False
+
+    async def _loop(self, poke: asyncio.Event) -> None:
         while True:
-            wait: float | None = None
-            if self._in_flight == 0:
-                try:
-                    wait = self.step()
-                except Exception:  # a bug in one job must not stop the others' runner
-                    log.exception("importing a bulk job's rows failed; run_due will retry")
-                    wait = _POLL
-                if wait == 0.0:
-                    # let the loop take in requests (each one pauses the runner)
-                    await asyncio.sleep(0)
-                    continue
+            try:
+                wait = self.step()
+            except Exception:  # a bug in one job must not stop the others' runner
+                log.exception("importing a bulk job's rows failed; run_due will retry")
+                wait = _POLL
+            if wait == 0.0:
+                await asyncio.sleep(0)  # the loop serves what has arrived meanwhile
+                continue
             poke.clear()
             timeout = None if wait is None else min(wait, _POLL)
             with contextlib.suppress(TimeoutError):

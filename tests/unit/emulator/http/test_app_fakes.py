@@ -62,7 +62,7 @@ class FakeBackend:
     resets: int = 0
     profiles: int = 5
 
-    def run_due(self) -> None:
+    def run_due(self, *, complete_imports: bool = True) -> None:
         self.due_runs += 1
 
     def work(self, rows: int) -> float | None:
