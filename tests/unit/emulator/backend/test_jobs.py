@@ -351,3 +351,197 @@ def test_a_sorted_index_takes_many_records_at_once_wherever_they_fall() -> None:
     index.discard_many({3, 50, 99})
     index.insert_many([])
     assert list(index.items) == sorted(set(range(100)) - {3, 50, 99}, key=keys.__getitem__)
+
+
+def _import_body(rows: list[Any]) -> dict[str, Any]:
+    return {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": rows}}}}
+
+
+def _job_attrs(call: Caller, job_id: str) -> dict[str, Any]:
+    job = call("get_bulk_import_profiles_job", job_id=job_id).data
+    assert isinstance(job, Resource)
+    return job.attributes
+
+
+def test_work_imports_a_job_in_parts_ahead_of_its_due_time(clock: SimClock) -> None:
+    # 100 profiles a simulated second: 1,200 rows are due 12 s after they are accepted
+    b = make_backend(clock, profiles=0, events=0, import_profiles_per_second=100)
+    call = caller(b)
+    rows: list[Any] = [
+        {"type": "profile", "attributes": {"email": f"w{i}@example.com"}} for i in range(1200)
+    ]
+    rows[700] = {"type": "profile", "attributes": {"email": "not-an-email"}}
+    rows[1100] = {"type": "profile", "attributes": {"phone_number": "12345"}}
+    job_id = call("bulk_import_profiles", body=_import_body(rows)).data.id  # type: ignore[union-attr]
+
+    assert b.work(500) == 0.0
+    store = b.store
+    assert store.find_identifier("email", "w499@example.com") is not None
+    assert store.find_identifier("email", "w500@example.com") is None
+    b.run_due()  # not due: the job is processing, its counts come at the end
+    attrs = _job_attrs(call, job_id)
+    assert (attrs["status"], attrs["completed_count"], attrs["failed_count"]) == (
+        "processing",
+        0,
+        0,
+    )
+    # what a part imported is in every sorted order once a request has come
+    seqs = [p.seq for p in store.profiles]
+    assert len(seqs) == 500
+    for index in (store.order_id, store.order_created, store.order_updated):
+        assert list(index.items) == sorted(seqs, key=index.key)
+
+    assert b.work(500) == 0.0  # rows 500-999, the bad email among them
+    clock.advance(12)
+    b.run_due()  # the rest at completion
+    attrs = _job_attrs(call, job_id)
+    assert (attrs["status"], attrs["completed_count"], attrs["failed_count"]) == (
+        "complete",
+        1198,
+        2,
+    )
+    errors = call("get_errors_for_bulk_import_profiles_job", id=job_id).data
+    assert isinstance(errors, Page)
+    assert [e.attributes["source"]["pointer"] for e in errors.items] == [
+        "/data/attributes/profiles/data/700/attributes/email",
+        "/data/attributes/profiles/data/1100/attributes/phone_number",
+    ]
+    assert b.work(500) is None  # nothing left to do
+    seqs = [p.seq for p in store.profiles]
+    assert len(seqs) == 1198
+    for index in (store.order_id, store.order_created, store.order_updated):
+        assert list(index.items) == sorted(seqs, key=index.key)
+
+
+def test_work_waits_for_a_job_to_leave_its_queue(slow: EmulatorBackend, clock: SimClock) -> None:
+    call = caller(slow)
+    rows = [{"type": "profile", "attributes": {"email": "q@example.com"}}]
+    call("bulk_import_profiles", body=_import_body(rows))
+    assert slow.work(500) == 60.0  # seconds until it leaves the 60 s queue
+    assert slow.store.find_identifier("email", "q@example.com") is None
+    clock.advance(60)
+    assert slow.work(500) == 0.0
+    assert slow.store.find_identifier("email", "q@example.com") is not None
+
+
+def test_a_new_import_leaves_an_unfinished_due_import_and_what_follows_it(
+    empty: EmulatorBackend, ecall: Caller, clock: SimClock
+) -> None:
+    rows = [{"type": "profile", "attributes": {"email": f"n{i}@example.com"}} for i in range(50)]
+    job_id = ecall("bulk_import_profiles", body=_import_body(rows)).data.id  # type: ignore[union-attr]
+    suppress = {
+        "data": {
+            "type": "profile-suppression-bulk-create-job",
+            "attributes": {
+                "profiles": {
+                    "data": [{"type": "profile", "attributes": {"email": "n1@example.com"}}]
+                }
+            },
+        }
+    }
+    clock.advance(1)
+    ecall("bulk_suppress_profiles", body=suppress)
+    clock.advance(1)
+    empty.run_due(complete_imports=False)  # both are due; the import comes first
+    assert empty.store.find_identifier("email", "n1@example.com") is None
+    assert empty.store.jobs[job_id].status == "queued"
+    assert empty.work(20) == 0.0
+    empty.run_due(complete_imports=False)  # 30 rows left: still the runner's
+    assert empty.store.jobs[job_id].status == "queued"
+    empty.run_due()  # a request that reads: both complete, in their order
+    assert _job_attrs(ecall, job_id)["completed_count"] == 50
+    p = empty.store.find_identifier("email", "n1@example.com")
+    assert p is not None
+    assert [r for r, _ in p.email_suppression] == ["USER_SUPPRESSED"]
+
+
+def test_the_5_mb_limit_is_judged_by_the_request_length(empty: EmulatorBackend) -> None:
+    from dataclasses import replace
+
+    from kbridge import catalog
+    from kbridge.emulator.backend.call import Call
+
+    rows = [{"type": "profile", "attributes": {"email": "s@example.com"}}]
+    call = Call(catalog.get("bulk_import_profiles"), {}, Query(), _import_body(rows))
+    assert empty.dispatch(replace(call, body_bytes=5 * 1024 * 1024)).status == 202
+    with pytest.raises(InvalidError, match="5 MB"):
+        empty.dispatch(replace(call, body_bytes=5 * 1024 * 1024 + 1))
+
+
+def test_import_errors_name_each_bad_row_and_spare_the_good_ones(
+    empty: EmulatorBackend, ecall: Caller, clock: SimClock
+) -> None:
+    for attrs in ({"email": "held@example.com", "external_id": "X1"},
+                  {"email": "a1@example.com"}, {"external_id": "B1"}):  # fmt: skip
+        ecall("create_profile", body={"data": {"type": "profile", "attributes": attrs}})
+    rows: list[Any] = [
+        {"type": "profile", "attributes": {"email": "good@example.com", "first_name": "G"}},
+        {"type": "profile", "attributes": {"email": "a@b"}},
+        {"type": "profile", "attributes": {"phone_number": "+1"}},
+        {
+            "type": "profile",
+            "attributes": {"email": "big@example.com", "properties": {"blob": "x" * 110_000}},
+        },
+        {
+            "type": "profile",
+            "attributes": {
+                "email": "held@example.com",
+                "external_id": "X2",
+                "phone_number": "+15005550006",
+            },
+        },
+        {"type": "profile", "attributes": {"email": "a1@example.com", "external_id": "B1"}},
+        {"type": "profile", "attributes": {"first_name": "nobody"}},
+        {"type": "event", "attributes": {"email": "e@example.com"}},
+        "not an object",
+        {"type": "profile", "id": "01NOSUCHPROFILE00000000000", "attributes": {}},
+        {"type": "profile", "attributes": {"email": "x@example.com", "title": 5}},
+        {"type": "profile", "attributes": {"email": "good@example.com", "last_name": "Again"}},
+    ]
+    job_id = ecall("bulk_import_profiles", body=_import_body(rows)).data.id  # type: ignore[union-attr]
+    clock.advance(1)
+    empty.run_due()
+    attrs = _job_attrs(ecall, job_id)
+    assert (attrs["completed_count"], attrs["failed_count"]) == (3, 9)
+    errors = ecall("get_errors_for_bulk_import_profiles_job", id=job_id).data
+    assert isinstance(errors, Page)
+    base = "/data/attributes/profiles/data"
+    assert [e.attributes["source"]["pointer"] for e in errors.items] == [
+        f"{base}/1/attributes/email",
+        f"{base}/2/attributes/phone_number",
+        f"{base}/3",
+        f"{base}/5/attributes/external_id",
+        f"{base}/6/attributes",
+        f"{base}/7/type",
+        f"{base}/8/type",
+        f"{base}/9/id",
+        f"{base}/10/attributes/title",
+    ]
+    assert errors.items[2].attributes["detail"] == "A profile payload must not exceed 100 KB."
+    assert errors.items[3].attributes["code"] == "duplicate_profile"
+    assert errors.items[6].attributes["original_payload"] == {"value": "not an object"}
+    held = empty.store.find_identifier("email", "held@example.com")
+    assert held is not None
+    assert (held.external_id, held.phone_number) == ("X2", "+15005550006")
+    good = empty.store.find_identifier("email", "good@example.com")
+    assert good is not None
+    assert (good.first_name, good.last_name) == ("G", "Again")
+    assert empty.store.find_identifier("email", "big@example.com") is None
+
+
+def test_profiles_made_in_one_millisecond_have_ids_in_the_order_made(
+    empty: EmulatorBackend, ecall: Caller, clock: SimClock
+) -> None:
+    rows = [{"type": "profile", "attributes": {"email": f"o{i}@example.com"}} for i in range(300)]
+    ecall("bulk_import_profiles", body=_import_body(rows))
+    clock.advance(1)
+    empty.run_due()
+    ids = [p.id for p in empty.store.profiles]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 300
+    assert len({i[:10] for i in ids}) == 1  # one millisecond: one time part
+    body = {"data": {"type": "profile", "attributes": {"email": "z@example.com"}}}
+    made = ecall("create_profile", body=body)
+    assert isinstance(made.data, Resource)
+    assert made.data.id not in ids
+    assert len(made.data.id) == 26
