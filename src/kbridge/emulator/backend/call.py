@@ -75,8 +75,8 @@ class Backend(Protocol):
 
     def run_due(self, *, complete_imports: bool = True) -> None:
         """Complete jobs and scheduled work that are due at the simulated clock's now
-        (with ``complete_imports=False``, a bulk import with rows left, and the jobs due
-        after it, may stay for ``work()``)."""
+        (with ``complete_imports=False``, a due bulk import and the jobs due after it
+        stay for ``work()`` and the next call)."""
         ...
 
     def work(self, rows: int) -> float | None:

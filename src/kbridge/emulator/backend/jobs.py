@@ -150,9 +150,9 @@ class JobsBackend(TagBackend):
         """Complete every job due by now, in the order they fall due (what :meth:`work`
         left of a bulk import's rows is done here).
 
-        ``complete_imports=False`` stops at the first due bulk import with rows left,
-        leaving it (and every job due after it) to :meth:`work` or the next call: the
-        served emulator's answer to a request that reads no job (a new import).
+        ``complete_imports=False`` stops at the first due bulk import, leaving its
+        rows to :meth:`work` and it (with every job due after it) to the next call:
+        the served emulator's answer to a request that reads no job (a new import).
         """
         self.store.settle()  # what work() imported joins the sorted orders
         if not self._pending:
@@ -161,7 +161,7 @@ class JobsBackend(TagBackend):
         for job in sorted(self._pending, key=_due_order):
             if job.status != JobStatus.QUEUED or job.due > now:
                 continue
-            if not complete_imports and job.kind == IMPORT and job.done < len(job.payload):
+            if not complete_imports and job.kind == IMPORT:
                 break
             working = self._working_for(job.kind, job.total_count)
             job.status, job.started_at = JobStatus.PROCESSING, max(job.created, job.due - working)
