@@ -30,7 +30,6 @@ from kbridge.emulator.backend.errors import ConflictError, InvalidError, NotFoun
 from kbridge.emulator.backend.ids import iso
 from kbridge.emulator.backend.models import JobRecord, JobStatus, ProfileRecord
 from kbridge.emulator.backend.profiles import (
-    IDENTIFIERS,
     apply_attributes,
     profile_payload_ok,
     profile_resource,
@@ -297,13 +296,7 @@ class JobsBackend(TagBackend):
                 raise InvalidError(f"profile {row_id!r} does not exist", pointer=f"{_ROWS}/{k}/id")
         # each identifier's holder, looked up once: the first found is the target, and
         # none may belong to another profile (nothing matched: nothing can)
-        holders: list[tuple[str, str, ProfileRecord]] = []
-        for field in IDENTIFIERS:
-            value = attrs.get(field)
-            if isinstance(value, str):
-                held = store.find_identifier(field, value)
-                if held is not None:
-                    holders.append((field, value, held))
+        holders = store.identifier_holders(attrs)
         if holders:
             if target is None:
                 target = holders[0][2]

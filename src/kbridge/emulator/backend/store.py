@@ -246,6 +246,25 @@ class Store:
             return None
         return self.profiles[seq]
 
+    def identifier_holders(self, attrs: dict[str, Any]) -> list[tuple[str, str, ProfileRecord]]:
+        """``(field, value, profile)`` for each identifier in ``attrs`` (email, phone_number,
+        external_id, in that order) that a live profile holds: :meth:`find_identifier`
+        of each, in one call (a bulk import asks 10,000 times a job)."""
+        held: list[tuple[str, str, ProfileRecord]] = []
+        P = self.profiles
+        email, phone = attrs.get("email"), attrs.get("phone_number")
+        external = attrs.get("external_id")
+        seq = self.by_email.get(email.lower()) if isinstance(email, str) else None
+        if seq is not None and not P[seq].deleted:
+            held.append(("email", str(email), P[seq]))
+        seq = self.by_phone.get(phone) if isinstance(phone, str) else None
+        if seq is not None and not P[seq].deleted:
+            held.append(("phone_number", str(phone), P[seq]))
+        seq = self.by_external.get(external) if isinstance(external, str) else None
+        if seq is not None and not P[seq].deleted:
+            held.append(("external_id", str(external), P[seq]))
+        return held
+
     def new_profile(
         self, now: float, fill: Callable[..., None] | None = None, *args: Any
     ) -> ProfileRecord:
