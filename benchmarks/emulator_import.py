@@ -16,7 +16,7 @@ import argparse
 import cProfile
 import pstats
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import orjson
@@ -60,12 +60,15 @@ def run(raw: list[bytes], backend: EmulatorBackend, clock: SimClock) -> tuple[fl
     """CPU seconds of (accepting, processing) every job in ``raw``."""
     op = catalog.get("bulk_import_profiles")
     call = Call(operation=op, path_params={}, query=Query())
+    # the request's length, as http/ gives it (absent before the emulator knew it)
+    sized = "body_bytes" in {f.name for f in fields(Call)}
     accept = process = 0.0
     for body in raw:
         t0 = time.process_time()
         doc = decode_body(op, body, content_type="application/vnd.api+json", content_encoding="")
         check_document(op, doc, {})
-        backend.dispatch(replace(call, body=doc, body_bytes=len(body)))
+        extra = {"body_bytes": len(body)} if sized else {}
+        backend.dispatch(replace(call, body=doc, **extra))
         t1 = time.process_time()
         clock.advance(1)
         backend.run_due()
