@@ -36,6 +36,7 @@ from kbridge.emulator.backend.profiles import (
     validate_profile_payload,
 )
 from kbridge.emulator.backend.resource import Resource
+from kbridge.emulator.backend.store import Store
 from kbridge.emulator.query import Page
 
 if TYPE_CHECKING:
@@ -256,12 +257,13 @@ class JobsBackend(TagBackend):
         members = [lst.members for lst in lists if lst is not None]
         seqs, errors = job.profile_seqs, job.errors
         rows, start = job.payload, job.done
+        import_row = self._import_row
         failed = 0
         with store.bulk():
             for k in range(start, stop):
                 row = rows[k]
                 try:
-                    p = self._import_row(row, k, now)
+                    p = import_row(store, row, k, now)
                 except (InvalidError, ConflictError, NotFoundError) as exc:
                     original = row if isinstance(row, dict) else {"value": row}
                     failed += 1
@@ -276,7 +278,8 @@ class JobsBackend(TagBackend):
         job.completed_count += stop - start - failed
         store.touch()
 
-    def _import_row(self, row: Any, k: int, now: float) -> ProfileRecord:
+    @staticmethod
+    def _import_row(store: Store, row: Any, k: int, now: float) -> ProfileRecord:
         """Row ``k``'s profile, created or updated; pointers are built only for an error."""
         if not isinstance(row, dict) or row.get("type") != "profile":
             raise InvalidError(
@@ -287,7 +290,6 @@ class JobsBackend(TagBackend):
             raise InvalidError("attributes must be an object", pointer=f"{_ROWS}/{k}/attributes")
         if not profile_payload_ok(row, attrs, require_identifier=True):
             validate_profile_payload(row, attrs, require_identifier=True, base=f"{_ROWS}/{k}")
-        store = self.store
         target: ProfileRecord | None = None
         row_id = row.get("id")
         if row_id:
