@@ -180,6 +180,8 @@ class JobsBackend(TagBackend):
         answer: ``0.0`` when rows may be ready at once, else the simulated seconds until
         the next job leaves the queue, or ``None`` when no import is waiting.
         """
+        if not self._pending:
+            return None  # the runner asks after every request: answer at once
         now = self.ctx.now()
         wait: float | None = None
         for job in sorted(self._pending, key=_due_order):
