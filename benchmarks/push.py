@@ -5,10 +5,13 @@ process (so the client's CPU and memory are its own); ``--import-rate`` sets how
 many profiles a bulk import job processes per second there. ``--profiles`` rows
 (email, first name, two properties) are made in a DuckDB file, then pushed:
 
-1. the first push: wall time beside the ideal the bulk-import tier allows
-   (jobs of 10,000 at 10/s burst and 150/min steady, plus the emulator's
-   processing of the last job) × 1.3; client CPU per profile (ceiling 3 µs);
-   peak RSS of the client process (ceiling 300 MB); 429s (ceiling 0);
+1. the first push: wall time beside the issue's ideal × 1.3, the submission the
+   bulk-import tier allows (jobs of 10,000 at 10/s burst and 150/min steady) plus
+   the emulator's processing (the CPU it spent during the push: one process, it
+   cannot process faster), and beside the tier alone (submission and the last
+   job's ``--import-rate`` processing, as if the emulator cost nothing); client CPU
+   per profile (ceiling 3 µs); peak RSS of the client process (ceiling 300 MB);
+   429s (ceiling 0);
 2. a rerun with ``--changed`` of the rows changed: the share sent (ceiling
    1.1 × the share changed).
 
@@ -134,9 +137,16 @@ def main(argv: list[str] | None = None) -> None:
         table.add_row(name, value, ceiling, "yes" if ok else "NO")
 
     row("jobs", f"{first.jobs}", f"{math.ceil(n / JOB)}", first.jobs <= math.ceil(n / JOB))
-    row("wall time", f"{wall:.1f} s", f"{1.3 * ideal + 1:.1f} s (1.3 × {ideal:.1f} s + 1 s)",
-        wall <= 1.3 * ideal + 1)  # fmt: skip
     sub_ideal = ideal_seconds(n, None)
+    # the ideal: the tier's submission plus the emulator's processing, here the
+    # CPU the emulator spent during the push (one process: it cannot go faster)
+    processed = sub_ideal + server_cpu
+    row("wall time", f"{wall:.1f} s",
+        f"{1.3 * processed + 1:.1f} s (1.3 × ({sub_ideal:.1f} s + {server_cpu:.1f} s) + 1 s)",
+        wall <= 1.3 * processed + 1)  # fmt: skip
+    row("  against the tier alone", f"{wall:.1f} s",
+        f"{1.3 * ideal + 1:.1f} s (1.3 × {ideal:.1f} s + 1 s)",
+        wall <= 1.3 * ideal + 1)  # fmt: skip
     row("  of which submission", f"{submit:.1f} s", f"{1.3 * sub_ideal + 1:.1f} s",
         submit <= 1.3 * sub_ideal + 1)  # fmt: skip
     row("  emulator CPU (its processing)", f"{server_cpu:.1f} s", "-", True)
