@@ -10,7 +10,8 @@ many profiles a bulk import job processes per second there. ``--profiles`` rows
    the emulator's processing (the CPU it spent during the push: one process, it
    cannot process faster), and beside the tier alone (submission and the last
    job's ``--import-rate`` processing, as if the emulator cost nothing); client CPU
-   per profile (ceiling 3 µs); peak RSS of the client process (ceiling 300 MB);
+   per profile (ceiling 3 µs); peak RSS of the client process while it pushes
+   (reading the source included, making the rows not; ceiling 300 MB);
    429s (ceiling 0);
 2. a rerun with ``--changed`` of the rows changed: the share sent (ceiling
    1.1 × the share changed).
@@ -59,11 +60,33 @@ def make_rows(wh: Warehouse, profiles: int) -> None:
     )
 
 
+def reset_peak_rss() -> bool:
+    """Start the process's peak RSS afresh (Linux: ``/proc/self/clear_refs``), so that
+    the figure is the push's, not the benchmark's own making of the rows; False where
+    it cannot be (then the whole process's peak is reported)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mib() -> float:
+    """The peak RSS since :func:`reset_peak_rss` (or the process's), in MiB."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(kib) / 1024
+
+
 def push_once(
     base_url: str, api_key: str, wh: Warehouse
-) -> tuple[PushSummary, float, float, float]:
-    """One push of the ``scores`` table: the counts, wall seconds, client CPU seconds and the
-    seconds until the last job was submitted."""
+) -> tuple[PushSummary, float, float, float, float]:
+    """One push of the ``scores`` table: the counts, wall seconds, client CPU seconds, the
+    seconds until the last job was submitted and the peak RSS (MiB) while it ran."""
+    fresh = reset_peak_rss()
     rows = read_source(wh, table="scores")
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
@@ -87,7 +110,8 @@ def push_once(
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return summary, wall, cpu, submitted[0]
+    peak = peak_rss_mib() if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return summary, wall, cpu, submitted[0], peak
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             make_rows(wh, args.profiles)
             before_cpu = server.cpu_seconds()
-            first, wall, cpu, submit = push_once(server.base_url, server.api_key, wh)
+            first, wall, cpu, submit, peak_first = push_once(server.base_url, server.api_key, wh)
             server_cpu = server.cpu_seconds() - before_cpu
             throttled = _count(_stats(server.base_url), "bulk_import_profiles", "throttled")
             step = max(1, round(1 / args.changed)) if args.changed > 0 else 0
@@ -113,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
                 wh.query("UPDATE scores SET churn_risk = churn_risk + 1 WHERE hash(email) % ? = 0",
                          [step])  # fmt: skip
             changed = int(wh.query("SELECT count(*) FROM scores WHERE churn_risk >= 1")[0][0])
-            second, _, _, _ = push_once(server.base_url, server.api_key, wh)
+            second, _, _, _, peak_second = push_once(server.base_url, server.api_key, wh)
             throttled_all = sum(
                 _count(_stats(server.base_url), op, "throttled")
                 for op in (
@@ -126,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             wh.close()
         server_rss = server.peak_rss_mib()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = max(peak_first, peak_second)
     ideal = ideal_seconds(args.profiles, args.import_rate)
     n = args.profiles
     table = Table(title=f"push profiles: {n:,} rows from DuckDB, emulator at spec rate limits")
@@ -152,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     row("  emulator CPU (its processing)", f"{server_cpu:.1f} s", "-", True)
     per = cpu / n * 1e6
     row("client CPU per profile", f"{per:.2f} µs", "3 µs", per <= 3)
-    row("client peak RSS", f"{peak:.0f} MB", "300 MB", peak <= 300)
+    row("client peak RSS (during the pushes)", f"{peak:.0f} MB", "300 MB", peak <= 300)
     row("429s (first push)", f"{throttled}", "0", throttled == 0)
     row("429s (both pushes)", f"{throttled_all}", "0", throttled_all == 0)
     share = second.sent / n if n else 0.0
