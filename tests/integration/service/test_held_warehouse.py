@@ -25,14 +25,14 @@ pytestmark = pytest.mark.integration
 
 KEY = generate_master_key()
 
-#: holds the DuckDB file open for writing until a line arrives on stdin
-_HOLDER = (
-    "import sys, duckdb\n"
-    "con = duckdb.connect(sys.argv[1])\n"
-    "print('held', flush=True)\n"
-    "sys.stdin.readline()\n"
-    "con.close()\n"
-)
+#: hold the DuckDB file open for writing until a line arrives on stdin: a plain DuckDB
+#: client, and kbridge's own warehouse (as a CLI ``kbridge sync`` holds it)
+_HOLDERS = {
+    "duckdb": "import duckdb; con = duckdb.connect(sys.argv[1])",
+    "kbridge": "from kbridge.warehouse import open_warehouse; "
+    "con = open_warehouse('duckdb:///' + sys.argv[1])",
+}
+_HOLD = "import sys\n{open}\nprint('held', flush=True)\nsys.stdin.readline()\ncon.close()\n"
 
 
 @pytest.fixture
@@ -60,8 +60,13 @@ def service(db: AppDatabase, tmp_path: Path) -> Iterator[InProcessService]:
         handle.stop()
 
 
+@pytest.mark.parametrize("holder_kind", sorted(_HOLDERS))
 def test_a_sync_waits_for_a_warehouse_another_process_holds_then_syncs(
-    db: AppDatabase, service: InProcessService, emulator: EmulatorServer, tmp_path: Path
+    db: AppDatabase,
+    service: InProcessService,
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    holder_kind: str,
 ) -> None:
     workspace = db.create_workspace("acme")
     connection = connect(db, workspace.id, emulator, KEY)
@@ -71,7 +76,7 @@ def test_a_sync_waits_for_a_warehouse_another_process_holds_then_syncs(
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     open_warehouse(url).close()  # the file exists (mode 0600) before the other process opens it
     holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, path],
+        [sys.executable, "-c", _HOLD.format(open=_HOLDERS[holder_kind]), path],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -98,7 +103,10 @@ def test_a_sync_waits_for_a_warehouse_another_process_holds_then_syncs(
         assert "Traceback" not in line
         assert line.startswith("waiting")
         assert path in line
-        assert f"PID {holder.pid}" in line
+        if holder_kind == "duckdb":
+            assert f"PID {holder.pid}" in line
+        else:  # kbridge's own lock file tells no process id
+            assert "another kbridge process has it open" in line
     finally:
         if holder.stdin is not None:
             holder.stdin.write("done\n")
