@@ -111,8 +111,9 @@ def same_account_warning(record: ConnectionRecord, others: Sequence[str]) -> str
     """One line telling that ``others`` already cover ``record``'s account, or ``None``.
 
     Connecting an account twice may be meant (keys of different scopes), so it is allowed;
-    but each connection keeps its own sync state and warehouse and its own rate budget, so
-    the two pace as if each had the account's limits to itself.
+    but each connection keeps its own sync state and warehouse, so the two sync and push
+    the same account separately (the service's rate budget is per account id; separate
+    CLI processes pace on their own anyway).
     """
     if not others:
         return None
@@ -124,7 +125,7 @@ def same_account_warning(record: ConnectionRecord, others: Sequence[str]) -> str
     )
     return (
         f"warning: {which} Klaviyo account {record.account_id}; {record.name!r} keeps its own "
-        "sync state and rate budget, so the two sync, push and pace separately"
+        "sync state and warehouse, so the two sync and push that account separately"
     )
 
 
