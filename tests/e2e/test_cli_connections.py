@@ -299,3 +299,29 @@ def test_two_commands_with_an_expired_oauth_grant_both_refresh_it(
             out, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
             assert len(json.loads(out)) == 1
+
+
+def test_a_second_connection_of_the_same_account_connects_with_one_warning_line(
+    server: EmulatorServer, env: dict[str, str]
+) -> None:
+    base = ("--base-url", server.base_url)
+    assert run(env, "connect", "shop", "--api-key", server.api_key, *base).returncode == 0
+    # another key of the same account (say, narrower scopes): intended, maybe
+    narrow = mint_key(server, ["accounts:read", "profiles:read"])
+
+    second = run(env, "connect", "shop-narrow", "--api-key", narrow, *base)
+
+    assert second.returncode == 0, second.stderr
+    assert "connected 'shop-narrow'" in second.stdout
+    warnings = [line for line in second.stderr.splitlines() if "'shop'" in line]
+    assert len(warnings) == 1, second.stderr
+    account = json.loads(run(env, "connections", "show", "shop", "--json").stdout)["account_id"]
+    assert warnings[0].startswith("warning: ")
+    assert account in warnings[0]
+    assert narrow not in second.stdout + second.stderr
+    listed = run(env, "connections", "list", "--json")
+    assert sorted(c["name"] for c in json.loads(listed.stdout)) == ["shop", "shop-narrow"]
+    # rotating a connection's key is not a second connection: no warning
+    rotated = run(env, "connect", "shop", "--api-key", server.api_key, *base)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "warning" not in rotated.stderr

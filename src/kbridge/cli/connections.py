@@ -44,6 +44,7 @@ from kbridge.connections import (
     parse_capabilities,
     parse_master_key,
     plan_scopes,
+    same_account_warning,
 )
 from kbridge.core.jsoncodec import dumps
 
@@ -221,6 +222,9 @@ def connect(
         f"{verb} {record.name!r}: account {record.account_id} "
         f"({record.account_name or 'unnamed'}) at {record.base_url}"
     )
+    warning = same_account_warning(record, result.same_account)
+    if warning is not None:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(warning, markup=False)
     _print_report(result.report)
 
 

@@ -86,6 +86,8 @@ from kbridge.connections.service import (
     connect_with_oauth,
     disconnect,
     open_credentials,
+    same_account,
+    same_account_warning,
     verify_account,
 )
 from kbridge.connections.store import (
@@ -170,6 +172,8 @@ __all__ = [
     "probe_operation",
     "refresh_grant",
     "revoke_token",
+    "same_account",
+    "same_account_warning",
     "secrets_binding",
     "verify_account",
 ]

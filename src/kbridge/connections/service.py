@@ -10,7 +10,7 @@ another account.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -60,6 +60,8 @@ __all__ = [
     "connect_with_oauth",
     "disconnect",
     "open_credentials",
+    "same_account",
+    "same_account_warning",
     "verify_account",
 ]
 
@@ -79,11 +81,52 @@ class AccountInfo:
 
 @dataclass(frozen=True, slots=True)
 class ConnectResult:
-    """A saved connection, what the probe found, and whether an existing one was rotated."""
+    """A saved connection, what the probe found, and whether an existing one was rotated.
+
+    ``same_account``: the other connections of the same Klaviyo account, when this one is new
+    (see :func:`same_account_warning`).
+    """
 
     record: ConnectionRecord
     report: ProbeReport
     rotated: bool
+    same_account: tuple[str, ...] = ()
+
+
+def same_account(records: Iterable[ConnectionRecord], record: ConnectionRecord) -> tuple[str, ...]:
+    """The names of the connections in ``records``, other than ``record``, of its Klaviyo
+    account (same account id at the same base URL)."""
+    return tuple(
+        sorted(
+            r.name
+            for r in records
+            if r.name != record.name
+            and r.account_id == record.account_id
+            and r.base_url == record.base_url
+        )
+    )
+
+
+def same_account_warning(record: ConnectionRecord, others: Sequence[str]) -> str | None:
+    """One line telling that ``others`` already cover ``record``'s account, or ``None``.
+
+    Connecting an account twice may be meant (keys of different scopes), so it is allowed;
+    but each connection keeps its own sync state and warehouse, so the two sync and push
+    the same account separately (the service's rate budget is per account id; separate
+    CLI processes pace on their own anyway).
+    """
+    if not others:
+        return None
+    named = ", ".join(repr(n) for n in others)
+    which = (
+        f"connection {named} already covers"
+        if len(others) == 1
+        else (f"connections {named} already cover")
+    )
+    return (
+        f"warning: {which} Klaviyo account {record.account_id}; {record.name!r} keeps its own "
+        "sync state and warehouse, so the two sync and push that account separately"
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -181,7 +224,7 @@ async def connect_with_key(
             secrets={"api_key": api_key.strip()},
         )
     )
-    return ConnectResult(record, report, rotated=old is not None)
+    return await _connected(store, record, report, rotated=old is not None)
 
 
 async def connect_with_oauth(
@@ -259,7 +302,17 @@ async def connect_with_oauth(
     )
     if replaced is not None:
         await _revoke_quietly(replaced)
-    return ConnectResult(record, report, rotated=old is not None)
+    return await _connected(store, record, report, rotated=old is not None)
+
+
+async def _connected(
+    store: ConnectionStore, record: ConnectionRecord, report: ProbeReport, *, rotated: bool
+) -> ConnectResult:
+    others: tuple[str, ...] = ()
+    if not rotated:  # a rotation keeps the connection it was; only a new one is told
+        records = await anyio.to_thread.run_sync(store.list)
+        others = same_account(records, record)
+    return ConnectResult(record, report, rotated=rotated, same_account=others)
 
 
 async def _revoke_quietly(session: OAuthSession) -> None:

@@ -443,6 +443,9 @@ class AppDatabase(Schedules):
             job.state = state
             job.result = result
             job.finished_at = now
+            if state == "succeeded":
+                # an earlier attempt's error, or why it waited, is over (the events keep it)
+                job.last_error = None
             job.lease_owner = None
             job.lease_expires_at = None
             session.add(JobEvent(job_id=job_id, at=now, event=state, detail=None))
@@ -670,11 +673,20 @@ class AppDatabase(Schedules):
             )
         return found is not None
 
-    def postpone_job(self, job_id: str, owner: str, run_after: datetime, reason: str) -> JobView:
+    def postpone_job(
+        self,
+        job_id: str,
+        owner: str,
+        run_after: datetime,
+        reason: str,
+        *,
+        note: str | None = None,
+    ) -> JobView:
         """Back to the queue until ``run_after``, no attempt spent: the job is waiting, not failing.
 
         For a job that cannot go on yet (a deletion while its connection syncs, a
         confirmation to poll again later) and for one stopped by a worker's shutdown.
+        ``note``: the job's line meanwhile (why it waits), where its error would show.
         """
         now = self._clock.now()
 
@@ -683,6 +695,8 @@ class AppDatabase(Schedules):
             job.state = "queued"
             job.run_after = run_after
             job.attempts = max(job.attempts - 1, 0)
+            if note is not None:
+                job.last_error = note
             job.lease_owner = None
             job.lease_expires_at = None
             session.add(JobEvent(job_id=job_id, at=now, event="postponed", detail={"why": reason}))

@@ -79,7 +79,12 @@ from kbridge.service.sealing import SEALED_REPORTS, SEALED_SUBJECTS, open_sealed
 from kbridge.service.views import JobView
 from kbridge.sync import Callbacks, SyncError, SyncOptions
 from kbridge.sync import run as run_sync
-from kbridge.warehouse import DestinationBusyError, duckdb_path, open_warehouse
+from kbridge.warehouse import (
+    DestinationBusyError,
+    DestinationLockedError,
+    duckdb_path,
+    open_warehouse,
+)
 
 __all__ = [
     "EXECUTORS",
@@ -96,6 +101,7 @@ __all__ = [
     "privacy_access_job",
     "privacy_delete_job",
     "sync_job",
+    "wait_for_held_warehouse",
 ]
 
 _log = logging.getLogger(__name__)
@@ -134,6 +140,11 @@ class WorkerSettings:
     #: then it comes back this much later, for up to ``confirm_for`` after it was queued
     confirm_every: timedelta = timedelta(minutes=10)
     confirm_for: timedelta = timedelta(days=3)
+    #: how long a job waits, attempts unspent, for a warehouse file another process holds
+    #: (a CLI ``kbridge sync`` of a large account runs for hours); then it fails
+    warehouse_wait_for: timedelta = timedelta(hours=12)
+    #: the longest pause between two looks at such a file
+    warehouse_retry_max: timedelta = timedelta(minutes=5)
     #: without a broker: the rate budgets the jobs of this process share, one per Klaviyo
     #: account, and which the dashboard reads
     rate_budgets: LocalRateBudgets = field(
@@ -148,12 +159,40 @@ class WorkerSettings:
 
 
 class Postpone(Exception):
-    """Not now: put the job back in the queue until ``delay`` has passed (no attempt spent)."""
+    """Not now: put the job back in the queue until ``delay`` has passed (no attempt spent).
 
-    def __init__(self, delay: timedelta, reason: str) -> None:
+    ``shown``: ``reason`` is the job's line meanwhile (in the dashboard and ``kbridge
+    jobs``), for a wait the user may want to end.
+    """
+
+    def __init__(self, delay: timedelta, reason: str, *, shown: bool = False) -> None:
         super().__init__(reason)
         self.delay = delay
         self.reason = reason
+        self.shown = shown
+
+
+def wait_for_held_warehouse(
+    exc: DestinationLockedError, job: JobView, settings: WorkerSettings, now: datetime
+) -> Postpone | Failure:
+    """A job whose warehouse file another process holds: look again later, backing off
+    as the wait grows, until ``settings.warehouse_wait_for`` after it was queued."""
+    waited = max(now - job.created_at, timedelta(0))
+    if waited >= settings.warehouse_wait_for:
+        hours = settings.warehouse_wait_for.total_seconds() / 3600
+        return Failure(
+            _line(f"{exc}, still after {hours:g}h of waiting; stop that process and run again"),
+            retry=False,
+        )
+    delay = min(max(waited / 4, settings.busy_retry), settings.warehouse_retry_max)
+    return Postpone(
+        delay,
+        _line(
+            f"waiting: {exc} (a kbridge sync outside the service?); "
+            f"trying again in {max(delay.total_seconds(), 1):.0f}s"
+        ),
+        shown=True,
+    )
 
 
 @dataclass(frozen=True, slots=True)

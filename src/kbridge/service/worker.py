@@ -31,14 +31,17 @@ from kbridge.service.errors import LeaseLostError
 from kbridge.service.jobs import (
     EXECUTORS,
     Executor,
+    Failure,
     JobContext,
     Postpone,
     WorkerSettings,
     backoff,
     classify,
+    wait_for_held_warehouse,
 )
 from kbridge.service.scheduler import Scheduler, settle_expired
 from kbridge.service.views import JobView
+from kbridge.warehouse import DestinationLockedError
 
 __all__ = ["InProcessService", "JobRunner", "register_actor", "start_in_process"]
 
@@ -241,9 +244,20 @@ class JobRunner:
                 self.queue.enqueue(job.id)
             # "lost": another worker runs the job now; nothing of ours to write
             return
+        if isinstance(outcome, DestinationLockedError):
+            # another process (a CLI sync beside the service) has the DuckDB file: that
+            # heals when it ends, so the job waits without spending its attempts
+            verdict = wait_for_held_warehouse(outcome, job, self.settings, now)
+            if isinstance(verdict, Failure):
+                line = verdict.line
+                self._end(lambda: self.db.fail_job(job.id, owner, line, retry=False))
+                return
+            outcome = verdict
         if isinstance(outcome, Postpone):
-            delay = outcome.delay
-            self._end(lambda: self.db.postpone_job(job.id, owner, now + delay, outcome.reason))
+            delay, note = outcome.delay, outcome.reason if outcome.shown else None
+            self._end(
+                lambda: self.db.postpone_job(job.id, owner, now + delay, outcome.reason, note=note)
+            )
             self.queue.enqueue(job.id, delay=delay)
             return
         if isinstance(outcome, BaseException):

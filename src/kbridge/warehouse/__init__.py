@@ -27,6 +27,7 @@ from kbridge.warehouse.base import (
 )
 from kbridge.warehouse.errors import (
     DestinationBusyError,
+    DestinationLockedError,
     DestinationUnavailableError,
     DestinationURLError,
     PageShapeError,
@@ -47,6 +48,7 @@ __all__ = [
     "DeleteUnseen",
     "DeleteWhere",
     "DestinationBusyError",
+    "DestinationLockedError",
     "DestinationURLError",
     "DestinationUnavailableError",
     "FromJson",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import threading
 from collections.abc import Sequence
@@ -54,7 +55,12 @@ from kbridge.warehouse.base import (
     Upsert,
     dedupe_rows,
 )
-from kbridge.warehouse.errors import DestinationUnavailableError, PageShapeError, WarehouseError
+from kbridge.warehouse.errors import (
+    DestinationLockedError,
+    DestinationUnavailableError,
+    PageShapeError,
+    WarehouseError,
+)
 from kbridge.warehouse.schema import STATE_TABLE, SYSTEM_TABLES, Table
 
 __all__ = ["DuckDBWarehouse"]
@@ -75,6 +81,8 @@ _TYPES = {
 #: rewrote the growing last group (a throwaway script, same pages).
 ROW_GROUP_SIZE = 20_480
 _CATALOG = "kbridge"
+#: DuckDB's word for a file another process has open for writing (it allows one writer)
+_CONFLICTING_LOCK = re.compile(r"Conflicting lock is held in .*?\((PID \d+)\)")
 
 
 class DuckDBWarehouse:
@@ -104,9 +112,7 @@ class DuckDBWarehouse:
         try:
             self._held = _hold_file(path)
         except BlockingIOError:
-            raise DestinationUnavailableError(
-                f"cannot open DuckDB file {path!r}: another kbridge process has it open"
-            ) from None
+            raise DestinationLockedError(path) from None
         except OSError as exc:
             raise DestinationUnavailableError(
                 f"cannot open DuckDB file {path!r}: {exc.strerror or exc}"
@@ -120,6 +126,10 @@ class DuckDBWarehouse:
             self._con.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as exc:
             _release_file(self._held)
+            held = _CONFLICTING_LOCK.search(str(exc))
+            if held is not None:
+                # not ours: a plain DuckDB client (or an older kbridge) has the file
+                raise DestinationLockedError(path, held.group(1)) from None
             raise DestinationUnavailableError(f"cannot open DuckDB file {path!r}: {exc}") from exc
         self._lock = threading.Lock()
         self._insert_sql: dict[tuple[Table, tuple[bool, ...], bool], str] = {}

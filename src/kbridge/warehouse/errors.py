@@ -6,6 +6,7 @@
     └── WarehouseError              anything the destination database refused
         ├── DestinationURLError     the ``--to`` URL cannot be understood (fatal; fix the URL)
         ├── DestinationUnavailableError  cannot open/connect (retriable once fixed)
+        │   └── DestinationLockedError   another process has the DuckDB file open (wait for it)
         ├── DestinationBusyError    another sync holds the same account's streams (retriable later)
         ├── SchemaError             a table exists with a shape kbridge cannot migrate (fatal)
         └── PageShapeError          a page body the dialect cannot read as rows (read it in Python)
@@ -19,6 +20,7 @@ from kbridge.core.errors import ConfigurationError, KbridgeError
 
 __all__ = [
     "DestinationBusyError",
+    "DestinationLockedError",
     "DestinationURLError",
     "DestinationUnavailableError",
     "PageShapeError",
@@ -37,6 +39,20 @@ class DestinationURLError(WarehouseError, ConfigurationError):
 
 class DestinationUnavailableError(WarehouseError):
     """The destination could not be opened or reached."""
+
+
+class DestinationLockedError(DestinationUnavailableError):
+    """Another process holds the DuckDB file open for writing (DuckDB allows one): a
+    ``kbridge sync`` beside the service, say. It will be free once that process ends.
+
+    ``holder``: the process as DuckDB names it (``PID 1234``), or ``None`` when unknown.
+    """
+
+    def __init__(self, path: str, holder: str | None = None) -> None:
+        who = f"another process ({holder})" if holder else "another kbridge process"
+        super().__init__(f"cannot open DuckDB file {path!r}: {who} has it open")
+        self.path = path
+        self.holder = holder
 
 
 class DestinationBusyError(WarehouseError):

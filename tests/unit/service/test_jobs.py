@@ -9,9 +9,18 @@ import pytest
 
 from kbridge.api.errors import ApiError, error_from_response
 from kbridge.core import ConfigurationError
-from kbridge.service.jobs import WorkerSettings, backoff, classify
+from kbridge.service.jobs import (
+    Failure,
+    Postpone,
+    WorkerSettings,
+    backoff,
+    classify,
+    wait_for_held_warehouse,
+)
+from kbridge.service.views import JobView
 from kbridge.sync import SyncError
 from kbridge.sync.results import StreamResult, SyncResult
+from kbridge.warehouse import DestinationLockedError
 
 pytestmark = pytest.mark.unit
 
@@ -86,3 +95,36 @@ def test_backoff_doubles_up_to_its_ceiling(tmp_path: Path) -> None:
     waits = [backoff(settings, attempt) for attempt in (1, 2, 3, 4, 5)]
     assert waits == [timedelta(seconds=s) for s in (30, 60, 120, 120, 120)]
     assert "k" * 32 not in repr(settings)
+
+
+def _queued_at(created_at: datetime) -> JobView:
+    return JobView(
+        id="j1", workspace_id="w1", connection_id="c1", kind="sync", params={}, state="running",
+        attempts=1, max_attempts=3, progress=None, last_error=None, result=None,
+        cancel_requested=False, lease_owner="me", lease_expires_at=None, run_after=created_at,
+        created_at=created_at, started_at=created_at, finished_at=None,
+    )  # fmt: skip
+
+
+def test_a_held_warehouse_is_waited_for_backing_off_then_given_up_with_one_line() -> None:
+    settings = WorkerSettings(data_dir=Path("/tmp/none"), master_key=b"k" * 32)
+    held = DestinationLockedError("/data/shop.duckdb", "PID 4242")
+
+    first = wait_for_held_warehouse(held, _queued_at(NOW), settings, NOW)
+    later = wait_for_held_warehouse(held, _queued_at(NOW - timedelta(hours=2)), settings, NOW)
+    ended = wait_for_held_warehouse(
+        held, _queued_at(NOW - settings.warehouse_wait_for), settings, NOW
+    )
+
+    assert isinstance(first, Postpone)
+    assert first.shown
+    assert first.delay == settings.busy_retry
+    assert first.reason.startswith("waiting: ")
+    assert "'/data/shop.duckdb'" in first.reason
+    assert "PID 4242" in first.reason
+    assert isinstance(later, Postpone)
+    assert later.delay == settings.warehouse_retry_max  # backed off, within its bound
+    assert isinstance(ended, Failure)
+    assert not ended.retry
+    assert "/data/shop.duckdb" in ended.line
+    assert "\n" not in ended.line

@@ -25,7 +25,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import SecretStr
 
 from kbridge.analytics import DEFAULT_SEGMENTS
-from kbridge.connections import CAPABILITY_SUMMARIES, ConnectionNotFoundError, plan_scopes
+from kbridge.connections import (
+    CAPABILITY_SUMMARIES,
+    ConnectionNotFoundError,
+    plan_scopes,
+    same_account,
+    same_account_warning,
+)
 from kbridge.connections.model import ConnectionRecord
 from kbridge.privacy import subject_hash
 from kbridge.service.errors import ConflictError, NotFoundError
@@ -556,10 +562,15 @@ def _connection_page(
     jobs = [
         j for j in visit.context.appdb.jobs(visit.user.workspace_id) if j.connection_id == record.id
     ]
+    # just connected: the same line `kbridge connect` prints when the account was already here
+    twice = None
+    if request.query_params.get("done") == "connected":
+        twice = same_account_warning(record, same_account(store.list(), record))
     return _page(
         request,
         visit,
         "connection.html",
+        same_account=twice,
         status=status,
         section="/connections",
         title=record.name,
