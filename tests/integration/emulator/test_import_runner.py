@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kbridge.catalog import REVISION
 from kbridge.core.clock import ManualClock
 from kbridge.emulator import EmulatorConfig, EmulatorServer
 from kbridge.emulator.backend import EmulatorBackend
@@ -37,6 +39,18 @@ def served() -> Iterator[tuple[EmulatorServer, EmulatorBackend, SimClock]]:
     clock = SimClock(ManualClock(datetime(2026, 11, 1, 12, 0, tzinfo=UTC)))
     config = EmulatorConfig(profiles=0, events=0, rate_limit_factor=None,
                             import_profiles_per_second=200_000.0)  # fmt: skip
+    backend = EmulatorBackend(config, clock)
+    with EmulatorServer(config, backend=backend) as server:
+        yield server, backend, clock
+
+
+@pytest.fixture
+def queued() -> Iterator[tuple[EmulatorServer, EmulatorBackend, SimClock]]:
+    """As ``served``, with each job queued a second (of simulated time) before it runs."""
+    clock = SimClock(ManualClock(datetime(2026, 11, 1, 12, 0, tzinfo=UTC)))
+    config = EmulatorConfig(profiles=0, events=0, rate_limit_factor=None,
+                            import_profiles_per_second=200_000.0,
+                            job_delay_seconds=1.0)  # fmt: skip
     backend = EmulatorBackend(config, clock)
     with EmulatorServer(config, backend=backend) as server:
         yield server, backend, clock
@@ -104,3 +118,36 @@ def test_a_job_due_while_its_rows_wait_is_complete_for_the_request_that_reads_it
             for p in http.get(f"{PATH}/{made['id']}/profiles").json()["data"]
         ]
         assert sorted(emails) == ["c0@example.com", "c1@example.com", "c2@example.com"]
+
+
+def test_the_runner_leaves_the_loop_to_a_request_in_flight_then_imports(
+    queued: tuple[EmulatorServer, EmulatorBackend, SimClock],
+) -> None:
+    # A 5 MB upload arrives in many reads; a part imported in each of their waits held
+    # the next job's POST for tens of milliseconds. While a request is being read, the
+    # runner waits for it to end.
+    server, backend, clock = queued
+    with http_client_for(server) as http:
+        made = http.post(PATH, json=body("d", 10_000), headers=JSONAPI).json()["data"]
+        job = backend.store.jobs[made["id"]]
+        assert job.done == 0  # queued (1 s of delay): the runner has not started
+        # a request whose body is still on its way, from a socket of our own
+        partial = b'{"data": {"type": "profile", "attributes": {"email": "held@example.com"'
+        with socket.create_connection((server.host, server.port)) as held:
+            held.sendall(
+                f"POST /api/profiles HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n".encode()
+                + f"Authorization: Klaviyo-API-Key {server.api_key}\r\n".encode()
+                + f"revision: {REVISION}\r\n".encode()
+                + b"Content-Type: application/vnd.api+json\r\n"
+                + f"Content-Length: {len(partial) + 3}\r\n\r\n".encode()
+                + partial
+            )
+            # out of its queue, not yet due (10,000 rows take 0.05 s more): the runner's
+            clock.advance(1.01)
+            http.get("/api/accounts")  # a request that ends wakes the runner
+            threading.Event().wait(1.0)  # the runner would import 250 rows in ~3 ms
+            assert job.done == 0, "rows imported while a request was in flight"
+            held.sendall(b"}}}")
+            answer = held.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 201")
+        wait_until_imported(backend, made["id"])

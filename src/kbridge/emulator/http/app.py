@@ -276,13 +276,16 @@ class _EmulatorApp(Starlette):
     runner: JobRunner | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        counted = self.runner is not None and scope["type"] == "http"
+        if counted and self.runner is not None:
+            self.runner.request_started()
         try:
             if self.gate is None:
                 await self._dispatch(scope, receive, send)
             else:
                 await self.gate(scope, receive, send)
         finally:
-            if self.runner is not None and scope["type"] == "http":
+            if counted and self.runner is not None:
                 self.runner.request_ended()
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:

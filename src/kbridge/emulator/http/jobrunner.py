@@ -33,6 +33,8 @@ log = logging.getLogger("kbridge.emulator")
 CHUNK = 250
 #: the longest sleep while a job waits in the queue: the simulated clock can be moved
 _POLL = 1.0
+#: how long a request in flight holds the runner back before it imports a part anyway
+_STALLED = 2.0
 
 
 class JobRunner:
@@ -44,9 +46,16 @@ class JobRunner:
         self._poke: asyncio.Event | None = None
         #: whether :meth:`run` is running (on the server's loop)
         self.running = False
+        #: requests between their head and their answer's end
+        self.in_flight = 0
+
+    def request_started(self) -> None:
+        """A request is being read or answered: its waits are not the runner's to take."""
+        self.in_flight += 1
 
     def request_ended(self) -> None:
         """A request may have queued a job, or moved the clock: look again."""
+        self.in_flight = max(0, self.in_flight - 1)
         if self._poke is not None:
             self._poke.set()
 
@@ -73,6 +82,15 @@ class JobRunner:
 
     async def _loop(self, poke: asyncio.Event) -> None:
         while True:
+            if self.in_flight:
+                # requests first: a part imported in every wait of a 5 MB upload held
+                # the POST of the next job for tens of milliseconds each; one that
+                # stalls (a slow client) lets a part through every _STALLED seconds
+                poke.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(poke.wait(), _STALLED)
+                if self.in_flight and poke.is_set():
+                    continue
             try:
                 wait = self.step()
             except Exception:  # a bug in one job must not stop the others' runner
