@@ -12,8 +12,9 @@ answers).
 It is a task on the server's own loop, not a thread: the backend is
 single-threaded by design and the loop runs one thing at a time, so no lock is
 needed. A request's work from its body to its answer runs in one step of the
-loop; only its waits (bytes arriving, a response draining) may each be followed
-by one part of an import, a few milliseconds.
+loop, and while any request is between its head and its answer's end the runner
+waits (a 5 MB upload arrives in many reads, and a part imported in each of their
+waits held it); only a request that stalls for seconds lets a part through.
 """
 
 from __future__ import annotations
