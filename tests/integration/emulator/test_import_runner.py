@@ -33,27 +33,29 @@ def body(prefix: str, n: int) -> dict[str, Any]:
     return {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": rows}}}}
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[EmulatorServer, EmulatorBackend, SimClock]]:
+Served = tuple[EmulatorServer, EmulatorBackend, SimClock]
+
+
+def serve(job_delay: float) -> Iterator[Served]:
     # simulated time moves only when the test moves it
     clock = SimClock(ManualClock(datetime(2026, 11, 1, 12, 0, tzinfo=UTC)))
     config = EmulatorConfig(profiles=0, events=0, rate_limit_factor=None,
-                            import_profiles_per_second=200_000.0)  # fmt: skip
+                            import_profiles_per_second=200_000.0,
+                            job_delay_seconds=job_delay)  # fmt: skip
     backend = EmulatorBackend(config, clock)
     with EmulatorServer(config, backend=backend) as server:
         yield server, backend, clock
 
 
 @pytest.fixture
-def queued() -> Iterator[tuple[EmulatorServer, EmulatorBackend, SimClock]]:
+def served() -> Iterator[Served]:
+    yield from serve(0.0)
+
+
+@pytest.fixture
+def queued() -> Iterator[Served]:
     """As ``served``, with each job queued a second (of simulated time) before it runs."""
-    clock = SimClock(ManualClock(datetime(2026, 11, 1, 12, 0, tzinfo=UTC)))
-    config = EmulatorConfig(profiles=0, events=0, rate_limit_factor=None,
-                            import_profiles_per_second=200_000.0,
-                            job_delay_seconds=1.0)  # fmt: skip
-    backend = EmulatorBackend(config, clock)
-    with EmulatorServer(config, backend=backend) as server:
-        yield server, backend, clock
+    yield from serve(1.0)
 
 
 def wait_until_imported(backend: EmulatorBackend, job_id: str) -> None:
